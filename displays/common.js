@@ -1,0 +1,235 @@
+// hallwatch — shared helpers for the browser display pages (wall screen,
+// dashboard, supervisor console). Plain ES module, no dependencies.
+//
+//   import { connect, wsUrl, apiUrl, queryParam } from './common.js';
+//
+//   const conn = connect('ws/display/jl-center', (msg) => { ... }, (status, info) => { ... });
+//   conn.close();                 // stop for good
+//   conn.send({ op: 'ack', ... }); // JSON-encodes; false if the socket is not open
+//
+// Paths without a scheme are resolved against the page's own URL, so the pages
+// keep working when the server is mounted under a sub-path behind a reverse proxy
+// (page /hallwatch/wall.html -> socket /hallwatch/ws/display/...).
+
+/** Resolve a path against the page URL and turn it into a ws:// or wss:// URL. */
+export function wsUrl(path) {
+  const u = new URL(path, document.baseURI);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  return u.href;
+}
+
+/** Resolve an HTTP path (e.g. 'api/halls') against the page URL. */
+export function apiUrl(path) {
+  return new URL(path, document.baseURI).href;
+}
+
+/** A query parameter of the page URL, or null when absent or empty. */
+export function queryParam(name) {
+  try {
+    const v = new URLSearchParams(location.search).get(name);
+    return v === null || v.trim() === '' ? null : v.trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Message types used only for liveness; connect() never passes them on. */
+const HEARTBEAT_TYPES = new Set(['ping', 'heartbeat']);
+
+/**
+ * Open a JSON WebSocket that reconnects forever.
+ *
+ * onMessage(msg)        every parsed JSON object (non-objects and bad JSON are dropped).
+ * onStatus(status, info)
+ *   'connecting'  a connection attempt starts          info: {attempt}
+ *   'open'        the socket is open                   info: {attempt}
+ *   'closed'      the socket closed or failed;         info: {attempt, code, reason,
+ *                 a new attempt follows after `delay`          wasOpen, delay}
+ *   'stopped'     close() was called
+ *
+ * Backoff: 0.5 s doubling to 10 s, each delay with random jitter (50–100 % of the
+ * nominal value) so that a hall full of screens does not reconnect in lockstep
+ * after a server restart. The backoff resets once a connection has delivered a
+ * message. A browser 'online' event retries at once.
+ *
+ * options.staleMs (default 45000): if the server sends heartbeat messages
+ * ({"type":"ping"} or {"type":"heartbeat"}), a connection that then stays silent
+ * this long is treated as dead (half-open TCP after a network loss) and replaced.
+ * The watchdog arms only after the first heartbeat, so a server without
+ * heartbeats is never disconnected for being quiet.
+ */
+export function connect(path, onMessage, onStatus = () => {}, options = {}) {
+  const minDelay = options.minDelayMs ?? 500;
+  const maxDelay = options.maxDelayMs ?? 10000;
+  const staleMs = options.staleMs ?? 45000;
+
+  let ws = null;
+  let attempt = 0;        // consecutive failed attempts (drives the backoff)
+  let timer = null;       // pending reconnect
+  let watchdog = null;    // stale-connection check
+  let lastHeard = 0;
+  let heartbeats = false; // has this connection sent a heartbeat?
+  let stopped = false;
+
+  const status = (s, info) => {
+    try { onStatus(s, info); } catch (e) { console.error('onStatus failed', e); }
+  };
+
+  function clearTimers() {
+    if (timer) { clearTimeout(timer); timer = null; }
+    if (watchdog) { clearInterval(watchdog); watchdog = null; }
+  }
+
+  function open() {
+    clearTimers();
+    if (stopped) return;
+    let url;
+    try {
+      url = wsUrl(path);
+    } catch (e) {
+      console.error('bad WebSocket path', path, e);
+      return;
+    }
+    status('connecting', { attempt });
+    let sock;
+    try {
+      sock = new WebSocket(url);
+    } catch (e) {
+      console.error('WebSocket constructor failed', e);
+      schedule({ code: 0, reason: String(e), wasOpen: false });
+      return;
+    }
+    ws = sock;
+    let wasOpen = false;
+    let gotMessage = false;
+    heartbeats = false;
+
+    sock.onopen = () => {
+      if (ws !== sock) return;
+      wasOpen = true;
+      lastHeard = Date.now();
+      status('open', { attempt });
+      if (staleMs > 0) {
+        watchdog = setInterval(() => {
+          if (ws === sock && heartbeats && Date.now() - lastHeard > staleMs) {
+            console.warn('WebSocket silent for', staleMs, 'ms; reconnecting');
+            try { sock.close(4000, 'stale'); } catch { /* ignore */ }
+            finish(sock, { code: 4000, reason: 'stale', wasOpen: true });
+          }
+        }, Math.min(5000, staleMs));
+      }
+    };
+
+    sock.onmessage = (ev) => {
+      if (ws !== sock) return;
+      lastHeard = Date.now();
+      if (!gotMessage) { gotMessage = true; attempt = 0; }
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      if (!msg || typeof msg !== 'object' || Array.isArray(msg)) return;
+      if (HEARTBEAT_TYPES.has(msg.type)) { heartbeats = true; return; }
+      try { onMessage(msg); } catch (e) { console.error('onMessage failed', e); }
+    };
+
+    // onerror is always followed by onclose; all handling happens there.
+    sock.onerror = () => {};
+    sock.onclose = (ev) => finish(sock, { code: ev.code, reason: ev.reason, wasOpen });
+  }
+
+  function finish(sock, info) {
+    if (ws !== sock) return; // an old socket closing late
+    ws = null;
+    sock.onopen = sock.onmessage = sock.onerror = sock.onclose = null;
+    if (stopped) return;
+    schedule(info);
+  }
+
+  function schedule(info) {
+    clearTimers();
+    const nominal = Math.min(maxDelay, minDelay * 2 ** Math.min(attempt, 16));
+    const delay = Math.round(nominal * (0.5 + Math.random() * 0.5));
+    attempt += 1;
+    status('closed', { ...info, attempt, delay });
+    timer = setTimeout(open, delay);
+  }
+
+  function onOnline() {
+    // Network came back: do not sit out the rest of a 10 s backoff.
+    if (!stopped && !ws) { attempt = 0; open(); }
+  }
+  window.addEventListener('online', onOnline);
+
+  open();
+
+  return {
+    send(obj) {
+      if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+      ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
+      return true;
+    },
+    /** Drop the current connection and reconnect at once (e.g. after a config change). */
+    reconnect() {
+      if (stopped) return;
+      const old = ws;
+      ws = null;
+      if (old) {
+        old.onopen = old.onmessage = old.onerror = old.onclose = null;
+        try { old.close(1000, 'reconnect'); } catch { /* ignore */ }
+      }
+      attempt = 0;
+      open();
+    },
+    close() {
+      stopped = true;
+      clearTimers();
+      window.removeEventListener('online', onOnline);
+      const old = ws;
+      ws = null;
+      if (old) {
+        old.onopen = old.onmessage = old.onerror = old.onclose = null;
+        try { old.close(1000, 'bye'); } catch { /* ignore */ }
+      }
+      status('stopped', {});
+    },
+    get connected() { return !!ws && ws.readyState === WebSocket.OPEN; },
+  };
+}
+
+/** Parse an RFC 3339 time; null when missing or invalid. */
+export function parseTime(s) {
+  if (typeof s !== 'string' || !s) return null;
+  const t = Date.parse(s);
+  return Number.isFinite(t) ? t : null;
+}
+
+/** The UTC offset, in minutes, written in an RFC 3339 string ("+08:00" -> 480); null if none. */
+export function parseOffsetMinutes(s) {
+  if (typeof s !== 'string') return null;
+  const m = /(?:[Zz]|([+-])(\d{2}):?(\d{2}))$/.exec(s.trim());
+  if (!m) return null;
+  if (!m[1]) return 0;
+  const v = Number(m[2]) * 60 + Number(m[3]);
+  return m[1] === '-' ? -v : v;
+}
+
+/** A string field or a fallback; never throws on odd input. */
+export function str(v, fallback = '') {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  return fallback;
+}
+
+/** A finite number field or a fallback. */
+export function num(v, fallback = null) {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  return typeof n === 'number' && Number.isFinite(n) ? n : fallback;
+}
+
+/** Create an element with a class and text content (text only: never HTML). */
+export function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined && text !== null) e.textContent = text;
+  return e;
+}

@@ -1,0 +1,213 @@
+//! Building and running the server: store, replay, hall tasks, ingest, HTTP,
+//! and a shutdown that stores every received event before it exits.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::{DEDUP_WINDOW, Hall, HallId, Input};
+use crate::engine::{EngineContext, Registry, spawn_hall};
+use crate::health::Health;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::mqtt::{client, ingest::Ingest};
+use crate::store::{Store, StoredEvent, spawn_writer};
+
+/// A built server, ready to run.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    stop: CancellationToken,
+    ingest: JoinHandle<()>,
+    halls: Vec<JoinHandle<()>>,
+    writer: JoinHandle<()>,
+    store: Store,
+    registry: Option<Registry>,
+}
+
+impl Application {
+    /// Opens the store, replays the log into every hall, connects to the
+    /// broker and binds the HTTP listener. Traffic is taken only after the
+    /// replay, so no message is applied to a half-built hall.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = Store::open(&settings.server.database_url)
+            .await
+            .context("Failed to open the store")?;
+        let health = Arc::new(Health::default());
+        let metrics = Arc::new(Metrics::default());
+
+        let started = Instant::now();
+        let now = clock.now();
+        let since = now - DEDUP_WINDOW.max(chrono::Duration::days(i64::from(settings.server.replay_days)));
+        let events = store
+            .events_since(since)
+            .await
+            .context("Failed to read the event log for replay")?;
+        let count = events.len();
+        let halls = replay(&settings, events, since, now);
+        info!(
+            events = count,
+            halls = halls.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            backend = store.backend(),
+            "Replayed the event log."
+        );
+
+        let (mqtt, eventloop) = client::connect(&settings.mqtt).map_err(|e| anyhow!("mqtt.broker: {e}"))?;
+        let (writer, writer_task) = spawn_writer(store.clone(), Some(mqtt.clone()), health.clone());
+        let ctx = Arc::new(EngineContext {
+            prefix: settings.mqtt.prefix.clone(),
+            writer: writer.clone(),
+            mqtt: Some(mqtt.clone()),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        });
+        let registry = Registry::default();
+        let mut hall_tasks = Vec::new();
+        for hall in halls {
+            let (handle, task) = spawn_hall(hall, ctx.clone());
+            registry.insert(handle);
+            hall_tasks.push(task);
+        }
+        drop(ctx);
+
+        let stop = CancellationToken::new();
+        let ingest = Ingest {
+            prefix: settings.mqtt.prefix.clone(),
+            client: mqtt,
+            registry: registry.clone(),
+            writer,
+            health: health.clone(),
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+        };
+        let ingest = tokio::spawn(ingest.run(eventloop, stop.clone()));
+
+        let listener = TcpListener::bind(&settings.server.listen)
+            .with_context(|| format!("Failed to listen on {} (server.listen)", settings.server.listen))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            registry: registry.clone(),
+            health: health.clone(),
+            metrics,
+            clock,
+        };
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(actix_web::web::Data::new(state.clone()))
+                .wrap(actix_web::middleware::Compress::default())
+                .configure(http::routes)
+        })
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        health.set_ready();
+        info!(port, "hallwatch is serving.");
+        Ok(Self {
+            port,
+            server,
+            stop,
+            ingest,
+            halls: hall_tasks,
+            writer: writer_task,
+            store,
+            registry: Some(registry),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then stops cleanly: no new
+    /// messages, every received one stored and acknowledged.
+    pub async fn run_until(mut self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        shutdown.await;
+        info!("Shutting down: storing what was received.");
+        self.stop.cancel();
+        let _ = self.ingest.await;
+        handle.stop(true).await;
+        let _ = server.await;
+        // The registry's handles are the last senders to the hall tasks.
+        self.registry.take();
+        for task in self.halls {
+            let _ = task.await;
+        }
+        if tokio::time::timeout(Duration::from_secs(30), self.writer).await.is_err() {
+            error!("The store writer did not finish within 30 s; unstored messages will be redelivered by the broker.");
+        }
+        self.store.close().await;
+        info!("Stopped.");
+        Ok(())
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Folds the stored events over the configuration: the halls as they were.
+pub fn replay(settings: &Settings, events: Vec<StoredEvent>, since: DateTime<Utc>, now: DateTime<Utc>) -> Vec<Hall> {
+    let mut halls: HashMap<HallId, Hall> = settings
+        .halls
+        .iter()
+        .map(|spec| (spec.id.clone(), Hall::new(spec.clone(), since)))
+        .collect();
+    for event in events {
+        let Some(hall) = HallId::parse(&event.hall).ok().and_then(|id| halls.get_mut(&id)) else {
+            warn!(seq = event.seq, hall = %event.hall, "Stored event of a hall that is no longer configured; skipped.");
+            continue;
+        };
+        match serde_json::from_value::<Input>(event.input) {
+            Ok(input) => {
+                hall.apply(&input, event.received_at);
+            }
+            Err(e) => error!(seq = event.seq, error = %e, "Stored event cannot be read; skipped."),
+        }
+    }
+    settings
+        .halls
+        .iter()
+        .filter_map(|spec| {
+            let mut hall = halls.remove(&spec.id)?;
+            hall.tick(now);
+            Some(hall)
+        })
+        .collect()
+}

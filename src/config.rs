@@ -1,0 +1,571 @@
+//! Settings: one TOML file, typed, documented and validated at start.
+//!
+//! Every field below is documented because these comments are the user's
+//! reference (see `hallwatch.example.toml`). A bad file is refused with an
+//! error that names the field and the reason, before anything starts.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::domain::{
+    DeviceId, HallId, HallLevel, HallSpec, OfficeHours, ServiceCode, ServiceSpec, Span,
+    WindowId, WindowKind, WindowSpec,
+};
+
+/// A configuration problem: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where in the file, e.g. `halls[jl-center].windows[05].services`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.field, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The file as written. Validated into [`Settings`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub mqtt: MqttSettings,
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub tokens: Vec<TokenSettings>,
+    #[serde(default)]
+    pub halls: Vec<RawHall>,
+}
+
+/// `[server]`: where the server listens and where it stores events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address for HTTP and WebSockets. Default `127.0.0.1:8080`.
+    pub listen: String,
+    /// `sqlite://FILE` (created if missing, WAL) or `postgres://…`.
+    /// Default `sqlite://hallwatch.db`.
+    pub database_url: String,
+    /// How many days of events to replay on start at most (today's are
+    /// always replayed; older ones only refill idempotency memory). Default 2.
+    pub replay_days: u32,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://hallwatch.db".into(),
+            replay_days: 2,
+        }
+    }
+}
+
+/// `[mqtt]`: the broker the devices talk to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttSettings {
+    /// `mqtt://host:port`. Default `mqtt://127.0.0.1:1883`.
+    pub broker: String,
+    /// Fixed client id: the broker keeps this session (clean session off)
+    /// and redelivers what was not acknowledged. Default `hallwatch-server`.
+    pub client_id: String,
+    /// Topic prefix. Default `hallwatch`.
+    pub prefix: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Keep-alive in seconds. Default 30.
+    pub keep_alive_s: u64,
+}
+
+impl Default for MqttSettings {
+    fn default() -> Self {
+        Self {
+            broker: "mqtt://127.0.0.1:1883".into(),
+            client_id: "hallwatch-server".into(),
+            prefix: "hallwatch".into(),
+            username: None,
+            password: None,
+            keep_alive_s: 30,
+        }
+    }
+}
+
+/// `[defaults]`: values every hall, service and window inherits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Defaults {
+    /// Cases per window per day (the county plan's 25).
+    pub benchmark: u32,
+    /// Staff per comprehensive window (the county plan's 1.5).
+    pub staff_per_window: f64,
+    /// IANA time zone of halls that do not set one. Default `Asia/Shanghai`.
+    pub timezone: String,
+    /// Expected minutes of one service, before the day has its own figures. Default 10.
+    pub expected_service_min: u32,
+    /// A ticket waiting this long raises a warning, then a critical alert. Default [30, 60].
+    pub wait_limit_min: [u32; 2],
+    /// One service running this long raises a warning, then a critical alert. Default [20, 40].
+    pub service_limit_min: [u32; 2],
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            benchmark: 25,
+            staff_per_window: 1.5,
+            timezone: "Asia/Shanghai".into(),
+            expected_service_min: 10,
+            wait_limit_min: [30, 60],
+            service_limit_min: [20, 40],
+        }
+    }
+}
+
+/// `[[tokens]]`: who may open the protected screens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Who holds it, for logs and records.
+    pub name: String,
+    /// `manager`, `supervisor` or `admin`.
+    pub role: Role,
+    /// Halls in scope; `["*"]` for all.
+    pub halls: Vec<String>,
+    /// Hex SHA-256 of the token (`hallwatch hash-token TOKEN` prints it).
+    /// Tokens are never stored in plain text.
+    pub sha256: String,
+}
+
+/// A token's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Manager,
+    Supervisor,
+    Admin,
+}
+
+/// `[[halls]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHall {
+    /// `[A-Za-z0-9_-]{1,32}`, used in topics and URLs.
+    pub id: String,
+    /// Display name, e.g. 某某县政务服务中心.
+    pub name: String,
+    /// `province`, `city`, `county`, `township` or `village`.
+    pub level: HallLevel,
+    /// IANA time zone; default from `[defaults]`.
+    pub timezone: Option<String>,
+    /// Refuse tickets outside office hours with `hall_closed`. Default false.
+    #[serde(default)]
+    pub refuse_outside_hours: bool,
+    /// Kiosk (取号机) device ids.
+    #[serde(default)]
+    pub kiosks: Vec<String>,
+    /// Opening hours per weekday: keys `mon`..`sun`, or `weekdays` for
+    /// Monday to Friday; values like `["08:30-12:00", "13:30-17:30"]`.
+    #[serde(default)]
+    pub hours: BTreeMap<String, Vec<String>>,
+    /// Dates with their own hours: `"2026-10-01" = []` closes a holiday,
+    /// `"2026-10-11" = ["08:30-17:00"]` opens a 调休 working weekend.
+    #[serde(default)]
+    pub calendar: BTreeMap<String, Vec<String>>,
+    pub services: Vec<RawService>,
+    pub windows: Vec<RawWindow>,
+}
+
+/// `[[halls.services]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    /// Service code used by kiosks, e.g. `SB`.
+    pub code: String,
+    /// Display name, e.g. 社会保障.
+    pub name: String,
+    /// Ticket prefix: one to three capital letters, unique in the hall.
+    pub prefix: String,
+    pub expected_service_min: Option<u32>,
+    pub wait_limit_min: Option<[u32; 2]>,
+    pub service_limit_min: Option<[u32; 2]>,
+}
+
+/// `[[halls.windows]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    pub id: String,
+    /// Display name, e.g. 5号窗口.
+    pub name: String,
+    /// `comprehensive`, `domain`, `professional`, `one_thing`, `guide`,
+    /// `consult`, `transfer`, `cashier` or `complaint`.
+    pub kind: WindowKind,
+    /// Codes of the services it serves.
+    pub services: Vec<String>,
+    pub zone: Option<String>,
+    /// Expected to be staffed through office hours. Default true.
+    #[serde(default = "yes")]
+    pub on_rota: bool,
+    /// Cases per day for this window; default from `[defaults]`.
+    pub benchmark: Option<u32>,
+    /// Terminal device id; default `w{id}`.
+    pub terminal: Option<String>,
+    /// Rating pad device id; default `r{id}`.
+    pub rater: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub mqtt: MqttSettings,
+    pub defaults: Defaults,
+    pub tokens: Vec<TokenSettings>,
+    pub halls: Vec<Arc<HallSpec>>,
+}
+
+impl Settings {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err("", format!("cannot read {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|mut e| {
+            e.reason = format!("{} (in {})", e.reason, path.display());
+            e
+        })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawSettings = toml::from_str(text).map_err(|e| {
+            let field = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].lines().count().max(1);
+                    format!("line {line}")
+                })
+                .unwrap_or_default();
+            err(field, e.message().to_owned())
+        })?;
+        raw.validate()
+    }
+}
+
+impl RawSettings {
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let d = &self.defaults;
+        if d.benchmark == 0 {
+            return Err(err("defaults.benchmark", "must be at least 1"));
+        }
+        if !(d.staff_per_window > 0.0 && d.staff_per_window.is_finite()) {
+            return Err(err("defaults.staff_per_window", "must be a positive number"));
+        }
+        parse_tz(&d.timezone).map_err(|r| err("defaults.timezone", r))?;
+        check_limits(d.wait_limit_min, "defaults.wait_limit_min")?;
+        check_limits(d.service_limit_min, "defaults.service_limit_min")?;
+        if self.mqtt.prefix.is_empty()
+            || self.mqtt.prefix.contains(['+', '#'])
+            || self.mqtt.prefix.starts_with('/')
+            || self.mqtt.prefix.ends_with('/')
+        {
+            return Err(err(
+                "mqtt.prefix",
+                "must be a topic level without '+', '#' or a leading or trailing '/'",
+            ));
+        }
+        if self.mqtt.client_id.is_empty() {
+            return Err(err("mqtt.client_id", "must not be empty: the broker keeps its session"));
+        }
+        crate::mqtt::BrokerAddr::parse(&self.mqtt.broker).map_err(|r| err("mqtt.broker", r))?;
+        if !(self.server.database_url.starts_with("sqlite:")
+            || self.server.database_url.starts_with("postgres://")
+            || self.server.database_url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                "server.database_url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(err("server.listen", "must be an address like 127.0.0.1:8080"));
+        }
+        if self.halls.is_empty() {
+            return Err(err("halls", "at least one [[halls]] is needed"));
+        }
+
+        let mut ids = HashSet::new();
+        let mut halls = Vec::new();
+        for (i, raw) in self.halls.into_iter().enumerate() {
+            let at = format!("halls[{}]", if raw.id.is_empty() { i.to_string() } else { raw.id.clone() });
+            if !ids.insert(raw.id.clone()) {
+                return Err(err(format!("{at}.id"), format!("duplicate hall id {:?}", raw.id)));
+            }
+            halls.push(Arc::new(raw.validate(&at, &self.defaults)?));
+        }
+        for (i, t) in self.tokens.iter().enumerate() {
+            let at = format!("tokens[{i}]");
+            if t.name.trim().is_empty() {
+                return Err(err(format!("{at}.name"), "must not be empty"));
+            }
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(err(
+                    format!("{at}.sha256"),
+                    "must be 64 hex digits (hallwatch hash-token TOKEN prints them)",
+                ));
+            }
+            if t.halls.is_empty() {
+                return Err(err(format!("{at}.halls"), "list the halls in scope, or [\"*\"]"));
+            }
+            for h in &t.halls {
+                if h != "*" && !ids.contains(h) {
+                    return Err(err(format!("{at}.halls"), format!("unknown hall {h:?}")));
+                }
+            }
+        }
+        Ok(Settings {
+            server: self.server,
+            mqtt: self.mqtt,
+            defaults: self.defaults,
+            tokens: self.tokens,
+            halls,
+        })
+    }
+}
+
+fn parse_tz(name: &str) -> Result<Tz, String> {
+    name.parse::<Tz>()
+        .map_err(|_| format!("{name:?} is not an IANA time zone like \"Asia/Shanghai\""))
+}
+
+fn check_limits(l: [u32; 2], field: &str) -> Result<(), ConfigError> {
+    if l[0] == 0 || l[1] < l[0] {
+        return Err(err(
+            field,
+            "must be [warning, critical] minutes with 0 < warning <= critical",
+        ));
+    }
+    Ok(())
+}
+
+fn id<T>(
+    parse: impl Fn(&str) -> Result<T, crate::domain::IdError>,
+    s: &str,
+    field: &str,
+) -> Result<T, ConfigError> {
+    parse(s).map_err(|e| err(field, format!("{s:?} {e}")))
+}
+
+impl RawHall {
+    fn validate(self, at: &str, d: &Defaults) -> Result<HallSpec, ConfigError> {
+        let hall_id = id(HallId::parse, &self.id, &format!("{at}.id"))?;
+        if self.name.trim().is_empty() {
+            return Err(err(format!("{at}.name"), "must not be empty"));
+        }
+        let tz_name = self.timezone.as_deref().unwrap_or(&d.timezone);
+        let tz = parse_tz(tz_name).map_err(|r| err(format!("{at}.timezone"), r))?;
+
+        let mut services = Vec::new();
+        let mut codes = HashSet::new();
+        let mut prefixes = HashSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let f = format!("{at}.services[{}]", if s.code.is_empty() { i.to_string() } else { s.code.clone() });
+            let code = id(ServiceCode::parse, &s.code, &format!("{f}.code"))?;
+            if !codes.insert(code.clone()) {
+                return Err(err(format!("{f}.code"), format!("duplicate service code {:?}", s.code)));
+            }
+            if s.prefix.is_empty()
+                || s.prefix.len() > 3
+                || !s.prefix.bytes().all(|b| b.is_ascii_uppercase())
+            {
+                return Err(err(format!("{f}.prefix"), "must be one to three capital letters"));
+            }
+            if !prefixes.insert(s.prefix.clone()) {
+                return Err(err(
+                    format!("{f}.prefix"),
+                    format!("prefix {:?} is used by another service of this hall", s.prefix),
+                ));
+            }
+            if s.name.trim().is_empty() {
+                return Err(err(format!("{f}.name"), "must not be empty"));
+            }
+            let wait = s.wait_limit_min.unwrap_or(d.wait_limit_min);
+            check_limits(wait, &format!("{f}.wait_limit_min"))?;
+            let service = s.service_limit_min.unwrap_or(d.service_limit_min);
+            check_limits(service, &format!("{f}.service_limit_min"))?;
+            let expected = s.expected_service_min.unwrap_or(d.expected_service_min);
+            if expected == 0 {
+                return Err(err(format!("{f}.expected_service_min"), "must be at least 1"));
+            }
+            services.push(ServiceSpec {
+                code,
+                name: s.name.clone(),
+                prefix: s.prefix.clone(),
+                expected_service_s: expected * 60,
+                wait_limit_s: (wait[0] * 60, wait[1] * 60),
+                service_limit_s: (service[0] * 60, service[1] * 60),
+            });
+        }
+        if services.is_empty() {
+            return Err(err(format!("{at}.services"), "a hall needs at least one service"));
+        }
+
+        let mut devices: HashSet<DeviceId> = HashSet::new();
+        let mut device = |s: &str, f: &str| -> Result<DeviceId, ConfigError> {
+            let d = id(DeviceId::parse, s, f)?;
+            if !devices.insert(d.clone()) {
+                return Err(err(f, format!("device id {s:?} is used twice in this hall")));
+            }
+            Ok(d)
+        };
+        let mut kiosks = Vec::new();
+        for (i, k) in self.kiosks.iter().enumerate() {
+            kiosks.push(device(k, &format!("{at}.kiosks[{i}]"))?);
+        }
+
+        let mut windows = Vec::new();
+        let mut window_ids = HashSet::new();
+        for (i, w) in self.windows.iter().enumerate() {
+            let f = format!("{at}.windows[{}]", if w.id.is_empty() { i.to_string() } else { w.id.clone() });
+            let wid = id(WindowId::parse, &w.id, &format!("{f}.id"))?;
+            if !window_ids.insert(wid.clone()) {
+                return Err(err(format!("{f}.id"), format!("duplicate window id {:?}", w.id)));
+            }
+            if w.name.trim().is_empty() {
+                return Err(err(format!("{f}.name"), "must not be empty"));
+            }
+            let mut served = Vec::new();
+            for s in &w.services {
+                let idx = services.iter().position(|x| x.code.as_str() == s).ok_or_else(|| {
+                    let known: Vec<&str> = services.iter().map(|x| x.code.as_str()).collect();
+                    err(
+                        format!("{f}.services"),
+                        format!("unknown service {s:?} (this hall has {})", known.join(", ")),
+                    )
+                })?;
+                if served.contains(&idx) {
+                    return Err(err(format!("{f}.services"), format!("{s:?} is listed twice")));
+                }
+                served.push(idx);
+            }
+            if served.is_empty() {
+                return Err(err(format!("{f}.services"), "a window serves at least one service"));
+            }
+            let benchmark = w.benchmark.unwrap_or(d.benchmark);
+            if benchmark == 0 {
+                return Err(err(format!("{f}.benchmark"), "must be at least 1"));
+            }
+            let terminal = w.terminal.clone().unwrap_or_else(|| format!("w{}", w.id));
+            let rater = w.rater.clone().unwrap_or_else(|| format!("r{}", w.id));
+            windows.push(WindowSpec {
+                id: wid,
+                name: w.name.clone(),
+                kind: w.kind,
+                services: served,
+                zone: w.zone.clone(),
+                on_rota: w.on_rota,
+                benchmark,
+                terminal: device(&terminal, &format!("{f}.terminal"))?,
+                rater: device(&rater, &format!("{f}.rater"))?,
+            });
+        }
+        if windows.is_empty() {
+            return Err(err(format!("{at}.windows"), "a hall needs at least one window"));
+        }
+
+        Ok(HallSpec {
+            id: hall_id,
+            name: self.name,
+            level: self.level,
+            tz,
+            hours: office_hours(&self.hours, &self.calendar, at)?,
+            refuse_outside_hours: self.refuse_outside_hours,
+            services,
+            windows,
+            kiosks,
+        })
+    }
+}
+
+fn spans(list: &[String], field: &str) -> Result<Vec<Span>, ConfigError> {
+    let mut out: Vec<Span> = list
+        .iter()
+        .map(|s| Span::parse(s).map_err(|r| err(field, r)))
+        .collect::<Result<_, _>>()?;
+    out.sort_by_key(|s| s.start);
+    if out.windows(2).any(|p| p[1].start < p[0].end) {
+        return Err(err(field, "time ranges overlap"));
+    }
+    Ok(out)
+}
+
+fn office_hours(
+    hours: &BTreeMap<String, Vec<String>>,
+    calendar: &BTreeMap<String, Vec<String>>,
+    at: &str,
+) -> Result<OfficeHours, ConfigError> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let mut out = OfficeHours::default();
+    if hours.is_empty() {
+        return Err(err(
+            format!("{at}.hours"),
+            "set opening hours, e.g. weekdays = [\"08:30-12:00\", \"13:30-17:30\"]",
+        ));
+    }
+    if let Some(list) = hours.get("weekdays") {
+        let s = spans(list, &format!("{at}.hours.weekdays"))?;
+        for day in out.weekly.iter_mut().take(5) {
+            *day = s.clone();
+        }
+    }
+    for (key, list) in hours {
+        if key == "weekdays" {
+            continue;
+        }
+        let Some(i) = DAYS.iter().position(|d| d == key) else {
+            return Err(err(
+                format!("{at}.hours.{key}"),
+                "unknown day: use weekdays, mon, tue, wed, thu, fri, sat or sun",
+            ));
+        };
+        out.weekly[i] = spans(list, &format!("{at}.hours.{key}"))?;
+    }
+    for (date, list) in calendar {
+        let f = format!("{at}.calendar.\"{date}\"");
+        let d = NaiveDate::parse_from_str(date, "%Y-%m-%d")
+            .map_err(|_| err(&f, "dates are written 2026-10-01"))?;
+        out.exceptions.insert(d, spans(list, &f)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

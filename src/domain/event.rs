@@ -1,0 +1,319 @@
+//! The validated inputs the core accepts, and what it answers.
+//!
+//! Inputs are serialisable because the event log stores them exactly as they
+//! were applied: replaying the log through [`super::Hall::apply`] rebuilds
+//! the same state.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{DeviceId, MsgId, ServiceCode, StaffId, TicketNo, WindowId};
+
+/// A priority class. `call_next` serves the highest class first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    #[default]
+    Normal,
+    Elderly,
+    Disabled,
+    Appointment,
+    /// 绿色通道.
+    Green,
+}
+
+impl Priority {
+    /// Rank for the queue policy: higher is served first; elderly and
+    /// disabled share a rank.
+    pub fn rank(self) -> u8 {
+        match self {
+            Priority::Normal => 0,
+            Priority::Elderly | Priority::Disabled => 1,
+            Priority::Appointment => 2,
+            Priority::Green => 3,
+        }
+    }
+}
+
+/// Why a window is paused (暂停服务).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    Break,
+    Meeting,
+    Backoffice,
+    Other,
+}
+
+/// How a service ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// 即办件: done on the spot.
+    Completed,
+    /// 承诺件: accepted for back-office approval.
+    Accepted,
+    /// 材料不全, 一次性告知.
+    Rejected,
+    /// Consultation only.
+    Consulted,
+}
+
+/// A case accepted for back-office approval (承诺件).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseRef {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub item: Option<String>,
+    pub promised_days: Option<u32>,
+}
+
+/// A kiosk's request for a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRequest {
+    pub service: ServiceCode,
+    pub priority: Priority,
+    /// The booking reference of an appointment holder.
+    pub appointment: Option<String>,
+}
+
+/// A window terminal's command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum WindowOp {
+    Login {
+        staff: StaffId,
+        staff_name: Option<String>,
+    },
+    Logout,
+    Pause {
+        reason: PauseReason,
+    },
+    Resume,
+    CallNext,
+    Call {
+        ticket: TicketNo,
+    },
+    Recall,
+    Start,
+    NoShow,
+    Finish {
+        outcome: Outcome,
+        case: Option<CaseRef>,
+    },
+    Transfer {
+        to_service: ServiceCode,
+    },
+}
+
+impl WindowOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            WindowOp::Login { .. } => "login",
+            WindowOp::Logout => "logout",
+            WindowOp::Pause { .. } => "pause",
+            WindowOp::Resume => "resume",
+            WindowOp::CallNext => "call_next",
+            WindowOp::Call { .. } => "call",
+            WindowOp::Recall => "recall",
+            WindowOp::Start => "start",
+            WindowOp::NoShow => "no_show",
+            WindowOp::Finish { .. } => "finish",
+            WindowOp::Transfer { .. } => "transfer",
+        }
+    }
+}
+
+/// A rating from a window's rating pad (好差评).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatingInput {
+    /// Without it, the last ticket the window finished.
+    pub ticket: Option<TicketNo>,
+    /// 1 非常不满意 … 5 非常满意.
+    pub score: u8,
+    pub comment: Option<String>,
+}
+
+/// Everything a hall accepts from its devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Input {
+    Ticket {
+        kiosk: DeviceId,
+        id: MsgId,
+        request: TicketRequest,
+    },
+    Window {
+        window: WindowId,
+        id: MsgId,
+        #[serde(flatten)]
+        op: WindowOp,
+    },
+    Rating {
+        window: WindowId,
+        id: MsgId,
+        #[serde(flatten)]
+        rating: RatingInput,
+    },
+    Presence {
+        device: DeviceId,
+        online: bool,
+    },
+}
+
+impl Input {
+    /// The message id, which every input but presence carries.
+    pub fn msg_id(&self) -> Option<&MsgId> {
+        match self {
+            Input::Ticket { id, .. } | Input::Window { id, .. } | Input::Rating { id, .. } => {
+                Some(id)
+            }
+            Input::Presence { .. } => None,
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Input::Ticket { .. } => "ticket",
+            Input::Window { op, .. } => op.name(),
+            Input::Rating { .. } => "rating",
+            Input::Presence { .. } => "presence",
+        }
+    }
+}
+
+/// Why a message was refused. The code is part of the wire contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    BadJson,
+    TooLarge,
+    BadRequest,
+    UnknownHall,
+    UnknownDevice,
+    UnknownOp,
+    UnknownService,
+    UnknownTicket,
+    NotServable,
+    NotLoggedIn,
+    Paused,
+    NotPaused,
+    Busy,
+    NoCurrentTicket,
+    AlreadyRated,
+    HallClosed,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 16] = [
+        Reason::BadJson,
+        Reason::TooLarge,
+        Reason::BadRequest,
+        Reason::UnknownHall,
+        Reason::UnknownDevice,
+        Reason::UnknownOp,
+        Reason::UnknownService,
+        Reason::UnknownTicket,
+        Reason::NotServable,
+        Reason::NotLoggedIn,
+        Reason::Paused,
+        Reason::NotPaused,
+        Reason::Busy,
+        Reason::NoCurrentTicket,
+        Reason::AlreadyRated,
+        Reason::HallClosed,
+    ];
+
+    /// The code on the wire and in the store.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::BadJson => "bad_json",
+            Reason::TooLarge => "too_large",
+            Reason::BadRequest => "bad_request",
+            Reason::UnknownHall => "unknown_hall",
+            Reason::UnknownDevice => "unknown_device",
+            Reason::UnknownOp => "unknown_op",
+            Reason::UnknownService => "unknown_service",
+            Reason::UnknownTicket => "unknown_ticket",
+            Reason::NotServable => "not_servable",
+            Reason::NotLoggedIn => "not_logged_in",
+            Reason::Paused => "paused",
+            Reason::NotPaused => "not_paused",
+            Reason::Busy => "busy",
+            Reason::NoCurrentTicket => "no_current_ticket",
+            Reason::AlreadyRated => "already_rated",
+            Reason::HallClosed => "hall_closed",
+        }
+    }
+
+    /// A sentence a terminal can show as it is, when nothing more specific is known.
+    pub fn message(self) -> &'static str {
+        match self {
+            Reason::BadJson => "消息不是有效的 JSON 对象",
+            Reason::TooLarge => "消息超过 4096 字节",
+            Reason::BadRequest => "消息缺少字段或字段类型错误",
+            Reason::UnknownHall => "服务大厅不存在",
+            Reason::UnknownDevice => "设备未登记",
+            Reason::UnknownOp => "不支持的操作",
+            Reason::UnknownService => "服务类别不存在",
+            Reason::UnknownTicket => "号码不存在或不可操作",
+            Reason::NotServable => "本窗口不能办理该类业务",
+            Reason::NotLoggedIn => "窗口未登录",
+            Reason::Paused => "窗口已暂停服务",
+            Reason::NotPaused => "窗口未暂停",
+            Reason::Busy => "窗口正在办理业务",
+            Reason::NoCurrentTicket => "当前没有已呼叫的号码",
+            Reason::AlreadyRated => "该办件已评价",
+            Reason::HallClosed => "现在不在办公时间",
+        }
+    }
+}
+
+/// A refusal with its code and a Chinese sentence for the device's screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(reason: Reason) -> Self {
+        Self {
+            reason,
+            message: reason.message().to_owned(),
+        }
+    }
+    pub fn with(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// What the hall answers to an input that carries a message id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    Ticket {
+        ticket: TicketNo,
+        service: ServiceCode,
+        service_name: String,
+        waiting_ahead: u32,
+        estimated_wait_s: u32,
+        issued_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A window op that succeeded; `ticket` is the ticket it acted on, if any.
+    Window { ticket: Option<TicketNo> },
+    Rating { ticket: TicketNo, score: u8 },
+    Refused(Refusal),
+}
+
+impl Reply {
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Reply::Refused(r) => Some(r),
+            _ => None,
+        }
+    }
+}

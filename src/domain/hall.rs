@@ -1,0 +1,490 @@
+//! A hall's live state and the one function that changes it.
+//!
+//! Design: `Hall` does no I/O and never reads a clock. `apply(input, now)` and
+//! `tick(now)` are deterministic functions of (state, input, time) that return
+//! what should happen; the engine around them stores, answers and broadcasts.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use super::event::{
+    Input, Outcome, PauseReason, Priority, Refusal, Reply, TicketRequest,
+};
+use super::ids::{DeviceId, MsgId, StaffId, TicketNo};
+use super::queue::{QueueKey, Queues};
+use super::spec::{DeviceKind, HallSpec};
+
+/// How long a device's message id is remembered for idempotency. The contract
+/// promises ids unique for at least 24 hours, so they may repeat after that.
+pub const DEDUP_WINDOW: Duration = Duration::hours(24);
+
+/// How many recent calls a hall keeps for screens.
+pub const RECENT_CALLS: usize = 10;
+
+/// Where a ticket is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    Waiting,
+    Called,
+    Serving,
+    Done,
+    /// 过号: called and did not come; may be called again the same day.
+    Missed,
+}
+
+/// A ticket issued today.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub no: TicketNo,
+    /// The service whose queue it is in now.
+    pub service: usize,
+    /// The service it was issued for.
+    pub issued_for: usize,
+    pub priority: Priority,
+    pub appointment: Option<String>,
+    pub kiosk: DeviceId,
+    pub issued_at: DateTime<Utc>,
+    pub state: TicketState,
+    /// The window that called it last.
+    pub window: Option<usize>,
+    pub called_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: Option<Outcome>,
+    pub rating: Option<u8>,
+    pub transfers: u32,
+    pub no_shows: u32,
+}
+
+impl Ticket {
+    fn queue_key(&self, index: usize) -> QueueKey {
+        QueueKey::new(self.priority, self.issued_at, index)
+    }
+}
+
+/// Who is at a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staff {
+    pub id: StaffId,
+    pub name: Option<String>,
+}
+
+/// What a window is doing, as screens and the retained state topic show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowStatus {
+    Offline,
+    Idle,
+    Calling,
+    Serving,
+    Paused,
+}
+
+/// A window's live state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowState {
+    pub staff: Option<Staff>,
+    pub paused: Option<PauseReason>,
+    /// The ticket at the window (called or serving).
+    pub current: Option<usize>,
+    /// When the window entered its current status.
+    pub since: DateTime<Utc>,
+    /// Tickets this window finished today, whatever the outcome.
+    pub served_today: u32,
+    /// Seconds of service of the tickets it finished today.
+    pub service_s_today: i64,
+    /// The last ticket it finished, which an unaddressed rating belongs to.
+    pub last_finished: Option<usize>,
+    pub last_call_at: Option<DateTime<Utc>>,
+}
+
+impl WindowState {
+    fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            staff: None,
+            paused: None,
+            current: None,
+            since: now,
+            served_today: 0,
+            service_s_today: 0,
+            last_finished: None,
+            last_call_at: None,
+        }
+    }
+}
+
+/// A call as screens show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    pub ticket: usize,
+    pub window: usize,
+    pub at: DateTime<Utc>,
+    pub recall: bool,
+}
+
+/// Something the world outside the core should learn about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A ticket was called (or recalled) to a window: screens announce it.
+    Called(CallRecord),
+    /// A window's status, staff, ticket or count changed.
+    WindowChanged(usize),
+    /// A service's waiting count changed.
+    QueueChanged(usize),
+    /// A device came online or went offline.
+    PresenceChanged { device: DeviceId, online: bool },
+    /// A new local day began and the day's state was reset: redraw everything.
+    DayStarted(NaiveDate),
+}
+
+/// The result of applying one input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The answer for the device, for inputs that carry a message id.
+    pub reply: Option<Reply>,
+    pub effects: Vec<Effect>,
+    /// The input was seen before: nothing changed and `reply` repeats the first answer.
+    pub duplicate: bool,
+    /// The input belongs in the event log (refused ones too, so that a
+    /// replay answers their redelivery the same way).
+    pub record: bool,
+}
+
+/// One hall's state for the current local day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hall {
+    pub(super) spec: Arc<HallSpec>,
+    pub(super) day: NaiveDate,
+    pub(super) tickets: Vec<Ticket>,
+    pub(super) by_no: HashMap<TicketNo, usize>,
+    /// The last sequence number issued per service today.
+    pub(super) seq: Vec<u32>,
+    pub(super) queues: Queues,
+    pub(super) windows: Vec<WindowState>,
+    pub(super) calls: VecDeque<CallRecord>,
+    pub(super) presence: BTreeMap<DeviceId, bool>,
+    pub(super) seen: HashMap<(DeviceId, MsgId), Reply>,
+    pub(super) seen_order: VecDeque<(DateTime<Utc>, DeviceId, MsgId)>,
+}
+
+impl Hall {
+    /// A hall at the start of the local day of `now`, with nobody logged in.
+    pub fn new(spec: Arc<HallSpec>, now: DateTime<Utc>) -> Self {
+        let services = spec.services.len();
+        let windows = spec.windows.len();
+        Self {
+            day: spec.local_date(now),
+            tickets: Vec::new(),
+            by_no: HashMap::new(),
+            seq: vec![0; services],
+            queues: Queues::new(services),
+            windows: (0..windows).map(|_| WindowState::new(now)).collect(),
+            calls: VecDeque::new(),
+            presence: BTreeMap::new(),
+            seen: HashMap::new(),
+            seen_order: VecDeque::new(),
+            spec,
+        }
+    }
+
+    pub fn spec(&self) -> &HallSpec {
+        &self.spec
+    }
+
+    pub fn day(&self) -> NaiveDate {
+        self.day
+    }
+
+    pub fn tickets(&self) -> &[Ticket] {
+        &self.tickets
+    }
+
+    pub fn windows(&self) -> &[WindowState] {
+        &self.windows
+    }
+
+    pub fn ticket(&self, no: &TicketNo) -> Option<&Ticket> {
+        self.by_no.get(no).map(|&i| &self.tickets[i])
+    }
+
+    pub fn recent_calls(&self) -> impl Iterator<Item = &CallRecord> {
+        self.calls.iter()
+    }
+
+    pub fn waiting(&self, service: usize) -> usize {
+        self.queues.waiting(service)
+    }
+
+    pub fn presence(&self) -> &BTreeMap<DeviceId, bool> {
+        &self.presence
+    }
+
+    pub fn window_status(&self, window: usize) -> WindowStatus {
+        let w = &self.windows[window];
+        match (&w.staff, w.paused, w.current) {
+            (None, _, _) => WindowStatus::Offline,
+            (Some(_), Some(_), _) => WindowStatus::Paused,
+            (Some(_), None, Some(t)) if self.tickets[t].state == TicketState::Serving => {
+                WindowStatus::Serving
+            }
+            (Some(_), None, Some(_)) => WindowStatus::Calling,
+            (Some(_), None, None) => WindowStatus::Idle,
+        }
+    }
+
+    /// Applies one input at `now`.
+    pub fn apply(&mut self, input: &Input, now: DateTime<Utc>) -> Applied {
+        let mut effects = self.roll_day(now);
+        self.forget_old_ids(now);
+
+        if let Input::Presence { device, online } = input {
+            let record = self.set_presence(device, *online, &mut effects);
+            return Applied {
+                reply: None,
+                effects,
+                duplicate: false,
+                record,
+            };
+        }
+
+        let Some((device, id)) = self.sender(input) else {
+            // A window id that is not configured: the adapter resolves ids
+            // against the spec first, so this is a refusal, not a panic.
+            return Applied {
+                reply: Some(Reply::Refused(Refusal::new(super::Reason::UnknownDevice))),
+                effects,
+                duplicate: false,
+                record: false,
+            };
+        };
+        if let Some(reply) = self.seen.get(&(device.clone(), id.clone())) {
+            return Applied {
+                reply: Some(reply.clone()),
+                effects,
+                duplicate: true,
+                record: false,
+            };
+        }
+
+        let reply = match input {
+            Input::Ticket { kiosk, request, .. } => self.issue(kiosk, request, now, &mut effects),
+            Input::Window { window, op, .. } => match self.spec.window_index(window) {
+                Some(w) => self.window_op(w, op, now, &mut effects),
+                None => Reply::Refused(Refusal::new(super::Reason::UnknownDevice)),
+            },
+            Input::Rating { window, rating, .. } => match self.spec.window_index(window) {
+                Some(w) => self.rate(w, rating),
+                None => Reply::Refused(Refusal::new(super::Reason::UnknownDevice)),
+            },
+            Input::Presence { .. } => unreachable_presence(),
+        };
+        self.seen.insert((device.clone(), id.clone()), reply.clone());
+        self.seen_order.push_back((now, device, id.clone()));
+        Applied {
+            reply: Some(reply),
+            effects,
+            duplicate: false,
+            record: true,
+        }
+    }
+
+    /// Advances time with no input: starts a new day at local midnight.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        self.forget_old_ids(now);
+        self.roll_day(now)
+    }
+
+    /// The device that sent an input and its message id.
+    fn sender(&self, input: &Input) -> Option<(DeviceId, MsgId)> {
+        match input {
+            Input::Ticket { kiosk, id, .. } => Some((kiosk.clone(), id.clone())),
+            Input::Window { window, id, .. } => {
+                let w = self.spec.window_index(window)?;
+                Some((self.spec.windows[w].terminal.clone(), id.clone()))
+            }
+            Input::Rating { window, id, .. } => {
+                let w = self.spec.window_index(window)?;
+                Some((self.spec.windows[w].rater.clone(), id.clone()))
+            }
+            Input::Presence { .. } => None,
+        }
+    }
+
+    fn roll_day(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        let today = self.spec.local_date(now);
+        if today <= self.day {
+            return Vec::new();
+        }
+        let fresh = Hall::new(self.spec.clone(), now);
+        self.day = fresh.day;
+        self.tickets = fresh.tickets;
+        self.by_no = fresh.by_no;
+        self.seq = fresh.seq;
+        self.queues = fresh.queues;
+        self.windows = fresh.windows;
+        self.calls = fresh.calls;
+        vec![Effect::DayStarted(today)]
+    }
+
+    fn forget_old_ids(&mut self, now: DateTime<Utc>) {
+        while let Some((at, _, _)) = self.seen_order.front() {
+            if now - *at < DEDUP_WINDOW {
+                break;
+            }
+            if let Some((_, device, id)) = self.seen_order.pop_front() {
+                self.seen.remove(&(device, id));
+            }
+        }
+    }
+
+    fn set_presence(&mut self, device: &DeviceId, online: bool, effects: &mut Vec<Effect>) -> bool {
+        if self.spec.device_kind(device).is_none() {
+            return false;
+        }
+        if self.presence.insert(device.clone(), online) == Some(online) {
+            return false;
+        }
+        effects.push(Effect::PresenceChanged {
+            device: device.clone(),
+            online,
+        });
+        true
+    }
+
+    fn issue(
+        &mut self,
+        kiosk: &DeviceId,
+        request: &TicketRequest,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Reply {
+        if self.spec.device_kind(kiosk) != Some(DeviceKind::Kiosk) {
+            return Reply::Refused(Refusal::with(
+                super::Reason::UnknownDevice,
+                format!("取号机 {kiosk} 未登记"),
+            ));
+        }
+        let Some(service) = self.spec.service_index(&request.service) else {
+            return Reply::Refused(Refusal::with(
+                super::Reason::UnknownService,
+                format!("服务类别 {} 不存在", request.service),
+            ));
+        };
+        if self.spec.refuse_outside_hours && !self.spec.is_open(now) {
+            return Reply::Refused(Refusal::with(
+                super::Reason::HallClosed,
+                "现在不在办公时间，请在办公时间内取号",
+            ));
+        }
+        if request.priority == Priority::Appointment && request.appointment.is_none() {
+            return Reply::Refused(Refusal::with(
+                super::Reason::BadRequest,
+                "预约取号需要预约号",
+            ));
+        }
+        self.seq[service] += 1;
+        let spec = &self.spec.services[service];
+        let no = TicketNo::new(&spec.prefix, self.seq[service]);
+        let index = self.tickets.len();
+        let ticket = Ticket {
+            no: no.clone(),
+            service,
+            issued_for: service,
+            priority: request.priority,
+            appointment: request.appointment.clone(),
+            kiosk: kiosk.clone(),
+            issued_at: now,
+            state: TicketState::Waiting,
+            window: None,
+            called_at: None,
+            started_at: None,
+            finished_at: None,
+            outcome: None,
+            rating: None,
+            transfers: 0,
+            no_shows: 0,
+        };
+        let key = ticket.queue_key(index);
+        self.tickets.push(ticket);
+        self.by_no.insert(no.clone(), index);
+        self.queues.push(service, key);
+        effects.push(Effect::QueueChanged(service));
+
+        let waiting_ahead = self.queues.ahead_of(service, &key) as u32;
+        Reply::Ticket {
+            ticket: no,
+            service: spec.code.clone(),
+            service_name: spec.name.clone(),
+            waiting_ahead,
+            estimated_wait_s: self.estimate_wait(service, waiting_ahead),
+            issued_at: now,
+        }
+    }
+
+    /// Seconds until a ticket with `ahead` tickets before it is likely called:
+    /// the service's mean service time today (or its expected time) times the
+    /// tickets ahead and itself, shared by the open windows that serve it.
+    fn estimate_wait(&self, service: usize, ahead: u32) -> u32 {
+        let (mut total, mut n) = (0i64, 0i64);
+        for t in &self.tickets {
+            if t.service == service
+                && let (Some(from), Some(to)) = (t.started_at.or(t.called_at), t.finished_at)
+            {
+                total += (to - from).num_seconds().max(0);
+                n += 1;
+            }
+        }
+        let mean = if n > 0 {
+            total as f64 / n as f64
+        } else {
+            f64::from(self.spec.services[service].expected_service_s)
+        };
+        let open: f64 = self
+            .spec
+            .windows
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| {
+                w.services.contains(&service)
+                    && self.windows[*i].staff.is_some()
+                    && self.windows[*i].paused.is_none()
+            })
+            .map(|(_, w)| 1.0 / w.services.len() as f64)
+            .sum();
+        let estimate = mean * f64::from(ahead) / open.max(1.0);
+        estimate.round().clamp(0.0, f64::from(u32::MAX)) as u32
+    }
+
+    /// Every ticket still waiting, in the order the default policy would call
+    /// them for a window serving every service.
+    pub fn waiting_tickets(&self) -> Vec<&Ticket> {
+        let all: Vec<usize> = (0..self.spec.services.len()).collect();
+        let mut keys: Vec<QueueKey> = all
+            .iter()
+            .flat_map(|&s| self.queues.iter(s).copied())
+            .collect();
+        keys.sort();
+        keys.iter().map(|k| &self.tickets[k.ticket()]).collect()
+    }
+
+    pub(super) fn take_from_queue(&mut self, ticket: usize) -> bool {
+        let t = &self.tickets[ticket];
+        let key = t.queue_key(ticket);
+        self.queues.remove(t.service, &key)
+    }
+
+    pub(super) fn put_in_queue(&mut self, ticket: usize) {
+        let t = &self.tickets[ticket];
+        let key = t.queue_key(ticket);
+        self.queues.push(t.service, key);
+    }
+}
+
+/// Presence is handled before dispatch; keeping the match exhaustive without
+/// a panic path.
+fn unreachable_presence() -> Reply {
+    Reply::Refused(Refusal::new(super::Reason::UnknownOp))
+}

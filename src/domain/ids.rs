@@ -1,0 +1,217 @@
+//! Parsed identifiers. Every id that crosses the edge is checked here once, so
+//! the rest of the core can trust it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a string is not a valid identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("is empty")]
+    Empty,
+    #[error("is longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("may only contain letters, digits, '_' and '-'")]
+    BadChar,
+}
+
+/// The contract's id syntax: `[A-Za-z0-9_-]{1,32}`.
+fn check_id(s: &str, max: usize) -> Result<(), IdError> {
+    if s.is_empty() {
+        return Err(IdError::Empty);
+    }
+    if s.len() > max {
+        return Err(IdError::TooLong { max });
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(IdError::BadChar);
+    }
+    Ok(())
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses and checks an id.
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                check_id(s, $max)?;
+                Ok(Self(s.to_owned()))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(|e| serde::de::Error::custom(format!("{s:?} {e}")))
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A hall (政务服务中心 / 便民服务中心), e.g. `jl-center`.
+    HallId, 32);
+id_type!(
+    /// A window (窗口) of a hall, e.g. `05`.
+    WindowId, 32);
+id_type!(
+    /// A device of a hall: a kiosk, a window terminal or a rating pad, e.g. `k1`, `w05`, `r05`.
+    DeviceId, 32);
+id_type!(
+    /// A staff member's number (工号), e.g. `S001`.
+    StaffId, 32);
+
+/// A message id from a device, unique for that device for at least 24 hours.
+/// Looser than the other ids: any printable text up to 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MsgId(String);
+
+impl MsgId {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        if s.is_empty() {
+            return Err(IdError::Empty);
+        }
+        if s.chars().count() > Self::MAX_LEN {
+            return Err(IdError::TooLong { max: Self::MAX_LEN });
+        }
+        if s.chars().any(char::is_control) {
+            return Err(IdError::BadChar);
+        }
+        Ok(Self(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A service (business category, 业务类别) code, e.g. `SB`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ServiceCode(String);
+
+impl ServiceCode {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        check_id(s, 16)?;
+        Ok(Self(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServiceCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ServiceCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(|e| serde::de::Error::custom(format!("{s:?} {e}")))
+    }
+}
+
+/// A ticket number: the service's prefix letters and a daily sequence of at
+/// least three digits (`B023`, `B999`, `B1000`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TicketNo(String);
+
+impl TicketNo {
+    /// The number for the `seq`-th ticket of the day of a service with `prefix`.
+    pub fn new(prefix: &str, seq: u32) -> Self {
+        Self(format!("{prefix}{seq:03}"))
+    }
+
+    /// Parses `B023`: one to three upper-case letters, then at least three digits.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let letters = s.bytes().take_while(u8::is_ascii_uppercase).count();
+        let digits = &s[letters..];
+        if letters == 0 || letters > 3 || digits.len() < 3 || digits.len() > 7 {
+            return Err(IdError::BadChar);
+        }
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(IdError::BadChar);
+        }
+        Ok(Self(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TicketNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TicketNo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(|e| serde::de::Error::custom(format!("{s:?} {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_the_contract_syntax() {
+        assert!(HallId::parse("jl-center").is_ok());
+        assert!(HallId::parse("a_B-9").is_ok());
+        assert_eq!(HallId::parse(""), Err(IdError::Empty));
+        assert_eq!(HallId::parse("a/b"), Err(IdError::BadChar));
+        assert_eq!(HallId::parse("+"), Err(IdError::BadChar));
+        assert_eq!(HallId::parse(&"x".repeat(33)), Err(IdError::TooLong { max: 32 }));
+        assert!(HallId::parse(&"x".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn ticket_numbers_have_three_digits_at_least() {
+        assert_eq!(TicketNo::new("B", 23).as_str(), "B023");
+        assert_eq!(TicketNo::new("B", 1000).as_str(), "B1000");
+        assert!(TicketNo::parse("B023").is_ok());
+        assert!(TicketNo::parse("GA1000").is_ok());
+        assert!(TicketNo::parse("B23").is_err());
+        assert!(TicketNo::parse("023").is_err());
+        assert!(TicketNo::parse("b023").is_err());
+        assert!(TicketNo::parse("B02x").is_err());
+    }
+
+    #[test]
+    fn message_ids_refuse_control_characters() {
+        assert!(MsgId::parse("k1-000123").is_ok());
+        assert!(MsgId::parse("a\nb").is_err());
+        assert!(MsgId::parse(&"x".repeat(65)).is_err());
+    }
+}

@@ -1,0 +1,31 @@
+//! The domain core: halls, services, windows, tickets, the queue policy and
+//! load against the benchmark.
+//!
+//! Pure: no I/O, no async, no clock. Every function takes `now` when time
+//! matters, so a day can be replayed exactly and every rule tested to the second.
+
+mod event;
+mod hall;
+mod ids;
+mod ops;
+mod queue;
+mod spec;
+mod view;
+
+pub use event::{
+    CaseRef, Input, Outcome, PauseReason, Priority, RatingInput, Reason, Refusal, Reply,
+    TicketRequest, WindowOp,
+};
+pub use hall::{
+    Applied, CallRecord, DEDUP_WINDOW, Effect, Hall, RECENT_CALLS, Staff, Ticket, TicketState,
+    WindowState, WindowStatus,
+};
+pub use ids::{DeviceId, HallId, IdError, MsgId, ServiceCode, StaffId, TicketNo, WindowId};
+pub use queue::{QueueKey, Queues};
+pub use spec::{
+    DeviceKind, HallLevel, HallSpec, OfficeHours, ServiceSpec, Span, WindowKind, WindowSpec,
+};
+pub use view::{CallView, DisplaySnapshot, HallInfo, QueueView, WindowView};
+
+#[cfg(test)]
+mod tests;

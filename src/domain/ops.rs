@@ -1,0 +1,304 @@
+//! Window-terminal operations and ratings: when each is allowed, and what it changes.
+
+use chrono::{DateTime, Utc};
+
+use super::event::{Outcome, RatingInput, Reason, Refusal, Reply, WindowOp};
+use super::hall::{CallRecord, Effect, Hall, RECENT_CALLS, Staff, TicketState};
+
+fn refuse(reason: Reason) -> Reply {
+    Reply::Refused(Refusal::new(reason))
+}
+
+fn ok(ticket: Option<&super::TicketNo>) -> Reply {
+    Reply::Window {
+        ticket: ticket.cloned(),
+    }
+}
+
+impl Hall {
+    /// One window-terminal command. Refusals change nothing.
+    pub(super) fn window_op(
+        &mut self,
+        w: usize,
+        op: &WindowOp,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Reply {
+        let before = self.window_status(w);
+        let reply = match op {
+            WindowOp::Login { staff, staff_name } => {
+                if self.windows[w].current.is_some() {
+                    return refuse(Reason::Busy);
+                }
+                let win = &mut self.windows[w];
+                win.staff = Some(Staff {
+                    id: staff.clone(),
+                    name: staff_name.clone(),
+                });
+                win.paused = None;
+                ok(None)
+            }
+            WindowOp::Logout => {
+                let win = &mut self.windows[w];
+                if win.staff.is_none() {
+                    return refuse(Reason::NotLoggedIn);
+                }
+                if win.current.is_some() {
+                    return refuse(Reason::Busy);
+                }
+                win.staff = None;
+                win.paused = None;
+                ok(None)
+            }
+            WindowOp::Pause { reason } => {
+                let win = &mut self.windows[w];
+                if win.staff.is_none() {
+                    return refuse(Reason::NotLoggedIn);
+                }
+                if win.current.is_some() {
+                    return refuse(Reason::Busy);
+                }
+                win.paused = Some(*reason);
+                ok(None)
+            }
+            WindowOp::Resume => {
+                let win = &mut self.windows[w];
+                if win.paused.is_none() {
+                    return refuse(Reason::NotPaused);
+                }
+                win.paused = None;
+                ok(None)
+            }
+            WindowOp::CallNext => {
+                if let Some(r) = self.may_call(w) {
+                    return r;
+                }
+                let services = self.spec.windows[w].services.clone();
+                match self.queues.next_for(&services) {
+                    None => ok(None),
+                    Some((service, key)) => {
+                        self.queues.remove(service, &key);
+                        effects.push(Effect::QueueChanged(service));
+                        self.call(w, key.ticket(), now, effects)
+                    }
+                }
+            }
+            WindowOp::Call { ticket } => {
+                if let Some(r) = self.may_call(w) {
+                    return r;
+                }
+                let Some(&t) = self.by_no.get(ticket) else {
+                    return Reply::Refused(Refusal::with(
+                        Reason::UnknownTicket,
+                        format!("号码 {ticket} 不存在"),
+                    ));
+                };
+                let state = self.tickets[t].state;
+                if !matches!(state, TicketState::Waiting | TicketState::Missed) {
+                    return Reply::Refused(Refusal::with(
+                        Reason::UnknownTicket,
+                        format!("号码 {ticket} 不在等候或过号状态"),
+                    ));
+                }
+                let service = self.tickets[t].service;
+                if !self.spec.windows[w].services.contains(&service) {
+                    return Reply::Refused(Refusal::with(
+                        Reason::NotServable,
+                        format!(
+                            "本窗口不能办理{}业务",
+                            self.spec.services[service].name
+                        ),
+                    ));
+                }
+                if state == TicketState::Waiting {
+                    self.take_from_queue(t);
+                    effects.push(Effect::QueueChanged(service));
+                }
+                self.call(w, t, now, effects)
+            }
+            WindowOp::Recall => {
+                let Some(t) = self.current_in(w, &[TicketState::Called]) else {
+                    return refuse(Reason::NoCurrentTicket);
+                };
+                self.windows[w].last_call_at = Some(now);
+                self.record_call(CallRecord {
+                    ticket: t,
+                    window: w,
+                    at: now,
+                    recall: true,
+                }, effects);
+                ok(Some(&self.tickets[t].no))
+            }
+            WindowOp::Start => {
+                let Some(t) = self.current_in(w, &[TicketState::Called]) else {
+                    return refuse(Reason::NoCurrentTicket);
+                };
+                let ticket = &mut self.tickets[t];
+                ticket.state = TicketState::Serving;
+                ticket.started_at = Some(now);
+                ok(Some(&self.tickets[t].no))
+            }
+            WindowOp::NoShow => {
+                let Some(t) = self.current_in(w, &[TicketState::Called]) else {
+                    return refuse(Reason::NoCurrentTicket);
+                };
+                let ticket = &mut self.tickets[t];
+                ticket.state = TicketState::Missed;
+                ticket.no_shows += 1;
+                self.windows[w].current = None;
+                ok(Some(&self.tickets[t].no))
+            }
+            WindowOp::Finish { outcome, .. } => {
+                let Some(t) = self.current_in(w, &[TicketState::Called, TicketState::Serving])
+                else {
+                    return refuse(Reason::NoCurrentTicket);
+                };
+                self.finish(w, t, *outcome, now);
+                ok(Some(&self.tickets[t].no))
+            }
+            WindowOp::Transfer { to_service } => {
+                let Some(t) = self.current_in(w, &[TicketState::Called, TicketState::Serving])
+                else {
+                    return refuse(Reason::NoCurrentTicket);
+                };
+                let target = match self.spec.service_index(to_service) {
+                    Some(s) if s != self.tickets[t].service => s,
+                    Some(_) => {
+                        return Reply::Refused(Refusal::with(
+                            Reason::UnknownService,
+                            "不能转到本号码当前的服务类别",
+                        ));
+                    }
+                    None => {
+                        return Reply::Refused(Refusal::with(
+                            Reason::UnknownService,
+                            format!("服务类别 {to_service} 不存在"),
+                        ));
+                    }
+                };
+                let ticket = &mut self.tickets[t];
+                ticket.service = target;
+                ticket.state = TicketState::Waiting;
+                ticket.transfers += 1;
+                ticket.called_at = None;
+                ticket.started_at = None;
+                self.windows[w].current = None;
+                self.put_in_queue(t);
+                effects.push(Effect::QueueChanged(target));
+                ok(Some(&self.tickets[t].no))
+            }
+        };
+        if self.window_status(w) != before {
+            self.windows[w].since = now;
+        }
+        effects.push(Effect::WindowChanged(w));
+        reply
+    }
+
+    /// Why window `w` may not call now, if it may not.
+    fn may_call(&self, w: usize) -> Option<Reply> {
+        let win = &self.windows[w];
+        if win.staff.is_none() {
+            Some(refuse(Reason::NotLoggedIn))
+        } else if win.paused.is_some() {
+            Some(refuse(Reason::Paused))
+        } else if win.current.is_some() {
+            Some(refuse(Reason::Busy))
+        } else {
+            None
+        }
+    }
+
+    /// The window's current ticket, if it is in one of `states`.
+    fn current_in(&self, w: usize, states: &[TicketState]) -> Option<usize> {
+        self.windows[w]
+            .current
+            .filter(|&t| states.contains(&self.tickets[t].state))
+    }
+
+    fn call(&mut self, w: usize, t: usize, now: DateTime<Utc>, effects: &mut Vec<Effect>) -> Reply {
+        let ticket = &mut self.tickets[t];
+        ticket.state = TicketState::Called;
+        ticket.window = Some(w);
+        ticket.called_at = Some(now);
+        ticket.started_at = None;
+        let win = &mut self.windows[w];
+        win.current = Some(t);
+        win.last_call_at = Some(now);
+        self.record_call(
+            CallRecord {
+                ticket: t,
+                window: w,
+                at: now,
+                recall: false,
+            },
+            effects,
+        );
+        ok(Some(&self.tickets[t].no))
+    }
+
+    fn record_call(&mut self, call: CallRecord, effects: &mut Vec<Effect>) {
+        self.calls.push_front(call.clone());
+        self.calls.truncate(RECENT_CALLS);
+        effects.push(Effect::Called(call));
+    }
+
+    fn finish(&mut self, w: usize, t: usize, outcome: Outcome, now: DateTime<Utc>) {
+        let ticket = &mut self.tickets[t];
+        // Finishing a called ticket counts its service from the call.
+        let from = ticket.started_at.or(ticket.called_at).unwrap_or(now);
+        ticket.state = TicketState::Done;
+        ticket.finished_at = Some(now);
+        ticket.outcome = Some(outcome);
+        let win = &mut self.windows[w];
+        win.current = None;
+        win.served_today += 1;
+        win.service_s_today += (now - from).num_seconds().max(0);
+        win.last_finished = Some(t);
+    }
+
+    /// A rating from window `w`'s pad: for the given ticket, or the last one it finished.
+    pub(super) fn rate(&mut self, w: usize, rating: &RatingInput) -> Reply {
+        if !(1..=5).contains(&rating.score) {
+            return Reply::Refused(Refusal::with(Reason::BadRequest, "评价分值应为 1 到 5"));
+        }
+        let t = match &rating.ticket {
+            Some(no) => match self.by_no.get(no) {
+                Some(&t) => t,
+                None => {
+                    return Reply::Refused(Refusal::with(
+                        Reason::UnknownTicket,
+                        format!("号码 {no} 不存在"),
+                    ));
+                }
+            },
+            None => match self.windows[w].last_finished {
+                Some(t) => t,
+                None => {
+                    return Reply::Refused(Refusal::with(
+                        Reason::UnknownTicket,
+                        "本窗口今天还没有办结的业务可评价",
+                    ));
+                }
+            },
+        };
+        let ticket = &mut self.tickets[t];
+        if ticket.state != TicketState::Done || ticket.window != Some(w) {
+            return Reply::Refused(Refusal::with(
+                Reason::UnknownTicket,
+                format!("号码 {} 未在本窗口办结，不能评价", ticket.no),
+            ));
+        }
+        if ticket.rating.is_some() {
+            return Reply::Refused(Refusal::with(
+                Reason::AlreadyRated,
+                format!("号码 {} 已评价，一事一评", ticket.no),
+            ));
+        }
+        ticket.rating = Some(rating.score);
+        Reply::Rating {
+            ticket: ticket.no.clone(),
+            score: rating.score,
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! What a hall is made of, as the configuration describes it: its services,
+//! windows, kiosks and office hours. Built once at start from validated
+//! settings and shared read-only by the hall's state.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::ids::{DeviceId, HallId, ServiceCode, WindowId};
+
+/// The level of a hall in the four-level service system (四级政务服务体系).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HallLevel {
+    Province,
+    City,
+    County,
+    Township,
+    Village,
+}
+
+/// The kind of a window (窗口类型), as halls use the words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowKind {
+    /// 综合服务窗口 / 无差别综合窗口: many services (一窗通办).
+    Comprehensive,
+    /// 分领域综合窗口: one field (公安, 市场监管, 人社, 医保).
+    Domain,
+    /// 专业办理窗口: one department.
+    Professional,
+    /// 一件事一次办专窗.
+    OneThing,
+    /// 协调导办.
+    Guide,
+    /// 咨询填表.
+    Consult,
+    /// 业务流转.
+    Transfer,
+    /// 代理收费.
+    Cashier,
+    /// 办不成事反映窗口.
+    Complaint,
+}
+
+/// A service (business category, 业务类别) of a hall.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    pub code: ServiceCode,
+    /// Display name, e.g. 社会保障.
+    pub name: String,
+    /// Ticket prefix letters, e.g. `B`.
+    pub prefix: String,
+    /// Expected service time, used for wait estimates before the day has figures.
+    pub expected_service_s: u32,
+    /// How long a ticket may wait: (warning, critical), in seconds.
+    pub wait_limit_s: (u32, u32),
+    /// How long one service may run: (warning, critical), in seconds.
+    pub service_limit_s: (u32, u32),
+}
+
+/// A window of a hall.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowSpec {
+    pub id: WindowId,
+    /// Display name, e.g. 5号窗口.
+    pub name: String,
+    pub kind: WindowKind,
+    /// Indexes into the hall's services that this window may serve.
+    pub services: Vec<usize>,
+    pub zone: Option<String>,
+    /// Expected to be staffed through office hours.
+    pub on_rota: bool,
+    /// Cases per day this window is measured against.
+    pub benchmark: u32,
+    /// Device id of the window terminal (default `w{id}`).
+    pub terminal: DeviceId,
+    /// Device id of the rating pad (default `r{id}`).
+    pub rater: DeviceId,
+}
+
+/// A time range within a day, `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl Span {
+    /// Parses `08:30-12:00`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("{s:?} is not a time range like \"08:30-12:00\""))?;
+        let t = |x: &str| {
+            NaiveTime::parse_from_str(x.trim(), "%H:%M")
+                .map_err(|_| format!("{x:?} is not a time like \"08:30\""))
+        };
+        let (start, end) = (t(a)?, t(b)?);
+        if end <= start {
+            return Err(format!("{s:?} ends before it starts"));
+        }
+        Ok(Self { start, end })
+    }
+
+    pub fn contains(&self, t: NaiveTime) -> bool {
+        self.start <= t && t < self.end
+    }
+
+    pub fn seconds(&self) -> i64 {
+        (self.end - self.start).num_seconds()
+    }
+}
+
+/// Opening hours per weekday plus dated exceptions (holidays, 调休 working
+/// weekends, 延时 service days).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OfficeHours {
+    /// Monday first.
+    pub weekly: [Vec<Span>; 7],
+    /// Dates with their own hours; an empty list means closed all day.
+    pub exceptions: HashMap<NaiveDate, Vec<Span>>,
+}
+
+impl OfficeHours {
+    /// Open every day, all day: for a hall that never closes.
+    pub fn always() -> Self {
+        let all = vec![Span {
+            start: NaiveTime::MIN,
+            end: NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN),
+        }];
+        Self {
+            weekly: std::array::from_fn(|_| all.clone()),
+            exceptions: HashMap::new(),
+        }
+    }
+
+    /// The spans of a local date.
+    pub fn spans(&self, date: NaiveDate) -> &[Span] {
+        match self.exceptions.get(&date) {
+            Some(s) => s,
+            None => &self.weekly[weekday_index(date.weekday())],
+        }
+    }
+
+    /// Whether the hall is open at a local date and time.
+    pub fn is_open(&self, date: NaiveDate, time: NaiveTime) -> bool {
+        self.spans(date).iter().any(|s| s.contains(time))
+    }
+}
+
+fn weekday_index(d: Weekday) -> usize {
+    d.num_days_from_monday() as usize
+}
+
+/// A hall as configured. Read-only while the server runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HallSpec {
+    pub id: HallId,
+    pub name: String,
+    pub level: HallLevel,
+    pub tz: Tz,
+    pub hours: OfficeHours,
+    /// Refuse tickets outside office hours with `hall_closed`.
+    pub refuse_outside_hours: bool,
+    pub services: Vec<ServiceSpec>,
+    pub windows: Vec<WindowSpec>,
+    pub kiosks: Vec<DeviceId>,
+}
+
+impl HallSpec {
+    pub fn service_index(&self, code: &ServiceCode) -> Option<usize> {
+        self.services.iter().position(|s| &s.code == code)
+    }
+
+    pub fn window_index(&self, id: &WindowId) -> Option<usize> {
+        self.windows.iter().position(|w| &w.id == id)
+    }
+
+    /// The local calendar date at an instant.
+    pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
+        at.with_timezone(&self.tz).date_naive()
+    }
+
+    /// Whether the hall is open at an instant, by its own clock and calendar.
+    pub fn is_open(&self, at: DateTime<Utc>) -> bool {
+        let local = at.with_timezone(&self.tz);
+        self.hours.is_open(local.date_naive(), local.time())
+    }
+
+    /// An instant as the hall's local time, for messages that people read.
+    pub fn local(&self, at: DateTime<Utc>) -> DateTime<Tz> {
+        self.tz.from_utc_datetime(&at.naive_utc())
+    }
+
+    /// Whether a device id belongs to this hall, and as what.
+    pub fn device_kind(&self, device: &DeviceId) -> Option<DeviceKind> {
+        if self.kiosks.contains(device) {
+            return Some(DeviceKind::Kiosk);
+        }
+        self.windows.iter().enumerate().find_map(|(i, w)| {
+            if &w.terminal == device {
+                Some(DeviceKind::Terminal(i))
+            } else if &w.rater == device {
+                Some(DeviceKind::Rater(i))
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// What a configured device is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Kiosk,
+    /// The terminal of the window at this index.
+    Terminal(usize),
+    /// The rating pad of the window at this index.
+    Rater(usize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+    fn t(s: &str) -> NaiveTime {
+        NaiveTime::parse_from_str(s, "%H:%M").unwrap()
+    }
+
+    #[test]
+    fn spans_parse_and_refuse_nonsense() {
+        let s = Span::parse("08:30-12:00").unwrap();
+        assert!(s.contains(t("08:30")));
+        assert!(!s.contains(t("12:00")));
+        assert!(Span::parse("12:00-08:30").is_err());
+        assert!(Span::parse("8h-9h").is_err());
+        assert!(Span::parse("08:30").is_err());
+    }
+
+    #[test]
+    fn lunch_breaks_weekends_and_exceptions_close_the_hall() {
+        let morning = Span::parse("08:30-12:00").unwrap();
+        let afternoon = Span::parse("13:30-17:30").unwrap();
+        let mut hours = OfficeHours::default();
+        for day in 0..5 {
+            hours.weekly[day] = vec![morning, afternoon];
+        }
+        // 2026-11-23 is a Monday.
+        assert!(hours.is_open(d("2026-11-23"), t("09:00")));
+        assert!(!hours.is_open(d("2026-11-23"), t("12:30")));
+        assert!(!hours.is_open(d("2026-11-22"), t("09:00")), "Sunday");
+        hours.exceptions.insert(d("2026-11-23"), vec![]);
+        hours
+            .exceptions
+            .insert(d("2026-11-22"), vec![Span::parse("09:00-12:00").unwrap()]);
+        assert!(!hours.is_open(d("2026-11-23"), t("09:00")), "holiday");
+        assert!(hours.is_open(d("2026-11-22"), t("09:00")), "working Sunday");
+    }
+}

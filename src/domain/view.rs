@@ -1,0 +1,146 @@
+//! What screens show: read-only views of a hall, ready to serialise.
+//!
+//! The display views carry ticket numbers, service and window names and the
+//! on-duty staff member's display name and number, nothing about citizens.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::hall::{CallRecord, Hall, WindowStatus};
+use super::ids::{HallId, ServiceCode, StaffId, TicketNo, WindowId};
+use super::spec::{HallLevel, WindowKind};
+
+/// A hall's identity.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HallInfo {
+    pub id: HallId,
+    pub name: String,
+    pub level: HallLevel,
+}
+
+/// One window on a screen.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WindowView {
+    pub id: WindowId,
+    pub name: String,
+    pub zone: Option<String>,
+    pub kind: WindowKind,
+    pub status: WindowStatus,
+    pub ticket: Option<TicketNo>,
+    pub staff: Option<StaffId>,
+    pub staff_name: Option<String>,
+    pub since: DateTime<FixedOffset>,
+    pub services: Vec<ServiceCode>,
+    pub served_today: u32,
+    pub benchmark: u32,
+}
+
+/// One service's queue on a screen.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct QueueView {
+    pub service: ServiceCode,
+    pub name: String,
+    pub prefix: String,
+    pub waiting: usize,
+}
+
+/// One call on a screen.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CallView {
+    pub ticket: TicketNo,
+    pub window: WindowId,
+    pub window_name: String,
+    pub service: ServiceCode,
+    pub service_name: String,
+    pub at: DateTime<FixedOffset>,
+    pub recall: bool,
+}
+
+/// Everything a wall or window screen needs to draw itself.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DisplaySnapshot {
+    pub hall: HallInfo,
+    pub date: NaiveDate,
+    pub windows: Vec<WindowView>,
+    pub queues: Vec<QueueView>,
+    /// The last ten calls, newest first.
+    pub calls: Vec<CallView>,
+    pub at: DateTime<FixedOffset>,
+}
+
+impl Hall {
+    fn local_time(&self, at: DateTime<Utc>) -> DateTime<FixedOffset> {
+        self.spec.local(at).fixed_offset()
+    }
+
+    pub fn info(&self) -> HallInfo {
+        HallInfo {
+            id: self.spec.id.clone(),
+            name: self.spec.name.clone(),
+            level: self.spec.level,
+        }
+    }
+
+    pub fn window_view(&self, w: usize) -> WindowView {
+        let spec = &self.spec.windows[w];
+        let state = &self.windows[w];
+        WindowView {
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+            zone: spec.zone.clone(),
+            kind: spec.kind,
+            status: self.window_status(w),
+            ticket: state.current.map(|t| self.tickets[t].no.clone()),
+            staff: state.staff.as_ref().map(|s| s.id.clone()),
+            staff_name: state.staff.as_ref().and_then(|s| s.name.clone()),
+            since: self.local_time(state.since),
+            services: spec
+                .services
+                .iter()
+                .map(|&s| self.spec.services[s].code.clone())
+                .collect(),
+            served_today: state.served_today,
+            benchmark: spec.benchmark,
+        }
+    }
+
+    pub fn queue_view(&self, s: usize) -> QueueView {
+        let spec = &self.spec.services[s];
+        QueueView {
+            service: spec.code.clone(),
+            name: spec.name.clone(),
+            prefix: spec.prefix.clone(),
+            waiting: self.waiting(s),
+        }
+    }
+
+    pub fn call_view(&self, call: &CallRecord) -> CallView {
+        let ticket = &self.tickets[call.ticket];
+        let window = &self.spec.windows[call.window];
+        let service = &self.spec.services[ticket.service];
+        CallView {
+            ticket: ticket.no.clone(),
+            window: window.id.clone(),
+            window_name: window.name.clone(),
+            service: service.code.clone(),
+            service_name: service.name.clone(),
+            at: self.local_time(call.at),
+            recall: call.recall,
+        }
+    }
+
+    pub fn display_snapshot(&self, now: DateTime<Utc>) -> DisplaySnapshot {
+        DisplaySnapshot {
+            hall: self.info(),
+            date: self.day,
+            windows: (0..self.spec.windows.len())
+                .map(|w| self.window_view(w))
+                .collect(),
+            queues: (0..self.spec.services.len())
+                .map(|s| self.queue_view(s))
+                .collect(),
+            calls: self.calls.iter().map(|c| self.call_view(c)).collect(),
+            at: self.local_time(now),
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The runtime around the core: one task per hall owns its `Hall`, applies
+//! inputs in arrival order, and turns the effects into stored records,
+//! replies, MQTT messages and display frames. Everything else talks to a
+//! hall through its `HallHandle`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytestring::ByteString;
+use dashmap::DashMap;
+use rumqttc::{AsyncClient, Publish, QoS};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::clock::Clock;
+use crate::domain::{
+    DisplaySnapshot, Effect, Hall, HallId, HallSpec, Input, Reply,
+};
+use crate::metrics::Metrics;
+use crate::mqtt::payload::{self, MAX_PAYLOAD};
+use crate::mqtt::topic::{self, Inbound};
+use crate::store::{EventRow, Record, RejectionRow, StoreWriter, WriteItem};
+
+/// Display frames buffered per hall for slow screens before they lag.
+const DISPLAY_BUFFER: usize = 1024;
+/// Messages queued per hall before senders wait.
+const INBOX: usize = 4096;
+
+/// Where a device message came from, to answer and acknowledge it.
+#[derive(Debug)]
+pub struct Origin {
+    pub inbound: Inbound,
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// The broker message to acknowledge once stored.
+    pub ack: Option<Publish>,
+}
+
+/// A display subscription: the snapshot and the deltas that follow it, with
+/// nothing lost or repeated in between.
+pub struct DisplaySub {
+    pub snapshot: ByteString,
+    pub frames: broadcast::Receiver<ByteString>,
+}
+
+/// What a hall task is asked to do.
+pub enum HallMsg {
+    Device { input: Input, origin: Origin },
+    Display { reply: oneshot::Sender<DisplaySub> },
+    Snapshot { reply: oneshot::Sender<DisplaySnapshot> },
+}
+
+/// The way to a hall's task.
+#[derive(Clone)]
+pub struct HallHandle {
+    pub spec: Arc<HallSpec>,
+    tx: mpsc::Sender<HallMsg>,
+}
+
+impl HallHandle {
+    /// Hands a device message to the hall; false if the hall has stopped.
+    pub async fn device(&self, input: Input, origin: Origin) -> bool {
+        self.tx.send(HallMsg::Device { input, origin }).await.is_ok()
+    }
+
+    /// Subscribes a screen.
+    pub async fn display(&self) -> Option<DisplaySub> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HallMsg::Display { reply }).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The hall as screens see it now.
+    pub async fn snapshot(&self) -> Option<DisplaySnapshot> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HallMsg::Snapshot { reply }).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Every hall this process serves.
+#[derive(Clone, Default)]
+pub struct Registry {
+    halls: Arc<DashMap<HallId, HallHandle>>,
+    order: Arc<std::sync::RwLock<Vec<HallId>>>,
+}
+
+impl Registry {
+    pub fn insert(&self, handle: HallHandle) {
+        let id = handle.spec.id.clone();
+        self.halls.insert(id.clone(), handle);
+        if let Ok(mut o) = self.order.write() {
+            o.push(id);
+        }
+    }
+
+    /// A hall's handle. The map guard is dropped before this returns, so no
+    /// caller can hold it across an await.
+    pub fn get(&self, id: &HallId) -> Option<HallHandle> {
+        self.halls.get(id).map(|h| h.value().clone())
+    }
+
+    pub fn get_str(&self, id: &str) -> Option<HallHandle> {
+        HallId::parse(id).ok().and_then(|id| self.get(&id))
+    }
+
+    /// Every hall, in configuration order.
+    pub fn all(&self) -> Vec<HallHandle> {
+        let order = self.order.read().map(|o| o.clone()).unwrap_or_default();
+        order.iter().filter_map(|id| self.get(id)).collect()
+    }
+}
+
+/// What every hall task shares.
+pub struct EngineContext {
+    pub prefix: String,
+    pub writer: StoreWriter,
+    pub mqtt: Option<AsyncClient>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Starts the task that owns `hall`.
+pub fn spawn_hall(hall: Hall, ctx: Arc<EngineContext>) -> (HallHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(INBOX);
+    let spec = Arc::new(hall.spec().clone());
+    let (display, _) = broadcast::channel(DISPLAY_BUFFER);
+    let task = HallTask {
+        hall,
+        ctx,
+        display,
+    };
+    let join = tokio::spawn(task.run(rx));
+    (HallHandle { spec, tx }, join)
+}
+
+struct HallTask {
+    hall: Hall,
+    ctx: Arc<EngineContext>,
+    display: broadcast::Sender<ByteString>,
+}
+
+/// A display message: `{"type": ..., ...fields}`.
+#[derive(Serialize)]
+struct Frame<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(flatten)]
+    body: T,
+}
+
+pub fn frame<T: Serialize>(kind: &str, body: T) -> ByteString {
+    match serde_json::to_string(&Frame { kind, body }) {
+        Ok(s) => ByteString::from(s),
+        Err(e) => {
+            warn!(error = %e, kind, "Could not serialise a display frame.");
+            ByteString::from_static("{}")
+        }
+    }
+}
+
+impl HallTask {
+    async fn run(mut self, mut rx: mpsc::Receiver<HallMsg>) {
+        let hall = self.hall.spec().id.clone();
+        info!(%hall, "Hall task started.");
+        for w in 0..self.hall.windows().len() {
+            self.publish_window_state(w);
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(HallMsg::Device { input, origin }) => self.handle_device(input, origin),
+                    Some(HallMsg::Display { reply }) => {
+                        let snapshot = frame("snapshot", self.hall.display_snapshot(self.ctx.clock.now()));
+                        let _ = reply.send(DisplaySub { snapshot, frames: self.display.subscribe() });
+                    }
+                    Some(HallMsg::Snapshot { reply }) => {
+                        let _ = reply.send(self.hall.display_snapshot(self.ctx.clock.now()));
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let effects = self.hall.tick(self.ctx.clock.now());
+                    self.emit(effects);
+                }
+            }
+        }
+        info!(%hall, "Hall task stopped.");
+    }
+
+    fn handle_device(&mut self, input: Input, origin: Origin) {
+        let now = self.ctx.clock.now();
+        let spec = self.hall.spec();
+        let hall_id = spec.id.to_string();
+        let tz = spec.tz;
+        let device = device_of(spec, &input);
+        let unknown_presence = matches!(&input, Input::Presence { device, .. } if spec.device_kind(device).is_none());
+
+        let applied = self.hall.apply(&input, now);
+        self.ctx.metrics.applied(input.kind());
+        let msg_id = input.msg_id().map(|m| m.as_str().to_owned());
+        let reply_json = applied
+            .reply
+            .as_ref()
+            .map(|r| payload::reply_json(&origin.inbound, msg_id.as_deref(), r, tz));
+        let refusal = applied.reply.as_ref().and_then(Reply::refusal);
+
+        let mut item = WriteItem::default();
+        item.after.ack = origin.ack;
+        if applied.record {
+            item.records.push(Record::Event(EventRow {
+                hall: hall_id.clone(),
+                device: device.clone(),
+                msg_id: msg_id.clone(),
+                kind: input.kind().to_owned(),
+                input: serde_json::to_value(&input).unwrap_or_default(),
+                received_at: now,
+                ok: refusal.is_none(),
+                reason: refusal.map(|r| r.reason.code().to_owned()),
+                reply: reply_json.clone(),
+            }));
+        }
+        if applied.duplicate {
+            self.ctx.metrics.duplicate();
+            debug!(hall = %hall_id, device = ?device, msg_id = ?msg_id, "Redelivered message answered again.");
+        } else if let Some(r) = refusal {
+            self.ctx.metrics.rejected(r.reason);
+            info!(hall = %hall_id, device = ?device, msg_id = ?msg_id, reason = r.reason.code(), "Message refused.");
+            item.records.push(Record::Rejection(RejectionRow {
+                received_at: now,
+                topic: origin.topic.clone(),
+                payload: cut(&origin.payload),
+                reason: r.reason.code().to_owned(),
+                detail: format!("{} refused: {}", input.kind(), r.message),
+                hall: Some(hall_id.clone()),
+                msg_id: msg_id.clone(),
+            }));
+        } else if unknown_presence {
+            let reason = crate::domain::Reason::UnknownDevice;
+            self.ctx.metrics.rejected(reason);
+            item.records.push(Record::Rejection(RejectionRow {
+                received_at: now,
+                topic: origin.topic.clone(),
+                payload: cut(&origin.payload),
+                reason: reason.code().to_owned(),
+                detail: "status from a device that is not configured in this hall".into(),
+                hall: Some(hall_id.clone()),
+                msg_id: None,
+            }));
+        }
+        if let (Some(topic), Some(json)) = (origin.inbound.reply_topic(&self.ctx.prefix), reply_json) {
+            item.after.publish.push((topic, json.to_string().into_bytes()));
+        }
+        self.ctx.writer.send(item);
+        self.emit(applied.effects);
+    }
+
+    /// Turns effects into display frames and MQTT messages.
+    fn emit(&mut self, mut effects: Vec<Effect>) {
+        // One apply can touch a window or queue twice; screens need it once.
+        let mut seen = Vec::with_capacity(effects.len());
+        effects.retain(|e| match e {
+            Effect::WindowChanged(_) | Effect::QueueChanged(_) => {
+                if seen.contains(e) {
+                    false
+                } else {
+                    seen.push(e.clone());
+                    true
+                }
+            }
+            _ => true,
+        });
+        let hall_id = self.hall.spec().id.clone();
+        for effect in effects {
+            match effect {
+                Effect::Called(call) => {
+                    let view = self.hall.call_view(&call);
+                    info!(hall = %hall_id, ticket = %view.ticket, window = %view.window, recall = view.recall, "Ticket called.");
+                    let f = frame("call", &view);
+                    self.publish(topic::call(&self.ctx.prefix, &hall_id), f.as_bytes().to_vec(), false);
+                    let _ = self.display.send(f);
+                }
+                Effect::WindowChanged(w) => {
+                    let v = self.hall.window_view(w);
+                    let _ = self.display.send(frame(
+                        "window",
+                        json!({
+                            "window": v.id, "status": v.status, "ticket": v.ticket,
+                            "staff": v.staff, "staff_name": v.staff_name, "since": v.since,
+                        }),
+                    ));
+                    self.publish_window_state(w);
+                }
+                Effect::QueueChanged(s) => {
+                    let v = self.hall.queue_view(s);
+                    let _ = self
+                        .display
+                        .send(frame("queue", json!({"service": v.service, "waiting": v.waiting})));
+                }
+                Effect::DayStarted(day) => {
+                    info!(hall = %hall_id, %day, "A new day started; the hall's day state was reset.");
+                    let snap = self.hall.display_snapshot(self.ctx.clock.now());
+                    let _ = self.display.send(frame("snapshot", snap));
+                    for w in 0..self.hall.windows().len() {
+                        self.publish_window_state(w);
+                    }
+                }
+                Effect::PresenceChanged { device, online } => {
+                    info!(hall = %hall_id, %device, online, "Device presence changed.");
+                }
+            }
+        }
+    }
+
+    /// The retained `window/{id}/state` message of the contract.
+    fn publish_window_state(&self, w: usize) {
+        let v = self.hall.window_view(w);
+        let body = json!({
+            "window": v.id, "status": v.status, "staff": v.staff, "staff_name": v.staff_name,
+            "ticket": v.ticket, "since": v.since, "served_today": v.served_today,
+            "benchmark": v.benchmark,
+        });
+        let topic = topic::window_state(&self.ctx.prefix, &self.hall.spec().id, &v.id);
+        self.publish(topic, body.to_string().into_bytes(), true);
+    }
+
+    fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) {
+        if let Some(client) = &self.ctx.mqtt
+            && let Err(e) = client.try_publish(topic.clone(), QoS::AtLeastOnce, retain, payload)
+        {
+            warn!(error = %e, %topic, "Could not queue an MQTT message.");
+        }
+    }
+}
+
+/// The device id an input came from, as the event log records it.
+fn device_of(spec: &HallSpec, input: &Input) -> Option<String> {
+    match input {
+        Input::Ticket { kiosk, .. } => Some(kiosk.to_string()),
+        Input::Presence { device, .. } => Some(device.to_string()),
+        Input::Window { window, .. } => spec
+            .window_index(window)
+            .map(|w| spec.windows[w].terminal.to_string()),
+        Input::Rating { window, .. } => spec
+            .window_index(window)
+            .map(|w| spec.windows[w].rater.to_string()),
+    }
+}
+
+/// Raw bytes as the rejection log keeps them: at most the contract's limit.
+pub fn cut(payload: &[u8]) -> Vec<u8> {
+    payload[..payload.len().min(MAX_PAYLOAD)].to_vec()
+}

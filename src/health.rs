@@ -1,0 +1,58 @@
+//! What `/healthz` reports: is the broker connected, is the store writable.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Shared health flags, set by the ingest loop and the store writer.
+#[derive(Debug, Default)]
+pub struct Health {
+    mqtt_connected: AtomicBool,
+    store_failing: AtomicBool,
+    store_error: Mutex<Option<String>>,
+    ready: AtomicBool,
+}
+
+impl Health {
+    /// Records a broker connection change; true when it changed.
+    pub fn set_mqtt(&self, connected: bool) -> bool {
+        self.mqtt_connected.swap(connected, Ordering::Relaxed) != connected
+    }
+
+    pub fn mqtt_connected(&self) -> bool {
+        self.mqtt_connected.load(Ordering::Relaxed)
+    }
+
+    /// Records a failed write; true when the store was fine before.
+    pub fn set_store_failed(&self, error: &str) -> bool {
+        if let Ok(mut e) = self.store_error.lock() {
+            *e = Some(error.to_owned());
+        }
+        !self.store_failing.swap(true, Ordering::Relaxed)
+    }
+
+    /// Records a good write; true when the store was failing before.
+    pub fn set_store_ok(&self) -> bool {
+        let was = self.store_failing.swap(false, Ordering::Relaxed);
+        if was && let Ok(mut e) = self.store_error.lock() {
+            *e = None;
+        }
+        was
+    }
+
+    /// The last store error while the store is failing.
+    pub fn store_error(&self) -> Option<String> {
+        if !self.store_failing.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.store_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Replay finished and traffic is taken.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
+    }
+
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}

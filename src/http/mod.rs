@@ -1,0 +1,105 @@
+//! HTTP and WebSockets: the REST API, the display channel and the embedded
+//! screens. Handlers translate; the halls decide.
+
+mod display;
+mod pages;
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError, web};
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::engine::{Registry, frame};
+use crate::health::Health;
+use crate::metrics::Metrics;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// An error an API client can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("hall {0:?} is not served here")]
+    UnknownHall(String),
+    #[error("the hall is restarting; try again")]
+    Unavailable,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::UnknownHall(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let code = match self {
+            ApiError::UnknownHall(_) => "unknown_hall",
+            ApiError::Unavailable => "unavailable",
+        };
+        HttpResponse::build(self.status_code()).json(json!({"error": code, "message": self.to_string()}))
+    }
+}
+
+/// Every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics))
+        .route("/api/halls", web::get().to(halls))
+        .route("/api/halls/{hall}/snapshot", web::get().to(snapshot))
+        .route("/ws/display/{hall}", web::get().to(display::display_ws))
+        .configure(pages::routes);
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let h = &state.health;
+    let store_error = h.store_error();
+    let ok = h.ready() && h.mqtt_connected() && store_error.is_none();
+    let body = json!({
+        "status": if ok { "ok" } else if h.ready() { "degraded" } else { "starting" },
+        "mqtt": if h.mqtt_connected() { "connected" } else { "disconnected" },
+        "store": store_error.map_or_else(|| "ok".to_owned(), |e| format!("failing: {e}")),
+        "halls": state.registry.all().len(),
+    });
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}
+
+async fn halls(state: web::Data<AppState>) -> HttpResponse {
+    let list: Vec<_> = state
+        .registry
+        .all()
+        .iter()
+        .map(|h| json!({"id": h.spec.id, "name": h.spec.name, "level": h.spec.level}))
+        .collect();
+    HttpResponse::Ok().json(list)
+}
+
+async fn snapshot(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let hall = state
+        .registry
+        .get_str(&path)
+        .ok_or_else(|| ApiError::UnknownHall(path.clone()))?;
+    let snap = hall.snapshot().await.ok_or(ApiError::Unavailable)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(frame("snapshot", snap).to_string()))
+}

@@ -1,0 +1,158 @@
+//! Topic names of the wire contract, parsed and built in one place.
+
+use crate::domain::{DeviceId, HallId, Reason, WindowId};
+
+/// What an incoming topic addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// `{prefix}/{hall}/kiosk/{kiosk}/request`
+    KioskRequest { hall: HallId, kiosk: DeviceId },
+    /// `{prefix}/{hall}/window/{window}/command`
+    WindowCommand { hall: HallId, window: WindowId },
+    /// `{prefix}/{hall}/rater/{window}/rating`
+    Rating { hall: HallId, window: WindowId },
+    /// `{prefix}/{hall}/device/{device}/status`
+    DeviceStatus { hall: HallId, device: DeviceId },
+}
+
+/// Why a topic could not be read. The raw hall or device text is kept where
+/// it was readable, so the rejection can still be answered or stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicError {
+    /// `unknown_hall` or `unknown_device` for a malformed id, else `bad_request`.
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl Inbound {
+    pub fn hall(&self) -> &HallId {
+        match self {
+            Inbound::KioskRequest { hall, .. }
+            | Inbound::WindowCommand { hall, .. }
+            | Inbound::Rating { hall, .. }
+            | Inbound::DeviceStatus { hall, .. } => hall,
+        }
+    }
+
+    /// The topic the device reads its replies on, if it has one.
+    pub fn reply_topic(&self, prefix: &str) -> Option<String> {
+        match self {
+            Inbound::KioskRequest { hall, kiosk } => {
+                Some(format!("{prefix}/{hall}/kiosk/{kiosk}/reply"))
+            }
+            Inbound::WindowCommand { hall, window } => {
+                Some(format!("{prefix}/{hall}/window/{window}/reply"))
+            }
+            Inbound::Rating { hall, window } => {
+                Some(format!("{prefix}/{hall}/rater/{window}/reply"))
+            }
+            Inbound::DeviceStatus { .. } => None,
+        }
+    }
+}
+
+/// The subscriptions the server needs under `prefix`.
+pub fn subscriptions(prefix: &str) -> [String; 4] {
+    [
+        format!("{prefix}/+/kiosk/+/request"),
+        format!("{prefix}/+/window/+/command"),
+        format!("{prefix}/+/rater/+/rating"),
+        format!("{prefix}/+/device/+/status"),
+    ]
+}
+
+/// Parses an incoming topic under `prefix`.
+pub fn parse(prefix: &str, topic: &str) -> Result<Inbound, TopicError> {
+    let bad = |detail: String| TopicError {
+        reason: Reason::BadRequest,
+        detail,
+    };
+    let rest = topic
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(|| bad(format!("topic {topic:?} is not under {prefix:?}")))?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [hall, kind, device, leaf] = parts[..] else {
+        return Err(bad(format!("topic {topic:?} has the wrong number of levels")));
+    };
+    let hall = HallId::parse(hall).map_err(|e| TopicError {
+        reason: Reason::UnknownHall,
+        detail: format!("hall id {hall:?} {e}"),
+    })?;
+    let unknown = |s: &str, e| TopicError {
+        reason: Reason::UnknownDevice,
+        detail: format!("device id {s:?} {e}"),
+    };
+    let window = |s: &str| WindowId::parse(s).map_err(|e| unknown(s, e));
+    let device_id = |s: &str| DeviceId::parse(s).map_err(|e| unknown(s, e));
+    match (kind, leaf) {
+        ("kiosk", "request") => Ok(Inbound::KioskRequest {
+            hall,
+            kiosk: device_id(device)?,
+        }),
+        ("window", "command") => Ok(Inbound::WindowCommand {
+            hall,
+            window: window(device)?,
+        }),
+        ("rater", "rating") => Ok(Inbound::Rating {
+            hall,
+            window: window(device)?,
+        }),
+        ("device", "status") => Ok(Inbound::DeviceStatus {
+            hall,
+            device: device_id(device)?,
+        }),
+        _ => Err(bad(format!("topic {topic:?} is not a device topic"))),
+    }
+}
+
+/// `{prefix}/{hall}/window/{window}/state`, retained.
+pub fn window_state(prefix: &str, hall: &HallId, window: &WindowId) -> String {
+    format!("{prefix}/{hall}/window/{window}/state")
+}
+
+/// `{prefix}/{hall}/call`.
+pub fn call(prefix: &str, hall: &HallId) -> String {
+    format!("{prefix}/{hall}/call")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_device_topic_parses() {
+        let k = parse("hallwatch", "hallwatch/jl-center/kiosk/k1/request").unwrap();
+        assert_eq!(k.hall().as_str(), "jl-center");
+        assert_eq!(
+            k.reply_topic("hallwatch").unwrap(),
+            "hallwatch/jl-center/kiosk/k1/reply"
+        );
+        assert!(matches!(
+            parse("hw", "hw/h/window/05/command").unwrap(),
+            Inbound::WindowCommand { .. }
+        ));
+        assert_eq!(
+            parse("hw", "hw/h/rater/05/rating").unwrap().reply_topic("hw").unwrap(),
+            "hw/h/rater/05/reply"
+        );
+        let s = parse("a/b", "a/b/h/device/w05/status").unwrap();
+        assert!(s.reply_topic("a/b").is_none());
+    }
+
+    #[test]
+    fn foreign_and_malformed_topics_are_refused() {
+        for t in [
+            "other/h/kiosk/k1/request",
+            "hallwatch/h/kiosk/k1",
+            "hallwatch/h/kiosk/k1/request/x",
+            "hallwatch/h/kiosk/k1/reply",
+            "hallwatch/h/printer/p1/request",
+            "hallwatch/h h/kiosk/k1/request",
+            "hallwatch//kiosk/k1/request",
+            "hallwatchx/h/kiosk/k1/request",
+        ] {
+            assert!(parse("hallwatch", t).is_err(), "{t}");
+        }
+    }
+}

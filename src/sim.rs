@@ -1,0 +1,404 @@
+//! The hall simulator: kiosks, window terminals and rating pads that speak
+//! the wire contract over MQTT, one connection per device with its presence
+//! and last will, like real hardware.
+//!
+//! Time is compressed by `speed`: with speed 15 an office day of nine hours
+//! passes in 36 minutes and a ten-minute service takes 40 seconds. Arrivals
+//! follow a day profile that peaks mid-morning and dips over lunch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::domain::{HallSpec, WindowKind};
+use crate::mqtt::BrokerAddr;
+
+/// How the simulator runs.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub broker: BrokerAddr,
+    pub prefix: String,
+    /// Time compression; 1.0 is real time.
+    pub speed: f64,
+    /// Mean arrivals per hour per window at the day's average, in simulated time.
+    pub arrivals_per_window_hour: f64,
+    pub seed: u64,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            broker: BrokerAddr {
+                host: "127.0.0.1".into(),
+                port: 1883,
+            },
+            prefix: "hallwatch".into(),
+            speed: 15.0,
+            arrivals_per_window_hour: 5.5,
+            seed: 2026,
+        }
+    }
+}
+
+/// Relative arrival rate by simulated local hour from 08:30 to 17:30:
+/// a mid-morning peak, a lunch dip, a smaller afternoon peak.
+const PROFILE: [(f64, f64); 8] = [
+    (9.0, 0.7),
+    (10.0, 1.2),
+    (11.0, 1.6),
+    (12.0, 1.0),
+    (13.5, 0.3),
+    (15.0, 0.9),
+    (16.0, 1.1),
+    (17.5, 0.6),
+];
+const DAY_START_H: f64 = 8.5;
+const DAY_END_H: f64 = 17.5;
+
+/// The arrival weight at a simulated hour of the day.
+pub fn profile_weight(hour: f64) -> f64 {
+    PROFILE
+        .iter()
+        .find(|(until, _)| hour < *until)
+        .map_or(0.5, |(_, w)| *w)
+}
+
+/// Runs the simulator for `halls` until `stop` is cancelled.
+pub async fn run(halls: Vec<Arc<HallSpec>>, opts: SimOptions, stop: CancellationToken) -> anyhow::Result<()> {
+    let mut tasks = JoinSet::new();
+    for (h, spec) in halls.into_iter().enumerate() {
+        let seed = opts.seed.wrapping_add(h as u64 * 1000);
+        for (w, window) in spec.windows.iter().enumerate() {
+            if !window.on_rota && window.kind == WindowKind::Complaint {
+                continue;
+            }
+            let (spec, opts, stop) = (spec.clone(), opts.clone(), stop.clone());
+            tasks.spawn(async move { window_loop(spec, w, opts, seed + w as u64 + 1, stop).await });
+        }
+        let (spec, opts, stop) = (spec.clone(), opts.clone(), stop.clone());
+        tasks.spawn(async move { kiosk_loop(spec, opts, seed, stop).await });
+    }
+    info!(devices = tasks.len(), "Simulator running.");
+    while let Some(result) = tasks.join_next().await {
+        match result {
+            Ok(Err(e)) => warn!(error = %e, "A simulated device stopped."),
+            Err(e) => warn!(error = %e, "A simulated device task failed."),
+            Ok(Ok(())) => {}
+        }
+    }
+    Ok(())
+}
+
+/// One simulated device's MQTT connection.
+struct Device {
+    client: AsyncClient,
+    replies: mpsc::Receiver<Value>,
+    status_topic: String,
+    next: u64,
+    id_prefix: String,
+}
+
+impl Device {
+    async fn connect(opts: &SimOptions, hall: &HallSpec, device: &str, reply_topic: Option<String>) -> anyhow::Result<Self> {
+        let status_topic = format!("{}/{}/device/{device}/status", opts.prefix, hall.id);
+        let mut o = MqttOptions::new(format!("sim-{}-{device}", hall.id), opts.broker.host.clone(), opts.broker.port);
+        o.set_keep_alive(Duration::from_secs(15));
+        o.set_last_will(LastWill::new(&status_topic, r#"{"online":false}"#, QoS::AtLeastOnce, true));
+        let (client, mut eventloop) = AsyncClient::new(o, 64);
+        let (tx, replies) = mpsc::channel(64);
+        let sub = reply_topic.clone();
+        let status = status_topic.clone();
+        let poller = client.clone();
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        if let Some(t) = &sub {
+                            let _ = poller.try_subscribe(t.clone(), QoS::AtLeastOnce);
+                        }
+                        let _ = poller.try_publish(status.clone(), QoS::AtLeastOnce, true, r#"{"online":true}"#);
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Ok(v) = serde_json::from_slice::<Value>(&p.payload)
+                            && tx.send(v).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if tx.is_closed() {
+                            break;
+                        }
+                        debug!(error = %e, "Simulated device lost the broker; retrying.");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            client,
+            replies,
+            status_topic,
+            next: 0,
+            id_prefix: format!("{device}-{}", std::process::id()),
+        })
+    }
+
+    fn next_id(&mut self) -> String {
+        self.next += 1;
+        format!("{}-{:06}", self.id_prefix, self.next)
+    }
+
+    /// Publishes a request and waits for the reply that names it; resends the
+    /// same id if no reply comes, as a real device would.
+    async fn request(&mut self, topic: &str, id_key: &str, mut body: Value, stop: &CancellationToken) -> Option<Value> {
+        let id = self.next_id();
+        body["id"] = json!(id);
+        body["at"] = json!(chrono::Utc::now().to_rfc3339());
+        for _ in 0..5 {
+            self.client
+                .publish(topic, QoS::AtLeastOnce, false, body.to_string())
+                .await
+                .ok()?;
+            let deadline = tokio::time::sleep(Duration::from_secs(5));
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return None,
+                    _ = &mut deadline => break,
+                    r = self.replies.recv() => match r {
+                        Some(v) if v.get(id_key).and_then(Value::as_str) == Some(id.as_str()) => return Some(v),
+                        Some(_) => continue,
+                        None => return None,
+                    },
+                }
+            }
+        }
+        None
+    }
+
+    async fn offline(self) {
+        let _ = self
+            .client
+            .publish(self.status_topic.clone(), QoS::AtLeastOnce, true, r#"{"online":false}"#)
+            .await;
+        let _ = self.client.disconnect().await;
+    }
+}
+
+/// Sleeps `simulated_s` seconds of simulated time; false if stopped.
+async fn pause(simulated_s: f64, speed: f64, stop: &CancellationToken) -> bool {
+    let real = Duration::from_secs_f64((simulated_s / speed).max(0.05));
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        _ = tokio::time::sleep(real) => true,
+    }
+}
+
+const STAFF_NAMES: [&str; 16] = [
+    "李敏", "王芳", "张伟", "刘洋", "陈静", "杨帆", "赵磊", "黄丽", "周杰", "吴婷", "徐强", "孙悦", "马超", "朱琳", "胡斌", "郭蕾",
+];
+
+async fn window_loop(spec: Arc<HallSpec>, w: usize, opts: SimOptions, seed: u64, stop: CancellationToken) -> anyhow::Result<()> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let win = &spec.windows[w];
+    let p = &opts.prefix;
+    let command_topic = format!("{p}/{}/window/{}/command", spec.id, win.id);
+    let rating_topic = format!("{p}/{}/rater/{}/rating", spec.id, win.id);
+    let mut terminal = Device::connect(&opts, &spec, win.terminal.as_str(), Some(format!("{p}/{}/window/{}/reply", spec.id, win.id)))
+        .await
+        .context("terminal")?;
+    let mut rater = Device::connect(&opts, &spec, win.rater.as_str(), Some(format!("{p}/{}/rater/{}/reply", spec.id, win.id)))
+        .await
+        .context("rating pad")?;
+    let staff_no = format!("S{:03}", (seed % 900) + 1);
+    let name = STAFF_NAMES[(seed as usize) % STAFF_NAMES.len()];
+    // Staff arrive within a few seconds of each other.
+    if !pause(rng.random_range(0.2..2.0) * opts.speed, opts.speed, &stop).await {
+        return Ok(());
+    }
+    let cmd = |op: &str| json!({"op": op});
+    terminal
+        .request(&command_topic, "command", json!({"op": "login", "staff": staff_no, "staff_name": name}), &stop)
+        .await;
+    let services: Vec<String> = spec.services.iter().map(|s| s.code.to_string()).collect();
+    while !stop.is_cancelled() {
+        let Some(reply) = terminal.request(&command_topic, "command", cmd("call_next"), &stop).await else {
+            continue;
+        };
+        if reply["ok"] != json!(true) {
+            // Refused (for instance after a server restart reset the day): log in again.
+            terminal
+                .request(&command_topic, "command", json!({"op": "login", "staff": staff_no, "staff_name": name}), &stop)
+                .await;
+            continue;
+        }
+        let Some(ticket) = reply["ticket"].as_str().map(str::to_owned) else {
+            if !pause(rng.random_range(20.0..60.0), opts.speed, &stop).await {
+                break;
+            }
+            continue;
+        };
+        // The citizen walks to the window; some never come (过号).
+        if !pause(rng.random_range(15.0..60.0), opts.speed, &stop).await {
+            break;
+        }
+        if rng.random_bool(0.06) {
+            terminal.request(&command_topic, "command", cmd("recall"), &stop).await;
+            if !pause(45.0, opts.speed, &stop).await {
+                break;
+            }
+            terminal.request(&command_topic, "command", cmd("no_show"), &stop).await;
+            continue;
+        }
+        terminal.request(&command_topic, "command", cmd("start"), &stop).await;
+        let service = spec
+            .services
+            .iter()
+            .find(|s| ticket.starts_with(&s.prefix) && ticket[s.prefix.len()..].bytes().all(|b| b.is_ascii_digit()));
+        let expected = service.map_or(600.0, |s| f64::from(s.expected_service_s));
+        // Service times spread from a third to twice the expected time.
+        let took = expected * rng.random_range(0.35..2.0);
+        if !pause(took, opts.speed, &stop).await {
+            break;
+        }
+        if rng.random_bool(0.04) && services.len() > 1 {
+            let own = service.map(|s| s.code.to_string());
+            let others: Vec<&String> = services.iter().filter(|c| Some(*c) != own.as_ref()).collect();
+            let to = others[rng.random_range(0..others.len())];
+            terminal
+                .request(&command_topic, "command", json!({"op": "transfer", "to_service": to}), &stop)
+                .await;
+            continue;
+        }
+        let outcome = match rng.random_range(0..100) {
+            0..60 => json!({"op": "finish", "outcome": "completed"}),
+            60..80 => json!({"op": "finish", "outcome": "accepted",
+                "case": {"ref": format!("{}-{}", spec.id, ticket), "item": "承诺件", "promised_days": 5}}),
+            80..90 => json!({"op": "finish", "outcome": "rejected"}),
+            _ => json!({"op": "finish", "outcome": "consulted"}),
+        };
+        terminal.request(&command_topic, "command", outcome, &stop).await;
+        if rng.random_bool(0.75) {
+            let score = match rng.random_range(0..100) {
+                0..62 => 5,
+                62..87 => 4,
+                87..95 => 3,
+                95..98 => 2,
+                _ => 1,
+            };
+            let comment = match score {
+                1 => json!("等太久了"),
+                2 => json!("材料要求没有一次说清楚"),
+                _ => Value::Null,
+            };
+            rater
+                .request(&rating_topic, "rating", json!({"ticket": ticket, "score": score, "comment": comment}), &stop)
+                .await;
+        }
+        if rng.random_bool(0.03) {
+            terminal.request(&command_topic, "command", json!({"op": "pause", "reason": "break"}), &stop).await;
+            if !pause(rng.random_range(300.0..900.0), opts.speed, &stop).await {
+                break;
+            }
+            terminal.request(&command_topic, "command", cmd("resume"), &stop).await;
+        }
+        if !pause(rng.random_range(10.0..40.0), opts.speed, &stop).await {
+            break;
+        }
+    }
+    terminal.offline().await;
+    rater.offline().await;
+    Ok(())
+}
+
+async fn kiosk_loop(spec: Arc<HallSpec>, opts: SimOptions, seed: u64, stop: CancellationToken) -> anyhow::Result<()> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut kiosks = Vec::new();
+    for k in &spec.kiosks {
+        let reply = format!("{}/{}/kiosk/{k}/reply", opts.prefix, spec.id);
+        kiosks.push((k.to_string(), Device::connect(&opts, &spec, k.as_str(), Some(reply)).await?));
+    }
+    if kiosks.is_empty() {
+        return Ok(());
+    }
+    // Service demand weights: comprehensive services draw more than the rest.
+    let weights: Vec<f64> = spec
+        .services
+        .iter()
+        .map(|s| {
+            let windows = spec.windows.iter().filter(|w| w.services.contains(&spec.service_index(&s.code).unwrap_or(usize::MAX))).count();
+            windows.max(1) as f64
+        })
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let rate_per_s = opts.arrivals_per_window_hour * spec.windows.len() as f64 / 3600.0;
+    // The simulated day starts at opening time, with a queue already at the door.
+    let mut hour = DAY_START_H;
+    let mut burst = spec.windows.len().min(12);
+    while !stop.is_cancelled() {
+        let gap = if burst > 0 {
+            burst -= 1;
+            1.0
+        } else {
+            let lambda = (rate_per_s * profile_weight(hour)).max(1e-6);
+            -rng.random_range(f64::EPSILON..1.0f64).ln() / lambda
+        };
+        if !pause(gap, opts.speed, &stop).await {
+            break;
+        }
+        hour += gap / 3600.0;
+        if hour >= DAY_END_H {
+            hour = DAY_START_H;
+        }
+        let mut pick = rng.random_range(0.0..total);
+        let mut service = 0;
+        for (i, w) in weights.iter().enumerate() {
+            if pick < *w {
+                service = i;
+                break;
+            }
+            pick -= w;
+        }
+        let (priority, appointment) = match rng.random_range(0..100) {
+            0..7 => ("elderly", Value::Null),
+            7..9 => ("disabled", Value::Null),
+            9..13 => ("appointment", json!(format!("YY{:06}", rng.random_range(0..1_000_000)))),
+            13..15 => ("green", Value::Null),
+            _ => ("normal", Value::Null),
+        };
+        let k = rng.random_range(0..kiosks.len());
+        let (kiosk, device) = &mut kiosks[k];
+        let topic = format!("{}/{}/kiosk/{kiosk}/request", opts.prefix, spec.id);
+        let body = json!({"service": spec.services[service].code, "priority": priority, "appointment": appointment});
+        match device.request(&topic, "request", body, &stop).await {
+            Some(r) if r["ok"] == json!(true) => debug!(hall = %spec.id, ticket = %r["ticket"], "Ticket issued."),
+            Some(r) => debug!(hall = %spec.id, reply = %r, "Ticket refused."),
+            None => {}
+        }
+    }
+    for (_, d) in kiosks {
+        d.offline().await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn arrivals_peak_mid_morning_and_dip_at_lunch() {
+        let w = super::profile_weight;
+        assert!(w(10.5) > w(9.5) && w(10.5) > w(14.0));
+        assert!(w(12.5) < w(9.0) && w(12.5) < w(15.5));
+    }
+}

@@ -1,0 +1,317 @@
+//! The store: the event log and the rejections, in SQLite (the embedded
+//! default, WAL) or PostgreSQL (production), chosen by the URL scheme.
+//!
+//! Runtime queries on concrete pools rather than sqlx's `Any` driver, which
+//! has no chrono types; the SQL differs only where the backends do.
+
+mod writer;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::types::Json;
+use sqlx::Row;
+
+
+pub use writer::{AfterCommit, StoreWriter, WriteItem, spawn_writer};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("failed to open the database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("failed to run migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("stored event {seq} cannot be read: {reason}")]
+    Corrupt { seq: i64, reason: String },
+}
+
+/// One applied device message, as the event log keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    pub hall: String,
+    pub device: Option<String>,
+    pub msg_id: Option<String>,
+    pub kind: String,
+    pub input: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+    pub ok: bool,
+    pub reason: Option<String>,
+    pub reply: Option<serde_json::Value>,
+}
+
+/// A message the server could not accept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectionRow {
+    pub received_at: DateTime<Utc>,
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub reason: String,
+    pub detail: String,
+    pub hall: Option<String>,
+    pub msg_id: Option<String>,
+}
+
+/// Something to write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Event(EventRow),
+    Rejection(RejectionRow),
+}
+
+/// A stored event read back for replay, in log order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub hall: String,
+    pub input: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+}
+
+/// The database, SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Inserts records in one transaction; the SQL differs per backend only in
+/// its placeholders.
+macro_rules! write_records {
+    ($pool:expr, $records:expr, $events_sql:expr, $rejections_sql:expr) => {{
+        let mut tx = $pool.begin().await?;
+        for r in $records {
+            match r {
+                Record::Event(e) => {
+                    sqlx::query($events_sql)
+                        .bind(&e.hall)
+                        .bind(&e.device)
+                        .bind(&e.msg_id)
+                        .bind(&e.kind)
+                        .bind(Json(&e.input))
+                        .bind(millis(e.received_at))
+                        .bind(e.ok)
+                        .bind(&e.reason)
+                        .bind(e.reply.as_ref().map(Json))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Record::Rejection(r) => {
+                    sqlx::query($rejections_sql)
+                        .bind(millis(r.received_at))
+                        .bind(&r.topic)
+                        .bind(&r.payload)
+                        .bind(&r.reason)
+                        .bind(&r.detail)
+                        .bind(&r.hall)
+                        .bind(&r.msg_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+    }};
+}
+
+/// Runs a query with one time bound and maps its rows.
+macro_rules! select_rows {
+    ($pool:expr, $sql:expr, $since:expr, $map:expr) => {
+        sqlx::query($sql)
+            .bind(millis($since))
+            .fetch_all($pool)
+            .await?
+            .iter()
+            .map($map)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+    };
+}
+
+impl Store {
+    /// Opens the database named by `url` and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let connect = |source| StoreError::Connect {
+            url: redact(url),
+            source,
+        };
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+                .map_err(connect)?;
+            Store::Postgres(pool)
+        } else {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(connect)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await
+                .map_err(connect)?;
+            Store::Sqlite(pool)
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Store::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Writes records in one transaction, in order.
+    pub async fn write(&self, records: &[Record]) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => write_records!(
+                pool,
+                records,
+                "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ),
+            Store::Postgres(pool) => write_records!(
+                pool,
+                records,
+                "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Every event received at or after `since`, in log order.
+    pub async fn events_since(&self, since: DateTime<Utc>) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(p) => select_rows!(
+                p,
+                "SELECT seq, hall, input, received_at FROM events WHERE received_at >= ? ORDER BY seq",
+                since,
+                stored_event
+            ),
+            Store::Postgres(p) => select_rows!(
+                p,
+                "SELECT seq, hall, input, received_at FROM events WHERE received_at >= $1 ORDER BY seq",
+                since,
+                stored_event
+            ),
+        })
+    }
+
+    /// Rejections received at or after `since`, oldest first.
+    pub async fn rejections_since(&self, since: DateTime<Utc>) -> Result<Vec<RejectionRow>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(p) => select_rows!(
+                p,
+                "SELECT received_at, topic, payload, reason, detail, hall, msg_id FROM rejections \
+                 WHERE received_at >= ? ORDER BY id",
+                since,
+                rejection_row
+            ),
+            Store::Postgres(p) => select_rows!(
+                p,
+                "SELECT received_at, topic, payload, reason, detail, hall, msg_id FROM rejections \
+                 WHERE received_at >= $1 ORDER BY id",
+                since,
+                rejection_row
+            ),
+        })
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(p) => p.close().await,
+            Store::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+fn stored_event<R: Row>(r: &R) -> Result<StoredEvent, sqlx::Error>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'q> i64: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> String: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Json<serde_json::Value>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+{
+    let input: Json<serde_json::Value> = r.try_get("input")?;
+    Ok(StoredEvent {
+        seq: r.try_get("seq")?,
+        hall: r.try_get("hall")?,
+        input: input.0,
+        received_at: from_millis(r.try_get("received_at")?),
+    })
+}
+
+fn rejection_row<R: Row>(r: &R) -> Result<RejectionRow, sqlx::Error>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'q> i64: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> String: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Option<String>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Vec<u8>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(RejectionRow {
+        received_at: from_millis(r.try_get("received_at")?),
+        topic: r.try_get("topic")?,
+        payload: r.try_get("payload")?,
+        reason: r.try_get("reason")?,
+        detail: r.try_get("detail")?,
+        hall: r.try_get("hall")?,
+        msg_id: r.try_get("msg_id")?,
+    })
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_kept_out_of_messages() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

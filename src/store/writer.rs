@@ -1,0 +1,128 @@
+//! The single writer: batches records into transactions and, only after a
+//! batch is committed, acknowledges its messages to the broker and sends the
+//! replies that depend on them. A crash therefore loses no acknowledged event;
+//! the broker redelivers the rest.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Publish, QoS};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use super::{Record, Store};
+use crate::health::Health;
+
+/// Records per transaction at most.
+const MAX_BATCH: usize = 512;
+
+/// What to do once an item's records are committed.
+#[derive(Debug, Default)]
+pub struct AfterCommit {
+    /// The broker message to acknowledge.
+    pub ack: Option<Publish>,
+    /// Messages to publish (topic, payload), QoS 1, not retained.
+    pub publish: Vec<(String, Vec<u8>)>,
+}
+
+/// Records to store and what follows their commit.
+#[derive(Debug, Default)]
+pub struct WriteItem {
+    pub records: Vec<Record>,
+    pub after: AfterCommit,
+}
+
+/// A handle for queueing writes. Cheap to clone; the writer stops once every
+/// handle is dropped and the queue is drained.
+#[derive(Clone, Debug)]
+pub struct StoreWriter {
+    tx: mpsc::UnboundedSender<WriteItem>,
+}
+
+impl StoreWriter {
+    /// Queues an item. The queue is unbounded on purpose: the broker bounds
+    /// what is in flight unacknowledged, and a stalled database must not
+    /// stall live screens.
+    pub fn send(&self, item: WriteItem) {
+        if self.tx.send(item).is_err() {
+            error!("Store writer has stopped; a write was not queued.");
+        }
+    }
+}
+
+/// Starts the writer task.
+pub fn spawn_writer(store: Store, mqtt: Option<AsyncClient>, health: Arc<Health>) -> (StoreWriter, JoinHandle<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run(store, mqtt, health, rx));
+    (StoreWriter { tx }, task)
+}
+
+async fn run(
+    store: Store,
+    mqtt: Option<AsyncClient>,
+    health: Arc<Health>,
+    mut rx: mpsc::UnboundedReceiver<WriteItem>,
+) {
+    let mut batch: Vec<WriteItem> = Vec::new();
+    let mut records: Vec<Record> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        records.clear();
+        for item in &mut batch {
+            records.append(&mut item.records);
+        }
+        commit(&store, &records, &health).await;
+        for item in batch.drain(..) {
+            after_commit(mqtt.as_ref(), item.after).await;
+        }
+    }
+    info!("Store writer drained and stopped.");
+}
+
+/// Writes until it succeeds: nothing is acknowledged before that, so the
+/// broker keeps every unstored message for us.
+async fn commit(store: &Store, records: &[Record], health: &Health) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let started = Instant::now();
+        match store.write(records).await {
+            Ok(()) => {
+                if health.set_store_ok() {
+                    info!("Store is writable again; acknowledgements resume.");
+                }
+                debug!(records = records.len(), elapsed_ms = started.elapsed().as_millis() as u64, "Batch committed.");
+                return;
+            }
+            Err(e) => {
+                if health.set_store_failed(&e.to_string()) {
+                    error!(error = %e, "Store write failed; holding acknowledgements and retrying.");
+                } else {
+                    warn!(error = %e, "Store write failed again.");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn after_commit(mqtt: Option<&AsyncClient>, after: AfterCommit) {
+    let Some(client) = mqtt else { return };
+    if let Some(p) = after.ack
+        && let Err(e) = client.ack(&p).await
+    {
+        warn!(error = %e, topic = %p.topic, "Could not acknowledge a message; the broker will redeliver it.");
+    }
+    for (topic, payload) in after.publish {
+        if let Err(e) = client.publish(topic.clone(), QoS::AtLeastOnce, false, payload).await {
+            warn!(error = %e, %topic, "Could not publish a reply.");
+        }
+    }
+}
