@@ -19,6 +19,7 @@ use crate::engine::{EngineContext, Registry, spawn_hall};
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::mqtt::acks::AckQueue;
 use crate::mqtt::{client, ingest::Ingest};
 use crate::store::{Store, StoredEvent, spawn_writer};
 
@@ -63,7 +64,8 @@ impl Application {
         );
 
         let (mqtt, eventloop) = client::connect(&settings.mqtt).map_err(|e| anyhow!("mqtt.broker: {e}"))?;
-        let (writer, writer_task) = spawn_writer(store.clone(), Some(mqtt.clone()), health.clone());
+        let acks = Arc::new(AckQueue::default());
+        let (writer, writer_task) = spawn_writer(store.clone(), Some((mqtt.clone(), acks.clone())), health.clone());
         let ctx = Arc::new(EngineContext {
             prefix: settings.mqtt.prefix.clone(),
             writer: writer.clone(),
@@ -89,6 +91,7 @@ impl Application {
             health: health.clone(),
             metrics: metrics.clone(),
             clock: clock.clone(),
+            acks,
         };
         let ingest = tokio::spawn(ingest.run(eventloop, stop.clone()));
 

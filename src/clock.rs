@@ -10,6 +10,13 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
+/// The time as the event log keeps it: whole milliseconds. The engine reads
+/// the clock through this, so a replay sees exactly the times the live run saw.
+pub fn now_ms(clock: &dyn Clock) -> DateTime<Utc> {
+    let t = clock.now();
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
 /// The system clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;

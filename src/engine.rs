@@ -8,18 +8,19 @@ use std::time::Duration;
 
 use bytestring::ByteString;
 use dashmap::DashMap;
-use rumqttc::{AsyncClient, Publish, QoS};
+use rumqttc::{AsyncClient, QoS};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, now_ms};
 use crate::domain::{
     DisplaySnapshot, Effect, Hall, HallId, HallSpec, Input, Reply,
 };
 use crate::metrics::Metrics;
+use crate::mqtt::acks::AckTicket;
 use crate::mqtt::payload::{self, MAX_PAYLOAD};
 use crate::mqtt::topic::{self, Inbound};
 use crate::store::{EventRow, Record, RejectionRow, StoreWriter, WriteItem};
@@ -36,7 +37,7 @@ pub struct Origin {
     pub topic: String,
     pub payload: Vec<u8>,
     /// The broker message to acknowledge once stored.
-    pub ack: Option<Publish>,
+    pub ack: Option<AckTicket>,
 }
 
 /// A display subscription: the snapshot and the deltas that follow it, with
@@ -176,16 +177,16 @@ impl HallTask {
                 msg = rx.recv() => match msg {
                     Some(HallMsg::Device { input, origin }) => self.handle_device(input, origin),
                     Some(HallMsg::Display { reply }) => {
-                        let snapshot = frame("snapshot", self.hall.display_snapshot(self.ctx.clock.now()));
+                        let snapshot = frame("snapshot", self.hall.display_snapshot(now_ms(&*self.ctx.clock)));
                         let _ = reply.send(DisplaySub { snapshot, frames: self.display.subscribe() });
                     }
                     Some(HallMsg::Snapshot { reply }) => {
-                        let _ = reply.send(self.hall.display_snapshot(self.ctx.clock.now()));
+                        let _ = reply.send(self.hall.display_snapshot(now_ms(&*self.ctx.clock)));
                     }
                     None => break,
                 },
                 _ = tick.tick() => {
-                    let effects = self.hall.tick(self.ctx.clock.now());
+                    let effects = self.hall.tick(now_ms(&*self.ctx.clock));
                     self.emit(effects);
                 }
             }
@@ -194,7 +195,7 @@ impl HallTask {
     }
 
     fn handle_device(&mut self, input: Input, origin: Origin) {
-        let now = self.ctx.clock.now();
+        let now = now_ms(&*self.ctx.clock);
         let spec = self.hall.spec();
         let hall_id = spec.id.to_string();
         let tz = spec.tz;
@@ -304,7 +305,7 @@ impl HallTask {
                 }
                 Effect::DayStarted(day) => {
                     info!(hall = %hall_id, %day, "A new day started; the hall's day state was reset.");
-                    let snap = self.hall.display_snapshot(self.ctx.clock.now());
+                    let snap = self.hall.display_snapshot(now_ms(&*self.ctx.clock));
                     let _ = self.display.send(frame("snapshot", snap));
                     for w in 0..self.hall.windows().len() {
                         self.publish_window_state(w);

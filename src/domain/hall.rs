@@ -172,16 +172,20 @@ pub struct Hall {
 
 impl Hall {
     /// A hall at the start of the local day of `now`, with nobody logged in.
+    /// Windows are offline since local midnight, so that a hall built at any
+    /// moment of the day equals one that was running since it began.
     pub fn new(spec: Arc<HallSpec>, now: DateTime<Utc>) -> Self {
         let services = spec.services.len();
         let windows = spec.windows.len();
+        let day = spec.local_date(now);
+        let midnight = spec.day_start(day);
         Self {
-            day: spec.local_date(now),
+            day,
             tickets: Vec::new(),
             by_no: HashMap::new(),
             seq: vec![0; services],
             queues: Queues::new(services),
-            windows: (0..windows).map(|_| WindowState::new(now)).collect(),
+            windows: (0..windows).map(|_| WindowState::new(midnight)).collect(),
             calls: VecDeque::new(),
             presence: BTreeMap::new(),
             seen: HashMap::new(),

@@ -184,6 +184,14 @@ impl HallSpec {
         at.with_timezone(&self.tz).date_naive()
     }
 
+    /// The instant a local date begins (local midnight).
+    pub fn day_start(&self, date: NaiveDate) -> DateTime<Utc> {
+        self.tz
+            .from_local_datetime(&date.and_time(NaiveTime::MIN))
+            .earliest()
+            .map_or_else(|| date.and_time(NaiveTime::MIN).and_utc(), |t| t.with_timezone(&Utc))
+    }
+
     /// Whether the hall is open at an instant, by its own clock and calendar.
     pub fn is_open(&self, at: DateTime<Utc>) -> bool {
         let local = at.with_timezone(&self.tz);

@@ -438,6 +438,8 @@ fn pause_logout_and_login_rules() {
 #[test]
 fn status_since_moves_only_when_the_status_changes() {
     let mut t = T::new();
+    let midnight = Utc.with_ymd_and_hms(2026, 11, 22, 16, 0, 0).unwrap();
+    assert_eq!(t.hall.windows()[1].since, midnight, "offline since the day began");
     t.advance(5);
     t.login("02");
     assert_eq!(t.hall.windows()[1].since, at(5));

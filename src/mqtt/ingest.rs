@@ -9,6 +9,7 @@ use rumqttc::{AsyncClient, Event, EventLoop, Packet, Publish, QoS};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn};
 
+use super::acks::{AckQueue, AckTicket};
 use super::payload::{self, Rejection};
 use super::topic::{self, Inbound};
 use crate::clock::Clock;
@@ -27,6 +28,7 @@ pub struct Ingest {
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
+    pub acks: Arc<AckQueue>,
 }
 
 /// The longest pause between reconnection attempts, so that the server is
@@ -46,6 +48,7 @@ impl Ingest {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff = Duration::from_millis(100);
                     self.health.set_mqtt(true);
+                    self.acks.reset();
                     info!(session_present = ack.session_present, "Connected to the MQTT broker.");
                     // Subscribe on every connection: it is harmless when the
                     // session was resumed, and it makes the broker send the
@@ -112,11 +115,12 @@ impl Ingest {
                 self.reject(Some(inbound), topic_name, p, r)
             }
             Ok(input) => {
+                let payload = p.payload.to_vec();
                 let origin = Origin {
                     inbound,
                     topic: topic_name,
-                    payload: p.payload.to_vec(),
-                    ack: Some(p),
+                    payload,
+                    ack: self.ticket(p),
                 };
                 drop(_guard);
                 if !hall.device(input, origin).await {
@@ -148,7 +152,12 @@ impl Ingest {
             let json = payload::rejection_json(inbound, &r, r.reason.message());
             item.after.publish.push((reply_topic, json.to_string().into_bytes()));
         }
-        item.after.ack = Some(p);
+        item.after.ack = self.ticket(p);
         self.writer.send(item);
+    }
+
+    /// A place in the acknowledgement line, for messages that need one.
+    fn ticket(&self, p: Publish) -> Option<AckTicket> {
+        (p.qos != QoS::AtMostOnce).then(|| self.acks.register(p))
     }
 }

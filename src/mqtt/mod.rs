@@ -3,6 +3,7 @@
 
 pub mod ingest;
 pub mod payload;
+pub mod acks;
 pub mod client;
 pub mod topic;
 

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Publish, QoS};
+use rumqttc::{AsyncClient, QoS};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use super::{Record, Store};
 use crate::health::Health;
+use crate::mqtt::acks::{AckQueue, AckTicket};
 
 /// Records per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -20,8 +21,8 @@ const MAX_BATCH: usize = 512;
 /// What to do once an item's records are committed.
 #[derive(Debug, Default)]
 pub struct AfterCommit {
-    /// The broker message to acknowledge.
-    pub ack: Option<Publish>,
+    /// The broker message to acknowledge, by its place in line.
+    pub ack: Option<AckTicket>,
     /// Messages to publish (topic, payload), QoS 1, not retained.
     pub publish: Vec<(String, Vec<u8>)>,
 }
@@ -52,7 +53,11 @@ impl StoreWriter {
 }
 
 /// Starts the writer task.
-pub fn spawn_writer(store: Store, mqtt: Option<AsyncClient>, health: Arc<Health>) -> (StoreWriter, JoinHandle<()>) {
+pub fn spawn_writer(
+    store: Store,
+    mqtt: Option<(AsyncClient, Arc<AckQueue>)>,
+    health: Arc<Health>,
+) -> (StoreWriter, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(run(store, mqtt, health, rx));
     (StoreWriter { tx }, task)
@@ -60,7 +65,7 @@ pub fn spawn_writer(store: Store, mqtt: Option<AsyncClient>, health: Arc<Health>
 
 async fn run(
     store: Store,
-    mqtt: Option<AsyncClient>,
+    mqtt: Option<(AsyncClient, Arc<AckQueue>)>,
     health: Arc<Health>,
     mut rx: mpsc::UnboundedReceiver<WriteItem>,
 ) {
@@ -113,12 +118,14 @@ async fn commit(store: &Store, records: &[Record], health: &Health) {
     }
 }
 
-async fn after_commit(mqtt: Option<&AsyncClient>, after: AfterCommit) {
-    let Some(client) = mqtt else { return };
-    if let Some(p) = after.ack
-        && let Err(e) = client.ack(&p).await
-    {
-        warn!(error = %e, topic = %p.topic, "Could not acknowledge a message; the broker will redeliver it.");
+async fn after_commit(mqtt: Option<&(AsyncClient, Arc<AckQueue>)>, after: AfterCommit) {
+    let Some((client, acks)) = mqtt else { return };
+    if let Some(ticket) = after.ack {
+        for p in acks.complete(ticket) {
+            if let Err(e) = client.ack(&p).await {
+                warn!(error = %e, topic = %p.topic, "Could not acknowledge a message; the broker will redeliver it.");
+            }
+        }
     }
     for (topic, payload) in after.publish {
         if let Err(e) = client.publish(topic.clone(), QoS::AtLeastOnce, false, payload).await {

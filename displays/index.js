@@ -1,0 +1,59 @@
+// hallwatch — landing page: lists the halls from GET api/halls, each with a link
+// to its wall screen. (A separate file: the server's CSP allows no inline script.)
+
+import { apiUrl, el, str } from './common.js';
+
+const LEVELS = { city: '市级', county: '县级', township: '乡镇（街道）', village: '村（社区）' };
+const box = document.getElementById('halls');
+
+function showMessage(lines, withRetry) {
+  const div = el('div', 'message');
+  for (const line of lines) div.append(el('p', null, line));
+  if (withRetry) {
+    const p = el('p');
+    const b = el('button', null, '重新加载');
+    b.type = 'button';
+    b.addEventListener('click', load);
+    p.append(b);
+    div.append(p);
+  }
+  box.replaceChildren(div);
+}
+
+async function load() {
+  showMessage(['正在加载服务大厅列表…']);
+  let halls;
+  try {
+    const res = await fetch(apiUrl('api/halls'), { cache: 'no-store', headers: { Accept: 'application/json' } });
+    if (!res.ok) throw new Error('HTTP ' + res.status);
+    halls = await res.json();
+  } catch (e) {
+    console.error('GET api/halls failed', e);
+    showMessage(['暂时无法获取服务大厅列表，请检查网络或稍后再试。'], true);
+    return;
+  }
+  const list = (Array.isArray(halls) ? halls : []).filter((h) => h && typeof h.id === 'string' && h.id);
+  if (list.length === 0) {
+    showMessage(['尚未配置任何服务大厅。'], true);
+    return;
+  }
+  const ul = el('ul', 'halls');
+  for (const h of list) {
+    const a = el('a');
+    a.href = 'wall.html?hall=' + encodeURIComponent(h.id);
+    const name = el('span', 'hall-name', str(h.name) || h.id);
+    const meta = el('span', 'hall-meta');
+    const level = LEVELS[h.level];
+    if (level) meta.append(level + ' · ');
+    meta.append(el('span', 'hall-id', h.id));
+    const arrow = el('span', 'arrow', '综合屏 →');
+    meta.append(arrow);
+    a.append(name, meta);
+    const li = el('li');
+    li.append(a);
+    ul.append(li);
+  }
+  box.replaceChildren(ul);
+}
+
+load();

@@ -1,0 +1,439 @@
+//! Shared test harness: a real Mosquitto on a free port, the server on port
+//! 0 with a fresh database, and MQTT devices that wait for their replies.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hallwatch::app::Application;
+use hallwatch::clock::{Clock, SystemClock};
+use hallwatch::config::Settings;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+/// True when the environment (CI) demands a dependency rather than a skip.
+pub fn required(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| v == "1" || v == "true")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+fn find_mosquitto() -> Option<PathBuf> {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// A Mosquitto the test started itself, on loopback, killed on drop.
+pub struct Broker {
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts a broker, or returns None (and says so) when Mosquitto is not
+    /// installed and `HALLWATCH_REQUIRE_BROKER` is not set. CI sets it, so
+    /// there a missing broker fails the test instead.
+    pub fn start() -> Option<Self> {
+        Self::start_with("")
+    }
+
+    pub fn start_with(extra_config: &str) -> Option<Self> {
+        let Some(bin) = find_mosquitto() else {
+            if required("HALLWATCH_REQUIRE_BROKER") {
+                panic!("mosquitto is not installed and HALLWATCH_REQUIRE_BROKER=1: run .ci/run or `apt-get install mosquitto`");
+            }
+            eprintln!("SKIPPED: mosquitto is not installed (set HALLWATCH_REQUIRE_BROKER=1 to make this an error)");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        Some(Self::spawn(bin, dir, port, extra_config))
+    }
+
+    fn spawn(bin: PathBuf, dir: tempfile::TempDir, port: u16, extra: &str) -> Self {
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
+                 max_queued_messages 100000\nmax_inflight_messages 100\nlog_dest stderr\nlog_type error\n{extra}\n",
+                dir.path().display()
+            ),
+        )
+        .expect("write mosquitto.conf");
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start mosquitto");
+        let broker = Self { port, child, dir };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return broker;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("mosquitto did not start on port {port}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A small hall for tests: two services, three windows, one kiosk.
+pub const TEST_HALLS: &str = r#"
+[[halls]]
+id = "h1"
+name = "测试县政务服务中心"
+level = "county"
+kiosks = ["k1", "k2"]
+hours = { mon = ["00:00-23:59"], tue = ["00:00-23:59"], wed = ["00:00-23:59"], thu = ["00:00-23:59"], fri = ["00:00-23:59"], sat = ["00:00-23:59"], sun = ["00:00-23:59"] }
+
+[[halls.services]]
+code = "SB"
+name = "社会保障"
+prefix = "B"
+
+[[halls.services]]
+code = "GA"
+name = "公安专项"
+prefix = "G"
+
+[[halls.windows]]
+id = "01"
+name = "1号窗口"
+kind = "comprehensive"
+services = ["SB", "GA"]
+
+[[halls.windows]]
+id = "02"
+name = "2号窗口"
+kind = "comprehensive"
+services = ["SB"]
+
+[[halls.windows]]
+id = "03"
+name = "3号窗口"
+kind = "domain"
+services = ["GA"]
+"#;
+
+/// Settings for a test server: loopback, port 0, the given broker and database.
+pub fn settings(broker_url: &str, database_url: &str, client_id: &str) -> Settings {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndatabase_url = \"{database_url}\"\n\
+         [mqtt]\nbroker = \"{broker_url}\"\nclient_id = \"{client_id}\"\nprefix = \"hallwatch\"\n{TEST_HALLS}"
+    );
+    Settings::parse(&text).expect("test settings")
+}
+
+/// A fresh SQLite file in `dir`.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("events.db").display())
+}
+
+/// A server running in this process.
+pub struct TestApp {
+    pub port: u16,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(settings: Settings) -> Self {
+        Self::spawn_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn spawn_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Self {
+        let app = Application::build(settings, clock).await.expect("build app");
+        let port = app.port();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        let me = Self {
+            port,
+            stop: Some(tx),
+            task: Some(task),
+        };
+        me.wait_connected().await;
+        me
+    }
+
+    /// Waits until the server reports its broker connection.
+    pub async fn wait_connected(&self) {
+        for _ in 0..200 {
+            if let Ok(v) = self.get_json("/healthz").await
+                && v["mqtt"] == "connected"
+            {
+                // The subscriptions follow the ConnAck at once; give the broker a moment.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("server did not connect to the broker");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.port, path).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Result<Value, String> {
+        let (status, body) = http_get(self.port, path).await;
+        if status == 0 {
+            return Err("no answer".into());
+        }
+        serde_json::from_str(&body).map_err(|e| format!("{status} {e}: {body}"))
+    }
+
+    /// Stops the server cleanly, waiting until every received event is stored.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("clean stop");
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET, so tests need no HTTP client crate.
+pub async fn http_get(port: u16, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return (0, String::new());
+    };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return (0, String::new());
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// An MQTT client acting as devices: publishes requests and collects what
+/// arrives on the topics it subscribed to.
+pub struct Device {
+    pub client: AsyncClient,
+    rx: mpsc::UnboundedReceiver<(String, Value)>,
+    /// Messages received while waiting for another, kept for later expects.
+    backlog: std::collections::VecDeque<(String, Value)>,
+    next: u64,
+    name: String,
+}
+
+impl Device {
+    pub async fn connect(port: u16, name: &str, subscribe: &[&str]) -> Self {
+        let mut o = MqttOptions::new(format!("test-{name}-{}", free_port()), "127.0.0.1", port);
+        o.set_keep_alive(Duration::from_secs(30));
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut eventloop) = AsyncClient::new(o, 10_000);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let subs: Vec<String> = subscribe.iter().map(|s| (*s).to_owned()).collect();
+        let c = client.clone();
+        tokio::spawn(async move {
+            let mut ready = Some(ready_tx);
+            let mut pending_subs = subs.len();
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        for s in &subs {
+                            let _ = c.try_subscribe(s.clone(), QoS::AtLeastOnce);
+                        }
+                        if subs.is_empty()
+                            && let Some(r) = ready.take()
+                        {
+                            let _ = r.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        pending_subs = pending_subs.saturating_sub(1);
+                        if pending_subs == 0
+                            && let Some(r) = ready.take()
+                        {
+                            let _ = r.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let v = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+                        if tx.send((p.topic.clone(), v)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        if tx.is_closed() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), ready_rx)
+            .await
+            .expect("device connect timeout")
+            .expect("device connect");
+        Self {
+            client,
+            rx,
+            backlog: Default::default(),
+            next: 0,
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn next_id(&mut self) -> String {
+        self.next += 1;
+        format!("{}-{:06}", self.name, self.next)
+    }
+
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.into())
+            .await
+            .expect("publish");
+    }
+
+    /// The next message on `topic` within five seconds.
+    pub async fn expect(&mut self, topic: &str) -> Value {
+        self.expect_where(topic, |_| true).await
+    }
+
+    pub async fn expect_where(&mut self, topic: &str, want: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.backlog.iter().position(|(t, v)| t == topic && want(v)) {
+            return self.backlog.remove(i).map(|(_, v)| v).unwrap_or_default();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.rx.recv()).await {
+                Ok(Some((t, v))) if t == topic && want(&v) => return v,
+                Ok(Some(other)) => self.backlog.push_back(other),
+                _ => panic!("nothing on {topic} within 5 s"),
+            }
+        }
+    }
+
+    /// Nothing on `topic` for `wait`.
+    pub async fn expect_silence(&mut self, topic: &str, wait: Duration) {
+        if let Some((_, v)) = self.backlog.iter().find(|(t, _)| t == topic) {
+            panic!("unexpected message on {topic}: {v}");
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.rx.recv()).await {
+                Ok(Some((t, v))) if t == topic => panic!("unexpected message on {topic}: {v}"),
+                Ok(Some(other)) => self.backlog.push_back(other),
+                _ => return,
+            }
+        }
+    }
+
+    /// Sends a request with a fresh id and returns the reply that names it.
+    pub async fn request(&mut self, topic: &str, mut body: Value) -> Value {
+        let id = self.next_id();
+        body["id"] = Value::String(id.clone());
+        self.request_with_id(topic, body).await
+    }
+
+    /// Sends a request as given (its `id` included) and waits for its reply.
+    pub async fn request_with_id(&mut self, topic: &str, body: Value) -> Value {
+        let id = body["id"].clone();
+        let reply_topic = reply_topic(topic);
+        self.publish(topic, body.to_string()).await;
+        self.expect_where(&reply_topic, |v| {
+            v.get("request") == Some(&id) || v.get("command") == Some(&id) || v.get("rating") == Some(&id)
+        })
+        .await
+    }
+}
+
+/// The reply topic of a device topic.
+pub fn reply_topic(topic: &str) -> String {
+    let (base, leaf) = topic.rsplit_once('/').expect("topic");
+    match leaf {
+        "request" | "command" | "rating" => format!("{base}/reply"),
+        _ => panic!("no reply topic for {topic}"),
+    }
+}
+
+pub const KIOSK: &str = "hallwatch/h1/kiosk/k1/request";
+
+pub fn window(id: &str) -> String {
+    format!("hallwatch/h1/window/{id}/command")
+}
+
+pub fn rater(id: &str) -> String {
+    format!("hallwatch/h1/rater/{id}/rating")
+}
+
+/// Polls `check` until it returns Some, for up to `secs` seconds.
+pub async fn eventually<T>(secs: u64, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("condition not met within {secs} s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

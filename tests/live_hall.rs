@@ -1,0 +1,283 @@
+//! A live hall end to end: devices over a real Mosquitto, the hall's state,
+//! the display channel, the store.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use hallwatch::store::Store;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_display(port: u16, hall: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/display/{hall}"))
+        .await
+        .expect("display websocket");
+    ws
+}
+
+async fn next_frame(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("open socket")
+            .expect("frame");
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).expect("JSON frame");
+        }
+    }
+}
+
+async fn frame_of_type(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let f = next_frame(ws).await;
+        if f["type"] == kind {
+            return f;
+        }
+    }
+}
+
+async fn login(dev: &mut Device, w: &str) {
+    let r = dev
+        .request(&window(w), json!({"op": "login", "staff": "S001", "staff_name": "李敏"}))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_called_ticket_reaches_the_wall_screen_and_the_devices() {
+    let Some(broker) = Broker::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-a")).await;
+
+    let mut ws = open_display(app.port, "h1").await;
+    let snap = next_frame(&mut ws).await;
+    assert_eq!(snap["type"], "snapshot");
+    assert_eq!(snap["hall"]["name"], "测试县政务服务中心");
+    assert_eq!(snap["windows"].as_array().unwrap().len(), 3);
+    assert_eq!(snap["queues"][0]["waiting"], 0);
+
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &[
+            "hallwatch/h1/kiosk/k1/reply",
+            "hallwatch/h1/window/+/reply",
+            "hallwatch/h1/call",
+        ],
+    )
+    .await;
+    let r = dev.request(KIOSK, json!({"service": "SB"})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["ticket"], "B001");
+    assert_eq!(r["service_name"], "社会保障");
+    assert_eq!(r["waiting_ahead"], 0);
+    assert!(r["issued_at"].as_str().unwrap().ends_with("+08:00"));
+    assert_eq!(frame_of_type(&mut ws, "queue").await, json!({"type": "queue", "service": "SB", "waiting": 1}));
+
+    login(&mut dev, "02").await;
+    let w = frame_of_type(&mut ws, "window").await;
+    assert_eq!((w["window"].as_str(), w["status"].as_str()), (Some("02"), Some("idle")));
+    assert_eq!(w["staff_name"], "李敏");
+
+    let r = dev.request(&window("02"), json!({"op": "call_next"})).await;
+    assert_eq!(r, json!({"command": r["command"], "ok": true, "ticket": "B001"}));
+    let call = frame_of_type(&mut ws, "call").await;
+    assert_eq!(call["ticket"], "B001");
+    assert_eq!(call["window_name"], "2号窗口");
+    assert_eq!(call["recall"], false);
+    let mqtt_call = dev.expect("hallwatch/h1/call").await;
+    assert_eq!(mqtt_call["ticket"], "B001");
+
+    // The retained window state is there for a box that connects later.
+    let mut led = Device::connect(broker.port, "led", &["hallwatch/h1/window/02/state"]).await;
+    let state = led
+        .expect_where("hallwatch/h1/window/02/state", |v| v["status"] == "calling")
+        .await;
+    assert_eq!(state["ticket"], "B001");
+    assert_eq!(state["staff"], "S001");
+    assert_eq!(state["benchmark"], 25);
+
+    // The REST snapshot agrees with the screen.
+    let snap = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+    assert_eq!(snap["calls"][0]["ticket"], "B001");
+    assert_eq!(snap["windows"][1]["status"], "calling");
+    let halls = app.get_json("/api/halls").await.unwrap();
+    assert_eq!(halls, json!([{"id": "h1", "name": "测试县政务服务中心", "level": "county"}]));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_service_is_counted_and_rated_once() {
+    let Some(broker) = Broker::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-b")).await;
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply", "hallwatch/h1/rater/+/reply"],
+    )
+    .await;
+    dev.request(KIOSK, json!({"service": "GA", "priority": "elderly"})).await;
+    login(&mut dev, "01").await;
+    for op in [json!({"op": "call_next"}), json!({"op": "start"}), json!({"op": "finish", "outcome": "completed"})] {
+        let r = dev.request(&window("01"), op).await;
+        assert_eq!(r["ticket"], "G001", "{r}");
+    }
+    let r = dev.request(&rater("01"), json!({"score": 2, "comment": "等太久"})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["ticket"], "G001");
+    let r = dev.request(&rater("01"), json!({"ticket": "G001", "score": 5})).await;
+    assert_eq!((r["ok"].clone(), r["error"].clone()), (json!(false), json!("already_rated")));
+    assert!(r["message"].as_str().unwrap().contains("一事一评"));
+    let snap = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+    assert_eq!(snap["windows"][0]["served_today"], 1);
+    assert_eq!(snap["windows"][0]["status"], "idle");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_messages_are_refused_answered_stored_and_counted() {
+    let Some(broker) = Broker::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let app = TestApp::spawn(settings(&broker.url(), &db, "hw-c")).await;
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &["hallwatch/+/kiosk/+/reply", "hallwatch/h1/window/+/reply"],
+    )
+    .await;
+
+    // Each refusal names its reason on the device's reply topic.
+    let cases = [
+        (KIOSK.to_owned(), json!({"service": "XX"}), "unknown_service"),
+        (KIOSK.to_owned(), json!({"priority": "normal"}), "bad_request"),
+        (KIOSK.to_owned(), json!({"service": "SB", "priority": "vip"}), "bad_request"),
+        ("hallwatch/nowhere/kiosk/k1/request".to_owned(), json!({"service": "SB"}), "unknown_hall"),
+        ("hallwatch/h1/kiosk/k9/request".to_owned(), json!({"service": "SB"}), "unknown_device"),
+        (window("99"), json!({"op": "login", "staff": "S1"}), "unknown_device"),
+        (window("01"), json!({"op": "dance"}), "unknown_op"),
+        (window("01"), json!({"op": "call_next"}), "not_logged_in"),
+        (window("01"), json!({"op": "finish"}), "bad_request"),
+    ];
+    for (topic, body, code) in &cases {
+        let r = dev.request(topic, body.clone()).await;
+        assert_eq!(r["ok"], false, "{topic} {body}: {r}");
+        assert_eq!(r["error"], *code, "{topic} {body}: {r}");
+        assert!(!r["message"].as_str().unwrap_or("").is_empty(), "a message to show: {r}");
+    }
+    // Not JSON at all: no id to answer, but stored and counted.
+    dev.publish(KIOSK, b"\xff\xfe not json".to_vec()).await;
+    dev.publish(KIOSK, vec![b' '; 5000]).await;
+    dev.expect_silence("hallwatch/h1/kiosk/k1/reply", Duration::from_millis(300)).await;
+
+    let store = Store::open(&db).await.unwrap();
+    let rows = eventually(5, async || {
+        let rows = store.rejections_since(chrono::DateTime::UNIX_EPOCH).await.unwrap();
+        (rows.len() >= cases.len() + 2).then_some(rows)
+    })
+    .await;
+    let reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
+    for (_, _, code) in &cases {
+        assert!(reasons.contains(code), "{code} stored: {reasons:?}");
+    }
+    assert_eq!(reasons.iter().filter(|r| **r == "bad_json").count(), 1);
+    assert_eq!(reasons.iter().filter(|r| **r == "too_large").count(), 1);
+    let big = rows.iter().find(|r| r.reason == "too_large").unwrap();
+    assert_eq!(big.payload.len(), 4096, "raw bytes are cut at 4096");
+    assert_eq!(rows.iter().find(|r| r.reason == "bad_json").unwrap().payload, b"\xff\xfe not json");
+
+    let (_, metrics) = app.get("/metrics").await;
+    assert!(metrics.contains("hallwatch_rejections_total{reason=\"bad_json\"} 1"), "{metrics}");
+    assert!(metrics.contains("hallwatch_rejections_total{reason=\"unknown_op\"} 1"), "{metrics}");
+
+    // None of it changed the hall.
+    let snap = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+    assert!(snap["queues"].as_array().unwrap().iter().all(|q| q["waiting"] == 0));
+    assert!(snap["windows"].as_array().unwrap().iter().all(|w| w["status"] == "offline"));
+    app.stop().await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_message_gets_the_same_reply_and_changes_nothing() {
+    let Some(broker) = Broker::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-d")).await;
+    let mut dev = Device::connect(broker.port, "dev", &["hallwatch/h1/kiosk/k1/reply"]).await;
+    let body = json!({"id": "k1-000123", "service": "SB"});
+    let first = dev.request_with_id(KIOSK, body.clone()).await;
+    let again = dev.request_with_id(KIOSK, body).await;
+    assert_eq!(first, again);
+    let snap = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+    assert_eq!(snap["queues"][0]["waiting"], 1);
+    let (_, metrics) = app.get("/metrics").await;
+    assert!(metrics.contains("hallwatch_duplicates_total 1"), "{metrics}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_rebuilds_the_same_hall_from_the_store() {
+    let Some(broker) = Broker::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let app = TestApp::spawn(settings(&broker.url(), &db, "hw-e")).await;
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"],
+    )
+    .await;
+    for s in ["SB", "GA", "SB", "SB", "GA"] {
+        dev.request(KIOSK, json!({"service": s})).await;
+    }
+    login(&mut dev, "01").await;
+    login(&mut dev, "02").await;
+    dev.request(&window("01"), json!({"op": "call_next"})).await;
+    dev.request(&window("02"), json!({"op": "call_next"})).await;
+    dev.request(&window("02"), json!({"op": "no_show"})).await;
+    dev.request(&window("01"), json!({"op": "start"})).await;
+    let before = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+    app.stop().await;
+
+    let app = TestApp::spawn(settings(&broker.url(), &db, "hw-e")).await;
+    let after = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("at");
+        v
+    };
+    assert_eq!(strip(before), strip(after));
+    // Numbering goes on where it stopped.
+    let r = dev.request(KIOSK, json!({"service": "SB"})).await;
+    assert_eq!(r["ticket"], "B004");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_halls_and_pages_say_so() {
+    let Some(broker) = Broker::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-f")).await;
+    let (status, body) = app.get("/api/halls/nope/snapshot").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("unknown_hall"));
+    assert!(tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/display/nope", app.port))
+        .await
+        .is_err());
+    let (status, body) = app.get("/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("hallwatch"));
+    let (status, _) = app.get("/wall.html").await;
+    assert_eq!(status, 200);
+    let (status, _) = app.get("/no-such-page.html").await;
+    assert_eq!(status, 404);
+    let health = app.get_json("/healthz").await.unwrap();
+    assert_eq!(health["status"], "ok");
+    app.stop().await;
+}
