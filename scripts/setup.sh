@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and a fresh machine may lack:
+# Mosquitto, Debian's Chromium (never a downloaded browser), CJK fonts for
+# legible screenshots, and the browser tests' npm packages. Idempotent:
+# it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# A system Mosquitto service is not needed: each test starts its own broker
+# on a free port.
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "setup: installing the browser tests' npm packages"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "setup: ready"

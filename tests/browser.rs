@@ -1,0 +1,83 @@
+//! The wall screen in a real browser: headless Debian Chromium driven by
+//! playwright-core sees a ticket called over MQTT.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// Whether node, Chromium and the npm packages are there; CI requires them.
+fn browser_ready() -> bool {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let missing: Vec<&str> = [
+        (!Path::new(&chromium).exists()).then_some("chromium (apt-get install chromium)"),
+        (!root.join("tests/browser/node_modules/playwright-core").exists())
+            .then_some("playwright-core (cd tests/browser && npm ci)"),
+        std::process::Command::new("node").arg("--version").output().is_err().then_some("node"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if required("HALLWATCH_REQUIRE_BROWSER") {
+        panic!("browser test needs {missing:?}: run scripts/setup.sh");
+    }
+    eprintln!("SKIPPED: browser test needs {missing:?} (scripts/setup.sh installs them)");
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
+    if !browser_ready() {
+        return;
+    }
+    let Some(broker) = Broker::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-browser")).await;
+    let shot = std::env::temp_dir().join("hallwatch-wall.png");
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut node = Command::new("node")
+        .arg(root.join("tests/browser/wall.mjs"))
+        .args(["--url", &app.url("/wall.html?hall=h1"), "--expect", "B001", "--expect-window", "2号窗口"])
+        .arg("--screenshot")
+        .arg(&shot)
+        .args(["--timeout-ms", "20000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("page ready within 30 s")
+        .unwrap();
+    assert_eq!(ready.as_deref(), Some("READY"));
+
+    // The page is live: now a kiosk issues a ticket and window 02 calls it.
+    let mut dev = Device::connect(broker.port, "dev", &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"]).await;
+    dev.request(KIOSK, json!({"service": "SB"})).await;
+    dev.request(&window("02"), json!({"op": "login", "staff": "S001", "staff_name": "李敏"})).await;
+    let r = dev.request(&window("02"), json!({"op": "call_next"})).await;
+    assert_eq!(r["ticket"], "B001");
+
+    let seen = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the call on the page within 30 s")
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some("SEEN B001"));
+    let status = node.wait().await.unwrap();
+    assert!(status.success(), "wall.mjs failed: {status}");
+    assert!(shot.exists(), "screenshot taken");
+    app.stop().await;
+}

@@ -1,0 +1,147 @@
+//! The store on both backends: SQLite (a fresh file) and PostgreSQL (a fresh
+//! database on the server named by HALLWATCH_TEST_POSTGRES), and a restart
+//! of a live hall on PostgreSQL.
+
+mod common;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::*;
+use hallwatch::store::{EventRow, Record, RejectionRow, Store};
+use serde_json::json;
+use sqlx::Connection;
+
+/// A database created for one test and dropped after it.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// None (with a note) when no server is named, unless CI requires one.
+    async fn create() -> Option<Self> {
+        let Ok(admin_url) = std::env::var("HALLWATCH_TEST_POSTGRES") else {
+            if required("HALLWATCH_REQUIRE_POSTGRES") {
+                panic!("HALLWATCH_REQUIRE_POSTGRES=1 but HALLWATCH_TEST_POSTGRES is not set");
+            }
+            eprintln!("SKIPPED: set HALLWATCH_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test to test PostgreSQL");
+            return None;
+        };
+        let name = format!("hallwatch_test_{}_{}", std::process::id(), free_port());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Some(Self { admin_url, name, url })
+    }
+
+    async fn drop_db(self) {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+fn at(s: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap() + Duration::milliseconds(s)
+}
+
+fn event(i: i64) -> Record {
+    Record::Event(EventRow {
+        hall: "h1".into(),
+        device: Some("k1".into()),
+        msg_id: Some(format!("k1-{i}")),
+        kind: "ticket".into(),
+        input: json!({"kind": "ticket", "kiosk": "k1", "id": format!("k1-{i}"), "request": {"service": "SB", "priority": "normal", "appointment": null}}),
+        received_at: at(i),
+        ok: true,
+        reason: None,
+        reply: Some(json!({"request": format!("k1-{i}"), "ok": true})),
+    })
+}
+
+/// What every backend must do alike.
+async fn exercise(store: &Store) {
+    let mut batch: Vec<Record> = (0..1200).map(event).collect();
+    batch.push(Record::Rejection(RejectionRow {
+        received_at: at(5),
+        topic: "hallwatch/h1/kiosk/k1/request".into(),
+        payload: vec![0xff, 0x00, b'x'],
+        reason: "bad_json".into(),
+        detail: "not UTF-8".into(),
+        hall: Some("h1".into()),
+        msg_id: None,
+    }));
+    store.write(&batch).await.expect("write");
+    let all = store.events_since(at(0)).await.unwrap();
+    assert_eq!(all.len(), 1200);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "log order");
+    assert_eq!(all[7].received_at, at(7), "millisecond times survive");
+    assert_eq!(all[7].input["id"], "k1-7");
+    assert_eq!(store.events_since(at(1000)).await.unwrap().len(), 200);
+    let rej = store.rejections_since(at(0)).await.unwrap();
+    assert_eq!(rej.len(), 1);
+    assert_eq!(rej[0].payload, vec![0xff, 0x00, b'x'], "raw bytes kept exactly");
+    assert_eq!(rej[0].reason, "bad_json");
+}
+
+#[tokio::test]
+async fn the_sqlite_store_keeps_events_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&sqlite_url(dir.path())).await.expect("open sqlite");
+    assert_eq!(store.backend(), "sqlite");
+    exercise(&store).await;
+    store.close().await;
+    // Reopening runs the migrations again without harm.
+    let store = Store::open(&sqlite_url(dir.path())).await.expect("reopen");
+    assert_eq!(store.events_since(at(0)).await.unwrap().len(), 1200);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_postgres_store_keeps_events_in_order() {
+    let Some(db) = PgDatabase::create().await else { return };
+    let store = Store::open(&db.url).await.expect("open postgres");
+    assert_eq!(store.backend(), "postgres");
+    exercise(&store).await;
+    store.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_bad_database_url_names_the_database() {
+    let err = Store::open("postgres://nobody@127.0.0.1:1/none").await.unwrap_err();
+    assert!(err.to_string().contains("127.0.0.1:1/none"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_hall_on_postgres_survives_a_restart() {
+    let Some(db) = PgDatabase::create().await else { return };
+    let Some(broker) = Broker::start() else { return };
+    let app = TestApp::spawn(settings(&broker.url(), &db.url, "hw-pg")).await;
+    let mut dev = Device::connect(broker.port, "dev", &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"]).await;
+    for s in ["SB", "GA", "SB"] {
+        dev.request(KIOSK, json!({"service": s})).await;
+    }
+    dev.request(&window("01"), json!({"op": "login", "staff": "S9", "staff_name": "王芳"})).await;
+    let r = dev.request(&window("01"), json!({"op": "call_next"})).await;
+    assert_eq!(r["ticket"], "B001");
+    let before = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+    app.stop().await;
+
+    let app = TestApp::spawn(settings(&broker.url(), &db.url, "hw-pg")).await;
+    let mut after = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+    let mut before = before;
+    before.as_object_mut().unwrap().remove("at");
+    after.as_object_mut().unwrap().remove("at");
+    assert_eq!(before, after);
+    app.stop().await;
+    db.drop_db().await;
+}
