@@ -48,7 +48,10 @@ impl Application {
 
         let started = Instant::now();
         let now = clock.now();
-        let since = now - DEDUP_WINDOW.max(chrono::Duration::days(i64::from(settings.server.replay_days)));
+        let since = now
+            - DEDUP_WINDOW.max(chrono::Duration::days(i64::from(
+                settings.server.replay_days,
+            )));
         let events = store
             .events_since(since)
             .await
@@ -63,9 +66,14 @@ impl Application {
             "Replayed the event log."
         );
 
-        let (mqtt, eventloop) = client::connect(&settings.mqtt).map_err(|e| anyhow!("mqtt.broker: {e}"))?;
+        let (mqtt, eventloop) =
+            client::connect(&settings.mqtt).map_err(|e| anyhow!("mqtt.broker: {e}"))?;
         let acks = Arc::new(AckQueue::default());
-        let (writer, writer_task) = spawn_writer(store.clone(), Some((mqtt.clone(), acks.clone())), health.clone());
+        let (writer, writer_task) = spawn_writer(
+            store.clone(),
+            Some((mqtt.clone(), acks.clone())),
+            health.clone(),
+        );
         let ctx = Arc::new(EngineContext {
             prefix: settings.mqtt.prefix.clone(),
             writer: writer.clone(),
@@ -95,8 +103,12 @@ impl Application {
         };
         let ingest = tokio::spawn(ingest.run(eventloop, stop.clone()));
 
-        let listener = TcpListener::bind(&settings.server.listen)
-            .with_context(|| format!("Failed to listen on {} (server.listen)", settings.server.listen))?;
+        let listener = TcpListener::bind(&settings.server.listen).with_context(|| {
+            format!(
+                "Failed to listen on {} (server.listen)",
+                settings.server.listen
+            )
+        })?;
         let port = listener.local_addr()?.port();
         let state = AppState {
             registry: registry.clone(),
@@ -135,7 +147,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops cleanly: no new
     /// messages, every received one stored and acknowledged.
-    pub async fn run_until(mut self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run_until(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
         shutdown.await;
@@ -149,8 +164,13 @@ impl Application {
         for task in self.halls {
             let _ = task.await;
         }
-        if tokio::time::timeout(Duration::from_secs(30), self.writer).await.is_err() {
-            error!("The store writer did not finish within 30 s; unstored messages will be redelivered by the broker.");
+        if tokio::time::timeout(Duration::from_secs(30), self.writer)
+            .await
+            .is_err()
+        {
+            error!(
+                "The store writer did not finish within 30 s; unstored messages will be redelivered by the broker."
+            );
         }
         self.store.close().await;
         info!("Stopped.");
@@ -167,13 +187,14 @@ impl Application {
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -186,14 +207,22 @@ pub async fn shutdown_signal() {
 }
 
 /// Folds the stored events over the configuration: the halls as they were.
-pub fn replay(settings: &Settings, events: Vec<StoredEvent>, since: DateTime<Utc>, now: DateTime<Utc>) -> Vec<Hall> {
+pub fn replay(
+    settings: &Settings,
+    events: Vec<StoredEvent>,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<Hall> {
     let mut halls: HashMap<HallId, Hall> = settings
         .halls
         .iter()
         .map(|spec| (spec.id.clone(), Hall::new(spec.clone(), since)))
         .collect();
     for event in events {
-        let Some(hall) = HallId::parse(&event.hall).ok().and_then(|id| halls.get_mut(&id)) else {
+        let Some(hall) = HallId::parse(&event.hall)
+            .ok()
+            .and_then(|id| halls.get_mut(&id))
+        else {
             warn!(seq = event.seq, hall = %event.hall, "Stored event of a hall that is no longer configured; skipped.");
             continue;
         };

@@ -11,7 +11,9 @@ use anyhow::{Context, bail};
 /// port already in use and carries on, so the port is checked here first.
 pub fn start(addr: SocketAddr) -> anyhow::Result<()> {
     if let Err(e) = TcpListener::bind(addr) {
-        bail!("cannot start the demo broker on {addr}: {e} (is another demo running? pick another port with --broker-port)");
+        bail!(
+            "cannot start the demo broker on {addr}: {e} (is another demo running? pick another port with --broker-port)"
+        );
     }
     let text = format!(
         r#"
@@ -34,7 +36,8 @@ next_connection_delay_ms = 1
     dynamic_filters = true
 "#
     );
-    let config: rumqttd::Config = toml::from_str(&text).context("Failed to build the demo broker's configuration")?;
+    let config: rumqttd::Config =
+        toml::from_str(&text).context("Failed to build the demo broker's configuration")?;
     std::thread::Builder::new()
         .name("demo-broker".into())
         .spawn(move || {

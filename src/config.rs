@@ -14,8 +14,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::domain::{
-    DeviceId, HallId, HallLevel, HallSpec, OfficeHours, ServiceCode, ServiceSpec, Span,
-    WindowId, WindowKind, WindowSpec,
+    DeviceId, HallId, HallLevel, HallSpec, OfficeHours, ServiceCode, ServiceSpec, Span, WindowId,
+    WindowKind, WindowSpec,
 };
 
 /// A configuration problem: which field, and why.
@@ -287,7 +287,10 @@ impl RawSettings {
             return Err(err("defaults.benchmark", "must be at least 1"));
         }
         if !(d.staff_per_window > 0.0 && d.staff_per_window.is_finite()) {
-            return Err(err("defaults.staff_per_window", "must be a positive number"));
+            return Err(err(
+                "defaults.staff_per_window",
+                "must be a positive number",
+            ));
         }
         parse_tz(&d.timezone).map_err(|r| err("defaults.timezone", r))?;
         check_limits(d.wait_limit_min, "defaults.wait_limit_min")?;
@@ -303,7 +306,10 @@ impl RawSettings {
             ));
         }
         if self.mqtt.client_id.is_empty() {
-            return Err(err("mqtt.client_id", "must not be empty: the broker keeps its session"));
+            return Err(err(
+                "mqtt.client_id",
+                "must not be empty: the broker keeps its session",
+            ));
         }
         crate::mqtt::BrokerAddr::parse(&self.mqtt.broker).map_err(|r| err("mqtt.broker", r))?;
         if !(self.server.database_url.starts_with("sqlite:")
@@ -316,7 +322,10 @@ impl RawSettings {
             ));
         }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(err("server.listen", "must be an address like 127.0.0.1:8080"));
+            return Err(err(
+                "server.listen",
+                "must be an address like 127.0.0.1:8080",
+            ));
         }
         if self.halls.is_empty() {
             return Err(err("halls", "at least one [[halls]] is needed"));
@@ -325,9 +334,19 @@ impl RawSettings {
         let mut ids = HashSet::new();
         let mut halls = Vec::new();
         for (i, raw) in self.halls.into_iter().enumerate() {
-            let at = format!("halls[{}]", if raw.id.is_empty() { i.to_string() } else { raw.id.clone() });
+            let at = format!(
+                "halls[{}]",
+                if raw.id.is_empty() {
+                    i.to_string()
+                } else {
+                    raw.id.clone()
+                }
+            );
             if !ids.insert(raw.id.clone()) {
-                return Err(err(format!("{at}.id"), format!("duplicate hall id {:?}", raw.id)));
+                return Err(err(
+                    format!("{at}.id"),
+                    format!("duplicate hall id {:?}", raw.id),
+                ));
             }
             halls.push(Arc::new(raw.validate(&at, &self.defaults)?));
         }
@@ -343,7 +362,10 @@ impl RawSettings {
                 ));
             }
             if t.halls.is_empty() {
-                return Err(err(format!("{at}.halls"), "list the halls in scope, or [\"*\"]"));
+                return Err(err(
+                    format!("{at}.halls"),
+                    "list the halls in scope, or [\"*\"]",
+                ));
             }
             for h in &t.halls {
                 if h != "*" && !ids.contains(h) {
@@ -397,21 +419,37 @@ impl RawHall {
         let mut codes = HashSet::new();
         let mut prefixes = HashSet::new();
         for (i, s) in self.services.iter().enumerate() {
-            let f = format!("{at}.services[{}]", if s.code.is_empty() { i.to_string() } else { s.code.clone() });
+            let f = format!(
+                "{at}.services[{}]",
+                if s.code.is_empty() {
+                    i.to_string()
+                } else {
+                    s.code.clone()
+                }
+            );
             let code = id(ServiceCode::parse, &s.code, &format!("{f}.code"))?;
             if !codes.insert(code.clone()) {
-                return Err(err(format!("{f}.code"), format!("duplicate service code {:?}", s.code)));
+                return Err(err(
+                    format!("{f}.code"),
+                    format!("duplicate service code {:?}", s.code),
+                ));
             }
             if s.prefix.is_empty()
                 || s.prefix.len() > 3
                 || !s.prefix.bytes().all(|b| b.is_ascii_uppercase())
             {
-                return Err(err(format!("{f}.prefix"), "must be one to three capital letters"));
+                return Err(err(
+                    format!("{f}.prefix"),
+                    "must be one to three capital letters",
+                ));
             }
             if !prefixes.insert(s.prefix.clone()) {
                 return Err(err(
                     format!("{f}.prefix"),
-                    format!("prefix {:?} is used by another service of this hall", s.prefix),
+                    format!(
+                        "prefix {:?} is used by another service of this hall",
+                        s.prefix
+                    ),
                 ));
             }
             if s.name.trim().is_empty() {
@@ -423,7 +461,10 @@ impl RawHall {
             check_limits(service, &format!("{f}.service_limit_min"))?;
             let expected = s.expected_service_min.unwrap_or(d.expected_service_min);
             if expected == 0 {
-                return Err(err(format!("{f}.expected_service_min"), "must be at least 1"));
+                return Err(err(
+                    format!("{f}.expected_service_min"),
+                    "must be at least 1",
+                ));
             }
             services.push(ServiceSpec {
                 code,
@@ -435,14 +476,20 @@ impl RawHall {
             });
         }
         if services.is_empty() {
-            return Err(err(format!("{at}.services"), "a hall needs at least one service"));
+            return Err(err(
+                format!("{at}.services"),
+                "a hall needs at least one service",
+            ));
         }
 
         let mut devices: HashSet<DeviceId> = HashSet::new();
         let mut device = |s: &str, f: &str| -> Result<DeviceId, ConfigError> {
             let d = id(DeviceId::parse, s, f)?;
             if !devices.insert(d.clone()) {
-                return Err(err(f, format!("device id {s:?} is used twice in this hall")));
+                return Err(err(
+                    f,
+                    format!("device id {s:?} is used twice in this hall"),
+                ));
             }
             Ok(d)
         };
@@ -454,30 +501,49 @@ impl RawHall {
         let mut windows = Vec::new();
         let mut window_ids = HashSet::new();
         for (i, w) in self.windows.iter().enumerate() {
-            let f = format!("{at}.windows[{}]", if w.id.is_empty() { i.to_string() } else { w.id.clone() });
+            let f = format!(
+                "{at}.windows[{}]",
+                if w.id.is_empty() {
+                    i.to_string()
+                } else {
+                    w.id.clone()
+                }
+            );
             let wid = id(WindowId::parse, &w.id, &format!("{f}.id"))?;
             if !window_ids.insert(wid.clone()) {
-                return Err(err(format!("{f}.id"), format!("duplicate window id {:?}", w.id)));
+                return Err(err(
+                    format!("{f}.id"),
+                    format!("duplicate window id {:?}", w.id),
+                ));
             }
             if w.name.trim().is_empty() {
                 return Err(err(format!("{f}.name"), "must not be empty"));
             }
             let mut served = Vec::new();
             for s in &w.services {
-                let idx = services.iter().position(|x| x.code.as_str() == s).ok_or_else(|| {
-                    let known: Vec<&str> = services.iter().map(|x| x.code.as_str()).collect();
-                    err(
-                        format!("{f}.services"),
-                        format!("unknown service {s:?} (this hall has {})", known.join(", ")),
-                    )
-                })?;
+                let idx = services
+                    .iter()
+                    .position(|x| x.code.as_str() == s)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = services.iter().map(|x| x.code.as_str()).collect();
+                        err(
+                            format!("{f}.services"),
+                            format!("unknown service {s:?} (this hall has {})", known.join(", ")),
+                        )
+                    })?;
                 if served.contains(&idx) {
-                    return Err(err(format!("{f}.services"), format!("{s:?} is listed twice")));
+                    return Err(err(
+                        format!("{f}.services"),
+                        format!("{s:?} is listed twice"),
+                    ));
                 }
                 served.push(idx);
             }
             if served.is_empty() {
-                return Err(err(format!("{f}.services"), "a window serves at least one service"));
+                return Err(err(
+                    format!("{f}.services"),
+                    "a window serves at least one service",
+                ));
             }
             let benchmark = w.benchmark.unwrap_or(d.benchmark);
             if benchmark == 0 {
@@ -498,7 +564,10 @@ impl RawHall {
             });
         }
         if windows.is_empty() {
-            return Err(err(format!("{at}.windows"), "a hall needs at least one window"));
+            return Err(err(
+                format!("{at}.windows"),
+                "a hall needs at least one window",
+            ));
         }
 
         Ok(HallSpec {

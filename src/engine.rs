@@ -16,9 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::clock::{Clock, now_ms};
-use crate::domain::{
-    DisplaySnapshot, Effect, Hall, HallId, HallSpec, Input, Reply,
-};
+use crate::domain::{DisplaySnapshot, Effect, Hall, HallId, HallSpec, Input, Reply};
 use crate::metrics::Metrics;
 use crate::mqtt::acks::AckTicket;
 use crate::mqtt::payload::{self, MAX_PAYLOAD};
@@ -49,9 +47,16 @@ pub struct DisplaySub {
 
 /// What a hall task is asked to do.
 pub enum HallMsg {
-    Device { input: Input, origin: Origin },
-    Display { reply: oneshot::Sender<DisplaySub> },
-    Snapshot { reply: oneshot::Sender<DisplaySnapshot> },
+    Device {
+        input: Input,
+        origin: Origin,
+    },
+    Display {
+        reply: oneshot::Sender<DisplaySub>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<DisplaySnapshot>,
+    },
 }
 
 /// The way to a hall's task.
@@ -64,7 +69,10 @@ pub struct HallHandle {
 impl HallHandle {
     /// Hands a device message to the hall; false if the hall has stopped.
     pub async fn device(&self, input: Input, origin: Origin) -> bool {
-        self.tx.send(HallMsg::Device { input, origin }).await.is_ok()
+        self.tx
+            .send(HallMsg::Device { input, origin })
+            .await
+            .is_ok()
     }
 
     /// Subscribes a screen.
@@ -129,11 +137,7 @@ pub fn spawn_hall(hall: Hall, ctx: Arc<EngineContext>) -> (HallHandle, JoinHandl
     let (tx, rx) = mpsc::channel(INBOX);
     let spec = Arc::new(hall.spec().clone());
     let (display, _) = broadcast::channel(DISPLAY_BUFFER);
-    let task = HallTask {
-        hall,
-        ctx,
-        display,
-    };
+    let task = HallTask { hall, ctx, display };
     let join = tokio::spawn(task.run(rx));
     (HallHandle { spec, tx }, join)
 }
@@ -175,7 +179,7 @@ impl HallTask {
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(HallMsg::Device { input, origin }) => self.handle_device(input, origin),
+                    Some(HallMsg::Device { input, origin }) => self.handle_device(*input, origin),
                     Some(HallMsg::Display { reply }) => {
                         let snapshot = frame("snapshot", self.hall.display_snapshot(now_ms(&*self.ctx.clock)));
                         let _ = reply.send(DisplaySub { snapshot, frames: self.display.subscribe() });
@@ -200,7 +204,8 @@ impl HallTask {
         let hall_id = spec.id.to_string();
         let tz = spec.tz;
         let device = device_of(spec, &input);
-        let unknown_presence = matches!(&input, Input::Presence { device, .. } if spec.device_kind(device).is_none());
+        let unknown_presence =
+            matches!(&input, Input::Presence { device, .. } if spec.device_kind(device).is_none());
 
         let applied = self.hall.apply(&input, now);
         self.ctx.metrics.applied(input.kind());
@@ -254,8 +259,12 @@ impl HallTask {
                 msg_id: None,
             }));
         }
-        if let (Some(topic), Some(json)) = (origin.inbound.reply_topic(&self.ctx.prefix), reply_json) {
-            item.after.publish.push((topic, json.to_string().into_bytes()));
+        if let (Some(topic), Some(json)) =
+            (origin.inbound.reply_topic(&self.ctx.prefix), reply_json)
+        {
+            item.after
+                .publish
+                .push((topic, json.to_string().into_bytes()));
         }
         self.ctx.writer.send(item);
         self.emit(applied.effects);
@@ -283,7 +292,11 @@ impl HallTask {
                     let view = self.hall.call_view(&call);
                     info!(hall = %hall_id, ticket = %view.ticket, window = %view.window, recall = view.recall, "Ticket called.");
                     let f = frame("call", &view);
-                    self.publish(topic::call(&self.ctx.prefix, &hall_id), f.as_bytes().to_vec(), false);
+                    self.publish(
+                        topic::call(&self.ctx.prefix, &hall_id),
+                        f.as_bytes().to_vec(),
+                        false,
+                    );
                     let _ = self.display.send(f);
                 }
                 Effect::WindowChanged(w) => {
@@ -299,9 +312,10 @@ impl HallTask {
                 }
                 Effect::QueueChanged(s) => {
                     let v = self.hall.queue_view(s);
-                    let _ = self
-                        .display
-                        .send(frame("queue", json!({"service": v.service, "waiting": v.waiting})));
+                    let _ = self.display.send(frame(
+                        "queue",
+                        json!({"service": v.service, "waiting": v.waiting}),
+                    ));
                 }
                 Effect::DayStarted(day) => {
                     info!(hall = %hall_id, %day, "A new day started; the hall's day state was reset.");

@@ -17,7 +17,11 @@ use hallwatch::mqtt::BrokerAddr;
 use hallwatch::sim::{self, SimOptions};
 
 #[derive(Parser)]
-#[command(name = "hallwatch", version, about = "Real-time monitoring server for public service halls")]
+#[command(
+    name = "hallwatch",
+    version,
+    about = "Real-time monitoring server for public service halls"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,8 +74,9 @@ fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,rumqttd=warn,rumqttc=warn,actix_server=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,sqlx=warn,rumqttd=warn,rumqttc=warn,actix_server=warn".into()
+            }),
         )
         .init();
     let cli = Cli::parse();
@@ -79,7 +84,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(cli.command))
 }
 
-fn load(path: &PathBuf) -> anyhow::Result<Settings> {
+fn load(path: &std::path::Path) -> anyhow::Result<Settings> {
     Settings::load(path).map_err(|e| anyhow!("configuration error: {e}"))
 }
 
@@ -87,7 +92,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve { config } => {
             let settings = load(&config)?;
-            Application::build(settings, Arc::new(SystemClock)).await?.run_until_stopped().await
+            Application::build(settings, Arc::new(SystemClock))
+                .await?
+                .run_until_stopped()
+                .await
         }
         Command::Demo {
             listen,
@@ -95,7 +103,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             database,
             speed,
         } => demo(listen, broker_port, database, speed).await,
-        Command::Simulate { broker, config, speed } => {
+        Command::Simulate {
+            broker,
+            config,
+            speed,
+        } => {
             let settings = load(&config)?;
             let opts = SimOptions {
                 broker: BrokerAddr::parse(&broker).map_err(|e| anyhow!("--broker: {e}"))?,
@@ -129,18 +141,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::HashToken { token } => {
             let digest = Sha256::digest(token.as_bytes());
-            println!("{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>());
+            println!(
+                "{}",
+                digest
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            );
             Ok(())
         }
     }
 }
 
 #[cfg(feature = "demo-broker")]
-async fn demo(listen: SocketAddr, broker_port: u16, database: PathBuf, speed: f64) -> anyhow::Result<()> {
+async fn demo(
+    listen: SocketAddr,
+    broker_port: u16,
+    database: PathBuf,
+    speed: f64,
+) -> anyhow::Result<()> {
     let broker_addr = SocketAddr::from(([127, 0, 0, 1], broker_port));
     hallwatch::broker::start(broker_addr)?;
     info!(%broker_addr, "Embedded demo broker started.");
-    let mut settings = Settings::parse(hallwatch::EXAMPLE_CONFIG).map_err(|e| anyhow!("example configuration: {e}"))?;
+    let mut settings = Settings::parse(hallwatch::EXAMPLE_CONFIG)
+        .map_err(|e| anyhow!("example configuration: {e}"))?;
     settings.server.listen = listen.to_string();
     settings.server.database_url = format!("sqlite://{}", database.display());
     settings.mqtt.broker = format!("mqtt://{broker_addr}");
@@ -160,7 +184,10 @@ async fn demo(listen: SocketAddr, broker_port: u16, database: PathBuf, speed: f6
     let sim = tokio::spawn(sim::run(halls, opts, stop.clone()));
     println!();
     println!("  hallwatch demo: open http://{listen}/");
-    println!("  MQTT broker: mqtt://{broker_addr}   events: {}", database.display());
+    println!(
+        "  MQTT broker: mqtt://{broker_addr}   events: {}",
+        database.display()
+    );
     println!("  Ctrl-C stops it.");
     println!();
     let sim_stop = stop.clone();
@@ -176,5 +203,7 @@ async fn demo(listen: SocketAddr, broker_port: u16, database: PathBuf, speed: f6
 
 #[cfg(not(feature = "demo-broker"))]
 async fn demo(_: SocketAddr, _: u16, _: PathBuf, _: f64) -> anyhow::Result<()> {
-    anyhow::bail!("this build has no embedded broker: rebuild with the default `demo-broker` feature")
+    anyhow::bail!(
+        "this build has no embedded broker: rebuild with the default `demo-broker` feature"
+    )
 }

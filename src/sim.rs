@@ -73,7 +73,11 @@ pub fn profile_weight(hour: f64) -> f64 {
 }
 
 /// Runs the simulator for `halls` until `stop` is cancelled.
-pub async fn run(halls: Vec<Arc<HallSpec>>, opts: SimOptions, stop: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    halls: Vec<Arc<HallSpec>>,
+    opts: SimOptions,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
     for (h, spec) in halls.into_iter().enumerate() {
         let seed = opts.seed.wrapping_add(h as u64 * 1000);
@@ -108,11 +112,25 @@ struct Device {
 }
 
 impl Device {
-    async fn connect(opts: &SimOptions, hall: &HallSpec, device: &str, reply_topic: Option<String>) -> anyhow::Result<Self> {
+    async fn connect(
+        opts: &SimOptions,
+        hall: &HallSpec,
+        device: &str,
+        reply_topic: Option<String>,
+    ) -> anyhow::Result<Self> {
         let status_topic = format!("{}/{}/device/{device}/status", opts.prefix, hall.id);
-        let mut o = MqttOptions::new(format!("sim-{}-{device}", hall.id), opts.broker.host.clone(), opts.broker.port);
+        let mut o = MqttOptions::new(
+            format!("sim-{}-{device}", hall.id),
+            opts.broker.host.clone(),
+            opts.broker.port,
+        );
         o.set_keep_alive(Duration::from_secs(15));
-        o.set_last_will(LastWill::new(&status_topic, r#"{"online":false}"#, QoS::AtLeastOnce, true));
+        o.set_last_will(LastWill::new(
+            &status_topic,
+            r#"{"online":false}"#,
+            QoS::AtLeastOnce,
+            true,
+        ));
         let (client, mut eventloop) = AsyncClient::new(o, 64);
         let (tx, replies) = mpsc::channel(64);
         let sub = reply_topic.clone();
@@ -125,7 +143,12 @@ impl Device {
                         if let Some(t) = &sub {
                             let _ = poller.try_subscribe(t.clone(), QoS::AtLeastOnce);
                         }
-                        let _ = poller.try_publish(status.clone(), QoS::AtLeastOnce, true, r#"{"online":true}"#);
+                        let _ = poller.try_publish(
+                            status.clone(),
+                            QoS::AtLeastOnce,
+                            true,
+                            r#"{"online":true}"#,
+                        );
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if let Ok(v) = serde_json::from_slice::<Value>(&p.payload)
@@ -161,7 +184,13 @@ impl Device {
 
     /// Publishes a request and waits for the reply that names it; resends the
     /// same id if no reply comes, as a real device would.
-    async fn request(&mut self, topic: &str, id_key: &str, mut body: Value, stop: &CancellationToken) -> Option<Value> {
+    async fn request(
+        &mut self,
+        topic: &str,
+        id_key: &str,
+        mut body: Value,
+        stop: &CancellationToken,
+    ) -> Option<Value> {
         let id = self.next_id();
         body["id"] = json!(id);
         body["at"] = json!(chrono::Utc::now().to_rfc3339());
@@ -190,7 +219,12 @@ impl Device {
     async fn offline(self) {
         let _ = self
             .client
-            .publish(self.status_topic.clone(), QoS::AtLeastOnce, true, r#"{"online":false}"#)
+            .publish(
+                self.status_topic.clone(),
+                QoS::AtLeastOnce,
+                true,
+                r#"{"online":false}"#,
+            )
             .await;
         let _ = self.client.disconnect().await;
     }
@@ -206,21 +240,38 @@ async fn pause(simulated_s: f64, speed: f64, stop: &CancellationToken) -> bool {
 }
 
 const STAFF_NAMES: [&str; 16] = [
-    "李敏", "王芳", "张伟", "刘洋", "陈静", "杨帆", "赵磊", "黄丽", "周杰", "吴婷", "徐强", "孙悦", "马超", "朱琳", "胡斌", "郭蕾",
+    "李敏", "王芳", "张伟", "刘洋", "陈静", "杨帆", "赵磊", "黄丽", "周杰", "吴婷", "徐强", "孙悦",
+    "马超", "朱琳", "胡斌", "郭蕾",
 ];
 
-async fn window_loop(spec: Arc<HallSpec>, w: usize, opts: SimOptions, seed: u64, stop: CancellationToken) -> anyhow::Result<()> {
+async fn window_loop(
+    spec: Arc<HallSpec>,
+    w: usize,
+    opts: SimOptions,
+    seed: u64,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let win = &spec.windows[w];
     let p = &opts.prefix;
     let command_topic = format!("{p}/{}/window/{}/command", spec.id, win.id);
     let rating_topic = format!("{p}/{}/rater/{}/rating", spec.id, win.id);
-    let mut terminal = Device::connect(&opts, &spec, win.terminal.as_str(), Some(format!("{p}/{}/window/{}/reply", spec.id, win.id)))
-        .await
-        .context("terminal")?;
-    let mut rater = Device::connect(&opts, &spec, win.rater.as_str(), Some(format!("{p}/{}/rater/{}/reply", spec.id, win.id)))
-        .await
-        .context("rating pad")?;
+    let mut terminal = Device::connect(
+        &opts,
+        &spec,
+        win.terminal.as_str(),
+        Some(format!("{p}/{}/window/{}/reply", spec.id, win.id)),
+    )
+    .await
+    .context("terminal")?;
+    let mut rater = Device::connect(
+        &opts,
+        &spec,
+        win.rater.as_str(),
+        Some(format!("{p}/{}/rater/{}/reply", spec.id, win.id)),
+    )
+    .await
+    .context("rating pad")?;
     let staff_no = format!("S{:03}", (seed % 900) + 1);
     let name = STAFF_NAMES[(seed as usize) % STAFF_NAMES.len()];
     // Staff arrive within a few seconds of each other.
@@ -229,18 +280,35 @@ async fn window_loop(spec: Arc<HallSpec>, w: usize, opts: SimOptions, seed: u64,
     }
     let cmd = |op: &str| json!({"op": op});
     terminal
-        .request(&command_topic, "command", json!({"op": "login", "staff": staff_no, "staff_name": name}), &stop)
+        .request(
+            &command_topic,
+            "command",
+            json!({"op": "login", "staff": staff_no, "staff_name": name}),
+            &stop,
+        )
         .await;
     let services: Vec<String> = spec.services.iter().map(|s| s.code.to_string()).collect();
     while !stop.is_cancelled() {
-        let Some(reply) = terminal.request(&command_topic, "command", cmd("call_next"), &stop).await else {
+        let Some(reply) = terminal
+            .request(&command_topic, "command", cmd("call_next"), &stop)
+            .await
+        else {
             continue;
         };
         if reply["ok"] != json!(true) {
-            // Refused (for instance after a server restart reset the day): log in again.
+            // The window is not as this terminal thinks: after a restart of
+            // the demo it may still hold a ticket, or a new day logged it out.
+            let fix = match reply["error"].as_str() {
+                Some("busy") => json!({"op": "finish", "outcome": "completed"}),
+                Some("paused") => cmd("resume"),
+                _ => json!({"op": "login", "staff": staff_no, "staff_name": name}),
+            };
             terminal
-                .request(&command_topic, "command", json!({"op": "login", "staff": staff_no, "staff_name": name}), &stop)
+                .request(&command_topic, "command", fix, &stop)
                 .await;
+            if !pause(5.0, opts.speed, &stop).await {
+                break;
+            }
             continue;
         }
         let Some(ticket) = reply["ticket"].as_str().map(str::to_owned) else {
@@ -254,18 +322,24 @@ async fn window_loop(spec: Arc<HallSpec>, w: usize, opts: SimOptions, seed: u64,
             break;
         }
         if rng.random_bool(0.06) {
-            terminal.request(&command_topic, "command", cmd("recall"), &stop).await;
+            terminal
+                .request(&command_topic, "command", cmd("recall"), &stop)
+                .await;
             if !pause(45.0, opts.speed, &stop).await {
                 break;
             }
-            terminal.request(&command_topic, "command", cmd("no_show"), &stop).await;
+            terminal
+                .request(&command_topic, "command", cmd("no_show"), &stop)
+                .await;
             continue;
         }
-        terminal.request(&command_topic, "command", cmd("start"), &stop).await;
-        let service = spec
-            .services
-            .iter()
-            .find(|s| ticket.starts_with(&s.prefix) && ticket[s.prefix.len()..].bytes().all(|b| b.is_ascii_digit()));
+        terminal
+            .request(&command_topic, "command", cmd("start"), &stop)
+            .await;
+        let service = spec.services.iter().find(|s| {
+            ticket.starts_with(&s.prefix)
+                && ticket[s.prefix.len()..].bytes().all(|b| b.is_ascii_digit())
+        });
         let expected = service.map_or(600.0, |s| f64::from(s.expected_service_s));
         // Service times spread from a third to twice the expected time.
         let took = expected * rng.random_range(0.35..2.0);
@@ -274,10 +348,18 @@ async fn window_loop(spec: Arc<HallSpec>, w: usize, opts: SimOptions, seed: u64,
         }
         if rng.random_bool(0.04) && services.len() > 1 {
             let own = service.map(|s| s.code.to_string());
-            let others: Vec<&String> = services.iter().filter(|c| Some(*c) != own.as_ref()).collect();
+            let others: Vec<&String> = services
+                .iter()
+                .filter(|c| Some(*c) != own.as_ref())
+                .collect();
             let to = others[rng.random_range(0..others.len())];
             terminal
-                .request(&command_topic, "command", json!({"op": "transfer", "to_service": to}), &stop)
+                .request(
+                    &command_topic,
+                    "command",
+                    json!({"op": "transfer", "to_service": to}),
+                    &stop,
+                )
                 .await;
             continue;
         }
@@ -288,7 +370,9 @@ async fn window_loop(spec: Arc<HallSpec>, w: usize, opts: SimOptions, seed: u64,
             80..90 => json!({"op": "finish", "outcome": "rejected"}),
             _ => json!({"op": "finish", "outcome": "consulted"}),
         };
-        terminal.request(&command_topic, "command", outcome, &stop).await;
+        terminal
+            .request(&command_topic, "command", outcome, &stop)
+            .await;
         if rng.random_bool(0.75) {
             let score = match rng.random_range(0..100) {
                 0..62 => 5,
@@ -303,15 +387,29 @@ async fn window_loop(spec: Arc<HallSpec>, w: usize, opts: SimOptions, seed: u64,
                 _ => Value::Null,
             };
             rater
-                .request(&rating_topic, "rating", json!({"ticket": ticket, "score": score, "comment": comment}), &stop)
+                .request(
+                    &rating_topic,
+                    "rating",
+                    json!({"ticket": ticket, "score": score, "comment": comment}),
+                    &stop,
+                )
                 .await;
         }
         if rng.random_bool(0.03) {
-            terminal.request(&command_topic, "command", json!({"op": "pause", "reason": "break"}), &stop).await;
+            terminal
+                .request(
+                    &command_topic,
+                    "command",
+                    json!({"op": "pause", "reason": "break"}),
+                    &stop,
+                )
+                .await;
             if !pause(rng.random_range(300.0..900.0), opts.speed, &stop).await {
                 break;
             }
-            terminal.request(&command_topic, "command", cmd("resume"), &stop).await;
+            terminal
+                .request(&command_topic, "command", cmd("resume"), &stop)
+                .await;
         }
         if !pause(rng.random_range(10.0..40.0), opts.speed, &stop).await {
             break;
@@ -322,12 +420,20 @@ async fn window_loop(spec: Arc<HallSpec>, w: usize, opts: SimOptions, seed: u64,
     Ok(())
 }
 
-async fn kiosk_loop(spec: Arc<HallSpec>, opts: SimOptions, seed: u64, stop: CancellationToken) -> anyhow::Result<()> {
+async fn kiosk_loop(
+    spec: Arc<HallSpec>,
+    opts: SimOptions,
+    seed: u64,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut kiosks = Vec::new();
     for k in &spec.kiosks {
         let reply = format!("{}/{}/kiosk/{k}/reply", opts.prefix, spec.id);
-        kiosks.push((k.to_string(), Device::connect(&opts, &spec, k.as_str(), Some(reply)).await?));
+        kiosks.push((
+            k.to_string(),
+            Device::connect(&opts, &spec, k.as_str(), Some(reply)).await?,
+        ));
     }
     if kiosks.is_empty() {
         return Ok(());
@@ -337,7 +443,14 @@ async fn kiosk_loop(spec: Arc<HallSpec>, opts: SimOptions, seed: u64, stop: Canc
         .services
         .iter()
         .map(|s| {
-            let windows = spec.windows.iter().filter(|w| w.services.contains(&spec.service_index(&s.code).unwrap_or(usize::MAX))).count();
+            let windows = spec
+                .windows
+                .iter()
+                .filter(|w| {
+                    w.services
+                        .contains(&spec.service_index(&s.code).unwrap_or(usize::MAX))
+                })
+                .count();
             windows.max(1) as f64
         })
         .collect();
@@ -373,7 +486,10 @@ async fn kiosk_loop(spec: Arc<HallSpec>, opts: SimOptions, seed: u64, stop: Canc
         let (priority, appointment) = match rng.random_range(0..100) {
             0..7 => ("elderly", Value::Null),
             7..9 => ("disabled", Value::Null),
-            9..13 => ("appointment", json!(format!("YY{:06}", rng.random_range(0..1_000_000)))),
+            9..13 => (
+                "appointment",
+                json!(format!("YY{:06}", rng.random_range(0..1_000_000))),
+            ),
             13..15 => ("green", Value::Null),
             _ => ("normal", Value::Null),
         };
@@ -382,7 +498,9 @@ async fn kiosk_loop(spec: Arc<HallSpec>, opts: SimOptions, seed: u64, stop: Canc
         let topic = format!("{}/{}/kiosk/{kiosk}/request", opts.prefix, spec.id);
         let body = json!({"service": spec.services[service].code, "priority": priority, "appointment": appointment});
         match device.request(&topic, "request", body, &stop).await {
-            Some(r) if r["ok"] == json!(true) => debug!(hall = %spec.id, ticket = %r["ticket"], "Ticket issued."),
+            Some(r) if r["ok"] == json!(true) => {
+                debug!(hall = %spec.id, ticket = %r["ticket"], "Ticket issued.")
+            }
             Some(r) => debug!(hall = %spec.id, reply = %r, "Ticket refused."),
             None => {}
         }

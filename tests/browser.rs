@@ -18,9 +18,15 @@ fn browser_ready() -> bool {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let missing: Vec<&str> = [
         (!Path::new(&chromium).exists()).then_some("chromium (apt-get install chromium)"),
-        (!root.join("tests/browser/node_modules/playwright-core").exists())
-            .then_some("playwright-core (cd tests/browser && npm ci)"),
-        std::process::Command::new("node").arg("--version").output().is_err().then_some("node"),
+        (!root
+            .join("tests/browser/node_modules/playwright-core")
+            .exists())
+        .then_some("playwright-core (cd tests/browser && npm ci)"),
+        std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_err()
+            .then_some("node"),
     ]
     .into_iter()
     .flatten()
@@ -40,15 +46,29 @@ async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
     if !browser_ready() {
         return;
     }
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-browser")).await;
+    let app = TestApp::spawn(settings(
+        &broker.url(),
+        &sqlite_url(dir.path()),
+        "hw-browser",
+    ))
+    .await;
     let shot = std::env::temp_dir().join("hallwatch-wall.png");
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut node = Command::new("node")
         .arg(root.join("tests/browser/wall.mjs"))
-        .args(["--url", &app.url("/wall.html?hall=h1"), "--expect", "B001", "--expect-window", "2号窗口"])
+        .args([
+            "--url",
+            &app.url("/wall.html?hall=h1"),
+            "--expect",
+            "B001",
+            "--expect-window",
+            "2号窗口",
+        ])
         .arg("--screenshot")
         .arg(&shot)
         .args(["--timeout-ms", "20000"])
@@ -65,9 +85,18 @@ async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
     assert_eq!(ready.as_deref(), Some("READY"));
 
     // The page is live: now a kiosk issues a ticket and window 02 calls it.
-    let mut dev = Device::connect(broker.port, "dev", &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"]).await;
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"],
+    )
+    .await;
     dev.request(KIOSK, json!({"service": "SB"})).await;
-    dev.request(&window("02"), json!({"op": "login", "staff": "S001", "staff_name": "李敏"})).await;
+    dev.request(
+        &window("02"),
+        json!({"op": "login", "staff": "S001", "staff_name": "李敏"}),
+    )
+    .await;
     let r = dev.request(&window("02"), json!({"op": "call_next"})).await;
     assert_eq!(r["ticket"], "B001");
 

@@ -25,14 +25,21 @@ fn script(n: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::with_capacity(n);
     let windows = ["01", "02", "03"];
     for (i, w) in windows.iter().enumerate() {
-        out.push((window(w), json!({"id": format!("w{w}-login"), "op": "login", "staff": format!("S{i}")})));
+        out.push((
+            window(w),
+            json!({"id": format!("w{w}-login"), "op": "login", "staff": format!("S{i}")}),
+        ));
     }
     while out.len() < n {
         let i = out.len();
         let w = windows[rng.random_range(0..windows.len())];
         let (t, mut body) = match rng.random_range(0..100) {
             0..30 => {
-                let k = if rng.random_bool(0.5) { KIOSK.to_owned() } else { "hallwatch/h1/kiosk/k2/request".to_owned() };
+                let k = if rng.random_bool(0.5) {
+                    KIOSK.to_owned()
+                } else {
+                    "hallwatch/h1/kiosk/k2/request".to_owned()
+                };
                 let s = if rng.random_bool(0.6) { "SB" } else { "GA" };
                 let p = ["normal", "normal", "normal", "elderly", "green"][rng.random_range(0..5)];
                 (k, json!({"service": s, "priority": p}))
@@ -49,7 +56,9 @@ fn script(n: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
         body["id"] = Value::String(format!("m{i:06}"));
         out.push((t, body));
     }
-    out.into_iter().map(|(t, b)| (t, b.to_string().into_bytes())).collect()
+    out.into_iter()
+        .map(|(t, b)| (t, b.to_string().into_bytes()))
+        .collect()
 }
 
 /// The hall after the script, applied in order without interruption.
@@ -62,7 +71,9 @@ fn uninterrupted(script: &[(String, Vec<u8>)], settings: &hallwatch::config::Set
         let input = payload::decode(&inbound, p).expect("script payload");
         now += chrono::Duration::milliseconds(1);
         let applied = hall.apply(&input, now);
-        assert!(applied.reply.is_some_and(|r| !matches!(r, Reply::Refused(ref f) if f.reason.code() == "unknown_device")));
+        assert!(applied.reply.is_some_and(
+            |r| !matches!(r, Reply::Refused(ref f) if f.reason.code() == "unknown_device")
+        ));
     }
     comparable(serde_json::to_value(hall.display_snapshot(now)).unwrap())
 }
@@ -73,10 +84,28 @@ fn comparable(snap: Value) -> Value {
         .as_array()
         .unwrap()
         .iter()
-        .map(|w| json!([w["id"], w["status"], w["ticket"], w["staff"], w["served_today"]]))
+        .map(|w| {
+            json!([
+                w["id"],
+                w["status"],
+                w["ticket"],
+                w["staff"],
+                w["served_today"]
+            ])
+        })
         .collect();
-    let queues: Vec<Value> = snap["queues"].as_array().unwrap().iter().map(|q| json!([q["service"], q["waiting"]])).collect();
-    let calls: Vec<Value> = snap["calls"].as_array().unwrap().iter().map(|c| json!([c["ticket"], c["window"], c["recall"]])).collect();
+    let queues: Vec<Value> = snap["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| json!([q["service"], q["waiting"]]))
+        .collect();
+    let calls: Vec<Value> = snap["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| json!([c["ticket"], c["window"], c["recall"]]))
+        .collect();
     json!({"windows": windows, "queues": queues, "calls": calls})
 }
 
@@ -120,7 +149,9 @@ async fn wait_healthy(port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_loses_nothing_and_applies_nothing_twice() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
     let port = free_port();
@@ -147,7 +178,11 @@ async fn sigkill_mid_stream_loses_nothing_and_applies_nothing_twice() {
     let s = script.clone();
     let feeding = tokio::spawn(async move {
         for (i, (t, p)) in s.iter().enumerate() {
-            publisher.client.publish(t, QoS::AtLeastOnce, false, p.clone()).await.unwrap();
+            publisher
+                .client
+                .publish(t, QoS::AtLeastOnce, false, p.clone())
+                .await
+                .unwrap();
             if i % 20 == 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -160,7 +195,10 @@ async fn sigkill_mid_stream_loses_nothing_and_applies_nothing_twice() {
     let mut kills = 0;
     for at in [N / 5, N / 2, 4 * N / 5] {
         // Kill once the log has reached this point of the stream.
-        eventually(30, async || (store.events_since(since).await.unwrap().len() >= at).then_some(())).await;
+        eventually(30, async || {
+            (store.events_since(since).await.unwrap().len() >= at).then_some(())
+        })
+        .await;
         server.kill(); // SIGKILL: no shutdown path runs
         kills += 1;
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -178,8 +216,15 @@ async fn sigkill_mid_stream_loses_nothing_and_applies_nothing_twice() {
     // Give a late duplicate the chance to show itself.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let events_after = store.events_since(since).await.unwrap();
-    assert_eq!(events_after.len(), N, "every message stored exactly once (no duplicates)");
-    let mut ids: Vec<String> = events.iter().map(|e| e.input["id"].as_str().unwrap_or("").to_owned()).collect();
+    assert_eq!(
+        events_after.len(),
+        N,
+        "every message stored exactly once (no duplicates)"
+    );
+    let mut ids: Vec<String> = events
+        .iter()
+        .map(|e| e.input["id"].as_str().unwrap_or("").to_owned())
+        .collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), N, "no message applied twice");
@@ -189,7 +234,11 @@ async fn sigkill_mid_stream_loses_nothing_and_applies_nothing_twice() {
         (status == 200).then(|| serde_json::from_str::<Value>(&body).unwrap())
     })
     .await;
-    assert_eq!(comparable(snap), expected, "the hall after {kills} kills equals the uninterrupted run");
+    assert_eq!(
+        comparable(snap),
+        expected,
+        "the hall after {kills} kills equals the uninterrupted run"
+    );
     println!(
         "crash test: {N} messages, {kills} SIGKILLs, 0 lost, 0 doubled; caught up {:.1} s after the stream ended",
         started.elapsed().as_secs_f64()

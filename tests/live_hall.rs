@@ -11,12 +11,14 @@ use hallwatch::store::Store;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open_display(port: u16, hall: &str) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/display/{hall}"))
-        .await
-        .expect("display websocket");
+    let (ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/display/{hall}"))
+            .await
+            .expect("display websocket");
     ws
 }
 
@@ -44,14 +46,19 @@ async fn frame_of_type(ws: &mut Ws, kind: &str) -> Value {
 
 async fn login(dev: &mut Device, w: &str) {
     let r = dev
-        .request(&window(w), json!({"op": "login", "staff": "S001", "staff_name": "李敏"}))
+        .request(
+            &window(w),
+            json!({"op": "login", "staff": "S001", "staff_name": "李敏"}),
+        )
         .await;
     assert_eq!(r["ok"], true, "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_called_ticket_reaches_the_wall_screen_and_the_devices() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-a")).await;
 
@@ -78,15 +85,24 @@ async fn a_called_ticket_reaches_the_wall_screen_and_the_devices() {
     assert_eq!(r["service_name"], "社会保障");
     assert_eq!(r["waiting_ahead"], 0);
     assert!(r["issued_at"].as_str().unwrap().ends_with("+08:00"));
-    assert_eq!(frame_of_type(&mut ws, "queue").await, json!({"type": "queue", "service": "SB", "waiting": 1}));
+    assert_eq!(
+        frame_of_type(&mut ws, "queue").await,
+        json!({"type": "queue", "service": "SB", "waiting": 1})
+    );
 
     login(&mut dev, "02").await;
     let w = frame_of_type(&mut ws, "window").await;
-    assert_eq!((w["window"].as_str(), w["status"].as_str()), (Some("02"), Some("idle")));
+    assert_eq!(
+        (w["window"].as_str(), w["status"].as_str()),
+        (Some("02"), Some("idle"))
+    );
     assert_eq!(w["staff_name"], "李敏");
 
     let r = dev.request(&window("02"), json!({"op": "call_next"})).await;
-    assert_eq!(r, json!({"command": r["command"], "ok": true, "ticket": "B001"}));
+    assert_eq!(
+        r,
+        json!({"command": r["command"], "ok": true, "ticket": "B001"})
+    );
     let call = frame_of_type(&mut ws, "call").await;
     assert_eq!(call["ticket"], "B001");
     assert_eq!(call["window_name"], "2号窗口");
@@ -108,32 +124,53 @@ async fn a_called_ticket_reaches_the_wall_screen_and_the_devices() {
     assert_eq!(snap["calls"][0]["ticket"], "B001");
     assert_eq!(snap["windows"][1]["status"], "calling");
     let halls = app.get_json("/api/halls").await.unwrap();
-    assert_eq!(halls, json!([{"id": "h1", "name": "测试县政务服务中心", "level": "county"}]));
+    assert_eq!(
+        halls,
+        json!([{"id": "h1", "name": "测试县政务服务中心", "level": "county"}])
+    );
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_service_is_counted_and_rated_once() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-b")).await;
     let mut dev = Device::connect(
         broker.port,
         "dev",
-        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply", "hallwatch/h1/rater/+/reply"],
+        &[
+            "hallwatch/h1/kiosk/k1/reply",
+            "hallwatch/h1/window/+/reply",
+            "hallwatch/h1/rater/+/reply",
+        ],
     )
     .await;
-    dev.request(KIOSK, json!({"service": "GA", "priority": "elderly"})).await;
+    dev.request(KIOSK, json!({"service": "GA", "priority": "elderly"}))
+        .await;
     login(&mut dev, "01").await;
-    for op in [json!({"op": "call_next"}), json!({"op": "start"}), json!({"op": "finish", "outcome": "completed"})] {
+    for op in [
+        json!({"op": "call_next"}),
+        json!({"op": "start"}),
+        json!({"op": "finish", "outcome": "completed"}),
+    ] {
         let r = dev.request(&window("01"), op).await;
         assert_eq!(r["ticket"], "G001", "{r}");
     }
-    let r = dev.request(&rater("01"), json!({"score": 2, "comment": "等太久"})).await;
+    let r = dev
+        .request(&rater("01"), json!({"score": 2, "comment": "等太久"}))
+        .await;
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["ticket"], "G001");
-    let r = dev.request(&rater("01"), json!({"ticket": "G001", "score": 5})).await;
-    assert_eq!((r["ok"].clone(), r["error"].clone()), (json!(false), json!("already_rated")));
+    let r = dev
+        .request(&rater("01"), json!({"ticket": "G001", "score": 5}))
+        .await;
+    assert_eq!(
+        (r["ok"].clone(), r["error"].clone()),
+        (json!(false), json!("already_rated"))
+    );
     assert!(r["message"].as_str().unwrap().contains("一事一评"));
     let snap = app.get_json("/api/halls/h1/snapshot").await.unwrap();
     assert_eq!(snap["windows"][0]["served_today"], 1);
@@ -143,7 +180,9 @@ async fn a_whole_service_is_counted_and_rated_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_messages_are_refused_answered_stored_and_counted() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
     let app = TestApp::spawn(settings(&broker.url(), &db, "hw-c")).await;
@@ -156,12 +195,36 @@ async fn bad_messages_are_refused_answered_stored_and_counted() {
 
     // Each refusal names its reason on the device's reply topic.
     let cases = [
-        (KIOSK.to_owned(), json!({"service": "XX"}), "unknown_service"),
-        (KIOSK.to_owned(), json!({"priority": "normal"}), "bad_request"),
-        (KIOSK.to_owned(), json!({"service": "SB", "priority": "vip"}), "bad_request"),
-        ("hallwatch/nowhere/kiosk/k1/request".to_owned(), json!({"service": "SB"}), "unknown_hall"),
-        ("hallwatch/h1/kiosk/k9/request".to_owned(), json!({"service": "SB"}), "unknown_device"),
-        (window("99"), json!({"op": "login", "staff": "S1"}), "unknown_device"),
+        (
+            KIOSK.to_owned(),
+            json!({"service": "XX"}),
+            "unknown_service",
+        ),
+        (
+            KIOSK.to_owned(),
+            json!({"priority": "normal"}),
+            "bad_request",
+        ),
+        (
+            KIOSK.to_owned(),
+            json!({"service": "SB", "priority": "vip"}),
+            "bad_request",
+        ),
+        (
+            "hallwatch/nowhere/kiosk/k1/request".to_owned(),
+            json!({"service": "SB"}),
+            "unknown_hall",
+        ),
+        (
+            "hallwatch/h1/kiosk/k9/request".to_owned(),
+            json!({"service": "SB"}),
+            "unknown_device",
+        ),
+        (
+            window("99"),
+            json!({"op": "login", "staff": "S1"}),
+            "unknown_device",
+        ),
         (window("01"), json!({"op": "dance"}), "unknown_op"),
         (window("01"), json!({"op": "call_next"}), "not_logged_in"),
         (window("01"), json!({"op": "finish"}), "bad_request"),
@@ -170,16 +233,23 @@ async fn bad_messages_are_refused_answered_stored_and_counted() {
         let r = dev.request(topic, body.clone()).await;
         assert_eq!(r["ok"], false, "{topic} {body}: {r}");
         assert_eq!(r["error"], *code, "{topic} {body}: {r}");
-        assert!(!r["message"].as_str().unwrap_or("").is_empty(), "a message to show: {r}");
+        assert!(
+            !r["message"].as_str().unwrap_or("").is_empty(),
+            "a message to show: {r}"
+        );
     }
     // Not JSON at all: no id to answer, but stored and counted.
     dev.publish(KIOSK, b"\xff\xfe not json".to_vec()).await;
     dev.publish(KIOSK, vec![b' '; 5000]).await;
-    dev.expect_silence("hallwatch/h1/kiosk/k1/reply", Duration::from_millis(300)).await;
+    dev.expect_silence("hallwatch/h1/kiosk/k1/reply", Duration::from_millis(300))
+        .await;
 
     let store = Store::open(&db).await.unwrap();
     let rows = eventually(5, async || {
-        let rows = store.rejections_since(chrono::DateTime::UNIX_EPOCH).await.unwrap();
+        let rows = store
+            .rejections_since(chrono::DateTime::UNIX_EPOCH)
+            .await
+            .unwrap();
         (rows.len() >= cases.len() + 2).then_some(rows)
     })
     .await;
@@ -191,23 +261,49 @@ async fn bad_messages_are_refused_answered_stored_and_counted() {
     assert_eq!(reasons.iter().filter(|r| **r == "too_large").count(), 1);
     let big = rows.iter().find(|r| r.reason == "too_large").unwrap();
     assert_eq!(big.payload.len(), 4096, "raw bytes are cut at 4096");
-    assert_eq!(rows.iter().find(|r| r.reason == "bad_json").unwrap().payload, b"\xff\xfe not json");
+    assert_eq!(
+        rows.iter()
+            .find(|r| r.reason == "bad_json")
+            .unwrap()
+            .payload,
+        b"\xff\xfe not json"
+    );
 
     let (_, metrics) = app.get("/metrics").await;
-    assert!(metrics.contains("hallwatch_rejections_total{reason=\"bad_json\"} 1"), "{metrics}");
-    assert!(metrics.contains("hallwatch_rejections_total{reason=\"unknown_op\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("hallwatch_rejections_total{reason=\"bad_json\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hallwatch_rejections_total{reason=\"unknown_op\"} 1"),
+        "{metrics}"
+    );
 
     // None of it changed the hall.
     let snap = app.get_json("/api/halls/h1/snapshot").await.unwrap();
-    assert!(snap["queues"].as_array().unwrap().iter().all(|q| q["waiting"] == 0));
-    assert!(snap["windows"].as_array().unwrap().iter().all(|w| w["status"] == "offline"));
+    assert!(
+        snap["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["waiting"] == 0)
+    );
+    assert!(
+        snap["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["status"] == "offline")
+    );
     app.stop().await;
     store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_message_gets_the_same_reply_and_changes_nothing() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-d")).await;
     let mut dev = Device::connect(broker.port, "dev", &["hallwatch/h1/kiosk/k1/reply"]).await;
@@ -218,13 +314,18 @@ async fn a_redelivered_message_gets_the_same_reply_and_changes_nothing() {
     let snap = app.get_json("/api/halls/h1/snapshot").await.unwrap();
     assert_eq!(snap["queues"][0]["waiting"], 1);
     let (_, metrics) = app.get("/metrics").await;
-    assert!(metrics.contains("hallwatch_duplicates_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("hallwatch_duplicates_total 1"),
+        "{metrics}"
+    );
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_rebuilds_the_same_hall_from_the_store() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
     let app = TestApp::spawn(settings(&broker.url(), &db, "hw-e")).await;
@@ -261,15 +362,19 @@ async fn a_restart_rebuilds_the_same_hall_from_the_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_halls_and_pages_say_so() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-f")).await;
     let (status, body) = app.get("/api/halls/nope/snapshot").await;
     assert_eq!(status, 404);
     assert!(body.contains("unknown_hall"));
-    assert!(tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/display/nope", app.port))
-        .await
-        .is_err());
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/display/nope", app.port))
+            .await
+            .is_err()
+    );
     let (status, body) = app.get("/").await;
     assert_eq!(status, 200);
     assert!(body.contains("hallwatch"));

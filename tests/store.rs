@@ -24,7 +24,9 @@ impl PgDatabase {
             if required("HALLWATCH_REQUIRE_POSTGRES") {
                 panic!("HALLWATCH_REQUIRE_POSTGRES=1 but HALLWATCH_TEST_POSTGRES is not set");
             }
-            eprintln!("SKIPPED: set HALLWATCH_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test to test PostgreSQL");
+            eprintln!(
+                "SKIPPED: set HALLWATCH_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test to test PostgreSQL"
+            );
             return None;
         };
         let name = format!("hallwatch_test_{}_{}", std::process::id(), free_port());
@@ -35,16 +37,25 @@ impl PgDatabase {
             .execute(&mut conn)
             .await
             .expect("create test database");
-        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b);
         let url = format!("{base}/{name}");
-        Some(Self { admin_url, name, url })
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
     }
 
     async fn drop_db(self) {
         if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
-                .execute(&mut conn)
-                .await;
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&mut conn)
+            .await;
         }
     }
 }
@@ -88,14 +99,20 @@ async fn exercise(store: &Store) {
     assert_eq!(store.events_since(at(1000)).await.unwrap().len(), 200);
     let rej = store.rejections_since(at(0)).await.unwrap();
     assert_eq!(rej.len(), 1);
-    assert_eq!(rej[0].payload, vec![0xff, 0x00, b'x'], "raw bytes kept exactly");
+    assert_eq!(
+        rej[0].payload,
+        vec![0xff, 0x00, b'x'],
+        "raw bytes kept exactly"
+    );
     assert_eq!(rej[0].reason, "bad_json");
 }
 
 #[tokio::test]
 async fn the_sqlite_store_keeps_events_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&sqlite_url(dir.path())).await.expect("open sqlite");
+    let store = Store::open(&sqlite_url(dir.path()))
+        .await
+        .expect("open sqlite");
     assert_eq!(store.backend(), "sqlite");
     exercise(&store).await;
     store.close().await;
@@ -107,7 +124,9 @@ async fn the_sqlite_store_keeps_events_in_order() {
 
 #[tokio::test]
 async fn the_postgres_store_keeps_events_in_order() {
-    let Some(db) = PgDatabase::create().await else { return };
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
     let store = Store::open(&db.url).await.expect("open postgres");
     assert_eq!(store.backend(), "postgres");
     exercise(&store).await;
@@ -117,20 +136,35 @@ async fn the_postgres_store_keeps_events_in_order() {
 
 #[tokio::test]
 async fn a_bad_database_url_names_the_database() {
-    let err = Store::open("postgres://nobody@127.0.0.1:1/none").await.unwrap_err();
+    let err = Store::open("postgres://nobody@127.0.0.1:1/none")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("127.0.0.1:1/none"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_hall_on_postgres_survives_a_restart() {
-    let Some(db) = PgDatabase::create().await else { return };
-    let Some(broker) = Broker::start() else { return };
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     let app = TestApp::spawn(settings(&broker.url(), &db.url, "hw-pg")).await;
-    let mut dev = Device::connect(broker.port, "dev", &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"]).await;
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"],
+    )
+    .await;
     for s in ["SB", "GA", "SB"] {
         dev.request(KIOSK, json!({"service": s})).await;
     }
-    dev.request(&window("01"), json!({"op": "login", "staff": "S9", "staff_name": "王芳"})).await;
+    dev.request(
+        &window("01"),
+        json!({"op": "login", "staff": "S9", "staff_name": "王芳"}),
+    )
+    .await;
     let r = dev.request(&window("01"), json!({"op": "call_next"})).await;
     assert_eq!(r["ticket"], "B001");
     let before = app.get_json("/api/halls/h1/snapshot").await.unwrap();

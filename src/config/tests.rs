@@ -214,12 +214,7 @@ fn the_default_benchmark_is_25_and_windows_may_override_it() {
 fn services_inherit_or_override_their_minutes_in_seconds() {
     let s = example();
     let h = hall(&s, "jl-center");
-    let svc = |code: &str| {
-        h.services
-            .iter()
-            .find(|x| x.code.as_str() == code)
-            .unwrap()
-    };
+    let svc = |code: &str| h.services.iter().find(|x| x.code.as_str() == code).unwrap();
     assert_eq!(svc("DJ").expected_service_s, 12 * 60);
     assert_eq!(svc("DJ").prefix, "D");
     assert_eq!(svc("ZH").expected_service_s, 10 * 60, "from [defaults]");
@@ -396,7 +391,11 @@ fn a_duplicate_window_id_is_refused() {
 #[test]
 fn a_duplicate_service_code_is_refused() {
     let text = hall_with("code = \"GA\"", "code = \"SB\"");
-    assert_refused(&text, "halls[h1].services[SB].code", "duplicate service code");
+    assert_refused(
+        &text,
+        "halls[h1].services[SB].code",
+        "duplicate service code",
+    );
 }
 
 #[test]
@@ -427,7 +426,10 @@ fn a_service_code_that_cannot_be_an_id_is_refused() {
 
 #[test]
 fn an_unknown_time_zone_is_refused_in_a_hall_and_in_the_defaults() {
-    let text = hall_with("level = \"county\"", "level = \"county\"\ntimezone = \"Mars/Olympus\"");
+    let text = hall_with(
+        "level = \"county\"",
+        "level = \"county\"\ntimezone = \"Mars/Olympus\"",
+    );
     assert_refused(&text, "halls[h1].timezone", "IANA time zone");
     assert!(refused(&text).reason.contains("Mars/Olympus"));
     let text = with_top("[defaults]\ntimezone = \"Mars/Olympus\"");
@@ -600,9 +602,17 @@ fn a_bad_staff_per_window_is_refused() {
 #[test]
 fn a_zero_expected_service_time_is_refused() {
     let text = hall_with("prefix = \"G\"", "prefix = \"G\"\nexpected_service_min = 0");
-    assert_refused(&text, "halls[h1].services[GA].expected_service_min", "at least 1");
+    assert_refused(
+        &text,
+        "halls[h1].services[GA].expected_service_min",
+        "at least 1",
+    );
     let text = with_top("[defaults]\nexpected_service_min = 0");
-    assert_refused(&text, "halls[h1].services[SB].expected_service_min", "at least 1");
+    assert_refused(
+        &text,
+        "halls[h1].services[SB].expected_service_min",
+        "at least 1",
+    );
 }
 
 #[test]
@@ -613,9 +623,15 @@ fn limits_with_warning_after_critical_or_zero_are_refused() {
     assert_refused(&text, "defaults.wait_limit_min", "0 < warning");
     let text = with_top("[defaults]\nservice_limit_min = [40, 20]");
     assert_refused(&text, "defaults.service_limit_min", "warning <= critical");
-    let text = hall_with("prefix = \"G\"", "prefix = \"G\"\nwait_limit_min = [60, 30]");
+    let text = hall_with(
+        "prefix = \"G\"",
+        "prefix = \"G\"\nwait_limit_min = [60, 30]",
+    );
     assert_refused(&text, "halls[h1].services[GA].wait_limit_min", "warning");
-    let text = hall_with("prefix = \"G\"", "prefix = \"G\"\nservice_limit_min = [9, 8]");
+    let text = hall_with(
+        "prefix = \"G\"",
+        "prefix = \"G\"\nservice_limit_min = [9, 8]",
+    );
     assert_refused(&text, "halls[h1].services[GA].service_limit_min", "warning");
     // Equal warning and critical are allowed.
     let text = with_top("[defaults]\nwait_limit_min = [30, 30]");
@@ -629,10 +645,15 @@ fn an_unknown_field_anywhere_is_refused_at_its_line() {
         with_top("[server]\nport = 8080"),
         with_top("[mqtt]\nhost = \"broker\""),
         with_top("[defaults]\nbenchmarks = 25"),
-        with_top("[[tokens]]\nname = \"x\"\nrole = \"admin\"\nhalls = [\"*\"]\nsha256 = \"\"\nscope = 1"),
+        with_top(
+            "[[tokens]]\nname = \"x\"\nrole = \"admin\"\nhalls = [\"*\"]\nsha256 = \"\"\nscope = 1",
+        ),
         hall_with("level = \"county\"", "level = \"county\"\nfloor = 2"),
         hall_with("prefix = \"G\"", "prefix = \"G\"\ncolour = \"red\""),
-        hall_with("services = [\"SB\"]\n", "services = [\"SB\"]\ncolour = \"red\"\n"),
+        hall_with(
+            "services = [\"SB\"]\n",
+            "services = [\"SB\"]\ncolour = \"red\"\n",
+        ),
     ];
     for text in &cases {
         assert_refused_at_a_line(text, "unknown field");
@@ -643,21 +664,34 @@ fn an_unknown_field_anywhere_is_refused_at_its_line() {
 
 #[test]
 fn type_and_syntax_errors_point_at_a_line_too() {
-    assert_refused_at_a_line(&hall_with("level = \"county\"", "level = \"galaxy\""), "galaxy");
     assert_refused_at_a_line(
-        &hall_with("kind = \"comprehensive\"\nservices = [\"SB\"]\n", "kind = \"window\"\nservices = [\"SB\"]\n"),
+        &hall_with("level = \"county\"", "level = \"galaxy\""),
+        "galaxy",
+    );
+    assert_refused_at_a_line(
+        &hall_with(
+            "kind = \"comprehensive\"\nservices = [\"SB\"]\n",
+            "kind = \"window\"\nservices = [\"SB\"]\n",
+        ),
         "window",
     );
     assert_refused_at_a_line(&with_top("[defaults]\nbenchmark = \"25\""), "");
     assert_refused_at_a_line(&with_top("[defaults]\nbenchmark = -1"), "");
     assert_refused_at_a_line(&with_top("[server\nlisten = 1"), "");
-    assert_refused_at_a_line(&with_top("[[tokens]]\nname = \"x\"\nrole = \"root\"\nhalls = [\"*\"]\nsha256 = \"\""), "root");
+    assert_refused_at_a_line(
+        &with_top("[[tokens]]\nname = \"x\"\nrole = \"root\"\nhalls = [\"*\"]\nsha256 = \"\""),
+        "root",
+    );
 }
 
 #[test]
 fn a_file_without_halls_is_refused() {
     assert_refused("", "halls", "at least one [[halls]]");
-    assert_refused("[server]\nlisten = \"127.0.0.1:8080\"\n", "halls", "at least one");
+    assert_refused(
+        "[server]\nlisten = \"127.0.0.1:8080\"\n",
+        "halls",
+        "at least one",
+    );
 }
 
 #[test]
@@ -676,7 +710,10 @@ fn a_hall_without_services_or_windows_is_refused() {
 
 #[test]
 fn a_missing_required_field_is_refused_by_the_reader() {
-    let text = hall_with("kind = \"comprehensive\"\nservices = [\"SB\"]\n", "services = [\"SB\"]\n");
+    let text = hall_with(
+        "kind = \"comprehensive\"\nservices = [\"SB\"]\n",
+        "services = [\"SB\"]\n",
+    );
     let e = refused(&text);
     assert!(e.reason.contains("missing field `kind`"), "{e:?}");
 }
@@ -693,7 +730,13 @@ fn token(halls: &str, sha256: &str) -> String {
 fn a_token_with_a_bad_sha256_is_refused() {
     assert!(Settings::parse(&token("[\"h1\"]", SHA)).is_ok());
     assert!(Settings::parse(&token("[\"*\"]", &SHA.to_uppercase())).is_ok());
-    for bad in ["abc", "demo-manager", &SHA[1..], &format!("{SHA}0"), &SHA.replacen('a', "g", 1)] {
+    for bad in [
+        "abc",
+        "demo-manager",
+        &SHA[1..],
+        &format!("{SHA}0"),
+        &SHA.replacen('a', "g", 1),
+    ] {
         assert_refused(&token("[\"h1\"]", bad), "tokens[0].sha256", "64 hex digits");
     }
 }
@@ -722,7 +765,13 @@ fn a_database_url_with_another_scheme_is_refused() {
 
 #[test]
 fn a_listen_address_that_is_not_a_socket_address_is_refused() {
-    for bad in ["localhost:8080", "127.0.0.1", ":8080", "127.0.0.1:99999", ""] {
+    for bad in [
+        "localhost:8080",
+        "127.0.0.1",
+        ":8080",
+        "127.0.0.1:99999",
+        "",
+    ] {
         let text = with_top(&format!("[server]\nlisten = \"{bad}\""));
         assert_refused(&text, "server.listen", "address like 127.0.0.1:8080");
     }
@@ -730,7 +779,14 @@ fn a_listen_address_that_is_not_a_socket_address_is_refused() {
 
 #[test]
 fn a_topic_prefix_with_wildcards_or_edge_slashes_is_refused() {
-    for bad in ["hall#watch", "#", "hall+watch", "/hallwatch", "hallwatch/", ""] {
+    for bad in [
+        "hall#watch",
+        "#",
+        "hall+watch",
+        "/hallwatch",
+        "hallwatch/",
+        "",
+    ] {
         let text = with_top(&format!("[mqtt]\nprefix = \"{bad}\""));
         assert_refused(&text, "mqtt.prefix", "'#'");
     }

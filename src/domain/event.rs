@@ -304,8 +304,13 @@ pub enum Reply {
         issued_at: chrono::DateTime<chrono::Utc>,
     },
     /// A window op that succeeded; `ticket` is the ticket it acted on, if any.
-    Window { ticket: Option<TicketNo> },
-    Rating { ticket: TicketNo, score: u8 },
+    Window {
+        ticket: Option<TicketNo>,
+    },
+    Rating {
+        ticket: TicketNo,
+        score: u8,
+    },
     Refused(Refusal),
 }
 

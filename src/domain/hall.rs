@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use super::event::{
-    Input, Outcome, PauseReason, Priority, Refusal, Reply, TicketRequest,
-};
+use super::event::{Input, Outcome, PauseReason, Priority, Refusal, Reply, TicketRequest};
 use super::ids::{DeviceId, MsgId, StaffId, TicketNo};
 use super::queue::{QueueKey, Queues};
 use super::spec::{DeviceKind, HallSpec};
@@ -226,6 +224,13 @@ impl Hall {
         &self.presence
     }
 
+    /// A window's load against its benchmark: tickets it finished today
+    /// divided by its cases-per-day benchmark (25 unless configured).
+    pub fn load(&self, window: usize) -> f64 {
+        let benchmark = self.spec.windows[window].benchmark.max(1);
+        f64::from(self.windows[window].served_today) / f64::from(benchmark)
+    }
+
     pub fn window_status(&self, window: usize) -> WindowStatus {
         let w = &self.windows[window];
         match (&w.staff, w.paused, w.current) {
@@ -285,7 +290,8 @@ impl Hall {
             },
             Input::Presence { .. } => unreachable_presence(),
         };
-        self.seen.insert((device.clone(), id.clone()), reply.clone());
+        self.seen
+            .insert((device.clone(), id.clone()), reply.clone());
         self.seen_order.push_back((now, device, id.clone()));
         Applied {
             reply: Some(reply),

@@ -192,7 +192,10 @@ mod tests {
         assert_eq!(HallId::parse(""), Err(IdError::Empty));
         assert_eq!(HallId::parse("a/b"), Err(IdError::BadChar));
         assert_eq!(HallId::parse("+"), Err(IdError::BadChar));
-        assert_eq!(HallId::parse(&"x".repeat(33)), Err(IdError::TooLong { max: 32 }));
+        assert_eq!(
+            HallId::parse(&"x".repeat(33)),
+            Err(IdError::TooLong { max: 32 })
+        );
         assert!(HallId::parse(&"x".repeat(32)).is_ok());
     }
 

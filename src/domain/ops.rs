@@ -104,10 +104,7 @@ impl Hall {
                 if !self.spec.windows[w].services.contains(&service) {
                     return Reply::Refused(Refusal::with(
                         Reason::NotServable,
-                        format!(
-                            "本窗口不能办理{}业务",
-                            self.spec.services[service].name
-                        ),
+                        format!("本窗口不能办理{}业务", self.spec.services[service].name),
                     ));
                 }
                 if state == TicketState::Waiting {
@@ -121,12 +118,15 @@ impl Hall {
                     return refuse(Reason::NoCurrentTicket);
                 };
                 self.windows[w].last_call_at = Some(now);
-                self.record_call(CallRecord {
-                    ticket: t,
-                    window: w,
-                    at: now,
-                    recall: true,
-                }, effects);
+                self.record_call(
+                    CallRecord {
+                        ticket: t,
+                        window: w,
+                        at: now,
+                        recall: true,
+                    },
+                    effects,
+                );
                 ok(Some(&self.tickets[t].no))
             }
             WindowOp::Start => {

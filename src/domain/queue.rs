@@ -100,11 +100,23 @@ mod tests {
         q.push(0, QueueKey::new(Priority::Elderly, at(5), 1));
         q.push(1, QueueKey::new(Priority::Green, at(9), 2));
         q.push(1, QueueKey::new(Priority::Appointment, at(1), 3));
-        assert_eq!(q.next_for(&[0]).unwrap().1.ticket(), 1, "elderly beats normal");
-        assert_eq!(q.next_for(&[0, 1]).unwrap().1.ticket(), 2, "green beats all");
+        assert_eq!(
+            q.next_for(&[0]).unwrap().1.ticket(),
+            1,
+            "elderly beats normal"
+        );
+        assert_eq!(
+            q.next_for(&[0, 1]).unwrap().1.ticket(),
+            2,
+            "green beats all"
+        );
         let (s, k) = q.next_for(&[0, 1]).unwrap();
         q.remove(s, &k);
-        assert_eq!(q.next_for(&[0, 1]).unwrap().1.ticket(), 3, "then appointment");
+        assert_eq!(
+            q.next_for(&[0, 1]).unwrap().1.ticket(),
+            3,
+            "then appointment"
+        );
     }
 
     #[test]

@@ -189,7 +189,10 @@ impl HallSpec {
         self.tz
             .from_local_datetime(&date.and_time(NaiveTime::MIN))
             .earliest()
-            .map_or_else(|| date.and_time(NaiveTime::MIN).and_utc(), |t| t.with_timezone(&Utc))
+            .map_or_else(
+                || date.and_time(NaiveTime::MIN).and_utc(),
+                |t| t.with_timezone(&Utc),
+            )
     }
 
     /// Whether the hall is open at an instant, by its own clock and calendar.

@@ -41,7 +41,11 @@ pub(crate) fn spec() -> HallSpec {
             svc("GA", "公安专项", "A"),
             svc("QY", "登记注册", "Q"),
         ],
-        windows: vec![win("01", vec![0, 1]), win("02", vec![0]), win("03", vec![2])],
+        windows: vec![
+            win("01", vec![0, 1]),
+            win("02", vec![0]),
+            win("03", vec![2]),
+        ],
         kiosks: vec![DeviceId::parse("k1").unwrap()],
     }
 }
@@ -240,7 +244,10 @@ fn a_closed_hall_refuses_tickets_only_when_configured_to() {
     assert_eq!(ticket_of(&t.ticket("SB", Priority::Normal)), Some("B001"));
     s.refuse_outside_hours = true;
     let mut t = T::with(s);
-    assert_eq!(refused(&t.ticket("SB", Priority::Normal)), Some(Reason::HallClosed));
+    assert_eq!(
+        refused(&t.ticket("SB", Priority::Normal)),
+        Some(Reason::HallClosed)
+    );
 }
 
 #[test]
@@ -267,7 +274,10 @@ fn the_whole_life_of_a_ticket() {
     assert_eq!(ticket.state, TicketState::Done);
     assert_eq!(ticket.outcome, Some(Outcome::Completed));
     assert_eq!(ticket_of(&t.rate("01", None, 5)), Some("B001"));
-    assert_eq!(refused(&t.rate("01", Some("B001"), 4)), Some(Reason::AlreadyRated));
+    assert_eq!(
+        refused(&t.rate("01", Some("B001"), 4)),
+        Some(Reason::AlreadyRated)
+    );
     assert!(matches!(t.op("01", WindowOp::Logout), Reply::Window { .. }));
     assert_eq!(t.status(0), WindowStatus::Offline);
 }
@@ -308,7 +318,10 @@ fn call_next_follows_the_default_policy() {
         t.op("01", finish());
     }
     assert_eq!(order, ["B003", "B002", "A002", "B001", "A001"]);
-    assert!(matches!(t.op("01", WindowOp::CallNext), Reply::Window { ticket: None }));
+    assert!(matches!(
+        t.op("01", WindowOp::CallNext),
+        Reply::Window { ticket: None }
+    ));
 }
 
 #[test]
@@ -342,11 +355,18 @@ fn transfer_refusals() {
     let to = |s: &str| WindowOp::Transfer {
         to_service: ServiceCode::parse(s).unwrap(),
     };
-    assert_eq!(refused(&t.op("02", to("GA"))), Some(Reason::NoCurrentTicket));
+    assert_eq!(
+        refused(&t.op("02", to("GA"))),
+        Some(Reason::NoCurrentTicket)
+    );
     t.op("02", WindowOp::CallNext);
     assert_eq!(refused(&t.op("02", to("XX"))), Some(Reason::UnknownService));
     assert_eq!(refused(&t.op("02", to("SB"))), Some(Reason::UnknownService));
-    assert_eq!(t.status(1), WindowStatus::Calling, "refusals change nothing");
+    assert_eq!(
+        t.status(1),
+        WindowStatus::Calling,
+        "refusals change nothing"
+    );
 }
 
 #[test]
@@ -361,13 +381,22 @@ fn missed_tickets_wait_aside_and_can_be_called_again() {
     // call_next does not pick a missed ticket...
     assert_eq!(ticket_of(&t.op("02", WindowOp::CallNext)), Some("B002"));
     t.op("02", finish());
-    assert!(matches!(t.op("02", WindowOp::CallNext), Reply::Window { ticket: None }));
+    assert!(matches!(
+        t.op("02", WindowOp::CallNext),
+        Reply::Window { ticket: None }
+    ));
     // ...but `call` brings a returning no-show back.
     let call = WindowOp::Call {
         ticket: TicketNo::parse("B001").unwrap(),
     };
     assert_eq!(ticket_of(&t.op("02", call)), Some("B001"));
-    assert_eq!(t.hall.ticket(&TicketNo::parse("B001").unwrap()).unwrap().no_shows, 1);
+    assert_eq!(
+        t.hall
+            .ticket(&TicketNo::parse("B001").unwrap())
+            .unwrap()
+            .no_shows,
+        1
+    );
 }
 
 #[test]
@@ -378,28 +407,55 @@ fn call_refusals() {
     let call = |n: &str| WindowOp::Call {
         ticket: TicketNo::parse(n).unwrap(),
     };
-    assert_eq!(refused(&t.op("02", WindowOp::CallNext)), Some(Reason::NotLoggedIn));
-    assert_eq!(refused(&t.op("02", call("B001"))), Some(Reason::NotLoggedIn));
+    assert_eq!(
+        refused(&t.op("02", WindowOp::CallNext)),
+        Some(Reason::NotLoggedIn)
+    );
+    assert_eq!(
+        refused(&t.op("02", call("B001"))),
+        Some(Reason::NotLoggedIn)
+    );
     t.login("02");
-    assert_eq!(refused(&t.op("02", call("B999"))), Some(Reason::UnknownTicket));
-    assert_eq!(refused(&t.op("02", call("Q001"))), Some(Reason::NotServable));
-    t.op("02", WindowOp::Pause {
-        reason: PauseReason::Break,
-    });
+    assert_eq!(
+        refused(&t.op("02", call("B999"))),
+        Some(Reason::UnknownTicket)
+    );
+    assert_eq!(
+        refused(&t.op("02", call("Q001"))),
+        Some(Reason::NotServable)
+    );
+    t.op(
+        "02",
+        WindowOp::Pause {
+            reason: PauseReason::Break,
+        },
+    );
     assert_eq!(t.status(1), WindowStatus::Paused);
-    assert_eq!(refused(&t.op("02", WindowOp::CallNext)), Some(Reason::Paused));
+    assert_eq!(
+        refused(&t.op("02", WindowOp::CallNext)),
+        Some(Reason::Paused)
+    );
     t.op("02", WindowOp::Resume);
     assert_eq!(ticket_of(&t.op("02", call("B001"))), Some("B001"));
     assert_eq!(refused(&t.op("02", WindowOp::CallNext)), Some(Reason::Busy));
     t.login("01");
-    assert_eq!(refused(&t.op("01", call("B001"))), Some(Reason::UnknownTicket), "already called");
+    assert_eq!(
+        refused(&t.op("01", call("B001"))),
+        Some(Reason::UnknownTicket),
+        "already called"
+    );
 }
 
 #[test]
 fn ops_that_need_a_current_ticket() {
     let mut t = T::new();
     t.login("02");
-    for op in [WindowOp::Recall, WindowOp::Start, WindowOp::NoShow, finish()] {
+    for op in [
+        WindowOp::Recall,
+        WindowOp::Start,
+        WindowOp::NoShow,
+        finish(),
+    ] {
         assert_eq!(refused(&t.op("02", op)), Some(Reason::NoCurrentTicket));
     }
     t.ticket("SB", Priority::Normal);
@@ -417,11 +473,20 @@ fn pause_logout_and_login_rules() {
     let pause = || WindowOp::Pause {
         reason: PauseReason::Meeting,
     };
-    assert_eq!(refused(&t.op("02", WindowOp::Logout)), Some(Reason::NotLoggedIn));
+    assert_eq!(
+        refused(&t.op("02", WindowOp::Logout)),
+        Some(Reason::NotLoggedIn)
+    );
     assert_eq!(refused(&t.op("02", pause())), Some(Reason::NotLoggedIn));
-    assert_eq!(refused(&t.op("02", WindowOp::Resume)), Some(Reason::NotPaused));
+    assert_eq!(
+        refused(&t.op("02", WindowOp::Resume)),
+        Some(Reason::NotPaused)
+    );
     t.login("02");
-    assert_eq!(refused(&t.op("02", WindowOp::Resume)), Some(Reason::NotPaused));
+    assert_eq!(
+        refused(&t.op("02", WindowOp::Resume)),
+        Some(Reason::NotPaused)
+    );
     t.ticket("SB", Priority::Normal);
     t.op("02", WindowOp::CallNext);
     assert_eq!(refused(&t.op("02", pause())), Some(Reason::Busy));
@@ -439,7 +504,11 @@ fn pause_logout_and_login_rules() {
 fn status_since_moves_only_when_the_status_changes() {
     let mut t = T::new();
     let midnight = Utc.with_ymd_and_hms(2026, 11, 22, 16, 0, 0).unwrap();
-    assert_eq!(t.hall.windows()[1].since, midnight, "offline since the day began");
+    assert_eq!(
+        t.hall.windows()[1].since,
+        midnight,
+        "offline since the day began"
+    );
     t.advance(5);
     t.login("02");
     assert_eq!(t.hall.windows()[1].since, at(5));
@@ -456,11 +525,25 @@ fn ratings_belong_to_the_window_that_finished_the_ticket() {
     t.ticket("SB", Priority::Normal);
     t.login("02");
     t.op("02", WindowOp::CallNext);
-    assert_eq!(refused(&t.rate("02", Some("B001"), 5)), Some(Reason::UnknownTicket), "not finished");
+    assert_eq!(
+        refused(&t.rate("02", Some("B001"), 5)),
+        Some(Reason::UnknownTicket),
+        "not finished"
+    );
     t.op("02", finish());
-    assert_eq!(refused(&t.rate("01", Some("B001"), 5)), Some(Reason::UnknownTicket), "other window");
-    assert_eq!(refused(&t.rate("02", Some("B001"), 6)), Some(Reason::BadRequest));
-    assert_eq!(refused(&t.rate("02", Some("B001"), 0)), Some(Reason::BadRequest));
+    assert_eq!(
+        refused(&t.rate("01", Some("B001"), 5)),
+        Some(Reason::UnknownTicket),
+        "other window"
+    );
+    assert_eq!(
+        refused(&t.rate("02", Some("B001"), 6)),
+        Some(Reason::BadRequest)
+    );
+    assert_eq!(
+        refused(&t.rate("02", Some("B001"), 0)),
+        Some(Reason::BadRequest)
+    );
     assert_eq!(ticket_of(&t.rate("02", Some("B001"), 1)), Some("B001"));
     let b = t.hall.ticket(&TicketNo::parse("B001").unwrap()).unwrap();
     assert_eq!(b.rating, Some(1));
@@ -505,7 +588,10 @@ fn refused_commands_are_remembered_too() {
         op: WindowOp::CallNext,
     };
     let first = t.hall.apply(&call, at(0));
-    assert_eq!(refused(first.reply.as_ref().unwrap()), Some(Reason::NotLoggedIn));
+    assert_eq!(
+        refused(first.reply.as_ref().unwrap()),
+        Some(Reason::NotLoggedIn)
+    );
     assert!(first.record);
     t.login("02");
     let again = t.hall.apply(&call, at(1));
@@ -545,6 +631,9 @@ fn the_display_snapshot_shows_calls_newest_first_and_at_most_ten() {
     assert_eq!(snap.calls[0].ticket.as_str(), "B012");
     assert_eq!(snap.calls[0].window_name, "2号窗口");
     assert_eq!(snap.windows[1].served_today, 12);
+    assert_eq!(snap.windows[1].benchmark, 25);
+    assert!((snap.windows[1].load - 0.48).abs() < 1e-9, "12 of 25");
+    assert_eq!(snap.windows[0].load, 0.0);
     assert_eq!(snap.at.offset().local_minus_utc(), 8 * 3600);
 }
 
@@ -569,7 +658,7 @@ fn build(t: &mut T, (what, window, arg): (u8, u8, u8)) -> Input {
     let w = WindowId::parse(windows[window as usize]).unwrap();
     let id = t.id();
     let op = match what {
-        0 | 1 | 2 => {
+        0..=2 => {
             let p = priorities[arg as usize];
             return Input::Ticket {
                 kiosk: DeviceId::parse("k1").unwrap(),
@@ -623,14 +712,14 @@ fn check_invariants(h: &Hall) {
     let mut numbers = std::collections::HashSet::new();
     for (i, t) in h.tickets().iter().enumerate() {
         assert!(numbers.insert(t.no.clone()), "{} numbered twice", t.no);
-        let holders = h
-            .windows()
-            .iter()
-            .filter(|w| w.current == Some(i))
-            .count();
+        let holders = h.windows().iter().filter(|w| w.current == Some(i)).count();
         match t.state {
             TicketState::Called | TicketState::Serving => {
-                assert_eq!(holders, 1, "{} {:?} held by {holders} windows", t.no, t.state)
+                assert_eq!(
+                    holders, 1,
+                    "{} {:?} held by {holders} windows",
+                    t.no, t.state
+                )
             }
             _ => assert_eq!(holders, 0, "{} {:?} still at a window", t.no, t.state),
         }
@@ -650,7 +739,10 @@ fn check_invariants(h: &Hall) {
         .iter()
         .filter(|t| t.state == TicketState::Done)
         .count();
-    assert_eq!(served as usize, done, "a ticket served twice or not counted");
+    assert_eq!(
+        served as usize, done,
+        "a ticket served twice or not counted"
+    );
     for w in h.windows() {
         if w.staff.is_none() {
             assert!(w.current.is_none() && w.paused.is_none());

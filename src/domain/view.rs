@@ -33,6 +33,8 @@ pub struct WindowView {
     pub services: Vec<ServiceCode>,
     pub served_today: u32,
     pub benchmark: u32,
+    /// `served_today / benchmark`: 1.0 is a full day's benchmark.
+    pub load: f64,
 }
 
 /// One service's queue on a screen.
@@ -101,6 +103,7 @@ impl Hall {
                 .collect(),
             served_today: state.served_today,
             benchmark: spec.benchmark,
+            load: self.load(w),
         }
     }
 

@@ -47,7 +47,12 @@ async fn send(session: &mut Session, text: bytestring::ByteString) -> bool {
     )
 }
 
-async fn serve(hall: HallHandle, mut sub: DisplaySub, mut session: Session, mut stream: actix_ws::MessageStream) {
+async fn serve(
+    hall: HallHandle,
+    mut sub: DisplaySub,
+    mut session: Session,
+    mut stream: actix_ws::MessageStream,
+) {
     let id = hall.spec.id.clone();
     debug!(hall = %id, "Display connected.");
     if !send(&mut session, sub.snapshot.clone()).await {
@@ -80,7 +85,12 @@ async fn serve(hall: HallHandle, mut sub: DisplaySub, mut session: Session, mut 
                 Some(Ok(_)) => last_seen = Instant::now(),
             },
             _ = ping.tick() => {
-                if last_seen.elapsed() > IDLE_LIMIT || session.ping(b"").await.is_err() {
+                // A protocol ping keeps proxies and the browser's socket
+                // alive; the JSON ping lets page code notice a dead link.
+                if last_seen.elapsed() > IDLE_LIMIT
+                    || session.ping(b"").await.is_err()
+                    || !send(&mut session, bytestring::ByteString::from_static(r#"{"type":"ping"}"#)).await
+                {
                     break;
                 }
             }

@@ -46,7 +46,8 @@ impl ResponseError for ApiError {
             ApiError::UnknownHall(_) => "unknown_hall",
             ApiError::Unavailable => "unavailable",
         };
-        HttpResponse::build(self.status_code()).json(json!({"error": code, "message": self.to_string()}))
+        HttpResponse::build(self.status_code())
+            .json(json!({"error": code, "message": self.to_string()}))
     }
 }
 
@@ -93,7 +94,10 @@ async fn halls(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(list)
 }
 
-async fn snapshot(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn snapshot(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let hall = state
         .registry
         .get_str(&path)

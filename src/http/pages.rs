@@ -9,7 +9,8 @@ use rust_embed::RustEmbed;
 struct Pages;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(page)).route("/{file:.*}", web::get().to(page));
+    cfg.route("/", web::get().to(page))
+        .route("/{file:.*}", web::get().to(page));
 }
 
 async fn page(req: HttpRequest) -> HttpResponse {
@@ -21,11 +22,12 @@ async fn page(req: HttpRequest) -> HttpResponse {
             .body("404: 没有这个页面 / no such page");
     };
     let mime = file.metadata.mimetype();
-    let mime = if mime.starts_with("text/") || mime.ends_with("javascript") || mime.ends_with("json") {
-        format!("{mime}; charset=utf-8")
-    } else {
-        mime.to_owned()
-    };
+    let mime =
+        if mime.starts_with("text/") || mime.ends_with("javascript") || mime.ends_with("json") {
+            format!("{mime}; charset=utf-8")
+        } else {
+            mime.to_owned()
+        };
     HttpResponse::Ok()
         .content_type(mime)
         // Screens run all day: always revalidate so an upgrade reaches them.

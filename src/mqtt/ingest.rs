@@ -49,12 +49,16 @@ impl Ingest {
                     backoff = Duration::from_millis(100);
                     self.health.set_mqtt(true);
                     self.acks.reset();
-                    info!(session_present = ack.session_present, "Connected to the MQTT broker.");
+                    info!(
+                        session_present = ack.session_present,
+                        "Connected to the MQTT broker."
+                    );
                     // Subscribe on every connection: it is harmless when the
                     // session was resumed, and it makes the broker send the
                     // retained presence messages again.
                     for filter in topic::subscriptions(&self.prefix) {
-                        if let Err(e) = self.client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                        if let Err(e) = self.client.try_subscribe(filter.clone(), QoS::AtLeastOnce)
+                        {
                             warn!(error = %e, %filter, "Could not subscribe.");
                         }
                     }
@@ -150,7 +154,9 @@ impl Ingest {
             && let Some(reply_topic) = inbound.reply_topic(&self.prefix)
         {
             let json = payload::rejection_json(inbound, &r, r.reason.message());
-            item.after.publish.push((reply_topic, json.to_string().into_bytes()));
+            item.after
+                .publish
+                .push((reply_topic, json.to_string().into_bytes()));
         }
         item.after.ack = self.ticket(p);
         self.writer.send(item);

@@ -1,10 +1,10 @@
 //! The MQTT adapter: topics and payloads of the wire contract (see
 //! `mqtt/README.md`), the ingest loop and the publisher.
 
-pub mod ingest;
-pub mod payload;
 pub mod acks;
 pub mod client;
+pub mod ingest;
+pub mod payload;
 pub mod topic;
 
 /// A broker address from the configuration: `mqtt://host:port`.
@@ -33,7 +33,10 @@ impl BrokerAddr {
             return Err(format!("{url:?} has no host"));
         }
         Ok(Self {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port,
         })
     }
@@ -47,7 +50,10 @@ mod tests {
     fn broker_urls() {
         assert_eq!(
             BrokerAddr::parse("mqtt://127.0.0.1:1884").unwrap(),
-            BrokerAddr { host: "127.0.0.1".into(), port: 1884 }
+            BrokerAddr {
+                host: "127.0.0.1".into(),
+                port: 1884
+            }
         );
         assert_eq!(BrokerAddr::parse("mqtt://broker").unwrap().port, 1883);
         assert!(BrokerAddr::parse("http://x:1").is_err());

@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 
 use super::topic::Inbound;
 use crate::domain::{
-    CaseRef, Input, MsgId, Outcome, PauseReason, Priority, RatingInput, Reason, Reply,
-    ServiceCode, StaffId, TicketNo, TicketRequest, WindowOp,
+    CaseRef, Input, MsgId, Outcome, PauseReason, Priority, RatingInput, Reason, Reply, ServiceCode,
+    StaffId, TicketNo, TicketRequest, WindowOp,
 };
 
 /// The contract's payload limit.
@@ -47,7 +47,10 @@ pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
     if payload.len() > MAX_PAYLOAD {
         return Err(Rejection::new(
             Reason::TooLarge,
-            format!("payload has {} bytes, the limit is {MAX_PAYLOAD}", payload.len()),
+            format!(
+                "payload has {} bytes, the limit is {MAX_PAYLOAD}",
+                payload.len()
+            ),
             peek_id(payload).as_deref(),
         ));
     }
@@ -69,13 +72,22 @@ pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
     }
 
     let id = match obj.get("id") {
-        Some(Value::String(s)) => MsgId::parse(s).map_err(|e| {
-            Rejection::new(Reason::BadRequest, format!("field `id` {e}"), None)
-        })?,
+        Some(Value::String(s)) => MsgId::parse(s)
+            .map_err(|e| Rejection::new(Reason::BadRequest, format!("field `id` {e}"), None))?,
         Some(_) => {
-            return Err(Rejection::new(Reason::BadRequest, "field `id` must be a string", None));
+            return Err(Rejection::new(
+                Reason::BadRequest,
+                "field `id` must be a string",
+                None,
+            ));
         }
-        None => return Err(Rejection::new(Reason::BadRequest, "missing field `id`", None)),
+        None => {
+            return Err(Rejection::new(
+                Reason::BadRequest,
+                "missing field `id`",
+                None,
+            ));
+        }
     };
     let id_text = id.as_str().to_owned();
     let f = Fields(&obj).with_id(&id_text);
@@ -227,7 +239,12 @@ impl IdFields<'_> {
         })
     }
 
-    fn enumerated<T: Copy>(&self, name: &str, value: &str, options: &[(&str, T)]) -> Result<T, Rejection> {
+    fn enumerated<T: Copy>(
+        &self,
+        name: &str,
+        value: &str,
+        options: &[(&str, T)],
+    ) -> Result<T, Rejection> {
         options
             .iter()
             .find(|(k, _)| *k == value)
@@ -316,7 +333,9 @@ impl IdFields<'_> {
                 let text = |k: &str| match c.get(k) {
                     None | Some(Value::Null) => Ok(None),
                     Some(Value::String(s)) if s.chars().count() <= 128 => Ok(Some(s.clone())),
-                    Some(_) => Err(self.bad(format!("field `case.{k}` must be a string of at most 128 characters"))),
+                    Some(_) => Err(self.bad(format!(
+                        "field `case.{k}` must be a string of at most 128 characters"
+                    ))),
                 };
                 let reference = text("ref")?.ok_or_else(|| self.bad("missing field `case.ref`"))?;
                 let promised_days = match c.get("promised_days") {
@@ -324,9 +343,17 @@ impl IdFields<'_> {
                     Some(Value::Number(n)) => Some(
                         n.as_u64()
                             .and_then(|d| u32::try_from(d).ok())
-                            .ok_or_else(|| self.bad("field `case.promised_days` must be a whole number of days"))?,
+                            .ok_or_else(|| {
+                                self.bad(
+                                    "field `case.promised_days` must be a whole number of days",
+                                )
+                            })?,
                     ),
-                    Some(_) => return Err(self.bad("field `case.promised_days` must be a whole number of days")),
+                    Some(_) => {
+                        return Err(
+                            self.bad("field `case.promised_days` must be a whole number of days")
+                        );
+                    }
                 };
                 Ok(Some(CaseRef {
                     reference,
@@ -369,7 +396,10 @@ pub fn reply_json(inbound: &Inbound, msg_id: Option<&str>, reply: &Reply, tz: Tz
         Reply::Refused(r) => json!({"ok": false, "error": r.reason.code(), "message": r.message}),
     };
     if let Value::Object(m) = &mut v {
-        m.insert(key.to_owned(), msg_id.map_or(Value::Null, |s| Value::String(s.to_owned())));
+        m.insert(
+            key.to_owned(),
+            msg_id.map_or(Value::Null, |s| Value::String(s.to_owned())),
+        );
     }
     v
 }
@@ -377,7 +407,12 @@ pub fn reply_json(inbound: &Inbound, msg_id: Option<&str>, reply: &Reply, tz: Tz
 /// The reply JSON for a message refused before it reached a hall.
 pub fn rejection_json(inbound: &Inbound, rejection: &Rejection, message: &str) -> Value {
     let refusal = crate::domain::Refusal::with(rejection.reason, message);
-    reply_json(inbound, rejection.msg_id.as_deref(), &Reply::Refused(refusal), chrono_tz::UTC)
+    reply_json(
+        inbound,
+        rejection.msg_id.as_deref(),
+        &Reply::Refused(refusal),
+        chrono_tz::UTC,
+    )
 }
 
 #[cfg(test)]

@@ -73,7 +73,9 @@ pub fn parse(prefix: &str, topic: &str) -> Result<Inbound, TopicError> {
         .ok_or_else(|| bad(format!("topic {topic:?} is not under {prefix:?}")))?;
     let parts: Vec<&str> = rest.split('/').collect();
     let [hall, kind, device, leaf] = parts[..] else {
-        return Err(bad(format!("topic {topic:?} has the wrong number of levels")));
+        return Err(bad(format!(
+            "topic {topic:?} has the wrong number of levels"
+        )));
     };
     let hall = HallId::parse(hall).map_err(|e| TopicError {
         reason: Reason::UnknownHall,
@@ -133,7 +135,10 @@ mod tests {
             Inbound::WindowCommand { .. }
         ));
         assert_eq!(
-            parse("hw", "hw/h/rater/05/rating").unwrap().reply_topic("hw").unwrap(),
+            parse("hw", "hw/h/rater/05/rating")
+                .unwrap()
+                .reply_topic("hw")
+                .unwrap(),
             "hw/h/rater/05/reply"
         );
         let s = parse("a/b", "a/b/h/device/w05/status").unwrap();

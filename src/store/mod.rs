@@ -10,11 +10,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::types::Json;
 use sqlx::Row;
-
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::types::Json;
 
 pub use writer::{AfterCommit, StoreWriter, WriteItem, spawn_writer};
 
@@ -230,7 +231,10 @@ impl Store {
     }
 
     /// Rejections received at or after `since`, oldest first.
-    pub async fn rejections_since(&self, since: DateTime<Utc>) -> Result<Vec<RejectionRow>, StoreError> {
+    pub async fn rejections_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RejectionRow>, StoreError> {
         Ok(match self {
             Store::Sqlite(p) => select_rows!(
                 p,
@@ -311,7 +315,10 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_kept_out_of_messages() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
     }
 }

@@ -102,7 +102,11 @@ async fn commit(store: &Store, records: &[Record], health: &Health) {
                 if health.set_store_ok() {
                     info!("Store is writable again; acknowledgements resume.");
                 }
-                debug!(records = records.len(), elapsed_ms = started.elapsed().as_millis() as u64, "Batch committed.");
+                debug!(
+                    records = records.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "Batch committed."
+                );
                 return;
             }
             Err(e) => {
@@ -128,7 +132,10 @@ async fn after_commit(mqtt: Option<&(AsyncClient, Arc<AckQueue>)>, after: AfterC
         }
     }
     for (topic, payload) in after.publish {
-        if let Err(e) = client.publish(topic.clone(), QoS::AtLeastOnce, false, payload).await {
+        if let Err(e) = client
+            .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
+            .await
+        {
             warn!(error = %e, %topic, "Could not publish a reply.");
         }
     }

@@ -28,10 +28,14 @@ pub fn free_port() -> u16 {
 }
 
 fn find_mosquitto() -> Option<PathBuf> {
-    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 /// A Mosquitto the test started itself, on loopback, killed on drop.
@@ -39,6 +43,7 @@ pub struct Broker {
     pub port: u16,
     child: Child,
     dir: tempfile::TempDir,
+    bin: PathBuf,
 }
 
 impl Broker {
@@ -52,9 +57,13 @@ impl Broker {
     pub fn start_with(extra_config: &str) -> Option<Self> {
         let Some(bin) = find_mosquitto() else {
             if required("HALLWATCH_REQUIRE_BROKER") {
-                panic!("mosquitto is not installed and HALLWATCH_REQUIRE_BROKER=1: run .ci/run or `apt-get install mosquitto`");
+                panic!(
+                    "mosquitto is not installed and HALLWATCH_REQUIRE_BROKER=1: run .ci/run or `apt-get install mosquitto`"
+                );
             }
-            eprintln!("SKIPPED: mosquitto is not installed (set HALLWATCH_REQUIRE_BROKER=1 to make this an error)");
+            eprintln!(
+                "SKIPPED: mosquitto is not installed (set HALLWATCH_REQUIRE_BROKER=1 to make this an error)"
+            );
             return None;
         };
         let dir = tempfile::tempdir().expect("temp dir");
@@ -73,17 +82,28 @@ impl Broker {
             ),
         )
         .expect("write mosquitto.conf");
-        let child = Command::new(bin)
+        let child = Command::new(&bin)
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start mosquitto");
-        let broker = Self { port, child, dir };
+        let broker = Self {
+            port,
+            child,
+            dir,
+            bin,
+        };
+        broker.wait_listening();
+        broker
+    }
+
+    fn wait_listening(&self) {
+        let port = self.port;
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return broker;
+                return;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -92,6 +112,25 @@ impl Broker {
 
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the broker the way an operator's restart does (SIGTERM, so it
+    /// saves its sessions) and starts it again on the same port.
+    pub fn restart(&mut self, down_for: Duration) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        std::thread::sleep(down_for);
+        self.child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(self.dir.path().join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("restart mosquitto");
+        self.wait_listening();
     }
 }
 
@@ -167,7 +206,9 @@ impl TestApp {
     }
 
     pub async fn spawn_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Self {
-        let app = Application::build(settings, clock).await.expect("build app");
+        let app = Application::build(settings, clock)
+            .await
+            .expect("build app");
         let port = app.port();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app.run_until(async move {
@@ -243,7 +284,10 @@ pub async fn http_get(port: u16, path: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -255,7 +299,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || tail.len() < n {
             break;
         }
@@ -399,7 +445,9 @@ impl Device {
         let reply_topic = reply_topic(topic);
         self.publish(topic, body.to_string()).await;
         self.expect_where(&reply_topic, |v| {
-            v.get("request") == Some(&id) || v.get("command") == Some(&id) || v.get("rating") == Some(&id)
+            v.get("request") == Some(&id)
+                || v.get("command") == Some(&id)
+                || v.get("rating") == Some(&id)
         })
         .await
     }

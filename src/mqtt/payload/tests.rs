@@ -32,10 +32,7 @@ fn ok(inbound: &Inbound, v: serde_json::Value) -> Input {
 
 fn refused(inbound: &Inbound, payload: &[u8]) -> Rejection {
     match decode(inbound, payload) {
-        Ok(i) => panic!(
-            "{:?} accepted as {i:?}",
-            String::from_utf8_lossy(payload)
-        ),
+        Ok(i) => panic!("{:?} accepted as {i:?}", String::from_utf8_lossy(payload)),
         Err(r) => r,
     }
 }
@@ -162,8 +159,10 @@ fn finish_decodes_each_outcome_with_an_optional_case() {
         );
     }
     assert_eq!(
-        op(json!({"id": "w05-000048", "op": "finish", "outcome": "accepted",
-                  "case": {"ref": "JL20261122000123", "item": "城乡居民养老保险参保登记", "promised_days": 5}})),
+        op(
+            json!({"id": "w05-000048", "op": "finish", "outcome": "accepted",
+                  "case": {"ref": "JL20261122000123", "item": "城乡居民养老保险参保登记", "promised_days": 5}})
+        ),
         WindowOp::Finish {
             outcome: Outcome::Accepted,
             case: Some(CaseRef {
@@ -174,7 +173,9 @@ fn finish_decodes_each_outcome_with_an_optional_case() {
         }
     );
     assert_eq!(
-        op(json!({"id": "1", "op": "finish", "outcome": "accepted", "case": {"ref": "R1", "extra": true}})),
+        op(
+            json!({"id": "1", "op": "finish", "outcome": "accepted", "case": {"ref": "R1", "extra": true}})
+        ),
         WindowOp::Finish {
             outcome: Outcome::Accepted,
             case: Some(CaseRef {
@@ -236,11 +237,15 @@ fn kiosk_requests_decode_each_priority_and_default_to_normal() {
             appointment: None
         }
     );
-    let r = request(json!({"id": "k1-000123", "service": "SB", "priority": null, "appointment": null,
-                           "at": "2026-11-22T09:00:01+08:00"}));
+    let r = request(
+        json!({"id": "k1-000123", "service": "SB", "priority": null, "appointment": null,
+                           "at": "2026-11-22T09:00:01+08:00"}),
+    );
     assert_eq!(r.priority, Priority::Normal);
-    let r = request(json!({"id": "k1-000123", "service": "SB", "priority": "appointment",
-                           "appointment": "YY20261122-0031"}));
+    let r = request(
+        json!({"id": "k1-000123", "service": "SB", "priority": "appointment",
+                           "appointment": "YY20261122-0031"}),
+    );
     assert_eq!(r.appointment.as_deref(), Some("YY20261122-0031"));
 }
 
@@ -302,15 +307,24 @@ fn unknown_fields_are_ignored_and_at_may_be_present() {
         v
     };
     assert_eq!(
-        ok(&kiosk(), with(json!({"id": "k1-1", "service": "SB", "at": "2026-11-22T09:00:01+08:00"}))),
+        ok(
+            &kiosk(),
+            with(json!({"id": "k1-1", "service": "SB", "at": "2026-11-22T09:00:01+08:00"}))
+        ),
         ok(&kiosk(), json!({"id": "k1-1", "service": "SB"}))
     );
     assert_eq!(
-        ok(&window(), with(json!({"id": "w05-1", "op": "call_next", "at": "2026-11-22T09:03:00+08:00"}))),
+        ok(
+            &window(),
+            with(json!({"id": "w05-1", "op": "call_next", "at": "2026-11-22T09:03:00+08:00"}))
+        ),
         ok(&window(), json!({"id": "w05-1", "op": "call_next"}))
     );
     assert_eq!(
-        ok(&rater(), with(json!({"id": "r05-1", "score": 4, "at": null}))),
+        ok(
+            &rater(),
+            with(json!({"id": "r05-1", "score": 4, "at": null}))
+        ),
         ok(&rater(), json!({"id": "r05-1", "score": 4}))
     );
     assert_eq!(
@@ -367,7 +381,13 @@ fn invalid_utf8_is_bad_json() {
 
 #[test]
 fn text_that_is_not_json_is_bad_json() {
-    for payload in [&b""[..], b"hello", b"{\"id\": \"k1-1\",", b"{id: 'k1-1'}", b"\xef\xbb\xbf{}"] {
+    for payload in [
+        &b""[..],
+        b"hello",
+        b"{\"id\": \"k1-1\",",
+        b"{id: 'k1-1'}",
+        b"\xef\xbb\xbf{}",
+    ] {
         for inbound in all_topics() {
             let r = refused(&inbound, payload);
             assert_eq!(r.reason, Reason::BadJson, "{payload:?}");
@@ -378,7 +398,14 @@ fn text_that_is_not_json_is_bad_json() {
 
 #[test]
 fn json_that_is_not_an_object_is_bad_json() {
-    for payload in [&b"[1, 2]"[..], b"[{\"id\": \"k1-1\"}]", b"\"k1-1\"", b"42", b"null", b"true"] {
+    for payload in [
+        &b"[1, 2]"[..],
+        b"[{\"id\": \"k1-1\"}]",
+        b"\"k1-1\"",
+        b"42",
+        b"null",
+        b"true",
+    ] {
         for inbound in all_topics() {
             let r = refused(&inbound, payload);
             assert_eq!(r.reason, Reason::BadJson, "{payload:?}");
@@ -390,16 +417,59 @@ fn json_that_is_not_an_object_is_bad_json() {
 #[test]
 fn a_missing_or_malformed_id_is_a_bad_request_without_a_msg_id() {
     for inbound in [kiosk(), window(), rater()] {
-        assert_refused(&inbound, json!({"service": "SB", "op": "call_next", "score": 5}), Reason::BadRequest, None);
-        assert_refused(&inbound, json!({"id": 123, "service": "SB"}), Reason::BadRequest, None);
-        assert_refused(&inbound, json!({"id": null, "service": "SB"}), Reason::BadRequest, None);
-        assert_refused(&inbound, json!({"id": ["k1-1"], "service": "SB"}), Reason::BadRequest, None);
-        assert_refused(&inbound, json!({"id": "", "service": "SB"}), Reason::BadRequest, None);
-        assert_refused(&inbound, json!({"id": "k1\n1", "service": "SB"}), Reason::BadRequest, None);
-        assert_refused(&inbound, json!({"id": "x".repeat(65), "service": "SB"}), Reason::BadRequest, None);
+        assert_refused(
+            &inbound,
+            json!({"service": "SB", "op": "call_next", "score": 5}),
+            Reason::BadRequest,
+            None,
+        );
+        assert_refused(
+            &inbound,
+            json!({"id": 123, "service": "SB"}),
+            Reason::BadRequest,
+            None,
+        );
+        assert_refused(
+            &inbound,
+            json!({"id": null, "service": "SB"}),
+            Reason::BadRequest,
+            None,
+        );
+        assert_refused(
+            &inbound,
+            json!({"id": ["k1-1"], "service": "SB"}),
+            Reason::BadRequest,
+            None,
+        );
+        assert_refused(
+            &inbound,
+            json!({"id": "", "service": "SB"}),
+            Reason::BadRequest,
+            None,
+        );
+        assert_refused(
+            &inbound,
+            json!({"id": "k1\n1", "service": "SB"}),
+            Reason::BadRequest,
+            None,
+        );
+        assert_refused(
+            &inbound,
+            json!({"id": "x".repeat(65), "service": "SB"}),
+            Reason::BadRequest,
+            None,
+        );
     }
     // 64 characters, multi-byte, is still an id.
-    assert!(decode(&kiosk(), json!({"id": "号".repeat(64), "service": "SB"}).to_string().as_bytes()).is_ok());
+    assert!(
+        decode(
+            &kiosk(),
+            json!({"id": "号".repeat(64), "service": "SB"})
+                .to_string()
+                .as_bytes()
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -407,24 +477,72 @@ fn kiosk_request_refusals() {
     let k = kiosk();
     let id = Some("k1-1");
     assert_refused(&k, json!({"id": "k1-1"}), Reason::BadRequest, id);
-    assert_refused(&k, json!({"id": "k1-1", "service": null}), Reason::BadRequest, id);
-    assert_refused(&k, json!({"id": "k1-1", "service": 7}), Reason::BadRequest, id);
-    assert_refused(&k, json!({"id": "k1-1", "service": "SB", "priority": "vip"}), Reason::BadRequest, id);
-    assert_refused(&k, json!({"id": "k1-1", "service": "SB", "priority": "Normal"}), Reason::BadRequest, id);
-    assert_refused(&k, json!({"id": "k1-1", "service": "SB", "priority": 1}), Reason::BadRequest, id);
-    assert_refused(&k, json!({"id": "k1-1", "service": "SB", "appointment": 5}), Reason::BadRequest, id);
+    assert_refused(
+        &k,
+        json!({"id": "k1-1", "service": null}),
+        Reason::BadRequest,
+        id,
+    );
+    assert_refused(
+        &k,
+        json!({"id": "k1-1", "service": 7}),
+        Reason::BadRequest,
+        id,
+    );
+    assert_refused(
+        &k,
+        json!({"id": "k1-1", "service": "SB", "priority": "vip"}),
+        Reason::BadRequest,
+        id,
+    );
+    assert_refused(
+        &k,
+        json!({"id": "k1-1", "service": "SB", "priority": "Normal"}),
+        Reason::BadRequest,
+        id,
+    );
+    assert_refused(
+        &k,
+        json!({"id": "k1-1", "service": "SB", "priority": 1}),
+        Reason::BadRequest,
+        id,
+    );
+    assert_refused(
+        &k,
+        json!({"id": "k1-1", "service": "SB", "appointment": 5}),
+        Reason::BadRequest,
+        id,
+    );
     assert_refused(
         &k,
         json!({"id": "k1-1", "service": "SB", "priority": "appointment", "appointment": "x".repeat(65)}),
         Reason::BadRequest,
         id,
     );
-    assert_refused(&k, json!({"id": "k1-1", "service": "SB", "at": 1}), Reason::BadRequest, id);
+    assert_refused(
+        &k,
+        json!({"id": "k1-1", "service": "SB", "at": 1}),
+        Reason::BadRequest,
+        id,
+    );
     // A code that no hall could have.
-    assert_refused(&k, json!({"id": "k1-1", "service": "S B"}), Reason::UnknownService, id);
-    assert_refused(&k, json!({"id": "k1-1", "service": ""}), Reason::UnknownService, id);
+    assert_refused(
+        &k,
+        json!({"id": "k1-1", "service": "S B"}),
+        Reason::UnknownService,
+        id,
+    );
+    assert_refused(
+        &k,
+        json!({"id": "k1-1", "service": ""}),
+        Reason::UnknownService,
+        id,
+    );
     let r = refused(&k, br#"{"id": "k1-1", "service": "SB", "priority": "vip"}"#);
-    assert!(r.detail.contains("priority") && r.detail.contains("vip"), "{r:?}");
+    assert!(
+        r.detail.contains("priority") && r.detail.contains("vip"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -446,25 +564,83 @@ fn window_command_refusals() {
     assert_refused(&w, cmd(json!({"op": 3})), Reason::BadRequest, id);
     // login
     assert_refused(&w, cmd(json!({"op": "login"})), Reason::BadRequest, id);
-    assert_refused(&w, cmd(json!({"op": "login", "staff": 1})), Reason::BadRequest, id);
-    assert_refused(&w, cmd(json!({"op": "login", "staff": "S 001"})), Reason::BadRequest, id);
-    assert_refused(&w, cmd(json!({"op": "login", "staff": "S001", "staff_name": "名".repeat(33)})), Reason::BadRequest, id);
-    assert!(decode(&w, cmd(json!({"op": "login", "staff": "S001", "staff_name": "名".repeat(32)})).to_string().as_bytes()).is_ok());
+    assert_refused(
+        &w,
+        cmd(json!({"op": "login", "staff": 1})),
+        Reason::BadRequest,
+        id,
+    );
+    assert_refused(
+        &w,
+        cmd(json!({"op": "login", "staff": "S 001"})),
+        Reason::BadRequest,
+        id,
+    );
+    assert_refused(
+        &w,
+        cmd(json!({"op": "login", "staff": "S001", "staff_name": "名".repeat(33)})),
+        Reason::BadRequest,
+        id,
+    );
+    assert!(
+        decode(
+            &w,
+            cmd(json!({"op": "login", "staff": "S001", "staff_name": "名".repeat(32)}))
+                .to_string()
+                .as_bytes()
+        )
+        .is_ok()
+    );
     // pause
     assert_refused(&w, cmd(json!({"op": "pause"})), Reason::BadRequest, id);
-    assert_refused(&w, cmd(json!({"op": "pause", "reason": "lunch"})), Reason::BadRequest, id);
+    assert_refused(
+        &w,
+        cmd(json!({"op": "pause", "reason": "lunch"})),
+        Reason::BadRequest,
+        id,
+    );
     // call
     assert_refused(&w, cmd(json!({"op": "call"})), Reason::BadRequest, id);
-    assert_refused(&w, cmd(json!({"op": "call", "ticket": 23})), Reason::BadRequest, id);
+    assert_refused(
+        &w,
+        cmd(json!({"op": "call", "ticket": 23})),
+        Reason::BadRequest,
+        id,
+    );
     for bad in ["b023", "B23", "023", "B02x", "ABCD001", "B 023", ""] {
-        assert_refused(&w, cmd(json!({"op": "call", "ticket": bad})), Reason::UnknownTicket, id);
+        assert_refused(
+            &w,
+            cmd(json!({"op": "call", "ticket": bad})),
+            Reason::UnknownTicket,
+            id,
+        );
     }
     // finish
     assert_refused(&w, cmd(json!({"op": "finish"})), Reason::BadRequest, id);
-    assert_refused(&w, cmd(json!({"op": "finish", "outcome": "done"})), Reason::BadRequest, id);
-    assert_refused(&w, cmd(json!({"op": "finish", "outcome": "accepted", "case": "R1"})), Reason::BadRequest, id);
-    assert_refused(&w, cmd(json!({"op": "finish", "outcome": "accepted", "case": {}})), Reason::BadRequest, id);
-    assert_refused(&w, cmd(json!({"op": "finish", "outcome": "accepted", "case": {"ref": 1}})), Reason::BadRequest, id);
+    assert_refused(
+        &w,
+        cmd(json!({"op": "finish", "outcome": "done"})),
+        Reason::BadRequest,
+        id,
+    );
+    assert_refused(
+        &w,
+        cmd(json!({"op": "finish", "outcome": "accepted", "case": "R1"})),
+        Reason::BadRequest,
+        id,
+    );
+    assert_refused(
+        &w,
+        cmd(json!({"op": "finish", "outcome": "accepted", "case": {}})),
+        Reason::BadRequest,
+        id,
+    );
+    assert_refused(
+        &w,
+        cmd(json!({"op": "finish", "outcome": "accepted", "case": {"ref": 1}})),
+        Reason::BadRequest,
+        id,
+    );
     assert_refused(
         &w,
         cmd(json!({"op": "finish", "outcome": "accepted", "case": {"ref": "x".repeat(129)}})),
@@ -474,32 +650,76 @@ fn window_command_refusals() {
     for days in [json!(-1), json!(2.5), json!("5"), json!(u64::MAX)] {
         assert_refused(
             &w,
-            cmd(json!({"op": "finish", "outcome": "accepted", "case": {"ref": "R1", "promised_days": days}})),
+            cmd(
+                json!({"op": "finish", "outcome": "accepted", "case": {"ref": "R1", "promised_days": days}}),
+            ),
             Reason::BadRequest,
             id,
         );
     }
     // transfer
     assert_refused(&w, cmd(json!({"op": "transfer"})), Reason::BadRequest, id);
-    assert_refused(&w, cmd(json!({"op": "transfer", "to_service": "G/A"})), Reason::UnknownService, id);
+    assert_refused(
+        &w,
+        cmd(json!({"op": "transfer", "to_service": "G/A"})),
+        Reason::UnknownService,
+        id,
+    );
 }
 
 #[test]
 fn rating_refusals() {
     let r = rater();
     let id = Some("r05-1");
-    for score in [json!(0), json!(6), json!(2.5), json!("5"), json!(-1), json!(null), json!(true), json!(5.0)] {
-        assert_refused(&r, json!({"id": "r05-1", "score": score}), Reason::BadRequest, id);
+    for score in [
+        json!(0),
+        json!(6),
+        json!(2.5),
+        json!("5"),
+        json!(-1),
+        json!(null),
+        json!(true),
+        json!(5.0),
+    ] {
+        assert_refused(
+            &r,
+            json!({"id": "r05-1", "score": score}),
+            Reason::BadRequest,
+            id,
+        );
     }
     assert_refused(&r, json!({"id": "r05-1"}), Reason::BadRequest, id);
-    assert_refused(&r, json!({"id": "r05-1", "score": 3, "ticket": "b23"}), Reason::UnknownTicket, id);
-    assert_refused(&r, json!({"id": "r05-1", "score": 3, "ticket": 23}), Reason::BadRequest, id);
-    assert_refused(&r, json!({"id": "r05-1", "score": 3, "comment": 1}), Reason::BadRequest, id);
+    assert_refused(
+        &r,
+        json!({"id": "r05-1", "score": 3, "ticket": "b23"}),
+        Reason::UnknownTicket,
+        id,
+    );
+    assert_refused(
+        &r,
+        json!({"id": "r05-1", "score": 3, "ticket": 23}),
+        Reason::BadRequest,
+        id,
+    );
+    assert_refused(
+        &r,
+        json!({"id": "r05-1", "score": 3, "comment": 1}),
+        Reason::BadRequest,
+        id,
+    );
     let long = "差".repeat(501);
     assert!(long.len() < MAX_PAYLOAD);
-    assert_refused(&r, json!({"id": "r05-1", "score": 3, "comment": long}), Reason::BadRequest, id);
+    assert_refused(
+        &r,
+        json!({"id": "r05-1", "score": 3, "comment": long}),
+        Reason::BadRequest,
+        id,
+    );
     let limit = "差".repeat(500);
-    match ok(&r, json!({"id": "r05-1", "score": 3, "comment": limit.clone()})) {
+    match ok(
+        &r,
+        json!({"id": "r05-1", "score": 3, "comment": limit.clone()}),
+    ) {
         Input::Rating { rating, .. } => assert_eq!(rating.comment, Some(limit)),
         other => panic!("{other:?}"),
     }
@@ -520,8 +740,8 @@ fn status_refusals() {
 
 #[test]
 fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
-    let issued_at = Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 1).unwrap()
-        + chrono::Duration::milliseconds(532);
+    let issued_at =
+        Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 1).unwrap() + chrono::Duration::milliseconds(532);
     let reply = Reply::Ticket {
         ticket: TicketNo::parse("B023").unwrap(),
         service: ServiceCode::parse("SB").unwrap(),
@@ -530,7 +750,12 @@ fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
         estimated_wait_s: 600,
         issued_at,
     };
-    let v = reply_json(&kiosk(), Some("k1-000123"), &reply, chrono_tz::Asia::Shanghai);
+    let v = reply_json(
+        &kiosk(),
+        Some("k1-000123"),
+        &reply,
+        chrono_tz::Asia::Shanghai,
+    );
     assert_eq!(
         v,
         json!({"request": "k1-000123", "ok": true, "ticket": "B023", "service": "SB",
@@ -556,14 +781,24 @@ fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
 #[test]
 fn a_window_refusal_has_command_ok_false_error_and_a_chinese_message() {
     let reply = Reply::Refused(Refusal::new(Reason::NoCurrentTicket));
-    let v = reply_json(&window(), Some("w05-000046"), &reply, chrono_tz::Asia::Shanghai);
+    let v = reply_json(
+        &window(),
+        Some("w05-000046"),
+        &reply,
+        chrono_tz::Asia::Shanghai,
+    );
     assert_eq!(
         v,
         json!({"command": "w05-000046", "ok": false, "error": "no_current_ticket",
                "message": "当前没有已呼叫的号码"})
     );
     let reply = Reply::Refused(Refusal::with(Reason::NotServable, "本窗口不能办理公安业务"));
-    let v = reply_json(&window(), Some("w05-000062"), &reply, chrono_tz::Asia::Shanghai);
+    let v = reply_json(
+        &window(),
+        Some("w05-000062"),
+        &reply,
+        chrono_tz::Asia::Shanghai,
+    );
     assert_eq!(v["error"], "not_servable");
     assert_eq!(v["message"], "本窗口不能办理公安业务");
 }
@@ -574,11 +809,21 @@ fn a_window_success_echoes_its_ticket_or_null() {
         ticket: Some(TicketNo::parse("B023").unwrap()),
     };
     assert_eq!(
-        reply_json(&window(), Some("w05-000045"), &reply, chrono_tz::Asia::Shanghai),
+        reply_json(
+            &window(),
+            Some("w05-000045"),
+            &reply,
+            chrono_tz::Asia::Shanghai
+        ),
         json!({"command": "w05-000045", "ok": true, "ticket": "B023"})
     );
     assert_eq!(
-        reply_json(&window(), Some("w05-000045"), &Reply::Window { ticket: None }, chrono_tz::Asia::Shanghai),
+        reply_json(
+            &window(),
+            Some("w05-000045"),
+            &Reply::Window { ticket: None },
+            chrono_tz::Asia::Shanghai
+        ),
         json!({"command": "w05-000045", "ok": true, "ticket": null})
     );
 }
@@ -590,12 +835,22 @@ fn a_rating_reply_names_the_rating() {
         score: 2,
     };
     assert_eq!(
-        reply_json(&rater(), Some("r05-0009"), &reply, chrono_tz::Asia::Shanghai),
+        reply_json(
+            &rater(),
+            Some("r05-0009"),
+            &reply,
+            chrono_tz::Asia::Shanghai
+        ),
         json!({"rating": "r05-0009", "ok": true, "ticket": "B023", "score": 2})
     );
     let reply = Reply::Refused(Refusal::new(Reason::AlreadyRated));
     assert_eq!(
-        reply_json(&rater(), Some("r05-0010"), &reply, chrono_tz::Asia::Shanghai),
+        reply_json(
+            &rater(),
+            Some("r05-0010"),
+            &reply,
+            chrono_tz::Asia::Shanghai
+        ),
         json!({"rating": "r05-0010", "ok": false, "error": "already_rated", "message": "该办件已评价"})
     );
 }
@@ -637,14 +892,50 @@ fn peek_id_reads_only_a_valid_string_id() {
 // Properties
 
 const KEYS: [&str; 17] = [
-    "id", "op", "service", "priority", "appointment", "score", "ticket", "comment", "staff",
-    "staff_name", "reason", "outcome", "case", "to_service", "online", "at", "ref",
+    "id",
+    "op",
+    "service",
+    "priority",
+    "appointment",
+    "score",
+    "ticket",
+    "comment",
+    "staff",
+    "staff_name",
+    "reason",
+    "outcome",
+    "case",
+    "to_service",
+    "online",
+    "at",
+    "ref",
 ];
 
 const WORDS: [&str; 24] = [
-    "k1-1", "login", "logout", "pause", "resume", "call_next", "call", "recall", "start",
-    "no_show", "finish", "transfer", "SB", "B023", "normal", "green", "appointment", "break",
-    "accepted", "completed", "S001", "", "\u{0}", "号",
+    "k1-1",
+    "login",
+    "logout",
+    "pause",
+    "resume",
+    "call_next",
+    "call",
+    "recall",
+    "start",
+    "no_show",
+    "finish",
+    "transfer",
+    "SB",
+    "B023",
+    "normal",
+    "green",
+    "appointment",
+    "break",
+    "accepted",
+    "completed",
+    "S001",
+    "",
+    "\u{0}",
+    "号",
 ];
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
@@ -662,7 +953,9 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
             prop::collection::btree_map(prop::sample::select(&KEYS[..]), inner, 0..6).prop_map(
-                |m| serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                |m| serde_json::Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )
             ),
         ]
     })
