@@ -48,7 +48,7 @@ pub struct DisplaySub {
 /// What a hall task is asked to do.
 pub enum HallMsg {
     Device {
-        input: Input,
+        input: Box<Input>,
         origin: Origin,
     },
     Display {
@@ -70,7 +70,10 @@ impl HallHandle {
     /// Hands a device message to the hall; false if the hall has stopped.
     pub async fn device(&self, input: Input, origin: Origin) -> bool {
         self.tx
-            .send(HallMsg::Device { input, origin })
+            .send(HallMsg::Device {
+                input: Box::new(input),
+                origin,
+            })
             .await
             .is_ok()
     }
