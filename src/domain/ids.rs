@@ -33,19 +33,16 @@ fn check_id(s: &str, max: usize) -> Result<(), IdError> {
     Ok(())
 }
 
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $max:expr) => {
+/// A string newtype whose every value went through `Self::parse`: the type
+/// gets `as_str`, `Display`, `Serialize` and a `Deserialize` that parses.
+macro_rules! parsed_string {
+    ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
-            /// Parses and checks an id.
-            pub fn parse(s: &str) -> Result<Self, IdError> {
-                check_id(s, $max)?;
-                Ok(Self(s.to_owned()))
-            }
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -66,6 +63,21 @@ macro_rules! id_type {
     };
 }
 
+/// An id with the contract's syntax, `[A-Za-z0-9_-]{1,max}`.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $max:expr) => {
+        parsed_string!($(#[$doc])* $name);
+
+        impl $name {
+            /// Parses and checks an id.
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                check_id(s, $max)?;
+                Ok(Self(s.to_owned()))
+            }
+        }
+    };
+}
+
 id_type!(
     /// A hall (政务服务中心 / 便民服务中心), e.g. `jl-center`.
     HallId, 32);
@@ -78,12 +90,15 @@ id_type!(
 id_type!(
     /// A staff member's number (工号), e.g. `S001`.
     StaffId, 32);
+id_type!(
+    /// A service (business category, 业务类别) code, e.g. `SB`.
+    ServiceCode, 16);
 
-/// A message id from a device, unique for that device for at least 24 hours.
-/// Looser than the other ids: any printable text up to 64 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MsgId(String);
+parsed_string!(
+    /// A message id from a device, unique for that device for at least 24
+    /// hours. Looser than the other ids: any text without control characters,
+    /// up to 64 characters.
+    MsgId);
 
 impl MsgId {
     pub const MAX_LEN: usize = 64;
@@ -100,50 +115,12 @@ impl MsgId {
         }
         Ok(Self(s.to_owned()))
     }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for MsgId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A service (business category, 业务类别) code, e.g. `SB`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct ServiceCode(String);
-
-impl ServiceCode {
-    pub fn parse(s: &str) -> Result<Self, IdError> {
-        check_id(s, 16)?;
-        Ok(Self(s.to_owned()))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ServiceCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for ServiceCode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(|e| serde::de::Error::custom(format!("{s:?} {e}")))
-    }
-}
-
-/// A ticket number: the service's prefix letters and a daily sequence of at
-/// least three digits (`B023`, `B999`, `B1000`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct TicketNo(String);
+parsed_string!(
+    /// A ticket number: the service's prefix letters and a daily sequence of
+    /// at least three digits (`B023`, `B999`, `B1000`).
+    TicketNo);
 
 impl TicketNo {
     /// The number for the `seq`-th ticket of the day of a service with `prefix`.
@@ -151,7 +128,7 @@ impl TicketNo {
         Self(format!("{prefix}{seq:03}"))
     }
 
-    /// Parses `B023`: one to three upper-case letters, then at least three digits.
+    /// Parses `B023`: one to three upper-case letters, then three to seven digits.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let letters = s.bytes().take_while(u8::is_ascii_uppercase).count();
         let digits = &s[letters..];
@@ -162,22 +139,6 @@ impl TicketNo {
             return Err(IdError::BadChar);
         }
         Ok(Self(s.to_owned()))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TicketNo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for TicketNo {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(|e| serde::de::Error::custom(format!("{s:?} {e}")))
     }
 }
 
