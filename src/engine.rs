@@ -140,7 +140,12 @@ pub fn spawn_hall(hall: Hall, ctx: Arc<EngineContext>) -> (HallHandle, JoinHandl
     let (tx, rx) = mpsc::channel(INBOX);
     let spec = Arc::new(hall.spec().clone());
     let (display, _) = broadcast::channel(DISPLAY_BUFFER);
-    let task = HallTask { hall, ctx, display };
+    let task = HallTask {
+        hall,
+        ctx,
+        display,
+        summary_due: true,
+    };
     let join = tokio::spawn(task.run(rx));
     (HallHandle { spec, tx }, join)
 }
@@ -149,6 +154,8 @@ struct HallTask {
     hall: Hall,
     ctx: Arc<EngineContext>,
     display: broadcast::Sender<ByteString>,
+    /// Something changed since the last retained summary.
+    summary_due: bool,
 }
 
 /// A display message: `{"type": ..., ...fields}`.
@@ -195,6 +202,15 @@ impl HallTask {
                 _ = tick.tick() => {
                     let effects = self.hall.tick(now_ms(&*self.ctx.clock));
                     self.emit(effects);
+                    // The contract's rate: at most once a second, and only on change.
+                    if self.summary_due {
+                        self.summary_due = false;
+                        let body = self.hall.summary(now_ms(&*self.ctx.clock));
+                        match serde_json::to_vec(&body) {
+                            Ok(payload) => self.publish(topic::summary(&self.ctx.prefix, &body.hall), payload, true),
+                            Err(e) => warn!(error = %e, "Could not serialise the summary."),
+                        }
+                    }
                 }
             }
         }
@@ -275,6 +291,7 @@ impl HallTask {
 
     /// Turns effects into display frames and MQTT messages.
     fn emit(&mut self, mut effects: Vec<Effect>) {
+        self.summary_due |= !effects.is_empty();
         // One apply can touch a window or queue twice; screens need it once.
         let mut seen = Vec::with_capacity(effects.len());
         effects.retain(|e| match e {

@@ -386,3 +386,33 @@ async fn unknown_halls_and_pages_say_so() {
     assert_eq!(health["status"], "ok");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retained_summary_follows_the_hall() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-g")).await;
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"],
+    )
+    .await;
+    dev.request(KIOSK, json!({"service": "GA"})).await;
+    dev.request(KIOSK, json!({"service": "GA"})).await;
+    login(&mut dev, "03").await;
+    // A region dashboard that connects later reads the retained figures.
+    let mut region = Device::connect(broker.port, "region", &["hallwatch/+/summary"]).await;
+    let s = region
+        .expect_where("hallwatch/h1/summary", |v| {
+            v["issued_today"] == 2 && v["windows_open"] == 1
+        })
+        .await;
+    assert_eq!(s["waiting"], json!({"SB": 0, "GA": 2}));
+    assert_eq!(s["served_today"], 0);
+    assert_eq!(s["windows_total"], 3);
+    assert!(s["at"].as_str().unwrap().ends_with("+08:00"));
+    app.stop().await;
+}

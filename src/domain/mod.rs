@@ -25,7 +25,7 @@ pub use queue::{QueueKey, Queues};
 pub use spec::{
     DeviceKind, HallLevel, HallSpec, OfficeHours, ServiceSpec, Span, WindowKind, WindowSpec,
 };
-pub use view::{CallView, DisplaySnapshot, HallInfo, QueueView, WindowView};
+pub use view::{CallView, DisplaySnapshot, HallInfo, QueueView, SummaryView, WindowView};
 
 #[cfg(test)]
 mod tests;

@@ -70,6 +70,25 @@ pub struct DisplaySnapshot {
     pub at: DateTime<FixedOffset>,
 }
 
+/// The hall's key figures for integrations and region dashboards: the
+/// retained `{prefix}/{hall}/summary` topic.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SummaryView {
+    pub hall: HallId,
+    pub name: String,
+    pub date: NaiveDate,
+    pub at: DateTime<FixedOffset>,
+    /// Waiting tickets per service code.
+    pub waiting: std::collections::BTreeMap<ServiceCode, usize>,
+    /// Tickets issued today.
+    pub issued_today: usize,
+    /// Tickets finished today, at every window.
+    pub served_today: u32,
+    /// Windows with staff logged in and not paused.
+    pub windows_open: usize,
+    pub windows_total: usize,
+}
+
 impl Hall {
     fn local_time(&self, at: DateTime<Utc>) -> DateTime<FixedOffset> {
         self.spec.local(at).fixed_offset()
@@ -129,6 +148,26 @@ impl Hall {
             service_name: service.name.clone(),
             at: self.local_time(call.at),
             recall: call.recall,
+        }
+    }
+
+    pub fn summary(&self, now: DateTime<Utc>) -> SummaryView {
+        SummaryView {
+            hall: self.spec.id.clone(),
+            name: self.spec.name.clone(),
+            date: self.day,
+            at: self.local_time(now),
+            waiting: (0..self.spec.services.len())
+                .map(|s| (self.spec.services[s].code.clone(), self.waiting(s)))
+                .collect(),
+            issued_today: self.tickets.len(),
+            served_today: self.windows.iter().map(|w| w.served_today).sum(),
+            windows_open: self
+                .windows
+                .iter()
+                .filter(|w| w.staff.is_some() && w.paused.is_none())
+                .count(),
+            windows_total: self.windows.len(),
         }
     }
 

@@ -113,6 +113,11 @@ pub fn window_state(prefix: &str, hall: &HallId, window: &WindowId) -> String {
     format!("{prefix}/{hall}/window/{window}/state")
 }
 
+/// `{prefix}/{hall}/summary`, retained.
+pub fn summary(prefix: &str, hall: &HallId) -> String {
+    format!("{prefix}/{hall}/summary")
+}
+
 /// `{prefix}/{hall}/call`.
 pub fn call(prefix: &str, hall: &HallId) -> String {
     format!("{prefix}/{hall}/call")
