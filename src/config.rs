@@ -270,7 +270,12 @@ impl Settings {
             let field = e
                 .span()
                 .map(|s| {
-                    let line = text[..s.start.min(text.len())].lines().count().max(1);
+                    let start = s.start.min(text.len());
+                    let line = text.as_bytes()[..start]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count()
+                        + 1;
                     format!("line {line}")
                 })
                 .unwrap_or_default();
@@ -388,11 +393,16 @@ fn parse_tz(name: &str) -> Result<Tz, String> {
         .map_err(|_| format!("{name:?} is not an IANA time zone like \"Asia/Shanghai\""))
 }
 
+/// A week: no limit of a working day is longer.
+const MAX_MINUTES: u32 = 7 * 24 * 60;
+
 fn check_limits(l: [u32; 2], field: &str) -> Result<(), ConfigError> {
-    if l[0] == 0 || l[1] < l[0] {
+    if l[0] == 0 || l[1] < l[0] || l[1] > MAX_MINUTES {
         return Err(err(
             field,
-            "must be [warning, critical] minutes with 0 < warning <= critical",
+            format!(
+                "must be [warning, critical] minutes with 0 < warning <= critical <= {MAX_MINUTES}"
+            ),
         ));
     }
     Ok(())
@@ -460,10 +470,10 @@ impl RawHall {
             let service = s.service_limit_min.unwrap_or(d.service_limit_min);
             check_limits(service, &format!("{f}.service_limit_min"))?;
             let expected = s.expected_service_min.unwrap_or(d.expected_service_min);
-            if expected == 0 {
+            if expected == 0 || expected > MAX_MINUTES {
                 return Err(err(
                     format!("{f}.expected_service_min"),
-                    "must be at least 1",
+                    format!("must be from 1 to {MAX_MINUTES} minutes"),
                 ));
             }
             services.push(ServiceSpec {

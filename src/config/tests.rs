@@ -605,13 +605,13 @@ fn a_zero_expected_service_time_is_refused() {
     assert_refused(
         &text,
         "halls[h1].services[GA].expected_service_min",
-        "at least 1",
+        "from 1 to",
     );
     let text = with_top("[defaults]\nexpected_service_min = 0");
     assert_refused(
         &text,
         "halls[h1].services[SB].expected_service_min",
-        "at least 1",
+        "from 1 to",
     );
 }
 
@@ -806,4 +806,24 @@ fn a_broker_url_that_is_not_mqtt_host_port_is_refused() {
     assert_refused(&text, "mqtt.broker", "bad port");
     let text = with_top("[mqtt]\nbroker = \"mqtt://:1883\"");
     assert_refused(&text, "mqtt.broker", "no host");
+}
+
+#[test]
+fn an_error_at_the_start_of_a_line_names_that_line() {
+    let e = refused("[server]\nport = 8080\n");
+    assert_eq!(e.field, "line 2");
+}
+
+#[test]
+fn limits_too_large_to_be_minutes_of_a_day_are_refused_not_wrapped() {
+    assert_refused(
+        &with_top("[defaults]\nwait_limit_min = [100000000, 100000000]\n"),
+        "defaults.wait_limit_min",
+        "critical",
+    );
+    assert_refused(
+        &with_top("[defaults]\nexpected_service_min = 100000000\n"),
+        "halls[h1].services[SB].expected_service_min",
+        "minutes",
+    );
 }

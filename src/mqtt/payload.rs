@@ -111,6 +111,9 @@ pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
                 )?,
             };
             let appointment = f.opt_text("appointment", 64)?;
+            if appointment.as_deref() == Some("") {
+                return Err(f.bad("field `appointment` must not be empty"));
+            }
             Ok(Input::Ticket {
                 kiosk: kiosk.clone(),
                 id,
@@ -135,9 +138,11 @@ pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
                 Some(t) => Some(f.ticket_no("ticket", t)?),
             };
             let score = match obj.get("score") {
+                // JSON has one number type: 5.0 is the integer 5.
                 Some(Value::Number(n)) => n
-                    .as_u64()
-                    .filter(|s| (1..=5).contains(s))
+                    .as_f64()
+                    .filter(|s| s.fract() == 0.0 && (1.0..=5.0).contains(s))
+                    .map(|s| s as u64)
                     .ok_or_else(|| f.bad("field `score` must be an integer from 1 to 5"))?,
                 Some(_) => return Err(f.bad("field `score` must be an integer from 1 to 5")),
                 None => return Err(f.bad("missing field `score`")),
@@ -337,7 +342,9 @@ impl IdFields<'_> {
                         "field `case.{k}` must be a string of at most 128 characters"
                     ))),
                 };
-                let reference = text("ref")?.ok_or_else(|| self.bad("missing field `case.ref`"))?;
+                let reference = text("ref")?
+                    .filter(|r| !r.is_empty())
+                    .ok_or_else(|| self.bad("field `case.ref` is missing or empty"))?;
                 let promised_days = match c.get("promised_days") {
                     None | Some(Value::Null) => None,
                     Some(Value::Number(n)) => Some(
@@ -372,7 +379,9 @@ pub fn reply_json(inbound: &Inbound, msg_id: Option<&str>, reply: &Reply, tz: Tz
     let key = match inbound {
         Inbound::KioskRequest { .. } => "request",
         Inbound::WindowCommand { .. } => "command",
-        Inbound::Rating { .. } | Inbound::DeviceStatus { .. } => "rating",
+        Inbound::Rating { .. } => "rating",
+        // Status messages carry no id and have no reply topic.
+        Inbound::DeviceStatus { .. } => "status",
     };
     let mut v = match reply {
         Reply::Ticket {

@@ -668,6 +668,16 @@ fn window_command_refusals() {
 }
 
 #[test]
+fn a_whole_number_written_as_5_0_is_the_score_5() {
+    let input = decode(
+        &rater(),
+        json!({"id": "r05-1", "score": 5.0}).to_string().as_bytes(),
+    )
+    .unwrap();
+    assert!(matches!(input, Input::Rating { rating, .. } if rating.score == 5));
+}
+
+#[test]
 fn rating_refusals() {
     let r = rater();
     let id = Some("r05-1");
@@ -679,7 +689,6 @@ fn rating_refusals() {
         json!(-1),
         json!(null),
         json!(true),
-        json!(5.0),
     ] {
         assert_refused(
             &r,
@@ -1043,4 +1052,15 @@ proptest! {
         prop_assert_eq!(input.kind(), op);
         prop_assert_eq!(input.msg_id().map(MsgId::as_str), Some(id.as_str()));
     }
+}
+
+#[test]
+fn an_appointment_needs_a_non_empty_booking_reference() {
+    let k = Inbound::KioskRequest {
+        hall: crate::domain::HallId::parse("h").unwrap(),
+        kiosk: DeviceId::parse("k1").unwrap(),
+    };
+    let body = json!({"id": "k1-1", "service": "SB", "priority": "appointment", "appointment": ""});
+    let r = decode(&k, body.to_string().as_bytes()).unwrap_err();
+    assert_eq!(r.reason, Reason::BadRequest);
 }
