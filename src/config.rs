@@ -590,6 +590,7 @@ impl RawHall {
             services,
             windows,
             kiosks,
+            thresholds: crate::domain::Thresholds::default(),
         })
     }
 }

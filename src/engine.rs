@@ -345,6 +345,11 @@ impl HallTask {
                         self.publish_window_state(w);
                     }
                 }
+                Effect::AlertChanged(id) => {
+                    if let Some(a) = self.hall.alert(&id) {
+                        info!(hall = %hall_id, alert = %a.id, rule = a.rule.code(), severity = ?a.severity, state = ?a.state, "Alert changed.");
+                    }
+                }
                 Effect::PresenceChanged { device, online } => {
                     info!(hall = %hall_id, %device, online, "Device presence changed.");
                 }
@@ -384,6 +389,7 @@ fn device_of(spec: &HallSpec, input: &Input) -> Option<String> {
         Input::Rating { window, .. } => spec
             .window_index(window)
             .map(|w| spec.windows[w].rater.to_string()),
+        Input::AlertAction { .. } => None,
     }
 }
 

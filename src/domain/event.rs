@@ -158,6 +158,16 @@ pub enum Input {
         device: DeviceId,
         online: bool,
     },
+    /// A supervisor acknowledges or resolves an alert (from the alert
+    /// channel or the REST API). Logged like device messages, so a restart
+    /// shows the same alerts in the same states.
+    AlertAction {
+        alert: String,
+        op: super::alert::AlertOp,
+        /// The token holder's name.
+        by: String,
+        note: Option<String>,
+    },
 }
 
 impl Input {
@@ -167,7 +177,7 @@ impl Input {
             Input::Ticket { id, .. } | Input::Window { id, .. } | Input::Rating { id, .. } => {
                 Some(id)
             }
-            Input::Presence { .. } => None,
+            Input::Presence { .. } | Input::AlertAction { .. } => None,
         }
     }
 
@@ -178,6 +188,7 @@ impl Input {
             Input::Window { op, .. } => op.name(),
             Input::Rating { .. } => "rating",
             Input::Presence { .. } => "presence",
+            Input::AlertAction { .. } => "alert_action",
         }
     }
 }
@@ -312,6 +323,12 @@ pub enum Reply {
         score: u8,
     },
     Refused(Refusal),
+    /// A supervisor's action on an alert was done.
+    AlertDone {
+        alert: String,
+    },
+    /// A supervisor's action on an alert was refused.
+    AlertRefused(super::alert::AlertRefusal),
 }
 
 impl Reply {

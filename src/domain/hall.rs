@@ -4,11 +4,12 @@
 //! `tick(now)` are deterministic functions of (state, input, time) that return
 //! what should happen; the engine around them stores, answers and broadcasts.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
+use super::alert::{Action, Alert, AlertState, Rule, Subject};
 use super::event::{Input, Outcome, PauseReason, Priority, Refusal, Reply, TicketRequest};
 use super::ids::{DeviceId, MsgId, StaffId, TicketNo};
 use super::queue::{QueueKey, Queues};
@@ -53,6 +54,8 @@ pub struct Ticket {
     pub finished_at: Option<DateTime<Utc>>,
     pub outcome: Option<Outcome>,
     pub rating: Option<u8>,
+    pub rated_at: Option<DateTime<Utc>>,
+    pub rating_comment: Option<String>,
     pub transfers: u32,
     pub no_shows: u32,
 }
@@ -97,6 +100,10 @@ pub struct WindowState {
     /// The last ticket it finished, which an unaddressed rating belongs to.
     pub last_finished: Option<usize>,
     pub last_call_at: Option<DateTime<Utc>>,
+    /// Times of the no-shows in a row since the last ticket it served.
+    pub no_show_run: Vec<DateTime<Utc>>,
+    /// Tickets it finished today that were rated.
+    pub rated_today: u32,
 }
 
 impl WindowState {
@@ -110,6 +117,8 @@ impl WindowState {
             service_s_today: 0,
             last_finished: None,
             last_call_at: None,
+            no_show_run: Vec::new(),
+            rated_today: 0,
         }
     }
 }
@@ -136,6 +145,8 @@ pub enum Effect {
     PresenceChanged { device: DeviceId, online: bool },
     /// A new local day began and the day's state was reset: redraw everything.
     DayStarted(NaiveDate),
+    /// An alert opened or changed.
+    AlertChanged(String),
 }
 
 /// The result of applying one input.
@@ -163,9 +174,19 @@ pub struct Hall {
     pub(super) queues: Queues,
     pub(super) windows: Vec<WindowState>,
     pub(super) calls: VecDeque<CallRecord>,
-    pub(super) presence: BTreeMap<DeviceId, bool>,
+    /// Each device's last known presence and since when.
+    pub(super) presence: BTreeMap<DeviceId, (bool, DateTime<Utc>)>,
     pub(super) seen: HashMap<(DeviceId, MsgId), Reply>,
     pub(super) seen_order: VecDeque<(DateTime<Utc>, DeviceId, MsgId)>,
+    /// Alerts: active ones and those resolved in the last two days.
+    pub(super) alerts: Vec<Alert>,
+    /// The active alert of each (rule, subject), by index into `alerts`.
+    pub(super) open_alerts: HashMap<(Rule, Subject), usize>,
+    /// Conditions a person resolved while they persisted: not reopened
+    /// until the condition clears once.
+    pub(super) silenced: HashSet<(Rule, Subject)>,
+    /// Alerts opened today, for ids.
+    pub(super) alert_seq: u32,
 }
 
 impl Hall {
@@ -188,6 +209,10 @@ impl Hall {
             presence: BTreeMap::new(),
             seen: HashMap::new(),
             seen_order: VecDeque::new(),
+            alerts: Vec::new(),
+            open_alerts: HashMap::new(),
+            silenced: HashSet::new(),
+            alert_seq: 0,
             spec,
         }
     }
@@ -220,7 +245,7 @@ impl Hall {
         self.queues.waiting(service)
     }
 
-    pub fn presence(&self) -> &BTreeMap<DeviceId, bool> {
+    pub fn presence(&self) -> &BTreeMap<DeviceId, (bool, DateTime<Utc>)> {
         &self.presence
     }
 
@@ -248,9 +273,37 @@ impl Hall {
     pub fn apply(&mut self, input: &Input, now: DateTime<Utc>) -> Applied {
         let mut effects = self.roll_day(now);
         self.forget_old_ids(now);
+        // Whatever came due before this input, at the time it came due.
+        effects.extend(self.supervise(now));
+
+        if let Input::AlertAction {
+            alert,
+            op,
+            by,
+            note,
+        } = input
+        {
+            let reply = match self.act_on_alert(alert, *op, by, note.as_deref(), now) {
+                Ok(changed) => {
+                    effects.extend(changed);
+                    Reply::AlertDone {
+                        alert: alert.clone(),
+                    }
+                }
+                Err(refusal) => Reply::AlertRefused(refusal),
+            };
+            let record = matches!(reply, Reply::AlertDone { .. });
+            return Applied {
+                reply: Some(reply),
+                effects,
+                duplicate: false,
+                record,
+            };
+        }
 
         if let Input::Presence { device, online } = input {
-            let record = self.set_presence(device, *online, &mut effects);
+            let record = self.set_presence(device, *online, now, &mut effects);
+            effects.extend(self.supervise(now));
             return Applied {
                 reply: None,
                 effects,
@@ -285,10 +338,10 @@ impl Hall {
                 None => Reply::Refused(Refusal::new(super::Reason::UnknownDevice)),
             },
             Input::Rating { window, rating, .. } => match self.spec.window_index(window) {
-                Some(w) => self.rate(w, rating),
+                Some(w) => self.rate(w, rating, now),
                 None => Reply::Refused(Refusal::new(super::Reason::UnknownDevice)),
             },
-            Input::Presence { .. } => unreachable_presence(),
+            Input::Presence { .. } | Input::AlertAction { .. } => unreachable_presence(),
         };
         self.seen
             .insert((device.clone(), id.clone()), reply.clone());
@@ -301,10 +354,13 @@ impl Hall {
         }
     }
 
-    /// Advances time with no input: starts a new day at local midnight.
+    /// Advances time with no input: starts a new day at local midnight and
+    /// runs the supervision rules.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
         self.forget_old_ids(now);
-        self.roll_day(now)
+        let mut effects = self.roll_day(now);
+        effects.extend(self.supervise(now));
+        effects
     }
 
     /// The device that sent an input and its message id.
@@ -319,7 +375,7 @@ impl Hall {
                 let w = self.spec.window_index(window)?;
                 Some((self.spec.windows[w].rater.clone(), id.clone()))
             }
-            Input::Presence { .. } => None,
+            Input::Presence { .. } | Input::AlertAction { .. } => None,
         }
     }
 
@@ -336,7 +392,41 @@ impl Hall {
         self.queues = fresh.queues;
         self.windows = fresh.windows;
         self.calls = fresh.calls;
-        vec![Effect::DayStarted(today)]
+        let mut effects = vec![Effect::DayStarted(today)];
+        effects.extend(self.end_day_alerts(now));
+        effects
+    }
+
+    /// At a new day, alerts about yesterday's tickets and counts are over;
+    /// a bad review stays until a person records its follow-up.
+    fn end_day_alerts(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        let mut changed = Vec::new();
+        for a in &mut self.alerts {
+            if a.is_active() && a.rule.resolves_itself() {
+                a.state = AlertState::Resolved;
+                a.updated_at = now;
+                a.resolved = Some(Action {
+                    by: "系统".into(),
+                    at: now,
+                    note: Some("营业日结束，自动办结".into()),
+                });
+                changed.push(Effect::AlertChanged(a.id.clone()));
+            }
+        }
+        self.silenced.clear();
+        self.alert_seq = 0;
+        // Keep what is active, and what was resolved within two days.
+        let horizon = now - Duration::days(2);
+        self.alerts
+            .retain(|a| a.is_active() || a.resolved.as_ref().is_some_and(|r| r.at >= horizon));
+        self.open_alerts = self
+            .alerts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.is_active())
+            .map(|(i, a)| ((a.rule, a.subject.clone()), i))
+            .collect();
+        changed
     }
 
     fn forget_old_ids(&mut self, now: DateTime<Utc>) {
@@ -350,13 +440,24 @@ impl Hall {
         }
     }
 
-    fn set_presence(&mut self, device: &DeviceId, online: bool, effects: &mut Vec<Effect>) -> bool {
+    fn set_presence(
+        &mut self,
+        device: &DeviceId,
+        online: bool,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> bool {
         if self.spec.device_kind(device).is_none() {
             return false;
         }
-        if self.presence.insert(device.clone(), online) == Some(online) {
+        if self
+            .presence
+            .get(device)
+            .is_some_and(|(was, _)| *was == online)
+        {
             return false;
         }
+        self.presence.insert(device.clone(), (online, now));
         effects.push(Effect::PresenceChanged {
             device: device.clone(),
             online,
@@ -414,6 +515,8 @@ impl Hall {
             finished_at: None,
             outcome: None,
             rating: None,
+            rated_at: None,
+            rating_comment: None,
             transfers: 0,
             no_shows: 0,
         };

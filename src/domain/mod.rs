@@ -4,14 +4,19 @@
 //! Pure: no I/O, no async, no clock. Every function takes `now` when time
 //! matters, so a day can be replayed exactly and every rule tested to the second.
 
+mod alert;
 mod event;
 mod hall;
 mod ids;
 mod ops;
 mod queue;
+mod rules;
 mod spec;
 mod view;
 
+pub use alert::{
+    Action, Alert, AlertOp, AlertRefusal, AlertState, Finding, Rule, Severity, Subject, Thresholds,
+};
 pub use event::{
     CaseRef, Input, Outcome, PauseReason, Priority, RatingInput, Reason, Refusal, Reply,
     TicketRequest, WindowOp,

@@ -146,6 +146,7 @@ impl Hall {
                 ticket.state = TicketState::Missed;
                 ticket.no_shows += 1;
                 self.windows[w].current = None;
+                self.windows[w].no_show_run.push(now);
                 ok(Some(&self.tickets[t].no))
             }
             WindowOp::Finish { outcome, .. } => {
@@ -253,12 +254,13 @@ impl Hall {
         let win = &mut self.windows[w];
         win.current = None;
         win.served_today += 1;
+        win.no_show_run.clear();
         win.service_s_today += (now - from).num_seconds().max(0);
         win.last_finished = Some(t);
     }
 
     /// A rating from window `w`'s pad: for the given ticket, or the last one it finished.
-    pub(super) fn rate(&mut self, w: usize, rating: &RatingInput) -> Reply {
+    pub(super) fn rate(&mut self, w: usize, rating: &RatingInput, now: DateTime<Utc>) -> Reply {
         if !(1..=5).contains(&rating.score) {
             return Reply::Refused(Refusal::with(Reason::BadRequest, "评价分值应为 1 到 5"));
         }
@@ -296,6 +298,10 @@ impl Hall {
             ));
         }
         ticket.rating = Some(rating.score);
+        ticket.rated_at = Some(now);
+        ticket.rating_comment = rating.comment.clone();
+        self.windows[w].rated_today += 1;
+        let ticket = &self.tickets[t];
         Reply::Rating {
             ticket: ticket.no.clone(),
             score: rating.score,

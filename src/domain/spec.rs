@@ -168,6 +168,8 @@ pub struct HallSpec {
     pub services: Vec<ServiceSpec>,
     pub windows: Vec<WindowSpec>,
     pub kiosks: Vec<DeviceId>,
+    /// Thresholds of the supervision rules.
+    pub thresholds: super::alert::Thresholds,
 }
 
 impl HallSpec {
@@ -193,6 +195,23 @@ impl HallSpec {
                 || date.and_time(NaiveTime::MIN).and_utc(),
                 |t| t.with_timezone(&Utc),
             )
+    }
+
+    /// When the open span that contains `at` began, or None when the hall
+    /// is closed at `at`. Time-based rules count from here, so the lunch
+    /// break or the night never counts as waiting or absence.
+    pub fn open_since(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = at.with_timezone(&self.tz);
+        let date = local.date_naive();
+        let span = self
+            .hours
+            .spans(date)
+            .iter()
+            .find(|s| s.contains(local.time()))?;
+        self.tz
+            .from_local_datetime(&date.and_time(span.start))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
     }
 
     /// Whether the hall is open at an instant, by its own clock and calendar.

@@ -403,6 +403,9 @@ pub fn reply_json(inbound: &Inbound, msg_id: Option<&str>, reply: &Reply, tz: Tz
         Reply::Window { ticket } => json!({"ok": true, "ticket": ticket}),
         Reply::Rating { ticket, score } => json!({"ok": true, "ticket": ticket, "score": score}),
         Reply::Refused(r) => json!({"ok": false, "error": r.reason.code(), "message": r.message}),
+        // Supervisors' actions are answered on their own channel, not here.
+        Reply::AlertDone { alert } => json!({"ok": true, "alert": alert}),
+        Reply::AlertRefused(r) => json!({"ok": false, "error": r.code(), "message": r.message()}),
     };
     if let Value::Object(m) = &mut v {
         m.insert(

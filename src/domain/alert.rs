@@ -1,0 +1,311 @@
+//! Alerts of electronic efficiency supervision (电子效能监察) and their life:
+//! `open` → `acknowledged` → `resolved`.
+//!
+//! Rules (see `rules.rs`) look at the hall and say what is wrong now, as
+//! findings. `Hall::supervise` reconciles findings with the alerts: at most one
+//! open alert per (rule, subject); a finding of higher severity raises the
+//! alert; a condition that clears resolves its alert by itself, except a bad
+//! review, which needs a person's note. Times come from the findings (when a
+//! threshold was crossed), never from when the check ran, so a replay of the
+//! log rebuilds the same alerts.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{DeviceId, ServiceCode, TicketNo, WindowId};
+
+/// A supervision rule of DOMAIN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    WaitTimeout,
+    QueueBacklog,
+    StaffingGap,
+    WindowOverload,
+    WindowUnattended,
+    IdleWithQueue,
+    PauseTooLong,
+    ServiceTimeout,
+    CallUnanswered,
+    NoShowStreak,
+    BadRating,
+    DeviceOffline,
+    RatingMissing,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 13] = [
+        Rule::WaitTimeout,
+        Rule::QueueBacklog,
+        Rule::StaffingGap,
+        Rule::WindowOverload,
+        Rule::WindowUnattended,
+        Rule::IdleWithQueue,
+        Rule::PauseTooLong,
+        Rule::ServiceTimeout,
+        Rule::CallUnanswered,
+        Rule::NoShowStreak,
+        Rule::BadRating,
+        Rule::DeviceOffline,
+        Rule::RatingMissing,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::WaitTimeout => "wait_timeout",
+            Rule::QueueBacklog => "queue_backlog",
+            Rule::StaffingGap => "staffing_gap",
+            Rule::WindowOverload => "window_overload",
+            Rule::WindowUnattended => "window_unattended",
+            Rule::IdleWithQueue => "idle_with_queue",
+            Rule::PauseTooLong => "pause_too_long",
+            Rule::ServiceTimeout => "service_timeout",
+            Rule::CallUnanswered => "call_unanswered",
+            Rule::NoShowStreak => "no_show_streak",
+            Rule::BadRating => "bad_rating",
+            Rule::DeviceOffline => "device_offline",
+            Rule::RatingMissing => "rating_missing",
+        }
+    }
+
+    /// Whether the alert closes by itself when its condition clears. A bad
+    /// review needs a person to record the follow-up (回访, 整改).
+    pub fn resolves_itself(self) -> bool {
+        self != Rule::BadRating
+    }
+
+    /// Rules about time passing, silent outside office hours.
+    pub fn time_based(self) -> bool {
+        matches!(
+            self,
+            Rule::WaitTimeout
+                | Rule::QueueBacklog
+                | Rule::StaffingGap
+                | Rule::WindowUnattended
+                | Rule::IdleWithQueue
+                | Rule::PauseTooLong
+                | Rule::ServiceTimeout
+                | Rule::CallUnanswered
+                | Rule::DeviceOffline
+        )
+    }
+}
+
+/// How serious: 预警, 黄牌, 红牌.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Notice,
+    Warning,
+    Critical,
+}
+
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+/// What an alert is about. One open alert per rule and subject.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Subject {
+    Ticket(TicketNo),
+    Window(WindowId),
+    Service(ServiceCode),
+    Device(DeviceId),
+}
+
+/// Who did something to an alert, when, and what they wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+/// What a rule finds wrong right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: Rule,
+    pub subject: Subject,
+    pub severity: Severity,
+    /// When the condition reached this severity.
+    pub since: DateTime<Utc>,
+    pub message: String,
+    pub window: Option<WindowId>,
+    pub ticket: Option<TicketNo>,
+    pub service: Option<ServiceCode>,
+}
+
+/// An alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// `{hall}-{yyyymmdd}-{n}`: unique, and the same after a replay.
+    pub id: String,
+    pub rule: Rule,
+    pub severity: Severity,
+    pub state: AlertState,
+    pub subject: Subject,
+    pub window: Option<WindowId>,
+    pub ticket: Option<TicketNo>,
+    pub service: Option<ServiceCode>,
+    pub message: String,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When it became critical.
+    pub critical_at: Option<DateTime<Utc>>,
+    /// Critical and not acknowledged in time: sent to wider scopes.
+    pub escalated_at: Option<DateTime<Utc>>,
+    pub acknowledged: Option<Action>,
+    pub resolved: Option<Action>,
+}
+
+impl Alert {
+    pub fn is_active(&self) -> bool {
+        self.state != AlertState::Resolved
+    }
+
+    pub(super) fn from_finding(id: String, f: Finding) -> Self {
+        Self {
+            id,
+            rule: f.rule,
+            severity: f.severity,
+            state: AlertState::Open,
+            subject: f.subject,
+            window: f.window,
+            ticket: f.ticket,
+            service: f.service,
+            message: f.message,
+            opened_at: f.since,
+            updated_at: f.since,
+            critical_at: (f.severity == Severity::Critical).then_some(f.since),
+            escalated_at: None,
+            acknowledged: None,
+            resolved: None,
+        }
+    }
+
+    /// A finding of higher severity raises the same alert.
+    pub(super) fn raise(&mut self, f: &Finding) -> bool {
+        if f.severity <= self.severity {
+            return false;
+        }
+        self.severity = f.severity;
+        self.message = f.message.clone();
+        self.updated_at = f.since;
+        if f.severity == Severity::Critical {
+            self.critical_at = Some(f.since);
+        }
+        true
+    }
+
+    /// Escalates a critical alert nobody acknowledged within `after`; true
+    /// when it changed.
+    pub(super) fn escalate(&mut self, now: DateTime<Utc>, after: Duration) -> bool {
+        let Some(critical) = self.critical_at else {
+            return false;
+        };
+        if self.escalated_at.is_some() || self.state != AlertState::Open {
+            return false;
+        }
+        let due = critical + after;
+        if now < due {
+            return false;
+        }
+        self.escalated_at = Some(due);
+        self.updated_at = due;
+        true
+    }
+}
+
+/// What a supervisor does to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertOp {
+    Ack,
+    Resolve,
+}
+
+/// Why a supervisor's op was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertRefusal {
+    UnknownAlert,
+    AlreadyResolved,
+    AlreadyAcknowledged,
+    NoteRequired,
+}
+
+impl AlertRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            AlertRefusal::UnknownAlert => "unknown_alert",
+            AlertRefusal::AlreadyResolved => "already_resolved",
+            AlertRefusal::AlreadyAcknowledged => "already_acknowledged",
+            AlertRefusal::NoteRequired => "note_required",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            AlertRefusal::UnknownAlert => "告警不存在",
+            AlertRefusal::AlreadyResolved => "告警已办结",
+            AlertRefusal::AlreadyAcknowledged => "告警已确认",
+            AlertRefusal::NoteRequired => "差评告警须填写回访或整改情况",
+        }
+    }
+}
+
+/// Thresholds of the rules, per hall (per service limits live on the service).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    /// `queue_backlog`: waiting per open window above this.
+    pub backlog_per_window: f64,
+    /// `staffing_gap`: a gap of at least one window for this long.
+    pub staffing_gap_s: i64,
+    /// `window_overload`: served ÷ benchmark at or above (notice, warning).
+    pub overload: (f64, f64),
+    /// `window_unattended`: (warning, critical) seconds without staff.
+    pub unattended_s: (i64, i64),
+    /// `idle_with_queue`: seconds without a call while a ticket waits.
+    pub idle_with_queue_s: i64,
+    /// `pause_too_long`: (warning, critical) seconds paused.
+    pub pause_s: (i64, i64),
+    /// `call_unanswered`: seconds from the call.
+    pub call_unanswered_s: i64,
+    /// `no_show_streak`: this many no-shows in a row within `no_show_within_s`.
+    pub no_show_streak: usize,
+    pub no_show_within_s: i64,
+    /// `device_offline`: seconds offline.
+    pub device_offline_s: i64,
+    /// `rating_missing`: rated share below this after `rating_after` finished tickets.
+    pub rating_share: f64,
+    pub rating_after: u32,
+    /// Unacknowledged critical alerts escalate after this.
+    pub escalate_after_s: i64,
+}
+
+impl Default for Thresholds {
+    /// The defaults of DOMAIN.md.
+    fn default() -> Self {
+        Self {
+            backlog_per_window: 10.0,
+            staffing_gap_s: 600,
+            overload: (1.0, 1.2),
+            unattended_s: (900, 1800),
+            idle_with_queue_s: 300,
+            pause_s: (900, 1800),
+            call_unanswered_s: 300,
+            no_show_streak: 3,
+            no_show_within_s: 900,
+            device_offline_s: 120,
+            rating_share: 0.5,
+            rating_after: 20,
+            escalate_after_s: 600,
+        }
+    }
+}

@@ -1,0 +1,563 @@
+//! The supervision rules of DOMAIN.md, each a function of the hall and the
+//! time that says what is wrong now. `Hall::supervise` turns findings into
+//! alerts (see `alert.rs`).
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::alert::{
+    Action, Alert, AlertOp, AlertRefusal, AlertState, Finding, Rule, Severity, Subject,
+};
+use super::hall::{Effect, Hall, TicketState};
+
+fn secs(s: i64) -> Duration {
+    Duration::seconds(s)
+}
+
+fn minutes(s: i64) -> i64 {
+    s / 60
+}
+
+/// The severity reached `base` plus (warning, critical) seconds, if any, and when.
+fn graded(
+    base: DateTime<Utc>,
+    now: DateTime<Utc>,
+    limits: (i64, i64),
+) -> Option<(Severity, DateTime<Utc>, i64)> {
+    let (warn, crit) = limits;
+    if now >= base + secs(crit) {
+        Some((Severity::Critical, base + secs(crit), crit))
+    } else if now >= base + secs(warn) {
+        Some((Severity::Warning, base + secs(warn), warn))
+    } else {
+        None
+    }
+}
+
+impl Hall {
+    /// Everything wrong in the hall at `now`, by rule, and the rules that
+    /// were evaluated (time-based ones are silent while the hall is closed).
+    pub fn findings(&self, now: DateTime<Utc>) -> (Vec<Finding>, Vec<Rule>) {
+        let open_since = self.spec.open_since(now);
+        let mut out = Vec::new();
+        let mut evaluated = Vec::new();
+        for rule in Rule::ALL {
+            if rule.time_based() && open_since.is_none() {
+                continue;
+            }
+            // staffing_gap needs the day's demand forecast, which the
+            // manager's view brings; until then it finds nothing.
+            if rule == Rule::StaffingGap {
+                continue;
+            }
+            evaluated.push(rule);
+            let opened = open_since.unwrap_or(now);
+            match rule {
+                Rule::WaitTimeout => self.wait_timeout(now, opened, &mut out),
+                Rule::QueueBacklog => self.queue_backlog(now, &mut out),
+                Rule::WindowOverload => self.window_overload(now, &mut out),
+                Rule::WindowUnattended => self.window_unattended(now, opened, &mut out),
+                Rule::IdleWithQueue => self.idle_with_queue(now, opened, &mut out),
+                Rule::PauseTooLong => self.pause_too_long(now, opened, &mut out),
+                Rule::ServiceTimeout => self.service_timeout(now, opened, &mut out),
+                Rule::CallUnanswered => self.call_unanswered(now, opened, &mut out),
+                Rule::NoShowStreak => self.no_show_streak(&mut out),
+                Rule::BadRating => self.bad_rating(&mut out),
+                Rule::DeviceOffline => self.device_offline(now, opened, &mut out),
+                Rule::RatingMissing => self.rating_missing(now, &mut out),
+                Rule::StaffingGap => {}
+            }
+        }
+        (out, evaluated)
+    }
+
+    fn window_finding(
+        &self,
+        w: usize,
+        rule: Rule,
+        severity: Severity,
+        since: DateTime<Utc>,
+        message: String,
+    ) -> Finding {
+        Finding {
+            rule,
+            subject: Subject::Window(self.spec.windows[w].id.clone()),
+            severity,
+            since,
+            message,
+            window: Some(self.spec.windows[w].id.clone()),
+            ticket: None,
+            service: None,
+        }
+    }
+
+    fn wait_timeout(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+        for t in &self.tickets {
+            if t.state != TicketState::Waiting {
+                continue;
+            }
+            let svc = &self.spec.services[t.service];
+            let limits = (i64::from(svc.wait_limit_s.0), i64::from(svc.wait_limit_s.1));
+            if let Some((severity, since, limit)) = graded(t.issued_at.max(opened), now, limits) {
+                out.push(Finding {
+                    rule: Rule::WaitTimeout,
+                    subject: Subject::Ticket(t.no.clone()),
+                    severity,
+                    since,
+                    message: format!("{}（{}）已等候超过 {} 分钟", t.no, svc.name, minutes(limit)),
+                    window: None,
+                    ticket: Some(t.no.clone()),
+                    service: Some(svc.code.clone()),
+                });
+            }
+        }
+    }
+
+    /// Open windows serving a service; one serving k services counts 1/k.
+    pub fn open_windows_for(&self, service: usize) -> f64 {
+        self.spec
+            .windows
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| {
+                w.services.contains(&service)
+                    && self.windows[*i].staff.is_some()
+                    && self.windows[*i].paused.is_none()
+            })
+            .map(|(_, w)| 1.0 / w.services.len() as f64)
+            .sum()
+    }
+
+    fn queue_backlog(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+        let limit = self.spec.thresholds.backlog_per_window;
+        for (s, svc) in self.spec.services.iter().enumerate() {
+            let waiting = self.waiting(s);
+            let open = self.open_windows_for(s);
+            if waiting as f64 / open.max(1.0) > limit {
+                out.push(Finding {
+                    rule: Rule::QueueBacklog,
+                    subject: Subject::Service(svc.code.clone()),
+                    severity: Severity::Warning,
+                    since: now,
+                    message: format!("{}排队 {} 人，开放窗口 {:.1} 个", svc.name, waiting, open),
+                    window: None,
+                    ticket: None,
+                    service: Some(svc.code.clone()),
+                });
+            }
+        }
+    }
+
+    fn window_overload(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+        let (notice, warning) = self.spec.thresholds.overload;
+        for (w, spec) in self.spec.windows.iter().enumerate() {
+            let load = self.load(w);
+            let severity = if load >= warning {
+                Severity::Warning
+            } else if load >= notice {
+                Severity::Notice
+            } else {
+                continue;
+            };
+            let served = self.windows[w].served_today;
+            let message = format!(
+                "{}今日已办 {} 件，为基准 {} 件的 {:.0}%",
+                spec.name,
+                served,
+                spec.benchmark,
+                load * 100.0
+            );
+            out.push(self.window_finding(w, Rule::WindowOverload, severity, now, message));
+        }
+    }
+
+    fn window_unattended(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+        let limits = self.spec.thresholds.unattended_s;
+        for (w, spec) in self.spec.windows.iter().enumerate() {
+            let state = &self.windows[w];
+            if !spec.on_rota || state.staff.is_some() {
+                continue;
+            }
+            if let Some((severity, since, limit)) = graded(state.since.max(opened), now, limits) {
+                let message = format!("{}空岗已超过 {} 分钟", spec.name, minutes(limit));
+                out.push(self.window_finding(w, Rule::WindowUnattended, severity, since, message));
+            }
+        }
+    }
+
+    fn idle_with_queue(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+        let limit = self.spec.thresholds.idle_with_queue_s;
+        for (w, spec) in self.spec.windows.iter().enumerate() {
+            let state = &self.windows[w];
+            if state.staff.is_none() || state.paused.is_some() || state.current.is_some() {
+                continue;
+            }
+            // The oldest ticket it may serve, by when it joined the queue.
+            let Some(first_waiting) = self
+                .tickets
+                .iter()
+                .filter(|t| t.state == TicketState::Waiting && spec.services.contains(&t.service))
+                .map(|t| t.issued_at)
+                .min()
+            else {
+                continue;
+            };
+            let base = state.since.max(first_waiting).max(opened);
+            if now >= base + secs(limit) {
+                let message = format!("{}有群众等候但已 {} 分钟未叫号", spec.name, minutes(limit));
+                out.push(self.window_finding(
+                    w,
+                    Rule::IdleWithQueue,
+                    Severity::Warning,
+                    base + secs(limit),
+                    message,
+                ));
+            }
+        }
+    }
+
+    fn pause_too_long(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+        let limits = self.spec.thresholds.pause_s;
+        for (w, spec) in self.spec.windows.iter().enumerate() {
+            let state = &self.windows[w];
+            if state.staff.is_none() || state.paused.is_none() {
+                continue;
+            }
+            if let Some((severity, since, limit)) = graded(state.since.max(opened), now, limits) {
+                let message = format!("{}暂停服务已超过 {} 分钟", spec.name, minutes(limit));
+                out.push(self.window_finding(w, Rule::PauseTooLong, severity, since, message));
+            }
+        }
+    }
+
+    fn service_timeout(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+        for (w, spec) in self.spec.windows.iter().enumerate() {
+            let Some(t) = self.windows[w].current else {
+                continue;
+            };
+            let ticket = &self.tickets[t];
+            let Some(started) = ticket
+                .started_at
+                .filter(|_| ticket.state == TicketState::Serving)
+            else {
+                continue;
+            };
+            let svc = &self.spec.services[ticket.service];
+            let limits = (
+                i64::from(svc.service_limit_s.0),
+                i64::from(svc.service_limit_s.1),
+            );
+            if let Some((severity, since, limit)) = graded(started.max(opened), now, limits) {
+                let mut f = self.window_finding(
+                    w,
+                    Rule::ServiceTimeout,
+                    severity,
+                    since,
+                    format!(
+                        "{}办理 {}（{}）已超过 {} 分钟",
+                        spec.name,
+                        ticket.no,
+                        svc.name,
+                        minutes(limit)
+                    ),
+                );
+                f.subject = Subject::Ticket(ticket.no.clone());
+                f.ticket = Some(ticket.no.clone());
+                f.service = Some(svc.code.clone());
+                out.push(f);
+            }
+        }
+    }
+
+    fn call_unanswered(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+        let limit = self.spec.thresholds.call_unanswered_s;
+        for (w, spec) in self.spec.windows.iter().enumerate() {
+            let Some(t) = self.windows[w].current else {
+                continue;
+            };
+            let ticket = &self.tickets[t];
+            let Some(called) = ticket
+                .called_at
+                .filter(|_| ticket.state == TicketState::Called)
+            else {
+                continue;
+            };
+            let base = called.max(opened);
+            if now >= base + secs(limit) {
+                let mut f = self.window_finding(
+                    w,
+                    Rule::CallUnanswered,
+                    Severity::Notice,
+                    base + secs(limit),
+                    format!(
+                        "{} 呼叫到{}后 {} 分钟未开始办理",
+                        ticket.no,
+                        spec.name,
+                        minutes(limit)
+                    ),
+                );
+                f.subject = Subject::Ticket(ticket.no.clone());
+                f.ticket = Some(ticket.no.clone());
+                out.push(f);
+            }
+        }
+    }
+
+    fn no_show_streak(&self, out: &mut Vec<Finding>) {
+        let th = &self.spec.thresholds;
+        for (w, spec) in self.spec.windows.iter().enumerate() {
+            let run = &self.windows[w].no_show_run;
+            let n = th.no_show_streak.max(1);
+            if run.len() < n {
+                continue;
+            }
+            // Any n in a row within the window of time.
+            let hit = run
+                .windows(n)
+                .find(|r| r[n - 1] - r[0] <= secs(th.no_show_within_s));
+            if let Some(r) = hit {
+                let message = format!(
+                    "{} {} 分钟内连续过号 {} 次，请核实",
+                    spec.name,
+                    minutes(th.no_show_within_s),
+                    n
+                );
+                out.push(self.window_finding(
+                    w,
+                    Rule::NoShowStreak,
+                    Severity::Warning,
+                    r[n - 1],
+                    message,
+                ));
+            }
+        }
+    }
+
+    fn bad_rating(&self, out: &mut Vec<Finding>) {
+        for t in &self.tickets {
+            let (Some(score), Some(at)) = (t.rating, t.rated_at) else {
+                continue;
+            };
+            if score > 2 {
+                continue;
+            }
+            let window = t.window.map(|w| &self.spec.windows[w]);
+            let comment = t
+                .rating_comment
+                .as_deref()
+                .map(|c| format!("：{c}"))
+                .unwrap_or_default();
+            out.push(Finding {
+                rule: Rule::BadRating,
+                subject: Subject::Ticket(t.no.clone()),
+                severity: if score == 1 {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                since: at,
+                message: format!(
+                    "{}办理的 {} 收到差评（{} 分）{}",
+                    window.map_or("", |w| w.name.as_str()),
+                    t.no,
+                    score,
+                    comment
+                ),
+                window: window.map(|w| w.id.clone()),
+                ticket: Some(t.no.clone()),
+                service: Some(self.spec.services[t.service].code.clone()),
+            });
+        }
+    }
+
+    fn device_offline(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+        let limit = self.spec.thresholds.device_offline_s;
+        for (device, (online, since)) in &self.presence {
+            if *online {
+                continue;
+            }
+            let base = (*since).max(opened);
+            if now < base + secs(limit) {
+                continue;
+            }
+            let (what, window) = match self.spec.device_kind(device) {
+                Some(super::DeviceKind::Kiosk) => ("取号机".to_owned(), None),
+                Some(super::DeviceKind::Terminal(w)) => {
+                    (format!("{}窗口终端", self.spec.windows[w].name), Some(w))
+                }
+                Some(super::DeviceKind::Rater(w)) => {
+                    (format!("{}评价器", self.spec.windows[w].name), Some(w))
+                }
+                None => continue,
+            };
+            out.push(Finding {
+                rule: Rule::DeviceOffline,
+                subject: Subject::Device(device.clone()),
+                severity: Severity::Warning,
+                since: base + secs(limit),
+                message: format!(
+                    "{what}（{device}）离线已超过 {} 分钟",
+                    minutes(limit).max(1)
+                ),
+                window: window.map(|w| self.spec.windows[w].id.clone()),
+                ticket: None,
+                service: None,
+            });
+        }
+    }
+
+    fn rating_missing(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+        let th = &self.spec.thresholds;
+        for (w, spec) in self.spec.windows.iter().enumerate() {
+            let state = &self.windows[w];
+            if state.served_today < th.rating_after {
+                continue;
+            }
+            let share = f64::from(state.rated_today) / f64::from(state.served_today);
+            if share < th.rating_share {
+                let message = format!(
+                    "{}今日评价率 {:.0}%（{}/{}），低于 {:.0}%",
+                    spec.name,
+                    share * 100.0,
+                    state.rated_today,
+                    state.served_today,
+                    th.rating_share * 100.0
+                );
+                out.push(self.window_finding(
+                    w,
+                    Rule::RatingMissing,
+                    Severity::Notice,
+                    now,
+                    message,
+                ));
+            }
+        }
+    }
+
+    /// Reconciles the findings at `now` with the alerts: opens, raises,
+    /// escalates and resolves. Returns an effect per alert that changed.
+    pub fn supervise(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        let (mut findings, evaluated) = self.findings(now);
+        // Open in the order the conditions arose, so ids follow it on replay too.
+        findings.sort_by(|a, b| (a.since, a.rule, &a.subject).cmp(&(b.since, b.rule, &b.subject)));
+        let mut changed: Vec<String> = Vec::new();
+        let mut present = std::collections::HashSet::new();
+        for f in findings {
+            present.insert((f.rule, f.subject.clone()));
+            if self.silenced.contains(&(f.rule, f.subject.clone())) {
+                continue;
+            }
+            match self.open_alerts.get(&(f.rule, f.subject.clone())) {
+                Some(&i) => {
+                    if self.alerts[i].raise(&f) {
+                        changed.push(self.alerts[i].id.clone());
+                    }
+                }
+                None => {
+                    self.alert_seq += 1;
+                    let id = format!(
+                        "{}-{}-{}",
+                        self.spec.id,
+                        self.day.format("%Y%m%d"),
+                        self.alert_seq
+                    );
+                    let key = (f.rule, f.subject.clone());
+                    self.alerts.push(Alert::from_finding(id.clone(), f));
+                    self.open_alerts.insert(key, self.alerts.len() - 1);
+                    changed.push(id);
+                }
+            }
+        }
+        // Conditions that cleared resolve their alerts, for the rules that
+        // were evaluated and that do not need a person.
+        let cleared: Vec<(Rule, Subject)> = self
+            .open_alerts
+            .keys()
+            .filter(|k| k.0.resolves_itself() && evaluated.contains(&k.0) && !present.contains(*k))
+            .cloned()
+            .collect();
+        for key in cleared {
+            if let Some(i) = self.open_alerts.remove(&key) {
+                let a = &mut self.alerts[i];
+                a.state = AlertState::Resolved;
+                a.updated_at = now;
+                a.resolved = Some(Action {
+                    by: "系统".into(),
+                    at: now,
+                    note: Some("条件已解除，自动办结".into()),
+                });
+                changed.push(a.id.clone());
+            }
+        }
+        // A silenced condition that cleared may alert again next time.
+        self.silenced
+            .retain(|k| !evaluated.contains(&k.0) || present.contains(k));
+        let after = secs(self.spec.thresholds.escalate_after_s);
+        for &i in self.open_alerts.values() {
+            if self.alerts[i].escalate(now, after) {
+                changed.push(self.alerts[i].id.clone());
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        changed.into_iter().map(Effect::AlertChanged).collect()
+    }
+
+    /// A supervisor acknowledges or resolves an alert.
+    pub fn act_on_alert(
+        &mut self,
+        alert: &str,
+        op: AlertOp,
+        by: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, AlertRefusal> {
+        let i = self
+            .alerts
+            .iter()
+            .position(|a| a.id == alert)
+            .ok_or(AlertRefusal::UnknownAlert)?;
+        let note = note.map(str::trim).filter(|n| !n.is_empty());
+        let a = &mut self.alerts[i];
+        match (op, a.state) {
+            (_, AlertState::Resolved) => return Err(AlertRefusal::AlreadyResolved),
+            (AlertOp::Ack, AlertState::Acknowledged) => {
+                return Err(AlertRefusal::AlreadyAcknowledged);
+            }
+            (AlertOp::Resolve, _) if a.rule == Rule::BadRating && note.is_none() => {
+                return Err(AlertRefusal::NoteRequired);
+            }
+            _ => {}
+        }
+        let action = Action {
+            by: by.to_owned(),
+            at: now,
+            note: note.map(str::to_owned),
+        };
+        a.updated_at = now;
+        match op {
+            AlertOp::Ack => {
+                a.state = AlertState::Acknowledged;
+                a.acknowledged = Some(action);
+            }
+            AlertOp::Resolve => {
+                a.state = AlertState::Resolved;
+                a.resolved = Some(action);
+                let key = (a.rule, a.subject.clone());
+                self.open_alerts.remove(&key);
+                // Handled by a person: not reopened while the condition lasts.
+                self.silenced.insert(key);
+            }
+        }
+        Ok(vec![Effect::AlertChanged(alert.to_owned())])
+    }
+
+    /// Every alert the hall keeps: open and acknowledged ones, and those
+    /// resolved recently.
+    pub fn alerts(&self) -> &[Alert] {
+        &self.alerts
+    }
+
+    pub fn alert(&self, id: &str) -> Option<&Alert> {
+        self.alerts.iter().find(|a| a.id == id)
+    }
+}
