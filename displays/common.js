@@ -233,3 +233,64 @@ export function el(tag, className, text) {
   if (text !== undefined && text !== null) e.textContent = text;
   return e;
 }
+
+// ------------------------------------------------------------------ sign-in
+//
+// Protected pages (supervisor console, dashboards) are authorised by an
+// HttpOnly cookie that login.html obtains from POST api/login. Page scripts
+// never see the token itself.
+
+/**
+ * GET api/me (with `?hall=` when given, so that the server can answer 403 for a
+ * hall outside the token's scope).
+ * Resolves to {status, me}: status is the HTTP status, or 0 when the server
+ * could not be reached; me is the parsed body of a 200 answer
+ * ({name, role, halls}) or null.
+ */
+export async function fetchMe(hall = null) {
+  const path = hall ? `api/me?hall=${encodeURIComponent(hall)}` : 'api/me';
+  let res;
+  try {
+    res = await fetch(apiUrl(path), {
+      cache: 'no-store',
+      credentials: 'same-origin',
+      headers: { Accept: 'application/json' },
+    });
+  } catch {
+    return { status: 0, me: null };
+  }
+  let me = null;
+  if (res.ok) {
+    try {
+      const body = await res.json();
+      if (body && typeof body === 'object' && !Array.isArray(body)) me = body;
+    } catch { /* not JSON: treat as unknown */ }
+  }
+  return { status: res.status, me };
+}
+
+/** The login page's URL, asking it to come back to `next` (default: this page). */
+export function loginUrl(next = location.pathname + location.search) {
+  const u = new URL('login.html', document.baseURI);
+  if (next) u.searchParams.set('next', next);
+  return u.href;
+}
+
+/**
+ * POST api/logout, then open the login page. Resolves to false (and stays on
+ * the page) only when the server could not be reached, since the cookie is
+ * HttpOnly and cannot be dropped by the page itself.
+ */
+export async function logout() {
+  try {
+    await fetch(apiUrl('api/logout'), {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { Accept: 'application/json' },
+    });
+  } catch {
+    return false;
+  }
+  location.assign(new URL('login.html', document.baseURI).href);
+  return true;
+}

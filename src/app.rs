@@ -10,11 +10,11 @@ use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::{DEDUP_WINDOW, Hall, HallId, Input};
+use crate::domain::{DEDUP_WINDOW, Hall, HallId, HallSpec, Input};
 use crate::engine::{EngineContext, Registry, spawn_hall};
 use crate::health::Health;
 use crate::http::{self, AppState};
@@ -27,6 +27,7 @@ use crate::store::{Store, StoredEvent, spawn_writer};
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
+    intake: CancellationToken,
     stop: CancellationToken,
     ingest: JoinHandle<()>,
     halls: Vec<JoinHandle<()>>,
@@ -40,6 +41,10 @@ impl Application {
     /// broker and binds the HTTP listener. Traffic is taken only after the
     /// replay, so no message is applied to a half-built hall.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let auth = Arc::new(
+            http::auth::Auth::from_settings(&settings.tokens)
+                .map_err(|e| anyhow!("configuration error: {e}"))?,
+        );
         let store = Store::open(&settings.server.database_url)
             .await
             .context("Failed to open the store")?;
@@ -48,16 +53,13 @@ impl Application {
 
         let started = Instant::now();
         let now = clock.now();
-        let since = now
-            - DEDUP_WINDOW.max(chrono::Duration::days(i64::from(
-                settings.server.replay_days,
-            )));
+        let since = replay_start(&settings, now);
         let events = store
             .events_since(since)
             .await
             .context("Failed to read the event log for replay")?;
         let count = events.len();
-        let halls = replay(&settings, events, since, now);
+        let halls = replay(&settings, events, now);
         info!(
             events = count,
             halls = halls.len(),
@@ -91,17 +93,18 @@ impl Application {
         drop(ctx);
 
         let stop = CancellationToken::new();
+        let intake = CancellationToken::new();
         let ingest = Ingest {
             prefix: settings.mqtt.prefix.clone(),
             client: mqtt,
-            registry: registry.clone(),
-            writer,
+            registry: Some(registry.clone()),
+            writer: Some(writer),
             health: health.clone(),
             metrics: metrics.clone(),
             clock: clock.clone(),
             acks,
         };
-        let ingest = tokio::spawn(ingest.run(eventloop, stop.clone()));
+        let ingest = tokio::spawn(ingest.run(eventloop, intake.clone(), stop.clone()));
 
         let listener = TcpListener::bind(&settings.server.listen).with_context(|| {
             format!(
@@ -115,6 +118,7 @@ impl Application {
             health: health.clone(),
             metrics,
             clock,
+            auth,
         };
         let server = actix_web::HttpServer::new(move || {
             actix_web::App::new()
@@ -132,6 +136,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            intake,
             stop,
             ingest,
             halls: hall_tasks,
@@ -154,16 +159,19 @@ impl Application {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
         shutdown.await;
-        info!("Shutting down: storing what was received.");
-        self.stop.cancel();
-        let _ = self.ingest.await;
+        info!("Shutting down: storing and acknowledging what was received.");
+        // No new messages; the broker keeps them for the next start.
+        self.intake.cancel();
         handle.stop(true).await;
         let _ = server.await;
-        // The registry's handles are the last senders to the hall tasks.
+        // The registry's handles are the last senders to the hall tasks, and
+        // the hall tasks (with ingest, which let go at intake's end) the
+        // last senders to the writer.
         self.registry.take();
         for task in self.halls {
             let _ = task.await;
         }
+        // The connection is still up, so the last acks and replies go out.
         if tokio::time::timeout(Duration::from_secs(30), self.writer)
             .await
             .is_err()
@@ -172,6 +180,8 @@ impl Application {
                 "The store writer did not finish within 30 s; unstored messages will be redelivered by the broker."
             );
         }
+        self.stop.cancel();
+        let _ = self.ingest.await;
         self.store.close().await;
         info!("Stopped.");
         Ok(())
@@ -206,26 +216,48 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Folds the stored events over the configuration: the halls as they were.
-pub fn replay(
-    settings: &Settings,
-    events: Vec<StoredEvent>,
-    since: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Vec<Hall> {
-    let mut halls: HashMap<HallId, Hall> = settings
+/// Where a hall's replay begins: the local midnight of the day that was
+/// `replay_days` (at least the 24 h of id memory) ago, so no day is folded
+/// from partway through.
+fn hall_replay_start(spec: &HallSpec, replay_days: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    let back = DEDUP_WINDOW.max(chrono::Duration::days(i64::from(replay_days)));
+    spec.day_start(spec.local_date(now - back))
+}
+
+/// The earliest replay start of all halls: what to read from the log.
+pub fn replay_start(settings: &Settings, now: DateTime<Utc>) -> DateTime<Utc> {
+    settings
         .halls
         .iter()
-        .map(|spec| (spec.id.clone(), Hall::new(spec.clone(), since)))
+        .map(|h| hall_replay_start(h, settings.server.replay_days, now))
+        .min()
+        .unwrap_or(now)
+}
+
+/// Folds the stored events over the configuration: the halls as they were.
+pub fn replay(settings: &Settings, events: Vec<StoredEvent>, now: DateTime<Utc>) -> Vec<Hall> {
+    let days = settings.server.replay_days;
+    let mut halls: HashMap<HallId, (Hall, DateTime<Utc>)> = settings
+        .halls
+        .iter()
+        .map(|spec| {
+            let start = hall_replay_start(spec, days, now);
+            (spec.id.clone(), (Hall::new(spec.clone(), start), start))
+        })
         .collect();
+    let mut foreign = 0usize;
     for event in events {
-        let Some(hall) = HallId::parse(&event.hall)
+        let Some((hall, start)) = HallId::parse(&event.hall)
             .ok()
             .and_then(|id| halls.get_mut(&id))
         else {
-            warn!(seq = event.seq, hall = %event.hall, "Stored event of a hall that is no longer configured; skipped.");
+            // Another process's hall, or one no longer configured.
+            foreign += 1;
             continue;
         };
+        if event.received_at < *start {
+            continue;
+        }
         match serde_json::from_value::<Input>(event.input) {
             Ok(input) => {
                 hall.apply(&input, event.received_at);
@@ -233,11 +265,17 @@ pub fn replay(
             Err(e) => error!(seq = event.seq, error = %e, "Stored event cannot be read; skipped."),
         }
     }
+    if foreign > 0 {
+        info!(
+            events = foreign,
+            "Stored events of halls not configured here were not replayed."
+        );
+    }
     settings
         .halls
         .iter()
         .filter_map(|spec| {
-            let mut hall = halls.remove(&spec.id)?;
+            let (mut hall, _) = halls.remove(&spec.id)?;
             hall.tick(now);
             Some(hall)
         })

@@ -57,6 +57,8 @@ pub enum HallMsg {
     Snapshot {
         reply: oneshot::Sender<DisplaySnapshot>,
     },
+    /// Publish the retained window states again (the broker lost them).
+    Republish,
 }
 
 /// The way to a hall's task.
@@ -67,15 +69,24 @@ pub struct HallHandle {
 }
 
 impl HallHandle {
-    /// Hands a device message to the hall; false if the hall has stopped.
-    pub async fn device(&self, input: Input, origin: Origin) -> bool {
+    /// Hands a device message to the hall. If the hall has stopped, gives
+    /// back the message's place in the acknowledgement line.
+    pub async fn device(&self, input: Input, origin: Origin) -> Result<(), Option<AckTicket>> {
         self.tx
             .send(HallMsg::Device {
                 input: Box::new(input),
                 origin,
             })
             .await
-            .is_ok()
+            .map_err(|e| match e.0 {
+                HallMsg::Device { origin, .. } => origin.ack,
+                _ => None,
+            })
+    }
+
+    /// Asks the hall to publish its retained window states again.
+    pub async fn republish(&self) {
+        let _ = self.tx.send(HallMsg::Republish).await;
     }
 
     /// Subscribes a screen.
@@ -194,6 +205,12 @@ impl HallTask {
                         let snapshot = frame("snapshot", self.hall.display_snapshot(now_ms(&*self.ctx.clock)));
                         let _ = reply.send(DisplaySub { snapshot, frames: self.display.subscribe() });
                     }
+                    Some(HallMsg::Republish) => {
+                        for w in 0..self.hall.windows().len() {
+                            self.publish_window_state(w);
+                        }
+                        self.summary_due = true;
+                    }
                     Some(HallMsg::Snapshot { reply }) => {
                         let _ = reply.send(self.hall.display_snapshot(now_ms(&*self.ctx.clock)));
                     }
@@ -223,8 +240,6 @@ impl HallTask {
         let hall_id = spec.id.to_string();
         let tz = spec.tz;
         let device = device_of(spec, &input);
-        let unknown_presence =
-            matches!(&input, Input::Presence { device, .. } if spec.device_kind(device).is_none());
 
         let applied = self.hall.apply(&input, now);
         self.ctx.metrics.applied(input.kind());
@@ -264,18 +279,6 @@ impl HallTask {
                 detail: format!("{} refused: {}", input.kind(), r.message),
                 hall: Some(hall_id.clone()),
                 msg_id: msg_id.clone(),
-            }));
-        } else if unknown_presence {
-            let reason = crate::domain::Reason::UnknownDevice;
-            self.ctx.metrics.rejected(reason);
-            item.records.push(Record::Rejection(RejectionRow {
-                received_at: now,
-                topic: origin.topic.clone(),
-                payload: cut(&origin.payload),
-                reason: reason.code().to_owned(),
-                detail: "status from a device that is not configured in this hall".into(),
-                hall: Some(hall_id.clone()),
-                msg_id: None,
             }));
         }
         if let (Some(topic), Some(json)) =

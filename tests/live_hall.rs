@@ -189,7 +189,11 @@ async fn bad_messages_are_refused_answered_stored_and_counted() {
     let mut dev = Device::connect(
         broker.port,
         "dev",
-        &["hallwatch/+/kiosk/+/reply", "hallwatch/h1/window/+/reply"],
+        &[
+            "hallwatch/+/kiosk/+/reply",
+            "hallwatch/h1/window/+/reply",
+            "hallwatch/h1/rater/+/reply",
+        ],
     )
     .await;
 
@@ -241,6 +245,24 @@ async fn bad_messages_are_refused_answered_stored_and_counted() {
     // Not JSON at all: no id to answer, but stored and counted.
     dev.publish(KIOSK, b"\xff\xfe not json".to_vec()).await;
     dev.publish(KIOSK, vec![b' '; 5000]).await;
+    // Far over the limit, but readable: answered, and ingest carries on.
+    let mut big =
+        json!({"id": "k1-big", "service": "SB", "pad": "x".repeat(300 * 1024)}).to_string();
+    let r = dev
+        .request_with_id(KIOSK, serde_json::from_str(&big).unwrap())
+        .await;
+    assert_eq!(
+        r["error"],
+        "too_large",
+        "{}",
+        &r.to_string()[..100.min(r.to_string().len())]
+    );
+    big.clear();
+    // A NUL in free text would poison a PostgreSQL batch: refused at the edge.
+    let r = dev
+        .request(&rater("01"), json!({"score": 1, "comment": "bad\u{0}text"}))
+        .await;
+    assert_eq!(r["error"], "bad_request");
     dev.expect_silence("hallwatch/h1/kiosk/k1/reply", Duration::from_millis(300))
         .await;
 
@@ -250,7 +272,7 @@ async fn bad_messages_are_refused_answered_stored_and_counted() {
             .rejections_since(chrono::DateTime::UNIX_EPOCH)
             .await
             .unwrap();
-        (rows.len() >= cases.len() + 2).then_some(rows)
+        (rows.len() >= cases.len() + 4).then_some(rows)
     })
     .await;
     let reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
@@ -258,7 +280,7 @@ async fn bad_messages_are_refused_answered_stored_and_counted() {
         assert!(reasons.contains(code), "{code} stored: {reasons:?}");
     }
     assert_eq!(reasons.iter().filter(|r| **r == "bad_json").count(), 1);
-    assert_eq!(reasons.iter().filter(|r| **r == "too_large").count(), 1);
+    assert_eq!(reasons.iter().filter(|r| **r == "too_large").count(), 2);
     let big = rows.iter().find(|r| r.reason == "too_large").unwrap();
     assert_eq!(big.payload.len(), 4096, "raw bytes are cut at 4096");
     assert_eq!(

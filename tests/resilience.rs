@@ -26,7 +26,9 @@ async fn the_server_reconnects_and_resubscribes_after_a_broker_restart() {
         "B001"
     );
 
-    broker.restart(Duration::from_millis(300));
+    // A fresh broker: it knows neither the server's subscriptions nor the
+    // retained window states, so the server must bring both back itself.
+    broker.restart(Duration::from_millis(300), true);
     let back = Instant::now();
     let health = eventually(10, async || {
         let h = app.get_json("/healthz").await.ok()?;

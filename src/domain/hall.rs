@@ -302,6 +302,17 @@ impl Hall {
         }
 
         if let Input::Presence { device, online } = input {
+            if self.spec.device_kind(device).is_none() {
+                return Applied {
+                    reply: Some(Reply::Refused(Refusal::with(
+                        super::Reason::UnknownDevice,
+                        format!("设备 {device} 未登记"),
+                    ))),
+                    effects,
+                    duplicate: false,
+                    record: false,
+                };
+            }
             let record = self.set_presence(device, *online, now, &mut effects);
             effects.extend(self.supervise(now));
             return Applied {
@@ -313,10 +324,20 @@ impl Hall {
         }
 
         let Some((device, id)) = self.sender(input) else {
-            // A window id that is not configured: the adapter resolves ids
-            // against the spec first, so this is a refusal, not a panic.
+            // A device this hall does not have: refused, and neither logged
+            // nor remembered, so stray traffic cannot grow the hall's memory.
+            let message = match input {
+                Input::Ticket { kiosk, .. } => format!("取号机 {kiosk} 未登记"),
+                Input::Window { window, .. } | Input::Rating { window, .. } => {
+                    format!("窗口 {window} 未登记")
+                }
+                _ => super::Reason::UnknownDevice.message().to_owned(),
+            };
             return Applied {
-                reply: Some(Reply::Refused(Refusal::new(super::Reason::UnknownDevice))),
+                reply: Some(Reply::Refused(Refusal::with(
+                    super::Reason::UnknownDevice,
+                    message,
+                ))),
                 effects,
                 duplicate: false,
                 record: false,
@@ -366,7 +387,9 @@ impl Hall {
     /// The device that sent an input and its message id.
     fn sender(&self, input: &Input) -> Option<(DeviceId, MsgId)> {
         match input {
-            Input::Ticket { kiosk, id, .. } => Some((kiosk.clone(), id.clone())),
+            Input::Ticket { kiosk, id, .. } => (self.spec.device_kind(kiosk)
+                == Some(DeviceKind::Kiosk))
+            .then(|| (kiosk.clone(), id.clone())),
             Input::Window { window, id, .. } => {
                 let w = self.spec.window_index(window)?;
                 Some((self.spec.windows[w].terminal.clone(), id.clone()))

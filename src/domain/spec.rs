@@ -81,6 +81,12 @@ pub struct WindowSpec {
     pub rater: DeviceId,
 }
 
+/// The last instant of a day, for ranges that end at midnight (`24:00`).
+const END_OF_DAY: NaiveTime = match NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999) {
+    Some(t) => t,
+    None => NaiveTime::MIN,
+};
+
 /// A time range within a day, `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
@@ -89,12 +95,15 @@ pub struct Span {
 }
 
 impl Span {
-    /// Parses `08:30-12:00`.
+    /// Parses `08:30-12:00`; `24:00` ends a range at midnight.
     pub fn parse(s: &str) -> Result<Self, String> {
         let (a, b) = s
             .split_once('-')
             .ok_or_else(|| format!("{s:?} is not a time range like \"08:30-12:00\""))?;
         let t = |x: &str| {
+            if x.trim() == "24:00" {
+                return Ok(END_OF_DAY);
+            }
             NaiveTime::parse_from_str(x.trim(), "%H:%M")
                 .map_err(|_| format!("{x:?} is not a time like \"08:30\""))
         };
@@ -129,7 +138,7 @@ impl OfficeHours {
     pub fn always() -> Self {
         let all = vec![Span {
             start: NaiveTime::MIN,
-            end: NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN),
+            end: END_OF_DAY,
         }];
         Self {
             weekly: std::array::from_fn(|_| all.clone()),
@@ -271,6 +280,8 @@ mod tests {
         assert!(Span::parse("12:00-08:30").is_err());
         assert!(Span::parse("8h-9h").is_err());
         assert!(Span::parse("08:30").is_err());
+        let night = Span::parse("18:00-24:00").unwrap();
+        assert!(night.contains(NaiveTime::from_hms_opt(23, 59, 59).unwrap()));
     }
 
     #[test]

@@ -239,7 +239,7 @@ fn decode_hex(s: &str) -> Option<[u8; 32]> {
     for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
         let hi = (pair[0] as char).to_digit(16)?;
         let lo = (pair[1] as char).to_digit(16)?;
-        *o = u8::try_from(hi << 4 | lo).ok()?;
+        *o = u8::try_from((hi << 4) | lo).ok()?;
     }
     Some(out)
 }
@@ -268,8 +268,9 @@ impl LoginLimiter {
         }
         match times.front() {
             Some(oldest) if times.len() >= MAX_FAILURES => {
-                let wait_ms = (*oldest + FAILURE_WINDOW - now).num_milliseconds();
-                Err(u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1))
+                // Whole seconds, rounded up, and never 0: "try again now" would be a lie.
+                let wait_ms = (*oldest + FAILURE_WINDOW - now).num_milliseconds().max(1);
+                Err(u64::try_from((wait_ms + 999) / 1000).unwrap_or(1))
             }
             _ => Ok(()),
         }
@@ -287,8 +288,7 @@ impl LoginLimiter {
         } // The entry guard must be gone before `sweep` walks the map.
         let last = self.last_sweep_ms.load(Ordering::Relaxed);
         let now_ms = now.timestamp_millis();
-        if now_ms - last >= FAILURE_WINDOW.num_milliseconds() || self.failures.len() > MAX_TRACKED
-        {
+        if now_ms - last >= FAILURE_WINDOW.num_milliseconds() || self.failures.len() > MAX_TRACKED {
             self.last_sweep_ms.store(now_ms, Ordering::Relaxed);
             self.sweep(now);
         }
@@ -326,11 +326,11 @@ impl Auth {
     /// client, and a client over its limit is refused before the check.
     fn principal(&self, clock: &dyn Clock, req: &HttpRequest) -> Result<Principal, AuthError> {
         let token = presented_token(req).ok_or(AuthError::Unauthorized)?;
-        self.check_token(clock, req, &token)
-            .map_err(|e| match e {
-                AuthError::BadToken => AuthError::Unauthorized,
-                other => other,
-            })
+        // Only the login form speaks of a "bad token"; elsewhere it is a plain 401.
+        self.check_token(clock, req, &token).map_err(|e| match e {
+            AuthError::BadToken => AuthError::Unauthorized,
+            other => other,
+        })
     }
 
     fn check_token(
@@ -536,4 +536,343 @@ fn decode_cookie_value(value: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use actix_web::test::TestRequest;
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::Settings;
+
+    fn sha256_hex(token: &str) -> String {
+        Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn token(name: &str, role: Role, halls: &[&str], secret: &str) -> TokenSettings {
+        TokenSettings {
+            name: name.into(),
+            role,
+            halls: halls.iter().map(|h| (*h).to_owned()).collect(),
+            sha256: sha256_hex(secret),
+        }
+    }
+
+    fn auth() -> Auth {
+        Auth::from_settings(&[
+            token("manager", Role::Manager, &["h1"], "m-secret"),
+            token("town", Role::Manager, &["h2", "h3"], "t-secret"),
+            token("supervisor", Role::Supervisor, &["*"], "s-secret"),
+            token("admin", Role::Admin, &["*"], "a-secret"),
+            token("h1 supervisor", Role::Supervisor, &["h1"], "s1-secret"),
+        ])
+        .expect("valid tokens")
+    }
+
+    fn clock() -> ManualClock {
+        ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap())
+    }
+
+    fn peer(last: u8) -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, last], 40000))
+    }
+
+    fn bearer(t: &str) -> HttpRequest {
+        TestRequest::default()
+            .peer_addr(peer(1))
+            .insert_header((header::AUTHORIZATION, format!("Bearer {t}")))
+            .to_http_request()
+    }
+
+    #[test]
+    fn every_configured_token_is_found_among_several() {
+        let auth = auth();
+        for (secret, name) in [
+            ("m-secret", "manager"),
+            ("t-secret", "town"),
+            ("s-secret", "supervisor"),
+            ("a-secret", "admin"),
+            ("s1-secret", "h1 supervisor"),
+        ] {
+            assert_eq!(auth.tokens.authenticate(secret).unwrap().name, name);
+        }
+        assert_eq!(auth.tokens.authenticate("m-secre"), None);
+        assert_eq!(auth.tokens.authenticate(""), None);
+        assert_eq!(auth.tokens.authenticate(&sha256_hex("m-secret")), None);
+    }
+
+    #[test]
+    fn no_tokens_means_no_principal() {
+        let tokens = Tokens::from_settings(&[]).unwrap();
+        assert!(tokens.is_empty());
+        assert_eq!(tokens.authenticate("anything"), None);
+    }
+
+    #[test]
+    fn bad_or_duplicate_hashes_are_refused() {
+        let mut bad = token("x", Role::Admin, &["*"], "x");
+        bad.sha256 = "zz".repeat(32);
+        let e = Tokens::from_settings(&[bad]).err().unwrap();
+        assert_eq!(e.field, "tokens[0].sha256");
+        let e = Tokens::from_settings(&[
+            token("a", Role::Admin, &["*"], "same"),
+            token("b", Role::Manager, &["h1"], "same"),
+        ])
+        .err()
+        .unwrap();
+        assert_eq!(e.field, "tokens[1].sha256");
+        // Upper-case hex is the same hash.
+        let mut upper = token("u", Role::Admin, &["*"], "u-secret");
+        upper.sha256 = upper.sha256.to_uppercase();
+        let t = Tokens::from_settings(&[upper]).unwrap();
+        assert_eq!(t.authenticate("u-secret").unwrap().name, "u");
+    }
+
+    #[test]
+    fn star_scope_sees_every_hall_and_a_list_only_its_own() {
+        let auth = auth();
+        let s = auth.tokens.authenticate("s-secret").unwrap();
+        assert_eq!(s.scope, Scope::All);
+        assert!(s.may_see("h1") && s.may_see("anything"));
+        let t = auth.tokens.authenticate("t-secret").unwrap();
+        assert!(t.may_see("h2") && t.may_see("h3"));
+        assert!(!t.may_see("h1"));
+        assert_eq!(t.describe()["halls"], json!(["h2", "h3"]));
+        assert_eq!(s.describe()["halls"], json!(["*"]));
+        assert_eq!(s.describe()["role"], "supervisor");
+    }
+
+    #[test]
+    fn managers_get_dashboards_supervisors_alerts_admins_everything() {
+        let auth = auth();
+        let m = auth.tokens.authenticate("m-secret").unwrap();
+        let s = auth.tokens.authenticate("s-secret").unwrap();
+        let a = auth.tokens.authenticate("a-secret").unwrap();
+        assert!(m.authorize(DASHBOARD, Some("h1")).is_ok());
+        assert!(matches!(
+            m.authorize(ALERTS, None),
+            Err(AuthError::Forbidden)
+        ));
+        assert!(s.authorize(ALERTS, None).is_ok());
+        assert!(matches!(
+            s.authorize(DASHBOARD, Some("h1")),
+            Err(AuthError::Forbidden)
+        ));
+        assert!(a.authorize(DASHBOARD, Some("h9")).is_ok());
+        assert!(a.authorize(ALERTS, Some("h9")).is_ok());
+    }
+
+    #[test]
+    fn require_refuses_a_hall_out_of_scope_with_403() {
+        let (auth, clock) = (auth(), clock());
+        let ok = auth.require(&clock, &bearer("m-secret"), DASHBOARD, Some("h1"));
+        assert_eq!(ok.unwrap().name, "manager");
+        let e = auth
+            .require(&clock, &bearer("m-secret"), DASHBOARD, Some("h2"))
+            .unwrap_err();
+        assert_eq!(e.status_code(), StatusCode::FORBIDDEN);
+        let s1 = auth.require(&clock, &bearer("s1-secret"), ALERTS, Some("h2"));
+        assert!(matches!(s1, Err(AuthError::Forbidden)));
+        // Unfiltered alerts: allowed, the handler filters by may_see.
+        assert!(
+            auth.require(&clock, &bearer("s1-secret"), ALERTS, None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn require_refuses_missing_and_wrong_tokens_with_401() {
+        let (auth, clock) = (auth(), clock());
+        let none = TestRequest::default().to_http_request();
+        let e = auth.require(&clock, &none, ANY_ROLE, None).unwrap_err();
+        assert_eq!(e.status_code(), StatusCode::UNAUTHORIZED);
+        let res = e.error_response();
+        assert_eq!(
+            res.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Bearer"
+        );
+        let e = auth
+            .require(&clock, &bearer("nope"), ANY_ROLE, None)
+            .unwrap_err();
+        assert!(matches!(e, AuthError::Unauthorized));
+        let basic = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Basic bS1zZWNyZXQ="))
+            .to_http_request();
+        assert!(auth.require(&clock, &basic, ANY_ROLE, None).is_err());
+    }
+
+    #[test]
+    fn the_token_comes_from_header_then_query_then_cookie() {
+        let (auth, clock) = (auth(), clock());
+        let who = |req: TestRequest| {
+            auth.require(&clock, &req.to_http_request(), ANY_ROLE, None)
+                .map(|p| p.name)
+        };
+        let q = TestRequest::with_uri("/ws/alerts?hall=h1&token=s-secret");
+        assert_eq!(who(q).unwrap(), "supervisor");
+        let q = TestRequest::with_uri("/ws/alerts?token=a%2Dsecret");
+        assert_eq!(who(q).unwrap(), "admin");
+        let c = TestRequest::default()
+            .insert_header((header::COOKIE, "theme=dark; hallwatch_token=m-secret"));
+        assert_eq!(who(c).unwrap(), "manager");
+        let all = TestRequest::with_uri("/x?token=s-secret")
+            .insert_header((header::AUTHORIZATION, "bearer a-secret"))
+            .insert_header((header::COOKIE, "hallwatch_token=m-secret"));
+        assert_eq!(who(all).unwrap(), "admin");
+        let q_over_cookie = TestRequest::with_uri("/x?token=s-secret")
+            .insert_header((header::COOKIE, "hallwatch_token=m-secret"));
+        assert_eq!(who(q_over_cookie).unwrap(), "supervisor");
+        // The first one present decides: a wrong header is not rescued.
+        let wrong_header = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Bearer wrong"))
+            .insert_header((header::COOKIE, "hallwatch_token=m-secret"));
+        assert!(who(wrong_header).is_err());
+    }
+
+    #[test]
+    fn wrong_tokens_anywhere_count_against_the_client() {
+        let (auth, clock) = (auth(), clock());
+        for _ in 0..MAX_FAILURES {
+            assert!(matches!(
+                auth.require(&clock, &bearer("guess"), ANY_ROLE, None),
+                Err(AuthError::Unauthorized)
+            ));
+        }
+        // Even the right token waits: otherwise guessing could go on.
+        let e = auth
+            .require(&clock, &bearer("a-secret"), ANY_ROLE, None)
+            .unwrap_err();
+        assert!(matches!(e, AuthError::RateLimited { retry_after_s: 60 }));
+        let res = e.error_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "60");
+        // Another client is not affected.
+        let other = TestRequest::default()
+            .peer_addr(peer(2))
+            .insert_header((header::AUTHORIZATION, "Bearer a-secret"))
+            .to_http_request();
+        assert!(auth.require(&clock, &other, ANY_ROLE, None).is_ok());
+        clock.advance(Duration::seconds(61));
+        assert!(
+            auth.require(&clock, &bearer("a-secret"), ANY_ROLE, None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_limit_slides_with_the_oldest_failure() {
+        let (limiter, clock) = (LoginLimiter::default(), clock());
+        let ip = peer(1).ip();
+        for _ in 0..MAX_FAILURES {
+            limiter.record_failure(ip, clock.now());
+            clock.advance(Duration::seconds(1));
+        }
+        // Ten failures from 0 s to 9 s; at 10 s the first frees up at 60 s.
+        assert_eq!(limiter.check(ip, clock.now()), Err(50));
+        clock.advance(Duration::milliseconds(49_500));
+        assert_eq!(limiter.check(ip, clock.now()), Err(1));
+        clock.advance(Duration::milliseconds(500));
+        assert_eq!(limiter.check(ip, clock.now()), Ok(()));
+        limiter.record_failure(ip, clock.now());
+        assert!(limiter.check(ip, clock.now()).is_err());
+    }
+
+    #[test]
+    fn quiet_clients_are_forgotten() {
+        let (limiter, clock) = (LoginLimiter::default(), clock());
+        for i in 0..200u8 {
+            limiter.record_failure(peer(i).ip(), clock.now());
+        }
+        assert_eq!(limiter.tracked(), 200);
+        clock.advance(Duration::seconds(61));
+        limiter.record_failure(peer(250).ip(), clock.now());
+        assert_eq!(limiter.tracked(), 1);
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let a = TestRequest::default()
+            .peer_addr("[2001:db8:1:2:aaaa::1]:5000".parse().unwrap())
+            .to_http_request();
+        let b = TestRequest::default()
+            .peer_addr("[2001:db8:1:2:bbbb::9]:5001".parse().unwrap())
+            .to_http_request();
+        assert_eq!(client_key(&a), client_key(&b));
+        let mapped = TestRequest::default()
+            .peer_addr("[::ffff:192.0.2.7]:5000".parse().unwrap())
+            .to_http_request();
+        assert_eq!(client_key(&mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn cookie_values_round_trip_any_token() {
+        for t in ["demo-admin", "a b;c,d\"e%f", "令牌-123", ""] {
+            let enc = encode_cookie_value(t);
+            assert!(
+                enc.bytes()
+                    .all(|b| b.is_ascii_graphic() && !b";,\"\\".contains(&b))
+            );
+            assert_eq!(decode_cookie_value(&enc).as_deref(), Some(t));
+        }
+        assert_eq!(decode_cookie_value("%zz"), None);
+        assert_eq!(decode_cookie_value("%4"), None);
+    }
+
+    #[test]
+    fn the_example_configuration_tokens_authenticate() {
+        let settings = Settings::parse(crate::EXAMPLE_CONFIG).unwrap();
+        let auth = Auth::from_settings(&settings.tokens).unwrap();
+        let clock = clock();
+        let p = |t: &str| auth.tokens.authenticate(t).unwrap();
+        assert_eq!(p("demo-manager").role, Role::Manager);
+        assert!(p("demo-manager").may_see("jl-center"));
+        assert!(!p("demo-manager").may_see("jl-town"));
+        assert_eq!(p("demo-supervisor").role, Role::Supervisor);
+        assert_eq!(p("demo-supervisor").scope, Scope::All);
+        assert_eq!(p("demo-admin").role, Role::Admin);
+        assert_eq!(
+            p("demo-town-manager").scope,
+            Scope::Halls(vec!["jl-town".into()])
+        );
+        let town = bearer("demo-town-manager");
+        assert!(
+            auth.require(&clock, &town, DASHBOARD, Some("jl-town"))
+                .is_ok()
+        );
+        assert!(matches!(
+            auth.require(&clock, &town, DASHBOARD, Some("jl-center")),
+            Err(AuthError::Forbidden)
+        ));
+    }
+
+    #[test]
+    fn require_reads_the_app_state() {
+        let state = AppState {
+            registry: Default::default(),
+            health: Default::default(),
+            metrics: Default::default(),
+            clock: Arc::new(clock()),
+            auth: Arc::new(auth()),
+        };
+        let req = TestRequest::default()
+            .app_data(web::Data::new(state))
+            .insert_header((header::AUTHORIZATION, "Bearer m-secret"))
+            .to_http_request();
+        assert_eq!(
+            require(&req, DASHBOARD, Some("h1")).unwrap().name,
+            "manager"
+        );
+        let bare = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Bearer m-secret"))
+            .to_http_request();
+        assert!(matches!(
+            require(&bare, DASHBOARD, Some("h1")),
+            Err(AuthError::Unauthorized)
+        ));
+    }
+}

@@ -1,6 +1,7 @@
 //! HTTP and WebSockets: the REST API, the display channel and the embedded
 //! screens. Handlers translate; the halls decide.
 
+pub mod auth;
 mod display;
 mod pages;
 
@@ -22,6 +23,8 @@ pub struct AppState {
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
+    /// Configured tokens and the wrong-token limiter.
+    pub auth: Arc<auth::Auth>,
 }
 
 /// An error an API client can act on.
@@ -58,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/halls", web::get().to(halls))
         .route("/api/halls/{hall}/snapshot", web::get().to(snapshot))
         .route("/ws/display/{hall}", web::get().to(display::display_ws))
+        .configure(auth::routes)
         .configure(pages::routes);
 }
 

@@ -22,8 +22,17 @@ pub struct AckTicket {
 struct Inner {
     next: u64,
     connection: u64,
-    /// Messages waiting for their store commit, oldest first.
-    pending: VecDeque<(u64, Publish, bool)>,
+    /// Messages waiting for their store commit, oldest first, with whether
+    /// they are done, and whether to acknowledge them when done.
+    pending: VecDeque<Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    seq: u64,
+    publish: Publish,
+    done: bool,
+    ack: bool,
 }
 
 /// The line of messages waiting to be acknowledged.
@@ -41,7 +50,12 @@ impl AckQueue {
         let mut q = self.lock();
         let seq = q.next;
         q.next += 1;
-        q.pending.push_back((seq, publish, false));
+        q.pending.push_back(Entry {
+            seq,
+            publish,
+            done: false,
+            ack: true,
+        });
         AckTicket {
             seq,
             connection: q.connection,
@@ -51,12 +65,23 @@ impl AckQueue {
     /// Marks a message stored; returns the messages that may now be
     /// acknowledged, in order.
     pub fn complete(&self, ticket: AckTicket) -> Vec<Publish> {
+        self.finish(ticket, true)
+    }
+
+    /// Gives up a message's place without acknowledging it (it could not be
+    /// handled; the broker redelivers it on the next connection), so the
+    /// messages behind it are not held up.
+    pub fn skip(&self, ticket: AckTicket) -> Vec<Publish> {
+        self.finish(ticket, false)
+    }
+
+    fn finish(&self, ticket: AckTicket, ack: bool) -> Vec<Publish> {
         let mut q = self.lock();
         if ticket.connection != q.connection {
             // From a connection that is gone: the broker redelivers it.
             return Vec::new();
         }
-        let Some(&(front, _, _)) = q.pending.front() else {
+        let Some(front) = q.pending.front().map(|e| e.seq) else {
             return Vec::new();
         };
         if let Some(entry) = ticket
@@ -64,12 +89,15 @@ impl AckQueue {
             .checked_sub(front)
             .and_then(|i| q.pending.get_mut(i as usize))
         {
-            entry.2 = true;
+            entry.done = true;
+            entry.ack = ack;
         }
         let mut ready = Vec::new();
-        while q.pending.front().is_some_and(|e| e.2) {
-            if let Some((_, p, _)) = q.pending.pop_front() {
-                ready.push(p);
+        while q.pending.front().is_some_and(|e| e.done) {
+            if let Some(e) = q.pending.pop_front()
+                && e.ack
+            {
+                ready.push(e.publish);
             }
         }
         ready
@@ -117,6 +145,16 @@ mod tests {
         assert!(q.complete(c).is_empty(), "3 waits for 1 and 2");
         assert!(q.complete(b).is_empty());
         assert_eq!(pkids(q.complete(a)), [1, 2, 3]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_skipped_message_is_not_acknowledged_and_holds_nobody_up() {
+        let q = AckQueue::default();
+        let a = q.register(publish(1));
+        let b = q.register(publish(2));
+        assert!(q.complete(b).is_empty());
+        assert_eq!(pkids(q.skip(a)), [2]);
         assert!(q.is_empty());
     }
 

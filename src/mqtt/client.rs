@@ -10,10 +10,12 @@ use crate::config::MqttSettings;
 /// Requests (publishes, acks, subscriptions) that may queue towards the
 /// broker. rumqttc's default of 10 is far too small for a burst of calls.
 const REQUEST_CHANNEL: usize = 16_384;
-/// The largest packet accepted: payloads are limited to 4 KiB by the
-/// contract, but a larger one must arrive whole to be refused as `too_large`
-/// rather than cut the connection.
-const MAX_PACKET: usize = 256 * 1024;
+/// The largest packet accepted. Payloads are limited to 4 KiB by the
+/// contract, but a larger one must arrive whole to be refused as
+/// `too_large`: a packet over this limit makes the client drop the
+/// connection, and the broker would redeliver it forever. Brokers should cap
+/// packets well below this (Mosquitto: `max_packet_size`; see mqtt/README.md).
+const MAX_PACKET: usize = 16 * 1024 * 1024;
 
 /// Connects the server with a persistent session and manual acknowledgements:
 /// the broker keeps what the server has not stored and redelivers it.

@@ -23,8 +23,10 @@ use crate::store::{Record, RejectionRow, StoreWriter, WriteItem};
 pub struct Ingest {
     pub prefix: String,
     pub client: AsyncClient,
-    pub registry: Registry,
-    pub writer: StoreWriter,
+    /// Dropped when intake stops, so the hall tasks can finish.
+    pub registry: Option<Registry>,
+    /// Dropped when intake stops, so the writer can drain.
+    pub writer: Option<StoreWriter>,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
@@ -35,40 +37,84 @@ pub struct Ingest {
 /// back within about a second of the broker's return.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
+/// The subscriptions a connection needs before it counts as ready.
+const SUBSCRIPTIONS: usize = 4;
+
 impl Ingest {
-    /// Runs until `stop` is cancelled.
-    pub async fn run(self, mut eventloop: EventLoop, stop: CancellationToken) {
+    /// Runs until `stop` is cancelled. Once `intake` is cancelled, new
+    /// messages are left unacknowledged for the broker to redeliver, and
+    /// the hall and store handles are dropped so they can drain; the
+    /// connection stays up so the writer's last acknowledgements and
+    /// replies still go out.
+    pub async fn run(
+        mut self,
+        mut eventloop: EventLoop,
+        intake: CancellationToken,
+        stop: CancellationToken,
+    ) {
         let mut backoff = Duration::from_millis(100);
+        let mut suback_pending = 0usize;
         loop {
             let event = tokio::select! {
+                biased;
                 _ = stop.cancelled() => break,
+                _ = intake.cancelled(), if self.registry.is_some() => {
+                    info!("Intake stopped; draining.");
+                    self.registry = None;
+                    self.writer = None;
+                    continue;
+                }
                 e = eventloop.poll() => e,
             };
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff = Duration::from_millis(100);
-                    self.health.set_mqtt(true);
                     self.acks.reset();
                     info!(
                         session_present = ack.session_present,
                         "Connected to the MQTT broker."
                     );
-                    // Subscribe on every connection: it is harmless when the
-                    // session was resumed, and it makes the broker send the
-                    // retained presence messages again.
+                    // Subscribe on every connection: harmless when the session
+                    // was resumed, and it makes the broker send the retained
+                    // presence messages again.
+                    suback_pending = SUBSCRIPTIONS;
                     for filter in topic::subscriptions(&self.prefix) {
                         if let Err(e) = self.client.try_subscribe(filter.clone(), QoS::AtLeastOnce)
                         {
                             warn!(error = %e, %filter, "Could not subscribe.");
                         }
                     }
+                    // A broker that lost its state lost the retained window states too.
+                    if let Some(registry) = &self.registry {
+                        for hall in registry.all() {
+                            hall.republish().await;
+                        }
+                    }
                 }
-                Ok(Event::Incoming(Packet::Publish(p))) => self.handle(p).await,
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    suback_pending = suback_pending.saturating_sub(1);
+                    if suback_pending == 0 && self.health.set_mqtt(true) {
+                        info!("Subscribed: taking traffic.");
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    // After intake stops, leave it for the broker to redeliver.
+                    if self.registry.is_some() {
+                        self.handle(p).await;
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => {
                     if self.health.set_mqtt(false) {
                         warn!(error = %e, "Lost the MQTT broker; reconnecting.");
                     }
+                    // Publishes read before the connection broke belong to it:
+                    // their packet ids mean nothing on the next connection, and
+                    // the broker redelivers them.
+                    eventloop
+                        .state
+                        .events
+                        .retain(|ev| !matches!(ev, Event::Incoming(Packet::Publish(_))));
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         _ = tokio::time::sleep(backoff) => {}
@@ -77,7 +123,17 @@ impl Ingest {
                 }
             }
         }
-        let _ = self.client.try_disconnect();
+        // Say goodbye so the broker keeps the session without a last-will fuss.
+        if self.client.try_disconnect().is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Ok(ev) = eventloop.poll().await {
+                    if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
         info!("Ingest stopped.");
     }
 
@@ -104,7 +160,7 @@ impl Ingest {
             Inbound::Rating { .. } => "rating",
             Inbound::DeviceStatus { .. } => "status",
         });
-        let Some(hall) = self.registry.get(inbound.hall()) else {
+        let Some(hall) = self.registry.as_ref().and_then(|r| r.get(inbound.hall())) else {
             let r = Rejection {
                 reason: Reason::UnknownHall,
                 detail: format!("hall {:?} is not configured", inbound.hall().as_str()),
@@ -127,8 +183,13 @@ impl Ingest {
                     ack: self.ticket(p),
                 };
                 drop(_guard);
-                if !hall.device(input, origin).await {
+                if let Err(ack) = hall.device(input, origin).await {
+                    // Its place in the acknowledgement line must not hold up
+                    // every other hall; the broker redelivers it later.
                     warn!("A hall task has stopped; the message stays unacknowledged.");
+                    if let Some(ticket) = ack {
+                        self.acks.skip(ticket);
+                    }
                 }
             }
         }
@@ -159,7 +220,9 @@ impl Ingest {
                 .push((reply_topic, json.to_string().into_bytes()));
         }
         item.after.ack = self.ticket(p);
-        self.writer.send(item);
+        if let Some(writer) = &self.writer {
+            writer.send(item);
+        }
     }
 
     /// A place in the acknowledgement line, for messages that need one.

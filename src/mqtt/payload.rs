@@ -209,13 +209,17 @@ impl IdFields<'_> {
             .ok_or_else(|| self.bad(format!("missing field `{name}`")))
     }
 
-    /// Free text a person typed: kept, but bounded.
+    /// Free text a person typed: kept, but bounded, and without control
+    /// characters (PostgreSQL's JSON refuses NUL outright).
     fn opt_text(&self, name: &str, max_chars: usize) -> Result<Option<String>, Rejection> {
         match self.opt_str(name)? {
             None => Ok(None),
             Some(s) if s.chars().count() > max_chars => Err(self.bad(format!(
                 "field `{name}` is longer than {max_chars} characters"
             ))),
+            Some(s) if s.chars().any(|c| c.is_control() && c != '\n') => {
+                Err(self.bad(format!("field `{name}` contains control characters")))
+            }
             Some(s) => Ok(Some(s.to_owned())),
         }
     }
@@ -335,12 +339,16 @@ impl IdFields<'_> {
         match self.obj.get("case") {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(c)) => {
-                let text = |k: &str| match c.get(k) {
+                let text = |k: &str| {
+                    match c.get(k) {
                     None | Some(Value::Null) => Ok(None),
-                    Some(Value::String(s)) if s.chars().count() <= 128 => Ok(Some(s.clone())),
+                    Some(Value::String(s)) if s.chars().count() <= 128 && !s.chars().any(char::is_control) => {
+                        Ok(Some(s.clone()))
+                    }
                     Some(_) => Err(self.bad(format!(
-                        "field `case.{k}` must be a string of at most 128 characters"
+                        "field `case.{k}` must be a string of at most 128 characters without control characters"
                     ))),
+                }
                 };
                 let reference = text("ref")?
                     .filter(|r| !r.is_empty())

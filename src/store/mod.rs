@@ -141,6 +141,21 @@ macro_rules! select_rows {
     };
 }
 
+impl StoreError {
+    /// A data error that retrying cannot fix (SQLSTATE classes 22 and 23:
+    /// bad data, constraint violations), as opposed to a database that is
+    /// down, locked or full.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StoreError::Sql(sqlx::Error::Database(e)) => e
+                .code()
+                .is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+            StoreError::Sql(sqlx::Error::Encode(_)) => true,
+            _ => false,
+        }
+    }
+}
+
 impl Store {
     /// Opens the database named by `url` and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
@@ -157,11 +172,13 @@ impl Store {
                 .map_err(connect)?;
             Store::Postgres(pool)
         } else {
+            // FULL: a commit is on disk before the broker hears an ack, even
+            // through a power cut; batching keeps the cost small.
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(connect)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(5));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)

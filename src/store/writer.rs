@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use super::{Record, Store};
+use super::{Record, Store, StoreError};
 use crate::health::Health;
 use crate::mqtt::acks::{AckQueue, AckTicket};
 
@@ -80,10 +80,19 @@ async fn run(
             }
         }
         records.clear();
-        for item in &mut batch {
-            records.append(&mut item.records);
+        for item in &batch {
+            records.extend(item.records.iter().cloned());
         }
-        commit(&store, &records, &health).await;
+        if let Err(e) = commit(&store, &records, &health).await {
+            // One record the database refuses must not stop the others:
+            // write item by item and set the refused ones aside, loudly.
+            error!(error = %e, "A batch holds a record the database refuses; writing it item by item.");
+            for item in &batch {
+                if let Err(e) = commit(&store, &item.records, &health).await {
+                    error!(error = %e, records = ?item.records, "The database refuses this record; it is not stored.");
+                }
+            }
+        }
         for item in batch.drain(..) {
             after_commit(mqtt.as_ref(), item.after).await;
         }
@@ -92,8 +101,9 @@ async fn run(
 }
 
 /// Writes until it succeeds: nothing is acknowledged before that, so the
-/// broker keeps every unstored message for us.
-async fn commit(store: &Store, records: &[Record], health: &Health) {
+/// broker keeps every unstored message for us. Returns the error only when
+/// retrying cannot help (the data itself is refused).
+async fn commit(store: &Store, records: &[Record], health: &Health) -> Result<(), StoreError> {
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
@@ -107,8 +117,9 @@ async fn commit(store: &Store, records: &[Record], health: &Health) {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "Batch committed."
                 );
-                return;
+                return Ok(());
             }
+            Err(e) if e.is_permanent() => return Err(e),
             Err(e) => {
                 if health.set_store_failed(&e.to_string()) {
                     error!(error = %e, "Store write failed; holding acknowledgements and retrying.");

@@ -67,6 +67,13 @@ impl Broker {
             return None;
         };
         let dir = tempfile::tempdir().expect("temp dir");
+        // Started as root, Mosquitto drops to its own user, which must be
+        // able to save its sessions here.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777));
+        }
         let port = free_port();
         Some(Self::spawn(bin, dir, port, extra_config))
     }
@@ -114,14 +121,19 @@ impl Broker {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
-    /// Stops the broker the way an operator's restart does (SIGTERM, so it
-    /// saves its sessions) and starts it again on the same port.
-    pub fn restart(&mut self, down_for: Duration) {
+    /// Stops the broker the way an operator's restart does (SIGTERM) and
+    /// starts it again on the same port. With `forget`, its saved sessions,
+    /// subscriptions and retained messages are wiped first, like a broker
+    /// replaced by a fresh one.
+    pub fn restart(&mut self, down_for: Duration, forget: bool) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
+        if forget {
+            let _ = std::fs::remove_file(self.dir.path().join("mosquitto.db"));
+        }
         std::thread::sleep(down_for);
         self.child = Command::new(&self.bin)
             .arg("-c")
@@ -293,6 +305,79 @@ pub async fn http_get(port: u16, path: &str) -> (u16, String) {
         body.to_owned()
     };
     (status, body)
+}
+
+/// An HTTP answer: status, headers (names lower-cased, in order) and body.
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The first header called `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("{} {e}: {}", self.status, self.body))
+    }
+}
+
+/// A minimal HTTP/1.1 request with any method, extra headers and body.
+pub async fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.expect("send request");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    HttpAnswer {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(body: &str) -> String {
