@@ -263,6 +263,7 @@ impl HallTask {
                 ok: refusal.is_none(),
                 reason: refusal.map(|r| r.reason.code().to_owned()),
                 reply: reply_json.clone(),
+                device_at: payload::device_time(&origin.payload),
             }));
         }
         if applied.duplicate {

@@ -75,6 +75,7 @@ fn event(i: i64) -> Record {
         ok: true,
         reason: None,
         reply: Some(json!({"request": format!("k1-{i}"), "ok": true})),
+        device_at: (i == 7).then(|| "2026-11-23T09:00:00.007+08:00".to_owned()),
     })
 }
 
@@ -96,6 +97,12 @@ async fn exercise(store: &Store) {
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "log order");
     assert_eq!(all[7].received_at, at(7), "millisecond times survive");
     assert_eq!(all[7].input["id"], "k1-7");
+    assert_eq!(
+        all[7].device_at.as_deref(),
+        Some("2026-11-23T09:00:00.007+08:00"),
+        "the device's own time is kept"
+    );
+    assert_eq!(all[8].device_at, None);
     assert_eq!(store.events_since(at(1000)).await.unwrap().len(), 200);
     let rej = store.rejections_since(at(0)).await.unwrap();
     assert_eq!(rej.len(), 1);

@@ -91,7 +91,7 @@ pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
     };
     let id_text = id.as_str().to_owned();
     let f = Fields(&obj).with_id(&id_text);
-    f.opt_str("at")?;
+    f.device_time()?;
 
     match inbound {
         Inbound::KioskRequest { kiosk, .. } => {
@@ -161,6 +161,15 @@ pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
     }
 }
 
+/// The device's own time of a message (`at`), checked as RFC 3339 with an
+/// offset. Recorded with the event; the server never measures with it.
+pub fn device_time(payload: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    let at = v.get("at")?.as_str()?;
+    chrono::DateTime::parse_from_rfc3339(at).ok()?;
+    Some(at.to_owned())
+}
+
 /// Typed access to the fields of a payload, with errors that name the field.
 struct Fields<'a>(&'a Map<String, Value>);
 
@@ -194,6 +203,18 @@ impl<'a> Fields<'a> {
 impl IdFields<'_> {
     fn bad(&self, detail: impl Into<String>) -> Rejection {
         Rejection::new(Reason::BadRequest, detail, Some(self.id))
+    }
+
+    /// `at`, when present, must be RFC 3339 with an offset.
+    fn device_time(&self) -> Result<(), Rejection> {
+        if let Some(at) = self.opt_str("at")?
+            && chrono::DateTime::parse_from_rfc3339(at).is_err()
+        {
+            return Err(self.bad(format!(
+                "field `at` {at:?} is not an RFC 3339 time like \"2026-11-22T09:00:01+08:00\""
+            )));
+        }
+        Ok(())
     }
 
     fn opt_str(&self, name: &str) -> Result<Option<&str>, Rejection> {

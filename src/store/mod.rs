@@ -44,6 +44,8 @@ pub struct EventRow {
     pub ok: bool,
     pub reason: Option<String>,
     pub reply: Option<serde_json::Value>,
+    /// The device's own `at`, as sent.
+    pub device_at: Option<String>,
 }
 
 /// A message the server could not accept.
@@ -72,6 +74,8 @@ pub struct StoredEvent {
     pub hall: String,
     pub input: serde_json::Value,
     pub received_at: DateTime<Utc>,
+    /// The device's own `at`, as sent.
+    pub device_at: Option<String>,
 }
 
 /// The database, SQLite or PostgreSQL.
@@ -107,6 +111,7 @@ macro_rules! write_records {
                         .bind(e.ok)
                         .bind(&e.reason)
                         .bind(e.reply.as_ref().map(Json))
+                        .bind(&e.device_at)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -212,16 +217,16 @@ impl Store {
             Store::Sqlite(pool) => write_records!(
                 pool,
                 records,
-                "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
                  VALUES (?, ?, ?, ?, ?, ?, ?)"
             ),
             Store::Postgres(pool) => write_records!(
                 pool,
                 records,
-                "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)"
             ),
@@ -234,13 +239,13 @@ impl Store {
         Ok(match self {
             Store::Sqlite(p) => select_rows!(
                 p,
-                "SELECT seq, hall, input, received_at FROM events WHERE received_at >= ? ORDER BY seq",
+                "SELECT seq, hall, input, received_at, device_at FROM events WHERE received_at >= ? ORDER BY seq",
                 since,
                 stored_event
             ),
             Store::Postgres(p) => select_rows!(
                 p,
-                "SELECT seq, hall, input, received_at FROM events WHERE received_at >= $1 ORDER BY seq",
+                "SELECT seq, hall, input, received_at, device_at FROM events WHERE received_at >= $1 ORDER BY seq",
                 since,
                 stored_event
             ),
@@ -284,6 +289,7 @@ where
     for<'c> &'c str: sqlx::ColumnIndex<R>,
     for<'q> i64: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
     for<'q> String: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
+    for<'q> Option<String>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
     for<'q> Json<serde_json::Value>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
 {
     let input: Json<serde_json::Value> = r.try_get("input")?;
@@ -292,6 +298,7 @@ where
         hall: r.try_get("hall")?,
         input: input.0,
         received_at: from_millis(r.try_get("received_at")?),
+        device_at: r.try_get("device_at")?,
     })
 }
 
