@@ -286,10 +286,14 @@ impl LoginLimiter {
                 times.pop_front();
             }
         } // The entry guard must be gone before `sweep` walks the map.
-        let last = self.last_sweep_ms.load(Ordering::Relaxed);
-        let now_ms = now.timestamp_millis();
-        if now_ms - last >= FAILURE_WINDOW.num_milliseconds() || self.failures.len() > MAX_TRACKED {
-            self.last_sweep_ms.store(now_ms, Ordering::Relaxed);
+        let since_sweep_ms = now.timestamp_millis() - self.last_sweep_ms.load(Ordering::Relaxed);
+        // A flood sweeps early, but at most once a second: a sweep walks the
+        // whole map, and doing that on every failure would be its own flood.
+        if since_sweep_ms >= FAILURE_WINDOW.num_milliseconds()
+            || (self.failures.len() > MAX_TRACKED && since_sweep_ms >= 1000)
+        {
+            self.last_sweep_ms
+                .store(now.timestamp_millis(), Ordering::Relaxed);
             self.sweep(now);
         }
     }

@@ -1,0 +1,266 @@
+//! Logging in to the protected screens: the login form's cookie, the three
+//! ways to present a token, the login rate limit, and the public routes that
+//! stay open.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use common::*;
+use hallwatch::clock::ManualClock;
+use hallwatch::config::{Role, Settings, TokenSettings};
+use sha2::{Digest, Sha256};
+
+fn token(name: &str, role: Role, halls: &[&str], secret: &str) -> TokenSettings {
+    TokenSettings {
+        name: name.into(),
+        role,
+        halls: halls.iter().map(|h| (*h).to_owned()).collect(),
+        sha256: Sha256::digest(secret.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    }
+}
+
+/// The test hall with a manager of `h1` (`m-secret`) and an all-halls
+/// supervisor (`s-secret`).
+fn settings_with_tokens(broker: &Broker, dir: &tempfile::TempDir, client: &str) -> Settings {
+    let mut s = settings(&broker.url(), &sqlite_url(dir.path()), client);
+    s.tokens = vec![
+        token("值班长", Role::Manager, &["h1"], "m-secret"),
+        token("效能监察室", Role::Supervisor, &["*"], "s-secret"),
+    ];
+    s
+}
+
+async fn login(port: u16, token: &str, extra: &[(&str, &str)]) -> HttpAnswer {
+    let mut headers = vec![("Content-Type", "application/json")];
+    headers.extend_from_slice(extra);
+    let body = serde_json::json!({ "token": token }).to_string();
+    http_request(port, "POST", "/api/login", &headers, &body).await
+}
+
+async fn me(port: u16, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+    http_request(port, "GET", path, headers, "").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_in_sets_an_http_only_strict_cookie() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings_with_tokens(&broker, &dir, "auth-login")).await;
+
+    let r = login(app.port, "m-secret", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = r.json();
+    assert_eq!(body["name"], "值班长");
+    assert_eq!(body["role"], "manager");
+    assert_eq!(body["halls"], serde_json::json!(["h1"]));
+    let cookie = r.header("set-cookie").expect("a cookie");
+    assert!(cookie.starts_with("hallwatch_token=m-secret;"), "{cookie}");
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(cookie.contains(part), "{part} missing in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    let r = login(app.port, "s-secret", &[("X-Forwarded-Proto", "https")]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("set-cookie").unwrap().ends_with("; Secure"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_refused_and_sets_no_cookie() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings_with_tokens(&broker, &dir, "auth-wrong")).await;
+
+    let r = login(app.port, "m-secret ", &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"], "bad_token");
+    assert_eq!(r.json()["message"], "令牌无效");
+    assert!(r.header("set-cookie").is_none());
+
+    // Not JSON (an HTML form on another site): refused before any check.
+    let r = http_request(
+        app.port,
+        "POST",
+        "/api/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "token=m-secret",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "bad_request");
+    assert!(r.header("set-cookie").is_none());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn me_knows_the_token_from_a_header_a_query_or_the_cookie() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings_with_tokens(&broker, &dir, "auth-me")).await;
+    let port = app.port;
+
+    let r = me(port, "/api/me", &[("Authorization", "Bearer s-secret")]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["role"], "supervisor");
+    assert_eq!(r.json()["halls"], serde_json::json!(["*"]));
+
+    let r = me(port, "/api/me?token=m-secret", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["name"], "值班长");
+
+    // The cookie exactly as the login set it.
+    let cookie = login(port, "m-secret", &[]).await;
+    let cookie = cookie
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let r = me(port, "/api/me", &[("Cookie", cookie)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["role"], "manager");
+
+    for (path, headers) in [
+        ("/api/me", vec![]),
+        ("/api/me", vec![("Authorization", "Bearer nope")]),
+        ("/api/me?token=nope", vec![]),
+        ("/api/me", vec![("Cookie", "hallwatch_token=nope")]),
+    ] {
+        let r = me(port, path, &headers).await;
+        assert_eq!(r.status, 401, "{path} {headers:?}");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+        assert_eq!(r.json()["error"], "unauthorized");
+        assert_eq!(r.json()["message"], "需要登录");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_eleventh_failed_login_in_a_minute_waits_for_the_clock() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap(),
+    ));
+    let app = TestApp::spawn_with_clock(
+        settings_with_tokens(&broker, &dir, "auth-limit"),
+        clock.clone(),
+    )
+    .await;
+
+    for i in 0..10 {
+        let r = login(app.port, &format!("guess-{i}"), &[]).await;
+        assert_eq!(r.status, 401, "attempt {}", i + 1);
+    }
+    let r = login(app.port, "guess-10", &[]).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"], "rate_limited");
+    assert_eq!(r.json()["message"], "尝试过于频繁，请稍后再试");
+    assert_eq!(r.header("retry-after"), Some("60"));
+    // Even the right token waits, or guessing could go on unchecked.
+    assert_eq!(login(app.port, "m-secret", &[]).await.status, 429);
+    let r = me(app.port, "/api/me", &[("Authorization", "Bearer m-secret")]).await;
+    assert_eq!(r.status, 429);
+
+    clock.advance(Duration::seconds(61));
+    assert_eq!(login(app.port, "m-secret", &[]).await.status, 200);
+    assert_eq!(login(app.port, "guess-11", &[]).await.status, 401);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_out_clears_the_cookie() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings_with_tokens(&broker, &dir, "auth-logout")).await;
+
+    let r = http_request(
+        app.port,
+        "POST",
+        "/api/logout",
+        &[("Cookie", "hallwatch_token=m-secret")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let cookie = r.header("set-cookie").expect("a cookie");
+    assert!(cookie.starts_with("hallwatch_token=;"), "{cookie}");
+    assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_routes_need_no_token() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings_with_tokens(&broker, &dir, "auth-public")).await;
+
+    for path in [
+        "/healthz",
+        "/metrics",
+        "/api/halls",
+        "/api/halls/h1/snapshot",
+        "/",
+    ] {
+        let (status, _) = app.get(path).await;
+        assert_eq!(status, 200, "{path}");
+    }
+    let (ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/display/h1", app.port))
+            .await
+            .expect("the display channel is open");
+    drop(ws);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_tokens_of_the_example_configuration_log_in() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Settings::parse(hallwatch::EXAMPLE_CONFIG).expect("example configuration");
+    s.server.listen = "127.0.0.1:0".into();
+    s.server.database_url = sqlite_url(dir.path());
+    s.mqtt.broker = broker.url();
+    s.mqtt.client_id = "auth-example".into();
+    let app = TestApp::spawn(s).await;
+
+    for (token, role, halls) in [
+        ("demo-manager", "manager", serde_json::json!(["jl-center"])),
+        ("demo-supervisor", "supervisor", serde_json::json!(["*"])),
+        ("demo-admin", "admin", serde_json::json!(["*"])),
+        (
+            "demo-town-manager",
+            "manager",
+            serde_json::json!(["jl-town"]),
+        ),
+    ] {
+        let r = login(app.port, token, &[]).await;
+        assert_eq!(r.status, 200, "{token}: {}", r.body);
+        assert_eq!(r.json()["role"], role, "{token}");
+        assert_eq!(r.json()["halls"], halls, "{token}");
+    }
+    app.stop().await;
+}
