@@ -135,6 +135,9 @@ pub struct Finding {
     pub severity: Severity,
     /// When the condition reached this severity.
     pub since: DateTime<Utc>,
+    /// When the condition first reached its lowest severity: the alert's
+    /// opening time, whether or not anyone looked before it rose.
+    pub opened: DateTime<Utc>,
     pub message: String,
     pub window: Option<WindowId>,
     pub ticket: Option<TicketNo>,
@@ -180,7 +183,7 @@ impl Alert {
             ticket: f.ticket,
             service: f.service,
             message: f.message,
-            opened_at: f.since,
+            opened_at: f.opened,
             updated_at: f.since,
             critical_at: (f.severity == Severity::Critical).then_some(f.since),
             escalated_at: None,

@@ -367,6 +367,8 @@ impl Hall {
         self.seen
             .insert((device.clone(), id.clone()), reply.clone());
         self.seen_order.push_back((now, device, id.clone()));
+        // What this input changed may open or clear alerts at once.
+        effects.extend(self.supervise(now));
         Applied {
             reply: Some(reply),
             effects,

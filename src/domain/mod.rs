@@ -33,4 +33,6 @@ pub use spec::{
 pub use view::{CallView, DisplaySnapshot, HallInfo, QueueView, SummaryView, WindowView};
 
 #[cfg(test)]
+mod rules_tests;
+#[cfg(test)]
 mod tests;

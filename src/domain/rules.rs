@@ -17,17 +17,33 @@ fn minutes(s: i64) -> i64 {
     s / 60
 }
 
-/// The severity reached `base` plus (warning, critical) seconds, if any, and when.
-fn graded(
-    base: DateTime<Utc>,
-    now: DateTime<Utc>,
-    limits: (i64, i64),
-) -> Option<(Severity, DateTime<Utc>, i64)> {
+/// A severity reached over time: which, since when, at which limit, and
+/// when the first (warning) limit was crossed.
+struct Grade {
+    severity: Severity,
+    since: DateTime<Utc>,
+    limit: i64,
+    first: DateTime<Utc>,
+}
+
+/// The severity reached at `base` plus (warning, critical) seconds, if any.
+fn graded(base: DateTime<Utc>, now: DateTime<Utc>, limits: (i64, i64)) -> Option<Grade> {
     let (warn, crit) = limits;
+    let first = base + secs(warn);
     if now >= base + secs(crit) {
-        Some((Severity::Critical, base + secs(crit), crit))
-    } else if now >= base + secs(warn) {
-        Some((Severity::Warning, base + secs(warn), warn))
+        Some(Grade {
+            severity: Severity::Critical,
+            since: base + secs(crit),
+            limit: crit,
+            first,
+        })
+    } else if now >= first {
+        Some(Grade {
+            severity: Severity::Warning,
+            since: first,
+            limit: warn,
+            first,
+        })
     } else {
         None
     }
@@ -83,6 +99,7 @@ impl Hall {
             subject: Subject::Window(self.spec.windows[w].id.clone()),
             severity,
             since,
+            opened: since,
             message,
             window: Some(self.spec.windows[w].id.clone()),
             ticket: None,
@@ -97,12 +114,19 @@ impl Hall {
             }
             let svc = &self.spec.services[t.service];
             let limits = (i64::from(svc.wait_limit_s.0), i64::from(svc.wait_limit_s.1));
-            if let Some((severity, since, limit)) = graded(t.issued_at.max(opened), now, limits) {
+            if let Some(Grade {
+                severity,
+                since,
+                limit,
+                first,
+            }) = graded(t.issued_at.max(opened), now, limits)
+            {
                 out.push(Finding {
                     rule: Rule::WaitTimeout,
                     subject: Subject::Ticket(t.no.clone()),
                     severity,
                     since,
+                    opened: first,
                     message: format!("{}（{}）已等候超过 {} 分钟", t.no, svc.name, minutes(limit)),
                     window: None,
                     ticket: Some(t.no.clone()),
@@ -138,6 +162,7 @@ impl Hall {
                     subject: Subject::Service(svc.code.clone()),
                     severity: Severity::Warning,
                     since: now,
+                    opened: now,
                     message: format!("{}排队 {} 人，开放窗口 {:.1} 个", svc.name, waiting, open),
                     window: None,
                     ticket: None,
@@ -177,9 +202,18 @@ impl Hall {
             if !spec.on_rota || state.staff.is_some() {
                 continue;
             }
-            if let Some((severity, since, limit)) = graded(state.since.max(opened), now, limits) {
+            if let Some(Grade {
+                severity,
+                since,
+                limit,
+                first,
+            }) = graded(state.since.max(opened), now, limits)
+            {
                 let message = format!("{}空岗已超过 {} 分钟", spec.name, minutes(limit));
-                out.push(self.window_finding(w, Rule::WindowUnattended, severity, since, message));
+                let mut f =
+                    self.window_finding(w, Rule::WindowUnattended, severity, since, message);
+                f.opened = first;
+                out.push(f);
             }
         }
     }
@@ -222,9 +256,17 @@ impl Hall {
             if state.staff.is_none() || state.paused.is_none() {
                 continue;
             }
-            if let Some((severity, since, limit)) = graded(state.since.max(opened), now, limits) {
+            if let Some(Grade {
+                severity,
+                since,
+                limit,
+                first,
+            }) = graded(state.since.max(opened), now, limits)
+            {
                 let message = format!("{}暂停服务已超过 {} 分钟", spec.name, minutes(limit));
-                out.push(self.window_finding(w, Rule::PauseTooLong, severity, since, message));
+                let mut f = self.window_finding(w, Rule::PauseTooLong, severity, since, message);
+                f.opened = first;
+                out.push(f);
             }
         }
     }
@@ -246,7 +288,13 @@ impl Hall {
                 i64::from(svc.service_limit_s.0),
                 i64::from(svc.service_limit_s.1),
             );
-            if let Some((severity, since, limit)) = graded(started.max(opened), now, limits) {
+            if let Some(Grade {
+                severity,
+                since,
+                limit,
+                first,
+            }) = graded(started.max(opened), now, limits)
+            {
                 let mut f = self.window_finding(
                     w,
                     Rule::ServiceTimeout,
@@ -263,6 +311,7 @@ impl Hall {
                 f.subject = Subject::Ticket(ticket.no.clone());
                 f.ticket = Some(ticket.no.clone());
                 f.service = Some(svc.code.clone());
+                f.opened = first;
                 out.push(f);
             }
         }
@@ -355,6 +404,7 @@ impl Hall {
                     Severity::Warning
                 },
                 since: at,
+                opened: at,
                 message: format!(
                     "{}办理的 {} 收到差评（{} 分）{}",
                     window.map_or("", |w| w.name.as_str()),
@@ -394,6 +444,7 @@ impl Hall {
                 subject: Subject::Device(device.clone()),
                 severity: Severity::Warning,
                 since: base + secs(limit),
+                opened: base + secs(limit),
                 message: format!(
                     "{what}（{device}）离线已超过 {} 分钟",
                     minutes(limit).max(1)

@@ -1,0 +1,579 @@
+//! Each supervision rule with an injected clock: silent one second before
+//! its threshold, firing at it, rising in severity, and clearing when its
+//! condition clears. Then deduplication, office hours, escalation and
+//! supervisors' actions.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::tests::spec;
+use super::*;
+
+/// 09:00 Beijing time on Monday 2026-11-23.
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap()
+}
+
+struct H {
+    hall: Hall,
+    now: DateTime<Utc>,
+    n: u32,
+}
+
+impl H {
+    /// A hall open all day, with every window logged in at 09:00 so that
+    /// only the rule under test fires.
+    fn new() -> Self {
+        let mut s = spec();
+        // Only window 01 is on the rota, so absence of the others is no alert.
+        for w in &mut s.windows[1..] {
+            w.on_rota = false;
+        }
+        let mut h = Self {
+            hall: Hall::new(Arc::new(s), t0()),
+            now: t0(),
+            n: 0,
+        };
+        h.op(
+            "01",
+            WindowOp::Login {
+                staff: StaffId::parse("S1").unwrap(),
+                staff_name: None,
+            },
+        );
+        h
+    }
+    fn at(&mut self, secs: i64) {
+        self.now = t0() + Duration::seconds(secs);
+        self.hall.tick(self.now);
+    }
+    fn id(&mut self) -> MsgId {
+        self.n += 1;
+        MsgId::parse(&format!("m{}", self.n)).unwrap()
+    }
+    fn op(&mut self, window: &str, op: WindowOp) -> Reply {
+        let id = self.id();
+        let input = Input::Window {
+            window: WindowId::parse(window).unwrap(),
+            id,
+            op,
+        };
+        self.hall.apply(&input, self.now).reply.unwrap()
+    }
+    fn ticket(&mut self, service: &str) {
+        let id = self.id();
+        let input = Input::Ticket {
+            kiosk: DeviceId::parse("k1").unwrap(),
+            id,
+            request: TicketRequest {
+                service: ServiceCode::parse(service).unwrap(),
+                priority: Priority::Normal,
+                appointment: None,
+            },
+        };
+        self.hall.apply(&input, self.now);
+    }
+    fn rate(&mut self, window: &str, score: u8) {
+        let id = self.id();
+        let input = Input::Rating {
+            window: WindowId::parse(window).unwrap(),
+            id,
+            rating: RatingInput {
+                ticket: None,
+                score,
+                comment: Some("等太久".into()),
+            },
+        };
+        self.hall.apply(&input, self.now);
+    }
+    /// The active alerts of a rule: (severity, state).
+    fn active(&self, rule: Rule) -> Vec<&Alert> {
+        self.hall
+            .alerts()
+            .iter()
+            .filter(|a| a.rule == rule && a.is_active())
+            .collect()
+    }
+    fn severity(&self, rule: Rule) -> Option<Severity> {
+        let a = self.active(rule);
+        assert!(a.len() <= 1, "at most one active alert per subject: {a:?}");
+        a.first().map(|a| a.severity)
+    }
+    fn last(&self, rule: Rule) -> &Alert {
+        self.hall
+            .alerts()
+            .iter()
+            .rev()
+            .find(|a| a.rule == rule)
+            .expect("an alert")
+    }
+}
+
+fn finish() -> WindowOp {
+    WindowOp::Finish {
+        outcome: Outcome::Completed,
+        case: None,
+    }
+}
+
+#[test]
+fn wait_timeout_fires_at_its_limits_and_clears_when_called() {
+    let mut h = H::new();
+    h.op(
+        "01",
+        WindowOp::Pause {
+            reason: PauseReason::Meeting,
+        },
+    );
+    h.ticket("SB"); // issued at 09:00:00, limits 30 and 60 min
+    h.at(30 * 60 - 1);
+    assert_eq!(
+        h.severity(Rule::WaitTimeout),
+        None,
+        "silent one second before"
+    );
+    h.at(30 * 60);
+    assert_eq!(h.severity(Rule::WaitTimeout), Some(Severity::Warning));
+    let a = h.last(Rule::WaitTimeout);
+    assert_eq!(a.opened_at, t0() + Duration::minutes(30));
+    assert_eq!(a.ticket.as_ref().map(TicketNo::as_str), Some("B001"));
+    assert!(a.message.contains("B001"), "{}", a.message);
+    h.at(60 * 60 - 1);
+    assert_eq!(h.severity(Rule::WaitTimeout), Some(Severity::Warning));
+    h.at(60 * 60);
+    assert_eq!(
+        h.severity(Rule::WaitTimeout),
+        Some(Severity::Critical),
+        "the same alert rises"
+    );
+    assert_eq!(
+        h.hall
+            .alerts()
+            .iter()
+            .filter(|a| a.rule == Rule::WaitTimeout)
+            .count(),
+        1
+    );
+    h.op("01", WindowOp::Resume);
+    h.op("01", WindowOp::CallNext);
+    assert_eq!(h.severity(Rule::WaitTimeout), None);
+    let a = h.last(Rule::WaitTimeout);
+    assert_eq!(a.state, AlertState::Resolved);
+    assert!(
+        a.resolved
+            .as_ref()
+            .unwrap()
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("自动")
+    );
+}
+
+#[test]
+fn a_late_tick_still_dates_the_alert_at_its_threshold() {
+    let mut h = H::new();
+    h.op(
+        "01",
+        WindowOp::Pause {
+            reason: PauseReason::Break,
+        },
+    );
+    h.ticket("GA");
+    h.at(45 * 60); // nothing ticked in between, as in a replay
+    assert_eq!(
+        h.last(Rule::WaitTimeout).opened_at,
+        t0() + Duration::minutes(30)
+    );
+}
+
+#[test]
+fn pause_too_long_at_15_and_30_minutes() {
+    let mut h = H::new();
+    h.op(
+        "01",
+        WindowOp::Pause {
+            reason: PauseReason::Break,
+        },
+    );
+    h.at(15 * 60 - 1);
+    assert_eq!(h.severity(Rule::PauseTooLong), None);
+    h.at(15 * 60);
+    assert_eq!(h.severity(Rule::PauseTooLong), Some(Severity::Warning));
+    h.at(30 * 60);
+    assert_eq!(h.severity(Rule::PauseTooLong), Some(Severity::Critical));
+    h.op("01", WindowOp::Resume);
+    assert_eq!(h.severity(Rule::PauseTooLong), None);
+}
+
+#[test]
+fn call_unanswered_and_service_timeout() {
+    let mut h = H::new();
+    h.ticket("SB");
+    h.op("01", WindowOp::CallNext);
+    h.at(5 * 60 - 1);
+    assert_eq!(h.severity(Rule::CallUnanswered), None);
+    h.at(5 * 60);
+    assert_eq!(h.severity(Rule::CallUnanswered), Some(Severity::Notice));
+    h.op("01", WindowOp::Start); // service starts at 09:05
+    assert_eq!(
+        h.severity(Rule::CallUnanswered),
+        None,
+        "cleared by the start"
+    );
+    h.at(5 * 60 + 20 * 60 - 1);
+    assert_eq!(h.severity(Rule::ServiceTimeout), None);
+    h.at(5 * 60 + 20 * 60);
+    assert_eq!(h.severity(Rule::ServiceTimeout), Some(Severity::Warning));
+    h.at(5 * 60 + 40 * 60);
+    assert_eq!(h.severity(Rule::ServiceTimeout), Some(Severity::Critical));
+    h.op("01", finish());
+    assert_eq!(h.severity(Rule::ServiceTimeout), None);
+}
+
+#[test]
+fn window_unattended_counts_from_opening_time_for_windows_on_the_rota() {
+    let mut s = spec();
+    s.hours = OfficeHours::default();
+    for day in 0..5 {
+        s.hours.weekly[day] = vec![
+            Span::parse("09:00-12:00").unwrap(),
+            Span::parse("13:30-17:30").unwrap(),
+        ];
+    }
+    s.windows[1].on_rota = false;
+    s.windows[2].on_rota = false;
+    let mut h = H {
+        hall: Hall::new(Arc::new(s), t0()),
+        now: t0(),
+        n: 0,
+    };
+    // Offline since midnight, but the hall opened at 09:00.
+    h.at(15 * 60 - 1);
+    assert_eq!(h.severity(Rule::WindowUnattended), None);
+    h.at(15 * 60);
+    assert_eq!(h.severity(Rule::WindowUnattended), Some(Severity::Warning));
+    assert_eq!(
+        h.active(Rule::WindowUnattended).len(),
+        1,
+        "only the window on the rota"
+    );
+    h.at(30 * 60);
+    assert_eq!(h.severity(Rule::WindowUnattended), Some(Severity::Critical));
+    h.op(
+        "01",
+        WindowOp::Login {
+            staff: StaffId::parse("S1").unwrap(),
+            staff_name: None,
+        },
+    );
+    assert_eq!(h.severity(Rule::WindowUnattended), None);
+    // Over lunch the time-based rules are silent.
+    h.op("01", WindowOp::Logout);
+    h.at(3 * 3600 + 20 * 60); // 12:20
+    assert_eq!(h.severity(Rule::WindowUnattended), None, "closed for lunch");
+    h.at(4 * 3600 + 30 * 60 + 15 * 60); // 13:45: 15 minutes after reopening
+    assert_eq!(h.severity(Rule::WindowUnattended), Some(Severity::Warning));
+}
+
+#[test]
+fn idle_with_queue_after_five_minutes_without_a_call() {
+    let mut h = H::new();
+    h.at(60);
+    h.ticket("SB"); // waiting since 09:01; window idle since 09:00
+    h.at(60 + 5 * 60 - 1);
+    assert_eq!(h.severity(Rule::IdleWithQueue), None);
+    h.at(60 + 5 * 60);
+    assert_eq!(h.severity(Rule::IdleWithQueue), Some(Severity::Warning));
+    h.op("01", WindowOp::CallNext);
+    assert_eq!(h.severity(Rule::IdleWithQueue), None);
+}
+
+#[test]
+fn queue_backlog_above_ten_per_open_window() {
+    let mut h = H::new();
+    // Window 01 serves SB and GA: half a window for SB.
+    for _ in 0..5 {
+        h.ticket("SB");
+    }
+    assert_eq!(h.severity(Rule::QueueBacklog), None, "5 per window");
+    for _ in 0..6 {
+        h.ticket("SB");
+    }
+    assert_eq!(
+        h.severity(Rule::QueueBacklog),
+        Some(Severity::Warning),
+        "11 waiting, 1 window"
+    );
+    h.op("01", WindowOp::CallNext);
+    assert_eq!(h.severity(Rule::QueueBacklog), None, "10 is not above 10");
+}
+
+#[test]
+fn window_overload_at_100_and_120_percent() {
+    let mut h = H::new();
+    let serve = |h: &mut H, n: usize| {
+        for _ in 0..n {
+            h.ticket("SB");
+            h.op("01", WindowOp::CallNext);
+            h.op("01", finish());
+        }
+    };
+    serve(&mut h, 24);
+    assert_eq!(h.severity(Rule::WindowOverload), None);
+    serve(&mut h, 1);
+    assert_eq!(
+        h.severity(Rule::WindowOverload),
+        Some(Severity::Notice),
+        "25 of 25"
+    );
+    serve(&mut h, 5);
+    assert_eq!(
+        h.severity(Rule::WindowOverload),
+        Some(Severity::Warning),
+        "30 of 25"
+    );
+}
+
+#[test]
+fn no_show_streak_of_three_within_fifteen_minutes() {
+    let mut h = H::new();
+    for i in 0..3 {
+        h.ticket("SB");
+        h.at(i * 60);
+        h.op("01", WindowOp::CallNext);
+        h.op("01", WindowOp::NoShow);
+        if i < 2 {
+            assert_eq!(h.severity(Rule::NoShowStreak), None);
+        }
+    }
+    assert_eq!(h.severity(Rule::NoShowStreak), Some(Severity::Warning));
+    h.ticket("SB");
+    h.op("01", WindowOp::CallNext);
+    h.op("01", finish());
+    assert_eq!(
+        h.severity(Rule::NoShowStreak),
+        None,
+        "a served ticket ends the streak"
+    );
+}
+
+#[test]
+fn a_slow_no_show_streak_is_not_suspicious() {
+    let mut h = H::new();
+    for i in 0..3 {
+        h.ticket("SB");
+        h.at(i * 8 * 60); // 0, 8 and 16 minutes
+        h.op("01", WindowOp::CallNext);
+        h.op("01", WindowOp::NoShow);
+    }
+    assert_eq!(h.severity(Rule::NoShowStreak), None);
+}
+
+#[test]
+fn a_bad_rating_stays_until_a_person_resolves_it_with_a_note() {
+    let mut h = H::new();
+    h.ticket("SB");
+    h.op("01", WindowOp::CallNext);
+    h.op("01", finish());
+    h.rate("01", 1);
+    assert_eq!(h.severity(Rule::BadRating), Some(Severity::Critical));
+    let id = h.last(Rule::BadRating).id.clone();
+    assert!(h.last(Rule::BadRating).message.contains("等太久"));
+    let now = h.now;
+    assert_eq!(
+        h.hall
+            .act_on_alert(&id, AlertOp::Resolve, "监察员", Some("  "), now),
+        Err(AlertRefusal::NoteRequired)
+    );
+    h.hall
+        .act_on_alert(&id, AlertOp::Ack, "监察员", None, now)
+        .unwrap();
+    assert_eq!(h.last(Rule::BadRating).state, AlertState::Acknowledged);
+    assert_eq!(
+        h.hall.act_on_alert(&id, AlertOp::Ack, "监察员", None, now),
+        Err(AlertRefusal::AlreadyAcknowledged)
+    );
+    h.at(3600);
+    assert_eq!(
+        h.severity(Rule::BadRating),
+        Some(Severity::Critical),
+        "no self-resolution"
+    );
+    h.hall
+        .act_on_alert(
+            &id,
+            AlertOp::Resolve,
+            "监察员",
+            Some("已回访，群众表示理解"),
+            h.now,
+        )
+        .unwrap();
+    let a = h.last(Rule::BadRating);
+    assert_eq!(a.state, AlertState::Resolved);
+    assert_eq!(a.resolved.as_ref().unwrap().by, "监察员");
+    h.at(3601);
+    assert!(
+        h.active(Rule::BadRating).is_empty(),
+        "a resolved review does not reopen"
+    );
+    assert_eq!(
+        h.hall.act_on_alert(&id, AlertOp::Ack, "x", None, h.now),
+        Err(AlertRefusal::AlreadyResolved)
+    );
+    assert_eq!(
+        h.hall.act_on_alert("nope", AlertOp::Ack, "x", None, h.now),
+        Err(AlertRefusal::UnknownAlert)
+    );
+}
+
+#[test]
+fn a_rating_of_two_is_a_warning_and_three_is_fine() {
+    let mut h = H::new();
+    for score in [3, 2] {
+        h.ticket("SB");
+        h.op("01", WindowOp::CallNext);
+        h.op("01", finish());
+        h.rate("01", score);
+    }
+    assert_eq!(h.severity(Rule::BadRating), Some(Severity::Warning));
+    assert_eq!(h.active(Rule::BadRating).len(), 1);
+}
+
+#[test]
+fn an_unacknowledged_critical_alert_escalates_after_ten_minutes() {
+    let mut h = H::new();
+    h.op(
+        "01",
+        WindowOp::Pause {
+            reason: PauseReason::Other,
+        },
+    );
+    h.at(30 * 60); // critical
+    h.at(40 * 60 - 1);
+    assert!(h.last(Rule::PauseTooLong).escalated_at.is_none());
+    h.at(40 * 60);
+    assert_eq!(
+        h.last(Rule::PauseTooLong).escalated_at,
+        Some(t0() + Duration::minutes(40))
+    );
+}
+
+#[test]
+fn an_acknowledged_critical_alert_does_not_escalate() {
+    let mut h = H::new();
+    h.op(
+        "01",
+        WindowOp::Pause {
+            reason: PauseReason::Other,
+        },
+    );
+    h.at(30 * 60);
+    let id = h.last(Rule::PauseTooLong).id.clone();
+    h.hall
+        .act_on_alert(&id, AlertOp::Ack, "监察员", None, h.now)
+        .unwrap();
+    h.at(60 * 60);
+    assert!(h.last(Rule::PauseTooLong).escalated_at.is_none());
+}
+
+#[test]
+fn device_offline_after_two_minutes() {
+    let mut h = H::new();
+    let p = |online| Input::Presence {
+        device: DeviceId::parse("k1").unwrap(),
+        online,
+    };
+    h.hall.apply(&p(true), h.now);
+    h.hall.apply(&p(false), h.now);
+    h.at(119);
+    assert_eq!(h.severity(Rule::DeviceOffline), None);
+    h.at(120);
+    assert_eq!(h.severity(Rule::DeviceOffline), Some(Severity::Warning));
+    let now = h.now;
+    h.hall.apply(&p(true), now);
+    assert_eq!(h.severity(Rule::DeviceOffline), None);
+}
+
+#[test]
+fn rating_missing_after_twenty_finished_with_under_half_rated() {
+    let mut h = H::new();
+    for i in 0..20 {
+        h.ticket("SB");
+        h.op("01", WindowOp::CallNext);
+        h.op("01", finish());
+        if i < 9 {
+            h.rate("01", 5);
+        }
+    }
+    assert_eq!(
+        h.severity(Rule::RatingMissing),
+        Some(Severity::Notice),
+        "9 of 20"
+    );
+    h.ticket("SB");
+    h.op("01", WindowOp::CallNext);
+    h.op("01", finish());
+    h.rate("01", 5);
+    h.ticket("SB");
+    h.op("01", WindowOp::CallNext);
+    h.op("01", finish());
+    h.rate("01", 5);
+    assert_eq!(h.severity(Rule::RatingMissing), None, "11 of 22");
+}
+
+#[test]
+fn a_new_day_closes_yesterdays_alerts_but_not_bad_reviews() {
+    let mut h = H::new();
+    h.op(
+        "01",
+        WindowOp::Pause {
+            reason: PauseReason::Break,
+        },
+    );
+    h.at(20 * 60);
+    assert_eq!(h.severity(Rule::PauseTooLong), Some(Severity::Warning));
+    h.op("01", WindowOp::Resume);
+    h.ticket("SB");
+    h.op("01", WindowOp::CallNext);
+    h.op("01", finish());
+    h.rate("01", 2);
+    h.at(15 * 3600); // midnight in Beijing
+    assert!(h.active(Rule::WaitTimeout).is_empty());
+    assert_eq!(
+        h.severity(Rule::BadRating),
+        Some(Severity::Warning),
+        "kept until followed up"
+    );
+    assert!(h.last(Rule::BadRating).id.contains("20261123"));
+}
+
+#[test]
+fn alerts_replay_to_the_same_ids_and_times() {
+    let mut live = H::new();
+    live.op(
+        "01",
+        WindowOp::Pause {
+            reason: PauseReason::Break,
+        },
+    );
+    live.ticket("GA");
+    let mut log = vec![];
+    // A live run ticks every second...
+    for s in (0..=3600).step_by(1) {
+        live.at(s);
+    }
+    log.push(live.hall.alerts().to_vec());
+    // ...a replay only sees the inputs and the final time.
+    let mut replay = H::new();
+    replay.op(
+        "01",
+        WindowOp::Pause {
+            reason: PauseReason::Break,
+        },
+    );
+    replay.ticket("GA");
+    replay.at(3600);
+    assert_eq!(replay.hall.alerts(), &log[0][..]);
+}
