@@ -107,6 +107,22 @@ impl Hall {
         }
     }
 
+    /// A window's finding for a rule graded by time since `base`, if due.
+    fn graded_window(
+        &self,
+        w: usize,
+        rule: Rule,
+        base: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limits: (i64, i64),
+        describe: impl Fn(i64) -> String,
+    ) -> Option<Finding> {
+        let g = graded(base, now, limits)?;
+        let mut f = self.window_finding(w, rule, g.severity, g.since, describe(minutes(g.limit)));
+        f.opened = g.first;
+        Some(f)
+    }
+
     fn wait_timeout(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
         for t in &self.tickets {
             if t.state != TicketState::Waiting {
@@ -202,19 +218,14 @@ impl Hall {
             if !spec.on_rota || state.staff.is_some() {
                 continue;
             }
-            if let Some(Grade {
-                severity,
-                since,
-                limit,
-                first,
-            }) = graded(state.since.max(opened), now, limits)
-            {
-                let message = format!("{}空岗已超过 {} 分钟", spec.name, minutes(limit));
-                let mut f =
-                    self.window_finding(w, Rule::WindowUnattended, severity, since, message);
-                f.opened = first;
-                out.push(f);
-            }
+            out.extend(self.graded_window(
+                w,
+                Rule::WindowUnattended,
+                state.since.max(opened),
+                now,
+                limits,
+                |m| format!("{}空岗已超过 {m} 分钟", spec.name),
+            ));
         }
     }
 
@@ -256,18 +267,14 @@ impl Hall {
             if state.staff.is_none() || state.paused.is_none() {
                 continue;
             }
-            if let Some(Grade {
-                severity,
-                since,
-                limit,
-                first,
-            }) = graded(state.since.max(opened), now, limits)
-            {
-                let message = format!("{}暂停服务已超过 {} 分钟", spec.name, minutes(limit));
-                let mut f = self.window_finding(w, Rule::PauseTooLong, severity, since, message);
-                f.opened = first;
-                out.push(f);
-            }
+            out.extend(self.graded_window(
+                w,
+                Rule::PauseTooLong,
+                state.since.max(opened),
+                now,
+                limits,
+                |m| format!("{}暂停服务已超过 {m} 分钟", spec.name),
+            ));
         }
     }
 
