@@ -76,7 +76,11 @@ impl Application {
             Some((mqtt.clone(), acks.clone())),
             health.clone(),
         );
+        // Alert messages for every console; a console that falls this far
+        // behind gets a fresh snapshot.
+        let (alerts, _) = tokio::sync::broadcast::channel(4096);
         let ctx = Arc::new(EngineContext {
+            alerts: alerts.clone(),
             prefix: settings.mqtt.prefix.clone(),
             writer: writer.clone(),
             mqtt: Some(mqtt.clone()),
@@ -114,6 +118,8 @@ impl Application {
         })?;
         let port = listener.local_addr()?.port();
         let state = AppState {
+            alerts,
+            store: store.clone(),
             registry: registry.clone(),
             health: health.clone(),
             metrics,

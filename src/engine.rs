@@ -16,12 +16,14 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::clock::{Clock, now_ms};
-use crate::domain::{DisplaySnapshot, Effect, Hall, HallId, HallSpec, Input, Reply};
+use crate::domain::{
+    AlertOp, AlertRefusal, AlertView, DisplaySnapshot, Effect, Hall, HallId, HallSpec, Input, Reply,
+};
 use crate::metrics::Metrics;
 use crate::mqtt::acks::AckTicket;
 use crate::mqtt::payload::{self, MAX_PAYLOAD};
 use crate::mqtt::topic::{self, Inbound};
-use crate::store::{EventRow, Record, RejectionRow, StoreWriter, WriteItem};
+use crate::store::{AlertRow, EventRow, Record, RejectionRow, StoreWriter, WriteItem};
 
 /// Display frames buffered per hall for slow screens before they lag.
 const DISPLAY_BUFFER: usize = 1024;
@@ -59,6 +61,25 @@ pub enum HallMsg {
     },
     /// Publish the retained window states again (the broker lost them).
     Republish,
+    /// The hall's alerts for a supervisors' console.
+    Alerts {
+        reply: oneshot::Sender<Vec<AlertView>>,
+    },
+    /// A supervisor acknowledges or resolves an alert.
+    AlertAction {
+        alert: String,
+        op: AlertOp,
+        by: String,
+        note: Option<String>,
+        reply: oneshot::Sender<Result<AlertView, AlertRefusal>>,
+    },
+}
+
+/// An alert message for supervisors, serialised once for every console.
+#[derive(Debug, Clone)]
+pub struct AlertFrame {
+    pub hall: HallId,
+    pub frame: ByteString,
 }
 
 /// The way to a hall's task.
@@ -82,6 +103,38 @@ impl HallHandle {
                 HallMsg::Device { origin, .. } => origin.ack,
                 _ => None,
             })
+    }
+
+    /// The hall's active alerts and those resolved today.
+    pub async fn alerts(&self) -> Vec<AlertView> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(HallMsg::Alerts { reply }).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// A supervisor's action on one of this hall's alerts; None if the hall
+    /// has stopped.
+    pub async fn alert_action(
+        &self,
+        alert: String,
+        op: AlertOp,
+        by: String,
+        note: Option<String>,
+    ) -> Option<Result<AlertView, AlertRefusal>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(HallMsg::AlertAction {
+                alert,
+                op,
+                by,
+                note,
+                reply,
+            })
+            .await
+            .ok()?;
+        rx.await.ok()
     }
 
     /// Asks the hall to publish its retained window states again.
@@ -144,6 +197,8 @@ pub struct EngineContext {
     pub mqtt: Option<AsyncClient>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// Alert messages for every supervisors' console.
+    pub alerts: broadcast::Sender<AlertFrame>,
 }
 
 /// Starts the task that owns `hall`.
@@ -204,6 +259,12 @@ impl HallTask {
                     Some(HallMsg::Display { reply }) => {
                         let snapshot = frame("snapshot", self.hall.display_snapshot(now_ms(&*self.ctx.clock)));
                         let _ = reply.send(DisplaySub { snapshot, frames: self.display.subscribe() });
+                    }
+                    Some(HallMsg::Alerts { reply }) => {
+                        let _ = reply.send(self.hall.alert_views());
+                    }
+                    Some(HallMsg::AlertAction { alert, op, by, note, reply }) => {
+                        let _ = reply.send(self.handle_alert_action(alert, op, by, note));
                     }
                     Some(HallMsg::Republish) => {
                         for w in 0..self.hall.windows().len() {
@@ -293,6 +354,52 @@ impl HallTask {
         self.emit(applied.effects);
     }
 
+    /// Applies a supervisor's action as a logged input, so a restart shows
+    /// the same alerts in the same states.
+    fn handle_alert_action(
+        &mut self,
+        alert: String,
+        op: AlertOp,
+        by: String,
+        note: Option<String>,
+    ) -> Result<AlertView, AlertRefusal> {
+        let now = now_ms(&*self.ctx.clock);
+        let input = Input::AlertAction {
+            alert: alert.clone(),
+            op,
+            by: by.clone(),
+            note,
+        };
+        let applied = self.hall.apply(&input, now);
+        let result = match &applied.reply {
+            Some(Reply::AlertRefused(r)) => Err(*r),
+            _ => self
+                .hall
+                .alert(&alert)
+                .map(|a| self.hall.alert_view(a))
+                .ok_or(AlertRefusal::UnknownAlert),
+        };
+        if applied.record {
+            let mut item = WriteItem::default();
+            item.records.push(Record::Event(EventRow {
+                hall: self.hall.spec().id.to_string(),
+                device: None,
+                msg_id: None,
+                kind: input.kind().to_owned(),
+                input: serde_json::to_value(&input).unwrap_or_default(),
+                received_at: now,
+                ok: true,
+                reason: None,
+                reply: None,
+                device_at: None,
+            }));
+            self.ctx.writer.send(item);
+            info!(hall = %self.hall.spec().id, %alert, ?op, %by, "Supervisor acted on an alert.");
+        }
+        self.emit(applied.effects);
+        result
+    }
+
     /// Turns effects into display frames and MQTT messages.
     fn emit(&mut self, mut effects: Vec<Effect>) {
         self.summary_due |= !effects.is_empty();
@@ -349,16 +456,51 @@ impl HallTask {
                         self.publish_window_state(w);
                     }
                 }
-                Effect::AlertChanged(id) => {
-                    if let Some(a) = self.hall.alert(&id) {
-                        info!(hall = %hall_id, alert = %a.id, rule = a.rule.code(), severity = ?a.severity, state = ?a.state, "Alert changed.");
-                    }
-                }
+                Effect::AlertChanged(id) => self.publish_alert(&id),
                 Effect::PresenceChanged { device, online } => {
                     info!(hall = %hall_id, %device, online, "Device presence changed.");
                 }
             }
         }
+    }
+
+    /// An alert that opened or changed: to every console, to MQTT for
+    /// integrations (SMS gateways), and to the store for history.
+    fn publish_alert(&self, id: &str) {
+        let Some(alert) = self.hall.alert(id) else {
+            return;
+        };
+        let view = self.hall.alert_view(alert);
+        info!(hall = %view.hall, alert = %view.id, rule = view.rule.code(), severity = ?view.severity,
+              state = ?view.state, escalated = view.escalated, "Alert changed.");
+        let f = frame("alert", &view);
+        self.publish(
+            topic::alert(&self.ctx.prefix, &view.hall),
+            f.as_bytes().to_vec(),
+            false,
+        );
+        let mut item = WriteItem::default();
+        item.records.push(Record::Alert(AlertRow {
+            id: view.id.clone(),
+            hall: view.hall.to_string(),
+            rule: view.rule.code().to_owned(),
+            severity: serde_json::to_value(view.severity)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            state: serde_json::to_value(view.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            opened_at: alert.opened_at,
+            updated_at: alert.updated_at,
+            body: serde_json::from_str(&f).unwrap_or_default(),
+        }));
+        self.ctx.writer.send(item);
+        let _ = self.ctx.alerts.send(AlertFrame {
+            hall: view.hall.clone(),
+            frame: f,
+        });
     }
 
     /// The retained `window/{id}/state` message of the contract.

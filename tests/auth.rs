@@ -9,20 +9,7 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 use common::*;
 use hallwatch::clock::ManualClock;
-use hallwatch::config::{Role, Settings, TokenSettings};
-use sha2::{Digest, Sha256};
-
-fn token(name: &str, role: Role, halls: &[&str], secret: &str) -> TokenSettings {
-    TokenSettings {
-        name: name.into(),
-        role,
-        halls: halls.iter().map(|h| (*h).to_owned()).collect(),
-        sha256: Sha256::digest(secret.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    }
-}
+use hallwatch::config::{Role, Settings};
 
 /// The test hall with a manager of `h1` (`m-secret`) and an all-halls
 /// supervisor (`s-secret`).

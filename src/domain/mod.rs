@@ -30,7 +30,9 @@ pub use queue::{QueueKey, Queues};
 pub use spec::{
     DeviceKind, HallLevel, HallSpec, OfficeHours, ServiceSpec, Span, WindowKind, WindowSpec,
 };
-pub use view::{CallView, DisplaySnapshot, HallInfo, QueueView, SummaryView, WindowView};
+pub use view::{
+    AlertView, CallView, DisplaySnapshot, HallInfo, QueueView, SummaryView, WindowView,
+};
 
 #[cfg(test)]
 mod rules_tests;

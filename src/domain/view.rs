@@ -87,6 +87,36 @@ pub struct SummaryView {
     /// Windows with staff logged in and not paused.
     pub windows_open: usize,
     pub windows_total: usize,
+    /// Alerts open or acknowledged.
+    pub alerts_open: usize,
+}
+
+/// An alert as supervisors' screens and integrations see it (the `alert`
+/// message of the contract).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AlertView {
+    pub id: String,
+    pub rule: super::alert::Rule,
+    pub severity: super::alert::Severity,
+    pub state: super::alert::AlertState,
+    pub hall: HallId,
+    pub hall_name: String,
+    pub window: Option<WindowId>,
+    pub window_name: Option<String>,
+    pub ticket: Option<TicketNo>,
+    pub service: Option<ServiceCode>,
+    pub service_name: Option<String>,
+    pub message: String,
+    pub opened_at: DateTime<FixedOffset>,
+    pub updated_at: DateTime<FixedOffset>,
+    pub escalated: bool,
+    pub escalated_at: Option<DateTime<FixedOffset>>,
+    pub acked_by: Option<String>,
+    pub acked_at: Option<DateTime<FixedOffset>>,
+    pub ack_note: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<DateTime<FixedOffset>>,
+    pub resolve_note: Option<String>,
 }
 
 impl Hall {
@@ -168,7 +198,66 @@ impl Hall {
                 .filter(|w| w.staff.is_some() && w.paused.is_none())
                 .count(),
             windows_total: self.windows.len(),
+            alerts_open: self.open_alerts.len(),
         }
+    }
+
+    pub fn alert_view(&self, a: &super::alert::Alert) -> AlertView {
+        let t = |at: DateTime<Utc>| self.local_time(at);
+        let window = a
+            .window
+            .as_ref()
+            .and_then(|id| self.spec.window_index(id))
+            .map(|w| &self.spec.windows[w]);
+        let service = a
+            .service
+            .as_ref()
+            .and_then(|c| self.spec.service_index(c))
+            .map(|s| &self.spec.services[s]);
+        AlertView {
+            id: a.id.clone(),
+            rule: a.rule,
+            severity: a.severity,
+            state: a.state,
+            hall: self.spec.id.clone(),
+            hall_name: self.spec.name.clone(),
+            window: a.window.clone(),
+            window_name: window.map(|w| w.name.clone()),
+            ticket: a.ticket.clone(),
+            service: a.service.clone(),
+            service_name: service.map(|s| s.name.clone()),
+            message: a.message.clone(),
+            opened_at: t(a.opened_at),
+            updated_at: t(a.updated_at),
+            escalated: a.escalated_at.is_some(),
+            escalated_at: a.escalated_at.map(t),
+            acked_by: a.acknowledged.as_ref().map(|x| x.by.clone()),
+            acked_at: a.acknowledged.as_ref().map(|x| t(x.at)),
+            ack_note: a.acknowledged.as_ref().and_then(|x| x.note.clone()),
+            resolved_by: a.resolved.as_ref().map(|x| x.by.clone()),
+            resolved_at: a.resolved.as_ref().map(|x| t(x.at)),
+            resolve_note: a.resolved.as_ref().and_then(|x| x.note.clone()),
+        }
+    }
+
+    /// Alerts for the supervisors' console: active ones, and those resolved
+    /// on the hall's current day.
+    pub fn alert_views(&self) -> Vec<AlertView> {
+        self.alerts
+            .iter()
+            .filter(|a| {
+                a.is_active()
+                    || a.resolved
+                        .as_ref()
+                        .is_some_and(|r| self.spec.local_date(r.at) == self.day)
+            })
+            .map(|a| self.alert_view(a))
+            .collect()
+    }
+
+    /// Alerts active now.
+    pub fn open_alert_count(&self) -> usize {
+        self.open_alerts.len()
     }
 
     pub fn display_snapshot(&self, now: DateTime<Utc>) -> DisplaySnapshot {

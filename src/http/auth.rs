@@ -854,9 +854,14 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn require_reads_the_app_state() {
+    #[tokio::test]
+    async fn require_reads_the_app_state() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect_lazy("sqlite::memory:")
+            .unwrap();
         let state = AppState {
+            alerts: tokio::sync::broadcast::channel(1).0,
+            store: crate::store::Store::Sqlite(pool),
             registry: Default::default(),
             health: Default::default(),
             metrics: Default::default(),

@@ -1,6 +1,7 @@
 //! HTTP and WebSockets: the REST API, the display channel and the embedded
 //! screens. Handlers translate; the halls decide.
 
+mod alerts;
 pub mod auth;
 mod display;
 mod pages;
@@ -19,6 +20,10 @@ use crate::metrics::Metrics;
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
+    /// Alert messages of every hall, for the supervisors' consoles.
+    pub alerts: tokio::sync::broadcast::Sender<crate::engine::AlertFrame>,
+    /// For alert history.
+    pub store: crate::store::Store,
     pub registry: Registry,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
@@ -34,20 +39,26 @@ pub enum ApiError {
     UnknownHall(String),
     #[error("the hall is restarting; try again")]
     Unavailable,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the store cannot answer: {0}")]
+    Store(String),
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::UnknownHall(_) => StatusCode::NOT_FOUND,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let code = match self {
             ApiError::UnknownHall(_) => "unknown_hall",
-            ApiError::Unavailable => "unavailable",
+            ApiError::Unavailable | ApiError::Store(_) => "unavailable",
+            ApiError::BadRequest(_) => "bad_request",
         };
         HttpResponse::build(self.status_code())
             .json(json!({"error": code, "message": self.to_string()}))
@@ -61,6 +72,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/halls", web::get().to(halls))
         .route("/api/halls/{hall}/snapshot", web::get().to(snapshot))
         .route("/ws/display/{hall}", web::get().to(display::display_ws))
+        .configure(alerts::routes)
         .configure(auth::routes)
         .configure(pages::routes);
 }

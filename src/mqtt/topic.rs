@@ -118,6 +118,11 @@ pub fn summary(prefix: &str, hall: &HallId) -> String {
     format!("{prefix}/{hall}/summary")
 }
 
+/// `{prefix}/{hall}/alert`.
+pub fn alert(prefix: &str, hall: &HallId) -> String {
+    format!("{prefix}/{hall}/alert")
+}
+
 /// `{prefix}/{hall}/call`.
 pub fn call(prefix: &str, hall: &HallId) -> String {
     format!("{prefix}/{hall}/call")

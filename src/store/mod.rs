@@ -60,11 +60,38 @@ pub struct RejectionRow {
     pub msg_id: Option<String>,
 }
 
+/// An alert's latest state, for history queries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    pub id: String,
+    pub hall: String,
+    pub rule: String,
+    pub severity: String,
+    pub state: String,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub body: serde_json::Value,
+}
+
 /// Something to write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Event(EventRow),
     Rejection(RejectionRow),
+    /// Inserted or, when the id exists, replaced.
+    Alert(AlertRow),
+}
+
+/// Filters for alert history.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub halls: Option<Vec<String>>,
+    pub rule: Option<String>,
+    pub severity: Option<String>,
+    pub state: Option<String>,
+    /// Opened in [from, to).
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
 }
 
 /// A stored event read back for replay, in log order.
@@ -96,7 +123,7 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
 /// Inserts records in one transaction; the SQL differs per backend only in
 /// its placeholders.
 macro_rules! write_records {
-    ($pool:expr, $records:expr, $events_sql:expr, $rejections_sql:expr) => {{
+    ($pool:expr, $records:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr) => {{
         let mut tx = $pool.begin().await?;
         for r in $records {
             match r {
@@ -124,6 +151,19 @@ macro_rules! write_records {
                         .bind(&r.detail)
                         .bind(&r.hall)
                         .bind(&r.msg_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Record::Alert(a) => {
+                    sqlx::query($alerts_sql)
+                        .bind(&a.id)
+                        .bind(&a.hall)
+                        .bind(&a.rule)
+                        .bind(&a.severity)
+                        .bind(&a.state)
+                        .bind(millis(a.opened_at))
+                        .bind(millis(a.updated_at))
+                        .bind(Json(&a.body))
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -220,7 +260,11 @@ impl Store {
                 "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)"
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO alerts (id, hall, rule, severity, state, opened_at, updated_at, body) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+                 severity = excluded.severity, state = excluded.state, \
+                 updated_at = excluded.updated_at, body = excluded.body"
             ),
             Store::Postgres(pool) => write_records!(
                 pool,
@@ -228,7 +272,11 @@ impl Store {
                 "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO alerts (id, hall, rule, severity, state, opened_at, updated_at, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
+                 severity = excluded.severity, state = excluded.state, \
+                 updated_at = excluded.updated_at, body = excluded.body"
             ),
         }
         Ok(())
@@ -273,6 +321,52 @@ impl Store {
                 rejection_row
             ),
         })
+    }
+
+    /// Alerts matching `filter`, newest first, at most `limit`.
+    pub async fn alerts(
+        &self,
+        filter: &AlertFilter,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let from = filter.from.map_or(i64::MIN, millis);
+        let to = filter.to.map_or(i64::MAX, millis);
+        let rows: Vec<(String, Json<serde_json::Value>)> = match self {
+            Store::Sqlite(p) => sqlx::query_as(
+                "SELECT hall, body FROM alerts WHERE opened_at >= ? AND opened_at < ? \
+                 AND (? IS NULL OR rule = ?) AND (? IS NULL OR severity = ?) AND (? IS NULL OR state = ?) \
+                 ORDER BY opened_at DESC LIMIT ?",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(&filter.rule)
+            .bind(&filter.rule)
+            .bind(&filter.severity)
+            .bind(&filter.severity)
+            .bind(&filter.state)
+            .bind(&filter.state)
+            .bind(limit)
+            .fetch_all(p)
+            .await?,
+            Store::Postgres(p) => sqlx::query_as(
+                "SELECT hall, body FROM alerts WHERE opened_at >= $1 AND opened_at < $2 \
+                 AND ($3::TEXT IS NULL OR rule = $3) AND ($4::TEXT IS NULL OR severity = $4) \
+                 AND ($5::TEXT IS NULL OR state = $5) ORDER BY opened_at DESC LIMIT $6",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(&filter.rule)
+            .bind(&filter.severity)
+            .bind(&filter.state)
+            .bind(limit)
+            .fetch_all(p)
+            .await?,
+        };
+        Ok(rows
+            .into_iter()
+            .filter(|(hall, _)| filter.halls.as_ref().is_none_or(|hs| hs.contains(hall)))
+            .map(|(_, body)| body.0)
+            .collect())
     }
 
     /// Closes the pool, waiting for connections to finish.

@@ -191,6 +191,25 @@ kind = "domain"
 services = ["GA"]
 "#;
 
+/// An access token for `secret`, stored as its SHA-256 like the configuration does.
+pub fn token(
+    name: &str,
+    role: hallwatch::config::Role,
+    halls: &[&str],
+    secret: &str,
+) -> hallwatch::config::TokenSettings {
+    use sha2::{Digest, Sha256};
+    hallwatch::config::TokenSettings {
+        name: name.into(),
+        role,
+        halls: halls.iter().map(|h| (*h).to_owned()).collect(),
+        sha256: Sha256::digest(secret.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    }
+}
+
 /// Settings for a test server: loopback, port 0, the given broker and database.
 pub fn settings(broker_url: &str, database_url: &str, client_id: &str) -> Settings {
     let text = format!(

@@ -1,0 +1,351 @@
+//! Supervisors (电子效能监察): the `/ws/alerts` channel and the REST API over
+//! alerts. Both check the token before anything else: 401 without a valid
+//! one, 403 outside its role or hall scope, before any WebSocket upgrade.
+
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{Message, Session};
+use bytestring::ByteString;
+use chrono::{NaiveDate, TimeZone};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use tracing::{debug, info};
+
+use super::auth::{self, Principal};
+use super::{ApiError, AppState};
+use crate::clock::now_ms;
+use crate::domain::{AlertOp, AlertRefusal, AlertView};
+use crate::engine::HallHandle;
+use crate::store::AlertFilter;
+
+const PING_EVERY: Duration = Duration::from_secs(15);
+const IDLE_LIMIT: Duration = Duration::from_secs(45);
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws/alerts", web::get().to(alerts_ws))
+        .route("/api/alerts", web::get().to(list))
+        .route("/api/alerts/{id}/ack", web::post().to(ack))
+        .route("/api/alerts/{id}/resolve", web::post().to(resolve));
+}
+
+#[derive(Debug, Deserialize)]
+struct ScopeQuery {
+    hall: Option<String>,
+}
+
+/// The halls a principal sees, narrowed to `hall` when one is asked for.
+fn halls_in_scope(
+    state: &AppState,
+    who: &Principal,
+    hall: Option<&str>,
+) -> Result<Vec<HallHandle>, ApiError> {
+    if let Some(h) = hall
+        && state.registry.get_str(h).is_none()
+    {
+        return Err(ApiError::UnknownHall(h.to_owned()));
+    }
+    Ok(state
+        .registry
+        .all()
+        .into_iter()
+        .filter(|h| who.may_see(h.spec.id.as_str()) && hall.is_none_or(|x| x == h.spec.id.as_str()))
+        .collect())
+}
+
+/// The hall an alert id belongs to: ids are `{hall}-{yyyymmdd}-{n}`.
+fn hall_of(alert: &str) -> Option<&str> {
+    let mut parts = alert.rsplitn(3, '-');
+    let (_n, _date) = (parts.next()?, parts.next()?);
+    parts.next()
+}
+
+/// Active alerts of the halls and those resolved today: most urgent first.
+async fn collect(halls: &[HallHandle]) -> Vec<AlertView> {
+    let mut all = Vec::new();
+    for h in halls {
+        all.extend(h.alerts().await);
+    }
+    all.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.opened_at.cmp(&b.opened_at))
+    });
+    all
+}
+
+async fn snapshot(state: &AppState, halls: &[HallHandle]) -> ByteString {
+    let now = now_ms(&*state.clock);
+    let tz = halls
+        .first()
+        .map_or(chrono_tz::Asia::Shanghai, |h| h.spec.tz);
+    let body = json!({
+        "type": "snapshot",
+        "at": tz.from_utc_datetime(&now.naive_utc()).fixed_offset(),
+        "halls": halls.iter().map(|h| json!({"id": h.spec.id, "name": h.spec.name})).collect::<Vec<_>>(),
+        "alerts": collect(halls).await,
+    });
+    ByteString::from(body.to_string())
+}
+
+async fn alerts_ws(
+    req: HttpRequest,
+    body: web::Payload,
+    query: web::Query<ScopeQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let who = auth::require(&req, auth::ALERTS, query.hall.as_deref())?;
+    let halls = halls_in_scope(&state, &who, query.hall.as_deref())?;
+    // Subscribe before the snapshot: an alert message is a whole alert, so
+    // one seen twice does no harm, and none is missed in between.
+    let frames = state.alerts.subscribe();
+    let first = snapshot(&state, &halls).await;
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let state = state.into_inner();
+    actix_web::rt::spawn(async move {
+        state.metrics.ws_connected();
+        info!(who = %who.name, halls = halls.len(), "Supervisor console connected.");
+        serve(&state, who, halls, first, frames, session, stream).await;
+        state.metrics.ws_disconnected();
+    });
+    Ok(response)
+}
+
+async fn send(session: &mut Session, text: ByteString) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, session.text(text)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn serve(
+    state: &AppState,
+    who: Principal,
+    halls: Vec<HallHandle>,
+    first: ByteString,
+    mut frames: tokio::sync::broadcast::Receiver<crate::engine::AlertFrame>,
+    mut session: Session,
+    mut stream: actix_ws::MessageStream,
+) {
+    if !send(&mut session, first).await {
+        return;
+    }
+    let in_scope = |hall: &str| halls.iter().any(|h| h.spec.id.as_str() == hall);
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut last_seen = Instant::now();
+    loop {
+        tokio::select! {
+            f = frames.recv() => match f {
+                Ok(f) if in_scope(f.hall.as_str()) => if !send(&mut session, f.frame).await { break },
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    info!(missed, "Supervisor console fell behind; sending a fresh snapshot.");
+                    if !send(&mut session, snapshot(state, &halls).await).await { break }
+                }
+                Err(RecvError::Closed) => break,
+            },
+            msg = stream.recv() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    last_seen = Instant::now();
+                    let answer = handle_op(&who, &halls, &text).await;
+                    if !send(&mut session, answer).await { break }
+                }
+                Some(Ok(Message::Ping(bytes))) => {
+                    last_seen = Instant::now();
+                    if session.pong(&bytes).await.is_err() { break }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => last_seen = Instant::now(),
+            },
+            _ = ping.tick() => {
+                if last_seen.elapsed() > IDLE_LIMIT
+                    || session.ping(b"").await.is_err()
+                    || !send(&mut session, ByteString::from_static(r#"{"type":"ping"}"#)).await
+                {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = session.close(None).await;
+    debug!(who = %who.name, "Supervisor console disconnected.");
+}
+
+/// A console's `{"op":"ack"|"resolve","alert":…,"note":…}`, answered with
+/// the updated alert or an error message.
+async fn handle_op(who: &Principal, halls: &[HallHandle], text: &str) -> ByteString {
+    let error = |alert: &Value, code: &str, message: &str| {
+        ByteString::from(
+            json!({"type": "error", "alert": alert, "error": code, "message": message}).to_string(),
+        )
+    };
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return error(&Value::Null, "bad_json", "消息不是有效的 JSON 对象");
+    };
+    let alert = v.get("alert").cloned().unwrap_or(Value::Null);
+    let op = match v.get("op").and_then(Value::as_str) {
+        Some("ack") => AlertOp::Ack,
+        Some("resolve") => AlertOp::Resolve,
+        _ => return error(&alert, "unknown_op", "不支持的操作"),
+    };
+    let Some(id) = alert.as_str() else {
+        return error(&alert, "bad_request", "缺少告警编号");
+    };
+    let note = v.get("note").and_then(Value::as_str).map(str::to_owned);
+    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return error(&alert, "bad_request", "备注不能超过 500 字");
+    }
+    let Some(hall) = hall_of(id).and_then(|h| halls.iter().find(|x| x.spec.id.as_str() == h))
+    else {
+        return error(
+            &alert,
+            AlertRefusal::UnknownAlert.code(),
+            AlertRefusal::UnknownAlert.message(),
+        );
+    };
+    match hall
+        .alert_action(id.to_owned(), op, who.name.clone(), note)
+        .await
+    {
+        Some(Ok(view)) => ByteString::from(crate::engine::frame("alert", &view).to_string()),
+        Some(Err(r)) => error(&alert, r.code(), r.message()),
+        None => error(&alert, "unavailable", "服务正在重启，请稍后再试"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    hall: Option<String>,
+    rule: Option<String>,
+    severity: Option<String>,
+    state: Option<String>,
+    /// `YYYY-MM-DD`, in the hall's time zone.
+    date: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/alerts`: alert history with filters, newest first.
+async fn list(
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let who = auth::require(&req, auth::ANY_ROLE, q.hall.as_deref())?;
+    let halls = halls_in_scope(&state, &who, q.hall.as_deref())?;
+    let (from, to) = match &q.date {
+        None => (None, None),
+        Some(d) => {
+            let date = NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|_| ApiError::BadRequest(format!("date {d:?} is not YYYY-MM-DD")))?;
+            let tz = halls
+                .first()
+                .map_or(chrono_tz::Asia::Shanghai, |h| h.spec.tz);
+            let start = |d: NaiveDate| {
+                tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+                    .earliest()
+                    .map(|t| t.with_timezone(&chrono::Utc))
+            };
+            (start(date), date.succ_opt().and_then(start))
+        }
+    };
+    let filter = AlertFilter {
+        halls: Some(halls.iter().map(|h| h.spec.id.to_string()).collect()),
+        rule: q.rule.clone(),
+        severity: q.severity.clone(),
+        state: q.state.clone(),
+        from,
+        to,
+    };
+    let rows = state
+        .store
+        .alerts(&filter, q.limit.unwrap_or(500).clamp(1, 5000))
+        .await
+        .map_err(|e| ApiError::Store(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct NoteBody {
+    note: Option<String>,
+}
+
+async fn ack(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Option<web::Json<NoteBody>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    act(
+        req,
+        &id,
+        body.map(|b| b.into_inner()).unwrap_or_default(),
+        AlertOp::Ack,
+        &state,
+    )
+    .await
+}
+
+async fn resolve(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Option<web::Json<NoteBody>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    act(
+        req,
+        &id,
+        body.map(|b| b.into_inner()).unwrap_or_default(),
+        AlertOp::Resolve,
+        &state,
+    )
+    .await
+}
+
+async fn act(
+    req: HttpRequest,
+    id: &str,
+    body: NoteBody,
+    op: AlertOp,
+    state: &AppState,
+) -> Result<HttpResponse, actix_web::Error> {
+    let hall = hall_of(id).and_then(|h| state.registry.get_str(h));
+    let who = auth::require(
+        &req,
+        auth::ALERTS,
+        hall.as_ref().map(|h| h.spec.id.as_str()),
+    )?;
+    let Some(hall) = hall else {
+        return Ok(refused(AlertRefusal::UnknownAlert));
+    };
+    match hall
+        .alert_action(id.to_owned(), op, who.name, body.note)
+        .await
+    {
+        Some(Ok(view)) => Ok(HttpResponse::Ok().json(view)),
+        Some(Err(r)) => Ok(refused(r)),
+        None => Err(ApiError::Unavailable.into()),
+    }
+}
+
+fn refused(r: AlertRefusal) -> HttpResponse {
+    let body = json!({"error": r.code(), "message": r.message()});
+    match r {
+        AlertRefusal::UnknownAlert => HttpResponse::NotFound().json(body),
+        AlertRefusal::NoteRequired => HttpResponse::UnprocessableEntity().json(body),
+        AlertRefusal::AlreadyResolved | AlertRefusal::AlreadyAcknowledged => {
+            HttpResponse::Conflict().json(body)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn alert_ids_name_their_hall() {
+        assert_eq!(super::hall_of("jl-center-20261122-17"), Some("jl-center"));
+        assert_eq!(super::hall_of("h1-20261122-1"), Some("h1"));
+        assert_eq!(super::hall_of("nope"), None);
+    }
+}

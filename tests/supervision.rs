@@ -1,0 +1,244 @@
+//! Electronic efficiency supervision end to end: a ticket left waiting past
+//! its limit reaches the supervisors' console and MQTT, is acknowledged
+//! there, is listed by the REST API, and survives a restart; only a
+//! supervisor token in scope gets in. Time moves on an injected clock.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use hallwatch::clock::{Clock, ManualClock};
+use hallwatch::config::{Role, Settings};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn supervised(broker: &Broker, db: &str, client: &str) -> Settings {
+    let mut s = settings(&broker.url(), db, client);
+    s.tokens = vec![
+        token("值班长", Role::Manager, &["h1"], "m-secret"),
+        token("效能监察室", Role::Supervisor, &["*"], "s-secret"),
+        token(
+            "镇监察员",
+            Role::Supervisor,
+            &["elsewhere-not-h1"],
+            "x-secret",
+        ),
+    ];
+    s
+}
+
+/// A clock at the current second, so the stored times stay plausible.
+fn clock() -> Arc<ManualClock> {
+    let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    Arc::new(ManualClock::new(now))
+}
+
+async fn console(port: u16, query: &str) -> Result<Ws, u16> {
+    match tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/alerts{query}")).await
+    {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+async fn next_of(ws: &mut Ws, kind: &str, want: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} within 5 s"))
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == kind && want(&v) {
+                return v;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_wait_reaches_the_console_is_acknowledged_and_survives_a_restart() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let clock = clock();
+    let app = TestApp::spawn_with_clock(supervised(&broker, &db, "sup-a"), clock.clone()).await;
+
+    let mut ws = console(app.port, "?token=s-secret")
+        .await
+        .expect("supervisor gets in");
+    let snap = next_of(&mut ws, "snapshot", |_| true).await;
+    assert_eq!(snap["halls"][0]["id"], "h1");
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/alert"],
+    )
+    .await;
+    assert_eq!(
+        dev.request(KIOSK, json!({"service": "SB"})).await["ticket"],
+        "B001"
+    );
+    let issued = clock.now();
+
+    // One second before the limit: nothing. At it: a warning, within the
+    // hall's one-second tick.
+    clock.set(issued + chrono::Duration::seconds(30 * 60 - 1));
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    clock.set(issued + chrono::Duration::minutes(30));
+    let alert = next_of(&mut ws, "alert", |a| a["rule"] == "wait_timeout").await;
+    assert_eq!(alert["severity"], "warning");
+    assert_eq!(alert["state"], "open");
+    assert_eq!(alert["ticket"], "B001");
+    assert_eq!(alert["hall_name"], "测试县政务服务中心");
+    assert!(alert["message"].as_str().unwrap().contains("30 分钟"));
+    let id = alert["id"].as_str().unwrap().to_owned();
+    let opened: DateTime<Utc> = alert["opened_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        opened,
+        issued + chrono::Duration::minutes(30),
+        "dated at the threshold, not at the tick"
+    );
+    let on_mqtt = dev
+        .expect_where("hallwatch/h1/alert", |v| v["id"] == id.as_str())
+        .await;
+    assert_eq!(on_mqtt["rule"], "wait_timeout");
+
+    // Acknowledged from the console, with a note.
+    ws.send(Message::Text(
+        json!({"op": "ack", "alert": id, "note": "已安排导办"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let acked = next_of(&mut ws, "alert", |a| {
+        a["id"] == id.as_str() && a["state"] == "acknowledged"
+    })
+    .await;
+    assert_eq!(acked["acked_by"], "效能监察室");
+    assert_eq!(acked["ack_note"], "已安排导办");
+    ws.send(Message::Text(
+        json!({"op": "ack", "alert": id}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let err = next_of(&mut ws, "error", |_| true).await;
+    assert_eq!(err["error"], "already_acknowledged");
+
+    // Past the critical limit the same alert rises.
+    clock.set(issued + chrono::Duration::minutes(60));
+    let critical = next_of(&mut ws, "alert", |a| {
+        a["id"] == id.as_str() && a["severity"] == "critical"
+    })
+    .await;
+    assert_eq!(critical["state"], "acknowledged", "still acknowledged");
+
+    // The REST history has it, filtered.
+    let (status, body) = http_request_json(
+        app.port,
+        "/api/alerts?rule=wait_timeout&state=acknowledged",
+        "s-secret",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["id"], id.as_str());
+    let (status, body) =
+        http_request_json(app.port, "/api/alerts?severity=notice", "s-secret").await;
+    assert_eq!((status, body), (200, json!([])));
+    let before = collect_alerts(&mut ws, app.port).await;
+    app.stop().await;
+
+    // After a restart the console sees the same alert in the same state.
+    let app = TestApp::spawn_with_clock(supervised(&broker, &db, "sup-a"), clock.clone()).await;
+    let mut ws = console(app.port, "?token=s-secret").await.unwrap();
+    let snap = next_of(&mut ws, "snapshot", |_| true).await;
+    assert_eq!(snap["alerts"], before, "the same alerts in the same states");
+
+    // Calling the ticket resolves the alert by itself, with a note.
+    let mut term = Device::connect(broker.port, "term", &["hallwatch/h1/window/+/reply"]).await;
+    term.request(&window("02"), json!({"op": "login", "staff": "S1"}))
+        .await;
+    term.request(&window("02"), json!({"op": "call_next"}))
+        .await;
+    let done = next_of(&mut ws, "alert", |a| {
+        a["id"] == id.as_str() && a["state"] == "resolved"
+    })
+    .await;
+    assert!(done["resolve_note"].as_str().unwrap().contains("自动"));
+    app.stop().await;
+}
+
+/// The snapshot's alerts, read on a fresh console connection.
+async fn collect_alerts(_ws: &mut Ws, port: u16) -> Value {
+    let mut fresh = console(port, "?token=s-secret").await.unwrap();
+    next_of(&mut fresh, "snapshot", |_| true).await["alerts"].clone()
+}
+
+async fn http_request_json(port: u16, path: &str, token: &str) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let answer = http_request(port, "GET", path, &[("Authorization", auth.as_str())], "").await;
+    (
+        answer.status,
+        serde_json::from_str(&answer.body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_supervisor_in_scope_opens_the_console() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with_clock(
+        supervised(&broker, &sqlite_url(dir.path()), "sup-b"),
+        clock(),
+    )
+    .await;
+    assert_eq!(console(app.port, "").await.err(), Some(401), "no token");
+    assert_eq!(
+        console(app.port, "?token=wrong").await.err(),
+        Some(401),
+        "wrong token"
+    );
+    assert_eq!(
+        console(app.port, "?token=m-secret").await.err(),
+        Some(403),
+        "a manager"
+    );
+    assert_eq!(
+        console(app.port, "?token=x-secret&hall=h1").await.err(),
+        Some(403),
+        "out of scope"
+    );
+    assert!(console(app.port, "?token=s-secret&hall=h1").await.is_ok());
+    // A narrow supervisor's console shows none of h1's alerts.
+    let mut ws = console(app.port, "?token=x-secret")
+        .await
+        .expect("in, with no halls");
+    let snap = next_of(&mut ws, "snapshot", |_| true).await;
+    assert_eq!(snap["halls"], json!([]));
+    let answer = http_request(app.port, "POST", "/api/alerts/h1-20260101-1/ack", &[], "").await;
+    assert_eq!(answer.status, 401);
+    let answer = http_request(
+        app.port,
+        "POST",
+        "/api/alerts/h1-20260101-1/ack",
+        &[("Authorization", "Bearer s-secret")],
+        "",
+    )
+    .await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    app.stop().await;
+}
