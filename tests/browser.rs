@@ -110,3 +110,74 @@ async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
     assert!(shot.exists(), "screenshot taken");
     app.stop().await;
 }
+
+/// The supervisor console in a real browser: log in with a token, see a
+/// wait_timeout alert appear, acknowledge it with a note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_timeout_alert_appears_on_the_console_and_is_acknowledged_there() {
+    use chrono::{DateTime, Utc};
+    use hallwatch::clock::{Clock, ManualClock};
+    use hallwatch::config::Role;
+    use std::sync::Arc;
+
+    if !browser_ready() {
+        return;
+    }
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-console");
+    s.tokens = vec![token("效能监察室", Role::Supervisor, &["*"], "s-secret")];
+    let clock = Arc::new(ManualClock::new(
+        DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap(),
+    ));
+    let app = TestApp::spawn_with_clock(s, clock.clone()).await;
+
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/alert"],
+    )
+    .await;
+    dev.request(KIOSK, json!({"service": "GA"})).await;
+    clock.advance(chrono::Duration::minutes(31));
+    dev.expect_where("hallwatch/h1/alert", |a| a["rule"] == "wait_timeout")
+        .await;
+
+    let shot = std::env::temp_dir().join("hallwatch-console.png");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/console.mjs"))
+        .args([
+            "--base",
+            &app.url(""),
+            "--token",
+            "s-secret",
+            "--expect-rule",
+            "wait_timeout",
+        ])
+        .arg("--screenshot")
+        .arg(&shot)
+        .args(["--timeout-ms", "20000"])
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "console.mjs failed: {stdout}");
+    assert!(
+        stdout.contains("READY") && stdout.contains("ACKED"),
+        "{stdout}"
+    );
+
+    // The server agrees: acknowledged, by the token's holder, with the note.
+    let acked = dev
+        .expect_where("hallwatch/h1/alert", |a| a["state"] == "acknowledged")
+        .await;
+    assert_eq!(acked["acked_by"], "效能监察室");
+    assert!(acked["ack_note"].as_str().is_some_and(|n| !n.is_empty()));
+    let _ = clock.now();
+    app.stop().await;
+}
