@@ -169,6 +169,7 @@ async fn demo(
     settings.server.database_url = format!("sqlite://{}", database.display());
     settings.mqtt.broker = format!("mqtt://{broker_addr}");
     settings.mqtt.client_id = "hallwatch-demo".into();
+    compress_for_demo(&mut settings, speed);
     let halls = settings.halls.clone();
     let opts = SimOptions {
         broker: BrokerAddr {
@@ -184,6 +185,7 @@ async fn demo(
     let sim = tokio::spawn(sim::run(halls, opts, stop.clone()));
     println!();
     println!("  hallwatch demo: open http://{listen}/");
+    println!("  supervisor console: http://{listen}/supervisor.html (token: demo-supervisor)");
     println!(
         "  MQTT broker: mqtt://{broker_addr}   events: {}",
         database.display()
@@ -199,6 +201,43 @@ async fn demo(
     stop.cancel();
     let _ = sim.await;
     Ok(())
+}
+
+/// The demo runs time `speed` times faster than a real hall, so its alert
+/// limits shrink alike (a 30-minute wait limit becomes 2 minutes at 15×),
+/// and its halls stay open around the clock so the demo is alive whenever
+/// it is run.
+#[cfg(feature = "demo-broker")]
+fn compress_for_demo(settings: &mut Settings, speed: f64) {
+    let speed = speed.max(1.0);
+    let scale_u = |s: u32| ((f64::from(s) / speed).round() as u32).max(1);
+    let scale_i = |s: i64| ((s as f64 / speed).round() as i64).max(1);
+    for hall in &mut settings.halls {
+        let h = std::sync::Arc::make_mut(hall);
+        h.hours = hallwatch::domain::OfficeHours::always();
+        // Today the hall opens now, not at midnight: staff are not absent
+        // for the hours before the demo started.
+        let local = chrono::Utc::now().with_timezone(&h.tz);
+        if let Ok(today) =
+            hallwatch::domain::Span::parse(&format!("{}-24:00", local.format("%H:%M")))
+        {
+            h.hours.exceptions.insert(local.date_naive(), vec![today]);
+        }
+        for s in &mut h.services {
+            s.expected_service_s = scale_u(s.expected_service_s);
+            s.wait_limit_s = (scale_u(s.wait_limit_s.0), scale_u(s.wait_limit_s.1));
+            s.service_limit_s = (scale_u(s.service_limit_s.0), scale_u(s.service_limit_s.1));
+        }
+        let t = &mut h.thresholds;
+        t.staffing_gap_s = scale_i(t.staffing_gap_s);
+        t.unattended_s = (scale_i(t.unattended_s.0), scale_i(t.unattended_s.1));
+        t.idle_with_queue_s = scale_i(t.idle_with_queue_s);
+        t.pause_s = (scale_i(t.pause_s.0), scale_i(t.pause_s.1));
+        t.call_unanswered_s = scale_i(t.call_unanswered_s);
+        t.no_show_within_s = scale_i(t.no_show_within_s);
+        t.device_offline_s = scale_i(t.device_offline_s);
+        t.escalate_after_s = scale_i(t.escalate_after_s);
+    }
 }
 
 #[cfg(not(feature = "demo-broker"))]
