@@ -591,6 +591,8 @@ impl RawHall {
             windows,
             kiosks,
             thresholds: crate::domain::Thresholds::default(),
+            benchmark: d.benchmark,
+            staff_per_window: d.staff_per_window,
         })
     }
 }

@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
-use hallwatch::store::{EventRow, Record, RejectionRow, Store};
+use hallwatch::store::{AlertFilter, AlertRow, EventRow, Record, RejectionRow, Store};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -79,8 +79,63 @@ fn event(i: i64) -> Record {
     })
 }
 
+fn alert(id: &str, rule: &str, state: &str, opened: i64) -> Record {
+    Record::Alert(AlertRow {
+        id: id.into(),
+        hall: "h1".into(),
+        rule: rule.into(),
+        severity: "warning".into(),
+        state: state.into(),
+        opened_at: at(opened),
+        updated_at: at(opened),
+        body: json!({"id": id, "rule": rule, "state": state}),
+    })
+}
+
+/// Alert history: upserts by id, filters by rule, state and time.
+async fn exercise_alerts(store: &Store) {
+    store
+        .write(&[
+            alert("h1-1", "wait_timeout", "open", 0),
+            alert("h1-2", "bad_rating", "open", 10),
+        ])
+        .await
+        .unwrap();
+    store
+        .write(&[alert("h1-1", "wait_timeout", "resolved", 0)])
+        .await
+        .unwrap();
+    let all = store.alerts(&AlertFilter::default(), 100).await.unwrap();
+    assert_eq!(all.len(), 2, "an alert is one row, updated in place");
+    assert_eq!(all[0]["id"], "h1-2", "newest first");
+    let f = AlertFilter {
+        rule: Some("wait_timeout".into()),
+        ..Default::default()
+    };
+    let rows = store.alerts(&f, 100).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["state"], "resolved");
+    let f = AlertFilter {
+        rule: Some("no_show_streak".into()),
+        ..Default::default()
+    };
+    assert!(store.alerts(&f, 100).await.unwrap().is_empty());
+    let f = AlertFilter {
+        state: Some("open".into()),
+        from: Some(at(5)),
+        ..Default::default()
+    };
+    assert_eq!(store.alerts(&f, 100).await.unwrap().len(), 1);
+    let f = AlertFilter {
+        halls: Some(vec!["h2".into()]),
+        ..Default::default()
+    };
+    assert!(store.alerts(&f, 100).await.unwrap().is_empty());
+}
+
 /// What every backend must do alike.
 async fn exercise(store: &Store) {
+    exercise_alerts(store).await;
     let mut batch: Vec<Record> = (0..1200).map(event).collect();
     batch.push(Record::Rejection(RejectionRow {
         received_at: at(5),

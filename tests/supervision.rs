@@ -155,8 +155,8 @@ async fn a_long_wait_reaches_the_console_is_acknowledged_and_survives_a_restart(
     assert_eq!(status, 200, "{body}");
     assert_eq!(body[0]["id"], id.as_str());
     let (status, body) =
-        http_request_json(app.port, "/api/alerts?severity=notice", "s-secret").await;
-    assert_eq!((status, body), (200, json!([])));
+        http_request_json(app.port, "/api/alerts?rule=no_show_streak", "s-secret").await;
+    assert_eq!((status, body), (200, json!([])), "filters filter");
     let before = collect_alerts(&mut ws, app.port).await;
     app.stop().await;
 
@@ -240,5 +240,99 @@ async fn only_a_supervisor_in_scope_opens_the_console() {
     )
     .await;
     assert_eq!(answer.status, 404, "{}", answer.body);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_review_is_resolved_only_with_a_note_on_the_follow_up() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with_clock(
+        supervised(&broker, &sqlite_url(dir.path()), "sup-c"),
+        clock(),
+    )
+    .await;
+    let mut ws = console(app.port, "?token=s-secret&hall=h1").await.unwrap();
+    next_of(&mut ws, "snapshot", |_| true).await;
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &[
+            "hallwatch/h1/kiosk/k1/reply",
+            "hallwatch/h1/window/+/reply",
+            "hallwatch/h1/rater/+/reply",
+        ],
+    )
+    .await;
+    dev.request(KIOSK, json!({"service": "SB"})).await;
+    dev.request(
+        &window("02"),
+        json!({"op": "login", "staff": "S2", "staff_name": "王芳"}),
+    )
+    .await;
+    dev.request(&window("02"), json!({"op": "call_next"})).await;
+    dev.request(
+        &window("02"),
+        json!({"op": "finish", "outcome": "rejected"}),
+    )
+    .await;
+    dev.request(
+        &rater("02"),
+        json!({"score": 1, "comment": "材料要求没有一次说清楚"}),
+    )
+    .await;
+    let alert = next_of(&mut ws, "alert", |a| a["rule"] == "bad_rating").await;
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["window_name"], "2号窗口");
+    assert!(alert["message"].as_str().unwrap().contains("材料要求"));
+    let id = alert["id"].as_str().unwrap().to_owned();
+
+    ws.send(Message::Text(
+        json!({"op": "resolve", "alert": id, "note": "  "})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let err = next_of(&mut ws, "error", |_| true).await;
+    assert_eq!(
+        (err["error"].as_str(), err["alert"].as_str()),
+        (Some("note_required"), Some(id.as_str()))
+    );
+
+    // The REST API does the same with a note, and the console hears of it.
+    let path = format!("/api/alerts/{id}/resolve");
+    let answer = http_request(
+        app.port,
+        "POST",
+        &path,
+        &[
+            ("Authorization", "Bearer s-secret"),
+            ("Content-Type", "application/json"),
+        ],
+        &json!({"note": "已回访，一次性告知清单已更新"}).to_string(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let done = next_of(&mut ws, "alert", |a| {
+        a["id"] == id.as_str() && a["state"] == "resolved"
+    })
+    .await;
+    assert_eq!(done["resolved_by"], "效能监察室");
+    assert_eq!(done["resolve_note"], "已回访，一次性告知清单已更新");
+    let again = http_request(
+        app.port,
+        "POST",
+        &path,
+        &[
+            ("Authorization", "Bearer s-secret"),
+            ("Content-Type", "application/json"),
+        ],
+        &json!({"note": "x"}).to_string(),
+    )
+    .await;
+    assert_eq!(again.status, 409, "{}", again.body);
     app.stop().await;
 }

@@ -187,6 +187,8 @@ pub struct Hall {
     pub(super) silenced: HashSet<(Rule, Subject)>,
     /// Alerts opened today, for ids.
     pub(super) alert_seq: u32,
+    /// Since when each service has been short of at least one window.
+    pub(super) gap_since: HashMap<usize, DateTime<Utc>>,
 }
 
 impl Hall {
@@ -213,6 +215,7 @@ impl Hall {
             open_alerts: HashMap::new(),
             silenced: HashSet::new(),
             alert_seq: 0,
+            gap_since: HashMap::new(),
             spec,
         }
     }
@@ -440,6 +443,7 @@ impl Hall {
         }
         self.silenced.clear();
         self.alert_seq = 0;
+        self.gap_since.clear();
         // Keep what is active, and what was resolved within two days.
         let horizon = now - Duration::days(2);
         self.alerts

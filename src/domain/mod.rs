@@ -8,6 +8,7 @@ mod alert;
 mod event;
 mod hall;
 mod ids;
+mod load;
 mod ops;
 mod queue;
 mod rules;
@@ -26,6 +27,7 @@ pub use hall::{
     WindowState, WindowStatus,
 };
 pub use ids::{DeviceId, HallId, IdError, MsgId, ServiceCode, StaffId, TicketNo, WindowId};
+pub use load::Staffing;
 pub use queue::{QueueKey, Queues};
 pub use spec::{
     DeviceKind, HallLevel, HallSpec, OfficeHours, ServiceSpec, Span, WindowKind, WindowSpec,

@@ -60,11 +60,6 @@ impl Hall {
             if rule.time_based() && open_since.is_none() {
                 continue;
             }
-            // staffing_gap needs the day's demand forecast, which the
-            // manager's view brings; until then it finds nothing.
-            if rule == Rule::StaffingGap {
-                continue;
-            }
             evaluated.push(rule);
             let opened = open_since.unwrap_or(now);
             match rule {
@@ -80,7 +75,7 @@ impl Hall {
                 Rule::BadRating => self.bad_rating(&mut out),
                 Rule::DeviceOffline => self.device_offline(now, opened, &mut out),
                 Rule::RatingMissing => self.rating_missing(now, &mut out),
-                Rule::StaffingGap => {}
+                Rule::StaffingGap => self.staffing_gap(now, &mut out),
             }
         }
         (out, evaluated)
@@ -184,6 +179,52 @@ impl Hall {
                     ticket: None,
                     service: Some(svc.code.clone()),
                 });
+            }
+        }
+    }
+
+    /// A service short of at least one window for the configured time. When
+    /// each gap began is kept by `track_staffing_gaps`.
+    fn staffing_gap(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+        let hold = secs(self.spec.thresholds.staffing_gap_s);
+        for st in self.staffing(now) {
+            let svc = &self.spec.services[st.service];
+            let Some(&began) = self.gap_since.get(&st.service) else {
+                continue;
+            };
+            if st.gap() < 1 || now < began + hold {
+                continue;
+            }
+            out.push(Finding {
+                rule: Rule::StaffingGap,
+                subject: Subject::Service(svc.code.clone()),
+                severity: Severity::Notice,
+                since: began + hold,
+                opened: began + hold,
+                // The figures move with the clock; the message names the
+                // shortfall, and the manager's view shows the numbers.
+                message: format!(
+                    "{}类窗口不足已持续 {} 分钟，建议增开窗口",
+                    svc.name,
+                    minutes(self.spec.thresholds.staffing_gap_s)
+                ),
+                window: None,
+                ticket: None,
+                service: Some(svc.code.clone()),
+            });
+        }
+    }
+
+    /// Notes when each service's shortfall of windows began, or that it ended.
+    fn track_staffing_gaps(&mut self, now: DateTime<Utc>) {
+        if self.spec.open_since(now).is_none() {
+            return;
+        }
+        for st in self.staffing(now) {
+            if st.gap() >= 1 {
+                self.gap_since.entry(st.service).or_insert(now);
+            } else {
+                self.gap_since.remove(&st.service);
             }
         }
     }
@@ -494,6 +535,7 @@ impl Hall {
     /// Reconciles the findings at `now` with the alerts: opens, raises,
     /// escalates and resolves. Returns an effect per alert that changed.
     pub fn supervise(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        self.track_staffing_gaps(now);
         let (mut findings, evaluated) = self.findings(now);
         // Open in the order the conditions arose, so ids follow it on replay too.
         findings.sort_by(|a, b| (a.since, a.rule, &a.subject).cmp(&(b.since, b.rule, &b.subject)));

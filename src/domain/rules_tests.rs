@@ -577,3 +577,107 @@ fn alerts_replay_to_the_same_ids_and_times() {
     replay.at(3600);
     assert_eq!(replay.hall.alerts(), &log[0][..]);
 }
+
+/// A hall open 09:00-12:00 and 13:30-17:30 on weekdays: seven office hours.
+fn office_hall() -> H {
+    let mut s = spec();
+    s.hours = OfficeHours::default();
+    for day in 0..5 {
+        s.hours.weekly[day] = vec![
+            Span::parse("09:00-12:00").unwrap(),
+            Span::parse("13:30-17:30").unwrap(),
+        ];
+    }
+    for w in &mut s.windows {
+        w.on_rota = false;
+    }
+    H {
+        hall: Hall::new(Arc::new(s), t0()),
+        now: t0(),
+        n: 0,
+    }
+}
+
+#[test]
+fn the_forecast_divides_by_the_share_of_office_time_passed() {
+    let mut h = office_hall();
+    h.at(3600); // 10:00: one of seven hours passed
+    for _ in 0..30 {
+        h.ticket("SB");
+    }
+    let sb = &h.hall.staffing(h.now)[0];
+    assert_eq!(sb.issued, 30);
+    assert!(
+        (sb.forecast - 210.0).abs() < 1e-9,
+        "30 / (1/7) = {}",
+        sb.forecast
+    );
+    assert_eq!(sb.windows_needed, 9, "ceil(210 / 25)");
+    assert_eq!(sb.staff_needed, 14, "ceil(9 × 1.5)");
+    // 15:30: 3 + 2 of 7 hours.
+    h.at(6 * 3600 + 30 * 60);
+    let sb = &h.hall.staffing(h.now)[0];
+    assert!(
+        (sb.forecast - 30.0 * 7.0 / 5.0).abs() < 1e-9,
+        "{}",
+        sb.forecast
+    );
+}
+
+#[test]
+fn early_in_the_morning_the_forecast_never_divides_by_less_than_an_hour() {
+    let mut h = office_hall();
+    h.at(10 * 60); // 09:10
+    assert!((h.hall.share_of_day_passed(h.now) - 1.0 / 7.0).abs() < 1e-9);
+    for _ in 0..5 {
+        h.ticket("GA");
+    }
+    let ga = &h.hall.staffing(h.now)[1];
+    assert!(
+        (ga.forecast - 35.0).abs() < 1e-9,
+        "5 / (1/7), not 5 / (1/42)"
+    );
+    assert_eq!(ga.windows_needed, 2);
+    // A window serving SB and GA counts one half towards GA.
+    h.op(
+        "01",
+        WindowOp::Login {
+            staff: StaffId::parse("S1").unwrap(),
+            staff_name: None,
+        },
+    );
+    assert!(
+        (h.hall.staffing(h.now)[1].windows_open - 0.5).abs() < 1e-9,
+        "01 counts half; 03 is offline"
+    );
+}
+
+#[test]
+fn staffing_gap_after_ten_minutes_short_of_a_window() {
+    let mut h = office_hall();
+    h.at(3600); // 10:00
+    for _ in 0..10 {
+        h.ticket("SB"); // forecast 70: 3 windows needed, none open
+    }
+    assert_eq!(h.severity(Rule::StaffingGap), None);
+    h.at(3600 + 10 * 60 - 1);
+    assert_eq!(h.severity(Rule::StaffingGap), None, "not yet ten minutes");
+    h.at(3600 + 10 * 60);
+    assert_eq!(h.severity(Rule::StaffingGap), Some(Severity::Notice));
+    assert!(
+        h.last(Rule::StaffingGap).message.contains("建议增开"),
+        "{}",
+        h.last(Rule::StaffingGap).message
+    );
+    for w in ["01", "02", "03"] {
+        h.op(
+            w,
+            WindowOp::Login {
+                staff: StaffId::parse("S1").unwrap(),
+                staff_name: None,
+            },
+        );
+    }
+    // SB now has 01 (half) and 02 (whole): 1.5 of 3 windows. Still short.
+    assert_eq!(h.severity(Rule::StaffingGap), Some(Severity::Notice));
+}

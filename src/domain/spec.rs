@@ -179,6 +179,10 @@ pub struct HallSpec {
     pub kiosks: Vec<DeviceId>,
     /// Thresholds of the supervision rules.
     pub thresholds: super::alert::Thresholds,
+    /// Cases per window per day for the staffing forecast (25).
+    pub benchmark: u32,
+    /// Staff per window (1.5).
+    pub staff_per_window: f64,
 }
 
 impl HallSpec {

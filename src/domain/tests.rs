@@ -48,6 +48,8 @@ pub(crate) fn spec() -> HallSpec {
         ],
         kiosks: vec![DeviceId::parse("k1").unwrap()],
         thresholds: Thresholds::default(),
+        benchmark: 25,
+        staff_per_window: 1.5,
     }
 }
 
@@ -772,6 +774,7 @@ proptest! {
                 after.open_alerts = before.open_alerts.clone();
                 after.silenced = before.silenced.clone();
                 after.alert_seq = before.alert_seq;
+                after.gap_since = before.gap_since.clone();
                 prop_assert!(after == before, "refused {input:?} changed the hall");
             }
             check_invariants(&t.hall);
