@@ -131,6 +131,8 @@ pub struct Defaults {
     pub wait_limit_min: [u32; 2],
     /// One service running this long raises a warning, then a critical alert. Default [20, 40].
     pub service_limit_min: [u32; 2],
+    /// Thresholds of the supervision rules; a hall's `[halls.rules]` overrides any of them.
+    pub rules: RawRules,
 }
 
 impl Default for Defaults {
@@ -142,7 +144,155 @@ impl Default for Defaults {
             expected_service_min: 10,
             wait_limit_min: [30, 60],
             service_limit_min: [20, 40],
+            rules: RawRules::default(),
         }
+    }
+}
+
+/// `[defaults.rules]` and `[halls.rules]`: thresholds of the supervision
+/// rules (DOMAIN.md). Every field is optional; unset ones take DOMAIN.md's
+/// defaults, or the `[defaults.rules]` value for a hall.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRules {
+    /// `queue_backlog`: waiting tickets per open window above this. Default 10.
+    pub backlog_per_window: Option<f64>,
+    /// `staffing_gap`: minutes a service is short of a window. Default 10.
+    pub staffing_gap_min: Option<u32>,
+    /// `window_overload`: served ÷ benchmark for [notice, warning]. Default [1.0, 1.2].
+    pub overload: Option<[f64; 2]>,
+    /// `window_unattended`: [warning, critical] minutes without staff. Default [15, 30].
+    pub unattended_min: Option<[u32; 2]>,
+    /// `idle_with_queue`: minutes without a call while a ticket waits. Default 5.
+    pub idle_with_queue_min: Option<u32>,
+    /// `pause_too_long`: [warning, critical] minutes paused. Default [15, 30].
+    pub pause_min: Option<[u32; 2]>,
+    /// `call_unanswered`: minutes from the call. Default 5.
+    pub call_unanswered_min: Option<u32>,
+    /// `no_show_streak`: no-shows in a row. Default 3.
+    pub no_show_streak: Option<u32>,
+    /// `no_show_streak`: within this many minutes. Default 15.
+    pub no_show_within_min: Option<u32>,
+    /// `device_offline`: minutes offline. Default 2.
+    pub device_offline_min: Option<u32>,
+    /// `rating_missing`: rated share below this... Default 0.5.
+    pub rating_share: Option<f64>,
+    /// ...once a window has finished this many tickets. Default 20.
+    pub rating_after: Option<u32>,
+    /// Minutes before an unacknowledged critical alert escalates. Default 10.
+    pub escalate_after_min: Option<u32>,
+}
+
+impl RawRules {
+    /// These rules over `base`, validated; `at` names the section in errors.
+    fn resolve(
+        &self,
+        base: &crate::domain::Thresholds,
+        at: &str,
+    ) -> Result<crate::domain::Thresholds, ConfigError> {
+        let minutes = |v: Option<u32>, field: &str, current: i64| -> Result<i64, ConfigError> {
+            match v {
+                None => Ok(current),
+                Some(m) if m == 0 || m > MAX_MINUTES => Err(err(
+                    format!("{at}.{field}"),
+                    format!("must be from 1 to {MAX_MINUTES} minutes"),
+                )),
+                Some(m) => Ok(i64::from(m) * 60),
+            }
+        };
+        let pair = |v: Option<[u32; 2]>,
+                    field: &str,
+                    current: (i64, i64)|
+         -> Result<(i64, i64), ConfigError> {
+            match v {
+                None => Ok(current),
+                Some(l) => {
+                    check_limits(l, &format!("{at}.{field}"))?;
+                    Ok((i64::from(l[0]) * 60, i64::from(l[1]) * 60))
+                }
+            }
+        };
+        let positive = |v: Option<f64>, field: &str, current: f64| -> Result<f64, ConfigError> {
+            match v {
+                None => Ok(current),
+                Some(x) if x > 0.0 && x.is_finite() => Ok(x),
+                Some(_) => Err(err(format!("{at}.{field}"), "must be a positive number")),
+            }
+        };
+        let overload = match self.overload {
+            None => base.overload,
+            Some([n, w]) if n > 0.0 && w >= n && w.is_finite() => (n, w),
+            Some(_) => {
+                return Err(err(
+                    format!("{at}.overload"),
+                    "must be [notice, warning] with 0 < notice <= warning",
+                ));
+            }
+        };
+        let share = match self.rating_share {
+            None => base.rating_share,
+            Some(x) if (0.0..=1.0).contains(&x) => x,
+            Some(_) => {
+                return Err(err(
+                    format!("{at}.rating_share"),
+                    "must be a share from 0 to 1",
+                ));
+            }
+        };
+        let count = |v: Option<u32>, field: &str, current: u32| -> Result<u32, ConfigError> {
+            match v {
+                None => Ok(current),
+                Some(0) => Err(err(format!("{at}.{field}"), "must be at least 1")),
+                Some(n) => Ok(n),
+            }
+        };
+        Ok(crate::domain::Thresholds {
+            backlog_per_window: positive(
+                self.backlog_per_window,
+                "backlog_per_window",
+                base.backlog_per_window,
+            )?,
+            staffing_gap_s: minutes(
+                self.staffing_gap_min,
+                "staffing_gap_min",
+                base.staffing_gap_s,
+            )?,
+            overload,
+            unattended_s: pair(self.unattended_min, "unattended_min", base.unattended_s)?,
+            idle_with_queue_s: minutes(
+                self.idle_with_queue_min,
+                "idle_with_queue_min",
+                base.idle_with_queue_s,
+            )?,
+            pause_s: pair(self.pause_min, "pause_min", base.pause_s)?,
+            call_unanswered_s: minutes(
+                self.call_unanswered_min,
+                "call_unanswered_min",
+                base.call_unanswered_s,
+            )?,
+            no_show_streak: count(
+                self.no_show_streak,
+                "no_show_streak",
+                base.no_show_streak as u32,
+            )? as usize,
+            no_show_within_s: minutes(
+                self.no_show_within_min,
+                "no_show_within_min",
+                base.no_show_within_s,
+            )?,
+            device_offline_s: minutes(
+                self.device_offline_min,
+                "device_offline_min",
+                base.device_offline_s,
+            )?,
+            rating_share: share,
+            rating_after: count(self.rating_after, "rating_after", base.rating_after)?,
+            escalate_after_s: minutes(
+                self.escalate_after_min,
+                "escalate_after_min",
+                base.escalate_after_s,
+            )?,
+        })
     }
 }
 
@@ -198,6 +348,9 @@ pub struct RawHall {
     pub calendar: BTreeMap<String, Vec<String>>,
     pub services: Vec<RawService>,
     pub windows: Vec<RawWindow>,
+    /// Thresholds of the supervision rules for this hall, over `[defaults.rules]`.
+    #[serde(default)]
+    pub rules: RawRules,
 }
 
 /// `[[halls.services]]`.
@@ -590,7 +743,11 @@ impl RawHall {
             services,
             windows,
             kiosks,
-            thresholds: crate::domain::Thresholds::default(),
+            thresholds: self.rules.resolve(
+                &d.rules
+                    .resolve(&crate::domain::Thresholds::default(), "defaults.rules")?,
+                &format!("{at}.rules"),
+            )?,
             benchmark: d.benchmark,
             staff_per_window: d.staff_per_window,
         })

@@ -827,3 +827,53 @@ fn limits_too_large_to_be_minutes_of_a_day_are_refused_not_wrapped() {
         "minutes",
     );
 }
+
+#[test]
+fn rule_thresholds_come_from_defaults_then_the_hall() {
+    let text = with_top("[defaults.rules]\npause_min = [10, 20]\nbacklog_per_window = 8.0\n")
+        .replacen(
+            "[[halls.services]]",
+            "[halls.rules]\npause_min = [5, 25]\n\n[[halls.services]]",
+            1,
+        );
+    let s = Settings::parse(&text).expect("valid");
+    let t = &s.halls[0].thresholds;
+    assert_eq!(t.pause_s, (300, 1500), "the hall's own value");
+    assert_eq!(t.backlog_per_window, 8.0, "from [defaults.rules]");
+    assert_eq!(t.call_unanswered_s, 300, "DOMAIN.md's default");
+    assert_eq!(t.escalate_after_s, 600);
+}
+
+#[test]
+fn bad_rule_thresholds_name_their_field() {
+    assert_refused(
+        &with_top("[defaults.rules]\npause_min = [30, 15]\n"),
+        "defaults.rules.pause_min",
+        "warning <= critical",
+    );
+    assert_refused(
+        &with_top("[defaults.rules]\noverload = [1.2, 1.0]\n"),
+        "defaults.rules.overload",
+        "notice <= warning",
+    );
+    assert_refused(
+        &with_top("[defaults.rules]\nrating_share = 1.5\n"),
+        "defaults.rules.rating_share",
+        "share",
+    );
+    assert_refused(
+        &with_top("[defaults.rules]\nno_show_streak = 0\n"),
+        "defaults.rules.no_show_streak",
+        "at least 1",
+    );
+    let text = HALL.replacen(
+        "[[halls.services]]",
+        "[halls.rules]\ndevice_offline_min = 0\n\n[[halls.services]]",
+        1,
+    );
+    assert_refused(&text, "halls[h1].rules.device_offline_min", "minutes");
+    assert_refused_at_a_line(
+        &with_top("[defaults.rules]\npause_minutes = 5\n"),
+        "unknown field",
+    );
+}
