@@ -584,18 +584,7 @@ impl Hall {
         } else {
             f64::from(self.spec.services[service].expected_service_s)
         };
-        let open: f64 = self
-            .spec
-            .windows
-            .iter()
-            .enumerate()
-            .filter(|(i, w)| {
-                w.services.contains(&service)
-                    && self.windows[*i].staff.is_some()
-                    && self.windows[*i].paused.is_none()
-            })
-            .map(|(_, w)| 1.0 / w.services.len() as f64)
-            .sum();
+        let open = self.open_windows_for(service);
         let estimate = mean * f64::from(ahead) / open.max(1.0);
         estimate.round().clamp(0.0, f64::from(u32::MAX)) as u32
     }

@@ -27,8 +27,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/alerts", web::get().to(alerts_ws))
         .route("/api/alerts", web::get().to(list))
-        .route("/api/alerts/{id}/ack", web::post().to(ack))
-        .route("/api/alerts/{id}/resolve", web::post().to(resolve));
+        .route("/api/alerts/{id}/{op}", web::post().to(act_route));
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,33 +270,24 @@ struct NoteBody {
     note: Option<String>,
 }
 
-async fn ack(
+/// `POST /api/alerts/{id}/ack` and `/resolve`, with an optional `{"note": …}`.
+async fn act_route(
     req: HttpRequest,
-    id: web::Path<String>,
+    path: web::Path<(String, String)>,
     body: Option<web::Json<NoteBody>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    let (id, op) = path.into_inner();
+    let op = match op.as_str() {
+        "ack" => AlertOp::Ack,
+        "resolve" => AlertOp::Resolve,
+        _ => return Err(ApiError::BadRequest(format!("{op:?} is not ack or resolve")).into()),
+    };
     act(
         req,
         &id,
         body.map(|b| b.into_inner()).unwrap_or_default(),
-        AlertOp::Ack,
-        &state,
-    )
-    .await
-}
-
-async fn resolve(
-    req: HttpRequest,
-    id: web::Path<String>,
-    body: Option<web::Json<NoteBody>>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, actix_web::Error> {
-    act(
-        req,
-        &id,
-        body.map(|b| b.into_inner()).unwrap_or_default(),
-        AlertOp::Resolve,
+        op,
         &state,
     )
     .await
