@@ -143,17 +143,39 @@ async fn a_long_wait_reaches_the_console_is_acknowledged_and_survives_a_restart(
         a["id"] == id.as_str() && a["severity"] == "critical"
     })
     .await;
-    assert_eq!(critical["state"], "acknowledged", "still acknowledged");
-
-    // The REST history has it, filtered.
-    let (status, body) = http_request_json(
-        app.port,
-        "/api/alerts?rule=wait_timeout&state=acknowledged",
-        "s-secret",
-    )
+    assert_eq!(
+        critical["state"], "open",
+        "a red card must be acknowledged in its own right"
+    );
+    assert_eq!(
+        critical["acked_by"], "效能监察室",
+        "the earlier acknowledgement stays on record"
+    );
+    ws.send(Message::Text(
+        json!({"op": "ack", "alert": id, "note": "已调配窗口"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    next_of(&mut ws, "alert", |a| {
+        a["id"] == id.as_str() && a["state"] == "acknowledged"
+    })
     .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body[0]["id"], id.as_str());
+
+    // The REST history has it, filtered (the store is written just after).
+    let body = eventually(5, async || {
+        let (status, body) = http_request_json(
+            app.port,
+            "/api/alerts?rule=wait_timeout&state=acknowledged",
+            "s-secret",
+        )
+        .await;
+        (status == 200 && body[0]["id"] == id.as_str() && body[0]["severity"] == "critical")
+            .then_some(body)
+    })
+    .await;
+    assert_eq!(body[0]["ack_note"], "已调配窗口");
     let (status, body) =
         http_request_json(app.port, "/api/alerts?rule=no_show_streak", "s-secret").await;
     assert_eq!((status, body), (200, json!([])), "filters filter");

@@ -14,6 +14,18 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{DeviceId, ServiceCode, TicketNo, WindowId};
 
+impl Subject {
+    /// A short text for ids.
+    pub fn key(&self) -> String {
+        match self {
+            Subject::Ticket(_, no) => no.to_string(),
+            Subject::Window(w) => format!("w{w}"),
+            Subject::Service(s) => format!("s{s}"),
+            Subject::Device(d) => format!("d{d}"),
+        }
+    }
+}
+
 /// A supervision rule of DOMAIN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,7 +125,8 @@ pub enum AlertState {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Subject {
-    Ticket(TicketNo),
+    /// A ticket of a day: numbers restart every day.
+    Ticket(chrono::NaiveDate, TicketNo),
     Window(WindowId),
     Service(ServiceCode),
     Device(DeviceId),
@@ -147,7 +160,9 @@ pub struct Finding {
 /// An alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
-    /// `{hall}-{yyyymmdd}-{n}`: unique, and the same after a replay.
+    /// `{hall}-{yyyymmdd}-{hhmmss}-{rule}-{subject}`: made of what the alert
+    /// is, not of the order alerts opened in, so a replay gives every alert
+    /// the same id even if it sees more or fewer alerts than the live run.
     pub id: String,
     pub rule: Rule,
     pub severity: Severity,
@@ -192,7 +207,10 @@ impl Alert {
         }
     }
 
-    /// A finding of higher severity raises the same alert.
+    /// A finding of higher severity raises the same alert. An alert that
+    /// turns critical is open again even if its warning was acknowledged:
+    /// the red card itself must be acknowledged (or it escalates); the
+    /// earlier acknowledgement stays on record.
     pub(super) fn raise(&mut self, f: &Finding) -> bool {
         if f.severity <= self.severity {
             return false;
@@ -202,6 +220,9 @@ impl Alert {
         self.updated_at = f.since;
         if f.severity == Severity::Critical {
             self.critical_at = Some(f.since);
+            if self.state == AlertState::Acknowledged {
+                self.state = AlertState::Open;
+            }
         }
         true
     }
@@ -241,6 +262,7 @@ pub enum AlertRefusal {
     AlreadyResolved,
     AlreadyAcknowledged,
     NoteRequired,
+    NoteTooLong,
 }
 
 impl AlertRefusal {
@@ -250,6 +272,7 @@ impl AlertRefusal {
             AlertRefusal::AlreadyResolved => "already_resolved",
             AlertRefusal::AlreadyAcknowledged => "already_acknowledged",
             AlertRefusal::NoteRequired => "note_required",
+            AlertRefusal::NoteTooLong => "note_too_long",
         }
     }
 
@@ -259,6 +282,7 @@ impl AlertRefusal {
             AlertRefusal::AlreadyResolved => "告警已办结",
             AlertRefusal::AlreadyAcknowledged => "告警已确认",
             AlertRefusal::NoteRequired => "差评告警须填写回访或整改情况",
+            AlertRefusal::NoteTooLong => "备注不能超过 500 字",
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `tick(now)` are deterministic functions of (state, input, time) that return
 //! what should happen; the engine around them stores, answers and broadcasts.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -184,9 +184,7 @@ pub struct Hall {
     pub(super) open_alerts: HashMap<(Rule, Subject), usize>,
     /// Conditions a person resolved while they persisted: not reopened
     /// until the condition clears once.
-    pub(super) silenced: HashSet<(Rule, Subject)>,
-    /// Alerts opened today, for ids.
-    pub(super) alert_seq: u32,
+    pub(super) silenced: HashMap<(Rule, Subject), super::alert::Severity>,
     /// Since when each service has been short of at least one window.
     pub(super) gap_since: HashMap<usize, DateTime<Utc>>,
 }
@@ -213,8 +211,7 @@ impl Hall {
             seen_order: VecDeque::new(),
             alerts: Vec::new(),
             open_alerts: HashMap::new(),
-            silenced: HashSet::new(),
-            alert_seq: 0,
+            silenced: HashMap::new(),
             gap_since: HashMap::new(),
             spec,
         }
@@ -428,6 +425,10 @@ impl Hall {
     /// At a new day, alerts about yesterday's tickets and counts are over;
     /// a bad review stays until a person records its follow-up.
     fn end_day_alerts(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        // Stamped at midnight, not when the new day was first noticed, so a
+        // replay stamps them alike.
+        let midnight = self.spec.day_start(self.day);
+        let now = midnight.min(now);
         let mut changed = Vec::new();
         for a in &mut self.alerts {
             if a.is_active() && a.rule.resolves_itself() {
@@ -442,7 +443,6 @@ impl Hall {
             }
         }
         self.silenced.clear();
-        self.alert_seq = 0;
         self.gap_since.clear();
         // Keep what is active, and what was resolved within two days.
         let horizon = now - Duration::days(2);

@@ -29,6 +29,11 @@ impl Staffing {
     pub fn gap(&self) -> i64 {
         (f64::from(self.windows_needed) - self.windows_open).ceil() as i64
     }
+
+    /// `windows_needed − windows open ≥ 1`: the `staffing_gap` condition.
+    pub fn short_of_a_window(&self) -> bool {
+        f64::from(self.windows_needed) - self.windows_open >= 1.0 - 1e-9
+    }
 }
 
 impl Hall {

@@ -9,6 +9,9 @@ use super::alert::{
 };
 use super::hall::{Effect, Hall, TicketState};
 
+/// The longest note a supervisor may write on an alert, in characters.
+pub const MAX_NOTE: usize = 500;
+
 fn secs(s: i64) -> Duration {
     Duration::seconds(s)
 }
@@ -17,8 +20,8 @@ fn minutes(s: i64) -> i64 {
     s / 60
 }
 
-/// A severity reached over time: which, since when, at which limit, and
-/// when the first (warning) limit was crossed.
+/// A severity reached over office time: which, since when, at which
+/// limit, and when the first (warning) limit was crossed.
 struct Grade {
     severity: Severity,
     since: DateTime<Utc>,
@@ -26,30 +29,37 @@ struct Grade {
     first: DateTime<Utc>,
 }
 
-/// The severity reached at `base` plus (warning, critical) seconds, if any.
-fn graded(base: DateTime<Utc>, now: DateTime<Utc>, limits: (i64, i64)) -> Option<Grade> {
-    let (warn, crit) = limits;
-    let first = base + secs(warn);
-    if now >= base + secs(crit) {
-        Some(Grade {
-            severity: Severity::Critical,
-            since: base + secs(crit),
-            limit: crit,
-            first,
-        })
-    } else if now >= first {
-        Some(Grade {
-            severity: Severity::Warning,
-            since: first,
-            limit: warn,
-            first,
-        })
-    } else {
-        None
-    }
-}
-
 impl Hall {
+    /// When `secs` of office time will have passed since `base`, if by `now`.
+    fn due(&self, base: DateTime<Utc>, secs: i64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.spec.office_deadline(base, secs).filter(|d| *d <= now)
+    }
+
+    /// The severity reached at `now`, counting office time from `base`
+    /// against (warning, critical) seconds.
+    fn graded(
+        &self,
+        base: DateTime<Utc>,
+        now: DateTime<Utc>,
+        (warn, crit): (i64, i64),
+    ) -> Option<Grade> {
+        let first = self.due(base, warn, now)?;
+        Some(match self.due(base, crit, now) {
+            Some(since) => Grade {
+                severity: Severity::Critical,
+                since,
+                limit: crit,
+                first,
+            },
+            None => Grade {
+                severity: Severity::Warning,
+                since: first,
+                limit: warn,
+                first,
+            },
+        })
+    }
+
     /// Everything wrong in the hall at `now`, by rule, and the rules that
     /// were evaluated (time-based ones are silent while the hall is closed).
     pub fn findings(&self, now: DateTime<Utc>) -> (Vec<Finding>, Vec<Rule>) {
@@ -61,19 +71,18 @@ impl Hall {
                 continue;
             }
             evaluated.push(rule);
-            let opened = open_since.unwrap_or(now);
             match rule {
-                Rule::WaitTimeout => self.wait_timeout(now, opened, &mut out),
+                Rule::WaitTimeout => self.wait_timeout(now, &mut out),
                 Rule::QueueBacklog => self.queue_backlog(now, &mut out),
                 Rule::WindowOverload => self.window_overload(now, &mut out),
-                Rule::WindowUnattended => self.window_unattended(now, opened, &mut out),
-                Rule::IdleWithQueue => self.idle_with_queue(now, opened, &mut out),
-                Rule::PauseTooLong => self.pause_too_long(now, opened, &mut out),
-                Rule::ServiceTimeout => self.service_timeout(now, opened, &mut out),
-                Rule::CallUnanswered => self.call_unanswered(now, opened, &mut out),
+                Rule::WindowUnattended => self.window_unattended(now, &mut out),
+                Rule::IdleWithQueue => self.idle_with_queue(now, &mut out),
+                Rule::PauseTooLong => self.pause_too_long(now, &mut out),
+                Rule::ServiceTimeout => self.service_timeout(now, &mut out),
+                Rule::CallUnanswered => self.call_unanswered(now, &mut out),
                 Rule::NoShowStreak => self.no_show_streak(&mut out),
                 Rule::BadRating => self.bad_rating(&mut out),
-                Rule::DeviceOffline => self.device_offline(now, opened, &mut out),
+                Rule::DeviceOffline => self.device_offline(now, &mut out),
                 Rule::RatingMissing => self.rating_missing(now, &mut out),
                 Rule::StaffingGap => self.staffing_gap(now, &mut out),
             }
@@ -112,13 +121,13 @@ impl Hall {
         limits: (i64, i64),
         describe: impl Fn(i64) -> String,
     ) -> Option<Finding> {
-        let g = graded(base, now, limits)?;
+        let g = self.graded(base, now, limits)?;
         let mut f = self.window_finding(w, rule, g.severity, g.since, describe(minutes(g.limit)));
         f.opened = g.first;
         Some(f)
     }
 
-    fn wait_timeout(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn wait_timeout(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         for t in &self.tickets {
             if t.state != TicketState::Waiting {
                 continue;
@@ -130,11 +139,11 @@ impl Hall {
                 since,
                 limit,
                 first,
-            }) = graded(t.issued_at.max(opened), now, limits)
+            }) = self.graded(t.issued_at, now, limits)
             {
                 out.push(Finding {
                     rule: Rule::WaitTimeout,
-                    subject: Subject::Ticket(t.no.clone()),
+                    subject: Subject::Ticket(self.day, t.no.clone()),
                     severity,
                     since,
                     opened: first,
@@ -167,7 +176,13 @@ impl Hall {
         for (s, svc) in self.spec.services.iter().enumerate() {
             let waiting = self.waiting(s);
             let open = self.open_windows_for(s);
-            if waiting as f64 / open.max(1.0) > limit {
+            // A shared window counts 1/k; with none open, the queue itself counts.
+            let per_window = if open > 0.0 {
+                waiting as f64 / open
+            } else {
+                waiting as f64
+            };
+            if per_window > limit {
                 out.push(Finding {
                     rule: Rule::QueueBacklog,
                     subject: Subject::Service(svc.code.clone()),
@@ -192,7 +207,7 @@ impl Hall {
             let Some(&began) = self.gap_since.get(&st.service) else {
                 continue;
             };
-            if st.gap() < 1 || now < began + hold {
+            if !st.short_of_a_window() || now < began + hold {
                 continue;
             }
             out.push(Finding {
@@ -221,7 +236,7 @@ impl Hall {
             return;
         }
         for st in self.staffing(now) {
-            if st.gap() >= 1 {
+            if st.short_of_a_window() {
                 self.gap_since.entry(st.service).or_insert(now);
             } else {
                 self.gap_since.remove(&st.service);
@@ -252,7 +267,7 @@ impl Hall {
         }
     }
 
-    fn window_unattended(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn window_unattended(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let limits = self.spec.thresholds.unattended_s;
         for (w, spec) in self.spec.windows.iter().enumerate() {
             let state = &self.windows[w];
@@ -262,7 +277,7 @@ impl Hall {
             out.extend(self.graded_window(
                 w,
                 Rule::WindowUnattended,
-                state.since.max(opened),
+                state.since,
                 now,
                 limits,
                 |m| format!("{}空岗已超过 {m} 分钟", spec.name),
@@ -270,7 +285,7 @@ impl Hall {
         }
     }
 
-    fn idle_with_queue(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn idle_with_queue(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let limit = self.spec.thresholds.idle_with_queue_s;
         for (w, spec) in self.spec.windows.iter().enumerate() {
             let state = &self.windows[w];
@@ -287,39 +302,36 @@ impl Hall {
             else {
                 continue;
             };
-            let base = state.since.max(first_waiting).max(opened);
-            if now >= base + secs(limit) {
+            let base = state.since.max(first_waiting);
+            if let Some(due) = self.due(base, limit, now) {
                 let message = format!("{}有群众等候但已 {} 分钟未叫号", spec.name, minutes(limit));
                 out.push(self.window_finding(
                     w,
                     Rule::IdleWithQueue,
                     Severity::Warning,
-                    base + secs(limit),
+                    due,
                     message,
                 ));
             }
         }
     }
 
-    fn pause_too_long(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn pause_too_long(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let limits = self.spec.thresholds.pause_s;
         for (w, spec) in self.spec.windows.iter().enumerate() {
             let state = &self.windows[w];
             if state.staff.is_none() || state.paused.is_none() {
                 continue;
             }
-            out.extend(self.graded_window(
-                w,
-                Rule::PauseTooLong,
-                state.since.max(opened),
-                now,
-                limits,
-                |m| format!("{}暂停服务已超过 {m} 分钟", spec.name),
-            ));
+            out.extend(
+                self.graded_window(w, Rule::PauseTooLong, state.since, now, limits, |m| {
+                    format!("{}暂停服务已超过 {m} 分钟", spec.name)
+                }),
+            );
         }
     }
 
-    fn service_timeout(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn service_timeout(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         for (w, spec) in self.spec.windows.iter().enumerate() {
             let Some(t) = self.windows[w].current else {
                 continue;
@@ -341,7 +353,7 @@ impl Hall {
                 since,
                 limit,
                 first,
-            }) = graded(started.max(opened), now, limits)
+            }) = self.graded(started, now, limits)
             {
                 let mut f = self.window_finding(
                     w,
@@ -356,7 +368,7 @@ impl Hall {
                         minutes(limit)
                     ),
                 );
-                f.subject = Subject::Ticket(ticket.no.clone());
+                f.subject = Subject::Ticket(self.day, ticket.no.clone());
                 f.ticket = Some(ticket.no.clone());
                 f.service = Some(svc.code.clone());
                 f.opened = first;
@@ -365,7 +377,7 @@ impl Hall {
         }
     }
 
-    fn call_unanswered(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn call_unanswered(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let limit = self.spec.thresholds.call_unanswered_s;
         for (w, spec) in self.spec.windows.iter().enumerate() {
             let Some(t) = self.windows[w].current else {
@@ -378,13 +390,12 @@ impl Hall {
             else {
                 continue;
             };
-            let base = called.max(opened);
-            if now >= base + secs(limit) {
+            if let Some(due) = self.due(called, limit, now) {
                 let mut f = self.window_finding(
                     w,
                     Rule::CallUnanswered,
                     Severity::Notice,
-                    base + secs(limit),
+                    due,
                     format!(
                         "{} 呼叫到{}后 {} 分钟未开始办理",
                         ticket.no,
@@ -392,7 +403,7 @@ impl Hall {
                         minutes(limit)
                     ),
                 );
-                f.subject = Subject::Ticket(ticket.no.clone());
+                f.subject = Subject::Ticket(self.day, ticket.no.clone());
                 f.ticket = Some(ticket.no.clone());
                 out.push(f);
             }
@@ -445,7 +456,7 @@ impl Hall {
                 .unwrap_or_default();
             out.push(Finding {
                 rule: Rule::BadRating,
-                subject: Subject::Ticket(t.no.clone()),
+                subject: Subject::Ticket(self.day, t.no.clone()),
                 severity: if score == 1 {
                     Severity::Critical
                 } else {
@@ -467,16 +478,15 @@ impl Hall {
         }
     }
 
-    fn device_offline(&self, now: DateTime<Utc>, opened: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn device_offline(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let limit = self.spec.thresholds.device_offline_s;
         for (device, (online, since)) in &self.presence {
             if *online {
                 continue;
             }
-            let base = (*since).max(opened);
-            if now < base + secs(limit) {
+            let Some(due) = self.due(*since, limit, now) else {
                 continue;
-            }
+            };
             let (what, window) = match self.spec.device_kind(device) {
                 Some(super::DeviceKind::Kiosk) => ("取号机".to_owned(), None),
                 Some(super::DeviceKind::Terminal(w)) => {
@@ -491,8 +501,8 @@ impl Hall {
                 rule: Rule::DeviceOffline,
                 subject: Subject::Device(device.clone()),
                 severity: Severity::Warning,
-                since: base + secs(limit),
-                opened: base + secs(limit),
+                since: due,
+                opened: due,
                 message: format!(
                     "{what}（{device}）离线已超过 {} 分钟",
                     minutes(limit).max(1)
@@ -543,7 +553,12 @@ impl Hall {
         let mut present = std::collections::HashSet::new();
         for f in findings {
             present.insert((f.rule, f.subject.clone()));
-            if self.silenced.contains(&(f.rule, f.subject.clone())) {
+            // A person resolved this condition: only a higher severity speaks again.
+            if self
+                .silenced
+                .get(&(f.rule, f.subject.clone()))
+                .is_some_and(|s| f.severity <= *s)
+            {
                 continue;
             }
             match self.open_alerts.get(&(f.rule, f.subject.clone())) {
@@ -553,13 +568,22 @@ impl Hall {
                     }
                 }
                 None => {
-                    self.alert_seq += 1;
-                    let id = format!(
-                        "{}-{}-{}",
+                    let opened = self.spec.local(f.opened);
+                    let base = format!(
+                        "{}-{}-{}-{}",
                         self.spec.id,
-                        self.day.format("%Y%m%d"),
-                        self.alert_seq
+                        opened.format("%Y%m%d-%H%M%S"),
+                        f.rule.code(),
+                        f.subject.key()
                     );
+                    // The same condition reopened within the same second: rare,
+                    // and numbered in the order a replay meets it too.
+                    let mut id = base.clone();
+                    let mut n = 1;
+                    while self.alerts.iter().any(|a| a.id == id) {
+                        n += 1;
+                        id = format!("{base}-{n}");
+                    }
                     let key = (f.rule, f.subject.clone());
                     self.alerts.push(Alert::from_finding(id.clone(), f));
                     self.open_alerts.insert(key, self.alerts.len() - 1);
@@ -590,7 +614,7 @@ impl Hall {
         }
         // A silenced condition that cleared may alert again next time.
         self.silenced
-            .retain(|k| !evaluated.contains(&k.0) || present.contains(k));
+            .retain(|k, _| !evaluated.contains(&k.0) || present.contains(k));
         let after = secs(self.spec.thresholds.escalate_after_s);
         for &i in self.open_alerts.values() {
             if self.alerts[i].escalate(now, after) {
@@ -617,6 +641,9 @@ impl Hall {
             .position(|a| a.id == alert)
             .ok_or(AlertRefusal::UnknownAlert)?;
         let note = note.map(str::trim).filter(|n| !n.is_empty());
+        if note.is_some_and(|n| n.chars().count() > MAX_NOTE) {
+            return Err(AlertRefusal::NoteTooLong);
+        }
         let a = &mut self.alerts[i];
         match (op, a.state) {
             (_, AlertState::Resolved) => return Err(AlertRefusal::AlreadyResolved),
@@ -644,8 +671,9 @@ impl Hall {
                 a.resolved = Some(action);
                 let key = (a.rule, a.subject.clone());
                 self.open_alerts.remove(&key);
-                // Handled by a person: not reopened while the condition lasts.
-                self.silenced.insert(key);
+                // Handled by a person: not reopened while the condition lasts,
+                // unless it grows worse.
+                self.silenced.insert(key, a.severity);
             }
         }
         Ok(vec![Effect::AlertChanged(alert.to_owned())])

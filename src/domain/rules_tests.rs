@@ -269,12 +269,141 @@ fn window_unattended_counts_from_opening_time_for_windows_on_the_rota() {
         },
     );
     assert_eq!(h.severity(Rule::WindowUnattended), None);
-    // Over lunch the time-based rules are silent.
+    // Absence counts office time only: 11:50 to 12:00, then from 13:30.
+    h.at(2 * 3600 + 50 * 60); // 11:50
     h.op("01", WindowOp::Logout);
     h.at(3 * 3600 + 20 * 60); // 12:20
     assert_eq!(h.severity(Rule::WindowUnattended), None, "closed for lunch");
-    h.at(4 * 3600 + 30 * 60 + 15 * 60); // 13:45: 15 minutes after reopening
+    h.at(4 * 3600 + 30 * 60 + 5 * 60 - 1); // 13:34:59: 14:59 of office time
+    assert_eq!(h.severity(Rule::WindowUnattended), None);
+    h.at(4 * 3600 + 30 * 60 + 5 * 60); // 13:35: 15 minutes of office time
     assert_eq!(h.severity(Rule::WindowUnattended), Some(Severity::Warning));
+    assert_eq!(
+        h.last(Rule::WindowUnattended).opened_at,
+        t0() + Duration::minutes(4 * 60 + 35)
+    );
+}
+
+#[test]
+fn a_wait_across_lunch_keeps_its_alert_and_turns_critical_on_office_time() {
+    let mut s = spec();
+    s.hours = OfficeHours::default();
+    for day in 0..5 {
+        s.hours.weekly[day] = vec![
+            Span::parse("09:00-12:00").unwrap(),
+            Span::parse("13:30-17:30").unwrap(),
+        ];
+    }
+    for w in &mut s.windows {
+        w.on_rota = false;
+    }
+    let mut h = H {
+        hall: Hall::new(Arc::new(s), t0()),
+        now: t0(),
+        n: 0,
+    };
+    h.at(2 * 3600 + 15 * 60); // 11:15
+    h.ticket("SB");
+    h.at(2 * 3600 + 45 * 60); // 11:45: warning
+    assert_eq!(h.severity(Rule::WaitTimeout), Some(Severity::Warning));
+    let id = h.last(Rule::WaitTimeout).id.clone();
+    // 45 office minutes before lunch; 60 are reached at 13:45.
+    h.at(4 * 3600 + 44 * 60 + 59); // 13:44:59
+    assert_eq!(
+        h.severity(Rule::WaitTimeout),
+        Some(Severity::Warning),
+        "not resolved by the lunch break"
+    );
+    h.at(4 * 3600 + 45 * 60); // 13:45
+    assert_eq!(h.severity(Rule::WaitTimeout), Some(Severity::Critical));
+    assert_eq!(
+        h.last(Rule::WaitTimeout).id,
+        id,
+        "the same alert throughout"
+    );
+}
+
+#[test]
+fn a_ticket_number_of_a_new_day_is_a_new_subject() {
+    let mut h = H::new();
+    h.ticket("SB");
+    h.op("01", WindowOp::CallNext);
+    h.op("01", finish());
+    h.rate("01", 2);
+    h.at(24 * 3600); // the next day: B001 again
+    h.op(
+        "01",
+        WindowOp::Login {
+            staff: StaffId::parse("S1").unwrap(),
+            staff_name: None,
+        },
+    );
+    h.ticket("SB");
+    h.op("01", WindowOp::CallNext);
+    h.op("01", finish());
+    h.rate("01", 1);
+    let reviews = h.active(Rule::BadRating);
+    assert_eq!(
+        reviews.len(),
+        2,
+        "yesterday's B001 and today's B001 are two alerts"
+    );
+    assert_ne!(reviews[0].id, reviews[1].id);
+}
+
+#[test]
+fn an_acknowledged_warning_that_turns_critical_must_be_acknowledged_again() {
+    let mut h = H::new();
+    h.op(
+        "01",
+        WindowOp::Pause {
+            reason: PauseReason::Other,
+        },
+    );
+    h.at(15 * 60);
+    let id = h.last(Rule::PauseTooLong).id.clone();
+    h.hall
+        .act_on_alert(&id, AlertOp::Ack, "监察员", None, h.now)
+        .unwrap();
+    h.at(30 * 60);
+    let a = h.last(Rule::PauseTooLong);
+    assert_eq!(
+        (a.severity, a.state),
+        (Severity::Critical, AlertState::Open)
+    );
+    assert!(
+        a.acknowledged.is_some(),
+        "the earlier acknowledgement stays on record"
+    );
+    h.at(40 * 60);
+    assert!(h.last(Rule::PauseTooLong).escalated_at.is_some());
+}
+
+#[test]
+fn a_resolved_warning_speaks_again_when_it_turns_critical() {
+    let mut h = H::new();
+    h.op(
+        "01",
+        WindowOp::Pause {
+            reason: PauseReason::Other,
+        },
+    );
+    h.at(15 * 60);
+    let id = h.last(Rule::PauseTooLong).id.clone();
+    h.hall
+        .act_on_alert(&id, AlertOp::Resolve, "监察员", Some("已提醒"), h.now)
+        .unwrap();
+    h.at(20 * 60);
+    assert!(
+        h.active(Rule::PauseTooLong).is_empty(),
+        "not reopened as a warning"
+    );
+    h.at(30 * 60);
+    assert_eq!(
+        h.severity(Rule::PauseTooLong),
+        Some(Severity::Critical),
+        "but as a red card"
+    );
 }
 
 #[test]
@@ -306,8 +435,15 @@ fn queue_backlog_above_ten_per_open_window() {
         Some(Severity::Warning),
         "11 waiting, 1 window"
     );
-    h.op("01", WindowOp::CallNext);
-    assert_eq!(h.severity(Rule::QueueBacklog), None, "10 is not above 10");
+    // Window 02 opens: 1.5 windows for SB, 11 / 1.5 is about 7.
+    h.op(
+        "02",
+        WindowOp::Login {
+            staff: StaffId::parse("S2").unwrap(),
+            staff_name: None,
+        },
+    );
+    assert_eq!(h.severity(Rule::QueueBacklog), None);
 }
 
 #[test]

@@ -210,6 +210,42 @@ impl HallSpec {
             )
     }
 
+    /// A local date and time of this hall as an instant.
+    fn instant(&self, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+        self.tz
+            .from_local_datetime(&date.and_time(time))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The instant when `secs` seconds of office time have passed since
+    /// `base`, counting only open hours (a lunch break or a night does not
+    /// count), looking up to a week ahead.
+    pub fn office_deadline(&self, base: DateTime<Utc>, secs: i64) -> Option<DateTime<Utc>> {
+        let mut left = secs.max(0);
+        let mut date = base.with_timezone(&self.tz).date_naive();
+        for _ in 0..8 {
+            for span in self.hours.spans(date) {
+                let (Some(start), Some(end)) =
+                    (self.instant(date, span.start), self.instant(date, span.end))
+                else {
+                    continue;
+                };
+                let from = start.max(base);
+                if end <= from {
+                    continue;
+                }
+                let available = (end - from).num_seconds();
+                if left <= available {
+                    return Some(from + chrono::Duration::seconds(left));
+                }
+                left -= available;
+            }
+            date = date.succ_opt()?;
+        }
+        None
+    }
+
     /// When the open span that contains `at` began, or None when the hall
     /// is closed at `at`. Time-based rules count from here, so the lunch
     /// break or the night never counts as waiting or absence.

@@ -54,11 +54,17 @@ fn halls_in_scope(
         .collect())
 }
 
-/// The hall an alert id belongs to: ids are `{hall}-{yyyymmdd}-{n}`.
-fn hall_of(alert: &str) -> Option<&str> {
-    let mut parts = alert.rsplitn(3, '-');
-    let (_n, _date) = (parts.next()?, parts.next()?);
-    parts.next()
+/// The hall an alert id belongs to: ids begin with `{hall}-`; the longest
+/// matching hall id wins, so `jl` and `jl-center` can both exist.
+fn hall_of<'a>(alert: &str, halls: &'a [HallHandle]) -> Option<&'a HallHandle> {
+    halls
+        .iter()
+        .filter(|h| {
+            alert
+                .strip_prefix(h.spec.id.as_str())
+                .is_some_and(|rest| rest.starts_with('-'))
+        })
+        .max_by_key(|h| h.spec.id.as_str().len())
 }
 
 /// Active alerts of the halls and those resolved today: most urgent first.
@@ -196,8 +202,7 @@ async fn handle_op(who: &Principal, halls: &[HallHandle], text: &str) -> ByteStr
     if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
         return error(&alert, "bad_request", "备注不能超过 500 字");
     }
-    let Some(hall) = hall_of(id).and_then(|h| halls.iter().find(|x| x.spec.id.as_str() == h))
-    else {
+    let Some(hall) = hall_of(id, halls) else {
         return error(
             &alert,
             AlertRefusal::UnknownAlert.code(),
@@ -231,7 +236,8 @@ async fn list(
     q: web::Query<ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let who = auth::require(&req, auth::ANY_ROLE, q.hall.as_deref())?;
+    // Supervisors only: alerts carry citizens' comments and follow-up notes.
+    let who = auth::require(&req, auth::ALERTS, q.hall.as_deref())?;
     let halls = halls_in_scope(&state, &who, q.hall.as_deref())?;
     let (from, to) = match &q.date {
         None => (None, None),
@@ -274,7 +280,7 @@ struct NoteBody {
 async fn act_route(
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: Option<web::Json<NoteBody>>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (id, op) = path.into_inner();
@@ -283,14 +289,16 @@ async fn act_route(
         "resolve" => AlertOp::Resolve,
         _ => return Err(ApiError::BadRequest(format!("{op:?} is not ack or resolve")).into()),
     };
-    act(
-        req,
-        &id,
-        body.map(|b| b.into_inner()).unwrap_or_default(),
-        op,
-        &state,
-    )
-    .await
+    // No body is no note; a body that is not the expected JSON is an error,
+    // never a silently dropped note.
+    let note = if body.iter().all(u8::is_ascii_whitespace) {
+        NoteBody::default()
+    } else {
+        serde_json::from_slice::<NoteBody>(&body).map_err(|e| {
+            ApiError::BadRequest(format!("the body must be {{\"note\": \"...\"}}: {e}"))
+        })?
+    };
+    act(req, &id, note, op, &state).await
 }
 
 async fn act(
@@ -300,7 +308,8 @@ async fn act(
     op: AlertOp,
     state: &AppState,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let hall = hall_of(id).and_then(|h| state.registry.get_str(h));
+    let halls = state.registry.all();
+    let hall = hall_of(id, &halls).cloned();
     let who = auth::require(
         &req,
         auth::ALERTS,
@@ -323,7 +332,9 @@ fn refused(r: AlertRefusal) -> HttpResponse {
     let body = json!({"error": r.code(), "message": r.message()});
     match r {
         AlertRefusal::UnknownAlert => HttpResponse::NotFound().json(body),
-        AlertRefusal::NoteRequired => HttpResponse::UnprocessableEntity().json(body),
+        AlertRefusal::NoteRequired | AlertRefusal::NoteTooLong => {
+            HttpResponse::UnprocessableEntity().json(body)
+        }
         AlertRefusal::AlreadyResolved | AlertRefusal::AlreadyAcknowledged => {
             HttpResponse::Conflict().json(body)
         }
@@ -332,10 +343,39 @@ fn refused(r: AlertRefusal) -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn alert_ids_name_their_hall() {
-        assert_eq!(super::hall_of("jl-center-20261122-17"), Some("jl-center"));
-        assert_eq!(super::hall_of("h1-20261122-1"), Some("h1"));
-        assert_eq!(super::hall_of("nope"), None);
+    use std::sync::Arc;
+
+    use crate::config::Settings;
+    use crate::engine::Registry;
+
+    #[tokio::test]
+    async fn alert_ids_name_their_hall_by_the_longest_prefix() {
+        let text = crate::EXAMPLE_CONFIG.replace("\"jl-town\"", "\"jl\"");
+        let settings = Settings::parse(&text).unwrap();
+        let registry = Registry::default();
+        let (writer, _w) = crate::store::test_writer();
+        for spec in &settings.halls {
+            let hall = crate::domain::Hall::new(spec.clone(), chrono::Utc::now());
+            let ctx = Arc::new(crate::engine::EngineContext {
+                prefix: "hallwatch".into(),
+                writer: writer.clone(),
+                mqtt: None,
+                clock: Arc::new(crate::clock::SystemClock),
+                metrics: Default::default(),
+                alerts: tokio::sync::broadcast::channel(1).0,
+            });
+            registry.insert(crate::engine::spawn_hall(hall, ctx).0);
+        }
+        let halls = registry.all();
+        let of = |id: &str| super::hall_of(id, &halls).map(|h| h.spec.id.to_string());
+        assert_eq!(
+            of("jl-center-20261122-093000-wait_timeout-B023").as_deref(),
+            Some("jl-center")
+        );
+        assert_eq!(
+            of("jl-20261122-093000-bad_rating-G001").as_deref(),
+            Some("jl")
+        );
+        assert_eq!(of("nope-1"), None);
     }
 }

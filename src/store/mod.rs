@@ -19,6 +19,12 @@ use sqlx::types::Json;
 
 pub use writer::{AfterCommit, StoreWriter, WriteItem, spawn_writer};
 
+/// A writer whose items go nowhere, for unit tests of the engine's callers.
+#[cfg(test)]
+pub fn test_writer() -> (StoreWriter, tokio::sync::mpsc::UnboundedReceiver<WriteItem>) {
+    writer::detached()
+}
+
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -323,50 +329,74 @@ impl Store {
         })
     }
 
-    /// Alerts matching `filter`, newest first, at most `limit`.
+    /// Alerts matching `filter`, newest first, at most `limit`. The hall
+    /// scope is applied in SQL, before the limit.
     pub async fn alerts(
         &self,
         filter: &AlertFilter,
         limit: i64,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let halls: Vec<Option<String>> = match &filter.halls {
+            Some(hs) => hs.iter().cloned().map(Some).collect(),
+            None => vec![None],
+        };
+        let mut rows = Vec::new();
+        for hall in &halls {
+            rows.extend(self.alerts_of(hall.as_deref(), filter, limit).await?);
+        }
+        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(rows.into_iter().map(|(_, body)| body).collect())
+    }
+
+    async fn alerts_of(
+        &self,
+        hall: Option<&str>,
+        filter: &AlertFilter,
+        limit: i64,
+    ) -> Result<Vec<(i64, serde_json::Value)>, StoreError> {
         let from = filter.from.map_or(i64::MIN, millis);
         let to = filter.to.map_or(i64::MAX, millis);
-        let rows: Vec<(String, Json<serde_json::Value>)> = match self {
-            Store::Sqlite(p) => sqlx::query_as(
-                "SELECT hall, body FROM alerts WHERE opened_at >= ? AND opened_at < ? \
-                 AND (? IS NULL OR rule = ?) AND (? IS NULL OR severity = ?) AND (? IS NULL OR state = ?) \
+        let rows: Vec<(i64, Json<serde_json::Value>)> =
+            match self {
+                Store::Sqlite(p) => {
+                    sqlx::query_as(
+                        "SELECT opened_at, body FROM alerts WHERE opened_at >= ? AND opened_at < ? \
+                 AND (? IS NULL OR hall = ?) AND (? IS NULL OR rule = ?) \
+                 AND (? IS NULL OR severity = ?) AND (? IS NULL OR state = ?) \
                  ORDER BY opened_at DESC LIMIT ?",
-            )
-            .bind(from)
-            .bind(to)
-            .bind(&filter.rule)
-            .bind(&filter.rule)
-            .bind(&filter.severity)
-            .bind(&filter.severity)
-            .bind(&filter.state)
-            .bind(&filter.state)
-            .bind(limit)
-            .fetch_all(p)
-            .await?,
-            Store::Postgres(p) => sqlx::query_as(
-                "SELECT hall, body FROM alerts WHERE opened_at >= $1 AND opened_at < $2 \
-                 AND ($3::TEXT IS NULL OR rule = $3) AND ($4::TEXT IS NULL OR severity = $4) \
-                 AND ($5::TEXT IS NULL OR state = $5) ORDER BY opened_at DESC LIMIT $6",
-            )
-            .bind(from)
-            .bind(to)
-            .bind(&filter.rule)
-            .bind(&filter.severity)
-            .bind(&filter.state)
-            .bind(limit)
-            .fetch_all(p)
-            .await?,
-        };
-        Ok(rows
-            .into_iter()
-            .filter(|(hall, _)| filter.halls.as_ref().is_none_or(|hs| hs.contains(hall)))
-            .map(|(_, body)| body.0)
-            .collect())
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .bind(hall)
+                    .bind(hall)
+                    .bind(&filter.rule)
+                    .bind(&filter.rule)
+                    .bind(&filter.severity)
+                    .bind(&filter.severity)
+                    .bind(&filter.state)
+                    .bind(&filter.state)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+                }
+                Store::Postgres(p) => sqlx::query_as(
+                    "SELECT opened_at, body FROM alerts WHERE opened_at >= $1 AND opened_at < $2 \
+                 AND ($3::TEXT IS NULL OR hall = $3) AND ($4::TEXT IS NULL OR rule = $4) \
+                 AND ($5::TEXT IS NULL OR severity = $5) AND ($6::TEXT IS NULL OR state = $6) \
+                 ORDER BY opened_at DESC LIMIT $7",
+                )
+                .bind(from)
+                .bind(to)
+                .bind(hall)
+                .bind(&filter.rule)
+                .bind(&filter.severity)
+                .bind(&filter.state)
+                .bind(limit)
+                .fetch_all(p)
+                .await?,
+            };
+        Ok(rows.into_iter().map(|(at, body)| (at, body.0)).collect())
     }
 
     /// Closes the pool, waiting for connections to finish.

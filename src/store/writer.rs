@@ -52,6 +52,14 @@ impl StoreWriter {
     }
 }
 
+/// A handle whose items are kept in a channel and never written: for unit
+/// tests that need a hall task without a database.
+#[cfg(test)]
+pub(super) fn detached() -> (StoreWriter, mpsc::UnboundedReceiver<WriteItem>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (StoreWriter { tx }, rx)
+}
+
 /// Starts the writer task.
 pub fn spawn_writer(
     store: Store,
