@@ -14,7 +14,7 @@ use tracing::{error, info};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::{DEDUP_WINDOW, Hall, HallId, HallSpec, Input};
+use crate::domain::{DEDUP_WINDOW, Effect, Hall, HallId, HallSpec, Input};
 use crate::engine::{EngineContext, Registry, spawn_hall};
 use crate::health::Health;
 use crate::http::{self, AppState};
@@ -89,8 +89,8 @@ impl Application {
         });
         let registry = Registry::default();
         let mut hall_tasks = Vec::new();
-        for hall in halls {
-            let (handle, task) = spawn_hall(hall, ctx.clone());
+        for (hall, pending) in halls {
+            let (handle, task) = spawn_hall(hall, pending, ctx.clone());
             registry.insert(handle);
             hall_tasks.push(task);
         }
@@ -240,8 +240,14 @@ pub fn replay_start(settings: &Settings, now: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
-/// Folds the stored events over the configuration: the halls as they were.
-pub fn replay(settings: &Settings, events: Vec<StoredEvent>, now: DateTime<Utc>) -> Vec<Hall> {
+/// Folds the stored events over the configuration: the halls as they were,
+/// each brought up to `now`, with what changed in that last step (alerts
+/// that came due while the server was down) for the hall task to publish.
+pub fn replay(
+    settings: &Settings,
+    events: Vec<StoredEvent>,
+    now: DateTime<Utc>,
+) -> Vec<(Hall, Vec<Effect>)> {
     let days = settings.server.replay_days;
     let mut halls: HashMap<HallId, (Hall, DateTime<Utc>)> = settings
         .halls
@@ -282,8 +288,8 @@ pub fn replay(settings: &Settings, events: Vec<StoredEvent>, now: DateTime<Utc>)
         .iter()
         .filter_map(|spec| {
             let (mut hall, _) = halls.remove(&spec.id)?;
-            hall.tick(now);
-            Some(hall)
+            let pending = hall.tick(now);
+            Some((hall, pending))
         })
         .collect()
 }

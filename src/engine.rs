@@ -201,8 +201,14 @@ pub struct EngineContext {
     pub alerts: broadcast::Sender<AlertFrame>,
 }
 
-/// Starts the task that owns `hall`.
-pub fn spawn_hall(hall: Hall, ctx: Arc<EngineContext>) -> (HallHandle, JoinHandle<()>) {
+/// Starts the task that owns `hall`. `pending` are effects that arose while
+/// the hall was rebuilt (alerts that came due while the server was down):
+/// published once the task runs.
+pub fn spawn_hall(
+    hall: Hall,
+    pending: Vec<Effect>,
+    ctx: Arc<EngineContext>,
+) -> (HallHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(INBOX);
     let spec = Arc::new(hall.spec().clone());
     let (display, _) = broadcast::channel(DISPLAY_BUFFER);
@@ -212,7 +218,7 @@ pub fn spawn_hall(hall: Hall, ctx: Arc<EngineContext>) -> (HallHandle, JoinHandl
         display,
         summary_due: true,
     };
-    let join = tokio::spawn(task.run(rx));
+    let join = tokio::spawn(task.run(rx, pending));
     (HallHandle { spec, tx }, join)
 }
 
@@ -244,12 +250,13 @@ pub fn frame<T: Serialize>(kind: &str, body: T) -> ByteString {
 }
 
 impl HallTask {
-    async fn run(mut self, mut rx: mpsc::Receiver<HallMsg>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<HallMsg>, pending: Vec<Effect>) {
         let hall = self.hall.spec().id.clone();
         info!(%hall, "Hall task started.");
         for w in 0..self.hall.windows().len() {
             self.publish_window_state(w);
         }
+        self.emit(pending);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {

@@ -358,3 +358,37 @@ async fn a_bad_review_is_resolved_only_with_a_note_on_the_follow_up() {
     assert_eq!(again.status, 409, "{}", again.body);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_that_came_due_while_the_server_was_down_is_published_on_restart() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let clock = clock();
+    let app = TestApp::spawn_with_clock(supervised(&broker, &db, "sup-d"), clock.clone()).await;
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/alert"],
+    )
+    .await;
+    dev.request(KIOSK, json!({"service": "GA"})).await;
+    app.stop().await;
+
+    clock.advance(chrono::Duration::minutes(31));
+    let app = TestApp::spawn_with_clock(supervised(&broker, &db, "sup-d"), clock.clone()).await;
+    let alert = dev
+        .expect_where("hallwatch/h1/alert", |a| a["rule"] == "wait_timeout")
+        .await;
+    assert_eq!(alert["ticket"], "G001");
+    let id = alert["id"].as_str().unwrap().to_owned();
+    eventually(5, async || {
+        let (_, body) =
+            http_request_json(app.port, "/api/alerts?rule=wait_timeout", "s-secret").await;
+        (body[0]["id"] == id.as_str()).then_some(())
+    })
+    .await;
+    app.stop().await;
+}

@@ -364,7 +364,7 @@ mod tests {
                 metrics: Default::default(),
                 alerts: tokio::sync::broadcast::channel(1).0,
             });
-            registry.insert(crate::engine::spawn_hall(hall, ctx).0);
+            registry.insert(crate::engine::spawn_hall(hall, Vec::new(), ctx).0);
         }
         let halls = registry.all();
         let of = |id: &str| super::hall_of(id, &halls).map(|h| h.spec.id.to_string());

@@ -344,7 +344,7 @@ impl Store {
         for hall in &halls {
             rows.extend(self.alerts_of(hall.as_deref(), filter, limit).await?);
         }
-        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
         rows.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(rows.into_iter().map(|(_, body)| body).collect())
     }
