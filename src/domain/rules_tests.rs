@@ -87,7 +87,14 @@ impl H {
         };
         self.hall.apply(&input, self.now);
     }
-    /// The active alerts of a rule: (severity, state).
+    /// A ticket of `service` issued, called and finished at window 01.
+    fn serve(&mut self, service: &str) {
+        self.ticket(service);
+        self.op("01", WindowOp::CallNext);
+        self.op("01", finish());
+    }
+
+    /// The active alerts of a rule.
     fn active(&self, rule: Rule) -> Vec<&Alert> {
         self.hall
             .alerts()
@@ -286,22 +293,7 @@ fn window_unattended_counts_from_opening_time_for_windows_on_the_rota() {
 
 #[test]
 fn a_wait_across_lunch_keeps_its_alert_and_turns_critical_on_office_time() {
-    let mut s = spec();
-    s.hours = OfficeHours::default();
-    for day in 0..5 {
-        s.hours.weekly[day] = vec![
-            Span::parse("09:00-12:00").unwrap(),
-            Span::parse("13:30-17:30").unwrap(),
-        ];
-    }
-    for w in &mut s.windows {
-        w.on_rota = false;
-    }
-    let mut h = H {
-        hall: Hall::new(Arc::new(s), t0()),
-        now: t0(),
-        n: 0,
-    };
+    let mut h = office_hall();
     h.at(2 * 3600 + 15 * 60); // 11:15
     h.ticket("SB");
     h.at(2 * 3600 + 45 * 60); // 11:45: warning
@@ -326,9 +318,7 @@ fn a_wait_across_lunch_keeps_its_alert_and_turns_critical_on_office_time() {
 #[test]
 fn a_ticket_number_of_a_new_day_is_a_new_subject() {
     let mut h = H::new();
-    h.ticket("SB");
-    h.op("01", WindowOp::CallNext);
-    h.op("01", finish());
+    h.serve("SB");
     h.rate("01", 2);
     h.at(24 * 3600); // the next day: B001 again
     h.op(
@@ -338,9 +328,7 @@ fn a_ticket_number_of_a_new_day_is_a_new_subject() {
             staff_name: None,
         },
     );
-    h.ticket("SB");
-    h.op("01", WindowOp::CallNext);
-    h.op("01", finish());
+    h.serve("SB");
     h.rate("01", 1);
     let reviews = h.active(Rule::BadRating);
     assert_eq!(
@@ -451,9 +439,7 @@ fn window_overload_at_100_and_120_percent() {
     let mut h = H::new();
     let serve = |h: &mut H, n: usize| {
         for _ in 0..n {
-            h.ticket("SB");
-            h.op("01", WindowOp::CallNext);
-            h.op("01", finish());
+            h.serve("SB");
         }
     };
     serve(&mut h, 24);
@@ -485,9 +471,7 @@ fn no_show_streak_of_three_within_fifteen_minutes() {
         }
     }
     assert_eq!(h.severity(Rule::NoShowStreak), Some(Severity::Warning));
-    h.ticket("SB");
-    h.op("01", WindowOp::CallNext);
-    h.op("01", finish());
+    h.serve("SB");
     assert_eq!(
         h.severity(Rule::NoShowStreak),
         None,
@@ -510,9 +494,7 @@ fn a_slow_no_show_streak_is_not_suspicious() {
 #[test]
 fn a_bad_rating_stays_until_a_person_resolves_it_with_a_note() {
     let mut h = H::new();
-    h.ticket("SB");
-    h.op("01", WindowOp::CallNext);
-    h.op("01", finish());
+    h.serve("SB");
     h.rate("01", 1);
     assert_eq!(h.severity(Rule::BadRating), Some(Severity::Critical));
     let id = h.last(Rule::BadRating).id.clone();
@@ -568,9 +550,7 @@ fn a_bad_rating_stays_until_a_person_resolves_it_with_a_note() {
 fn a_rating_of_two_is_a_warning_and_three_is_fine() {
     let mut h = H::new();
     for score in [3, 2] {
-        h.ticket("SB");
-        h.op("01", WindowOp::CallNext);
-        h.op("01", finish());
+        h.serve("SB");
         h.rate("01", score);
     }
     assert_eq!(h.severity(Rule::BadRating), Some(Severity::Warning));
@@ -636,9 +616,7 @@ fn device_offline_after_two_minutes() {
 fn rating_missing_after_twenty_finished_with_under_half_rated() {
     let mut h = H::new();
     for i in 0..20 {
-        h.ticket("SB");
-        h.op("01", WindowOp::CallNext);
-        h.op("01", finish());
+        h.serve("SB");
         if i < 9 {
             h.rate("01", 5);
         }
@@ -648,13 +626,9 @@ fn rating_missing_after_twenty_finished_with_under_half_rated() {
         Some(Severity::Notice),
         "9 of 20"
     );
-    h.ticket("SB");
-    h.op("01", WindowOp::CallNext);
-    h.op("01", finish());
+    h.serve("SB");
     h.rate("01", 5);
-    h.ticket("SB");
-    h.op("01", WindowOp::CallNext);
-    h.op("01", finish());
+    h.serve("SB");
     h.rate("01", 5);
     assert_eq!(h.severity(Rule::RatingMissing), None, "11 of 22");
 }
@@ -671,9 +645,7 @@ fn a_new_day_closes_yesterdays_alerts_but_not_bad_reviews() {
     h.at(20 * 60);
     assert_eq!(h.severity(Rule::PauseTooLong), Some(Severity::Warning));
     h.op("01", WindowOp::Resume);
-    h.ticket("SB");
-    h.op("01", WindowOp::CallNext);
-    h.op("01", finish());
+    h.serve("SB");
     h.rate("01", 2);
     h.at(15 * 3600); // midnight in Beijing
     assert!(h.active(Rule::WaitTimeout).is_empty());
