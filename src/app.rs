@@ -288,7 +288,9 @@ pub fn replay(
         .iter()
         .filter_map(|spec| {
             let (mut hall, _) = halls.remove(&spec.id)?;
-            let pending = hall.tick(now);
+            // Coming up on a new day is no news; alerts that came due are.
+            let mut pending = hall.tick(now);
+            pending.retain(|e| !matches!(e, Effect::DayStarted(_)));
             Some((hall, pending))
         })
         .collect()

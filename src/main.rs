@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "info,sqlx=warn,rumqttd=warn,rumqttc=warn,actix_server=warn".into()
+                "info,sqlx=warn,rumqttd=off,rumqttc=warn,actix_server=warn".into()
             }),
         )
         .init();
