@@ -42,9 +42,17 @@ pub struct Origin {
 
 /// A display subscription: the snapshot and the deltas that follow it, with
 /// nothing lost or repeated in between.
+/// A display frame, serialised once, with the window it concerns (None:
+/// the whole hall), so a window screen or a zone screen can skip the rest.
+#[derive(Debug, Clone)]
+pub struct DisplayFrame {
+    pub window: Option<usize>,
+    pub text: ByteString,
+}
+
 pub struct DisplaySub {
     pub snapshot: ByteString,
-    pub frames: broadcast::Receiver<ByteString>,
+    pub frames: broadcast::Receiver<DisplayFrame>,
 }
 
 /// What a hall task is asked to do.
@@ -225,7 +233,7 @@ pub fn spawn_hall(
 struct HallTask {
     hall: Hall,
     ctx: Arc<EngineContext>,
-    display: broadcast::Sender<ByteString>,
+    display: broadcast::Sender<DisplayFrame>,
     /// Something changed since the last retained summary.
     summary_due: bool,
 }
@@ -435,30 +443,33 @@ impl HallTask {
                         f.as_bytes().to_vec(),
                         false,
                     );
-                    let _ = self.display.send(f);
+                    self.to_screens(Some(call.window), f);
                 }
                 Effect::WindowChanged(w) => {
                     let v = self.hall.window_view(w);
-                    let _ = self.display.send(frame(
-                        "window",
-                        json!({
-                            "window": v.id, "status": v.status, "ticket": v.ticket,
-                            "staff": v.staff, "staff_name": v.staff_name, "since": v.since,
-                        }),
-                    ));
+                    self.to_screens(
+                        Some(w),
+                        frame(
+                            "window",
+                            json!({
+                                "window": v.id, "status": v.status, "ticket": v.ticket,
+                                "staff": v.staff, "staff_name": v.staff_name, "since": v.since,
+                            }),
+                        ),
+                    );
                     self.publish_window_state(w);
                 }
                 Effect::QueueChanged(s) => {
                     let v = self.hall.queue_view(s);
-                    let _ = self.display.send(frame(
-                        "queue",
-                        json!({"service": v.service, "waiting": v.waiting}),
-                    ));
+                    self.to_screens(
+                        None,
+                        frame("queue", json!({"service": v.service, "waiting": v.waiting})),
+                    );
                 }
                 Effect::DayStarted(day) => {
                     info!(hall = %hall_id, %day, "A new day started; the hall's day state was reset.");
                     let snap = self.hall.display_snapshot(now_ms(&*self.ctx.clock));
-                    let _ = self.display.send(frame("snapshot", snap));
+                    self.to_screens(None, frame("snapshot", snap));
                     for w in 0..self.hall.windows().len() {
                         self.publish_window_state(w);
                     }
@@ -469,6 +480,11 @@ impl HallTask {
                 }
             }
         }
+    }
+
+    /// A frame for the hall's screens; no screen connected is no error.
+    fn to_screens(&self, window: Option<usize>, text: ByteString) {
+        let _ = self.display.send(DisplayFrame { window, text });
     }
 
     /// An alert that opened or changed: to every console, to MQTT for

@@ -438,3 +438,64 @@ async fn the_retained_summary_follows_the_hall() {
     assert!(s["at"].as_str().unwrap().ends_with("+08:00"));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_screen_hears_only_its_own_window() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings(
+        &broker.url(),
+        &sqlite_url(dir.path()),
+        "hw-screen",
+    ))
+    .await;
+    let (mut screen, _) = tokio_tungstenite::connect_async(format!(
+        "ws://127.0.0.1:{}/ws/display/h1?window=01",
+        app.port
+    ))
+    .await
+    .expect("window screen");
+    assert_eq!(next_frame(&mut screen).await["type"], "snapshot");
+    let mut dev = Device::connect(
+        broker.port,
+        "dev",
+        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"],
+    )
+    .await;
+    dev.request(KIOSK, json!({"service": "SB"})).await;
+    dev.request(KIOSK, json!({"service": "SB"})).await;
+    login(&mut dev, "02").await;
+    dev.request(&window("02"), json!({"op": "call_next"})).await; // B001 to window 02
+    login(&mut dev, "01").await;
+    dev.request(&window("01"), json!({"op": "call_next"})).await; // B002 to window 01
+    // The screen above window 01 sees queues and its own window, never window 02.
+    let mut seen = vec![];
+    loop {
+        let f = next_frame(&mut screen).await;
+        assert_ne!(
+            f["window"], "02",
+            "window 02's frames do not reach window 01's screen: {f}"
+        );
+        seen.push(f["type"].as_str().unwrap_or("").to_owned());
+        if f["type"] == "call" {
+            assert_eq!(f["ticket"], "B002");
+            break;
+        }
+    }
+    assert!(
+        seen.contains(&"queue".to_owned()),
+        "the hall's queues still reach it: {seen:?}"
+    );
+    let refused = tokio_tungstenite::connect_async(format!(
+        "ws://127.0.0.1:{}/ws/display/h1?window=99",
+        app.port
+    ))
+    .await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 400),
+        other => panic!("an unknown window is refused before the upgrade: {other:?}"),
+    }
+    app.stop().await;
+}
