@@ -315,7 +315,7 @@ impl HallTask {
         let spec = self.hall.spec();
         let hall_id = spec.id.to_string();
         let tz = spec.tz;
-        let device = device_of(spec, &input);
+        let device = spec.device_of(&input).map(ToString::to_string);
 
         let applied = self.hall.apply(&input, now);
         self.ctx.metrics.applied(input.kind());
@@ -507,14 +507,8 @@ impl HallTask {
             id: view.id.clone(),
             hall: view.hall.to_string(),
             rule: view.rule.code().to_owned(),
-            severity: serde_json::to_value(view.severity)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            state: serde_json::to_value(view.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            severity: view.severity.code().to_owned(),
+            state: view.state.code().to_owned(),
             opened_at: alert.opened_at,
             updated_at: alert.updated_at,
             body: serde_json::from_str(&f).unwrap_or_default(),
@@ -544,21 +538,6 @@ impl HallTask {
         {
             warn!(error = %e, %topic, "Could not queue an MQTT message.");
         }
-    }
-}
-
-/// The device id an input came from, as the event log records it.
-fn device_of(spec: &HallSpec, input: &Input) -> Option<String> {
-    match input {
-        Input::Ticket { kiosk, .. } => Some(kiosk.to_string()),
-        Input::Presence { device, .. } => Some(device.to_string()),
-        Input::Window { window, .. } => spec
-            .window_index(window)
-            .map(|w| spec.windows[w].terminal.to_string()),
-        Input::Rating { window, .. } => spec
-            .window_index(window)
-            .map(|w| spec.windows[w].rater.to_string()),
-        Input::AlertAction { .. } => None,
     }
 }
 

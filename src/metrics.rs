@@ -46,13 +46,6 @@ impl Metrics {
         }
     }
 
-    pub fn rejections(&self, reason: Reason) -> u64 {
-        Reason::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .map_or(0, |i| self.rejections[i].load(Ordering::Relaxed))
-    }
-
     pub fn ws_connected(&self) {
         self.ws_clients.fetch_add(1, Ordering::Relaxed);
     }

@@ -112,6 +112,16 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    pub fn code(self) -> &'static str {
+        match self {
+            Severity::Notice => "notice",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// Where an alert is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -119,6 +129,16 @@ pub enum AlertState {
     Open,
     Acknowledged,
     Resolved,
+}
+
+impl AlertState {
+    pub fn code(self) -> &'static str {
+        match self {
+            AlertState::Open => "open",
+            AlertState::Acknowledged => "acknowledged",
+            AlertState::Resolved => "resolved",
+        }
+    }
 }
 
 /// What an alert is about. One open alert per rule and subject.

@@ -388,20 +388,14 @@ impl Hall {
 
     /// The device that sent an input and its message id.
     fn sender(&self, input: &Input) -> Option<(DeviceId, MsgId)> {
-        match input {
-            Input::Ticket { kiosk, id, .. } => (self.spec.device_kind(kiosk)
-                == Some(DeviceKind::Kiosk))
-            .then(|| (kiosk.clone(), id.clone())),
-            Input::Window { window, id, .. } => {
-                let w = self.spec.window_index(window)?;
-                Some((self.spec.windows[w].terminal.clone(), id.clone()))
-            }
-            Input::Rating { window, id, .. } => {
-                let w = self.spec.window_index(window)?;
-                Some((self.spec.windows[w].rater.clone(), id.clone()))
-            }
-            Input::Presence { .. } | Input::AlertAction { .. } => None,
+        let device = self.spec.device_of(input)?;
+        // A kiosk is named by its topic; only a configured one is a sender.
+        if matches!(input, Input::Ticket { .. })
+            && self.spec.device_kind(device) != Some(DeviceKind::Kiosk)
+        {
+            return None;
         }
+        Some((device.clone(), input.msg_id()?.clone()))
     }
 
     fn roll_day(&mut self, now: DateTime<Utc>) -> Vec<Effect> {

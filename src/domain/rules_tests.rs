@@ -87,6 +87,20 @@ impl H {
         };
         self.hall.apply(&input, self.now);
     }
+    /// Window 01 pauses for a reason.
+    fn pause(&mut self, reason: PauseReason) {
+        self.op("01", WindowOp::Pause { reason });
+    }
+
+    /// A supervisor acts on the latest alert of `rule`; its id.
+    fn act(&mut self, rule: Rule, op: AlertOp, note: Option<&str>) -> String {
+        let id = self.last(rule).id.clone();
+        self.hall
+            .act_on_alert(&id, op, "监察员", note, self.now)
+            .unwrap();
+        id
+    }
+
     /// A ticket of `service` issued, called and finished at window 01.
     fn serve(&mut self, service: &str) {
         self.ticket(service);
@@ -127,12 +141,7 @@ fn finish() -> WindowOp {
 #[test]
 fn wait_timeout_fires_at_its_limits_and_clears_when_called() {
     let mut h = H::new();
-    h.op(
-        "01",
-        WindowOp::Pause {
-            reason: PauseReason::Meeting,
-        },
-    );
+    h.pause(PauseReason::Meeting);
     h.ticket("SB"); // issued at 09:00:00, limits 30 and 60 min
     h.at(30 * 60 - 1);
     assert_eq!(
@@ -181,12 +190,7 @@ fn wait_timeout_fires_at_its_limits_and_clears_when_called() {
 #[test]
 fn a_late_tick_still_dates_the_alert_at_its_threshold() {
     let mut h = H::new();
-    h.op(
-        "01",
-        WindowOp::Pause {
-            reason: PauseReason::Break,
-        },
-    );
+    h.pause(PauseReason::Break);
     h.ticket("GA");
     h.at(45 * 60); // nothing ticked in between, as in a replay
     assert_eq!(
@@ -198,12 +202,7 @@ fn a_late_tick_still_dates_the_alert_at_its_threshold() {
 #[test]
 fn pause_too_long_at_15_and_30_minutes() {
     let mut h = H::new();
-    h.op(
-        "01",
-        WindowOp::Pause {
-            reason: PauseReason::Break,
-        },
-    );
+    h.pause(PauseReason::Break);
     h.at(15 * 60 - 1);
     assert_eq!(h.severity(Rule::PauseTooLong), None);
     h.at(15 * 60);
@@ -342,17 +341,9 @@ fn a_ticket_number_of_a_new_day_is_a_new_subject() {
 #[test]
 fn an_acknowledged_warning_that_turns_critical_must_be_acknowledged_again() {
     let mut h = H::new();
-    h.op(
-        "01",
-        WindowOp::Pause {
-            reason: PauseReason::Other,
-        },
-    );
+    h.pause(PauseReason::Other);
     h.at(15 * 60);
-    let id = h.last(Rule::PauseTooLong).id.clone();
-    h.hall
-        .act_on_alert(&id, AlertOp::Ack, "监察员", None, h.now)
-        .unwrap();
+    h.act(Rule::PauseTooLong, AlertOp::Ack, None);
     h.at(30 * 60);
     let a = h.last(Rule::PauseTooLong);
     assert_eq!(
@@ -370,17 +361,9 @@ fn an_acknowledged_warning_that_turns_critical_must_be_acknowledged_again() {
 #[test]
 fn a_resolved_warning_speaks_again_when_it_turns_critical() {
     let mut h = H::new();
-    h.op(
-        "01",
-        WindowOp::Pause {
-            reason: PauseReason::Other,
-        },
-    );
+    h.pause(PauseReason::Other);
     h.at(15 * 60);
-    let id = h.last(Rule::PauseTooLong).id.clone();
-    h.hall
-        .act_on_alert(&id, AlertOp::Resolve, "监察员", Some("已提醒"), h.now)
-        .unwrap();
+    h.act(Rule::PauseTooLong, AlertOp::Resolve, Some("已提醒"));
     h.at(20 * 60);
     assert!(
         h.active(Rule::PauseTooLong).is_empty(),
@@ -560,12 +543,7 @@ fn a_rating_of_two_is_a_warning_and_three_is_fine() {
 #[test]
 fn an_unacknowledged_critical_alert_escalates_after_ten_minutes() {
     let mut h = H::new();
-    h.op(
-        "01",
-        WindowOp::Pause {
-            reason: PauseReason::Other,
-        },
-    );
+    h.pause(PauseReason::Other);
     h.at(30 * 60); // critical
     h.at(40 * 60 - 1);
     assert!(h.last(Rule::PauseTooLong).escalated_at.is_none());
@@ -579,17 +557,9 @@ fn an_unacknowledged_critical_alert_escalates_after_ten_minutes() {
 #[test]
 fn an_acknowledged_critical_alert_does_not_escalate() {
     let mut h = H::new();
-    h.op(
-        "01",
-        WindowOp::Pause {
-            reason: PauseReason::Other,
-        },
-    );
+    h.pause(PauseReason::Other);
     h.at(30 * 60);
-    let id = h.last(Rule::PauseTooLong).id.clone();
-    h.hall
-        .act_on_alert(&id, AlertOp::Ack, "监察员", None, h.now)
-        .unwrap();
+    h.act(Rule::PauseTooLong, AlertOp::Ack, None);
     h.at(60 * 60);
     assert!(h.last(Rule::PauseTooLong).escalated_at.is_none());
 }
@@ -636,12 +606,7 @@ fn rating_missing_after_twenty_finished_with_under_half_rated() {
 #[test]
 fn a_new_day_closes_yesterdays_alerts_but_not_bad_reviews() {
     let mut h = H::new();
-    h.op(
-        "01",
-        WindowOp::Pause {
-            reason: PauseReason::Break,
-        },
-    );
+    h.pause(PauseReason::Break);
     h.at(20 * 60);
     assert_eq!(h.severity(Rule::PauseTooLong), Some(Severity::Warning));
     h.op("01", WindowOp::Resume);
@@ -788,4 +753,21 @@ fn staffing_gap_after_ten_minutes_short_of_a_window() {
     }
     // SB now has 01 (half) and 02 (whole): 1.5 of 3 windows. Still short.
     assert_eq!(h.severity(Rule::StaffingGap), Some(Severity::Notice));
+}
+
+#[test]
+fn severity_and_state_codes_are_their_wire_names() {
+    for s in [Severity::Notice, Severity::Warning, Severity::Critical] {
+        assert_eq!(serde_json::to_value(s).unwrap(), s.code());
+    }
+    for s in [
+        AlertState::Open,
+        AlertState::Acknowledged,
+        AlertState::Resolved,
+    ] {
+        assert_eq!(serde_json::to_value(s).unwrap(), s.code());
+    }
+    for r in Rule::ALL {
+        assert_eq!(serde_json::to_value(r).unwrap(), r.code());
+    }
 }

@@ -274,6 +274,24 @@ impl HallSpec {
         self.tz.from_utc_datetime(&at.naive_utc())
     }
 
+    /// The device an input names: the kiosk as given, a window's terminal or
+    /// rating pad, the device of a presence message; None for a window this
+    /// hall does not have, or a supervisor's action.
+    pub fn device_of<'a>(&'a self, input: &'a super::Input) -> Option<&'a DeviceId> {
+        use super::Input;
+        match input {
+            Input::Ticket { kiosk, .. } => Some(kiosk),
+            Input::Presence { device, .. } => Some(device),
+            Input::Window { window, .. } => {
+                self.window_index(window).map(|w| &self.windows[w].terminal)
+            }
+            Input::Rating { window, .. } => {
+                self.window_index(window).map(|w| &self.windows[w].rater)
+            }
+            Input::AlertAction { .. } => None,
+        }
+    }
+
     /// Whether a device id belongs to this hall, and as what.
     pub fn device_kind(&self, device: &DeviceId) -> Option<DeviceKind> {
         if self.kiosks.contains(device) {

@@ -2,7 +2,7 @@
 //! alerts. Both check the token before anything else: 401 without a valid
 //! one, 403 outside its role or hall scope, before any WebSocket upgrade.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{Message, Session};
@@ -14,15 +14,12 @@ use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info};
 
 use super::auth::{self, Principal};
+use super::ws::{PING_EVERY, keep_alive, send};
 use super::{ApiError, AppState};
 use crate::clock::now_ms;
 use crate::domain::{AlertOp, AlertRefusal, AlertView};
 use crate::engine::HallHandle;
 use crate::store::AlertFilter;
-
-const PING_EVERY: Duration = Duration::from_secs(15);
-const IDLE_LIMIT: Duration = Duration::from_secs(45);
-const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/alerts", web::get().to(alerts_ws))
@@ -118,13 +115,6 @@ async fn alerts_ws(
     Ok(response)
 }
 
-async fn send(session: &mut Session, text: ByteString) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, session.text(text)).await,
-        Ok(Ok(()))
-    )
-}
-
 async fn serve(
     state: &AppState,
     who: Principal,
@@ -164,14 +154,7 @@ async fn serve(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => last_seen = Instant::now(),
             },
-            _ = ping.tick() => {
-                if last_seen.elapsed() > IDLE_LIMIT
-                    || session.ping(b"").await.is_err()
-                    || !send(&mut session, ByteString::from_static(r#"{"type":"ping"}"#)).await
-                {
-                    break;
-                }
-            }
+            _ = ping.tick() => if !keep_alive(&mut session, last_seen).await { break },
         }
     }
     let _ = session.close(None).await;

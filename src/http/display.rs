@@ -5,19 +5,16 @@
 //! falls behind gets a fresh snapshot instead of a backlog; one that stops
 //! reading is closed after a send timeout, so it can never slow the hall.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{Message, Session};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info};
 
+use super::ws::{PING_EVERY, keep_alive, send};
 use super::{ApiError, AppState};
 use crate::engine::{DisplayFrame, DisplaySub, HallHandle};
-
-const PING_EVERY: Duration = Duration::from_secs(15);
-const IDLE_LIMIT: Duration = Duration::from_secs(45);
-const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `?window=` (one window's screen, 窗口屏) or `?zone=` (a floor's screen).
 #[derive(Debug, serde::Deserialize)]
@@ -91,13 +88,6 @@ pub async fn display_ws(
     Ok(response)
 }
 
-async fn send(session: &mut Session, text: bytestring::ByteString) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, session.text(text)).await,
-        Ok(Ok(()))
-    )
-}
-
 async fn serve(
     hall: HallHandle,
     only: Only,
@@ -137,16 +127,7 @@ async fn serve(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => last_seen = Instant::now(),
             },
-            _ = ping.tick() => {
-                // A protocol ping keeps proxies and the browser's socket
-                // alive; the JSON ping lets page code notice a dead link.
-                if last_seen.elapsed() > IDLE_LIMIT
-                    || session.ping(b"").await.is_err()
-                    || !send(&mut session, bytestring::ByteString::from_static(r#"{"type":"ping"}"#)).await
-                {
-                    break;
-                }
-            }
+            _ = ping.tick() => if !keep_alive(&mut session, last_seen).await { break },
         }
     }
     let _ = session.close(None).await;

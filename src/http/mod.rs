@@ -5,6 +5,7 @@ mod alerts;
 pub mod auth;
 mod display;
 mod pages;
+mod ws;
 
 use std::sync::Arc;
 

@@ -34,8 +34,6 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
-    #[error("stored event {seq} cannot be read: {reason}")]
-    Corrupt { seq: i64, reason: String },
 }
 
 /// One applied device message, as the event log keeps it.
@@ -131,7 +129,7 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
 macro_rules! write_records {
     ($pool:expr, $records:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr) => {{
         let mut tx = $pool.begin().await?;
-        for r in $records {
+        for &r in $records {
             match r {
                 Record::Event(e) => {
                     sqlx::query($events_sql)
@@ -259,6 +257,12 @@ impl Store {
 
     /// Writes records in one transaction, in order.
     pub async fn write(&self, records: &[Record]) -> Result<(), StoreError> {
+        self.write_refs(&records.iter().collect::<Vec<_>>()).await
+    }
+
+    /// Writes records in one transaction, in order, without owning them (the
+    /// writer keeps its batch for a retry).
+    pub async fn write_refs(&self, records: &[&Record]) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(pool) => write_records!(
                 pool,

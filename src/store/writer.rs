@@ -78,7 +78,6 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<WriteItem>,
 ) {
     let mut batch: Vec<WriteItem> = Vec::new();
-    let mut records: Vec<Record> = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -87,16 +86,15 @@ async fn run(
                 Err(_) => break,
             }
         }
-        records.clear();
-        for item in &batch {
-            records.extend(item.records.iter().cloned());
-        }
+        // References, not copies: the batch keeps the records for a retry.
+        let records: Vec<&Record> = batch.iter().flat_map(|i| &i.records).collect();
         if let Err(e) = commit(&store, &records, &health).await {
             // One record the database refuses must not stop the others:
             // write item by item and set the refused ones aside, loudly.
             error!(error = %e, "A batch holds a record the database refuses; writing it item by item.");
             for item in &batch {
-                if let Err(e) = commit(&store, &item.records, &health).await {
+                let one: Vec<&Record> = item.records.iter().collect();
+                if let Err(e) = commit(&store, &one, &health).await {
                     error!(error = %e, records = ?item.records, "The database refuses this record; it is not stored.");
                 }
             }
@@ -111,11 +109,11 @@ async fn run(
 /// Writes until it succeeds: nothing is acknowledged before that, so the
 /// broker keeps every unstored message for us. Returns the error only when
 /// retrying cannot help (the data itself is refused).
-async fn commit(store: &Store, records: &[Record], health: &Health) -> Result<(), StoreError> {
+async fn commit(store: &Store, records: &[&Record], health: &Health) -> Result<(), StoreError> {
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        match store.write(records).await {
+        match store.write_refs(records).await {
             Ok(()) => {
                 if health.set_store_ok() {
                     info!("Store is writable again; acknowledgements resume.");
