@@ -49,13 +49,7 @@ async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(settings(
-        &broker.url(),
-        &sqlite_url(dir.path()),
-        "hw-browser",
-    ))
-    .await;
+    let (_dir, app) = TestApp::fresh(&broker, "hw-browser").await;
     let shot = std::env::temp_dir().join("hallwatch-wall.png");
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -85,12 +79,7 @@ async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
     assert_eq!(ready.as_deref(), Some("READY"));
 
     // The page is live: now a kiosk issues a ticket and window 02 calls it.
-    let mut dev = Device::connect(
-        broker.port,
-        "dev",
-        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"],
-    )
-    .await;
+    let mut dev = Device::replies(broker.port, "dev").await;
     dev.request(KIOSK, json!({"service": "SB"})).await;
     dev.request(
         &window("02"),

@@ -59,8 +59,7 @@ async fn a_called_ticket_reaches_the_wall_screen_and_the_devices() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-a")).await;
+    let (_dir, app) = TestApp::fresh(&broker, "hw-a").await;
 
     let mut ws = open_display(app.port, "h1").await;
     let snap = next_frame(&mut ws).await;
@@ -136,18 +135,8 @@ async fn a_whole_service_is_counted_and_rated_once() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-b")).await;
-    let mut dev = Device::connect(
-        broker.port,
-        "dev",
-        &[
-            "hallwatch/h1/kiosk/k1/reply",
-            "hallwatch/h1/window/+/reply",
-            "hallwatch/h1/rater/+/reply",
-        ],
-    )
-    .await;
+    let (_dir, app) = TestApp::fresh(&broker, "hw-b").await;
+    let mut dev = Device::replies(broker.port, "dev").await;
     dev.request(KIOSK, json!({"service": "GA", "priority": "elderly"}))
         .await;
     login(&mut dev, "01").await;
@@ -326,8 +315,7 @@ async fn a_redelivered_message_gets_the_same_reply_and_changes_nothing() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-d")).await;
+    let (_dir, app) = TestApp::fresh(&broker, "hw-d").await;
     let mut dev = Device::connect(broker.port, "dev", &["hallwatch/h1/kiosk/k1/reply"]).await;
     let body = json!({"id": "k1-000123", "service": "SB"});
     let first = dev.request_with_id(KIOSK, body.clone()).await;
@@ -351,12 +339,7 @@ async fn a_restart_rebuilds_the_same_hall_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
     let app = TestApp::spawn(settings(&broker.url(), &db, "hw-e")).await;
-    let mut dev = Device::connect(
-        broker.port,
-        "dev",
-        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"],
-    )
-    .await;
+    let mut dev = Device::replies(broker.port, "dev").await;
     for s in ["SB", "GA", "SB", "SB", "GA"] {
         dev.request(KIOSK, json!({"service": s})).await;
     }
@@ -387,8 +370,7 @@ async fn unknown_halls_and_pages_say_so() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-f")).await;
+    let (_dir, app) = TestApp::fresh(&broker, "hw-f").await;
     let (status, body) = app.get("/api/halls/nope/snapshot").await;
     assert_eq!(status, 404);
     assert!(body.contains("unknown_hall"));
@@ -414,14 +396,8 @@ async fn the_retained_summary_follows_the_hall() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(settings(&broker.url(), &sqlite_url(dir.path()), "hw-g")).await;
-    let mut dev = Device::connect(
-        broker.port,
-        "dev",
-        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"],
-    )
-    .await;
+    let (_dir, app) = TestApp::fresh(&broker, "hw-g").await;
+    let mut dev = Device::replies(broker.port, "dev").await;
     dev.request(KIOSK, json!({"service": "GA"})).await;
     dev.request(KIOSK, json!({"service": "GA"})).await;
     login(&mut dev, "03").await;
@@ -444,13 +420,7 @@ async fn a_window_screen_hears_only_its_own_window() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(settings(
-        &broker.url(),
-        &sqlite_url(dir.path()),
-        "hw-screen",
-    ))
-    .await;
+    let (_dir, app) = TestApp::fresh(&broker, "hw-screen").await;
     let (mut screen, _) = tokio_tungstenite::connect_async(format!(
         "ws://127.0.0.1:{}/ws/display/h1?window=01",
         app.port
@@ -458,12 +428,7 @@ async fn a_window_screen_hears_only_its_own_window() {
     .await
     .expect("window screen");
     assert_eq!(next_frame(&mut screen).await["type"], "snapshot");
-    let mut dev = Device::connect(
-        broker.port,
-        "dev",
-        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"],
-    )
-    .await;
+    let mut dev = Device::replies(broker.port, "dev").await;
     dev.request(KIOSK, json!({"service": "SB"})).await;
     dev.request(KIOSK, json!({"service": "SB"})).await;
     login(&mut dev, "02").await;

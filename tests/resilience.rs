@@ -13,13 +13,7 @@ async fn the_server_reconnects_and_resubscribes_after_a_broker_restart() {
     let Some(mut broker) = Broker::start() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(settings(
-        &broker.url(),
-        &sqlite_url(dir.path()),
-        "hw-restart",
-    ))
-    .await;
+    let (_dir, app) = TestApp::fresh(&broker, "hw-restart").await;
     let mut dev = Device::connect(broker.port, "dev", &["hallwatch/h1/kiosk/k1/reply"]).await;
     assert_eq!(
         dev.request(KIOSK, json!({"service": "SB"})).await["ticket"],

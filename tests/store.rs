@@ -213,12 +213,7 @@ async fn a_live_hall_on_postgres_survives_a_restart() {
         return;
     };
     let app = TestApp::spawn(settings(&broker.url(), &db.url, "hw-pg")).await;
-    let mut dev = Device::connect(
-        broker.port,
-        "dev",
-        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/window/+/reply"],
-    )
-    .await;
+    let mut dev = Device::replies(broker.port, "dev").await;
     for s in ["SB", "GA", "SB"] {
         dev.request(KIOSK, json!({"service": s})).await;
     }

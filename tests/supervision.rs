@@ -278,16 +278,7 @@ async fn a_bad_review_is_resolved_only_with_a_note_on_the_follow_up() {
     .await;
     let mut ws = console(app.port, "?token=s-secret&hall=h1").await.unwrap();
     next_of(&mut ws, "snapshot", |_| true).await;
-    let mut dev = Device::connect(
-        broker.port,
-        "dev",
-        &[
-            "hallwatch/h1/kiosk/k1/reply",
-            "hallwatch/h1/window/+/reply",
-            "hallwatch/h1/rater/+/reply",
-        ],
-    )
-    .await;
+    let mut dev = Device::replies(broker.port, "dev").await;
     dev.request(KIOSK, json!({"service": "SB"})).await;
     dev.request(
         &window("02"),

@@ -232,6 +232,14 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// A server for hall `h1` on `broker`, with a fresh SQLite file in the
+    /// returned directory (kept alive by the caller).
+    pub async fn fresh(broker: &Broker, client_id: &str) -> (tempfile::TempDir, Self) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let app = Self::spawn(settings(&broker.url(), &sqlite_url(dir.path()), client_id)).await;
+        (dir, app)
+    }
+
     pub async fn spawn(settings: Settings) -> Self {
         Self::spawn_with_clock(settings, Arc::new(SystemClock)).await
     }
@@ -486,6 +494,20 @@ impl Device {
             next: 0,
             name: name.to_owned(),
         }
+    }
+
+    /// A device that reads the kiosk, window and rating-pad replies of hall `h1`.
+    pub async fn replies(port: u16, name: &str) -> Self {
+        Self::connect(
+            port,
+            name,
+            &[
+                "hallwatch/h1/kiosk/k1/reply",
+                "hallwatch/h1/window/+/reply",
+                "hallwatch/h1/rater/+/reply",
+            ],
+        )
+        .await
     }
 
     pub fn next_id(&mut self) -> String {
