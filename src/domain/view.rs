@@ -255,11 +255,6 @@ impl Hall {
             .collect()
     }
 
-    /// Alerts active now.
-    pub fn open_alert_count(&self) -> usize {
-        self.open_alerts.len()
-    }
-
     pub fn display_snapshot(&self, now: DateTime<Utc>) -> DisplaySnapshot {
         DisplaySnapshot {
             hall: self.info(),
