@@ -14,14 +14,14 @@ use tracing::{error, info};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::{DEDUP_WINDOW, Effect, Hall, HallId, HallSpec, Input};
+use crate::domain::{DEDUP_WINDOW, DayFigures, Effect, Hall, HallId, HallSpec, Input, PROFILE_DAYS};
 use crate::engine::{EngineContext, Registry, spawn_hall};
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::mqtt::acks::AckQueue;
 use crate::mqtt::{client, ingest::Ingest};
-use crate::store::{Store, StoredEvent, spawn_writer};
+use crate::store::{Record, Store, StoredEvent, spawn_writer};
 
 /// A built server, ready to run.
 pub struct Application {
@@ -59,7 +59,33 @@ impl Application {
             .await
             .context("Failed to read the event log for replay")?;
         let count = events.len();
-        let halls = replay(&settings, events, now);
+        let mut arrivals = HashMap::new();
+        for spec in &settings.halls {
+            let start = hall_replay_start(spec, settings.server.replay_days, now);
+            let times = store
+                .tickets_issued(
+                    spec.id.as_str(),
+                    start - chrono::Duration::days(PROFILE_DAYS),
+                    start,
+                )
+                .await
+                .context("Failed to read earlier days' arrivals for the forecast")?;
+            arrivals.insert(spec.id.clone(), times);
+        }
+        let Replayed { halls, days } = replay(&settings, events, &arrivals, now);
+        if !days.is_empty() {
+            // Days that ended while the server was down, or before the
+            // figures were kept: keep them now (the same figures again are
+            // harmless: they replace themselves).
+            let rows: Vec<Record> = days
+                .iter()
+                .map(|d| Record::Daily(crate::engine::daily_row(d, now)))
+                .collect();
+            store
+                .write(&rows)
+                .await
+                .context("Failed to keep the figures of ended days")?;
+        }
         info!(
             events = count,
             halls = halls.len(),
@@ -75,12 +101,15 @@ impl Application {
             store.clone(),
             Some((mqtt.clone(), acks.clone())),
             health.clone(),
+            metrics.clone(),
         );
         // Alert messages for every console; a console that falls this far
         // behind gets a fresh snapshot.
         let (alerts, _) = tokio::sync::broadcast::channel(4096);
+        let (summaries, _) = tokio::sync::broadcast::channel(1024);
         let ctx = Arc::new(EngineContext {
             alerts: alerts.clone(),
+            summaries: summaries.clone(),
             prefix: settings.mqtt.prefix.clone(),
             writer: writer.clone(),
             mqtt: Some(mqtt.clone()),
@@ -119,6 +148,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = AppState {
             alerts,
+            summaries,
             store: store.clone(),
             registry: registry.clone(),
             health: health.clone(),
@@ -240,21 +270,44 @@ pub fn replay_start(settings: &Settings, now: DateTime<Utc>) -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
-/// Folds the stored events over the configuration: the halls as they were,
-/// each brought up to `now`, with what changed in that last step (alerts
-/// that came due while the server was down) for the hall task to publish.
+/// What a replay rebuilt.
+pub struct Replayed {
+    /// Every hall as it was, brought up to `now`, with what changed in that
+    /// last step (alerts that came due while the server was down) for the
+    /// hall task to publish.
+    pub halls: Vec<(Hall, Vec<Effect>)>,
+    /// The figures of the days that ended during the replay.
+    pub days: Vec<DayFigures>,
+}
+
+/// Folds the stored events over the configuration. `arrivals` are the
+/// tickets each hall issued on the days before its replay starts, which its
+/// forecast learns from.
 pub fn replay(
     settings: &Settings,
     events: Vec<StoredEvent>,
+    arrivals: &HashMap<HallId, Vec<DateTime<Utc>>>,
     now: DateTime<Utc>,
-) -> Vec<(Hall, Vec<Effect>)> {
-    let days = settings.server.replay_days;
+) -> Replayed {
+    let replay_days = settings.server.replay_days;
+    let mut days = Vec::new();
+    let keep_days = |effects: Vec<Effect>, days: &mut Vec<DayFigures>| {
+        for e in effects {
+            if let Effect::DayEnded(f) = e {
+                days.push(*f);
+            }
+        }
+    };
     let mut halls: HashMap<HallId, (Hall, DateTime<Utc>)> = settings
         .halls
         .iter()
         .map(|spec| {
-            let start = hall_replay_start(spec, days, now);
-            (spec.id.clone(), (Hall::new(spec.clone(), start), start))
+            let start = hall_replay_start(spec, replay_days, now);
+            let mut hall = Hall::new(spec.clone(), start);
+            if let Some(times) = arrivals.get(&spec.id) {
+                hall.learn_arrivals(times);
+            }
+            (spec.id.clone(), (hall, start))
         })
         .collect();
     let mut foreign = 0usize;
@@ -272,7 +325,8 @@ pub fn replay(
         }
         match serde_json::from_value::<Input>(event.input) {
             Ok(input) => {
-                hall.apply(&input, event.received_at);
+                let applied = hall.apply(&input, event.received_at);
+                keep_days(applied.effects, &mut days);
             }
             Err(e) => error!(seq = event.seq, error = %e, "Stored event cannot be read; skipped."),
         }
@@ -283,15 +337,42 @@ pub fn replay(
             "Stored events of halls not configured here were not replayed."
         );
     }
-    settings
+    let halls = settings
         .halls
         .iter()
         .filter_map(|spec| {
             let (mut hall, _) = halls.remove(&spec.id)?;
             // Coming up on a new day is no news; alerts that came due are.
             let mut pending = hall.tick(now);
-            pending.retain(|e| !matches!(e, Effect::DayStarted(_)));
+            for e in &pending {
+                if let Effect::DayEnded(f) = e {
+                    days.push((**f).clone());
+                }
+            }
+            pending.retain(|e| !matches!(e, Effect::DayStarted(_) | Effect::DayEnded(_)));
             Some((hall, pending))
         })
-        .collect()
+        .collect();
+    Replayed { halls, days }
+}
+
+/// Counts a past day's figures again from its events: a fresh hall at the
+/// day's start, the day's log folded over it, closed at its end.
+pub fn count_day(spec: Arc<HallSpec>, events: Vec<StoredEvent>, date: chrono::NaiveDate) -> DayFigures {
+    let start = spec.day_start(date);
+    let end = date.succ_opt().map_or(start, |d| spec.day_start(d));
+    let mut hall = Hall::new(spec, start);
+    for event in events {
+        if event.received_at < start || event.received_at >= end {
+            continue;
+        }
+        match serde_json::from_value::<Input>(event.input) {
+            Ok(input) => {
+                hall.apply(&input, event.received_at);
+            }
+            Err(e) => error!(seq = event.seq, error = %e, "Stored event cannot be read; skipped."),
+        }
+    }
+    hall.tick(end - chrono::Duration::milliseconds(1));
+    hall.figures(end, true)
 }

@@ -8,6 +8,12 @@ use chrono::{DateTime, Duration, Utc};
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Seconds of this clock per real second: 1, except in the demo, whose
+    /// hall days pass faster. Screens count durations on with it.
+    fn rate(&self) -> f64 {
+        1.0
+    }
 }
 
 /// The time as the event log keeps it: whole milliseconds. The engine reads

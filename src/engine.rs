@@ -4,7 +4,7 @@
 //! hall through its `HallHandle`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
 use dashmap::DashMap;
@@ -17,13 +17,14 @@ use tracing::{debug, info, warn};
 
 use crate::clock::{Clock, now_ms};
 use crate::domain::{
-    AlertOp, AlertRefusal, AlertView, DisplaySnapshot, Effect, Hall, HallId, HallSpec, Input, Reply,
+    AlertOp, AlertRefusal, AlertView, DayFigures, DisplaySnapshot, Effect, Hall, HallId, HallSpec,
+    Input, Reply,
 };
 use crate::metrics::Metrics;
 use crate::mqtt::acks::AckTicket;
 use crate::mqtt::payload::{self, MAX_PAYLOAD};
 use crate::mqtt::topic::{self, Inbound};
-use crate::store::{AlertRow, EventRow, Record, RejectionRow, StoreWriter, WriteItem};
+use crate::store::{AlertRow, DailyRow, EventRow, Record, RejectionRow, StoreWriter, WriteItem};
 
 /// Display frames buffered per hall for slow screens before they lag.
 const DISPLAY_BUFFER: usize = 1024;
@@ -38,10 +39,10 @@ pub struct Origin {
     pub payload: Vec<u8>,
     /// The broker message to acknowledge once stored.
     pub ack: Option<AckTicket>,
+    /// When ingest read it, for the ingest-to-broadcast latency.
+    pub received: Option<Instant>,
 }
 
-/// A display subscription: the snapshot and the deltas that follow it, with
-/// nothing lost or repeated in between.
 /// A display frame, serialised once, with the window it concerns (None:
 /// the whole hall), so a window screen or a zone screen can skip the rest.
 #[derive(Debug, Clone)]
@@ -50,9 +51,17 @@ pub struct DisplayFrame {
     pub text: ByteString,
 }
 
+/// A display subscription: the snapshot and the deltas that follow it, with
+/// nothing lost or repeated in between.
 pub struct DisplaySub {
     pub snapshot: ByteString,
     pub frames: broadcast::Receiver<DisplayFrame>,
+}
+
+/// A dashboard subscription: the snapshot and the deltas after it.
+pub struct DashboardSub {
+    pub snapshot: ByteString,
+    pub frames: broadcast::Receiver<ByteString>,
 }
 
 /// What a hall task is asked to do.
@@ -66,6 +75,17 @@ pub enum HallMsg {
     },
     Snapshot {
         reply: oneshot::Sender<DisplaySnapshot>,
+    },
+    Dashboard {
+        reply: oneshot::Sender<DashboardSub>,
+    },
+    /// Today's figures, counted now.
+    Figures {
+        reply: oneshot::Sender<DayFigures>,
+    },
+    /// The hall's summary message.
+    Summary {
+        reply: oneshot::Sender<ByteString>,
     },
     /// Publish the retained window states again (the broker lost them).
     Republish,
@@ -83,9 +103,10 @@ pub enum HallMsg {
     },
 }
 
-/// An alert message for supervisors, serialised once for every console.
+/// A message about one hall (an alert, a summary), serialised once for
+/// every console or region screen that shows it.
 #[derive(Debug, Clone)]
-pub struct AlertFrame {
+pub struct HallFrame {
     pub hall: HallId,
     pub frame: ByteString,
 }
@@ -163,6 +184,27 @@ impl HallHandle {
         self.tx.send(HallMsg::Snapshot { reply }).await.ok()?;
         rx.await.ok()
     }
+
+    /// Subscribes a manager's dashboard.
+    pub async fn dashboard(&self) -> Option<DashboardSub> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HallMsg::Dashboard { reply }).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Today's figures so far.
+    pub async fn figures(&self) -> Option<DayFigures> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HallMsg::Figures { reply }).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The hall's summary message (`{"type":"summary",...}`).
+    pub async fn summary(&self) -> Option<ByteString> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HallMsg::Summary { reply }).await.ok()?;
+        rx.await.ok()
+    }
 }
 
 /// Every hall this process serves.
@@ -206,7 +248,9 @@ pub struct EngineContext {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     /// Alert messages for every supervisors' console.
-    pub alerts: broadcast::Sender<AlertFrame>,
+    pub alerts: broadcast::Sender<HallFrame>,
+    /// Summary messages for region screens.
+    pub summaries: broadcast::Sender<HallFrame>,
 }
 
 /// Starts the task that owns `hall`. `pending` are effects that arose while
@@ -220,11 +264,15 @@ pub fn spawn_hall(
     let (tx, rx) = mpsc::channel(INBOX);
     let spec = Arc::new(hall.spec().clone());
     let (display, _) = broadcast::channel(DISPLAY_BUFFER);
+    let (dashboard, _) = broadcast::channel(DISPLAY_BUFFER);
     let task = HallTask {
         hall,
         ctx,
         display,
+        dashboard,
         summary_due: true,
+        last_staffing: ByteString::new(),
+        last_kpi: ByteString::new(),
     };
     let join = tokio::spawn(task.run(rx, pending));
     (HallHandle { spec, tx }, join)
@@ -234,8 +282,13 @@ struct HallTask {
     hall: Hall,
     ctx: Arc<EngineContext>,
     display: broadcast::Sender<DisplayFrame>,
+    /// Frames for managers' dashboards.
+    dashboard: broadcast::Sender<ByteString>,
     /// Something changed since the last retained summary.
     summary_due: bool,
+    /// The last `staffing` and `kpi` frames sent, to send only changes.
+    last_staffing: ByteString,
+    last_kpi: ByteString,
 }
 
 /// A display message: `{"type": ..., ...fields}`.
@@ -265,6 +318,7 @@ impl HallTask {
             self.publish_window_state(w);
         }
         self.emit(pending);
+        self.count_open_alerts();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -290,6 +344,16 @@ impl HallTask {
                     Some(HallMsg::Snapshot { reply }) => {
                         let _ = reply.send(self.hall.display_snapshot(now_ms(&*self.ctx.clock)));
                     }
+                    Some(HallMsg::Dashboard { reply }) => {
+                        let snapshot = self.dashboard_snapshot();
+                        let _ = reply.send(DashboardSub { snapshot, frames: self.dashboard.subscribe() });
+                    }
+                    Some(HallMsg::Figures { reply }) => {
+                        let _ = reply.send(self.hall.figures(now_ms(&*self.ctx.clock), false));
+                    }
+                    Some(HallMsg::Summary { reply }) => {
+                        let _ = reply.send(frame("summary", self.hall.summary(now_ms(&*self.ctx.clock))));
+                    }
                     None => break,
                 },
                 _ = tick.tick() => {
@@ -298,12 +362,9 @@ impl HallTask {
                     // The contract's rate: at most once a second, and only on change.
                     if self.summary_due {
                         self.summary_due = false;
-                        let body = self.hall.summary(now_ms(&*self.ctx.clock));
-                        match serde_json::to_vec(&body) {
-                            Ok(payload) => self.publish(topic::summary(&self.ctx.prefix, &body.hall), payload, true),
-                            Err(e) => warn!(error = %e, "Could not serialise the summary."),
-                        }
+                        self.publish_summary();
                     }
+                    self.refresh_dashboard();
                 }
             }
         }
@@ -316,6 +377,7 @@ impl HallTask {
         let hall_id = spec.id.to_string();
         let tz = spec.tz;
         let device = spec.device_of(&input).map(ToString::to_string);
+        let received = origin.received;
 
         let applied = self.hall.apply(&input, now);
         self.ctx.metrics.applied(input.kind());
@@ -367,6 +429,9 @@ impl HallTask {
         }
         self.ctx.writer.send(item);
         self.emit(applied.effects);
+        if let Some(at) = received {
+            self.ctx.metrics.observe_latency(at.elapsed());
+        }
     }
 
     /// Applies a supervisor's action as a logged input, so a restart shows
@@ -432,6 +497,8 @@ impl HallTask {
             _ => true,
         });
         let hall_id = self.hall.spec().id.clone();
+        let now = now_ms(&*self.ctx.clock);
+        let mut alerts_changed = false;
         for effect in effects {
             match effect {
                 Effect::Called(call) => {
@@ -443,6 +510,7 @@ impl HallTask {
                         f.as_bytes().to_vec(),
                         false,
                     );
+                    self.to_dashboards(f.clone());
                     self.to_screens(Some(call.window), f);
                 }
                 Effect::WindowChanged(w) => {
@@ -458,6 +526,9 @@ impl HallTask {
                         ),
                     );
                     self.publish_window_state(w);
+                    if self.dashboard.receiver_count() > 0 {
+                        self.to_dashboards(frame("load", self.hall.dash_window(w, now)));
+                    }
                 }
                 Effect::QueueChanged(s) => {
                     let v = self.hall.queue_view(s);
@@ -465,7 +536,11 @@ impl HallTask {
                         None,
                         frame("queue", json!({"service": v.service, "waiting": v.waiting})),
                     );
+                    if self.dashboard.receiver_count() > 0 {
+                        self.to_dashboards(frame("queue", self.hall.dash_queue(s, now)));
+                    }
                 }
+                Effect::DayEnded(figures) => self.keep_day(&figures),
                 Effect::DayStarted(day) => {
                     info!(hall = %hall_id, %day, "A new day started; the hall's day state was reset.");
                     let snap = self.hall.display_snapshot(now_ms(&*self.ctx.clock));
@@ -473,18 +548,95 @@ impl HallTask {
                     for w in 0..self.hall.windows().len() {
                         self.publish_window_state(w);
                     }
+                    let snapshot = self.dashboard_snapshot();
+                    self.to_dashboards(snapshot);
                 }
-                Effect::AlertChanged(id) => self.publish_alert(&id),
+                Effect::AlertChanged(id) => {
+                    self.publish_alert(&id);
+                    alerts_changed = true;
+                }
                 Effect::PresenceChanged { device, online } => {
                     info!(hall = %hall_id, %device, online, "Device presence changed.");
                 }
             }
+        }
+        if alerts_changed {
+            self.count_open_alerts();
         }
     }
 
     /// A frame for the hall's screens; no screen connected is no error.
     fn to_screens(&self, window: Option<usize>, text: ByteString) {
         let _ = self.display.send(DisplayFrame { window, text });
+    }
+
+    fn to_dashboards(&self, text: ByteString) {
+        let _ = self.dashboard.send(text);
+    }
+
+    /// The dashboard's snapshot, with how fast the server's clock runs so
+    /// the page can count durations on by itself (1 except in the demo).
+    fn dashboard_snapshot(&self) -> ByteString {
+        let snap = self.hall.dashboard_snapshot(now_ms(&*self.ctx.clock));
+        match serde_json::to_value(&snap) {
+            Ok(serde_json::Value::Object(mut body)) => {
+                body.insert("clock_rate".into(), json!(self.ctx.clock.rate()));
+                frame("snapshot", body)
+            }
+            _ => frame("snapshot", snap),
+        }
+    }
+
+    /// Sends the dashboards' `staffing` and `kpi` when they changed: they
+    /// move with time as well as with events, so the tick looks each second.
+    fn refresh_dashboard(&mut self) {
+        if self.dashboard.receiver_count() == 0 {
+            return;
+        }
+        let now = now_ms(&*self.ctx.clock);
+        let staffing = frame("staffing", self.hall.staffing_advice(now));
+        if staffing != self.last_staffing {
+            self.to_dashboards(staffing.clone());
+            self.last_staffing = staffing;
+        }
+        let kpi = frame("kpi", self.hall.kpi(now));
+        if kpi != self.last_kpi {
+            self.to_dashboards(kpi.clone());
+            self.last_kpi = kpi;
+        }
+    }
+
+    /// The retained summary, and the same to region screens.
+    fn publish_summary(&self) {
+        let body = self.hall.summary(now_ms(&*self.ctx.clock));
+        match serde_json::to_vec(&body) {
+            Ok(payload) => self.publish(topic::summary(&self.ctx.prefix, &body.hall), payload, true),
+            Err(e) => warn!(error = %e, "Could not serialise the summary."),
+        }
+        let _ = self.ctx.summaries.send(HallFrame {
+            hall: body.hall.clone(),
+            frame: frame("summary", &body),
+        });
+    }
+
+    /// Keeps a finished day's figures in the store.
+    fn keep_day(&self, figures: &DayFigures) {
+        info!(hall = %figures.hall, date = %figures.date, issued = figures.total.issued.unwrap_or(0),
+              served = figures.total.served, "A day ended; its figures are kept.");
+        let mut item = WriteItem::default();
+        item.records.push(Record::Daily(daily_row(figures, now_ms(&*self.ctx.clock))));
+        self.ctx.writer.send(item);
+    }
+
+    /// Active alerts per rule and severity, for `/metrics`.
+    fn count_open_alerts(&self) {
+        let mut counts = std::collections::BTreeMap::new();
+        for a in self.hall.active_alerts() {
+            *counts.entry((a.rule.code(), a.severity.code())).or_insert(0u64) += 1;
+        }
+        self.ctx
+            .metrics
+            .set_open_alerts(self.hall.spec().id.as_str(), counts);
     }
 
     /// An alert that opened or changed: to every console, to MQTT for
@@ -497,6 +649,7 @@ impl HallTask {
         info!(hall = %view.hall, alert = %view.id, rule = view.rule.code(), severity = ?view.severity,
               state = ?view.state, escalated = view.escalated, "Alert changed.");
         let f = frame("alert", &view);
+        self.to_dashboards(f.clone());
         self.publish(
             topic::alert(&self.ctx.prefix, &view.hall),
             f.as_bytes().to_vec(),
@@ -514,7 +667,7 @@ impl HallTask {
             body: serde_json::from_str(&f).unwrap_or_default(),
         }));
         self.ctx.writer.send(item);
-        let _ = self.ctx.alerts.send(AlertFrame {
+        let _ = self.ctx.alerts.send(HallFrame {
             hall: view.hall.clone(),
             frame: f,
         });
@@ -538,6 +691,16 @@ impl HallTask {
         {
             warn!(error = %e, %topic, "Could not queue an MQTT message.");
         }
+    }
+}
+
+/// A day's figures as the store keeps them.
+pub fn daily_row(figures: &DayFigures, now: chrono::DateTime<chrono::Utc>) -> DailyRow {
+    DailyRow {
+        hall: figures.hall.clone(),
+        date: figures.date.to_string(),
+        computed_at: now,
+        body: serde_json::to_value(figures).unwrap_or_default(),
     }
 }
 

@@ -46,6 +46,9 @@ pub struct Ticket {
     pub appointment: Option<String>,
     pub kiosk: DeviceId,
     pub issued_at: DateTime<Utc>,
+    /// When it joined the queue it is in: its issue, or its last transfer.
+    /// Waits are measured from here; the queue order keeps `issued_at`.
+    pub queued_at: DateTime<Utc>,
     pub state: TicketState,
     /// The window that called it last.
     pub window: Option<usize>,
@@ -84,7 +87,65 @@ pub enum WindowStatus {
     Paused,
 }
 
-/// A window's live state.
+impl WindowStatus {
+    pub const COUNT: usize = 5;
+    pub const ALL: [WindowStatus; Self::COUNT] = [
+        WindowStatus::Offline,
+        WindowStatus::Idle,
+        WindowStatus::Calling,
+        WindowStatus::Serving,
+        WindowStatus::Paused,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            WindowStatus::Offline => "offline",
+            WindowStatus::Idle => "idle",
+            WindowStatus::Calling => "calling",
+            WindowStatus::Serving => "serving",
+            WindowStatus::Paused => "paused",
+        }
+    }
+}
+
+/// How a visit to a window ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitEnd {
+    /// Finished with an outcome; service counted from the start, or from
+    /// the call when it was never started.
+    Served {
+        outcome: Outcome,
+        at: DateTime<Utc>,
+        service_s: i64,
+    },
+    /// 过号: the citizen did not come.
+    Missed { at: DateTime<Utc> },
+    /// Handed to another service's queue.
+    Transferred { at: DateTime<Utc> },
+}
+
+/// One call of a ticket to a window and how it ended: what the daily
+/// figures of services, windows and staff members are counted from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visit {
+    pub ticket: usize,
+    pub window: usize,
+    /// Who was at the window when it called.
+    pub staff: Option<Staff>,
+    /// The queue it was called from.
+    pub service: usize,
+    pub called_at: DateTime<Utc>,
+    /// Seconds it had waited in the queue when called; None when it was a
+    /// missed ticket called again (the citizen was not waiting).
+    pub waited_s: Option<i64>,
+    /// None while the ticket is at the window.
+    pub end: Option<VisitEnd>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowState {
     pub staff: Option<Staff>,
@@ -104,6 +165,11 @@ pub struct WindowState {
     pub no_show_run: Vec<DateTime<Utc>>,
     /// Tickets it finished today that were rated.
     pub rated_today: u32,
+    /// Office seconds spent today in each status before `since`, indexed
+    /// by [`WindowStatus::index`].
+    pub status_s: [i64; WindowStatus::COUNT],
+    /// The visit of its current ticket, by index into the hall's visits.
+    pub visit: Option<usize>,
 }
 
 impl WindowState {
@@ -119,6 +185,8 @@ impl WindowState {
             last_call_at: None,
             no_show_run: Vec::new(),
             rated_today: 0,
+            status_s: [0; WindowStatus::COUNT],
+            visit: None,
         }
     }
 }
@@ -133,7 +201,7 @@ pub struct CallRecord {
 }
 
 /// Something the world outside the core should learn about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// A ticket was called (or recalled) to a window: screens announce it.
     Called(CallRecord),
@@ -143,6 +211,8 @@ pub enum Effect {
     QueueChanged(usize),
     /// A device came online or went offline.
     PresenceChanged { device: DeviceId, online: bool },
+    /// A local day ended: its final figures, to keep.
+    DayEnded(Box<super::stats::DayFigures>),
     /// A new local day began and the day's state was reset: redraw everything.
     DayStarted(NaiveDate),
     /// An alert opened or changed.
@@ -150,7 +220,7 @@ pub enum Effect {
 }
 
 /// The result of applying one input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     /// The answer for the device, for inputs that carry a message id.
     pub reply: Option<Reply>,
@@ -187,6 +257,12 @@ pub struct Hall {
     pub(super) silenced: HashMap<(Rule, Subject), super::alert::Severity>,
     /// Since when each service has been short of at least one window.
     pub(super) gap_since: HashMap<usize, DateTime<Utc>>,
+    /// Today's calls and how they ended.
+    pub(super) visits: Vec<Visit>,
+    /// Tickets issued per quarter hour on earlier days, newest last.
+    pub(super) history: VecDeque<super::load::DayArrivals>,
+    /// The arrival profile learnt from `history`, when there is enough.
+    pub(super) profile: Option<super::load::ArrivalProfile>,
 }
 
 impl Hall {
@@ -213,6 +289,9 @@ impl Hall {
             open_alerts: HashMap::new(),
             silenced: HashMap::new(),
             gap_since: HashMap::new(),
+            visits: Vec::new(),
+            history: VecDeque::new(),
+            profile: None,
             spec,
         }
     }
@@ -403,6 +482,15 @@ impl Hall {
         if today <= self.day {
             return Vec::new();
         }
+        // The day that ended, counted at its midnight, and its arrivals
+        // learnt for tomorrow's forecast.
+        let end = self
+            .day
+            .succ_opt()
+            .map_or(now, |d| self.spec.day_start(d))
+            .min(now);
+        let ended = self.figures(end, true);
+        self.learn_day();
         let fresh = Hall::new(self.spec.clone(), now);
         self.day = fresh.day;
         self.tickets = fresh.tickets;
@@ -411,7 +499,8 @@ impl Hall {
         self.queues = fresh.queues;
         self.windows = fresh.windows;
         self.calls = fresh.calls;
-        let mut effects = vec![Effect::DayStarted(today)];
+        self.visits = fresh.visits;
+        let mut effects = vec![Effect::DayEnded(Box::new(ended)), Effect::DayStarted(today)];
         effects.extend(self.end_day_alerts(now));
         effects
     }
@@ -531,6 +620,7 @@ impl Hall {
             appointment: request.appointment.clone(),
             kiosk: kiosk.clone(),
             issued_at: now,
+            queued_at: now,
             state: TicketState::Waiting,
             window: None,
             called_at: None,

@@ -13,6 +13,7 @@ mod ops;
 mod queue;
 mod rules;
 mod spec;
+mod stats;
 mod view;
 
 pub use alert::{
@@ -24,16 +25,18 @@ pub use event::{
 };
 pub use hall::{
     Applied, CallRecord, DEDUP_WINDOW, Effect, Hall, RECENT_CALLS, Staff, Ticket, TicketState,
-    WindowState, WindowStatus,
+    Visit, VisitEnd, WindowState, WindowStatus,
 };
 pub use ids::{DeviceId, HallId, IdError, MsgId, ServiceCode, StaffId, TicketNo, WindowId};
-pub use load::Staffing;
+pub use load::{ArrivalProfile, PROFILE_DAYS, Staffing, StaffingAdvice};
 pub use queue::{QueueKey, Queues};
 pub use spec::{
     DeviceKind, HallLevel, HallSpec, OfficeHours, ServiceSpec, Span, WindowKind, WindowSpec,
 };
+pub use stats::{AlertCount, AlertFigures, DayFigures, Figures, HourFigures};
 pub use view::{
-    AlertView, CallView, DisplaySnapshot, HallInfo, QueueView, SummaryView, WindowView,
+    AlertView, CallView, DashQueue, DashWindow, DashboardSnapshot, DisplaySnapshot, HallInfo,
+    KpiView, QueueView, SummaryView, WindowView,
 };
 
 #[cfg(test)]

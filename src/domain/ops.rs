@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::event::{Outcome, RatingInput, Reason, Refusal, Reply, WindowOp};
-use super::hall::{CallRecord, Effect, Hall, RECENT_CALLS, Staff, TicketState};
+use super::hall::{CallRecord, Effect, Hall, RECENT_CALLS, Staff, TicketState, Visit, VisitEnd};
 
 fn refuse(reason: Reason) -> Reply {
     Reply::Refused(Refusal::new(reason))
@@ -145,6 +145,7 @@ impl Hall {
                 let ticket = &mut self.tickets[t];
                 ticket.state = TicketState::Missed;
                 ticket.no_shows += 1;
+                self.end_visit(w, VisitEnd::Missed { at: now });
                 self.windows[w].current = None;
                 self.windows[w].no_show_run.push(now);
                 ok(Some(&self.tickets[t].no))
@@ -177,8 +178,10 @@ impl Hall {
                         ));
                     }
                 };
+                self.end_visit(w, VisitEnd::Transferred { at: now });
                 let ticket = &mut self.tickets[t];
                 ticket.service = target;
+                ticket.queued_at = now;
                 ticket.state = TicketState::Waiting;
                 ticket.transfers += 1;
                 ticket.called_at = None;
@@ -190,7 +193,10 @@ impl Hall {
             }
         };
         if self.window_status(w) != before {
-            self.windows[w].since = now;
+            let office = self.spec.office_seconds(self.windows[w].since, now);
+            let win = &mut self.windows[w];
+            win.status_s[before.index()] += office;
+            win.since = now;
         }
         effects.push(Effect::WindowChanged(w));
         reply
@@ -219,6 +225,19 @@ impl Hall {
 
     fn call(&mut self, w: usize, t: usize, now: DateTime<Utc>, effects: &mut Vec<Effect>) -> Reply {
         let ticket = &mut self.tickets[t];
+        // A missed ticket called again was not waiting in the queue.
+        let waited_s = (ticket.state == TicketState::Waiting)
+            .then(|| (now - ticket.queued_at).num_seconds().max(0));
+        self.visits.push(Visit {
+            ticket: t,
+            window: w,
+            staff: self.windows[w].staff.clone(),
+            service: ticket.service,
+            called_at: now,
+            waited_s,
+            end: None,
+        });
+        self.windows[w].visit = Some(self.visits.len() - 1);
         ticket.state = TicketState::Called;
         ticket.window = Some(w);
         ticket.called_at = Some(now);
@@ -251,12 +270,30 @@ impl Hall {
         ticket.state = TicketState::Done;
         ticket.finished_at = Some(now);
         ticket.outcome = Some(outcome);
+        let service_s = (now - from).num_seconds().max(0);
+        self.end_visit(
+            w,
+            VisitEnd::Served {
+                outcome,
+                at: now,
+                service_s,
+            },
+        );
         let win = &mut self.windows[w];
         win.current = None;
         win.served_today += 1;
         win.no_show_run.clear();
-        win.service_s_today += (now - from).num_seconds().max(0);
+        win.service_s_today += service_s;
         win.last_finished = Some(t);
+    }
+
+    /// Closes the visit of window `w`'s current ticket.
+    fn end_visit(&mut self, w: usize, end: VisitEnd) {
+        if let Some(v) = self.windows[w].visit.take()
+            && let Some(visit) = self.visits.get_mut(v)
+        {
+            visit.end = Some(end);
+        }
     }
 
     /// A rating from window `w`'s pad: for the given ticket, or the last one it finished.

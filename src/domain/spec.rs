@@ -82,7 +82,7 @@ pub struct WindowSpec {
 }
 
 /// The last instant of a day, for ranges that end at midnight (`24:00`).
-const END_OF_DAY: NaiveTime = match NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999) {
+pub const END_OF_DAY: NaiveTime = match NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999) {
     Some(t) => t,
     None => NaiveTime::MIN,
 };
@@ -244,6 +244,33 @@ impl HallSpec {
             date = date.succ_opt()?;
         }
         None
+    }
+
+    /// Seconds of office time between two instants (0 when `to <= from`).
+    /// Windows' status durations count only these, so a night offline is
+    /// no absence.
+    pub fn office_seconds(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        let mut total = 0;
+        let mut date = self.local_date(from);
+        let last = self.local_date(to);
+        while date <= last {
+            for span in self.hours.spans(date) {
+                if let (Some(start), Some(end)) =
+                    (self.instant(date, span.start), self.instant(date, span.end))
+                {
+                    let (a, b) = (start.max(from), end.min(to));
+                    if b > a {
+                        total += (b - a).num_seconds();
+                    }
+                }
+            }
+            let Some(next) = date.succ_opt() else { break };
+            date = next;
+        }
+        total
     }
 
     /// When the open span that contains `at` began, or None when the hall

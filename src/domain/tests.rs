@@ -193,7 +193,8 @@ fn a_new_day_logs_everyone_out() {
     let mut t = T::new();
     t.login("01");
     let effects = t.hall.tick(at(15 * 3600));
-    assert!(matches!(effects[0], Effect::DayStarted(_)));
+    assert!(matches!(&effects[0], Effect::DayEnded(f) if f.complete));
+    assert!(matches!(effects[1], Effect::DayStarted(_)));
     assert_eq!(t.status(0), WindowStatus::Offline);
 }
 

@@ -89,6 +89,78 @@ pub struct SummaryView {
     pub windows_total: usize,
     /// Alerts open or acknowledged.
     pub alerts_open: usize,
+    /// Active alerts per severity (`notice`, `warning`, `critical`).
+    pub alerts_by_severity: std::collections::BTreeMap<&'static str, usize>,
+    /// Tickets finished today ÷ the benchmark of the windows that called.
+    pub load: Option<f64>,
+    /// How long the longest-waiting ticket has waited now.
+    pub longest_wait_s: i64,
+    pub avg_wait_s: Option<f64>,
+    /// 满意率 today.
+    pub satisfaction_rate: Option<f64>,
+    /// Staffing advice that asks for a change.
+    pub advice: Vec<String>,
+}
+
+/// A window tile on the manager's dashboard: the display view plus its
+/// load and today's figures (the `load` message of the dashboard channel).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DashWindow {
+    #[serde(flatten)]
+    pub window: WindowView,
+    pub called_today: u32,
+    pub missed_today: u32,
+    pub avg_service_s: Option<f64>,
+    pub satisfaction_rate: Option<f64>,
+    pub rating_rate: Option<f64>,
+    /// Office seconds today in each status, the current one up to now.
+    pub status_s: std::collections::BTreeMap<String, i64>,
+}
+
+/// A service's queue on the manager's dashboard (the `queue` message).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DashQueue {
+    #[serde(flatten)]
+    pub queue: QueueView,
+    /// How long the longest-waiting ticket has waited now.
+    pub longest_wait_s: i64,
+    /// Since when it has waited, so a screen can count on by itself.
+    pub longest_since: Option<DateTime<FixedOffset>>,
+    /// Mean wait of today's calls of this service.
+    pub avg_wait_s: Option<f64>,
+    pub max_wait_s: Option<i64>,
+    pub issued_today: u32,
+    pub served_today: u32,
+    /// Open windows that serve it (a window serving k services counts 1/k).
+    pub windows_open: f64,
+}
+
+/// The hall's key figures today (the `kpi` message).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KpiView {
+    #[serde(flatten)]
+    pub figures: super::stats::Figures,
+    pub waiting: usize,
+    pub windows_open: usize,
+    pub windows_total: usize,
+    pub staff_on_duty: usize,
+    pub alerts_open: usize,
+    pub hourly: Vec<super::stats::HourFigures>,
+}
+
+/// Everything a manager's dashboard needs to draw itself.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DashboardSnapshot {
+    pub hall: HallInfo,
+    pub date: NaiveDate,
+    pub at: DateTime<FixedOffset>,
+    pub windows: Vec<DashWindow>,
+    pub queues: Vec<DashQueue>,
+    pub calls: Vec<CallView>,
+    pub staffing: super::load::StaffingAdvice,
+    pub kpi: KpiView,
+    /// Alerts open or acknowledged.
+    pub alerts: Vec<AlertView>,
 }
 
 /// An alert as supervisors' screens and integrations see it (the `alert`
@@ -182,7 +254,20 @@ impl Hall {
     }
 
     pub fn summary(&self, now: DateTime<Utc>) -> SummaryView {
+        let figures = self.hall_figures();
+        let mut alerts_by_severity = std::collections::BTreeMap::new();
+        for &i in self.open_alerts.values() {
+            *alerts_by_severity
+                .entry(self.alerts[i].severity.code())
+                .or_insert(0) += 1;
+        }
         SummaryView {
+            alerts_by_severity,
+            load: figures.load,
+            longest_wait_s: self.longest_wait(None, now).map_or(0, |(s, _)| s),
+            avg_wait_s: figures.avg_wait_s,
+            satisfaction_rate: figures.satisfaction_rate,
+            advice: self.staffing_advice(now).advice,
             hall: self.spec.id.clone(),
             name: self.spec.name.clone(),
             date: self.day,
@@ -240,6 +325,11 @@ impl Hall {
         }
     }
 
+    /// Alerts open or acknowledged.
+    pub fn active_alerts(&self) -> impl Iterator<Item = &super::alert::Alert> {
+        self.alerts.iter().filter(|a| a.is_active())
+    }
+
     /// Alerts for the supervisors' console: active ones, and those resolved
     /// on the hall's current day.
     pub fn alert_views(&self) -> Vec<AlertView> {
@@ -253,6 +343,85 @@ impl Hall {
             })
             .map(|a| self.alert_view(a))
             .collect()
+    }
+
+    /// The longest-waiting ticket, of one service or of all: how long it
+    /// has waited at `now` and since when.
+    pub fn longest_wait(&self, service: Option<usize>, now: DateTime<Utc>) -> Option<(i64, DateTime<Utc>)> {
+        self.tickets
+            .iter()
+            .filter(|t| t.state == super::hall::TicketState::Waiting)
+            .filter(|t| service.is_none_or(|s| t.service == s))
+            .map(|t| t.queued_at)
+            .min()
+            .map(|since| ((now - since).num_seconds().max(0), since))
+    }
+
+    pub fn dash_window(&self, w: usize, now: DateTime<Utc>) -> DashWindow {
+        let f = self.window_figures(w, now);
+        DashWindow {
+            window: self.window_view(w),
+            called_today: f.called,
+            missed_today: f.missed,
+            avg_service_s: f.avg_service_s,
+            satisfaction_rate: f.satisfaction_rate,
+            rating_rate: f.rating_rate,
+            status_s: f.status_s.unwrap_or_default(),
+        }
+    }
+
+    pub fn dash_queue(&self, s: usize, now: DateTime<Utc>) -> DashQueue {
+        let f = self.service_figures(s);
+        let longest = self.longest_wait(Some(s), now);
+        DashQueue {
+            queue: self.queue_view(s),
+            longest_wait_s: longest.map_or(0, |(secs, _)| secs),
+            longest_since: longest.map(|(_, since)| self.local_time(since)),
+            avg_wait_s: f.avg_wait_s,
+            max_wait_s: f.max_wait_s,
+            issued_today: f.issued.unwrap_or(0),
+            served_today: f.served,
+            windows_open: self.open_windows_for(s),
+        }
+    }
+
+    pub fn kpi(&self, now: DateTime<Utc>) -> KpiView {
+        KpiView {
+            figures: self.hall_figures(),
+            waiting: (0..self.spec.services.len()).map(|s| self.waiting(s)).sum(),
+            windows_open: self
+                .windows
+                .iter()
+                .filter(|w| w.staff.is_some() && w.paused.is_none())
+                .count(),
+            windows_total: self.windows.len(),
+            staff_on_duty: self.windows.iter().filter(|w| w.staff.is_some()).count(),
+            alerts_open: self.open_alerts.len(),
+            hourly: self.hourly(now, false),
+        }
+    }
+
+    pub fn dashboard_snapshot(&self, now: DateTime<Utc>) -> DashboardSnapshot {
+        DashboardSnapshot {
+            hall: self.info(),
+            date: self.day,
+            at: self.local_time(now),
+            windows: (0..self.spec.windows.len())
+                .map(|w| self.dash_window(w, now))
+                .collect(),
+            queues: (0..self.spec.services.len())
+                .map(|s| self.dash_queue(s, now))
+                .collect(),
+            calls: self.calls.iter().map(|c| self.call_view(c)).collect(),
+            staffing: self.staffing_advice(now),
+            kpi: self.kpi(now),
+            alerts: self
+                .alerts
+                .iter()
+                .filter(|a| a.is_active())
+                .map(|a| self.alert_view(a))
+                .collect(),
+        }
     }
 
     pub fn display_snapshot(&self, now: DateTime<Utc>) -> DisplaySnapshot {

@@ -107,10 +107,9 @@ async fn alerts_ws(
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
-        state.metrics.ws_connected();
+        let _counted = state.metrics.ws_client("alerts");
         info!(who = %who.name, halls = halls.len(), "Supervisor console connected.");
         serve(&state, who, halls, first, frames, session, stream).await;
-        state.metrics.ws_disconnected();
     });
     Ok(response)
 }
@@ -120,7 +119,7 @@ async fn serve(
     who: Principal,
     halls: Vec<HallHandle>,
     first: ByteString,
-    mut frames: tokio::sync::broadcast::Receiver<crate::engine::AlertFrame>,
+    mut frames: tokio::sync::broadcast::Receiver<crate::engine::HallFrame>,
     mut session: Session,
     mut stream: actix_ws::MessageStream,
 ) {
@@ -346,6 +345,7 @@ mod tests {
                 clock: Arc::new(crate::clock::SystemClock),
                 metrics: Default::default(),
                 alerts: tokio::sync::broadcast::channel(1).0,
+                summaries: tokio::sync::broadcast::channel(1).0,
             });
             registry.insert(crate::engine::spawn_hall(hall, Vec::new(), ctx).0);
         }

@@ -861,6 +861,7 @@ mod tests {
             .unwrap();
         let state = AppState {
             alerts: tokio::sync::broadcast::channel(1).0,
+            summaries: tokio::sync::broadcast::channel(1).0,
             store: crate::store::Store::Sqlite(pool),
             registry: Default::default(),
             health: Default::default(),

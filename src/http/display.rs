@@ -5,14 +5,11 @@
 //! falls behind gets a fresh snapshot instead of a backlog; one that stops
 //! reading is closed after a send timeout, so it can never slow the hall.
 
-use std::time::Instant;
-
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{Message, Session};
-use tokio::sync::broadcast::error::RecvError;
+use actix_ws::Session;
 use tracing::{debug, info};
 
-use super::ws::{PING_EVERY, keep_alive, send};
+use super::ws::{Ended, relay, send};
 use super::{ApiError, AppState};
 use crate::engine::{DisplayFrame, DisplaySub, HallHandle};
 
@@ -81,9 +78,8 @@ pub async fn display_ws(
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let metrics = state.metrics.clone();
     actix_web::rt::spawn(async move {
-        metrics.ws_connected();
+        let _counted = metrics.ws_client("display");
         serve(hall, only, sub, session, stream).await;
-        metrics.ws_disconnected();
     });
     Ok(response)
 }
@@ -97,37 +93,21 @@ async fn serve(
 ) {
     let id = hall.spec.id.clone();
     debug!(hall = %id, "Display connected.");
-    if !send(&mut session, sub.snapshot.clone()).await {
-        return;
-    }
-    let mut ping = tokio::time::interval(PING_EVERY);
-    let mut last_seen = Instant::now();
-    loop {
-        tokio::select! {
-            frame = sub.frames.recv() => match frame {
-                Ok(f) if only.wants(&f) => if !send(&mut session, f.text).await { break },
-                Ok(_) => {}
-                Err(RecvError::Lagged(missed)) => {
-                    info!(hall = %id, missed, "Display fell behind; sending a fresh snapshot.");
-                    match hall.display().await {
-                        Some(fresh) => {
-                            sub = fresh;
-                            if !send(&mut session, sub.snapshot.clone()).await { break }
-                        }
-                        None => break,
-                    }
+    let mut snapshot = Some(sub.snapshot.clone());
+    while let Some(first) = snapshot.take() {
+        if !send(&mut session, first).await {
+            break;
+        }
+        let pick = |f: &DisplayFrame| only.wants(f).then(|| f.text.clone());
+        match relay(&mut session, &mut stream, &mut sub.frames, pick).await {
+            Ended::Closed => {}
+            Ended::Lagged(missed) => {
+                info!(hall = %id, missed, "Display fell behind; sending a fresh snapshot.");
+                if let Some(fresh) = hall.display().await {
+                    sub = fresh;
+                    snapshot = Some(sub.snapshot.clone());
                 }
-                Err(RecvError::Closed) => break,
-            },
-            msg = stream.recv() => match msg {
-                Some(Ok(Message::Ping(bytes))) => {
-                    last_seen = Instant::now();
-                    if session.pong(&bytes).await.is_err() { break }
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => last_seen = Instant::now(),
-            },
-            _ = ping.tick() => if !keep_alive(&mut session, last_seen).await { break },
+            }
         }
     }
     let _ = session.close(None).await;

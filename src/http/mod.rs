@@ -3,8 +3,10 @@
 
 mod alerts;
 pub mod auth;
+mod dashboard;
 mod display;
 mod pages;
+mod stats;
 mod ws;
 
 use std::sync::Arc;
@@ -22,7 +24,9 @@ use crate::metrics::Metrics;
 #[derive(Clone)]
 pub struct AppState {
     /// Alert messages of every hall, for the supervisors' consoles.
-    pub alerts: tokio::sync::broadcast::Sender<crate::engine::AlertFrame>,
+    pub alerts: tokio::sync::broadcast::Sender<crate::engine::HallFrame>,
+    /// Summary messages of every hall, for region screens.
+    pub summaries: tokio::sync::broadcast::Sender<crate::engine::HallFrame>,
     /// For alert history.
     pub store: crate::store::Store,
     pub registry: Registry,
@@ -72,7 +76,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .route("/api/halls", web::get().to(halls))
         .route("/api/halls/{hall}/snapshot", web::get().to(snapshot))
+        .route("/api/openapi.json", web::get().to(openapi))
         .route("/ws/display/{hall}", web::get().to(display::display_ws))
+        .configure(dashboard::routes)
+        .configure(stats::routes)
         .configure(alerts::routes)
         .configure(auth::routes)
         .configure(pages::routes);
@@ -93,6 +100,15 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// The OpenAPI document of the whole HTTP API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(OPENAPI)
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

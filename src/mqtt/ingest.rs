@@ -138,6 +138,7 @@ impl Ingest {
     }
 
     async fn handle(&self, p: Publish) {
+        let received = std::time::Instant::now();
         let topic_name = p.topic.clone();
         let span = info_span!("mqtt", topic = %topic_name);
         let _guard = span.enter();
@@ -181,6 +182,7 @@ impl Ingest {
                     topic: topic_name,
                     payload,
                     ack: self.ticket(p),
+                    received: Some(received),
                 };
                 drop(_guard);
                 if let Err(ack) = hall.device(input, origin).await {

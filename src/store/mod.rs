@@ -77,6 +77,16 @@ pub struct AlertRow {
     pub body: serde_json::Value,
 }
 
+/// A hall's figures for a day that ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyRow {
+    pub hall: String,
+    /// Local date, `YYYY-MM-DD`.
+    pub date: String,
+    pub computed_at: DateTime<Utc>,
+    pub body: serde_json::Value,
+}
+
 /// Something to write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -84,6 +94,8 @@ pub enum Record {
     Rejection(RejectionRow),
     /// Inserted or, when the id exists, replaced.
     Alert(AlertRow),
+    /// Inserted or, when the (hall, date) exists, replaced.
+    Daily(DailyRow),
 }
 
 /// Filters for alert history.
@@ -127,7 +139,7 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
 /// Inserts records in one transaction; the SQL differs per backend only in
 /// its placeholders.
 macro_rules! write_records {
-    ($pool:expr, $records:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr) => {{
+    ($pool:expr, $records:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr) => {{
         let mut tx = $pool.begin().await?;
         for &r in $records {
             match r {
@@ -168,6 +180,15 @@ macro_rules! write_records {
                         .bind(millis(a.opened_at))
                         .bind(millis(a.updated_at))
                         .bind(Json(&a.body))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Record::Daily(d) => {
+                    sqlx::query($daily_sql)
+                        .bind(&d.hall)
+                        .bind(&d.date)
+                        .bind(millis(d.computed_at))
+                        .bind(Json(&d.body))
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -274,7 +295,10 @@ impl Store {
                 "INSERT INTO alerts (id, hall, rule, severity, state, opened_at, updated_at, body) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
                  severity = excluded.severity, state = excluded.state, \
-                 updated_at = excluded.updated_at, body = excluded.body"
+                 updated_at = excluded.updated_at, body = excluded.body",
+                "INSERT INTO daily_figures (hall, date, computed_at, body) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (hall, date) DO UPDATE SET \
+                 computed_at = excluded.computed_at, body = excluded.body"
             ),
             Store::Postgres(pool) => write_records!(
                 pool,
@@ -286,7 +310,10 @@ impl Store {
                 "INSERT INTO alerts (id, hall, rule, severity, state, opened_at, updated_at, body) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
                  severity = excluded.severity, state = excluded.state, \
-                 updated_at = excluded.updated_at, body = excluded.body"
+                 updated_at = excluded.updated_at, body = excluded.body",
+                "INSERT INTO daily_figures (hall, date, computed_at, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (hall, date) DO UPDATE SET \
+                 computed_at = excluded.computed_at, body = excluded.body"
             ),
         }
         Ok(())
@@ -401,6 +428,118 @@ impl Store {
                 .await?,
             };
         Ok(rows.into_iter().map(|(at, body)| (at, body.0)).collect())
+    }
+
+    /// The kept figures of a hall's day, if that day was kept.
+    pub async fn daily_figures(
+        &self,
+        hall: &str,
+        date: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let row: Option<(Json<serde_json::Value>,)> = match self {
+            Store::Sqlite(p) => {
+                sqlx::query_as("SELECT body FROM daily_figures WHERE hall = ? AND date = ?")
+                    .bind(hall)
+                    .bind(date)
+                    .fetch_optional(p)
+                    .await?
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as("SELECT body FROM daily_figures WHERE hall = $1 AND date = $2")
+                    .bind(hall)
+                    .bind(date)
+                    .fetch_optional(p)
+                    .await?
+            }
+        };
+        Ok(row.map(|r| r.0.0))
+    }
+
+    /// A hall's events received in [from, to), in log order: one day's
+    /// log, to count its figures again.
+    pub async fn hall_events(
+        &self,
+        hall: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        macro_rules! fetch {
+            ($pool:expr, $sql:expr) => {
+                sqlx::query($sql)
+                    .bind(hall)
+                    .bind(millis(from))
+                    .bind(millis(to))
+                    .fetch_all($pool)
+                    .await?
+                    .iter()
+                    .map(stored_event)
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+            };
+        }
+        Ok(match self {
+            Store::Sqlite(p) => fetch!(
+                p,
+                "SELECT seq, hall, input, received_at, device_at FROM events \
+                 WHERE hall = ? AND received_at >= ? AND received_at < ? ORDER BY seq"
+            ),
+            Store::Postgres(p) => fetch!(
+                p,
+                "SELECT seq, hall, input, received_at, device_at FROM events \
+                 WHERE hall = $1 AND received_at >= $2 AND received_at < $3 ORDER BY seq"
+            ),
+        })
+    }
+
+    /// When a hall's tickets were issued in [from, to): what its arrival
+    /// profile is learnt from.
+    pub async fn tickets_issued(
+        &self,
+        hall: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let rows: Vec<(i64,)> = match self {
+            Store::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT received_at FROM events WHERE hall = ? AND kind = 'ticket' AND ok \
+                     AND received_at >= ? AND received_at < ? ORDER BY received_at",
+                )
+                .bind(hall)
+                .bind(millis(from))
+                .bind(millis(to))
+                .fetch_all(p)
+                .await?
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as(
+                    "SELECT received_at FROM events WHERE hall = $1 AND kind = 'ticket' AND ok \
+                     AND received_at >= $2 AND received_at < $3 ORDER BY received_at",
+                )
+                .bind(hall)
+                .bind(millis(from))
+                .bind(millis(to))
+                .fetch_all(p)
+                .await?
+            }
+        };
+        Ok(rows.into_iter().map(|(ms,)| from_millis(ms)).collect())
+    }
+
+    /// The time of the newest stored event, if any.
+    pub async fn last_event_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row: (Option<i64>,) = match self {
+            Store::Sqlite(p) => {
+                sqlx::query_as("SELECT MAX(received_at) FROM events")
+                    .fetch_one(p)
+                    .await?
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as("SELECT MAX(received_at) FROM events")
+                    .fetch_one(p)
+                    .await?
+            }
+        };
+        Ok(row.0.map(from_millis))
     }
 
     /// Closes the pool, waiting for connections to finish.

@@ -13,6 +13,7 @@ use tracing::{debug, error, info, warn};
 
 use super::{Record, Store, StoreError};
 use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::mqtt::acks::{AckQueue, AckTicket};
 
 /// Records per transaction at most.
@@ -65,9 +66,10 @@ pub fn spawn_writer(
     store: Store,
     mqtt: Option<(AsyncClient, Arc<AckQueue>)>,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
 ) -> (StoreWriter, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(store, mqtt, health, rx));
+    let task = tokio::spawn(run(store, mqtt, health, metrics, rx));
     (StoreWriter { tx }, task)
 }
 
@@ -75,6 +77,7 @@ async fn run(
     store: Store,
     mqtt: Option<(AsyncClient, Arc<AckQueue>)>,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
     mut rx: mpsc::UnboundedReceiver<WriteItem>,
 ) {
     let mut batch: Vec<WriteItem> = Vec::new();
@@ -88,7 +91,15 @@ async fn run(
         }
         // References, not copies: the batch keeps the records for a retry.
         let records: Vec<&Record> = batch.iter().flat_map(|i| &i.records).collect();
-        if let Err(e) = commit(&store, &records, &health).await {
+        let started = Instant::now();
+        let result = commit(&store, &records, &health).await;
+        if !records.is_empty() {
+            metrics.store_batch_size.observe(records.len() as f64);
+            metrics
+                .store_commit
+                .observe(started.elapsed().as_secs_f64());
+        }
+        if let Err(e) = result {
             // One record the database refuses must not stop the others:
             // write item by item and set the refused ones aside, loudly.
             error!(error = %e, "A batch holds a record the database refuses; writing it item by item.");

@@ -1,0 +1,10 @@
+-- A hall's figures for a day that has ended, kept once the day is over
+-- (and counted again from the event log when a day is asked for that was
+-- not kept). Today's figures are always counted live.
+CREATE TABLE daily_figures (
+    hall        TEXT   NOT NULL,
+    date        TEXT   NOT NULL, -- local date, YYYY-MM-DD
+    computed_at BIGINT NOT NULL, -- Unix milliseconds
+    body        JSONB  NOT NULL, -- the figures
+    PRIMARY KEY (hall, date)
+);

@@ -1,0 +1,395 @@
+//! The figures a manager reads every day (DOMAIN.md), per hall, service,
+//! window and staff member, counted from the day's tickets, visits and
+//! alerts: a fold of the event log, so a past day's figures are the same
+//! whether kept when the day ended or counted again from its events.
+//!
+//! Definitions:
+//! - `called`: calls of a ticket to a window (a recall is not a new call);
+//!   `served`: calls that ended in a finish, whatever the outcome;
+//!   `missed`: calls that ended 过号. 过号率 = missed ÷ called.
+//! - wait: from joining the queue (the issue, or the last transfer) to the
+//!   call, on the clock; a missed ticket called again adds no wait.
+//! - service time: from the start, or from the call when never started, to
+//!   the finish.
+//! - 即办率 = completed ÷ finished with an outcome other than `consulted`;
+//!   满意率 = ratings of 4–5 ÷ ratings; 评价率 = rated ÷ finished.
+//! - alerts: those opened that day; how fast they were acknowledged.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::alert::{Alert, Rule, Severity};
+use super::event::Outcome;
+use super::hall::{Hall, Visit, VisitEnd, WindowStatus};
+
+/// The figures of one hall, service, window or staff member for a day.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// Service code, window id or staff number (工号); the hall's id.
+    pub key: String,
+    pub name: String,
+    /// Tickets issued (hall and services only).
+    pub issued: Option<u32>,
+    pub called: u32,
+    pub served: u32,
+    pub missed: u32,
+    /// 过号率: missed ÷ called.
+    pub missed_rate: Option<f64>,
+    pub avg_wait_s: Option<f64>,
+    pub max_wait_s: Option<i64>,
+    pub avg_service_s: Option<f64>,
+    /// Cases per day expected (windows, staff, and the hall: the sum over
+    /// windows that called today).
+    pub benchmark: Option<u32>,
+    /// served ÷ benchmark.
+    pub load: Option<f64>,
+    /// Finished `completed` (即办件).
+    pub completed: u32,
+    /// 即办率.
+    pub on_the_spot_rate: Option<f64>,
+    pub ratings: u32,
+    /// Ratings of 4 or 5.
+    pub satisfied: u32,
+    /// Ratings of 1 or 2 (差评).
+    pub bad_ratings: u32,
+    /// 满意率.
+    pub satisfaction_rate: Option<f64>,
+    /// 评价率.
+    pub rating_rate: Option<f64>,
+    /// Alerts opened that day about it (not kept per staff member).
+    pub alerts: Option<u32>,
+    pub alerts_acknowledged: Option<u32>,
+    /// Mean seconds from opening to acknowledgement.
+    pub avg_ack_s: Option<f64>,
+    /// Windows only: office seconds in each status (`offline` is 空岗
+    /// time during office hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_s: Option<BTreeMap<String, i64>>,
+}
+
+/// Alerts opened in a day, by rule and severity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertCount {
+    pub rule: Rule,
+    pub severity: Severity,
+    pub count: u32,
+}
+
+/// The day's alerts at a glance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertFigures {
+    pub opened: u32,
+    pub acknowledged: u32,
+    pub avg_ack_s: Option<f64>,
+    pub max_ack_s: Option<i64>,
+    pub by_rule: Vec<AlertCount>,
+}
+
+/// One local hour of the day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HourFigures {
+    pub hour: u32,
+    pub arrivals: u32,
+    pub served: u32,
+    /// Arrivals the forecast expects in this hour, by the arrival profile.
+    pub expected: f64,
+}
+
+/// A hall's figures for one local day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayFigures {
+    pub hall: String,
+    pub hall_name: String,
+    pub date: NaiveDate,
+    /// The day has ended: these figures are final.
+    pub complete: bool,
+    /// When they were counted.
+    pub at: DateTime<FixedOffset>,
+    pub total: Figures,
+    pub services: Vec<Figures>,
+    pub windows: Vec<Figures>,
+    pub staff: Vec<Figures>,
+    pub alerts: AlertFigures,
+    pub hourly: Vec<HourFigures>,
+}
+
+/// Sums behind one row.
+#[derive(Default)]
+struct Acc {
+    issued: Option<u32>,
+    called: u32,
+    served: u32,
+    missed: u32,
+    waits: u32,
+    wait_sum: i64,
+    max_wait: Option<i64>,
+    serviced_s: i64,
+    completed: u32,
+    with_outcome: u32,
+    ratings: u32,
+    satisfied: u32,
+    bad: u32,
+    alerts: Option<(u32, u32, i64)>,
+}
+
+fn ratio(a: u32, b: u32) -> Option<f64> {
+    (b > 0).then(|| f64::from(a) / f64::from(b))
+}
+
+impl Acc {
+    fn visit(&mut self, v: &Visit, rating: Option<u8>) {
+        self.called += 1;
+        if let Some(w) = v.waited_s {
+            self.waits += 1;
+            self.wait_sum += w;
+            self.max_wait = Some(self.max_wait.map_or(w, |m| m.max(w)));
+        }
+        match v.end {
+            Some(VisitEnd::Served {
+                outcome, service_s, ..
+            }) => {
+                self.served += 1;
+                self.serviced_s += service_s;
+                if outcome != Outcome::Consulted {
+                    self.with_outcome += 1;
+                }
+                if outcome == Outcome::Completed {
+                    self.completed += 1;
+                }
+                if let Some(score) = rating {
+                    self.ratings += 1;
+                    self.satisfied += u32::from(score >= 4);
+                    self.bad += u32::from(score <= 2);
+                }
+            }
+            Some(VisitEnd::Missed { .. }) => self.missed += 1,
+            Some(VisitEnd::Transferred { .. }) | None => {}
+        }
+    }
+
+    fn alerts<'a>(&mut self, alerts: impl Iterator<Item = &'a Alert>) {
+        let (mut n, mut acked, mut sum) = (0, 0, 0);
+        for a in alerts {
+            n += 1;
+            if let Some(ack) = &a.acknowledged {
+                acked += 1;
+                sum += (ack.at - a.opened_at).num_seconds().max(0);
+            }
+        }
+        self.alerts = Some((n, acked, sum));
+    }
+
+    fn figures(self, key: String, name: String, benchmark: Option<u32>) -> Figures {
+        let benchmark = benchmark.filter(|&b| b > 0);
+        Figures {
+            key,
+            name,
+            issued: self.issued,
+            called: self.called,
+            served: self.served,
+            missed: self.missed,
+            missed_rate: ratio(self.missed, self.called),
+            avg_wait_s: (self.waits > 0).then(|| self.wait_sum as f64 / f64::from(self.waits)),
+            max_wait_s: self.max_wait,
+            avg_service_s: (self.served > 0)
+                .then(|| self.serviced_s as f64 / f64::from(self.served)),
+            benchmark,
+            load: benchmark.map(|b| f64::from(self.served) / f64::from(b)),
+            completed: self.completed,
+            on_the_spot_rate: ratio(self.completed, self.with_outcome),
+            ratings: self.ratings,
+            satisfied: self.satisfied,
+            bad_ratings: self.bad,
+            satisfaction_rate: ratio(self.satisfied, self.ratings),
+            rating_rate: ratio(self.ratings, self.served),
+            alerts: self.alerts.map(|a| a.0),
+            alerts_acknowledged: self.alerts.map(|a| a.1),
+            avg_ack_s: self
+                .alerts
+                .and_then(|(_, acked, sum)| (acked > 0).then(|| sum as f64 / f64::from(acked))),
+            status_s: None,
+        }
+    }
+}
+
+impl Hall {
+    /// The rating of a visit's ticket, when the visit finished it.
+    fn rating_of(&self, v: &Visit) -> Option<u8> {
+        matches!(v.end, Some(VisitEnd::Served { .. }))
+            .then(|| self.tickets[v.ticket].rating)
+            .flatten()
+    }
+
+    /// Alerts opened on the hall's current day.
+    fn alerts_of_day(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts
+            .iter()
+            .filter(|a| self.spec.local_date(a.opened_at) == self.day)
+    }
+
+    /// Office seconds window `w` has spent in each status today, up to `now`.
+    pub fn status_seconds(&self, w: usize, now: DateTime<Utc>) -> [i64; WindowStatus::COUNT] {
+        let win = &self.windows[w];
+        let mut out = win.status_s;
+        out[self.window_status(w).index()] += self.spec.office_seconds(win.since, now);
+        out
+    }
+
+    /// One service's figures for today.
+    pub fn service_figures(&self, s: usize) -> Figures {
+        let spec = &self.spec.services[s];
+        let mut acc = Acc {
+            issued: Some(self.tickets.iter().filter(|t| t.issued_for == s).count() as u32),
+            ..Acc::default()
+        };
+        for v in self.visits.iter().filter(|v| v.service == s) {
+            acc.visit(v, self.rating_of(v));
+        }
+        acc.alerts(
+            self.alerts_of_day()
+                .filter(|a| a.service.as_ref() == Some(&spec.code)),
+        );
+        acc.figures(spec.code.to_string(), spec.name.clone(), None)
+    }
+
+    /// One window's figures for today.
+    pub fn window_figures(&self, w: usize, now: DateTime<Utc>) -> Figures {
+        let spec = &self.spec.windows[w];
+        let mut acc = Acc::default();
+        for v in self.visits.iter().filter(|v| v.window == w) {
+            acc.visit(v, self.rating_of(v));
+        }
+        acc.alerts(
+            self.alerts_of_day()
+                .filter(|a| a.window.as_ref() == Some(&spec.id)),
+        );
+        let mut f = acc.figures(spec.id.to_string(), spec.name.clone(), Some(spec.benchmark));
+        let secs = self.status_seconds(w, now);
+        f.status_s = Some(
+            WindowStatus::ALL
+                .iter()
+                .map(|s| (s.code().to_owned(), secs[s.index()]))
+                .collect(),
+        );
+        f
+    }
+
+    /// The hall's figures for today, counted at `now`.
+    pub fn hall_figures(&self) -> Figures {
+        let mut acc = Acc {
+            issued: Some(self.tickets.len() as u32),
+            ..Acc::default()
+        };
+        let mut worked = vec![false; self.spec.windows.len()];
+        for v in &self.visits {
+            acc.visit(v, self.rating_of(v));
+            worked[v.window] = true;
+        }
+        acc.alerts(self.alerts_of_day());
+        let benchmark: u32 = (0..worked.len())
+            .filter(|&w| worked[w])
+            .map(|w| self.spec.windows[w].benchmark)
+            .sum();
+        acc.figures(
+            self.spec.id.to_string(),
+            self.spec.name.clone(),
+            Some(benchmark),
+        )
+    }
+
+    /// Every figure of the hall's current day, counted at `now`;
+    /// `complete` when the day has ended.
+    pub fn figures(&self, now: DateTime<Utc>, complete: bool) -> DayFigures {
+        // Staff members, by number, in the order they first called.
+        let mut staff: Vec<(String, String, Acc)> = Vec::new();
+        for v in &self.visits {
+            let Some(who) = &v.staff else { continue };
+            let i = match staff.iter().position(|(id, _, _)| id == who.id.as_str()) {
+                Some(i) => i,
+                None => {
+                    staff.push((who.id.to_string(), String::new(), Acc::default()));
+                    staff.len() - 1
+                }
+            };
+            if let Some(name) = &who.name {
+                staff[i].1 = name.clone();
+            }
+            staff[i].2.visit(v, self.rating_of(v));
+        }
+        let mut alerts = AlertFigures::default();
+        let mut by_rule: BTreeMap<(&'static str, &'static str), AlertCount> = BTreeMap::new();
+        for a in self.alerts_of_day() {
+            alerts.opened += 1;
+            if let Some(ack) = &a.acknowledged {
+                let s = (ack.at - a.opened_at).num_seconds().max(0);
+                alerts.acknowledged += 1;
+                alerts.max_ack_s = Some(alerts.max_ack_s.map_or(s, |m| m.max(s)));
+                *alerts.avg_ack_s.get_or_insert(0.0) += s as f64;
+            }
+            by_rule
+                .entry((a.rule.code(), a.severity.code()))
+                .or_insert(AlertCount {
+                    rule: a.rule,
+                    severity: a.severity,
+                    count: 0,
+                })
+                .count += 1;
+        }
+        if let Some(sum) = alerts.avg_ack_s.as_mut() {
+            *sum /= f64::from(alerts.acknowledged.max(1));
+        }
+        alerts.by_rule = by_rule.into_values().collect();
+
+        DayFigures {
+            hall: self.spec.id.to_string(),
+            hall_name: self.spec.name.clone(),
+            date: self.day,
+            complete,
+            at: self.spec.local(now).fixed_offset(),
+            total: self.hall_figures(),
+            services: (0..self.spec.services.len())
+                .map(|s| self.service_figures(s))
+                .collect(),
+            windows: (0..self.spec.windows.len())
+                .map(|w| self.window_figures(w, now))
+                .collect(),
+            staff: staff
+                .into_iter()
+                .map(|(id, name, acc)| acc.figures(id, name, Some(self.spec.benchmark)))
+                .collect(),
+            alerts,
+            hourly: self.hourly(now, complete),
+        }
+    }
+
+    /// Arrivals and services per local hour, against the profile's
+    /// expectation: of the forecast today, of the arrivals on a past day.
+    pub fn hourly(&self, now: DateTime<Utc>, complete: bool) -> Vec<HourFigures> {
+        let mut arrivals = [0u32; 24];
+        let mut served = [0u32; 24];
+        for t in &self.tickets {
+            arrivals[self.spec.local(t.issued_at).hour() as usize] += 1;
+        }
+        for v in &self.visits {
+            if let Some(VisitEnd::Served { at, .. }) = v.end {
+                served[self.spec.local(at).hour() as usize] += 1;
+            }
+        }
+        let total = if complete {
+            self.tickets.len() as f64
+        } else {
+            self.tickets.len() as f64 / self.share_of_day_passed(now)
+        };
+        let shares = self.hourly_profile();
+        (0..24)
+            .map(|h| HourFigures {
+                hour: h as u32,
+                arrivals: arrivals[h],
+                served: served[h],
+                expected: (shares[h] * total * 10.0).round() / 10.0,
+            })
+            .collect()
+    }
+}
