@@ -275,7 +275,11 @@ impl Hall {
         let at = |h: u32| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or(super::spec::END_OF_DAY);
         for (h, share) in out.iter_mut().enumerate() {
             let h = h as u32;
-            let to = if h == 23 { super::spec::END_OF_DAY } else { at(h + 1) };
+            let to = if h == 23 {
+                super::spec::END_OF_DAY
+            } else {
+                at(h + 1)
+            };
             *share = (self.office_weight(profile, to) - self.office_weight(profile, at(h))) / total;
         }
         out

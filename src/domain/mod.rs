@@ -40,6 +40,8 @@ pub use view::{
 };
 
 #[cfg(test)]
+mod figures_tests;
+#[cfg(test)]
 mod rules_tests;
 #[cfg(test)]
 mod tests;

@@ -347,7 +347,11 @@ impl Hall {
 
     /// The longest-waiting ticket, of one service or of all: how long it
     /// has waited at `now` and since when.
-    pub fn longest_wait(&self, service: Option<usize>, now: DateTime<Utc>) -> Option<(i64, DateTime<Utc>)> {
+    pub fn longest_wait(
+        &self,
+        service: Option<usize>,
+        now: DateTime<Utc>,
+    ) -> Option<(i64, DateTime<Utc>)> {
         self.tickets
             .iter()
             .filter(|t| t.state == super::hall::TicketState::Waiting)

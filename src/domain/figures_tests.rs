@@ -1,0 +1,524 @@
+//! The manager's numbers, worked by hand: the forecast with and without a
+//! learnt arrival profile, the staffing advice in words, and every daily
+//! figure of a scripted day.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+
+use super::tests::spec;
+use super::*;
+
+/// 09:00 Beijing time on Monday 2026-11-23, plus `s` seconds.
+fn at(s: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap() + Duration::seconds(s)
+}
+
+/// Local time `hh:mm` Beijing on a November 2026 day.
+fn local(day: u32, hh: u32, mm: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Shanghai
+        .with_ymd_and_hms(2026, 11, day, hh, mm, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Open 09:00-12:00 and 13:30-17:30 on weekdays (seven office hours);
+/// no window on the rota, so absence raises nothing.
+fn office_spec() -> HallSpec {
+    let mut s = spec();
+    s.hours = OfficeHours::default();
+    for day in 0..5 {
+        s.hours.weekly[day] = vec![
+            Span::parse("09:00-12:00").unwrap(),
+            Span::parse("13:30-17:30").unwrap(),
+        ];
+    }
+    for w in &mut s.windows {
+        w.on_rota = false;
+    }
+    s
+}
+
+struct D {
+    hall: Hall,
+    now: DateTime<Utc>,
+    n: u32,
+}
+
+impl D {
+    fn new(spec: HallSpec) -> Self {
+        Self {
+            hall: Hall::new(Arc::new(spec), at(0)),
+            now: at(0),
+            n: 0,
+        }
+    }
+    fn at(&mut self, s: i64) {
+        self.now = at(s);
+        self.hall.tick(self.now);
+    }
+    fn id(&mut self) -> MsgId {
+        self.n += 1;
+        MsgId::parse(&format!("m{}", self.n)).unwrap()
+    }
+    fn apply(&mut self, input: Input) -> Reply {
+        self.hall.apply(&input, self.now).reply.unwrap()
+    }
+    fn ticket(&mut self, service: &str) -> Reply {
+        let id = self.id();
+        self.apply(Input::Ticket {
+            kiosk: DeviceId::parse("k1").unwrap(),
+            id,
+            request: TicketRequest {
+                service: ServiceCode::parse(service).unwrap(),
+                priority: Priority::Normal,
+                appointment: None,
+            },
+        })
+    }
+    fn op(&mut self, window: &str, op: WindowOp) -> Reply {
+        let id = self.id();
+        let reply = self.apply(Input::Window {
+            window: WindowId::parse(window).unwrap(),
+            id,
+            op,
+        });
+        assert!(reply.refusal().is_none(), "{window}: {reply:?}");
+        reply
+    }
+    fn login(&mut self, window: &str, staff: &str, name: &str) {
+        self.op(
+            window,
+            WindowOp::Login {
+                staff: StaffId::parse(staff).unwrap(),
+                staff_name: Some(name.into()),
+            },
+        );
+    }
+    fn finish(&mut self, window: &str, outcome: Outcome) {
+        self.op(
+            window,
+            WindowOp::Finish {
+                outcome,
+                case: None,
+            },
+        );
+    }
+    fn rate(&mut self, window: &str, score: u8) {
+        let id = self.id();
+        let r = self.apply(Input::Rating {
+            window: WindowId::parse(window).unwrap(),
+            id,
+            rating: RatingInput {
+                ticket: None,
+                score,
+                comment: None,
+            },
+        });
+        assert!(r.refusal().is_none(), "{r:?}");
+    }
+    fn sb(&self) -> Staffing {
+        self.hall.staffing(self.now)[0].clone()
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6
+}
+
+/// Three earlier weekdays, each with 10 tickets at 09:05 and 30 at 14:05:
+/// a quarter of the arrivals in the 09:00 quarter hour, three quarters in
+/// the 14:00 one.
+fn three_days_of_history() -> Vec<DateTime<Utc>> {
+    let mut times = Vec::new();
+    for day in [16, 17, 18] {
+        times.extend(std::iter::repeat_n(local(day, 9, 5), 10));
+        times.extend(std::iter::repeat_n(local(day, 14, 5), 30));
+    }
+    times
+}
+
+#[test]
+fn with_no_history_arrivals_are_even_over_office_hours() {
+    let mut d = D::new(office_spec());
+    assert!(d.hall.arrival_profile().is_none());
+    d.at(3600); // 10:00: one of seven office hours
+    for _ in 0..10 {
+        d.ticket("SB");
+    }
+    let sb = d.sb();
+    assert!(close(sb.forecast, 70.0), "10 / (1/7) = {}", sb.forecast);
+    assert_eq!(sb.windows_needed, 3, "ceil(70 / 25)");
+    assert_eq!(sb.staff_needed, 5, "ceil(3 × 1.5) = ceil(4.5)");
+    let advice = d.hall.staffing_advice(d.now);
+    assert_eq!(advice.profile, "even");
+    assert_eq!(advice.profile_days, 0);
+}
+
+#[test]
+fn the_learnt_profile_weighs_the_day_by_its_arrivals() {
+    let mut d = D::new(office_spec());
+    d.hall.learn_arrivals(&three_days_of_history());
+    let p = d.hall.arrival_profile().expect("three days learnt");
+    assert_eq!(p.days, 3);
+    assert!(close(p.shares[36], 0.25), "09:00 quarter: {}", p.shares[36]);
+    assert!(close(p.shares[56], 0.75), "14:00 quarter: {}", p.shares[56]);
+
+    // 10:00: the 09:00 quarter has passed, a quarter of the day's arrivals.
+    d.at(3600);
+    assert!(close(d.hall.share_of_day_passed(d.now), 0.25));
+    for _ in 0..10 {
+        d.ticket("SB");
+    }
+    let sb = d.sb();
+    assert!(close(sb.forecast, 40.0), "10 / 0.25 = {}", sb.forecast);
+    assert_eq!((sb.windows_needed, sb.staff_needed), (2, 3));
+
+    // 14:10: two thirds of the 14:00 quarter: 0.25 + 0.75 × 2/3 = 0.75.
+    d.at(5 * 3600 + 10 * 60);
+    assert!(close(d.hall.share_of_day_passed(d.now), 0.75));
+    // 17:00 and after: the whole day.
+    d.at(8 * 3600);
+    assert!(close(d.hall.share_of_day_passed(d.now), 1.0));
+    let advice = d.hall.staffing_advice(d.now);
+    assert_eq!((advice.profile, advice.profile_days), ("learnt", 3));
+}
+
+#[test]
+fn early_in_the_morning_a_learnt_profile_still_divides_by_at_least_an_hour() {
+    let mut d = D::new(office_spec());
+    d.hall.learn_arrivals(&three_days_of_history());
+    // 09:05: the profile says 0.25 × 5/15 = 1/12 has passed; an office
+    // hour's share is 1/7, which is more.
+    d.at(5 * 60);
+    assert!(close(d.hall.share_of_day_passed(d.now), 1.0 / 7.0));
+    d.ticket("SB");
+    d.ticket("SB");
+    assert!(close(d.sb().forecast, 14.0), "2 × 7");
+    // 08:00, before opening: nothing passed, nothing issued, nothing needed.
+    let mut early = D::new(office_spec());
+    early.now = at(-3600);
+    assert!(close(early.hall.share_of_day_passed(early.now), 1.0 / 7.0));
+    assert_eq!(early.sb().windows_needed, 0);
+}
+
+#[test]
+fn two_days_are_too_few_to_learn_from() {
+    let mut d = D::new(office_spec());
+    let two: Vec<_> = three_days_of_history()
+        .into_iter()
+        .filter(|t| t.date_naive() != NaiveDate::from_ymd_opt(2026, 11, 18).unwrap())
+        .collect();
+    d.hall.learn_arrivals(&two);
+    assert!(d.hall.arrival_profile().is_none());
+    d.at(3600);
+    assert!(close(d.hall.share_of_day_passed(d.now), 1.0 / 7.0));
+}
+
+#[test]
+fn a_profile_that_expects_nobody_in_todays_hours_is_set_aside() {
+    let mut d = D::new(office_spec());
+    // Learnt on evenings only (a 延时 service), say.
+    let evenings: Vec<_> = [16, 17, 18].iter().map(|&day| local(day, 19, 0)).collect();
+    d.hall.learn_arrivals(&evenings);
+    assert!(d.hall.arrival_profile().is_some());
+    d.at(3600);
+    assert!(close(d.hall.share_of_day_passed(d.now), 1.0 / 7.0));
+    assert_eq!(d.hall.staffing_advice(d.now).profile, "even");
+}
+
+#[test]
+fn a_hall_learns_each_day_as_it_ends_as_the_store_would_teach_it() {
+    // Three days of tickets folded live...
+    let mut live = D::new(office_spec());
+    for day in 0..3 {
+        live.now = at(day * 86_400 + 5 * 60);
+        live.ticket("SB");
+        live.now = at(day * 86_400 + 5 * 3600);
+        live.ticket("GA");
+        live.ticket("GA");
+    }
+    live.at(3 * 86_400);
+    let learnt = live.hall.arrival_profile().cloned().expect("learnt");
+    assert_eq!(learnt.days, 3);
+    // ...equal the same tickets read back from a store.
+    let mut rebuilt = D::new(office_spec());
+    rebuilt.hall = Hall::new(Arc::new(office_spec()), at(3 * 86_400));
+    let issued: Vec<_> = live_issue_times();
+    rebuilt.hall.learn_arrivals(&issued);
+    assert_eq!(rebuilt.hall.arrival_profile(), Some(&learnt));
+    assert!(close(learnt.shares[36], 1.0 / 3.0));
+    assert!(close(learnt.shares[56], 2.0 / 3.0));
+}
+
+fn live_issue_times() -> Vec<DateTime<Utc>> {
+    (0..3)
+        .flat_map(|day| {
+            [
+                at(day * 86_400 + 5 * 60),
+                at(day * 86_400 + 5 * 3600),
+                at(day * 86_400 + 5 * 3600),
+            ]
+        })
+        .collect()
+}
+
+#[test]
+fn the_advice_says_what_to_open_and_what_could_close() {
+    let mut d = D::new(office_spec());
+    d.at(3600); // 10:00, even profile: share 1/7
+    for _ in 0..7 {
+        d.ticket("SB"); // forecast 49: 2 windows
+    }
+    let advice = d.hall.staffing_advice(d.now);
+    assert_eq!(advice.services[0].change, 2);
+    assert_eq!(advice.services[0].advice, "社会保障类建议增开 2 个窗口");
+    assert_eq!(advice.advice, vec!["社会保障类建议增开 2 个窗口"]);
+
+    // 01 (SB and GA: half each) and 02 (SB) open: SB has 1.5 of 2. A
+    // shortfall under one window asks for nothing.
+    d.login("01", "S001", "李敏");
+    d.login("02", "S002", "王芳");
+    // 03 serves only QY, which nobody asked for: it could close.
+    d.login("03", "S003", "张伟");
+    let advice = d.hall.staffing_advice(d.now);
+    assert_eq!(advice.services[0].advice, "社会保障类窗口数合适");
+    assert_eq!(advice.services[2].change, -1);
+    assert_eq!(advice.services[2].advice, "登记注册类可关闭 1 个窗口");
+    assert_eq!(advice.advice, vec!["登记注册类可关闭 1 个窗口"]);
+    assert_eq!((advice.windows_open, advice.staff_on_duty), (3, 3));
+    // The hall: 49 forecast → 2 windows, 3 staff.
+    assert_eq!((advice.windows_needed, advice.staff_needed), (2, 3));
+
+    // Demand rises: 14 more SB tickets, forecast 147, 6 windows.
+    for _ in 0..14 {
+        d.ticket("SB");
+    }
+    let sb = &d.hall.staffing_advice(d.now).services[0];
+    assert_eq!(sb.windows_needed, 6);
+    assert_eq!(sb.advice, "社会保障类建议增开 5 个窗口", "6 − 1.5 → 5");
+}
+
+#[test]
+fn a_scripted_day_gives_the_hand_counted_figures() {
+    let mut d = D::new(office_spec());
+    d.login("01", "S001", "李敏");
+    d.login("02", "S002", "王芳");
+    d.ticket("SB"); // B001 at 0
+    d.now = at(60);
+    d.ticket("SB"); // B002
+    d.now = at(120);
+    d.ticket("GA"); // A001
+    d.now = at(180);
+    d.ticket("SB"); // B003
+
+    d.now = at(240);
+    d.op("01", WindowOp::CallNext); // B001, waited 240
+    d.now = at(250);
+    d.op("02", WindowOp::CallNext); // B002, waited 190
+    d.now = at(360);
+    d.op("01", WindowOp::Start);
+    d.now = at(400);
+    d.op("02", WindowOp::NoShow); // B002 missed
+    d.now = at(410);
+    d.op("02", WindowOp::CallNext); // B003, waited 230
+    d.now = at(420);
+    d.op("02", WindowOp::Start);
+    d.now = at(960);
+    d.finish("01", Outcome::Completed); // B001: 600 s
+    d.now = at(970);
+    d.rate("01", 5);
+    d.now = at(1000);
+    d.op("01", WindowOp::CallNext); // A001, waited 880
+    d.now = at(1020);
+    d.finish("02", Outcome::Accepted); // B003: 600 s
+    d.now = at(1030);
+    d.rate("02", 2); // a bad review
+    d.now = at(1100);
+    d.op(
+        "02",
+        WindowOp::Call {
+            ticket: TicketNo::parse("B002").unwrap(),
+        },
+    ); // the no-show came back: no new wait
+    d.now = at(1110);
+    d.op("02", WindowOp::Start);
+    d.now = at(1290);
+    d.finish("01", Outcome::Consulted); // A001, never started: 290 s from the call
+    d.now = at(1410);
+    d.finish("02", Outcome::Completed); // B002: 300 s
+    d.now = at(1420);
+    d.rate("02", 4);
+    d.now = at(1630);
+    let bad = d
+        .hall
+        .alerts()
+        .iter()
+        .find(|a| a.rule == Rule::BadRating)
+        .expect("the bad review's alert")
+        .id
+        .clone();
+    d.hall
+        .act_on_alert(&bad, AlertOp::Ack, "监察员", None, d.now)
+        .unwrap();
+    d.at(1800);
+
+    let f = d.hall.figures(d.now, false);
+    assert_eq!(f.date, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+    assert!(!f.complete);
+
+    let h = &f.total;
+    assert_eq!(h.issued, Some(4));
+    assert_eq!((h.called, h.served, h.missed), (5, 4, 1));
+    assert_eq!(h.missed_rate, Some(0.2));
+    assert_eq!(h.avg_wait_s, Some(385.0), "(240 + 190 + 230 + 880) / 4");
+    assert_eq!(h.max_wait_s, Some(880));
+    assert_eq!(h.avg_service_s, Some(447.5), "(600 + 600 + 290 + 300) / 4");
+    assert_eq!(h.benchmark, Some(50), "01 and 02 worked");
+    assert_eq!(h.load, Some(0.08));
+    assert_eq!(h.completed, 2);
+    assert!(
+        close(h.on_the_spot_rate.unwrap(), 2.0 / 3.0),
+        "consulted left out"
+    );
+    assert_eq!((h.ratings, h.satisfied, h.bad_ratings), (3, 2, 1));
+    assert!(close(h.satisfaction_rate.unwrap(), 2.0 / 3.0));
+    assert_eq!(h.rating_rate, Some(0.75));
+    assert_eq!((h.alerts, h.alerts_acknowledged), (Some(1), Some(1)));
+    assert_eq!(h.avg_ack_s, Some(600.0), "opened 1030, acknowledged 1630");
+
+    let sb = &f.services[0];
+    assert_eq!((sb.key.as_str(), sb.name.as_str()), ("SB", "社会保障"));
+    assert_eq!(sb.issued, Some(3));
+    assert_eq!((sb.called, sb.served, sb.missed), (4, 3, 1));
+    assert_eq!(sb.avg_wait_s, Some(220.0), "(240 + 190 + 230) / 3");
+    assert_eq!(sb.max_wait_s, Some(240));
+    assert_eq!(sb.avg_service_s, Some(500.0));
+    assert!(close(sb.on_the_spot_rate.unwrap(), 2.0 / 3.0));
+    assert_eq!((sb.ratings, sb.satisfied), (3, 2));
+    assert_eq!(sb.alerts, Some(1), "the bad review was about SB");
+    assert_eq!((sb.benchmark, sb.load), (None, None));
+
+    let ga = &f.services[1];
+    assert_eq!((ga.issued, ga.called, ga.served), (Some(1), 1, 1));
+    assert_eq!(ga.avg_wait_s, Some(880.0));
+    assert_eq!(ga.on_the_spot_rate, None, "only a consultation");
+    assert_eq!((ga.satisfaction_rate, ga.rating_rate), (None, Some(0.0)));
+    assert_eq!(f.services[2].issued, Some(0));
+    assert_eq!(f.services[2].called, 0);
+
+    let w1 = &f.windows[0];
+    assert_eq!((w1.key.as_str(), w1.name.as_str()), ("01", "1号窗口"));
+    assert_eq!((w1.called, w1.served, w1.missed), (2, 2, 0));
+    assert_eq!(w1.avg_wait_s, Some(560.0));
+    assert_eq!(w1.avg_service_s, Some(445.0));
+    assert_eq!((w1.benchmark, w1.load), (Some(25), Some(0.08)));
+    assert_eq!(w1.on_the_spot_rate, Some(1.0));
+    assert_eq!((w1.ratings, w1.rating_rate), (1, Some(0.5)));
+    assert_eq!(w1.alerts, Some(0));
+    let status = w1.status_s.as_ref().unwrap();
+    assert_eq!(status["offline"], 0, "logged in at opening");
+    assert_eq!(status["idle"], 790, "0–240, 960–1000, 1290–1800");
+    assert_eq!(status["calling"], 410, "240–360, 1000–1290");
+    assert_eq!(status["serving"], 600, "360–960");
+    assert_eq!(status["paused"], 0);
+
+    let w2 = &f.windows[1];
+    assert_eq!((w2.called, w2.served, w2.missed), (3, 2, 1));
+    assert!(close(w2.missed_rate.unwrap(), 1.0 / 3.0));
+    assert_eq!(w2.avg_wait_s, Some(210.0));
+    assert_eq!(w2.on_the_spot_rate, Some(0.5));
+    assert_eq!((w2.ratings, w2.satisfied, w2.bad_ratings), (2, 1, 1));
+    assert_eq!(w2.rating_rate, Some(1.0));
+    assert_eq!((w2.alerts, w2.alerts_acknowledged), (Some(1), Some(1)));
+    assert_eq!(f.windows[2].called, 0);
+    assert_eq!(f.windows[2].status_s.as_ref().unwrap()["offline"], 1800);
+
+    assert_eq!(f.staff.len(), 2);
+    let (s1, s2) = (&f.staff[0], &f.staff[1]);
+    assert_eq!((s1.key.as_str(), s1.name.as_str()), ("S001", "李敏"));
+    assert_eq!((s1.served, s1.load), (2, Some(0.08)));
+    assert_eq!((s2.key.as_str(), s2.name.as_str()), ("S002", "王芳"));
+    assert_eq!((s2.called, s2.missed, s2.served), (3, 1, 2));
+    assert_eq!(s2.alerts, None, "alerts are not kept per person");
+
+    assert_eq!(f.alerts.opened, 1);
+    assert_eq!(f.alerts.acknowledged, 1);
+    assert_eq!(
+        (f.alerts.avg_ack_s, f.alerts.max_ack_s),
+        (Some(600.0), Some(600))
+    );
+    assert_eq!(
+        f.alerts.by_rule,
+        vec![AlertCount {
+            rule: Rule::BadRating,
+            severity: Severity::Warning,
+            count: 1
+        }]
+    );
+
+    assert_eq!(f.hourly.len(), 24);
+    assert_eq!((f.hourly[9].arrivals, f.hourly[9].served), (4, 4));
+    assert_eq!(f.hourly.iter().map(|h| h.arrivals).sum::<u32>(), 4);
+    // Even profile, 4 issued by 09:30 → forecast 28 over seven hours: 4 an hour.
+    assert_eq!(f.hourly[9].expected, 4.0);
+    assert_eq!(f.hourly[12].expected, 0.0, "12:00–13:30 is lunch");
+    assert_eq!(f.hourly[13].expected, 2.0, "open half of the 13:00 hour");
+    assert_eq!(f.hourly[8].expected, 0.0);
+
+    // At midnight the day ends with the same counts, now final.
+    let effects = d.hall.tick(at(15 * 3600));
+    let Some(Effect::DayEnded(ended)) = effects.first() else {
+        panic!("{effects:?}");
+    };
+    assert!(ended.complete);
+    assert_eq!((ended.date, &ended.total.served), (f.date, &4));
+    assert_eq!(ended.windows[1].missed_rate, w2.missed_rate);
+    assert_eq!(ended.staff, f.staff);
+}
+
+#[test]
+fn the_day_that_ends_is_handed_over_with_its_final_figures() {
+    let mut d = D::new(office_spec());
+    d.login("01", "S001", "李敏");
+    d.ticket("SB");
+    d.op("01", WindowOp::CallNext);
+    d.finish("01", Outcome::Completed);
+    // Midnight Beijing is 15 h after 09:00.
+    let effects = d.hall.tick(at(15 * 3600));
+    let Some(Effect::DayEnded(f)) = effects.first() else {
+        panic!("{effects:?}");
+    };
+    assert!(f.complete);
+    assert_eq!(f.date, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+    assert_eq!((f.total.issued, f.total.served), (Some(1), 1));
+    assert_eq!(f.at, d.hall.spec().local(at(15 * 3600)).fixed_offset());
+    // The new day starts empty.
+    assert_eq!(d.hall.figures(at(15 * 3600), false).total.issued, Some(0));
+}
+
+#[test]
+fn a_dashboard_snapshot_carries_load_queues_staffing_and_kpis() {
+    let mut d = D::new(office_spec());
+    d.login("01", "S001", "李敏");
+    d.ticket("SB");
+    d.now = at(60);
+    d.ticket("SB");
+    d.op("01", WindowOp::CallNext);
+    d.finish("01", Outcome::Completed);
+    d.now = at(600);
+    let s = d.hall.dashboard_snapshot(d.now);
+    assert_eq!(s.windows[0].window.served_today, 1);
+    assert_eq!(s.windows[0].window.load, 0.04);
+    assert_eq!(s.queues[0].queue.waiting, 1);
+    assert_eq!(s.queues[0].longest_wait_s, 540, "B002 since 60");
+    assert_eq!(s.queues[0].avg_wait_s, Some(60.0), "B001 waited a minute");
+    assert_eq!(s.kpi.figures.issued, Some(2));
+    assert_eq!(s.kpi.waiting, 1);
+    assert_eq!(s.staffing.services.len(), 3);
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["windows"][0]["served_today"], 1, "flattened");
+    assert_eq!(json["queues"][0]["service"], "SB");
+    assert_eq!(json["staffing"]["services"][0]["service"], "SB");
+    assert!(json["kpi"]["hourly"].is_array());
+}
