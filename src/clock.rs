@@ -16,6 +16,12 @@ pub trait Clock: Send + Sync + 'static {
     }
 }
 
+impl std::fmt::Debug for dyn Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
+}
+
 /// The time as the event log keeps it: whole milliseconds. The engine reads
 /// the clock through this, so a replay sees exactly the times the live run saw.
 pub fn now_ms(clock: &dyn Clock) -> DateTime<Utc> {
@@ -62,5 +68,109 @@ impl Clock for ManualClock {
             Ok(t) => *t,
             Err(p) => *p.into_inner(),
         }
+    }
+}
+
+/// The demo's clock: it starts at an office instant and runs `speed` times
+/// faster than real time through the hall's office hours, stepping over
+/// the hours the hall is closed. So a demo day is a working day at speed,
+/// with its morning peak, its lunch break, and its figures kept at
+/// midnight, and the forecast and the alert limits keep their real
+/// meaning.
+pub struct DemoClock {
+    hours: std::sync::Arc<crate::domain::HallSpec>,
+    speed: f64,
+    origin: std::time::Instant,
+    /// Real seconds since `origin` and the demo instant they reached.
+    checkpoint: Mutex<(f64, DateTime<Utc>)>,
+}
+
+impl DemoClock {
+    /// Starts at `start`, or at the next opening of `hours` after it.
+    pub fn new(
+        hours: std::sync::Arc<crate::domain::HallSpec>,
+        start: DateTime<Utc>,
+        speed: f64,
+    ) -> Self {
+        let start = hours.office_deadline(start, 0).unwrap_or(start);
+        Self {
+            hours,
+            speed: speed.max(1.0),
+            origin: std::time::Instant::now(),
+            checkpoint: Mutex::new((0.0, start)),
+        }
+    }
+}
+
+impl Clock for DemoClock {
+    fn now(&self) -> DateTime<Utc> {
+        let real = self.origin.elapsed().as_secs_f64();
+        let mut cp = match self.checkpoint.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        let (done, at) = *cp;
+        let office = ((real - done) * self.speed).max(0.0);
+        let whole = office.floor();
+        let fraction = Duration::milliseconds(((office - whole) * 1000.0) as i64);
+        if whole < 1.0 {
+            return at + fraction;
+        }
+        let secs = whole as i64;
+        // Walk whole office seconds from the checkpoint; the fraction is
+        // added on top so the clock never stands still between them.
+        let next = self
+            .hours
+            .office_deadline(at, secs)
+            .unwrap_or(at + Duration::seconds(secs));
+        *cp = (done + whole / self.speed, next);
+        next + fraction
+    }
+
+    fn rate(&self) -> f64 {
+        self.speed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::{OfficeHours, Span};
+
+    #[test]
+    fn the_demo_clock_steps_over_closed_hours() {
+        let mut spec = crate::domain::test_spec();
+        spec.hours = OfficeHours::default();
+        spec.hours.weekly[0] = vec![Span::parse("08:30-12:00").unwrap()];
+        spec.hours.weekly[1] = vec![Span::parse("08:30-12:00").unwrap()];
+        let tz = chrono_tz::Asia::Shanghai;
+        let local = |d, h, m| {
+            tz.with_ymd_and_hms(2026, 11, d, h, m, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        // Sunday evening: the clock starts at Monday's opening.
+        let clock = DemoClock::new(Arc::new(spec), local(22, 20, 0), 3600.0 * 1000.0);
+        let first = clock.now();
+        assert!(
+            first >= local(23, 8, 30) && first < local(23, 12, 0),
+            "{first}"
+        );
+        // A real millisecond or so later, hours have passed at this speed;
+        // whatever the instant, it is in office hours, and later than before.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let later = clock.now();
+        assert!(later > first);
+        let t = later.with_timezone(&tz);
+        assert!(
+            t.format("%H:%M").to_string().as_str() >= "08:30"
+                && t.format("%H:%M").to_string().as_str() <= "12:00",
+            "{t}"
+        );
+        assert_eq!(clock.rate(), 3_600_000.0);
     }
 }

@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use hallwatch::app::{Application, shutdown_signal};
+#[cfg(feature = "demo-broker")]
+use hallwatch::clock::DemoClock;
 use hallwatch::clock::SystemClock;
 use hallwatch::config::Settings;
 use hallwatch::mqtt::BrokerAddr;
@@ -41,7 +43,9 @@ enum Command {
         /// SQLite file of the demo.
         #[arg(long, default_value = "hallwatch-demo.db")]
         database: PathBuf,
-        /// Time compression of the simulated hall.
+        /// How many times faster than real time the demo's halls run: at
+        /// 15 an office day of nine hours passes in 36 minutes; closed
+        /// hours (the night, lunch, weekends) are stepped over.
         #[arg(long, default_value_t = 15.0)]
         speed: f64,
     },
@@ -169,8 +173,16 @@ async fn demo(
     settings.server.database_url = format!("sqlite://{}", database.display());
     settings.mqtt.broker = format!("mqtt://{broker_addr}");
     settings.mqtt.client_id = "hallwatch-demo".into();
-    compress_for_demo(&mut settings, speed);
     let halls = settings.halls.clone();
+    // The demo's time runs `speed` times faster through the county centre's
+    // office hours, continuing after the newest event of an earlier run so
+    // the log stays in order and a restart rebuilds the same halls.
+    let store = hallwatch::store::Store::open(&settings.server.database_url).await?;
+    let last = store.last_event_at().await?;
+    store.close().await;
+    let opening = today_opening(&halls[0]);
+    let start = last.map_or(opening, |t| (t + chrono::Duration::seconds(1)).max(opening));
+    let clock = Arc::new(DemoClock::new(halls[0].clone(), start, speed));
     let opts = SimOptions {
         broker: BrokerAddr {
             host: "127.0.0.1".into(),
@@ -178,9 +190,10 @@ async fn demo(
         },
         prefix: settings.mqtt.prefix.clone(),
         speed,
+        clock: Some(clock.clone()),
         ..SimOptions::default()
     };
-    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    let app = Application::build(settings, clock).await?;
     let stop = CancellationToken::new();
     let sim = tokio::spawn(sim::run(halls, opts, stop.clone()));
     println!();
@@ -203,41 +216,13 @@ async fn demo(
     Ok(())
 }
 
-/// The demo runs time `speed` times faster than a real hall, so its alert
-/// limits shrink alike (a 30-minute wait limit becomes 2 minutes at 15×),
-/// and its halls stay open around the clock so the demo is alive whenever
-/// it is run.
+/// Today's first opening of a hall (local midnight when it has no hours
+/// today): where a fresh demo begins.
 #[cfg(feature = "demo-broker")]
-fn compress_for_demo(settings: &mut Settings, speed: f64) {
-    let speed = speed.max(1.0);
-    let scale_u = |s: u32| ((f64::from(s) / speed).round() as u32).max(1);
-    let scale_i = |s: i64| ((s as f64 / speed).round() as i64).max(1);
-    for hall in &mut settings.halls {
-        let h = std::sync::Arc::make_mut(hall);
-        h.hours = hallwatch::domain::OfficeHours::always();
-        // Today the hall opens now, not at midnight: staff are not absent
-        // for the hours before the demo started.
-        let local = chrono::Utc::now().with_timezone(&h.tz);
-        if let Ok(today) =
-            hallwatch::domain::Span::parse(&format!("{}-24:00", local.format("%H:%M")))
-        {
-            h.hours.exceptions.insert(local.date_naive(), vec![today]);
-        }
-        for s in &mut h.services {
-            s.expected_service_s = scale_u(s.expected_service_s);
-            s.wait_limit_s = (scale_u(s.wait_limit_s.0), scale_u(s.wait_limit_s.1));
-            s.service_limit_s = (scale_u(s.service_limit_s.0), scale_u(s.service_limit_s.1));
-        }
-        let t = &mut h.thresholds;
-        t.staffing_gap_s = scale_i(t.staffing_gap_s);
-        t.unattended_s = (scale_i(t.unattended_s.0), scale_i(t.unattended_s.1));
-        t.idle_with_queue_s = scale_i(t.idle_with_queue_s);
-        t.pause_s = (scale_i(t.pause_s.0), scale_i(t.pause_s.1));
-        t.call_unanswered_s = scale_i(t.call_unanswered_s);
-        t.no_show_within_s = scale_i(t.no_show_within_s);
-        t.device_offline_s = scale_i(t.device_offline_s);
-        t.escalate_after_s = scale_i(t.escalate_after_s);
-    }
+fn today_opening(spec: &hallwatch::domain::HallSpec) -> chrono::DateTime<chrono::Utc> {
+    let today = spec.local_date(chrono::Utc::now());
+    let midnight = spec.day_start(today);
+    spec.office_deadline(midnight, 0).unwrap_or(midnight)
 }
 
 #[cfg(not(feature = "demo-broker"))]

@@ -19,6 +19,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use chrono::Timelike;
+
 use crate::domain::{HallSpec, WindowKind};
 use crate::mqtt::BrokerAddr;
 
@@ -32,6 +34,10 @@ pub struct SimOptions {
     /// Mean arrivals per hour per window at the day's average, in simulated time.
     pub arrivals_per_window_hour: f64,
     pub seed: u64,
+    /// The server's clock, when the simulator shares its process (the
+    /// demo): arrivals then follow the day profile at the hall's own local
+    /// hour. Without it the simulator keeps its own simulated hour.
+    pub clock: Option<Arc<dyn crate::clock::Clock>>,
 }
 
 impl Default for SimOptions {
@@ -43,8 +49,9 @@ impl Default for SimOptions {
             },
             prefix: "hallwatch".into(),
             speed: 15.0,
-            arrivals_per_window_hour: 5.5,
+            arrivals_per_window_hour: 3.2,
             seed: 2026,
+            clock: None,
         }
     }
 }
@@ -473,6 +480,10 @@ async fn kiosk_loop(
         hour += gap / 3600.0;
         if hour >= DAY_END_H {
             hour = DAY_START_H;
+        }
+        if let Some(clock) = &opts.clock {
+            let local = clock.now().with_timezone(&spec.tz);
+            hour = f64::from(local.hour()) + f64::from(local.minute()) / 60.0;
         }
         let mut pick = rng.random_range(0.0..total);
         let mut service = 0;

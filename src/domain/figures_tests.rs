@@ -300,6 +300,20 @@ fn the_advice_says_what_to_open_and_what_could_close() {
 }
 
 #[test]
+fn in_the_first_office_hour_the_advice_never_closes_a_window() {
+    let mut d = D::new(office_spec());
+    d.login("03", "S003", "张伟"); // QY, which nobody asks for
+    d.at(59 * 60);
+    assert_eq!(d.hall.staffing(d.now)[2].change, 0, "09:59");
+    assert_eq!(d.hall.staffing(d.now)[2].advice, "登记注册类窗口数合适");
+    d.at(3600);
+    assert_eq!(
+        d.hall.staffing(d.now)[2].advice,
+        "登记注册类可关闭 1 个窗口"
+    );
+}
+
+#[test]
 fn a_scripted_day_gives_the_hand_counted_figures() {
     let mut d = D::new(office_spec());
     d.login("01", "S001", "李敏");

@@ -241,11 +241,7 @@ impl Hall {
         if office <= 0 {
             return 1.0;
         }
-        let t = if self.spec.local_date(now) > self.day {
-            super::spec::END_OF_DAY
-        } else {
-            self.spec.local(now).time()
-        };
+        let t = self.local_time_of_day(now);
         let floor = (3600.0 / office as f64).min(1.0);
         let profile = self.usable_profile();
         let total = self.office_weight(profile, super::spec::END_OF_DAY);
@@ -253,6 +249,16 @@ impl Hall {
             return 1.0;
         }
         (self.office_weight(profile, t) / total).clamp(floor, 1.0)
+    }
+
+    /// `now` as a time of the hall's current day (its end once the day is
+    /// over).
+    fn local_time_of_day(&self, now: DateTime<Utc>) -> NaiveTime {
+        if self.spec.local_date(now) > self.day {
+            super::spec::END_OF_DAY
+        } else {
+            self.spec.local(now).time()
+        }
     }
 
     /// The learnt profile, if it expects any arrivals in today's office
@@ -289,6 +295,9 @@ impl Hall {
     /// staff-per-window ratio of the configuration.
     pub fn staffing(&self, now: DateTime<Utc>) -> Vec<Staffing> {
         let share = self.share_of_day_passed(now);
+        // In the first office hour a forecast rests on too few tickets to
+        // send anyone away: it may ask for windows, never close one.
+        let may_close = self.office_weight(None, self.local_time_of_day(now)) >= 3600.0;
         let benchmark = f64::from(self.spec.benchmark.max(1));
         let mut issued = vec![0usize; self.spec.services.len()];
         for t in &self.tickets {
@@ -302,7 +311,10 @@ impl Hall {
                 let forecast = issued[s] as f64 / share;
                 let windows_needed = (forecast / benchmark - 1e-9).ceil().max(0.0) as u32;
                 let windows_open = self.open_windows_for(s);
-                let change = change(windows_needed, windows_open);
+                let change = match change(windows_needed, windows_open) {
+                    c if c < 0 && !may_close => 0,
+                    c => c,
+                };
                 Staffing {
                     service: s,
                     code: spec.code.clone(),

@@ -40,6 +40,9 @@ pub use view::{
 };
 
 #[cfg(test)]
+pub(crate) use tests::spec as test_spec;
+
+#[cfg(test)]
 mod figures_tests;
 #[cfg(test)]
 mod rules_tests;
