@@ -14,7 +14,9 @@ use tracing::{error, info};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::{DEDUP_WINDOW, DayFigures, Effect, Hall, HallId, HallSpec, Input, PROFILE_DAYS};
+use crate::domain::{
+    DEDUP_WINDOW, DayFigures, Effect, Hall, HallId, HallSpec, Input, PROFILE_DAYS,
+};
 use crate::engine::{EngineContext, Registry, spawn_hall};
 use crate::health::Health;
 use crate::http::{self, AppState};
@@ -358,7 +360,11 @@ pub fn replay(
 
 /// Counts a past day's figures again from its events: a fresh hall at the
 /// day's start, the day's log folded over it, closed at its end.
-pub fn count_day(spec: Arc<HallSpec>, events: Vec<StoredEvent>, date: chrono::NaiveDate) -> DayFigures {
+pub fn count_day(
+    spec: Arc<HallSpec>,
+    events: Vec<StoredEvent>,
+    date: chrono::NaiveDate,
+) -> DayFigures {
     let start = spec.day_start(date);
     let end = date.succ_opt().map_or(start, |d| spec.day_start(d));
     let mut hall = Hall::new(spec, start);

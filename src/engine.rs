@@ -610,7 +610,9 @@ impl HallTask {
     fn publish_summary(&self) {
         let body = self.hall.summary(now_ms(&*self.ctx.clock));
         match serde_json::to_vec(&body) {
-            Ok(payload) => self.publish(topic::summary(&self.ctx.prefix, &body.hall), payload, true),
+            Ok(payload) => {
+                self.publish(topic::summary(&self.ctx.prefix, &body.hall), payload, true)
+            }
             Err(e) => warn!(error = %e, "Could not serialise the summary."),
         }
         let _ = self.ctx.summaries.send(HallFrame {
@@ -624,7 +626,8 @@ impl HallTask {
         info!(hall = %figures.hall, date = %figures.date, issued = figures.total.issued.unwrap_or(0),
               served = figures.total.served, "A day ended; its figures are kept.");
         let mut item = WriteItem::default();
-        item.records.push(Record::Daily(daily_row(figures, now_ms(&*self.ctx.clock))));
+        item.records
+            .push(Record::Daily(daily_row(figures, now_ms(&*self.ctx.clock))));
         self.ctx.writer.send(item);
     }
 
@@ -632,7 +635,9 @@ impl HallTask {
     fn count_open_alerts(&self) {
         let mut counts = std::collections::BTreeMap::new();
         for a in self.hall.active_alerts() {
-            *counts.entry((a.rule.code(), a.severity.code())).or_insert(0u64) += 1;
+            *counts
+                .entry((a.rule.code(), a.severity.code()))
+                .or_insert(0u64) += 1;
         }
         self.ctx
             .metrics

@@ -160,7 +160,8 @@ impl Metrics {
     ) {
         self.alerts_open.retain(|k, _| k.0 != hall);
         for ((rule, severity), n) in counts {
-            self.alerts_open.insert((hall.to_owned(), rule, severity), n);
+            self.alerts_open
+                .insert((hall.to_owned(), rule, severity), n);
         }
     }
 

@@ -77,10 +77,9 @@ async fn stats(
         None | Some("" | "json") => false,
         Some("csv") => true,
         Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "format: {other:?} is not one of json, csv"
-            ))
-            .into());
+            return Err(
+                ApiError::BadRequest(format!("format: {other:?} is not one of json, csv")).into(),
+            );
         }
     };
     let now = now_ms(state.clock.as_ref());
@@ -126,7 +125,9 @@ async fn past_day(
         match serde_json::from_value::<DayFigures>(body) {
             Ok(f) => return Ok(f),
             // Kept by an older version: count it again below.
-            Err(e) => warn!(hall = id, %date, error = %e, "Kept figures cannot be read; counting again."),
+            Err(e) => {
+                warn!(hall = id, %date, error = %e, "Kept figures cannot be read; counting again.")
+            }
         }
     }
     let start = hall.spec.day_start(date);
