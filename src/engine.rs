@@ -326,7 +326,7 @@ impl HallTask {
                 msg = rx.recv() => match msg {
                     Some(HallMsg::Device { input, origin }) => self.handle_device(*input, origin),
                     Some(HallMsg::Display { reply }) => {
-                        let snapshot = frame("snapshot", self.hall.display_snapshot(now_ms(&*self.ctx.clock)));
+                        let snapshot = self.display_snapshot();
                         let _ = reply.send(DisplaySub { snapshot, frames: self.display.subscribe() });
                     }
                     Some(HallMsg::Alerts { reply }) => {
@@ -543,8 +543,7 @@ impl HallTask {
                 Effect::DayEnded(figures) => self.keep_day(&figures),
                 Effect::DayStarted(day) => {
                     info!(hall = %hall_id, %day, "A new day started; the hall's day state was reset.");
-                    let snap = self.hall.display_snapshot(now_ms(&*self.ctx.clock));
-                    self.to_screens(None, frame("snapshot", snap));
+                    self.to_screens(None, self.display_snapshot());
                     for w in 0..self.hall.windows().len() {
                         self.publish_window_state(w);
                     }
@@ -574,10 +573,9 @@ impl HallTask {
         let _ = self.dashboard.send(text);
     }
 
-    /// The dashboard's snapshot, with how fast the server's clock runs so
-    /// the page can count durations on by itself (1 except in the demo).
-    fn dashboard_snapshot(&self) -> ByteString {
-        let snap = self.hall.dashboard_snapshot(now_ms(&*self.ctx.clock));
+    /// A snapshot frame with how fast the server's clock runs, so a page
+    /// can count times on by itself between messages (1 except in the demo).
+    fn snapshot_frame(&self, snap: impl Serialize) -> ByteString {
         match serde_json::to_value(&snap) {
             Ok(serde_json::Value::Object(mut body)) => {
                 body.insert("clock_rate".into(), json!(self.ctx.clock.rate()));
@@ -585,6 +583,14 @@ impl HallTask {
             }
             _ => frame("snapshot", snap),
         }
+    }
+
+    fn dashboard_snapshot(&self) -> ByteString {
+        self.snapshot_frame(self.hall.dashboard_snapshot(now_ms(&*self.ctx.clock)))
+    }
+
+    fn display_snapshot(&self) -> ByteString {
+        self.snapshot_frame(self.hall.display_snapshot(now_ms(&*self.ctx.clock)))
     }
 
     /// Sends the dashboards' `staffing` and `kpi` when they changed: they

@@ -86,6 +86,7 @@ async fn snapshot(state: &AppState, halls: &[HallHandle]) -> ByteString {
     let body = json!({
         "type": "snapshot",
         "at": tz.from_utc_datetime(&now.naive_utc()).fixed_offset(),
+        "clock_rate": state.clock.rate(),
         "halls": halls.iter().map(|h| json!({"id": h.spec.id, "name": h.spec.name})).collect::<Vec<_>>(),
         "alerts": collect(halls).await,
     });
