@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
-use hallwatch::store::{AlertFilter, AlertRow, EventRow, Record, RejectionRow, Store};
+use hallwatch::store::{AlertFilter, AlertRow, DailyRow, EventRow, Record, RejectionRow, Store};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -133,9 +133,35 @@ async fn exercise_alerts(store: &Store) {
     assert!(store.alerts(&f, 100).await.unwrap().is_empty());
 }
 
+/// Daily figures are kept per (hall, date), replaced when kept again; one
+/// hall's day and its arrivals are read back.
+async fn exercise_figures(store: &Store) {
+    assert_eq!(store.daily_figures("h1", "2026-11-23").await.unwrap(), None);
+    let day = |issued: i64| {
+        Record::Daily(DailyRow {
+            hall: "h1".into(),
+            date: "2026-11-23".into(),
+            computed_at: at(0),
+            body: json!({"date": "2026-11-23", "total": {"issued": issued, "name": "测试"}}),
+        })
+    };
+    store.write(&[day(3)]).await.unwrap();
+    store.write(&[day(4)]).await.unwrap();
+    let kept = store
+        .daily_figures("h1", "2026-11-23")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept["total"]["issued"], 4, "kept again, replaced");
+    assert_eq!(kept["total"]["name"], "测试");
+    assert_eq!(store.daily_figures("h2", "2026-11-23").await.unwrap(), None);
+}
+
 /// What every backend must do alike.
 async fn exercise(store: &Store) {
     exercise_alerts(store).await;
+    exercise_figures(store).await;
+    assert_eq!(store.last_event_at().await.unwrap(), None);
     let mut batch: Vec<Record> = (0..1200).map(event).collect();
     batch.push(Record::Rejection(RejectionRow {
         received_at: at(5),
@@ -159,6 +185,19 @@ async fn exercise(store: &Store) {
     );
     assert_eq!(all[8].device_at, None);
     assert_eq!(store.events_since(at(1000)).await.unwrap().len(), 200);
+    let day = store.hall_events("h1", at(100), at(110)).await.unwrap();
+    assert_eq!(day.len(), 10, "[from, to)");
+    assert_eq!((day[0].received_at, day[9].received_at), (at(100), at(109)));
+    assert!(
+        store
+            .hall_events("h2", at(0), at(2000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let issued = store.tickets_issued("h1", at(0), at(5)).await.unwrap();
+    assert_eq!(issued, (0..5).map(at).collect::<Vec<_>>());
+    assert_eq!(store.last_event_at().await.unwrap(), Some(at(1199)));
     let rej = store.rejections_since(at(0)).await.unwrap();
     assert_eq!(rej.len(), 1);
     assert_eq!(
