@@ -82,8 +82,10 @@ const model = {
 const filters = { hall: '', rule: '', severity: '' };
 
 // Hall-local time: the UTC offset written in the server's timestamps, and the
-// difference between the server's clock and this machine's.
-const clock = { offsetMin: null, skewMs: 0, todayKey: null };
+// difference between the server's clock and this machine's. `rate` is how many
+// server seconds pass per real second (1, except in the demo), counted on from
+// the last server time seen (`base`).
+const clock = { offsetMin: null, skewMs: 0, todayKey: null, rate: 1, base: null };
 
 let conn = null;
 let live = false;          // the current connection has delivered its snapshot
@@ -170,7 +172,9 @@ function compareActive(a, b) {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-const serverNow = () => Date.now() + clock.skewMs;
+const serverNow = () => (clock.base
+  ? clock.base.server + (Date.now() - clock.base.local) * clock.rate
+  : Date.now() + clock.skewMs);
 
 /** Hall-local calendar fields of an instant (the server's offset when known). */
 function localParts(ms) {
@@ -217,11 +221,15 @@ function ageText(a) {
   return `已持续 ${spanText(serverNow() - a.openedAt)}`;
 }
 
-function noteServerTime(at) {
+function noteServerTime(at, rate) {
   const off = parseOffsetMinutes(at);
   if (off !== null) clock.offsetMin = off;
   const t = parseTime(at);
-  if (t !== null) clock.skewMs = t - Date.now();
+  if (t !== null) {
+    clock.skewMs = t - Date.now();
+    clock.base = { server: t, local: Date.now() };
+  }
+  if (typeof rate === 'number' && rate > 0) clock.rate = rate;
 }
 
 function severityBadge(sev, small) {
@@ -1083,7 +1091,7 @@ function refocus(target) {
 // ------------------------------------------------------------------ messages
 
 function onSnapshot(m) {
-  noteServerTime(m.at);
+  noteServerTime(m.at, m.clock_rate);
   clock.todayKey = dayKey(serverNow());
   const first = !model.hadSnapshot;
   model.halls = (Array.isArray(m.halls) ? m.halls : [])

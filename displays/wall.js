@@ -36,7 +36,9 @@ const model = {
 
 // Hall-local clock: the time-zone offset written in the server's timestamps,
 // and a correction when the TV's own clock is badly wrong.
-const clock = { offsetMin: null, skewMs: 0 };
+// `rate`: server seconds per real second (1, except in the demo, whose clock
+// runs faster); then the clock counts on from the last server time seen.
+const clock = { offsetMin: null, skewMs: 0, rate: 1, base: null };
 
 // ------------------------------------------------------------------ helpers
 
@@ -100,11 +102,13 @@ function hhmm(at) {
   return m ? `${m[1]}:${m[2]}` : '';
 }
 
-function noteServerTime(at) {
+function noteServerTime(at, rate) {
   const off = parseOffsetMinutes(at);
   if (off !== null) clock.offsetMin = off;
+  if (typeof rate === 'number' && rate > 0) clock.rate = rate;
   const t = parseTime(at);
   if (t !== null) {
+    clock.base = { server: t, local: Date.now() };
     const skew = t - Date.now();
     // Only correct a clock that is clearly wrong; network delay is not skew.
     clock.skewMs = Math.abs(skew) > 120000 ? skew : 0;
@@ -286,7 +290,7 @@ function onSnapshot(m) {
   model.queues = (Array.isArray(m.queues) ? m.queues : []).map(normQueue).filter(Boolean);
   model.calls = dedupeCalls((Array.isArray(m.calls) ? m.calls : []).map(normCall));
   model.hadSnapshot = true;
-  noteServerTime(m.at);
+  noteServerTime(m.at, m.clock_rate);
   clearFatal();
   renderAll();
   setState('live');
@@ -346,7 +350,9 @@ function onMessage(m) {
 // ------------------------------------------------------------------ clock
 
 function tickClock() {
-  const now = Date.now() + clock.skewMs;
+  const now = clock.rate !== 1 && clock.base
+    ? clock.base.server + (Date.now() - clock.base.local) * clock.rate
+    : Date.now() + clock.skewMs;
   let y, mo, d, wd, h, mi, s;
   if (clock.offsetMin !== null) {
     const t = new Date(now + clock.offsetMin * 60000); // read with UTC getters
