@@ -110,7 +110,7 @@ pub struct StaffingAdvice {
     pub staff_per_window: f64,
     pub services: Vec<Staffing>,
     pub forecast: f64,
-    /// Sum over services, rounded up: windows the day needs.
+    /// Windows the day needs: ceil(the whole forecast / benchmark).
     pub windows_needed: u32,
     pub staff_needed: u32,
     /// Windows with staff logged in and not paused.

@@ -276,7 +276,7 @@ impl Hall {
         f
     }
 
-    /// The hall's figures for today, counted at `now`.
+    /// The hall's figures for today.
     pub fn hall_figures(&self) -> Figures {
         let mut acc = Acc {
             issued: Some(self.tickets.len() as u32),
