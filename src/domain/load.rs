@@ -320,7 +320,9 @@ impl Hall {
                     code: spec.code.clone(),
                     name: spec.name.clone(),
                     issued: issued[s],
-                    forecast,
+                    // Tenths: the forecast moves with every second of the
+                    // day, and screens need it only to change when it shows.
+                    forecast: (forecast * 10.0).round() / 10.0,
                     windows_needed,
                     staff_needed: (f64::from(windows_needed) * self.spec.staff_per_window - 1e-9)
                         .ceil()
@@ -348,10 +350,10 @@ impl Hall {
         StaffingAdvice {
             profile: if profile.is_some() { "learnt" } else { "even" },
             profile_days: profile.map_or(0, |p| p.days),
-            share_passed: self.share_of_day_passed(now),
+            share_passed: (self.share_of_day_passed(now) * 1000.0).round() / 1000.0,
             benchmark: self.spec.benchmark,
             staff_per_window: self.spec.staff_per_window,
-            forecast: services.iter().map(|s| s.forecast).sum(),
+            forecast: (services.iter().map(|s| s.forecast).sum::<f64>() * 10.0).round() / 10.0,
             windows_needed,
             staff_needed: (f64::from(windows_needed) * self.spec.staff_per_window - 1e-9)
                 .ceil()
