@@ -28,4 +28,7 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "setup: installing the browser tests' npm packages"
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The OpenAPI test (tests/openapi.rs) validates the served document with
+# openapi-spec-validator, which brings jsonschema for its schema checks.
+python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install --quiet openapi-spec-validator
 echo "setup: ready"
