@@ -59,6 +59,7 @@ function onMessage(m) {
       }
       win = { name: w.name, status: w.status, ticket: w.ticket, staff: w.staff, staff_name: w.staff_name };
       render();
+      document.body.dataset.state = 'live';
       break;
     }
     case 'window':
@@ -84,6 +85,7 @@ function onMessage(m) {
 
 function onStatus(status) {
   $('w-conn').hidden = status !== 'closed';
+  if (status === 'closed') document.body.dataset.state = 'reconnecting';
 }
 
 if (!hall || !windowId) {

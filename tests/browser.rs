@@ -170,3 +170,69 @@ async fn a_wait_timeout_alert_appears_on_the_console_and_is_acknowledged_there()
     let _ = clock.now();
     app.stop().await;
 }
+
+/// The window screen (窗口屏) in a real browser: the staff member and the
+/// called ticket of its own window appear live; a paused window reads
+/// 暂停服务 when the screen (re)connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_screen_shows_its_staff_its_ticket_and_a_pause() {
+    if !browser_ready() {
+        return;
+    }
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let (_dir, app) = TestApp::fresh(&broker, "hw-window").await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = |selector: &str, expect: &str, other: &str, other_text: &str| {
+        let mut cmd = Command::new("node");
+        cmd.arg(root.join("tests/browser/wall.mjs"))
+            .args(["--url", &app.url("/window.html?hall=h1&window=02")])
+            .args(["--viewport", "1280x360", "--timeout-ms", "20000"])
+            .args(["--selector", selector, "--expect", expect])
+            .args(["--window-selector", other, "--expect-window", other_text])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        cmd.spawn().expect("run node")
+    };
+    let mut node = page("#w-ticket", "B001", "#w-staff-name", "李敏");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("page ready within 30 s")
+        .unwrap();
+    assert_eq!(ready.as_deref(), Some("READY"));
+
+    let mut dev = Device::replies(broker.port, "win").await;
+    dev.request(KIOSK, json!({"service": "SB"})).await;
+    dev.request(
+        &window("02"),
+        json!({"op": "login", "staff": "S007", "staff_name": "李敏"}),
+    )
+    .await;
+    let r = dev.request(&window("02"), json!({"op": "call_next"})).await;
+    assert_eq!(r["ticket"], "B001");
+    let seen = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the call on the window screen within 30 s")
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some("SEEN B001"));
+    assert!(node.wait().await.unwrap().success());
+
+    dev.request(
+        &window("02"),
+        json!({"op": "finish", "outcome": "completed"}),
+    )
+    .await;
+    let r = dev
+        .request(&window("02"), json!({"op": "pause", "reason": "break"}))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let node = page("#w-state", "暂停服务", "#w-staff-no", "S007");
+    let out = node.wait_with_output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("SEEN 暂停服务"), "{text}");
+    app.stop().await;
+}
