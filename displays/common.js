@@ -294,3 +294,121 @@ export async function logout() {
   location.assign(new URL('login.html', document.baseURI).href);
   return true;
 }
+
+/**
+ * POST api/login with `token`, as the login page does, so that this browser
+ * gets the session cookie. For unattended screens opened with `?token=`.
+ * Resolves to the HTTP status (200 on success), or 0 when the server could
+ * not be reached.
+ */
+export async function loginWith(token) {
+  try {
+    const res = await fetch(apiUrl('api/login'), {
+      method: 'POST',
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ token }),
+    });
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The page URL's `token` parameter, taken out of the address bar (so it stays
+ * out of the history, bookmarks and photos of the screen); null when absent.
+ */
+export function takeTokenParam() {
+  let u;
+  try { u = new URL(location.href); } catch { return null; }
+  const token = u.searchParams.get('token');
+  if (token === null) return null;
+  u.searchParams.delete('token');
+  try { history.replaceState(history.state, '', u.pathname + u.search + u.hash); } catch { /* ignore */ }
+  return token.trim() || null;
+}
+
+// ------------------------------------------------------------------ server time
+//
+// Durations on the screens ("waiting for 12 minutes") count on between
+// messages on the server's clock: from the last server time seen (`at` of a
+// snapshot), advanced by real time × `clock_rate` (1 in production, faster in
+// the demo). Times are shown in the hall's own time zone, read from the
+// offset the server writes in its timestamps.
+
+/** The server's clock as the page estimates it. */
+export class ServerClock {
+  constructor() {
+    this.base = null;     // {server, local} in ms
+    this.rate = 1;
+    this.offsetMin = null;
+  }
+
+  /** Note a server time (RFC 3339) and, when given, the clock rate. */
+  note(at, rate) {
+    const off = parseOffsetMinutes(at);
+    if (off !== null) this.offsetMin = off;
+    if (typeof rate === 'number' && Number.isFinite(rate) && rate > 0) this.rate = rate;
+    const t = parseTime(at);
+    if (t !== null) this.base = { server: t, local: Date.now() };
+  }
+
+  /** The server's time now, in ms since the epoch. */
+  now() {
+    return this.base ? this.base.server + (Date.now() - this.base.local) * this.rate : Date.now();
+  }
+
+  /** Seconds from an RFC 3339 time to now (never negative); null if unknown. */
+  since(at) {
+    const t = parseTime(at);
+    return t === null ? null : Math.max(0, (this.now() - t) / 1000);
+  }
+
+  /** Hall-local calendar fields of an instant. */
+  parts(ms = this.now()) {
+    if (this.offsetMin !== null) {
+      const t = new Date(ms + this.offsetMin * 60000);
+      return { y: t.getUTCFullYear(), mo: t.getUTCMonth() + 1, d: t.getUTCDate(), wd: t.getUTCDay(),
+        h: t.getUTCHours(), mi: t.getUTCMinutes(), s: t.getUTCSeconds() };
+    }
+    const t = new Date(ms);
+    return { y: t.getFullYear(), mo: t.getMonth() + 1, d: t.getDate(), wd: t.getDay(),
+      h: t.getHours(), mi: t.getMinutes(), s: t.getSeconds() };
+  }
+}
+
+/**
+ * A duration in words: 「45 秒」「12 分 05 秒」「1 小时 05 分」. With
+ * `{seconds: false}` minutes are the smallest unit (「不足 1 分钟」「12 分钟」).
+ * null / undefined / NaN give 「—」.
+ */
+export function durationText(sec, { seconds = true } = {}) {
+  if (sec === null || sec === undefined || !Number.isFinite(Number(sec))) return '—';
+  const s = Math.max(0, Math.floor(Number(sec)));
+  const p2 = (n) => String(n).padStart(2, '0');
+  if (s < 60) return seconds ? `${s} 秒` : '不足 1 分钟';
+  const m = Math.floor(s / 60);
+  if (m < 60) return seconds ? `${m} 分 ${p2(s % 60)} 秒` : `${m} 分钟`;
+  const h = Math.floor(m / 60);
+  return `${h} 小时 ${p2(m % 60)} 分`;
+}
+
+/** A fraction 0..1 as 「87%」; null gives 「—」. */
+export function percentText(r) {
+  const v = num(r, null);
+  return v === null ? '—' : `${Math.round(v * 100)}%`;
+}
+
+/**
+ * fetchMe(hall), and when that answers 401 while the page holds a token of
+ * its own (opened with `?token=`, see takeTokenParam), log in with it once
+ * and ask again: an unattended screen then outlives its session cookie.
+ */
+export async function fetchMeWith(hall, token) {
+  const first = await fetchMe(hall);
+  if (first.status !== 401 || !token) return first;
+  const status = await loginWith(token);
+  return status === 200 ? fetchMe(hall) : first;
+}
