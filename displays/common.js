@@ -355,6 +355,17 @@ export class ServerClock {
     if (t !== null) this.base = { server: t, local: Date.now() };
   }
 
+  /**
+   * A server time seen in a delta (an alert's `updated_at`, say): the server
+   * was at least that far on, so an estimate that has fallen behind (a clock
+   * stepped forward, a page asleep in a background tab) catches up. Never
+   * moves the estimate back.
+   */
+  catchUp(at) {
+    const t = typeof at === 'number' ? at : parseTime(at);
+    if (t !== null && Number.isFinite(t) && t > this.now()) this.base = { server: t, local: Date.now() };
+  }
+
   /** The server's time now, in ms since the epoch. */
   now() {
     return this.base ? this.base.server + (Date.now() - this.base.local) * this.rate : Date.now();

@@ -11,7 +11,9 @@
 // service, by code), `staffing`, `kpi`, `alert` (by id; resolved ones leave
 // the list) and `call`. `ping` keeps the line alive; unknown types are ignored.
 // Durations count on by themselves between messages at the server clock's
-// rate (`clock_rate` of the snapshot).
+// rate (`clock_rate` of the snapshot), from the snapshot's `at`; server times
+// in later deltas (an alert's `updated_at`, a queue's longest wait) keep that
+// estimate from falling behind.
 //
 // Without `?hall=` the page asks api/me: a token for one hall goes to that
 // hall's dashboard, one for several to region.html.
@@ -25,7 +27,7 @@
 // li[data-alert-id][data-rule][data-severity] in #alert-list.
 
 import {
-  connect, queryParam, str, num, el, fetchMeWith, loginUrl, logout, takeTokenParam,
+  connect, queryParam, parseTime, str, num, el, fetchMeWith, loginUrl, logout, takeTokenParam,
   ServerClock, durationText, percentText,
 } from './common.js';
 
@@ -789,6 +791,10 @@ function onLoad(m) {
 function onQueue(m) {
   const code = str(m.service);
   if (!code) return;
+  // The longest wait as of this frame says how late the server's clock was.
+  const since = parseTime(m.longest_since);
+  const waited = num(m.longest_wait_s, null);
+  if (since !== null && waited !== null) clock.catchUp(since + waited * 1000);
   const i = model.queues.findIndex((q) => q.service === code);
   // The display channel's short form ({service, waiting}) only updates the count.
   const merged = i >= 0 ? { ...model.queues[i], ...m } : m;
@@ -800,6 +806,7 @@ function onQueue(m) {
 function onAlert(m) {
   const id = str(m.id);
   if (!id) return;
+  clock.catchUp(m.updated_at);
   if (m.state === 'resolved') model.alerts.delete(id);
   else model.alerts.set(id, m);
   renderAlerts();
