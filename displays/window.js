@@ -1,99 +1,241 @@
 // hallwatch — window screen (窗口屏) above one window:
 //   window.html?hall=<hall>&window=<window>
-// Public display channel for that window only: its name, the staff member on
-// duty and their number (工号), the ticket at the window, 暂停服务 when
-// paused. Reconnects by itself after a network or server restart.
+//
+// Data: the public display channel for that window only,
+// ws(s)://HOST/ws/display/{hall}?window={window}. The `snapshot` (after every
+// connect) gives the hall's windows, of which only this one is used, and the
+// queues (for the names of the services it serves); then `window` (its new
+// status, ticket and staff) and `call` (a call or recall at this window:
+// the ticket flashes). `queue` messages are ignored. No citizen data: ticket
+// numbers, the window and the staff member's display name and number only.
+//
+// What it shows: the window's name; the staff member and 工号 while someone
+// is logged in; 「请 B023 号办理」 while calling or serving (with 正在办理 once
+// service started); 暂停服务 when paused, and 暂停服务 / 窗口未开放 when no one is
+// at the window; 空闲 when idle. Large type fitted to the screen, from an
+// 800×480 panel to a 1280×360 LED-like strip. Reconnects by itself.
+//
+// Hooks for tests: <body data-state="connecting|live|offline"
+// data-status="offline|idle|calling|serving|paused"> (plus data-error when the
+// page cannot work); #w-ticket, #w-state, #w-staff-name, #w-staff-no.
 
-import { connect, queryParam, str } from './common.js';
+import { connect, apiUrl, queryParam, str } from './common.js';
 
 const hall = queryParam('hall');
 const windowId = queryParam('window');
 const $ = (id) => document.getElementById(id);
+const body = document.body;
 
-// What the screen says for each status when no ticket is shown.
+/** The big line and the small one under it, when no ticket is shown. */
 const STATE_TEXT = {
-  offline: '暂停服务',
-  paused: '暂停服务',
-  idle: '空闲',
+  offline: ['暂停服务', '本窗口未开放，请到其他窗口办理'],
+  paused: ['暂停服务', '工作人员暂时离开，请稍候'],
+  idle: ['空闲', '请留意叫号'],
 };
 
-let win = null; // {name, status, ticket, staff, staff_name}
+let win = null;     // {name, status, ticket, staff, staff_name, services}
+let services = {};  // service code -> name, from the snapshot's queues
+
+// ------------------------------------------------------------------ rendering
 
 function render(fresh = false) {
   if (!win) return;
-  $('w-name').textContent = win.name || `${windowId}号窗口`;
-  document.title = `${win.name || windowId} · 窗口屏`;
-  const staffed = win.status !== 'offline' && (win.staff || win.staff_name);
+  const name = str(win.name) || `${windowId}号窗口`;
+  $('w-name').textContent = name;
+  document.title = `${name} · 窗口屏`;
+
+  const names = (Array.isArray(win.services) ? win.services : []).map((c) => services[c] || '').filter(Boolean);
+  $('w-services').textContent = names.length ? `办理业务：${names.join('、')}` : '';
+  $('w-services').hidden = names.length === 0;
+
+  const status = ['offline', 'idle', 'calling', 'serving', 'paused'].includes(win.status) ? win.status : 'offline';
+  body.dataset.status = status;
+
+  const staffed = status !== 'offline' && !!(str(win.staff) || str(win.staff_name));
   $('w-staff').hidden = !staffed;
-  $('w-staff-name').textContent = staffed ? str(win.staff_name, '') : '';
-  $('w-staff-no').textContent = staffed ? str(win.staff, '') : '';
-  document.body.dataset.status = win.status;
-  const showTicket = (win.status === 'calling' || win.status === 'serving') && win.ticket;
+  $('w-staff-name').textContent = staffed ? str(win.staff_name) || '工作人员' : '';
+  $('w-staff-no').textContent = staffed ? str(win.staff) : '';
+  $('w-staff-no-box').hidden = !staffed || !str(win.staff);
+
+  const ticket = str(win.ticket);
+  const showTicket = (status === 'calling' || status === 'serving') && !!ticket;
   $('w-call').hidden = !showTicket;
-  const ticket = $('w-ticket');
-  if (showTicket) {
-    ticket.textContent = win.ticket;
-    if (fresh) {
-      ticket.classList.remove('fresh');
-      void ticket.offsetWidth; // restart the flash
-      ticket.classList.add('fresh');
-    }
+  const t = $('w-ticket');
+  t.textContent = showTicket ? ticket : '';
+  if (showTicket && fresh) {
+    t.classList.remove('fresh');
+    void t.offsetWidth; // restart the flash
+    t.classList.add('fresh');
   }
+
   const state = $('w-state');
+  const note = $('w-note');
   if (showTicket) {
-    state.textContent = win.status === 'serving' ? '正在办理' : '';
-    state.hidden = win.status !== 'serving';
+    state.textContent = status === 'serving' ? '正在办理' : '';
+    state.hidden = status !== 'serving';
+    note.hidden = true;
   } else {
+    const [big, small] = STATE_TEXT[status] || STATE_TEXT.offline;
     state.hidden = false;
-    state.textContent = STATE_TEXT[win.status] ?? '';
+    state.textContent = big;
+    note.textContent = small;
+    note.hidden = false;
+  }
+  fit();
+}
+
+/**
+ * Make the big lines as large as the screen allows without overflowing: a
+ * long window name or a ticket like B1000 shrinks instead of being cut off.
+ * Font sizes scale linearly, so one measurement at full size gives the answer.
+ */
+function fit() {
+  const box = $('w-body');
+  const lines = [...box.children].filter((c) => !c.hidden);
+  for (const l of [...lines, $('w-name')]) l.style.removeProperty('--fit');
+  const availH = box.clientHeight;
+  const needH = lines.reduce((h, l) => h + l.getBoundingClientRect().height, 0);
+  const hScale = availH > 0 && needH > availH ? availH / needH : 1;
+  for (const l of [...lines, $('w-name')]) {
+    const avail = l.clientWidth;
+    const need = l.scrollWidth;
+    const wScale = avail > 0 && need > avail ? avail / need : 1;
+    const scale = Math.min(wScale, l === $('w-name') ? 1 : hScale);
+    if (scale < 1) l.style.setProperty('--fit', String(Math.max(0.3, scale * 0.96)));
   }
 }
+
+// ------------------------------------------------------------------ page state
+
+let bannerTimer = null;
+
+function setState(s) {
+  body.dataset.state = s;
+  const note = $('w-conn');
+  if (s === 'offline') {
+    // A server restart that takes a second should not flash at the citizens.
+    if (!bannerTimer && note.hidden) {
+      bannerTimer = setTimeout(() => {
+        bannerTimer = null;
+        if (body.dataset.state === 'offline' && !body.dataset.error) note.hidden = false;
+      }, 2000);
+    }
+  } else {
+    if (bannerTimer) { clearTimeout(bannerTimer); bannerTimer = null; }
+    note.hidden = true;
+  }
+}
+
+function showFatal(kind, text) {
+  body.dataset.error = kind;
+  $('w-conn').hidden = true;
+  $('fatal-text').textContent = text;
+  $('fatal').hidden = false;
+}
+
+function clearFatal() {
+  delete body.dataset.error;
+  $('fatal').hidden = true;
+}
+
+let lastCheck = 0;
+
+/** The socket could not be opened: does the hall, and this window, exist? */
+async function checkWindow() {
+  if (Date.now() - lastCheck < 15000) return;
+  lastCheck = Date.now();
+  let res;
+  try {
+    res = await fetch(apiUrl(`api/halls/${encodeURIComponent(hall)}/snapshot`), {
+      cache: 'no-store', headers: { Accept: 'application/json' },
+    });
+  } catch {
+    return; // server or network down: keep trying
+  }
+  if (res.status === 404) {
+    showFatal('unknown-hall', `服务大厅「${hall}」不存在或尚未配置。`);
+    return;
+  }
+  if (!res.ok) return;
+  let snap;
+  try { snap = await res.json(); } catch { return; }
+  const windows = snap && Array.isArray(snap.windows) ? snap.windows : null;
+  if (windows && !windows.some((w) => w && w.id === windowId)) {
+    showFatal('unknown-window', `服务大厅「${hall}」没有编号为「${windowId}」的窗口。`);
+  }
+}
+
+// ------------------------------------------------------------------ messages
 
 function onMessage(m) {
   switch (m.type) {
     case 'snapshot': {
-      const w = (Array.isArray(m.windows) ? m.windows : []).find((x) => x.id === windowId);
+      const w = (Array.isArray(m.windows) ? m.windows : []).find((x) => x && x.id === windowId);
       if (!w) {
-        $('w-state').textContent = `没有 ${windowId} 号窗口`;
+        showFatal('unknown-window', `服务大厅「${hall}」没有编号为「${windowId}」的窗口。`);
         return;
       }
-      win = { name: w.name, status: w.status, ticket: w.ticket, staff: w.staff, staff_name: w.staff_name };
+      services = {};
+      for (const q of Array.isArray(m.queues) ? m.queues : []) {
+        if (q && str(q.service)) services[q.service] = str(q.name) || q.service;
+      }
+      win = {
+        name: w.name, status: w.status, ticket: w.ticket, staff: w.staff, staff_name: w.staff_name,
+        services: w.services,
+      };
+      clearFatal();
       render();
-      document.body.dataset.state = 'live';
+      setState('live');
       break;
     }
     case 'window':
-      if (win && m.window === windowId) {
+      if (win && body.dataset.state === 'live' && m.window === windowId) {
         const before = win.ticket;
         Object.assign(win, {
           status: m.status, ticket: m.ticket, staff: m.staff, staff_name: m.staff_name,
         });
-        render(m.ticket && m.ticket !== before);
+        render(!!m.ticket && m.ticket !== before);
       }
       break;
     case 'call':
-      if (win && m.window === windowId) {
+      if (win && body.dataset.state === 'live' && m.window === windowId) {
         win.ticket = m.ticket;
         if (win.status !== 'serving') win.status = 'calling';
-        render(true);
+        render(true); // a recall flashes the same ticket again
       }
       break;
     default:
-      break;
+      break; // 'queue', and types the channel may grow
   }
 }
 
-function onStatus(status) {
-  $('w-conn').hidden = status !== 'closed';
-  if (status === 'closed') document.body.dataset.state = 'reconnecting';
-}
+// ------------------------------------------------------------------ start
 
-if (!hall || !windowId) {
-  $('w-state').textContent = '请在地址中指定 hall 和 window';
-} else {
+function start() {
+  let resizeTimer = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(fit, 120);
+  });
+  if (document.fonts && document.fonts.ready) document.fonts.ready.then(fit).catch(() => {});
+
+  const ok = (v) => v !== null && /^[A-Za-z0-9_-]{1,32}$/.test(v);
+  if (!ok(hall) || !ok(windowId)) {
+    $('w-state').textContent = '未指定窗口';
+    showFatal('missing-window', '请在地址中指定服务大厅和窗口，例如 window.html?hall=jl-center&window=05。');
+    setState('offline');
+    return;
+  }
   connect(
     `ws/display/${encodeURIComponent(hall)}?window=${encodeURIComponent(windowId)}`,
     onMessage,
-    onStatus,
+    (status, info) => {
+      if (status === 'closed') {
+        setState('offline');
+        if (!info.wasOpen) checkWindow();
+      }
+    },
   );
 }
+
+start();
