@@ -236,3 +236,166 @@ async fn the_window_screen_shows_its_staff_its_ticket_and_a_pause() {
     assert!(text.contains("SEEN 暂停服务"), "{text}");
     app.stop().await;
 }
+
+/// A node script that prints a line each time the page shows what its next
+/// step waits for; the test acts only after reading that line.
+struct Steps {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    script: &'static str,
+}
+
+impl Steps {
+    fn spawn(script: &'static str, args: &[&str]) -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut child = Command::new("node")
+            .arg(root.join("tests/browser").join(script))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run node");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Self {
+            child,
+            lines,
+            script,
+        }
+    }
+
+    /// The script's next line is `want` (within 45 s: a step may include a
+    /// server restart and the page's reconnect backoff).
+    async fn expect(&mut self, want: &str) {
+        let line = tokio::time::timeout(Duration::from_secs(45), self.lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("{}: no {want:?} within 45 s", self.script))
+            .expect("read the script's output");
+        assert_eq!(line.as_deref(), Some(want), "{} (its stderr says why)", self.script);
+    }
+
+    async fn finish(mut self) {
+        let status = self.child.wait().await.expect("wait for node");
+        assert!(status.success(), "{} failed: {status}", self.script);
+    }
+}
+
+/// A window command that must be accepted.
+async fn op(dev: &mut Device, w: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = dev.request(&window(w), body).await;
+    assert_eq!(r["ok"], true, "{r}");
+    r
+}
+
+/// The manager's dashboard in a real browser: after logging in, a window's
+/// tile follows a ticket from the login through call, start and finish to a
+/// served bar of 1/25; KPIs and the staffing advice are drawn; a wait_timeout
+/// alert appears; when the server restarts the page comes back by itself and
+/// keeps following the hall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_follows_a_window_through_a_ticket_and_recovers_after_a_restart() {
+    use chrono::TimeZone;
+    use hallwatch::clock::ManualClock;
+    use hallwatch::config::Role;
+    use std::sync::Arc;
+
+    if !browser_ready() {
+        return;
+    }
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-dashboard");
+    // A fixed port, so that the restarted server is where the page left it.
+    s.server.listen = format!("127.0.0.1:{}", free_port());
+    s.tokens = vec![token("值班长", Role::Manager, &["h1"], "m-secret")];
+    let at = chrono_tz::Asia::Shanghai
+        .with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let clock = Arc::new(ManualClock::new(at));
+    let app = TestApp::spawn_with_clock(s.clone(), clock.clone()).await;
+
+    let shot = std::env::temp_dir().join("hallwatch-dashboard.png");
+    let base = app.url("");
+    let shot_arg = shot.to_string_lossy().into_owned();
+    let mut page = Steps::spawn(
+        "dashboard.mjs",
+        &[
+            "--base", &base, "--token", "m-secret", "--hall", "h1", "--window", "02",
+            "--staff-name", "李敏", "--staff-no", "S001", "--ticket", "B001",
+            "--screenshot", &shot_arg, "--timeout-ms", "30000",
+        ],
+    );
+    page.expect("READY").await;
+
+    let mut dev = Device::replies(broker.port, "dash").await;
+    dev.request(KIOSK, json!({"service": "SB"})).await;
+    op(&mut dev, "02", json!({"op": "login", "staff": "S001", "staff_name": "李敏"})).await;
+    page.expect("STAFFED").await;
+    let r = op(&mut dev, "02", json!({"op": "call_next"})).await;
+    assert_eq!(r["ticket"], "B001");
+    page.expect("CALLING B001").await;
+    op(&mut dev, "02", json!({"op": "start"})).await;
+    page.expect("SERVING B001").await;
+    op(&mut dev, "02", json!({"op": "finish", "outcome": "completed"})).await;
+    page.expect("SERVED 1/25").await;
+
+    // A public-security ticket that no open window serves waits past 30 minutes.
+    dev.request(KIOSK, json!({"service": "GA"})).await;
+    clock.advance(chrono::Duration::minutes(31));
+    page.expect("ALERT wait_timeout").await;
+
+    // The server restarts: the page says so, then recovers by itself.
+    app.stop().await;
+    page.expect("OFFLINE").await;
+    let app = TestApp::spawn_with_clock(s, clock.clone()).await;
+    page.expect("RECOVERED").await;
+    op(&mut dev, "02", json!({"op": "pause", "reason": "break"})).await;
+    page.expect("PAUSED").await;
+    page.finish().await;
+    assert!(shot.exists(), "screenshot taken");
+    app.stop().await;
+}
+
+/// The window screen (窗口屏) in a real browser, live: 暂停服务 while no one is
+/// at the window, the staff member and 工号 after a login, 「请 B001 号办理」 on
+/// a call (fitting an 800×480 panel and a 1280×360 strip), and 暂停服务 again
+/// on a pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_screen_follows_its_window_live_from_login_to_pause() {
+    if !browser_ready() {
+        return;
+    }
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let (_dir, app) = TestApp::fresh(&broker, "hw-window-live").await;
+    let url = app.url("/window.html?hall=h1&window=02");
+    let prefix = std::env::temp_dir().join("hallwatch-window");
+    let prefix_arg = prefix.to_string_lossy().into_owned();
+    let mut page = Steps::spawn(
+        "window.mjs",
+        &[
+            "--url", &url, "--staff-name", "李敏", "--staff-no", "S001", "--ticket", "B001",
+            "--screenshot", &prefix_arg, "--timeout-ms", "20000",
+        ],
+    );
+    page.expect("READY").await;
+
+    let mut dev = Device::replies(broker.port, "win-live").await;
+    op(&mut dev, "02", json!({"op": "login", "staff": "S001", "staff_name": "李敏"})).await;
+    page.expect("STAFF 李敏 S001").await;
+    dev.request(KIOSK, json!({"service": "SB"})).await;
+    let r = op(&mut dev, "02", json!({"op": "call_next"})).await;
+    assert_eq!(r["ticket"], "B001");
+    page.expect("CALLED B001").await;
+    page.expect("FITS 800x480").await;
+    page.expect("FITS 1280x360").await;
+    op(&mut dev, "02", json!({"op": "finish", "outcome": "completed"})).await;
+    op(&mut dev, "02", json!({"op": "pause", "reason": "break"})).await;
+    page.expect("PAUSED").await;
+    page.finish().await;
+    app.stop().await;
+}
