@@ -1,5 +1,7 @@
 // hallwatch — landing page: lists the halls from GET api/halls, each with a link
-// to its wall screen. (A separate file: the server's CSP allows no inline script.)
+// to its wall screen, its manager's dashboard and, on demand, the window
+// screens of its windows (from GET api/halls/{hall}/snapshot). (A separate
+// file: the server's CSP allows no inline script.)
 
 import { apiUrl, el, str } from './common.js';
 
@@ -18,6 +20,53 @@ function showMessage(lines, withRetry) {
     div.append(p);
   }
   box.replaceChildren(div);
+}
+
+/** The hall's other screens: its dashboard, and its window screens on demand. */
+function hallMore(id) {
+  const more = el('div', 'hall-more');
+  const dash = el('a', null, '管理看板');
+  dash.href = 'dashboard.html?hall=' + encodeURIComponent(id);
+  const details = el('details', 'hall-windows');
+  const summary = el('summary', null, '窗口屏');
+  const list = el('div', 'window-links');
+  details.append(summary, list);
+  details.addEventListener('toggle', () => {
+    if (details.open && !list.dataset.loaded) loadWindows(id, list);
+  });
+  more.append(dash, details);
+  return more;
+}
+
+async function loadWindows(id, box) {
+  box.replaceChildren(el('span', 'note', '正在加载窗口…'));
+  let windows;
+  try {
+    const res = await fetch(apiUrl(`api/halls/${encodeURIComponent(id)}/snapshot`), {
+      cache: 'no-store', headers: { Accept: 'application/json' },
+    });
+    if (!res.ok) throw new Error('HTTP ' + res.status);
+    const snap = await res.json();
+    windows = (Array.isArray(snap.windows) ? snap.windows : []).filter((w) => w && typeof w.id === 'string' && w.id);
+  } catch (e) {
+    console.error('GET snapshot failed', e);
+    box.replaceChildren(el('span', 'note', '暂时无法获取窗口列表，请收起后重试。'));
+    return;
+  }
+  box.dataset.loaded = '1';
+  if (windows.length === 0) {
+    box.replaceChildren(el('span', 'note', '该大厅尚未配置窗口。'));
+    return;
+  }
+  const ul = el('ul');
+  for (const w of windows) {
+    const a = el('a', null, str(w.name) || `${w.id}号窗口`);
+    a.href = `window.html?hall=${encodeURIComponent(id)}&window=${encodeURIComponent(w.id)}`;
+    const li = el('li');
+    li.append(a);
+    ul.append(li);
+  }
+  box.replaceChildren(ul);
 }
 
 async function load() {
@@ -49,8 +98,9 @@ async function load() {
     const arrow = el('span', 'arrow', '综合屏 →');
     meta.append(arrow);
     a.append(name, meta);
+    a.className = 'hall-main';
     const li = el('li');
-    li.append(a);
+    li.append(a, hallMore(h.id));
     ul.append(li);
   }
   box.replaceChildren(ul);
