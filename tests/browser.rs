@@ -246,11 +246,12 @@ struct Steps {
 }
 
 impl Steps {
-    fn spawn(script: &'static str, args: &[&str]) -> Self {
+    /// Runs `script` with `--name value` options.
+    fn spawn(script: &'static str, options: &[(&str, &str)]) -> Self {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut child = Command::new("node")
             .arg(root.join("tests/browser").join(script))
-            .args(args)
+            .args(options.iter().flat_map(|(name, value)| [*name, *value]))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -271,7 +272,12 @@ impl Steps {
             .await
             .unwrap_or_else(|_| panic!("{}: no {want:?} within 45 s", self.script))
             .expect("read the script's output");
-        assert_eq!(line.as_deref(), Some(want), "{} (its stderr says why)", self.script);
+        assert_eq!(
+            line.as_deref(),
+            Some(want),
+            "{} (its stderr says why)",
+            self.script
+        );
     }
 
     async fn finish(mut self) {
@@ -323,23 +329,39 @@ async fn the_dashboard_follows_a_window_through_a_ticket_and_recovers_after_a_re
     let mut page = Steps::spawn(
         "dashboard.mjs",
         &[
-            "--base", &base, "--token", "m-secret", "--hall", "h1", "--window", "02",
-            "--staff-name", "李敏", "--staff-no", "S001", "--ticket", "B001",
-            "--screenshot", &shot_arg, "--timeout-ms", "30000",
+            ("--base", &base),
+            ("--token", "m-secret"),
+            ("--hall", "h1"),
+            ("--window", "02"),
+            ("--staff-name", "李敏"),
+            ("--staff-no", "S001"),
+            ("--ticket", "B001"),
+            ("--screenshot", &shot_arg),
+            ("--timeout-ms", "30000"),
         ],
     );
     page.expect("READY").await;
 
     let mut dev = Device::replies(broker.port, "dash").await;
     dev.request(KIOSK, json!({"service": "SB"})).await;
-    op(&mut dev, "02", json!({"op": "login", "staff": "S001", "staff_name": "李敏"})).await;
+    op(
+        &mut dev,
+        "02",
+        json!({"op": "login", "staff": "S001", "staff_name": "李敏"}),
+    )
+    .await;
     page.expect("STAFFED").await;
     let r = op(&mut dev, "02", json!({"op": "call_next"})).await;
     assert_eq!(r["ticket"], "B001");
     page.expect("CALLING B001").await;
     op(&mut dev, "02", json!({"op": "start"})).await;
     page.expect("SERVING B001").await;
-    op(&mut dev, "02", json!({"op": "finish", "outcome": "completed"})).await;
+    op(
+        &mut dev,
+        "02",
+        json!({"op": "finish", "outcome": "completed"}),
+    )
+    .await;
     page.expect("SERVED 1/25").await;
 
     // A public-security ticket that no open window serves waits past 30 minutes.
@@ -378,14 +400,23 @@ async fn the_window_screen_follows_its_window_live_from_login_to_pause() {
     let mut page = Steps::spawn(
         "window.mjs",
         &[
-            "--url", &url, "--staff-name", "李敏", "--staff-no", "S001", "--ticket", "B001",
-            "--screenshot", &prefix_arg, "--timeout-ms", "20000",
+            ("--url", &url),
+            ("--staff-name", "李敏"),
+            ("--staff-no", "S001"),
+            ("--ticket", "B001"),
+            ("--screenshot", &prefix_arg),
+            ("--timeout-ms", "20000"),
         ],
     );
     page.expect("READY").await;
 
     let mut dev = Device::replies(broker.port, "win-live").await;
-    op(&mut dev, "02", json!({"op": "login", "staff": "S001", "staff_name": "李敏"})).await;
+    op(
+        &mut dev,
+        "02",
+        json!({"op": "login", "staff": "S001", "staff_name": "李敏"}),
+    )
+    .await;
     page.expect("STAFF 李敏 S001").await;
     dev.request(KIOSK, json!({"service": "SB"})).await;
     let r = op(&mut dev, "02", json!({"op": "call_next"})).await;
@@ -393,7 +424,12 @@ async fn the_window_screen_follows_its_window_live_from_login_to_pause() {
     page.expect("CALLED B001").await;
     page.expect("FITS 800x480").await;
     page.expect("FITS 1280x360").await;
-    op(&mut dev, "02", json!({"op": "finish", "outcome": "completed"})).await;
+    op(
+        &mut dev,
+        "02",
+        json!({"op": "finish", "outcome": "completed"}),
+    )
+    .await;
     op(&mut dev, "02", json!({"op": "pause", "reason": "break"})).await;
     page.expect("PAUSED").await;
     page.finish().await;
