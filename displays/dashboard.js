@@ -94,11 +94,11 @@ let lastAuthCheck = 0;
 
 const ruleName = (rule) => (Object.hasOwn(RULES, rule) ? RULES[rule] : rule || '告警');
 const sevInfo = (sev) => (Object.hasOwn(SEVERITIES, sev) ? SEVERITIES[sev] : { text: sev || '提示', rank: 9 });
-/** Minutes for tables and KPIs: 「8 分钟」「<1 分钟」「1 小时 05 分」. */
+/** Waits and service times in whole minutes, as halls say them: 「<1 分钟」「65 分钟」. */
 const minutes = (sec) => {
   const n = num(sec, null);
   if (n === null) return '—';
-  return n < 60 ? '<1 分钟' : durationText(n, { seconds: false });
+  return n < 60 ? '<1 分钟' : `${Math.floor(n / 60)} 分钟`;
 };
 const count = (v) => { const n = num(v, null); return n === null ? '—' : String(Math.round(n)); };
 

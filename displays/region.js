@@ -13,7 +13,7 @@
 
 import {
   connect, str, num, el, fetchMeWith, loginUrl, logout, takeTokenParam,
-  ServerClock, durationText, percentText,
+  ServerClock, percentText,
 } from './common.js';
 
 const WEEKDAYS = ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六'];
@@ -43,7 +43,7 @@ const count = (v) => { const n = num(v, null); return n === null ? '—' : Strin
 const minutes = (sec) => {
   const n = num(sec, null);
   if (n === null) return '—';
-  return n < 60 ? '<1 分钟' : durationText(n, { seconds: false });
+  return n < 60 ? '<1 分钟' : `${Math.floor(n / 60)} 分钟`;
 };
 const waitingOf = (h) => Object.values(h.waiting && typeof h.waiting === 'object' ? h.waiting : {})
   .reduce((s, v) => s + Math.max(0, num(v, 0)), 0);
