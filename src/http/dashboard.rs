@@ -93,19 +93,21 @@ async fn region_ws(
     // Subscribe before the snapshot: a summary is whole, so one seen twice
     // does no harm and none is missed in between.
     let frames = state.summaries.subscribe();
-    let first = region_snapshot(&halls).await;
+    let rate = state.clock.rate();
+    let first = region_snapshot(&halls, rate).await;
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let metrics = state.metrics.clone();
     actix_web::rt::spawn(async move {
         let _counted = metrics.ws_client("region");
         info!(who = %who.name, halls = halls.len(), "Region screen connected.");
-        serve_region(who, halls, first, frames, session, stream).await;
+        serve_region(who, halls, rate, first, frames, session, stream).await;
     });
     Ok(response)
 }
 
-/// `{"type":"snapshot","halls":[summary, …]}` in configuration order.
-async fn region_snapshot(halls: &[HallHandle]) -> ByteString {
+/// `{"type":"snapshot","halls":[summary, …],"clock_rate":…}` in
+/// configuration order.
+async fn region_snapshot(halls: &[HallHandle], clock_rate: f64) -> ByteString {
     let mut rows = Vec::with_capacity(halls.len());
     for h in halls {
         if let Some(frame) = h.summary().await
@@ -117,12 +119,16 @@ async fn region_snapshot(halls: &[HallHandle]) -> ByteString {
             rows.push(v);
         }
     }
-    crate::engine::frame("snapshot", serde_json::json!({ "halls": rows }))
+    crate::engine::frame(
+        "snapshot",
+        serde_json::json!({ "halls": rows, "clock_rate": clock_rate }),
+    )
 }
 
 async fn serve_region(
     who: Principal,
     halls: Vec<HallHandle>,
+    clock_rate: f64,
     first: ByteString,
     mut frames: tokio::sync::broadcast::Receiver<HallFrame>,
     mut session: Session,
@@ -138,7 +144,7 @@ async fn serve_region(
             Ended::Closed => {}
             Ended::Lagged(_) => {
                 frames = frames.resubscribe();
-                snapshot = Some(region_snapshot(&halls).await);
+                snapshot = Some(region_snapshot(&halls, clock_rate).await);
             }
         }
     }
