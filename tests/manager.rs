@@ -8,18 +8,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use common::*;
-use futures_util::StreamExt;
 use hallwatch::clock::ManualClock;
 use hallwatch::config::{Role, Settings};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn managed(broker: &Broker, db: &str, client: &str) -> Settings {
     let mut s = settings(&broker.url(), db, client);
@@ -37,31 +31,6 @@ fn local(day: u32, hh: u32, mm: u32, ss: u32) -> DateTime<Utc> {
         .with_ymd_and_hms(2026, 11, day, hh, mm, ss)
         .unwrap()
         .with_timezone(&Utc)
-}
-
-async fn ws(port: u16, path: &str) -> Result<Ws, u16> {
-    match tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}{path}")).await {
-        Ok((ws, _)) => Ok(ws),
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// The next message of a type that satisfies `want`, within 5 s.
-async fn next_of(ws: &mut Ws, kind: &str, want: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {kind} within 5 s"))
-            .expect("open")
-            .expect("frame");
-        if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["type"] == kind && want(&v) {
-                return v;
-            }
-        }
-    }
 }
 
 async fn op(dev: &mut Device, w: &str, body: Value) -> Value {
@@ -84,23 +53,30 @@ async fn the_dashboard_follows_a_window_through_a_ticket() {
     .await;
 
     // Only a manager of this hall (or an admin) gets in, before any upgrade.
-    assert_eq!(ws(app.port, "/ws/dashboard/h1").await.err(), Some(401));
     assert_eq!(
-        ws(app.port, "/ws/dashboard/h1?token=s-secret").await.err(),
+        ws_connect(app.port, "/ws/dashboard/h1").await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        ws_connect(app.port, "/ws/dashboard/h1?token=s-secret")
+            .await
+            .err(),
         Some(403)
     );
     assert_eq!(
-        ws(app.port, "/ws/dashboard/h1?token=t-secret").await.err(),
+        ws_connect(app.port, "/ws/dashboard/h1?token=t-secret")
+            .await
+            .err(),
         Some(403)
     );
     assert_eq!(
-        ws(app.port, "/ws/dashboard/nope?token=m-secret")
+        ws_connect(app.port, "/ws/dashboard/nope?token=m-secret")
             .await
             .err(),
         Some(404)
     );
 
-    let mut dash = ws(app.port, "/ws/dashboard/h1?token=m-secret")
+    let mut dash = ws_connect(app.port, "/ws/dashboard/h1?token=m-secret")
         .await
         .expect("the manager gets in");
     let snap = next_of(&mut dash, "snapshot", |_| true).await;
@@ -206,7 +182,9 @@ async fn the_dashboard_follows_a_window_through_a_ticket() {
     assert!(count("hallwatch_store_commit_seconds_count") >= 1);
 
     // The region channel: the summary of every hall in the token's scope.
-    let mut region = ws(app.port, "/ws/region?token=m-secret").await.unwrap();
+    let mut region = ws_connect(app.port, "/ws/region?token=m-secret")
+        .await
+        .unwrap();
     let snap = next_of(&mut region, "snapshot", |_| true).await;
     let halls = snap["halls"].as_array().unwrap();
     assert_eq!(halls.len(), 1);
@@ -222,7 +200,9 @@ async fn the_dashboard_follows_a_window_through_a_ticket() {
     let s = next_of(&mut region, "summary", |v| v["issued_today"] == 2).await;
     assert_eq!(s["waiting"]["GA"], 1);
     // Out of scope: nothing to see.
-    let mut other = ws(app.port, "/ws/region?token=t-secret").await.unwrap();
+    let mut other = ws_connect(app.port, "/ws/region?token=t-secret")
+        .await
+        .unwrap();
     let snap = next_of(&mut other, "snapshot", |_| true).await;
     assert!(snap["halls"].as_array().unwrap().is_empty());
 

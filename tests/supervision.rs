@@ -10,14 +10,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use hallwatch::clock::{Clock, ManualClock};
 use hallwatch::config::{Role, Settings};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn supervised(broker: &Broker, db: &str, client: &str) -> Settings {
     let mut s = settings(&broker.url(), db, client);
@@ -41,28 +38,7 @@ fn clock() -> Arc<ManualClock> {
 }
 
 async fn console(port: u16, query: &str) -> Result<Ws, u16> {
-    match tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/alerts{query}")).await
-    {
-        Ok((ws, _)) => Ok(ws),
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
-        Err(e) => panic!("{e}"),
-    }
-}
-
-async fn next_of(ws: &mut Ws, kind: &str, want: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {kind} within 5 s"))
-            .expect("open")
-            .expect("frame");
-        if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["type"] == kind && want(&v) {
-                return v;
-            }
-        }
-    }
+    ws_connect(port, &format!("/ws/alerts{query}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

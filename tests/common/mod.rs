@@ -611,3 +611,36 @@ pub async fn eventually<T>(secs: u64, mut check: impl AsyncFnMut() -> Option<T>)
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A WebSocket client of the server.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket on the server at `path` (with its query); the HTTP
+/// status when the server refuses the upgrade.
+pub async fn ws_connect(port: u16, path: &str) -> Result<Ws, u16> {
+    match tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}{path}")).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The next message of type `kind` that satisfies `want`, within 5 s;
+/// other messages are passed over.
+pub async fn next_of(ws: &mut Ws, kind: &str, want: impl Fn(&Value) -> bool) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} within 5 s"))
+            .expect("open")
+            .expect("frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).expect("JSON frame");
+            if v["type"] == kind && want(&v) {
+                return v;
+            }
+        }
+    }
+}
