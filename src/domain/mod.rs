@@ -35,8 +35,8 @@ pub use spec::{
 };
 pub use stats::{AlertCount, AlertFigures, DayFigures, Figures, HourFigures};
 pub use view::{
-    AlertView, CallView, DashQueue, DashWindow, DashboardSnapshot, DisplaySnapshot, HallInfo,
-    KpiView, QueueView, SummaryView, WindowView,
+    AlertView, CallView, DashQueue, DashWindow, DashboardSnapshot, DisplaySnapshot, DisplayWindow,
+    HallInfo, KpiView, QueueView, SummaryView, WindowView,
 };
 
 #[cfg(test)]

@@ -37,6 +37,39 @@ pub struct WindowView {
     pub load: f64,
 }
 
+/// One window on a public screen: what a citizen may see, nothing about how
+/// much its staff member has done.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DisplayWindow {
+    pub id: WindowId,
+    pub name: String,
+    pub zone: Option<String>,
+    pub kind: WindowKind,
+    pub status: WindowStatus,
+    pub ticket: Option<TicketNo>,
+    pub staff: Option<StaffId>,
+    pub staff_name: Option<String>,
+    pub since: DateTime<FixedOffset>,
+    pub services: Vec<ServiceCode>,
+}
+
+impl From<WindowView> for DisplayWindow {
+    fn from(v: WindowView) -> Self {
+        Self {
+            id: v.id,
+            name: v.name,
+            zone: v.zone,
+            kind: v.kind,
+            status: v.status,
+            ticket: v.ticket,
+            staff: v.staff,
+            staff_name: v.staff_name,
+            since: v.since,
+            services: v.services,
+        }
+    }
+}
+
 /// One service's queue on a screen.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct QueueView {
@@ -63,7 +96,7 @@ pub struct CallView {
 pub struct DisplaySnapshot {
     pub hall: HallInfo,
     pub date: NaiveDate,
-    pub windows: Vec<WindowView>,
+    pub windows: Vec<DisplayWindow>,
     pub queues: Vec<QueueView>,
     /// The last ten calls, newest first.
     pub calls: Vec<CallView>,
@@ -433,7 +466,7 @@ impl Hall {
             hall: self.info(),
             date: self.day,
             windows: (0..self.spec.windows.len())
-                .map(|w| self.window_view(w))
+                .map(|w| self.window_view(w).into())
                 .collect(),
             queues: (0..self.spec.services.len())
                 .map(|s| self.queue_view(s))
