@@ -64,6 +64,13 @@ enum Command {
         #[arg(long, default_value_t = 15.0)]
         speed: f64,
     },
+    /// Print the Mosquitto access list (acl_file) for a configuration: a
+    /// user per device ({hall}.{device}) limited to its own topics, and the
+    /// server's user (mqtt.username, default "hallwatch").
+    BrokerAcl {
+        #[arg(long, short, env = "HALLWATCH_CONFIG")]
+        config: PathBuf,
+    },
     /// Validate a configuration file and summarise it.
     CheckConfig {
         #[arg(long, short)]
@@ -124,6 +131,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             shutdown_signal().await;
             stop.cancel();
             sim.await??;
+            Ok(())
+        }
+        Command::BrokerAcl { config } => {
+            let s = load(&config)?;
+            let user = s.mqtt.username.as_deref().unwrap_or("hallwatch");
+            print!(
+                "{}",
+                hallwatch::mqtt::acl::mosquitto_acl(&s.mqtt.prefix, &s.halls, user)
+            );
             Ok(())
         }
         Command::CheckConfig { config } => {

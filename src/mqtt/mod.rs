@@ -2,6 +2,7 @@
 //! `mqtt/README.md`), the ingest loop and the publisher.
 
 pub mod acks;
+pub mod acl;
 pub mod client;
 pub mod ingest;
 pub mod payload;

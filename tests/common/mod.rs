@@ -436,7 +436,20 @@ pub struct Device {
 
 impl Device {
     pub async fn connect(port: u16, name: &str, subscribe: &[&str]) -> Self {
+        Self::connect_as(port, name, None, subscribe).await
+    }
+
+    /// A device that logs in to the broker as `(user, password)`.
+    pub async fn connect_as(
+        port: u16,
+        name: &str,
+        login: Option<(&str, &str)>,
+        subscribe: &[&str],
+    ) -> Self {
         let mut o = MqttOptions::new(format!("test-{name}-{}", free_port()), "127.0.0.1", port);
+        if let Some((user, password)) = login {
+            o.set_credentials(user, password);
+        }
         o.set_keep_alive(Duration::from_secs(30));
         o.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut eventloop) = AsyncClient::new(o, 10_000);
