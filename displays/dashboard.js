@@ -28,34 +28,13 @@
 
 import {
   connect, queryParam, parseTime, str, num, el, fetchMeWith, loginUrl, logout, takeTokenParam,
-  ServerClock, durationText, percentText,
+  ServerClock, durationText, percentText, RULES, SEVERITIES, delayedBanner,
 } from './common.js';
 
 // ------------------------------------------------------------------ vocabulary
 
 const STATUS_TEXT = { offline: '离线', idle: '空闲', calling: '叫号中', serving: '办理中', paused: '暂停' };
 
-const RULES = {
-  wait_timeout: '等候超时',
-  queue_backlog: '排队积压',
-  staffing_gap: '窗口缺口',
-  window_overload: '窗口超负荷',
-  window_unattended: '窗口空岗',
-  idle_with_queue: '有号不叫',
-  pause_too_long: '暂停过长',
-  service_timeout: '办理超时',
-  call_unanswered: '叫号未应',
-  no_show_streak: '连续过号',
-  bad_rating: '差评',
-  device_offline: '设备离线',
-  rating_missing: '评价率低',
-};
-
-const SEVERITIES = {
-  critical: { text: '红牌', rank: 0 },
-  warning: { text: '黄牌', rank: 1 },
-  notice: { text: '预警', rank: 2 },
-};
 
 const WEEKDAYS = ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六'];
 const AUTH_RECHECK_MS = 10000;
@@ -130,13 +109,17 @@ function setText(node, text) {
 
 // ------------------------------------------------------------------ page state
 
-let bannerTimer = null;
+const offlineBanner = delayedBanner($('conn-banner'), BANNER_DELAY_MS, () => {
+  if (body.dataset.state !== 'offline' || stopped) return null;
+  return model.hadSnapshot
+    ? '与服务器的连接中断，正在自动重连。屏幕上的数据停留在断开时，恢复后自动更新。'
+    : '暂时无法连接服务器，正在自动重试…';
+});
 
 function setState(s) {
   body.dataset.state = s;
   const box = $('conn');
   box.dataset.state = s;
-  const banner = $('conn-banner');
   if (stopped) {
     setText($('conn-text'), '已停止');
   } else if (s === 'live') {
@@ -146,22 +129,7 @@ function setState(s) {
   } else {
     setText($('conn-text'), '正在连接…');
   }
-  if (s === 'offline' && !stopped) {
-    // A server restart that takes a second should not flash a warning.
-    if (!bannerTimer && banner.hidden) {
-      bannerTimer = setTimeout(() => {
-        bannerTimer = null;
-        if (body.dataset.state !== 'offline' || stopped) return;
-        banner.textContent = model.hadSnapshot
-          ? '与服务器的连接中断，正在自动重连。屏幕上的数据停留在断开时，恢复后自动更新。'
-          : '暂时无法连接服务器，正在自动重试…';
-        banner.hidden = false;
-      }, BANNER_DELAY_MS);
-    }
-  } else {
-    if (bannerTimer) { clearTimeout(bannerTimer); bannerTimer = null; }
-    banner.hidden = true;
-  }
+  offlineBanner(s === 'offline' && !stopped);
 }
 
 function showFatal(kind, title, text, { link = null } = {}) {

@@ -13,7 +13,7 @@
 
 import {
   connect, str, num, el, fetchMeWith, loginUrl, logout, takeTokenParam,
-  ServerClock, percentText,
+  ServerClock, percentText, delayedBanner,
 } from './common.js';
 
 const WEEKDAYS = ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六'];
@@ -54,31 +54,21 @@ function setText(node, text) {
 
 // ------------------------------------------------------------------ page state
 
-let bannerTimer = null;
+const offlineBanner = delayedBanner($('conn-banner'), BANNER_DELAY_MS, () => {
+  if (body.dataset.state !== 'offline' || stopped) return null;
+  return model.hadSnapshot
+    ? '与服务器的连接中断，正在自动重连。表中数据停留在断开时，恢复后自动更新。'
+    : '暂时无法连接服务器，正在自动重试…';
+});
 
 function setState(s) {
   body.dataset.state = s;
   $('conn').dataset.state = s;
-  const banner = $('conn-banner');
   setText($('conn-text'), stopped ? '已停止'
     : s === 'live' ? '实时'
       : s === 'offline' ? (model.hadSnapshot ? '连接中断，正在重连…' : '正在连接服务器…')
         : '正在连接…');
-  if (s === 'offline' && !stopped) {
-    if (!bannerTimer && banner.hidden) {
-      bannerTimer = setTimeout(() => {
-        bannerTimer = null;
-        if (body.dataset.state !== 'offline' || stopped) return;
-        banner.textContent = model.hadSnapshot
-          ? '与服务器的连接中断，正在自动重连。表中数据停留在断开时，恢复后自动更新。'
-          : '暂时无法连接服务器，正在自动重试…';
-        banner.hidden = false;
-      }, BANNER_DELAY_MS);
-    }
-  } else {
-    if (bannerTimer) { clearTimeout(bannerTimer); bannerTimer = null; }
-    banner.hidden = true;
-  }
+  offlineBanner(s === 'offline' && !stopped);
 }
 
 /** 'ok', 'redirect' or 'unknown' (server unreachable). */

@@ -20,32 +20,11 @@
 
 import {
   connect, queryParam, parseTime, parseOffsetMinutes, str, el,
-  fetchMe, loginUrl, logout,
+  fetchMe, loginUrl, logout, RULES, SEVERITIES,
 } from './common.js';
 
 // ------------------------------------------------------------------ vocabulary
 
-const RULES = {
-  wait_timeout: '等候超时',
-  queue_backlog: '排队积压',
-  staffing_gap: '窗口缺口',
-  window_overload: '窗口超负荷',
-  window_unattended: '窗口空岗',
-  idle_with_queue: '有号不叫',
-  pause_too_long: '暂停过长',
-  service_timeout: '办理超时',
-  call_unanswered: '叫号未应',
-  no_show_streak: '连续过号',
-  bad_rating: '差评',
-  device_offline: '设备离线',
-  rating_missing: '评价率低',
-};
-
-const SEVERITIES = {
-  critical: { text: '红牌', rank: 0 },
-  warning: { text: '黄牌', rank: 1 },
-  notice: { text: '预警', rank: 2 },
-};
 const SEVERITY_ORDER = ['critical', 'warning', 'notice'];
 
 const STATES = { open: '待处理', acknowledged: '已确认', resolved: '已办结' };
