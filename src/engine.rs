@@ -514,7 +514,7 @@ impl HallTask {
                     self.to_screens(Some(call.window), f);
                 }
                 Effect::WindowChanged(w) => {
-                    let v = self.hall.window_view(w);
+                    let v = self.hall.display_window(w);
                     self.to_screens(
                         Some(w),
                         frame(
@@ -687,12 +687,13 @@ impl HallTask {
     /// The retained `window/{id}/state` message of the contract.
     fn publish_window_state(&self, w: usize) {
         let v = self.hall.window_view(w);
+        let d = &v.display;
         let body = json!({
-            "window": v.id, "status": v.status, "staff": v.staff, "staff_name": v.staff_name,
-            "ticket": v.ticket, "since": v.since, "served_today": v.served_today,
+            "window": d.id, "status": d.status, "staff": d.staff, "staff_name": d.staff_name,
+            "ticket": d.ticket, "since": d.since, "served_today": v.served_today,
             "benchmark": v.benchmark,
         });
-        let topic = topic::window_state(&self.ctx.prefix, &self.hall.spec().id, &v.id);
+        let topic = topic::window_state(&self.ctx.prefix, &self.hall.spec().id, &d.id);
         self.publish(topic, body.to_string().into_bytes(), true);
     }
 

@@ -18,25 +18,6 @@ pub struct HallInfo {
     pub level: HallLevel,
 }
 
-/// One window on a screen.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct WindowView {
-    pub id: WindowId,
-    pub name: String,
-    pub zone: Option<String>,
-    pub kind: WindowKind,
-    pub status: WindowStatus,
-    pub ticket: Option<TicketNo>,
-    pub staff: Option<StaffId>,
-    pub staff_name: Option<String>,
-    pub since: DateTime<FixedOffset>,
-    pub services: Vec<ServiceCode>,
-    pub served_today: u32,
-    pub benchmark: u32,
-    /// `served_today / benchmark`: 1.0 is a full day's benchmark.
-    pub load: f64,
-}
-
 /// One window on a public screen: what a citizen may see, nothing about how
 /// much its staff member has done.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -53,21 +34,16 @@ pub struct DisplayWindow {
     pub services: Vec<ServiceCode>,
 }
 
-impl From<WindowView> for DisplayWindow {
-    fn from(v: WindowView) -> Self {
-        Self {
-            id: v.id,
-            name: v.name,
-            zone: v.zone,
-            kind: v.kind,
-            status: v.status,
-            ticket: v.ticket,
-            staff: v.staff,
-            staff_name: v.staff_name,
-            since: v.since,
-            services: v.services,
-        }
-    }
+/// One window as managers and devices see it: the public view and its
+/// count against the benchmark.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WindowView {
+    #[serde(flatten)]
+    pub display: DisplayWindow,
+    pub served_today: u32,
+    pub benchmark: u32,
+    /// `served_today / benchmark`: 1.0 is a full day's benchmark.
+    pub load: f64,
 }
 
 /// One service's queue on a screen.
@@ -237,10 +213,10 @@ impl Hall {
         }
     }
 
-    pub fn window_view(&self, w: usize) -> WindowView {
+    pub fn display_window(&self, w: usize) -> DisplayWindow {
         let spec = &self.spec.windows[w];
         let state = &self.windows[w];
-        WindowView {
+        DisplayWindow {
             id: spec.id.clone(),
             name: spec.name.clone(),
             zone: spec.zone.clone(),
@@ -255,8 +231,14 @@ impl Hall {
                 .iter()
                 .map(|&s| self.spec.services[s].code.clone())
                 .collect(),
-            served_today: state.served_today,
-            benchmark: spec.benchmark,
+        }
+    }
+
+    pub fn window_view(&self, w: usize) -> WindowView {
+        WindowView {
+            display: self.display_window(w),
+            served_today: self.windows[w].served_today,
+            benchmark: self.spec.windows[w].benchmark,
             load: self.load(w),
         }
     }
@@ -466,7 +448,7 @@ impl Hall {
             hall: self.info(),
             date: self.day,
             windows: (0..self.spec.windows.len())
-                .map(|w| self.window_view(w).into())
+                .map(|w| self.display_window(w))
                 .collect(),
             queues: (0..self.spec.services.len())
                 .map(|s| self.queue_view(s))
