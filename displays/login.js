@@ -123,6 +123,8 @@ async function showSession() {
 }
 
 form.addEventListener('submit', onSubmit);
+// The page ships the button disabled; it works once this handler is in place.
+submit.disabled = false;
 input.addEventListener('input', () => {
   if (errorLine.textContent) clearError();
 });

@@ -23,7 +23,7 @@ use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::mqtt::acks::AckQueue;
 use crate::mqtt::{client, ingest::Ingest};
-use crate::store::{Record, Store, StoredEvent, spawn_writer};
+use crate::store::{Outbound, Record, Store, StoredEvent, spawn_writer};
 
 /// A built server, ready to run.
 pub struct Application {
@@ -32,6 +32,7 @@ pub struct Application {
     intake: CancellationToken,
     stop: CancellationToken,
     ingest: JoinHandle<()>,
+    outgoing: JoinHandle<()>,
     halls: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
     store: Store,
@@ -47,6 +48,12 @@ impl Application {
             http::auth::Auth::from_settings(&settings.tokens)
                 .map_err(|e| anyhow!("configuration error: {e}"))?,
         );
+        // HTTPS and WSS when server.tls_cert and tls_key are set. Read
+        // before anything starts, so a certificate file that went bad since
+        // the settings were checked stops nothing half-built.
+        let tls = crate::config::tls::server_config(&settings.server)
+            .map_err(|e| anyhow!("configuration error: {e}"))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let store = Store::open(&settings.server.database_url)
             .await
             .context("Failed to open the store")?;
@@ -96,12 +103,18 @@ impl Application {
             "Replayed the event log."
         );
 
-        let (mqtt, eventloop) =
-            client::connect(&settings.mqtt).map_err(|e| anyhow!("mqtt.broker: {e}"))?;
+        let client::Connections {
+            ingest: (mqtt, eventloop),
+            outgoing: (outgoing, outgoing_loop),
+        } = client::connect(&settings.mqtt).map_err(|e| anyhow!("configuration error: {e}"))?;
         let acks = Arc::new(AckQueue::default());
         let (writer, writer_task) = spawn_writer(
             store.clone(),
-            Some((mqtt.clone(), acks.clone())),
+            Some(Outbound {
+                ingest: mqtt.clone(),
+                outgoing: outgoing.clone(),
+                acks: acks.clone(),
+            }),
             health.clone(),
             metrics.clone(),
         );
@@ -114,7 +127,7 @@ impl Application {
             summaries: summaries.clone(),
             prefix: settings.mqtt.prefix.clone(),
             writer: writer.clone(),
-            mqtt: Some(mqtt.clone()),
+            mqtt: Some(outgoing.clone()),
             clock: clock.clone(),
             metrics: metrics.clone(),
         });
@@ -131,6 +144,7 @@ impl Application {
         let intake = CancellationToken::new();
         let ingest = Ingest {
             prefix: settings.mqtt.prefix.clone(),
+            broker: settings.mqtt.broker.clone(),
             client: mqtt,
             registry: Some(registry.clone()),
             writer: Some(writer),
@@ -140,6 +154,15 @@ impl Application {
             acks,
         };
         let ingest = tokio::spawn(ingest.run(eventloop, intake.clone(), stop.clone()));
+        let outgoing = tokio::spawn(crate::mqtt::outgoing::run(
+            outgoing,
+            outgoing_loop,
+            settings.mqtt.broker.clone(),
+            Some(registry.clone()),
+            health.clone(),
+            intake.clone(),
+            stop.clone(),
+        ));
 
         let listener = TcpListener::bind(&settings.server.listen).with_context(|| {
             format!(
@@ -159,24 +182,34 @@ impl Application {
             auth,
         };
         let server = actix_web::HttpServer::new(move || {
+            // The first `wrap` is the innermost: the guard sees answers
+            // before they are compressed, and every answer, the guard's
+            // own 429s included, gets the security headers.
             actix_web::App::new()
                 .app_data(actix_web::web::Data::new(state.clone()))
+                .wrap(actix_web::middleware::from_fn(http::api_guard))
                 .wrap(actix_web::middleware::Compress::default())
+                .wrap(http::security_headers())
                 .configure(http::routes)
         })
+        .on_connect(limit_send_buffer)
         .workers(2)
         .disable_signals()
-        .shutdown_timeout(5)
-        .listen(listener)?
+        .shutdown_timeout(5);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
         .run();
         health.set_ready();
-        info!(port, "hallwatch is serving.");
+        info!(port, scheme = %scheme, "hallwatch is serving.");
         Ok(Self {
             port,
             server,
             intake,
             stop,
             ingest,
+            outgoing,
             halls: hall_tasks,
             writer: writer_task,
             store,
@@ -209,7 +242,7 @@ impl Application {
         for task in self.halls {
             let _ = task.await;
         }
-        // The connection is still up, so the last acks and replies go out.
+        // The connections are still up, so the last acks and replies go out.
         if tokio::time::timeout(Duration::from_secs(30), self.writer)
             .await
             .is_err()
@@ -220,6 +253,7 @@ impl Application {
         }
         self.stop.cancel();
         let _ = self.ingest.await;
+        let _ = self.outgoing.await;
         self.store.close().await;
         info!("Stopped.");
         Ok(())
@@ -381,4 +415,26 @@ pub fn count_day(
     }
     hall.tick(end - chrono::Duration::milliseconds(1));
     hall.figures(end, true)
+}
+
+/// The kernel's send buffer per HTTP connection. Left to autotuning it grows
+/// to 4 MiB, and a screen that stops reading would bank minutes of stale
+/// frames there, out of the server's sight. Small, a stalled screen soon
+/// makes its sends wait, so the server notices: it sends a screen that falls
+/// behind a fresh snapshot, and closes one that takes no frame for five
+/// seconds. 64 KiB (the kernel doubles it) still carries an API answer at
+/// 2.5 MB/s over a 50 ms round trip.
+const SEND_BUFFER: usize = 64 * 1024;
+
+fn limit_send_buffer(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    use actix_web::rt::net::TcpStream;
+    let tcp = conn.downcast_ref::<TcpStream>().or_else(|| {
+        conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
+            .map(|tls| tls.get_ref().0)
+    });
+    if let Some(tcp) = tcp
+        && let Err(e) = socket2::SockRef::from(tcp).set_send_buffer_size(SEND_BUFFER)
+    {
+        tracing::debug!(error = %e, "Could not limit a connection's send buffer.");
+    }
 }

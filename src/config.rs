@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -73,6 +73,13 @@ pub struct ServerSettings {
     /// How many days of events to replay on start at most (today's are
     /// always replayed; older ones only refill idempotency memory). Default 2.
     pub replay_days: u32,
+    /// PEM file of the HTTPS certificate: the server's certificate first,
+    /// then any intermediate CA certificates. With `tls_key`, the server
+    /// speaks only HTTPS and WSS on `listen`. Unset: plain HTTP.
+    /// Relative paths are read from the working directory.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file of the private key of `tls_cert` (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -81,6 +88,8 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://hallwatch.db".into(),
             replay_days: 2,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -89,10 +98,13 @@ impl Default for ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttSettings {
-    /// `mqtt://host:port`. Default `mqtt://127.0.0.1:1883`.
+    /// `mqtt://host:port` (port 1883 by default), or `mqtts://host:port`
+    /// for TLS (port 8883 by default). Default `mqtt://127.0.0.1:1883`.
     pub broker: String,
     /// Fixed client id: the broker keeps this session (clean session off)
-    /// and redelivers what was not acknowledged. Default `hallwatch-server`.
+    /// and redelivers what was not acknowledged. What the server publishes
+    /// leaves on a second connection, `{client_id}-out`. Default
+    /// `hallwatch-server`.
     pub client_id: String,
     /// Topic prefix. Default `hallwatch`.
     pub prefix: String,
@@ -100,6 +112,15 @@ pub struct MqttSettings {
     pub password: Option<String>,
     /// Keep-alive in seconds. Default 30.
     pub keep_alive_s: u64,
+    /// With `mqtts://`: PEM file of the CA certificate(s) that signed the
+    /// broker's certificate. Unset: the system's CA certificates. The
+    /// broker's certificate must name the host of `broker`.
+    pub ca_file: Option<PathBuf>,
+    /// With `mqtts://`, for brokers that require client certificates: PEM
+    /// file of the server's certificate (then any intermediates).
+    pub cert_file: Option<PathBuf>,
+    /// PEM file of the private key of `cert_file` (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for MqttSettings {
@@ -111,6 +132,9 @@ impl Default for MqttSettings {
             username: None,
             password: None,
             keep_alive_s: 30,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
         }
     }
 }
@@ -469,7 +493,8 @@ impl RawSettings {
                 "must not be empty: the broker keeps its session",
             ));
         }
-        crate::mqtt::BrokerAddr::parse(&self.mqtt.broker).map_err(|r| err("mqtt.broker", r))?;
+        crate::mqtt::BrokerUrl::parse(&self.mqtt.broker).map_err(|r| err("mqtt.broker", r))?;
+        tls::mqtt_client_config(&self.mqtt)?;
         if !(self.server.database_url.starts_with("sqlite:")
             || self.server.database_url.starts_with("postgres://")
             || self.server.database_url.starts_with("postgresql://"))
@@ -485,6 +510,7 @@ impl RawSettings {
                 "must be an address like 127.0.0.1:8080",
             ));
         }
+        tls::server_config(&self.server)?;
         if self.halls.is_empty() {
             return Err(err("halls", "at least one [[halls]] is needed"));
         }
@@ -805,6 +831,8 @@ fn office_hours(
     }
     Ok(out)
 }
+
+pub mod tls;
 
 #[cfg(test)]
 mod tests;

@@ -244,6 +244,7 @@ impl Registry {
 pub struct EngineContext {
     pub prefix: String,
     pub writer: StoreWriter,
+    /// The outgoing connection: window states, calls, summaries, alerts.
     pub mqtt: Option<AsyncClient>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[derive(Debug, Default)]
 pub struct Health {
     mqtt_connected: AtomicBool,
+    outgoing_connected: AtomicBool,
     store_failing: AtomicBool,
     store_error: Mutex<Option<String>>,
     ready: AtomicBool,
@@ -18,8 +19,15 @@ impl Health {
         self.mqtt_connected.swap(connected, Ordering::Relaxed) != connected
     }
 
+    /// Records a change of the outgoing connection (what the server publishes).
+    pub fn set_outgoing(&self, connected: bool) {
+        self.outgoing_connected.store(connected, Ordering::Relaxed);
+    }
+
+    /// Both broker connections are up: messages arrive and replies leave.
     pub fn mqtt_connected(&self) -> bool {
         self.mqtt_connected.load(Ordering::Relaxed)
+            && self.outgoing_connected.load(Ordering::Relaxed)
     }
 
     /// Records a failed write; true when the store was fine before.

@@ -6,7 +6,8 @@
 //! - `domain/`: the pure core. Halls, services, windows, tickets, the queue
 //!   policy, load against the benchmark. No I/O, no async, no clock.
 //! - `config`: the TOML settings, validated into the domain's hall specs.
-//! - `mqtt/`: topics and payloads of the wire contract, the ingest loop.
+//! - `mqtt/`: topics and payloads of the wire contract, the ingest loop and
+//!   the outgoing connection that carries what the server publishes.
 //! - `engine`: one task per hall owning its `Hall`; the registry of halls.
 //! - `store/`: the event log in SQLite or PostgreSQL; the batching writer
 //!   that acknowledges messages to the broker only after they are committed.

@@ -83,7 +83,10 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     // One TLS provider for the whole process: ring (see DEPENDENCIES in the README).
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The log goes to standard error: standard output is kept for what a
+    // command prints (`hash-token`, `broker-acl`), so it can be redirected.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 "info,sqlx=warn,rumqttd=off,rumqttc=warn,actix_server=warn".into()

@@ -76,6 +76,8 @@ pub struct Metrics {
     duplicates: AtomicU64,
     rejections: [AtomicU64; Reason::ALL.len()],
     ws_clients: [AtomicU64; CHANNELS.len()],
+    /// API requests and WebSocket handshakes refused for the client's budget.
+    rate_limited: AtomicU64,
     /// Active alerts per (hall, rule, severity).
     alerts_open: DashMap<(String, &'static str, &'static str), u64>,
     /// From a device message's arrival to its effects reaching the screens.
@@ -92,6 +94,7 @@ impl Default for Metrics {
             duplicates: AtomicU64::new(0),
             rejections: Default::default(),
             ws_clients: Default::default(),
+            rate_limited: AtomicU64::new(0),
             alerts_open: DashMap::new(),
             ingest_to_broadcast: Histogram::new(LATENCY_S),
             store_batch_size: Histogram::new(BATCH_SIZES),
@@ -150,6 +153,11 @@ impl Metrics {
             metrics: self,
             channel,
         }
+    }
+
+    /// A request refused because its client is over its request budget.
+    pub fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Replaces a hall's active-alert counts.
@@ -224,6 +232,12 @@ impl Metrics {
                 self.ws_clients[i].load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP hallwatch_http_rate_limited_total API requests and WebSocket handshakes refused (429) because their client was over its request budget.\n\
+             # TYPE hallwatch_http_rate_limited_total counter\nhallwatch_http_rate_limited_total {}",
+            self.rate_limited.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP hallwatch_alerts_open Alerts open or acknowledged, by hall, rule and severity.\n\

@@ -1,10 +1,13 @@
-//! Killing the server mid-stream loses nothing: after SIGKILLs and restarts,
-//! the hall equals an uninterrupted fold of the same messages, and every
-//! message is in the log exactly once.
+//! Killing the server mid-stream loses nothing: the server is killed with
+//! SIGKILL at random points of a scripted stream, many times; after each
+//! restart the hall equals an uninterrupted fold of the same messages, and in
+//! the end every message is in the log exactly once.
+//!
+//! `HALLWATCH_CRASH_KILLS` sets the number of kills (default 10) and
+//! `HALLWATCH_CRASH_SEED` repeats a run's kill points.
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,12 +64,18 @@ fn script(n: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// The hall after the script, applied in order without interruption.
-fn uninterrupted(script: &[(String, Vec<u8>)], settings: &hallwatch::config::Settings) -> Value {
+/// The hall after each of `checkpoints` messages of the script, applied in
+/// order without interruption.
+fn uninterrupted(
+    script: &[(String, Vec<u8>)],
+    settings: &hallwatch::config::Settings,
+    checkpoints: &[usize],
+) -> Vec<Value> {
     let spec = settings.halls[0].clone();
     let mut now = Utc::now();
     let mut hall = Hall::new(spec, now);
-    for (t, p) in script {
+    let mut out = Vec::new();
+    for (i, (t, p)) in script.iter().enumerate() {
         let inbound = topic::parse("hallwatch", t).expect("script topic");
         let input = payload::decode(&inbound, p).expect("script payload");
         now += chrono::Duration::milliseconds(1);
@@ -74,8 +83,13 @@ fn uninterrupted(script: &[(String, Vec<u8>)], settings: &hallwatch::config::Set
         assert!(applied.reply.is_some_and(
             |r| !matches!(r, Reply::Refused(ref f) if f.reason.code() == "unknown_device")
         ));
+        if checkpoints.contains(&(i + 1)) {
+            out.push(comparable(
+                serde_json::to_value(hall.display_snapshot(now)).unwrap(),
+            ));
+        }
     }
-    comparable(serde_json::to_value(hall.display_snapshot(now)).unwrap())
+    out
 }
 
 /// The parts of a snapshot that do not depend on when things happened.
@@ -109,80 +123,70 @@ fn comparable(snap: Value) -> Value {
     json!({"windows": windows, "queues": queues, "calls": calls})
 }
 
-/// The server as a child process, killed if the test ends early.
-struct Server(Child);
-
-impl Server {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// How many times the server is killed: `HALLWATCH_CRASH_KILLS`, default 10.
+fn kills() -> usize {
+    std::env::var("HALLWATCH_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+        .max(1)
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn start_server(config: &std::path::Path) -> Server {
-    Server(
-        Command::new(env!("CARGO_BIN_EXE_hallwatch"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start hallwatch"),
-    )
-}
-
-async fn wait_healthy(port: u16) {
-    eventually(20, async || {
-        let (status, body) = http_get(port, "/healthz").await;
-        (status == 200 && body.contains("\"connected\"")).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+/// The seed of the kill points: `HALLWATCH_CRASH_SEED`, or a fresh one
+/// (printed, so a failing run can be repeated).
+fn seed() -> u64 {
+    std::env::var("HALLWATCH_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(rand::random)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_stream_loses_nothing_and_applies_nothing_twice() {
+async fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     let Some(broker) = Broker::start() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
     let port = free_port();
-    let mut text = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\n\
-         [mqtt]\nbroker = \"{}\"\nclient_id = \"hw-crash\"\nprefix = \"hallwatch\"\n",
-        broker.url()
-    );
-    text.push_str(TEST_HALLS);
-    let config = dir.path().join("hallwatch.toml");
-    std::fs::write(&config, &text).unwrap();
-    let settings = hallwatch::config::Settings::parse(&text).unwrap();
+    let config = write_config(dir.path(), port, &db, &broker, "hw-crash");
+    let settings =
+        hallwatch::config::Settings::parse(&std::fs::read_to_string(&config).unwrap()).unwrap();
 
     const N: usize = 3000;
+    let kills = kills();
+    let seed = seed();
+    println!("crash test: seed {seed} (HALLWATCH_CRASH_SEED={seed} repeats this run)");
+    let mut rng = SmallRng::seed_from_u64(seed);
     let script = Arc::new(script(N, 7));
-    let expected = uninterrupted(&script, &settings);
+    // The stream is released in `kills` segments; the server is killed once
+    // in each, at a random moment while the segment is being published.
+    let checkpoints: Vec<usize> = (1..=kills).map(|i| i * N / kills).collect();
+    let expected = uninterrupted(&script, &settings, &checkpoints);
 
-    let mut server = start_server(&config);
-    wait_healthy(port).await;
+    let mut server = ServerProcess::start(&config, port, None);
+    server.wait_healthy().await;
 
-    // One device connection publishes the whole stream in order, paced,
-    // while the server is killed and restarted under it.
+    // One device connection publishes the stream in order, paced, up to
+    // what the test has released.
+    let (release, mut released) = tokio::sync::watch::channel(0usize);
     let publisher = Device::connect(broker.port, "stream", &[]).await;
     let s = script.clone();
     let feeding = tokio::spawn(async move {
-        for (i, (t, p)) in s.iter().enumerate() {
+        let mut i = 0;
+        while i < s.len() {
+            while i >= *released.borrow_and_update() {
+                if released.changed().await.is_err() {
+                    return publisher;
+                }
+            }
+            let (t, p) = &s[i];
             publisher
                 .client
                 .publish(t, QoS::AtLeastOnce, false, p.clone())
                 .await
                 .unwrap();
+            i += 1;
             if i % 20 == 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -192,35 +196,53 @@ async fn sigkill_mid_stream_loses_nothing_and_applies_nothing_twice() {
 
     let store = Store::open(&db).await.unwrap();
     let since = chrono::DateTime::UNIX_EPOCH;
-    let mut kills = 0;
-    for at in [N / 5, N / 2, 4 * N / 5] {
-        // Kill once the log has reached this point of the stream.
-        eventually(30, async || {
-            (store.events_since(since).await.unwrap().len() >= at).then_some(())
+    let mut restarts = Vec::new();
+    let mut killed_at = Vec::new();
+    for (round, &upto) in checkpoints.iter().enumerate() {
+        let from = round.checked_sub(1).map_or(0, |r| checkpoints[r]);
+        release.send_replace(upto);
+        // The publisher sends about two messages a millisecond: kill
+        // somewhere while this segment is on its way.
+        let segment_ms = (upto - from) as u64 / 2 + 1;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..segment_ms))).await;
+        killed_at.push(store.events_since(since).await.unwrap().len());
+        server.kill(); // SIGKILL: no shutdown path runs
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
+        let started = Instant::now();
+        server.restart();
+        server.wait_healthy().await;
+        restarts.push(started.elapsed());
+
+        // Once the broker has redelivered what was not acknowledged, the
+        // hall equals the uninterrupted run at the same point.
+        let want = &expected[round];
+        let mut last = Value::Null;
+        let caught_up = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let (status, body) = http_get(port, "/api/halls/h1/snapshot").await;
+                if status == 200 {
+                    last = comparable(serde_json::from_str(&body).unwrap());
+                    if &last == want && store.events_since(since).await.unwrap().len() == upto {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         })
         .await;
-        server.kill(); // SIGKILL: no shutdown path runs
-        kills += 1;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        server = start_server(&config);
-        wait_healthy(port).await;
+        assert!(
+            caught_up.is_ok(),
+            "round {round}: after a kill at {} of {upto} messages the hall differs from the uninterrupted run\n\
+             got:  {last}\nwant: {want}",
+            killed_at[round]
+        );
     }
     let _publisher = feeding.await.unwrap();
 
-    let started = Instant::now();
-    let events = eventually(60, async || {
-        let e = store.events_since(since).await.unwrap();
-        (e.len() >= N).then_some(e)
-    })
-    .await;
     // Give a late duplicate the chance to show itself.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let events_after = store.events_since(since).await.unwrap();
-    assert_eq!(
-        events_after.len(),
-        N,
-        "every message stored exactly once (no duplicates)"
-    );
+    let events = store.events_since(since).await.unwrap();
+    assert_eq!(events.len(), N, "every message stored exactly once");
     let mut ids: Vec<String> = events
         .iter()
         .map(|e| e.input["id"].as_str().unwrap_or("").to_owned())
@@ -228,21 +250,18 @@ async fn sigkill_mid_stream_loses_nothing_and_applies_nothing_twice() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), N, "no message applied twice");
-
-    let snap = eventually(10, async || {
-        let (status, body) = http_get(port, "/api/halls/h1/snapshot").await;
-        (status == 200).then(|| serde_json::from_str::<Value>(&body).unwrap())
-    })
-    .await;
-    assert_eq!(
-        comparable(snap),
-        expected,
-        "the hall after {kills} kills equals the uninterrupted run"
-    );
+    let slowest = restarts.iter().max().copied().unwrap_or_default();
     println!(
-        "crash test: {N} messages, {kills} SIGKILLs, 0 lost, 0 doubled; caught up {:.1} s after the stream ended",
-        started.elapsed().as_secs_f64()
+        "crash test: {N} messages, {kills} SIGKILLs at log positions {killed_at:?}; \
+         after every restart the hall equalled the uninterrupted run; 0 lost, 0 doubled; \
+         restart to healthy: median {:.0} ms, slowest {:.0} ms",
+        median(&mut restarts).as_secs_f64() * 1000.0,
+        slowest.as_secs_f64() * 1000.0
     );
-    server.kill();
     store.close().await;
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
 }

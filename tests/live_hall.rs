@@ -313,6 +313,170 @@ async fn bad_messages_are_refused_answered_stored_and_counted() {
     store.close().await;
 }
 
+/// Wrong types and ops out of order, against a hall in the middle of its
+/// work: each refused with its reason code, stored as a rejection, and the
+/// hall's snapshot is the same before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_types_and_ops_out_of_order_are_refused_and_change_nothing() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let app = TestApp::spawn(settings(&broker.url(), &db, "hw-order")).await;
+    let mut dev = Device::replies(broker.port, "dev").await;
+
+    // A hall at work: window 01 served B001 (rated), and is calling B002;
+    // window 02 is logged in and idle; G001 waits.
+    login(&mut dev, "01").await;
+    login(&mut dev, "02").await;
+    for service in ["SB", "SB", "GA"] {
+        let r = dev.request(KIOSK, json!({"service": service})).await;
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    for op in [
+        json!({"op": "call_next"}),
+        json!({"op": "start"}),
+        json!({"op": "finish", "outcome": "completed"}),
+    ] {
+        let r = dev.request(&window("01"), op).await;
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    let r = dev.request(&rater("01"), json!({"score": 5})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let r = dev
+        .request(&window("01"), json!({"op": "call", "ticket": "B002"}))
+        .await;
+    assert_eq!(r["ticket"], "B002", "{r}");
+    let before = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+
+    let cases = [
+        // Wrong types.
+        (KIOSK.to_owned(), json!({"service": 5}), "bad_request"),
+        (KIOSK.to_owned(), json!({"service": ["SB"]}), "bad_request"),
+        (window("02"), json!({"op": 1}), "bad_request"),
+        (
+            window("02"),
+            json!({"op": "call", "ticket": 2}),
+            "bad_request",
+        ),
+        (rater("01"), json!({"score": "five"}), "bad_request"),
+        (rater("01"), json!({"score": 9}), "bad_request"),
+        (
+            rater("01"),
+            json!({"score": 3, "comment": 7}),
+            "bad_request",
+        ),
+        // Out of order.
+        (window("02"), json!({"op": "start"}), "no_current_ticket"),
+        (
+            window("02"),
+            json!({"op": "finish", "outcome": "completed"}),
+            "no_current_ticket",
+        ),
+        (window("02"), json!({"op": "no_show"}), "no_current_ticket"),
+        (window("02"), json!({"op": "resume"}), "not_paused"),
+        (window("01"), json!({"op": "call_next"}), "busy"),
+        (window("01"), json!({"op": "logout"}), "busy"),
+        (
+            window("01"),
+            json!({"op": "pause", "reason": "break"}),
+            "busy",
+        ),
+        (
+            window("02"),
+            json!({"op": "call", "ticket": "G001"}),
+            "not_servable",
+        ),
+        (
+            window("02"),
+            json!({"op": "call", "ticket": "B999"}),
+            "unknown_ticket",
+        ),
+        (
+            window("01"),
+            json!({"op": "transfer", "to_service": "SB"}),
+            "unknown_service",
+        ),
+        // A rating for another window's ticket, and a second rating.
+        (
+            rater("02"),
+            json!({"ticket": "B001", "score": 1}),
+            "unknown_ticket",
+        ),
+        (
+            rater("01"),
+            json!({"ticket": "B001", "score": 1}),
+            "already_rated",
+        ),
+        (
+            rater("01"),
+            json!({"ticket": "B002", "score": 1}),
+            "unknown_ticket",
+        ),
+    ];
+    for (topic, body, code) in &cases {
+        let r = dev.request(topic, body.clone()).await;
+        assert_eq!(r["ok"], false, "{topic} {body}: {r}");
+        assert_eq!(r["error"], *code, "{topic} {body}: {r}");
+        assert!(
+            !r["message"].as_str().unwrap_or("").is_empty(),
+            "a message to show: {r}"
+        );
+    }
+    // A replayed id gets its first answer again, whatever the body says now.
+    let first = dev
+        .request_with_id(KIOSK, json!({"id": "k1-again", "service": "GA"}))
+        .await;
+    let again = dev
+        .request_with_id(KIOSK, json!({"id": "k1-again", "service": "SB"}))
+        .await;
+    assert_eq!(first, again, "a replayed id gets the same reply");
+    let after_replay = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+
+    let store = Store::open(&db).await.unwrap();
+    let rows = eventually(5, async || {
+        let rows = store
+            .rejections_since(chrono::DateTime::UNIX_EPOCH)
+            .await
+            .unwrap();
+        (rows.len() >= cases.len()).then_some(rows)
+    })
+    .await;
+    assert_eq!(rows.len(), cases.len(), "each refusal stored once");
+    for ((_, body, code), row) in cases.iter().zip(&rows) {
+        assert_eq!(row.reason, *code, "{body} stored as {}", row.reason);
+    }
+    // Nothing refused changed the hall; the replay added only its first ticket.
+    let strip = |mut v: Value| {
+        for key in ["at", "server_time", "generated_at"] {
+            v.as_object_mut().map(|o| o.remove(key));
+        }
+        v
+    };
+    let mut want = strip(before);
+    let after = strip(after_replay);
+    let ga = |s: &Value| {
+        s["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["service"] == "GA")
+            .unwrap()["waiting"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        ga(&after),
+        ga(&want) + 1,
+        "the replayed id issued one ticket"
+    );
+    want["queues"] = after["queues"].clone();
+    assert_eq!(want, after, "no refusal changed the hall");
+    app.stop().await;
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_message_gets_the_same_reply_and_changes_nothing() {
     let Some(broker) = Broker::start() else {

@@ -8,57 +8,6 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
 use hallwatch::store::{AlertFilter, AlertRow, DailyRow, EventRow, Record, RejectionRow, Store};
 use serde_json::json;
-use sqlx::Connection;
-
-/// A database created for one test and dropped after it.
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    /// None (with a note) when no server is named, unless CI requires one.
-    async fn create() -> Option<Self> {
-        let Ok(admin_url) = std::env::var("HALLWATCH_TEST_POSTGRES") else {
-            if required("HALLWATCH_REQUIRE_POSTGRES") {
-                panic!("HALLWATCH_REQUIRE_POSTGRES=1 but HALLWATCH_TEST_POSTGRES is not set");
-            }
-            eprintln!(
-                "SKIPPED: set HALLWATCH_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test to test PostgreSQL"
-            );
-            return None;
-        };
-        let name = format!("hallwatch_test_{}_{}", std::process::id(), free_port());
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        Some(Self {
-            admin_url,
-            name,
-            url,
-        })
-    }
-
-    async fn drop_db(self) {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&mut conn)
-            .await;
-        }
-    }
-}
 
 fn at(s: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap() + Duration::milliseconds(s)

@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info};
 
 use super::auth::{self, Principal};
-use super::ws::{PING_EVERY, keep_alive, send};
+use super::ws::{PING_EVERY, accept, close, close_reason, keep_alive, send};
 use super::{ApiError, AppState};
 use crate::clock::now_ms;
 use crate::domain::{AlertOp, AlertRefusal, AlertView};
@@ -105,7 +105,7 @@ async fn alerts_ws(
     // one seen twice does no harm, and none is missed in between.
     let frames = state.alerts.subscribe();
     let first = snapshot(&state, &halls).await;
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let (response, session, stream) = accept(&req, body)?;
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
         let _counted = state.metrics.ws_client("alerts");
@@ -130,6 +130,7 @@ async fn serve(
     let in_scope = |hall: &str| halls.iter().any(|h| h.spec.id.as_str() == hall);
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_seen = Instant::now();
+    let mut reason = None;
     loop {
         tokio::select! {
             f = frames.recv() => match f {
@@ -151,13 +152,17 @@ async fn serve(
                     last_seen = Instant::now();
                     if session.pong(&bytes).await.is_err() { break }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    reason = Some(close_reason(&e));
+                    break;
+                }
                 Some(Ok(_)) => last_seen = Instant::now(),
             },
             _ = ping.tick() => if !keep_alive(&mut session, last_seen).await { break },
         }
     }
-    let _ = session.close(None).await;
+    close(session, reason).await;
     debug!(who = %who.name, "Supervisor console disconnected.");
 }
 
@@ -210,7 +215,18 @@ struct ListQuery {
     state: Option<String>,
     /// `YYYY-MM-DD`, in the hall's time zone.
     date: Option<String>,
-    limit: Option<i64>,
+    /// Read by the handler, after the token, so a bad one is named.
+    limit: Option<String>,
+}
+
+/// `limit`: a whole number, clamped into 1..=5000; 500 when absent.
+fn parse_limit(limit: Option<&str>) -> Result<i64, ApiError> {
+    match limit.map(str::trim) {
+        None | Some("") => Ok(500),
+        Some(l) => l.parse::<i64>().map(|n| n.clamp(1, 5000)).map_err(|_| {
+            ApiError::BadRequest(format!("limit: {l:?} is not a whole number (1 to 5000)"))
+        }),
+    }
 }
 
 /// `GET /api/alerts`: alert history with filters, newest first.
@@ -222,6 +238,7 @@ async fn list(
     // Supervisors only: alerts carry citizens' comments and follow-up notes.
     let who = auth::require(&req, auth::ALERTS, q.hall.as_deref())?;
     let halls = halls_in_scope(&state, &who, q.hall.as_deref())?;
+    let limit = parse_limit(q.limit.as_deref())?;
     let (from, to) = match &q.date {
         None => (None, None),
         Some(d) => {
@@ -248,7 +265,7 @@ async fn list(
     };
     let rows = state
         .store
-        .alerts(&filter, q.limit.unwrap_or(500).clamp(1, 5000))
+        .alerts(&filter, limit)
         .await
         .map_err(|e| ApiError::Store(e.to_string()))?;
     Ok(HttpResponse::Ok().json(rows))
@@ -260,6 +277,8 @@ struct NoteBody {
 }
 
 /// `POST /api/alerts/{id}/ack` and `/resolve`, with an optional `{"note": …}`.
+/// The token is checked first: a client without a valid one learns nothing
+/// about what else is wrong with its request.
 async fn act_route(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -267,6 +286,13 @@ async fn act_route(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (id, op) = path.into_inner();
+    let halls = state.registry.all();
+    let hall = hall_of(&id, &halls).cloned();
+    let who = auth::require(
+        &req,
+        auth::ALERTS,
+        hall.as_ref().map(|h| h.spec.id.as_str()),
+    )?;
     let op = match op.as_str() {
         "ack" => AlertOp::Ack,
         "resolve" => AlertOp::Resolve,
@@ -281,30 +307,10 @@ async fn act_route(
             ApiError::BadRequest(format!("the body must be {{\"note\": \"...\"}}: {e}"))
         })?
     };
-    act(req, &id, note, op, &state).await
-}
-
-async fn act(
-    req: HttpRequest,
-    id: &str,
-    body: NoteBody,
-    op: AlertOp,
-    state: &AppState,
-) -> Result<HttpResponse, actix_web::Error> {
-    let halls = state.registry.all();
-    let hall = hall_of(id, &halls).cloned();
-    let who = auth::require(
-        &req,
-        auth::ALERTS,
-        hall.as_ref().map(|h| h.spec.id.as_str()),
-    )?;
     let Some(hall) = hall else {
         return Ok(refused(AlertRefusal::UnknownAlert));
     };
-    match hall
-        .alert_action(id.to_owned(), op, who.name, body.note)
-        .await
-    {
+    match hall.alert_action(id, op, who.name, note.note).await {
         Some(Ok(view)) => Ok(HttpResponse::Ok().json(view)),
         Some(Err(r)) => Ok(refused(r)),
         None => Err(ApiError::Unavailable.into()),

@@ -1,10 +1,12 @@
 //! Access control: who may open the protected channels and APIs.
 //!
 //! Tokens are configured as SHA-256 hashes with a role and a hall scope. A
-//! request presents its token as `Authorization: Bearer …`, else as
-//! `?token=…` (a browser cannot set headers on a WebSocket), else in the
-//! `hallwatch_token` cookie that `POST /api/login` sets. A protected handler
-//! calls [`require`] first, before any WebSocket upgrade, so a refused client
+//! request presents its token as `Authorization: Bearer …`, else in the
+//! `hallwatch_token` cookie that `POST /api/login` sets; a WebSocket
+//! handshake may also present it as `?token=…` (a browser cannot set headers
+//! there). A REST request with `?token=` is refused: URLs end up in access
+//! logs, proxies and browser history. A protected handler calls [`require`]
+//! first, before any body is read or WebSocket upgraded, so a refused client
 //! gets a plain 401 or 403 response.
 //!
 //! Every wrong token, wherever it is presented, counts against its client in
@@ -26,6 +28,7 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 use tracing::{error, info, warn};
 
 use super::AppState;
+use super::limit::RequestLimiter;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Role, TokenSettings};
 
@@ -68,12 +71,17 @@ pub enum AuthError {
     /// A login body that is not `{"token": "…"}` as JSON: 400.
     #[error("请求体应为 JSON：{{\"token\": \"…\"}}")]
     BadRequest,
+    /// `?token=` on a request that is not a WebSocket handshake: 401.
+    #[error("令牌不能放在网址中，请使用 Authorization: Bearer 请求头")]
+    TokenInUrl,
 }
 
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AuthError::Unauthorized | AuthError::BadToken => StatusCode::UNAUTHORIZED,
+            AuthError::Unauthorized | AuthError::BadToken | AuthError::TokenInUrl => {
+                StatusCode::UNAUTHORIZED
+            }
             AuthError::Forbidden => StatusCode::FORBIDDEN,
             AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::BadRequest => StatusCode::BAD_REQUEST,
@@ -87,11 +95,12 @@ impl ResponseError for AuthError {
             AuthError::BadToken => "bad_token",
             AuthError::RateLimited { .. } => "rate_limited",
             AuthError::BadRequest => "bad_request",
+            AuthError::TokenInUrl => "token_in_url",
         };
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CACHE_CONTROL, "no-store"));
         match self {
-            AuthError::Unauthorized | AuthError::BadToken => {
+            AuthError::Unauthorized | AuthError::BadToken | AuthError::TokenInUrl => {
                 res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
             AuthError::RateLimited { retry_after_s } => {
@@ -310,11 +319,14 @@ impl LoginLimiter {
     }
 }
 
-/// What the HTTP layer needs to check tokens; shared through [`AppState`].
+/// What the HTTP layer needs to check tokens and budget requests; shared
+/// through [`AppState`].
 #[derive(Default)]
 pub struct Auth {
     pub tokens: Tokens,
     pub limiter: LoginLimiter,
+    /// Every client's budget of API requests and WebSocket handshakes.
+    pub requests: RequestLimiter,
 }
 
 impl Auth {
@@ -323,13 +335,14 @@ impl Auth {
         Ok(Self {
             tokens: Tokens::from_settings(tokens)?,
             limiter: LoginLimiter::default(),
+            requests: RequestLimiter::default(),
         })
     }
 
     /// The holder of the request's token; a wrong token counts against the
     /// client, and a client over its limit is refused before the check.
     fn principal(&self, clock: &dyn Clock, req: &HttpRequest) -> Result<Principal, AuthError> {
-        let token = presented_token(req).ok_or(AuthError::Unauthorized)?;
+        let token = presented_token(req)?.ok_or(AuthError::Unauthorized)?;
         // Only the login form speaks of a "bad token"; elsewhere it is a plain 401.
         self.check_token(clock, req, &token).map_err(|e| match e {
             AuthError::BadToken => AuthError::Unauthorized,
@@ -460,16 +473,18 @@ fn cookie(req: &HttpRequest, value: &str, max_age_s: u32) -> String {
     format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_s}{secure}")
 }
 
-/// The token from the `Authorization: Bearer` header, else the `token`
-/// query parameter, else the cookie. The first one present is the one
-/// checked: a wrong header is not rescued by a right cookie.
-fn presented_token(req: &HttpRequest) -> Option<String> {
+/// The token from the `Authorization: Bearer` header, else (on a WebSocket
+/// handshake only) the `token` query parameter, else the cookie. The first
+/// one present is the one checked: a wrong header is not rescued by a right
+/// cookie. `?token=` anywhere else is an error rather than ignored, so a
+/// client that leaks its token into URLs hears about it.
+fn presented_token(req: &HttpRequest) -> Result<Option<String>, AuthError> {
     if let Some(auth) = req.headers().get(header::AUTHORIZATION)
         && let Ok(auth) = auth.to_str()
         && let Some((scheme, token)) = auth.trim().split_once(' ')
         && scheme.eq_ignore_ascii_case("bearer")
     {
-        return Some(token.trim().to_owned());
+        return Ok(Some(token.trim().to_owned()));
     }
     #[derive(Deserialize)]
     struct Query {
@@ -478,22 +493,36 @@ fn presented_token(req: &HttpRequest) -> Option<String> {
     if let Ok(q) = web::Query::<Query>::from_query(req.query_string())
         && let Some(token) = q.into_inner().token
     {
-        return Some(token);
+        if !is_websocket_handshake(req) {
+            warn!(client = %client_key(req), path = req.path(), "Refused: a token in the URL.");
+            return Err(AuthError::TokenInUrl);
+        }
+        return Ok(Some(token));
     }
-    req.headers()
+    Ok(req
+        .headers()
         .get_all(header::COOKIE)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE)
-        .and_then(|(_, value)| decode_cookie_value(value))
+        .and_then(|(_, value)| decode_cookie_value(value)))
+}
+
+/// `Upgrade: websocket`: the one kind of request a browser cannot give an
+/// `Authorization` header.
+fn is_websocket_handshake(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
 }
 
 /// The limiter's key for a client: its address as the socket sees it. Not
 /// `X-Forwarded-For`, which any client can write; behind a reverse proxy
 /// every client shares the proxy's address. An IPv6 client usually holds a
 /// whole /64, so that is what counts.
-fn client_key(req: &HttpRequest) -> IpAddr {
+pub(super) fn client_key(req: &HttpRequest) -> IpAddr {
     match req.peer_addr().map(|a| a.ip()) {
         Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -710,6 +739,11 @@ mod tests {
         assert!(auth.require(&clock, &basic, ANY_ROLE, None).is_err());
     }
 
+    /// A WebSocket handshake to `uri`.
+    fn handshake(uri: &str) -> TestRequest {
+        TestRequest::with_uri(uri).insert_header((header::UPGRADE, "websocket"))
+    }
+
     #[test]
     fn the_token_comes_from_header_then_query_then_cookie() {
         let (auth, clock) = (auth(), clock());
@@ -717,18 +751,18 @@ mod tests {
             auth.require(&clock, &req.to_http_request(), ANY_ROLE, None)
                 .map(|p| p.name)
         };
-        let q = TestRequest::with_uri("/ws/alerts?hall=h1&token=s-secret");
+        let q = handshake("/ws/alerts?hall=h1&token=s-secret");
         assert_eq!(who(q).unwrap(), "supervisor");
-        let q = TestRequest::with_uri("/ws/alerts?token=a%2Dsecret");
+        let q = handshake("/ws/alerts?token=a%2Dsecret");
         assert_eq!(who(q).unwrap(), "admin");
         let c = TestRequest::default()
             .insert_header((header::COOKIE, "theme=dark; hallwatch_token=m-secret"));
         assert_eq!(who(c).unwrap(), "manager");
-        let all = TestRequest::with_uri("/x?token=s-secret")
+        let all = handshake("/x?token=s-secret")
             .insert_header((header::AUTHORIZATION, "bearer a-secret"))
             .insert_header((header::COOKIE, "hallwatch_token=m-secret"));
         assert_eq!(who(all).unwrap(), "admin");
-        let q_over_cookie = TestRequest::with_uri("/x?token=s-secret")
+        let q_over_cookie = handshake("/x?token=s-secret")
             .insert_header((header::COOKIE, "hallwatch_token=m-secret"));
         assert_eq!(who(q_over_cookie).unwrap(), "supervisor");
         // The first one present decides: a wrong header is not rescued.
@@ -736,6 +770,34 @@ mod tests {
             .insert_header((header::AUTHORIZATION, "Bearer wrong"))
             .insert_header((header::COOKIE, "hallwatch_token=m-secret"));
         assert!(who(wrong_header).is_err());
+    }
+
+    #[test]
+    fn a_token_in_the_url_is_refused_outside_websocket_handshakes() {
+        let (auth, clock) = (auth(), clock());
+        let refuse = |req: TestRequest| {
+            auth.require(&clock, &req.to_http_request(), ANY_ROLE, None)
+                .unwrap_err()
+        };
+        let e = refuse(TestRequest::with_uri("/api/me?token=a-secret"));
+        assert!(matches!(e, AuthError::TokenInUrl));
+        let res = e.error_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Bearer"
+        );
+        // Not rescued by a cookie either: the URL is the mistake to fix.
+        let with_cookie = TestRequest::with_uri("/api/me?token=a-secret")
+            .insert_header((header::COOKIE, "hallwatch_token=m-secret"));
+        assert!(matches!(refuse(with_cookie), AuthError::TokenInUrl));
+        // Nor is it counted as a wrong guess: it was never checked.
+        assert_eq!(auth.limiter.tracked(), 0);
+        // The header still wins over whatever the URL holds.
+        let header_too = TestRequest::with_uri("/api/me?token=nope")
+            .insert_header((header::AUTHORIZATION, "Bearer a-secret"));
+        let p = auth.require(&clock, &header_too.to_http_request(), ANY_ROLE, None);
+        assert_eq!(p.unwrap().name, "admin");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tracing::{debug, info};
 
 use super::auth::{self, Principal};
-use super::ws::{Ended, relay, send};
+use super::ws::{Ended, accept, close, relay, send};
 use super::{ApiError, AppState};
 use crate::engine::{DashboardSub, HallFrame, HallHandle};
 
@@ -37,7 +37,7 @@ async fn dashboard_ws(
         .ok_or_else(|| ApiError::UnknownHall(path.clone()))?;
     let who = auth::require(&req, auth::DASHBOARD, Some(hall.spec.id.as_str()))?;
     let sub = hall.dashboard().await.ok_or(ApiError::Unavailable)?;
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let (response, session, stream) = accept(&req, body)?;
     let metrics = state.metrics.clone();
     actix_web::rt::spawn(async move {
         let _counted = metrics.ws_client("dashboard");
@@ -55,6 +55,7 @@ async fn serve_dashboard(
 ) {
     let id = hall.spec.id.clone();
     let mut snapshot = Some(sub.snapshot.clone());
+    let mut reason = None;
     while let Some(first) = snapshot.take() {
         if !send(&mut session, first).await {
             break;
@@ -64,7 +65,7 @@ async fn serve_dashboard(
         })
         .await
         {
-            Ended::Closed => {}
+            Ended::Closed(r) => reason = r,
             Ended::Lagged(missed) => {
                 info!(hall = %id, missed, "Dashboard fell behind; sending a fresh snapshot.");
                 if let Some(fresh) = hall.dashboard().await {
@@ -74,7 +75,7 @@ async fn serve_dashboard(
             }
         }
     }
-    let _ = session.close(None).await;
+    close(session, reason).await;
     debug!(hall = %id, "Dashboard disconnected.");
 }
 
@@ -95,7 +96,7 @@ async fn region_ws(
     let frames = state.summaries.subscribe();
     let rate = state.clock.rate();
     let first = region_snapshot(&halls, rate).await;
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let (response, session, stream) = accept(&req, body)?;
     let metrics = state.metrics.clone();
     actix_web::rt::spawn(async move {
         let _counted = metrics.ws_client("region");
@@ -135,19 +136,20 @@ async fn serve_region(
     mut stream: MessageStream,
 ) {
     let mut snapshot = Some(first);
+    let mut reason = None;
     while let Some(first) = snapshot.take() {
         if !send(&mut session, first).await {
             break;
         }
         let pick = |f: &HallFrame| who.may_see(f.hall.as_str()).then(|| f.frame.clone());
         match relay(&mut session, &mut stream, &mut frames, pick).await {
-            Ended::Closed => {}
+            Ended::Closed(r) => reason = r,
             Ended::Lagged(_) => {
                 frames = frames.resubscribe();
                 snapshot = Some(region_snapshot(&halls, clock_rate).await);
             }
         }
     }
-    let _ = session.close(None).await;
+    close(session, reason).await;
     debug!(who = %who.name, "Region screen disconnected.");
 }

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::Session;
 use tracing::{debug, info};
 
-use super::ws::{Ended, relay, send};
+use super::ws::{Ended, accept, close, relay, send};
 use super::{ApiError, AppState};
 use crate::engine::{DisplayFrame, DisplaySub, HallHandle};
 
@@ -75,7 +75,7 @@ pub async fn display_ws(
         .ok_or_else(|| ApiError::UnknownHall(path.clone()))?;
     let only = Only::from_query(&hall, &query)?;
     let sub = hall.display().await.ok_or(ApiError::Unavailable)?;
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let (response, session, stream) = accept(&req, body)?;
     let metrics = state.metrics.clone();
     actix_web::rt::spawn(async move {
         let _counted = metrics.ws_client("display");
@@ -94,13 +94,14 @@ async fn serve(
     let id = hall.spec.id.clone();
     debug!(hall = %id, "Display connected.");
     let mut snapshot = Some(sub.snapshot.clone());
+    let mut reason = None;
     while let Some(first) = snapshot.take() {
         if !send(&mut session, first).await {
             break;
         }
         let pick = |f: &DisplayFrame| only.wants(f).then(|| f.text.clone());
         match relay(&mut session, &mut stream, &mut sub.frames, pick).await {
-            Ended::Closed => {}
+            Ended::Closed(r) => reason = r,
             Ended::Lagged(missed) => {
                 info!(hall = %id, missed, "Display fell behind; sending a fresh snapshot.");
                 if let Some(fresh) = hall.display().await {
@@ -110,6 +111,6 @@ async fn serve(
             }
         }
     }
-    let _ = session.close(None).await;
+    close(session, reason).await;
     debug!(hall = %id, "Display disconnected.");
 }

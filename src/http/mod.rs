@@ -5,13 +5,18 @@ mod alerts;
 pub mod auth;
 mod dashboard;
 mod display;
+mod guard;
+pub mod limit;
 mod pages;
 mod stats;
 mod ws;
 
+pub use guard::api_guard;
+
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, ResponseError, web};
 use serde_json::json;
 
@@ -33,7 +38,7 @@ pub struct AppState {
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
-    /// Configured tokens and the wrong-token limiter.
+    /// Configured tokens, the wrong-token limiter and the request budgets.
     pub auth: Arc<auth::Auth>,
 }
 
@@ -48,14 +53,33 @@ pub enum ApiError {
     BadRequest(String),
     #[error("the store cannot answer: {0}")]
     Store(String),
+    /// An `/api/*` path no route serves.
+    #[error("no API at {0}: GET /api/openapi.json lists them")]
+    NotFound(String),
+    /// An API path served with other methods (`allow`, as in `Allow`).
+    #[error("{method} is not served on {path}; use {allow}")]
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allow: String,
+    },
+    /// A body over [`MAX_BODY`].
+    #[error("the request body is over the {} KiB limit", MAX_BODY / 1024)]
+    PayloadTooLarge,
+    /// Over the client's request budget ([`limit`]).
+    #[error("请求过于频繁，请 {retry_after_s} 秒后再试")]
+    RateLimited { retry_after_s: u64 },
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::UnknownHall(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownHall(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable | ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -64,15 +88,86 @@ impl ResponseError for ApiError {
             ApiError::UnknownHall(_) => "unknown_hall",
             ApiError::Unavailable | ApiError::Store(_) => "unavailable",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RateLimited { .. } => "rate_limited",
         };
-        HttpResponse::build(self.status_code())
-            .json(json!({"error": code, "message": self.to_string()}))
+        let mut res = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::MethodNotAllowed { allow, .. } => {
+                res.insert_header((header::ALLOW, allow.as_str()));
+            }
+            ApiError::RateLimited { retry_after_s } => {
+                res.insert_header((header::RETRY_AFTER, retry_after_s.to_string()))
+                    .insert_header((header::CACHE_CONTROL, "no-store"));
+            }
+            _ => {}
+        }
+        res.json(json!({"error": code, "message": self.to_string()}))
     }
+}
+
+/// The largest request body the API reads: 16 KiB. The largest real one is
+/// an alert note of 500 characters (at most 3 KB as escaped JSON).
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// What the embedded screens may load: their own scripts, styles and
+/// WebSockets (`'self'` covers `ws:`/`wss:` to the same host), the `data:`
+/// favicon, and the login form posting to its own origin. No inline code,
+/// no plugins, no framing. Speech and the alert chime need no permission.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; \
+    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Powerful features no screen uses, off for the page and anything it embeds.
+pub const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=(), payment=(), usb=()";
+
+/// Security headers on every answer, pages and API alike, where the handler
+/// set none of its own: the page policy above, no MIME sniffing, no
+/// referrer (a page URL may carry `?token=` until the page drops it), and
+/// no framing for browsers that predate `frame-ancestors`.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add(("permissions-policy", PERMISSIONS_POLICY))
+}
+
+/// Extractor settings: bodies up to [`MAX_BODY`], and query, path and JSON
+/// errors answered as [`ApiError`]s that name what could not be read.
+fn extractors(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_BODY)
+                .error_handler(|e, _| {
+                    if e.status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::PayloadTooLarge.into()
+                    } else {
+                        ApiError::BadRequest(format!("the body is not the expected JSON: {e}"))
+                            .into()
+                    }
+                }),
+        )
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            let e = match e {
+                actix_web::error::QueryPayloadError::Deserialize(e) => e.to_string(),
+                e => e.to_string(),
+            };
+            ApiError::BadRequest(format!("the query string cannot be read: {e}")).into()
+        }))
+        .app_data(web::PathConfig::default().error_handler(|e, req| {
+            ApiError::BadRequest(format!("the path {} cannot be read: {e}", req.path())).into()
+        }));
 }
 
 /// Every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    cfg.configure(extractors)
+        .route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(metrics))
         .route("/api/halls", web::get().to(halls))
         .route("/api/halls/{hall}/snapshot", web::get().to(snapshot))
@@ -82,6 +177,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(stats::routes)
         .configure(alerts::routes)
         .configure(auth::routes)
+        // After every API route and before the pages' catch-all: JSON 404
+        // and 405 for whatever else is asked of /api.
+        .service(web::resource("/api/{rest:.*}").to(guard::api_fallback))
         .configure(pages::routes);
 }
 
@@ -111,6 +209,10 @@ async fn openapi() -> HttpResponse {
         .body(OPENAPI)
 }
 
+/// Open like `/healthz`, so Prometheus scrapes it without a token. It holds
+/// no citizen data: its labels are fixed kinds, reason codes and channels,
+/// and configured hall ids, rules and severities, never a value a device
+/// sent (`tests/http_hardening.rs` looks for them).
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -28,15 +28,11 @@ async fn page(req: HttpRequest) -> HttpResponse {
         } else {
             mime.to_owned()
         };
+    // The content security policy and the other security headers come from
+    // `super::security_headers`, on every answer alike.
     HttpResponse::Ok()
         .content_type(mime)
         // Screens run all day: always revalidate so an upgrade reaches them.
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-        ))
         .body(file.data.into_owned())
 }

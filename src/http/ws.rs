@@ -1,8 +1,10 @@
-//! What every WebSocket session does alike: bounded sends and keep-alive.
+//! What every WebSocket session does alike: the handshake with its frame
+//! limit, bounded sends, keep-alive, and a close that says why.
 
 use std::time::{Duration, Instant};
 
-use actix_ws::{Message, MessageStream, Session};
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Session};
 use bytestring::ByteString;
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -13,6 +15,45 @@ const IDLE_LIMIT: Duration = Duration::from_secs(45);
 /// A client that takes longer to accept a frame is too slow to keep: it
 /// must never hold up the hall's broadcast.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest frame a client may send: 4 KiB. Screens send nothing but
+/// pongs; the largest real message is a console's alert action with a
+/// 500-character note (at most about 3.2 KB even with every character
+/// escaped). A bigger frame closes the session with 1009 (message too big)
+/// before its payload is buffered.
+pub const MAX_FRAME: usize = 4 * 1024;
+
+/// Accepts a WebSocket handshake, with [`MAX_FRAME`] on what the client
+/// sends. Every channel opens its sessions here.
+pub fn accept(
+    req: &HttpRequest,
+    body: web::Payload,
+) -> Result<(HttpResponse, Session, MessageStream), actix_web::Error> {
+    let (response, session, stream) = actix_ws::handle(req, body)?;
+    Ok((response, session, stream.max_frame_size(MAX_FRAME)))
+}
+
+/// What to tell a client whose stream failed: 1009 for a frame over
+/// [`MAX_FRAME`], 1002 for anything else it got wrong.
+pub fn close_reason(err: &ProtocolError) -> CloseReason {
+    match err {
+        ProtocolError::Overflow => CloseReason {
+            code: CloseCode::Size,
+            description: Some(format!("frames are limited to {} KiB", MAX_FRAME / 1024)),
+        },
+        other => CloseReason {
+            code: CloseCode::Protocol,
+            description: Some(other.to_string()),
+        },
+    }
+}
+
+/// Closes a session, giving up after the send timeout: a client that
+/// stopped reading has a full queue, and waiting for room there would keep
+/// its task, and everything it holds, alive for good.
+pub async fn close(session: Session, reason: Option<CloseReason>) {
+    let _ = tokio::time::timeout(SEND_TIMEOUT, session.close(reason)).await;
+}
 
 /// Sends a text frame; false when the session is closed or stuck.
 pub async fn send(session: &mut Session, text: ByteString) -> bool {
@@ -36,8 +77,9 @@ pub enum Ended {
     /// The client fell this many frames behind: send it a fresh snapshot
     /// and relay again.
     Lagged(u64),
-    /// The client or the source is gone.
-    Closed,
+    /// The client or the source is gone; with what to tell the client
+    /// when it broke the protocol.
+    Closed(Option<CloseReason>),
 }
 
 /// Relays a broadcast to one client, `pick` choosing and rendering the
@@ -57,23 +99,24 @@ pub async fn relay<T: Clone>(
             frame = frames.recv() => match frame {
                 Ok(f) => if let Some(text) = pick(&f)
                     && !send(session, text).await {
-                    return Ended::Closed;
+                    return Ended::Closed(None);
                 },
                 Err(RecvError::Lagged(missed)) => return Ended::Lagged(missed),
-                Err(RecvError::Closed) => return Ended::Closed,
+                Err(RecvError::Closed) => return Ended::Closed(None),
             },
             msg = stream.recv() => match msg {
                 Some(Ok(Message::Ping(bytes))) => {
                     last_seen = Instant::now();
                     if session.pong(&bytes).await.is_err() {
-                        return Ended::Closed;
+                        return Ended::Closed(None);
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ended::Closed,
+                Some(Ok(Message::Close(_))) | None => return Ended::Closed(None),
+                Some(Err(e)) => return Ended::Closed(Some(close_reason(&e))),
                 Some(Ok(_)) => last_seen = Instant::now(),
             },
             _ = ping.tick() => if !keep_alive(session, last_seen).await {
-                return Ended::Closed;
+                return Ended::Closed(None);
             },
         }
     }

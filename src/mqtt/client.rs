@@ -1,11 +1,21 @@
-//! The server's MQTT connection: options as the contract requires them.
+//! The server's MQTT connections: options as the contract requires them, in
+//! plain TCP or in TLS.
+//!
+//! There are two. Device messages arrive, and are acknowledged, on the
+//! ingest connection; everything the server publishes (replies, window
+//! states, calls, summaries, alerts) leaves on its own outgoing connection.
+//! rumqttc's event loop writes one queued request per read of up to ten
+//! incoming packets, so on a shared connection a broker that streams faster
+//! than that (a backlog after a restart, a morning rush, a broker that does
+//! not keep to its inflight window) would hold every reply back until the
+//! stream ended, and fill the request queue until messages were dropped.
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, EventLoop, MqttOptions};
+use rumqttc::{AsyncClient, EventLoop, MqttOptions, TlsConfiguration, Transport};
 
-use super::BrokerAddr;
-use crate::config::MqttSettings;
+use super::BrokerUrl;
+use crate::config::{ConfigError, MqttSettings, tls};
 
 /// Requests (publishes, acks, subscriptions) that may queue towards the
 /// broker. rumqttc's default of 10 is far too small for a burst of calls.
@@ -16,19 +26,61 @@ const REQUEST_CHANNEL: usize = 16_384;
 /// connection, and the broker would redeliver it forever. Brokers should cap
 /// packets well below this (Mosquitto: `max_packet_size`; see mqtt/README.md).
 const MAX_PACKET: usize = 16 * 1024 * 1024;
+/// Published messages awaiting the broker's PUBACK on the outgoing
+/// connection before it waits.
+const INFLIGHT: u16 = 1000;
 
-/// Connects the server with a persistent session and manual acknowledgements:
-/// the broker keeps what the server has not stored and redelivers it.
-pub fn connect(settings: &MqttSettings) -> Result<(AsyncClient, EventLoop), String> {
-    let addr = BrokerAddr::parse(&settings.broker)?;
-    let mut opts = MqttOptions::new(settings.client_id.clone(), addr.host, addr.port);
-    opts.set_keep_alive(Duration::from_secs(settings.keep_alive_s.max(5)));
-    opts.set_clean_session(false);
-    opts.set_manual_acks(true);
-    opts.set_max_packet_size(MAX_PACKET, MAX_PACKET);
-    opts.set_inflight(1000);
-    if let (Some(u), Some(p)) = (&settings.username, &settings.password) {
-        opts.set_credentials(u.clone(), p.clone());
-    }
-    Ok(AsyncClient::new(opts, REQUEST_CHANNEL))
+/// A client and the event loop that must be polled for it to do anything.
+pub type Connection = (AsyncClient, EventLoop);
+
+/// The server's two connections to the broker.
+pub struct Connections {
+    /// Subscribes, receives device messages and acknowledges them (manual
+    /// acknowledgements, after the store commit), with the configured
+    /// `client_id` and a persistent session: the broker keeps what the
+    /// server has not stored and redelivers it.
+    pub ingest: Connection,
+    /// Publishes, as `{client_id}-out`, with a persistent session too, so
+    /// replies in flight when the connection drops are sent again.
+    pub outgoing: Connection,
+}
+
+/// The suffix of the outgoing connection's client id.
+pub const OUTGOING_SUFFIX: &str = "-out";
+
+/// Prepares both connections. An `mqtts://` broker is reached in TLS, its
+/// certificate checked against `mqtt.ca_file` (see
+/// [`tls::mqtt_client_config`]); both connections share one TLS
+/// configuration, so a refused certificate is logged once. The connections
+/// themselves are made by the event loops; this only prepares them, so
+/// errors here are the configuration's.
+pub fn connect(settings: &MqttSettings) -> Result<Connections, ConfigError> {
+    let url = BrokerUrl::parse(&settings.broker).map_err(|reason| ConfigError {
+        field: "mqtt.broker".into(),
+        reason,
+    })?;
+    let tls = tls::mqtt_client_config(settings)?;
+    let options = |client_id: String| {
+        let mut opts = MqttOptions::new(client_id, url.addr.host.clone(), url.addr.port);
+        if let Some(config) = &tls {
+            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                config.clone(),
+            )));
+        }
+        opts.set_keep_alive(Duration::from_secs(settings.keep_alive_s.max(5)));
+        opts.set_clean_session(false);
+        opts.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+        opts.set_inflight(INFLIGHT);
+        if let (Some(u), Some(p)) = (&settings.username, &settings.password) {
+            opts.set_credentials(u.clone(), p.clone());
+        }
+        opts
+    };
+    let mut ingest = options(settings.client_id.clone());
+    ingest.set_manual_acks(true);
+    let outgoing = options(format!("{}{OUTGOING_SUFFIX}", settings.client_id));
+    Ok(Connections {
+        ingest: AsyncClient::new(ingest, REQUEST_CHANNEL),
+        outgoing: AsyncClient::new(outgoing, REQUEST_CHANNEL),
+    })
 }

@@ -22,6 +22,8 @@ use crate::store::{Record, RejectionRow, StoreWriter, WriteItem};
 /// What the ingest loop needs.
 pub struct Ingest {
     pub prefix: String,
+    /// The broker's address as configured, for the log.
+    pub broker: String,
     pub client: AsyncClient,
     /// Dropped when intake stops, so the hall tasks can finish.
     pub registry: Option<Registry>,
@@ -34,8 +36,9 @@ pub struct Ingest {
 }
 
 /// The longest pause between reconnection attempts, so that the server is
-/// back within about a second of the broker's return.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// back within about half a second of the broker's return (a refused
+/// connection attempt costs next to nothing).
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 /// The subscriptions a connection needs before it counts as ready.
 const SUBSCRIPTIONS: usize = 4;
@@ -54,6 +57,7 @@ impl Ingest {
     ) {
         let mut backoff = Duration::from_millis(100);
         let mut suback_pending = 0usize;
+        let mut last_error: Option<String> = None;
         loop {
             let event = tokio::select! {
                 biased;
@@ -69,6 +73,7 @@ impl Ingest {
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff = Duration::from_millis(100);
+                    last_error = None;
                     self.acks.reset();
                     info!(
                         session_present = ack.session_present,
@@ -84,11 +89,11 @@ impl Ingest {
                             warn!(error = %e, %filter, "Could not subscribe.");
                         }
                     }
-                    // A broker that lost its state lost the retained window states too.
-                    if let Some(registry) = &self.registry {
-                        for hall in registry.all() {
-                            hall.republish().await;
-                        }
+                    // A resumed session still holds the subscriptions: the
+                    // broker is delivering already (the backlog first, ahead
+                    // of the SubAcks). A fresh one counts once they are back.
+                    if ack.session_present && self.health.set_mqtt(true) {
+                        info!("Session resumed: taking traffic.");
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
@@ -105,9 +110,16 @@ impl Ingest {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    // Said once per distinct reason, also when the broker
+                    // was never reached, so a wrong address or a refused
+                    // login shows in the log without flooding it.
+                    let reason = e.to_string();
                     if self.health.set_mqtt(false) {
-                        warn!(error = %e, "Lost the MQTT broker; reconnecting.");
+                        warn!(error = %reason, "Lost the MQTT broker; reconnecting.");
+                    } else if last_error.as_deref() != Some(reason.as_str()) {
+                        warn!(error = %reason, broker = %self.broker, "Cannot reach the MQTT broker; retrying.");
                     }
+                    last_error = Some(reason);
                     // Publishes read before the connection broke belong to it:
                     // their packet ids mean nothing on the next connection, and
                     // the broker redelivers them.

@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::types::Json;
 
-pub use writer::{AfterCommit, StoreWriter, WriteItem, spawn_writer};
+pub use writer::{AfterCommit, Outbound, StoreWriter, WriteItem, spawn_writer};
 
 /// A writer whose items go nowhere, for unit tests of the engine's callers.
 #[cfg(test)]
@@ -140,7 +140,23 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
 /// its placeholders.
 macro_rules! write_records {
     ($pool:expr, $records:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr) => {{
-        let mut tx = $pool.begin().await?;
+        // A connection whose write failed is closed, never reused: after a
+        // failed COMMIT (SQLite on a full disk, say) the database may still
+        // hold the transaction open, and the next batch on that connection
+        // would only seem to commit.
+        let mut conn = $pool.acquire().await?;
+        let written: Result<(), sqlx::Error> = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            write_records!(@each tx, $records, $events_sql, $rejections_sql, $alerts_sql, $daily_sql);
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = sqlx::Connection::close(conn.detach()).await;
+            return Err(e.into());
+        }
+    }};
+    (@each $tx:ident, $records:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr) => {
         for &r in $records {
             match r {
                 Record::Event(e) => {
@@ -155,7 +171,7 @@ macro_rules! write_records {
                         .bind(&e.reason)
                         .bind(e.reply.as_ref().map(Json))
                         .bind(&e.device_at)
-                        .execute(&mut *tx)
+                        .execute(&mut *$tx)
                         .await?;
                 }
                 Record::Rejection(r) => {
@@ -167,7 +183,7 @@ macro_rules! write_records {
                         .bind(&r.detail)
                         .bind(&r.hall)
                         .bind(&r.msg_id)
-                        .execute(&mut *tx)
+                        .execute(&mut *$tx)
                         .await?;
                 }
                 Record::Alert(a) => {
@@ -180,7 +196,7 @@ macro_rules! write_records {
                         .bind(millis(a.opened_at))
                         .bind(millis(a.updated_at))
                         .bind(Json(&a.body))
-                        .execute(&mut *tx)
+                        .execute(&mut *$tx)
                         .await?;
                 }
                 Record::Daily(d) => {
@@ -189,13 +205,12 @@ macro_rules! write_records {
                         .bind(&d.date)
                         .bind(millis(d.computed_at))
                         .bind(Json(&d.body))
-                        .execute(&mut *tx)
+                        .execute(&mut *$tx)
                         .await?;
                 }
             }
         }
-        tx.commit().await?;
-    }};
+    };
 }
 
 /// Runs a query with one time bound and maps its rows.

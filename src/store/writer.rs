@@ -61,10 +61,22 @@ pub(super) fn detached() -> (StoreWriter, mpsc::UnboundedReceiver<WriteItem>) {
     (StoreWriter { tx }, rx)
 }
 
+/// Where what follows a commit goes.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    /// The connection the messages arrived on: their acknowledgements go
+    /// back on it.
+    pub ingest: AsyncClient,
+    /// The connection that carries what the server publishes (see
+    /// [`crate::mqtt::client`]).
+    pub outgoing: AsyncClient,
+    pub acks: Arc<AckQueue>,
+}
+
 /// Starts the writer task.
 pub fn spawn_writer(
     store: Store,
-    mqtt: Option<(AsyncClient, Arc<AckQueue>)>,
+    mqtt: Option<Outbound>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
 ) -> (StoreWriter, JoinHandle<()>) {
@@ -75,7 +87,7 @@ pub fn spawn_writer(
 
 async fn run(
     store: Store,
-    mqtt: Option<(AsyncClient, Arc<AckQueue>)>,
+    mqtt: Option<Outbound>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     mut rx: mpsc::UnboundedReceiver<WriteItem>,
@@ -150,17 +162,18 @@ async fn commit(store: &Store, records: &[&Record], health: &Health) -> Result<(
     }
 }
 
-async fn after_commit(mqtt: Option<&(AsyncClient, Arc<AckQueue>)>, after: AfterCommit) {
-    let Some((client, acks)) = mqtt else { return };
+async fn after_commit(mqtt: Option<&Outbound>, after: AfterCommit) {
+    let Some(out) = mqtt else { return };
     if let Some(ticket) = after.ack {
-        for p in acks.complete(ticket) {
-            if let Err(e) = client.ack(&p).await {
+        for p in out.acks.complete(ticket) {
+            if let Err(e) = out.ingest.ack(&p).await {
                 warn!(error = %e, topic = %p.topic, "Could not acknowledge a message; the broker will redeliver it.");
             }
         }
     }
     for (topic, payload) in after.publish {
-        if let Err(e) = client
+        if let Err(e) = out
+            .outgoing
             .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
             .await
         {

@@ -306,15 +306,25 @@ impl TestApp {
 
 /// A minimal HTTP/1.1 GET, so tests need no HTTP client crate.
 pub async fn http_get(port: u16, path: &str) -> (u16, String) {
+    match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+        Ok(s) => http_get_over(s, path).await,
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// The same GET over any connected stream (plain TCP or TLS); status 0 when
+/// the request cannot be sent.
+pub async fn http_get_over(
+    mut s: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    path: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return (0, String::new());
-    };
     let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     if s.write_all(req.as_bytes()).await.is_err() {
         return (0, String::new());
     }
     let mut buf = Vec::new();
+    // A TLS peer that closes without close_notify still leaves the whole answer.
     let _ = s.read_to_end(&mut buf).await;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text
@@ -446,7 +456,24 @@ impl Device {
         login: Option<(&str, &str)>,
         subscribe: &[&str],
     ) -> Self {
+        Self::connect_with(port, name, login, false, subscribe).await
+    }
+
+    /// A device with a persistent session (clean session off): after a
+    /// broker restart it resends what the broker had not acknowledged.
+    pub async fn connect_persistent(port: u16, name: &str, subscribe: &[&str]) -> Self {
+        Self::connect_with(port, name, None, true, subscribe).await
+    }
+
+    async fn connect_with(
+        port: u16,
+        name: &str,
+        login: Option<(&str, &str)>,
+        persistent: bool,
+        subscribe: &[&str],
+    ) -> Self {
         let mut o = MqttOptions::new(format!("test-{name}-{}", free_port()), "127.0.0.1", port);
+        o.set_clean_session(!persistent);
         if let Some((user, password)) = login {
             o.set_credentials(user, password);
         }
@@ -541,16 +568,27 @@ impl Device {
     }
 
     pub async fn expect_where(&mut self, topic: &str, want: impl Fn(&Value) -> bool) -> Value {
+        self.expect_within(topic, Duration::from_secs(5), want)
+            .await
+    }
+
+    /// The next message on `topic` that `want` accepts, within `wait`.
+    pub async fn expect_within(
+        &mut self,
+        topic: &str,
+        wait: Duration,
+        want: impl Fn(&Value) -> bool,
+    ) -> Value {
         if let Some(i) = self.backlog.iter().position(|(t, v)| t == topic && want(v)) {
             return self.backlog.remove(i).map(|(_, v)| v).unwrap_or_default();
         }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match tokio::time::timeout(left, self.rx.recv()).await {
                 Ok(Some((t, v))) if t == topic && want(&v) => return v,
                 Ok(Some(other)) => self.backlog.push_back(other),
-                _ => panic!("nothing on {topic} within 5 s"),
+                _ => panic!("nothing on {topic} within {wait:?}"),
             }
         }
     }
@@ -655,5 +693,181 @@ pub async fn next_of(ws: &mut Ws, kind: &str, want: impl Fn(&Value) -> bool) -> 
                 return v;
             }
         }
+    }
+}
+
+/// A PostgreSQL database created for one test and dropped after it, on the
+/// server named by `HALLWATCH_TEST_POSTGRES`.
+pub struct PgDatabase {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// None (with a note) when no server is named, unless CI requires one.
+    pub async fn create() -> Option<Self> {
+        use sqlx::Connection;
+        let Ok(admin_url) = std::env::var("HALLWATCH_TEST_POSTGRES") else {
+            if required("HALLWATCH_REQUIRE_POSTGRES") {
+                panic!("HALLWATCH_REQUIRE_POSTGRES=1 but HALLWATCH_TEST_POSTGRES is not set");
+            }
+            eprintln!(
+                "SKIPPED: set HALLWATCH_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test to test PostgreSQL"
+            );
+            return None;
+        };
+        let name = format!("hallwatch_test_{}_{}", std::process::id(), free_port());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let url = format!("{}/{name}", Self::base(&admin_url));
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    /// `postgres://user@host:port` of the admin URL, without the database.
+    fn base(admin_url: &str) -> &str {
+        admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b)
+    }
+
+    /// The server's host and port, from the admin URL.
+    pub fn host_port(&self) -> (String, u16) {
+        let authority = Self::base(&self.admin_url).rsplit_once('@').map_or_else(
+            || Self::base(&self.admin_url).rsplit('/').next().unwrap_or(""),
+            |(_, a)| a,
+        );
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(5432)),
+            None => (authority.to_owned(), 5432),
+        }
+    }
+
+    /// This database's URL with its host and port replaced.
+    pub fn url_via(&self, host: &str, port: u16) -> String {
+        let (h, p) = self.host_port();
+        self.url
+            .replacen(&format!("{h}:{p}"), &format!("{host}:{port}"), 1)
+    }
+
+    pub async fn drop_db(self) {
+        use sqlx::Connection;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+/// Writes a configuration for hall `h1` serving on `port` and returns its path.
+pub fn write_config(
+    dir: &Path,
+    port: u16,
+    database_url: &str,
+    broker: &Broker,
+    client_id: &str,
+) -> PathBuf {
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\n\
+         [mqtt]\nbroker = \"{}\"\nclient_id = \"{client_id}\"\nprefix = \"hallwatch\"\n",
+        broker.url()
+    );
+    text.push_str(TEST_HALLS);
+    let config = dir.join("hallwatch.toml");
+    std::fs::write(&config, &text).expect("write hallwatch.toml");
+    config
+}
+
+/// The server binary as a child process, so a test can SIGKILL it and read
+/// its log. Killed on drop.
+pub struct ServerProcess {
+    child: Child,
+    pub port: u16,
+    config: PathBuf,
+    log: Option<PathBuf>,
+}
+
+impl ServerProcess {
+    /// `hallwatch serve --config CONFIG`; its log goes to `log` (from level
+    /// info, appended across restarts), or from level warn to the test's stderr.
+    pub fn start(config: &Path, port: u16, log: Option<&Path>) -> Self {
+        let level = if log.is_some() { "info" } else { "warn" };
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("open the server log"),
+            ),
+            None => Stdio::inherit(),
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_hallwatch"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", level)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start hallwatch");
+        Self {
+            child,
+            port,
+            config: config.to_owned(),
+            log: log.map(Path::to_owned),
+        }
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server and starts it again with the same configuration.
+    pub fn restart(&mut self) {
+        self.kill();
+        *self = Self::start(&self.config.clone(), self.port, self.log.clone().as_deref());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until the server answers /healthz with 200 and the broker connected.
+    pub async fn wait_healthy(&self) {
+        let port = self.port;
+        eventually(30, async || {
+            let (status, body) = http_get(port, "/healthz").await;
+            (status == 200 && body.contains("\"connected\"")).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    /// What the server has logged so far.
+    pub fn log_text(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

@@ -1,0 +1,198 @@
+//! What every request passes on its way in and out: the request budget of
+//! `/api/*` and `/ws/*`, and for `/api/*` answers that are never cached
+//! and errors that are always JSON.
+//!
+//! Handlers answer their own errors as JSON already ([`ApiError`],
+//! [`super::auth::AuthError`]); this catches what actix answers by itself
+//! (an over-large body, a request it cannot read) and what no route
+//! answers at all ([`api_fallback`]: an unknown path is 404, a known one
+//! with another method 405 with `Allow`).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody, to_bytes_limited};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde_json::Value;
+use tracing::debug;
+
+use super::auth::client_key;
+use super::limit::retry_after_s;
+use super::{ApiError, AppState, MAX_BODY, OPENAPI};
+
+/// The request budget, `Cache-Control` and JSON errors; see the module
+/// documentation. For `App::wrap(from_fn(api_guard))`.
+pub async fn api_guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let api = req.path().starts_with("/api/");
+    if (api || req.path().starts_with("/ws/"))
+        && let Some(state) = req.app_data::<web::Data<AppState>>()
+    {
+        let client = client_key(req.request());
+        if let Err(wait) = state.auth.requests.check(client, Instant::now()) {
+            state.metrics.rate_limited();
+            debug!(%client, path = req.path(), "Refused: over the request budget.");
+            let retry_after_s = retry_after_s(wait);
+            let res = ApiError::RateLimited { retry_after_s }.error_response();
+            return Ok(req.into_response(res));
+        }
+    }
+    let res = next.call(req).await?.map_into_boxed_body();
+    if !api {
+        return Ok(res);
+    }
+    let mut res = if res.status().is_client_error() || res.status().is_server_error() {
+        json_error(res).await
+    } else {
+        res
+    };
+    // Nothing under /api is for a shared cache: most of it is behind a token.
+    let headers = res.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
+
+/// An error answer that is not JSON, as JSON: `{"error", "message"}` with a
+/// code after the status, and the original text (when short) as message.
+async fn json_error(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return res;
+    }
+    let status = res.status();
+    let (req, res) = res.into_parts();
+    let (head, body) = res.into_parts();
+    let original = match to_bytes_limited(body, 512).await {
+        Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        _ => String::new(),
+    };
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("the request body is over the {} KiB limit", MAX_BODY / 1024)
+    } else if original.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        original
+    };
+    let body = serde_json::json!({"error": code_of(status), "message": message}).to_string();
+    let mut res = head.set_body(BoxBody::new(body));
+    let headers = res.headers_mut();
+    headers.remove(header::CONTENT_LENGTH);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    ServiceResponse::new(req, res)
+}
+
+/// The `error` code of a status: its reason phrase in snake case
+/// (`payload_too_large`), the names [`ApiError`] uses where it has one.
+fn code_of(status: StatusCode) -> String {
+    match status {
+        StatusCode::INTERNAL_SERVER_ERROR => "internal_error".to_owned(),
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable".to_owned(),
+        s => s
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+            .replace(['-', ' '], "_"),
+    }
+}
+
+/// `/api/*` that no route took: 405 with `Allow` when the path is one of the
+/// API's (documented in [`OPENAPI`]) and only the method is wrong, else 404.
+pub async fn api_fallback(req: HttpRequest) -> HttpResponse {
+    let path = req.path();
+    let shown: String = path.chars().take(200).collect();
+    match allowed_methods(path) {
+        Some(allow) if !allow.split(", ").any(|m| m == req.method().as_str()) => {
+            ApiError::MethodNotAllowed {
+                method: req.method().to_string(),
+                path: shown,
+                allow: allow.to_owned(),
+            }
+            .error_response()
+        }
+        _ => ApiError::NotFound(shown).error_response(),
+    }
+}
+
+/// The methods the API serves on `path` (`"GET, POST"`), from the OpenAPI
+/// document's paths, which a test holds equal to the routes.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    static PATHS: OnceLock<Vec<(Vec<String>, String)>> = OnceLock::new();
+    let paths = PATHS.get_or_init(|| {
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap_or_default();
+        let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
+            return Vec::new();
+        };
+        paths
+            .iter()
+            .filter(|(p, _)| p.starts_with("/api/"))
+            .map(|(p, item)| {
+                let methods: Vec<String> = ["get", "post", "put", "patch", "delete"]
+                    .iter()
+                    .filter(|m| item.get(**m).is_some())
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect();
+                (
+                    p.split('/').map(str::to_owned).collect(),
+                    methods.join(", "),
+                )
+            })
+            .collect()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    paths
+        .iter()
+        .find(|(template, _)| {
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| {
+                    if t.starts_with('{') {
+                        !s.is_empty()
+                    } else {
+                        t == s
+                    }
+                })
+        })
+        .map(|(_, allow)| allow.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_api_paths_name_their_methods() {
+        assert_eq!(allowed_methods("/api/login"), Some("POST"));
+        assert_eq!(allowed_methods("/api/halls"), Some("GET"));
+        assert_eq!(allowed_methods("/api/halls/h1/stats"), Some("GET"));
+        assert_eq!(allowed_methods("/api/alerts/x-1/ack"), Some("POST"));
+        assert_eq!(allowed_methods("/api/halls//stats"), None);
+        assert_eq!(allowed_methods("/api/nope"), None);
+        assert_eq!(allowed_methods("/api/halls/h1/stats/more"), None);
+    }
+
+    #[test]
+    fn status_codes_read_as_error_codes() {
+        assert_eq!(code_of(StatusCode::PAYLOAD_TOO_LARGE), "payload_too_large");
+        assert_eq!(
+            code_of(StatusCode::METHOD_NOT_ALLOWED),
+            "method_not_allowed"
+        );
+        assert_eq!(code_of(StatusCode::BAD_REQUEST), "bad_request");
+        assert_eq!(code_of(StatusCode::URI_TOO_LONG), "uri_too_long");
+        assert_eq!(code_of(StatusCode::INTERNAL_SERVER_ERROR), "internal_error");
+    }
+}

@@ -1,0 +1,95 @@
+//! The outgoing connection's loop: it only has to be polled for what the
+//! server publishes to leave, and it reconnects by itself. Nothing arrives
+//! on it but the broker's acknowledgements.
+
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::engine::Registry;
+use crate::health::Health;
+
+/// The longest pause between reconnection attempts, as for ingest.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Polls the outgoing connection until `stop` is cancelled, then sends what
+/// is still queued (the writer's last replies) and disconnects. On every
+/// connection the halls publish their retained window states again: a
+/// broker that lost its state lost them too, and what was queued while the
+/// connection was down is dropped when the broker starts a fresh session.
+/// `registry` is let go once `intake` is cancelled, so the halls can stop.
+pub async fn run(
+    client: AsyncClient,
+    mut eventloop: EventLoop,
+    broker: String,
+    mut registry: Option<Registry>,
+    health: std::sync::Arc<Health>,
+    intake: CancellationToken,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut connected = false;
+    let mut last_error: Option<String> = None;
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            _ = intake.cancelled(), if registry.is_some() => {
+                registry = None;
+                continue;
+            }
+            e = eventloop.poll() => e,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                backoff = Duration::from_millis(100);
+                last_error = None;
+                connected = true;
+                health.set_outgoing(true);
+                info!(
+                    session_present = ack.session_present,
+                    "Outgoing connection to the MQTT broker is up."
+                );
+                if let Some(registry) = &registry {
+                    for hall in registry.all() {
+                        hall.republish().await;
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // Once per distinct reason, like ingest; what is queued waits
+                // in the client and goes out after the reconnection.
+                let reason = e.to_string();
+                if connected {
+                    warn!(error = %reason, "Lost the outgoing MQTT connection; replies wait until it is back.");
+                } else if last_error.as_deref() != Some(reason.as_str()) {
+                    warn!(error = %reason, %broker, "Cannot open the outgoing MQTT connection; retrying.");
+                }
+                connected = false;
+                health.set_outgoing(false);
+                last_error = Some(reason);
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    // The disconnect queues behind everything already published, so the
+    // writer's last replies leave first.
+    if connected && client.try_disconnect().is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Ok(ev) = eventloop.poll().await {
+                if matches!(ev, Event::Outgoing(Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    info!("Outgoing connection closed.");
+}
