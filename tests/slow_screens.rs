@@ -183,23 +183,40 @@ async fn stuck_and_slow_screens_are_let_go_and_hold_no_memory() {
     server.wait_healthy().await;
     let mut kiosk = Device::connect(broker.port, "kiosk", &["hallwatch/h1/kiosk/k1/reply"]).await;
 
-    // 1. Three good screens alone: the baseline.
-    const N: usize = 1000;
+    // 1. The baseline: three good screens and eleven more that read as
+    // well, so the server has as many screens to feed as in step 2.
+    const N: usize = 3000;
+    const PEERS: usize = 11;
     let mut good: Vec<_> = (0..3).map(|_| screen(port, None, Duration::ZERO)).collect();
-    eventually(5, async || (display_clients(port).await == 3).then_some(())).await;
-    let (sent, took) = rush(&mut kiosk, N, "base").await;
+    let mut peers: Vec<_> = (0..PEERS)
+        .map(|_| screen(port, None, Duration::ZERO))
+        .collect();
+    eventually(5, async || {
+        (display_clients(port).await == 3 + PEERS as u64).then_some(())
+    })
+    .await;
+    let (sent, base_took) = rush(&mut kiosk, N, "base").await;
     let mut base = Vec::new();
     for (i, rx) in good.iter_mut().enumerate() {
         let seen = rx.recv().await.expect("screen report");
         base.extend(latencies(&seen, 0, &sent, &format!("good screen {i}")));
     }
+    for (i, rx) in peers.iter_mut().enumerate() {
+        let seen = rx.recv().await.expect("screen report");
+        latencies(&seen, 0, &sent, &format!("reading screen {i}"));
+    }
     let base_p99 = percentile(&mut base, 0.99);
     println!(
-        "baseline: {N} tickets in {:.1} s; 3 screens, publish→frame p50 {:.1} ms, p99 {:.1} ms",
-        took.as_secs_f64(),
+        "baseline: {N} tickets in {:.1} s; {} reading screens, publish→frame p50 {:.1} ms, p99 {:.1} ms",
+        base_took.as_secs_f64(),
+        3 + PEERS,
         ms(percentile(&mut base, 0.5)),
         ms(base_p99)
     );
+    eventually(10, async || {
+        (display_clients(port).await == 0).then_some(())
+    })
+    .await;
 
     // 2. The same screens with ten stuck ones (they never read after the
     // handshake, through 4 KiB receive buffers) and a slow one (a frame
@@ -224,7 +241,7 @@ async fn stuck_and_slow_screens_are_let_go_and_hold_no_memory() {
         }
         peak
     });
-    const M: usize = 3000;
+    const M: usize = N;
     let (sent, took) = rush(&mut kiosk, M, "rush").await;
     let traffic_ended = Instant::now();
     let mut with = Vec::new();
@@ -264,7 +281,7 @@ async fn stuck_and_slow_screens_are_let_go_and_hold_no_memory() {
 
     println!(
         "with 10 stuck and 1 slow screen: {M} tickets in {:.1} s; 3 good screens, publish→frame \
-         p50 {:.1} ms, p99 {:.1} ms (alone: p99 {:.1} ms); stuck screens closed {:.1} s after the \
+         p50 {:.1} ms, p99 {:.1} ms (beside reading screens: p99 {:.1} ms); stuck screens closed {:.1} s after the \
          traffic ({remaining} display left); slow screen: {} fresh snapshots, {} queue frames of \
          {M}, closed: {}; server RSS {} MiB before, peak {} MiB, after {} MiB",
         took.as_secs_f64(),
@@ -279,22 +296,22 @@ async fn stuck_and_slow_screens_are_let_go_and_hold_no_memory() {
         peak / 1024,
         rss_after / 1024,
     );
-    // Every frame reached the good screens in order, none lagged; on two
-    // shared cores their tail latency still rises while ten stuck sockets
-    // fill and are closed (see the printed figures), so the bound here is
-    // one a wall screen's reader would notice, not the baseline's.
+    // Every frame reached the good screens in order, none lagged, and no
+    // later than beside screens that read: the stuck ones cost the others
+    // nothing a reader would notice. (Both runs feed fourteen screens, so
+    // a machine that is slow for both is slow for both.)
     assert!(
-        with_p99 < Duration::from_secs(1),
-        "good screens slowed: p99 {with_p99:?} against {base_p99:?} alone"
+        with_p99 <= base_p99 * 2 + Duration::from_millis(250),
+        "good screens slowed: p99 {with_p99:?} against {base_p99:?} beside reading screens"
     );
     assert!(
         peak.saturating_sub(rss_before) < 64 * 1024,
         "memory grew by {} KiB with stuck screens",
         peak.saturating_sub(rss_before)
     );
-    // The kiosks were not slowed either: the rush took its paced time.
+    // The kiosks were not slowed either: the rush took the baseline's time.
     assert!(
-        took < Duration::from_secs(M as u64 * 2 / 1000 * 3),
-        "the rush of {M} took {took:?}"
+        took <= base_took * 3 / 2 + Duration::from_secs(2),
+        "the rush of {M} took {took:?}, against {base_took:?} beside reading screens"
     );
 }

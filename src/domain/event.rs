@@ -22,6 +22,9 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// Every [`Priority::rank`], lowest first.
+    pub const RANKS: std::ops::RangeInclusive<u8> = 0..=3;
+
     /// Rank for the queue policy: higher is served first; elderly and
     /// disabled share a rank.
     pub fn rank(self) -> u8 {

@@ -61,7 +61,53 @@ pub struct Ticket {
     pub rating_comment: Option<String>,
     pub transfers: u32,
     pub no_shows: u32,
+    /// When its wait crosses its service's limits: worked out once, not on
+    /// every event (see `rules.rs`).
+    pub wait_due: DueMemo,
 }
+
+/// When a wait that began at a fixed instant crosses the (warning,
+/// critical) limits it was last asked about, in office time; `None` when it
+/// does not within the week ahead. Derived data, remembered because working
+/// office time out is costly and supervision asks about every waiting
+/// ticket on every event. It takes no part in comparisons: two tickets are
+/// equal whatever either has remembered.
+#[derive(Debug, Clone, Default)]
+pub struct DueMemo(std::cell::Cell<Option<Due>>);
+
+/// The limits asked about, and when each falls due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Due {
+    limits: (i64, i64),
+    at: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+}
+
+impl DueMemo {
+    /// When `limits` fall due, worked out by `work` unless remembered for
+    /// the same limits (a transfer to another service changes them).
+    pub fn get(
+        &self,
+        limits: (i64, i64),
+        work: impl FnOnce() -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        if let Some(due) = self.0.get()
+            && due.limits == limits
+        {
+            return due.at;
+        }
+        let at = work();
+        self.0.set(Some(Due { limits, at }));
+        at
+    }
+}
+
+impl PartialEq for DueMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for DueMemo {}
 
 impl Ticket {
     fn queue_key(&self, index: usize) -> QueueKey {
@@ -632,6 +678,7 @@ impl Hall {
             rating_comment: None,
             transfers: 0,
             no_shows: 0,
+            wait_due: DueMemo::default(),
         };
         let key = ticket.queue_key(index);
         self.tickets.push(ticket);

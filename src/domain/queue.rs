@@ -78,6 +78,32 @@ impl Queues {
             .map_or(0, |q| q.range(..*key).count())
     }
 
+    /// The waiting tickets of `service`, class by class (highest first),
+    /// each class's earliest issued first: a walk for a condition that,
+    /// once false for a ticket, is false for every later one of its class
+    /// can stop there.
+    pub fn by_class(
+        &self,
+        service: usize,
+    ) -> impl Iterator<Item = impl Iterator<Item = usize> + '_> + '_ {
+        let queue = self.by_service.get(service);
+        Priority::RANKS.rev().filter_map(move |rank| {
+            let (lo, hi) = (
+                QueueKey {
+                    rank: Reverse(rank),
+                    issued_at: DateTime::<Utc>::MIN_UTC,
+                    ticket: 0,
+                },
+                QueueKey {
+                    rank: Reverse(rank),
+                    issued_at: DateTime::<Utc>::MAX_UTC,
+                    ticket: usize::MAX,
+                },
+            );
+            Some(queue?.range(lo..=hi).map(QueueKey::ticket))
+        })
+    }
+
     /// The oldest waiting ticket's key of a service.
     pub fn iter(&self, service: usize) -> impl Iterator<Item = &QueueKey> {
         self.by_service.get(service).into_iter().flatten()

@@ -29,6 +29,29 @@ struct Grade {
     first: DateTime<Utc>,
 }
 
+/// The grade of a condition whose warning limit fell due at `first` and
+/// whose critical one at `crit_due`, if it has.
+fn grade_at(
+    first: DateTime<Utc>,
+    crit_due: Option<DateTime<Utc>>,
+    (warn, crit): (i64, i64),
+) -> Grade {
+    match crit_due {
+        Some(since) => Grade {
+            severity: Severity::Critical,
+            since,
+            limit: crit,
+            first,
+        },
+        None => Grade {
+            severity: Severity::Warning,
+            since: first,
+            limit: warn,
+            first,
+        },
+    }
+}
+
 impl Hall {
     /// When `secs` of office time will have passed since `base`, if by `now`.
     fn due(&self, base: DateTime<Utc>, secs: i64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -44,20 +67,7 @@ impl Hall {
         (warn, crit): (i64, i64),
     ) -> Option<Grade> {
         let first = self.due(base, warn, now)?;
-        Some(match self.due(base, crit, now) {
-            Some(since) => Grade {
-                severity: Severity::Critical,
-                since,
-                limit: crit,
-                first,
-            },
-            None => Grade {
-                severity: Severity::Warning,
-                since: first,
-                limit: warn,
-                first,
-            },
-        })
+        Some(grade_at(first, self.due(base, crit, now), (warn, crit)))
     }
 
     /// Everything wrong in the hall at `now`, by rule, and the rules that
@@ -127,33 +137,61 @@ impl Hall {
         Some(f)
     }
 
+    /// Waiting tickets past their service's limits. This runs on every
+    /// event and a busy hall has hundreds waiting, so each ticket's
+    /// deadlines are worked out once, and the walk of each priority class
+    /// stops at the first ticket not yet due: the rest of its class were
+    /// issued later, so fall due later (the limits are the queue's own).
     fn wait_timeout(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
-        for t in &self.tickets {
-            if t.state != TicketState::Waiting {
-                continue;
-            }
-            let svc = &self.spec.services[t.service];
+        for (s, svc) in self.spec.services.iter().enumerate() {
             let limits = (i64::from(svc.wait_limit_s.0), i64::from(svc.wait_limit_s.1));
-            if let Some(Grade {
-                severity,
-                since,
-                limit,
-                first,
-            }) = self.graded(t.issued_at, now, limits)
-            {
-                out.push(Finding {
-                    rule: Rule::WaitTimeout,
-                    subject: Subject::Ticket(self.day, t.no.clone()),
-                    severity,
-                    since,
-                    opened: first,
-                    message: format!("{}（{}）已等候超过 {} 分钟", t.no, svc.name, minutes(limit)),
-                    window: None,
-                    ticket: Some(t.no.clone()),
-                    service: Some(svc.code.clone()),
-                });
+            for class in self.queues.by_class(s) {
+                for i in class {
+                    let t = &self.tickets[i];
+                    if t.state != TicketState::Waiting {
+                        continue;
+                    }
+                    let (warn_at, crit_at) = t.wait_due.get(limits, || {
+                        (
+                            self.spec.office_deadline(t.issued_at, limits.0),
+                            self.spec.office_deadline(t.issued_at, limits.1),
+                        )
+                    });
+                    let Some(first) = warn_at.filter(|d| *d <= now) else {
+                        break;
+                    };
+                    self.wait_finding(t, first, crit_at.filter(|d| *d <= now), limits, out);
+                }
             }
         }
+    }
+
+    fn wait_finding(
+        &self,
+        t: &super::hall::Ticket,
+        first: DateTime<Utc>,
+        crit_due: Option<DateTime<Utc>>,
+        limits: (i64, i64),
+        out: &mut Vec<Finding>,
+    ) {
+        let svc = &self.spec.services[t.service];
+        let Grade {
+            severity,
+            since,
+            limit,
+            first,
+        } = grade_at(first, crit_due, limits);
+        out.push(Finding {
+            rule: Rule::WaitTimeout,
+            subject: Subject::Ticket(self.day, t.no.clone()),
+            severity,
+            since,
+            opened: first,
+            message: format!("{}（{}）已等候超过 {} 分钟", t.no, svc.name, minutes(limit)),
+            window: None,
+            ticket: Some(t.no.clone()),
+            service: Some(svc.code.clone()),
+        });
     }
 
     /// Open windows serving a service; one serving k services counts 1/k.

@@ -62,13 +62,16 @@ impl H {
         self.hall.apply(&input, self.now).reply.unwrap()
     }
     fn ticket(&mut self, service: &str) {
+        self.ticket_with(service, Priority::Normal);
+    }
+    fn ticket_with(&mut self, service: &str, priority: Priority) {
         let id = self.id();
         let input = Input::Ticket {
             kiosk: DeviceId::parse("k1").unwrap(),
             id,
             request: TicketRequest {
                 service: ServiceCode::parse(service).unwrap(),
-                priority: Priority::Normal,
+                priority,
                 appointment: None,
             },
         };
@@ -185,6 +188,37 @@ fn wait_timeout_fires_at_its_limits_and_clears_when_called() {
             .unwrap()
             .contains("自动")
     );
+}
+
+#[test]
+fn every_waiting_ticket_past_its_limit_is_found_whatever_its_class() {
+    let mut h = H::new();
+    h.pause(PauseReason::Meeting);
+    // Two normal tickets, then an elderly one that queues ahead of them
+    // but has waited least.
+    h.ticket("SB"); // B001 at 09:00
+    h.at(10 * 60);
+    h.ticket("SB"); // B002 at 09:10
+    h.at(20 * 60);
+    h.ticket_with("SB", Priority::Elderly); // B003 at 09:20
+    h.at(40 * 60);
+    let waiting: Vec<&str> = h
+        .active(Rule::WaitTimeout)
+        .iter()
+        .filter_map(|a| a.ticket.as_ref().map(TicketNo::as_str))
+        .collect();
+    assert_eq!(waiting, ["B001", "B002"]);
+    h.at(50 * 60);
+    assert_eq!(h.active(Rule::WaitTimeout).len(), 3);
+    // The longest wait rises to critical at its second limit, alone.
+    h.at(60 * 60);
+    let critical: Vec<&str> = h
+        .active(Rule::WaitTimeout)
+        .iter()
+        .filter(|a| a.severity == Severity::Critical)
+        .filter_map(|a| a.ticket.as_ref().map(TicketNo::as_str))
+        .collect();
+    assert_eq!(critical, ["B001"]);
 }
 
 #[test]
