@@ -1,0 +1,949 @@
+//! hallwatch side by side: the broker's own limit, hallwatch, and a
+//! Node-RED flow doing the same job, measured in one run on one machine.
+//!
+//! `cargo bench --bench side_by_side` runs everything (about 30 minutes;
+//! BENCHMARKS.md holds its tables). `cargo test` builds this file as a test
+//! and runs it once in smoke mode: a few seconds of each path in the debug
+//! build, failing if an event is lost or doubled. Options:
+//! `-- --smoke`, `--reps N`, `--only broker,ingest,latency,fanout,displays,replay`.
+
+mod broker;
+mod env;
+mod load;
+mod replay;
+mod screens;
+mod stats;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rumqttc::QoS;
+use tokio_util::sync::CancellationToken;
+
+use env::{CpuMeter, CpuUse, Mosquitto, NodeRed, Server};
+use load::{CallTimes, Layout, PER_CYCLE};
+use stats::{Latencies, Spread, group};
+
+/// What a run measures and how much.
+struct Plan {
+    smoke: bool,
+    reps: usize,
+    only: Option<Vec<String>>,
+    broker_msgs: usize,
+    ingest: (Layout, usize),
+    latency: (Layout, Vec<f64>, Vec<usize>, f64),
+    fanout: (Vec<f64>, f64, usize),
+    displays: usize,
+    replay: (Layout, usize),
+}
+
+impl Plan {
+    fn from_args() -> anyhow::Result<Self> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        // `cargo bench` passes --bench; `cargo test` does not: a smoke run.
+        let smoke = args.iter().any(|a| a == "--smoke") || !args.iter().any(|a| a == "--bench");
+        let value = |name: &str| {
+            args.iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1).cloned())
+        };
+        let reps = match value("--reps") {
+            Some(v) => v
+                .parse()
+                .with_context(|| format!("--reps {v:?} is not a count"))?,
+            None if smoke => 1,
+            None => 3,
+        };
+        let only = value("--only").map(|v| v.split(',').map(str::to_owned).collect());
+        Ok(if smoke {
+            Self {
+                smoke,
+                reps,
+                only,
+                broker_msgs: 5_000,
+                ingest: (
+                    Layout {
+                        halls: 2,
+                        windows: 3,
+                    },
+                    20,
+                ),
+                latency: (
+                    Layout {
+                        halls: 2,
+                        windows: 3,
+                    },
+                    vec![300.0],
+                    vec![10],
+                    1.0,
+                ),
+                fanout: (vec![50.0], 1.0, 20),
+                displays: 0,
+                replay: (
+                    Layout {
+                        halls: 2,
+                        windows: 5,
+                    },
+                    10,
+                ),
+            }
+        } else {
+            Self {
+                smoke,
+                reps,
+                only,
+                broker_msgs: 200_000,
+                // 200 windows, 100,200 messages.
+                ingest: (
+                    Layout {
+                        halls: 20,
+                        windows: 10,
+                    },
+                    100,
+                ),
+                latency: (
+                    Layout {
+                        halls: 20,
+                        windows: 10,
+                    },
+                    vec![1_000.0, 2_000.0, 5_000.0, 20_000.0],
+                    vec![10, 100, 1_000],
+                    5.0,
+                ),
+                // Events a second into one hall watched by 1,000 screens.
+                fanout: (
+                    vec![25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 400.0],
+                    3.0,
+                    1_000,
+                ),
+                displays: 10_000,
+                // 2,000 windows × (1 + 100 × 5) = 1,002,000 events.
+                replay: (
+                    Layout {
+                        halls: 100,
+                        windows: 20,
+                    },
+                    100,
+                ),
+            }
+        })
+    }
+
+    fn runs(&self, section: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|s| s == section))
+    }
+}
+
+/// The report, in Markdown, and the events lost and doubled across it.
+#[derive(Default)]
+struct Report {
+    text: String,
+    lost: u64,
+    doubled: u64,
+    missed_frames: u64,
+}
+
+impl Report {
+    fn line(&mut self, s: impl AsRef<str>) {
+        println!("{}", s.as_ref());
+        self.text.push_str(s.as_ref());
+        self.text.push('\n');
+    }
+}
+
+fn cpu_cols(c: &[CpuUse]) -> String {
+    let f = |g: fn(&CpuUse) -> f64| Spread::of(&c.iter().map(g).collect::<Vec<_>>()).show(0);
+    format!(
+        "{} | {} | {}",
+        f(|c| c.server),
+        f(|c| c.broker),
+        f(|c| c.loadgen)
+    )
+}
+
+fn main() -> anyhow::Result<()> {
+    let plan = Plan::from_args()?;
+    stats::self_check()?;
+    env::raise_fd_limit();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(run(&plan))?;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let out = dir.join(if plan.smoke { "smoke.md" } else { "report.md" });
+    std::fs::write(&out, &report.text)?;
+    println!("\nReport written to {}", out.display());
+    if report.lost > 0 || report.doubled > 0 || report.missed_frames > 0 {
+        bail!(
+            "{} events lost, {} doubled, {} call frames missed by a screen",
+            report.lost,
+            report.doubled,
+            report.missed_frames
+        );
+    }
+    Ok(())
+}
+
+async fn run(plan: &Plan) -> anyhow::Result<Report> {
+    let mut r = Report::default();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    r.line(format!(
+        "# hallwatch side by side ({} run, {} repetitions, {cores} cores)\n",
+        if plan.smoke { "smoke" } else { "full" },
+        plan.reps
+    ));
+    r.line("Figures are the median over the repetitions, with the range in brackets. CPU is % of one core.\n");
+    let mut qos1_baseline = f64::NAN;
+    if plan.runs("broker") {
+        qos1_baseline = section_broker(plan, &mut r).await?;
+    }
+    if plan.runs("ingest") {
+        section_ingest(plan, &mut r, qos1_baseline).await?;
+    }
+    if plan.runs("latency") {
+        section_latency(plan, &mut r).await?;
+    }
+    if plan.runs("fanout") {
+        section_fanout(plan, &mut r).await?;
+    }
+    if plan.runs("displays") && plan.displays > 0 {
+        section_displays(plan, &mut r).await?;
+    }
+    if plan.runs("replay") {
+        section_replay(plan, &mut r).await?;
+    }
+    r.line(format!(
+        "\n**Events lost: {}. Doubled: {}. Call frames a screen missed: {}.**",
+        r.lost, r.doubled, r.missed_frames
+    ));
+    Ok(r)
+}
+
+async fn section_broker(plan: &Plan, r: &mut Report) -> anyhow::Result<f64> {
+    r.line("## Broker baseline: one publisher → Mosquitto → one subscriber\n");
+    r.line(format!(
+        "{} messages of 200 bytes; QoS 1 with 1,000 in flight. Latency: QoS 1 at 5,000 msg/s for {} s.\n",
+        group(plan.broker_msgs as f64, 0),
+        if plan.smoke { 1 } else { 5 }
+    ));
+    r.line("| path | msg/s | received | CPU broker | CPU load generator |");
+    r.line("|---|---|---|---|---|");
+    let mut qos1 = f64::NAN;
+    for (name, qos) in [("QoS 0", QoS::AtMostOnce), ("QoS 1", QoS::AtLeastOnce)] {
+        let (mut rates, mut got, mut cpus) = (vec![], vec![], vec![]);
+        for rep in 0..plan.reps {
+            let broker = Mosquitto::start()?;
+            let t = broker::throughput(
+                broker.port,
+                broker.pid(),
+                qos,
+                plan.broker_msgs,
+                &format!("b{rep}"),
+            )
+            .await?;
+            rates.push(t.per_s);
+            got.push(t.received as f64);
+            cpus.push(t.cpu);
+        }
+        let s = Spread::of(&rates);
+        if qos == QoS::AtLeastOnce {
+            qos1 = s.median;
+        }
+        r.line(format!(
+            "| {name} | {} | {} | {} | {} |",
+            s.show(0),
+            Spread::of(&got).show(0),
+            Spread::of(&cpus.iter().map(|c| c.broker).collect::<Vec<_>>()).show(0),
+            Spread::of(&cpus.iter().map(|c| c.loadgen).collect::<Vec<_>>()).show(0),
+        ));
+    }
+    let (mut p50, mut p99, mut p999) = (vec![], vec![], vec![]);
+    for rep in 0..plan.reps {
+        let broker = Mosquitto::start()?;
+        let secs = if plan.smoke { 1.0 } else { 5.0 };
+        let mut l = broker::latency(
+            broker.port,
+            5_000.0,
+            (5_000.0 * secs) as usize,
+            &format!("bl{rep}"),
+        )
+        .await?;
+        p50.push(l.quantile_ms(0.5));
+        p99.push(l.quantile_ms(0.99));
+        p999.push(l.quantile_ms(0.999));
+    }
+    r.line(format!(
+        "\nBroker-only latency at 5,000 msg/s, QoS 1: p50 {} ms, p99 {} ms, p99.9 {} ms.\n",
+        Spread::of(&p50).show(3),
+        Spread::of(&p99).show(3),
+        Spread::of(&p999).show(3)
+    ));
+    Ok(qos1)
+}
+
+/// A broker and a server with `layout`, ready for traffic.
+struct Stack {
+    broker: Mosquitto,
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn start(layout: Layout) -> anyhow::Result<Self> {
+        let broker = Mosquitto::start()?;
+        let dir = tempfile::tempdir()?;
+        let port = env::free_port();
+        let db = format!("sqlite://{}", dir.path().join("events.db").display());
+        let config = dir.path().join("hallwatch.toml");
+        std::fs::write(&config, layout.config(port, &db, broker.port))?;
+        let mut server = Server::start(&config, port, &dir.path().join("server.log"))?;
+        server.wait_ready(Duration::from_secs(60))?;
+        Ok(Self {
+            broker,
+            server,
+            dir,
+        })
+    }
+
+    fn database_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("events.db").display())
+    }
+}
+
+/// Events in the server's log and distinct message ids among them.
+async fn stored(url: &str) -> anyhow::Result<(u64, u64)> {
+    use sqlx::Row;
+    let pool = sqlx::SqlitePool::connect(&format!("{url}?mode=ro")).await?;
+    let row = sqlx::query("SELECT COUNT(*), COUNT(DISTINCT hall || '/' || msg_id) FROM events WHERE msg_id IS NOT NULL")
+        .fetch_one(&pool)
+        .await?;
+    let out = (row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64);
+    pool.close().await;
+    Ok(out)
+}
+
+async fn section_ingest(plan: &Plan, r: &mut Report, qos1: f64) -> anyhow::Result<()> {
+    let (layout, cycles) = plan.ingest;
+    let n = layout.halls * layout.windows * (1 + cycles * PER_CYCLE);
+    r.line("## Ingest: events applied, committed and acknowledged\n");
+    r.line(format!(
+        "{} halls × {} windows, each its own QoS 1 connection (100 in flight) sending a login and {cycles} citizens \
+         (ticket request, call_next, start, finish, rating): {} events. Timed from the first publish to the last reply; \
+         a reply leaves only after the event is committed to SQLite.\n",
+        layout.halls,
+        layout.windows,
+        group(n as f64, 0)
+    ));
+    let (mut rates, mut cpus, mut lost, mut doubled, mut refused) = (vec![], vec![], 0, 0, 0);
+    for rep in 0..plan.reps {
+        let stack = Stack::start(layout).await?;
+        let run = format!("i{rep}");
+        let (counter, replies) = load::reply_counter(stack.broker.port, &run).await?;
+        let conns = load::window_conns(stack.broker.port, &run, layout, 100).await?;
+        let mut scripts = Vec::new();
+        for h in 0..layout.halls {
+            for j in 0..layout.windows {
+                scripts.push(load::script(&run, h, j, cycles, true));
+            }
+        }
+        let ids: Vec<String> = scripts.iter().flatten().map(|m| m.id.clone()).collect();
+        let cpu = CpuMeter::start(Some(stack.server.pid()), Some(stack.broker.pid()));
+        let started = Instant::now();
+        let mut sends = tokio::task::JoinSet::new();
+        for (conn, script) in conns.iter().zip(scripts) {
+            let client = conn.client.clone();
+            sends.spawn(async move {
+                for m in script {
+                    client
+                        .publish(m.topic, QoS::AtLeastOnce, false, m.payload)
+                        .await?;
+                }
+                anyhow::Ok(())
+            });
+        }
+        while let Some(res) = sends.join_next().await {
+            res??;
+        }
+        load::wait_replies(&replies, n as u64, Duration::from_secs(10)).await;
+        let cpu = cpu.stop();
+        {
+            let rep_replies = replies.lock().unwrap();
+            let elapsed = rep_replies.last.map_or(Duration::ZERO, |l| l - started);
+            rates.push(n as f64 / elapsed.as_secs_f64().max(1e-6));
+            cpus.push(cpu);
+            let (l, d) = load::lost_and_doubled(&rep_replies, ids.iter().map(String::as_str));
+            lost += l;
+            doubled += d;
+            refused += rep_replies.refused;
+        }
+        counter.task.abort();
+        let (rows, distinct) = stored(&stack.database_url()).await?;
+        if rows != n as u64 || distinct != n as u64 {
+            r.line(format!(
+                "- repetition {rep}: {rows} events stored ({distinct} distinct) of {n} sent"
+            ));
+            lost += (n as u64).saturating_sub(distinct);
+            doubled += rows.saturating_sub(distinct);
+        }
+    }
+    r.lost += lost;
+    r.doubled += doubled;
+    let s = Spread::of(&rates);
+    r.line("| events/s | ratio to QoS 1 baseline | lost | doubled | refused | CPU server | CPU broker | CPU load generator |");
+    r.line("|---|---|---|---|---|---|---|---|");
+    r.line(format!(
+        "| {} | {} | {lost} | {doubled} | {refused} | {} |",
+        s.show(0),
+        if qos1.is_nan() {
+            "–".to_owned()
+        } else {
+            format!("{:.2}×", s.median / qos1)
+        },
+        cpu_cols(&cpus)
+    ));
+    r.line("");
+    Ok(())
+}
+
+/// Publishes every window's next `cycles` citizens at `rate` while the
+/// screens listen, then checks each screen saw every call of its hall.
+#[allow(clippy::too_many_arguments)]
+async fn paced_run(
+    stack_port: u16,
+    run: &str,
+    layout: Layout,
+    conns: &[load::Conn],
+    cycles: usize,
+    login: bool,
+    rate: f64,
+    times: &Arc<CallTimes>,
+) -> anyhow::Result<(u64, u64, u64)> {
+    let (counter, replies) = load::reply_counter(stack_port, run).await?;
+    let mut scripts = Vec::new();
+    for h in 0..layout.halls {
+        for j in 0..layout.windows {
+            scripts.push(load::script(run, h, j, cycles, login));
+        }
+    }
+    let ids = load::paced(conns, scripts, rate, times).await?;
+    load::wait_replies(&replies, ids.len() as u64, Duration::from_secs(10)).await;
+    let rep = replies.lock().unwrap();
+    let (lost, doubled) = load::lost_and_doubled(&rep, ids.iter().map(String::as_str));
+    let refused = rep.refused;
+    drop(rep);
+    counter.task.abort();
+    Ok((lost, doubled, refused))
+}
+
+/// Waits until every screen has had time to see the last frames.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+async fn section_latency(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
+    let (layout, rates, clients, secs) = plan.latency.clone();
+    r.line(
+        "## Latency: a window's call_next published → the call frame parsed by display screens\n",
+    );
+    r.line(format!(
+        "{} halls × {} windows; the screens are spread evenly over the halls. Each point runs {secs} s of the citizen \
+         cycle at the given rate (all message kinds counted). Every screen must see every call of its hall.\n",
+        layout.halls, layout.windows
+    ));
+    r.line("| events/s | screens | p50 ms | p99 ms | p99.9 ms | frames delivered/s | CPU server | CPU broker | CPU load generator |");
+    r.line("|---|---|---|---|---|---|---|---|---|");
+    for &d in &clients {
+        for &rate in &rates {
+            let (mut p50, mut p99, mut p999, mut fps, mut cpus) =
+                (vec![], vec![], vec![], vec![], vec![]);
+            for rep in 0..plan.reps {
+                let stack = Stack::start(layout).await?;
+                let run = format!("l{d}-{rate}-{rep}");
+                let conns = load::window_conns(stack.broker.port, &run, layout, 100).await?;
+                let times = CallTimes::new(layout);
+                let stop = CancellationToken::new();
+                let (handles, _) = screens::displays(
+                    d,
+                    layout.halls,
+                    stack.server.port,
+                    |h| format!("/ws/display/{}", Layout::hall(h)),
+                    false,
+                    &times,
+                    &stop,
+                    100,
+                )
+                .await?;
+                let events = (rate * secs) as usize;
+                let cycles = (events / (layout.halls * layout.windows * PER_CYCLE)).max(1);
+                let cpu = CpuMeter::start(Some(stack.server.pid()), Some(stack.broker.pid()));
+                let started = Instant::now();
+                let (lost, doubled, _) = paced_run(
+                    stack.broker.port,
+                    &run,
+                    layout,
+                    &conns,
+                    cycles,
+                    true,
+                    rate,
+                    &times,
+                )
+                .await?;
+                settle().await;
+                let cpu = cpu.stop();
+                let elapsed = started.elapsed().as_secs_f64();
+                let seen = screens::collect(&stop, handles).await;
+                r.lost += lost;
+                r.doubled += doubled;
+                let mut lat = Latencies::default();
+                let mut frames = 0;
+                for (i, s) in seen.into_iter().enumerate() {
+                    let want = times.calls(i % layout.halls) as u64;
+                    r.missed_frames += want.saturating_sub(s.calls);
+                    frames += s.frames;
+                    lat.extend(s.latency);
+                }
+                p50.push(lat.quantile_ms(0.5));
+                p99.push(lat.quantile_ms(0.99));
+                p999.push(lat.quantile_ms(0.999));
+                fps.push(frames as f64 / elapsed);
+                cpus.push(cpu);
+            }
+            r.line(format!(
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                group(rate, 0),
+                group(d as f64, 0),
+                Spread::of(&p50).show(2),
+                Spread::of(&p99).show(2),
+                Spread::of(&p999).show(2),
+                Spread::of(&fps).show(0),
+                cpu_cols(&cpus)
+            ));
+        }
+    }
+    r.line("");
+    Ok(())
+}
+
+/// One step of a fan-out ramp: deliveries a second, p99, and whether every
+/// frame arrived.
+struct Step {
+    deliveries: f64,
+    p99: f64,
+    complete: bool,
+    cpu: CpuUse,
+}
+
+/// hallwatch or Node-RED: one hall, `clients` screens, the citizen cycle at
+/// `rate` events a second for `secs`.
+#[allow(clippy::too_many_arguments)]
+async fn fanout_step_display(
+    broker: &Mosquitto,
+    http_port: u16,
+    server_pid: u32,
+    conns: &[load::Conn],
+    login: bool,
+    rate: f64,
+    secs: f64,
+    clients: usize,
+    hello: bool,
+    run: &str,
+) -> anyhow::Result<(Step, u64, u64)> {
+    let layout = Layout {
+        halls: 1,
+        windows: conns.len(),
+    };
+    let times = CallTimes::new(layout);
+    let stop = CancellationToken::new();
+    let (handles, _) = screens::displays(
+        clients,
+        1,
+        http_port,
+        |h| format!("/ws/display/{}", Layout::hall(h)),
+        hello,
+        &times,
+        &stop,
+        100,
+    )
+    .await?;
+    let cycles = (((rate * secs) as usize) / (layout.windows * PER_CYCLE)).max(1);
+    let cpu = CpuMeter::start(Some(server_pid), Some(broker.pid()));
+    let started = Instant::now();
+    let (lost, doubled, _) =
+        paced_run(broker.port, run, layout, conns, cycles, login, rate, &times).await?;
+    settle().await;
+    let cpu = cpu.stop();
+    let elapsed = started.elapsed().as_secs_f64();
+    let seen = screens::collect(&stop, handles).await;
+    let want = times.calls(0) as u64;
+    let mut lat = Latencies::default();
+    let (mut frames, mut complete) = (0, true);
+    for s in seen {
+        complete &= s.calls >= want;
+        frames += s.frames;
+        lat.extend(s.latency);
+    }
+    Ok((
+        Step {
+            deliveries: frames as f64 / elapsed,
+            p99: lat.quantile_ms(0.99),
+            complete,
+            cpu,
+        },
+        lost,
+        doubled,
+    ))
+}
+
+/// Mosquitto's own WebSocket fan-out: `rate` messages a second to one topic
+/// that `clients` MQTT-over-WebSocket subscribers read.
+async fn fanout_step_mosquitto(
+    broker: &Mosquitto,
+    rate: f64,
+    secs: f64,
+    clients: usize,
+    run: &str,
+) -> anyhow::Result<Step> {
+    let stop = CancellationToken::new();
+    let sent: screens::SentTimes = Arc::default();
+    let topic = format!("bench/fanout/{run}");
+    let mut handles = Vec::with_capacity(clients);
+    for i in 0..clients {
+        handles.push(
+            screens::mqtt_ws_subscriber(i, broker.ws_port, &topic, sent.clone(), stop.clone())
+                .await?,
+        );
+    }
+    let publ = load::connect(broker.port, &format!("{run}-pub"), 1000, |_| {}).await?;
+    let n = (rate * secs) as usize;
+    let cpu = CpuMeter::start(None, Some(broker.pid()));
+    let started = Instant::now();
+    let t0 = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let mut i = 0;
+    while i < n {
+        tick.tick().await;
+        let due = ((t0.elapsed().as_secs_f64() * rate) as usize).min(n);
+        while i < due {
+            sent.lock().unwrap().push(Instant::now());
+            publ.client
+                .publish(&topic, QoS::AtLeastOnce, false, broker::payload(i))
+                .await?;
+            i += 1;
+        }
+    }
+    settle().await;
+    let cpu = cpu.stop();
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut seen = Vec::with_capacity(clients);
+    stop.cancel();
+    for h in handles {
+        if let Ok(s) = h.await {
+            seen.push(s);
+        }
+    }
+    publ.task.abort();
+    let mut lat = Latencies::default();
+    let (mut frames, mut complete) = (0, seen.len() == clients);
+    for s in seen {
+        complete &= s.calls >= n as u64;
+        frames += s.frames;
+        lat.extend(s.latency);
+    }
+    Ok(Step {
+        deliveries: frames as f64 / elapsed,
+        p99: lat.quantile_ms(0.99),
+        complete,
+        cpu,
+    })
+}
+
+/// The best passing step of a ramp: every frame delivered, p99 < 100 ms.
+fn passing(s: &Step) -> bool {
+    s.complete && s.p99 < 100.0
+}
+
+async fn section_fanout(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
+    let (rates, secs, clients) = plan.fanout.clone();
+    let windows = 10;
+    r.line(format!(
+        "## Fan-out: one hall, {} screens\n",
+        group(clients as f64, 0)
+    ));
+    r.line(format!(
+        "The rate rises step by step ({secs} s a step) until a screen misses a frame or p99 reaches 100 ms; the table \
+         gives the highest passing step. hallwatch and Node-RED: the citizen cycle over {windows} windows, every display \
+         frame counted (queue, call, window). Mosquitto: 200-byte messages on one topic to as many MQTT-over-WebSocket \
+         subscribers.\n"
+    ));
+    r.line("| path | deliveries/s | p99 ms at that rate | CPU server | CPU broker | CPU load generator |");
+    r.line("|---|---|---|---|---|---|");
+    let scratch = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/nodered");
+    for path in ["hallwatch", "Mosquitto WebSocket", "Node-RED 4.1.8"] {
+        if path.starts_with("Node-RED") && plan.smoke {
+            continue;
+        }
+        let mut best: Vec<Step> = Vec::new();
+        for rep in 0..plan.reps {
+            let mut top: Option<Step> = None;
+            let layout = Layout { halls: 1, windows };
+            match path {
+                "hallwatch" => {
+                    let stack = Stack::start(layout).await?;
+                    let conns =
+                        load::window_conns(stack.broker.port, &format!("f{rep}"), layout, 100)
+                            .await?;
+                    for (k, &rate) in rates.iter().enumerate() {
+                        let run = format!("f{rep}-{k}");
+                        let (s, lost, doubled) = fanout_step_display(
+                            &stack.broker,
+                            stack.server.port,
+                            stack.server.pid(),
+                            &conns,
+                            k == 0,
+                            rate,
+                            secs,
+                            clients,
+                            false,
+                            &run,
+                        )
+                        .await?;
+                        r.lost += lost;
+                        r.doubled += doubled;
+                        if plan.smoke && !s.complete {
+                            r.missed_frames += 1;
+                        }
+                        if !passing(&s) {
+                            break;
+                        }
+                        top = Some(s);
+                    }
+                }
+                "Mosquitto WebSocket" => {
+                    let broker = Mosquitto::start()?;
+                    for (k, &rate) in rates.iter().enumerate() {
+                        let s = fanout_step_mosquitto(
+                            &broker,
+                            rate,
+                            secs,
+                            clients,
+                            &format!("m{rep}-{k}"),
+                        )
+                        .await?;
+                        if !passing(&s) {
+                            break;
+                        }
+                        top = Some(s);
+                    }
+                }
+                _ => {
+                    let broker = Mosquitto::start()?;
+                    let red = NodeRed::start(&scratch, broker.port, &layout.halls_json())?;
+                    let conns =
+                        load::window_conns(broker.port, &format!("n{rep}"), layout, 100).await?;
+                    wait_nodered(&broker, &format!("n{rep}")).await?;
+                    for (k, &rate) in rates.iter().enumerate() {
+                        let run = format!("n{rep}-{k}");
+                        let (s, _, _) = fanout_step_display(
+                            &broker,
+                            red.port,
+                            red.pid(),
+                            &conns,
+                            k == 0,
+                            rate,
+                            secs,
+                            clients,
+                            true,
+                            &run,
+                        )
+                        .await?;
+                        if !passing(&s) {
+                            break;
+                        }
+                        top = Some(s);
+                    }
+                }
+            }
+            best.push(top.unwrap_or(Step {
+                deliveries: 0.0,
+                p99: f64::NAN,
+                complete: false,
+                cpu: CpuUse::default(),
+            }));
+        }
+        let cpus: Vec<CpuUse> = best.iter().map(|s| s.cpu).collect();
+        r.line(format!(
+            "| {path} | {} | {} | {} |",
+            Spread::of(&best.iter().map(|s| s.deliveries).collect::<Vec<_>>()).show(0),
+            Spread::of(&best.iter().map(|s| s.p99).collect::<Vec<_>>()).show(1),
+            cpu_cols(&cpus)
+        ));
+    }
+    r.line("");
+    Ok(())
+}
+
+/// Waits until the Node-RED flow answers a kiosk: it is connected and subscribed.
+async fn wait_nodered(broker: &Mosquitto, run: &str) -> anyhow::Result<()> {
+    let (counter, replies) = load::reply_counter(broker.port, &format!("{run}-probe")).await?;
+    let probe = load::connect(broker.port, &format!("{run}-probe-kiosk"), 10, |_| {}).await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut k = 0;
+    while replies.lock().unwrap().total == 0 {
+        if Instant::now() > deadline {
+            bail!("the Node-RED flow did not answer a kiosk within 30 s");
+        }
+        // A ticket nobody calls: the probe's queue is the GA service of window 01.
+        let body = format!("{{\"id\":\"{run}-probe-{k}\",\"service\":\"GA\"}}");
+        probe
+            .client
+            .publish(
+                "hallwatch/h1/kiosk/k01/request",
+                QoS::AtLeastOnce,
+                false,
+                body,
+            )
+            .await?;
+        k += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    counter.task.abort();
+    probe.task.abort();
+    Ok(())
+}
+
+async fn section_displays(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
+    let n = plan.displays;
+    let limit = env::fd_limit();
+    if limit < (n as u64) + 1_000 {
+        bail!("{n} screens need more open files than `ulimit -n` = {limit} allows");
+    }
+    let layout = Layout {
+        halls: 20,
+        windows: 10,
+    };
+    r.line(format!(
+        "## {} concurrent display screens\n",
+        group(n as f64, 0)
+    ));
+    r.line(format!(
+        "Spread over {} halls, 200 handshakes at a time, from many loopback addresses. Connect time runs until every \
+         screen has its snapshot; memory per screen is the server's RSS growth divided by the screens.\n",
+        layout.halls
+    ));
+    let (mut connect, mut rss, mut per, mut complete) = (vec![], vec![], vec![], true);
+    for rep in 0..plan.reps {
+        let stack = Stack::start(layout).await?;
+        let conns = load::window_conns(stack.broker.port, &format!("d{rep}"), layout, 100).await?;
+        let before = env::rss_bytes(stack.server.pid());
+        let times = CallTimes::new(layout);
+        let stop = CancellationToken::new();
+        let (handles, took) = screens::displays(
+            n,
+            layout.halls,
+            stack.server.port,
+            |h| format!("/ws/display/{}", Layout::hall(h)),
+            false,
+            &times,
+            &stop,
+            200,
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = env::rss_bytes(stack.server.pid());
+        // One citizen per window while all are connected: every screen must see its hall's calls.
+        let (lost, doubled, _) = paced_run(
+            stack.broker.port,
+            &format!("d{rep}"),
+            layout,
+            &conns,
+            1,
+            true,
+            1_000.0,
+            &times,
+        )
+        .await?;
+        settle().await;
+        r.lost += lost;
+        r.doubled += doubled;
+        for (i, s) in screens::collect(&stop, handles)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            complete &= s.calls >= times.calls(i % layout.halls) as u64;
+        }
+        connect.push(took.as_secs_f64());
+        rss.push(after as f64 / (1 << 20) as f64);
+        per.push(after.saturating_sub(before) as f64 / n as f64 / 1024.0);
+    }
+    if !complete {
+        r.missed_frames += 1;
+    }
+    r.line("| screens | connect time s | server RSS MiB | per screen KiB | every screen saw every call |");
+    r.line("|---|---|---|---|---|");
+    r.line(format!(
+        "| {} | {} | {} | {} | {} |\n",
+        group(n as f64, 0),
+        Spread::of(&connect).show(2),
+        Spread::of(&rss).show(0),
+        Spread::of(&per).show(1),
+        if complete { "yes" } else { "no" }
+    ));
+    Ok(())
+}
+
+async fn section_replay(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
+    let (layout, cycles) = plan.replay;
+    r.line("## Start-up replay of a day\n");
+    let dir = tempfile::tempdir()?;
+    let db = format!("sqlite://{}", dir.path().join("events.db").display());
+    let port = env::free_port();
+    let broker = Mosquitto::start()?;
+    let config = layout.config(port, &db, broker.port);
+    let written_at = Instant::now();
+    let events = replay::write_day(layout, &config, &db, cycles).await?;
+    r.line(format!(
+        "{} events of yesterday ({} halls × {} windows) in SQLite, written in {:.1} s. The server replays the log \
+         before it takes traffic; \"ready\" is from process start to `/healthz` 200 with the broker connected.\n",
+        group(events as f64, 0),
+        layout.halls,
+        layout.windows,
+        written_at.elapsed().as_secs_f64()
+    ));
+    let path = dir.path().join("hallwatch.toml");
+    std::fs::write(&path, &config)?;
+    let (mut rates, mut ready, mut cpus) = (vec![], vec![], vec![]);
+    for rep in 0..plan.reps {
+        let log = dir.path().join(format!("server-{rep}.log"));
+        let mut server = Server::start(&path, port, &log)?;
+        let cpu = CpuMeter::start(Some(server.pid()), None);
+        let took = server.wait_ready(Duration::from_secs(600))?;
+        cpus.push(cpu.stop());
+        let (replayed, ms) = replay::replay_line(&server.log_text())
+            .context("the server's log has no \"Replayed the event log\" line")?;
+        if replayed != events {
+            r.line(format!(
+                "- repetition {rep}: {replayed} events replayed of {events}"
+            ));
+            r.lost += events.saturating_sub(replayed);
+        }
+        rates.push(replayed as f64 / (ms.max(1) as f64 / 1000.0));
+        ready.push(took.as_secs_f64());
+        drop(server);
+    }
+    r.line("| events | replayed events/s | ready after s | CPU server |");
+    r.line("|---|---|---|---|");
+    r.line(format!(
+        "| {} | {} | {} | {} |\n",
+        group(events as f64, 0),
+        Spread::of(&rates).show(0),
+        Spread::of(&ready).show(2),
+        Spread::of(&cpus.iter().map(|c| c.server).collect::<Vec<_>>()).show(0)
+    ));
+    Ok(())
+}

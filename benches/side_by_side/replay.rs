@@ -1,0 +1,95 @@
+//! A day of events in the log, written the way the server writes them:
+//! each message decoded as ingest decodes it, applied to its hall, and
+//! stored with its reply. The server then replays it at start.
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use hallwatch::config::Settings;
+use hallwatch::domain::{Hall, Reply};
+use hallwatch::mqtt::{payload, topic};
+use hallwatch::store::{EventRow, Record, Store};
+
+use crate::load::{Layout, script};
+
+/// Writes `cycles` citizens per window of `layout` (plus each window's
+/// login), spread over yesterday's office day in every hall, into the
+/// store at `database_url`. Returns the number of events written.
+pub async fn write_day(
+    layout: Layout,
+    config: &str,
+    database_url: &str,
+    cycles: usize,
+) -> anyhow::Result<u64> {
+    let settings =
+        Settings::parse(config).map_err(|e| anyhow::anyhow!("bench configuration: {e}"))?;
+    let store = Store::open(database_url).await?;
+    let mut written = 0u64;
+    let mut batch: Vec<Record> = Vec::with_capacity(10_000);
+    let today = Utc::now();
+    for (h, spec) in settings.halls.iter().enumerate() {
+        let day_start: DateTime<Utc> = spec
+            .day_start(spec.local_date(today - ChronoDuration::days(1)))
+            + ChronoDuration::minutes(8 * 60 + 30);
+        let mut hall = Hall::new(spec.clone(), day_start);
+        let scripts: Vec<_> = (0..layout.windows)
+            .map(|j| script("day", h, j, cycles, true))
+            .collect();
+        let total: usize = scripts.iter().map(Vec::len).sum();
+        // Nine office hours for the whole hall's messages, in round robin.
+        let step_ms = (9 * 3600 * 1000 / total.max(1) as i64).max(1);
+        let mut cursors = vec![0usize; scripts.len()];
+        let mut now = day_start;
+        for k in (0..total).map(|i| i % scripts.len()) {
+            let Some(m) = scripts[k].get(cursors[k]) else {
+                continue;
+            };
+            cursors[k] += 1;
+            now += ChronoDuration::milliseconds(step_ms);
+            let inbound = topic::parse("hallwatch", &m.topic)
+                .map_err(|e| anyhow::anyhow!("bench topic {}: {e:?}", m.topic))?;
+            let input = payload::decode(&inbound, &m.payload)
+                .map_err(|e| anyhow::anyhow!("bench message {}: {e:?}", m.id))?;
+            let applied = hall.apply(&input, now);
+            let refusal = applied.reply.as_ref().and_then(Reply::refusal);
+            if let Some(r) = refusal {
+                anyhow::bail!("bench message {} was refused: {}", m.id, r.reason.code());
+            }
+            let msg_id = input.msg_id().map(|m| m.as_str().to_owned());
+            let reply = applied
+                .reply
+                .as_ref()
+                .map(|r| payload::reply_json(&inbound, msg_id.as_deref(), r, spec.tz));
+            batch.push(Record::Event(EventRow {
+                hall: spec.id.to_string(),
+                device: spec.device_of(&input).map(ToString::to_string),
+                msg_id,
+                kind: input.kind().to_owned(),
+                input: serde_json::to_value(&input)?,
+                received_at: now,
+                ok: true,
+                reason: None,
+                reply,
+                device_at: None,
+            }));
+            if batch.len() == batch.capacity() {
+                store.write(&batch).await?;
+                written += batch.len() as u64;
+                batch.clear();
+            }
+        }
+    }
+    store.write(&batch).await?;
+    written += batch.len() as u64;
+    store.close().await;
+    Ok(written)
+}
+
+/// The server's own report of its replay: (events, milliseconds).
+pub fn replay_line(log: &str) -> Option<(u64, u64)> {
+    let line = log.lines().find(|l| l.contains("Replayed the event log"))?;
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.trim_matches('"').parse::<u64>().ok())
+    };
+    Some((field("events=")?, field("elapsed_ms=")?))
+}
