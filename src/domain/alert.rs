@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{DeviceId, ServiceCode, TicketNo, WindowId};
+use super::say::Say;
 
 impl Subject {
     /// A short text for ids.
@@ -161,7 +162,7 @@ pub struct Action {
 }
 
 /// What a rule finds wrong right now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     pub rule: Rule,
     pub subject: Subject,
@@ -171,7 +172,9 @@ pub struct Finding {
     /// When the condition first reached its lowest severity: the alert's
     /// opening time, whether or not anyone looked before it rose.
     pub opened: DateTime<Utc>,
-    pub message: String,
+    /// Its figures, put into words (`Hall::say`) only for an alert that
+    /// opens or rises.
+    pub say: Say,
     pub window: Option<WindowId>,
     pub ticket: Option<TicketNo>,
     pub service: Option<ServiceCode>,
@@ -207,7 +210,7 @@ impl Alert {
         self.state != AlertState::Resolved
     }
 
-    pub(super) fn from_finding(id: String, f: Finding) -> Self {
+    pub(super) fn from_finding(id: String, f: Finding, message: String) -> Self {
         Self {
             id,
             rule: f.rule,
@@ -217,7 +220,7 @@ impl Alert {
             window: f.window,
             ticket: f.ticket,
             service: f.service,
-            message: f.message,
+            message,
             opened_at: f.opened,
             updated_at: f.since,
             critical_at: (f.severity == Severity::Critical).then_some(f.since),
@@ -227,16 +230,22 @@ impl Alert {
         }
     }
 
-    /// A finding of higher severity raises the same alert. An alert that
-    /// turns critical is open again even if its warning was acknowledged:
-    /// the red card itself must be acknowledged (or it escalates); the
-    /// earlier acknowledgement stays on record.
-    pub(super) fn raise(&mut self, f: &Finding) -> bool {
-        if f.severity <= self.severity {
+    /// Whether a finding raises this alert: it is more severe.
+    pub(super) fn rises(&self, f: &Finding) -> bool {
+        f.severity > self.severity
+    }
+
+    /// A finding of higher severity raises the same alert, with the
+    /// finding's `message`. An alert that turns critical is open again
+    /// even if its warning was acknowledged: the red card itself must be
+    /// acknowledged (or it escalates); the earlier acknowledgement stays on
+    /// record.
+    pub(super) fn raise(&mut self, f: &Finding, message: String) -> bool {
+        if !self.rises(f) {
             return false;
         }
         self.severity = f.severity;
-        self.message = f.message.clone();
+        self.message = message;
         self.updated_at = f.since;
         if f.severity == Severity::Critical {
             self.critical_at = Some(f.since);

@@ -13,6 +13,7 @@ use super::alert::{Action, Alert, AlertState, Rule, Subject};
 use super::event::{Input, Outcome, PauseReason, Priority, Refusal, Reply, TicketRequest};
 use super::ids::{DeviceId, MsgId, StaffId, TicketNo};
 use super::queue::{QueueKey, Queues};
+use super::say::{Aspects, Checks};
 use super::spec::{DeviceKind, HallSpec};
 
 /// How long a device's message id is remembered for idempotency. The contract
@@ -309,6 +310,8 @@ pub struct Hall {
     pub(super) history: VecDeque<super::load::DayArrivals>,
     /// The arrival profile learnt from `history`, when there is enough.
     pub(super) profile: Option<super::load::ArrivalProfile>,
+    /// When each supervision rule was last checked.
+    pub(super) checks: Checks,
 }
 
 impl Hall {
@@ -338,6 +341,7 @@ impl Hall {
             visits: Vec::new(),
             history: VecDeque::new(),
             profile: None,
+            checks: Checks::default(),
             spec,
         }
     }
@@ -398,8 +402,10 @@ impl Hall {
     pub fn apply(&mut self, input: &Input, now: DateTime<Utc>) -> Applied {
         let mut effects = self.roll_day(now);
         self.forget_old_ids(now);
-        // Whatever came due before this input, at the time it came due.
-        effects.extend(self.supervise(now));
+        // Whatever came due before this input, at the time it came due,
+        // among what the input may change.
+        let changes = input.changes();
+        effects.extend(self.supervise(now, changes));
 
         if let Input::AlertAction {
             alert,
@@ -439,7 +445,7 @@ impl Hall {
                 };
             }
             let record = self.set_presence(device, *online, now, &mut effects);
-            effects.extend(self.supervise(now));
+            effects.extend(self.supervise(now, changes));
             return Applied {
                 reply: None,
                 effects,
@@ -493,7 +499,7 @@ impl Hall {
             .insert((device.clone(), id.clone()), reply.clone());
         self.seen_order.push_back((now, device, id.clone()));
         // What this input changed may open or clear alerts at once.
-        effects.extend(self.supervise(now));
+        effects.extend(self.supervise(now, changes));
         Applied {
             reply: Some(reply),
             effects,
@@ -507,7 +513,7 @@ impl Hall {
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
         self.forget_old_ids(now);
         let mut effects = self.roll_day(now);
-        effects.extend(self.supervise(now));
+        effects.extend(self.supervise(now, Aspects::NONE));
         effects
     }
 
@@ -546,6 +552,8 @@ impl Hall {
         self.windows = fresh.windows;
         self.calls = fresh.calls;
         self.visits = fresh.visits;
+        // A new day: every rule looks afresh.
+        self.checks = fresh.checks;
         let mut effects = vec![Effect::DayEnded(Box::new(ended)), Effect::DayStarted(today)];
         effects.extend(self.end_day_alerts(now));
         effects

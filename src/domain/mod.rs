@@ -12,6 +12,7 @@ mod load;
 mod ops;
 mod queue;
 mod rules;
+mod say;
 mod spec;
 mod stats;
 mod view;

@@ -86,6 +86,22 @@ impl Queues {
         &self,
         service: usize,
     ) -> impl Iterator<Item = impl Iterator<Item = usize> + '_> + '_ {
+        self.classes(service)
+            .map(|class| class.map(QueueKey::ticket))
+    }
+
+    /// When the ticket of `service` issued first, of whatever class, was issued.
+    pub fn oldest(&self, service: usize) -> Option<DateTime<Utc>> {
+        self.classes(service)
+            .filter_map(|mut class| class.next().map(|k| k.issued_at))
+            .min()
+    }
+
+    /// Each priority class of a service's queue, highest first.
+    fn classes(
+        &self,
+        service: usize,
+    ) -> impl Iterator<Item = impl Iterator<Item = &QueueKey> + '_> + '_ {
         let queue = self.by_service.get(service);
         Priority::RANKS.rev().filter_map(move |rank| {
             let (lo, hi) = (
@@ -100,7 +116,7 @@ impl Queues {
                     ticket: usize::MAX,
                 },
             );
-            Some(queue?.range(lo..=hi).map(QueueKey::ticket))
+            Some(queue?.range(lo..=hi))
         })
     }
 

@@ -8,6 +8,8 @@ use super::alert::{
     Action, Alert, AlertOp, AlertRefusal, AlertState, Finding, Rule, Severity, Subject,
 };
 use super::hall::{Effect, Hall, TicketState};
+use super::load::Staffing;
+use super::say::{Aspects, Say};
 
 /// The longest note a supervisor may write on an alert, in characters.
 pub const MAX_NOTE: usize = 500;
@@ -70,17 +72,26 @@ impl Hall {
         Some(grade_at(first, self.due(base, crit, now), (warn, crit)))
     }
 
-    /// Everything wrong in the hall at `now`, by rule, and the rules that
-    /// were evaluated (time-based ones are silent while the hall is closed).
-    pub fn findings(&self, now: DateTime<Utc>) -> (Vec<Finding>, Vec<Rule>) {
-        let open_since = self.spec.open_since(now);
+    /// The rules to check at `now` after an input that changed `changed`
+    /// (time-based ones are silent while the hall is closed).
+    fn rules_due(&self, changed: Aspects, now: DateTime<Utc>) -> Vec<Rule> {
+        let open = self.spec.open_since(now).is_some();
+        Rule::ALL
+            .into_iter()
+            .filter(|r| (open || !r.time_based()) && self.checks.due(*r, changed, now))
+            .collect()
+    }
+
+    /// What `rules` find wrong in the hall at `now`; `staffing` is the
+    /// advice at `now` when the staffing rule is among them.
+    fn findings(
+        &self,
+        now: DateTime<Utc>,
+        rules: &[Rule],
+        staffing: Option<&[Staffing]>,
+    ) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut evaluated = Vec::new();
-        for rule in Rule::ALL {
-            if rule.time_based() && open_since.is_none() {
-                continue;
-            }
-            evaluated.push(rule);
+        for &rule in rules {
             match rule {
                 Rule::WaitTimeout => self.wait_timeout(now, &mut out),
                 Rule::QueueBacklog => self.queue_backlog(now, &mut out),
@@ -94,10 +105,10 @@ impl Hall {
                 Rule::BadRating => self.bad_rating(&mut out),
                 Rule::DeviceOffline => self.device_offline(now, &mut out),
                 Rule::RatingMissing => self.rating_missing(now, &mut out),
-                Rule::StaffingGap => self.staffing_gap(now, &mut out),
+                Rule::StaffingGap => self.staffing_gap(now, staffing.unwrap_or_default(), &mut out),
             }
         }
-        (out, evaluated)
+        out
     }
 
     fn window_finding(
@@ -106,7 +117,7 @@ impl Hall {
         rule: Rule,
         severity: Severity,
         since: DateTime<Utc>,
-        message: String,
+        say: Say,
     ) -> Finding {
         Finding {
             rule,
@@ -114,7 +125,7 @@ impl Hall {
             severity,
             since,
             opened: since,
-            message,
+            say,
             window: Some(self.spec.windows[w].id.clone()),
             ticket: None,
             service: None,
@@ -129,10 +140,10 @@ impl Hall {
         base: DateTime<Utc>,
         now: DateTime<Utc>,
         limits: (i64, i64),
-        describe: impl Fn(i64) -> String,
+        say: impl Fn(i64) -> Say,
     ) -> Option<Finding> {
         let g = self.graded(base, now, limits)?;
-        let mut f = self.window_finding(w, rule, g.severity, g.since, describe(minutes(g.limit)));
+        let mut f = self.window_finding(w, rule, g.severity, g.since, say(minutes(g.limit)));
         f.opened = g.first;
         Some(f)
     }
@@ -160,7 +171,7 @@ impl Hall {
                     let Some(first) = warn_at.filter(|d| *d <= now) else {
                         break;
                     };
-                    self.wait_finding(t, first, crit_at.filter(|d| *d <= now), limits, out);
+                    self.wait_finding(i, first, crit_at.filter(|d| *d <= now), limits, out);
                 }
             }
         }
@@ -168,12 +179,13 @@ impl Hall {
 
     fn wait_finding(
         &self,
-        t: &super::hall::Ticket,
+        ticket: usize,
         first: DateTime<Utc>,
         crit_due: Option<DateTime<Utc>>,
         limits: (i64, i64),
         out: &mut Vec<Finding>,
     ) {
+        let t = &self.tickets[ticket];
         let svc = &self.spec.services[t.service];
         let Grade {
             severity,
@@ -187,7 +199,10 @@ impl Hall {
             severity,
             since,
             opened: first,
-            message: format!("{}（{}）已等候超过 {} 分钟", t.no, svc.name, minutes(limit)),
+            say: Say::Wait {
+                ticket,
+                minutes: minutes(limit),
+            },
             window: None,
             ticket: Some(t.no.clone()),
             service: Some(svc.code.clone()),
@@ -227,7 +242,11 @@ impl Hall {
                     severity: Severity::Warning,
                     since: now,
                     opened: now,
-                    message: format!("{}排队 {} 人，开放窗口 {:.1} 个", svc.name, waiting, open),
+                    say: Say::Backlog {
+                        service: s,
+                        waiting,
+                        open,
+                    },
                     window: None,
                     ticket: None,
                     service: Some(svc.code.clone()),
@@ -238,9 +257,9 @@ impl Hall {
 
     /// A service short of at least one window for the configured time. When
     /// each gap began is kept by `track_staffing_gaps`.
-    fn staffing_gap(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn staffing_gap(&self, now: DateTime<Utc>, staffing: &[Staffing], out: &mut Vec<Finding>) {
         let hold = secs(self.spec.thresholds.staffing_gap_s);
-        for st in self.staffing(now) {
+        for st in staffing {
             let svc = &self.spec.services[st.service];
             let Some(&began) = self.gap_since.get(&st.service) else {
                 continue;
@@ -256,11 +275,10 @@ impl Hall {
                 opened: began + hold,
                 // The figures move with the clock; the message names the
                 // shortfall, and the manager's view shows the numbers.
-                message: format!(
-                    "{}类窗口不足已持续 {} 分钟，建议增开窗口",
-                    svc.name,
-                    minutes(self.spec.thresholds.staffing_gap_s)
-                ),
+                say: Say::StaffingGap {
+                    service: st.service,
+                    minutes: minutes(self.spec.thresholds.staffing_gap_s),
+                },
                 window: None,
                 ticket: None,
                 service: Some(svc.code.clone()),
@@ -269,11 +287,8 @@ impl Hall {
     }
 
     /// Notes when each service's shortfall of windows began, or that it ended.
-    fn track_staffing_gaps(&mut self, now: DateTime<Utc>) {
-        if self.spec.open_since(now).is_none() {
-            return;
-        }
-        for st in self.staffing(now) {
+    fn track_staffing_gaps(&mut self, now: DateTime<Utc>, staffing: &[Staffing]) {
+        for st in staffing {
             if st.short_of_a_window() {
                 self.gap_since.entry(st.service).or_insert(now);
             } else {
@@ -284,7 +299,7 @@ impl Hall {
 
     fn window_overload(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let (notice, warning) = self.spec.thresholds.overload;
-        for (w, spec) in self.spec.windows.iter().enumerate() {
+        for w in 0..self.spec.windows.len() {
             let load = self.load(w);
             let severity = if load >= warning {
                 Severity::Warning
@@ -293,15 +308,12 @@ impl Hall {
             } else {
                 continue;
             };
-            let served = self.windows[w].served_today;
-            let message = format!(
-                "{}今日已办 {} 件，为基准 {} 件的 {:.0}%",
-                spec.name,
-                served,
-                spec.benchmark,
-                load * 100.0
-            );
-            out.push(self.window_finding(w, Rule::WindowOverload, severity, now, message));
+            let say = Say::Overload {
+                window: w,
+                served: self.windows[w].served_today,
+                load,
+            };
+            out.push(self.window_finding(w, Rule::WindowOverload, severity, now, say));
         }
     }
 
@@ -318,7 +330,7 @@ impl Hall {
                 state.since,
                 now,
                 limits,
-                |m| format!("{}空岗已超过 {m} 分钟", spec.name),
+                |minutes| Say::Unattended { window: w, minutes },
             ));
         }
     }
@@ -330,47 +342,45 @@ impl Hall {
             if state.staff.is_none() || state.paused.is_some() || state.current.is_some() {
                 continue;
             }
-            // The oldest ticket it may serve, by when it joined the queue.
-            let Some(first_waiting) = self
-                .tickets
+            // The oldest ticket it may serve, by when it was issued.
+            let Some(first_waiting) = spec
+                .services
                 .iter()
-                .filter(|t| t.state == TicketState::Waiting && spec.services.contains(&t.service))
-                .map(|t| t.issued_at)
+                .filter_map(|&s| self.queues.oldest(s))
                 .min()
             else {
                 continue;
             };
             let base = state.since.max(first_waiting);
             if let Some(due) = self.due(base, limit, now) {
-                let message = format!("{}有群众等候但已 {} 分钟未叫号", spec.name, minutes(limit));
-                out.push(self.window_finding(
-                    w,
-                    Rule::IdleWithQueue,
-                    Severity::Warning,
-                    due,
-                    message,
-                ));
+                let say = Say::IdleWithQueue {
+                    window: w,
+                    minutes: minutes(limit),
+                };
+                out.push(self.window_finding(w, Rule::IdleWithQueue, Severity::Warning, due, say));
             }
         }
     }
 
     fn pause_too_long(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let limits = self.spec.thresholds.pause_s;
-        for (w, spec) in self.spec.windows.iter().enumerate() {
-            let state = &self.windows[w];
+        for (w, state) in self.windows.iter().enumerate() {
             if state.staff.is_none() || state.paused.is_none() {
                 continue;
             }
-            out.extend(
-                self.graded_window(w, Rule::PauseTooLong, state.since, now, limits, |m| {
-                    format!("{}暂停服务已超过 {m} 分钟", spec.name)
-                }),
-            );
+            out.extend(self.graded_window(
+                w,
+                Rule::PauseTooLong,
+                state.since,
+                now,
+                limits,
+                |minutes| Say::Paused { window: w, minutes },
+            ));
         }
     }
 
     fn service_timeout(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
-        for (w, spec) in self.spec.windows.iter().enumerate() {
+        for w in 0..self.spec.windows.len() {
             let Some(t) = self.windows[w].current else {
                 continue;
             };
@@ -393,19 +403,12 @@ impl Hall {
                 first,
             }) = self.graded(started, now, limits)
             {
-                let mut f = self.window_finding(
-                    w,
-                    Rule::ServiceTimeout,
-                    severity,
-                    since,
-                    format!(
-                        "{}办理 {}（{}）已超过 {} 分钟",
-                        spec.name,
-                        ticket.no,
-                        svc.name,
-                        minutes(limit)
-                    ),
-                );
+                let say = Say::ServiceLong {
+                    window: w,
+                    ticket: t,
+                    minutes: minutes(limit),
+                };
+                let mut f = self.window_finding(w, Rule::ServiceTimeout, severity, since, say);
                 f.subject = Subject::Ticket(self.day, ticket.no.clone());
                 f.ticket = Some(ticket.no.clone());
                 f.service = Some(svc.code.clone());
@@ -417,7 +420,7 @@ impl Hall {
 
     fn call_unanswered(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let limit = self.spec.thresholds.call_unanswered_s;
-        for (w, spec) in self.spec.windows.iter().enumerate() {
+        for w in 0..self.spec.windows.len() {
             let Some(t) = self.windows[w].current else {
                 continue;
             };
@@ -429,18 +432,13 @@ impl Hall {
                 continue;
             };
             if let Some(due) = self.due(called, limit, now) {
-                let mut f = self.window_finding(
-                    w,
-                    Rule::CallUnanswered,
-                    Severity::Notice,
-                    due,
-                    format!(
-                        "{} 呼叫到{}后 {} 分钟未开始办理",
-                        ticket.no,
-                        spec.name,
-                        minutes(limit)
-                    ),
-                );
+                let say = Say::CallUnanswered {
+                    window: w,
+                    ticket: t,
+                    minutes: minutes(limit),
+                };
+                let mut f =
+                    self.window_finding(w, Rule::CallUnanswered, Severity::Notice, due, say);
                 f.subject = Subject::Ticket(self.day, ticket.no.clone());
                 f.ticket = Some(ticket.no.clone());
                 out.push(f);
@@ -450,7 +448,7 @@ impl Hall {
 
     fn no_show_streak(&self, out: &mut Vec<Finding>) {
         let th = &self.spec.thresholds;
-        for (w, spec) in self.spec.windows.iter().enumerate() {
+        for w in 0..self.spec.windows.len() {
             let run = &self.windows[w].no_show_run;
             let n = th.no_show_streak.max(1);
             if run.len() < n {
@@ -461,25 +459,24 @@ impl Hall {
                 .windows(n)
                 .find(|r| r[n - 1] - r[0] <= secs(th.no_show_within_s));
             if let Some(r) = hit {
-                let message = format!(
-                    "{} {} 分钟内连续过号 {} 次，请核实",
-                    spec.name,
-                    minutes(th.no_show_within_s),
-                    n
-                );
+                let say = Say::NoShows {
+                    window: w,
+                    minutes: minutes(th.no_show_within_s),
+                    n,
+                };
                 out.push(self.window_finding(
                     w,
                     Rule::NoShowStreak,
                     Severity::Warning,
                     r[n - 1],
-                    message,
+                    say,
                 ));
             }
         }
     }
 
     fn bad_rating(&self, out: &mut Vec<Finding>) {
-        for t in &self.tickets {
+        for (i, t) in self.tickets.iter().enumerate() {
             let (Some(score), Some(at)) = (t.rating, t.rated_at) else {
                 continue;
             };
@@ -487,11 +484,6 @@ impl Hall {
                 continue;
             }
             let window = t.window.map(|w| &self.spec.windows[w]);
-            let comment = t
-                .rating_comment
-                .as_deref()
-                .map(|c| format!("：{c}"))
-                .unwrap_or_default();
             out.push(Finding {
                 rule: Rule::BadRating,
                 subject: Subject::Ticket(self.day, t.no.clone()),
@@ -502,13 +494,7 @@ impl Hall {
                 },
                 since: at,
                 opened: at,
-                message: format!(
-                    "{}办理的 {} 收到差评（{} 分）{}",
-                    window.map_or("", |w| w.name.as_str()),
-                    t.no,
-                    score,
-                    comment
-                ),
+                say: Say::BadRating { ticket: i },
                 window: window.map(|w| w.id.clone()),
                 ticket: Some(t.no.clone()),
                 service: Some(self.spec.services[t.service].code.clone()),
@@ -525,14 +511,9 @@ impl Hall {
             let Some(due) = self.due(*since, limit, now) else {
                 continue;
             };
-            let (what, window) = match self.spec.device_kind(device) {
-                Some(super::DeviceKind::Kiosk) => ("取号机".to_owned(), None),
-                Some(super::DeviceKind::Terminal(w)) => {
-                    (format!("{}窗口终端", self.spec.windows[w].name), Some(w))
-                }
-                Some(super::DeviceKind::Rater(w)) => {
-                    (format!("{}评价器", self.spec.windows[w].name), Some(w))
-                }
+            let window = match self.spec.device_kind(device) {
+                Some(super::DeviceKind::Kiosk) => None,
+                Some(super::DeviceKind::Terminal(w) | super::DeviceKind::Rater(w)) => Some(w),
                 None => continue,
             };
             out.push(Finding {
@@ -541,10 +522,9 @@ impl Hall {
                 severity: Severity::Warning,
                 since: due,
                 opened: due,
-                message: format!(
-                    "{what}（{device}）离线已超过 {} 分钟",
-                    minutes(limit).max(1)
-                ),
+                say: Say::Offline {
+                    minutes: minutes(limit).max(1),
+                },
                 window: window.map(|w| self.spec.windows[w].id.clone()),
                 ticket: None,
                 service: None,
@@ -554,54 +534,56 @@ impl Hall {
 
     fn rating_missing(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let th = &self.spec.thresholds;
-        for (w, spec) in self.spec.windows.iter().enumerate() {
+        for w in 0..self.spec.windows.len() {
             let state = &self.windows[w];
             if state.served_today < th.rating_after {
                 continue;
             }
             let share = f64::from(state.rated_today) / f64::from(state.served_today);
             if share < th.rating_share {
-                let message = format!(
-                    "{}今日评价率 {:.0}%（{}/{}），低于 {:.0}%",
-                    spec.name,
-                    share * 100.0,
-                    state.rated_today,
-                    state.served_today,
-                    th.rating_share * 100.0
-                );
-                out.push(self.window_finding(
-                    w,
-                    Rule::RatingMissing,
-                    Severity::Notice,
-                    now,
-                    message,
-                ));
+                let say = Say::RatingMissing {
+                    window: w,
+                    rated: state.rated_today,
+                    served: state.served_today,
+                    share,
+                };
+                out.push(self.window_finding(w, Rule::RatingMissing, Severity::Notice, now, say));
             }
         }
     }
 
-    /// Reconciles the findings at `now` with the alerts: opens, raises,
-    /// escalates and resolves. Returns an effect per alert that changed.
-    pub fn supervise(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
-        self.track_staffing_gaps(now);
-        let (mut findings, evaluated) = self.findings(now);
+    /// Reconciles what the rules due at `now` find with the alerts: opens,
+    /// raises, escalates and resolves. `changed` is what the input being
+    /// applied changes (`Aspects::NONE` when only time passed): rules that
+    /// read none of it and are not due by time keep their last findings,
+    /// so their alerts stand as they are. Returns an effect per alert that
+    /// changed.
+    pub fn supervise(&mut self, now: DateTime<Utc>, changed: Aspects) -> Vec<Effect> {
+        let evaluated = self.rules_due(changed, now);
+        let staffing = evaluated
+            .contains(&Rule::StaffingGap)
+            .then(|| self.staffing(now));
+        if let Some(staffing) = &staffing {
+            self.track_staffing_gaps(now, staffing);
+        }
+        let mut findings = self.findings(now, &evaluated, staffing.as_deref());
+        for &rule in &evaluated {
+            self.checks.mark(rule, now);
+        }
         // Open in the order the conditions arose, so ids follow it on replay too.
         findings.sort_by(|a, b| (a.since, a.rule, &a.subject).cmp(&(b.since, b.rule, &b.subject)));
         let mut changed: Vec<String> = Vec::new();
         let mut present = std::collections::HashSet::new();
         for f in findings {
-            present.insert((f.rule, f.subject.clone()));
+            let key = (f.rule, f.subject.clone());
             // A person resolved this condition: only a higher severity speaks again.
-            if self
-                .silenced
-                .get(&(f.rule, f.subject.clone()))
-                .is_some_and(|s| f.severity <= *s)
-            {
-                continue;
-            }
-            match self.open_alerts.get(&(f.rule, f.subject.clone())) {
+            let silenced = self.silenced.get(&key).is_some_and(|s| f.severity <= *s);
+            match self.open_alerts.get(&key) {
+                _ if silenced => {}
                 Some(&i) => {
-                    if self.alerts[i].raise(&f) {
+                    if self.alerts[i].rises(&f) {
+                        let message = self.say(&f);
+                        self.alerts[i].raise(&f, message);
                         changed.push(self.alerts[i].id.clone());
                     }
                 }
@@ -622,12 +604,14 @@ impl Hall {
                         n += 1;
                         id = format!("{base}-{n}");
                     }
-                    let key = (f.rule, f.subject.clone());
-                    self.alerts.push(Alert::from_finding(id.clone(), f));
-                    self.open_alerts.insert(key, self.alerts.len() - 1);
+                    let message = self.say(&f);
+                    self.alerts
+                        .push(Alert::from_finding(id.clone(), f, message));
+                    self.open_alerts.insert(key.clone(), self.alerts.len() - 1);
                     changed.push(id);
                 }
             }
+            present.insert(key);
         }
         // Conditions that cleared resolve their alerts, for the rules that
         // were evaluated and that do not need a person.
