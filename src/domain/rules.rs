@@ -102,7 +102,7 @@ impl Hall {
                 Rule::ServiceTimeout => self.service_timeout(now, &mut out),
                 Rule::CallUnanswered => self.call_unanswered(now, &mut out),
                 Rule::NoShowStreak => self.no_show_streak(&mut out),
-                Rule::BadRating => self.bad_rating(&mut out),
+                Rule::BadRating => self.bad_rating(now, &mut out),
                 Rule::DeviceOffline => self.device_offline(now, &mut out),
                 Rule::RatingMissing => self.rating_missing(now, &mut out),
                 Rule::StaffingGap => self.staffing_gap(now, staffing.unwrap_or_default(), &mut out),
@@ -475,12 +475,17 @@ impl Hall {
         }
     }
 
-    fn bad_rating(&self, out: &mut Vec<Finding>) {
+    /// A bad review is found when it is given. A review never changes once
+    /// given (一事一评) and its alert stands until a person closes it, so
+    /// finding it again on every later rating would change nothing, while
+    /// it would cost a busy hall a finding per bad review of the day on
+    /// every rating.
+    fn bad_rating(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         for (i, t) in self.tickets.iter().enumerate() {
             let (Some(score), Some(at)) = (t.rating, t.rated_at) else {
                 continue;
             };
-            if score > 2 {
+            if score > 2 || at != now {
                 continue;
             }
             let window = t.window.map(|w| &self.spec.windows[w]);

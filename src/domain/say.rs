@@ -34,6 +34,7 @@ impl Aspects {
     pub const DONE: Aspects = Aspects(1 << 3);
     pub const RATINGS: Aspects = Aspects(1 << 4);
     pub const PRESENCE: Aspects = Aspects(1 << 5);
+    pub const ALL: Aspects = Aspects(u8::MAX);
     /// Everything a window's terminal can change.
     pub const WINDOW: Aspects =
         Aspects(Self::QUEUE.0 | Self::STAFF.0 | Self::COUNTER.0 | Self::DONE.0);
@@ -55,7 +56,9 @@ impl Input {
             Input::Window { .. } => Aspects::WINDOW,
             Input::Rating { .. } => Aspects::RATINGS,
             Input::Presence { .. } => Aspects::PRESENCE,
-            Input::AlertAction { .. } => Aspects::NONE,
+            // A person acts on alerts as they stand at this moment, so every
+            // rule is brought up to date first (as a replay does).
+            Input::AlertAction { .. } => Aspects::ALL,
         }
     }
 }
