@@ -662,6 +662,24 @@ async fn fanout_step_mosquitto(
     })
 }
 
+/// A fan-out step of `secs` that has not ended a minute after it should
+/// have (its screens still connecting, or a backlog still draining) is past
+/// the path's limit: None, said on stderr, and the ramp stops there.
+async fn bounded<T>(
+    run: &str,
+    secs: f64,
+    step: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<Option<T>> {
+    let limit = Duration::from_secs_f64(secs + 60.0);
+    match tokio::time::timeout(limit, step).await {
+        Ok(done) => done.map(Some),
+        Err(_) => {
+            eprintln!("fan-out step {run} did not end within {limit:?}: counted as failing");
+            Ok(None)
+        }
+    }
+}
+
 /// The best passing step of a ramp: every frame delivered, p99 < 100 ms.
 fn passing(s: &Step) -> bool {
     s.complete && s.p99 < 100.0
@@ -699,19 +717,26 @@ async fn section_fanout(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
                             .await?;
                     for (k, &rate) in rates.iter().enumerate() {
                         let run = format!("f{rep}-{k}");
-                        let (s, lost, doubled) = fanout_step_display(
-                            &stack.broker,
-                            stack.server.port,
-                            stack.server.pid(),
-                            &conns,
-                            k == 0,
-                            rate,
-                            secs,
-                            clients,
-                            false,
+                        let Some((s, lost, doubled)) = bounded(
                             &run,
+                            secs,
+                            fanout_step_display(
+                                &stack.broker,
+                                stack.server.port,
+                                stack.server.pid(),
+                                &conns,
+                                k == 0,
+                                rate,
+                                secs,
+                                clients,
+                                false,
+                                &run,
+                            ),
                         )
-                        .await?;
+                        .await?
+                        else {
+                            break;
+                        };
                         r.lost += lost;
                         r.doubled += doubled;
                         if plan.smoke && !s.complete {
@@ -726,14 +751,16 @@ async fn section_fanout(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
                 "Mosquitto WebSocket" => {
                     let broker = Mosquitto::start()?;
                     for (k, &rate) in rates.iter().enumerate() {
-                        let s = fanout_step_mosquitto(
-                            &broker,
-                            rate,
+                        let run = format!("m{rep}-{k}");
+                        let Some(s) = bounded(
+                            &run,
                             secs,
-                            clients,
-                            &format!("m{rep}-{k}"),
+                            fanout_step_mosquitto(&broker, rate, secs, clients, &run),
                         )
-                        .await?;
+                        .await?
+                        else {
+                            break;
+                        };
                         if !passing(&s) {
                             break;
                         }
@@ -748,19 +775,26 @@ async fn section_fanout(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
                     wait_nodered(&broker, &format!("n{rep}")).await?;
                     for (k, &rate) in rates.iter().enumerate() {
                         let run = format!("n{rep}-{k}");
-                        let (s, _, _) = fanout_step_display(
-                            &broker,
-                            red.port,
-                            red.pid(),
-                            &conns,
-                            k == 0,
-                            rate,
-                            secs,
-                            clients,
-                            true,
+                        let Some((s, _, _)) = bounded(
                             &run,
+                            secs,
+                            fanout_step_display(
+                                &broker,
+                                red.port,
+                                red.pid(),
+                                &conns,
+                                k == 0,
+                                rate,
+                                secs,
+                                clients,
+                                true,
+                                &run,
+                            ),
                         )
-                        .await?;
+                        .await?
+                        else {
+                            break;
+                        };
                         if !passing(&s) {
                             break;
                         }
