@@ -193,6 +193,9 @@ impl Application {
                 .configure(http::routes)
         })
         .on_connect(limit_send_buffer)
+        // Frames are small and due at once: no waiting for the screen's ACK
+        // before the next leaves (Nagle's algorithm, up to 40 ms).
+        .tcp_nodelay(true)
         .workers(2)
         .disable_signals()
         .shutdown_timeout(5);
