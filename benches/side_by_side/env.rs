@@ -167,7 +167,25 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
+    /// Starts a broker on two free ports. A port that was free when picked
+    /// can be taken by the time the broker binds it (its WebSocket listener
+    /// binds every address, so a client socket of an earlier step on the
+    /// same port number is enough): then it tries again on other ports.
     pub fn start() -> anyhow::Result<Self> {
+        let mut tries = 0;
+        loop {
+            match Self::start_once() {
+                Ok(m) => return Ok(m),
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("{e:#}; trying other ports");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn start_once() -> anyhow::Result<Self> {
         let bin = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
             .into_iter()
             .find(|p| Path::new(p).exists())

@@ -5,7 +5,8 @@
 //! BENCHMARKS.md holds its tables). `cargo test` builds this file as a test
 //! and runs it once in smoke mode: a few seconds of each path in the debug
 //! build, failing if an event is lost or doubled. Options:
-//! `-- --smoke`, `--reps N`, `--only broker,ingest,latency,fanout,displays,replay`.
+//! `-- --smoke`, `--reps N`, `--only broker,ingest,latency,fanout,displays,replay`,
+//! `--paths hallwatch,mosquitto,node-red` (the fan-out paths).
 
 mod broker;
 mod env;
@@ -31,6 +32,8 @@ struct Plan {
     smoke: bool,
     reps: usize,
     only: Option<Vec<String>>,
+    /// Fan-out paths to run: hallwatch, mosquitto, node-red.
+    paths: Option<Vec<String>>,
     broker_msgs: usize,
     ingest: (Layout, usize),
     latency: (Layout, Vec<f64>, Vec<usize>, f64),
@@ -57,11 +60,13 @@ impl Plan {
             None => 3,
         };
         let only = value("--only").map(|v| v.split(',').map(str::to_owned).collect());
+        let paths = value("--paths").map(|v| v.split(',').map(str::to_owned).collect());
         Ok(if smoke {
             Self {
                 smoke,
                 reps,
                 only,
+                paths,
                 broker_msgs: 5_000,
                 ingest: (
                     Layout {
@@ -94,6 +99,7 @@ impl Plan {
                 smoke,
                 reps,
                 only,
+                paths,
                 broker_msgs: 200_000,
                 // 200 windows, 100,200 messages.
                 ingest: (
@@ -114,7 +120,10 @@ impl Plan {
                 ),
                 // Events a second into one hall watched by 1,000 screens.
                 fanout: (
-                    vec![25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 400.0],
+                    vec![
+                        10.0, 25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 800.0,
+                        1_000.0, 1_500.0, 2_000.0,
+                    ],
                     3.0,
                     1_000,
                 ),
@@ -129,6 +138,16 @@ impl Plan {
                 ),
             }
         })
+    }
+
+    /// Whether the fan-out path named `path` (as in FANOUT_PATHS) runs.
+    fn runs_path(&self, path: &str) -> bool {
+        let key = path
+            .split_whitespace()
+            .next()
+            .unwrap_or(path)
+            .to_lowercase();
+        self.paths.as_ref().is_none_or(|p| p.contains(&key))
     }
 
     fn runs(&self, section: &str) -> bool {
@@ -611,13 +630,20 @@ async fn fanout_step_mosquitto(
     let stop = CancellationToken::new();
     let sent: screens::SentTimes = Arc::default();
     let topic = format!("bench/fanout/{run}");
-    let mut handles = Vec::with_capacity(clients);
-    for i in 0..clients {
-        handles.push(
-            screens::mqtt_ws_subscriber(i, broker.ws_port, &topic, sent.clone(), stop.clone())
-                .await?,
-        );
-    }
+    // As many at a time as hallwatch's screens connect (Mosquitto answers a
+    // WebSocket handshake only between turns of its loop, so one after
+    // another takes minutes for 1,000).
+    let handles = screens::connect_all(clients, 100, |i| {
+        screens::mqtt_ws_subscriber(
+            format!("{run}-{i}"),
+            i,
+            broker.ws_port,
+            topic.clone(),
+            sent.clone(),
+            stop.clone(),
+        )
+    })
+    .await?;
     let publ = load::connect(broker.port, &format!("{run}-pub"), 1000, |_| {}).await?;
     let n = (rate * secs) as usize;
     let cpu = CpuMeter::start(None, Some(broker.pid()));
@@ -685,9 +711,49 @@ fn passing(s: &Step) -> bool {
     s.complete && s.p99 < 100.0
 }
 
+/// Steps up through `rates` until a step fails (a frame missed, p99 at
+/// 100 ms, or the step not ending: None); every step run, in order. Step
+/// 0 is a warm-up at the first rate, not counted, so that no path is
+/// judged on its first connections (a JIT, caches, a first snapshot).
+async fn ramp(
+    rates: &[f64],
+    path: &str,
+    mut step: impl AsyncFnMut(usize, f64) -> anyhow::Result<Option<Step>>,
+) -> anyhow::Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    if let Some(&first) = rates.first() {
+        step(0, first).await?;
+    }
+    for (k, &rate) in rates.iter().enumerate() {
+        let Some(s) = step(k + 1, rate).await? else {
+            break;
+        };
+        eprintln!(
+            "fan-out {path} at {rate}/s: {:.0} deliveries/s, p99 {:.1} ms, {}",
+            s.deliveries,
+            s.p99,
+            if s.complete {
+                "every frame delivered"
+            } else {
+                "frames missed"
+            }
+        );
+        let pass = passing(&s);
+        steps.push(s);
+        if !pass {
+            break;
+        }
+    }
+    Ok(steps)
+}
+
+/// The fan-out paths side by side.
+const FANOUT_PATHS: [&str; 3] = ["hallwatch", "Mosquitto WebSocket", "Node-RED 4.1.8"];
+
 async fn section_fanout(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
     let (rates, secs, clients) = plan.fanout.clone();
     let windows = 10;
+    let layout = Layout { halls: 1, windows };
     r.line(format!(
         "## Fan-out: one hall, {} screens\n",
         group(clients as f64, 0)
@@ -696,76 +762,64 @@ async fn section_fanout(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
         "The rate rises step by step ({secs} s a step) until a screen misses a frame or p99 reaches 100 ms; the table \
          gives the highest passing step. hallwatch and Node-RED: the citizen cycle over {windows} windows, every display \
          frame counted (queue, call, window). Mosquitto: 200-byte messages on one topic to as many MQTT-over-WebSocket \
-         subscribers.\n"
+         subscribers. The second table gives every step, so the paths can be compared at equal rates.\n"
     ));
-    r.line("| path | deliveries/s | p99 ms at that rate | CPU server | CPU broker | CPU load generator |");
-    r.line("|---|---|---|---|---|---|");
     let scratch = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/nodered");
-    for path in ["hallwatch", "Mosquitto WebSocket", "Node-RED 4.1.8"] {
-        if path.starts_with("Node-RED") && plan.smoke {
+    // Per path, per repetition, the steps it ran.
+    let mut ramps: Vec<(&str, Vec<Vec<Step>>)> = Vec::new();
+    for path in FANOUT_PATHS {
+        if (path.starts_with("Node-RED") && plan.smoke) || !plan.runs_path(path) {
             continue;
         }
-        let mut best: Vec<Step> = Vec::new();
+        let mut reps = Vec::new();
         for rep in 0..plan.reps {
-            let mut top: Option<Step> = None;
-            let layout = Layout { halls: 1, windows };
-            match path {
+            let steps = match path {
                 "hallwatch" => {
                     let stack = Stack::start(layout).await?;
                     let conns =
                         load::window_conns(stack.broker.port, &format!("f{rep}"), layout, 100)
                             .await?;
-                    for (k, &rate) in rates.iter().enumerate() {
+                    let mut lost_doubled = (0, 0);
+                    let steps = ramp(&rates, path, async |k, rate| {
                         let run = format!("f{rep}-{k}");
-                        let Some((s, lost, doubled)) = bounded(
-                            &run,
+                        let step = fanout_step_display(
+                            &stack.broker,
+                            stack.server.port,
+                            stack.server.pid(),
+                            &conns,
+                            k == 0,
+                            rate,
                             secs,
-                            fanout_step_display(
-                                &stack.broker,
-                                stack.server.port,
-                                stack.server.pid(),
-                                &conns,
-                                k == 0,
-                                rate,
-                                secs,
-                                clients,
-                                false,
-                                &run,
-                            ),
-                        )
-                        .await?
-                        else {
-                            break;
-                        };
-                        r.lost += lost;
-                        r.doubled += doubled;
-                        if plan.smoke && !s.complete {
-                            r.missed_frames += 1;
-                        }
-                        if !passing(&s) {
-                            break;
-                        }
-                        top = Some(s);
+                            clients,
+                            false,
+                            &run,
+                        );
+                        Ok(bounded(&run, secs, step).await?.map(|(s, lost, doubled)| {
+                            lost_doubled.0 += lost;
+                            lost_doubled.1 += doubled;
+                            s
+                        }))
+                    })
+                    .await?;
+                    r.lost += lost_doubled.0;
+                    r.doubled += lost_doubled.1;
+                    if plan.smoke && steps.iter().any(|s| !s.complete) {
+                        r.missed_frames += 1;
                     }
+                    steps
                 }
                 "Mosquitto WebSocket" => {
                     let broker = Mosquitto::start()?;
-                    for (k, &rate) in rates.iter().enumerate() {
+                    ramp(&rates, path, async |k, rate| {
                         let run = format!("m{rep}-{k}");
-                        let Some(s) = bounded(
+                        bounded(
                             &run,
                             secs,
                             fanout_step_mosquitto(&broker, rate, secs, clients, &run),
                         )
-                        .await?
-                        else {
-                            break;
-                        };
-                        if !passing(&s) {
-                            break;
-                        }
-                        top = Some(s);
-                    }
+                        .await
+                    })
+                    .await?
                 }
                 _ => {
                     let broker = Mosquitto::start()?;
@@ -773,42 +827,36 @@ async fn section_fanout(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
                     let conns =
                         load::window_conns(broker.port, &format!("n{rep}"), layout, 100).await?;
                     wait_nodered(&broker, &format!("n{rep}")).await?;
-                    for (k, &rate) in rates.iter().enumerate() {
+                    ramp(&rates, path, async |k, rate| {
                         let run = format!("n{rep}-{k}");
-                        let Some((s, _, _)) = bounded(
-                            &run,
+                        let step = fanout_step_display(
+                            &broker,
+                            red.port,
+                            red.pid(),
+                            &conns,
+                            k == 0,
+                            rate,
                             secs,
-                            fanout_step_display(
-                                &broker,
-                                red.port,
-                                red.pid(),
-                                &conns,
-                                k == 0,
-                                rate,
-                                secs,
-                                clients,
-                                true,
-                                &run,
-                            ),
-                        )
-                        .await?
-                        else {
-                            break;
-                        };
-                        if !passing(&s) {
-                            break;
-                        }
-                        top = Some(s);
-                    }
+                            clients,
+                            true,
+                            &run,
+                        );
+                        Ok(bounded(&run, secs, step).await?.map(|(s, _, _)| s))
+                    })
+                    .await?
                 }
-            }
-            best.push(top.unwrap_or(Step {
-                deliveries: 0.0,
-                p99: f64::NAN,
-                complete: false,
-                cpu: CpuUse::default(),
-            }));
+            };
+            reps.push(steps);
         }
+        ramps.push((path, reps));
+    }
+    r.line("| path | deliveries/s | p99 ms at that rate | CPU server | CPU broker | CPU load generator |");
+    r.line("|---|---|---|---|---|---|");
+    for (path, reps) in &ramps {
+        let best: Vec<&Step> = reps
+            .iter()
+            .map(|steps| steps.iter().rfind(|s| passing(s)).unwrap_or(&NO_STEP))
+            .collect();
         let cpus: Vec<CpuUse> = best.iter().map(|s| s.cpu).collect();
         r.line(format!(
             "| {path} | {} | {} | {} |",
@@ -818,8 +866,59 @@ async fn section_fanout(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
         ));
     }
     r.line("");
+    // Every step: deliveries/s and p99 at each rate, the median over the
+    // repetitions that reached it; a step that failed is marked.
+    let mut head = "| rate, events or messages/s |".to_owned();
+    let mut rule = "|---|".to_owned();
+    for (path, _) in &ramps {
+        head.push_str(&format!(" {path}: deliveries/s | p99 ms |"));
+        rule.push_str("---|---|");
+    }
+    r.line(head);
+    r.line(rule);
+    for (k, rate) in rates.iter().enumerate() {
+        if ramps
+            .iter()
+            .all(|(_, reps)| reps.iter().all(|s| s.len() <= k))
+        {
+            break;
+        }
+        let mut row = format!("| {} |", group(*rate, 0));
+        for (_, reps) in &ramps {
+            let at: Vec<&Step> = reps.iter().filter_map(|s| s.get(k)).collect();
+            if at.is_empty() {
+                row.push_str(" | |");
+                continue;
+            }
+            let failed = at.iter().filter(|s| !passing(s)).count();
+            let mark = if failed > 0 {
+                format!(" (failed {failed} of {})", at.len())
+            } else {
+                String::new()
+            };
+            row.push_str(&format!(
+                " {} | {}{mark} |",
+                Spread::of(&at.iter().map(|s| s.deliveries).collect::<Vec<_>>()).show(0),
+                Spread::of(&at.iter().map(|s| s.p99).collect::<Vec<_>>()).show(1),
+            ));
+        }
+        r.line(row);
+    }
+    r.line("");
     Ok(())
 }
+
+/// A ramp whose first step failed.
+const NO_STEP: Step = Step {
+    deliveries: 0.0,
+    p99: f64::NAN,
+    complete: false,
+    cpu: CpuUse {
+        server: f64::NAN,
+        broker: f64::NAN,
+        loadgen: f64::NAN,
+    },
+};
 
 /// Waits until the Node-RED flow answers a kiosk: it is connected and subscribed.
 async fn wait_nodered(broker: &Mosquitto, run: &str) -> anyhow::Result<()> {

@@ -138,11 +138,9 @@ pub async fn displays(
 ) -> anyhow::Result<(Vec<JoinHandle<Seen>>, Duration)> {
     let ready = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let mut handles = Vec::with_capacity(n);
-    let mut pending = tokio::task::JoinSet::new();
-    for i in 0..n {
+    let handles = connect_all(n, concurrency, |i| {
         let h = i % halls;
-        pending.spawn(display(
+        display(
             i,
             port,
             path_of(h),
@@ -151,16 +149,9 @@ pub async fn displays(
             times.clone(),
             ready.clone(),
             stop.clone(),
-        ));
-        if pending.len() >= concurrency
-            && let Some(r) = pending.join_next().await
-        {
-            handles.push(r??);
-        }
-    }
-    while let Some(r) = pending.join_next().await {
-        handles.push(r??);
-    }
+        )
+    })
+    .await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     while ready.load(Ordering::SeqCst) < n {
         if Instant::now() > deadline {
@@ -172,6 +163,47 @@ pub async fn displays(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     Ok((handles, started.elapsed()))
+}
+
+/// How long one client may take from its TCP connect to reading: a client
+/// that takes longer names itself, rather than the whole run waiting.
+const CONNECT_LIMIT: Duration = Duration::from_secs(30);
+
+/// Connects `n` clients, `concurrency` at a time (screens of a hall come up
+/// together, not one after another), and returns their reading tasks in
+/// client order.
+pub async fn connect_all<F>(
+    n: usize,
+    concurrency: usize,
+    mut client: impl FnMut(usize) -> F,
+) -> anyhow::Result<Vec<JoinHandle<Seen>>>
+where
+    F: std::future::Future<Output = anyhow::Result<JoinHandle<Seen>>> + Send + 'static,
+{
+    let mut handles: Vec<Option<JoinHandle<Seen>>> = (0..n).map(|_| None).collect();
+    let mut pending = tokio::task::JoinSet::new();
+    let mut next = 0;
+    while next < n || !pending.is_empty() {
+        while next < n && pending.len() < concurrency.max(1) {
+            let i = next;
+            let f = client(i);
+            pending.spawn(async move {
+                let done = tokio::time::timeout(CONNECT_LIMIT, f).await;
+                (i, done)
+            });
+            next += 1;
+        }
+        let Some(joined) = pending.join_next().await else {
+            break;
+        };
+        let (i, done) = joined?;
+        match done {
+            Ok(Ok(h)) => handles[i] = Some(h),
+            Ok(Err(e)) => return Err(e.context(format!("client {i}"))),
+            Err(_) => bail!("client {i} was not connected within {CONNECT_LIMIT:?}"),
+        }
+    }
+    Ok(handles.into_iter().flatten().collect())
 }
 
 /// Stops the clients and adds up what they saw.
@@ -189,12 +221,13 @@ pub async fn collect(stop: &CancellationToken, handles: Vec<JoinHandle<Seen>>) -
 /// Publish instants of the Mosquitto fan-out messages, by sequence number.
 pub type SentTimes = Arc<std::sync::Mutex<Vec<Instant>>>;
 
-/// An MQTT-over-WebSocket subscriber of `topic` at QoS 0; each message's
-/// payload starts with its sequence number.
+/// An MQTT-over-WebSocket subscriber `id` (client `i` of its step) of
+/// `topic` at QoS 0; each message's payload starts with its sequence number.
 pub async fn mqtt_ws_subscriber(
+    id: String,
     i: usize,
     ws_port: u16,
-    topic: &str,
+    topic: String,
     sent: SentTimes,
     stop: CancellationToken,
 ) -> anyhow::Result<JoinHandle<Seen>> {
@@ -206,11 +239,11 @@ pub async fn mqtt_ws_subscriber(
         .await
         .context("MQTT WebSocket handshake")?;
     let mut buf = BytesMut::new();
-    let mut connect = Connect::new(format!("bench-ws-{i}"));
+    let mut connect = Connect::new(id);
     connect.keep_alive = 600;
     Packet::Connect(connect).write(&mut buf, 1 << 20)?;
     // A SUBSCRIBE needs a packet id other than 0, or the broker hangs up.
-    let mut subscribe = Subscribe::new(topic, QoS::AtMostOnce);
+    let mut subscribe = Subscribe::new(&topic, QoS::AtMostOnce);
     subscribe.pkid = 1;
     Packet::Subscribe(subscribe).write(&mut buf, 1 << 20)?;
     ws.send(Message::Binary(buf.split().freeze())).await?;
