@@ -68,6 +68,7 @@ impl Application {
             .await
             .context("Failed to read the event log for replay")?;
         let count = events.len();
+        let read_ms = started.elapsed().as_millis() as u64;
         let mut arrivals = HashMap::new();
         for spec in &settings.halls {
             let start = hall_replay_start(spec, settings.server.replay_days, now);
@@ -99,6 +100,7 @@ impl Application {
             events = count,
             halls = halls.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
+            read_ms,
             backend = store.backend(),
             "Replayed the event log."
         );
@@ -322,52 +324,29 @@ pub struct Replayed {
 /// Folds the stored events over the configuration. `arrivals` are the
 /// tickets each hall issued on the days before its replay starts, which its
 /// forecast learns from.
+///
+/// Halls share nothing, so each hall's events are folded on their own, in
+/// log order, and the halls are spread over the machine's cores: the result
+/// is the same as folding the whole log in order on one.
 pub fn replay(
     settings: &Settings,
     events: Vec<StoredEvent>,
     arrivals: &HashMap<HallId, Vec<DateTime<Utc>>>,
     now: DateTime<Utc>,
 ) -> Replayed {
-    let replay_days = settings.server.replay_days;
-    let mut days = Vec::new();
-    let keep_days = |effects: Vec<Effect>, days: &mut Vec<DayFigures>| {
-        for e in effects {
-            if let Effect::DayEnded(f) = e {
-                days.push(*f);
-            }
-        }
-    };
-    let mut halls: HashMap<HallId, (Hall, DateTime<Utc>)> = settings
+    let index: HashMap<&str, usize> = settings
         .halls
         .iter()
-        .map(|spec| {
-            let start = hall_replay_start(spec, replay_days, now);
-            let mut hall = Hall::new(spec.clone(), start);
-            if let Some(times) = arrivals.get(&spec.id) {
-                hall.learn_arrivals(times);
-            }
-            (spec.id.clone(), (hall, start))
-        })
+        .enumerate()
+        .map(|(i, spec)| (spec.id.as_str(), i))
         .collect();
+    let mut per_hall: Vec<Vec<StoredEvent>> = settings.halls.iter().map(|_| Vec::new()).collect();
     let mut foreign = 0usize;
     for event in events {
-        let Some((hall, start)) = HallId::parse(&event.hall)
-            .ok()
-            .and_then(|id| halls.get_mut(&id))
-        else {
+        match index.get(event.hall.as_str()) {
+            Some(&i) => per_hall[i].push(event),
             // Another process's hall, or one no longer configured.
-            foreign += 1;
-            continue;
-        };
-        if event.received_at < *start {
-            continue;
-        }
-        match serde_json::from_value::<Input>(event.input) {
-            Ok(input) => {
-                let applied = hall.apply(&input, event.received_at);
-                keep_days(applied.effects, &mut days);
-            }
-            Err(e) => error!(seq = event.seq, error = %e, "Stored event cannot be read; skipped."),
+            None => foreign += 1,
         }
     }
     if foreign > 0 {
@@ -376,23 +355,109 @@ pub fn replay(
             "Stored events of halls not configured here were not replayed."
         );
     }
-    let halls = settings
-        .halls
-        .iter()
-        .filter_map(|spec| {
-            let (mut hall, _) = halls.remove(&spec.id)?;
-            // Coming up on a new day is no news; alerts that came due are.
-            let mut pending = hall.tick(now);
-            for e in &pending {
-                if let Effect::DayEnded(f) = e {
-                    days.push((**f).clone());
-                }
-            }
-            pending.retain(|e| !matches!(e, Effect::DayStarted(_) | Effect::DayEnded(_)));
-            Some((hall, pending))
+    let replay_days = settings.server.replay_days;
+    let fold = |i: usize, events: Vec<StoredEvent>| {
+        let spec = &settings.halls[i];
+        let start = hall_replay_start(spec, replay_days, now);
+        fold_hall(spec.clone(), start, arrivals.get(&spec.id), events, now)
+    };
+    // The largest halls first, so that no core is left with one at the end.
+    let mut jobs: Vec<(usize, Vec<StoredEvent>)> = per_hall.into_iter().enumerate().collect();
+    jobs.sort_by_key(|(_, events)| std::cmp::Reverse(events.len()));
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(jobs.len())
+        .max(1);
+    let mut folded: Vec<(usize, Folded)> = if workers == 1 {
+        jobs.into_iter().map(|(i, e)| (i, fold(i, e))).collect()
+    } else {
+        let queue = std::sync::Mutex::new(jobs.into_iter());
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        // The lock is held only to take the next hall.
+                        while let Some((i, events)) = queue.lock().ok().and_then(|mut q| q.next()) {
+                            done.push((i, fold(i, events)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| match h.join() {
+                    Ok(done) => done,
+                    // A fold does not panic on stored input; if one did, the
+                    // same panic is raised here as it would be on one thread.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        })
+    };
+    folded.sort_by_key(|(i, _)| *i);
+    let mut days = Vec::new();
+    let halls = folded
+        .into_iter()
+        .map(|(_, f)| {
+            days.extend(f.days);
+            (f.hall, f.pending)
         })
         .collect();
     Replayed { halls, days }
+}
+
+/// One hall after its replay.
+struct Folded {
+    hall: Hall,
+    pending: Vec<Effect>,
+    days: Vec<DayFigures>,
+}
+
+/// One hall's events folded over a fresh hall from `start`, then brought up
+/// to `now`.
+fn fold_hall(
+    spec: Arc<HallSpec>,
+    start: DateTime<Utc>,
+    arrivals: Option<&Vec<DateTime<Utc>>>,
+    events: Vec<StoredEvent>,
+    now: DateTime<Utc>,
+) -> Folded {
+    let mut days = Vec::new();
+    let mut keep_days = |effects: Vec<Effect>| {
+        for e in effects {
+            if let Effect::DayEnded(f) = e {
+                days.push(*f);
+            }
+        }
+    };
+    let mut hall = Hall::new(spec, start);
+    if let Some(times) = arrivals {
+        hall.learn_arrivals(times);
+    }
+    for event in events {
+        if event.received_at < start {
+            continue;
+        }
+        match serde_json::from_str::<Input>(&event.input) {
+            Ok(input) => keep_days(hall.apply(&input, event.received_at).effects),
+            Err(e) => error!(seq = event.seq, error = %e, "Stored event cannot be read; skipped."),
+        }
+    }
+    // Coming up on a new day is no news; alerts that came due are.
+    let mut pending = hall.tick(now);
+    for e in &pending {
+        if let Effect::DayEnded(f) = e {
+            days.push((**f).clone());
+        }
+    }
+    pending.retain(|e| !matches!(e, Effect::DayStarted(_) | Effect::DayEnded(_)));
+    Folded {
+        hall,
+        pending,
+        days,
+    }
 }
 
 /// Counts a past day's figures again from its events: a fresh hall at the
@@ -409,7 +474,7 @@ pub fn count_day(
         if event.received_at < start || event.received_at >= end {
             continue;
         }
-        match serde_json::from_value::<Input>(event.input) {
+        match serde_json::from_str::<Input>(&event.input) {
             Ok(input) => {
                 hall.apply(&input, event.received_at);
             }

@@ -474,11 +474,11 @@ async fn a_morning_rush_of_ten_thousand_tickets_is_absorbed_without_loss() {
         .await
         .unwrap();
     assert_eq!(events.len(), n, "the store holds every request once");
-    let mut stored: HashMap<&str, usize> = HashMap::new();
+    let mut stored: HashMap<String, usize> = HashMap::new();
     for e in &events {
-        let id = e.input["id"].as_str().unwrap_or_default();
+        let id = e.input_json()["id"].as_str().unwrap_or_default().to_owned();
         let i = *by_id
-            .get(id)
+            .get(id.as_str())
             .unwrap_or_else(|| panic!("a stored event that was never sent: {}", e.input));
         assert_eq!(e.hall, hall_id(requests[i].hall));
         *stored.entry(id).or_default() += 1;

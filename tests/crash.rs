@@ -245,7 +245,7 @@ async fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     assert_eq!(events.len(), N, "every message stored exactly once");
     let mut ids: Vec<String> = events
         .iter()
-        .map(|e| e.input["id"].as_str().unwrap_or("").to_owned())
+        .map(|e| e.input_json()["id"].as_str().unwrap_or("").to_owned())
         .collect();
     ids.sort();
     ids.dedup();

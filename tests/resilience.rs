@@ -171,7 +171,7 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_doubles_nothing() {
         let have: std::collections::HashSet<String> = stored()
             .await
             .iter()
-            .map(|e| e.input["id"].as_str().unwrap_or("").to_owned())
+            .map(|e| e.input_json()["id"].as_str().unwrap_or("").to_owned())
             .collect();
         let missing: Vec<String> = (0..N)
             .map(|i| format!("s{i:05}"))
@@ -186,9 +186,9 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_doubles_nothing() {
     // Give a late duplicate the chance to show itself.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let events = stored().await;
-    let mut ids: Vec<&str> = events
+    let mut ids: Vec<String> = events
         .iter()
-        .map(|e| e.input["id"].as_str().unwrap_or(""))
+        .map(|e| e.input_json()["id"].as_str().unwrap_or("").to_owned())
         .collect();
     assert_eq!(ids.len(), N, "every ticket stored once");
     ids.sort();

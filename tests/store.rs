@@ -126,7 +126,7 @@ async fn exercise(store: &Store) {
     assert_eq!(all.len(), 1200);
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "log order");
     assert_eq!(all[7].received_at, at(7), "millisecond times survive");
-    assert_eq!(all[7].input["id"], "k1-7");
+    assert_eq!(all[7].input_json()["id"], "k1-7");
     assert_eq!(
         all[7].device_at.as_deref(),
         Some("2026-11-23T09:00:00.007+08:00"),

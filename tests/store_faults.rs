@@ -241,7 +241,7 @@ async fn stored_ids(url: &str) -> Vec<String> {
     store.close().await;
     events
         .iter()
-        .map(|e| e.input["id"].as_str().unwrap_or("").to_owned())
+        .map(|e| e.input_json()["id"].as_str().unwrap_or("").to_owned())
         .collect()
 }
 

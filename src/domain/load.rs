@@ -299,10 +299,9 @@ impl Hall {
         // send anyone away: it may ask for windows, never close one.
         let may_close = self.office_weight(None, self.local_time_of_day(now)) >= 3600.0;
         let benchmark = f64::from(self.spec.benchmark.max(1));
-        let mut issued = vec![0usize; self.spec.services.len()];
-        for t in &self.tickets {
-            issued[t.issued_for] += 1;
-        }
+        // A service's daily sequence counts the tickets issued for it today
+        // (a transfer moves a ticket, not its issue), without walking them.
+        let issued: Vec<usize> = self.seq.iter().map(|&n| n as usize).collect();
         self.spec
             .services
             .iter()

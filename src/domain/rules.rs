@@ -337,6 +337,11 @@ impl Hall {
 
     fn idle_with_queue(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
         let limit = self.spec.thresholds.idle_with_queue_s;
+        // Each service's oldest waiting ticket, looked up once: windows share
+        // services.
+        let oldest: Vec<Option<DateTime<Utc>>> = (0..self.spec.services.len())
+            .map(|s| self.queues.oldest(s))
+            .collect();
         for (w, spec) in self.spec.windows.iter().enumerate() {
             let state = &self.windows[w];
             if state.staff.is_none() || state.paused.is_some() || state.current.is_some() {
@@ -346,7 +351,7 @@ impl Hall {
             let Some(first_waiting) = spec
                 .services
                 .iter()
-                .filter_map(|&s| self.queues.oldest(s))
+                .filter_map(|&s| oldest.get(s).copied().flatten())
                 .min()
             else {
                 continue;
@@ -578,14 +583,26 @@ impl Hall {
         // Open in the order the conditions arose, so ids follow it on replay too.
         findings.sort_by(|a, b| (a.since, a.rule, &a.subject).cmp(&(b.since, b.rule, &b.subject)));
         let mut changed: Vec<String> = Vec::new();
-        let mut present = std::collections::HashSet::new();
+        // Which alerts a finding still holds open, by index: the rest of an
+        // evaluated rule's alerts have cleared. Silenced conditions found
+        // again stay silenced; those are few, kept by key.
+        let mut held = vec![false; self.alerts.len()];
+        let mut silenced_present = Vec::new();
         for f in findings {
             let key = (f.rule, f.subject.clone());
             // A person resolved this condition: only a higher severity speaks again.
-            let silenced = self.silenced.get(&key).is_some_and(|s| f.severity <= *s);
-            match self.open_alerts.get(&key) {
+            let silenced_at = self.silenced.get(&key).copied();
+            if silenced_at.is_some() {
+                silenced_present.push(key.clone());
+            }
+            let silenced = silenced_at.is_some_and(|s| f.severity <= s);
+            let open = self.open_alerts.get(&key).copied();
+            if let Some(h) = open.and_then(|i| held.get_mut(i)) {
+                *h = true;
+            }
+            match open {
                 _ if silenced => {}
-                Some(&i) => {
+                Some(i) => {
                     if self.alerts[i].rises(&f) {
                         let message = self.say(&f);
                         self.alerts[i].raise(&f, message);
@@ -612,19 +629,23 @@ impl Hall {
                     let message = self.say(&f);
                     self.alerts
                         .push(Alert::from_finding(id.clone(), f, message));
-                    self.open_alerts.insert(key.clone(), self.alerts.len() - 1);
+                    self.open_alerts.insert(key, self.alerts.len() - 1);
+                    held.push(true);
                     changed.push(id);
                 }
             }
-            present.insert(key);
         }
         // Conditions that cleared resolve their alerts, for the rules that
         // were evaluated and that do not need a person.
         let cleared: Vec<(Rule, Subject)> = self
             .open_alerts
-            .keys()
-            .filter(|k| k.0.resolves_itself() && evaluated.contains(&k.0) && !present.contains(*k))
-            .cloned()
+            .iter()
+            .filter(|(k, i)| {
+                k.0.resolves_itself()
+                    && evaluated.contains(&k.0)
+                    && !held.get(**i).is_some_and(|h| *h)
+            })
+            .map(|(k, _)| k.clone())
             .collect();
         for key in cleared {
             if let Some(i) = self.open_alerts.remove(&key) {
@@ -641,7 +662,7 @@ impl Hall {
         }
         // A silenced condition that cleared may alert again next time.
         self.silenced
-            .retain(|k, _| !evaluated.contains(&k.0) || present.contains(k));
+            .retain(|k, _| !evaluated.contains(&k.0) || silenced_present.contains(k));
         let after = secs(self.spec.thresholds.escalate_after_s);
         for &i in self.open_alerts.values() {
             if self.alerts[i].escalate(now, after) {

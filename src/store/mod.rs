@@ -115,10 +115,19 @@ pub struct AlertFilter {
 pub struct StoredEvent {
     pub seq: i64,
     pub hall: String,
-    pub input: serde_json::Value,
+    /// The domain input as stored, JSON text: a replay parses it on the
+    /// core that folds its hall.
+    pub input: String,
     pub received_at: DateTime<Utc>,
     /// The device's own `at`, as sent.
     pub device_at: Option<String>,
+}
+
+impl StoredEvent {
+    /// The input as a JSON value (Null if it is not JSON).
+    pub fn input_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.input).unwrap_or_default()
+    }
 }
 
 /// The database, SQLite or PostgreSQL.
@@ -345,7 +354,7 @@ impl Store {
             ),
             Store::Postgres(p) => select_rows!(
                 p,
-                "SELECT seq, hall, input, received_at, device_at FROM events WHERE received_at >= $1 ORDER BY seq",
+                "SELECT seq, hall, input::text AS input, received_at, device_at FROM events WHERE received_at >= $1 ORDER BY seq",
                 since,
                 stored_event
             ),
@@ -499,7 +508,7 @@ impl Store {
             ),
             Store::Postgres(p) => fetch!(
                 p,
-                "SELECT seq, hall, input, received_at, device_at FROM events \
+                "SELECT seq, hall, input::text AS input, received_at, device_at FROM events \
                  WHERE hall = $1 AND received_at >= $2 AND received_at < $3 ORDER BY seq"
             ),
         })
@@ -572,13 +581,11 @@ where
     for<'q> i64: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
     for<'q> String: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
     for<'q> Option<String>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
-    for<'q> Json<serde_json::Value>: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
 {
-    let input: Json<serde_json::Value> = r.try_get("input")?;
     Ok(StoredEvent {
         seq: r.try_get("seq")?,
         hall: r.try_get("hall")?,
-        input: input.0,
+        input: r.try_get("input")?,
         received_at: from_millis(r.try_get("received_at")?),
         device_at: r.try_get("device_at")?,
     })
