@@ -145,6 +145,13 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// The events insert, the rows' VALUES added per statement.
+const EVENTS_INSERT: &str = "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at) ";
+
+/// Events in one statement at the most: ten parameters each stays far below
+/// SQLite's and PostgreSQL's limits on parameters.
+const EVENT_ROWS: usize = 500;
+
 /// Inserts records in one transaction; the SQL differs per backend only in
 /// its placeholders.
 macro_rules! write_records {
@@ -166,23 +173,44 @@ macro_rules! write_records {
         }
     }};
     (@each $tx:ident, $records:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr) => {
-        for &r in $records {
+        let records: &[&Record] = $records;
+        let mut at = 0;
+        while at < records.len() {
+            // A run of events goes in as one statement of many rows: one
+            // round trip to the database for the run, not one per event.
+            let run = records[at..]
+                .iter()
+                .take(EVENT_ROWS)
+                .take_while(|r| matches!(r, Record::Event(_)))
+                .count();
+            if run > 0 {
+                let mut q = sqlx::QueryBuilder::new($events_sql);
+                q.push_values(
+                    records[at..at + run].iter().filter_map(|r| match r {
+                        Record::Event(e) => Some(e),
+                        _ => None,
+                    }),
+                    |mut b, e| {
+                        b.push_bind(&e.hall)
+                            .push_bind(&e.device)
+                            .push_bind(&e.msg_id)
+                            .push_bind(&e.kind)
+                            .push_bind(Json(&e.input))
+                            .push_bind(millis(e.received_at))
+                            .push_bind(e.ok)
+                            .push_bind(&e.reason)
+                            .push_bind(e.reply.as_ref().map(Json))
+                            .push_bind(&e.device_at);
+                    },
+                );
+                q.build().execute(&mut *$tx).await?;
+                at += run;
+                continue;
+            }
+            let r = records[at];
+            at += 1;
             match r {
-                Record::Event(e) => {
-                    sqlx::query($events_sql)
-                        .bind(&e.hall)
-                        .bind(&e.device)
-                        .bind(&e.msg_id)
-                        .bind(&e.kind)
-                        .bind(Json(&e.input))
-                        .bind(millis(e.received_at))
-                        .bind(e.ok)
-                        .bind(&e.reason)
-                        .bind(e.reply.as_ref().map(Json))
-                        .bind(&e.device_at)
-                        .execute(&mut *$tx)
-                        .await?;
-                }
+                Record::Event(_) => {}
                 Record::Rejection(r) => {
                     sqlx::query($rejections_sql)
                         .bind(millis(r.received_at))
@@ -312,8 +340,7 @@ impl Store {
             Store::Sqlite(pool) => write_records!(
                 pool,
                 records,
-                "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                EVENTS_INSERT,
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
                 "INSERT INTO alerts (id, hall, rule, severity, state, opened_at, updated_at, body) \
@@ -327,8 +354,7 @@ impl Store {
             Store::Postgres(pool) => write_records!(
                 pool,
                 records,
-                "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                EVENTS_INSERT,
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 "INSERT INTO alerts (id, hall, rule, severity, state, opened_at, updated_at, body) \
