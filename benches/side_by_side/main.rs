@@ -217,12 +217,15 @@ async fn run(plan: &Plan) -> anyhow::Result<Report> {
         plan.reps
     ));
     r.line("Figures are the median over the repetitions, with the range in brackets. CPU is % of one core.\n");
-    let mut qos1_baseline = f64::NAN;
+    let mut baseline = Baseline {
+        qos1: f64::NAN,
+        broker_us: f64::NAN,
+    };
     if plan.runs("broker") {
-        qos1_baseline = section_broker(plan, &mut r).await?;
+        baseline = section_broker(plan, &mut r).await?;
     }
     if plan.runs("ingest") {
-        section_ingest(plan, &mut r, qos1_baseline).await?;
+        section_ingest(plan, &mut r, &baseline).await?;
     }
     if plan.runs("latency") {
         section_latency(plan, &mut r).await?;
@@ -243,7 +246,20 @@ async fn run(plan: &Plan) -> anyhow::Result<Report> {
     Ok(r)
 }
 
-async fn section_broker(plan: &Plan, r: &mut Report) -> anyhow::Result<f64> {
+/// The broker's own QoS 1 figures that ingest is set beside.
+struct Baseline {
+    /// Messages a second, publisher to subscriber.
+    qos1: f64,
+    /// The broker's CPU time per message, µs.
+    broker_us: f64,
+}
+
+/// CPU µs per event of a process that used `pct` % of a core at `rate`/s.
+fn us_per(pct: f64, rate: f64) -> f64 {
+    pct / 100.0 * 1e6 / rate.max(1e-9)
+}
+
+async fn section_broker(plan: &Plan, r: &mut Report) -> anyhow::Result<Baseline> {
     r.line("## Broker baseline: one publisher → Mosquitto → one subscriber\n");
     r.line(format!(
         "{} messages of 200 bytes; QoS 1 with 1,000 in flight. Latency: QoS 1 at 5,000 msg/s for {} s.\n",
@@ -252,7 +268,10 @@ async fn section_broker(plan: &Plan, r: &mut Report) -> anyhow::Result<f64> {
     ));
     r.line("| path | msg/s | received | CPU broker | CPU load generator |");
     r.line("|---|---|---|---|---|");
-    let mut qos1 = f64::NAN;
+    let mut base = Baseline {
+        qos1: f64::NAN,
+        broker_us: f64::NAN,
+    };
     for (name, qos) in [("QoS 0", QoS::AtMostOnce), ("QoS 1", QoS::AtLeastOnce)] {
         let (mut rates, mut got, mut cpus) = (vec![], vec![], vec![]);
         for rep in 0..plan.reps {
@@ -271,7 +290,11 @@ async fn section_broker(plan: &Plan, r: &mut Report) -> anyhow::Result<f64> {
         }
         let s = Spread::of(&rates);
         if qos == QoS::AtLeastOnce {
-            qos1 = s.median;
+            base.qos1 = s.median;
+            base.broker_us = us_per(
+                Spread::of(&cpus.iter().map(|c| c.broker).collect::<Vec<_>>()).median,
+                s.median,
+            );
         }
         r.line(format!(
             "| {name} | {} | {} | {} | {} |",
@@ -302,7 +325,11 @@ async fn section_broker(plan: &Plan, r: &mut Report) -> anyhow::Result<f64> {
         Spread::of(&p99).show(3),
         Spread::of(&p999).show(3)
     ));
-    Ok(qos1)
+    r.line(format!(
+        "The broker's CPU per QoS 1 message (publish in, delivery out, both acknowledged): {:.1} µs.\n",
+        base.broker_us
+    ));
+    Ok(base)
 }
 
 /// A broker and a server with `layout`, ready for traffic.
@@ -346,7 +373,8 @@ async fn stored(url: &str) -> anyhow::Result<(u64, u64)> {
     Ok(out)
 }
 
-async fn section_ingest(plan: &Plan, r: &mut Report, qos1: f64) -> anyhow::Result<()> {
+async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow::Result<()> {
+    let qos1 = base.qos1;
     let (layout, cycles) = plan.ingest;
     let n = layout.halls * layout.windows * (1 + cycles * PER_CYCLE);
     r.line("## Ingest: events applied, committed and acknowledged\n");
@@ -425,7 +453,25 @@ async fn section_ingest(plan: &Plan, r: &mut Report, qos1: f64) -> anyhow::Resul
         },
         cpu_cols(&cpus)
     ));
-    r.line("");
+    // What bounds it: each process's CPU per event, and the rate at which
+    // they would fill every core of this machine together.
+    let med = |g: fn(&CpuUse) -> f64| Spread::of(&cpus.iter().map(g).collect::<Vec<_>>()).median;
+    let per = [
+        us_per(med(|c| c.server), s.median),
+        us_per(med(|c| c.broker), s.median),
+        us_per(med(|c| c.loadgen), s.median),
+    ];
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let ceiling = cores * 1e6 / per.iter().sum::<f64>();
+    r.line(format!(
+        "\nCPU per event: server {:.1} µs, broker {:.1} µs ({:.1} QoS 1 messages' worth), load generator {:.1} µs. \
+         At that cost the {cores} cores are full at {} events/s.\n",
+        per[0],
+        per[1],
+        per[1] / base.broker_us,
+        per[2],
+        group(ceiling, 0)
+    ));
     Ok(())
 }
 
