@@ -199,7 +199,7 @@ fn main() -> anyhow::Result<()> {
     println!("\nReport written to {}", out.display());
     if report.lost > 0 || report.doubled > 0 || report.missed_frames > 0 {
         bail!(
-            "{} events lost, {} doubled, {} call frames missed by a screen",
+            "{} events lost, {} doubled, {} call frames lost (missed by a screen sent no fresh snapshot)",
             report.lost,
             report.doubled,
             report.missed_frames
@@ -240,7 +240,7 @@ async fn run(plan: &Plan) -> anyhow::Result<Report> {
         section_replay(plan, &mut r).await?;
     }
     r.line(format!(
-        "\n**Events lost: {}. Doubled: {}. Call frames a screen missed: {}.**",
+        "\n**Events lost: {}. Doubled: {}. Call frames lost (missed by a screen that was sent no fresh snapshot): {}.**",
         r.lost, r.doubled, r.missed_frames
     ));
     Ok(r)
@@ -517,15 +517,18 @@ async fn section_latency(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
     );
     r.line(format!(
         "{} halls × {} windows; the screens are spread evenly over the halls. Each point runs {secs} s of the citizen \
-         cycle at the given rate (all message kinds counted). Every screen must see every call of its hall.\n",
+         cycle at the given rate (all message kinds counted). Every screen must see every call of its hall, or, if \
+         it falls behind, be sent a fresh snapshot in their place (it then shows the calls since): \"screens resynced\". \
+         A call missed without one is lost and fails the run.\n",
         layout.halls, layout.windows
     ));
-    r.line("| events/s | screens | p50 ms | p99 ms | p99.9 ms | frames delivered/s | CPU server | CPU broker | CPU load generator |");
-    r.line("|---|---|---|---|---|---|---|---|---|");
+    r.line("| events/s | screens | p50 ms | p99 ms | p99.9 ms | frames delivered/s | calls missed | screens resynced | CPU server | CPU broker | CPU load generator |");
+    r.line("|---|---|---|---|---|---|---|---|---|---|---|");
     for &d in &clients {
         for &rate in &rates {
             let (mut p50, mut p99, mut p999, mut fps, mut cpus) =
                 (vec![], vec![], vec![], vec![], vec![]);
+            let (mut missed, mut resynced) = (vec![], vec![]);
             for rep in 0..plan.reps {
                 let stack = Stack::start(layout).await?;
                 let run = format!("l{d}-{rate}-{rep}");
@@ -565,13 +568,24 @@ async fn section_latency(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
                 r.lost += lost;
                 r.doubled += doubled;
                 let mut lat = Latencies::default();
-                let mut frames = 0;
+                let (mut frames, mut miss, mut resync) = (0, 0, 0);
                 for (i, s) in seen.into_iter().enumerate() {
                     let want = times.calls(i % layout.halls) as u64;
-                    r.missed_frames += want.saturating_sub(s.calls);
+                    let short = want.saturating_sub(s.calls);
+                    miss += short;
+                    // A screen that fell behind is sent a fresh snapshot in
+                    // place of what it missed (it shows the calls since);
+                    // a call missing without one is lost.
+                    if s.resyncs == 0 {
+                        r.missed_frames += short;
+                    } else {
+                        resync += 1;
+                    }
                     frames += s.frames;
                     lat.extend(s.latency);
                 }
+                missed.push(miss as f64);
+                resynced.push(resync as f64);
                 p50.push(lat.quantile_ms(0.5));
                 p99.push(lat.quantile_ms(0.99));
                 p999.push(lat.quantile_ms(0.999));
@@ -579,13 +593,15 @@ async fn section_latency(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
                 cpus.push(cpu);
             }
             r.line(format!(
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 group(rate, 0),
                 group(d as f64, 0),
                 Spread::of(&p50).show(2),
                 Spread::of(&p99).show(2),
                 Spread::of(&p999).show(2),
                 Spread::of(&fps).show(0),
+                Spread::of(&missed).show(0),
+                Spread::of(&resynced).show(0),
                 cpu_cols(&cpus)
             ));
         }

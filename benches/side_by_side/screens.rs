@@ -47,6 +47,9 @@ async fn tcp_from(i: usize, port: u16) -> std::io::Result<TcpStream> {
 pub struct Seen {
     pub frames: u64,
     pub calls: u64,
+    /// Fresh snapshots after the first: the server sends one to a screen
+    /// that fell behind, in place of the frames it could not take.
+    pub resyncs: u64,
     pub latency: Latencies,
 }
 
@@ -95,6 +98,10 @@ pub async fn display(
                 continue;
             }
             seen.frames += 1;
+            if text.contains("\"type\":\"snapshot\"") {
+                seen.resyncs += 1;
+                continue;
+            }
             if !text.contains("\"type\":\"call\"") {
                 continue;
             }
