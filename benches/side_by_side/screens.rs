@@ -24,9 +24,11 @@ use crate::load::{CallTimes, Layout};
 use crate::stats::Latencies;
 
 /// Clients per source address: hallwatch budgets WebSocket handshakes per
-/// address (a burst of 200), so the clients come from many loopback
-/// addresses, as screens come from many machines.
-const PER_ADDRESS: usize = 50;
+/// address (600 a minute, a burst of 200), so the clients come from many
+/// loopback addresses, as screens come from many machines. Ten each keeps a
+/// fan-out ramp (1,000 screens connecting anew at each of 15 steps) within
+/// the budget.
+const PER_ADDRESS: usize = 10;
 
 /// Loopback source address of client `i`: 127.1.x.y.
 fn source(i: usize) -> Ipv4Addr {
