@@ -210,6 +210,7 @@ macro_rules! write_records {
             let r = records[at];
             at += 1;
             match r {
+                // Every event went in with its run above.
                 Record::Event(_) => {}
                 Record::Rejection(r) => {
                     sqlx::query($rejections_sql)
