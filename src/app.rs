@@ -23,7 +23,7 @@ use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::mqtt::acks::AckQueue;
 use crate::mqtt::{client, ingest::Ingest};
-use crate::store::{Outbound, Record, Store, StoredEvent, spawn_writer};
+use crate::store::{HallLog, Outbound, Record, Store, spawn_writer};
 
 /// A built server, ready to run.
 pub struct Application {
@@ -62,16 +62,16 @@ impl Application {
 
         let started = Instant::now();
         let now = clock.now();
-        let since = replay_start(&settings, now);
-        let events = store
-            .events_since(since)
-            .await
-            .context("Failed to read the event log for replay")?;
-        let count = events.len();
-        let read_ms = started.elapsed().as_millis() as u64;
+        let mut logs = Vec::with_capacity(settings.halls.len());
         let mut arrivals = HashMap::new();
         for spec in &settings.halls {
             let start = hall_replay_start(spec, settings.server.replay_days, now);
+            logs.push(
+                store
+                    .hall_log(spec.id.as_str(), start, DateTime::<Utc>::MAX_UTC)
+                    .await
+                    .context("Failed to read the event log for replay")?,
+            );
             let times = store
                 .tickets_issued(
                     spec.id.as_str(),
@@ -82,7 +82,19 @@ impl Application {
                 .context("Failed to read earlier days' arrivals for the forecast")?;
             arrivals.insert(spec.id.clone(), times);
         }
-        let Replayed { halls, days } = replay(&settings, events, &arrivals, now);
+        let count: usize = logs.iter().map(HallLog::len).sum();
+        let read_ms = started.elapsed().as_millis() as u64;
+        let stored = store
+            .count_events_since(replay_start(&settings, now))
+            .await
+            .context("Failed to count the event log")?;
+        if stored > count {
+            info!(
+                events = stored - count,
+                "Stored events of halls not configured here were not replayed."
+            );
+        }
+        let Replayed { halls, days } = replay(&settings, logs, &arrivals, now);
         if !days.is_empty() {
             // Days that ended while the server was down, or before the
             // figures were kept: keep them now (the same figures again are
@@ -321,55 +333,34 @@ pub struct Replayed {
     pub days: Vec<DayFigures>,
 }
 
-/// Folds the stored events over the configuration. `arrivals` are the
-/// tickets each hall issued on the days before its replay starts, which its
-/// forecast learns from.
+/// Folds each hall's stored events (`logs`, in the order of the
+/// configuration's halls) over it. `arrivals` are the tickets each hall
+/// issued on the days before its replay starts, which its forecast learns
+/// from.
 ///
 /// Halls share nothing, so each hall's events are folded on their own, in
 /// log order, and the halls are spread over the machine's cores: the result
 /// is the same as folding the whole log in order on one.
 pub fn replay(
     settings: &Settings,
-    events: Vec<StoredEvent>,
+    logs: Vec<HallLog>,
     arrivals: &HashMap<HallId, Vec<DateTime<Utc>>>,
     now: DateTime<Utc>,
 ) -> Replayed {
-    let index: HashMap<&str, usize> = settings
-        .halls
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| (spec.id.as_str(), i))
-        .collect();
-    let mut per_hall: Vec<Vec<StoredEvent>> = settings.halls.iter().map(|_| Vec::new()).collect();
-    let mut foreign = 0usize;
-    for event in events {
-        match index.get(event.hall.as_str()) {
-            Some(&i) => per_hall[i].push(event),
-            // Another process's hall, or one no longer configured.
-            None => foreign += 1,
-        }
-    }
-    if foreign > 0 {
-        info!(
-            events = foreign,
-            "Stored events of halls not configured here were not replayed."
-        );
-    }
-    let replay_days = settings.server.replay_days;
-    let fold = |i: usize, events: Vec<StoredEvent>| {
+    let fold = |i: usize, log: HallLog| {
         let spec = &settings.halls[i];
-        let start = hall_replay_start(spec, replay_days, now);
-        fold_hall(spec.clone(), start, arrivals.get(&spec.id), events, now)
+        let start = hall_replay_start(spec, settings.server.replay_days, now);
+        fold_hall(spec.clone(), start, arrivals.get(&spec.id), &log, now)
     };
     // The largest halls first, so that no core is left with one at the end.
-    let mut jobs: Vec<(usize, Vec<StoredEvent>)> = per_hall.into_iter().enumerate().collect();
-    jobs.sort_by_key(|(_, events)| std::cmp::Reverse(events.len()));
+    let mut jobs: Vec<(usize, HallLog)> = logs.into_iter().enumerate().collect();
+    jobs.sort_by_key(|(_, log)| std::cmp::Reverse(log.len()));
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(jobs.len())
         .max(1);
     let mut folded: Vec<(usize, Folded)> = if workers == 1 {
-        jobs.into_iter().map(|(i, e)| (i, fold(i, e))).collect()
+        jobs.into_iter().map(|(i, log)| (i, fold(i, log))).collect()
     } else {
         let queue = std::sync::Mutex::new(jobs.into_iter());
         std::thread::scope(|scope| {
@@ -378,8 +369,8 @@ pub fn replay(
                     scope.spawn(|| {
                         let mut done = Vec::new();
                         // The lock is held only to take the next hall.
-                        while let Some((i, events)) = queue.lock().ok().and_then(|mut q| q.next()) {
-                            done.push((i, fold(i, events)));
+                        while let Some((i, log)) = queue.lock().ok().and_then(|mut q| q.next()) {
+                            done.push((i, fold(i, log)));
                         }
                         done
                     })
@@ -421,30 +412,21 @@ fn fold_hall(
     spec: Arc<HallSpec>,
     start: DateTime<Utc>,
     arrivals: Option<&Vec<DateTime<Utc>>>,
-    events: Vec<StoredEvent>,
+    log: &HallLog,
     now: DateTime<Utc>,
 ) -> Folded {
     let mut days = Vec::new();
-    let mut keep_days = |effects: Vec<Effect>| {
+    let mut hall = Hall::new(spec, start);
+    if let Some(times) = arrivals {
+        hall.learn_arrivals(times);
+    }
+    apply_log(&mut hall, log, |effects| {
         for e in effects {
             if let Effect::DayEnded(f) = e {
                 days.push(*f);
             }
         }
-    };
-    let mut hall = Hall::new(spec, start);
-    if let Some(times) = arrivals {
-        hall.learn_arrivals(times);
-    }
-    for event in events {
-        if event.received_at < start {
-            continue;
-        }
-        match serde_json::from_str::<Input>(&event.input) {
-            Ok(input) => keep_days(hall.apply(&input, event.received_at).effects),
-            Err(e) => error!(seq = event.seq, error = %e, "Stored event cannot be read; skipped."),
-        }
-    }
+    });
     // Coming up on a new day is no news; alerts that came due are.
     let mut pending = hall.tick(now);
     for e in &pending {
@@ -460,27 +442,30 @@ fn fold_hall(
     }
 }
 
-/// Counts a past day's figures again from its events: a fresh hall at the
-/// day's start, the day's log folded over it, closed at its end.
-pub fn count_day(
-    spec: Arc<HallSpec>,
-    events: Vec<StoredEvent>,
-    date: chrono::NaiveDate,
-) -> DayFigures {
+/// Applies each event of `log` to `hall` at the time it was received,
+/// handing the effects of each to `effects`. An event that cannot be read
+/// is logged and skipped.
+fn apply_log(hall: &mut Hall, log: &HallLog, mut effects: impl FnMut(Vec<Effect>)) {
+    for entry in log.entries() {
+        let parsed = entry.map_err(|text| text.chars().take(80).collect::<String>());
+        match parsed.and_then(|e| {
+            serde_json::from_str::<Input>(e.input)
+                .map(|input| (e, input))
+                .map_err(|err| format!("seq {}: {err}", e.seq))
+        }) {
+            Ok((e, input)) => effects(hall.apply(&input, e.received_at).effects),
+            Err(error) => error!(%error, "Stored event cannot be read; skipped."),
+        }
+    }
+}
+
+/// Counts a past day's figures again from its log: a fresh hall at the
+/// day's start, the day's events folded over it, closed at its end.
+pub fn count_day(spec: Arc<HallSpec>, log: &HallLog, date: chrono::NaiveDate) -> DayFigures {
     let start = spec.day_start(date);
     let end = date.succ_opt().map_or(start, |d| spec.day_start(d));
     let mut hall = Hall::new(spec, start);
-    for event in events {
-        if event.received_at < start || event.received_at >= end {
-            continue;
-        }
-        match serde_json::from_str::<Input>(&event.input) {
-            Ok(input) => {
-                hall.apply(&input, event.received_at);
-            }
-            Err(e) => error!(seq = event.seq, error = %e, "Stored event cannot be read; skipped."),
-        }
-    }
+    apply_log(&mut hall, log, drop);
     hall.tick(end - chrono::Duration::milliseconds(1));
     hall.figures(end, true)
 }

@@ -134,16 +134,28 @@ async fn exercise(store: &Store) {
     );
     assert_eq!(all[8].device_at, None);
     assert_eq!(store.events_since(at(1000)).await.unwrap().len(), 200);
-    let day = store.hall_events("h1", at(100), at(110)).await.unwrap();
+    let day = store.hall_log("h1", at(100), at(110)).await.unwrap();
     assert_eq!(day.len(), 10, "[from, to)");
-    assert_eq!((day[0].received_at, day[9].received_at), (at(100), at(109)));
+    let entries: Vec<_> = day.entries().map(Result::unwrap).collect();
+    assert_eq!(entries.len(), 10);
+    assert_eq!(
+        (entries[0].received_at, entries[9].received_at),
+        (at(100), at(109))
+    );
+    assert!(entries.windows(2).all(|p| p[0].seq < p[1].seq), "log order");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(entries[0].input).unwrap(),
+        all[100].input_json(),
+        "the input as stored"
+    );
     assert!(
         store
-            .hall_events("h2", at(0), at(2000))
+            .hall_log("h2", at(0), at(2000))
             .await
             .unwrap()
             .is_empty()
     );
+    assert_eq!(store.count_events_since(at(1000)).await.unwrap(), 200);
     let issued = store.tickets_issued("h1", at(0), at(5)).await.unwrap();
     assert_eq!(issued, (0..5).map(at).collect::<Vec<_>>());
     assert_eq!(store.last_event_at().await.unwrap(), Some(at(1199)));

@@ -34,6 +34,9 @@ struct Plan {
     only: Option<Vec<String>>,
     /// Fan-out paths to run: hallwatch, mosquitto, node-red.
     paths: Option<Vec<String>>,
+    /// Keep the replay's day (database and configuration) in
+    /// target/bench/replay, to start a server on it again by hand.
+    keep: bool,
     broker_msgs: usize,
     ingest: (Layout, usize),
     latency: (Layout, Vec<f64>, Vec<usize>, f64),
@@ -61,12 +64,14 @@ impl Plan {
         };
         let only = value("--only").map(|v| v.split(',').map(str::to_owned).collect());
         let paths = value("--paths").map(|v| v.split(',').map(str::to_owned).collect());
+        let keep = args.iter().any(|a| a == "--keep");
         Ok(if smoke {
             Self {
                 smoke,
                 reps,
                 only,
                 paths,
+                keep,
                 broker_msgs: 5_000,
                 ingest: (
                     Layout {
@@ -100,6 +105,7 @@ impl Plan {
                 reps,
                 only,
                 paths,
+                keep,
                 broker_msgs: 200_000,
                 // 200 windows, 100,200 messages.
                 ingest: (
@@ -1095,8 +1101,19 @@ async fn section_displays(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
 async fn section_replay(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
     let (layout, cycles) = plan.replay;
     r.line("## Start-up replay of a day\n");
-    let dir = tempfile::tempdir()?;
-    let db = format!("sqlite://{}", dir.path().join("events.db").display());
+    let scratch = tempfile::tempdir()?;
+    let kept = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/replay");
+    let dir = if plan.keep {
+        // A day kept from an earlier run is replaced, not added to.
+        if kept.exists() {
+            std::fs::remove_dir_all(&kept)?;
+        }
+        std::fs::create_dir_all(&kept)?;
+        kept.as_path()
+    } else {
+        scratch.path()
+    };
+    let db = format!("sqlite://{}", dir.join("events.db").display());
     let port = env::free_port();
     let broker = Mosquitto::start()?;
     let config = layout.config(port, &db, broker.port);
@@ -1110,11 +1127,11 @@ async fn section_replay(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
         layout.windows,
         written_at.elapsed().as_secs_f64()
     ));
-    let path = dir.path().join("hallwatch.toml");
+    let path = dir.join("hallwatch.toml");
     std::fs::write(&path, &config)?;
     let (mut rates, mut ready, mut cpus) = (vec![], vec![], vec![]);
     for rep in 0..plan.reps {
-        let log = dir.path().join(format!("server-{rep}.log"));
+        let log = dir.join(format!("server-{rep}.log"));
         let mut server = Server::start(&path, port, &log)?;
         let cpu = CpuMeter::start(Some(server.pid()), None);
         let took = server.wait_ready(Duration::from_secs(600))?;

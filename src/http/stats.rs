@@ -132,14 +132,13 @@ async fn past_day(
     }
     let start = hall.spec.day_start(date);
     let end = date.succ_opt().map_or(start, |d| hall.spec.day_start(d));
-    let events = state
+    let log = state
         .store
-        .hall_events(id, start, end)
+        .hall_log(id, start, end)
         .await
         .map_err(store_err)?;
-    let count = events.len();
-    let figures = crate::app::count_day(hall.spec.clone(), events, date);
-    info!(hall = id, %date, events = count, "Counted a past day's figures from the event log.");
+    let figures = crate::app::count_day(hall.spec.clone(), &log, date);
+    info!(hall = id, %date, events = log.len(), "Counted a past day's figures from the event log.");
     let row = crate::engine::daily_row(&figures, now_ms(state.clock.as_ref()));
     state
         .store

@@ -4,6 +4,7 @@
 //! Runtime queries on concrete pools rather than sqlx's `Any` driver, which
 //! has no chrono types; the SQL differs only where the backends do.
 
+mod log;
 mod writer;
 
 use std::str::FromStr;
@@ -17,6 +18,7 @@ use sqlx::sqlite::{
 };
 use sqlx::types::Json;
 
+pub use log::{HallLog, LogEntry};
 pub use writer::{AfterCommit, Outbound, StoreWriter, WriteItem, spawn_writer};
 
 /// A writer whose items go nowhere, for unit tests of the engine's callers.
@@ -506,37 +508,35 @@ impl Store {
         Ok(row.map(|r| r.0.0))
     }
 
-    /// A hall's events received in [from, to), in log order: one day's
-    /// log, to count its figures again.
-    pub async fn hall_events(
+    /// A hall's events received in [from, to), in log order, as one text
+    /// (see `HallLog`): a replay's day, or a past day to count again.
+    pub async fn hall_log(
         &self,
         hall: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
+    ) -> Result<HallLog, StoreError> {
         macro_rules! fetch {
-            ($pool:expr, $sql:expr) => {
-                sqlx::query($sql)
+            ($pool:expr, $sql:expr) => {{
+                let (len, text): (i64, Option<String>) = sqlx::query_as($sql)
                     .bind(hall)
                     .bind(millis(from))
                     .bind(millis(to))
-                    .fetch_all($pool)
-                    .await?
-                    .iter()
-                    .map(stored_event)
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?
-            };
+                    .fetch_one($pool)
+                    .await?;
+                HallLog::new(text, len)
+            }};
         }
         Ok(match self {
             Store::Sqlite(p) => fetch!(
                 p,
-                "SELECT seq, hall, input, received_at, device_at FROM events \
-                 WHERE hall = ? AND received_at >= ? AND received_at < ? ORDER BY seq"
+                "SELECT count(*), group_concat(seq || ' ' || received_at || ' ' || input, char(30) ORDER BY seq) \
+                 FROM events WHERE hall = ? AND received_at >= ? AND received_at < ?"
             ),
             Store::Postgres(p) => fetch!(
                 p,
-                "SELECT seq, hall, input::text AS input, received_at, device_at FROM events \
-                 WHERE hall = $1 AND received_at >= $2 AND received_at < $3 ORDER BY seq"
+                "SELECT count(*), string_agg(seq::text || ' ' || received_at::text || ' ' || input::text, E'\\x1e' ORDER BY seq) \
+                 FROM events WHERE hall = $1 AND received_at >= $2 AND received_at < $3"
             ),
         })
     }
@@ -591,6 +591,25 @@ impl Store {
             }
         };
         Ok(row.0.map(from_millis))
+    }
+
+    /// How many events were received at or after `since`, of every hall.
+    pub async fn count_events_since(&self, since: DateTime<Utc>) -> Result<usize, StoreError> {
+        let (n,): (i64,) = match self {
+            Store::Sqlite(p) => {
+                sqlx::query_as("SELECT count(*) FROM events WHERE received_at >= ?")
+                    .bind(millis(since))
+                    .fetch_one(p)
+                    .await?
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as("SELECT count(*) FROM events WHERE received_at >= $1")
+                    .bind(millis(since))
+                    .fetch_one(p)
+                    .await?
+            }
+        };
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     /// Closes the pool, waiting for connections to finish.
