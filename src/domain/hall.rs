@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use super::alert::{Action, Alert, AlertState, Rule, Subject};
+use super::alert::{Action, Alert, AlertState, ByRule, Escalations};
+use super::checks::Checks;
 use super::event::{Input, Outcome, PauseReason, Priority, Refusal, Reply, TicketRequest};
 use super::ids::{DeviceId, MsgId, StaffId, TicketNo};
 use super::queue::{QueueKey, Queues};
-use super::say::{Aspects, Checks};
 use super::spec::{DeviceKind, HallSpec};
 
 /// How long a device's message id is remembered for idempotency. The contract
@@ -298,14 +298,20 @@ pub struct Hall {
     /// Alerts: active ones and those resolved in the last two days.
     pub(super) alerts: Vec<Alert>,
     /// The active alert of each (rule, subject), by index into `alerts`.
-    pub(super) open_alerts: HashMap<(Rule, Subject), usize>,
+    pub(super) open_alerts: ByRule<usize>,
+    /// The alerts that may still escalate.
+    pub(super) escalations: Escalations,
     /// Conditions a person resolved while they persisted: not reopened
     /// until the condition clears once.
-    pub(super) silenced: HashMap<(Rule, Subject), super::alert::Severity>,
+    pub(super) silenced: ByRule<super::alert::Severity>,
     /// Since when each service has been short of at least one window.
     pub(super) gap_since: HashMap<usize, DateTime<Utc>>,
     /// Today's calls and how they ended.
     pub(super) visits: Vec<Visit>,
+    /// Per service, the seconds of service of the tickets finished today
+    /// and how many they are: the kiosk's wait estimate, without walking
+    /// the day's tickets for every ticket issued.
+    pub(super) finished: Vec<(i64, i64)>,
     /// Tickets issued per quarter hour on earlier days, newest last.
     pub(super) history: VecDeque<super::load::DayArrivals>,
     /// The arrival profile learnt from `history`, when there is enough.
@@ -335,10 +341,12 @@ impl Hall {
             seen: HashMap::new(),
             seen_order: VecDeque::new(),
             alerts: Vec::new(),
-            open_alerts: HashMap::new(),
-            silenced: HashMap::new(),
+            open_alerts: ByRule::default(),
+            escalations: Escalations::default(),
+            silenced: ByRule::default(),
             gap_since: HashMap::new(),
             visits: Vec::new(),
+            finished: vec![(0, 0); services],
             history: VecDeque::new(),
             profile: None,
             checks: Checks::default(),
@@ -402,10 +410,8 @@ impl Hall {
     pub fn apply(&mut self, input: &Input, now: DateTime<Utc>) -> Applied {
         let mut effects = self.roll_day(now);
         self.forget_old_ids(now);
-        // Whatever came due before this input, at the time it came due,
-        // among what the input may change.
-        let changes = input.changes();
-        effects.extend(self.supervise(now, changes));
+        // Whatever came due before this input, at the time it came due.
+        effects.extend(self.supervise(now));
 
         if let Input::AlertAction {
             alert,
@@ -445,7 +451,10 @@ impl Hall {
                 };
             }
             let record = self.set_presence(device, *online, now, &mut effects);
-            effects.extend(self.supervise(now, changes));
+            if record {
+                self.checks.changed(input.changes());
+            }
+            effects.extend(self.supervise(now));
             return Applied {
                 reply: None,
                 effects,
@@ -499,7 +508,10 @@ impl Hall {
             .insert((device.clone(), id.clone()), reply.clone());
         self.seen_order.push_back((now, device, id.clone()));
         // What this input changed may open or clear alerts at once.
-        effects.extend(self.supervise(now, changes));
+        if reply.refusal().is_none() {
+            self.checks.changed(input.changes());
+        }
+        effects.extend(self.supervise(now));
         Applied {
             reply: Some(reply),
             effects,
@@ -513,7 +525,7 @@ impl Hall {
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
         self.forget_old_ids(now);
         let mut effects = self.roll_day(now);
-        effects.extend(self.supervise(now, Aspects::NONE));
+        effects.extend(self.supervise(now));
         effects
     }
 
@@ -552,6 +564,7 @@ impl Hall {
         self.windows = fresh.windows;
         self.calls = fresh.calls;
         self.visits = fresh.visits;
+        self.finished = fresh.finished;
         // A new day: every rule looks afresh.
         self.checks = fresh.checks;
         let mut effects = vec![Effect::DayEnded(Box::new(ended)), Effect::DayStarted(today)];
@@ -585,13 +598,13 @@ impl Hall {
         let horizon = now - Duration::days(2);
         self.alerts
             .retain(|a| a.is_active() || a.resolved.as_ref().is_some_and(|r| r.at >= horizon));
-        self.open_alerts = self
-            .alerts
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.is_active())
-            .map(|(i, a)| ((a.rule, a.subject.clone()), i))
-            .collect();
+        self.open_alerts = ByRule::default();
+        for (i, a) in self.alerts.iter().enumerate() {
+            if a.is_active() {
+                self.open_alerts.insert(a.rule, a.subject.clone(), i);
+            }
+        }
+        self.escalations.rebuild(&self.alerts);
         changed
     }
 
@@ -709,15 +722,7 @@ impl Hall {
     /// the service's mean service time today (or its expected time) times the
     /// tickets ahead and itself, shared by the open windows that serve it.
     fn estimate_wait(&self, service: usize, ahead: u32) -> u32 {
-        let (mut total, mut n) = (0i64, 0i64);
-        for t in &self.tickets {
-            if t.service == service
-                && let (Some(from), Some(to)) = (t.started_at.or(t.called_at), t.finished_at)
-            {
-                total += (to - from).num_seconds().max(0);
-                n += 1;
-            }
-        }
+        let (total, n) = self.finished.get(service).copied().unwrap_or_default();
         let mean = if n > 0 {
             total as f64 / n as f64
         } else {

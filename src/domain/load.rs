@@ -94,8 +94,20 @@ pub struct Staffing {
 impl Staffing {
     /// `windows_needed − windows open ≥ 1`: the `staffing_gap` condition.
     pub fn short_of_a_window(&self) -> bool {
-        f64::from(self.windows_needed) - self.windows_open >= 1.0 - 1e-9
+        short(self.windows_needed, self.windows_open)
     }
+}
+
+fn short(windows_needed: u32, windows_open: f64) -> bool {
+    f64::from(windows_needed) - windows_open >= 1.0 - 1e-9
+}
+
+/// A service's demand and open windows at an instant, before any words.
+struct Demand {
+    issued: usize,
+    forecast: f64,
+    windows_needed: u32,
+    windows_open: f64,
 }
 
 /// The hall's staffing advice: per service, and in total.
@@ -291,25 +303,50 @@ impl Hall {
         out
     }
 
+    /// Each service's demand at `now`, in the configuration's order.
+    fn demand(&self, now: DateTime<Utc>) -> impl Iterator<Item = Demand> + '_ {
+        let share = self.share_of_day_passed(now);
+        let benchmark = f64::from(self.spec.benchmark.max(1));
+        (0..self.spec.services.len()).map(move |s| {
+            // A service's daily sequence counts the tickets issued for it
+            // today (a transfer moves a ticket, not its issue), without
+            // walking them.
+            let issued = self.seq.get(s).map_or(0, |&n| n as usize);
+            let forecast = issued as f64 / share;
+            Demand {
+                issued,
+                forecast,
+                windows_needed: (forecast / benchmark - 1e-9).ceil().max(0.0) as u32,
+                windows_open: self.open_windows_for(s),
+            }
+        })
+    }
+
+    /// Whether each service is short of at least one window at `now`.
+    pub(super) fn short_of_a_window(&self, now: DateTime<Utc>) -> Vec<bool> {
+        self.demand(now)
+            .map(|d| short(d.windows_needed, d.windows_open))
+            .collect()
+    }
+
     /// Every service's staffing at `now`, against the benchmark and the
     /// staff-per-window ratio of the configuration.
     pub fn staffing(&self, now: DateTime<Utc>) -> Vec<Staffing> {
-        let share = self.share_of_day_passed(now);
         // In the first office hour a forecast rests on too few tickets to
         // send anyone away: it may ask for windows, never close one.
         let may_close = self.office_weight(None, self.local_time_of_day(now)) >= 3600.0;
-        let benchmark = f64::from(self.spec.benchmark.max(1));
-        // A service's daily sequence counts the tickets issued for it today
-        // (a transfer moves a ticket, not its issue), without walking them.
-        let issued: Vec<usize> = self.seq.iter().map(|&n| n as usize).collect();
         self.spec
             .services
             .iter()
+            .zip(self.demand(now))
             .enumerate()
-            .map(|(s, spec)| {
-                let forecast = issued[s] as f64 / share;
-                let windows_needed = (forecast / benchmark - 1e-9).ceil().max(0.0) as u32;
-                let windows_open = self.open_windows_for(s);
+            .map(|(s, (spec, d))| {
+                let Demand {
+                    issued,
+                    forecast,
+                    windows_needed,
+                    windows_open,
+                } = d;
                 let change = match change(windows_needed, windows_open) {
                     c if c < 0 && !may_close => 0,
                     c => c,
@@ -318,7 +355,7 @@ impl Hall {
                     service: s,
                     code: spec.code.clone(),
                     name: spec.name.clone(),
-                    issued: issued[s],
+                    issued,
                     // Tenths: the forecast moves with every second of the
                     // day, and screens need it only to change when it shows.
                     forecast: (forecast * 10.0).round() / 10.0,

@@ -5,6 +5,7 @@
 //! matters, so a day can be replayed exactly and every rule tested to the second.
 
 mod alert;
+mod checks;
 mod event;
 mod hall;
 mod ids;

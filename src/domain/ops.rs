@@ -271,6 +271,10 @@ impl Hall {
         ticket.finished_at = Some(now);
         ticket.outcome = Some(outcome);
         let service_s = (now - from).num_seconds().max(0);
+        if let Some((total, n)) = self.finished.get_mut(ticket.service) {
+            *total += service_s;
+            *n += 1;
+        }
         self.end_visit(
             w,
             VisitEnd::Served {

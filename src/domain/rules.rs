@@ -7,9 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use super::alert::{
     Action, Alert, AlertOp, AlertRefusal, AlertState, Finding, Rule, Severity, Subject,
 };
+use super::checks::{Next, RECHECK};
 use super::hall::{Effect, Hall, TicketState};
-use super::load::Staffing;
-use super::say::{Aspects, Say};
+use super::say::Say;
 
 /// The longest note a supervisor may write on an alert, in characters.
 pub const MAX_NOTE: usize = 500;
@@ -55,9 +55,18 @@ fn grade_at(
 }
 
 impl Hall {
-    /// When `secs` of office time will have passed since `base`, if by `now`.
-    fn due(&self, base: DateTime<Utc>, secs: i64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.spec.office_deadline(base, secs).filter(|d| *d <= now)
+    /// When `secs` of office time will have passed since `base`, if by
+    /// `now`; a deadline still ahead goes to `next`.
+    fn due(
+        &self,
+        base: DateTime<Utc>,
+        secs: i64,
+        now: DateTime<Utc>,
+        next: &mut Next,
+    ) -> Option<DateTime<Utc>> {
+        let at = self.spec.office_deadline(base, secs);
+        next.deadline(at);
+        at.filter(|d| *d <= now)
     }
 
     /// The severity reached at `now`, counting office time from `base`
@@ -67,48 +76,52 @@ impl Hall {
         base: DateTime<Utc>,
         now: DateTime<Utc>,
         (warn, crit): (i64, i64),
+        next: &mut Next,
     ) -> Option<Grade> {
-        let first = self.due(base, warn, now)?;
-        Some(grade_at(first, self.due(base, crit, now), (warn, crit)))
+        let first = self.due(base, warn, now, next);
+        let crit_due = self.due(base, crit, now, next);
+        Some(grade_at(first?, crit_due, (warn, crit)))
     }
 
-    /// The rules to check at `now` after an input that changed `changed`
-    /// (time-based ones are silent while the hall is closed).
-    fn rules_due(&self, changed: Aspects, now: DateTime<Utc>) -> Vec<Rule> {
-        let open = self.spec.open_since(now).is_some();
-        Rule::ALL
+    /// The rules to check at `now` (time-based ones are silent while the
+    /// hall is closed, and checked once it opens).
+    fn rules_due(&self, now: DateTime<Utc>) -> Vec<Rule> {
+        let mut due: Vec<Rule> = Rule::ALL
             .into_iter()
-            .filter(|r| (open || !r.time_based()) && self.checks.due(*r, changed, now))
-            .collect()
+            .filter(|r| self.checks.due(*r, now))
+            .collect();
+        if due.iter().any(|r| r.time_based()) && self.spec.open_since(now).is_none() {
+            due.retain(|r| !r.time_based());
+        }
+        due
     }
 
-    /// What `rules` find wrong in the hall at `now`; `staffing` is the
-    /// advice at `now` when the staffing rule is among them.
+    /// What `rule` finds wrong in the hall at `now`, added to `out`, and
+    /// when time alone next changes that.
     fn findings(
         &self,
         now: DateTime<Utc>,
-        rules: &[Rule],
-        staffing: Option<&[Staffing]>,
-    ) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for &rule in rules {
-            match rule {
-                Rule::WaitTimeout => self.wait_timeout(now, &mut out),
-                Rule::QueueBacklog => self.queue_backlog(now, &mut out),
-                Rule::WindowOverload => self.window_overload(now, &mut out),
-                Rule::WindowUnattended => self.window_unattended(now, &mut out),
-                Rule::IdleWithQueue => self.idle_with_queue(now, &mut out),
-                Rule::PauseTooLong => self.pause_too_long(now, &mut out),
-                Rule::ServiceTimeout => self.service_timeout(now, &mut out),
-                Rule::CallUnanswered => self.call_unanswered(now, &mut out),
-                Rule::NoShowStreak => self.no_show_streak(&mut out),
-                Rule::BadRating => self.bad_rating(now, &mut out),
-                Rule::DeviceOffline => self.device_offline(now, &mut out),
-                Rule::RatingMissing => self.rating_missing(now, &mut out),
-                Rule::StaffingGap => self.staffing_gap(now, staffing.unwrap_or_default(), &mut out),
-            }
+        rule: Rule,
+        out: &mut Vec<Finding>,
+    ) -> Option<DateTime<Utc>> {
+        let mut next = Next::after(now);
+        let n = &mut next;
+        match rule {
+            Rule::WaitTimeout => self.wait_timeout(now, out, n),
+            Rule::QueueBacklog => self.queue_backlog(now, out),
+            Rule::WindowOverload => self.window_overload(now, out),
+            Rule::WindowUnattended => self.window_unattended(now, out, n),
+            Rule::IdleWithQueue => self.idle_with_queue(now, out, n),
+            Rule::PauseTooLong => self.pause_too_long(now, out, n),
+            Rule::ServiceTimeout => self.service_timeout(now, out, n),
+            Rule::CallUnanswered => self.call_unanswered(now, out, n),
+            Rule::NoShowStreak => self.no_show_streak(out),
+            Rule::BadRating => self.bad_rating(now, out),
+            Rule::DeviceOffline => self.device_offline(now, out, n),
+            Rule::RatingMissing => self.rating_missing(now, out),
+            Rule::StaffingGap => self.staffing_gap(now, out, n),
         }
-        out
+        next.at()
     }
 
     fn window_finding(
@@ -140,9 +153,10 @@ impl Hall {
         base: DateTime<Utc>,
         now: DateTime<Utc>,
         limits: (i64, i64),
+        next: &mut Next,
         say: impl Fn(i64) -> Say,
     ) -> Option<Finding> {
-        let g = self.graded(base, now, limits)?;
+        let g = self.graded(base, now, limits, next)?;
         let mut f = self.window_finding(w, rule, g.severity, g.since, say(minutes(g.limit)));
         f.opened = g.first;
         Some(f)
@@ -153,7 +167,7 @@ impl Hall {
     /// deadlines are worked out once, and the walk of each priority class
     /// stops at the first ticket not yet due: the rest of its class were
     /// issued later, so fall due later (the limits are the queue's own).
-    fn wait_timeout(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn wait_timeout(&self, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
         for (s, svc) in self.spec.services.iter().enumerate() {
             let limits = (i64::from(svc.wait_limit_s.0), i64::from(svc.wait_limit_s.1));
             for class in self.queues.by_class(s) {
@@ -168,7 +182,9 @@ impl Hall {
                             self.spec.office_deadline(t.issued_at, limits.1),
                         )
                     });
+                    next.deadline(crit_at);
                     let Some(first) = warn_at.filter(|d| *d <= now) else {
+                        next.deadline(warn_at);
                         break;
                     };
                     self.wait_finding(i, first, crit_at.filter(|d| *d <= now), limits, out);
@@ -255,16 +271,20 @@ impl Hall {
         }
     }
 
-    /// A service short of at least one window for the configured time. When
-    /// each gap began is kept by `track_staffing_gaps`.
-    fn staffing_gap(&self, now: DateTime<Utc>, staffing: &[Staffing], out: &mut Vec<Finding>) {
+    /// A service short of at least one window for the configured time.
+    /// When each gap began is kept by `track_staffing_gaps`, just before.
+    ///
+    /// The forecast falls as the day passes with no new ticket, so time
+    /// alone can end a gap, never begin one: while one lasts, the rule is
+    /// checked again every second.
+    fn staffing_gap(&self, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
         let hold = secs(self.spec.thresholds.staffing_gap_s);
-        for st in staffing {
-            let svc = &self.spec.services[st.service];
-            let Some(&began) = self.gap_since.get(&st.service) else {
-                continue;
-            };
-            if !st.short_of_a_window() || now < began + hold {
+        if !self.gap_since.is_empty() {
+            next.deadline(Some(now + RECHECK));
+        }
+        for (&service, &began) in &self.gap_since {
+            let svc = &self.spec.services[service];
+            if now < began + hold {
                 continue;
             }
             out.push(Finding {
@@ -276,7 +296,7 @@ impl Hall {
                 // The figures move with the clock; the message names the
                 // shortfall, and the manager's view shows the numbers.
                 say: Say::StaffingGap {
-                    service: st.service,
+                    service,
                     minutes: minutes(self.spec.thresholds.staffing_gap_s),
                 },
                 window: None,
@@ -287,12 +307,12 @@ impl Hall {
     }
 
     /// Notes when each service's shortfall of windows began, or that it ended.
-    fn track_staffing_gaps(&mut self, now: DateTime<Utc>, staffing: &[Staffing]) {
-        for st in staffing {
-            if st.short_of_a_window() {
-                self.gap_since.entry(st.service).or_insert(now);
+    fn track_staffing_gaps(&mut self, now: DateTime<Utc>) {
+        for (service, short) in self.short_of_a_window(now).into_iter().enumerate() {
+            if short {
+                self.gap_since.entry(service).or_insert(now);
             } else {
-                self.gap_since.remove(&st.service);
+                self.gap_since.remove(&service);
             }
         }
     }
@@ -317,7 +337,7 @@ impl Hall {
         }
     }
 
-    fn window_unattended(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn window_unattended(&self, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
         let limits = self.spec.thresholds.unattended_s;
         for (w, spec) in self.spec.windows.iter().enumerate() {
             let state = &self.windows[w];
@@ -330,12 +350,13 @@ impl Hall {
                 state.since,
                 now,
                 limits,
+                next,
                 |minutes| Say::Unattended { window: w, minutes },
             ));
         }
     }
 
-    fn idle_with_queue(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn idle_with_queue(&self, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
         let limit = self.spec.thresholds.idle_with_queue_s;
         // Each service's oldest waiting ticket, looked up once: windows share
         // services.
@@ -357,7 +378,7 @@ impl Hall {
                 continue;
             };
             let base = state.since.max(first_waiting);
-            if let Some(due) = self.due(base, limit, now) {
+            if let Some(due) = self.due(base, limit, now, next) {
                 let say = Say::IdleWithQueue {
                     window: w,
                     minutes: minutes(limit),
@@ -367,7 +388,7 @@ impl Hall {
         }
     }
 
-    fn pause_too_long(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn pause_too_long(&self, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
         let limits = self.spec.thresholds.pause_s;
         for (w, state) in self.windows.iter().enumerate() {
             if state.staff.is_none() || state.paused.is_none() {
@@ -379,12 +400,13 @@ impl Hall {
                 state.since,
                 now,
                 limits,
+                next,
                 |minutes| Say::Paused { window: w, minutes },
             ));
         }
     }
 
-    fn service_timeout(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn service_timeout(&self, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
         for w in 0..self.spec.windows.len() {
             let Some(t) = self.windows[w].current else {
                 continue;
@@ -406,7 +428,7 @@ impl Hall {
                 since,
                 limit,
                 first,
-            }) = self.graded(started, now, limits)
+            }) = self.graded(started, now, limits, next)
             {
                 let say = Say::ServiceLong {
                     window: w,
@@ -423,7 +445,7 @@ impl Hall {
         }
     }
 
-    fn call_unanswered(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn call_unanswered(&self, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
         let limit = self.spec.thresholds.call_unanswered_s;
         for w in 0..self.spec.windows.len() {
             let Some(t) = self.windows[w].current else {
@@ -436,7 +458,7 @@ impl Hall {
             else {
                 continue;
             };
-            if let Some(due) = self.due(called, limit, now) {
+            if let Some(due) = self.due(called, limit, now, next) {
                 let say = Say::CallUnanswered {
                     window: w,
                     ticket: t,
@@ -512,13 +534,13 @@ impl Hall {
         }
     }
 
-    fn device_offline(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    fn device_offline(&self, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
         let limit = self.spec.thresholds.device_offline_s;
         for (device, (online, since)) in &self.presence {
             if *online {
                 continue;
             }
-            let Some(due) = self.due(*since, limit, now) else {
+            let Some(due) = self.due(*since, limit, now, next) else {
                 continue;
             };
             let window = match self.spec.device_kind(device) {
@@ -563,49 +585,43 @@ impl Hall {
     }
 
     /// Reconciles what the rules due at `now` find with the alerts: opens,
-    /// raises, escalates and resolves. `changed` is what the input being
-    /// applied changes (`Aspects::NONE` when only time passed): rules that
-    /// read none of it and are not due by time keep their last findings,
-    /// so their alerts stand as they are. Returns an effect per alert that
-    /// changed.
-    pub fn supervise(&mut self, now: DateTime<Utc>, changed: Aspects) -> Vec<Effect> {
-        let evaluated = self.rules_due(changed, now);
-        let staffing = evaluated
-            .contains(&Rule::StaffingGap)
-            .then(|| self.staffing(now));
-        if let Some(staffing) = &staffing {
-            self.track_staffing_gaps(now, staffing);
+    /// raises, escalates and resolves. Rules that are not due (see
+    /// `Checks`) would find what they found last, so their alerts stand as
+    /// they are. Returns an effect per alert that changed.
+    pub fn supervise(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        let evaluated = self.rules_due(now);
+        if evaluated.contains(&Rule::StaffingGap) {
+            self.track_staffing_gaps(now);
         }
-        let mut findings = self.findings(now, &evaluated, staffing.as_deref());
+        let mut findings = Vec::new();
         for &rule in &evaluated {
-            self.checks.mark(rule, now);
+            let next = self.findings(now, rule, &mut findings);
+            self.checks.mark(rule, now, next);
         }
         // Open in the order the conditions arose, so ids follow it on replay too.
         findings.sort_by(|a, b| (a.since, a.rule, &a.subject).cmp(&(b.since, b.rule, &b.subject)));
         let mut changed: Vec<String> = Vec::new();
-        // Which alerts a finding still holds open, by index: the rest of an
-        // evaluated rule's alerts have cleared. Silenced conditions found
-        // again stay silenced; those are few, kept by key.
-        let mut held = vec![false; self.alerts.len()];
-        let mut silenced_present = Vec::new();
+        // Which alerts a finding still holds open: the rest of an evaluated
+        // rule's alerts have cleared. Silenced conditions found again stay
+        // silenced.
+        let mut held: Vec<usize> = Vec::with_capacity(findings.len());
+        let mut silenced_present: Vec<(Rule, Subject)> = Vec::new();
         for f in findings {
-            let key = (f.rule, f.subject.clone());
             // A person resolved this condition: only a higher severity speaks again.
-            let silenced_at = self.silenced.get(&key).copied();
+            let silenced_at = self.silenced.get(f.rule, &f.subject);
             if silenced_at.is_some() {
-                silenced_present.push(key.clone());
+                silenced_present.push((f.rule, f.subject.clone()));
             }
             let silenced = silenced_at.is_some_and(|s| f.severity <= s);
-            let open = self.open_alerts.get(&key).copied();
-            if let Some(h) = open.and_then(|i| held.get_mut(i)) {
-                *h = true;
-            }
+            let open = self.open_alerts.get(f.rule, &f.subject);
+            held.extend(open);
             match open {
                 _ if silenced => {}
                 Some(i) => {
                     if self.alerts[i].rises(&f) {
                         let message = self.say(&f);
                         self.alerts[i].raise(&f, message);
+                        self.escalations.watch(&self.alerts, i);
                         changed.push(self.alerts[i].id.clone());
                     }
                 }
@@ -627,28 +643,31 @@ impl Hall {
                         id = format!("{base}-{n}");
                     }
                     let message = self.say(&f);
+                    let (rule, subject) = (f.rule, f.subject.clone());
+                    let i = self.alerts.len();
                     self.alerts
                         .push(Alert::from_finding(id.clone(), f, message));
-                    self.open_alerts.insert(key, self.alerts.len() - 1);
-                    held.push(true);
+                    self.open_alerts.insert(rule, subject, i);
+                    self.escalations.watch(&self.alerts, i);
+                    held.push(i);
                     changed.push(id);
                 }
             }
         }
+        held.sort_unstable();
         // Conditions that cleared resolve their alerts, for the rules that
         // were evaluated and that do not need a person.
-        let cleared: Vec<(Rule, Subject)> = self
-            .open_alerts
-            .iter()
-            .filter(|(k, i)| {
-                k.0.resolves_itself()
-                    && evaluated.contains(&k.0)
-                    && !held.get(**i).is_some_and(|h| *h)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in cleared {
-            if let Some(i) = self.open_alerts.remove(&key) {
+        let mut cleared: Vec<(Rule, Subject)> = Vec::new();
+        for &rule in evaluated.iter().filter(|r| r.resolves_itself()) {
+            cleared.extend(
+                self.open_alerts
+                    .of(rule)
+                    .filter(|(_, i)| held.binary_search(i).is_err())
+                    .map(|(subject, _)| (rule, subject.clone())),
+            );
+        }
+        for (rule, subject) in cleared {
+            if let Some(i) = self.open_alerts.remove(rule, &subject) {
                 let a = &mut self.alerts[i];
                 a.state = AlertState::Resolved;
                 a.updated_at = now;
@@ -661,14 +680,16 @@ impl Hall {
             }
         }
         // A silenced condition that cleared may alert again next time.
-        self.silenced
-            .retain(|k, _| !evaluated.contains(&k.0) || silenced_present.contains(k));
-        let after = secs(self.spec.thresholds.escalate_after_s);
-        for &i in self.open_alerts.values() {
-            if self.alerts[i].escalate(now, after) {
-                changed.push(self.alerts[i].id.clone());
-            }
+        for &rule in &evaluated {
+            self.silenced.retain_of(rule, |subject| {
+                silenced_present
+                    .iter()
+                    .any(|(r, s)| *r == rule && s == subject)
+            });
         }
+        let after = secs(self.spec.thresholds.escalate_after_s);
+        self.escalations
+            .escalate(&mut self.alerts, now, after, &mut changed);
         changed.sort();
         changed.dedup();
         changed.into_iter().map(Effect::AlertChanged).collect()
@@ -717,11 +738,10 @@ impl Hall {
             AlertOp::Resolve => {
                 a.state = AlertState::Resolved;
                 a.resolved = Some(action);
-                let key = (a.rule, a.subject.clone());
-                self.open_alerts.remove(&key);
+                self.open_alerts.remove(a.rule, &a.subject);
                 // Handled by a person: not reopened while the condition lasts,
                 // unless it grows worse.
-                self.silenced.insert(key, a.severity);
+                self.silenced.insert(a.rule, a.subject.clone(), a.severity);
             }
         }
         Ok(vec![Effect::AlertChanged(alert.to_owned())])

@@ -894,12 +894,13 @@ fn any_input(d: &mut Dice, n: u32, hall: &Hall) -> Input {
     }
 }
 
-/// Supervision checks on an event only the rules that read what the event
-/// changes (`Rule::reads`, `Input::changes`). Over three busy days of every
-/// kind of input, with limits low enough that every rule fires, a hall that
-/// does so keeps exactly the alerts of one that checks every rule on every
-/// event. Events are at least a second apart, so time alone makes every
-/// time-based rule due in both: what is compared is the choice of rules.
+/// Supervision checks a rule only when an input changed what it reads
+/// (`Rule::reads`, `Input::changes`) or time reached a deadline in what it
+/// found last (`Checks`). Over three busy days of every kind of input, with
+/// limits low enough that every rule fires, a hall that does so keeps
+/// exactly the alerts of one that checks every rule before and after every
+/// event: a wrong reading, a wrong change or a missed deadline would part
+/// them.
 #[test]
 fn checking_only_what_an_input_changes_keeps_the_alerts_of_checking_everything() {
     let mut s = spec();
@@ -939,6 +940,12 @@ fn checking_only_what_an_input_changes_keeps_the_alerts_of_checking_everything()
         let b = full.apply(&input, now);
         assert_eq!(a.reply, b.reply, "event {n}: {input:?}");
         assert_eq!(a.effects, b.effects, "event {n}: {input:?}");
+        full.checks = Default::default();
+        assert_eq!(
+            full.tick(now),
+            vec![],
+            "event {n} changed more than it says: {input:?}"
+        );
         assert_eq!(lean.alerts(), full.alerts(), "event {n}: {input:?}");
         rules.extend(lean.alerts().iter().map(|a| a.rule));
     }

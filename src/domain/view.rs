@@ -271,7 +271,7 @@ impl Hall {
     pub fn summary(&self, now: DateTime<Utc>) -> SummaryView {
         let figures = self.hall_figures();
         let mut alerts_by_severity = std::collections::BTreeMap::new();
-        for &i in self.open_alerts.values() {
+        for i in self.open_alerts.values() {
             *alerts_by_severity
                 .entry(self.alerts[i].severity.code())
                 .or_insert(0) += 1;
