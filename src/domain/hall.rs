@@ -13,6 +13,7 @@ use super::alert::{Action, Alert, AlertState, ByRule, Escalations};
 use super::checks::Checks;
 use super::event::{Input, Outcome, PauseReason, Priority, Refusal, Reply, TicketRequest};
 use super::ids::{DeviceId, MsgId, StaffId, TicketNo};
+use super::office::OfficeDay;
 use super::queue::{QueueKey, Queues};
 use super::spec::{DeviceKind, HallSpec};
 
@@ -318,6 +319,8 @@ pub struct Hall {
     pub(super) profile: Option<super::load::ArrivalProfile>,
     /// When each supervision rule was last checked.
     pub(super) checks: Checks,
+    /// Today's office hours as instants.
+    pub(super) office: OfficeDay,
 }
 
 impl Hall {
@@ -329,6 +332,7 @@ impl Hall {
         let windows = spec.windows.len();
         let day = spec.local_date(now);
         let midnight = spec.day_start(day);
+        let office = OfficeDay::new(&spec, day);
         Self {
             day,
             tickets: Vec::new(),
@@ -350,6 +354,7 @@ impl Hall {
             history: VecDeque::new(),
             profile: None,
             checks: Checks::default(),
+            office,
             spec,
         }
     }
@@ -529,6 +534,12 @@ impl Hall {
         effects
     }
 
+    /// When `secs` seconds of office time have passed since `base`
+    /// (`HallSpec::office_deadline`).
+    pub(super) fn office_deadline(&self, base: DateTime<Utc>, secs: i64) -> Option<DateTime<Utc>> {
+        self.office.deadline(&self.spec, base, secs)
+    }
+
     /// The device that sent an input and its message id.
     fn sender(&self, input: &Input) -> Option<(DeviceId, MsgId)> {
         let device = self.spec.device_of(input)?;
@@ -567,6 +578,7 @@ impl Hall {
         self.finished = fresh.finished;
         // A new day: every rule looks afresh.
         self.checks = fresh.checks;
+        self.office = fresh.office;
         let mut effects = vec![Effect::DayEnded(Box::new(ended)), Effect::DayStarted(today)];
         effects.extend(self.end_day_alerts(now));
         effects

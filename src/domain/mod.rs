@@ -10,6 +10,7 @@ mod event;
 mod hall;
 mod ids;
 mod load;
+mod office;
 mod ops;
 mod queue;
 mod rules;

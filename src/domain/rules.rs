@@ -64,7 +64,7 @@ impl Hall {
         now: DateTime<Utc>,
         next: &mut Next,
     ) -> Option<DateTime<Utc>> {
-        let at = self.spec.office_deadline(base, secs);
+        let at = self.office_deadline(base, secs);
         next.deadline(at);
         at.filter(|d| *d <= now)
     }
@@ -178,8 +178,8 @@ impl Hall {
                     }
                     let (warn_at, crit_at) = t.wait_due.get(limits, || {
                         (
-                            self.spec.office_deadline(t.issued_at, limits.0),
-                            self.spec.office_deadline(t.issued_at, limits.1),
+                            self.office_deadline(t.issued_at, limits.0),
+                            self.office_deadline(t.issued_at, limits.1),
                         )
                     });
                     next.deadline(crit_at);

@@ -211,7 +211,7 @@ impl HallSpec {
     }
 
     /// A local date and time of this hall as an instant.
-    fn instant(&self, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+    pub(super) fn instant(&self, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
         self.tz
             .from_local_datetime(&date.and_time(time))
             .earliest()
@@ -222,9 +222,19 @@ impl HallSpec {
     /// `base`, counting only open hours (a lunch break or a night does not
     /// count), looking up to a week ahead.
     pub fn office_deadline(&self, base: DateTime<Utc>, secs: i64) -> Option<DateTime<Utc>> {
+        self.office_deadline_within(base, secs, 8)
+    }
+
+    /// `office_deadline`, looking at `days` local days from `base`'s.
+    pub(super) fn office_deadline_within(
+        &self,
+        base: DateTime<Utc>,
+        secs: i64,
+        days: usize,
+    ) -> Option<DateTime<Utc>> {
         let mut left = secs.max(0);
         let mut date = base.with_timezone(&self.tz).date_naive();
-        for _ in 0..8 {
+        for _ in 0..days {
             for span in self.hours.spans(date) {
                 let (Some(start), Some(end)) =
                     (self.instant(date, span.start), self.instant(date, span.end))
