@@ -4,7 +4,7 @@
 //! `tick(now)` are deterministic functions of (state, input, time) that return
 //! what should happen; the engine around them stores, answers and broadcasts.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -298,6 +298,8 @@ pub struct Hall {
     pub(super) seen_order: VecDeque<(DateTime<Utc>, DeviceId, MsgId)>,
     /// Alerts: active ones and those resolved in the last two days.
     pub(super) alerts: Vec<Alert>,
+    /// Each alert's index in `alerts`, by id.
+    pub(super) alert_ids: HashMap<String, usize>,
     /// The active alert of each (rule, subject), by index into `alerts`.
     pub(super) open_alerts: ByRule<usize>,
     /// The alerts that may still escalate.
@@ -309,6 +311,8 @@ pub struct Hall {
     pub(super) gap_since: HashMap<usize, DateTime<Utc>>,
     /// Today's calls and how they ended.
     pub(super) visits: Vec<Visit>,
+    /// Today's rated tickets by when they were rated.
+    pub(super) rated: BTreeSet<(DateTime<Utc>, usize)>,
     /// Per service, the seconds of service of the tickets finished today
     /// and how many they are: the kiosk's wait estimate, without walking
     /// the day's tickets for every ticket issued.
@@ -345,11 +349,13 @@ impl Hall {
             seen: HashMap::new(),
             seen_order: VecDeque::new(),
             alerts: Vec::new(),
+            alert_ids: HashMap::new(),
             open_alerts: ByRule::default(),
             escalations: Escalations::default(),
             silenced: ByRule::default(),
             gap_since: HashMap::new(),
             visits: Vec::new(),
+            rated: BTreeSet::new(),
             finished: vec![(0, 0); services],
             history: VecDeque::new(),
             profile: None,
@@ -575,6 +581,7 @@ impl Hall {
         self.windows = fresh.windows;
         self.calls = fresh.calls;
         self.visits = fresh.visits;
+        self.rated = fresh.rated;
         self.finished = fresh.finished;
         // A new day: every rule looks afresh.
         self.checks = fresh.checks;
@@ -611,7 +618,9 @@ impl Hall {
         self.alerts
             .retain(|a| a.is_active() || a.resolved.as_ref().is_some_and(|r| r.at >= horizon));
         self.open_alerts = ByRule::default();
+        self.alert_ids.clear();
         for (i, a) in self.alerts.iter().enumerate() {
+            self.alert_ids.insert(a.id.clone(), i);
             if a.is_active() {
                 self.open_alerts.insert(a.rule, a.subject.clone(), i);
             }

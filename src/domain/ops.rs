@@ -340,6 +340,7 @@ impl Hall {
         }
         ticket.rating = Some(rating.score);
         ticket.rated_at = Some(now);
+        self.rated.insert((now, t));
         ticket.rating_comment = rating.comment.clone();
         self.windows[w].rated_today += 1;
         let ticket = &self.tickets[t];

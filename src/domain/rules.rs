@@ -508,13 +508,11 @@ impl Hall {
     /// it would cost a busy hall a finding per bad review of the day on
     /// every rating.
     fn bad_rating(&self, now: DateTime<Utc>, out: &mut Vec<Finding>) {
-        for (i, t) in self.tickets.iter().enumerate() {
-            let (Some(score), Some(at)) = (t.rating, t.rated_at) else {
+        for &(at, i) in self.rated.range((now, 0)..=(now, usize::MAX)) {
+            let t = &self.tickets[i];
+            let Some(score) = t.rating.filter(|s| *s <= 2) else {
                 continue;
             };
-            if score > 2 || at != now {
-                continue;
-            }
             let window = t.window.map(|w| &self.spec.windows[w]);
             out.push(Finding {
                 rule: Rule::BadRating,
@@ -638,13 +636,14 @@ impl Hall {
                     // and numbered in the order a replay meets it too.
                     let mut id = base.clone();
                     let mut n = 1;
-                    while self.alerts.iter().any(|a| a.id == id) {
+                    while self.alert_ids.contains_key(&id) {
                         n += 1;
                         id = format!("{base}-{n}");
                     }
                     let message = self.say(&f);
                     let (rule, subject) = (f.rule, f.subject.clone());
                     let i = self.alerts.len();
+                    self.alert_ids.insert(id.clone(), i);
                     self.alerts
                         .push(Alert::from_finding(id.clone(), f, message));
                     self.open_alerts.insert(rule, subject, i);
@@ -704,10 +703,9 @@ impl Hall {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, AlertRefusal> {
-        let i = self
-            .alerts
-            .iter()
-            .position(|a| a.id == alert)
+        let i = *self
+            .alert_ids
+            .get(alert)
             .ok_or(AlertRefusal::UnknownAlert)?;
         let note = note.map(str::trim).filter(|n| !n.is_empty());
         if note.is_some_and(|n| n.chars().count() > MAX_NOTE) {
@@ -754,6 +752,6 @@ impl Hall {
     }
 
     pub fn alert(&self, id: &str) -> Option<&Alert> {
-        self.alerts.iter().find(|a| a.id == id)
+        self.alert_ids.get(id).map(|&i| &self.alerts[i])
     }
 }

@@ -773,6 +773,7 @@ proptest! {
                 after.seen = before.seen.clone();
                 after.seen_order = before.seen_order.clone();
                 after.alerts = before.alerts.clone();
+                after.alert_ids = before.alert_ids.clone();
                 after.open_alerts = before.open_alerts.clone();
                 after.silenced = before.silenced.clone();
                 after.gap_since = before.gap_since.clone();
