@@ -1,7 +1,6 @@
 //! Building and running the server: store, replay, hall tasks, ingest, HTTP,
 //! and a shutdown that stores every received event before it exits.
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,16 +13,15 @@ use tracing::{error, info};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::{
-    DEDUP_WINDOW, DayFigures, Effect, Hall, HallId, HallSpec, Input, PROFILE_DAYS,
-};
+use crate::domain::PROFILE_DAYS;
 use crate::engine::{EngineContext, Registry, spawn_hall};
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::mqtt::acks::AckQueue;
 use crate::mqtt::{client, ingest::Ingest};
-use crate::store::{HallLog, Outbound, Record, Store, spawn_writer};
+use crate::replay::{Replay, Replayed, hall_replay_start, replay_start};
+use crate::store::{Outbound, Record, Store, spawn_writer};
 
 /// A built server, ready to run.
 pub struct Application {
@@ -62,17 +60,16 @@ impl Application {
 
         let started = Instant::now();
         let now = clock.now();
-        let mut logs = Vec::with_capacity(settings.halls.len());
-        let mut arrivals = HashMap::new();
-        for spec in &settings.halls {
+        // Each hall is folded as soon as its log is read.
+        let replay = Replay::start(now);
+        let mut count = 0;
+        for (i, spec) in settings.halls.iter().enumerate() {
             let start = hall_replay_start(spec, settings.server.replay_days, now);
-            logs.push(
-                store
-                    .hall_log(spec.id.as_str(), start, DateTime::<Utc>::MAX_UTC)
-                    .await
-                    .context("Failed to read the event log for replay")?,
-            );
-            let times = store
+            let log = store
+                .hall_log(spec.id.as_str(), start, DateTime::<Utc>::MAX_UTC)
+                .await
+                .context("Failed to read the event log for replay")?;
+            let arrivals = store
                 .tickets_issued(
                     spec.id.as_str(),
                     start - chrono::Duration::days(PROFILE_DAYS),
@@ -80,9 +77,9 @@ impl Application {
                 )
                 .await
                 .context("Failed to read earlier days' arrivals for the forecast")?;
-            arrivals.insert(spec.id.clone(), times);
+            count += log.len();
+            replay.fold(i, spec.clone(), start, arrivals, log);
         }
-        let count: usize = logs.iter().map(HallLog::len).sum();
         let read_ms = started.elapsed().as_millis() as u64;
         let stored = store
             .count_events_since(replay_start(&settings, now))
@@ -94,7 +91,9 @@ impl Application {
                 "Stored events of halls not configured here were not replayed."
             );
         }
-        let Replayed { halls, days } = replay(&settings, logs, &arrivals, now);
+        let Replayed { halls, days } = tokio::task::spawn_blocking(move || replay.finish())
+            .await
+            .context("The replay failed")?;
         if !days.is_empty() {
             // Days that ended while the server was down, or before the
             // figures were kept: keep them now (the same figures again are
@@ -303,171 +302,6 @@ pub async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Where a hall's replay begins: the local midnight of the day that was
-/// `replay_days` (at least the 24 h of id memory) ago, so no day is folded
-/// from partway through.
-fn hall_replay_start(spec: &HallSpec, replay_days: u32, now: DateTime<Utc>) -> DateTime<Utc> {
-    let back = DEDUP_WINDOW.max(chrono::Duration::days(i64::from(replay_days)));
-    spec.day_start(spec.local_date(now - back))
-}
-
-/// The earliest replay start of all halls: what to read from the log.
-pub fn replay_start(settings: &Settings, now: DateTime<Utc>) -> DateTime<Utc> {
-    settings
-        .halls
-        .iter()
-        .map(|h| hall_replay_start(h, settings.server.replay_days, now))
-        .min()
-        .unwrap_or(now)
-}
-
-/// What a replay rebuilt.
-pub struct Replayed {
-    /// Every hall as it was, brought up to `now`, with what changed in that
-    /// last step (alerts that came due while the server was down) for the
-    /// hall task to publish.
-    pub halls: Vec<(Hall, Vec<Effect>)>,
-    /// The figures of the days that ended during the replay.
-    pub days: Vec<DayFigures>,
-}
-
-/// Folds each hall's stored events (`logs`, in the order of the
-/// configuration's halls) over it. `arrivals` are the tickets each hall
-/// issued on the days before its replay starts, which its forecast learns
-/// from.
-///
-/// Halls share nothing, so each hall's events are folded on their own, in
-/// log order, and the halls are spread over the machine's cores: the result
-/// is the same as folding the whole log in order on one.
-pub fn replay(
-    settings: &Settings,
-    logs: Vec<HallLog>,
-    arrivals: &HashMap<HallId, Vec<DateTime<Utc>>>,
-    now: DateTime<Utc>,
-) -> Replayed {
-    let fold = |i: usize, log: HallLog| {
-        let spec = &settings.halls[i];
-        let start = hall_replay_start(spec, settings.server.replay_days, now);
-        fold_hall(spec.clone(), start, arrivals.get(&spec.id), &log, now)
-    };
-    // The largest halls first, so that no core is left with one at the end.
-    let mut jobs: Vec<(usize, HallLog)> = logs.into_iter().enumerate().collect();
-    jobs.sort_by_key(|(_, log)| std::cmp::Reverse(log.len()));
-    let workers = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(jobs.len())
-        .max(1);
-    let mut folded: Vec<(usize, Folded)> = if workers == 1 {
-        jobs.into_iter().map(|(i, log)| (i, fold(i, log))).collect()
-    } else {
-        let queue = std::sync::Mutex::new(jobs.into_iter());
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        // The lock is held only to take the next hall.
-                        while let Some((i, log)) = queue.lock().ok().and_then(|mut q| q.next()) {
-                            done.push((i, fold(i, log)));
-                        }
-                        done
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| match h.join() {
-                    Ok(done) => done,
-                    // A fold does not panic on stored input; if one did, the
-                    // same panic is raised here as it would be on one thread.
-                    Err(panic) => std::panic::resume_unwind(panic),
-                })
-                .collect()
-        })
-    };
-    folded.sort_by_key(|(i, _)| *i);
-    let mut days = Vec::new();
-    let halls = folded
-        .into_iter()
-        .map(|(_, f)| {
-            days.extend(f.days);
-            (f.hall, f.pending)
-        })
-        .collect();
-    Replayed { halls, days }
-}
-
-/// One hall after its replay.
-struct Folded {
-    hall: Hall,
-    pending: Vec<Effect>,
-    days: Vec<DayFigures>,
-}
-
-/// One hall's events folded over a fresh hall from `start`, then brought up
-/// to `now`.
-fn fold_hall(
-    spec: Arc<HallSpec>,
-    start: DateTime<Utc>,
-    arrivals: Option<&Vec<DateTime<Utc>>>,
-    log: &HallLog,
-    now: DateTime<Utc>,
-) -> Folded {
-    let mut days = Vec::new();
-    let mut hall = Hall::new(spec, start);
-    if let Some(times) = arrivals {
-        hall.learn_arrivals(times);
-    }
-    apply_log(&mut hall, log, |effects| {
-        for e in effects {
-            if let Effect::DayEnded(f) = e {
-                days.push(*f);
-            }
-        }
-    });
-    // Coming up on a new day is no news; alerts that came due are.
-    let mut pending = hall.tick(now);
-    for e in &pending {
-        if let Effect::DayEnded(f) = e {
-            days.push((**f).clone());
-        }
-    }
-    pending.retain(|e| !matches!(e, Effect::DayStarted(_) | Effect::DayEnded(_)));
-    Folded {
-        hall,
-        pending,
-        days,
-    }
-}
-
-/// Applies each event of `log` to `hall` at the time it was received,
-/// handing the effects of each to `effects`. An event that cannot be read
-/// is logged and skipped.
-fn apply_log(hall: &mut Hall, log: &HallLog, mut effects: impl FnMut(Vec<Effect>)) {
-    for entry in log.entries() {
-        let parsed = entry.map_err(|text| text.chars().take(80).collect::<String>());
-        match parsed.and_then(|e| {
-            serde_json::from_str::<Input>(e.input)
-                .map(|input| (e, input))
-                .map_err(|err| format!("seq {}: {err}", e.seq))
-        }) {
-            Ok((e, input)) => effects(hall.apply(&input, e.received_at).effects),
-            Err(error) => error!(%error, "Stored event cannot be read; skipped."),
-        }
-    }
-}
-
-/// Counts a past day's figures again from its log: a fresh hall at the
-/// day's start, the day's events folded over it, closed at its end.
-pub fn count_day(spec: Arc<HallSpec>, log: &HallLog, date: chrono::NaiveDate) -> DayFigures {
-    let start = spec.day_start(date);
-    let end = date.succ_opt().map_or(start, |d| spec.day_start(d));
-    let mut hall = Hall::new(spec, start);
-    apply_log(&mut hall, log, drop);
-    hall.tick(end - chrono::Duration::milliseconds(1));
-    hall.figures(end, true)
 }
 
 /// The kernel's send buffer per HTTP connection. Left to autotuning it grows

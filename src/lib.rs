@@ -12,7 +12,8 @@
 //! - `store/`: the event log in SQLite or PostgreSQL; the batching writer
 //!   that acknowledges messages to the broker only after they are committed.
 //! - `http/`: REST, the display WebSocket, the embedded screens.
-//! - `app`: build, replay, run and shut down. `broker` and `sim` serve the demo.
+//! - `replay`: halls rebuilt from the event log, at start and for past days.
+//! - `app`: build, run and shut down. `broker` and `sim` serve the demo.
 
 pub mod app;
 #[cfg(feature = "demo-broker")]
@@ -25,6 +26,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod mqtt;
+pub mod replay;
 pub mod sim;
 pub mod store;
 

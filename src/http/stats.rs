@@ -137,7 +137,7 @@ async fn past_day(
         .hall_log(id, start, end)
         .await
         .map_err(store_err)?;
-    let figures = crate::app::count_day(hall.spec.clone(), &log, date);
+    let figures = crate::replay::count_day(hall.spec.clone(), &log, date);
     info!(hall = id, %date, events = log.len(), "Counted a past day's figures from the event log.");
     let row = crate::engine::daily_row(&figures, now_ms(state.clock.as_ref()));
     state

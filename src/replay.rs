@@ -1,0 +1,200 @@
+//! Rebuilding halls from the event log: at start, every hall from the
+//! days it remembers; on demand, a past day's figures.
+//!
+//! Halls share nothing, so each hall's events are folded on their own, in
+//! log order, and the halls are spread over the machine's cores as their
+//! logs arrive from the store: the result is the same as folding the whole
+//! log in order on one core, and folding starts while later halls are
+//! still being read.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tracing::error;
+
+use crate::config::Settings;
+use crate::domain::{DEDUP_WINDOW, DayFigures, Effect, Hall, HallSpec, Input};
+use crate::store::HallLog;
+
+/// Where a hall's replay begins: the local midnight of the day that was
+/// `replay_days` (at least the 24 h of id memory) ago, so no day is folded
+/// from partway through.
+pub fn hall_replay_start(spec: &HallSpec, replay_days: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    let back = DEDUP_WINDOW.max(chrono::Duration::days(i64::from(replay_days)));
+    spec.day_start(spec.local_date(now - back))
+}
+
+/// The earliest replay start of all halls.
+pub fn replay_start(settings: &Settings, now: DateTime<Utc>) -> DateTime<Utc> {
+    settings
+        .halls
+        .iter()
+        .map(|h| hall_replay_start(h, settings.server.replay_days, now))
+        .min()
+        .unwrap_or(now)
+}
+
+/// What a replay rebuilt.
+pub struct Replayed {
+    /// Every hall as it was, brought up to `now`, with what changed in that
+    /// last step (alerts that came due while the server was down) for the
+    /// hall task to publish; in the order the halls were given.
+    pub halls: Vec<(Hall, Vec<Effect>)>,
+    /// The figures of the days that ended during the replay.
+    pub days: Vec<DayFigures>,
+}
+
+/// One hall to fold: its place, spec, where its replay starts, the tickets
+/// it issued on the days before (which its forecast learns from), and its
+/// log from the start.
+struct Job {
+    index: usize,
+    spec: Arc<HallSpec>,
+    start: DateTime<Utc>,
+    arrivals: Vec<DateTime<Utc>>,
+    log: HallLog,
+}
+
+/// One hall after its replay.
+struct Folded {
+    hall: Hall,
+    pending: Vec<Effect>,
+    days: Vec<DayFigures>,
+}
+
+/// Folds halls on as many threads as the machine has cores, each as soon
+/// as it is handed over.
+pub struct Replay {
+    jobs: mpsc::Sender<Job>,
+    workers: Vec<JoinHandle<Vec<(usize, Folded)>>>,
+}
+
+impl Replay {
+    /// Starts the folding threads; every hall is brought up to `now`.
+    pub fn start(now: DateTime<Utc>) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let workers = (0..threads)
+            .map(|_| {
+                let queue = queue.clone();
+                std::thread::spawn(move || {
+                    let mut done = Vec::new();
+                    // The lock is held only to take the next hall.
+                    while let Some(job) = queue.lock().ok().and_then(|q| q.recv().ok()) {
+                        done.push((job.index, fold_hall(job, now)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        Self { jobs, workers }
+    }
+
+    /// Hands a hall's log over to be folded from `start`. `index` is the
+    /// hall's place in what `finish` returns.
+    pub fn fold(
+        &self,
+        index: usize,
+        spec: Arc<HallSpec>,
+        start: DateTime<Utc>,
+        arrivals: Vec<DateTime<Utc>>,
+        log: HallLog,
+    ) {
+        let job = Job {
+            index,
+            spec,
+            start,
+            arrivals,
+            log,
+        };
+        // The workers stop only when this sender is dropped, in `finish`.
+        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
+            error!(hall = %job.spec.id, "The replay's threads are gone; hall not replayed.");
+        }
+    }
+
+    /// Waits for every hall handed over, and returns them in the order of
+    /// their indices. Blocks: call it off the async runtime.
+    pub fn finish(self) -> Replayed {
+        drop(self.jobs);
+        let mut folded: Vec<(usize, Folded)> = self
+            .workers
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(done) => done,
+                // A fold does not panic on stored input; if one did, the
+                // same panic is raised here as it would be on one thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect();
+        folded.sort_by_key(|(i, _)| *i);
+        let mut days = Vec::new();
+        let halls = folded
+            .into_iter()
+            .map(|(_, f)| {
+                days.extend(f.days);
+                (f.hall, f.pending)
+            })
+            .collect();
+        Replayed { halls, days }
+    }
+}
+
+/// One hall's events folded over a fresh hall from its start, then brought
+/// up to `now`.
+fn fold_hall(job: Job, now: DateTime<Utc>) -> Folded {
+    let mut days = Vec::new();
+    let mut hall = Hall::new(job.spec, job.start);
+    hall.learn_arrivals(&job.arrivals);
+    apply_log(&mut hall, &job.log, |effects| {
+        for e in effects {
+            if let Effect::DayEnded(f) = e {
+                days.push(*f);
+            }
+        }
+    });
+    // Coming up on a new day is no news; alerts that came due are.
+    let mut pending = hall.tick(now);
+    for e in &pending {
+        if let Effect::DayEnded(f) = e {
+            days.push((**f).clone());
+        }
+    }
+    pending.retain(|e| !matches!(e, Effect::DayStarted(_) | Effect::DayEnded(_)));
+    Folded {
+        hall,
+        pending,
+        days,
+    }
+}
+
+/// Applies each event of `log` to `hall` at the time it was received,
+/// handing the effects of each to `effects`. An event that cannot be read
+/// is logged and skipped.
+fn apply_log(hall: &mut Hall, log: &HallLog, mut effects: impl FnMut(Vec<Effect>)) {
+    for entry in log.entries() {
+        let parsed = entry.map_err(|text| text.chars().take(80).collect::<String>());
+        match parsed.and_then(|e| {
+            serde_json::from_str::<Input>(e.input)
+                .map(|input| (e, input))
+                .map_err(|err| format!("seq {}: {err}", e.seq))
+        }) {
+            Ok((e, input)) => effects(hall.apply(&input, e.received_at).effects),
+            Err(error) => error!(%error, "Stored event cannot be read; skipped."),
+        }
+    }
+}
+
+/// Counts a past day's figures again from its log: a fresh hall at the
+/// day's start, the day's events folded over it, closed at its end.
+pub fn count_day(spec: Arc<HallSpec>, log: &HallLog, date: NaiveDate) -> DayFigures {
+    let start = spec.day_start(date);
+    let end = date.succ_opt().map_or(start, |d| spec.day_start(d));
+    let mut hall = Hall::new(spec, start);
+    apply_log(&mut hall, log, drop);
+    hall.tick(end - chrono::Duration::milliseconds(1));
+    hall.figures(end, true)
+}
