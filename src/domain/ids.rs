@@ -2,6 +2,7 @@
 //! the rest of the core can trust it.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,16 +36,24 @@ fn check_id(s: &str, max: usize) -> Result<(), IdError> {
 
 /// A string newtype whose every value went through `Self::parse`: the type
 /// gets `as_str`, `Display`, `Serialize` and a `Deserialize` that parses.
+/// The text is shared, not copied, when an id is cloned: ids name the
+/// subjects of findings and the keys of the hall's maps, and are cloned on
+/// every check.
 macro_rules! parsed_string {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
             }
         }
 
@@ -72,7 +81,7 @@ macro_rules! id_type {
             /// Parses and checks an id.
             pub fn parse(s: &str) -> Result<Self, IdError> {
                 check_id(s, $max)?;
-                Ok(Self(s.to_owned()))
+                Ok(Self(s.into()))
             }
         }
     };
@@ -113,7 +122,7 @@ impl MsgId {
         if s.chars().any(char::is_control) {
             return Err(IdError::BadChar);
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(s.into()))
     }
 }
 
@@ -125,7 +134,7 @@ parsed_string!(
 impl TicketNo {
     /// The number for the `seq`-th ticket of the day of a service with `prefix`.
     pub fn new(prefix: &str, seq: u32) -> Self {
-        Self(format!("{prefix}{seq:03}"))
+        Self(format!("{prefix}{seq:03}").into())
     }
 
     /// Parses `B023`: one to three upper-case letters, then three to seven digits.
@@ -138,7 +147,7 @@ impl TicketNo {
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(IdError::BadChar);
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(s.into()))
     }
 }
 
