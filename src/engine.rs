@@ -292,6 +292,14 @@ struct HallTask {
     last_kpi: ByteString,
 }
 
+/// An input as the event log keeps it, JSON text.
+fn input_json(input: &Input) -> String {
+    serde_json::to_string(input).unwrap_or_else(|e| {
+        warn!(error = %e, "Could not serialise an input for the log.");
+        "null".to_owned()
+    })
+}
+
 /// A display message: `{"type": ..., ...fields}`.
 #[derive(Serialize)]
 struct Frame<'a, T: Serialize> {
@@ -383,10 +391,11 @@ impl HallTask {
         let applied = self.hall.apply(&input, now);
         self.ctx.metrics.applied(input.kind());
         let msg_id = input.msg_id().map(|m| m.as_str().to_owned());
+        // Serialised once, for the device and for the log.
         let reply_json = applied
             .reply
             .as_ref()
-            .map(|r| payload::reply_json(&origin.inbound, msg_id.as_deref(), r, tz));
+            .map(|r| payload::reply_json(&origin.inbound, msg_id.as_deref(), r, tz).to_string());
         let refusal = applied.reply.as_ref().and_then(Reply::refusal);
 
         let mut item = WriteItem::default();
@@ -397,7 +406,7 @@ impl HallTask {
                 device: device.clone(),
                 msg_id: msg_id.clone(),
                 kind: input.kind().to_owned(),
-                input: serde_json::to_value(&input).unwrap_or_default(),
+                input: input_json(&input),
                 received_at: now,
                 ok: refusal.is_none(),
                 reason: refusal.map(|r| r.reason.code().to_owned()),
@@ -424,9 +433,7 @@ impl HallTask {
         if let (Some(topic), Some(json)) =
             (origin.inbound.reply_topic(&self.ctx.prefix), reply_json)
         {
-            item.after
-                .publish
-                .push((topic, json.to_string().into_bytes()));
+            item.after.publish.push((topic, json.into_bytes()));
         }
         self.ctx.writer.send(item);
         self.emit(applied.effects);
@@ -467,7 +474,7 @@ impl HallTask {
                 device: None,
                 msg_id: None,
                 kind: input.kind().to_owned(),
-                input: serde_json::to_value(&input).unwrap_or_default(),
+                input: input_json(&input),
                 received_at: now,
                 ok: true,
                 reason: None,

@@ -19,11 +19,11 @@ fn event(i: i64) -> Record {
         device: Some("k1".into()),
         msg_id: Some(format!("k1-{i}")),
         kind: "ticket".into(),
-        input: json!({"kind": "ticket", "kiosk": "k1", "id": format!("k1-{i}"), "request": {"service": "SB", "priority": "normal", "appointment": null}}),
+        input: json!({"kind": "ticket", "kiosk": "k1", "id": format!("k1-{i}"), "request": {"service": "SB", "priority": "normal", "appointment": null}}).to_string(),
         received_at: at(i),
         ok: true,
         reason: None,
-        reply: Some(json!({"request": format!("k1-{i}"), "ok": true})),
+        reply: Some(json!({"request": format!("k1-{i}"), "ok": true}).to_string()),
         device_at: (i == 7).then(|| "2026-11-23T09:00:00.007+08:00".to_owned()),
     })
 }

@@ -57,13 +57,13 @@ pub async fn write_day(
             let reply = applied
                 .reply
                 .as_ref()
-                .map(|r| payload::reply_json(&inbound, msg_id.as_deref(), r, spec.tz));
+                .map(|r| payload::reply_json(&inbound, msg_id.as_deref(), r, spec.tz).to_string());
             batch.push(Record::Event(EventRow {
                 hall: spec.id.to_string(),
                 device: spec.device_of(&input).map(ToString::to_string),
                 msg_id,
                 kind: input.kind().to_owned(),
-                input: serde_json::to_value(&input)?,
+                input: serde_json::to_string(&input)?,
                 received_at: now,
                 ok: true,
                 reason: None,

@@ -45,11 +45,13 @@ pub struct EventRow {
     pub device: Option<String>,
     pub msg_id: Option<String>,
     pub kind: String,
-    pub input: serde_json::Value,
+    /// The domain input, JSON text.
+    pub input: String,
     pub received_at: DateTime<Utc>,
     pub ok: bool,
     pub reason: Option<String>,
-    pub reply: Option<serde_json::Value>,
+    /// The answer sent on the reply topic, JSON text.
+    pub reply: Option<String>,
     /// The device's own `at`, as sent.
     pub device_at: Option<String>,
 }
@@ -155,9 +157,10 @@ const EVENTS_INSERT: &str = "INSERT INTO events (hall, device, msg_id, kind, inp
 const EVENT_ROWS: usize = 500;
 
 /// Inserts records in one transaction; the SQL differs per backend only in
-/// its placeholders.
+/// its placeholders, and in the cast (`$json`) that turns an event's JSON
+/// text into the column's type.
 macro_rules! write_records {
-    ($pool:expr, $records:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr) => {{
+    ($pool:expr, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr) => {{
         // A connection whose write failed is closed, never reused: after a
         // failed COMMIT (SQLite on a full disk, say) the database may still
         // hold the transaction open, and the next batch on that connection
@@ -165,7 +168,7 @@ macro_rules! write_records {
         let mut conn = $pool.acquire().await?;
         let written: Result<(), sqlx::Error> = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            write_records!(@each tx, $records, $events_sql, $rejections_sql, $alerts_sql, $daily_sql);
+            write_records!(@each tx, $records, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql);
             tx.commit().await
         }
         .await;
@@ -174,7 +177,7 @@ macro_rules! write_records {
             return Err(e.into());
         }
     }};
-    (@each $tx:ident, $records:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr) => {
+    (@each $tx:ident, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr) => {
         let records: &[&Record] = $records;
         let mut at = 0;
         while at < records.len() {
@@ -197,11 +200,13 @@ macro_rules! write_records {
                             .push_bind(&e.device)
                             .push_bind(&e.msg_id)
                             .push_bind(&e.kind)
-                            .push_bind(Json(&e.input))
+                            .push_bind(&e.input)
+                            .push_unseparated($json)
                             .push_bind(millis(e.received_at))
                             .push_bind(e.ok)
                             .push_bind(&e.reason)
-                            .push_bind(e.reply.as_ref().map(Json))
+                            .push_bind(&e.reply)
+                            .push_unseparated($json)
                             .push_bind(&e.device_at);
                     },
                 );
@@ -343,6 +348,7 @@ impl Store {
             Store::Sqlite(pool) => write_records!(
                 pool,
                 records,
+                "",
                 EVENTS_INSERT,
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -357,6 +363,7 @@ impl Store {
             Store::Postgres(pool) => write_records!(
                 pool,
                 records,
+                "::jsonb",
                 EVENTS_INSERT,
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
