@@ -469,12 +469,17 @@ async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow:
     ];
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let ceiling = cores * 1e6 / per.iter().sum::<f64>();
+    // The broker's cost per message is known when its baseline ran.
+    let worth = if base.broker_us > 0.0 {
+        format!(" ({:.1} QoS 1 messages' worth)", per[1] / base.broker_us)
+    } else {
+        String::new()
+    };
     r.line(format!(
-        "\nCPU per event: server {:.1} µs, broker {:.1} µs ({:.1} QoS 1 messages' worth), load generator {:.1} µs. \
+        "\nCPU per event: server {:.1} µs, broker {:.1} µs{worth}, load generator {:.1} µs. \
          At that cost the {cores} cores are full at {} events/s.\n",
         per[0],
         per[1],
-        per[1] / base.broker_us,
         per[2],
         group(ceiling, 0)
     ));
