@@ -25,7 +25,7 @@ pub struct Aspects(u8);
 
 impl Aspects {
     pub const NONE: Aspects = Aspects(0);
-    /// Waiting tickets and what was issued today.
+    /// Waiting tickets.
     pub const QUEUE: Aspects = Aspects(1);
     /// Who is at each window, and whether it is paused.
     pub const STAFF: Aspects = Aspects(1 << 1);
@@ -35,6 +35,8 @@ impl Aspects {
     pub const DONE: Aspects = Aspects(1 << 3);
     pub const RATINGS: Aspects = Aspects(1 << 4);
     pub const PRESENCE: Aspects = Aspects(1 << 5);
+    /// How many tickets each service issued today.
+    pub const ISSUED: Aspects = Aspects(1 << 6);
     pub const ALL: Aspects = Aspects(u8::MAX);
 
     pub const fn or(self, other: Aspects) -> Aspects {
@@ -51,7 +53,7 @@ impl Input {
     /// one changes nothing).
     pub fn changes(&self) -> Aspects {
         match self {
-            Input::Ticket { .. } => Aspects::QUEUE,
+            Input::Ticket { .. } => Aspects::QUEUE.or(Aspects::ISSUED),
             Input::Window { op, .. } => op.changes(),
             Input::Rating { .. } => Aspects::RATINGS,
             Input::Presence { .. } => Aspects::PRESENCE,
@@ -87,7 +89,9 @@ impl Rule {
         use Aspects as A;
         match self {
             Rule::WaitTimeout => A::QUEUE,
-            Rule::QueueBacklog | Rule::StaffingGap => A::QUEUE.or(A::STAFF),
+            Rule::QueueBacklog => A::QUEUE.or(A::STAFF),
+            // The forecast counts tickets issued, not those still waiting.
+            Rule::StaffingGap => A::ISSUED.or(A::STAFF),
             Rule::WindowOverload | Rule::NoShowStreak => A::DONE,
             Rule::WindowUnattended | Rule::PauseTooLong => A::STAFF,
             Rule::IdleWithQueue => A::QUEUE.or(A::STAFF).or(A::COUNTER),
