@@ -78,9 +78,10 @@ impl Hall {
         (warn, crit): (i64, i64),
         next: &mut Next,
     ) -> Option<Grade> {
-        let first = self.due(base, warn, now, next);
-        let crit_due = self.due(base, crit, now, next);
-        Some(grade_at(first?, crit_due, (warn, crit)))
+        // The critical limit comes after the warning: ahead of it only once
+        // the warning has passed.
+        let first = self.due(base, warn, now, next)?;
+        Some(grade_at(first, self.due(base, crit, now, next), (warn, crit)))
     }
 
     /// The rules to check at `now` (time-based ones are silent while the
