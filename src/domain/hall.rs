@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use super::alert::{Action, Alert, AlertState, ByRule, Escalations};
+use super::alert::{Action, Alert, AlertState};
 use super::checks::Checks;
 use super::event::{Input, Outcome, PauseReason, Priority, Refusal, Reply, TicketRequest};
 use super::ids::{DeviceId, MsgId, StaffId, TicketNo};
 use super::office::OfficeDay;
 use super::queue::{QueueKey, Queues};
 use super::spec::{DeviceKind, HallSpec};
+use super::standing::{ByRule, Escalations};
 
 /// How long a device's message id is remembered for idempotency. The contract
 /// promises ids unique for at least 24 hours, so they may repeat after that.

@@ -16,6 +16,7 @@ mod queue;
 mod rules;
 mod say;
 mod spec;
+mod standing;
 mod stats;
 mod view;
 

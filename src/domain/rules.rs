@@ -81,7 +81,11 @@ impl Hall {
         // The critical limit comes after the warning: ahead of it only once
         // the warning has passed.
         let first = self.due(base, warn, now, next)?;
-        Some(grade_at(first, self.due(base, crit, now, next), (warn, crit)))
+        Some(grade_at(
+            first,
+            self.due(base, crit, now, next),
+            (warn, crit),
+        ))
     }
 
     /// The rules to check at `now` (time-based ones are silent while the
