@@ -81,13 +81,18 @@ impl Application {
             replay.fold(i, spec.clone(), start, arrivals, log);
         }
         let read_ms = started.elapsed().as_millis() as u64;
-        let stored = store
-            .count_events_since(replay_start(&settings, now))
+        // Another process's halls, or ones no longer configured.
+        let foreign: i64 = store
+            .event_counts_since(replay_start(&settings, now))
             .await
-            .context("Failed to count the event log")?;
-        if stored > count {
+            .context("Failed to count the event log")?
+            .into_iter()
+            .filter(|(hall, _)| !settings.halls.iter().any(|h| h.id.as_str() == hall))
+            .map(|(_, n)| n)
+            .sum();
+        if foreign > 0 {
             info!(
-                events = stored - count,
+                events = foreign,
                 "Stored events of halls not configured here were not replayed."
             );
         }

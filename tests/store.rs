@@ -144,6 +144,14 @@ async fn exercise(store: &Store) {
     );
     assert!(entries.windows(2).all(|p| p[0].seq < p[1].seq), "log order");
     assert_eq!(
+        store
+            .hall_log_by_rows("h1", at(100), at(110))
+            .await
+            .unwrap(),
+        day,
+        "a log read a row at a time is the same log"
+    );
+    assert_eq!(
         serde_json::from_str::<serde_json::Value>(entries[0].input).unwrap(),
         all[100].input_json(),
         "the input as stored"
@@ -155,7 +163,10 @@ async fn exercise(store: &Store) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.count_events_since(at(1000)).await.unwrap(), 200);
+    assert_eq!(
+        store.event_counts_since(at(1000)).await.unwrap(),
+        vec![("h1".to_owned(), 200)]
+    );
     let issued = store.tickets_issued("h1", at(0), at(5)).await.unwrap();
     assert_eq!(issued, (0..5).map(at).collect::<Vec<_>>());
     assert_eq!(store.last_event_at().await.unwrap(), Some(at(1199)));

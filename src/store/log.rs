@@ -3,7 +3,9 @@
 //!
 //! The database assembles a hall's events into one text, so a day of a
 //! hall crosses the driver as one value: read a row at a time, a million
-//! events cost the driver several seconds, more than folding them.
+//! events cost the driver several seconds, more than folding them. A log
+//! too long for one value (both databases stop near 1 GB) is read a row at
+//! a time into several texts instead.
 
 use chrono::{DateTime, Utc};
 
@@ -14,12 +16,16 @@ pub(super) const SEPARATOR: char = '\u{1e}';
 
 /// A hall's events in log order: `seq received_at input` per event
 /// (received_at in Unix milliseconds, input as JSON text), events apart by
-/// `SEPARATOR`.
+/// `SEPARATOR`, in one text or, for a long log read a row at a time, in
+/// several.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HallLog {
-    text: String,
+    texts: Vec<String>,
     len: usize,
 }
+
+/// Where a log read a row at a time starts a new text.
+const TEXT_BYTES: usize = 64 << 20;
 
 /// One event of a `HallLog`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +41,25 @@ impl HallLog {
     /// and how many events it holds.
     pub(super) fn new(text: Option<String>, len: i64) -> Self {
         Self {
-            text: text.unwrap_or_default(),
+            texts: text.into_iter().collect(),
             len: usize::try_from(len).unwrap_or(0),
         }
+    }
+
+    /// Adds an event read on its own, after the others.
+    pub(super) fn push(&mut self, seq: i64, received_at: i64, input: &str) {
+        use std::fmt::Write;
+        if self.texts.last().is_none_or(|t| t.len() >= TEXT_BYTES) {
+            self.texts.push(String::new());
+        }
+        if let Some(text) = self.texts.last_mut() {
+            if !text.is_empty() {
+                text.push(SEPARATOR);
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{seq} {received_at} {input}");
+        }
+        self.len += 1;
     }
 
     /// How many events it holds.
@@ -53,8 +75,9 @@ impl HallLog {
     /// text back as the error (the database wrote every entry, so this
     /// means damage).
     pub fn entries(&self) -> impl Iterator<Item = Result<LogEntry<'_>, &str>> {
-        self.text
-            .split(SEPARATOR)
+        self.texts
+            .iter()
+            .flat_map(|text| text.split(SEPARATOR))
             .filter(|e| !e.is_empty())
             .map(|entry| {
                 let mut fields = entry.splitn(3, ' ');
@@ -101,5 +124,14 @@ mod tests {
         assert_eq!(got[3].map(|e| e.input), Ok("[]"));
         assert!(HallLog::new(None, 0).is_empty());
         assert_eq!(HallLog::new(None, 0).entries().count(), 0);
+    }
+
+    #[test]
+    fn a_log_read_a_row_at_a_time_reads_back_alike() {
+        let whole = HallLog::new(Some(format!("7 1000 {{\"a\":1}}{SEPARATOR}9 2000 {{}}")), 2);
+        let mut rows = HallLog::default();
+        rows.push(7, 1000, "{\"a\":1}");
+        rows.push(9, 2000, "{}");
+        assert_eq!(rows, whole, "the same text, as the database writes it");
     }
 }

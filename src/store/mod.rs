@@ -516,7 +516,8 @@ impl Store {
     }
 
     /// A hall's events received in [from, to), in log order, as one text
-    /// (see `HallLog`): a replay's day, or a past day to count again.
+    /// (see `HallLog`): a replay's day, or a past day to count again. A log
+    /// the database cannot put into one value is read a row at a time.
     pub async fn hall_log(
         &self,
         hall: &str,
@@ -524,17 +525,16 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<HallLog, StoreError> {
         macro_rules! fetch {
-            ($pool:expr, $sql:expr) => {{
-                let (len, text): (i64, Option<String>) = sqlx::query_as($sql)
+            ($pool:expr, $sql:expr) => {
+                sqlx::query_as::<_, (i64, Option<String>)>($sql)
                     .bind(hall)
                     .bind(millis(from))
                     .bind(millis(to))
                     .fetch_one($pool)
-                    .await?;
-                HallLog::new(text, len)
-            }};
+                    .await
+            };
         }
-        Ok(match self {
+        let whole = match self {
             Store::Sqlite(p) => fetch!(
                 p,
                 "SELECT count(*), group_concat(seq || ' ' || received_at || ' ' || input, char(30) ORDER BY seq) \
@@ -545,7 +545,51 @@ impl Store {
                 "SELECT count(*), string_agg(seq::text || ' ' || received_at::text || ' ' || input::text, E'\\x1e' ORDER BY seq) \
                  FROM events WHERE hall = $1 AND received_at >= $2 AND received_at < $3"
             ),
-        })
+        };
+        match whole {
+            Ok((len, text)) => Ok(HallLog::new(text, len)),
+            Err(sqlx::Error::Database(e)) => {
+                tracing::info!(hall, error = %e, "A hall's log is read a row at a time.");
+                self.hall_log_by_rows(hall, from, to).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `hall_log`, a row at a time.
+    pub async fn hall_log_by_rows(
+        &self,
+        hall: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<HallLog, StoreError> {
+        use futures_util::TryStreamExt;
+        let mut log = HallLog::default();
+        macro_rules! fetch {
+            ($pool:expr, $sql:expr) => {{
+                let mut rows = sqlx::query_as::<_, (i64, i64, String)>($sql)
+                    .bind(hall)
+                    .bind(millis(from))
+                    .bind(millis(to))
+                    .fetch($pool);
+                while let Some((seq, received_at, input)) = rows.try_next().await? {
+                    log.push(seq, received_at, &input);
+                }
+            }};
+        }
+        match self {
+            Store::Sqlite(p) => fetch!(
+                p,
+                "SELECT seq, received_at, input FROM events \
+                 WHERE hall = ? AND received_at >= ? AND received_at < ? ORDER BY seq"
+            ),
+            Store::Postgres(p) => fetch!(
+                p,
+                "SELECT seq, received_at, input::text FROM events \
+                 WHERE hall = $1 AND received_at >= $2 AND received_at < $3 ORDER BY seq"
+            ),
+        }
+        Ok(log)
     }
 
     /// When a hall's tickets were issued in [from, to): what its arrival
@@ -600,23 +644,25 @@ impl Store {
         Ok(row.0.map(from_millis))
     }
 
-    /// How many events were received at or after `since`, of every hall.
-    pub async fn count_events_since(&self, since: DateTime<Utc>) -> Result<usize, StoreError> {
-        let (n,): (i64,) = match self {
+    /// How many events each hall has received at or after `since`.
+    pub async fn event_counts_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(match self {
             Store::Sqlite(p) => {
-                sqlx::query_as("SELECT count(*) FROM events WHERE received_at >= ?")
+                sqlx::query_as("SELECT hall, count(*) FROM events WHERE received_at >= ? GROUP BY hall ORDER BY hall")
                     .bind(millis(since))
-                    .fetch_one(p)
+                    .fetch_all(p)
                     .await?
             }
             Store::Postgres(p) => {
-                sqlx::query_as("SELECT count(*) FROM events WHERE received_at >= $1")
+                sqlx::query_as("SELECT hall, count(*) FROM events WHERE received_at >= $1 GROUP BY hall ORDER BY hall")
                     .bind(millis(since))
-                    .fetch_one(p)
+                    .fetch_all(p)
                     .await?
             }
-        };
-        Ok(usize::try_from(n).unwrap_or(0))
+        })
     }
 
     /// Closes the pool, waiting for connections to finish.
