@@ -123,6 +123,11 @@ impl Next {
         }
     }
 
+    /// The instant the rule is looking at.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
     pub fn at(self) -> Option<DateTime<Utc>> {
         self.at
     }

@@ -98,11 +98,7 @@ mod tests {
             *w = match i {
                 6 => vec![],
                 5 => vec![Span::parse("09:00-12:00").unwrap()],
-                4 => vec![
-                    day[0].clone(),
-                    day[1].clone(),
-                    Span::parse("19:00-24:00").unwrap(),
-                ],
+                4 => vec![day[0], day[1], Span::parse("19:00-24:00").unwrap()],
                 _ => day.clone(),
             };
         }

@@ -115,9 +115,9 @@ impl Hall {
             Rule::WaitTimeout => self.wait_timeout(now, out, n),
             Rule::QueueBacklog => self.queue_backlog(now, out),
             Rule::WindowOverload => self.window_overload(now, out),
-            Rule::WindowUnattended => self.window_unattended(now, out, n),
+            Rule::WindowUnattended => self.window_unattended(out, n),
             Rule::IdleWithQueue => self.idle_with_queue(now, out, n),
-            Rule::PauseTooLong => self.pause_too_long(now, out, n),
+            Rule::PauseTooLong => self.pause_too_long(out, n),
             Rule::ServiceTimeout => self.service_timeout(now, out, n),
             Rule::CallUnanswered => self.call_unanswered(now, out, n),
             Rule::NoShowStreak => self.no_show_streak(out),
@@ -156,12 +156,11 @@ impl Hall {
         w: usize,
         rule: Rule,
         base: DateTime<Utc>,
-        now: DateTime<Utc>,
         limits: (i64, i64),
         next: &mut Next,
         say: impl Fn(i64) -> Say,
     ) -> Option<Finding> {
-        let g = self.graded(base, now, limits, next)?;
+        let g = self.graded(base, next.now(), limits, next)?;
         let mut f = self.window_finding(w, rule, g.severity, g.since, say(minutes(g.limit)));
         f.opened = g.first;
         Some(f)
@@ -342,7 +341,7 @@ impl Hall {
         }
     }
 
-    fn window_unattended(&self, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
+    fn window_unattended(&self, out: &mut Vec<Finding>, next: &mut Next) {
         let limits = self.spec.thresholds.unattended_s;
         for (w, spec) in self.spec.windows.iter().enumerate() {
             let state = &self.windows[w];
@@ -353,7 +352,6 @@ impl Hall {
                 w,
                 Rule::WindowUnattended,
                 state.since,
-                now,
                 limits,
                 next,
                 |minutes| Say::Unattended { window: w, minutes },
@@ -393,7 +391,7 @@ impl Hall {
         }
     }
 
-    fn pause_too_long(&self, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
+    fn pause_too_long(&self, out: &mut Vec<Finding>, next: &mut Next) {
         let limits = self.spec.thresholds.pause_s;
         for (w, state) in self.windows.iter().enumerate() {
             if state.staff.is_none() || state.paused.is_none() {
@@ -403,7 +401,6 @@ impl Hall {
                 w,
                 Rule::PauseTooLong,
                 state.since,
-                now,
                 limits,
                 next,
                 |minutes| Say::Paused { window: w, minutes },
