@@ -37,7 +37,6 @@ impl Aspects {
     pub const PRESENCE: Aspects = Aspects(1 << 5);
     /// How many tickets each service issued today.
     pub const ISSUED: Aspects = Aspects(1 << 6);
-    pub const ALL: Aspects = Aspects(u8::MAX);
 
     pub const fn or(self, other: Aspects) -> Aspects {
         Aspects(self.0 | other.0)
