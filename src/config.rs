@@ -14,8 +14,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::domain::{
-    DeviceId, HallId, HallLevel, HallSpec, OfficeHours, ServiceCode, ServiceSpec, Span, WindowId,
-    WindowKind, WindowSpec,
+    DeviceId, HallId, HallLevel, HallSpec, Kind, OfficeHours, ServiceCode, ServiceSpec, Setting,
+    Span, Thresholds, WindowId, WindowKind, WindowSpec,
 };
 
 /// A configuration problem: which field, and why.
@@ -174,149 +174,103 @@ impl Default for Defaults {
 }
 
 /// `[defaults.rules]` and `[halls.rules]`: thresholds of the supervision
-/// rules (DOMAIN.md). Every field is optional; unset ones take DOMAIN.md's
-/// defaults, or the `[defaults.rules]` value for a hall.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRules {
-    /// `queue_backlog`: waiting tickets per open window above this. Default 10.
-    pub backlog_per_window: Option<f64>,
-    /// `staffing_gap`: minutes a service is short of a window. Default 10.
-    pub staffing_gap_min: Option<u32>,
-    /// `window_overload`: served ÷ benchmark for [notice, warning]. Default [1.0, 1.2].
-    pub overload: Option<[f64; 2]>,
-    /// `window_unattended`: [warning, critical] minutes without staff. Default [15, 30].
-    pub unattended_min: Option<[u32; 2]>,
-    /// `idle_with_queue`: minutes without a call while a ticket waits. Default 5.
-    pub idle_with_queue_min: Option<u32>,
-    /// `pause_too_long`: [warning, critical] minutes paused. Default [15, 30].
-    pub pause_min: Option<[u32; 2]>,
-    /// `call_unanswered`: minutes from the call. Default 5.
-    pub call_unanswered_min: Option<u32>,
-    /// `no_show_streak`: no-shows in a row. Default 3.
-    pub no_show_streak: Option<u32>,
-    /// `no_show_streak`: within this many minutes. Default 15.
-    pub no_show_within_min: Option<u32>,
-    /// `device_offline`: minutes offline. Default 2.
-    pub device_offline_min: Option<u32>,
-    /// `rating_missing`: rated share below this... Default 0.5.
-    pub rating_share: Option<f64>,
-    /// ...once a window has finished this many tickets. Default 20.
-    pub rating_after: Option<u32>,
-    /// Minutes before an unacknowledged critical alert escalates. Default 10.
-    pub escalate_after_min: Option<u32>,
+/// rules, by the keys each rule declares (its `params`; the example
+/// configuration lists them all with their defaults). Unset keys keep the
+/// rule's default, or for a hall the `[defaults.rules]` value. An unknown
+/// key is refused as the file is read, at its line.
+#[derive(Debug, Clone, Default)]
+pub struct RawRules(Vec<(String, toml::Value)>);
+
+impl<'de> Deserialize<'de> for RawRules {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = RawRules;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of supervision rule thresholds")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawRules, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if Thresholds::param(&key).is_none() {
+                        return Err(serde::de::Error::unknown_field(&key, rule_keys()));
+                    }
+                    out.push((key, map.next_value()?));
+                }
+                Ok(RawRules(out))
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
+/// Every key `[defaults.rules]` takes.
+fn rule_keys() -> &'static [&'static str] {
+    static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| Thresholds::params().map(|p| p.key).collect())
 }
 
 impl RawRules {
-    /// These rules over `base`, validated; `at` names the section in errors.
-    fn resolve(
-        &self,
-        base: &crate::domain::Thresholds,
-        at: &str,
-    ) -> Result<crate::domain::Thresholds, ConfigError> {
-        let minutes = |v: Option<u32>, field: &str, current: i64| -> Result<i64, ConfigError> {
-            match v {
-                None => Ok(current),
-                Some(m) if m == 0 || m > MAX_MINUTES => Err(err(
-                    format!("{at}.{field}"),
-                    format!("must be from 1 to {MAX_MINUTES} minutes"),
-                )),
-                Some(m) => Ok(i64::from(m) * 60),
+    /// These keys over `base`, validated; `at` names the section in errors.
+    fn resolve(&self, base: &Thresholds, at: &str) -> Result<Thresholds, ConfigError> {
+        let mut t = base.clone();
+        for (key, value) in &self.0 {
+            // Every key was checked against the rules as the file was read.
+            if let Some(p) = Thresholds::param(key) {
+                let setting = setting(p.kind, value).map_err(|r| err(format!("{at}.{key}"), r))?;
+                (p.set)(&mut t, setting);
             }
-        };
-        let pair = |v: Option<[u32; 2]>,
-                    field: &str,
-                    current: (i64, i64)|
-         -> Result<(i64, i64), ConfigError> {
-            match v {
-                None => Ok(current),
-                Some(l) => {
-                    check_limits(l, &format!("{at}.{field}"))?;
-                    Ok((i64::from(l[0]) * 60, i64::from(l[1]) * 60))
-                }
-            }
-        };
-        let positive = |v: Option<f64>, field: &str, current: f64| -> Result<f64, ConfigError> {
-            match v {
-                None => Ok(current),
-                Some(x) if x > 0.0 && x.is_finite() => Ok(x),
-                Some(_) => Err(err(format!("{at}.{field}"), "must be a positive number")),
-            }
-        };
-        let overload = match self.overload {
-            None => base.overload,
-            Some([n, w]) if n > 0.0 && w >= n && w.is_finite() => (n, w),
-            Some(_) => {
-                return Err(err(
-                    format!("{at}.overload"),
-                    "must be [notice, warning] with 0 < notice <= warning",
-                ));
-            }
-        };
-        let share = match self.rating_share {
-            None => base.rating_share,
-            Some(x) if (0.0..=1.0).contains(&x) => x,
-            Some(_) => {
-                return Err(err(
-                    format!("{at}.rating_share"),
-                    "must be a share from 0 to 1",
-                ));
-            }
-        };
-        let count = |v: Option<u32>, field: &str, current: u32| -> Result<u32, ConfigError> {
-            match v {
-                None => Ok(current),
-                Some(0) => Err(err(format!("{at}.{field}"), "must be at least 1")),
-                Some(n) => Ok(n),
-            }
-        };
-        Ok(crate::domain::Thresholds {
-            backlog_per_window: positive(
-                self.backlog_per_window,
-                "backlog_per_window",
-                base.backlog_per_window,
-            )?,
-            staffing_gap_s: minutes(
-                self.staffing_gap_min,
-                "staffing_gap_min",
-                base.staffing_gap_s,
-            )?,
-            overload,
-            unattended_s: pair(self.unattended_min, "unattended_min", base.unattended_s)?,
-            idle_with_queue_s: minutes(
-                self.idle_with_queue_min,
-                "idle_with_queue_min",
-                base.idle_with_queue_s,
-            )?,
-            pause_s: pair(self.pause_min, "pause_min", base.pause_s)?,
-            call_unanswered_s: minutes(
-                self.call_unanswered_min,
-                "call_unanswered_min",
-                base.call_unanswered_s,
-            )?,
-            no_show_streak: count(
-                self.no_show_streak,
-                "no_show_streak",
-                base.no_show_streak as u32,
-            )? as usize,
-            no_show_within_s: minutes(
-                self.no_show_within_min,
-                "no_show_within_min",
-                base.no_show_within_s,
-            )?,
-            device_offline_s: minutes(
-                self.device_offline_min,
-                "device_offline_min",
-                base.device_offline_s,
-            )?,
-            rating_share: share,
-            rating_after: count(self.rating_after, "rating_after", base.rating_after)?,
-            escalate_after_s: minutes(
-                self.escalate_after_min,
-                "escalate_after_min",
-                base.escalate_after_s,
-            )?,
-        })
+        }
+        Ok(t)
+    }
+}
+
+/// A rule threshold as `kind` takes it; minutes become seconds.
+fn setting(kind: Kind, v: &toml::Value) -> Result<Setting, String> {
+    use toml::Value as V;
+    let int = |v: &V| v.as_integer();
+    let num = |v: &V| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+    let pair = |v: &V| match v.as_array().map(Vec::as_slice) {
+        Some([a, b]) => Some((a.clone(), b.clone())),
+        _ => None,
+    };
+    let max = i64::from(MAX_MINUTES);
+    match kind {
+        Kind::Minutes => int(v)
+            .filter(|m| (1..=max).contains(m))
+            .map(|m| Setting::Int(m * 60))
+            .ok_or_else(|| format!("must be from 1 to {MAX_MINUTES} minutes")),
+        Kind::MinutesPair => pair(v)
+            .and_then(|(a, b)| Some((int(&a)?, int(&b)?)))
+            .filter(|&(w, c)| w > 0 && c >= w && c <= max)
+            .map(|(w, c)| Setting::IntPair(w * 60, c * 60))
+            .ok_or_else(|| {
+                format!(
+                    "must be [warning, critical] minutes with 0 < warning <= critical <= {MAX_MINUTES}"
+                )
+            }),
+        Kind::Number => num(v)
+            .filter(|x| *x > 0.0 && x.is_finite())
+            .map(Setting::Num)
+            .ok_or_else(|| "must be a positive number".to_owned()),
+        Kind::NumberPair => pair(v)
+            .and_then(|(a, b)| Some((num(&a)?, num(&b)?)))
+            .filter(|&(n, w)| n > 0.0 && w >= n && w.is_finite())
+            .map(|(n, w)| Setting::NumPair(n, w))
+            .ok_or_else(|| "must be [notice, warning] with 0 < notice <= warning".to_owned()),
+        Kind::Share => num(v)
+            .filter(|x| (0.0..=1.0).contains(x))
+            .map(Setting::Num)
+            .ok_or_else(|| "must be a share from 0 to 1".to_owned()),
+        Kind::Count => int(v)
+            .filter(|n| (1..=i64::from(u32::MAX)).contains(n))
+            .map(Setting::Int)
+            .ok_or_else(|| format!("must be a whole number, at least 1 and at most {}", u32::MAX)),
     }
 }
 
@@ -770,8 +724,7 @@ impl RawHall {
             windows,
             kiosks,
             thresholds: self.rules.resolve(
-                &d.rules
-                    .resolve(&crate::domain::Thresholds::default(), "defaults.rules")?,
+                &d.rules.resolve(&Thresholds::default(), "defaults.rules")?,
                 &format!("{at}.rules"),
             )?,
             benchmark: d.benchmark,

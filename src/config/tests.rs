@@ -838,10 +838,14 @@ fn rule_thresholds_come_from_defaults_then_the_hall() {
         );
     let s = Settings::parse(&text).expect("valid");
     let t = &s.halls[0].thresholds;
-    assert_eq!(t.pause_s, (300, 1500), "the hall's own value");
-    assert_eq!(t.backlog_per_window, 8.0, "from [defaults.rules]");
-    assert_eq!(t.call_unanswered_s, 300, "DOMAIN.md's default");
-    assert_eq!(t.escalate_after_s, 600);
+    assert_eq!(
+        t.pause_too_long.limits_s,
+        (300, 1500),
+        "the hall's own value"
+    );
+    assert_eq!(t.queue_backlog.per_window, 8.0, "from [defaults.rules]");
+    assert_eq!(t.call_unanswered.after_s, 300, "the rule's default");
+    assert_eq!(t.escalation.escalate_after_s, 600);
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Alerts of electronic efficiency supervision (电子效能监察) and their life:
 //! `open` → `acknowledged` → `resolved`.
 //!
-//! Rules (see `rules.rs`) look at the hall and say what is wrong now, as
-//! findings. `Hall::supervise` reconciles findings with the alerts: at most one
+//! Rules (see `rules/`) look at the hall and say what is wrong now, as
+//! findings. `Hall::supervise` (`lifecycle.rs`) reconciles findings with the alerts: at most one
 //! open alert per (rule, subject); a finding of higher severity raises the
 //! alert; a condition that clears resolves its alert by itself, except a bad
 //! review, which needs a person's note. Times come from the findings (when a
@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{DeviceId, ServiceCode, TicketNo, WindowId};
-use super::say::Say;
+pub use super::rules::Rule;
 
 impl Subject {
     /// A short text for ids.
@@ -24,83 +24,6 @@ impl Subject {
             Subject::Service(s) => format!("s{s}"),
             Subject::Device(d) => format!("d{d}"),
         }
-    }
-}
-
-/// A supervision rule of DOMAIN.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    WaitTimeout,
-    QueueBacklog,
-    StaffingGap,
-    WindowOverload,
-    WindowUnattended,
-    IdleWithQueue,
-    PauseTooLong,
-    ServiceTimeout,
-    CallUnanswered,
-    NoShowStreak,
-    BadRating,
-    DeviceOffline,
-    RatingMissing,
-}
-
-impl Rule {
-    pub const ALL: [Rule; 13] = [
-        Rule::WaitTimeout,
-        Rule::QueueBacklog,
-        Rule::StaffingGap,
-        Rule::WindowOverload,
-        Rule::WindowUnattended,
-        Rule::IdleWithQueue,
-        Rule::PauseTooLong,
-        Rule::ServiceTimeout,
-        Rule::CallUnanswered,
-        Rule::NoShowStreak,
-        Rule::BadRating,
-        Rule::DeviceOffline,
-        Rule::RatingMissing,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Rule::WaitTimeout => "wait_timeout",
-            Rule::QueueBacklog => "queue_backlog",
-            Rule::StaffingGap => "staffing_gap",
-            Rule::WindowOverload => "window_overload",
-            Rule::WindowUnattended => "window_unattended",
-            Rule::IdleWithQueue => "idle_with_queue",
-            Rule::PauseTooLong => "pause_too_long",
-            Rule::ServiceTimeout => "service_timeout",
-            Rule::CallUnanswered => "call_unanswered",
-            Rule::NoShowStreak => "no_show_streak",
-            Rule::BadRating => "bad_rating",
-            Rule::DeviceOffline => "device_offline",
-            Rule::RatingMissing => "rating_missing",
-        }
-    }
-
-    /// Whether the alert closes by itself when its condition clears. A bad
-    /// review needs a person to record the follow-up (回访, 整改).
-    pub fn resolves_itself(self) -> bool {
-        self != Rule::BadRating
-    }
-
-    /// Rules about time passing, silent outside office hours.
-    pub fn time_based(self) -> bool {
-        matches!(
-            self,
-            Rule::WaitTimeout
-                | Rule::QueueBacklog
-                | Rule::StaffingGap
-                | Rule::WindowUnattended
-                | Rule::IdleWithQueue
-                | Rule::PauseTooLong
-                | Rule::ServiceTimeout
-                | Rule::CallUnanswered
-                | Rule::DeviceOffline
-        )
     }
 }
 
@@ -172,12 +95,33 @@ pub struct Finding {
     /// When the condition first reached its lowest severity: the alert's
     /// opening time, whether or not anyone looked before it rose.
     pub opened: DateTime<Utc>,
-    /// Its figures, put into words (`Hall::say`) only for an alert that
+    /// Its figures, put into words (`Rule::say`) only for an alert that
     /// opens or rises.
-    pub say: Say,
+    pub facts: Facts,
     pub window: Option<WindowId>,
     pub ticket: Option<TicketNo>,
     pub service: Option<ServiceCode>,
+}
+
+/// The figures of a finding, in the rule's own terms: on most checks
+/// nothing a rule finds is new (the same windows are still over the
+/// benchmark, the same tickets still wait too long), so a finding carries
+/// these and its rule puts them into words only when an alert opens or
+/// rises. Indexes point into the hall's spec and today's tickets, valid
+/// during the check that found them.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Facts {
+    pub window: Option<usize>,
+    pub ticket: Option<usize>,
+    pub service: Option<usize>,
+    /// The limit crossed, in minutes.
+    pub minutes: i64,
+    /// A count: tickets waiting, cases served, no-shows, ratings.
+    pub count: i64,
+    /// What `count` is out of.
+    pub total: i64,
+    /// A ratio: load, rated share, windows open.
+    pub ratio: f64,
 }
 
 /// An alert.
@@ -318,56 +262,6 @@ impl AlertRefusal {
             AlertRefusal::AlreadyAcknowledged => "告警已确认",
             AlertRefusal::NoteRequired => "差评告警须填写回访或整改情况",
             AlertRefusal::NoteTooLong => "备注不能超过 500 字",
-        }
-    }
-}
-
-/// Thresholds of the rules, per hall (per service limits live on the service).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Thresholds {
-    /// `queue_backlog`: waiting per open window above this.
-    pub backlog_per_window: f64,
-    /// `staffing_gap`: a gap of at least one window for this long.
-    pub staffing_gap_s: i64,
-    /// `window_overload`: served ÷ benchmark at or above (notice, warning).
-    pub overload: (f64, f64),
-    /// `window_unattended`: (warning, critical) seconds without staff.
-    pub unattended_s: (i64, i64),
-    /// `idle_with_queue`: seconds without a call while a ticket waits.
-    pub idle_with_queue_s: i64,
-    /// `pause_too_long`: (warning, critical) seconds paused.
-    pub pause_s: (i64, i64),
-    /// `call_unanswered`: seconds from the call.
-    pub call_unanswered_s: i64,
-    /// `no_show_streak`: this many no-shows in a row within `no_show_within_s`.
-    pub no_show_streak: usize,
-    pub no_show_within_s: i64,
-    /// `device_offline`: seconds offline.
-    pub device_offline_s: i64,
-    /// `rating_missing`: rated share below this after `rating_after` finished tickets.
-    pub rating_share: f64,
-    pub rating_after: u32,
-    /// Unacknowledged critical alerts escalate after this.
-    pub escalate_after_s: i64,
-}
-
-impl Default for Thresholds {
-    /// The defaults of DOMAIN.md.
-    fn default() -> Self {
-        Self {
-            backlog_per_window: 10.0,
-            staffing_gap_s: 600,
-            overload: (1.0, 1.2),
-            unattended_s: (900, 1800),
-            idle_with_queue_s: 300,
-            pause_s: (900, 1800),
-            call_unanswered_s: 300,
-            no_show_streak: 3,
-            no_show_within_s: 900,
-            device_offline_s: 120,
-            rating_share: 0.5,
-            rating_after: 20,
-            escalate_after_s: 600,
         }
     }
 }

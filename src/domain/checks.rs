@@ -81,27 +81,6 @@ impl WindowOp {
     }
 }
 
-impl Rule {
-    /// What of the hall the rule reads: an input that changes none of it
-    /// cannot change the rule's findings.
-    pub fn reads(self) -> Aspects {
-        use Aspects as A;
-        match self {
-            Rule::WaitTimeout => A::QUEUE,
-            Rule::QueueBacklog => A::QUEUE.or(A::STAFF),
-            // The forecast counts tickets issued, not those still waiting.
-            Rule::StaffingGap => A::ISSUED.or(A::STAFF),
-            Rule::WindowOverload | Rule::NoShowStreak => A::DONE,
-            Rule::WindowUnattended | Rule::PauseTooLong => A::STAFF,
-            Rule::IdleWithQueue => A::QUEUE.or(A::STAFF).or(A::COUNTER),
-            Rule::ServiceTimeout | Rule::CallUnanswered => A::COUNTER,
-            Rule::BadRating => A::RATINGS,
-            Rule::DeviceOffline => A::PRESENCE,
-            Rule::RatingMissing => A::DONE.or(A::RATINGS),
-        }
-    }
-}
-
 /// The soonest instant after `now` at which time alone changes what a rule
 /// finds, gathered while the rule looks at the hall.
 #[derive(Debug, Clone, Copy)]

@@ -303,6 +303,21 @@ impl Hall {
         out
     }
 
+    /// Open windows serving a service; one serving k services counts 1/k.
+    pub fn open_windows_for(&self, service: usize) -> f64 {
+        self.spec
+            .windows
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| {
+                w.services.contains(&service)
+                    && self.windows[*i].staff.is_some()
+                    && self.windows[*i].paused.is_none()
+            })
+            .map(|(_, w)| 1.0 / w.services.len() as f64)
+            .sum()
+    }
+
     /// Each service's demand at `now`, in the configuration's order.
     fn demand(&self, now: DateTime<Utc>) -> impl Iterator<Item = Demand> + '_ {
         let share = self.share_of_day_passed(now);

@@ -9,20 +9,21 @@ mod checks;
 mod event;
 mod hall;
 mod ids;
+mod lifecycle;
 mod load;
 mod office;
 mod ops;
 mod queue;
 mod rules;
-mod say;
 mod spec;
 mod standing;
 mod stats;
 mod view;
 
 pub use alert::{
-    Action, Alert, AlertOp, AlertRefusal, AlertState, Finding, Rule, Severity, Subject, Thresholds,
+    Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, Severity, Subject,
 };
+pub use checks::Aspects;
 pub use event::{
     CaseRef, Input, Outcome, PauseReason, Priority, RatingInput, Reason, Refusal, Reply,
     TicketRequest, WindowOp,
@@ -32,8 +33,10 @@ pub use hall::{
     Visit, VisitEnd, WindowState, WindowStatus,
 };
 pub use ids::{DeviceId, HallId, IdError, MsgId, ServiceCode, StaffId, TicketNo, WindowId};
+pub use lifecycle::MAX_NOTE;
 pub use load::{ArrivalProfile, PROFILE_DAYS, Staffing, StaffingAdvice};
 pub use queue::{QueueKey, Queues};
+pub use rules::{Def, Kind, Param, Rule, Setting, Thresholds};
 pub use spec::{
     DeviceKind, HallLevel, HallSpec, OfficeHours, ServiceSpec, Span, WindowKind, WindowSpec,
 };
@@ -47,8 +50,10 @@ pub use view::{
 pub(crate) use tests::spec as test_spec;
 
 #[cfg(test)]
+mod checks_tests;
+#[cfg(test)]
 mod figures_tests;
 #[cfg(test)]
-mod rules_tests;
+mod lifecycle_tests;
 #[cfg(test)]
 mod tests;

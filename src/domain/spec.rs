@@ -178,7 +178,7 @@ pub struct HallSpec {
     pub windows: Vec<WindowSpec>,
     pub kiosks: Vec<DeviceId>,
     /// Thresholds of the supervision rules.
-    pub thresholds: super::alert::Thresholds,
+    pub thresholds: super::rules::Thresholds,
     /// Cases per window per day for the staffing forecast (25).
     pub benchmark: u32,
     /// Staff per window (1.5).

@@ -1,0 +1,112 @@
+//! `queue_backlog`: too many tickets waiting per open window of a service.
+
+use chrono::{DateTime, Utc};
+
+use super::{Def, Kind, Param, Setting, service_name};
+use crate::domain::alert::{Facts, Finding, Rule, Severity, Subject};
+use crate::domain::checks::{Aspects, Next};
+use crate::domain::hall::Hall;
+
+pub const RULE: Def = Def {
+    name: "排队积压",
+    condition: "tickets waiting for a service, per window open for it (a window \
+                serving k services counts 1/k), are more than the limit",
+    severities: &[Severity::Warning],
+    reads: Aspects::QUEUE.or(Aspects::STAFF),
+    time_based: true,
+    needs_person: false,
+    params: &[Param {
+        key: "backlog_per_window",
+        doc: "waiting per open window above this",
+        kind: Kind::Number,
+        get: |t| Setting::Num(t.queue_backlog.per_window),
+        set: |t, v| t.queue_backlog.per_window = v.num(),
+    }],
+    prepare: None,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Waiting tickets per open window above this.
+    pub per_window: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { per_window: 10.0 }
+    }
+}
+
+pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, _: &mut Next) {
+    let limit = hall.spec.thresholds.queue_backlog.per_window;
+    for (s, svc) in hall.spec.services.iter().enumerate() {
+        let waiting = hall.waiting(s);
+        let open = hall.open_windows_for(s);
+        // A shared window counts 1/k; with none open, the queue itself counts.
+        let per_window = if open > 0.0 {
+            waiting as f64 / open
+        } else {
+            waiting as f64
+        };
+        if per_window > limit {
+            out.push(Finding {
+                rule: Rule::QueueBacklog,
+                subject: Subject::Service(svc.code.clone()),
+                severity: Severity::Warning,
+                since: now,
+                opened: now,
+                facts: Facts {
+                    service: Some(s),
+                    count: waiting as i64,
+                    ratio: open,
+                    ..Facts::default()
+                },
+                window: None,
+                ticket: None,
+                service: Some(svc.code.clone()),
+            });
+        }
+    }
+}
+
+pub fn say(hall: &Hall, f: &Finding) -> String {
+    format!(
+        "{}排队 {} 人，开放窗口 {:.1} 个",
+        service_name(hall, f.facts.service),
+        f.facts.count,
+        f.facts.ratio
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::H;
+    use crate::domain::*;
+
+    #[test]
+    fn queue_backlog_above_ten_per_open_window() {
+        let mut h = H::new();
+        // Window 01 serves SB and GA: half a window for SB.
+        for _ in 0..5 {
+            h.ticket("SB");
+        }
+        assert_eq!(h.severity(Rule::QueueBacklog), None, "5 per window");
+        for _ in 0..6 {
+            h.ticket("SB");
+        }
+        assert_eq!(
+            h.severity(Rule::QueueBacklog),
+            Some(Severity::Warning),
+            "11 waiting, 1 window"
+        );
+        // Window 02 opens: 1.5 windows for SB, 11 / 1.5 is about 7.
+        h.op(
+            "02",
+            WindowOp::Login {
+                staff: StaffId::parse("S2").unwrap(),
+                staff_name: None,
+            },
+        );
+        assert_eq!(h.severity(Rule::QueueBacklog), None);
+    }
+}

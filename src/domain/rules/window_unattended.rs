@@ -1,0 +1,132 @@
+//! `window_unattended` (空岗): a window on the rota has no staff logged in
+//! during office hours.
+
+use chrono::{DateTime, Utc};
+
+use super::{Def, Kind, Param, Setting, graded_window, window_name};
+use crate::domain::alert::{Finding, Rule, Severity};
+use crate::domain::checks::{Aspects, Next};
+use crate::domain::hall::Hall;
+
+pub const RULE: Def = Def {
+    name: "窗口空岗",
+    condition: "a window on the rota has had no staff logged in for this much office time",
+    severities: &[Severity::Warning, Severity::Critical],
+    reads: Aspects::STAFF,
+    time_based: true,
+    needs_person: false,
+    params: &[Param {
+        key: "unattended_min",
+        doc: "no staff on a rota window [warning, critical]",
+        kind: Kind::MinutesPair,
+        get: |t| {
+            let (w, c) = t.window_unattended.limits_s;
+            Setting::IntPair(w, c)
+        },
+        set: |t, v| t.window_unattended.limits_s = v.int_pair(),
+    }],
+    prepare: None,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// (warning, critical) seconds without staff.
+    pub limits_s: (i64, i64),
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            limits_s: (900, 1800),
+        }
+    }
+}
+
+pub fn check(hall: &Hall, _: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
+    let limits = hall.spec.thresholds.window_unattended.limits_s;
+    for (w, spec) in hall.spec.windows.iter().enumerate() {
+        let state = &hall.windows[w];
+        if !spec.on_rota || state.staff.is_some() {
+            continue;
+        }
+        out.extend(graded_window(
+            hall,
+            w,
+            Rule::WindowUnattended,
+            state.since,
+            limits,
+            next,
+        ));
+    }
+}
+
+pub fn say(hall: &Hall, f: &Finding) -> String {
+    format!(
+        "{}空岗已超过 {} 分钟",
+        window_name(hall, f.facts.window),
+        f.facts.minutes
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Duration;
+
+    use super::super::testing::{H, t0};
+    use crate::domain::test_spec as spec;
+    use crate::domain::*;
+
+    #[test]
+    fn window_unattended_counts_from_opening_time_for_windows_on_the_rota() {
+        let mut s = spec();
+        s.hours = OfficeHours::default();
+        for day in 0..5 {
+            s.hours.weekly[day] = vec![
+                Span::parse("09:00-12:00").unwrap(),
+                Span::parse("13:30-17:30").unwrap(),
+            ];
+        }
+        s.windows[1].on_rota = false;
+        s.windows[2].on_rota = false;
+        let mut h = H {
+            hall: Hall::new(Arc::new(s), t0()),
+            now: t0(),
+            n: 0,
+        };
+        // Offline since midnight, but the hall opened at 09:00.
+        h.at(15 * 60 - 1);
+        assert_eq!(h.severity(Rule::WindowUnattended), None);
+        h.at(15 * 60);
+        assert_eq!(h.severity(Rule::WindowUnattended), Some(Severity::Warning));
+        assert_eq!(
+            h.active(Rule::WindowUnattended).len(),
+            1,
+            "only the window on the rota"
+        );
+        h.at(30 * 60);
+        assert_eq!(h.severity(Rule::WindowUnattended), Some(Severity::Critical));
+        h.op(
+            "01",
+            WindowOp::Login {
+                staff: StaffId::parse("S1").unwrap(),
+                staff_name: None,
+            },
+        );
+        assert_eq!(h.severity(Rule::WindowUnattended), None);
+        // Absence counts office time only: 11:50 to 12:00, then from 13:30.
+        h.at(2 * 3600 + 50 * 60); // 11:50
+        h.op("01", WindowOp::Logout);
+        h.at(3 * 3600 + 20 * 60); // 12:20
+        assert_eq!(h.severity(Rule::WindowUnattended), None, "closed for lunch");
+        h.at(4 * 3600 + 30 * 60 + 5 * 60 - 1); // 13:34:59: 14:59 of office time
+        assert_eq!(h.severity(Rule::WindowUnattended), None);
+        h.at(4 * 3600 + 30 * 60 + 5 * 60); // 13:35: 15 minutes of office time
+        assert_eq!(h.severity(Rule::WindowUnattended), Some(Severity::Warning));
+        assert_eq!(
+            h.last(Rule::WindowUnattended).opened_at,
+            t0() + Duration::minutes(4 * 60 + 35)
+        );
+    }
+}
