@@ -14,14 +14,16 @@ use tracing::{error, info};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::PROFILE_DAYS;
-use crate::engine::{EngineContext, Registry, spawn_hall};
+use crate::engine::{AfterCommit, EngineContext, Registry, spawn_hall};
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::mqtt::acks::AckQueue;
-use crate::mqtt::{client, ingest::Ingest};
+use crate::mqtt::delivery::Delivery;
+use crate::mqtt::outgoing::MqttPublisher;
+use crate::mqtt::{client, ingest::Ingest, payload};
 use crate::replay::{Replay, Replayed, hall_replay_start, replay_start};
-use crate::store::{Outbound, Record, Store, spawn_writer};
+use crate::store::{DailyRow, Record, Store, spawn_writer};
 
 /// A built server, ready to run.
 pub struct Application {
@@ -33,6 +35,7 @@ pub struct Application {
     outgoing: JoinHandle<()>,
     halls: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
+    delivery: JoinHandle<()>,
     store: Store,
     registry: Option<Registry>,
 }
@@ -105,7 +108,7 @@ impl Application {
             // harmless: they replace themselves).
             let rows: Vec<Record> = days
                 .iter()
-                .map(|d| Record::Daily(crate::engine::daily_row(d, now)))
+                .map(|d| Record::Daily(DailyRow::of(d, now)))
                 .collect();
             store
                 .write(&rows)
@@ -126,15 +129,17 @@ impl Application {
             outgoing: (outgoing, outgoing_loop),
         } = client::connect(&settings.mqtt).map_err(|e| anyhow!("configuration error: {e}"))?;
         let acks = Arc::new(AckQueue::default());
-        let (writer, writer_task) = spawn_writer(
-            store.clone(),
-            Some(Outbound {
+        let (journal, committed, writer_task) =
+            spawn_writer::<AfterCommit>(store.clone(), health.clone(), metrics.clone());
+        // Acknowledgements and replies leave once what they answer is stored.
+        let delivery = tokio::spawn(
+            Delivery {
+                prefix: settings.mqtt.prefix.clone(),
                 ingest: mqtt.clone(),
                 outgoing: outgoing.clone(),
                 acks: acks.clone(),
-            }),
-            health.clone(),
-            metrics.clone(),
+            }
+            .run(committed),
         );
         // Alert messages for every console; a console that falls this far
         // behind gets a fresh snapshot.
@@ -143,9 +148,12 @@ impl Application {
         let ctx = Arc::new(EngineContext {
             alerts: alerts.clone(),
             summaries: summaries.clone(),
-            prefix: settings.mqtt.prefix.clone(),
-            writer: writer.clone(),
-            mqtt: Some(outgoing.clone()),
+            journal: journal.clone(),
+            publisher: Some(Arc::new(MqttPublisher {
+                client: outgoing.clone(),
+                prefix: settings.mqtt.prefix.clone(),
+            })),
+            encode_reply: payload::reply_text,
             clock: clock.clone(),
             metrics: metrics.clone(),
         });
@@ -165,7 +173,7 @@ impl Application {
             broker: settings.mqtt.broker.clone(),
             client: mqtt,
             registry: Some(registry.clone()),
-            writer: Some(writer),
+            writer: Some(journal),
             health: health.clone(),
             metrics: metrics.clone(),
             clock: clock.clone(),
@@ -233,6 +241,7 @@ impl Application {
             outgoing,
             halls: hall_tasks,
             writer: writer_task,
+            delivery,
             store,
             registry: Some(registry),
         })
@@ -264,9 +273,12 @@ impl Application {
             let _ = task.await;
         }
         // The connections are still up, so the last acks and replies go out.
-        if tokio::time::timeout(Duration::from_secs(30), self.writer)
-            .await
-            .is_err()
+        if tokio::time::timeout(Duration::from_secs(30), async {
+            let _ = self.writer.await;
+            let _ = self.delivery.await;
+        })
+        .await
+        .is_err()
         {
             error!(
                 "The store writer did not finish within 30 s; unstored messages will be redelivered by the broker."

@@ -447,7 +447,7 @@ impl RawSettings {
                 "must not be empty: the broker keeps its session",
             ));
         }
-        crate::mqtt::BrokerUrl::parse(&self.mqtt.broker).map_err(|r| err("mqtt.broker", r))?;
+        broker::BrokerUrl::parse(&self.mqtt.broker).map_err(|r| err("mqtt.broker", r))?;
         tls::mqtt_client_config(&self.mqtt)?;
         if !(self.server.database_url.starts_with("sqlite:")
             || self.server.database_url.starts_with("postgres://")
@@ -785,6 +785,7 @@ fn office_hours(
     Ok(out)
 }
 
+pub mod broker;
 pub mod tls;
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use hallwatch::app::{Application, shutdown_signal};
 use hallwatch::clock::DemoClock;
 use hallwatch::clock::SystemClock;
 use hallwatch::config::Settings;
-use hallwatch::mqtt::BrokerAddr;
+use hallwatch::config::broker::BrokerAddr;
 use hallwatch::sim::{self, SimOptions};
 
 #[derive(Parser)]

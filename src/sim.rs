@@ -21,8 +21,8 @@ use tracing::{debug, info, warn};
 
 use chrono::Timelike;
 
+use crate::config::broker::BrokerAddr;
 use crate::domain::{HallSpec, WindowKind};
-use crate::mqtt::BrokerAddr;
 
 /// How the simulator runs.
 #[derive(Debug, Clone)]

@@ -54,10 +54,11 @@ pub async fn write_day(
                 anyhow::bail!("bench message {} was refused: {}", m.id, r.reason.code());
             }
             let msg_id = input.msg_id().map(|m| m.as_str().to_owned());
-            let reply = applied
-                .reply
-                .as_ref()
-                .map(|r| payload::reply_json(&inbound, msg_id.as_deref(), r, spec.tz).to_string());
+            let to = inbound.reply_to();
+            let reply =
+                applied.reply.as_ref().zip(to.as_ref()).map(|(r, to)| {
+                    payload::reply_json(to, msg_id.as_deref(), r, spec.tz).to_string()
+                });
             batch.push(Record::Event(EventRow {
                 hall: spec.id.to_string(),
                 device: spec.device_of(&input).map(ToString::to_string),

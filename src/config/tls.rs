@@ -19,8 +19,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use tracing::warn;
 
+use super::broker::BrokerUrl;
 use super::{ConfigError, MqttSettings, ServerSettings, err};
-use crate::mqtt::BrokerUrl;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

@@ -2,23 +2,19 @@
 //! alerts. Both check the token before anything else: 401 without a valid
 //! one, 403 outside its role or hall scope, before any WebSocket upgrade.
 
-use std::time::Instant;
-
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{Message, Session};
 use bytestring::ByteString;
 use chrono::{NaiveDate, TimeZone};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
-use tracing::{debug, info};
+use tracing::info;
 
 use super::auth::{self, Principal};
-use super::ws::{PING_EVERY, accept, close, close_reason, keep_alive, send};
-use super::{ApiError, AppState};
+use super::ws::{Channel, Subscription, accept, serve};
+use super::{ApiError, AppState, frames};
 use crate::clock::now_ms;
-use crate::domain::{AlertOp, AlertRefusal, AlertView};
-use crate::engine::HallHandle;
+use crate::domain::{AlertOp, AlertRefusal, AlertView, MAX_NOTE};
+use crate::engine::{HallFrame, HallHandle};
 use crate::store::AlertFilter;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -78,19 +74,48 @@ async fn collect(halls: &[HallHandle]) -> Vec<AlertView> {
     all
 }
 
-async fn snapshot(state: &AppState, halls: &[HallHandle]) -> ByteString {
-    let now = now_ms(&*state.clock);
-    let tz = halls
-        .first()
-        .map_or(chrono_tz::Asia::Shanghai, |h| h.spec.tz);
-    let body = json!({
-        "type": "snapshot",
-        "at": tz.from_utc_datetime(&now.naive_utc()).fixed_offset(),
-        "clock_rate": state.clock.rate(),
-        "halls": halls.iter().map(|h| json!({"id": h.spec.id, "name": h.spec.name})).collect::<Vec<_>>(),
-        "alerts": collect(halls).await,
-    });
-    ByteString::from(body.to_string())
+/// A supervisors' console: the alerts of the halls in its scope, and the
+/// supervisor's actions on them.
+struct Console {
+    state: web::Data<AppState>,
+    who: Principal,
+    halls: Vec<HallHandle>,
+}
+
+impl Channel for Console {
+    type Item = HallFrame<AlertView>;
+
+    /// Subscribes before it reads the snapshot: an alert message is a whole
+    /// alert, so one seen twice does no harm, and none is missed in between.
+    async fn subscribe(&mut self) -> Option<Subscription<Self::Item>> {
+        let frames = self.state.alerts.subscribe();
+        let now = now_ms(&*self.state.clock);
+        let tz = self
+            .halls
+            .first()
+            .map_or(chrono_tz::Asia::Shanghai, |h| h.spec.tz);
+        let body = json!({
+            "at": tz.from_utc_datetime(&now.naive_utc()).fixed_offset(),
+            "halls": self.halls.iter().map(|h| json!({"id": h.spec.id, "name": h.spec.name})).collect::<Vec<_>>(),
+            "alerts": collect(&self.halls).await,
+        });
+        Some((frames::snapshot(&body, self.state.clock.rate()), frames))
+    }
+
+    fn pick(&self, f: &Self::Item) -> Option<ByteString> {
+        self.halls
+            .iter()
+            .any(|h| h.spec.id == f.hall)
+            .then(|| f.frame.text(|a| frames::frame("alert", a)))
+    }
+
+    async fn answer(&mut self, text: &str) -> Option<ByteString> {
+        Some(handle_op(&self.who, &self.halls, text).await)
+    }
+
+    fn describe(&self) -> String {
+        format!("alerts of {}", self.who.name)
+    }
 }
 
 async fn alerts_ws(
@@ -101,69 +126,16 @@ async fn alerts_ws(
 ) -> Result<HttpResponse, actix_web::Error> {
     let who = auth::require(&req, auth::ALERTS, query.hall.as_deref())?;
     let halls = halls_in_scope(&state, &who, query.hall.as_deref())?;
-    // Subscribe before the snapshot: an alert message is a whole alert, so
-    // one seen twice does no harm, and none is missed in between.
-    let frames = state.alerts.subscribe();
-    let first = snapshot(&state, &halls).await;
+    let mut console = Console { state, who, halls };
+    let first = console.subscribe().await.ok_or(ApiError::Unavailable)?;
     let (response, session, stream) = accept(&req, body)?;
-    let state = state.into_inner();
+    let metrics = console.state.metrics.clone();
     actix_web::rt::spawn(async move {
-        let _counted = state.metrics.ws_client("alerts");
-        info!(who = %who.name, halls = halls.len(), "Supervisor console connected.");
-        serve(&state, who, halls, first, frames, session, stream).await;
+        let _counted = metrics.ws_client("alerts");
+        info!(who = %console.who.name, halls = console.halls.len(), "Supervisor console connected.");
+        serve(console, first, session, stream).await;
     });
     Ok(response)
-}
-
-async fn serve(
-    state: &AppState,
-    who: Principal,
-    halls: Vec<HallHandle>,
-    first: ByteString,
-    mut frames: tokio::sync::broadcast::Receiver<crate::engine::HallFrame>,
-    mut session: Session,
-    mut stream: actix_ws::MessageStream,
-) {
-    if !send(&mut session, first).await {
-        return;
-    }
-    let in_scope = |hall: &str| halls.iter().any(|h| h.spec.id.as_str() == hall);
-    let mut ping = tokio::time::interval(PING_EVERY);
-    let mut last_seen = Instant::now();
-    let mut reason = None;
-    loop {
-        tokio::select! {
-            f = frames.recv() => match f {
-                Ok(f) if in_scope(f.hall.as_str()) => if !send(&mut session, f.frame).await { break },
-                Ok(_) => {}
-                Err(RecvError::Lagged(missed)) => {
-                    info!(missed, "Supervisor console fell behind; sending a fresh snapshot.");
-                    if !send(&mut session, snapshot(state, &halls).await).await { break }
-                }
-                Err(RecvError::Closed) => break,
-            },
-            msg = stream.recv() => match msg {
-                Some(Ok(Message::Text(text))) => {
-                    last_seen = Instant::now();
-                    let answer = handle_op(&who, &halls, &text).await;
-                    if !send(&mut session, answer).await { break }
-                }
-                Some(Ok(Message::Ping(bytes))) => {
-                    last_seen = Instant::now();
-                    if session.pong(&bytes).await.is_err() { break }
-                }
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Err(e)) => {
-                    reason = Some(close_reason(&e));
-                    break;
-                }
-                Some(Ok(_)) => last_seen = Instant::now(),
-            },
-            _ = ping.tick() => if !keep_alive(&mut session, last_seen).await { break },
-        }
-    }
-    close(session, reason).await;
-    debug!(who = %who.name, "Supervisor console disconnected.");
 }
 
 /// A console's `{"op":"ack"|"resolve","alert":…,"note":…}`, answered with
@@ -187,7 +159,7 @@ async fn handle_op(who: &Principal, halls: &[HallHandle], text: &str) -> ByteStr
         return error(&alert, "bad_request", "缺少告警编号");
     };
     let note = v.get("note").and_then(Value::as_str).map(str::to_owned);
-    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+    if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
         return error(&alert, "bad_request", "备注不能超过 500 字");
     }
     let Some(hall) = hall_of(id, halls) else {
@@ -201,7 +173,7 @@ async fn handle_op(who: &Principal, halls: &[HallHandle], text: &str) -> ByteStr
         .alert_action(id.to_owned(), op, who.name.clone(), note)
         .await
     {
-        Some(Ok(view)) => ByteString::from(crate::engine::frame("alert", &view).to_string()),
+        Some(Ok(view)) => frames::frame("alert", &view),
         Some(Err(r)) => error(&alert, r.code(), r.message()),
         None => error(&alert, "unavailable", "服务正在重启，请稍后再试"),
     }
@@ -263,11 +235,18 @@ async fn list(
         from,
         to,
     };
-    let rows = state
+    let mut rows = state
         .store
         .alerts(&filter, limit)
         .await
         .map_err(|e| ApiError::Store(e.to_string()))?;
+    // The history keeps each alert's view; the API answers with the
+    // channel's `alert` message.
+    for row in &mut rows {
+        if let Value::Object(m) = row {
+            m.insert("type".into(), json!("alert"));
+        }
+    }
     Ok(HttpResponse::Ok().json(rows))
 }
 
@@ -334,22 +313,29 @@ fn refused(r: AlertRefusal) -> HttpResponse {
 mod tests {
     use std::sync::Arc;
 
+    use chrono::TimeZone;
+
     use crate::config::Settings;
     use crate::engine::Registry;
+
+    /// 09:00 Beijing time on Monday 2026-11-23.
+    fn t0() -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap()
+    }
 
     #[tokio::test]
     async fn alert_ids_name_their_hall_by_the_longest_prefix() {
         let text = crate::EXAMPLE_CONFIG.replace("\"jl-town\"", "\"jl\"");
         let settings = Settings::parse(&text).unwrap();
         let registry = Registry::default();
-        let (writer, _w) = crate::store::test_writer();
+        let (journal, _w) = crate::engine::Journal::detached();
         for spec in &settings.halls {
-            let hall = crate::domain::Hall::new(spec.clone(), chrono::Utc::now());
+            let hall = crate::domain::Hall::new(spec.clone(), t0());
             let ctx = Arc::new(crate::engine::EngineContext {
-                prefix: "hallwatch".into(),
-                writer: writer.clone(),
-                mqtt: None,
-                clock: Arc::new(crate::clock::SystemClock),
+                journal: journal.clone(),
+                publisher: None,
+                encode_reply: |_| String::new(),
+                clock: Arc::new(crate::clock::ManualClock::new(t0())),
                 metrics: Default::default(),
                 alerts: tokio::sync::broadcast::channel(1).0,
                 summaries: tokio::sync::broadcast::channel(1).0,

@@ -9,20 +9,45 @@
 //! most once a second per hall), for the region page of a manager whose
 //! scope covers several halls.
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{MessageStream, Session};
 use bytestring::ByteString;
-use serde_json::Value;
-use tracing::{debug, info};
+use tracing::info;
 
 use super::auth::{self, Principal};
-use super::ws::{Ended, accept, close, relay, send};
-use super::{ApiError, AppState};
-use crate::engine::{DashboardSub, HallFrame, HallHandle};
+use super::ws::{Channel, Subscription, accept, serve};
+use super::{ApiError, AppState, frames};
+use crate::domain::SummaryView;
+use crate::engine::{DashMsg, Frame, HallFrame, HallHandle, SummaryFrames};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/dashboard/{hall}", web::get().to(dashboard_ws))
         .route("/ws/region", web::get().to(region_ws));
+}
+
+/// A manager's view of one hall.
+struct Dashboard {
+    hall: HallHandle,
+    clock_rate: f64,
+}
+
+impl Channel for Dashboard {
+    type Item = Arc<Frame<DashMsg>>;
+
+    async fn subscribe(&mut self) -> Option<Subscription<Self::Item>> {
+        let sub = self.hall.dashboard().await?;
+        Some((frames::snapshot(&sub.snapshot, self.clock_rate), sub.frames))
+    }
+
+    fn pick(&self, f: &Self::Item) -> Option<ByteString> {
+        let rate = self.clock_rate;
+        Some(f.text(|m| frames::dash(m, rate)))
+    }
+
+    fn describe(&self) -> String {
+        format!("dashboard {}", self.hall.spec.id)
+    }
 }
 
 async fn dashboard_ws(
@@ -36,47 +61,53 @@ async fn dashboard_ws(
         .get_str(&path)
         .ok_or_else(|| ApiError::UnknownHall(path.clone()))?;
     let who = auth::require(&req, auth::DASHBOARD, Some(hall.spec.id.as_str()))?;
-    let sub = hall.dashboard().await.ok_or(ApiError::Unavailable)?;
+    let mut dashboard = Dashboard {
+        hall,
+        clock_rate: state.clock.rate(),
+    };
+    let first = dashboard.subscribe().await.ok_or(ApiError::Unavailable)?;
     let (response, session, stream) = accept(&req, body)?;
     let metrics = state.metrics.clone();
     actix_web::rt::spawn(async move {
         let _counted = metrics.ws_client("dashboard");
-        info!(who = %who.name, hall = %hall.spec.id, "Dashboard connected.");
-        serve_dashboard(hall, sub, session, stream).await;
+        info!(who = %who.name, hall = %dashboard.hall.spec.id, "Dashboard connected.");
+        serve(dashboard, first, session, stream).await;
     });
     Ok(response)
 }
 
-async fn serve_dashboard(
-    hall: HallHandle,
-    mut sub: DashboardSub,
-    mut session: Session,
-    mut stream: MessageStream,
-) {
-    let id = hall.spec.id.clone();
-    let mut snapshot = Some(sub.snapshot.clone());
-    let mut reason = None;
-    while let Some(first) = snapshot.take() {
-        if !send(&mut session, first).await {
-            break;
+/// The summaries of the halls in a token's scope.
+struct Region {
+    who: Principal,
+    halls: Vec<HallHandle>,
+    summaries: SummaryFrames,
+    clock_rate: f64,
+}
+
+impl Channel for Region {
+    type Item = HallFrame<SummaryView>;
+
+    /// Subscribes before it reads the snapshot: a summary is whole, so one
+    /// seen twice does no harm and none is missed in between.
+    async fn subscribe(&mut self) -> Option<Subscription<Self::Item>> {
+        let frames = self.summaries.subscribe();
+        let mut rows = Vec::with_capacity(self.halls.len());
+        for h in &self.halls {
+            rows.extend(h.summary().await);
         }
-        match relay(&mut session, &mut stream, &mut sub.frames, |f| {
-            Some(f.clone())
-        })
-        .await
-        {
-            Ended::Closed(r) => reason = r,
-            Ended::Lagged(missed) => {
-                info!(hall = %id, missed, "Dashboard fell behind; sending a fresh snapshot.");
-                if let Some(fresh) = hall.dashboard().await {
-                    sub = fresh;
-                    snapshot = Some(sub.snapshot.clone());
-                }
-            }
-        }
+        let body = serde_json::json!({ "halls": rows });
+        Some((frames::snapshot(&body, self.clock_rate), frames))
     }
-    close(session, reason).await;
-    debug!(hall = %id, "Dashboard disconnected.");
+
+    fn pick(&self, f: &Self::Item) -> Option<ByteString> {
+        self.who
+            .may_see(f.hall.as_str())
+            .then(|| f.frame.text(|s| frames::frame("summary", s)))
+    }
+
+    fn describe(&self) -> String {
+        format!("region of {}", self.who.name)
+    }
 }
 
 async fn region_ws(
@@ -91,65 +122,19 @@ async fn region_ws(
         .into_iter()
         .filter(|h| who.may_see(h.spec.id.as_str()))
         .collect();
-    // Subscribe before the snapshot: a summary is whole, so one seen twice
-    // does no harm and none is missed in between.
-    let frames = state.summaries.subscribe();
-    let rate = state.clock.rate();
-    let first = region_snapshot(&halls, rate).await;
+    let mut region = Region {
+        who,
+        halls,
+        summaries: state.summaries.clone(),
+        clock_rate: state.clock.rate(),
+    };
+    let first = region.subscribe().await.ok_or(ApiError::Unavailable)?;
     let (response, session, stream) = accept(&req, body)?;
     let metrics = state.metrics.clone();
     actix_web::rt::spawn(async move {
         let _counted = metrics.ws_client("region");
-        info!(who = %who.name, halls = halls.len(), "Region screen connected.");
-        serve_region(who, halls, rate, first, frames, session, stream).await;
+        info!(who = %region.who.name, halls = region.halls.len(), "Region screen connected.");
+        serve(region, first, session, stream).await;
     });
     Ok(response)
-}
-
-/// `{"type":"snapshot","halls":[summary, …],"clock_rate":…}` in
-/// configuration order.
-async fn region_snapshot(halls: &[HallHandle], clock_rate: f64) -> ByteString {
-    let mut rows = Vec::with_capacity(halls.len());
-    for h in halls {
-        if let Some(frame) = h.summary().await
-            && let Ok(mut v) = serde_json::from_str::<Value>(&frame)
-        {
-            if let Some(o) = v.as_object_mut() {
-                o.remove("type");
-            }
-            rows.push(v);
-        }
-    }
-    crate::engine::frame(
-        "snapshot",
-        serde_json::json!({ "halls": rows, "clock_rate": clock_rate }),
-    )
-}
-
-async fn serve_region(
-    who: Principal,
-    halls: Vec<HallHandle>,
-    clock_rate: f64,
-    first: ByteString,
-    mut frames: tokio::sync::broadcast::Receiver<HallFrame>,
-    mut session: Session,
-    mut stream: MessageStream,
-) {
-    let mut snapshot = Some(first);
-    let mut reason = None;
-    while let Some(first) = snapshot.take() {
-        if !send(&mut session, first).await {
-            break;
-        }
-        let pick = |f: &HallFrame| who.may_see(f.hall.as_str()).then(|| f.frame.clone());
-        match relay(&mut session, &mut stream, &mut frames, pick).await {
-            Ended::Closed(r) => reason = r,
-            Ended::Lagged(_) => {
-                frames = frames.resubscribe();
-                snapshot = Some(region_snapshot(&halls, clock_rate).await);
-            }
-        }
-    }
-    close(session, reason).await;
-    debug!(who = %who.name, "Region screen disconnected.");
 }

@@ -1,17 +1,14 @@
 //! `GET /ws/display/{hall}`: the public channel for wall and window screens.
 //!
-//! One task per session reads the hall's broadcast of pre-serialised frames,
-//! so a frame is serialised once however many screens watch. A screen that
-//! falls behind gets a fresh snapshot instead of a backlog; one that stops
-//! reading is closed after a send timeout, so it can never slow the hall.
+//! One task per session reads the hall's broadcast (see `ws::serve`); a
+//! message is put into text once however many screens watch.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::Session;
-use tracing::{debug, info};
+use bytestring::ByteString;
 
-use super::ws::{Ended, accept, close, relay, send};
-use super::{ApiError, AppState};
-use crate::engine::{DisplayFrame, DisplaySub, HallHandle};
+use super::ws::{Channel, Subscription, accept, serve};
+use super::{ApiError, AppState, frames};
+use crate::engine::{HallHandle, ScreenFrame};
 
 /// `?window=` (one window's screen, 窗口屏) or `?zone=` (a floor's screen).
 #[derive(Debug, serde::Deserialize)]
@@ -54,11 +51,38 @@ impl Only {
 
     /// Frames about the whole hall reach every screen; a window's only the
     /// screens that show it.
-    fn wants(&self, frame: &DisplayFrame) -> bool {
+    fn wants(&self, frame: &ScreenFrame) -> bool {
         match (&self.0, frame.window) {
             (Some(ws), Some(w)) => ws.contains(&w),
             _ => true,
         }
+    }
+}
+
+/// One screen's view of its hall.
+struct Screen {
+    hall: HallHandle,
+    only: Only,
+    clock_rate: f64,
+}
+
+impl Channel for Screen {
+    type Item = ScreenFrame;
+
+    async fn subscribe(&mut self) -> Option<Subscription<ScreenFrame>> {
+        let sub = self.hall.display().await?;
+        Some((frames::snapshot(&sub.snapshot, self.clock_rate), sub.frames))
+    }
+
+    fn pick(&self, f: &ScreenFrame) -> Option<ByteString> {
+        let rate = self.clock_rate;
+        self.only
+            .wants(f)
+            .then(|| f.frame.text(|m| frames::screen(m, rate)))
+    }
+
+    fn describe(&self) -> String {
+        format!("display {}", self.hall.spec.id)
     }
 }
 
@@ -74,43 +98,17 @@ pub async fn display_ws(
         .get_str(&path)
         .ok_or_else(|| ApiError::UnknownHall(path.clone()))?;
     let only = Only::from_query(&hall, &query)?;
-    let sub = hall.display().await.ok_or(ApiError::Unavailable)?;
+    let mut screen = Screen {
+        hall,
+        only,
+        clock_rate: state.clock.rate(),
+    };
+    let first = screen.subscribe().await.ok_or(ApiError::Unavailable)?;
     let (response, session, stream) = accept(&req, body)?;
     let metrics = state.metrics.clone();
     actix_web::rt::spawn(async move {
         let _counted = metrics.ws_client("display");
-        serve(hall, only, sub, session, stream).await;
+        serve(screen, first, session, stream).await;
     });
     Ok(response)
-}
-
-async fn serve(
-    hall: HallHandle,
-    only: Only,
-    mut sub: DisplaySub,
-    mut session: Session,
-    mut stream: actix_ws::MessageStream,
-) {
-    let id = hall.spec.id.clone();
-    debug!(hall = %id, "Display connected.");
-    let mut snapshot = Some(sub.snapshot.clone());
-    let mut reason = None;
-    while let Some(first) = snapshot.take() {
-        if !send(&mut session, first).await {
-            break;
-        }
-        let pick = |f: &DisplayFrame| only.wants(f).then(|| f.text.clone());
-        match relay(&mut session, &mut stream, &mut sub.frames, pick).await {
-            Ended::Closed(r) => reason = r,
-            Ended::Lagged(missed) => {
-                info!(hall = %id, missed, "Display fell behind; sending a fresh snapshot.");
-                if let Some(fresh) = hall.display().await {
-                    sub = fresh;
-                    snapshot = Some(sub.snapshot.clone());
-                }
-            }
-        }
-    }
-    close(session, reason).await;
-    debug!(hall = %id, "Display disconnected.");
 }

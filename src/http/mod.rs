@@ -5,6 +5,7 @@ mod alerts;
 pub mod auth;
 mod dashboard;
 mod display;
+mod frames;
 mod guard;
 pub mod limit;
 mod pages;
@@ -21,17 +22,17 @@ use actix_web::{HttpResponse, ResponseError, web};
 use serde_json::json;
 
 use crate::clock::Clock;
-use crate::engine::{Registry, frame};
+use crate::engine::{AlertFrames, Registry, SummaryFrames};
 use crate::health::Health;
 use crate::metrics::Metrics;
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    /// Alert messages of every hall, for the supervisors' consoles.
-    pub alerts: tokio::sync::broadcast::Sender<crate::engine::HallFrame>,
-    /// Summary messages of every hall, for region screens.
-    pub summaries: tokio::sync::broadcast::Sender<crate::engine::HallFrame>,
+    /// Alerts of every hall, for the supervisors' consoles.
+    pub alerts: AlertFrames,
+    /// Summaries of every hall, for region screens.
+    pub summaries: SummaryFrames,
     /// For alert history.
     pub store: crate::store::Store,
     pub registry: Registry,
@@ -240,5 +241,5 @@ async fn snapshot(
     let snap = hall.snapshot().await.ok_or(ApiError::Unavailable)?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(frame("snapshot", snap).to_string()))
+        .body(frames::frame("snapshot", &snap)))
 }

@@ -1,20 +1,17 @@
 //! `GET /api/halls/{hall}/stats?date=YYYY-MM-DD&by=window|service|staff&format=csv`:
-//! a day's figures. Today's are counted live by the hall; a past day's are
-//! read from the store, where they are kept when the day ends, or counted
-//! again from that day's event log (and then kept).
+//! a day's figures, as JSON or CSV. Today's are counted live by the hall; a
+//! past day's come from `figures`.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::json;
-use tracing::{info, warn};
 
 use super::auth;
 use super::{ApiError, AppState};
 use crate::clock::now_ms;
 use crate::domain::{DayFigures, Figures};
-use crate::store::Record;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/halls/{hall}/stats", web::get().to(stats));
@@ -99,53 +96,15 @@ async fn stats(
     let figures = if date == today {
         hall.figures().await.ok_or(ApiError::Unavailable)?
     } else {
-        past_day(&state, &hall, date).await?
+        crate::figures::past_day(&state.store, hall.spec.clone(), date, now)
+            .await
+            .map_err(|e| ApiError::Store(e.to_string()))?
     };
     Ok(if csv {
         csv_response(&figures, by)
     } else {
         json_response(&figures, by)
     })
-}
-
-/// A past day: kept, or counted again from the log and kept.
-async fn past_day(
-    state: &AppState,
-    hall: &crate::engine::HallHandle,
-    date: NaiveDate,
-) -> Result<DayFigures, ApiError> {
-    let id = hall.spec.id.as_str();
-    let store_err = |e: crate::store::StoreError| ApiError::Store(e.to_string());
-    if let Some(body) = state
-        .store
-        .daily_figures(id, &date.to_string())
-        .await
-        .map_err(store_err)?
-    {
-        match serde_json::from_value::<DayFigures>(body) {
-            Ok(f) => return Ok(f),
-            // Kept by an older version: count it again below.
-            Err(e) => {
-                warn!(hall = id, %date, error = %e, "Kept figures cannot be read; counting again.")
-            }
-        }
-    }
-    let start = hall.spec.day_start(date);
-    let end = date.succ_opt().map_or(start, |d| hall.spec.day_start(d));
-    let log = state
-        .store
-        .hall_log(id, start, end)
-        .await
-        .map_err(store_err)?;
-    let figures = crate::replay::count_day(hall.spec.clone(), &log, date);
-    info!(hall = id, %date, events = log.len(), "Counted a past day's figures from the event log.");
-    let row = crate::engine::daily_row(&figures, now_ms(state.clock.as_ref()));
-    state
-        .store
-        .write(&[Record::Daily(row)])
-        .await
-        .map_err(store_err)?;
-    Ok(figures)
 }
 
 fn rows(f: &DayFigures, by: By) -> Vec<(&'static str, &Figures)> {

@@ -7,9 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Session};
 use bytestring::ByteString;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tracing::{debug, info};
 
 /// How often a session is pinged.
-pub const PING_EVERY: Duration = Duration::from_secs(15);
+const PING_EVERY: Duration = Duration::from_secs(15);
 /// A client silent this long is gone.
 const IDLE_LIMIT: Duration = Duration::from_secs(45);
 /// A client that takes longer to accept a frame is too slow to keep: it
@@ -35,7 +36,7 @@ pub fn accept(
 
 /// What to tell a client whose stream failed: 1009 for a frame over
 /// [`MAX_FRAME`], 1002 for anything else it got wrong.
-pub fn close_reason(err: &ProtocolError) -> CloseReason {
+fn close_reason(err: &ProtocolError) -> CloseReason {
     match err {
         ProtocolError::Overflow => CloseReason {
             code: CloseCode::Size,
@@ -51,12 +52,12 @@ pub fn close_reason(err: &ProtocolError) -> CloseReason {
 /// Closes a session, giving up after the send timeout: a client that
 /// stopped reading has a full queue, and waiting for room there would keep
 /// its task, and everything it holds, alive for good.
-pub async fn close(session: Session, reason: Option<CloseReason>) {
+async fn close(session: Session, reason: Option<CloseReason>) {
     let _ = tokio::time::timeout(SEND_TIMEOUT, session.close(reason)).await;
 }
 
 /// Sends a text frame; false when the session is closed or stuck.
-pub async fn send(session: &mut Session, text: ByteString) -> bool {
+async fn send(session: &mut Session, text: ByteString) -> bool {
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, session.text(text)).await,
         Ok(Ok(()))
@@ -66,30 +67,83 @@ pub async fn send(session: &mut Session, text: ByteString) -> bool {
 /// The ping tick: false when the client has been silent too long or the
 /// session is gone. A protocol ping keeps proxies and the browser's socket
 /// alive; the JSON ping lets page code notice a dead link.
-pub async fn keep_alive(session: &mut Session, last_seen: Instant) -> bool {
+async fn keep_alive(session: &mut Session, last_seen: Instant) -> bool {
     last_seen.elapsed() <= IDLE_LIMIT
         && session.ping(b"").await.is_ok()
         && send(session, ByteString::from_static(r#"{"type":"ping"}"#)).await
 }
 
+/// A source a channel's sessions relay: what a client starts from, what
+/// it wants of the broadcast, and how it answers what the client sends.
+pub(super) trait Channel {
+    type Item: Clone;
+
+    /// A fresh start: the snapshot, and the broadcast that follows it with
+    /// nothing lost or repeated in between. Asked again when a client falls
+    /// behind. None when the source has gone.
+    async fn subscribe(&mut self) -> Option<Subscription<Self::Item>>;
+
+    /// The frame a client wants of an item, if it wants it.
+    fn pick(&self, item: &Self::Item) -> Option<ByteString>;
+
+    /// The answer to a text message from the client. Screens send nothing
+    /// but signs of life: by default, no answer.
+    async fn answer(&mut self, _text: &str) -> Option<ByteString> {
+        None
+    }
+
+    /// What the channel is, for the log.
+    fn describe(&self) -> String;
+}
+
+/// A snapshot and the broadcast after it.
+pub(super) type Subscription<T> = (ByteString, broadcast::Receiver<T>);
+
+/// Serves one session of a channel from `first`: the snapshot, then the
+/// frames the client wants, answering its messages and keeping the link
+/// alive; a client that falls behind gets a fresh snapshot instead of a
+/// backlog, and one that stops reading is let go after the send timeout.
+pub(super) async fn serve<C: Channel>(
+    mut channel: C,
+    first: Subscription<C::Item>,
+    mut session: Session,
+    mut stream: MessageStream,
+) {
+    debug!(channel = %channel.describe(), "Connected.");
+    let mut next = Some(first);
+    let mut reason = None;
+    while let Some((snapshot, mut frames)) = next.take() {
+        if !send(&mut session, snapshot).await {
+            break;
+        }
+        match relay(&mut channel, &mut session, &mut stream, &mut frames).await {
+            Ended::Closed(r) => reason = r,
+            Ended::Lagged(missed) => {
+                info!(channel = %channel.describe(), missed, "A client fell behind; sending a fresh snapshot.");
+                next = channel.subscribe().await;
+            }
+        }
+    }
+    close(session, reason).await;
+    debug!(channel = %channel.describe(), "Disconnected.");
+}
+
 /// Why [`relay`] stopped.
-pub enum Ended {
-    /// The client fell this many frames behind: send it a fresh snapshot
-    /// and relay again.
+enum Ended {
+    /// The client fell this many frames behind.
     Lagged(u64),
     /// The client or the source is gone; with what to tell the client
     /// when it broke the protocol.
     Closed(Option<CloseReason>),
 }
 
-/// Relays a broadcast to one client, `pick` choosing and rendering the
-/// frames it wants, while answering pings and keeping the link alive. What
-/// the client sends is only a sign of life (read-only channels).
-pub async fn relay<T: Clone>(
+/// Relays the broadcast to one client, answering its messages and pings,
+/// and keeping the link alive.
+async fn relay<C: Channel>(
+    channel: &mut C,
     session: &mut Session,
     stream: &mut MessageStream,
-    frames: &mut broadcast::Receiver<T>,
-    pick: impl Fn(&T) -> Option<ByteString>,
+    frames: &mut broadcast::Receiver<C::Item>,
 ) -> Ended {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
@@ -97,7 +151,7 @@ pub async fn relay<T: Clone>(
     loop {
         tokio::select! {
             frame = frames.recv() => match frame {
-                Ok(f) => if let Some(text) = pick(&f)
+                Ok(f) => if let Some(text) = channel.pick(&f)
                     && !send(session, text).await {
                     return Ended::Closed(None);
                 },
@@ -108,6 +162,13 @@ pub async fn relay<T: Clone>(
                 Some(Ok(Message::Ping(bytes))) => {
                     last_seen = Instant::now();
                     if session.pong(&bytes).await.is_err() {
+                        return Ended::Closed(None);
+                    }
+                }
+                Some(Ok(Message::Text(text))) => {
+                    last_seen = Instant::now();
+                    if let Some(answer) = channel.answer(&text).await
+                        && !send(session, answer).await {
                         return Ended::Closed(None);
                     }
                 }

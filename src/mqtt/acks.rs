@@ -11,12 +11,7 @@ use std::sync::Mutex;
 
 use rumqttc::Publish;
 
-/// A place in line, returned by [`AckQueue::register`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AckTicket {
-    seq: u64,
-    connection: u64,
-}
+use crate::engine::Receipt;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -46,7 +41,7 @@ impl AckQueue {
     }
 
     /// Takes a place for a message that needs an acknowledgement.
-    pub fn register(&self, publish: Publish) -> AckTicket {
+    pub fn register(&self, publish: Publish) -> Receipt {
         let mut q = self.lock();
         let seq = q.next;
         q.next += 1;
@@ -56,7 +51,7 @@ impl AckQueue {
             done: false,
             ack: true,
         });
-        AckTicket {
+        Receipt {
             seq,
             connection: q.connection,
         }
@@ -64,18 +59,18 @@ impl AckQueue {
 
     /// Marks a message stored; returns the messages that may now be
     /// acknowledged, in order.
-    pub fn complete(&self, ticket: AckTicket) -> Vec<Publish> {
+    pub fn complete(&self, ticket: Receipt) -> Vec<Publish> {
         self.finish(ticket, true)
     }
 
     /// Gives up a message's place without acknowledging it (it could not be
     /// handled; the broker redelivers it on the next connection), so the
     /// messages behind it are not held up.
-    pub fn skip(&self, ticket: AckTicket) -> Vec<Publish> {
+    pub fn skip(&self, ticket: Receipt) -> Vec<Publish> {
         self.finish(ticket, false)
     }
 
-    fn finish(&self, ticket: AckTicket, ack: bool) -> Vec<Publish> {
+    fn finish(&self, ticket: Receipt, ack: bool) -> Vec<Publish> {
         let mut q = self.lock();
         if ticket.connection != q.connection {
             // From a connection that is gone: the broker redelivers it.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, EventLoop, MqttOptions, TlsConfiguration, Transport};
 
-use super::BrokerUrl;
+use crate::config::broker::BrokerUrl;
 use crate::config::{ConfigError, MqttSettings, tls};
 
 /// Requests (publishes, acks, subscriptions) that may queue towards the

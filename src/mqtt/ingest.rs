@@ -9,15 +9,15 @@ use rumqttc::{AsyncClient, Event, EventLoop, Packet, Publish, QoS};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, info_span, warn};
 
-use super::acks::{AckQueue, AckTicket};
+use super::acks::AckQueue;
 use super::payload::{self, Rejection};
 use super::topic::{self, Inbound};
 use crate::clock::Clock;
 use crate::domain::Reason;
-use crate::engine::{Origin, Registry, cut};
+use crate::engine::{AfterCommit, Journal, Origin, Receipt, Registry, Sent};
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::store::{Record, RejectionRow, StoreWriter, WriteItem};
+use crate::store::{Record, RejectionRow, WriteItem};
 
 /// What the ingest loop needs.
 pub struct Ingest {
@@ -28,7 +28,7 @@ pub struct Ingest {
     /// Dropped when intake stops, so the hall tasks can finish.
     pub registry: Option<Registry>,
     /// Dropped when intake stops, so the writer can drain.
-    pub writer: Option<StoreWriter>,
+    pub writer: Option<Journal>,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
@@ -188,21 +188,22 @@ impl Ingest {
                 self.reject(Some(inbound), topic_name, p, r)
             }
             Ok(input) => {
+                // A payload a hall gets is within the contract's limit.
                 let payload = p.payload.to_vec();
                 let origin = Origin {
-                    inbound,
                     topic: topic_name,
+                    device_at: payload::device_time(&payload),
                     payload,
-                    ack: self.ticket(p),
+                    receipt: self.ticket(p),
                     received: Some(received),
                 };
                 drop(_guard);
-                if let Err(ack) = hall.device(input, origin).await {
+                if let Err(receipt) = hall.device(input, origin).await {
                     // Its place in the acknowledgement line must not hold up
                     // every other hall; the broker redelivers it later.
                     warn!("A hall task has stopped; the message stays unacknowledged.");
-                    if let Some(ticket) = ack {
-                        self.acks.skip(ticket);
+                    if let Some(receipt) = receipt {
+                        self.acks.skip(receipt);
                     }
                 }
             }
@@ -213,34 +214,39 @@ impl Ingest {
     fn reject(&self, inbound: Option<Inbound>, topic: String, p: Publish, r: Rejection) {
         self.metrics.rejected(r.reason);
         info!(%topic, reason = r.reason.code(), detail = %r.detail, "Message rejected.");
-        let mut item = WriteItem::default();
-        item.records.push(Record::Rejection(RejectionRow {
+        let records = vec![Record::Rejection(RejectionRow {
             received_at: self.clock.now(),
             topic,
-            payload: cut(&p.payload),
+            payload: payload::cut(&p.payload),
             reason: r.reason.code().to_owned(),
             detail: r.detail.clone(),
             hall: inbound.as_ref().map(|i| i.hall().to_string()),
             msg_id: r.msg_id.clone(),
-        }));
+        })];
         // Answered where the device and the request id can be read (contract).
-        if let Some(inbound) = &inbound
-            && r.msg_id.is_some()
-            && let Some(reply_topic) = inbound.reply_topic(&self.prefix)
-        {
-            let json = payload::rejection_json(inbound, &r, r.reason.message());
-            item.after
-                .publish
-                .push((reply_topic, json.to_string().into_bytes()));
-        }
-        item.after.ack = self.ticket(p);
+        let reply = inbound
+            .as_ref()
+            .filter(|_| r.msg_id.is_some())
+            .and_then(|i| Some((i.hall(), i.reply_to()?)))
+            .map(|(hall, to)| Sent {
+                hall: hall.clone(),
+                payload: payload::rejection_json(&to, &r, r.reason.message()).to_string(),
+                to,
+            });
+        let after = AfterCommit {
+            receipt: self.ticket(p),
+            reply,
+        };
         if let Some(writer) = &self.writer {
-            writer.send(item);
+            writer.send(WriteItem {
+                records,
+                after: Some(after),
+            });
         }
     }
 
     /// A place in the acknowledgement line, for messages that need one.
-    fn ticket(&self, p: Publish) -> Option<AckTicket> {
+    fn ticket(&self, p: Publish) -> Option<Receipt> {
         (p.qos != QoS::AtMostOnce).then(|| self.acks.register(p))
     }
 }

@@ -1,15 +1,49 @@
-//! The outgoing connection's loop: it only has to be polled for what the
-//! server publishes to leave, and it reconnects by itself. Nothing arrives
-//! on it but the broker's acknowledgements.
+//! The outgoing connection: what hall tasks publish (window states,
+//! calls, summaries, alerts), put into topics and payloads here, and the
+//! connection's loop, which only has to be polled for them to leave and
+//! reconnects by itself. Nothing arrives on it but the broker's
+//! acknowledgements.
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet};
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::engine::Registry;
+use super::{payload, topic};
+use crate::engine::{self, Publisher, Registry};
 use crate::health::Health;
+
+/// Publishes what hall tasks say on the outgoing connection.
+pub struct MqttPublisher {
+    pub client: AsyncClient,
+    pub prefix: String,
+}
+
+impl Publisher for MqttPublisher {
+    fn publish(&self, msg: engine::Outgoing<'_>) {
+        use engine::Outgoing as O;
+        let p = &self.prefix;
+        let (topic, payload, retain) = match msg {
+            O::WindowState(hall, w) => (
+                topic::window_state(p, hall, &w.display.id),
+                payload::window_state(w),
+                true,
+            ),
+            O::Call(hall, call) => (topic::call(p, hall), payload::call(call), false),
+            O::Summary(s) => (topic::summary(p, &s.hall), payload::summary(s), true),
+            O::Alert(a) => (topic::alert(p, &a.hall), payload::alert(a), false),
+        };
+        // Never waits: a full request queue drops the message with a warning
+        // rather than stall the hall (the next state or summary follows).
+        if let Err(e) = self
+            .client
+            .try_publish(topic.clone(), QoS::AtLeastOnce, retain, payload)
+        {
+            warn!(error = %e, %topic, "Could not queue an MQTT message.");
+        }
+    }
+}
 
 /// The longest pause between reconnection attempts, as for ingest.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);

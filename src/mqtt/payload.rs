@@ -7,9 +7,11 @@ use serde_json::{Map, Value, json};
 
 use super::topic::Inbound;
 use crate::domain::{
-    CaseRef, Input, MsgId, Outcome, PauseReason, Priority, RatingInput, Reason, Reply, ServiceCode,
-    StaffId, TicketNo, TicketRequest, WindowOp,
+    AlertView, CallView, CaseRef, Input, MsgId, Outcome, PauseReason, Priority, RatingInput,
+    Reason, Reply, ServiceCode, StaffId, SummaryView, TicketNo, TicketRequest, WindowOp,
+    WindowView,
 };
+use crate::engine::{DeviceReply, ReplyTo};
 
 /// The contract's payload limit.
 pub const MAX_PAYLOAD: usize = 4096;
@@ -404,13 +406,11 @@ impl IdFields<'_> {
 
 /// The reply JSON for a device, echoing its message id under the key the
 /// contract gives its kind of topic.
-pub fn reply_json(inbound: &Inbound, msg_id: Option<&str>, reply: &Reply, tz: Tz) -> Value {
-    let key = match inbound {
-        Inbound::KioskRequest { .. } => "request",
-        Inbound::WindowCommand { .. } => "command",
-        Inbound::Rating { .. } => "rating",
-        // Status messages carry no id and have no reply topic.
-        Inbound::DeviceStatus { .. } => "status",
+pub fn reply_json(to: &ReplyTo, msg_id: Option<&str>, reply: &Reply, tz: Tz) -> Value {
+    let key = match to {
+        ReplyTo::Kiosk(_) => "request",
+        ReplyTo::Window(_) => "command",
+        ReplyTo::Rater(_) => "rating",
     };
     let mut v = match reply {
         Reply::Ticket {
@@ -445,15 +445,66 @@ pub fn reply_json(inbound: &Inbound, msg_id: Option<&str>, reply: &Reply, tz: Tz
     v
 }
 
+/// A reply as the device reads it: the engine's [`crate::engine::EncodeReply`].
+pub fn reply_text(r: &DeviceReply<'_>) -> String {
+    reply_json(r.to, r.msg_id, r.reply, r.tz).to_string()
+}
+
 /// The reply JSON for a message refused before it reached a hall.
-pub fn rejection_json(inbound: &Inbound, rejection: &Rejection, message: &str) -> Value {
+pub fn rejection_json(to: &ReplyTo, rejection: &Rejection, message: &str) -> Value {
     let refusal = crate::domain::Refusal::with(rejection.reason, message);
     reply_json(
-        inbound,
+        to,
         rejection.msg_id.as_deref(),
         &Reply::Refused(refusal),
         chrono_tz::UTC,
     )
+}
+
+/// A message of the display channel as the broker carries it too:
+/// `{"type": ..., ...fields}`.
+#[derive(serde::Serialize)]
+struct Typed<'a, T: serde::Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+fn typed<T: serde::Serialize>(kind: &str, body: &T) -> Vec<u8> {
+    serde_json::to_vec(&Typed { kind, body }).unwrap_or_default()
+}
+
+/// The retained `window/{id}/state` payload.
+pub fn window_state(v: &WindowView) -> Vec<u8> {
+    let d = &v.display;
+    json!({
+        "window": d.id, "status": d.status, "staff": d.staff, "staff_name": d.staff_name,
+        "ticket": d.ticket, "since": d.since, "served_today": v.served_today,
+        "benchmark": v.benchmark,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The `call` payload: the display channel's `call` message.
+pub fn call(call: &CallView) -> Vec<u8> {
+    typed("call", call)
+}
+
+/// The retained `summary` payload.
+pub fn summary(s: &SummaryView) -> Vec<u8> {
+    serde_json::to_vec(s).unwrap_or_default()
+}
+
+/// The `alert` payload: the alert channel's `alert` message.
+pub fn alert(a: &AlertView) -> Vec<u8> {
+    typed("alert", a)
+}
+
+/// Raw bytes as the rejection log keeps them: at most the contract's limit.
+pub fn cut(payload: &[u8]) -> Vec<u8> {
+    payload[..payload.len().min(MAX_PAYLOAD)].to_vec()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Topic names of the wire contract, parsed and built in one place.
 
 use crate::domain::{DeviceId, HallId, Reason, WindowId};
+use crate::engine::ReplyTo;
 
 /// What an incoming topic addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,20 +35,29 @@ impl Inbound {
         }
     }
 
-    /// The topic the device reads its replies on, if it has one.
-    pub fn reply_topic(&self, prefix: &str) -> Option<String> {
+    /// The device that reads the replies, if it has a reply topic.
+    pub fn reply_to(&self) -> Option<ReplyTo> {
         match self {
-            Inbound::KioskRequest { hall, kiosk } => {
-                Some(format!("{prefix}/{hall}/kiosk/{kiosk}/reply"))
-            }
-            Inbound::WindowCommand { hall, window } => {
-                Some(format!("{prefix}/{hall}/window/{window}/reply"))
-            }
-            Inbound::Rating { hall, window } => {
-                Some(format!("{prefix}/{hall}/rater/{window}/reply"))
-            }
+            Inbound::KioskRequest { kiosk, .. } => Some(ReplyTo::Kiosk(kiosk.clone())),
+            Inbound::WindowCommand { window, .. } => Some(ReplyTo::Window(window.clone())),
+            Inbound::Rating { window, .. } => Some(ReplyTo::Rater(window.clone())),
             Inbound::DeviceStatus { .. } => None,
         }
+    }
+
+    /// The topic the device reads its replies on, if it has one.
+    pub fn reply_topic(&self, prefix: &str) -> Option<String> {
+        self.reply_to().map(|to| reply(prefix, self.hall(), &to))
+    }
+}
+
+/// The topic a device reads its replies on: `{prefix}/{hall}/kiosk/{kiosk}/reply`,
+/// `…/window/{window}/reply` or `…/rater/{window}/reply`.
+pub fn reply(prefix: &str, hall: &HallId, to: &ReplyTo) -> String {
+    match to {
+        ReplyTo::Kiosk(kiosk) => format!("{prefix}/{hall}/kiosk/{kiosk}/reply"),
+        ReplyTo::Window(window) => format!("{prefix}/{hall}/window/{window}/reply"),
+        ReplyTo::Rater(window) => format!("{prefix}/{hall}/rater/{window}/reply"),
     }
 }
 

@@ -18,14 +18,10 @@ use sqlx::sqlite::{
 };
 use sqlx::types::Json;
 
-pub use log::{HallLog, LogEntry};
-pub use writer::{AfterCommit, Outbound, StoreWriter, WriteItem, spawn_writer};
+use crate::domain::{AlertView, DayFigures, DeviceId, HallId, Input};
 
-/// A writer whose items go nowhere, for unit tests of the engine's callers.
-#[cfg(test)]
-pub fn test_writer() -> (StoreWriter, tokio::sync::mpsc::UnboundedReceiver<WriteItem>) {
-    writer::detached()
-}
+pub use log::{HallLog, LogEntry};
+pub use writer::{Committed, StoreWriter, WriteItem, spawn_writer};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +52,38 @@ pub struct EventRow {
     pub device_at: Option<String>,
 }
 
+impl EventRow {
+    /// An accepted input of `hall` received at `received_at`, as the log
+    /// keeps it; the caller adds the reply and the outcome.
+    pub fn of(
+        hall: &HallId,
+        device: Option<&DeviceId>,
+        input: &Input,
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            hall: hall.to_string(),
+            device: device.map(ToString::to_string),
+            msg_id: input.msg_id().map(|m| m.as_str().to_owned()),
+            kind: input.kind().to_owned(),
+            input: input_text(input),
+            received_at,
+            ok: true,
+            reason: None,
+            reply: None,
+            device_at: None,
+        }
+    }
+}
+
+/// An input as the event log keeps it: JSON text that `replay` reads back.
+pub fn input_text(input: &Input) -> String {
+    serde_json::to_string(input).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "Could not serialise an input for the log.");
+        "null".to_owned()
+    })
+}
+
 /// A message the server could not accept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RejectionRow {
@@ -81,6 +109,22 @@ pub struct AlertRow {
     pub body: serde_json::Value,
 }
 
+impl AlertRow {
+    /// An alert's latest state as the history keeps it: its view, whole.
+    pub fn of(view: &AlertView, opened_at: DateTime<Utc>, updated_at: DateTime<Utc>) -> Self {
+        Self {
+            id: view.id.clone(),
+            hall: view.hall.to_string(),
+            rule: view.rule.code().to_owned(),
+            severity: view.severity.code().to_owned(),
+            state: view.state.code().to_owned(),
+            opened_at,
+            updated_at,
+            body: serde_json::to_value(view).unwrap_or_default(),
+        }
+    }
+}
+
 /// A hall's figures for a day that ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DailyRow {
@@ -89,6 +133,18 @@ pub struct DailyRow {
     pub date: String,
     pub computed_at: DateTime<Utc>,
     pub body: serde_json::Value,
+}
+
+impl DailyRow {
+    /// A day's figures, counted at `computed_at`.
+    pub fn of(figures: &DayFigures, computed_at: DateTime<Utc>) -> Self {
+        Self {
+            hall: figures.hall.clone(),
+            date: figures.date.to_string(),
+            computed_at,
+            body: serde_json::to_value(figures).unwrap_or_default(),
+        }
+    }
 }
 
 /// Something to write.

@@ -1,12 +1,13 @@
 //! The single writer: batches records into transactions and, only after a
-//! batch is committed, acknowledges its messages to the broker and sends the
-//! replies that depend on them. A crash therefore loses no acknowledged event;
-//! the broker redelivers the rest.
+//! batch is committed, reports what each item asked to follow its commit,
+//! in order, on the channel `spawn_writer` returns. Whoever reads it sends
+//! the broker's acknowledgements and the replies that depend on the commit
+//! (see `mqtt::delivery`), so a crash loses no acknowledged event and the
+//! broker redelivers the rest. The store itself knows nothing of MQTT.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, QoS};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -14,85 +15,84 @@ use tracing::{debug, error, info, warn};
 use super::{Record, Store, StoreError};
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::mqtt::acks::{AckQueue, AckTicket};
 
 /// Records per transaction at most.
 const MAX_BATCH: usize = 512;
 
-/// What to do once an item's records are committed.
-#[derive(Debug, Default)]
-pub struct AfterCommit {
-    /// The broker message to acknowledge, by its place in line.
-    pub ack: Option<AckTicket>,
-    /// Messages to publish (topic, payload), QoS 1, not retained.
-    pub publish: Vec<(String, Vec<u8>)>,
-}
-
-/// Records to store and what follows their commit.
-#[derive(Debug, Default)]
-pub struct WriteItem {
+/// Records to store, and what follows their commit (reported on the
+/// writer's `Committed` channel once they are stored).
+#[derive(Debug)]
+pub struct WriteItem<A> {
     pub records: Vec<Record>,
-    pub after: AfterCommit,
+    pub after: Option<A>,
 }
 
-/// A handle for queueing writes. Cheap to clone; the writer stops once every
-/// handle is dropped and the queue is drained.
-#[derive(Clone, Debug)]
-pub struct StoreWriter {
-    tx: mpsc::UnboundedSender<WriteItem>,
-}
-
-impl StoreWriter {
-    /// Queues an item. The queue is unbounded on purpose: the broker bounds
-    /// what is in flight unacknowledged, and a stalled database must not
-    /// stall live screens.
-    pub fn send(&self, item: WriteItem) {
-        if self.tx.send(item).is_err() {
-            error!("Store writer has stopped; a write was not queued.");
+impl<A> WriteItem<A> {
+    /// Records with nothing to follow their commit.
+    pub fn records(records: Vec<Record>) -> Self {
+        Self {
+            records,
+            after: None,
         }
     }
 }
 
-/// A handle whose items are kept in a channel and never written: for unit
-/// tests that need a hall task without a database.
-#[cfg(test)]
-pub(super) fn detached() -> (StoreWriter, mpsc::UnboundedReceiver<WriteItem>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (StoreWriter { tx }, rx)
+/// A handle for queueing writes. Cheap to clone; the writer stops once every
+/// handle is dropped and the queue is drained.
+#[derive(Debug)]
+pub struct StoreWriter<A> {
+    tx: mpsc::UnboundedSender<WriteItem<A>>,
 }
 
-/// Where what follows a commit goes.
-#[derive(Clone, Debug)]
-pub struct Outbound {
-    /// The connection the messages arrived on: their acknowledgements go
-    /// back on it.
-    pub ingest: AsyncClient,
-    /// The connection that carries what the server publishes (see
-    /// [`crate::mqtt::client`]).
-    pub outgoing: AsyncClient,
-    pub acks: Arc<AckQueue>,
+impl<A> Clone for StoreWriter<A> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+        }
+    }
 }
+
+impl<A> StoreWriter<A> {
+    /// Queues an item. The queue is unbounded on purpose: the broker bounds
+    /// what is in flight unacknowledged, and a stalled database must not
+    /// stall live screens.
+    pub fn send(&self, item: WriteItem<A>) {
+        if self.tx.send(item).is_err() {
+            error!("Store writer has stopped; a write was not queued.");
+        }
+    }
+
+    /// A handle whose items are kept in a channel and never written: for
+    /// tests that need a hall task without a database.
+    pub fn detached() -> (Self, mpsc::UnboundedReceiver<WriteItem<A>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, rx)
+    }
+}
+
+/// What followed each commit, in commit order.
+pub type Committed<A> = mpsc::UnboundedReceiver<A>;
 
 /// Starts the writer task.
-pub fn spawn_writer(
+pub fn spawn_writer<A: Send + Sync + 'static>(
     store: Store,
-    mqtt: Option<Outbound>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
-) -> (StoreWriter, JoinHandle<()>) {
+) -> (StoreWriter<A>, Committed<A>, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(store, mqtt, health, metrics, rx));
-    (StoreWriter { tx }, task)
+    let (done_tx, done) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run(store, health, metrics, rx, done_tx));
+    (StoreWriter { tx }, done, task)
 }
 
-async fn run(
+async fn run<A: Send + Sync>(
     store: Store,
-    mqtt: Option<Outbound>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
-    mut rx: mpsc::UnboundedReceiver<WriteItem>,
+    mut rx: mpsc::UnboundedReceiver<WriteItem<A>>,
+    committed: mpsc::UnboundedSender<A>,
 ) {
-    let mut batch: Vec<WriteItem> = Vec::new();
+    let mut batch: Vec<WriteItem<A>> = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -122,8 +122,9 @@ async fn run(
                 }
             }
         }
-        for item in batch.drain(..) {
-            after_commit(mqtt.as_ref(), item.after).await;
+        // Nobody listening (a store without a broker) is no error.
+        for after in batch.drain(..).filter_map(|i| i.after) {
+            let _ = committed.send(after);
         }
     }
     info!("Store writer drained and stopped.");
@@ -158,26 +159,6 @@ async fn commit(store: &Store, records: &[&Record], health: &Health) -> Result<(
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
-        }
-    }
-}
-
-async fn after_commit(mqtt: Option<&Outbound>, after: AfterCommit) {
-    let Some(out) = mqtt else { return };
-    if let Some(ticket) = after.ack {
-        for p in out.acks.complete(ticket) {
-            if let Err(e) = out.ingest.ack(&p).await {
-                warn!(error = %e, topic = %p.topic, "Could not acknowledge a message; the broker will redeliver it.");
-            }
-        }
-    }
-    for (topic, payload) in after.publish {
-        if let Err(e) = out
-            .outgoing
-            .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
-            .await
-        {
-            warn!(error = %e, %topic, "Could not publish a reply.");
         }
     }
 }

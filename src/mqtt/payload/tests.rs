@@ -760,7 +760,7 @@ fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
         issued_at,
     };
     let v = reply_json(
-        &kiosk(),
+        &kiosk().reply_to().unwrap(),
         Some("k1-000123"),
         &reply,
         chrono_tz::Asia::Shanghai,
@@ -780,10 +780,20 @@ fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
         estimated_wait_s: 0,
         issued_at: Utc.with_ymd_and_hms(2026, 11, 22, 16, 30, 0).unwrap(),
     };
-    let v = reply_json(&kiosk(), Some("k1-1"), &reply, chrono_tz::Asia::Shanghai);
+    let v = reply_json(
+        &kiosk().reply_to().unwrap(),
+        Some("k1-1"),
+        &reply,
+        chrono_tz::Asia::Shanghai,
+    );
     assert_eq!(v["issued_at"], "2026-11-23T00:30:00.000+08:00");
     assert_eq!(v["ticket"], "B1000");
-    let v = reply_json(&kiosk(), Some("k1-1"), &reply, chrono_tz::UTC);
+    let v = reply_json(
+        &kiosk().reply_to().unwrap(),
+        Some("k1-1"),
+        &reply,
+        chrono_tz::UTC,
+    );
     assert_eq!(v["issued_at"], "2026-11-22T16:30:00.000+00:00");
 }
 
@@ -791,7 +801,7 @@ fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
 fn a_window_refusal_has_command_ok_false_error_and_a_chinese_message() {
     let reply = Reply::Refused(Refusal::new(Reason::NoCurrentTicket));
     let v = reply_json(
-        &window(),
+        &window().reply_to().unwrap(),
         Some("w05-000046"),
         &reply,
         chrono_tz::Asia::Shanghai,
@@ -803,7 +813,7 @@ fn a_window_refusal_has_command_ok_false_error_and_a_chinese_message() {
     );
     let reply = Reply::Refused(Refusal::with(Reason::NotServable, "本窗口不能办理公安业务"));
     let v = reply_json(
-        &window(),
+        &window().reply_to().unwrap(),
         Some("w05-000062"),
         &reply,
         chrono_tz::Asia::Shanghai,
@@ -819,7 +829,7 @@ fn a_window_success_echoes_its_ticket_or_null() {
     };
     assert_eq!(
         reply_json(
-            &window(),
+            &window().reply_to().unwrap(),
             Some("w05-000045"),
             &reply,
             chrono_tz::Asia::Shanghai
@@ -828,7 +838,7 @@ fn a_window_success_echoes_its_ticket_or_null() {
     );
     assert_eq!(
         reply_json(
-            &window(),
+            &window().reply_to().unwrap(),
             Some("w05-000045"),
             &Reply::Window { ticket: None },
             chrono_tz::Asia::Shanghai
@@ -845,7 +855,7 @@ fn a_rating_reply_names_the_rating() {
     };
     assert_eq!(
         reply_json(
-            &rater(),
+            &rater().reply_to().unwrap(),
             Some("r05-0009"),
             &reply,
             chrono_tz::Asia::Shanghai
@@ -855,7 +865,7 @@ fn a_rating_reply_names_the_rating() {
     let reply = Reply::Refused(Refusal::new(Reason::AlreadyRated));
     assert_eq!(
         reply_json(
-            &rater(),
+            &rater().reply_to().unwrap(),
             Some("r05-0010"),
             &reply,
             chrono_tz::Asia::Shanghai
@@ -867,7 +877,12 @@ fn a_rating_reply_names_the_rating() {
 #[test]
 fn a_reply_without_a_readable_id_has_a_null_key() {
     let reply = Reply::Refused(Refusal::new(Reason::BadJson));
-    let v = reply_json(&kiosk(), None, &reply, chrono_tz::Asia::Shanghai);
+    let v = reply_json(
+        &kiosk().reply_to().unwrap(),
+        None,
+        &reply,
+        chrono_tz::Asia::Shanghai,
+    );
     assert_eq!(
         v,
         json!({"request": null, "ok": false, "error": "bad_json", "message": "消息不是有效的 JSON 对象"})
@@ -877,13 +892,13 @@ fn a_reply_without_a_readable_id_has_a_null_key() {
 #[test]
 fn a_rejection_is_answered_with_its_reason_and_msg_id() {
     let r = refused(&window(), br#"{"id": "w05-9", "op": "dance"}"#);
-    let v = rejection_json(&window(), &r, "不支持的操作 dance");
+    let v = rejection_json(&window().reply_to().unwrap(), &r, "不支持的操作 dance");
     assert_eq!(
         v,
         json!({"command": "w05-9", "ok": false, "error": "unknown_op", "message": "不支持的操作 dance"})
     );
     let r = refused(&kiosk(), b"not json");
-    let v = rejection_json(&kiosk(), &r, Reason::BadJson.message());
+    let v = rejection_json(&kiosk().reply_to().unwrap(), &r, Reason::BadJson.message());
     assert_eq!(v["request"], serde_json::Value::Null);
     assert_eq!(v["error"], "bad_json");
 }
@@ -1028,7 +1043,7 @@ proptest! {
                     // be read every refusal names it.
                     prop_assert_ne!(r.reason, Reason::BadJson);
                     prop_assert_eq!(r.msg_id.as_deref(), readable_id.as_ref().map(MsgId::as_str));
-                    let reply = rejection_json(&inbound, r, r.reason.message());
+                    let reply = rejection_json(&inbound.reply_to().unwrap(), r, r.reason.message());
                     prop_assert_eq!(&reply["ok"], &serde_json::Value::Bool(false));
                     prop_assert_eq!(&reply["error"], r.reason.code());
                 }

@@ -1,0 +1,247 @@
+//! The runtime around the core: one task per hall owns its `Hall`, applies
+//! inputs in arrival order, and hands the adapters what follows, typed:
+//! records and replies to the store writer (`out`), messages for the broker
+//! to a `Publisher`, and messages for screens (`frames`). Everything else
+//! talks to a hall through its `HallHandle`.
+//!
+//! The engine depends on the domain and the store's records only; the MQTT
+//! and HTTP adapters depend on it, never the other way round.
+
+mod frames;
+mod out;
+mod task;
+
+pub use frames::{
+    AlertFrames, DashMsg, DashboardSub, DisplaySub, Frame, HallFrame, ScreenFrame, ScreenMsg,
+    SummaryFrames,
+};
+pub use out::{
+    AfterCommit, DeviceReply, EncodeReply, Journal, Outgoing, Publisher, Receipt, ReplyTo, Sent,
+};
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::domain::{
+    AlertOp, AlertRefusal, AlertView, DayFigures, DisplaySnapshot, Effect, Hall, HallId, HallSpec,
+    Input, SummaryView,
+};
+use crate::metrics::Metrics;
+
+/// Messages queued per hall before senders wait.
+const INBOX: usize = 4096;
+
+/// Where a device message came from, to log, answer and acknowledge it.
+#[derive(Debug)]
+pub struct Origin {
+    /// The topic and raw bytes it came as (at most the contract's limit),
+    /// for the rejection log.
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// The device's own time of the message, as it sent it.
+    pub device_at: Option<String>,
+    /// Its place in the acknowledgement line, once stored.
+    pub receipt: Option<Receipt>,
+    /// When ingest read it, for the ingest-to-broadcast latency.
+    pub received: Option<Instant>,
+}
+
+/// What a hall task is asked to do.
+pub enum HallMsg {
+    Device {
+        input: Box<Input>,
+        origin: Origin,
+    },
+    Display {
+        reply: oneshot::Sender<DisplaySub>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<DisplaySnapshot>,
+    },
+    Dashboard {
+        reply: oneshot::Sender<DashboardSub>,
+    },
+    /// Today's figures, counted now.
+    Figures {
+        reply: oneshot::Sender<DayFigures>,
+    },
+    /// The hall's summary.
+    Summary {
+        reply: oneshot::Sender<SummaryView>,
+    },
+    /// Publish the retained window states again (the broker lost them).
+    Republish,
+    /// The hall's alerts for a supervisors' console.
+    Alerts {
+        reply: oneshot::Sender<Vec<AlertView>>,
+    },
+    /// A supervisor acknowledges or resolves an alert.
+    AlertAction {
+        alert: String,
+        op: AlertOp,
+        by: String,
+        note: Option<String>,
+        reply: oneshot::Sender<Result<AlertView, AlertRefusal>>,
+    },
+}
+
+/// The way to a hall's task.
+#[derive(Clone)]
+pub struct HallHandle {
+    pub spec: Arc<HallSpec>,
+    tx: mpsc::Sender<HallMsg>,
+}
+
+impl HallHandle {
+    /// Hands a device message to the hall. If the hall has stopped, gives
+    /// back the message's place in the acknowledgement line.
+    pub async fn device(&self, input: Input, origin: Origin) -> Result<(), Option<Receipt>> {
+        self.tx
+            .send(HallMsg::Device {
+                input: Box::new(input),
+                origin,
+            })
+            .await
+            .map_err(|e| match e.0 {
+                HallMsg::Device { origin, .. } => origin.receipt,
+                _ => None,
+            })
+    }
+
+    /// The hall's active alerts and those resolved today.
+    pub async fn alerts(&self) -> Vec<AlertView> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(HallMsg::Alerts { reply }).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// A supervisor's action on one of this hall's alerts; None if the hall
+    /// has stopped.
+    pub async fn alert_action(
+        &self,
+        alert: String,
+        op: AlertOp,
+        by: String,
+        note: Option<String>,
+    ) -> Option<Result<AlertView, AlertRefusal>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(HallMsg::AlertAction {
+                alert,
+                op,
+                by,
+                note,
+                reply,
+            })
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// Asks the hall to publish its retained window states again.
+    pub async fn republish(&self) {
+        let _ = self.tx.send(HallMsg::Republish).await;
+    }
+
+    /// Subscribes a screen.
+    pub async fn display(&self) -> Option<DisplaySub> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HallMsg::Display { reply }).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The hall as screens see it now.
+    pub async fn snapshot(&self) -> Option<DisplaySnapshot> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HallMsg::Snapshot { reply }).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Subscribes a manager's dashboard.
+    pub async fn dashboard(&self) -> Option<DashboardSub> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HallMsg::Dashboard { reply }).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Today's figures so far.
+    pub async fn figures(&self) -> Option<DayFigures> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HallMsg::Figures { reply }).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The hall's summary.
+    pub async fn summary(&self) -> Option<SummaryView> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(HallMsg::Summary { reply }).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Every hall this process serves.
+#[derive(Clone, Default)]
+pub struct Registry {
+    halls: Arc<DashMap<HallId, HallHandle>>,
+    order: Arc<std::sync::RwLock<Vec<HallId>>>,
+}
+
+impl Registry {
+    pub fn insert(&self, handle: HallHandle) {
+        let id = handle.spec.id.clone();
+        self.halls.insert(id.clone(), handle);
+        if let Ok(mut o) = self.order.write() {
+            o.push(id);
+        }
+    }
+
+    /// A hall's handle. The map guard is dropped before this returns, so no
+    /// caller can hold it across an await.
+    pub fn get(&self, id: &HallId) -> Option<HallHandle> {
+        self.halls.get(id).map(|h| h.value().clone())
+    }
+
+    pub fn get_str(&self, id: &str) -> Option<HallHandle> {
+        HallId::parse(id).ok().and_then(|id| self.get(&id))
+    }
+
+    /// Every hall, in configuration order.
+    pub fn all(&self) -> Vec<HallHandle> {
+        let order = self.order.read().map(|o| o.clone()).unwrap_or_default();
+        order.iter().filter_map(|id| self.get(id)).collect()
+    }
+}
+
+/// What every hall task shares.
+pub struct EngineContext {
+    pub journal: Journal,
+    /// What the hall tasks publish on the broker; None: no broker.
+    pub publisher: Option<Arc<dyn Publisher>>,
+    /// The devices' wire format for replies.
+    pub encode_reply: EncodeReply,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub alerts: AlertFrames,
+    pub summaries: SummaryFrames,
+}
+
+/// Starts the task that owns `hall`. `pending` are effects that arose while
+/// the hall was rebuilt (alerts that came due while the server was down):
+/// passed on once the task runs.
+pub fn spawn_hall(
+    hall: Hall,
+    pending: Vec<Effect>,
+    ctx: Arc<EngineContext>,
+) -> (HallHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(INBOX);
+    let spec = Arc::new(hall.spec().clone());
+    let join = tokio::spawn(task::HallTask::new(hall, ctx).run(rx, pending));
+    (HallHandle { spec, tx }, join)
+}

@@ -1,0 +1,410 @@
+//! The task that owns one hall: it applies inputs in arrival order, ticks
+//! the hall every second, and turns the effects into records, replies,
+//! broker messages and screen messages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tracing::{debug, info};
+
+use super::frames::{DashMsg, DashboardSub, DisplaySub, Frame, HallFrame, ScreenFrame, ScreenMsg};
+use super::out::{AfterCommit, DeviceReply, Outgoing, ReplyTo, Sent};
+use super::{EngineContext, HallMsg, Origin};
+use crate::clock::now_ms;
+use crate::domain::{
+    AlertOp, AlertRefusal, AlertView, DayFigures, Effect, Hall, Input, KpiView, Reply,
+    StaffingAdvice,
+};
+use crate::store::{AlertRow, DailyRow, EventRow, Record, RejectionRow, WriteItem};
+
+/// Screen messages buffered per hall for slow screens before they lag.
+const SCREEN_BUFFER: usize = 1024;
+
+pub(super) struct HallTask {
+    hall: Hall,
+    ctx: Arc<EngineContext>,
+    screens: broadcast::Sender<ScreenFrame>,
+    dashboards: broadcast::Sender<Arc<Frame<DashMsg>>>,
+    /// Something changed since the last retained summary.
+    summary_due: bool,
+    /// The last staffing advice and KPIs sent, to send only changes.
+    last_staffing: Option<StaffingAdvice>,
+    last_kpi: Option<KpiView>,
+}
+
+impl HallTask {
+    pub(super) fn new(hall: Hall, ctx: Arc<EngineContext>) -> Self {
+        Self {
+            hall,
+            ctx,
+            screens: broadcast::channel(SCREEN_BUFFER).0,
+            dashboards: broadcast::channel(SCREEN_BUFFER).0,
+            summary_due: true,
+            last_staffing: None,
+            last_kpi: None,
+        }
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        now_ms(&*self.ctx.clock)
+    }
+
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<HallMsg>, pending: Vec<Effect>) {
+        let hall = self.hall.spec().id.clone();
+        info!(%hall, "Hall task started.");
+        self.publish_window_states();
+        self.emit(pending);
+        self.count_open_alerts();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.handle(msg),
+                    None => break,
+                },
+                _ = tick.tick() => self.tick(),
+            }
+        }
+        info!(%hall, "Hall task stopped.");
+    }
+
+    fn handle(&mut self, msg: HallMsg) {
+        let now = self.now();
+        match msg {
+            HallMsg::Device { input, origin } => self.handle_device(*input, origin),
+            HallMsg::Display { reply } => {
+                let _ = reply.send(DisplaySub {
+                    snapshot: self.hall.display_snapshot(now),
+                    frames: self.screens.subscribe(),
+                });
+            }
+            HallMsg::Alerts { reply } => {
+                let _ = reply.send(self.hall.alert_views());
+            }
+            HallMsg::AlertAction {
+                alert,
+                op,
+                by,
+                note,
+                reply,
+            } => {
+                let _ = reply.send(self.handle_alert_action(alert, op, by, note));
+            }
+            HallMsg::Republish => {
+                self.publish_window_states();
+                self.summary_due = true;
+            }
+            HallMsg::Snapshot { reply } => {
+                let _ = reply.send(self.hall.display_snapshot(now));
+            }
+            HallMsg::Dashboard { reply } => {
+                let _ = reply.send(DashboardSub {
+                    snapshot: self.hall.dashboard_snapshot(now),
+                    frames: self.dashboards.subscribe(),
+                });
+            }
+            HallMsg::Figures { reply } => {
+                let _ = reply.send(self.hall.figures(now, false));
+            }
+            HallMsg::Summary { reply } => {
+                let _ = reply.send(self.hall.summary(now));
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        let effects = self.hall.tick(self.now());
+        self.emit(effects);
+        // The contract's rate: at most once a second, and only on change.
+        if self.summary_due {
+            self.summary_due = false;
+            self.publish_summary();
+        }
+        self.refresh_dashboards();
+    }
+
+    fn handle_device(&mut self, input: Input, origin: Origin) {
+        let now = self.now();
+        let applied = self.hall.apply(&input, now);
+        self.ctx.metrics.applied(input.kind());
+        let spec = self.hall.spec();
+        let device = spec.device_of(&input);
+        let msg_id = input.msg_id().map(|m| m.as_str());
+        let to = ReplyTo::of(&input);
+        // Encoded once, for the device and for the log.
+        let reply = match (&applied.reply, &to) {
+            (Some(reply), Some(to)) => Some((self.ctx.encode_reply)(&DeviceReply {
+                hall: &spec.id,
+                to,
+                msg_id,
+                reply,
+                tz: spec.tz,
+            })),
+            _ => None,
+        };
+        let refusal = applied.reply.as_ref().and_then(Reply::refusal);
+
+        let mut records = Vec::new();
+        if applied.record {
+            let mut row = EventRow::of(&spec.id, device, &input, now);
+            row.ok = refusal.is_none();
+            row.reason = refusal.map(|r| r.reason.code().to_owned());
+            row.reply = reply.clone();
+            row.device_at = origin.device_at;
+            records.push(Record::Event(row));
+        }
+        if applied.duplicate {
+            self.ctx.metrics.duplicate();
+            debug!(hall = %spec.id, device = ?device, msg_id = ?msg_id, "Redelivered message answered again.");
+        } else if let Some(r) = refusal {
+            self.ctx.metrics.rejected(r.reason);
+            info!(hall = %spec.id, device = ?device, msg_id = ?msg_id, reason = r.reason.code(), "Message refused.");
+            records.push(Record::Rejection(RejectionRow {
+                received_at: now,
+                topic: origin.topic,
+                payload: origin.payload,
+                reason: r.reason.code().to_owned(),
+                detail: format!("{} refused: {}", input.kind(), r.message),
+                hall: Some(spec.id.to_string()),
+                msg_id: msg_id.map(str::to_owned),
+            }));
+        }
+        let sent = match (to, reply) {
+            (Some(to), Some(payload)) => Some(Sent {
+                hall: spec.id.clone(),
+                to,
+                payload,
+            }),
+            _ => None,
+        };
+        self.ctx.journal.send(WriteItem {
+            records,
+            after: Some(AfterCommit {
+                receipt: origin.receipt,
+                reply: sent,
+            }),
+        });
+        self.emit(applied.effects);
+        if let Some(at) = origin.received {
+            self.ctx.metrics.observe_latency(at.elapsed());
+        }
+    }
+
+    /// Applies a supervisor's action as a logged input, so a restart shows
+    /// the same alerts in the same states.
+    fn handle_alert_action(
+        &mut self,
+        alert: String,
+        op: AlertOp,
+        by: String,
+        note: Option<String>,
+    ) -> Result<AlertView, AlertRefusal> {
+        let now = self.now();
+        let input = Input::AlertAction {
+            alert: alert.clone(),
+            op,
+            by: by.clone(),
+            note,
+        };
+        let applied = self.hall.apply(&input, now);
+        let result = match &applied.reply {
+            Some(Reply::AlertRefused(r)) => Err(*r),
+            _ => self
+                .hall
+                .alert(&alert)
+                .map(|a| self.hall.alert_view(a))
+                .ok_or(AlertRefusal::UnknownAlert),
+        };
+        if applied.record {
+            let row = EventRow::of(&self.hall.spec().id, None, &input, now);
+            self.ctx
+                .journal
+                .send(WriteItem::records(vec![Record::Event(row)]));
+            info!(hall = %self.hall.spec().id, %alert, ?op, %by, "Supervisor acted on an alert.");
+        }
+        self.emit(applied.effects);
+        result
+    }
+
+    /// Turns effects into screen and broker messages.
+    fn emit(&mut self, mut effects: Vec<Effect>) {
+        self.summary_due |= !effects.is_empty();
+        // One apply can touch a window or queue twice; screens need it once.
+        let mut seen = Vec::with_capacity(effects.len());
+        effects.retain(|e| match e {
+            Effect::WindowChanged(_) | Effect::QueueChanged(_) => {
+                if seen.contains(e) {
+                    false
+                } else {
+                    seen.push(e.clone());
+                    true
+                }
+            }
+            _ => true,
+        });
+        let hall_id = self.hall.spec().id.clone();
+        let now = self.now();
+        let mut alerts_changed = false;
+        let dashboards = self.dashboards.receiver_count() > 0;
+        for effect in effects {
+            match effect {
+                Effect::Called(call) => {
+                    let view = self.hall.call_view(&call);
+                    info!(hall = %hall_id, ticket = %view.ticket, window = %view.window, recall = view.recall, "Ticket called.");
+                    self.publish(Outgoing::Call(&hall_id, &view));
+                    if dashboards {
+                        self.to_dashboards(DashMsg::Call(view.clone()));
+                    }
+                    self.to_screens(Some(call.window), ScreenMsg::Call(view));
+                }
+                Effect::WindowChanged(w) => {
+                    self.to_screens(Some(w), ScreenMsg::Window(self.hall.display_window(w)));
+                    self.publish_window_state(w);
+                    if dashboards {
+                        self.to_dashboards(DashMsg::Load(self.hall.dash_window(w, now)));
+                    }
+                }
+                Effect::QueueChanged(s) => {
+                    self.to_screens(None, ScreenMsg::Queue(self.hall.queue_view(s)));
+                    if dashboards {
+                        self.to_dashboards(DashMsg::Queue(self.hall.dash_queue(s, now)));
+                    }
+                }
+                Effect::DayEnded(figures) => self.keep_day(&figures),
+                Effect::DayStarted(day) => {
+                    info!(hall = %hall_id, %day, "A new day started; the hall's day state was reset.");
+                    let snapshot = self.hall.display_snapshot(now);
+                    self.to_screens(None, ScreenMsg::Snapshot(Box::new(snapshot)));
+                    self.publish_window_states();
+                    let snapshot = self.hall.dashboard_snapshot(now);
+                    self.to_dashboards(DashMsg::Snapshot(Box::new(snapshot)));
+                }
+                Effect::AlertChanged(id) => {
+                    self.publish_alert(&id);
+                    alerts_changed = true;
+                }
+                Effect::PresenceChanged { device, online } => {
+                    info!(hall = %hall_id, %device, online, "Device presence changed.");
+                }
+            }
+        }
+        if alerts_changed {
+            self.count_open_alerts();
+        }
+    }
+
+    /// A message for the hall's screens; no screen connected is no error.
+    fn to_screens(&self, window: Option<usize>, msg: ScreenMsg) {
+        if self.screens.receiver_count() > 0 {
+            let _ = self.screens.send(ScreenFrame {
+                window,
+                frame: Frame::new(msg),
+            });
+        }
+    }
+
+    fn to_dashboards(&self, msg: DashMsg) {
+        if self.dashboards.receiver_count() > 0 {
+            let _ = self.dashboards.send(Frame::new(msg));
+        }
+    }
+
+    /// Sends the dashboards' staffing advice and KPIs when they changed:
+    /// they move with time as well as with events, so the tick looks each
+    /// second.
+    fn refresh_dashboards(&mut self) {
+        if self.dashboards.receiver_count() == 0 {
+            return;
+        }
+        let now = self.now();
+        let staffing = self.hall.staffing_advice(now);
+        if self.last_staffing.as_ref() != Some(&staffing) {
+            self.to_dashboards(DashMsg::Staffing(staffing.clone()));
+            self.last_staffing = Some(staffing);
+        }
+        let kpi = self.hall.kpi(now);
+        if self.last_kpi.as_ref() != Some(&kpi) {
+            self.to_dashboards(DashMsg::Kpi(Box::new(kpi.clone())));
+            self.last_kpi = Some(kpi);
+        }
+    }
+
+    /// The retained summary, and the same to region screens.
+    fn publish_summary(&self) {
+        let summary = self.hall.summary(self.now());
+        self.publish(Outgoing::Summary(&summary));
+        if self.ctx.summaries.receiver_count() > 0 {
+            let _ = self.ctx.summaries.send(HallFrame {
+                hall: summary.hall.clone(),
+                frame: Frame::new(summary),
+            });
+        }
+    }
+
+    /// Keeps a finished day's figures in the store.
+    fn keep_day(&self, figures: &DayFigures) {
+        info!(hall = %figures.hall, date = %figures.date, issued = figures.total.issued.unwrap_or(0),
+              served = figures.total.served, "A day ended; its figures are kept.");
+        let row = DailyRow::of(figures, self.now());
+        self.ctx
+            .journal
+            .send(WriteItem::records(vec![Record::Daily(row)]));
+    }
+
+    /// Active alerts per rule and severity, for `/metrics`.
+    fn count_open_alerts(&self) {
+        let mut counts = std::collections::BTreeMap::new();
+        for a in self.hall.active_alerts() {
+            *counts
+                .entry((a.rule.code(), a.severity.code()))
+                .or_insert(0u64) += 1;
+        }
+        self.ctx
+            .metrics
+            .set_open_alerts(self.hall.spec().id.as_str(), counts);
+    }
+
+    /// An alert that opened or changed: to every console and dashboard, to
+    /// the broker for integrations (SMS gateways), and to the store for
+    /// history.
+    fn publish_alert(&self, id: &str) {
+        let Some(alert) = self.hall.alert(id) else {
+            return;
+        };
+        let view = self.hall.alert_view(alert);
+        info!(hall = %view.hall, alert = %view.id, rule = view.rule.code(), severity = ?view.severity,
+              state = ?view.state, escalated = view.escalated, "Alert changed.");
+        self.publish(Outgoing::Alert(&view));
+        let row = AlertRow::of(&view, alert.opened_at, alert.updated_at);
+        self.ctx
+            .journal
+            .send(WriteItem::records(vec![Record::Alert(row)]));
+        self.to_dashboards(DashMsg::Alert(view.clone()));
+        let _ = self.ctx.alerts.send(HallFrame {
+            hall: view.hall.clone(),
+            frame: Frame::new(view),
+        });
+    }
+
+    fn publish_window_states(&self) {
+        for w in 0..self.hall.windows().len() {
+            self.publish_window_state(w);
+        }
+    }
+
+    /// The retained state of a window.
+    fn publish_window_state(&self, w: usize) {
+        if self.ctx.publisher.is_some() {
+            let view = self.hall.window_view(w);
+            self.publish(Outgoing::WindowState(&self.hall.spec().id, &view));
+        }
+    }
+
+    fn publish(&self, msg: Outgoing<'_>) {
+        if let Some(p) = &self.ctx.publisher {
+            p.publish(msg);
+        }
+    }
+}

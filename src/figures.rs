@@ -1,0 +1,40 @@
+//! A hall's figures of a past day: kept in the store when the day ended,
+//! or, for a day that never was (the server was down at its end, or an
+//! older version kept it in another shape), counted again from that day's
+//! event log and then kept. Today's figures are counted live by the hall.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tracing::{info, warn};
+
+use crate::domain::{DayFigures, HallSpec};
+use crate::store::{DailyRow, Record, Store, StoreError};
+
+/// The figures of `date`, a day before today in the hall.
+pub async fn past_day(
+    store: &Store,
+    spec: Arc<HallSpec>,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<DayFigures, StoreError> {
+    let id = spec.id.as_str();
+    if let Some(body) = store.daily_figures(id, &date.to_string()).await? {
+        match serde_json::from_value::<DayFigures>(body) {
+            Ok(f) => return Ok(f),
+            // Kept by an older version: count it again below.
+            Err(e) => {
+                warn!(hall = id, %date, error = %e, "Kept figures cannot be read; counting again.")
+            }
+        }
+    }
+    let start = spec.day_start(date);
+    let end = date.succ_opt().map_or(start, |d| spec.day_start(d));
+    let log = store.hall_log(id, start, end).await?;
+    let figures = crate::replay::count_day(spec.clone(), &log, date);
+    info!(hall = id, %date, events = log.len(), "Counted a past day's figures from the event log.");
+    store
+        .write(&[Record::Daily(DailyRow::of(&figures, now))])
+        .await?;
+    Ok(figures)
+}
