@@ -23,6 +23,10 @@ if [ "${CI:-}" = "true" ]; then
   export HALLWATCH_TEST_POSTGRES="${HALLWATCH_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
 fi
 
+# Formatting and lints first: they take seconds and fail fast.
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+
 # The MQTT schemas and every example in mqtt/README.md agree.
 python3 -c "import jsonschema" 2>/dev/null || python3 -m pip install --quiet jsonschema rfc3339-validator
 python3 mqtt/check_schemas.py
