@@ -71,6 +71,31 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock that starts at a given instant and runs at real speed: what the
+/// tests run on (and `serve --test-clock-start`), so that a run does not
+/// depend on the hour of the day it happens to start at.
+#[derive(Debug)]
+pub struct StartedClock {
+    start: DateTime<Utc>,
+    origin: std::time::Instant,
+}
+
+impl StartedClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            start,
+            origin: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for StartedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = Duration::from_std(self.origin.elapsed()).unwrap_or(Duration::MAX);
+        self.start.checked_add_signed(elapsed).unwrap_or(self.start)
+    }
+}
+
 /// The demo's clock: it starts at an office instant and runs `speed` times
 /// faster than real time through the hall's office hours, stepping over
 /// the hours the hall is closed. So a demo day is a working day at speed,
@@ -140,6 +165,16 @@ mod tests {
 
     use super::*;
     use crate::domain::{OfficeHours, Span};
+
+    #[test]
+    fn a_started_clock_runs_on_from_its_start() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
+        let clock = StartedClock::new(start);
+        let first = clock.now();
+        assert!(first >= start && first < start + Duration::seconds(1));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(clock.now() > first);
+    }
 
     #[test]
     fn the_demo_clock_steps_over_closed_hours() {

@@ -13,7 +13,7 @@ use tracing::info;
 use hallwatch::app::{Application, shutdown_signal};
 #[cfg(feature = "demo-broker")]
 use hallwatch::clock::DemoClock;
-use hallwatch::clock::SystemClock;
+use hallwatch::clock::{Clock, StartedClock, SystemClock};
 use hallwatch::config::Settings;
 use hallwatch::config::broker::BrokerAddr;
 use hallwatch::sim::{self, SimOptions};
@@ -53,6 +53,11 @@ enum Command {
     Serve {
         #[arg(long, short, env = "HALLWATCH_CONFIG")]
         config: PathBuf,
+        /// For tests only: run on a clock that starts at this instant
+        /// (RFC 3339), or just after the newest stored event if that is
+        /// later, instead of the system clock.
+        #[arg(long, hide = true, value_name = "RFC3339")]
+        test_clock_start: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// Run the hall simulator against any broker.
     Simulate {
@@ -104,9 +109,20 @@ fn load(path: &std::path::Path) -> anyhow::Result<Settings> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            test_clock_start,
+        } => {
             let settings = load(&config)?;
-            Application::build(settings, Arc::new(SystemClock))
+            let clock: Arc<dyn Clock> = match test_clock_start {
+                None => Arc::new(SystemClock),
+                Some(start) => {
+                    let start = after_the_log(&settings, start.to_utc()).await?;
+                    info!(%start, "Running on a test clock, not the system clock.");
+                    Arc::new(StartedClock::new(start))
+                }
+            };
+            Application::build(settings, clock)
                 .await?
                 .run_until_stopped()
                 .await
@@ -194,13 +210,8 @@ async fn demo(
     settings.mqtt.client_id = "hallwatch-demo".into();
     let halls = settings.halls.clone();
     // The demo's time runs `speed` times faster through the county centre's
-    // office hours, continuing after the newest event of an earlier run so
-    // the log stays in order and a restart rebuilds the same halls.
-    let store = hallwatch::store::Store::open(&settings.server.database_url).await?;
-    let last = store.last_event_at().await?;
-    store.close().await;
-    let opening = today_opening(&halls[0]);
-    let start = last.map_or(opening, |t| (t + chrono::Duration::seconds(1)).max(opening));
+    // office hours.
+    let start = after_the_log(&settings, today_opening(&halls[0])).await?;
     let clock = Arc::new(DemoClock::new(halls[0].clone(), start, speed));
     let opts = SimOptions {
         broker: BrokerAddr {
@@ -233,6 +244,20 @@ async fn demo(
     stop.cancel();
     let _ = sim.await;
     Ok(())
+}
+
+/// `start`, or a second after the newest stored event if that is later: a
+/// clock that does not start at the system's time continues after an
+/// earlier run, so the log stays in order and a restart rebuilds the same
+/// halls.
+async fn after_the_log(
+    settings: &Settings,
+    start: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    let store = hallwatch::store::Store::open(&settings.server.database_url).await?;
+    let last = store.last_event_at().await?;
+    store.close().await;
+    Ok(last.map_or(start, |t| (t + chrono::Duration::seconds(1)).max(start)))
 }
 
 /// Today's first opening of a hall (local midnight when it has no hours

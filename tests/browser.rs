@@ -104,7 +104,6 @@ async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
 /// wait_timeout alert appear, acknowledge it with a note.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_timeout_alert_appears_on_the_console_and_is_acknowledged_there() {
-    use chrono::{DateTime, Utc};
     use hallwatch::clock::{Clock, ManualClock};
     use hallwatch::config::Role;
     use std::sync::Arc;
@@ -118,9 +117,7 @@ async fn a_wait_timeout_alert_appears_on_the_console_and_is_acknowledged_there()
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-console");
     s.tokens = vec![token("效能监察室", Role::Supervisor, &["*"], "s-secret")];
-    let clock = Arc::new(ManualClock::new(
-        DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap(),
-    ));
+    let clock = Arc::new(ManualClock::new(t0()));
     let app = TestApp::spawn_with_clock(s, clock.clone()).await;
 
     let mut dev = Device::connect(

@@ -69,7 +69,8 @@ fn services_of(h: usize) -> &'static [(&'static str, &'static str, &'static str)
     }
 }
 
-/// The configuration: ten halls, open around the clock, with their kiosks
+/// The configuration: ten township halls, open on weekdays with a lunch
+/// break (the rush comes at [`t0`], their opening), with their kiosks
 /// and two windows each (nobody logs in, so every ticket keeps waiting).
 fn config_text(port: u16, database_url: &str, broker: &Broker) -> String {
     let mut text = format!(
@@ -77,14 +78,14 @@ fn config_text(port: u16, database_url: &str, broker: &Broker) -> String {
          [mqtt]\nbroker = \"{}\"\nclient_id = \"hw-burst\"\nprefix = \"hallwatch\"\n",
         broker.url()
     );
-    let day = "[\"00:00-23:59\"]";
+
     for h in 0..HALLS {
         let kiosks: Vec<String> = (0..KIOSKS_PER_HALL)
             .map(|k| format!("\"{}\"", kiosk_id(k)))
             .collect();
         text.push_str(&format!(
             "\n[[halls]]\nid = \"{}\"\nname = \"第{}便民服务中心\"\nlevel = \"township\"\nkiosks = [{}]\n\
-             hours = {{ mon = {day}, tue = {day}, wed = {day}, thu = {day}, fri = {day}, sat = {day}, sun = {day} }}\n",
+             hours = {{ weekdays = [\"09:00-12:00\", \"13:30-17:30\"] }}\n",
             hall_id(h),
             h + 1,
             kiosks.join(", ")
@@ -120,7 +121,7 @@ struct Request {
 /// priorities drawn at random (seeded, so every run sends the same).
 fn rush(n: usize) -> Vec<Request> {
     let mut rng = SmallRng::seed_from_u64(2026);
-    let at = chrono::Utc::now().to_rfc3339();
+    let at = t0().to_rfc3339();
     (0..n)
         .map(|i| {
             let hall = i % HALLS;

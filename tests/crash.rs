@@ -11,7 +11,6 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use common::*;
 use hallwatch::domain::{Hall, Reply};
 use hallwatch::mqtt::{payload, topic};
@@ -72,7 +71,7 @@ fn uninterrupted(
     checkpoints: &[usize],
 ) -> Vec<Value> {
     let spec = settings.halls[0].clone();
-    let mut now = Utc::now();
+    let mut now = t0();
     let mut hall = Hall::new(spec, now);
     let mut out = Vec::new();
     for (i, (t, p)) in script.iter().enumerate() {

@@ -31,10 +31,9 @@ fn supervised(broker: &Broker, db: &str, client: &str) -> Settings {
     s
 }
 
-/// A clock at the current second, so the stored times stay plausible.
+/// A clock that moves only when told to, from the hall's opening.
 fn clock() -> Arc<ManualClock> {
-    let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
-    Arc::new(ManualClock::new(now))
+    Arc::new(ManualClock::new(t0()))
 }
 
 async fn console(port: u16, query: &str) -> Result<Ws, u16> {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures_util::StreamExt;
 use hallwatch::app::Application;
-use hallwatch::clock::SystemClock;
+use hallwatch::clock::StartedClock;
 use hallwatch::config::Settings;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -144,7 +144,7 @@ struct Server {
 
 impl Server {
     async fn start(settings: Settings, https: Option<TlsConnector>) -> Self {
-        let app = Application::build(settings, Arc::new(SystemClock))
+        let app = Application::build(settings, Arc::new(StartedClock::new(t0())))
             .await
             .expect("build app");
         let port = app.port();
@@ -431,6 +431,8 @@ async fn a_broker_certificate_from_another_ca_is_refused_and_the_log_says_why() 
         Command::new(env!("CARGO_BIN_EXE_hallwatch"))
             .args(["serve", "--config"])
             .arg(&config)
+            .arg("--test-clock-start")
+            .arg(t0().to_rfc3339())
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

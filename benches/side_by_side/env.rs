@@ -239,6 +239,8 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_hallwatch"))
             .args(["serve", "--config"])
             .arg(config)
+            .arg("--test-clock-start")
+            .arg(crate::T0)
             .env("RUST_LOG", "warn,hallwatch::app=info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

@@ -27,6 +27,11 @@ use env::{CpuMeter, CpuUse, Mosquitto, NodeRed, Server};
 use load::{CallTimes, Layout, PER_CYCLE};
 use stats::{Latencies, Spread, group};
 
+/// When the server's clock starts in every run (Monday 09:00 in the
+/// halls), so a run never depends on the hour it starts at; the replay's
+/// day is the day before.
+pub const T0: &str = "2026-11-23T09:00:00+08:00";
+
 /// What a run measures and how much.
 struct Plan {
     smoke: bool,

@@ -24,7 +24,7 @@ pub async fn write_day(
     let store = Store::open(database_url).await?;
     let mut written = 0u64;
     let mut batch: Vec<Record> = Vec::with_capacity(10_000);
-    let today = Utc::now();
+    let today: DateTime<Utc> = DateTime::parse_from_rfc3339(crate::T0)?.to_utc();
     for (h, spec) in settings.halls.iter().enumerate() {
         let day_start: DateTime<Utc> = spec
             .day_start(spec.local_date(today - ChronoDuration::days(1)))

@@ -26,13 +26,6 @@ fn local(day: u32, hh: u32, mm: u32) -> DateTime<Utc> {
 /// no window on the rota, so absence raises nothing.
 fn office_spec() -> HallSpec {
     let mut s = spec();
-    s.hours = OfficeHours::default();
-    for day in 0..5 {
-        s.hours.weekly[day] = vec![
-            Span::parse("09:00-12:00").unwrap(),
-            Span::parse("13:30-17:30").unwrap(),
-        ];
-    }
     for w in &mut s.windows {
         w.on_rota = false;
     }

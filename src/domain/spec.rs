@@ -134,16 +134,15 @@ pub struct OfficeHours {
 }
 
 impl OfficeHours {
-    /// Open every day, all day: for a hall that never closes.
-    pub fn always() -> Self {
-        let all = vec![Span {
-            start: NaiveTime::MIN,
-            end: END_OF_DAY,
-        }];
-        Self {
-            weekly: std::array::from_fn(|_| all.clone()),
-            exceptions: HashMap::new(),
+    /// These ranges on Monday to Friday, closed at the weekend.
+    #[cfg(test)]
+    pub fn weekdays(ranges: &[&str]) -> Self {
+        let day: Vec<Span> = ranges.iter().filter_map(|r| Span::parse(r).ok()).collect();
+        let mut hours = Self::default();
+        for d in hours.weekly.iter_mut().take(5) {
+            *d = day.clone();
         }
+        hours
     }
 
     /// The spans of a local date.

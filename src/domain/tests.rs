@@ -34,7 +34,7 @@ pub(crate) fn spec() -> HallSpec {
         name: "测试大厅".into(),
         level: HallLevel::County,
         tz: chrono_tz::Asia::Shanghai,
-        hours: OfficeHours::always(),
+        hours: OfficeHours::weekdays(&["09:00-12:00", "13:30-17:30"]),
         refuse_outside_hours: false,
         services: vec![
             svc("SB", "社会保障", "B"),

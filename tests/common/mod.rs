@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hallwatch::app::Application;
-use hallwatch::clock::{Clock, SystemClock};
+use hallwatch::clock::{Clock, StartedClock};
 use hallwatch::config::Settings;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
@@ -153,14 +153,23 @@ impl Drop for Broker {
     }
 }
 
-/// A small hall for tests: two services, three windows, one kiosk.
+/// When every test starts: Monday 2026-11-23, 09:00 in the test hall
+/// (Asia/Shanghai), the moment it opens. Tests never read the wall clock,
+/// so the suite passes whatever the hour it runs at.
+pub fn t0() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap()
+}
+
+/// A small hall for tests, open on weekdays with a lunch break: two
+/// services, three windows, two kiosks.
 pub const TEST_HALLS: &str = r#"
 [[halls]]
 id = "h1"
 name = "测试县政务服务中心"
 level = "county"
 kiosks = ["k1", "k2"]
-hours = { mon = ["00:00-23:59"], tue = ["00:00-23:59"], wed = ["00:00-23:59"], thu = ["00:00-23:59"], fri = ["00:00-23:59"], sat = ["00:00-23:59"], sun = ["00:00-23:59"] }
+hours = { weekdays = ["09:00-12:00", "13:30-17:30"] }
 
 [[halls.services]]
 code = "SB"
@@ -240,8 +249,9 @@ impl TestApp {
         (dir, app)
     }
 
+    /// A server on a clock that starts at [`t0`] and runs at real speed.
     pub async fn spawn(settings: Settings) -> Self {
-        Self::spawn_with_clock(settings, Arc::new(SystemClock)).await
+        Self::spawn_with_clock(settings, Arc::new(StartedClock::new(t0()))).await
     }
 
     pub async fn spawn_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Self {
@@ -799,8 +809,10 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// `hallwatch serve --config CONFIG`; its log goes to `log` (from level
-    /// info, appended across restarts), or from level warn to the test's stderr.
+    /// `hallwatch serve --config CONFIG` on a clock that starts at [`t0`]
+    /// (after a restart, just after the newest stored event); its log goes
+    /// to `log` (from level info, appended across restarts), or from level
+    /// warn to the test's stderr.
     pub fn start(config: &Path, port: u16, log: Option<&Path>) -> Self {
         let level = if log.is_some() { "info" } else { "warn" };
         let stderr = match log {
@@ -816,6 +828,8 @@ impl ServerProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_hallwatch"))
             .args(["serve", "--config"])
             .arg(config)
+            .arg("--test-clock-start")
+            .arg(t0().to_rfc3339())
             .env("RUST_LOG", level)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

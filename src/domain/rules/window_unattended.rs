@@ -81,13 +81,6 @@ mod tests {
     #[test]
     fn window_unattended_counts_from_opening_time_for_windows_on_the_rota() {
         let mut s = spec();
-        s.hours = OfficeHours::default();
-        for day in 0..5 {
-            s.hours.weekly[day] = vec![
-                Span::parse("09:00-12:00").unwrap(),
-                Span::parse("13:30-17:30").unwrap(),
-            ];
-        }
         s.windows[1].on_rota = false;
         s.windows[2].on_rota = false;
         let mut h = H {
