@@ -28,8 +28,22 @@ impl Subject {
 }
 
 /// How serious: 预警, 黄牌, 红牌.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Severity {
     Notice,
     Warning,
@@ -37,18 +51,37 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: &'static [Severity] = <Severity as strum::VariantArray>::VARIANTS;
+
     pub fn code(self) -> &'static str {
+        self.into()
+    }
+
+    /// Its name on screens.
+    pub fn name(self) -> &'static str {
         match self {
-            Severity::Notice => "notice",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
+            Severity::Notice => "预警",
+            Severity::Warning => "黄牌",
+            Severity::Critical => "红牌",
         }
     }
 }
 
 /// Where an alert is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AlertState {
     Open,
     Acknowledged,
@@ -56,11 +89,19 @@ pub enum AlertState {
 }
 
 impl AlertState {
+    /// Every state, in the order an alert goes through them.
+    pub const ALL: &'static [AlertState] = <AlertState as strum::VariantArray>::VARIANTS;
+
     pub fn code(self) -> &'static str {
+        self.into()
+    }
+
+    /// Its name on screens.
+    pub fn name(self) -> &'static str {
         match self {
-            AlertState::Open => "open",
-            AlertState::Acknowledged => "acknowledged",
-            AlertState::Resolved => "resolved",
+            AlertState::Open => "待处理",
+            AlertState::Acknowledged => "已确认",
+            AlertState::Resolved => "已办结",
         }
     }
 }

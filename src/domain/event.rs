@@ -197,8 +197,20 @@ impl Input {
 }
 
 /// Why a message was refused. The code is part of the wire contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Reason {
     BadJson,
     TooLarge,
@@ -219,48 +231,14 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 16] = [
-        Reason::BadJson,
-        Reason::TooLarge,
-        Reason::BadRequest,
-        Reason::UnknownHall,
-        Reason::UnknownDevice,
-        Reason::UnknownOp,
-        Reason::UnknownService,
-        Reason::UnknownTicket,
-        Reason::NotServable,
-        Reason::NotLoggedIn,
-        Reason::Paused,
-        Reason::NotPaused,
-        Reason::Busy,
-        Reason::NoCurrentTicket,
-        Reason::AlreadyRated,
-        Reason::HallClosed,
-    ];
+    /// Every reason, in declaration order.
+    pub const ALL: &'static [Reason] = <Reason as strum::VariantArray>::VARIANTS;
 
     /// The code on the wire and in the store.
     pub fn code(self) -> &'static str {
-        match self {
-            Reason::BadJson => "bad_json",
-            Reason::TooLarge => "too_large",
-            Reason::BadRequest => "bad_request",
-            Reason::UnknownHall => "unknown_hall",
-            Reason::UnknownDevice => "unknown_device",
-            Reason::UnknownOp => "unknown_op",
-            Reason::UnknownService => "unknown_service",
-            Reason::UnknownTicket => "unknown_ticket",
-            Reason::NotServable => "not_servable",
-            Reason::NotLoggedIn => "not_logged_in",
-            Reason::Paused => "paused",
-            Reason::NotPaused => "not_paused",
-            Reason::Busy => "busy",
-            Reason::NoCurrentTicket => "no_current_ticket",
-            Reason::AlreadyRated => "already_rated",
-            Reason::HallClosed => "hall_closed",
-        }
+        self.into()
     }
 
-    /// A sentence a terminal can show as it is, when nothing more specific is known.
     pub fn message(self) -> &'static str {
         match self {
             Reason::BadJson => "消息不是有效的 JSON 对象",

@@ -126,8 +126,11 @@ pub struct Staff {
 }
 
 /// What a window is doing, as screens and the retained state topic show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, strum::VariantArray, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum WindowStatus {
     Offline,
     Idle,
@@ -137,27 +140,15 @@ pub enum WindowStatus {
 }
 
 impl WindowStatus {
-    pub const COUNT: usize = 5;
-    pub const ALL: [WindowStatus; Self::COUNT] = [
-        WindowStatus::Offline,
-        WindowStatus::Idle,
-        WindowStatus::Calling,
-        WindowStatus::Serving,
-        WindowStatus::Paused,
-    ];
+    pub const ALL: &'static [WindowStatus] = <WindowStatus as strum::VariantArray>::VARIANTS;
+    pub const COUNT: usize = Self::ALL.len();
 
     pub fn index(self) -> usize {
         self as usize
     }
 
     pub fn code(self) -> &'static str {
-        match self {
-            WindowStatus::Offline => "offline",
-            WindowStatus::Idle => "idle",
-            WindowStatus::Calling => "calling",
-            WindowStatus::Serving => "serving",
-            WindowStatus::Paused => "paused",
-        }
+        self.into()
     }
 }
 

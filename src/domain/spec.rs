@@ -11,8 +11,19 @@ use serde::{Deserialize, Serialize};
 use super::ids::{DeviceId, HallId, ServiceCode, WindowId};
 
 /// The level of a hall in the four-level service system (四级政务服务体系).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum HallLevel {
     Province,
     City,
@@ -22,8 +33,19 @@ pub enum HallLevel {
 }
 
 /// The kind of a window (窗口类型), as halls use the words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum WindowKind {
     /// 综合服务窗口 / 无差别综合窗口: many services (一窗通办).
     Comprehensive,
@@ -43,6 +65,48 @@ pub enum WindowKind {
     Cashier,
     /// 办不成事反映窗口.
     Complaint,
+}
+
+impl HallLevel {
+    pub const ALL: &'static [HallLevel] = <HallLevel as strum::VariantArray>::VARIANTS;
+
+    pub fn code(self) -> &'static str {
+        self.into()
+    }
+
+    /// Its name on screens.
+    pub fn name(self) -> &'static str {
+        match self {
+            HallLevel::Province => "省级",
+            HallLevel::City => "市级",
+            HallLevel::County => "县级",
+            HallLevel::Township => "乡镇（街道）",
+            HallLevel::Village => "村（社区）",
+        }
+    }
+}
+
+impl WindowKind {
+    pub const ALL: &'static [WindowKind] = <WindowKind as strum::VariantArray>::VARIANTS;
+
+    pub fn code(self) -> &'static str {
+        self.into()
+    }
+
+    /// Its name in a hall.
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowKind::Comprehensive => "综合服务窗口",
+            WindowKind::Domain => "分领域综合窗口",
+            WindowKind::Professional => "专业办理窗口",
+            WindowKind::OneThing => "一件事一次办专窗",
+            WindowKind::Guide => "协调导办",
+            WindowKind::Consult => "咨询填表",
+            WindowKind::Transfer => "业务流转",
+            WindowKind::Cashier => "代理收费",
+            WindowKind::Complaint => "办不成事反映窗口",
+        }
+    }
 }
 
 /// A service (business category, 业务类别) of a hall.

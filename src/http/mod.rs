@@ -3,6 +3,7 @@
 
 mod alerts;
 pub mod auth;
+pub mod codes;
 mod dashboard;
 mod display;
 mod frames;

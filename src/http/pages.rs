@@ -10,6 +10,7 @@ struct Pages;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(page))
+        .route("/codes.js", web::get().to(super::codes::codes_js))
         .route("/{file:.*}", web::get().to(page));
 }
 
