@@ -41,6 +41,7 @@ impl Subject {
     Deserialize,
     strum::VariantArray,
     strum::IntoStaticStr,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -79,6 +80,7 @@ impl Severity {
     Deserialize,
     strum::VariantArray,
     strum::IntoStaticStr,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::ids::{DeviceId, MsgId, ServiceCode, StaffId, TicketNo, WindowId};
 
 /// A priority class. `call_next` serves the highest class first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     #[default]
@@ -38,7 +40,7 @@ impl Priority {
 }
 
 /// Why a window is paused (暂停服务).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PauseReason {
     Break,
@@ -48,7 +50,7 @@ pub enum PauseReason {
 }
 
 /// How a service ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// 即办件: done on the spot.
@@ -208,6 +210,7 @@ impl Input {
     Deserialize,
     strum::VariantArray,
     strum::IntoStaticStr,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]

@@ -72,10 +72,30 @@ macro_rules! parsed_string {
     };
 }
 
+/// The JSON Schema of a string newtype: a string that matches `$pattern`.
+macro_rules! string_schema {
+    ($name:ident, $pattern:expr) => {
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string", "pattern": $pattern})
+            }
+        }
+    };
+}
+
 /// An id with the contract's syntax, `[A-Za-z0-9_-]{1,max}`.
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $max:expr) => {
         parsed_string!($(#[$doc])* $name);
+        string_schema!($name, concat!("^[A-Za-z0-9_-]{1,", stringify!($max), "}$"));
 
         impl $name {
             /// Parses and checks an id.
@@ -130,6 +150,8 @@ parsed_string!(
     /// A ticket number: the service's prefix letters and a daily sequence of
     /// at least three digits (`B023`, `B999`, `B1000`).
     TicketNo);
+
+string_schema!(TicketNo, "^[A-Z]{1,3}[0-9]{3,7}$");
 
 impl TicketNo {
     /// The number for the `seq`-th ticket of the day of a service with `prefix`.

@@ -56,7 +56,7 @@ pub struct QueueView {
 }
 
 /// One call on a screen.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CallView {
     pub ticket: TicketNo,
     pub window: WindowId,
@@ -81,7 +81,7 @@ pub struct DisplaySnapshot {
 
 /// The hall's key figures for integrations and region dashboards: the
 /// retained `{prefix}/{hall}/summary` topic.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct SummaryView {
     pub hall: HallId,
     pub name: String,
@@ -174,7 +174,7 @@ pub struct DashboardSnapshot {
 
 /// An alert as supervisors' screens and integrations see it (the `alert`
 /// message of the contract).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct AlertView {
     pub id: String,
     pub rule: super::alert::Rule,

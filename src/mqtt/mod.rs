@@ -10,3 +10,4 @@ pub mod ingest;
 pub mod outgoing;
 pub mod payload;
 pub mod topic;
+pub mod wire;

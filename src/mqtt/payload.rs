@@ -3,13 +3,14 @@
 
 use chrono::SecondsFormat;
 use chrono_tz::Tz;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+use strum::VariantNames;
 
 use super::topic::Inbound;
+use super::wire;
 use crate::domain::{
-    AlertView, CallView, CaseRef, Input, MsgId, Outcome, PauseReason, Priority, RatingInput,
-    Reason, Reply, ServiceCode, StaffId, SummaryView, TicketNo, TicketRequest, WindowOp,
-    WindowView,
+    AlertView, CallView, CaseRef, Input, MsgId, RatingInput, Reason, Reply, ServiceCode,
+    SummaryView, TicketNo, TicketRequest, WindowOp, WindowView,
 };
 use crate::engine::{DeviceReply, ReplyTo};
 
@@ -44,7 +45,10 @@ pub fn peek_id(payload: &[u8]) -> Option<String> {
     MsgId::parse(id).ok().map(|m| m.as_str().to_owned())
 }
 
-/// Decodes a device message into a domain input.
+/// Decodes a device message into a domain input: the payload's shape
+/// through its type in [`super::wire`], then each field's content through
+/// the domain's own parsers, so a refusal names the field and the reason
+/// the contract gives for it.
 pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
     if payload.len() > MAX_PAYLOAD {
         return Err(Rejection::new(
@@ -60,20 +64,19 @@ pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
         .map_err(|e| Rejection::new(Reason::BadJson, format!("not UTF-8: {e}"), None))?;
     let value: Value = serde_json::from_str(text)
         .map_err(|e| Rejection::new(Reason::BadJson, format!("not JSON: {e}"), None))?;
-    let Value::Object(obj) = value else {
+    if !value.is_object() {
         return Err(Rejection::new(Reason::BadJson, "not a JSON object", None));
-    };
-    let f = Fields(&obj);
+    }
 
     if let Inbound::DeviceStatus { device, .. } = inbound {
-        let online = f.bool("online")?;
+        let status: wire::DeviceStatus = shape(value, None)?;
         return Ok(Input::Presence {
             device: device.clone(),
-            online,
+            online: status.online,
         });
     }
 
-    let id = match obj.get("id") {
+    let id = match value.get("id") {
         Some(Value::String(s)) => MsgId::parse(s)
             .map_err(|e| Rejection::new(Reason::BadRequest, format!("field `id` {e}"), None))?,
         Some(_) => {
@@ -91,76 +94,74 @@ pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
             ));
         }
     };
-    let id_text = id.as_str().to_owned();
-    let f = Fields(&obj).with_id(&id_text);
-    f.device_time()?;
+    let f = Fields(id.as_str());
+    f.device_time(value.get("at"))?;
 
     match inbound {
         Inbound::KioskRequest { kiosk, .. } => {
-            let service = f.service("service")?;
-            let priority = match f.opt_str("priority")? {
-                None => Priority::Normal,
-                Some(p) => f.enumerated(
-                    "priority",
-                    p,
-                    &[
-                        ("normal", Priority::Normal),
-                        ("elderly", Priority::Elderly),
-                        ("disabled", Priority::Disabled),
-                        ("appointment", Priority::Appointment),
-                        ("green", Priority::Green),
-                    ],
-                )?,
-            };
-            let appointment = f.opt_text("appointment", 64)?;
+            let m: wire::KioskRequest = shape(value, Some(&id))?;
+            let appointment = f.text("appointment", m.appointment, 64)?;
             if appointment.as_deref() == Some("") {
                 return Err(f.bad("field `appointment` must not be empty"));
             }
             Ok(Input::Ticket {
                 kiosk: kiosk.clone(),
-                id,
                 request: TicketRequest {
-                    service,
-                    priority,
+                    service: f.service("service", &m.service)?,
+                    priority: m.priority.unwrap_or_default(),
                     appointment,
                 },
+                id,
             })
         }
         Inbound::WindowCommand { window, .. } => {
-            let op = f.window_op()?;
+            match value.get("op") {
+                Some(Value::String(op)) if !wire::Op::VARIANTS.contains(&op.as_str()) => {
+                    return Err(Rejection::new(
+                        Reason::UnknownOp,
+                        format!("op {op:?} is not a window operation"),
+                        Some(id.as_str()),
+                    ));
+                }
+                Some(Value::String(_)) => {}
+                Some(_) => return Err(f.bad("field `op` must be a string")),
+                None => return Err(f.bad("missing field `op`")),
+            }
+            let m: wire::WindowCommand = shape(value, Some(&id))?;
             Ok(Input::Window {
                 window: window.clone(),
+                op: f.window_op(m.op)?,
                 id,
-                op,
             })
         }
         Inbound::Rating { window, .. } => {
-            let ticket = match f.opt_str("ticket")? {
-                None => None,
-                Some(t) => Some(f.ticket_no("ticket", t)?),
-            };
-            let score = match obj.get("score") {
-                // JSON has one number type: 5.0 is the integer 5.
-                Some(Value::Number(n)) => n
-                    .as_f64()
-                    .filter(|s| s.fract() == 0.0 && (1.0..=5.0).contains(s))
-                    .map(|s| s as u64)
-                    .ok_or_else(|| f.bad("field `score` must be an integer from 1 to 5"))?,
-                Some(_) => return Err(f.bad("field `score` must be an integer from 1 to 5")),
-                None => return Err(f.bad("missing field `score`")),
-            };
+            let m: wire::RatingMessage = shape(value, Some(&id))?;
             Ok(Input::Rating {
                 window: window.clone(),
-                id,
                 rating: RatingInput {
-                    ticket,
-                    score: score as u8,
-                    comment: f.opt_text("comment", 500)?,
+                    ticket: m.ticket.map(|t| f.ticket_no("ticket", &t)).transpose()?,
+                    score: m.score.0,
+                    comment: f.text("comment", m.comment, 500)?,
                 },
+                id,
             })
         }
         Inbound::DeviceStatus { .. } => Err(f.bad("status messages carry no id")),
     }
+}
+
+/// A payload read as its type in [`super::wire`]: a field missing or of the
+/// wrong type is refused with bad_request, naming the field.
+fn shape<T: serde::de::DeserializeOwned>(value: Value, id: Option<&MsgId>) -> Result<T, Rejection> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let detail = if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("field `{path}`: {}", e.inner())
+        };
+        Rejection::new(Reason::BadRequest, detail, id.map(MsgId::as_str))
+    })
 }
 
 /// The device's own time of a message (`at`), checked as RFC 3339 with an
@@ -172,83 +173,47 @@ pub fn device_time(payload: &[u8]) -> Option<String> {
     Some(at.to_owned())
 }
 
-/// Typed access to the fields of a payload, with errors that name the field.
-struct Fields<'a>(&'a Map<String, Value>);
+/// The content of a payload's fields, checked once its shape is known, with
+/// errors that name the field and carry the message id.
+struct Fields<'a>(&'a str);
 
-struct IdFields<'a> {
-    obj: &'a Map<String, Value>,
-    id: &'a str,
-}
-
-impl<'a> Fields<'a> {
-    fn with_id(self, id: &'a str) -> IdFields<'a> {
-        IdFields { obj: self.0, id }
-    }
-
-    fn bool(&self, name: &str) -> Result<bool, Rejection> {
-        match self.0.get(name) {
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(_) => Err(Rejection::new(
-                Reason::BadRequest,
-                format!("field `{name}` must be true or false"),
-                None,
-            )),
-            None => Err(Rejection::new(
-                Reason::BadRequest,
-                format!("missing field `{name}`"),
-                None,
-            )),
-        }
-    }
-}
-
-impl IdFields<'_> {
+impl Fields<'_> {
     fn bad(&self, detail: impl Into<String>) -> Rejection {
-        Rejection::new(Reason::BadRequest, detail, Some(self.id))
+        Rejection::new(Reason::BadRequest, detail, Some(self.0))
     }
 
     /// `at`, when present, must be RFC 3339 with an offset.
-    fn device_time(&self) -> Result<(), Rejection> {
-        if let Some(at) = self.opt_str("at")?
-            && chrono::DateTime::parse_from_rfc3339(at).is_err()
-        {
-            return Err(self.bad(format!(
+    fn device_time(&self, at: Option<&Value>) -> Result<(), Rejection> {
+        match at {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(at)) if chrono::DateTime::parse_from_rfc3339(at).is_ok() => Ok(()),
+            Some(Value::String(at)) => Err(self.bad(format!(
                 "field `at` {at:?} is not an RFC 3339 time like \"2026-11-22T09:00:01+08:00\""
-            )));
+            ))),
+            Some(_) => Err(self.bad("field `at` must be a string")),
         }
-        Ok(())
-    }
-
-    fn opt_str(&self, name: &str) -> Result<Option<&str>, Rejection> {
-        match self.obj.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(self.bad(format!("field `{name}` must be a string"))),
-        }
-    }
-
-    fn str(&self, name: &str) -> Result<&str, Rejection> {
-        self.opt_str(name)?
-            .ok_or_else(|| self.bad(format!("missing field `{name}`")))
     }
 
     /// Free text a person typed: kept, but bounded, and without control
     /// characters (PostgreSQL's JSON refuses NUL outright).
-    fn opt_text(&self, name: &str, max_chars: usize) -> Result<Option<String>, Rejection> {
-        match self.opt_str(name)? {
-            None => Ok(None),
+    fn text(
+        &self,
+        name: &str,
+        value: Option<String>,
+        max_chars: usize,
+    ) -> Result<Option<String>, Rejection> {
+        match value {
             Some(s) if s.chars().count() > max_chars => Err(self.bad(format!(
                 "field `{name}` is longer than {max_chars} characters"
             ))),
             Some(s) if s.chars().any(|c| c.is_control() && c != '\n') => {
                 Err(self.bad(format!("field `{name}` contains control characters")))
             }
-            Some(s) => Ok(Some(s.to_owned())),
+            other => Ok(other),
         }
     }
 
-    fn service(&self, name: &str) -> Result<ServiceCode, Rejection> {
-        let s = self.str(name)?;
+    fn service(&self, name: &str, s: &str) -> Result<ServiceCode, Rejection> {
         // A well-formed but unconfigured code is the hall's to refuse
         // (unknown_service); one that cannot be a code at all is refused here
         // with the same reason, since no hall could know it.
@@ -256,7 +221,7 @@ impl IdFields<'_> {
             Rejection::new(
                 Reason::UnknownService,
                 format!("field `{name}` {s:?} {e}"),
-                Some(self.id),
+                Some(self.0),
             )
         })
     }
@@ -266,183 +231,144 @@ impl IdFields<'_> {
             Rejection::new(
                 Reason::UnknownTicket,
                 format!("field `{name}` {s:?} is not a ticket number like B023"),
-                Some(self.id),
+                Some(self.0),
             )
         })
     }
 
-    fn enumerated<T: Copy>(
-        &self,
-        name: &str,
-        value: &str,
-        options: &[(&str, T)],
-    ) -> Result<T, Rejection> {
-        options
-            .iter()
-            .find(|(k, _)| *k == value)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| {
-                let names: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
-                self.bad(format!(
-                    "field `{name}` is {value:?}, expected one of {}",
-                    names.join(", ")
-                ))
-            })
-    }
-
-    fn window_op(&self) -> Result<WindowOp, Rejection> {
-        let op = self.str("op")?;
+    fn window_op(&self, op: wire::Op) -> Result<WindowOp, Rejection> {
+        use wire::Op;
         Ok(match op {
-            "login" => {
-                let staff = self.str("staff")?;
-                WindowOp::Login {
-                    staff: StaffId::parse(staff)
-                        .map_err(|e| self.bad(format!("field `staff` {staff:?} {e}")))?,
-                    staff_name: self.opt_text("staff_name", 32)?,
-                }
-            }
-            "logout" => WindowOp::Logout,
-            "pause" => {
-                let r = self.str("reason")?;
-                WindowOp::Pause {
-                    reason: self.enumerated(
-                        "reason",
-                        r,
-                        &[
-                            ("break", PauseReason::Break),
-                            ("meeting", PauseReason::Meeting),
-                            ("backoffice", PauseReason::Backoffice),
-                            ("other", PauseReason::Other),
-                        ],
-                    )?,
-                }
-            }
-            "resume" => WindowOp::Resume,
-            "call_next" => WindowOp::CallNext,
-            "call" => {
-                let t = self.str("ticket")?;
-                WindowOp::Call {
-                    ticket: self.ticket_no("ticket", t)?,
-                }
-            }
-            "recall" => WindowOp::Recall,
-            "start" => WindowOp::Start,
-            "no_show" => WindowOp::NoShow,
-            "finish" => {
-                let o = self.str("outcome")?;
-                let outcome = self.enumerated(
-                    "outcome",
-                    o,
-                    &[
-                        ("completed", Outcome::Completed),
-                        ("accepted", Outcome::Accepted),
-                        ("rejected", Outcome::Rejected),
-                        ("consulted", Outcome::Consulted),
-                    ],
-                )?;
-                WindowOp::Finish {
-                    outcome,
-                    case: self.case()?,
-                }
-            }
-            "transfer" => WindowOp::Transfer {
-                to_service: self.service("to_service")?,
+            Op::Login { staff, staff_name } => WindowOp::Login {
+                staff,
+                staff_name: self.text("staff_name", staff_name, 32)?,
             },
-            other => {
-                return Err(Rejection::new(
-                    Reason::UnknownOp,
-                    format!("op {other:?} is not a window operation"),
-                    Some(self.id),
-                ));
-            }
+            Op::Logout => WindowOp::Logout,
+            Op::Pause { reason } => WindowOp::Pause { reason },
+            Op::Resume => WindowOp::Resume,
+            Op::CallNext => WindowOp::CallNext,
+            Op::Call { ticket } => WindowOp::Call {
+                ticket: self.ticket_no("ticket", &ticket)?,
+            },
+            Op::Recall => WindowOp::Recall,
+            Op::Start => WindowOp::Start,
+            Op::NoShow => WindowOp::NoShow,
+            Op::Finish { outcome, case } => WindowOp::Finish {
+                outcome,
+                case: case.map(|c| self.case(c)).transpose()?,
+            },
+            Op::Transfer { to_service } => WindowOp::Transfer {
+                to_service: self.service("to_service", &to_service)?,
+            },
         })
     }
 
-    fn case(&self) -> Result<Option<CaseRef>, Rejection> {
-        match self.obj.get("case") {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(c)) => {
-                let text = |k: &str| {
-                    match c.get(k) {
-                    None | Some(Value::Null) => Ok(None),
-                    Some(Value::String(s)) if s.chars().count() <= 128 && !s.chars().any(char::is_control) => {
-                        Ok(Some(s.clone()))
-                    }
-                    Some(_) => Err(self.bad(format!(
-                        "field `case.{k}` must be a string of at most 128 characters without control characters"
-                    ))),
-                }
-                };
-                let reference = text("ref")?
-                    .filter(|r| !r.is_empty())
-                    .ok_or_else(|| self.bad("field `case.ref` is missing or empty"))?;
-                let promised_days = match c.get("promised_days") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::Number(n)) => Some(
-                        n.as_u64()
-                            .and_then(|d| u32::try_from(d).ok())
-                            .ok_or_else(|| {
-                                self.bad(
-                                    "field `case.promised_days` must be a whole number of days",
-                                )
-                            })?,
-                    ),
-                    Some(_) => {
-                        return Err(
-                            self.bad("field `case.promised_days` must be a whole number of days")
-                        );
-                    }
-                };
-                Ok(Some(CaseRef {
-                    reference,
-                    item: text("item")?,
-                    promised_days,
-                }))
+    fn case(&self, c: wire::Case) -> Result<CaseRef, Rejection> {
+        let text = |k: &str, v: Option<String>| {
+            match v {
+            Some(s) if s.chars().count() > 128 || s.chars().any(char::is_control) => {
+                Err(self.bad(format!(
+                    "field `case.{k}` must be a string of at most 128 characters without control characters"
+                )))
             }
-            Some(_) => Err(self.bad("field `case` must be an object")),
+            other => Ok(other),
         }
+        };
+        let reference = text("ref", Some(c.reference))?
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| self.bad("field `case.ref` is missing or empty"))?;
+        Ok(CaseRef {
+            reference,
+            item: text("item", c.item)?,
+            promised_days: c.promised_days,
+        })
     }
 }
 
-/// The reply JSON for a device, echoing its message id under the key the
-/// contract gives its kind of topic.
+/// The reply for a device as its type in [`super::wire`], echoing its
+/// message id under the key the contract gives its kind of topic.
 pub fn reply_json(to: &ReplyTo, msg_id: Option<&str>, reply: &Reply, tz: Tz) -> Value {
-    let key = match to {
-        ReplyTo::Kiosk(_) => "request",
-        ReplyTo::Window(_) => "command",
-        ReplyTo::Rater(_) => "rating",
+    let id = msg_id.map(str::to_owned);
+    let refused = |reason: Reason, message: &str| wire::Refused {
+        ok: wire::No,
+        error: reason,
+        message: message.to_owned(),
     };
-    let mut v = match reply {
-        Reply::Ticket {
-            ticket,
-            service,
-            service_name,
-            waiting_ahead,
-            estimated_wait_s,
-            issued_at,
-        } => json!({
-            "ok": true,
-            "ticket": ticket,
-            "service": service,
-            "service_name": service_name,
-            "waiting_ahead": waiting_ahead,
-            "estimated_wait_s": estimated_wait_s,
-            "issued_at": issued_at.with_timezone(&tz).to_rfc3339_opts(SecondsFormat::Millis, false),
+    // A device is answered with its own kind of success or a refusal.
+    // Supervisors' actions are answered on their own channel and never
+    // reach a device; any other pairing is a bug, answered as bad_request.
+    let value = match (to, reply) {
+        (_, Reply::Refused(r)) => refusal(to, id, refused(r.reason, &r.message)),
+        (
+            ReplyTo::Kiosk(_),
+            Reply::Ticket {
+                ticket,
+                service,
+                service_name,
+                waiting_ahead,
+                estimated_wait_s,
+                issued_at,
+            },
+        ) => serde_json::to_value(wire::KioskReply {
+            request: id,
+            answer: wire::Answer::Done(wire::Issued {
+                ok: wire::Yes,
+                ticket: ticket.clone(),
+                service: service.clone(),
+                service_name: service_name.clone(),
+                waiting_ahead: *waiting_ahead,
+                estimated_wait_s: *estimated_wait_s,
+                issued_at: issued_at
+                    .with_timezone(&tz)
+                    .to_rfc3339_opts(SecondsFormat::Millis, false),
+            }),
         }),
-        Reply::Window { ticket } => json!({"ok": true, "ticket": ticket}),
-        Reply::Rating { ticket, score } => json!({"ok": true, "ticket": ticket, "score": score}),
-        Reply::Refused(r) => json!({"ok": false, "error": r.reason.code(), "message": r.message}),
-        // Supervisors' actions are answered on their own channel, not here.
-        Reply::AlertDone { alert } => json!({"ok": true, "alert": alert}),
-        Reply::AlertRefused(r) => json!({"ok": false, "error": r.code(), "message": r.message()}),
+        (ReplyTo::Window(_), Reply::Window { ticket }) => serde_json::to_value(wire::WindowReply {
+            command: id,
+            answer: wire::Answer::Done(wire::Done {
+                ok: wire::Yes,
+                ticket: ticket.clone(),
+            }),
+        }),
+        (ReplyTo::Rater(_), Reply::Rating { ticket, score }) => {
+            serde_json::to_value(wire::RatingReply {
+                rating: id,
+                answer: wire::Answer::Done(wire::Rated {
+                    ok: wire::Yes,
+                    ticket: ticket.clone(),
+                    score: *score,
+                }),
+            })
+        }
+        _ => refusal(
+            to,
+            id,
+            refused(Reason::BadRequest, Reason::BadRequest.message()),
+        ),
     };
-    if let Value::Object(m) = &mut v {
-        m.insert(
-            key.to_owned(),
-            msg_id.map_or(Value::Null, |s| Value::String(s.to_owned())),
-        );
+    value.unwrap_or_default()
+}
+
+/// A refusal on the reply topic of `to`.
+fn refusal(
+    to: &ReplyTo,
+    id: Option<String>,
+    refused: wire::Refused,
+) -> Result<Value, serde_json::Error> {
+    match to {
+        ReplyTo::Kiosk(_) => serde_json::to_value(wire::KioskReply {
+            request: id,
+            answer: wire::Answer::Refused(refused),
+        }),
+        ReplyTo::Window(_) => serde_json::to_value(wire::WindowReply {
+            command: id,
+            answer: wire::Answer::Refused(refused),
+        }),
+        ReplyTo::Rater(_) => serde_json::to_value(wire::RatingReply {
+            rating: id,
+            answer: wire::Answer::Refused(refused),
+        }),
     }
-    v
 }
 
 /// A reply as the device reads it: the engine's [`crate::engine::EncodeReply`].
@@ -461,45 +387,44 @@ pub fn rejection_json(to: &ReplyTo, rejection: &Rejection, message: &str) -> Val
     )
 }
 
-/// A message of the display channel as the broker carries it too:
-/// `{"type": ..., ...fields}`.
-#[derive(serde::Serialize)]
-struct Typed<'a, T: serde::Serialize> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    #[serde(flatten)]
-    body: &'a T,
-}
-
-fn typed<T: serde::Serialize>(kind: &str, body: &T) -> Vec<u8> {
-    serde_json::to_vec(&Typed { kind, body }).unwrap_or_default()
+fn bytes<T: serde::Serialize>(payload: &T) -> Vec<u8> {
+    serde_json::to_vec(payload).unwrap_or_default()
 }
 
 /// The retained `window/{id}/state` payload.
 pub fn window_state(v: &WindowView) -> Vec<u8> {
     let d = &v.display;
-    json!({
-        "window": d.id, "status": d.status, "staff": d.staff, "staff_name": d.staff_name,
-        "ticket": d.ticket, "since": d.since, "served_today": v.served_today,
-        "benchmark": v.benchmark,
+    bytes(&wire::WindowState {
+        window: &d.id,
+        status: d.status,
+        staff: d.staff.as_ref(),
+        staff_name: d.staff_name.as_deref(),
+        ticket: d.ticket.as_ref(),
+        since: d.since,
+        served_today: v.served_today,
+        benchmark: v.benchmark,
     })
-    .to_string()
-    .into_bytes()
 }
 
 /// The `call` payload: the display channel's `call` message.
 pub fn call(call: &CallView) -> Vec<u8> {
-    typed("call", call)
+    bytes(&wire::CallMessage {
+        kind: wire::MessageType::Call,
+        call,
+    })
 }
 
 /// The retained `summary` payload.
 pub fn summary(s: &SummaryView) -> Vec<u8> {
-    serde_json::to_vec(s).unwrap_or_default()
+    bytes(&wire::Summary(s))
 }
 
 /// The `alert` payload: the alert channel's `alert` message.
-pub fn alert(a: &AlertView) -> Vec<u8> {
-    typed("alert", a)
+pub fn alert(alert: &AlertView) -> Vec<u8> {
+    bytes(&wire::AlertMessage {
+        kind: wire::MessageType::Alert,
+        alert,
+    })
 }
 
 /// Raw bytes as the rejection log keeps them: at most the contract's limit.

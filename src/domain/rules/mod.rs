@@ -27,7 +27,7 @@ macro_rules! rules {
         /// module's name.
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
-            serde::Serialize, serde::Deserialize,
+            serde::Serialize, serde::Deserialize, schemars::JsonSchema,
         )]
         #[serde(rename_all = "snake_case")]
         pub enum Rule {

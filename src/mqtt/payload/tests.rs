@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
-use crate::domain::{DeviceId, Refusal, WindowId};
+use crate::domain::{DeviceId, Outcome, PauseReason, Priority, Refusal, StaffId, WindowId};
 use crate::mqtt::topic::{self, Inbound};
 
 fn kiosk() -> Inbound {

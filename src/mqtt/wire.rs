@@ -1,0 +1,515 @@
+//! The payloads of the MQTT contract as types: what devices send (decoded
+//! through these by `payload::decode`) and what the server publishes
+//! (encoded from these). Their doc comments and attributes are the
+//! contract's words: `hallwatch schemas` turns them into the JSON Schemas
+//! of `mqtt/schemas/`, so a schema cannot drift from the code.
+//!
+//! Every payload is a UTF-8 JSON object of at most 4096 bytes; unknown
+//! fields are ignored, so no schema forbids additional properties.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::domain::{
+    AlertView, CallView, Outcome, PauseReason, Priority, Reason, ServiceCode, StaffId, SummaryView,
+    TicketNo, WindowId, WindowStatus,
+};
+
+/// A message id: 1 to 64 characters, no control characters, unique for
+/// the device for at least 24 h. The server is idempotent on (hall,
+/// device, id): a redelivered message changes nothing and gets the same
+/// reply again.
+pub fn message_id(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "Message id: 1 to 64 characters, no control characters, unique for this device for at least 24 h, e.g. k1-20261122-000123. The server is idempotent on (hall, device, id): a redelivered message changes nothing and gets the same reply again.",
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 64,
+        "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    })
+}
+
+/// The device's own clock: RFC 3339 with an offset.
+pub fn device_clock(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "The device's clock, RFC 3339 with offset. Recorded, never trusted for durations.",
+        "type": "string",
+        "format": "date-time",
+        "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
+    })
+}
+
+/// A ticket number as text, before it is checked.
+fn ticket_text(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "A ticket number: the service's prefix letter(s) and a daily sequence of at least three digits (B001…B999, B1000…).",
+        "type": "string",
+        "pattern": "^[A-Z]{1,3}[0-9]{3,7}$"
+    })
+}
+
+/// A service code as text, before it is checked.
+fn service_text(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "A service (business category) code from the hall configuration, e.g. SB (社会保障). An unknown code is refused with unknown_service.",
+        "type": "string",
+        "minLength": 1
+    })
+}
+
+/// Free text a person typed, at most `max` characters.
+macro_rules! text {
+    ($name:ident, $max:expr, $doc:expr) => {
+        fn $name(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({"description": $doc, "type": ["string", "null"], "maxLength": $max})
+        }
+    };
+}
+
+text!(
+    appointment_text,
+    64,
+    "The booking reference (预约号), at most 64 characters. Required, as a non-empty string, when priority is appointment; otherwise may be null or absent."
+);
+text!(
+    staff_name_text,
+    32,
+    "Optional display name, e.g. 李敏, at most 32 characters."
+);
+text!(
+    comment_text,
+    500,
+    "Optional free text from the citizen, at most 500 characters."
+);
+
+// ------------------------------------------------------------ devices → server
+
+/// Published by a ticket kiosk (取号机) on `{prefix}/{hall}/kiosk/{kiosk}/request`,
+/// QoS 1, to ask the server for a ticket. The server allocates the ticket
+/// number and answers on `{prefix}/{hall}/kiosk/{kiosk}/reply`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(
+    title = "Kiosk ticket request (取号请求)",
+    example = json!({"id": "k1-20261122-000123", "service": "SB", "priority": "normal", "appointment": null, "at": "2026-11-22T09:00:01+08:00"}),
+    example = json!({"id": "k1-000124", "service": "GA"}),
+    example = json!({"id": "k2-000001", "service": "BDC", "priority": "appointment", "appointment": "YY20261122-0031"}),
+    example = json!({"id": "k1-000125", "service": "SB", "priority": "green", "at": "2026-11-22T09:02:00+08:00"})
+)]
+pub struct KioskRequest {
+    #[schemars(schema_with = "message_id")]
+    pub id: String,
+    #[schemars(schema_with = "service_text")]
+    pub service: String,
+    /// Priority class, default normal. green (绿色通道) > appointment (预约) >
+    /// elderly (老年人) = disabled (残疾人) > normal under the default queue
+    /// policy. appointment requires the appointment field.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[schemars(schema_with = "appointment_text")]
+    pub appointment: Option<String>,
+    #[schemars(schema_with = "device_clock")]
+    pub at: Option<String>,
+}
+
+/// Published by a window terminal (窗口) on `{prefix}/{hall}/window/{window}/command`,
+/// QoS 1. `op` names the operation; each op carries its own fields. The
+/// server answers on `{prefix}/{hall}/window/{window}/reply`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(
+    title = "Window terminal command (窗口操作)",
+    example = json!({"id": "w05-000040", "op": "login", "staff": "S001", "staff_name": "李敏", "at": "2026-11-22T08:58:00+08:00"}),
+    example = json!({"id": "w05-000041", "op": "pause", "reason": "break"}),
+    example = json!({"id": "w05-000042", "op": "resume"}),
+    example = json!({"id": "w05-000045", "op": "call_next", "at": "2026-11-22T09:03:00+08:00"}),
+    example = json!({"id": "w05-000046", "op": "call", "ticket": "B020"}),
+    example = json!({"id": "w05-000047", "op": "recall"}),
+    example = json!({"id": "w05-000048", "op": "start"}),
+    example = json!({"id": "w05-000049", "op": "no_show"}),
+    example = json!({"id": "w05-000050", "op": "finish", "outcome": "completed"}),
+    example = json!({"id": "w05-000051", "op": "finish", "outcome": "accepted", "case": {"ref": "BJ2026112200017", "item": "企业设立登记", "promised_days": 5}}),
+    example = json!({"id": "w05-000052", "op": "transfer", "to_service": "GA"}),
+    example = json!({"id": "w05-000053", "op": "logout"})
+)]
+pub struct WindowCommand {
+    #[schemars(schema_with = "message_id")]
+    pub id: String,
+    #[schemars(schema_with = "device_clock")]
+    pub at: Option<String>,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+/// A window operation and its own fields. Any other `op` is refused with
+/// unknown_op.
+#[derive(Debug, Deserialize, JsonSchema, strum::VariantNames)]
+#[serde(tag = "op", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Op {
+    /// Staff takes the window.
+    Login {
+        /// Staff id (工号), e.g. S001: [A-Za-z0-9_-]{1,32}.
+        staff: StaffId,
+        #[schemars(schema_with = "staff_name_text")]
+        staff_name: Option<String>,
+    },
+    /// Staff leaves the window (ends any pause).
+    Logout,
+    /// 暂停服务, for a reason.
+    Pause { reason: PauseReason },
+    /// Ends the pause.
+    Resume,
+    /// The server picks the next ticket for this window and calls it.
+    CallNext,
+    /// Calls a given waiting or missed ticket (an appointment holder, a
+    /// returning no-show).
+    Call {
+        #[schemars(schema_with = "ticket_text")]
+        ticket: String,
+    },
+    /// Announces the current ticket again.
+    Recall,
+    /// The citizen has arrived; service starts.
+    Start,
+    /// The current ticket did not come (过号); it becomes missed.
+    NoShow,
+    /// Service ends with an outcome; a case goes with accepted (承诺件).
+    Finish {
+        /// completed (即办件, done on the spot) | accepted (承诺件, goes to
+        /// back-office approval) | rejected (材料不全, 一次性告知) |
+        /// consulted (consultation only).
+        outcome: Outcome,
+        /// With accepted: the case record.
+        case: Option<Case>,
+    },
+    /// Hands the current ticket to another service's queue (业务流转),
+    /// keeping its priority class and issue time.
+    Transfer {
+        #[schemars(schema_with = "service_text")]
+        to_service: String,
+    },
+}
+
+/// A case accepted for back-office approval (承诺件).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Case {
+    /// Case reference (办件编号), 1 to 128 characters.
+    #[serde(rename = "ref")]
+    #[schemars(length(min = 1, max = 128))]
+    pub reference: String,
+    /// The item's name (事项名称), at most 128 characters.
+    #[schemars(length(max = 128))]
+    pub item: Option<String>,
+    /// Promised time limit in working days (承诺时限).
+    pub promised_days: Option<u32>,
+}
+
+/// Published by a window's rating pad (好差评评价器) on
+/// `{prefix}/{hall}/rater/{window}/rating`, QoS 1. One rating per ticket
+/// (一事一评). Without `ticket` the rating belongs to the last ticket that
+/// window finished. The server answers on `{prefix}/{hall}/rater/{window}/reply`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(
+    title = "Rating (好差评评价)",
+    example = json!({"id": "r05-0009", "ticket": "B023", "score": 2, "comment": "等太久", "at": "2026-11-22T09:20:00+08:00"}),
+    example = json!({"id": "r05-0010", "score": 5})
+)]
+pub struct RatingMessage {
+    #[schemars(schema_with = "message_id")]
+    pub id: String,
+    /// The rated ticket. Optional: without it, the last ticket this window
+    /// finished. A ticket not finished at this window is refused with
+    /// unknown_ticket.
+    #[schemars(schema_with = "ticket_text")]
+    pub ticket: Option<String>,
+    pub score: Score,
+    #[schemars(schema_with = "comment_text")]
+    pub comment: Option<String>,
+    #[schemars(schema_with = "device_clock")]
+    pub at: Option<String>,
+}
+
+/// 1 非常不满意, 2 不满意, 3 基本满意, 4 满意, 5 非常满意. 1 and 2 are bad
+/// reviews (差评). JSON has one number type, so 5.0 is the score 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Score(pub u8);
+
+impl<'de> Deserialize<'de> for Score {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let x = f64::deserialize(d)?;
+        if x.fract() == 0.0 && (1.0..=5.0).contains(&x) {
+            Ok(Score(x as u8))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{x} is not an integer from 1 to 5"
+            )))
+        }
+    }
+}
+
+impl JsonSchema for Score {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Score".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "1 非常不满意, 2 不满意, 3 基本满意, 4 满意, 5 非常满意. 1 and 2 are bad reviews (差评).",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 5
+        })
+    }
+}
+
+/// Published, retained, by every device on `{prefix}/{hall}/device/{device}/status`:
+/// `{"online": true}` when it connects, and `{"online": false}` on the same
+/// topic as its MQTT last will. `{device}` is a kiosk's id (k1), a window
+/// terminal's `w{window}` (w05) or a rating pad's `r{window}` (r05), unless
+/// the window's configuration names them otherwise.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(
+    title = "Device presence (设备在线状态)",
+    example = json!({"online": true}),
+    example = json!({"online": false})
+)]
+pub struct DeviceStatus {
+    /// true: connected; false: gone (normally published by the broker from
+    /// the device's last will).
+    pub online: bool,
+}
+
+// ------------------------------------------------------------ server → devices
+
+/// `true`, always: the `ok` of an answer that succeeded.
+#[derive(Debug, Clone, Copy)]
+pub struct Yes;
+
+/// `false`, always: the `ok` of a refusal.
+#[derive(Debug, Clone, Copy)]
+pub struct No;
+
+macro_rules! constant {
+    ($t:ident, $v:expr) => {
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bool($v)
+            }
+        }
+
+        impl JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($t).into()
+            }
+
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({"const": $v})
+            }
+        }
+    };
+}
+
+constant!(Yes, true);
+constant!(No, false);
+
+/// A refusal: a reason code and a Chinese message a device can show as it is.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Refused {
+    pub ok: No,
+    pub error: Reason,
+    /// Chinese text a device can show as it is, e.g. 服务类别 XX 不存在.
+    #[schemars(length(min = 1))]
+    pub message: String,
+}
+
+/// An answer: what succeeded, or a refusal.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Answer<T> {
+    Done(T),
+    Refused(Refused),
+}
+
+/// A ticket issued.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Issued {
+    pub ok: Yes,
+    pub ticket: TicketNo,
+    /// The service code of the ticket.
+    pub service: ServiceCode,
+    /// The service's display name, e.g. 社会保障.
+    pub service_name: String,
+    /// How many tickets are waiting ahead of this one.
+    pub waiting_ahead: u32,
+    /// The server's estimate of the wait, in seconds.
+    pub estimated_wait_s: u32,
+    /// When the server issued the ticket, on its clock (RFC 3339 with an
+    /// offset and milliseconds).
+    #[schemars(with = "chrono::DateTime<chrono::FixedOffset>")]
+    pub issued_at: String,
+}
+
+/// Published by the server on `{prefix}/{hall}/kiosk/{kiosk}/reply`, QoS 1,
+/// not retained, in answer to a kiosk request: the ticket the server
+/// allocated, or a reason code and a Chinese message the kiosk can show as
+/// it is. A redelivered request (same id) gets the same reply again.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(
+    title = "Kiosk reply (取号应答)",
+    example = json!({"request": "k1-000123", "ok": true, "ticket": "B023", "service": "SB", "service_name": "社会保障", "waiting_ahead": 4, "estimated_wait_s": 600, "issued_at": "2026-11-22T09:00:01.532+08:00"}),
+    example = json!({"request": "k1-000124", "ok": false, "error": "unknown_service", "message": "服务类别 XX 不存在"}),
+    example = json!({"request": "k1-000125", "ok": false, "error": "hall_closed", "message": "大厅已下班，请在办公时间取号"})
+)]
+pub struct KioskReply {
+    /// The id of the request this reply answers.
+    pub request: Option<String>,
+    #[serde(flatten)]
+    pub answer: Answer<Issued>,
+}
+
+/// A window command carried out.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Done {
+    pub ok: Yes,
+    /// The ticket the command acted on: for call_next the ticket called,
+    /// or null when no ticket was waiting; null for ops that concern no
+    /// ticket (login, logout, pause, resume).
+    pub ticket: Option<TicketNo>,
+}
+
+/// Published by the server on `{prefix}/{hall}/window/{window}/reply`, QoS 1,
+/// not retained, in answer to a window command. call_next on an empty queue
+/// is ok: true with ticket null. A redelivered command (same id) gets the
+/// same reply again.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(
+    title = "Window terminal reply (窗口操作应答)",
+    example = json!({"command": "w05-000045", "ok": true, "ticket": "B023"}),
+    example = json!({"command": "w05-000046", "ok": false, "error": "no_current_ticket", "message": "当前没有已呼叫的号码"}),
+    example = json!({"command": "w05-000047", "ok": true, "ticket": null})
+)]
+pub struct WindowReply {
+    /// The id of the command this reply answers.
+    pub command: Option<String>,
+    #[serde(flatten)]
+    pub answer: Answer<Done>,
+}
+
+/// A rating recorded.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Rated {
+    pub ok: Yes,
+    /// The ticket the rating was recorded for (useful when the rating named
+    /// none).
+    pub ticket: TicketNo,
+    /// The recorded score, 1..5.
+    #[schemars(range(min = 1, max = 5))]
+    pub score: u8,
+}
+
+/// Published by the server on `{prefix}/{hall}/rater/{window}/reply`, QoS 1,
+/// not retained, in answer to a rating: the ticket it was recorded for, or
+/// a reason code and a Chinese message the pad can show as it is. A
+/// redelivered rating (same id) gets the same reply again.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(
+    title = "Rating reply (评价应答)",
+    example = json!({"rating": "r05-0009", "ok": true, "ticket": "B023", "score": 2}),
+    example = json!({"rating": "r05-0010", "ok": false, "error": "already_rated", "message": "该号码已评价"})
+)]
+pub struct RatingReply {
+    /// The id of the rating message this reply answers.
+    pub rating: Option<String>,
+    #[serde(flatten)]
+    pub answer: Answer<Rated>,
+}
+
+// ------------------------------------------------------------ server → everyone
+
+/// Published by the server, retained, on `{prefix}/{hall}/window/{window}/state`
+/// after every change of the window: a subscriber gets the latest state at
+/// once.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(
+    title = "Window state (窗口状态)",
+    example = json!({"window": "05", "status": "serving", "staff": "S001", "staff_name": "李敏", "ticket": "B023", "since": "2026-11-22T09:03:12+08:00", "served_today": 12, "benchmark": 25}),
+    example = json!({"window": "07", "status": "offline", "staff": null, "staff_name": null, "ticket": null, "since": "2026-11-22T00:00:00+08:00", "served_today": 0, "benchmark": 25})
+)]
+pub struct WindowState<'a> {
+    /// The window id from the hall configuration, e.g. 05.
+    pub window: &'a WindowId,
+    pub status: WindowStatus,
+    /// The logged-in staff id (工号), or null when nobody is logged in.
+    pub staff: Option<&'a StaffId>,
+    /// The logged-in staff member's display name, or null.
+    pub staff_name: Option<&'a str>,
+    /// The current ticket, or null when there is none.
+    pub ticket: Option<&'a TicketNo>,
+    /// When the window entered this status, on the server's clock.
+    pub since: chrono::DateTime<chrono::FixedOffset>,
+    /// Tickets this window finished today, whatever the outcome.
+    pub served_today: u32,
+    /// The window's daily benchmark in cases (default 25); load =
+    /// served_today / benchmark.
+    #[schemars(range(min = 1))]
+    pub benchmark: u32,
+}
+
+/// The `type` of a message that is also a WebSocket channel's message.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageType {
+    Call,
+    Alert,
+}
+
+/// Published by the server on `{prefix}/{hall}/call`, QoS 1, not retained,
+/// each time a window calls a ticket (for LED boxes, voice boxes and
+/// integrations): the display channel's `call` message. Ticket numbers only,
+/// no citizen data. Voice wording: 请 B023 号到 5 号窗口办理.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(
+    title = "Call (叫号)",
+    example = json!({"type": "call", "ticket": "B023", "window": "05", "window_name": "5号窗口", "service": "SB", "service_name": "社会保障", "at": "2026-11-22T09:03:00+08:00", "recall": false})
+)]
+pub struct CallMessage<'a> {
+    #[serde(rename = "type")]
+    #[schemars(extend("const" = "call"))]
+    pub kind: MessageType,
+    #[serde(flatten)]
+    pub call: &'a CallView,
+}
+
+/// Published by the server on `{prefix}/{hall}/alert`, QoS 1, not retained,
+/// when an alert of electronic efficiency supervision opens or changes: the
+/// supervisors' channel's `alert` message, for SMS gateways and platforms.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(
+    title = "Alert (电子效能监察告警)",
+    example = json!({"type": "alert", "id": "jl-center-20261122-093000-wait_timeout-B023", "rule": "wait_timeout", "severity": "warning", "state": "open", "hall": "jl-center", "hall_name": "金林县政务服务中心", "window": null, "window_name": null, "ticket": "B023", "service": "SB", "service_name": "社会保障", "message": "B023（社会保障）已等候超过 30 分钟", "opened_at": "2026-11-22T09:30:00+08:00", "updated_at": "2026-11-22T09:30:00+08:00", "escalated": false, "escalated_at": null, "acked_by": null, "acked_at": null, "ack_note": null, "resolved_by": null, "resolved_at": null, "resolve_note": null})
+)]
+pub struct AlertMessage<'a> {
+    #[serde(rename = "type")]
+    #[schemars(extend("const" = "alert"))]
+    pub kind: MessageType,
+    #[serde(flatten)]
+    pub alert: &'a AlertView,
+}
+
+/// Published by the server, retained, on `{prefix}/{hall}/summary`, QoS 1,
+/// at most once a second and only on change: the hall's key figures, which
+/// city- and province-level dashboards aggregate.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(
+    title = "Hall summary (大厅概况)",
+    example = json!({"hall": "jl-center", "name": "金林县政务服务中心", "date": "2026-11-22", "at": "2026-11-22T10:15:02+08:00", "waiting": {"SB": 7, "GA": 2}, "issued_today": 143, "served_today": 118, "windows_open": 9, "windows_total": 12, "alerts_open": 2, "alerts_by_severity": {"warning": 2}, "load": 0.52, "longest_wait_s": 1260, "avg_wait_s": 412.5, "satisfaction_rate": 0.96, "advice": ["社会保障类建议增开 1 个窗口"]})
+)]
+pub struct Summary<'a>(pub &'a SummaryView);
