@@ -83,6 +83,15 @@ enum Command {
     },
     /// Print the SHA-256 of an access token, for `[[tokens]] sha256`.
     HashToken { token: String },
+    /// Write what is generated from the code: the MQTT payloads' JSON
+    /// Schemas, the OpenAPI document, and the lists of rules and reason
+    /// codes in the docs and the example configuration. In the repository,
+    /// `--out .` brings them up to date after a change.
+    Schemas {
+        /// The repository's root (or any folder to write them under).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -176,6 +185,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 );
             }
             println!("  {} access tokens", s.tokens.len());
+            Ok(())
+        }
+        Command::Schemas { out } => {
+            let written = hallwatch::contract::write(&out).map_err(|e| anyhow!(e))?;
+            if written.is_empty() {
+                println!("Everything generated is up to date in {}.", out.display());
+            }
+            for path in written {
+                println!("wrote {}", out.join(path).display());
+            }
             Ok(())
         }
         Command::HashToken { token } => {

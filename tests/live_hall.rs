@@ -60,6 +60,7 @@ async fn a_called_ticket_reaches_the_wall_screen_and_the_devices() {
         return;
     };
     let (_dir, app) = TestApp::fresh(&broker, "hw-a").await;
+    let contract = ContractWatch::start(broker.port).await;
 
     let mut ws = open_display(app.port, "h1").await;
     let snap = next_frame(&mut ws).await;
@@ -127,6 +128,24 @@ async fn a_called_ticket_reaches_the_wall_screen_and_the_devices() {
         halls,
         json!([{"id": "h1", "name": "测试县政务服务中心", "level": "county"}])
     );
+    // Every message the server published validates against its schema.
+    let checked = contract.check();
+    assert!(
+        checked.get("kiosk-reply").copied().unwrap_or(0) > 0,
+        "no kiosk-reply checked: {checked:?}"
+    );
+    assert!(
+        checked.get("window-reply").copied().unwrap_or(0) > 0,
+        "no window-reply checked: {checked:?}"
+    );
+    assert!(
+        checked.get("window-state").copied().unwrap_or(0) > 0,
+        "no window-state checked: {checked:?}"
+    );
+    assert!(
+        checked.get("call").copied().unwrap_or(0) > 0,
+        "no call checked: {checked:?}"
+    );
     app.stop().await;
 }
 
@@ -136,6 +155,7 @@ async fn a_whole_service_is_counted_and_rated_once() {
         return;
     };
     let (_dir, app) = TestApp::fresh(&broker, "hw-b").await;
+    let contract = ContractWatch::start(broker.port).await;
     let mut dev = Device::replies(broker.port, "dev").await;
     dev.request(KIOSK, json!({"service": "GA", "priority": "elderly"}))
         .await;
@@ -167,6 +187,20 @@ async fn a_whole_service_is_counted_and_rated_once() {
         snap["windows"][0].get("served_today").is_none(),
         "a window's count is for managers, not the public snapshot"
     );
+    // Every message the server published validates against its schema.
+    let checked = contract.check();
+    assert!(
+        checked.get("rating-reply").copied().unwrap_or(0) > 0,
+        "no rating-reply checked: {checked:?}"
+    );
+    assert!(
+        checked.get("window-reply").copied().unwrap_or(0) > 0,
+        "no window-reply checked: {checked:?}"
+    );
+    assert!(
+        checked.get("window-state").copied().unwrap_or(0) > 0,
+        "no window-state checked: {checked:?}"
+    );
     app.stop().await;
 }
 
@@ -178,6 +212,7 @@ async fn bad_messages_are_refused_answered_stored_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
     let app = TestApp::spawn(settings(&broker.url(), &db, "hw-c")).await;
+    let contract = ContractWatch::start(broker.port).await;
     let mut dev = Device::connect(
         broker.port,
         "dev",
@@ -309,6 +344,16 @@ async fn bad_messages_are_refused_answered_stored_and_counted() {
             .iter()
             .all(|w| w["status"] == "offline")
     );
+    // Every message the server published validates against its schema.
+    let checked = contract.check();
+    assert!(
+        checked.get("kiosk-reply").copied().unwrap_or(0) > 0,
+        "no kiosk-reply checked: {checked:?}"
+    );
+    assert!(
+        checked.get("window-reply").copied().unwrap_or(0) > 0,
+        "no window-reply checked: {checked:?}"
+    );
     app.stop().await;
     store.close().await;
 }
@@ -324,6 +369,7 @@ async fn wrong_types_and_ops_out_of_order_are_refused_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
     let app = TestApp::spawn(settings(&broker.url(), &db, "hw-order")).await;
+    let contract = ContractWatch::start(broker.port).await;
     let mut dev = Device::replies(broker.port, "dev").await;
 
     // A hall at work: window 01 served B001 (rated), and is calling B002;
@@ -473,6 +519,20 @@ async fn wrong_types_and_ops_out_of_order_are_refused_and_change_nothing() {
     );
     want["queues"] = after["queues"].clone();
     assert_eq!(want, after, "no refusal changed the hall");
+    // Every message the server published validates against its schema.
+    let checked = contract.check();
+    assert!(
+        checked.get("kiosk-reply").copied().unwrap_or(0) > 0,
+        "no kiosk-reply checked: {checked:?}"
+    );
+    assert!(
+        checked.get("window-reply").copied().unwrap_or(0) > 0,
+        "no window-reply checked: {checked:?}"
+    );
+    assert!(
+        checked.get("rating-reply").copied().unwrap_or(0) > 0,
+        "no rating-reply checked: {checked:?}"
+    );
     app.stop().await;
     store.close().await;
 }
@@ -564,6 +624,7 @@ async fn the_retained_summary_follows_the_hall() {
         return;
     };
     let (_dir, app) = TestApp::fresh(&broker, "hw-g").await;
+    let contract = ContractWatch::start(broker.port).await;
     let mut dev = Device::replies(broker.port, "dev").await;
     dev.request(KIOSK, json!({"service": "GA"})).await;
     dev.request(KIOSK, json!({"service": "GA"})).await;
@@ -579,6 +640,12 @@ async fn the_retained_summary_follows_the_hall() {
     assert_eq!(s["served_today"], 0);
     assert_eq!(s["windows_total"], 3);
     assert!(s["at"].as_str().unwrap().ends_with("+08:00"));
+    // Every message the server published validates against its schema.
+    let checked = contract.check();
+    assert!(
+        checked.get("summary").copied().unwrap_or(0) > 0,
+        "no summary checked: {checked:?}"
+    );
     app.stop().await;
 }
 

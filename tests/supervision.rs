@@ -49,6 +49,7 @@ async fn a_long_wait_reaches_the_console_is_acknowledged_and_survives_a_restart(
     let db = sqlite_url(dir.path());
     let clock = clock();
     let app = TestApp::spawn_with_clock(supervised(&broker, &db, "sup-a"), clock.clone()).await;
+    let contract = ContractWatch::start(broker.port).await;
 
     let mut ws = console(app.port, "?token=s-secret")
         .await
@@ -174,6 +175,11 @@ async fn a_long_wait_reaches_the_console_is_acknowledged_and_survives_a_restart(
     })
     .await;
     assert!(done["resolve_note"].as_str().unwrap().contains("自动"));
+    let checked = contract.check();
+    assert!(
+        checked.get("alert").copied().unwrap_or(0) > 0,
+        "no alert checked: {checked:?}"
+    );
     app.stop().await;
 }
 

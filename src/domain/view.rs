@@ -88,6 +88,7 @@ pub struct SummaryView {
     pub date: NaiveDate,
     pub at: DateTime<FixedOffset>,
     /// Waiting tickets per service code.
+    #[schemars(with = "std::collections::BTreeMap<String, usize>")]
     pub waiting: std::collections::BTreeMap<ServiceCode, usize>,
     /// Tickets issued today.
     pub issued_today: usize,

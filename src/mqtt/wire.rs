@@ -94,7 +94,12 @@ text!(
     example = json!({"id": "k1-20261122-000123", "service": "SB", "priority": "normal", "appointment": null, "at": "2026-11-22T09:00:01+08:00"}),
     example = json!({"id": "k1-000124", "service": "GA"}),
     example = json!({"id": "k2-000001", "service": "BDC", "priority": "appointment", "appointment": "YY20261122-0031"}),
-    example = json!({"id": "k1-000125", "service": "SB", "priority": "green", "at": "2026-11-22T09:02:00+08:00"})
+    example = json!({"id": "k1-000125", "service": "SB", "priority": "green", "at": "2026-11-22T09:02:00+08:00"}),
+    // An appointment is checked in by its booking reference.
+    extend(
+        "if" = {"properties": {"priority": {"const": "appointment"}}, "required": ["priority"]},
+        "then" = {"required": ["appointment"], "properties": {"appointment": {"type": "string", "minLength": 1}}}
+    )
 )]
 pub struct KioskRequest {
     #[schemars(schema_with = "message_id")]
@@ -106,8 +111,10 @@ pub struct KioskRequest {
     /// policy. appointment requires the appointment field.
     #[serde(default)]
     pub priority: Option<Priority>,
+    #[serde(default)]
     #[schemars(schema_with = "appointment_text")]
     pub appointment: Option<String>,
+    #[serde(default)]
     #[schemars(schema_with = "device_clock")]
     pub at: Option<String>,
 }
@@ -134,6 +141,7 @@ pub struct KioskRequest {
 pub struct WindowCommand {
     #[schemars(schema_with = "message_id")]
     pub id: String,
+    #[serde(default)]
     #[schemars(schema_with = "device_clock")]
     pub at: Option<String>,
     #[serde(flatten)]
@@ -150,6 +158,7 @@ pub enum Op {
     Login {
         /// Staff id (工号), e.g. S001: [A-Za-z0-9_-]{1,32}.
         staff: StaffId,
+        #[serde(default)]
         #[schemars(schema_with = "staff_name_text")]
         staff_name: Option<String>,
     },
@@ -220,11 +229,14 @@ pub struct RatingMessage {
     /// The rated ticket. Optional: without it, the last ticket this window
     /// finished. A ticket not finished at this window is refused with
     /// unknown_ticket.
+    #[serde(default)]
     #[schemars(schema_with = "ticket_text")]
     pub ticket: Option<String>,
     pub score: Score,
+    #[serde(default)]
     #[schemars(schema_with = "comment_text")]
     pub comment: Option<String>,
+    #[serde(default)]
     #[schemars(schema_with = "device_clock")]
     pub at: Option<String>,
 }
@@ -513,3 +525,135 @@ pub struct AlertMessage<'a> {
     example = json!({"hall": "jl-center", "name": "金林县政务服务中心", "date": "2026-11-22", "at": "2026-11-22T10:15:02+08:00", "waiting": {"SB": 7, "GA": 2}, "issued_today": 143, "served_today": 118, "windows_open": 9, "windows_total": 12, "alerts_open": 2, "alerts_by_severity": {"warning": 2}, "load": 0.52, "longest_wait_s": 1260, "avg_wait_s": 412.5, "satisfaction_rate": 0.96, "advice": ["社会保障类建议增开 1 个窗口"]})
 )]
 pub struct Summary<'a>(pub &'a SummaryView);
+
+// ------------------------------------------------------------ reason codes
+
+/// What a reason code means for a device, and on which reply topics it is
+/// seen: the contract's table of reason codes.
+pub fn explain(reason: Reason) -> (&'static str, &'static str) {
+    match reason {
+        Reason::BadJson => (
+            "the payload is not valid UTF-8 JSON, or not an object",
+            "any",
+        ),
+        Reason::TooLarge => ("the payload is over 4096 bytes", "any"),
+        Reason::BadRequest => (
+            "a field is missing, mistyped or out of range (e.g. `finish` without `outcome`, `score` 6, priority `vip`, priority `appointment` without `appointment`: 预约取号需要预约号)",
+            "any",
+        ),
+        Reason::UnknownHall => ("the topic's `{hall}` is not configured", "any"),
+        Reason::UnknownDevice => (
+            "the topic's kiosk or window is not in the hall configuration (取号机 k9 未登记)",
+            "any",
+        ),
+        Reason::UnknownOp => (
+            "the window command's `op` is not one of the ops above",
+            "window",
+        ),
+        Reason::UnknownService => (
+            "no such service code (kiosk `service`, `transfer` `to_service`), or a transfer to the ticket's own service (不能转到本号码当前的服务类别)",
+            "kiosk, window",
+        ),
+        Reason::UnknownTicket => (
+            "`call`: no waiting or missed ticket with that number (号码 B023 不在等候或过号状态); rating: the ticket was not finished at this window (号码 B031 未在本窗口办结，不能评价), or (without `ticket`) the window has finished nothing today",
+            "window, rater",
+        ),
+        Reason::NotServable => (
+            "`call`: the ticket's service is not one this window serves (本窗口不能办理公安业务)",
+            "window",
+        ),
+        Reason::NotLoggedIn => (
+            "`call_next`, `call`, `pause` or `logout` while nobody is logged in",
+            "window",
+        ),
+        Reason::Paused => ("`call_next` / `call` while the window is paused", "window"),
+        Reason::NotPaused => ("`resume` while the window is not paused", "window"),
+        Reason::Busy => (
+            "`call_next`, `call`, `login`, `pause` or `logout` while the window has a current ticket",
+            "window",
+        ),
+        Reason::NoCurrentTicket => (
+            "`recall`, `start`, `no_show` without a called ticket; `finish`, `transfer` without a called or serving ticket",
+            "window",
+        ),
+        Reason::AlreadyRated => ("the ticket already has a rating (一事一评)", "rater"),
+        Reason::HallClosed => (
+            "outside office hours, in a hall configured to refuse tickets then",
+            "kiosk",
+        ),
+    }
+}
+
+// ------------------------------------------------------------ the schemas
+
+/// Where the schemas say they live; `$id` of `{name}.json`.
+pub const SCHEMA_ID_BASE: &str = "https://hallwatch.invalid/schemas/";
+
+/// Every payload's JSON Schema (draft 2020-12), by its file name in
+/// `mqtt/schemas/`, in the contract's order.
+pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+    /// `read`: what devices send, where an optional field may be left out;
+    /// otherwise what the server sends, which writes every field (null
+    /// when it has no value).
+    fn one<T: JsonSchema>(name: &'static str, read: bool) -> (&'static str, serde_json::Value) {
+        let settings = schemars::generate::SchemaSettings::draft2020_12();
+        let settings = if read {
+            settings.for_deserialize()
+        } else {
+            settings.for_serialize()
+        };
+        let generator = settings.into_generator();
+        let mut schema = generator.into_root_schema_for::<T>();
+        unwrap_lines(&mut schema);
+        schema.insert("$id".into(), json!(format!("{SCHEMA_ID_BASE}{name}.json")));
+        (name, schema.to_value())
+    }
+    vec![
+        one::<KioskRequest>("kiosk-request", true),
+        one::<KioskReply>("kiosk-reply", false),
+        one::<WindowCommand>("window-command", true),
+        one::<WindowReply>("window-reply", false),
+        one::<WindowState<'static>>("window-state", false),
+        one::<RatingMessage>("rating", true),
+        one::<RatingReply>("rating-reply", false),
+        one::<DeviceStatus>("device-status", true),
+        one::<CallMessage<'static>>("call", false),
+        one::<Summary<'static>>("summary", false),
+        one::<AlertMessage<'static>>("alert", false),
+    ]
+}
+
+/// Doc comments are wrapped at 80 columns; a description reads as one line
+/// per paragraph.
+fn unwrap_lines(schema: &mut Schema) {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m.iter_mut() {
+                    match (k.as_str(), &mut *v) {
+                        ("description", serde_json::Value::String(text)) => {
+                            *text = text
+                                .split("\n\n")
+                                .map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
+                                .collect::<Vec<_>>()
+                                .join("\n\n");
+                        }
+                        (_, v) => walk(v),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    if let Some(v) = schema.as_object_mut() {
+        for v in v.values_mut() {
+            walk(v);
+        }
+        if let Some(serde_json::Value::String(d)) = v.get_mut("description") {
+            let mut one = serde_json::json!({"description": d.clone()});
+            walk(&mut one);
+            *d = one["description"].as_str().unwrap_or_default().to_owned();
+        }
+    }
+}

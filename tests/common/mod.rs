@@ -885,3 +885,108 @@ impl Drop for ServerProcess {
         self.kill();
     }
 }
+
+/// Messages seen on a broker: (topic, payload).
+type Seen = Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// Watches everything the server publishes on a broker and checks each
+/// message against its JSON Schema, as generated from the payload types.
+pub struct ContractWatch {
+    seen: Seen,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ContractWatch {
+    /// Subscribes to every topic under `hallwatch/` on the broker at `port`.
+    pub async fn start(port: u16) -> Self {
+        let mut opts =
+            rumqttc::MqttOptions::new(format!("contract-watch-{}", free_port()), "127.0.0.1", port);
+        opts.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut eventloop) = AsyncClient::new(opts, 1024);
+        client
+            .subscribe("hallwatch/#", rumqttc::QoS::AtLeastOnce)
+            .await
+            .expect("subscribe");
+        let seen: Seen = Arc::default();
+        let (ready_tx, ready) = oneshot::channel();
+        let mut ready_tx = Some(ready_tx);
+        let sink = seen.clone();
+        let task = tokio::spawn(async move {
+            let _client = client;
+            loop {
+                match eventloop.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                        if let Some(tx) = ready_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        if let Ok(mut s) = sink.lock() {
+                            s.push((p.topic.clone(), p.payload.to_vec()));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(5), ready).await;
+        Self { seen, task }
+    }
+
+    /// Checks every message the server published so far against its
+    /// schema; the number checked per schema.
+    pub fn check(self) -> std::collections::BTreeMap<&'static str, usize> {
+        self.task.abort();
+        let schemas: std::collections::BTreeMap<&str, serde_json::Value> =
+            hallwatch::mqtt::wire::schemas().into_iter().collect();
+        let mut counts = std::collections::BTreeMap::new();
+        let mut bad = Vec::new();
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        for (topic, payload) in seen {
+            let Some(name) = server_schema(&topic) else {
+                continue;
+            };
+            let validator = jsonschema::options()
+                .should_validate_formats(true)
+                .build(&schemas[name])
+                .expect("a valid schema");
+            let value: Value = match serde_json::from_slice(&payload) {
+                Ok(v) => v,
+                Err(e) => {
+                    bad.push(format!("{topic}: not JSON: {e}"));
+                    continue;
+                }
+            };
+            for e in validator.iter_errors(&value) {
+                bad.push(format!(
+                    "{topic} against {name}: {e} at {}",
+                    e.instance_path()
+                ));
+            }
+            *counts.entry(name).or_insert(0) += 1;
+        }
+        assert!(
+            bad.is_empty(),
+            "published messages that break their schema:\n{}",
+            bad.join("\n")
+        );
+        counts
+    }
+}
+
+/// The schema of what the server publishes on `topic`; None for what
+/// devices publish.
+fn server_schema(topic: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = topic.split('/').collect();
+    match parts.as_slice() {
+        [_, _, "kiosk", _, "reply"] => Some("kiosk-reply"),
+        [_, _, "window", _, "reply"] => Some("window-reply"),
+        [_, _, "rater", _, "reply"] => Some("rating-reply"),
+        [_, _, "window", _, "state"] => Some("window-state"),
+        [_, _, "call"] => Some("call"),
+        [_, _, "summary"] => Some("summary"),
+        [_, _, "alert"] => Some("alert"),
+        _ => None,
+    }
+}
