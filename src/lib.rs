@@ -4,16 +4,32 @@
 //! Events flow one way, from devices to screens:
 //!
 //! - `domain/`: the pure core. Halls, services, windows, tickets, the queue
-//!   policy, load against the benchmark. No I/O, no async, no clock.
+//!   policy, load against the benchmark, the supervision rules (one file
+//!   each under `domain/rules/`) and the alert lifecycle. No I/O, no async,
+//!   no clock: every decision the product makes is made here.
 //! - `config`: the TOML settings, validated into the domain's hall specs.
-//! - `mqtt/`: topics and payloads of the wire contract, the ingest loop and
-//!   the outgoing connection that carries what the server publishes.
-//! - `engine`: one task per hall owning its `Hall`; the registry of halls.
-//! - `store/`: the event log in SQLite or PostgreSQL; the batching writer
-//!   that acknowledges messages to the broker only after they are committed.
-//! - `http/`: REST, the display WebSocket, the embedded screens.
-//! - `replay`: halls rebuilt from the event log, at start and for past days.
+//! - `engine/`: one task per hall owning its `Hall`; the registry of halls.
+//!   It hands the adapters typed messages: records and what follows their
+//!   commit (`out`), messages for the broker (`Publisher`), messages for
+//!   screens (`frames`).
+//! - `store/`: the event log in SQLite or PostgreSQL; the batching writer,
+//!   which reports what it committed.
+//! - `mqtt/`: the wire contract (topics, payload types, schemas), the ingest
+//!   loop, acknowledgements and replies after commit, the publisher.
+//! - `http/`: REST, the WebSocket channels (one relay, `ws::serve`), the
+//!   embedded screens, `/codes.js`.
+//! - `replay`: halls rebuilt from the event log; `figures`: a past day's
+//!   figures, kept or counted again.
+//! - `contract`: what is generated from the code (schemas, OpenAPI, lists).
 //! - `app`: build, run and shut down. `broker` and `sim` serve the demo.
+//!
+//! Dependencies point one way: `domain` depends on nothing here; `config`,
+//! `store` and `replay` on `domain`; `engine` on `domain` and `store`'s
+//! records; `figures` on `store` and `replay`; the adapters `mqtt` and
+//! `http` on `engine` (never the other way, and never on each other);
+//! `contract` reads the adapters' types; `app` wires everything.
+//! `docs/architecture.md` tells where each decision lives and how to add a
+//! rule, an op or an endpoint.
 
 pub mod app;
 #[cfg(feature = "demo-broker")]
