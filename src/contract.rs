@@ -188,7 +188,7 @@ fn rules_table() -> String {
             .map(|p| format!("`{} = {}`", p.key, setting_text(p.kind, (p.get)(&defaults))))
             .collect();
         let timed = if d.time_based {
-            " Counted on office time; silent while the hall is closed."
+            " Silent while the hall is closed."
         } else {
             ""
         };

@@ -10,7 +10,7 @@ use crate::domain::hall::{Hall, TicketState};
 
 pub const RULE: Def = Def {
     name: "办理超时",
-    condition: "a service, from its start, has run longer than its service's limits \
+    condition: "a service has run, in office time from its start, longer than its service's limits \
                 (`service_limit_min` of the service, or of `[defaults]`; 20 and 40 minutes)",
     severities: &[
         crate::domain::alert::Severity::Warning,

@@ -9,8 +9,8 @@ use crate::domain::hall::{Hall, TicketState};
 
 pub const RULE: Def = Def {
     name: "等候超时",
-    condition: "a ticket has waited longer than its service's wait limits \
-                (`wait_limit_min` of the service, or of `[defaults]`; 30 and 60 minutes)",
+    condition: "a ticket has waited, in office time, longer than its service's wait \
+                limits (`wait_limit_min` of the service, or of `[defaults]`; 30 and 60 minutes)",
     severities: &[Severity::Warning, Severity::Critical],
     reads: Aspects::QUEUE,
     time_based: true,
