@@ -1,5 +1,6 @@
 // hallwatch — shared helpers for the browser display pages (wall screen,
-// dashboard, supervisor console). Plain ES module, no dependencies.
+// window screen, dashboard, region page, supervisor console). Plain ES module,
+// no dependencies.
 //
 //   import { connect, wsUrl, apiUrl, queryParam } from './common.js';
 //
@@ -226,6 +227,11 @@ export function num(v, fallback = null) {
   return typeof n === 'number' && Number.isFinite(n) ? n : fallback;
 }
 
+/** Replace a node's text only when it changed (keeps screen readers and layout calm). */
+export function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 /** Create an element with a class and text content (text only: never HTML). */
 export function el(tag, className, text) {
   const e = document.createElement(tag);
@@ -340,10 +346,17 @@ export function takeTokenParam() {
 
 /** The server's clock as the page estimates it. */
 export class ServerClock {
-  constructor() {
+  /**
+   * options.trustLocalMs (default 0): while the clock runs at the real rate, a
+   * machine clock within this many ms of the server's is read as it is, since
+   * network delay is not skew and a screen synchronised by NTP keeps better
+   * time than an estimate from one message.
+   */
+  constructor({ trustLocalMs = 0 } = {}) {
     this.base = null;     // {server, local} in ms
     this.rate = 1;
     this.offsetMin = null;
+    this.trustLocalMs = trustLocalMs;
   }
 
   /** Note a server time (RFC 3339) and, when given, the clock rate. */
@@ -368,7 +381,9 @@ export class ServerClock {
 
   /** The server's time now, in ms since the epoch. */
   now() {
-    return this.base ? this.base.server + (Date.now() - this.base.local) * this.rate : Date.now();
+    if (!this.base) return Date.now();
+    if (this.rate === 1 && Math.abs(this.base.server - this.base.local) <= this.trustLocalMs) return Date.now();
+    return this.base.server + (Date.now() - this.base.local) * this.rate;
   }
 
   /** Seconds from an RFC 3339 time to now (never negative); null if unknown. */
@@ -404,6 +419,19 @@ export function durationText(sec, { seconds = true } = {}) {
   if (m < 60) return seconds ? `${m} 分 ${p2(s % 60)} 秒` : `${m} 分钟`;
   const h = Math.floor(m / 60);
   return `${h} 小时 ${p2(m % 60)} 分`;
+}
+
+/** Waits and service times in whole minutes, as halls say them: 「<1 分钟」「65 分钟」; null gives 「—」. */
+export function minutesText(sec) {
+  const n = num(sec, null);
+  if (n === null) return '—';
+  return n < 60 ? '<1 分钟' : `${Math.floor(n / 60)} 分钟`;
+}
+
+/** A count rounded to a whole number: 「12」; null gives 「—」. */
+export function countText(v) {
+  const n = num(v, null);
+  return n === null ? '—' : String(Math.round(n));
 }
 
 /** A fraction 0..1 as 「87%」; null gives 「—」. */
@@ -473,5 +501,244 @@ export function delayedBanner(banner, delayMs, text) {
       if (timer) { clearTimeout(timer); timer = null; }
       banner.hidden = true;
     }
+  };
+}
+
+// ------------------------------------------------------------------ live pages
+//
+// Every live page shows its connection the same way: <body data-state> is
+// 'connecting' until the first snapshot, 'live' from a snapshot on, and
+// 'offline' from a lost connection until the next snapshot. Pages read at a
+// desk also have a badge in their header (#conn, #conn-text).
+
+const WEEKDAYS = ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六'];
+const pad2 = (n) => String(n).padStart(2, '0');
+
+/**
+ * The header clock of a page (#clock-date 「2026年11月23日 星期一」,
+ * #clock-time 「10:00:00」) at `clock`'s time, a ServerClock. Returns the
+ * function that redraws it.
+ */
+export function headerClock(clock) {
+  const date = document.getElementById('clock-date');
+  const time = document.getElementById('clock-time');
+  return () => {
+    const p = clock.parts();
+    setText(date, `${p.y}年${p.mo}月${p.d}日 ${WEEKDAYS[p.wd]}`);
+    const t = `${pad2(p.h)}:${pad2(p.mi)}:${pad2(p.s)}`;
+    setText(time, t);
+    time.dateTime = `${p.y}-${pad2(p.mo)}-${pad2(p.d)}T${t}`;
+  };
+}
+
+/**
+ * Call fn now, then again just after each second turns on the clock that
+ * now() reads (by default this machine's), so that a clock drawn by fn
+ * changes with the second it shows rather than up to a second late.
+ */
+export function everySecond(fn, now = () => Date.now()) {
+  const loop = () => {
+    fn();
+    setTimeout(loop, 1000 - (now() % 1000) + 5);
+  };
+  loop();
+}
+
+/**
+ * Wire every [data-logout] button of the page to logout(); onFailure() runs
+ * when the server could not be reached (the button is usable again then).
+ */
+export function bindLogout(onFailure = () => {}) {
+  for (const b of document.querySelectorAll('[data-logout]')) {
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      if (await logout()) return;
+      b.disabled = false;
+      onFailure();
+    });
+  }
+}
+
+/**
+ * Whether GET api/halls lists hall `id`: true or false, or null when the
+ * server cannot tell now (unreachable, an error, an odd answer).
+ */
+export async function hallExists(id) {
+  let halls;
+  try {
+    const res = await fetch(apiUrl('api/halls'), { cache: 'no-store', headers: { Accept: 'application/json' } });
+    if (!res.ok) return null;
+    halls = await res.json();
+  } catch {
+    return null;
+  }
+  return Array.isArray(halls) ? halls.some((h) => h && h.id === id) : null;
+}
+
+/** Close codes by which the server may be saying that a session ended or lost its scope. */
+const SESSION_CLOSE_CODES = new Set([1008, 4401, 4403]);
+const SESSION_RECHECK_MS = 10000;
+
+/**
+ * The connection of a live page as its viewers see it, and the socket behind
+ * it (connect(), which reconnects by itself). Keeps <body data-state>, the
+ * header badge when the page has one, and an offline banner in step.
+ *
+ * options (all optional):
+ *   offlineText(wasLive)  the badge's words while offline; wasLive tells
+ *                     whether the page has been live since it was opened
+ *   banner            an element shown once the page has been offline for
+ *                     bannerDelayMs, so that a server restart that takes a
+ *                     second does not flash a warning; bannerText(wasLive)
+ *                     gives its words (by default it keeps its own)
+ *   onState(state)    after every change of state
+ *   onForbidden()     what a 403 from api/me means to the page (see me())
+ *   recheck()         a signed-in page's check of its session (may return a
+ *                     promise). A refused upgrade (401/403) looks like any
+ *                     failed connection to a browser, so it runs at once when
+ *                     the server closes the socket by policy, and, at most
+ *                     every 10 s, from the second attempt in a row that never
+ *                     opened.
+ *   inert             the element that fatal(…, {stop: true}) puts out of reach
+ *
+ * Returns an object: open(path, onMessage, onClosed(info)) connects;
+ * setState('connecting'|'live'|'offline'); state; live (the current
+ * connection has delivered its snapshot); send(obj) as connect()'s;
+ * me(hall, token); fatal(); clearFatal().
+ */
+export function livePage(options = {}) {
+  const {
+    offlineText = (wasLive) => (wasLive ? '连接中断，正在重连…' : '正在连接服务器…'),
+    banner = null, bannerDelayMs = 0, bannerText = null,
+    onState = () => {}, onForbidden = null, recheck = null, inert = null,
+  } = options;
+  const $ = (id) => document.getElementById(id);
+  const body = document.body;
+  const badge = $('conn');
+  let state = body.dataset.state || 'connecting';
+  let wasLive = false;
+  let stopped = false;
+  let socket = null;
+  let lastRecheck = 0;
+
+  const showBanner = banner
+    ? delayedBanner(banner, bannerDelayMs, () => {
+      if (state !== 'offline' || stopped || body.dataset.error) return null;
+      return bannerText ? bannerText(wasLive) : banner.textContent;
+    })
+    : () => {};
+
+  function setState(s) {
+    state = s;
+    if (s === 'live') wasLive = true;
+    body.dataset.state = s;
+    if (badge) {
+      badge.dataset.state = s;
+      setText($('conn-text'), stopped ? '已停止'
+        : s === 'live' ? '实时'
+          : s === 'offline' ? offlineText(wasLive)
+            : '正在连接…');
+    }
+    showBanner(s === 'offline' && !stopped);
+    onState(s);
+  }
+
+  function maybeRecheck(force) {
+    if (stopped) return;
+    if (!force && Date.now() - lastRecheck < SESSION_RECHECK_MS) return;
+    lastRecheck = Date.now();
+    Promise.resolve().then(recheck).catch((e) => console.warn('session check failed', e));
+  }
+
+  function stop() {
+    stopped = true;
+    if (socket) socket.close();
+    socket = null;
+  }
+
+  return {
+    get state() { return state; },
+    get live() { return state === 'live'; },
+    setState,
+
+    /** Connect to `path`; onClosed(info) follows each lost connection or failed attempt. */
+    open(path, onMessage, onClosed = () => {}) {
+      let failures = 0; // attempts in a row that never opened
+      socket = connect(path, onMessage, (status, info) => {
+        if (stopped) return;
+        if (status === 'open') {
+          failures = 0;
+        } else if (status === 'closed') {
+          setState('offline');
+          onClosed(info);
+          if (!recheck) return;
+          if (info.wasOpen) {
+            if (SESSION_CLOSE_CODES.has(info.code)) maybeRecheck(true);
+          } else {
+            failures += 1;
+            if (failures >= 2) maybeRecheck(false);
+          }
+        }
+      });
+    },
+
+    send(obj) {
+      return socket ? socket.send(obj) : false;
+    },
+
+    /**
+     * fetchMeWith(hall, token) for this page: {status, me}, or null when the
+     * page cannot go on: it stopped meanwhile, the session is gone (401: the
+     * login page opens), or `hall` is out of its scope (403, when the page
+     * has onForbidden, which then runs).
+     */
+    async me(hall = null, token = null) {
+      const answer = await fetchMeWith(hall, token);
+      if (stopped) return null;
+      if (answer.status === 401) {
+        // The login page comes back here once signed in.
+        stop();
+        location.replace(loginUrl());
+        return null;
+      }
+      if (answer.status === 403 && hall !== null && onForbidden) {
+        onForbidden();
+        return null;
+      }
+      return answer;
+    },
+
+    /**
+     * The overlay (#fatal) saying why the page cannot work: <body data-error>
+     * is `kind`; #fatal-title (when the page has one and title is not null),
+     * #fatal-text, and #fatal-link pointing to link {href, text} or hidden.
+     * With stop the page gives up for good: the socket closes, the page behind
+     * turns inert and the overlay's first action takes the focus.
+     */
+    fatal(kind, title, text, { link = null, stop: forGood = false } = {}) {
+      if (forGood) stop();
+      body.dataset.error = kind;
+      showBanner(false);
+      if (title !== null && $('fatal-title')) $('fatal-title').textContent = title;
+      $('fatal-text').textContent = text;
+      const a = $('fatal-link');
+      if (a && link) {
+        a.href = link.href;
+        a.textContent = link.text;
+      }
+      if (a) a.hidden = !link;
+      $('fatal').hidden = false;
+      if (!forGood) return;
+      if (inert) inert.setAttribute('inert', '');
+      setState('offline');
+      const first = $('fatal').querySelector('a:not([hidden]), button');
+      if (first) first.focus();
+    },
+
+    /** Take the overlay away again (the page works after all). */
+    clearFatal() {
+      delete body.dataset.error;
+      $('fatal').hidden = true;
+    },
   };
 }

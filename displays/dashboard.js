@@ -27,24 +27,19 @@
 // li[data-alert-id][data-rule][data-severity] in #alert-list.
 
 import {
-  connect, queryParam, parseTime, str, num, el, fetchMeWith, loginUrl, logout, takeTokenParam,
-  ServerClock, durationText, percentText, RULES, SEVERITIES, delayedBanner,
+  queryParam, parseTime, str, num, el, setText, takeTokenParam, ServerClock,
+  durationText, percentText, minutesText, countText, RULES, SEVERITIES, livePage, headerClock,
+  everySecond, bindLogout, hallExists,
 } from './common.js';
 
 // ------------------------------------------------------------------ vocabulary
 
 const STATUS_TEXT = { offline: '离线', idle: '空闲', calling: '叫号中', serving: '办理中', paused: '暂停' };
 
-
-const WEEKDAYS = ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六'];
-const AUTH_RECHECK_MS = 10000;
-const BANNER_DELAY_MS = 1500;
 /** Hours the chart shows when the day has no figures yet. */
 const DEFAULT_HOURS = [8, 18];
 
 const $ = (id) => document.getElementById(id);
-const body = document.body;
-const pad = (n) => String(n).padStart(2, '0');
 const hallId = queryParam('hall');
 const pageToken = takeTokenParam();
 
@@ -63,23 +58,12 @@ const model = {
 };
 
 const clock = new ServerClock();
-let conn = null;
-let live = false;
-let stopped = false;
-let connFailures = 0;
-let lastAuthCheck = 0;
+const tickClock = headerClock(clock);
 
 // ------------------------------------------------------------------ small helpers
 
 const ruleName = (rule) => (Object.hasOwn(RULES, rule) ? RULES[rule] : rule || '告警');
 const sevInfo = (sev) => (Object.hasOwn(SEVERITIES, sev) ? SEVERITIES[sev] : { text: sev || '提示', rank: 9 });
-/** Waits and service times in whole minutes, as halls say them: 「<1 分钟」「65 分钟」. */
-const minutes = (sec) => {
-  const n = num(sec, null);
-  if (n === null) return '—';
-  return n < 60 ? '<1 分钟' : `${Math.floor(n / 60)} 分钟`;
-};
-const count = (v) => { const n = num(v, null); return n === null ? '—' : String(Math.round(n)); };
 
 /** 1.5 windows as 「1.5」, 2 as 「2」. */
 function decimal(v) {
@@ -102,79 +86,33 @@ function windowStatus(w) {
   return Object.hasOwn(STATUS_TEXT, w.status) ? w.status : 'offline';
 }
 
-/** Replace a node's text only when it changed (keeps screen readers and layout calm). */
-function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
-
 // ------------------------------------------------------------------ page state
 
-const offlineBanner = delayedBanner($('conn-banner'), BANNER_DELAY_MS, () => {
-  if (body.dataset.state !== 'offline' || stopped) return null;
-  return model.hadSnapshot
+const page = livePage({
+  banner: $('conn-banner'),
+  bannerDelayMs: 1500,
+  bannerText: (wasLive) => (wasLive
     ? '与服务器的连接中断，正在自动重连。屏幕上的数据停留在断开时，恢复后自动更新。'
-    : '暂时无法连接服务器，正在自动重试…';
+    : '暂时无法连接服务器，正在自动重试…'),
+  // The socket keeps failing while the session is good: is the hall known at all?
+  recheck: async () => { if (await checkAuth() === 'ok') await checkHallExists(); },
+  onForbidden: () => forbiddenHall(),
+  inert: $('board'),
 });
 
-function setState(s) {
-  body.dataset.state = s;
-  const box = $('conn');
-  box.dataset.state = s;
-  if (stopped) {
-    setText($('conn-text'), '已停止');
-  } else if (s === 'live') {
-    setText($('conn-text'), '实时');
-  } else if (s === 'offline') {
-    setText($('conn-text'), model.hadSnapshot ? '连接中断，正在重连…' : '正在连接服务器…');
-  } else {
-    setText($('conn-text'), '正在连接…');
-  }
-  offlineBanner(s === 'offline' && !stopped);
+function showFatal(kind, title, text, link = null) {
+  page.fatal(kind, title, text, { link, stop: true });
 }
 
-function showFatal(kind, title, text, { link = null } = {}) {
-  stopped = true;
-  body.dataset.error = kind;
-  if (conn) conn.close();
-  conn = null;
-  live = false;
-  $('fatal-title').textContent = title;
-  $('fatal-text').textContent = text;
-  const a = $('fatal-link');
-  if (link) {
-    a.href = link.href;
-    a.textContent = link.text;
-    a.hidden = false;
-  } else {
-    a.hidden = true;
-  }
-  $('fatal').hidden = false;
-  $('board').setAttribute('inert', '');
-  setState('offline');
-  const first = $('fatal').querySelector('a:not([hidden]), button');
-  if (first) first.focus();
-}
-
-function goToLogin() {
-  stopped = true;
-  if (conn) conn.close();
-  location.replace(loginUrl());
-}
+const OTHER_HALLS = { href: 'dashboard.html', text: '查看我可访问的大厅' };
 
 // ------------------------------------------------------------------ auth
 
-/** 'ok', 'redirect', 'forbidden' or 'unknown' (server unreachable). */
+/** 'ok', 'forbidden', 'stopped' (or gone to the login page) or 'unknown' (server unreachable). */
 async function checkAuth() {
-  const { status, me } = await fetchMeWith(hallId, pageToken);
-  if (stopped) return 'forbidden';
-  if (status === 401) {
-    goToLogin();
-    return 'redirect';
-  }
-  if (status === 403) {
-    forbiddenHall();
-    return 'forbidden';
-  }
+  const answer = await page.me(hallId, pageToken);
+  if (!answer) return 'stopped';
+  const { status, me } = answer;
   if (status !== 200 || !me) return 'unknown';
   model.me = me;
   setText($('user-name'), str(me.name));
@@ -184,7 +122,7 @@ async function checkAuth() {
   if (role && role !== 'manager' && role !== 'admin') {
     showFatal('forbidden-role', '无权查看大厅管理看板',
       `当前账号（${str(me.name) || role}）不是大厅管理人员账号。请退出后使用管理人员的访问令牌登录。`,
-      role === 'supervisor' ? { link: { href: 'supervisor.html', text: '打开电子效能监察台' } } : {});
+      role === 'supervisor' ? { href: 'supervisor.html', text: '打开电子效能监察台' } : null);
     return 'forbidden';
   }
   if (!halls.includes('*') && !halls.includes(hallId)) {
@@ -197,37 +135,20 @@ async function checkAuth() {
 function forbiddenHall() {
   const who = model.me && str(model.me.name) ? `当前账号（${str(model.me.name)}）` : '当前账号';
   showFatal('forbidden', '无权查看该大厅',
-    `${who}的管理范围不包括「${hallId}」。如需查看，请联系系统管理员。`,
-    { link: { href: 'dashboard.html', text: '查看我可访问的大厅' } });
+    `${who}的管理范围不包括「${hallId}」。如需查看，请联系系统管理员。`, OTHER_HALLS);
 }
 
-function maybeRecheckAuth(force) {
-  if (stopped) return;
-  if (!force && Date.now() - lastAuthCheck < AUTH_RECHECK_MS) return;
-  lastAuthCheck = Date.now();
-  checkAuth().then((r) => { if (r === 'ok') checkHallExists(); }).catch((e) => console.warn('auth check failed', e));
-}
-
-/** The socket keeps failing while the session is good: is the hall known at all? */
 async function checkHallExists() {
-  let halls;
-  try {
-    const res = await fetch(new URL('api/halls', document.baseURI).href, { cache: 'no-store', headers: { Accept: 'application/json' } });
-    if (!res.ok) return;
-    halls = await res.json();
-  } catch {
-    return;
-  }
-  if (Array.isArray(halls) && !halls.some((h) => h && h.id === hallId)) {
-    showFatal('unknown-hall', '未找到服务大厅', `服务大厅「${hallId}」不存在或尚未配置。`,
-      { link: { href: 'dashboard.html', text: '查看我可访问的大厅' } });
+  if (await hallExists(hallId) === false) {
+    showFatal('unknown-hall', '未找到服务大厅', `服务大厅「${hallId}」不存在或尚未配置。`, OTHER_HALLS);
   }
 }
 
 /** No ?hall=: one hall in scope opens it, several open the region page. */
 async function chooseHall() {
-  const { status, me } = await fetchMeWith(null, pageToken);
-  if (status === 401) { goToLogin(); return; }
+  const answer = await page.me(null, pageToken);
+  if (!answer) return;
+  const { status, me } = answer;
   if (status !== 200 || !me) {
     showFatal('unreachable', '暂时无法连接服务器', '请检查网络后刷新页面。');
     return;
@@ -252,27 +173,19 @@ function renderHall() {
   setText($('hall-date'), m ? ` · ${Number(m[1])}年${Number(m[2])}月${Number(m[3])}日` : '');
 }
 
-function tickClock() {
-  const p = clock.parts();
-  setText($('clock-date'), `${p.y}年${p.mo}月${p.d}日 ${WEEKDAYS[p.wd]}`);
-  const t = `${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}`;
-  setText($('clock-time'), t);
-  $('clock-time').dateTime = `${p.y}-${pad(p.mo)}-${pad(p.d)}T${t}`;
-}
-
 // ------------------------------------------------------------------ KPIs
 
 const KPIS = [
-  ['issued', '取号', (k) => count(k.issued), '张'],
-  ['served', '办结', (k) => count(k.served), '件'],
-  ['waiting', '等候', (k) => count(k.waiting), '人'],
-  ['windows_open', '在岗窗口', (k) => `${count(k.windows_open)}/${count(k.windows_total)}`, ''],
+  ['issued', '取号', (k) => countText(k.issued), '张'],
+  ['served', '办结', (k) => countText(k.served), '件'],
+  ['waiting', '等候', (k) => countText(k.waiting), '人'],
+  ['windows_open', '在岗窗口', (k) => `${countText(k.windows_open)}/${countText(k.windows_total)}`, ''],
   ['on_the_spot_rate', '即办率', (k) => percentText(k.on_the_spot_rate), ''],
   ['satisfaction_rate', '满意率', (k) => percentText(k.satisfaction_rate), ''],
   ['rating_rate', '评价率', (k) => percentText(k.rating_rate), ''],
   ['missed_rate', '过号率', (k) => percentText(k.missed_rate), ''],
-  ['avg_wait_s', '平均等候', (k) => minutes(k.avg_wait_s), ''],
-  ['avg_service_s', '平均办理', (k) => minutes(k.avg_service_s), ''],
+  ['avg_wait_s', '平均等候', (k) => minutesText(k.avg_wait_s), ''],
+  ['avg_service_s', '平均办理', (k) => minutesText(k.avg_service_s), ''],
 ];
 
 function renderKpis() {
@@ -375,9 +288,9 @@ function updateTile(t, w) {
     setText(t.barText, `${served}/${benchmark}`);
 
     const meta = [];
-    if (num(w.avg_service_s, null) !== null) meta.push(`平均办理 ${minutes(w.avg_service_s)}`);
+    if (num(w.avg_service_s, null) !== null) meta.push(`平均办理 ${minutesText(w.avg_service_s)}`);
     if (num(w.satisfaction_rate, null) !== null) meta.push(`满意率 ${percentText(w.satisfaction_rate)}`);
-    if (num(w.missed_today, 0) > 0) meta.push(`过号 ${count(w.missed_today)}`);
+    if (num(w.missed_today, 0) > 0) meta.push(`过号 ${countText(w.missed_today)}`);
     setText(t.meta, meta.join(' · '));
     t.meta.hidden = meta.length === 0;
   }
@@ -419,6 +332,15 @@ function flashTile(id) {
 
 // ------------------------------------------------------------------ queues
 
+/** The row of a service table that has no services (yet). */
+function noServicesRow() {
+  const tr = el('tr');
+  const td = el('td', 'empty-row', model.hadSnapshot ? '暂无业务' : '正在加载…');
+  td.colSpan = 6;
+  tr.append(td);
+  return tr;
+}
+
 function renderQueues() {
   const tbody = $('queue-body');
   const rows = model.queues.map((q) => {
@@ -435,18 +357,12 @@ function renderQueues() {
     tr.append(th,
       el('td', 'n num q-waiting', String(waiting)),
       longest,
-      el('td', 'n num', minutes(q.avg_wait_s)),
-      el('td', 'n num', count(q.issued_today)),
-      el('td', 'n num', count(q.served_today)));
+      el('td', 'n num', minutesText(q.avg_wait_s)),
+      el('td', 'n num', countText(q.issued_today)),
+      el('td', 'n num', countText(q.served_today)));
     return tr;
   });
-  if (rows.length === 0) {
-    const tr = el('tr');
-    const td = el('td', 'empty-row', model.hadSnapshot ? '暂无业务' : '正在加载…');
-    td.colSpan = 6;
-    tr.append(td);
-    rows.push(tr);
-  }
+  if (rows.length === 0) rows.push(noServicesRow());
   tbody.replaceChildren(...rows);
   const total = model.queues.reduce((s, q) => s + Math.max(0, num(q.waiting, 0)), 0);
   setText($('queues-total'), model.queues.length ? `共 ${total} 人等候` : '');
@@ -456,7 +372,7 @@ function renderQueues() {
 function tickQueues() {
   for (const td of $('queue-body').querySelectorAll('.q-longest')) {
     const s = td.dataset.since ? clock.since(td.dataset.since) : null;
-    setText(td, s === null ? '—' : minutes(s));
+    setText(td, s === null ? '—' : minutesText(s));
   }
 }
 
@@ -494,11 +410,11 @@ function renderStaffing() {
   if (s) {
     const share = num(s.share_passed, null);
     const how = s.profile === 'learnt'
-      ? `按近 ${count(s.profile_days)} 天的到达规律预测`
+      ? `按近 ${countText(s.profile_days)} 天的到达规律预测`
       : '暂无足够历史数据，按办公时间平均预测';
     const parts = [how];
     if (share !== null) parts.push(`全天到达已过约 ${percentText(share)}`);
-    parts.push(`基准 ${count(s.benchmark)} 件/窗口/天，${decimal(s.staff_per_window)} 人/窗口`);
+    parts.push(`基准 ${countText(s.benchmark)} 件/窗口/天，${decimal(s.staff_per_window)} 人/窗口`);
     setText(basis, `${parts.join('；')}。`);
   } else {
     setText(basis, '');
@@ -517,22 +433,16 @@ function renderStaffing() {
     const advice = el('td', 'change', changeText);
     advice.title = str(x.advice);
     const forecast = el('td', 'n num s-forecast', decimal(Math.round(num(x.forecast, 0))));
-    forecast.title = `已取号 ${count(x.issued)} 张`;
+    forecast.title = `已取号 ${countText(x.issued)} 张`;
     tr.append(th,
       forecast,
-      el('td', 'n num', count(x.windows_needed)),
-      el('td', 'n num', count(x.staff_needed)),
+      el('td', 'n num', countText(x.windows_needed)),
+      el('td', 'n num', countText(x.staff_needed)),
       el('td', 'n num', decimal(x.windows_open)),
       advice);
     return tr;
   });
-  if (rows.length === 0) {
-    const tr = el('tr');
-    const td = el('td', 'empty-row', model.hadSnapshot ? '暂无业务' : '正在加载…');
-    td.colSpan = 6;
-    tr.append(td);
-    rows.push(tr);
-  }
+  if (rows.length === 0) rows.push(noServicesRow());
   $('staffing-body').replaceChildren(...rows);
 
   const foot = $('staffing-foot');
@@ -540,12 +450,12 @@ function renderStaffing() {
     const tr = el('tr');
     const th = el('th', null, '全厅');
     th.scope = 'row';
-    const staff = el('td', 'staff-duty', `在岗 ${count(s.staff_on_duty)} 人`);
+    const staff = el('td', 'staff-duty', `在岗 ${countText(s.staff_on_duty)} 人`);
     tr.append(th,
       el('td', 'n num', decimal(Math.round(num(s.forecast, 0)))),
-      el('td', 'n num', count(s.windows_needed)),
-      el('td', 'n num', count(s.staff_needed)),
-      el('td', 'n num', count(s.windows_open)),
+      el('td', 'n num', countText(s.windows_needed)),
+      el('td', 'n num', countText(s.staff_needed)),
+      el('td', 'n num', countText(s.windows_open)),
       staff);
     foot.replaceChildren(tr);
   } else {
@@ -594,7 +504,7 @@ function renderChart(force) {
     const tr = el('tr');
     const th = el('th', null, `${num(h.hour, 0)}:00–${num(h.hour, 0) + 1}:00`);
     th.scope = 'row';
-    tr.append(th, el('td', null, count(h.arrivals)), el('td', null, count(h.served)),
+    tr.append(th, el('td', null, countText(h.arrivals)), el('td', null, countText(h.served)),
       el('td', null, decimal(num(h.expected, 0))));
     return tr;
   }));
@@ -742,9 +652,8 @@ function onSnapshot(m) {
     if (a.state !== 'resolved') model.alerts.set(a.id, a);
   }
   model.hadSnapshot = true;
-  live = true;
   renderAll();
-  setState('live');
+  page.setState('live');
 }
 
 function onLoad(m) {
@@ -784,12 +693,12 @@ function onMessage(m) {
   switch (m.type) {
     case 'snapshot': onSnapshot(m); break;
     // Deltas before a connection's snapshot cannot be placed; the snapshot has them.
-    case 'load': if (live) onLoad(m); break;
-    case 'queue': if (live) onQueue(m); break;
-    case 'staffing': if (live) { model.staffing = m; renderStaffing(); } break;
-    case 'kpi': if (live) { model.kpi = m; renderKpis(); renderChart(false); } break;
-    case 'alert': if (live) onAlert(m); break;
-    case 'call': if (live) flashTile(str(m.window)); break;
+    case 'load': if (page.live) onLoad(m); break;
+    case 'queue': if (page.live) onQueue(m); break;
+    case 'staffing': if (page.live) { model.staffing = m; renderStaffing(); } break;
+    case 'kpi': if (page.live) { model.kpi = m; renderKpis(); renderChart(false); } break;
+    case 'alert': if (page.live) onAlert(m); break;
+    case 'call': if (page.live) flashTile(str(m.window)); break;
     default: break; // 'ping' is dropped by connect(); unknown types: the channel will grow
   }
 }
@@ -819,50 +728,13 @@ function tick() {
   renderChart(false); // moves the "now" column when the hour turns
 }
 
-function startTicking() {
-  tick();
-  const loop = () => {
-    tick();
-    setTimeout(loop, 1000 - (Date.now() % 1000) + 5);
-  };
-  setTimeout(loop, 1000 - (Date.now() % 1000) + 5);
-}
-
 // ------------------------------------------------------------------ start
 
-function openSocket() {
-  conn = connect(`ws/dashboard/${encodeURIComponent(hallId)}`, onMessage, (status, info) => {
-    if (stopped) return;
-    if (status === 'open') {
-      connFailures = 0;
-    } else if (status === 'closed') {
-      live = false;
-      setState('offline');
-      // A refused upgrade (401/403/404) never opens; ask api/me which it is.
-      if (info.wasOpen) {
-        if (info.code === 1008 || info.code === 4401 || info.code === 4403) maybeRecheckAuth(true);
-      } else {
-        connFailures += 1;
-        if (connFailures >= 2) maybeRecheckAuth(false);
-      }
-    }
-  });
-}
-
-function initLogout() {
-  for (const b of document.querySelectorAll('[data-logout]')) {
-    b.addEventListener('click', async () => {
-      b.disabled = true;
-      if (!await logout()) b.disabled = false;
-    });
-  }
-}
-
 async function start() {
-  initLogout();
-  startTicking();
+  bindLogout();
+  everySecond(tick);
   renderAll();
-  setState('connecting');
+  page.setState('connecting');
   if (typeof ResizeObserver === 'function') {
     new ResizeObserver(() => renderChart(false)).observe($('chart-box'));
   }
@@ -872,8 +744,7 @@ async function start() {
     return;
   }
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(hallId)) {
-    showFatal('bad-hall', '服务大厅编号无效', `「${hallId}」不是有效的服务大厅编号。`,
-      { link: { href: 'dashboard.html', text: '查看我可访问的大厅' } });
+    showFatal('bad-hall', '服务大厅编号无效', `「${hallId}」不是有效的服务大厅编号。`, OTHER_HALLS);
     return;
   }
   const csv = $('csv-link');
@@ -881,9 +752,9 @@ async function start() {
   csv.href = `api/halls/${encodeURIComponent(hallId)}/stats?format=csv`;
 
   const result = await checkAuth();
-  if (result === 'redirect' || result === 'forbidden') return;
+  if (result === 'stopped' || result === 'forbidden') return;
   // 'unknown' (server unreachable): connect anyway; failures will ask again.
-  openSocket();
+  page.open(`ws/dashboard/${encodeURIComponent(hallId)}`, onMessage);
 }
 
 start();

@@ -12,18 +12,11 @@
 // tr[data-hall] in #halls-body, each with a link to the hall's dashboard.
 
 import {
-  connect, str, num, el, fetchMeWith, loginUrl, logout, takeTokenParam,
-  ServerClock, percentText, delayedBanner,
+  str, num, el, setText, takeTokenParam, ServerClock, percentText, minutesText,
+  countText, livePage, headerClock, everySecond, bindLogout, SEVERITIES,
 } from './common.js';
 
-const WEEKDAYS = ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六'];
-const AUTH_RECHECK_MS = 10000;
-const BANNER_DELAY_MS = 1500;
-const SEVERITIES = [['critical', '红牌'], ['warning', '黄牌'], ['notice', '预警']];
-
 const $ = (id) => document.getElementById(id);
-const body = document.body;
-const pad = (n) => String(n).padStart(2, '0');
 const pageToken = takeTokenParam();
 
 const model = {
@@ -33,66 +26,32 @@ const model = {
 };
 
 const clock = new ServerClock();
-let conn = null;
-let live = false;
-let stopped = false;
-let connFailures = 0;
-let lastAuthCheck = 0;
+const tickClock = headerClock(clock);
 
-const count = (v) => { const n = num(v, null); return n === null ? '—' : String(Math.round(n)); };
-const minutes = (sec) => {
-  const n = num(sec, null);
-  if (n === null) return '—';
-  return n < 60 ? '<1 分钟' : `${Math.floor(n / 60)} 分钟`;
-};
 const waitingOf = (h) => Object.values(h.waiting && typeof h.waiting === 'object' ? h.waiting : {})
   .reduce((s, v) => s + Math.max(0, num(v, 0)), 0);
 
-function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
-
 // ------------------------------------------------------------------ page state
 
-const offlineBanner = delayedBanner($('conn-banner'), BANNER_DELAY_MS, () => {
-  if (body.dataset.state !== 'offline' || stopped) return null;
-  return model.hadSnapshot
+const page = livePage({
+  banner: $('conn-banner'),
+  bannerDelayMs: 1500,
+  bannerText: (wasLive) => (wasLive
     ? '与服务器的连接中断，正在自动重连。表中数据停留在断开时，恢复后自动更新。'
-    : '暂时无法连接服务器，正在自动重试…';
+    : '暂时无法连接服务器，正在自动重试…'),
+  recheck: () => checkAuth(),
 });
 
-function setState(s) {
-  body.dataset.state = s;
-  $('conn').dataset.state = s;
-  setText($('conn-text'), stopped ? '已停止'
-    : s === 'live' ? '实时'
-      : s === 'offline' ? (model.hadSnapshot ? '连接中断，正在重连…' : '正在连接服务器…')
-        : '正在连接…');
-  offlineBanner(s === 'offline' && !stopped);
-}
-
-/** 'ok', 'redirect' or 'unknown' (server unreachable). */
+/** 'ok', 'stopped' (or gone to the login page) or 'unknown' (server unreachable). */
 async function checkAuth() {
-  const { status, me } = await fetchMeWith(null, pageToken);
-  if (stopped) return 'redirect';
-  if (status === 401) {
-    stopped = true;
-    if (conn) conn.close();
-    location.replace(loginUrl());
-    return 'redirect';
-  }
+  const answer = await page.me(null, pageToken);
+  if (!answer) return 'stopped';
+  const { status, me } = answer;
   if (status !== 200 || !me) return 'unknown';
   model.me = me;
   setText($('user-name'), str(me.name));
   renderScope();
   return 'ok';
-}
-
-function maybeRecheckAuth(force) {
-  if (stopped) return;
-  if (!force && Date.now() - lastAuthCheck < AUTH_RECHECK_MS) return;
-  lastAuthCheck = Date.now();
-  checkAuth().catch((e) => console.warn('auth check failed', e));
 }
 
 // ------------------------------------------------------------------ rendering
@@ -124,7 +83,7 @@ function alertCell(h) {
   td.append(box);
   const by = h.alerts_by_severity && typeof h.alerts_by_severity === 'object' ? h.alerts_by_severity : {};
   let any = false;
-  for (const [sev, text] of SEVERITIES) {
+  for (const [sev, { text }] of Object.entries(SEVERITIES)) {
     const n = Math.max(0, num(by[sev], 0));
     if (n === 0) continue;
     any = true;
@@ -134,7 +93,7 @@ function alertCell(h) {
     b.append(icon, el('span', null, `${text} ${n}`));
     box.append(b);
   }
-  if (!any) box.append(el('span', 'none', num(h.alerts_open, 0) > 0 ? `${count(h.alerts_open)} 条` : '无'));
+  if (!any) box.append(el('span', 'none', num(h.alerts_open, 0) > 0 ? `${countText(h.alerts_open)} 条` : '无'));
   return td;
 }
 
@@ -152,7 +111,7 @@ function renderHalls() {
     const waiting = waitingOf(h);
     const longest = el('td', 'n num longest');
     longest.dataset.hall = id;
-    const windows = el('td', 'n num', `${count(h.windows_open)}/${count(h.windows_total)}`);
+    const windows = el('td', 'n num', `${countText(h.windows_open)}/${countText(h.windows_total)}`);
     const advice = el('td', 'advice');
     const lines = Array.isArray(h.advice) ? h.advice.map(str).filter(Boolean) : [];
     if (lines.length) {
@@ -165,9 +124,9 @@ function renderHalls() {
     tr.append(th,
       el('td', `n num waiting${waiting ? '' : ' is-zero'}`, String(waiting)),
       longest,
-      el('td', 'n num', minutes(h.avg_wait_s)),
-      el('td', 'n num', count(h.issued_today)),
-      el('td', 'n num', count(h.served_today)),
+      el('td', 'n num', minutesText(h.avg_wait_s)),
+      el('td', 'n num', countText(h.issued_today)),
+      el('td', 'n num', countText(h.served_today)),
       windows,
       el('td', 'n num', percentText(h.load)),
       el('td', 'n num', percentText(h.satisfaction_rate)),
@@ -216,16 +175,8 @@ function tickLongest() {
     const base = num(h.longest_wait_s, 0);
     const since = clock.since(h.at);
     const s = waitingOf(h) > 0 ? base + (since ?? 0) : null;
-    setText(td, s === null ? '—' : minutes(s));
+    setText(td, s === null ? '—' : minutesText(s));
   }
-}
-
-function tickClock() {
-  const p = clock.parts();
-  setText($('clock-date'), `${p.y}年${p.mo}月${p.d}日 ${WEEKDAYS[p.wd]}`);
-  const t = `${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}`;
-  setText($('clock-time'), t);
-  $('clock-time').dateTime = `${p.y}-${pad(p.mo)}-${pad(p.d)}T${t}`;
 }
 
 // ------------------------------------------------------------------ messages
@@ -235,9 +186,8 @@ function onSnapshot(m) {
   const latest = model.halls.map((h) => str(h.at)).sort().pop();
   if (latest) clock.note(latest, m.clock_rate);
   model.hadSnapshot = true;
-  live = true;
   renderHalls();
-  setState('live');
+  page.setState('live');
   tickClock();
 }
 
@@ -254,50 +204,23 @@ function onSummary(m) {
 function onMessage(m) {
   switch (m.type) {
     case 'snapshot': onSnapshot(m); break;
-    case 'summary': if (live) onSummary(m); break;
+    case 'summary': if (page.live) onSummary(m); break;
     default: break;
   }
 }
 
 // ------------------------------------------------------------------ start
 
-function openSocket() {
-  conn = connect('ws/region', onMessage, (status, info) => {
-    if (stopped) return;
-    if (status === 'open') {
-      connFailures = 0;
-    } else if (status === 'closed') {
-      live = false;
-      setState('offline');
-      if (info.wasOpen) {
-        if (info.code === 1008 || info.code === 4401 || info.code === 4403) maybeRecheckAuth(true);
-      } else {
-        connFailures += 1;
-        if (connFailures >= 2) maybeRecheckAuth(false);
-      }
-    }
-  });
-}
-
 async function start() {
-  for (const b of document.querySelectorAll('[data-logout]')) {
-    b.addEventListener('click', async () => {
-      b.disabled = true;
-      if (!await logout()) b.disabled = false;
-    });
-  }
-  tickClock();
-  const loop = () => {
+  bindLogout();
+  everySecond(() => {
     tickClock();
     if (model.hadSnapshot) tickLongest();
-    setTimeout(loop, 1000 - (Date.now() % 1000) + 5);
-  };
-  setTimeout(loop, 1000 - (Date.now() % 1000) + 5);
+  });
   renderHalls();
-  setState('connecting');
-  const result = await checkAuth();
-  if (result === 'redirect') return;
-  openSocket();
+  page.setState('connecting');
+  if (await checkAuth() === 'stopped') return;
+  page.open('ws/region', onMessage);
 }
 
 start();

@@ -19,8 +19,8 @@
 // the note field textarea[name="note"].
 
 import {
-  connect, queryParam, parseTime, parseOffsetMinutes, str, el,
-  fetchMe, loginUrl, logout, RULES, SEVERITIES,
+  queryParam, parseTime, str, el, ServerClock, RULES, SEVERITIES, livePage, headerClock,
+  everySecond, bindLogout,
 } from './common.js';
 
 // ------------------------------------------------------------------ vocabulary
@@ -33,11 +33,9 @@ const STATES = { open: '待处理', acknowledged: '已确认', resolved: '已办
 const NOTE_REQUIRED_ON_RESOLVE = new Set(['bad_rating']);
 
 const SOUND_KEY = 'hallwatch.console.sound';
-const WEEKDAYS = ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六'];
 const MAX_RESOLVED_SHOWN = 200;
 const NOTE_MAX = 500;
 const PENDING_TIMEOUT_MS = 12000;
-const AUTH_RECHECK_MS = 10000;
 const FLASH_MS = 6500;
 const HEADER_NOTICE_MS = 30000;
 
@@ -60,18 +58,11 @@ const model = {
 
 const filters = { hall: '', rule: '', severity: '' };
 
-// Hall-local time: the UTC offset written in the server's timestamps, and the
-// difference between the server's clock and this machine's. `rate` is how many
-// server seconds pass per real second (1, except in the demo), counted on from
-// the last server time seen (`base`).
-const clock = { offsetMin: null, skewMs: 0, todayKey: null, rate: 1, base: null };
-
-let conn = null;
-let live = false;          // the current connection has delivered its snapshot
-let pageState = 'connecting';
-let connFailures = 0;      // consecutive connection attempts that never opened
-let lastAuthCheck = 0;
-let stopped = false;       // a fatal condition: no more connecting
+// The server's clock in the hall's time zone: ages and 今日已办结 follow the
+// hall's day, not this machine's.
+const clock = new ServerClock();
+const tickHeaderClock = headerClock(clock);
+let todayKey = null;       // the hall's day, 'YYYY-MM-DD'
 
 // The one open note form: {id, op}. Drafts survive closing a form by accident.
 let openForm = null;
@@ -151,36 +142,16 @@ function compareActive(a, b) {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-const serverNow = () => (clock.base
-  ? clock.base.server + (Date.now() - clock.base.local) * clock.rate
-  : Date.now() + clock.skewMs);
-
-/** Hall-local calendar fields of an instant (the server's offset when known). */
-function localParts(ms) {
-  if (clock.offsetMin !== null) {
-    const t = new Date(ms + clock.offsetMin * 60000);
-    return {
-      y: t.getUTCFullYear(), mo: t.getUTCMonth() + 1, d: t.getUTCDate(), wd: t.getUTCDay(),
-      h: t.getUTCHours(), mi: t.getUTCMinutes(), s: t.getUTCSeconds(),
-    };
-  }
-  const t = new Date(ms);
-  return {
-    y: t.getFullYear(), mo: t.getMonth() + 1, d: t.getDate(), wd: t.getDay(),
-    h: t.getHours(), mi: t.getMinutes(), s: t.getSeconds(),
-  };
-}
-
 const pad = (n) => String(n).padStart(2, '0');
 
 function hhmm(ms) {
   if (ms === null || ms === undefined) return '';
-  const p = localParts(ms);
+  const p = clock.parts(ms);
   return `${pad(p.h)}:${pad(p.mi)}`;
 }
 
 function dayKey(ms) {
-  const p = localParts(ms);
+  const p = clock.parts(ms);
   return `${p.y}-${pad(p.mo)}-${pad(p.d)}`;
 }
 
@@ -197,18 +168,7 @@ function spanText(ms) {
 
 function ageText(a) {
   if (a.openedAt === null) return '';
-  return `已持续 ${spanText(serverNow() - a.openedAt)}`;
-}
-
-function noteServerTime(at, rate) {
-  const off = parseOffsetMinutes(at);
-  if (off !== null) clock.offsetMin = off;
-  const t = parseTime(at);
-  if (t !== null) {
-    clock.skewMs = t - Date.now();
-    clock.base = { server: t, local: Date.now() };
-  }
-  if (typeof rate === 'number' && rate > 0) clock.rate = rate;
+  return `已持续 ${spanText(clock.now() - a.openedAt)}`;
 }
 
 function severityBadge(sev, small) {
@@ -226,54 +186,24 @@ const nextId = (prefix) => `${prefix}-${++uid}`;
 
 // ------------------------------------------------------------------ page state
 
-function setState(s) {
-  pageState = s;
-  body.dataset.state = s;
-  renderConn();
-}
+const page = livePage({
+  offlineText: (wasLive) => (wasLive ? '连接中断，正在重连…（数据可能不是最新）' : '无法连接服务器，正在重试…'),
+  recheck: () => checkAuth(),
+  onForbidden: () => forbiddenHall(),
+  inert: $('console'),
+});
 
-function renderConn() {
-  const box = $('conn');
-  const text = $('conn-text');
-  box.dataset.state = pageState;
-  if (stopped) {
-    text.textContent = '已停止';
-  } else if (pageState === 'live') {
-    text.textContent = '实时';
-  } else if (pageState === 'offline') {
-    text.textContent = model.hadSnapshot ? '连接中断，正在重连…（数据可能不是最新）' : '无法连接服务器，正在重试…';
-  } else {
-    text.textContent = '正在连接…';
-  }
-}
+const ALL_SCOPE = { href: 'supervisor.html', text: '查看全部监察范围' };
 
-function showFatal(kind, title, text, { allScopeLink = false } = {}) {
-  stopped = true;
-  body.dataset.error = kind;
-  if (conn) conn.close();
-  conn = null;
-  live = false;
-  $('fatal-title').textContent = title;
-  $('fatal-text').textContent = text;
-  $('fatal-link').hidden = !allScopeLink;
-  $('fatal').hidden = false;
-  $('console').setAttribute('inert', '');
-  setState('offline');
-  const first = $('fatal').querySelector('a:not([hidden]), button');
-  if (first) first.focus();
-}
-
-function goToLogin() {
-  stopped = true;
-  if (conn) conn.close();
-  location.replace(loginUrl());
+function showFatal(kind, title, text, link = null) {
+  page.fatal(kind, title, text, { link, stop: true });
 }
 
 function forbiddenHall() {
   const who = model.me && str(model.me.name) ? `当前账号（${str(model.me.name)}）` : '当前账号';
   showFatal('forbidden', '无权查看该大厅',
     `${who}的监察范围不包括「${hallId || '所选大厅'}」。如需查看，请联系系统管理员。`,
-    { allScopeLink: !!hallId });
+    hallId ? ALL_SCOPE : null);
 }
 
 // ------------------------------------------------------------------ auth
@@ -285,21 +215,14 @@ function setMe(me) {
 }
 
 /**
- * Ask api/me whether the session is still good. Returns 'ok', 'redirect',
- * 'forbidden' or 'unknown' (server unreachable or a strange answer). A 200 is
- * checked against the role and hall scope it carries.
+ * Ask api/me whether the session is still good. Returns 'ok', 'forbidden',
+ * 'stopped' (or gone to the login page) or 'unknown' (server unreachable or a
+ * strange answer). A 200 is checked against the role and hall scope it carries.
  */
 async function checkAuth() {
-  const { status, me } = await fetchMe(hallId);
-  if (stopped) return 'forbidden';
-  if (status === 401) {
-    goToLogin();
-    return 'redirect';
-  }
-  if (status === 403) {
-    forbiddenHall();
-    return 'forbidden';
-  }
+  const answer = await page.me(hallId);
+  if (!answer) return 'stopped';
+  const { status, me } = answer;
   if (status !== 200 || !me) return 'unknown';
   setMe(me);
   const role = str(me.role);
@@ -315,13 +238,6 @@ async function checkAuth() {
     return 'forbidden';
   }
   return 'ok';
-}
-
-function maybeRecheckAuth(force) {
-  if (stopped) return;
-  if (!force && Date.now() - lastAuthCheck < AUTH_RECHECK_MS) return;
-  lastAuthCheck = Date.now();
-  checkAuth().catch((e) => console.warn('auth check failed', e));
 }
 
 // ------------------------------------------------------------------ header
@@ -347,13 +263,7 @@ function renderScope() {
 }
 
 function tickClock() {
-  const now = serverNow();
-  const p = localParts(now);
-  const dateText = `${p.y}年${p.mo}月${p.d}日 ${WEEKDAYS[p.wd]}`;
-  const timeText = `${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}`;
-  if ($('clock-date').textContent !== dateText) $('clock-date').textContent = dateText;
-  $('clock-time').textContent = timeText;
-  $('clock-time').dateTime = `${p.y}-${pad(p.mo)}-${pad(p.d)}T${timeText}`;
+  tickHeaderClock();
 
   // Ages in the list ("已持续 12 分钟"): only touch text that changed.
   for (const row of rows.values()) {
@@ -364,27 +274,18 @@ function tickClock() {
   }
 
   // Midnight: yesterday's resolved alerts leave 今日已办结.
-  const key = dayKey(now);
-  if (clock.todayKey !== key) {
-    const first = clock.todayKey === null;
-    clock.todayKey = key;
+  const key = dayKey(clock.now());
+  if (todayKey !== key) {
+    const first = todayKey === null;
+    todayKey = key;
     if (!first) pruneResolved();
   }
-}
-
-function startClock() {
-  tickClock();
-  const align = () => {
-    tickClock();
-    setTimeout(align, 1000 - (Date.now() % 1000) + 5);
-  };
-  setTimeout(align, 1000 - (Date.now() % 1000) + 5);
 }
 
 function pruneResolved() {
   let changed = false;
   for (const [id, a] of model.alerts) {
-    if (a.state === 'resolved' && a.resolvedAt !== null && dayKey(a.resolvedAt) !== clock.todayKey) {
+    if (a.state === 'resolved' && a.resolvedAt !== null && dayKey(a.resolvedAt) !== todayKey) {
       model.alerts.delete(id);
       changed = true;
     }
@@ -770,7 +671,7 @@ function renderList(active) {
     empty.hidden = false;
     empty.classList.toggle('is-clear', model.hadSnapshot && total === 0);
     if (!model.hadSnapshot) {
-      $('alerts-empty-text').textContent = pageState === 'offline' ? '正在连接服务器…' : '正在加载告警…';
+      $('alerts-empty-text').textContent = page.state === 'offline' ? '正在连接服务器…' : '正在加载告警…';
       $('alerts-empty-sub').textContent = '';
     } else if (total === 0) {
       $('alerts-empty-text').textContent = '当前没有待处理的告警';
@@ -1005,7 +906,7 @@ function submitNote() {
     f.ta.focus();
     return;
   }
-  if (!conn || !live || !conn.send({ op, alert: id, note })) {
+  if (!page.live || !page.send({ op, alert: id, note })) {
     setFormError('与服务器的连接已中断，请在恢复连接后重试。');
     return;
   }
@@ -1070,8 +971,8 @@ function refocus(target) {
 // ------------------------------------------------------------------ messages
 
 function onSnapshot(m) {
-  noteServerTime(m.at, m.clock_rate);
-  clock.todayKey = dayKey(serverNow());
+  clock.note(m.at, m.clock_rate);
+  todayKey = dayKey(clock.now());
   const first = !model.hadSnapshot;
   model.halls = (Array.isArray(m.halls) ? m.halls : [])
     .filter((h) => h && typeof h === 'object' && str(h.id))
@@ -1105,8 +1006,7 @@ function onSnapshot(m) {
   region.setAttribute('aria-busy', 'true');
   renderAll();
   region.setAttribute('aria-busy', 'false');
-  live = true;
-  setState('live');
+  page.setState('live');
   tickClock();
 
   refocus(focusAfter);
@@ -1120,7 +1020,7 @@ function onAlert(m) {
   const isNew = !model.known.has(a.id);
   model.known.add(a.id);
   const focusAfter = settleForm(a);
-  if (a.state === 'resolved' && a.resolvedAt !== null && clock.todayKey && dayKey(a.resolvedAt) !== clock.todayKey) {
+  if (a.state === 'resolved' && a.resolvedAt !== null && todayKey && dayKey(a.resolvedAt) !== todayKey) {
     model.alerts.delete(a.id); // resolved on another day: not for 今日已办结
   } else {
     model.alerts.set(a.id, a);
@@ -1169,7 +1069,7 @@ function onMessage(m) {
   switch (m.type) {
     case 'snapshot': onSnapshot(m); break;
     // Deltas before a connection's snapshot cannot be placed; the snapshot has them.
-    case 'alert': if (live) onAlert(m); break;
+    case 'alert': if (page.live) onAlert(m); break;
     case 'error': onError(m); break;
     default: break; // 'ping' is dropped by connect(); unknown types: the channel will grow
   }
@@ -1177,62 +1077,32 @@ function onMessage(m) {
 
 // ------------------------------------------------------------------ start
 
-function openSocket() {
-  const path = hallId ? `ws/alerts?hall=${encodeURIComponent(hallId)}` : 'ws/alerts';
-  conn = connect(path, onMessage, (status, info) => {
-    if (stopped) return;
-    if (status === 'open') {
-      connFailures = 0;
-    } else if (status === 'closed') {
-      live = false;
-      if (pending) {
-        clearPending();
-        setFormBusy(false);
-        setFormError('连接中断，操作结果未知；恢复连接后请核对该告警的状态。');
-      }
-      setState('offline');
-      if (!model.hadSnapshot) renderList([]);
-      // A refused upgrade (401/403) never opens; a policy close may mean the
-      // session ended. Ask api/me which it is.
-      if (info.wasOpen) {
-        if (info.code === 1008 || info.code === 4401 || info.code === 4403) maybeRecheckAuth(true);
-      } else {
-        connFailures += 1;
-        if (connFailures >= 2) maybeRecheckAuth(false);
-      }
-    }
-  });
-}
-
-function initLogout() {
-  for (const b of document.querySelectorAll('[data-logout]')) {
-    b.addEventListener('click', async () => {
-      b.disabled = true;
-      const ok = await logout();
-      if (!ok) {
-        b.disabled = false;
-        showGlobalError('退出登录失败：无法连接服务器，请稍后重试。');
-      }
-    });
+/** After a lost connection: an op in flight may or may not have been done. */
+function onClosed() {
+  if (pending) {
+    clearPending();
+    setFormBusy(false);
+    setFormError('连接中断，操作结果未知；恢复连接后请核对该告警的状态。');
   }
+  if (!model.hadSnapshot) renderList([]);
 }
 
 async function start() {
-  startClock();
+  everySecond(tickClock);
   initSound();
   initFilters();
-  initLogout();
+  bindLogout(() => showGlobalError('退出登录失败：无法连接服务器，请稍后重试。'));
   renderAll();
-  setState('connecting');
+  page.setState('connecting');
 
   if (hallId !== null && !/^[A-Za-z0-9_-]{1,32}$/.test(hallId)) {
-    showFatal('bad-hall', '服务大厅编号无效', `「${hallId}」不是有效的服务大厅编号。`, { allScopeLink: true });
+    showFatal('bad-hall', '服务大厅编号无效', `「${hallId}」不是有效的服务大厅编号。`, ALL_SCOPE);
     return;
   }
   const result = await checkAuth();
-  if (result === 'redirect' || result === 'forbidden') return;
+  if (result === 'stopped' || result === 'forbidden') return;
   // 'unknown' (server unreachable): connect anyway; failures will ask again.
-  openSocket();
+  page.open(hallId ? `ws/alerts?hall=${encodeURIComponent(hallId)}` : 'ws/alerts', onMessage, onClosed);
 }
 
 start();

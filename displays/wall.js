@@ -8,11 +8,12 @@
 // plus data-error="missing-hall|unknown-hall" when the page cannot work.
 // The big current call is #latest-ticket / #latest-window.
 
-import { connect, apiUrl, queryParam, parseTime, parseOffsetMinutes, str, num, el } from './common.js';
+import {
+  queryParam, str, num, el, ServerClock, livePage, headerClock, everySecond, hallExists,
+} from './common.js';
 
 const MAX_CALLS = 10;
 const VOICE_KEY = 'hallwatch.wall.voice';
-const WEEKDAYS = ['星期日', '星期一', '星期二', '星期三', '星期四', '星期五', '星期六'];
 const STATUS_TEXT = {
   offline: '未开放',
   idle: '空闲',
@@ -34,11 +35,11 @@ const model = {
   hadSnapshot: false,
 };
 
-// Hall-local clock: the time-zone offset written in the server's timestamps,
-// and a correction when the TV's own clock is badly wrong.
-// `rate`: server seconds per real second (1, except in the demo, whose clock
-// runs faster); then the clock counts on from the last server time seen.
-const clock = { offsetMin: null, skewMs: 0, rate: 1, base: null };
+// Hall-local clock: the time-zone offset written in the server's timestamps;
+// the TV's own clock unless it is clearly wrong (more than two minutes off)
+// or the demo runs the server's clock faster.
+const clock = new ServerClock({ trustLocalMs: 120000 });
+const tickClock = headerClock(clock);
 
 // ------------------------------------------------------------------ helpers
 
@@ -102,57 +103,15 @@ function hhmm(at) {
   return m ? `${m[1]}:${m[2]}` : '';
 }
 
-function noteServerTime(at, rate) {
-  const off = parseOffsetMinutes(at);
-  if (off !== null) clock.offsetMin = off;
-  if (typeof rate === 'number' && rate > 0) clock.rate = rate;
-  const t = parseTime(at);
-  if (t !== null) {
-    clock.base = { server: t, local: Date.now() };
-    const skew = t - Date.now();
-    // Only correct a clock that is clearly wrong; network delay is not skew.
-    clock.skewMs = Math.abs(skew) > 120000 ? skew : 0;
-  }
-}
-
 // ------------------------------------------------------------------ state of the page
 
-let state = 'connecting';
-let bannerTimer = null;
-
-function setState(s) {
-  state = s;
-  body.dataset.state = s;
-  const banner = $('conn-banner');
-  if (s === 'offline') {
-    // A restart that takes a second should not flash a warning at the hall.
-    if (!bannerTimer && banner.hidden) {
-      bannerTimer = setTimeout(() => {
-        bannerTimer = null;
-        if (state === 'offline' && !body.dataset.error) banner.hidden = false;
-      }, 1500);
-    }
-  } else {
-    if (bannerTimer) { clearTimeout(bannerTimer); bannerTimer = null; }
-    banner.hidden = true;
-  }
-  if (!model.hadSnapshot) {
-    $('latest-empty-text').textContent = s === 'offline' ? '正在连接服务器…' : '正在连接…';
-  }
-}
-
-function showFatal(kind, title, text) {
-  body.dataset.error = kind;
-  $('conn-banner').hidden = true;
-  $('fatal-title').textContent = title;
-  $('fatal-text').textContent = text;
-  $('fatal').hidden = false;
-}
-
-function clearFatal() {
-  delete body.dataset.error;
-  $('fatal').hidden = true;
-}
+const page = livePage({
+  banner: $('conn-banner'),
+  bannerDelayMs: 1500,
+  onState: (s) => {
+    if (!model.hadSnapshot) $('latest-empty-text').textContent = s === 'offline' ? '正在连接服务器…' : '正在连接…';
+  },
+});
 
 // ------------------------------------------------------------------ rendering
 
@@ -290,10 +249,10 @@ function onSnapshot(m) {
   model.queues = (Array.isArray(m.queues) ? m.queues : []).map(normQueue).filter(Boolean);
   model.calls = dedupeCalls((Array.isArray(m.calls) ? m.calls : []).map(normCall));
   model.hadSnapshot = true;
-  noteServerTime(m.at, m.clock_rate);
-  clearFatal();
+  clock.note(m.at, m.clock_rate);
+  page.clearFatal();
   renderAll();
-  setState('live');
+  page.setState('live');
   tickClock();
 }
 
@@ -340,46 +299,11 @@ function onMessage(m) {
     case 'snapshot': onSnapshot(m); break;
     // Deltas before the first snapshot of a connection cannot be placed; the
     // snapshot that follows carries them anyway.
-    case 'call': if (state === 'live') onCall(m); break;
-    case 'window': if (state === 'live') onWindow(m); break;
-    case 'queue': if (state === 'live') onQueue(m); break;
+    case 'call': if (page.live) onCall(m); break;
+    case 'window': if (page.live) onWindow(m); break;
+    case 'queue': if (page.live) onQueue(m); break;
     default: break; // unknown types: the channel will grow
   }
-}
-
-// ------------------------------------------------------------------ clock
-
-function tickClock() {
-  const now = clock.rate !== 1 && clock.base
-    ? clock.base.server + (Date.now() - clock.base.local) * clock.rate
-    : Date.now() + clock.skewMs;
-  let y, mo, d, wd, h, mi, s;
-  if (clock.offsetMin !== null) {
-    const t = new Date(now + clock.offsetMin * 60000); // read with UTC getters
-    y = t.getUTCFullYear(); mo = t.getUTCMonth() + 1; d = t.getUTCDate(); wd = t.getUTCDay();
-    h = t.getUTCHours(); mi = t.getUTCMinutes(); s = t.getUTCSeconds();
-  } else {
-    const t = new Date(now);
-    y = t.getFullYear(); mo = t.getMonth() + 1; d = t.getDate(); wd = t.getDay();
-    h = t.getHours(); mi = t.getMinutes(); s = t.getSeconds();
-  }
-  const p = (n) => String(n).padStart(2, '0');
-  const dateText = `${y}年${mo}月${d}日 ${WEEKDAYS[wd]}`;
-  const timeText = `${p(h)}:${p(mi)}:${p(s)}`;
-  const dateEl = $('clock-date');
-  if (dateEl.textContent !== dateText) dateEl.textContent = dateText;
-  const timeEl = $('clock-time');
-  timeEl.textContent = timeText;
-  timeEl.dateTime = `${y}-${p(mo)}-${p(d)}T${timeText}`;
-}
-
-function startClock() {
-  tickClock();
-  const loop = () => {
-    tickClock();
-    setTimeout(loop, 1000 - ((Date.now() + clock.skewMs) % 1000) + 15);
-  };
-  setTimeout(loop, 1000 - ((Date.now() + clock.skewMs) % 1000) + 15);
 }
 
 // ------------------------------------------------------------------ voice
@@ -565,19 +489,12 @@ async function checkHall() {
   const now = Date.now();
   if (now - lastHallCheck < 15000) return;
   lastHallCheck = now;
-  let halls;
-  try {
-    const res = await fetch(apiUrl('api/halls'), { cache: 'no-store', headers: { Accept: 'application/json' } });
-    if (!res.ok) return; // cannot tell; keep trying to connect
-    halls = await res.json();
-  } catch {
-    return; // server or network down: the banner says so
-  }
-  if (!Array.isArray(halls)) return;
-  if (!halls.some((h) => h && h.id === hallId)) {
-    showFatal('unknown-hall', '未找到服务大厅', `服务大厅「${hallId}」不存在或尚未配置，请从列表中重新选择。`);
-  } else if (body.dataset.error === 'unknown-hall') {
-    clearFatal();
+  // Cannot tell (the server or the network is down): keep trying to connect.
+  const known = await hallExists(hallId);
+  if (known === false) {
+    page.fatal('unknown-hall', '未找到服务大厅', `服务大厅「${hallId}」不存在或尚未配置，请从列表中重新选择。`);
+  } else if (known && body.dataset.error === 'unknown-hall') {
+    page.clearFatal();
   }
 }
 
@@ -586,7 +503,8 @@ async function checkHall() {
 const hallId = queryParam('hall');
 
 function start() {
-  startClock();
+  // A TV's clock may be minutes off: tick with the clock shown.
+  everySecond(tickClock, () => clock.now());
   initVoice();
   renderHall();
   let resizeTimer = null;
@@ -598,9 +516,9 @@ function start() {
   if (typeof ResizeObserver === 'function') new ResizeObserver(() => fitLines()).observe($('hero'));
 
   if (!hallId || !/^[A-Za-z0-9_-]{1,32}$/.test(hallId)) {
-    showFatal('missing-hall', hallId ? '服务大厅编号无效' : '未指定服务大厅',
+    page.fatal('missing-hall', hallId ? '服务大厅编号无效' : '未指定服务大厅',
       '请从服务大厅列表中选择要显示的大厅。');
-    setState('offline');
+    page.setState('offline');
     return;
   }
 
@@ -612,11 +530,8 @@ function start() {
   const qs = params.toString();
   const path = `ws/display/${encodeURIComponent(hallId)}${qs ? `?${qs}` : ''}`;
 
-  connect(path, onMessage, (status, info) => {
-    if (status === 'closed') {
-      setState('offline');
-      if (!info.wasOpen || info.code === 4404 || info.code === 1008) checkHall();
-    }
+  page.open(path, onMessage, (info) => {
+    if (!info.wasOpen || info.code === 4404 || info.code === 1008) checkHall();
   });
 }
 

@@ -19,7 +19,7 @@
 // data-status="offline|idle|calling|serving|paused"> (plus data-error when the
 // page cannot work); #w-ticket, #w-state, #w-staff-name, #w-staff-no.
 
-import { connect, apiUrl, queryParam, str } from './common.js';
+import { apiUrl, queryParam, str, livePage } from './common.js';
 
 const hall = queryParam('hall');
 const windowId = queryParam('window');
@@ -107,36 +107,10 @@ function fit() {
 
 // ------------------------------------------------------------------ page state
 
-let bannerTimer = null;
+// A server restart that takes a second should not flash at the citizens.
+const page = livePage({ banner: $('w-conn'), bannerDelayMs: 2000 });
 
-function setState(s) {
-  body.dataset.state = s;
-  const note = $('w-conn');
-  if (s === 'offline') {
-    // A server restart that takes a second should not flash at the citizens.
-    if (!bannerTimer && note.hidden) {
-      bannerTimer = setTimeout(() => {
-        bannerTimer = null;
-        if (body.dataset.state === 'offline' && !body.dataset.error) note.hidden = false;
-      }, 2000);
-    }
-  } else {
-    if (bannerTimer) { clearTimeout(bannerTimer); bannerTimer = null; }
-    note.hidden = true;
-  }
-}
-
-function showFatal(kind, text) {
-  body.dataset.error = kind;
-  $('w-conn').hidden = true;
-  $('fatal-text').textContent = text;
-  $('fatal').hidden = false;
-}
-
-function clearFatal() {
-  delete body.dataset.error;
-  $('fatal').hidden = true;
-}
+const showFatal = (kind, text) => page.fatal(kind, null, text);
 
 let lastCheck = 0;
 
@@ -183,13 +157,13 @@ function onMessage(m) {
         name: w.name, status: w.status, ticket: w.ticket, staff: w.staff, staff_name: w.staff_name,
         services: w.services,
       };
-      clearFatal();
+      page.clearFatal();
       render();
-      setState('live');
+      page.setState('live');
       break;
     }
     case 'window':
-      if (win && body.dataset.state === 'live' && m.window === windowId) {
+      if (win && page.live && m.window === windowId) {
         const before = win.ticket;
         Object.assign(win, {
           status: m.status, ticket: m.ticket, staff: m.staff, staff_name: m.staff_name,
@@ -198,7 +172,7 @@ function onMessage(m) {
       }
       break;
     case 'call':
-      if (win && body.dataset.state === 'live' && m.window === windowId) {
+      if (win && page.live && m.window === windowId) {
         win.ticket = m.ticket;
         if (win.status !== 'serving') win.status = 'calling';
         render(true); // a recall flashes the same ticket again
@@ -223,19 +197,12 @@ function start() {
   if (!ok(hall) || !ok(windowId)) {
     $('w-state').textContent = '未指定窗口';
     showFatal('missing-window', '请在地址中指定服务大厅和窗口，例如 window.html?hall=jl-center&window=05。');
-    setState('offline');
+    page.setState('offline');
     return;
   }
-  connect(
-    `ws/display/${encodeURIComponent(hall)}?window=${encodeURIComponent(windowId)}`,
-    onMessage,
-    (status, info) => {
-      if (status === 'closed') {
-        setState('offline');
-        if (!info.wasOpen) checkWindow();
-      }
-    },
-  );
+  page.open(`ws/display/${encodeURIComponent(hall)}?window=${encodeURIComponent(windowId)}`, onMessage, (info) => {
+    if (!info.wasOpen) checkWindow();
+  });
 }
 
 start();

@@ -293,8 +293,8 @@ async fn op(dev: &mut Device, w: &str, body: serde_json::Value) -> serde_json::V
 /// The manager's dashboard in a real browser: after logging in, a window's
 /// tile follows a ticket from the login through call, start and finish to a
 /// served bar of 1/25; KPIs and the staffing advice are drawn; a wait_timeout
-/// alert appears; when the server restarts the page comes back by itself and
-/// keeps following the hall.
+/// alert appears; when the server restarts the page says so (badge, banner),
+/// comes back by itself and keeps following the hall.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_follows_a_window_through_a_ticket_and_recovers_after_a_restart() {
     use chrono::TimeZone;
@@ -333,6 +333,8 @@ async fn the_dashboard_follows_a_window_through_a_ticket_and_recovers_after_a_re
             ("--staff-name", "李敏"),
             ("--staff-no", "S001"),
             ("--ticket", "B001"),
+            // The server's day in the hall's time zone, not this machine's.
+            ("--clock-date", "2026年11月23日 星期一"),
             ("--screenshot", &shot_arg),
             ("--timeout-ms", "30000"),
         ],

@@ -6,7 +6,8 @@
 //
 // 1. Opens BASE/supervisor.html (--path), which sends a browser without the
 //    session cookie to login.html?next=...; logs in through the form with
-//    --token and waits until the console is back with <body data-state="live">.
+//    --token and waits until the console is back with <body data-state="live">,
+//    the header badge #conn reading 实时 and the header clock ticking.
 //    Prints `READY`.
 // 2. Waits for an alert row [data-state="open"] whose [data-rule] is
 //    --expect-rule (default wait_timeout); prints `ALERT <id>`.
@@ -125,6 +126,19 @@ async function main() {
   }
   const landed = new URL(page.url());
   if (landed.pathname + landed.search !== startPath) throw new Error(`after login the page is ${landed.pathname + landed.search}, expected ${startPath}`);
+  phase = 'wait for the header badge and clock';
+  const header = () => page.evaluate(() => ({
+    conn: document.getElementById('conn').dataset.state,
+    connText: document.getElementById('conn-text').textContent,
+    time: document.getElementById('clock-time').textContent,
+    date: document.getElementById('clock-date').textContent,
+  }));
+  const first = await poll(async () => {
+    const h = await header();
+    return h.conn === 'live' && h.connText === '实时' && /^\d{2}:\d{2}:\d{2}$/.test(h.time)
+      && /^\d{4}年\d{1,2}月\d{1,2}日 星期[日一二三四五六]$/.test(h.date) ? h : null;
+  }, 'the badge at 实时 and the clock');
+  await poll(async () => ((await header()).time !== first.time ? true : null), 'the clock ticking');
   await out('READY');
 
   phase = `wait for an open ${opts.expectRule} alert`;

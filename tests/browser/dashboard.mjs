@@ -11,7 +11,9 @@
 //  1. Opens BASE/dashboard.html?hall=HALL, which sends a browser without the
 //     session cookie to login.html?next=…; logs in with --token and waits for
 //     the dashboard to be live again: the window's tile, the KPIs and a
-//     staffing row per service drawn. `READY`.
+//     staffing row per service drawn, the header badge #conn reading 实时,
+//     and the header clock ticking (at --clock-date, when given, the day of
+//     the server's clock in the hall's time zone). `READY`.
 //  2. `STAFFED`: the window's tile is 空闲 with the staff name and 工号.
 //  3. `CALLING <ticket>`: the tile is 叫号中 with the ticket.
 //  4. `SERVING <ticket>`: the tile is 办理中 with the ticket.
@@ -21,9 +23,10 @@
 //  6. `ALERT <rule>`: an alert of --alert-rule (default wait_timeout) is in
 //     the open alerts list, and the queue of --alert-service (default GA)
 //     shows one waiting with a longest wait of at least --alert-minutes (30).
-//  7. `OFFLINE`: the server went away: body[data-state="offline"] and the
-//     connection banner shown.
-//  8. `RECOVERED`: the page is live again by itself, the tile still 1/25.
+//  7. `OFFLINE`: the server went away: body[data-state="offline"], the badge
+//     offline (连接中断，正在重连…) and the connection banner shown.
+//  8. `RECOVERED`: the page is live again by itself: the badge back at 实时,
+//     the banner gone, the tile still 1/25.
 //  9. `PAUSED`: a pause reaches the tile (暂停). Screenshot (--screenshot).
 // Each wait has up to --timeout-ms. On a timeout or any failure the page's
 // state, text, console errors and failed requests go to stderr and the exit
@@ -36,6 +39,7 @@ import { parseArgs, out, launchChromium, newPage, describePage } from './lib.mjs
 const USAGE = `usage: node dashboard.mjs --base URL --token TOKEN --hall HALL --window W
        --staff-name NAME --staff-no NO --ticket T [--benchmark 25]
        [--alert-rule wait_timeout] [--alert-service GA] [--alert-minutes 30]
+       [--clock-date "2026年11月23日 星期一"]
        [--screenshot FILE] [--timeout-ms MS] [--viewport 1920x1080]`;
 
 let opts;
@@ -43,7 +47,7 @@ try {
   opts = parseArgs(process.argv.slice(2), {
     base: 'string', token: 'string', hall: 'string', window: 'string', 'staff-name': 'string',
     'staff-no': 'string', ticket: 'string', benchmark: 'number', 'alert-rule': 'string',
-    'alert-service': 'string', 'alert-minutes': 'number', screenshot: 'string',
+    'alert-service': 'string', 'alert-minutes': 'number', 'clock-date': 'string', screenshot: 'string',
     'timeout-ms': 'number', viewport: 'viewport',
   }, {
     base: null,
@@ -57,6 +61,7 @@ try {
     alertRule: 'wait_timeout',
     alertService: 'GA',
     alertMinutes: 30,
+    clockDate: null,
     screenshot: null,
     timeoutMs: 20000,
     viewport: { width: 1920, height: 1080 },
@@ -103,6 +108,12 @@ const readBoard = (win) => page.evaluate((id) => {
     state: b.dataset.state,
     error: b.dataset.error || null,
     banner: document.getElementById('conn-banner').hidden ? null : txt(document.getElementById('conn-banner')),
+    conn: { state: document.getElementById('conn').dataset.state, text: txt(document.getElementById('conn-text')) },
+    clock: {
+      date: txt(document.getElementById('clock-date')),
+      time: txt(document.getElementById('clock-time')),
+      dateTime: document.getElementById('clock-time').dateTime,
+    },
     tile: tile ? {
       status: tile.dataset.status,
       statusText: txt(tile.querySelector('.t-status')),
@@ -173,7 +184,13 @@ async function main() {
   await until('the live dashboard after login', (d) => d.url === startPath && d.state === 'live'
     && d.tile && d.tile.status === 'offline' && d.kpi.issued === '0张'
     && d.staffing.length > 0 && d.queues.length === d.staffing.length
-    && d.tile.role === 'meter' && d.adviceLive === 'polite' && d.chartRows > 0);
+    && d.tile.role === 'meter' && d.adviceLive === 'polite' && d.chartRows > 0
+    && d.conn.state === 'live' && d.conn.text === '实时');
+  const first = await until('the header clock', (d) => /^\d{2}:\d{2}:\d{2}$/.test(d.clock.time)
+    && /^\d{4}年\d{1,2}月\d{1,2}日 星期[日一二三四五六]$/.test(d.clock.date)
+    && d.clock.dateTime.endsWith(`T${d.clock.time}`)
+    && (opts.clockDate === null || d.clock.date === opts.clockDate));
+  await until('the header clock ticking', (d) => d.clock.time !== first.clock.time);
   await out('READY');
 
   await until(`${opts.staffName} on the tile`, (d) => d.tile.status === 'idle' && d.tile.statusText === '空闲'
@@ -209,11 +226,13 @@ async function main() {
   });
   await out(`ALERT ${opts.alertRule}`);
 
-  await until('the offline state and its banner', (d) => d.state === 'offline' && !!d.banner);
+  await until('the offline state, its badge and its banner', (d) => d.state === 'offline'
+    && d.conn.state === 'offline' && d.conn.text === '连接中断，正在重连…'
+    && d.banner === '与服务器的连接中断，正在自动重连。屏幕上的数据停留在断开时，恢复后自动更新。');
   await out('OFFLINE');
 
   await until('the dashboard live again by itself', (d) => d.state === 'live' && !d.banner
-    && d.tile && d.tile.barText === want);
+    && d.conn.state === 'live' && d.conn.text === '实时' && d.tile && d.tile.barText === want);
   await out('RECOVERED');
 
   await until('the pause on the tile', (d) => d.tile.status === 'paused' && d.tile.statusText === '暂停');

@@ -5,7 +5,9 @@
 //        --expect B001 --screenshot /tmp/x.png --timeout-ms 20000
 //
 // 1. Opens --url and waits until <body data-state> equals --state (default "live",
-//    i.e. the first snapshot has been drawn), then prints the line `READY`.
+//    i.e. the first snapshot has been drawn) and, on a page with a header clock
+//    (#clock-time), until that clock shows a time and ticks; then prints the
+//    line `READY`.
 // 2. With --expect T: waits until the element --selector (default #latest-ticket)
 //    shows exactly T, optionally also --expect-window W in --window-selector
 //    (default #latest-window); then prints `SEEN T`.
@@ -72,6 +74,18 @@ async function main() {
     opts.state,
     { timeout: opts.timeoutMs, polling: 50 },
   );
+  phase = 'wait for the header clock to tick';
+  const shown = await page.evaluate(() => document.getElementById('clock-time')?.textContent ?? null);
+  if (shown !== null) {
+    await page.waitForFunction(
+      (before) => {
+        const t = document.getElementById('clock-time').textContent;
+        return /^\d{2}:\d{2}:\d{2}$/.test(t) && t !== before;
+      },
+      shown,
+      { timeout: opts.timeoutMs, polling: 50 },
+    );
+  }
   await out('READY');
 
   if (opts.expect !== null) {
