@@ -454,29 +454,10 @@ export async function fetchMeWith(hall, token) {
 
 // ------------------------------------------------------------------ vocabulary
 
-/** The supervision rules' names on screens, by rule code. */
-export const RULES = {
-  wait_timeout: '等候超时',
-  queue_backlog: '排队积压',
-  staffing_gap: '窗口缺口',
-  window_overload: '窗口超负荷',
-  window_unattended: '窗口空岗',
-  idle_with_queue: '有号不叫',
-  pause_too_long: '暂停过长',
-  service_timeout: '办理超时',
-  call_unanswered: '叫号未应',
-  no_show_streak: '连续过号',
-  bad_rating: '差评',
-  device_offline: '设备离线',
-  rating_missing: '评价率低',
-};
-
-/** Alert severities: their names on screens and their order (most severe first). */
-export const SEVERITIES = {
-  critical: { text: '红牌', rank: 0 },
-  warning: { text: '黄牌', rank: 1 },
-  notice: { text: '预警', rank: 2 },
-};
+// The code lists (rules, severities, alert states, reason codes, window kinds,
+// hall levels) come from the server's own enums: ./codes.js is served by
+// hallwatch, never copied here.
+export { RULES, SEVERITIES, ALERT_STATES, NOTE_REQUIRED, HALL_LEVELS } from './codes.js';
 
 /**
  * The connection banner of a live page: shown only once the page has been

@@ -3,9 +3,8 @@
 // screens of its windows (from GET api/halls/{hall}/snapshot). (A separate
 // file: the server's CSP allows no inline script.)
 
-import { apiUrl, el, str } from './common.js';
+import { apiUrl, el, str, HALL_LEVELS } from './common.js';
 
-const LEVELS = { city: '市级', county: '县级', township: '乡镇（街道）', village: '村（社区）' };
 const box = document.getElementById('halls');
 
 function showMessage(lines, withRetry) {
@@ -92,7 +91,7 @@ async function load() {
     a.href = 'wall.html?hall=' + encodeURIComponent(h.id);
     const name = el('span', 'hall-name', str(h.name) || h.id);
     const meta = el('span', 'hall-meta');
-    const level = LEVELS[h.level];
+    const level = HALL_LEVELS[h.level];
     if (level) meta.append(level + ' · ');
     meta.append(el('span', 'hall-id', h.id));
     const arrow = el('span', 'arrow', '综合屏 →');

@@ -19,18 +19,16 @@
 // the note field textarea[name="note"].
 
 import {
-  queryParam, parseTime, str, el, ServerClock, RULES, SEVERITIES, livePage, headerClock,
-  everySecond, bindLogout,
+  queryParam, parseTime, str, el, ServerClock, RULES, SEVERITIES, ALERT_STATES, NOTE_REQUIRED,
+  livePage, headerClock, everySecond, bindLogout,
 } from './common.js';
 
 // ------------------------------------------------------------------ vocabulary
 
-const SEVERITY_ORDER = ['critical', 'warning', 'notice'];
-
-const STATES = { open: '待处理', acknowledged: '已确认', resolved: '已办结' };
+const SEVERITY_ORDER = Object.keys(SEVERITIES);
 
 /** Rules whose resolve needs a written note (a person must follow up). */
-const NOTE_REQUIRED_ON_RESOLVE = new Set(['bad_rating']);
+const NOTE_REQUIRED_ON_RESOLVE = new Set(NOTE_REQUIRED);
 
 const SOUND_KEY = 'hallwatch.console.sound';
 const MAX_RESOLVED_SHOWN = 200;
@@ -81,7 +79,7 @@ function normAlert(a) {
   if (!a || typeof a !== 'object') return null;
   const id = str(a.id).trim();
   if (!id) return null;
-  const state = Object.hasOwn(STATES, a.state) ? a.state : 'open';
+  const state = Object.hasOwn(ALERT_STATES, a.state) ? a.state : 'open';
   return {
     id,
     rule: str(a.rule).trim(),
@@ -590,7 +588,7 @@ function updateRow(row, a) {
     const subject = el('span', 'a-subject', subjectParts(a).join(' · '));
     const tags = el('span', 'a-tags');
     if (a.escalated) tags.append(el('span', 'tag tag-escalated', '已升级'));
-    tags.append(el('span', `tag tag-state st-${a.state}`, STATES[a.state]));
+    tags.append(el('span', `tag tag-state st-${a.state}`, ALERT_STATES[a.state]));
     row.title.replaceChildren(rule, subject, tags);
 
     row.msg.textContent = a.message;

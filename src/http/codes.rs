@@ -84,3 +84,42 @@ pub async fn codes_js() -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(module())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_module_lists_every_code_in_the_enums_order() {
+        let text = module();
+        let rules = text
+            .lines()
+            .find(|l| l.starts_with("export const RULES"))
+            .expect("RULES");
+        let mut at = 0;
+        for rule in Rule::ALL {
+            let i = rules[at..]
+                .find(&format!("\"{}\": \"{}\"", rule.code(), rule.def().name))
+                .unwrap_or_else(|| panic!("{} missing or out of order in {rules}", rule.code()));
+            at += i + 1;
+        }
+        for r in Reason::ALL {
+            assert!(
+                text.contains(&format!("\"{}\": ", r.code())),
+                "{}",
+                r.code()
+            );
+        }
+        for k in WindowKind::ALL {
+            assert!(text.contains(k.name()), "{}", k.code());
+        }
+        assert!(
+            text.contains(r#"export const NOTE_REQUIRED = Object.freeze(["bad_rating"]);"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""critical": {"rank":0,"text":"红牌"}"#),
+            "the most severe first: {text}"
+        );
+    }
+}
