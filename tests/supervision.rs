@@ -175,11 +175,7 @@ async fn a_long_wait_reaches_the_console_is_acknowledged_and_survives_a_restart(
     })
     .await;
     assert!(done["resolve_note"].as_str().unwrap().contains("自动"));
-    let checked = contract.check();
-    assert!(
-        checked.get("alert").copied().unwrap_or(0) > 0,
-        "no alert checked: {checked:?}"
-    );
+    contract.check(&["alert"]);
     app.stop().await;
 }
 

@@ -115,11 +115,9 @@ impl HallHandle {
 
     /// The hall's active alerts and those resolved today.
     pub async fn alerts(&self) -> Vec<AlertView> {
-        let (reply, rx) = oneshot::channel();
-        if self.tx.send(HallMsg::Alerts { reply }).await.is_err() {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
+        self.ask(|reply| HallMsg::Alerts { reply })
+            .await
+            .unwrap_or_default()
     }
 
     /// A supervisor's action on one of this hall's alerts; None if the hall
@@ -131,18 +129,14 @@ impl HallHandle {
         by: String,
         note: Option<String>,
     ) -> Option<Result<AlertView, AlertRefusal>> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(HallMsg::AlertAction {
-                alert,
-                op,
-                by,
-                note,
-                reply,
-            })
-            .await
-            .ok()?;
-        rx.await.ok()
+        self.ask(|reply| HallMsg::AlertAction {
+            alert,
+            op,
+            by,
+            note,
+            reply,
+        })
+        .await
     }
 
     /// Asks the hall to publish its retained window states again.
@@ -150,39 +144,36 @@ impl HallHandle {
         let _ = self.tx.send(HallMsg::Republish).await;
     }
 
+    /// Asks the hall task something; None if the hall has stopped.
+    async fn ask<T>(&self, msg: impl FnOnce(oneshot::Sender<T>) -> HallMsg) -> Option<T> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(msg(reply)).await.ok()?;
+        rx.await.ok()
+    }
+
     /// Subscribes a screen.
     pub async fn display(&self) -> Option<DisplaySub> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(HallMsg::Display { reply }).await.ok()?;
-        rx.await.ok()
+        self.ask(|reply| HallMsg::Display { reply }).await
     }
 
     /// The hall as screens see it now.
     pub async fn snapshot(&self) -> Option<DisplaySnapshot> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(HallMsg::Snapshot { reply }).await.ok()?;
-        rx.await.ok()
+        self.ask(|reply| HallMsg::Snapshot { reply }).await
     }
 
     /// Subscribes a manager's dashboard.
     pub async fn dashboard(&self) -> Option<DashboardSub> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(HallMsg::Dashboard { reply }).await.ok()?;
-        rx.await.ok()
+        self.ask(|reply| HallMsg::Dashboard { reply }).await
     }
 
     /// Today's figures so far.
     pub async fn figures(&self) -> Option<DayFigures> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(HallMsg::Figures { reply }).await.ok()?;
-        rx.await.ok()
+        self.ask(|reply| HallMsg::Figures { reply }).await
     }
 
     /// The hall's summary.
     pub async fn summary(&self) -> Option<SummaryView> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(HallMsg::Summary { reply }).await.ok()?;
-        rx.await.ok()
+        self.ask(|reply| HallMsg::Summary { reply }).await
     }
 }
 

@@ -935,8 +935,9 @@ impl ContractWatch {
     }
 
     /// Checks every message the server published so far against its
-    /// schema; the number checked per schema.
-    pub fn check(self) -> std::collections::BTreeMap<&'static str, usize> {
+    /// schema, and that messages of each schema in `expected` were among
+    /// them.
+    pub fn check(self, expected: &[&str]) {
         self.task.abort();
         let schemas: std::collections::BTreeMap<&str, serde_json::Value> =
             hallwatch::mqtt::wire::schemas().into_iter().collect();
@@ -971,7 +972,12 @@ impl ContractWatch {
             "published messages that break their schema:\n{}",
             bad.join("\n")
         );
-        counts
+        for name in expected {
+            assert!(
+                counts.contains_key(name),
+                "no {name} message was published to check: {counts:?}"
+            );
+        }
     }
 }
 

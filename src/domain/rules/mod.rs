@@ -340,6 +340,32 @@ fn window_finding(
     }
 }
 
+/// A finding about service `s`, at `since`.
+fn service_finding(
+    hall: &Hall,
+    s: usize,
+    rule: Rule,
+    severity: Severity,
+    since: DateTime<Utc>,
+    facts: Facts,
+) -> Finding {
+    let code = hall.spec.services[s].code.clone();
+    Finding {
+        rule,
+        subject: Subject::Service(code.clone()),
+        severity,
+        since,
+        opened: since,
+        facts: Facts {
+            service: Some(s),
+            ..facts
+        },
+        window: None,
+        ticket: None,
+        service: Some(code),
+    }
+}
+
 /// A window's finding for a rule graded by office time since `base`, if due.
 fn graded_window(
     hall: &Hall,

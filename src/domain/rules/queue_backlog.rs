@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Def, Kind, Param, Setting, service_name};
-use crate::domain::alert::{Facts, Finding, Rule, Severity, Subject};
+use super::{Def, Kind, Param, Setting, service_finding, service_name};
+use crate::domain::alert::{Facts, Finding, Rule, Severity};
 use crate::domain::checks::{Aspects, Next};
 use crate::domain::hall::Hall;
 
@@ -39,7 +39,7 @@ impl Default for Limits {
 
 pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, _: &mut Next) {
     let limit = hall.spec.thresholds.queue_backlog.per_window;
-    for (s, svc) in hall.spec.services.iter().enumerate() {
+    for s in 0..hall.spec.services.len() {
         let waiting = hall.waiting(s);
         let open = hall.open_windows_for(s);
         // A shared window counts 1/k; with none open, the queue itself counts.
@@ -49,22 +49,19 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, _: &mut Ne
             waiting as f64
         };
         if per_window > limit {
-            out.push(Finding {
-                rule: Rule::QueueBacklog,
-                subject: Subject::Service(svc.code.clone()),
-                severity: Severity::Warning,
-                since: now,
-                opened: now,
-                facts: Facts {
-                    service: Some(s),
-                    count: waiting as i64,
-                    ratio: open,
-                    ..Facts::default()
-                },
-                window: None,
-                ticket: None,
-                service: Some(svc.code.clone()),
-            });
+            let facts = Facts {
+                count: waiting as i64,
+                ratio: open,
+                ..Facts::default()
+            };
+            out.push(service_finding(
+                hall,
+                s,
+                Rule::QueueBacklog,
+                Severity::Warning,
+                now,
+                facts,
+            ));
         }
     }
 }

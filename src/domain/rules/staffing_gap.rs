@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Def, Kind, Param, Setting, minutes, secs, service_name};
-use crate::domain::alert::{Facts, Finding, Rule, Severity, Subject};
+use super::{Def, Kind, Param, Setting, minutes, secs, service_finding, service_name};
+use crate::domain::alert::{Facts, Finding, Rule, Severity};
 use crate::domain::checks::{Aspects, Next, RECHECK};
 use crate::domain::hall::Hall;
 
@@ -62,28 +62,24 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
         next.deadline(Some(now + RECHECK));
     }
     for (&service, &began) in &hall.gap_since {
-        let svc = &hall.spec.services[service];
         let since = began + secs(hold);
         if now < since {
             continue;
         }
-        out.push(Finding {
-            rule: Rule::StaffingGap,
-            subject: Subject::Service(svc.code.clone()),
-            severity: Severity::Notice,
+        // The figures move with the clock; the message names the shortfall,
+        // and the manager's view shows the numbers.
+        let facts = Facts {
+            minutes: minutes(hold),
+            ..Facts::default()
+        };
+        out.push(service_finding(
+            hall,
+            service,
+            Rule::StaffingGap,
+            Severity::Notice,
             since,
-            opened: since,
-            // The figures move with the clock; the message names the
-            // shortfall, and the manager's view shows the numbers.
-            facts: Facts {
-                service: Some(service),
-                minutes: minutes(hold),
-                ..Facts::default()
-            },
-            window: None,
-            ticket: None,
-            service: Some(svc.code.clone()),
-        });
+            facts,
+        ));
     }
 }
 
