@@ -257,6 +257,13 @@ fn decode_hex(s: &str) -> Option<[u8; 32]> {
 /// Counts wrong tokens per client so they cannot be guessed quickly: at most
 /// [`MAX_FAILURES`] in any minute, then 429 until the oldest is a minute old.
 ///
+/// A window of failure times rather than a token bucket like
+/// [`RequestLimiter`]'s: a bucket refilled at ten a minute would let a
+/// locked-out client in again after 6 s, one refilled at one a minute would
+/// hold it to one guess a minute for ten minutes after, and a bucket cannot
+/// be asked whether a client is locked out without spending a token, while
+/// a right token must not count.
+///
 /// Time comes from the caller (the app's [`Clock`]), so tests move it by
 /// hand. The map's guards are only held inside these synchronous methods,
 /// never across an `.await`. Memory stays bounded: at most `MAX_FAILURES`
