@@ -1,11 +1,20 @@
 //! Counters, gauges and histograms for `/metrics`, in the Prometheus text
-//! format. Cheap to update from any task: atomics, and a map entry per label.
+//! format (`prometheus-client` writes it). Cheap to update from any task:
+//! every update is atomic adds, after a brief map read lock for the
+//! families labelled by kind, and nothing is held across an `.await`.
 
-use std::fmt::Write;
+use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use crate::domain::Reason;
 
@@ -13,9 +22,13 @@ use crate::domain::Reason;
 pub const CHANNELS: [&str; 4] = ["display", "dashboard", "alerts", "region"];
 
 /// A histogram with fixed upper bounds, Prometheus-style (cumulative when
-/// rendered).
+/// rendered). `prometheus-client`'s own takes a mutex on every
+/// observation; this one is a few atomic adds, and clones share counts.
+#[derive(Debug, Clone)]
+pub struct Histogram(Arc<Buckets>);
+
 #[derive(Debug)]
-pub struct Histogram {
+struct Buckets {
     bounds: &'static [f64],
     counts: Vec<AtomicU64>,
     /// The sum in millionths, so it can be an atomic integer.
@@ -25,38 +38,45 @@ pub struct Histogram {
 
 impl Histogram {
     pub fn new(bounds: &'static [f64]) -> Self {
-        Self {
+        Self(Arc::new(Buckets {
             bounds,
             counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
             sum_micro: AtomicU64::new(0),
             count: AtomicU64::new(0),
-        }
+        }))
     }
 
     pub fn observe(&self, value: f64) {
-        if let Some(i) = self.bounds.iter().position(|b| value <= *b) {
-            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        let h = &self.0;
+        if let Some(i) = h.bounds.iter().position(|b| value <= *b) {
+            h.counts[i].fetch_add(1, Ordering::Relaxed);
         }
-        self.sum_micro
+        h.sum_micro
             .fetch_add((value.max(0.0) * 1e6) as u64, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
+        h.count.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+        self.0.count.load(Ordering::Relaxed)
+    }
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
+        let h = &self.0;
+        // Per bucket, not cumulative: the encoder adds them up.
+        let buckets: Vec<(f64, u64)> = h
+            .bounds
+            .iter()
+            .zip(&h.counts)
+            .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
+            .collect();
+        let sum = h.sum_micro.load(Ordering::Relaxed) as f64 / 1e6;
+        encoder.encode_histogram::<NoLabelSet>(sum, self.count(), &buckets, None)
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (b, c) in self.bounds.iter().zip(&self.counts) {
-            cumulative += c.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let sum = self.sum_micro.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
     }
 }
 
@@ -68,18 +88,81 @@ const COMMIT_S: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
 ];
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabel {
+    channel: &'static str,
+}
+
+/// A family that shows its `# HELP` and `# TYPE` lines before its first
+/// sample too, as `/metrics` always has; `prometheus-client` leaves an empty
+/// family out altogether.
+#[derive(Debug)]
+struct Declared<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Declared<M> {
+    fn encode(&self, encoder: MetricEncoder) -> fmt::Result {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+}
+
+/// Active alerts per (hall, rule, severity). Kept as a map rather than a
+/// `Family`, which cannot drop the rows of one hall without knowing them.
+#[derive(Debug, Clone, Default)]
+struct OpenAlerts(Arc<DashMap<(String, &'static str, &'static str), u64>>);
+
+impl EncodeMetric for OpenAlerts {
+    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
+        // A snapshot first: no map guard is held while writing.
+        let mut rows: Vec<_> = self
+            .0
+            .iter()
+            .map(|e| (e.key().clone(), *e.value()))
+            .collect();
+        rows.sort();
+        for ((hall, rule, severity), n) in rows {
+            let labels = [
+                ("hall", hall.as_str()),
+                ("rule", rule),
+                ("severity", severity),
+            ];
+            encoder.encode_family(&labels)?.encode_gauge(&n)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Gauge
+    }
+}
+
 /// Process-wide metrics.
 #[derive(Debug)]
 pub struct Metrics {
-    received: DashMap<&'static str, AtomicU64>,
-    applied: DashMap<&'static str, AtomicU64>,
-    duplicates: AtomicU64,
-    rejections: [AtomicU64; Reason::ALL.len()],
-    ws_clients: [AtomicU64; CHANNELS.len()],
+    registry: Registry,
+    received: Family<KindLabel, Counter>,
+    applied: Family<KindLabel, Counter>,
+    duplicates: Counter,
+    /// One per [`Reason::ALL`], in its order.
+    rejections: Vec<Counter>,
+    /// One per [`CHANNELS`], in its order.
+    ws_clients: Vec<Gauge>,
     /// API requests and WebSocket handshakes refused for the client's budget.
-    rate_limited: AtomicU64,
-    /// Active alerts per (hall, rule, severity).
-    alerts_open: DashMap<(String, &'static str, &'static str), u64>,
+    rate_limited: Counter,
+    alerts_open: OpenAlerts,
     /// From a device message's arrival to its effects reaching the screens.
     pub ingest_to_broadcast: Histogram,
     pub store_batch_size: Histogram,
@@ -88,27 +171,93 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        let received = Family::<KindLabel, Counter>::default();
+        let applied = Family::<KindLabel, Counter>::default();
+        let duplicates = Counter::default();
+        let rejections_by_reason = Family::<ReasonLabel, Counter>::default();
+        // Every reason and channel is shown from the start, at 0.
+        let rejections = Reason::ALL
+            .iter()
+            .map(|r| rejections_by_reason.get_or_create_owned(&ReasonLabel { reason: r.code() }))
+            .collect();
+        let clients_by_channel = Family::<ChannelLabel, Gauge>::default();
+        let ws_clients = CHANNELS
+            .iter()
+            .map(|channel| clients_by_channel.get_or_create_owned(&ChannelLabel { channel }))
+            .collect();
+        let rate_limited = Counter::default();
+        let alerts_open = OpenAlerts::default();
+        let ingest_to_broadcast = Histogram::new(LATENCY_S);
+        let store_batch_size = Histogram::new(BATCH_SIZES);
+        let store_commit = Histogram::new(COMMIT_S);
+
+        // Names without `_total` (the encoder adds it to counters) and help
+        // without its full stop (the registry adds one).
+        let mut registry = Registry::default();
+        registry.register(
+            "hallwatch_messages_received",
+            "Device messages received, by topic kind",
+            Declared(received.clone()),
+        );
+        registry.register(
+            "hallwatch_events_applied",
+            "Inputs applied to a hall, by kind (refused commands included)",
+            Declared(applied.clone()),
+        );
+        registry.register(
+            "hallwatch_duplicates",
+            "Redelivered messages answered again without change",
+            duplicates.clone(),
+        );
+        registry.register(
+            "hallwatch_rejections",
+            "Messages refused, by reason code",
+            rejections_by_reason,
+        );
+        registry.register(
+            "hallwatch_websocket_clients",
+            "WebSocket clients connected, by channel",
+            clients_by_channel,
+        );
+        registry.register(
+            "hallwatch_http_rate_limited",
+            "API requests and WebSocket handshakes refused (429) because their client was over its request budget",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "hallwatch_alerts_open",
+            "Alerts open or acknowledged, by hall, rule and severity",
+            alerts_open.clone(),
+        );
+        registry.register(
+            "hallwatch_ingest_to_broadcast_seconds",
+            "From a device message's arrival to its effects on the screens' broadcast",
+            ingest_to_broadcast.clone(),
+        );
+        registry.register(
+            "hallwatch_store_batch_size",
+            "Records per store transaction",
+            store_batch_size.clone(),
+        );
+        registry.register(
+            "hallwatch_store_commit_seconds",
+            "Time to write and commit one store transaction",
+            store_commit.clone(),
+        );
         Self {
-            received: DashMap::new(),
-            applied: DashMap::new(),
-            duplicates: AtomicU64::new(0),
-            rejections: Default::default(),
-            ws_clients: Default::default(),
-            rate_limited: AtomicU64::new(0),
-            alerts_open: DashMap::new(),
-            ingest_to_broadcast: Histogram::new(LATENCY_S),
-            store_batch_size: Histogram::new(BATCH_SIZES),
-            store_commit: Histogram::new(COMMIT_S),
+            registry,
+            received,
+            applied,
+            duplicates,
+            rejections,
+            ws_clients,
+            rate_limited,
+            alerts_open,
+            ingest_to_broadcast,
+            store_batch_size,
+            store_commit,
         }
     }
-}
-
-fn bump(map: &DashMap<&'static str, AtomicU64>, key: &'static str) {
-    if let Some(c) = map.get(key) {
-        c.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    map.entry(key).or_default().fetch_add(1, Ordering::Relaxed);
 }
 
 /// A connected WebSocket client; counted until dropped.
@@ -119,28 +268,28 @@ pub struct WsGuard<'a> {
 
 impl Drop for WsGuard<'_> {
     fn drop(&mut self) {
-        self.metrics.ws_clients[self.channel].fetch_sub(1, Ordering::Relaxed);
+        self.metrics.ws_clients[self.channel].dec();
     }
 }
 
 impl Metrics {
     /// A device message arrived on a topic of this kind.
     pub fn received(&self, kind: &'static str) {
-        bump(&self.received, kind);
+        self.received.get_or_create(&KindLabel { kind }).inc();
     }
 
     /// A hall applied an input of this kind.
     pub fn applied(&self, kind: &'static str) {
-        bump(&self.applied, kind);
+        self.applied.get_or_create(&KindLabel { kind }).inc();
     }
 
     pub fn duplicate(&self) {
-        self.duplicates.fetch_add(1, Ordering::Relaxed);
+        self.duplicates.inc();
     }
 
     pub fn rejected(&self, reason: Reason) {
         if let Some(i) = Reason::ALL.iter().position(|r| *r == reason) {
-            self.rejections[i].fetch_add(1, Ordering::Relaxed);
+            self.rejections[i].inc();
         }
     }
 
@@ -148,7 +297,7 @@ impl Metrics {
     /// the guard lives.
     pub fn ws_client(&self, channel: &'static str) -> WsGuard<'_> {
         let channel = CHANNELS.iter().position(|c| *c == channel).unwrap_or(0);
-        self.ws_clients[channel].fetch_add(1, Ordering::Relaxed);
+        self.ws_clients[channel].inc();
         WsGuard {
             metrics: self,
             channel,
@@ -157,7 +306,7 @@ impl Metrics {
 
     /// A request refused because its client is over its request budget.
     pub fn rate_limited(&self) {
-        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        self.rate_limited.inc();
     }
 
     /// Replaces a hall's active-alert counts.
@@ -166,10 +315,10 @@ impl Metrics {
         hall: &str,
         counts: impl IntoIterator<Item = ((&'static str, &'static str), u64)>,
     ) {
-        self.alerts_open.retain(|k, _| k.0 != hall);
+        let alerts = &self.alerts_open.0;
+        alerts.retain(|k, _| k.0 != hall);
         for ((rule, severity), n) in counts {
-            self.alerts_open
-                .insert((hall.to_owned(), rule, severity), n);
+            alerts.insert((hall.to_owned(), rule, severity), n);
         }
     }
 
@@ -180,96 +329,8 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let mut family = |name: &str, help: &str, map: &DashMap<&'static str, AtomicU64>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            let mut rows: Vec<(&str, u64)> = map
-                .iter()
-                .map(|e| (*e.key(), e.value().load(Ordering::Relaxed)))
-                .collect();
-            rows.sort();
-            for (k, v) in rows {
-                let _ = writeln!(out, "{name}{{kind=\"{k}\"}} {v}");
-            }
-        };
-        family(
-            "hallwatch_messages_received_total",
-            "Device messages received, by topic kind.",
-            &self.received,
-        );
-        family(
-            "hallwatch_events_applied_total",
-            "Inputs applied to a hall, by kind (refused commands included).",
-            &self.applied,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP hallwatch_duplicates_total Redelivered messages answered again without change.\n\
-             # TYPE hallwatch_duplicates_total counter\nhallwatch_duplicates_total {}",
-            self.duplicates.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP hallwatch_rejections_total Messages refused, by reason code.\n\
-             # TYPE hallwatch_rejections_total counter"
-        );
-        for (i, r) in Reason::ALL.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "hallwatch_rejections_total{{reason=\"{}\"}} {}",
-                r.code(),
-                self.rejections[i].load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP hallwatch_websocket_clients WebSocket clients connected, by channel.\n\
-             # TYPE hallwatch_websocket_clients gauge"
-        );
-        for (i, c) in CHANNELS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "hallwatch_websocket_clients{{channel=\"{c}\"}} {}",
-                self.ws_clients[i].load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP hallwatch_http_rate_limited_total API requests and WebSocket handshakes refused (429) because their client was over its request budget.\n\
-             # TYPE hallwatch_http_rate_limited_total counter\nhallwatch_http_rate_limited_total {}",
-            self.rate_limited.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP hallwatch_alerts_open Alerts open or acknowledged, by hall, rule and severity.\n\
-             # TYPE hallwatch_alerts_open gauge"
-        );
-        let mut rows: Vec<_> = self
-            .alerts_open
-            .iter()
-            .map(|e| (e.key().clone(), *e.value()))
-            .collect();
-        rows.sort();
-        for ((hall, rule, severity), n) in rows {
-            let _ = writeln!(
-                out,
-                "hallwatch_alerts_open{{hall=\"{hall}\",rule=\"{rule}\",severity=\"{severity}\"}} {n}"
-            );
-        }
-        self.ingest_to_broadcast.render(
-            &mut out,
-            "hallwatch_ingest_to_broadcast_seconds",
-            "From a device message's arrival to its effects on the screens' broadcast.",
-        );
-        self.store_batch_size.render(
-            &mut out,
-            "hallwatch_store_batch_size",
-            "Records per store transaction.",
-        );
-        self.store_commit.render(
-            &mut out,
-            "hallwatch_store_commit_seconds",
-            "Time to write and commit one store transaction.",
-        );
+        // Writing to a String cannot fail, and every metric here encodes.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
         out
     }
 }

@@ -58,7 +58,7 @@ async fn logging_in_sets_an_http_only_strict_cookie() {
     // Behind a TLS-terminating proxy the cookie is Secure.
     let r = login(app.port, "s-secret", &[("X-Forwarded-Proto", "https")]).await;
     assert_eq!(r.status, 200);
-    assert!(r.header("set-cookie").unwrap().ends_with("; Secure"));
+    assert!(r.header("set-cookie").unwrap().contains("; Secure"));
     app.stop().await;
 }
 

@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use chrono::{DateTime, Duration, Utc};
@@ -35,7 +36,7 @@ use crate::config::{ConfigError, Role, TokenSettings};
 /// The cookie `POST /api/login` sets for the browser screens.
 pub const COOKIE: &str = "hallwatch_token";
 /// A login lasts a long working day (12 h), then the screen asks again.
-const COOKIE_MAX_AGE_S: u32 = 12 * 60 * 60;
+const COOKIE_MAX_AGE_S: i64 = 12 * 60 * 60;
 /// Wrong tokens a client may present per [`FAILURE_WINDOW`].
 const MAX_FAILURES: usize = 10;
 const FAILURE_WINDOW: Duration = Duration::seconds(60);
@@ -256,6 +257,13 @@ fn decode_hex(s: &str) -> Option<[u8; 32]> {
 /// Counts wrong tokens per client so they cannot be guessed quickly: at most
 /// [`MAX_FAILURES`] in any minute, then 429 until the oldest is a minute old.
 ///
+/// A window of failure times rather than a token bucket like
+/// [`RequestLimiter`]'s: a bucket refilled at ten a minute would let a
+/// locked-out client in again after 6 s, one refilled at one a minute would
+/// hold it to one guess a minute for ten minutes after, and a bucket cannot
+/// be asked whether a client is locked out without spending a token, while
+/// a right token must not count.
+///
 /// Time comes from the caller (the app's [`Clock`]), so tests move it by
 /// hand. The map's guards are only held inside these synchronous methods,
 /// never across an `.await`. Memory stays bounded: at most `MAX_FAILURES`
@@ -438,16 +446,16 @@ async fn login(
         .auth
         .check_token(state.clock.as_ref(), &req, &body.token)?;
     info!(name = %p.name, role = ?p.role, client = %client_key(&req), "Logged in.");
-    let cookie = cookie(&req, &encode_cookie_value(&body.token), COOKIE_MAX_AGE_S);
+    let cookie = cookie(&req, &body.token, COOKIE_MAX_AGE_S);
     Ok(no_store(HttpResponse::Ok())
-        .insert_header((header::SET_COOKIE, cookie))
+        .insert_header(set_cookie(&cookie))
         .json(p.describe()))
 }
 
 /// `POST /api/logout`: the browser forgets the cookie.
 async fn logout(req: HttpRequest) -> HttpResponse {
     no_store(HttpResponse::NoContent())
-        .insert_header((header::SET_COOKIE, cookie(&req, "", 0)))
+        .insert_header(set_cookie(&cookie(&req, "", 0)))
         .finish()
 }
 
@@ -462,15 +470,23 @@ fn no_store(mut res: HttpResponseBuilder) -> HttpResponseBuilder {
     res
 }
 
-fn cookie(req: &HttpRequest, value: &str, max_age_s: u32) -> String {
+fn cookie<'c>(req: &HttpRequest, token: &'c str, max_age_s: i64) -> Cookie<'c> {
     // HttpOnly: page scripts never see the token. Strict: no other site's
     // page, link or WebSocket carries it here.
-    let secure = if req.connection_info().scheme() == "https" {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_s}{secure}")
+    Cookie::build(COOKIE, token)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .max_age(CookieDuration::seconds(max_age_s))
+        .secure(req.connection_info().scheme() == "https")
+        .finish()
+}
+
+/// The `Set-Cookie` header of `cookie`, its value percent-encoded: tokens
+/// are the operator's own strings and may hold `;`, spaces or non-ASCII,
+/// which `HttpResponseBuilder::cookie` would write as they are.
+fn set_cookie(cookie: &Cookie<'_>) -> (header::HeaderName, String) {
+    (header::SET_COOKIE, cookie.encoded().to_string())
 }
 
 /// The token from the `Authorization: Bearer` header, else (on a WebSocket
@@ -500,13 +516,8 @@ fn presented_token(req: &HttpRequest) -> Result<Option<String>, AuthError> {
         return Ok(Some(token));
     }
     Ok(req
-        .headers()
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .and_then(|(_, value)| decode_cookie_value(value)))
+        .cookie_raw(COOKIE)
+        .and_then(|c| decode_cookie_value(c.value())))
 }
 
 /// `Upgrade: websocket`: the one kind of request a browser cannot give an
@@ -536,36 +547,22 @@ pub(super) fn client_key(req: &HttpRequest) -> IpAddr {
     }
 }
 
-/// Tokens are the operator's own strings; whatever a cookie value may not
-/// hold (space, `;`, `,`, quotes, non-ASCII) is percent-encoded, and so is
-/// `%` itself so decoding gives back exactly the token.
-fn encode_cookie_value(token: &str) -> String {
-    let mut out = String::with_capacity(token.len());
-    for b in token.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+/:=?@[]^`{|}".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+/// The token in a cookie value as [`set_cookie`] wrote it. The cookie
+/// crate's decoder keeps a `%` that starts no escape as text; no value this
+/// server sets has one, so such a value is no token at all rather than a
+/// wrong one to count against the client.
+fn decode_cookie_value(raw: &str) -> Option<String> {
+    let escapes_whole = raw.split('%').skip(1).all(|after| {
+        after
+            .get(..2)
+            .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    if !escapes_whole {
+        return None;
     }
-    out
-}
-
-fn decode_cookie_value(value: &str) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = value.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    Cookie::parse_encoded(format!("{COOKIE}={raw}"))
+        .ok()
+        .map(|c| c.value().to_owned())
 }
 
 #[cfg(test)]
@@ -877,13 +874,22 @@ mod tests {
 
     #[test]
     fn cookie_values_round_trip_any_token() {
+        let req = TestRequest::default().to_http_request();
         for t in ["demo-admin", "a b;c,d\"e%f", "令牌-123", ""] {
-            let enc = encode_cookie_value(t);
+            let (_, set) = set_cookie(&cookie(&req, t, COOKIE_MAX_AGE_S));
+            let enc = set
+                .strip_prefix("hallwatch_token=")
+                .and_then(|rest| rest.split(';').next())
+                .unwrap();
             assert!(
                 enc.bytes()
                     .all(|b| b.is_ascii_graphic() && !b";,\"\\".contains(&b))
             );
-            assert_eq!(decode_cookie_value(&enc).as_deref(), Some(t));
+            assert_eq!(decode_cookie_value(enc).as_deref(), Some(t));
+            let sent = TestRequest::default()
+                .insert_header((header::COOKIE, format!("theme=dark; hallwatch_token={enc}")))
+                .to_http_request();
+            assert_eq!(presented_token(&sent).unwrap().as_deref(), Some(t));
         }
         assert_eq!(decode_cookie_value("%zz"), None);
         assert_eq!(decode_cookie_value("%4"), None);

@@ -9,7 +9,6 @@
 //! with another method 405 with `Allow`).
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody, to_bytes_limited};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -35,7 +34,7 @@ pub async fn api_guard(
         && let Some(state) = req.app_data::<web::Data<AppState>>()
     {
         let client = client_key(req.request());
-        if let Err(wait) = state.auth.requests.check(client, Instant::now()) {
+        if let Err(wait) = state.auth.requests.check(client) {
             state.metrics.rate_limited();
             debug!(%client, path = req.path(), "Refused: over the request budget.");
             let retry_after_s = retry_after_s(wait);
