@@ -289,8 +289,10 @@ pub struct TokenSettings {
     pub sha256: String,
 }
 
-/// A token's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+/// A token's role. `manager`: the dashboards of the halls in scope;
+/// `supervisor`: the alert console and the alert APIs; `admin`: everything.
+/// Every role may read the day's figures and the region channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Manager,

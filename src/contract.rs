@@ -61,6 +61,10 @@ pub fn generate(root: &Path) -> Result<Vec<Generated>, String> {
             text: pretty(&schema),
         })
         .collect();
+    out.push(Generated {
+        path: PathBuf::from("docs/openapi.json"),
+        text: crate::http::openapi_json(),
+    });
     for region in REGIONS {
         let path = PathBuf::from(region.path);
         let current = match out.iter().position(|g| g.path == path) {

@@ -1,6 +1,8 @@
 //! The OpenAPI document served at `/api/openapi.json`: valid OpenAPI 3.1,
 //! complete against the routes in `src/http`, and true to what the server
-//! answers, over HTTP and on every WebSocket channel.
+//! answers, over HTTP and on every WebSocket channel. The code generates it;
+//! `docs/openapi.json` holds a copy for readers and clients, which must be
+//! what the code generates.
 //!
 //! The validity check and the schema checks run Python's
 //! `openapi-spec-validator` (and the `jsonschema` it depends on); without
@@ -41,12 +43,10 @@ fn with_tokens(broker: &Broker, dir: &tempfile::TempDir, client: &str) -> Settin
     s
 }
 
+const DOC_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+
 fn doc_on_disk() -> String {
-    std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/src/http/openapi.json"
-    ))
-    .expect("read src/http/openapi.json")
+    std::fs::read_to_string(DOC_FILE).expect("read docs/openapi.json")
 }
 
 async fn served_doc(port: u16) -> (String, Value) {
@@ -374,6 +374,24 @@ fn local(hh: u32, mm: u32) -> DateTime<Utc> {
 }
 
 // ------------------------------------------------------------ the tests
+
+#[test]
+fn the_committed_document_is_the_generated_one() {
+    let generated = hallwatch::http::openapi_json();
+    let on_disk = doc_on_disk();
+    if on_disk != generated {
+        let line = on_disk
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| on_disk.lines().count().min(generated.lines().count()))
+            + 1;
+        panic!(
+            "docs/openapi.json is not the document the code generates (first difference at \
+             line {line}): run `cargo run -- schemas --out .` and commit docs/openapi.json"
+        );
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_served_document_is_valid_openapi_3_1() {

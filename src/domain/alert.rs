@@ -27,7 +27,7 @@ impl Subject {
     }
 }
 
-/// How serious: 预警, 黄牌, 红牌.
+/// How serious an alert is: `notice` 预警, `warning` 黄牌, `critical` 红牌.
 #[derive(
     Debug,
     Clone,
@@ -42,6 +42,7 @@ impl Subject {
     strum::VariantArray,
     strum::IntoStaticStr,
     schemars::JsonSchema,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -69,7 +70,9 @@ impl Severity {
     }
 }
 
-/// Where an alert is in its life.
+/// Where an alert is in its life: `open`, then `acknowledged` by a
+/// supervisor, then `resolved`, by a supervisor or by itself when its
+/// condition clears.
 #[derive(
     Debug,
     Clone,
@@ -81,6 +84,7 @@ impl Severity {
     strum::VariantArray,
     strum::IntoStaticStr,
     schemars::JsonSchema,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -268,8 +272,9 @@ impl Alert {
     }
 }
 
-/// What a supervisor does to an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a supervisor does to an alert: `ack` acknowledges an open one,
+/// `resolve` resolves an open or acknowledged one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertOp {
     Ack,

@@ -125,7 +125,10 @@ pub struct Staff {
     pub name: Option<String>,
 }
 
-/// What a window is doing, as screens and the retained state topic show it.
+/// What a window is doing, as screens and the retained state topic show it:
+/// `offline` no staff logged in; `idle` staffed, no current ticket;
+/// `calling` a ticket was called and has not started; `serving` a ticket is
+/// being served; `paused` 暂停服务.
 #[derive(
     Debug,
     Clone,
@@ -136,6 +139,7 @@ pub struct Staff {
     strum::VariantArray,
     strum::IntoStaticStr,
     schemars::JsonSchema,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]

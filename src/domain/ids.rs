@@ -40,8 +40,8 @@ fn check_id(s: &str, max: usize) -> Result<(), IdError> {
 /// subjects of findings and the keys of the hall's maps, and are cloned on
 /// every check.
 macro_rules! parsed_string {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
+    ($(#[doc = $doc:literal])* $name:ident) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(Arc<str>);
 
@@ -72,9 +72,11 @@ macro_rules! parsed_string {
     };
 }
 
-/// The JSON Schema of a string newtype: a string that matches `$pattern`.
+/// The schemas of a string newtype: a string that matches `$pattern`. For
+/// the MQTT payloads an inline JSON Schema; for the HTTP API a named OpenAPI
+/// component, described by the type's documentation, with an example.
 macro_rules! string_schema {
-    ($name:ident, $pattern:expr) => {
+    ($(#[doc = $doc:literal])* $name:ident, $pattern:expr, $example:literal) => {
         impl schemars::JsonSchema for $name {
             fn schema_name() -> std::borrow::Cow<'static, str> {
                 stringify!($name).into()
@@ -88,14 +90,46 @@ macro_rules! string_schema {
                 schemars::json_schema!({"type": "string", "pattern": $pattern})
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some($pattern))
+                    .description(Some(description(&[$($doc),*])))
+                    .examples([$example])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+        }
     };
+}
+
+/// A type's documentation as a schema description: the lines of its doc
+/// comment without the space after `///`.
+fn description(lines: &[&str]) -> String {
+    lines
+        .iter()
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// An id with the contract's syntax, `[A-Za-z0-9_-]{1,max}`.
 macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $max:expr) => {
-        parsed_string!($(#[$doc])* $name);
-        string_schema!($name, concat!("^[A-Za-z0-9_-]{1,", stringify!($max), "}$"));
+    ($(#[doc = $doc:literal])* $name:ident, $max:expr, $example:literal) => {
+        parsed_string!($(#[doc = $doc])* $name);
+        string_schema!(
+            $(#[doc = $doc])*
+            $name,
+            concat!("^[A-Za-z0-9_-]{1,", stringify!($max), "}$"),
+            $example
+        );
 
         impl $name {
             /// Parses and checks an id.
@@ -108,20 +142,20 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// A hall (政务服务中心 / 便民服务中心), e.g. `jl-center`.
-    HallId, 32);
+    /// A hall (政务服务中心 / 便民服务中心), as the configuration names it.
+    HallId, 32, "jl-center");
 id_type!(
-    /// A window (窗口) of a hall, e.g. `05`.
-    WindowId, 32);
+    /// A window (窗口) of a hall.
+    WindowId, 32, "05");
 id_type!(
-    /// A device of a hall: a kiosk, a window terminal or a rating pad, e.g. `k1`, `w05`, `r05`.
-    DeviceId, 32);
+    /// A device of a hall: a kiosk, a window terminal or a rating pad (`k1`, `w05`, `r05`).
+    DeviceId, 32, "w05");
 id_type!(
-    /// A staff member's number (工号), e.g. `S001`.
-    StaffId, 32);
+    /// A staff member's number (工号), as the window terminal sent it at login.
+    StaffId, 32, "S001");
 id_type!(
-    /// A service (business category, 业务类别) code, e.g. `SB`.
-    ServiceCode, 16);
+    /// A service (business category, 业务类别) code of a hall.
+    ServiceCode, 16, "SB");
 
 parsed_string!(
     /// A message id from a device, unique for that device for at least 24
@@ -151,7 +185,13 @@ parsed_string!(
     /// at least three digits (`B023`, `B999`, `B1000`).
     TicketNo);
 
-string_schema!(TicketNo, "^[A-Z]{1,3}[0-9]{3,7}$");
+string_schema!(
+    /// A ticket number: the service's prefix (one to three capital letters)
+    /// and the day's sequence of three to seven digits (`B023`, `B1000`).
+    TicketNo,
+    "^[A-Z]{1,3}[0-9]{3,7}$",
+    "B023"
+);
 
 impl TicketNo {
     /// The number for the `seq`-th ticket of the day of a service with `prefix`.

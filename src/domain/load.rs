@@ -70,19 +70,25 @@ fn slot_of(t: NaiveTime) -> usize {
 }
 
 /// The staffing picture of one service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Staffing {
     #[serde(skip)]
     pub service: usize,
     #[serde(rename = "service")]
     pub code: ServiceCode,
+    /// The service's display name.
     pub name: String,
+    /// Tickets issued today.
     pub issued: usize,
     /// Tickets expected over the whole day.
+    #[schema(minimum = 0)]
     pub forecast: f64,
+    /// Windows the day's demand needs: ceil(forecast ÷ benchmark).
     pub windows_needed: u32,
+    /// Staff those windows need.
     pub staff_needed: u32,
     /// Open windows now (fractional: shared windows count 1/k).
+    #[schema(minimum = 0)]
     pub windows_open: f64,
     /// Windows to open (positive) or that could close (negative); 0 when
     /// the open windows fit the demand.
@@ -111,19 +117,30 @@ struct Demand {
 }
 
 /// The hall's staffing advice: per service, and in total.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StaffingAdvice {
-    /// `learnt` (from `profile_days` earlier days) or `even`.
+    /// `learnt`: the arrival profile comes from `profile_days` earlier
+    /// days; `even`: none yet, arrivals are taken to be even over office
+    /// hours.
+    #[schema(schema_with = profile_schema)]
     pub profile: &'static str,
+    /// Earlier days the arrival profile was learnt from.
     pub profile_days: usize,
     /// The share of the day's arrivals taken to have passed.
+    #[schema(minimum = 0, maximum = 1)]
     pub share_passed: f64,
+    /// Cases per window per day.
     pub benchmark: u32,
+    /// Staff needed per open window.
+    #[schema(exclusive_minimum = 0)]
     pub staff_per_window: f64,
     pub services: Vec<Staffing>,
+    /// Tickets expected over the whole day (one decimal).
+    #[schema(minimum = 0)]
     pub forecast: f64,
-    /// Windows the day needs: ceil(the whole forecast / benchmark).
+    /// Windows the day needs: ceil(the whole forecast ÷ benchmark).
     pub windows_needed: u32,
+    /// Staff those windows need.
     pub staff_needed: u32,
     /// Windows with staff logged in and not paused.
     pub windows_open: usize,
@@ -131,6 +148,18 @@ pub struct StaffingAdvice {
     pub staff_on_duty: usize,
     /// The services' advice that asks for a change, most urgent first.
     pub advice: Vec<String>,
+}
+
+/// `StaffingAdvice::profile`'s two values, for the API's schema.
+fn profile_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["learnt", "even"]))
+        .description(Some(
+            "`learnt`: the arrival profile comes from `profile_days` earlier days; \
+             `even`: none yet, arrivals are taken to be even over office hours.",
+        ))
+        .build()
 }
 
 /// `社会保障` → `社会保障类`, without doubling a name that already says so.

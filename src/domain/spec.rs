@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{DeviceId, HallId, ServiceCode, WindowId};
 
-/// The level of a hall in the four-level service system (四级政务服务体系).
+/// The level of a hall in the four-level service system (四级政务服务体系):
+/// `province` 省级, `city` 市级, `county` 县级, `township` 乡镇（街道）,
+/// `village` 村（社区）.
 #[derive(
     Debug,
     Clone,
@@ -21,6 +23,7 @@ use super::ids::{DeviceId, HallId, ServiceCode, WindowId};
     Deserialize,
     strum::VariantArray,
     strum::IntoStaticStr,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -32,7 +35,10 @@ pub enum HallLevel {
     Village,
 }
 
-/// The kind of a window (窗口类型), as halls use the words.
+/// The kind of a window (窗口类型), as halls use the words: `comprehensive`
+/// 综合服务窗口, `domain` 分领域综合窗口, `professional` 专业办理窗口,
+/// `one_thing` 一件事一次办专窗, `guide` 协调导办, `consult` 咨询填表,
+/// `transfer` 业务流转, `cashier` 代理收费, `complaint` 办不成事反映窗口.
 #[derive(
     Debug,
     Clone,
@@ -43,6 +49,7 @@ pub enum HallLevel {
     Deserialize,
     strum::VariantArray,
     strum::IntoStaticStr,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]

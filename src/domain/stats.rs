@@ -25,93 +25,147 @@ use super::event::Outcome;
 use super::hall::{Hall, Visit, VisitEnd, WindowStatus};
 
 /// The figures of one hall, service, window or staff member for a day.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Rates are fractions (0.25 is 25 %).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Figures {
-    /// Service code, window id or staff number (工号); the hall's id.
+    /// The hall's id, a service code, a window id or a staff number (工号).
     pub key: String,
+    /// The display name of the hall, service, window or staff member.
     pub name: String,
-    /// Tickets issued (hall and services only).
+    /// Tickets issued (hall and service rows only; null otherwise).
     pub issued: Option<u32>,
+    /// Calls of a ticket to a window (a recall is not a new call).
     pub called: u32,
+    /// Calls that ended in a finish, whatever the outcome.
     pub served: u32,
+    /// Calls that ended 过号 (no-show).
     pub missed: u32,
-    /// 过号率: missed ÷ called.
+    /// 过号率: missed ÷ called; null without calls.
+    #[schema(minimum = 0, maximum = 1)]
     pub missed_rate: Option<f64>,
+    /// Mean seconds from joining the queue (the issue, or the last
+    /// transfer) to the call; null without calls.
+    #[schema(minimum = 0)]
     pub avg_wait_s: Option<f64>,
+    /// Longest wait in seconds; null without calls.
+    #[schema(minimum = 0)]
     pub max_wait_s: Option<i64>,
+    /// Mean service seconds, from the start (or the call, when never
+    /// started) to the finish; null without finishes.
+    #[schema(minimum = 0)]
     pub avg_service_s: Option<f64>,
-    /// Cases per day expected (windows, staff, and the hall: the sum over
-    /// windows that called today).
+    /// Cases per day expected: the window's or staff member's; for the
+    /// hall the sum over the windows that called that day; null for
+    /// services or when none applies.
+    #[schema(minimum = 1)]
     pub benchmark: Option<u32>,
-    /// served ÷ benchmark.
+    /// served ÷ benchmark; null without a benchmark.
+    #[schema(minimum = 0)]
     pub load: Option<f64>,
-    /// Finished `completed` (即办件).
+    /// Tickets finished `completed` (即办件).
     pub completed: u32,
-    /// 即办率.
+    /// 即办率: completed ÷ finished with an outcome other than `consulted`;
+    /// null without such finishes.
+    #[schema(minimum = 0, maximum = 1)]
     pub on_the_spot_rate: Option<f64>,
+    /// Ratings received.
     pub ratings: u32,
     /// Ratings of 4 or 5.
     pub satisfied: u32,
     /// Ratings of 1 or 2 (差评).
     pub bad_ratings: u32,
-    /// 满意率.
+    /// 满意率: satisfied ÷ ratings; null without ratings.
+    #[schema(minimum = 0, maximum = 1)]
     pub satisfaction_rate: Option<f64>,
-    /// 评价率.
+    /// 评价率: rated ÷ finished; null without finishes.
+    #[schema(minimum = 0)]
     pub rating_rate: Option<f64>,
-    /// Alerts opened that day about it (not kept per staff member).
+    /// Alerts opened that day about it (null for staff rows: not kept per
+    /// staff member).
     pub alerts: Option<u32>,
+    /// Of those, how many were acknowledged (null for staff rows).
     pub alerts_acknowledged: Option<u32>,
-    /// Mean seconds from opening to acknowledgement.
+    /// Mean seconds from opening to acknowledgement; null when none was
+    /// acknowledged (and for staff rows).
+    #[schema(minimum = 0)]
     pub avg_ack_s: Option<f64>,
-    /// Windows only: office seconds in each status (`offline` is 空岗
-    /// time during office hours).
+    /// Window rows only (absent otherwise): office seconds in each window
+    /// status; `offline` is 空岗 time during office hours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = BTreeMap<WindowStatus, i64>)]
     pub status_s: Option<BTreeMap<String, i64>>,
 }
 
-/// Alerts opened in a day, by rule and severity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Alerts opened in a day with one rule and severity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertCount {
     pub rule: Rule,
     pub severity: Severity,
+    /// Alerts opened.
+    #[schema(minimum = 1)]
     pub count: u32,
 }
 
 /// The day's alerts at a glance.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertFigures {
+    /// Alerts opened that day.
     pub opened: u32,
+    /// Of those, how many were acknowledged.
     pub acknowledged: u32,
+    /// Mean seconds from opening to acknowledgement; null when none was
+    /// acknowledged.
+    #[schema(minimum = 0)]
     pub avg_ack_s: Option<f64>,
+    /// Longest seconds from opening to acknowledgement; null when none was
+    /// acknowledged.
+    #[schema(minimum = 0)]
     pub max_ack_s: Option<i64>,
+    /// Alerts opened, by rule and severity.
     pub by_rule: Vec<AlertCount>,
 }
 
 /// One local hour of the day.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HourFigures {
+    /// The local hour.
+    #[schema(maximum = 23)]
     pub hour: u32,
+    /// Tickets issued in that hour.
     pub arrivals: u32,
+    /// Tickets finished in that hour.
     pub served: u32,
-    /// Arrivals the forecast expects in this hour, by the arrival profile.
+    /// Arrivals the forecast expects in this hour, by the arrival profile
+    /// (one decimal).
+    #[schema(minimum = 0)]
     pub expected: f64,
 }
 
 /// A hall's figures for one local day.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DayFigures {
+    #[schema(value_type = super::ids::HallId)]
     pub hall: String,
+    /// The hall's display name.
     pub hall_name: String,
+    /// The local day.
     pub date: NaiveDate,
-    /// The day has ended: these figures are final.
+    /// The day has ended: these figures are final. False for today's live
+    /// figures.
     pub complete: bool,
     /// When they were counted.
     pub at: DateTime<FixedOffset>,
+    /// The whole hall.
     pub total: Figures,
+    /// One row per service.
     pub services: Vec<Figures>,
+    /// One row per window, with `status_s`.
     pub windows: Vec<Figures>,
+    /// One row per staff member who worked that day.
     pub staff: Vec<Figures>,
     pub alerts: AlertFigures,
+    /// Hours 0 to 23.
+    #[schema(min_items = 24, max_items = 24)]
     pub hourly: Vec<HourFigures>,
 }
 

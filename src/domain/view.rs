@@ -11,81 +11,109 @@ use super::ids::{HallId, ServiceCode, StaffId, TicketNo, WindowId};
 use super::spec::{HallLevel, WindowKind};
 
 /// A hall's identity.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct HallInfo {
     pub id: HallId,
+    /// The hall's display name, e.g. 吉林市政务服务中心.
     pub name: String,
     pub level: HallLevel,
 }
 
-/// One window on a public screen: what a citizen may see, nothing about how
-/// much its staff member has done.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One window on a public screen (the display channel and the public
+/// snapshot): what a citizen may see, and nothing more. A window's load and
+/// counts are on the managers' channel only.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DisplayWindow {
     pub id: WindowId,
+    /// The window's display name, e.g. 5号窗口.
     pub name: String,
+    /// The floor or area of the hall, when configured.
     pub zone: Option<String>,
     pub kind: WindowKind,
     pub status: WindowStatus,
+    /// The current ticket, if any.
     pub ticket: Option<TicketNo>,
+    /// The logged-in staff member's number (工号).
     pub staff: Option<StaffId>,
+    /// The logged-in staff member's display name, when the terminal gave one.
     pub staff_name: Option<String>,
+    /// When the window entered its current status.
     pub since: DateTime<FixedOffset>,
+    /// The services this window serves.
     pub services: Vec<ServiceCode>,
 }
 
 /// One window as managers and devices see it: the public view and its
 /// count against the benchmark.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct WindowView {
     #[serde(flatten)]
     pub display: DisplayWindow,
+    /// Tickets finished at this window today.
     pub served_today: u32,
+    /// Cases per day expected of this window.
     pub benchmark: u32,
     /// `served_today / benchmark`: 1.0 is a full day's benchmark.
     pub load: f64,
 }
 
 /// One service's queue on a screen.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct QueueView {
     pub service: ServiceCode,
+    /// The service's display name, e.g. 社会保障.
     pub name: String,
+    /// The ticket prefix of the service.
+    #[schema(pattern = "^[A-Z]{1,3}$")]
     pub prefix: String,
+    /// Tickets waiting now.
     pub waiting: usize,
 }
 
-/// One call on a screen.
-#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+/// One call of a ticket to a window.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema, utoipa::ToSchema)]
 pub struct CallView {
     pub ticket: TicketNo,
     pub window: WindowId,
+    /// The window's display name, e.g. 5号窗口.
     pub window_name: String,
     pub service: ServiceCode,
+    /// The service's display name, e.g. 社会保障.
     pub service_name: String,
+    /// When the call was made.
     pub at: DateTime<FixedOffset>,
+    /// An announcement of the same call again (recall), not a new call.
     pub recall: bool,
 }
 
-/// Everything a wall or window screen needs to draw itself.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// Everything a wall or window screen needs to draw itself. Ticket numbers
+/// only: no citizen data.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DisplaySnapshot {
     pub hall: HallInfo,
+    /// The hall's current local day.
     pub date: NaiveDate,
+    /// Every window, in configuration order.
     pub windows: Vec<DisplayWindow>,
+    /// Every service's queue, in configuration order.
     pub queues: Vec<QueueView>,
     /// The last ten calls, newest first.
+    #[schema(max_items = 10)]
     pub calls: Vec<CallView>,
+    /// When the snapshot was taken.
     pub at: DateTime<FixedOffset>,
 }
 
 /// The hall's key figures for integrations and region dashboards: the
 /// retained `{prefix}/{hall}/summary` topic.
-#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema, utoipa::ToSchema)]
 pub struct SummaryView {
     pub hall: HallId,
+    /// The hall's display name.
     pub name: String,
+    /// The hall's current local day.
     pub date: NaiveDate,
+    /// When the figures were taken.
     pub at: DateTime<FixedOffset>,
     /// Waiting tickets per service code.
     #[schemars(with = "std::collections::BTreeMap<String, usize>")]
@@ -99,14 +127,21 @@ pub struct SummaryView {
     pub windows_total: usize,
     /// Alerts open or acknowledged.
     pub alerts_open: usize,
-    /// Active alerts per severity (`notice`, `warning`, `critical`).
+    /// Active alerts per severity (`notice`, `warning`, `critical`); a
+    /// severity without any is absent.
+    #[schema(value_type = std::collections::BTreeMap<super::alert::Severity, usize>)]
     pub alerts_by_severity: std::collections::BTreeMap<&'static str, usize>,
     /// Tickets finished today ÷ the benchmark of the windows that called.
+    #[schema(minimum = 0)]
     pub load: Option<f64>,
     /// How long the longest-waiting ticket has waited now.
+    #[schema(minimum = 0)]
     pub longest_wait_s: i64,
+    /// Mean wait of today's calls.
+    #[schema(minimum = 0)]
     pub avg_wait_s: Option<f64>,
     /// 满意率 today.
+    #[schema(minimum = 0, maximum = 1)]
     pub satisfaction_rate: Option<f64>,
     /// Staffing advice that asks for a change.
     pub advice: Vec<String>,
@@ -114,58 +149,87 @@ pub struct SummaryView {
 
 /// A window tile on the manager's dashboard: the display view plus its
 /// load and today's figures (the `load` message of the dashboard channel).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DashWindow {
     #[serde(flatten)]
     pub window: WindowView,
+    /// Calls of a ticket to this window today.
     pub called_today: u32,
+    /// Of those, how many ended 过号 (no-show).
     pub missed_today: u32,
+    /// Mean service seconds today.
+    #[schema(minimum = 0)]
     pub avg_service_s: Option<f64>,
+    /// 满意率 today.
+    #[schema(minimum = 0, maximum = 1)]
     pub satisfaction_rate: Option<f64>,
+    /// 评价率 today.
+    #[schema(minimum = 0)]
     pub rating_rate: Option<f64>,
     /// Office seconds today in each status, the current one up to now.
+    #[schema(value_type = std::collections::BTreeMap<WindowStatus, i64>)]
     pub status_s: std::collections::BTreeMap<String, i64>,
 }
 
 /// A service's queue on the manager's dashboard (the `queue` message).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DashQueue {
     #[serde(flatten)]
     pub queue: QueueView,
-    /// How long the longest-waiting ticket has waited now.
+    /// How long the longest-waiting ticket has waited now (0 when none waits).
+    #[schema(minimum = 0)]
     pub longest_wait_s: i64,
     /// Since when it has waited, so a screen can count on by itself.
     pub longest_since: Option<DateTime<FixedOffset>>,
     /// Mean wait of today's calls of this service.
+    #[schema(minimum = 0)]
     pub avg_wait_s: Option<f64>,
+    /// Longest wait of today's calls, in seconds.
+    #[schema(minimum = 0)]
     pub max_wait_s: Option<i64>,
+    /// Tickets of this service issued today.
     pub issued_today: u32,
+    /// Tickets of this service finished today.
     pub served_today: u32,
     /// Open windows that serve it (a window serving k services counts 1/k).
+    #[schema(minimum = 0)]
     pub windows_open: f64,
 }
 
-/// The hall's key figures today (the `kpi` message).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// The hall's key figures today (the `kpi` message): the hall row of the
+/// day's figures plus live counts.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct KpiView {
     #[serde(flatten)]
     pub figures: super::stats::Figures,
+    /// Tickets waiting now.
     pub waiting: usize,
+    /// Windows with staff logged in and not paused.
     pub windows_open: usize,
     pub windows_total: usize,
+    /// Staff logged in now.
     pub staff_on_duty: usize,
+    /// Alerts open or acknowledged.
     pub alerts_open: usize,
+    /// Hours 0 to 23.
+    #[schema(min_items = 24, max_items = 24)]
     pub hourly: Vec<super::stats::HourFigures>,
 }
 
 /// Everything a manager's dashboard needs to draw itself.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DashboardSnapshot {
     pub hall: HallInfo,
+    /// The hall's current local day.
     pub date: NaiveDate,
+    /// When the snapshot was taken.
     pub at: DateTime<FixedOffset>,
+    /// Every window, in configuration order.
     pub windows: Vec<DashWindow>,
+    /// Every service's queue, in configuration order.
     pub queues: Vec<DashQueue>,
+    /// The last ten calls, newest first.
+    #[schema(max_items = 10)]
     pub calls: Vec<CallView>,
     pub staffing: super::load::StaffingAdvice,
     pub kpi: KpiView,
@@ -175,29 +239,48 @@ pub struct DashboardSnapshot {
 
 /// An alert as supervisors' screens and integrations see it (the `alert`
 /// message of the contract).
-#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema, utoipa::ToSchema)]
 pub struct AlertView {
+    /// `{hall}-{YYYYMMDD}-{HHMMSS}-{rule}-{subject}`, unique.
+    #[schema(examples("jl-center-20261122-093000-wait_timeout-B023"))]
     pub id: String,
     pub rule: super::alert::Rule,
     pub severity: super::alert::Severity,
     pub state: super::alert::AlertState,
     pub hall: HallId,
+    /// The hall's display name.
     pub hall_name: String,
+    /// The window it is about, if any.
     pub window: Option<WindowId>,
+    /// That window's display name.
     pub window_name: Option<String>,
+    /// The ticket it is about, if any.
     pub ticket: Option<TicketNo>,
+    /// The service it is about, if any.
     pub service: Option<ServiceCode>,
+    /// That service's display name.
     pub service_name: Option<String>,
+    /// The alert in Chinese words, e.g. B023 已等候 31 分钟.
     pub message: String,
+    /// When it opened: when its condition crossed the threshold.
     pub opened_at: DateTime<FixedOffset>,
+    /// When it last changed.
     pub updated_at: DateTime<FixedOffset>,
+    /// The alert grew more severe after it opened.
     pub escalated: bool,
+    /// When it grew more severe.
     pub escalated_at: Option<DateTime<FixedOffset>>,
+    /// The name of the token that acknowledged it.
     pub acked_by: Option<String>,
+    /// When it was acknowledged.
     pub acked_at: Option<DateTime<FixedOffset>>,
+    /// The note given with the acknowledgement.
     pub ack_note: Option<String>,
+    /// The name of the token that resolved it (null when it resolved by itself).
     pub resolved_by: Option<String>,
+    /// When it was resolved.
     pub resolved_at: Option<DateTime<FixedOffset>>,
+    /// The note given with the resolution (回访 or 整改 for a bad review).
     pub resolve_note: Option<String>,
 }
 

@@ -8,12 +8,17 @@ use chrono::{NaiveDate, TimeZone};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::info;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{self, Principal};
+use super::frames::{AlertMessage, ConsoleError, ConsoleHall};
+use super::openapi::{Forbidden, PayloadTooLarge, Unauthorized, Unavailable};
 use super::ws::{Channel, Subscription, accept, serve};
-use super::{ApiError, AppState, frames};
+use super::{ApiError, AppState, ErrorBody, frames};
 use crate::clock::now_ms;
-use crate::domain::{AlertOp, AlertRefusal, AlertView, MAX_NOTE};
+use crate::domain::{
+    AlertOp, AlertRefusal, AlertState, AlertView, HallId, MAX_NOTE, Rule, Severity,
+};
 use crate::engine::{HallFrame, HallHandle};
 use crate::store::AlertFilter;
 
@@ -23,8 +28,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/alerts/{id}/{op}", web::post().to(act_route));
 }
 
-#[derive(Debug, Deserialize)]
-struct ScopeQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ScopeQuery {
+    /// Only this hall; it must be in the token's scope (403 otherwise).
+    #[param(value_type = Option<HallId>)]
     hall: Option<String>,
 }
 
@@ -94,19 +102,22 @@ impl Channel for Console {
             .halls
             .first()
             .map_or(chrono_tz::Asia::Shanghai, |h| h.spec.tz);
-        let body = json!({
-            "at": tz.from_utc_datetime(&now.naive_utc()).fixed_offset(),
-            "halls": self.halls.iter().map(|h| json!({"id": h.spec.id, "name": h.spec.name})).collect::<Vec<_>>(),
-            "alerts": collect(&self.halls).await,
-        });
-        Some((frames::snapshot(&body, self.state.clock.rate()), frames))
+        let at = tz.from_utc_datetime(&now.naive_utc()).fixed_offset();
+        let halls: Vec<ConsoleHall<'_>> = self
+            .halls
+            .iter()
+            .map(|h| ConsoleHall::new(&h.spec.id, &h.spec.name))
+            .collect();
+        let alerts = collect(&self.halls).await;
+        let snapshot = frames::alerts_snapshot(at, &halls, &alerts, self.state.clock.rate());
+        Some((snapshot, frames))
     }
 
     fn pick(&self, f: &Self::Item) -> Option<ByteString> {
         self.halls
             .iter()
             .any(|h| h.spec.id == f.hall)
-            .then(|| f.frame.text(|a| frames::frame("alert", a)))
+            .then(|| f.frame.text(frames::alert))
     }
 
     async fn answer(&mut self, text: &str) -> Option<ByteString> {
@@ -118,7 +129,35 @@ impl Channel for Console {
     }
 }
 
-async fn alerts_ws(
+/// WebSocket: the supervisors' alert console (电子效能监察)
+///
+/// Role `supervisor` (or `admin`); the halls of the token's scope, narrowed
+/// by `hall=`. Server to client (`AlertsMessage`): first a `snapshot`
+/// (`AlertsSnapshotMessage`), then an `alert` (`AlertMessage`) whenever an
+/// alert in scope opens or changes, and `ping` every 15 s; a new `snapshot`
+/// when the client fell behind. Client to server (`AlertOpRequest`):
+/// `{"op": "ack" | "resolve", "alert": "<id>", "note": "…"}`, answered with
+/// the updated `alert` or an `error` (`AlertErrorMessage`).
+#[utoipa::path(
+    get,
+    path = "/ws/alerts",
+    tag = "websocket",
+    operation_id = "alertsChannel",
+    params(ScopeQuery),
+    security(("bearerAuth" = []), ("queryToken" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 400,
+            description = "`hall` is given twice (JSON error), or the request is not a valid \
+                WebSocket handshake (a plain GET without the upgrade headers): empty body.",
+            body = ErrorBody,
+            example = json!({"error": "bad_request", "message": "the query string cannot be read: duplicate field `hall`"})),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`hall` names no hall served here.", body = ErrorBody,
+            example = json!({"error": "unknown_hall", "message": "hall \"nope\" is not served here"})),
+    )
+)]
+pub(super) async fn alerts_ws(
     req: HttpRequest,
     body: web::Payload,
     query: web::Query<ScopeQuery>,
@@ -141,53 +180,69 @@ async fn alerts_ws(
 /// A console's `{"op":"ack"|"resolve","alert":…,"note":…}`, answered with
 /// the updated alert or an error message.
 async fn handle_op(who: &Principal, halls: &[HallHandle], text: &str) -> ByteString {
-    let error = |alert: &Value, code: &str, message: &str| {
-        ByteString::from(
-            json!({"type": "error", "alert": alert, "error": code, "message": message}).to_string(),
-        )
-    };
     let Ok(v) = serde_json::from_str::<Value>(text) else {
-        return error(&Value::Null, "bad_json", "消息不是有效的 JSON 对象");
+        return frames::alert_error(
+            &Value::Null,
+            ConsoleError::BadJson,
+            "消息不是有效的 JSON 对象",
+        );
     };
     let alert = v.get("alert").cloned().unwrap_or(Value::Null);
     let op = match v.get("op").and_then(Value::as_str) {
         Some("ack") => AlertOp::Ack,
         Some("resolve") => AlertOp::Resolve,
-        _ => return error(&alert, "unknown_op", "不支持的操作"),
+        _ => return frames::alert_error(&alert, ConsoleError::UnknownOp, "不支持的操作"),
     };
     let Some(id) = alert.as_str() else {
-        return error(&alert, "bad_request", "缺少告警编号");
+        return frames::alert_error(&alert, ConsoleError::BadRequest, "缺少告警编号");
     };
     let note = v.get("note").and_then(Value::as_str).map(str::to_owned);
     if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
-        return error(&alert, "bad_request", "备注不能超过 500 字");
+        return frames::alert_error(&alert, ConsoleError::BadRequest, "备注不能超过 500 字");
     }
+    let refused = |r: AlertRefusal| frames::alert_error(&alert, r.into(), r.message());
     let Some(hall) = hall_of(id, halls) else {
-        return error(
-            &alert,
-            AlertRefusal::UnknownAlert.code(),
-            AlertRefusal::UnknownAlert.message(),
-        );
+        return refused(AlertRefusal::UnknownAlert);
     };
     match hall
         .alert_action(id.to_owned(), op, who.name.clone(), note)
         .await
     {
-        Some(Ok(view)) => frames::frame("alert", &view),
-        Some(Err(r)) => error(&alert, r.code(), r.message()),
-        None => error(&alert, "unavailable", "服务正在重启，请稍后再试"),
+        Some(Ok(view)) => frames::alert(&view),
+        Some(Err(r)) => refused(r),
+        None => frames::alert_error(
+            &alert,
+            ConsoleError::Unavailable,
+            "服务正在重启，请稍后再试",
+        ),
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
+/// The query of `GET /api/alerts`. Read as text and checked by the handler,
+/// after the token, so that a bad value is named.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ListQuery {
+    /// Only this hall's alerts; it must be in the token's scope (403
+    /// otherwise).
+    #[param(value_type = Option<HallId>)]
     hall: Option<String>,
+    /// Only alerts of this rule (another value matches nothing).
+    #[param(value_type = Option<Rule>)]
     rule: Option<String>,
+    /// Only alerts of this severity (another value matches nothing).
+    #[param(value_type = Option<Severity>)]
     severity: Option<String>,
+    /// Only alerts in this state now (another value matches nothing).
+    #[param(value_type = Option<AlertState>)]
     state: Option<String>,
-    /// `YYYY-MM-DD`, in the hall's time zone.
+    /// Only alerts opened on this local day, `YYYY-MM-DD`, in the time zone
+    /// of the (first) hall in scope.
+    #[param(value_type = Option<String>, format = Date)]
     date: Option<String>,
-    /// Read by the handler, after the token, so a bad one is named.
+    /// At most this many alerts: a whole number; values outside 1–5000 are
+    /// clamped into it, anything else is 400.
+    #[param(value_type = Option<i64>, default = json!(500))]
     limit: Option<String>,
 }
 
@@ -201,8 +256,36 @@ fn parse_limit(limit: Option<&str>) -> Result<i64, ApiError> {
     }
 }
 
-/// `GET /api/alerts`: alert history with filters, newest first.
-async fn list(
+/// Alert history
+///
+/// Stored alerts of the halls in the token's scope, each as its last `alert`
+/// message, newest opened first. Role `supervisor` (or `admin`): alerts carry
+/// citizens' comments and follow-up notes.
+#[utoipa::path(
+    get,
+    path = "/api/alerts",
+    tag = "alerts",
+    operation_id = "listAlerts",
+    params(ListQuery),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The alerts, newest opened first.", body = Vec<AlertMessage>),
+        (status = 400,
+            description = "`date` is not `YYYY-MM-DD`, `limit` is not a whole number, or a \
+                parameter is given twice; the message names it.",
+            body = ErrorBody,
+            examples(
+                ("bad_request" = (value = json!({"error": "bad_request", "message": "date \"22-11-2026\" is not YYYY-MM-DD"}))),
+                ("bad_limit" = (value = json!({"error": "bad_request", "message": "limit: \"x\" is not a whole number (1 to 5000)"}))),
+            )),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`hall` names no hall served here.", body = ErrorBody,
+            example = json!({"error": "unknown_hall", "message": "hall \"nope\" is not served here"})),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn list(
     req: HttpRequest,
     q: web::Query<ListQuery>,
     state: web::Data<AppState>,
@@ -250,15 +333,82 @@ async fn list(
     Ok(HttpResponse::Ok().json(rows))
 }
 
-#[derive(Debug, Deserialize, Default)]
-struct NoteBody {
+/// The optional body of an alert action. Other fields are ignored.
+#[derive(Debug, Deserialize, Default, ToSchema)]
+pub struct NoteRequest {
+    /// A note on the action (回访 or 整改 for a bad review), at most 500
+    /// characters after trimming; blank is no note.
     note: Option<String>,
 }
 
-/// `POST /api/alerts/{id}/ack` and `/resolve`, with an optional `{"note": …}`.
-/// The token is checked first: a client without a valid one learns nothing
-/// about what else is wrong with its request.
-async fn act_route(
+/// Acknowledge or resolve an alert
+///
+/// `POST /api/alerts/{id}/ack` acknowledges an open alert; `POST
+/// /api/alerts/{id}/resolve` resolves an open or acknowledged one (a resolved
+/// alert is not reopened while its condition lasts, unless it grows worse).
+/// Role `supervisor` (or `admin`), within the hall scope. The change reaches
+/// every supervisors' console and dashboard as an `alert` message. The token
+/// is checked first: without a valid one the answer is 401 (403 for the
+/// wrong role or hall) whatever the `op` or body, so a client without a
+/// valid token learns nothing about what else is wrong with its request;
+/// only a body over 16 KiB is refused (413) before it.
+#[utoipa::path(
+    post,
+    path = "/api/alerts/{id}/{op}",
+    tag = "alerts",
+    operation_id = "actOnAlert",
+    params(
+        ("id" = String, Path,
+            description = "The alert's id (`{hall}-{YYYYMMDD}-{HHMMSS}-{rule}-{subject}`); its \
+                hall is the longest hall id it begins with followed by `-`.",
+            example = json!("jl-center-20261122-093000-wait_timeout-B023")),
+        ("op" = AlertOp, Path, description = "`ack` or `resolve`."),
+    ),
+    request_body(
+        content = Option<NoteRequest>,
+        description = "Optional. An empty (or all-whitespace) body is no note; any other body \
+            must be this JSON object. The `Content-Type` is not checked. At most 16 KiB.",
+        example = json!({"note": "已回访，群众表示理解"}),
+    ),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The updated alert.", body = AlertView),
+        (status = 400,
+            description = "`op` is neither `ack` nor `resolve`, or the body is not \
+                `{\"note\": \"…\"}`.",
+            body = ErrorBody,
+            example = json!({"error": "bad_request", "message": "\"close\" is not ack or resolve"})),
+        (status = 401, response = Unauthorized),
+        (status = 403,
+            description = "Not a supervisor or admin, or the alert's hall is outside the token's \
+                scope.",
+            body = ErrorBody,
+            example = json!({"error": "forbidden", "message": "无权访问该大厅"})),
+        (status = 404,
+            description = "No such alert (also when the id names no hall served here).",
+            body = ErrorBody,
+            example = json!(refusal_body(AlertRefusal::UnknownAlert))),
+        (status = 409,
+            description = "The alert is already resolved, or (for `ack`) already acknowledged.",
+            body = ErrorBody,
+            examples(
+                ("already_resolved" = (value = json!(refusal_body(AlertRefusal::AlreadyResolved)))),
+                ("already_acknowledged" = (value = json!(refusal_body(AlertRefusal::AlreadyAcknowledged)))),
+            )),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422,
+            description = "Resolving a `bad_rating` alert needs a note (回访 or 整改), or the note \
+                is over 500 characters.",
+            body = ErrorBody,
+            examples(
+                ("note_required" = (value = json!(refusal_body(AlertRefusal::NoteRequired)))),
+                ("note_too_long" = (value = json!(refusal_body(AlertRefusal::NoteTooLong)))),
+            )),
+        (status = 503, description = "The hall is restarting; try again.", body = ErrorBody,
+            example = json!({"error": "unavailable", "message": "the hall is restarting; try again"})),
+    )
+)]
+pub(super) async fn act_route(
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
@@ -280,9 +430,9 @@ async fn act_route(
     // No body is no note; a body that is not the expected JSON is an error,
     // never a silently dropped note.
     let note = if body.iter().all(u8::is_ascii_whitespace) {
-        NoteBody::default()
+        NoteRequest::default()
     } else {
-        serde_json::from_slice::<NoteBody>(&body).map_err(|e| {
+        serde_json::from_slice::<NoteRequest>(&body).map_err(|e| {
             ApiError::BadRequest(format!("the body must be {{\"note\": \"...\"}}: {e}"))
         })?
     };
@@ -296,8 +446,13 @@ async fn act_route(
     }
 }
 
+/// The answer's body when an action is refused.
+fn refusal_body(r: AlertRefusal) -> ErrorBody {
+    ErrorBody::new(r.code(), r.message())
+}
+
 fn refused(r: AlertRefusal) -> HttpResponse {
-    let body = json!({"error": r.code(), "message": r.message()});
+    let body = refusal_body(r);
     match r {
         AlertRefusal::UnknownAlert => HttpResponse::NotFound().json(body),
         AlertRefusal::NoteRequired | AlertRefusal::NoteTooLong => {

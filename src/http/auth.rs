@@ -22,14 +22,14 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use chrono::{DateTime, Duration, Utc};
 use dashmap::DashMap;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 use tracing::{error, info, warn};
 
-use super::AppState;
 use super::limit::RequestLimiter;
+use super::openapi::{BadToken, PayloadTooLarge, Unauthorized};
+use super::{AppState, ErrorBody};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Role, TokenSettings};
 
@@ -90,14 +90,6 @@ impl ResponseError for AuthError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let code = match self {
-            AuthError::Unauthorized => "unauthorized",
-            AuthError::Forbidden => "forbidden",
-            AuthError::BadToken => "bad_token",
-            AuthError::RateLimited { .. } => "rate_limited",
-            AuthError::BadRequest => "bad_request",
-            AuthError::TokenInUrl => "token_in_url",
-        };
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CACHE_CONTROL, "no-store"));
         match self {
@@ -109,7 +101,21 @@ impl ResponseError for AuthError {
             }
             AuthError::Forbidden | AuthError::BadRequest => {}
         }
-        res.json(json!({"error": code, "message": self.to_string()}))
+        res.json(ErrorBody::new(self.code(), self.to_string()))
+    }
+}
+
+impl AuthError {
+    /// The `error` code of its answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Unauthorized => "unauthorized",
+            AuthError::Forbidden => "forbidden",
+            AuthError::BadToken => "bad_token",
+            AuthError::RateLimited { .. } => "rate_limited",
+            AuthError::BadRequest => "bad_request",
+            AuthError::TokenInUrl => "token_in_url",
+        }
     }
 }
 
@@ -160,14 +166,29 @@ impl Principal {
         Ok(())
     }
 
-    /// `{"name", "role", "halls"}` as `/api/login` and `/api/me` answer.
-    pub fn describe(&self) -> Value {
+    /// What `/api/login` and `/api/me` answer.
+    pub fn describe(&self) -> PrincipalView {
         let halls = match &self.scope {
             Scope::All => vec!["*".to_owned()],
             Scope::Halls(h) => h.clone(),
         };
-        json!({"name": self.name, "role": self.role, "halls": halls})
+        PrincipalView {
+            name: self.name.clone(),
+            role: self.role,
+            halls,
+        }
     }
+}
+
+/// The holder of a valid token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = Principal)]
+pub struct PrincipalView {
+    /// The token's configured name, as logs and alert records show it.
+    pub name: String,
+    pub role: Role,
+    /// The hall ids the token may see, or `["*"]` for every hall.
+    pub halls: Vec<String>,
 }
 
 /// The configured tokens, by hash only: the plain tokens are never kept.
@@ -419,14 +440,49 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/me", web::get().to(me));
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/login`. Other fields are ignored.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = LoginRequest)]
 struct LoginBody {
+    /// The plain access token, exactly as issued (no trimming).
     token: String,
 }
 
-/// `POST /api/login {"token": "…"}`: checks the token and sets the cookie
-/// the browser screens then send with every request and WebSocket.
-async fn login(
+/// Log in a browser
+///
+/// Checks a token and sets the `hallwatch_token` cookie that the browser
+/// screens then send with every request and WebSocket. Only
+/// `application/json` is accepted, so an HTML form on another site cannot
+/// log a browser in. A wrong token counts against the client's rate limit.
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "auth",
+    operation_id = "login",
+    request_body(
+        content = LoginBody,
+        description = "`{\"token\": \"…\"}`. At most 16 KiB.",
+        example = json!({"token": "demo-manager"}),
+    ),
+    responses(
+        (status = 200, description = "Logged in: who the token belongs to.", body = PrincipalView,
+            headers(
+                ("Set-Cookie" = String, description = "`hallwatch_token=<token, percent-encoded>; \
+                    HttpOnly; SameSite=Strict; Path=/; Max-Age=43200`, with `; Secure` when the \
+                    request came over HTTPS (as the reverse proxy's `X-Forwarded-Proto` or \
+                    `Forwarded` says)."),
+            ),
+            example = json!({"name": "值班长", "role": "manager", "halls": ["jl-center"]})),
+        (status = 400,
+            description = "The `Content-Type` is not `application/json`, or the body is not \
+                `{\"token\": \"…\"}`.",
+            body = ErrorBody,
+            example = json!(ErrorBody::new(AuthError::BadRequest.code(), AuthError::BadRequest.to_string()))),
+        (status = 401, response = BadToken),
+        (status = 413, response = PayloadTooLarge),
+    )
+)]
+pub(super) async fn login(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
@@ -452,15 +508,44 @@ async fn login(
         .json(p.describe()))
 }
 
-/// `POST /api/logout`: the browser forgets the cookie.
-async fn logout(req: HttpRequest) -> HttpResponse {
+/// Log a browser out
+///
+/// Tells the browser to forget the `hallwatch_token` cookie. No token
+/// needed; no body.
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "auth",
+    operation_id = "logout",
+    responses(
+        (status = 204, description = "The cookie is cleared.",
+            headers(
+                ("Set-Cookie" = String, description = "`hallwatch_token=; HttpOnly; \
+                    SameSite=Strict; Path=/; Max-Age=0` (with `; Secure` over HTTPS)."),
+            )),
+    )
+)]
+pub(super) async fn logout(req: HttpRequest) -> HttpResponse {
     no_store(HttpResponse::NoContent())
         .insert_header(set_cookie(&cookie(&req, "", 0)))
         .finish()
 }
 
-/// `GET /api/me`: who the presented token belongs to.
-async fn me(req: HttpRequest) -> Result<HttpResponse, AuthError> {
+/// Who the presented token belongs to
+///
+/// Any role.
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "auth",
+    operation_id = "whoAmI",
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The token's holder.", body = PrincipalView),
+        (status = 401, response = Unauthorized),
+    )
+)]
+pub(super) async fn me(req: HttpRequest) -> Result<HttpResponse, AuthError> {
     let p = require(&req, ANY_ROLE, None)?;
     Ok(no_store(HttpResponse::Ok()).json(p.describe()))
 }
@@ -672,9 +757,9 @@ mod tests {
         let t = auth.tokens.authenticate("t-secret").unwrap();
         assert!(t.may_see("h2") && t.may_see("h3"));
         assert!(!t.may_see("h1"));
-        assert_eq!(t.describe()["halls"], json!(["h2", "h3"]));
-        assert_eq!(s.describe()["halls"], json!(["*"]));
-        assert_eq!(s.describe()["role"], "supervisor");
+        assert_eq!(t.describe().halls, ["h2", "h3"]);
+        assert_eq!(s.describe().halls, ["*"]);
+        assert_eq!(s.describe().role, Role::Supervisor);
     }
 
     #[test]

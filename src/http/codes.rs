@@ -78,6 +78,22 @@ pub fn module() -> &'static str {
     })
 }
 
+/// The code lists of the pages
+///
+/// A JavaScript module of the code lists the pages show (rules, severities,
+/// alert states, refusal reasons, window kinds, hall levels), built from the
+/// enums the server itself uses: `import { RULES } from './codes.js'`. No
+/// token needed.
+#[utoipa::path(
+    get,
+    path = "/codes.js",
+    tag = "pages",
+    operation_id = "codeLists",
+    responses(
+        (status = 200, description = "The module.", body = String,
+            content_type = "text/javascript; charset=utf-8"),
+    )
+)]
 pub async fn codes_js() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")

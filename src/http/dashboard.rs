@@ -16,8 +16,9 @@ use bytestring::ByteString;
 use tracing::info;
 
 use super::auth::{self, Principal};
+use super::openapi::{Forbidden, Unauthorized, Unavailable};
 use super::ws::{Channel, Subscription, accept, serve};
-use super::{ApiError, AppState, frames};
+use super::{ApiError, AppState, ErrorBody, HallPath, frames};
 use crate::domain::SummaryView;
 use crate::engine::{DashMsg, Frame, HallFrame, HallHandle, SummaryFrames};
 
@@ -37,7 +38,10 @@ impl Channel for Dashboard {
 
     async fn subscribe(&mut self) -> Option<Subscription<Self::Item>> {
         let sub = self.hall.dashboard().await?;
-        Some((frames::snapshot(&sub.snapshot, self.clock_rate), sub.frames))
+        Some((
+            frames::dashboard_snapshot(&sub.snapshot, self.clock_rate),
+            sub.frames,
+        ))
     }
 
     fn pick(&self, f: &Self::Item) -> Option<ByteString> {
@@ -50,7 +54,35 @@ impl Channel for Dashboard {
     }
 }
 
-async fn dashboard_ws(
+/// WebSocket: a hall manager's dashboard
+///
+/// Role `manager` (or `admin`), within the hall scope; the token is checked
+/// before the upgrade, so a refused client gets a plain 401 or 403. Server
+/// to client (`DashboardMessage`): first a `snapshot`
+/// (`DashboardSnapshotMessage`: everything on the display channel plus
+/// window load and figures, queue figures, staffing advice, KPIs and active
+/// alerts), then deltas: `load` (a window tile), `queue`, `staffing`,
+/// `kpi`, `alert`, `call`, and `ping` every 15 s. A new `snapshot` comes
+/// when a new day starts or when the client fell behind. Read-only.
+#[utoipa::path(
+    get,
+    path = "/ws/dashboard/{hall}",
+    tag = "websocket",
+    operation_id = "dashboardChannel",
+    params(HallPath),
+    security(("bearerAuth" = []), ("queryToken" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 400,
+            description = "Not a valid WebSocket handshake (a plain GET without the upgrade \
+                headers): empty body."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such hall (checked before the token).", body = ErrorBody,
+            example = json!({"error": "unknown_hall", "message": "hall \"nope\" is not served here"})),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn dashboard_ws(
     req: HttpRequest,
     body: web::Payload,
     path: web::Path<String>,
@@ -95,14 +127,13 @@ impl Channel for Region {
         for h in &self.halls {
             rows.extend(h.summary().await);
         }
-        let body = serde_json::json!({ "halls": rows });
-        Some((frames::snapshot(&body, self.clock_rate), frames))
+        Some((frames::region_snapshot(&rows, self.clock_rate), frames))
     }
 
     fn pick(&self, f: &Self::Item) -> Option<ByteString> {
         self.who
             .may_see(f.hall.as_str())
-            .then(|| f.frame.text(|s| frames::frame("summary", s)))
+            .then(|| f.frame.text(frames::summary))
     }
 
     fn describe(&self) -> String {
@@ -110,7 +141,27 @@ impl Channel for Region {
     }
 }
 
-async fn region_ws(
+/// WebSocket: every hall of the token's scope at a glance
+///
+/// Any role; the halls of the token's scope (none is an empty list, not an
+/// error). Server to client (`RegionMessage`): first a `snapshot`
+/// (`RegionSnapshotMessage`) with every hall's summary, then each hall's
+/// `summary` (`SummaryMessage`) as it changes, at most once a second per
+/// hall, and `ping` every 15 s. Read-only.
+#[utoipa::path(
+    get,
+    path = "/ws/region",
+    tag = "websocket",
+    operation_id = "regionChannel",
+    security(("bearerAuth" = []), ("queryToken" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 400,
+            description = "Not a valid WebSocket handshake (a plain GET without the upgrade \
+                headers): empty body."),
+        (status = 401, response = Unauthorized),
+    )
+)]
+pub(super) async fn region_ws(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,

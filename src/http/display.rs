@@ -6,14 +6,22 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytestring::ByteString;
 
+use super::openapi::{Unavailable, UnknownHall};
 use super::ws::{Channel, Subscription, accept, serve};
-use super::{ApiError, AppState, frames};
+use super::{ApiError, AppState, ErrorBody, HallPath, frames};
+use crate::domain::WindowId;
 use crate::engine::{HallHandle, ScreenFrame};
 
 /// `?window=` (one window's screen, 窗口屏) or `?zone=` (a floor's screen).
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScreenQuery {
+    /// One window's screen (窗口屏): only that window's `call` and `window`
+    /// messages. Takes precedence over `zone`.
+    #[param(value_type = Option<WindowId>)]
     window: Option<String>,
+    /// A floor's or area's screen: only the `call` and `window` messages of
+    /// the windows in that zone.
     zone: Option<String>,
 }
 
@@ -71,7 +79,10 @@ impl Channel for Screen {
 
     async fn subscribe(&mut self) -> Option<Subscription<ScreenFrame>> {
         let sub = self.hall.display().await?;
-        Some((frames::snapshot(&sub.snapshot, self.clock_rate), sub.frames))
+        Some((
+            frames::display_snapshot(&sub.snapshot, self.clock_rate),
+            sub.frames,
+        ))
     }
 
     fn pick(&self, f: &ScreenFrame) -> Option<ByteString> {
@@ -86,6 +97,32 @@ impl Channel for Screen {
     }
 }
 
+/// WebSocket: a hall's public screens (综合屏, 窗口屏)
+///
+/// Public: no token needed, and no citizen data is ever sent (ticket numbers
+/// only). Server to client, JSON text messages (`DisplayMessage`): first a
+/// `snapshot` (`DisplaySnapshotMessage`) that alone draws the whole screen,
+/// then deltas: `call` (`CallMessage`), `window` (`WindowMessage`), `queue`
+/// (`QueueCountMessage`), and `ping` every 15 s. A
+/// new `snapshot` comes when a new day starts or when the client fell
+/// behind. A client that reconnects gets a new snapshot, so no delta is ever
+/// needed to recover. The channel is read-only.
+#[utoipa::path(
+    get,
+    path = "/ws/display/{hall}",
+    tag = "websocket",
+    operation_id = "displayChannel",
+    params(HallPath, ScreenQuery),
+    responses(
+        (status = 400,
+            description = "The hall has no such `window` or `zone`, or a parameter is given twice \
+                (JSON error), or the request is not a valid WebSocket handshake (empty body).",
+            body = ErrorBody,
+            example = json!({"error": "bad_request", "message": "hall jl-center has no window \"99\""})),
+        (status = 404, response = UnknownHall),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn display_ws(
     req: HttpRequest,
     body: web::Payload,

@@ -8,20 +8,18 @@
 //! answers at all ([`api_fallback`]: an unknown path is 404, a known one
 //! with another method 405 with `Allow`).
 
-use std::sync::OnceLock;
-
 use actix_web::body::{BoxBody, MessageBody, to_bytes_limited};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use serde_json::Value;
 use tracing::debug;
 
 use super::auth::client_key;
 use super::limit::retry_after_s;
-use super::{ApiError, AppState, MAX_BODY, OPENAPI};
+use super::openapi::api_methods;
+use super::{ApiError, AppState, ErrorBody, MAX_BODY};
 
 /// The request budget, `Cache-Control` and JSON errors; see the module
 /// documentation. For `App::wrap(from_fn(api_guard))`.
@@ -84,7 +82,7 @@ async fn json_error(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     } else {
         original
     };
-    let body = serde_json::json!({"error": code_of(status), "message": message}).to_string();
+    let body = serde_json::to_string(&ErrorBody::new(code_of(status), message)).unwrap_or_default();
     let mut res = head.set_body(BoxBody::new(body));
     let headers = res.headers_mut();
     headers.remove(header::CONTENT_LENGTH);
@@ -110,7 +108,8 @@ fn code_of(status: StatusCode) -> String {
 }
 
 /// `/api/*` that no route took: 405 with `Allow` when the path is one of the
-/// API's (documented in [`OPENAPI`]) and only the method is wrong, else 404.
+/// API's (as its OpenAPI document lists them) and only the method is wrong,
+/// else 404.
 pub async fn api_fallback(req: HttpRequest) -> HttpResponse {
     let path = req.path();
     let shown: String = path.chars().take(200).collect();
@@ -130,32 +129,11 @@ pub async fn api_fallback(req: HttpRequest) -> HttpResponse {
 /// The methods the API serves on `path` (`"GET, POST"`), from the OpenAPI
 /// document's paths, which a test holds equal to the routes.
 fn allowed_methods(path: &str) -> Option<&'static str> {
-    static PATHS: OnceLock<Vec<(Vec<String>, String)>> = OnceLock::new();
-    let paths = PATHS.get_or_init(|| {
-        let doc: Value = serde_json::from_str(OPENAPI).unwrap_or_default();
-        let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
-            return Vec::new();
-        };
-        paths
-            .iter()
-            .filter(|(p, _)| p.starts_with("/api/"))
-            .map(|(p, item)| {
-                let methods: Vec<String> = ["get", "post", "put", "patch", "delete"]
-                    .iter()
-                    .filter(|m| item.get(**m).is_some())
-                    .map(|m| m.to_ascii_uppercase())
-                    .collect();
-                (
-                    p.split('/').map(str::to_owned).collect(),
-                    methods.join(", "),
-                )
-            })
-            .collect()
-    });
     let segments: Vec<&str> = path.split('/').collect();
-    paths
+    api_methods()
         .iter()
         .find(|(template, _)| {
+            let template: Vec<&str> = template.split('/').collect();
             template.len() == segments.len()
                 && template.iter().zip(&segments).all(|(t, s)| {
                     if t.starts_with('{') {

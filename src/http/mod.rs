@@ -9,20 +9,26 @@ mod display;
 mod frames;
 mod guard;
 pub mod limit;
+mod openapi;
 mod pages;
 mod stats;
 mod ws;
 
 pub use guard::api_guard;
+pub use openapi::openapi_json;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, ResponseError, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use self::frames::SnapshotResponse;
 use crate::clock::Clock;
+use crate::domain::HallInfo;
 use crate::engine::{AlertFrames, Registry, SummaryFrames};
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -86,15 +92,6 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let code = match self {
-            ApiError::UnknownHall(_) => "unknown_hall",
-            ApiError::Unavailable | ApiError::Store(_) => "unavailable",
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::RateLimited { .. } => "rate_limited",
-        };
         let mut res = HttpResponse::build(self.status_code());
         match self {
             ApiError::MethodNotAllowed { allow, .. } => {
@@ -106,7 +103,58 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        res.json(json!({"error": code, "message": self.to_string()}))
+        res.json(ErrorBody::new(self.code(), self.to_string()))
+    }
+}
+
+impl ApiError {
+    /// The `error` code of its answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::UnknownHall(_) => "unknown_hall",
+            ApiError::Unavailable | ApiError::Store(_) => "unavailable",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RateLimited { .. } => "rate_limited",
+        }
+    }
+}
+
+/// An error an API client can act on, as every `/api/…` path answers it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// A machine-readable code. `bad_request`: a parameter or body the server
+    /// cannot use (the message names it); `unknown_hall`: no such hall here;
+    /// `unavailable`: the hall is restarting or the store cannot answer;
+    /// `unauthorized`: no valid token; `token_in_url`: a token in a REST
+    /// request's URL, refused (send it as `Authorization: Bearer`);
+    /// `forbidden`: the token's role or hall scope does not allow this;
+    /// `bad_token`: the login's token matches nothing; `rate_limited`: too
+    /// many wrong tokens, or too many requests, from this client;
+    /// `not_found`: no such `/api/…` path; `method_not_allowed`: the path is
+    /// served with other methods (see `Allow`); `payload_too_large`: a body
+    /// over the limit; `internal_error`: a fault of the server;
+    /// `unknown_alert`, `already_resolved`, `already_acknowledged`,
+    /// `note_required`, `note_too_long`: an alert action refused. Any other
+    /// status the server answers by itself has its reason phrase in snake
+    /// case as its code.
+    #[schema(examples("bad_request", "unauthorized", "rate_limited"))]
+    pub error: Cow<'static, str>,
+    /// A human-readable explanation: Chinese for the login, token,
+    /// rate-limit and alert errors (a screen can show it as it is), English
+    /// for parameter, path and size errors.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(error: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -173,7 +221,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .route("/api/halls", web::get().to(halls))
         .route("/api/halls/{hall}/snapshot", web::get().to(snapshot))
-        .route("/api/openapi.json", web::get().to(openapi))
+        .route("/api/openapi.json", web::get().to(openapi::serve))
         .route("/ws/display/{hall}", web::get().to(display::display_ws))
         .configure(dashboard::routes)
         .configure(stats::routes)
@@ -185,16 +233,75 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(pages::routes);
 }
 
-async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+/// Whether this process can serve: what `/healthz` answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Health)]
+pub struct HealthReport {
+    pub status: Readiness,
+    pub mqtt: MqttLink,
+    /// `ok`, or `failing: ` followed by the store's last error.
+    #[schema(examples("ok", "failing: database is locked"))]
+    pub store: String,
+    /// How many halls this process serves.
+    pub halls: usize,
+}
+
+/// `ok`: ready, connected to the broker, and the store answers; `degraded`:
+/// ready, but the broker is disconnected or the store is failing;
+/// `starting`: the halls are still being rebuilt from the event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    Ok,
+    Degraded,
+    Starting,
+}
+
+/// Whether the MQTT connection to the broker is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MqttLink {
+    Connected,
+    Disconnected,
+}
+
+/// Liveness and readiness
+///
+/// For load balancers and monitoring. No token needed.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "getHealth",
+    responses(
+        (status = 200, description = "Ready, connected to the broker, and the store answers.",
+            body = HealthReport,
+            example = json!({"status": "ok", "mqtt": "connected", "store": "ok", "halls": 2})),
+        (status = 503, description = "Still starting, or the broker or the store is failing.",
+            body = HealthReport,
+            example = json!({"status": "degraded", "mqtt": "disconnected", "store": "ok", "halls": 2})),
+    )
+)]
+pub(super) async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let h = &state.health;
     let store_error = h.store_error();
     let ok = h.ready() && h.mqtt_connected() && store_error.is_none();
-    let body = json!({
-        "status": if ok { "ok" } else if h.ready() { "degraded" } else { "starting" },
-        "mqtt": if h.mqtt_connected() { "connected" } else { "disconnected" },
-        "store": store_error.map_or_else(|| "ok".to_owned(), |e| format!("failing: {e}")),
-        "halls": state.registry.all().len(),
-    });
+    let body = HealthReport {
+        status: if ok {
+            Readiness::Ok
+        } else if h.ready() {
+            Readiness::Degraded
+        } else {
+            Readiness::Starting
+        },
+        mqtt: if h.mqtt_connected() {
+            MqttLink::Connected
+        } else {
+            MqttLink::Disconnected
+        },
+        store: store_error.map_or_else(|| "ok".to_owned(), |e| format!("failing: {e}")),
+        halls: state.registry.all().len(),
+    };
     if ok {
         HttpResponse::Ok().json(body)
     } else {
@@ -202,36 +309,92 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// The OpenAPI document of the whole HTTP API.
-pub const OPENAPI: &str = include_str!("openapi.json");
-
-async fn openapi() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(OPENAPI)
-}
-
-/// Open like `/healthz`, so Prometheus scrapes it without a token. It holds
-/// no citizen data: its labels are fixed kinds, reason codes and channels,
-/// and configured hall ids, rules and severities, never a value a device
-/// sent (`tests/http_hardening.rs` looks for them).
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// Prometheus metrics
+///
+/// Counters, gauges and histograms in the Prometheus text exposition format:
+/// `hallwatch_messages_received_total`, `hallwatch_events_applied_total{kind}`,
+/// `hallwatch_duplicates_total`, `hallwatch_rejections_total{reason}`,
+/// `hallwatch_alerts_open{hall,rule,severity}`, `hallwatch_websocket_clients{channel}`
+/// (`display`, `dashboard`, `alerts`, `region`), `hallwatch_ingest_to_broadcast_seconds`,
+/// `hallwatch_store_commit_seconds`, `hallwatch_store_batch_size`. No token needed.
+///
+/// It holds no citizen data: its labels are fixed kinds, reason codes and
+/// channels, and configured hall ids, rules and severities, never a value a
+/// device sent.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "getMetrics",
+    responses(
+        (status = 200, description = "The metrics.", body = String,
+            content_type = "text/plain; version=0.0.4; charset=utf-8"),
+    )
+)]
+// Open like /healthz, so Prometheus scrapes it without a token;
+// tests/http_hardening.rs checks that no label carries a device's value.
+pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())
 }
 
-async fn halls(state: web::Data<AppState>) -> HttpResponse {
-    let list: Vec<_> = state
+/// A hall in a request's path, as the document describes it. The handlers
+/// read it as text and look it up, so that an id no hall has is 404
+/// whatever its shape.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct HallPath {
+    /// A hall id, as `GET /api/halls` lists them.
+    pub hall: crate::domain::HallId,
+}
+
+/// The halls served here
+///
+/// Every hall this process serves, in configuration order. No token needed.
+#[utoipa::path(
+    get,
+    path = "/api/halls",
+    tag = "halls",
+    operation_id = "listHalls",
+    responses(
+        (status = 200, description = "The halls.", body = Vec<HallInfo>,
+            example = json!([{"id": "jl-center", "name": "吉林市政务服务中心", "level": "city"}])),
+    )
+)]
+pub(super) async fn halls(state: web::Data<AppState>) -> HttpResponse {
+    let list: Vec<HallInfo> = state
         .registry
         .all()
         .iter()
-        .map(|h| json!({"id": h.spec.id, "name": h.spec.name, "level": h.spec.level}))
+        .map(|h| HallInfo {
+            id: h.spec.id.clone(),
+            name: h.spec.name.clone(),
+            level: h.spec.level,
+        })
         .collect();
     HttpResponse::Ok().json(list)
 }
 
-async fn snapshot(
+/// What a hall's screens show now
+///
+/// The public display snapshot of a hall, as the first message of
+/// `/ws/display/{hall}` carries it (without `clock_rate`). No token needed;
+/// no citizen data.
+#[utoipa::path(
+    get,
+    path = "/api/halls/{hall}/snapshot",
+    tag = "halls",
+    operation_id = "getHallSnapshot",
+    params(HallPath),
+    responses(
+        (status = 200, description = "The snapshot.", body = SnapshotResponse),
+        (status = 404, response = openapi::UnknownHall),
+        (status = 503, response = openapi::Unavailable),
+    )
+)]
+pub(super) async fn snapshot(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -242,5 +405,5 @@ async fn snapshot(
     let snap = hall.snapshot().await.ok_or(ApiError::Unavailable)?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(frames::frame("snapshot", &snap)))
+        .body(frames::encode(&SnapshotResponse::new(&snap))))
 }

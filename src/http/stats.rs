@@ -4,42 +4,55 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::NaiveDate;
-use serde::Deserialize;
-use serde_json::json;
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth;
-use super::{ApiError, AppState};
+use super::openapi::{Forbidden, Unauthorized, Unavailable, UnknownHall};
+use super::{ApiError, AppState, ErrorBody, HallPath};
 use crate::clock::now_ms;
-use crate::domain::{DayFigures, Figures};
+use crate::domain::{DayFigures, Figures, HallId};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/halls/{hall}/stats", web::get().to(stats));
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /api/halls/{hall}/stats`. Read as text and checked by
+/// the handler, after the token, so that a bad value is named.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
+    /// The local day in the hall's time zone, `YYYY-MM-DD`; today when absent
+    /// or empty. A day that has not begun is refused.
+    #[param(value_type = Option<String>, format = Date, example = json!("2026-11-22"))]
     date: Option<String>,
+    /// Only the rows of one kind (a `StatsRows`); the whole `DayFigures`
+    /// when absent or empty.
+    #[param(value_type = Option<Rows>, inline)]
     by: Option<String>,
+    /// `json` (the default when absent or empty) or `csv`.
+    #[param(value_type = Option<Format>, inline)]
     format: Option<String>,
 }
 
-/// Which rows to give.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum By {
-    All,
-    Service,
+/// Which rows of a day's figures to give.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Rows {
     Window,
+    Service,
     Staff,
 }
 
-impl By {
-    fn parse(s: Option<&str>) -> Result<Self, ApiError> {
+impl Rows {
+    /// `by`: None for all of them.
+    fn parse(s: Option<&str>) -> Result<Option<Self>, ApiError> {
         Ok(match s {
-            None | Some("") => By::All,
-            Some("service") => By::Service,
-            Some("window") => By::Window,
-            Some("staff") => By::Staff,
+            None | Some("") => None,
+            Some("service") => Some(Rows::Service),
+            Some("window") => Some(Rows::Window),
+            Some("staff") => Some(Rows::Staff),
             Some(other) => {
                 return Err(ApiError::BadRequest(format!(
                     "by: {other:?} is not one of window, service, staff"
@@ -48,17 +61,117 @@ impl By {
         })
     }
 
-    fn code(self) -> Option<&'static str> {
+    fn code(self) -> &'static str {
         match self {
-            By::All => None,
-            By::Service => Some("service"),
-            By::Window => Some("window"),
-            By::Staff => Some("staff"),
+            Rows::Service => "service",
+            Rows::Window => "window",
+            Rows::Staff => "staff",
         }
     }
 }
 
-async fn stats(
+/// How to give the figures.
+#[derive(Debug, Clone, Copy, PartialEq, ToSchema)]
+#[schema(rename_all = "snake_case", default = "json")]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+impl Format {
+    fn parse(s: Option<&str>) -> Result<Self, ApiError> {
+        match s {
+            None | Some("" | "json") => Ok(Format::Json),
+            Some("csv") => Ok(Format::Csv),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "format: {other:?} is not one of json, csv"
+            ))),
+        }
+    }
+}
+
+/// A day's figures narrowed to one kind of row (`by=window|service|staff`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsRows<'a> {
+    #[schema(value_type = HallId)]
+    hall: &'a str,
+    /// The hall's display name.
+    hall_name: &'a str,
+    /// The local day.
+    date: NaiveDate,
+    /// The day has ended: these figures are final.
+    complete: bool,
+    /// When the figures were counted.
+    at: DateTime<FixedOffset>,
+    /// The `by` asked for.
+    by: Rows,
+    /// The rows of that kind only.
+    rows: Vec<&'a Figures>,
+}
+
+/// The figures as JSON: `DayFigures` without `by`, `StatsRows` with it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum StatsAnswer<'a> {
+    Day(&'a DayFigures),
+    Rows(StatsRows<'a>),
+}
+
+/// The CSV's first lines, as the document's example.
+fn csv_example() -> String {
+    format!(
+        "\u{feff}{}\r\n2026-11-22,窗口,01,1号窗口,,12,11,1,8.3,6.5,21.0,7.9,25,44.0,9,81.8,8,7,1,87.5,72.7,1,1,2.0,当日实时\r\n",
+        CSV_HEADER.join(",")
+    )
+}
+
+/// A day's figures of a hall
+///
+/// Today's figures are counted live by the hall; a past day's are read from
+/// the store, where they are kept when the day ends, or counted again from
+/// that day's event log (and then kept). Any role, within the token's hall
+/// scope. The hall is looked up before the token is checked, so an unknown
+/// hall is 404 even without a token.
+#[utoipa::path(
+    get,
+    path = "/api/halls/{hall}/stats",
+    tag = "stats",
+    operation_id = "getHallStats",
+    params(HallPath, StatsQuery),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200,
+            description = "The figures. As CSV: UTF-8 with a byte-order mark and CRLF line ends (so \
+                Excel opens the Chinese text by a double click), a Chinese header row of 25 columns \
+                (日期, 类别, 编号, 名称, 取号数, 叫号数, 办结数, 过号数, 过号率(%), 平均等候(分钟), \
+                最长等候(分钟), 平均办理(分钟), 基准(件/日), 负荷(%), 即办件, 即办率(%), 评价数, 满意数, \
+                差评数, 满意率(%), 评价率(%), 预警数, 已确认预警, 平均确认用时(分钟), 数据状态), then one \
+                row per hall (全厅), service (服务类别), window (窗口) and staff member (工作人员), or of \
+                the `by` kind only. Rates are percentages and durations minutes with one decimal; an \
+                unknown value is an empty cell; 数据状态 is 日终 (final) or 当日实时 (live). Text cells \
+                that could be read as a formula are prefixed with `'`.",
+            headers(
+                ("Content-Disposition" = String, description = "CSV only: `attachment; \
+                    filename=\"hallwatch-{hall}-{date}.csv\"`, or `hallwatch-{hall}-{date}-{by}.csv` \
+                    with `by`."),
+            ),
+            content(
+                (StatsAnswer = "application/json"),
+                (String = "text/csv; charset=utf-8", example = json!(csv_example())),
+            ),
+        ),
+        (status = 400,
+            description = "`date` is not `YYYY-MM-DD` or has not begun in the hall, or `by` or \
+                `format` is not one of its values.",
+            body = ErrorBody,
+            example = json!({"error": "bad_request", "message": "date: \"2026-13-01\" is not a date like 2026-11-22"})),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = UnknownHall),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn stats(
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<StatsQuery>,
@@ -69,16 +182,8 @@ async fn stats(
         .get_str(&path)
         .ok_or_else(|| ApiError::UnknownHall(path.clone()))?;
     auth::require(&req, auth::ANY_ROLE, Some(hall.spec.id.as_str()))?;
-    let by = By::parse(query.by.as_deref())?;
-    let csv = match query.format.as_deref() {
-        None | Some("" | "json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(
-                ApiError::BadRequest(format!("format: {other:?} is not one of json, csv")).into(),
-            );
-        }
-    };
+    let by = Rows::parse(query.by.as_deref())?;
+    let format = Format::parse(query.format.as_deref())?;
     let now = now_ms(state.clock.as_ref());
     let today = hall.spec.local_date(now);
     let date = match query.date.as_deref() {
@@ -100,37 +205,41 @@ async fn stats(
             .await
             .map_err(|e| ApiError::Store(e.to_string()))?
     };
-    Ok(if csv {
-        csv_response(&figures, by)
-    } else {
-        json_response(&figures, by)
+    Ok(match format {
+        Format::Json => json_response(&figures, by),
+        Format::Csv => csv_response(&figures, by),
     })
 }
 
-fn rows(f: &DayFigures, by: By) -> Vec<(&'static str, &Figures)> {
+/// The rows of `by`'s kind, or every row (None).
+fn rows(f: &DayFigures, by: Option<Rows>) -> Vec<(&'static str, &Figures)> {
     let mut out = Vec::new();
-    if by == By::All {
+    if by.is_none() {
         out.push(("hall", &f.total));
     }
-    if matches!(by, By::All | By::Service) {
+    if matches!(by, None | Some(Rows::Service)) {
         out.extend(f.services.iter().map(|r| ("service", r)));
     }
-    if matches!(by, By::All | By::Window) {
+    if matches!(by, None | Some(Rows::Window)) {
         out.extend(f.windows.iter().map(|r| ("window", r)));
     }
-    if matches!(by, By::All | By::Staff) {
+    if matches!(by, None | Some(Rows::Staff)) {
         out.extend(f.staff.iter().map(|r| ("staff", r)));
     }
     out
 }
 
-fn json_response(f: &DayFigures, by: By) -> HttpResponse {
+fn json_response(f: &DayFigures, by: Option<Rows>) -> HttpResponse {
     let body = match by {
-        By::All => serde_json::to_value(f).unwrap_or_default(),
-        _ => json!({
-            "hall": f.hall, "hall_name": f.hall_name, "date": f.date, "complete": f.complete,
-            "at": f.at, "by": by.code(),
-            "rows": rows(f, by).into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
+        None => StatsAnswer::Day(f),
+        Some(kind) => StatsAnswer::Rows(StatsRows {
+            hall: &f.hall,
+            hall_name: &f.hall_name,
+            date: f.date,
+            complete: f.complete,
+            at: f.at,
+            by: kind,
+            rows: rows(f, by).into_iter().map(|(_, r)| r).collect(),
         }),
     };
     HttpResponse::Ok()
@@ -206,7 +315,7 @@ fn opt<T: ToString>(x: Option<T>) -> String {
 
 /// UTF-8 with a byte-order mark and CRLF line ends: what Excel needs to
 /// open Chinese text correctly by a double click.
-fn csv_response(f: &DayFigures, by: By) -> HttpResponse {
+fn csv_response(f: &DayFigures, by: Option<Rows>) -> HttpResponse {
     let mut out = String::from("\u{feff}");
     out.push_str(&CSV_HEADER.join(","));
     out.push_str("\r\n");
@@ -242,7 +351,7 @@ fn csv_response(f: &DayFigures, by: By) -> HttpResponse {
         out.push_str(&cells.join(","));
         out.push_str("\r\n");
     }
-    let name = match by.code() {
+    let name = match by.map(Rows::code) {
         Some(b) => format!("hallwatch-{}-{}-{b}.csv", f.hall, f.date),
         None => format!("hallwatch-{}-{}.csv", f.hall, f.date),
     };

@@ -10,12 +10,12 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tracing::{debug, info};
 
 /// How often a session is pinged.
-const PING_EVERY: Duration = Duration::from_secs(15);
+pub(super) const PING_EVERY: Duration = Duration::from_secs(15);
 /// A client silent this long is gone.
-const IDLE_LIMIT: Duration = Duration::from_secs(45);
+pub(super) const IDLE_LIMIT: Duration = Duration::from_secs(45);
 /// A client that takes longer to accept a frame is too slow to keep: it
 /// must never hold up the hall's broadcast.
-const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The largest frame a client may send: 4 KiB. Screens send nothing but
 /// pongs; the largest real message is a console's alert action with a
@@ -70,7 +70,7 @@ async fn send(session: &mut Session, text: ByteString) -> bool {
 async fn keep_alive(session: &mut Session, last_seen: Instant) -> bool {
     last_seen.elapsed() <= IDLE_LIMIT
         && session.ping(b"").await.is_ok()
-        && send(session, ByteString::from_static(r#"{"type":"ping"}"#)).await
+        && send(session, ByteString::from_static(super::frames::PING)).await
 }
 
 /// A source a channel's sessions relay: what a client starts from, what

@@ -27,9 +27,10 @@ macro_rules! rules {
         /// module's name.
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
-            serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+            serde::Serialize, serde::Deserialize, schemars::JsonSchema, utoipa::ToSchema,
         )]
         #[serde(rename_all = "snake_case")]
+        #[schema(description = schema_description())]
         pub enum Rule {
             $($rule,)+
         }
@@ -146,6 +147,33 @@ impl Rule {
     pub fn from_code(code: &str) -> Option<Rule> {
         Rule::ALL.into_iter().find(|r| r.code() == code)
     }
+}
+
+/// What the API's schema of [`Rule`] says: every rule, what raises it and
+/// how its alert ends, from the rules' own definitions.
+fn schema_description() -> String {
+    let mut out = String::from(
+        "The supervision rule that raised an alert. An alert resolves by itself when its \
+         condition clears (at the latest when the hall's day ends), unless its rule needs a \
+         person: then it stays until a supervisor resolves it with a note (回访 or 整改).\n",
+    );
+    for rule in Rule::ALL {
+        let def = rule.def();
+        let severities: Vec<&str> = def.severities.iter().map(|s| s.code()).collect();
+        out.push_str(&format!(
+            "\n- `{}` {}: {} ({}{}).",
+            rule.code(),
+            def.name,
+            def.condition,
+            severities.join(", "),
+            if def.needs_person {
+                "; needs a person"
+            } else {
+                ""
+            },
+        ));
+    }
+    out
 }
 
 /// A configuration key of a rule (or of the alerts' escalation).
