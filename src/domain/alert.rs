@@ -27,39 +27,16 @@ impl Subject {
     }
 }
 
+code_enum! {
 /// How serious an alert is: `notice` 预警, `warning` 黄牌, `critical` 红牌.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    strum::VariantArray,
-    strum::IntoStaticStr,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Severity {
+pub enum Severity: PartialOrd, Ord {
     Notice,
     Warning,
     Critical,
 }
+}
 
 impl Severity {
-    /// Every severity, lowest first.
-    pub const ALL: &'static [Severity] = <Severity as strum::VariantArray>::VARIANTS;
-
-    pub fn code(self) -> &'static str {
-        self.into()
-    }
-
     /// Its name on screens.
     pub fn name(self) -> &'static str {
         match self {
@@ -70,38 +47,18 @@ impl Severity {
     }
 }
 
+code_enum! {
 /// Where an alert is in its life: `open`, then `acknowledged` by a
 /// supervisor, then `resolved`, by a supervisor or by itself when its
 /// condition clears.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::VariantArray,
-    strum::IntoStaticStr,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
 pub enum AlertState {
     Open,
     Acknowledged,
     Resolved,
 }
+}
 
 impl AlertState {
-    /// Every state, in the order an alert goes through them.
-    pub const ALL: &'static [AlertState] = <AlertState as strum::VariantArray>::VARIANTS;
-
-    pub fn code(self) -> &'static str {
-        self.into()
-    }
-
     /// Its name on screens.
     pub fn name(self) -> &'static str {
         match self {

@@ -198,22 +198,8 @@ impl Input {
     }
 }
 
+code_enum! {
 /// Why a message was refused. The code is part of the wire contract.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::VariantArray,
-    strum::IntoStaticStr,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
 pub enum Reason {
     BadJson,
     TooLarge,
@@ -232,16 +218,9 @@ pub enum Reason {
     AlreadyRated,
     HallClosed,
 }
+}
 
 impl Reason {
-    /// Every reason, in declaration order.
-    pub const ALL: &'static [Reason] = <Reason as strum::VariantArray>::VARIANTS;
-
-    /// The code on the wire and in the store.
-    pub fn code(self) -> &'static str {
-        self.into()
-    }
-
     pub fn message(self) -> &'static str {
         match self {
             Reason::BadJson => "消息不是有效的 JSON 对象",

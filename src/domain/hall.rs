@@ -125,24 +125,11 @@ pub struct Staff {
     pub name: Option<String>,
 }
 
+code_enum! {
 /// What a window is doing, as screens and the retained state topic show it:
 /// `offline` no staff logged in; `idle` staffed, no current ticket;
 /// `calling` a ticket was called and has not started; `serving` a ticket is
 /// being served; `paused` 暂停服务.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    strum::VariantArray,
-    strum::IntoStaticStr,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
 pub enum WindowStatus {
     Offline,
     Idle,
@@ -150,17 +137,13 @@ pub enum WindowStatus {
     Serving,
     Paused,
 }
+}
 
 impl WindowStatus {
-    pub const ALL: &'static [WindowStatus] = <WindowStatus as strum::VariantArray>::VARIANTS;
     pub const COUNT: usize = Self::ALL.len();
 
     pub fn index(self) -> usize {
         self as usize
-    }
-
-    pub fn code(self) -> &'static str {
-        self.into()
     }
 }
 

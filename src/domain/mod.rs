@@ -4,6 +4,9 @@
 //! Pure: no I/O, no async, no clock. Every function takes `now` when time
 //! matters, so a day can be replayed exactly and every rule tested to the second.
 
+#[macro_use]
+mod codes;
+
 mod alert;
 mod checks;
 mod event;

@@ -6,27 +6,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 
 use super::ids::{DeviceId, HallId, ServiceCode, WindowId};
 
+code_enum! {
 /// The level of a hall in the four-level service system (四级政务服务体系):
 /// `province` 省级, `city` 市级, `county` 县级, `township` 乡镇（街道）,
 /// `village` 村（社区）.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::VariantArray,
-    strum::IntoStaticStr,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
 pub enum HallLevel {
     Province,
     City,
@@ -34,25 +20,13 @@ pub enum HallLevel {
     Township,
     Village,
 }
+}
 
+code_enum! {
 /// The kind of a window (窗口类型), as halls use the words: `comprehensive`
 /// 综合服务窗口, `domain` 分领域综合窗口, `professional` 专业办理窗口,
 /// `one_thing` 一件事一次办专窗, `guide` 协调导办, `consult` 咨询填表,
 /// `transfer` 业务流转, `cashier` 代理收费, `complaint` 办不成事反映窗口.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::VariantArray,
-    strum::IntoStaticStr,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
 pub enum WindowKind {
     /// 综合服务窗口 / 无差别综合窗口: many services (一窗通办).
     Comprehensive,
@@ -73,14 +47,9 @@ pub enum WindowKind {
     /// 办不成事反映窗口.
     Complaint,
 }
+}
 
 impl HallLevel {
-    pub const ALL: &'static [HallLevel] = <HallLevel as strum::VariantArray>::VARIANTS;
-
-    pub fn code(self) -> &'static str {
-        self.into()
-    }
-
     /// Its name on screens.
     pub fn name(self) -> &'static str {
         match self {
@@ -94,12 +63,6 @@ impl HallLevel {
 }
 
 impl WindowKind {
-    pub const ALL: &'static [WindowKind] = <WindowKind as strum::VariantArray>::VARIANTS;
-
-    pub fn code(self) -> &'static str {
-        self.into()
-    }
-
     /// Its name in a hall.
     pub fn name(self) -> &'static str {
         match self {
