@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{self, Principal};
 use super::frames::{AlertMessage, ConsoleError, ConsoleHall};
 use super::openapi::{Forbidden, PayloadTooLarge, Unauthorized, Unavailable};
-use super::ws::{Channel, Subscription, accept, serve};
+use super::ws::{Channel, Subscription, open};
 use super::{ApiError, AppState, ErrorBody, frames};
 use crate::clock::now_ms;
 use crate::domain::{
@@ -165,16 +165,16 @@ pub(super) async fn alerts_ws(
 ) -> Result<HttpResponse, actix_web::Error> {
     let who = auth::require(&req, auth::ALERTS, query.hall.as_deref())?;
     let halls = halls_in_scope(&state, &who, query.hall.as_deref())?;
-    let mut console = Console { state, who, halls };
-    let first = console.subscribe().await.ok_or(ApiError::Unavailable)?;
-    let (response, session, stream) = accept(&req, body)?;
-    let metrics = console.state.metrics.clone();
-    actix_web::rt::spawn(async move {
-        let _counted = metrics.ws_client("alerts");
-        info!(who = %console.who.name, halls = console.halls.len(), "Supervisor console connected.");
-        serve(console, first, session, stream).await;
-    });
-    Ok(response)
+    info!(who = %who.name, halls = halls.len(), "Supervisor console connecting.");
+    let metrics = state.metrics.clone();
+    open(
+        &req,
+        body,
+        &metrics,
+        "alerts",
+        Console { state, who, halls },
+    )
+    .await
 }
 
 /// A console's `{"op":"ack"|"resolve","alert":…,"note":…}`, answered with

@@ -17,8 +17,8 @@ use tracing::info;
 
 use super::auth::{self, Principal};
 use super::openapi::{Forbidden, Unauthorized, Unavailable};
-use super::ws::{Channel, Subscription, accept, serve};
-use super::{ApiError, AppState, ErrorBody, HallPath, frames};
+use super::ws::{Channel, Subscription, open};
+use super::{AppState, ErrorBody, HallPath, frames};
 use crate::domain::SummaryView;
 use crate::engine::{DashMsg, Frame, HallFrame, HallHandle, SummaryFrames};
 
@@ -88,24 +88,14 @@ pub(super) async fn dashboard_ws(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let hall = state
-        .registry
-        .get_str(&path)
-        .ok_or_else(|| ApiError::UnknownHall(path.clone()))?;
+    let hall = state.hall(&path)?;
     let who = auth::require(&req, auth::DASHBOARD, Some(hall.spec.id.as_str()))?;
-    let mut dashboard = Dashboard {
+    info!(who = %who.name, hall = %hall.spec.id, "Dashboard connecting.");
+    let dashboard = Dashboard {
         hall,
         clock_rate: state.clock.rate(),
     };
-    let first = dashboard.subscribe().await.ok_or(ApiError::Unavailable)?;
-    let (response, session, stream) = accept(&req, body)?;
-    let metrics = state.metrics.clone();
-    actix_web::rt::spawn(async move {
-        let _counted = metrics.ws_client("dashboard");
-        info!(who = %who.name, hall = %dashboard.hall.spec.id, "Dashboard connected.");
-        serve(dashboard, first, session, stream).await;
-    });
-    Ok(response)
+    open(&req, body, &state.metrics, "dashboard", dashboard).await
 }
 
 /// The summaries of the halls in a token's scope.
@@ -173,19 +163,12 @@ pub(super) async fn region_ws(
         .into_iter()
         .filter(|h| who.may_see(h.spec.id.as_str()))
         .collect();
-    let mut region = Region {
+    info!(who = %who.name, halls = halls.len(), "Region screen connecting.");
+    let region = Region {
         who,
         halls,
         summaries: state.summaries.clone(),
         clock_rate: state.clock.rate(),
     };
-    let first = region.subscribe().await.ok_or(ApiError::Unavailable)?;
-    let (response, session, stream) = accept(&req, body)?;
-    let metrics = state.metrics.clone();
-    actix_web::rt::spawn(async move {
-        let _counted = metrics.ws_client("region");
-        info!(who = %region.who.name, halls = region.halls.len(), "Region screen connected.");
-        serve(region, first, session, stream).await;
-    });
-    Ok(response)
+    open(&req, body, &state.metrics, "region", region).await
 }

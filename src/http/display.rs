@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytestring::ByteString;
 
 use super::openapi::{Unavailable, UnknownHall};
-use super::ws::{Channel, Subscription, accept, serve};
+use super::ws::{Channel, Subscription, open};
 use super::{ApiError, AppState, ErrorBody, HallPath, frames};
 use crate::domain::WindowId;
 use crate::engine::{HallHandle, ScreenFrame};
@@ -130,22 +130,12 @@ pub async fn display_ws(
     query: web::Query<ScreenQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let hall = state
-        .registry
-        .get_str(&path)
-        .ok_or_else(|| ApiError::UnknownHall(path.clone()))?;
+    let hall = state.hall(&path)?;
     let only = Only::from_query(&hall, &query)?;
-    let mut screen = Screen {
+    let screen = Screen {
         hall,
         only,
         clock_rate: state.clock.rate(),
     };
-    let first = screen.subscribe().await.ok_or(ApiError::Unavailable)?;
-    let (response, session, stream) = accept(&req, body)?;
-    let metrics = state.metrics.clone();
-    actix_web::rt::spawn(async move {
-        let _counted = metrics.ws_client("display");
-        serve(screen, first, session, stream).await;
-    });
-    Ok(response)
+    open(&req, body, &state.metrics, "display", screen).await
 }

@@ -50,6 +50,15 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
 }
 
+impl AppState {
+    /// The hall `id` names, or the API's 404 for it.
+    pub fn hall(&self, id: &str) -> Result<crate::engine::HallHandle, ApiError> {
+        self.registry
+            .get_str(id)
+            .ok_or_else(|| ApiError::UnknownHall(id.to_owned()))
+    }
+}
+
 /// An error an API client can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -398,10 +407,7 @@ pub(super) async fn snapshot(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let hall = state
-        .registry
-        .get_str(&path)
-        .ok_or_else(|| ApiError::UnknownHall(path.clone()))?;
+    let hall = state.hall(&path)?;
     let snap = hall.snapshot().await.ok_or(ApiError::Unavailable)?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")

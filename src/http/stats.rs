@@ -177,10 +177,7 @@ pub(super) async fn stats(
     query: web::Query<StatsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let hall = state
-        .registry
-        .get_str(&path)
-        .ok_or_else(|| ApiError::UnknownHall(path.clone()))?;
+    let hall = state.hall(&path)?;
     auth::require(&req, auth::ANY_ROLE, Some(hall.spec.id.as_str()))?;
     let by = Rows::parse(query.by.as_deref())?;
     let format = Format::parse(query.format.as_deref())?;

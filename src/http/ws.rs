@@ -1,6 +1,7 @@
 //! What every WebSocket session does alike: the handshake with its frame
 //! limit, bounded sends, keep-alive, and a close that says why.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -8,6 +9,9 @@ use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Se
 use bytestring::ByteString;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tracing::{debug, info};
+
+use super::ApiError;
+use crate::metrics::Metrics;
 
 /// How often a session is pinged.
 pub(super) const PING_EVERY: Duration = Duration::from_secs(15);
@@ -26,7 +30,7 @@ pub const MAX_FRAME: usize = 4 * 1024;
 
 /// Accepts a WebSocket handshake, with [`MAX_FRAME`] on what the client
 /// sends. Every channel opens its sessions here.
-pub fn accept(
+fn accept(
     req: &HttpRequest,
     body: web::Payload,
 ) -> Result<(HttpResponse, Session, MessageStream), actix_web::Error> {
@@ -96,6 +100,26 @@ pub(super) trait Channel {
     fn describe(&self) -> String;
 }
 
+/// Opens a session of `channel`: subscribes first, so a source that cannot
+/// answer gets a 503 and never an upgrade, then accepts the handshake and
+/// serves the session on its own task, counted in `/metrics` as `label`.
+pub(super) async fn open<C: Channel + 'static>(
+    req: &HttpRequest,
+    body: web::Payload,
+    metrics: &Arc<Metrics>,
+    label: &'static str,
+    mut channel: C,
+) -> Result<HttpResponse, actix_web::Error> {
+    let first = channel.subscribe().await.ok_or(ApiError::Unavailable)?;
+    let (response, session, stream) = accept(req, body)?;
+    let metrics = metrics.clone();
+    actix_web::rt::spawn(async move {
+        let _counted = metrics.ws_client(label);
+        serve(channel, first, session, stream).await;
+    });
+    Ok(response)
+}
+
 /// A snapshot and the broadcast after it.
 pub(super) type Subscription<T> = (ByteString, broadcast::Receiver<T>);
 
@@ -103,7 +127,7 @@ pub(super) type Subscription<T> = (ByteString, broadcast::Receiver<T>);
 /// frames the client wants, answering its messages and keeping the link
 /// alive; a client that falls behind gets a fresh snapshot instead of a
 /// backlog, and one that stops reading is let go after the send timeout.
-pub(super) async fn serve<C: Channel>(
+async fn serve<C: Channel>(
     mut channel: C,
     first: Subscription<C::Item>,
     mut session: Session,
