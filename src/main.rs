@@ -95,7 +95,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    // One TLS provider for the whole process: ring (see DEPENDENCIES in the README).
+    // One TLS provider for the whole process: ring. Two providers in one
+    // process (rumqttc alone would bring aws-lc-rs) make rustls panic.
     let _ = rustls::crypto::ring::default_provider().install_default();
     // The log goes to standard error: standard output is kept for what a
     // command prints (`hash-token`, `broker-acl`), so it can be redirected.

@@ -1,5 +1,5 @@
 //! Load against the benchmark, the day's demand forecast and the staffing
-//! advice (DOMAIN.md).
+//! advice (docs/domain.md).
 //!
 //! A service's demand for the day is forecast from the tickets issued so far
 //! and the share of the day's arrivals that has passed: by the hall's arrival

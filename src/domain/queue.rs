@@ -1,6 +1,6 @@
 //! The queue policy: which waiting ticket a window calls next.
 //!
-//! Default policy (CONTRACT.md): among waiting tickets of the services the
+//! Default policy (`mqtt/README.md`): among waiting tickets of the services the
 //! window serves, the highest priority class first, then the ticket that has
 //! waited longest. A transferred ticket keeps its class and its original issue
 //! time, so it is not sent to the back of its new queue.

@@ -1,4 +1,4 @@
-//! The figures a manager reads every day (DOMAIN.md), per hall, service,
+//! The figures a manager reads every day (docs/domain.md), per hall, service,
 //! window and staff member, counted from the day's tickets, visits and
 //! alerts: a fold of the event log, so a past day's figures are the same
 //! whether kept when the day ended or counted again from its events.
