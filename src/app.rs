@@ -281,7 +281,7 @@ impl Application {
         .is_err()
         {
             error!(
-                "The store writer did not finish within 30 s; unstored messages will be redelivered by the broker."
+                "The store writer and what follows its commits did not finish within 30 s; unstored or unacknowledged messages will be redelivered by the broker."
             );
         }
         self.stop.cancel();

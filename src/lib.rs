@@ -16,18 +16,20 @@
 //!   which reports what it committed.
 //! - `mqtt/`: the wire contract (topics, payload types, schemas), the ingest
 //!   loop, acknowledgements and replies after commit, the publisher.
-//! - `http/`: REST, the WebSocket channels (one relay, `ws::serve`), the
+//! - `http/`: REST, the WebSocket channels (one relay, `ws::open`), the
 //!   embedded screens, `/codes.js`.
 //! - `replay`: halls rebuilt from the event log; `figures`: a past day's
 //!   figures, kept or counted again.
 //! - `contract`: what is generated from the code (schemas, OpenAPI, lists).
 //! - `app`: build, run and shut down. `broker` and `sim` serve the demo.
 //!
-//! Dependencies point one way: `domain` depends on nothing here; `config`,
-//! `store` and `replay` on `domain`; `engine` on `domain` and `store`'s
-//! records; `figures` on `store` and `replay`; the adapters `mqtt` and
-//! `http` on `engine` (never the other way, and never on each other);
-//! `contract` reads the adapters' types; `app` wires everything.
+//! Dependencies point one way: `domain` depends on nothing here; `config`
+//! and `store` on `domain`; `replay` on `domain`, `config` and `store`;
+//! `engine` on `domain` and `store`'s records; `figures` on `store` and
+//! `replay`; the adapters `mqtt` and `http` on `engine`, `domain` and
+//! `store` (never the other way, and never on each other); `contract`
+//! reads the adapters' types; `app` wires everything. `clock`, `health`
+//! and `metrics` are leaves any part may use.
 //! `docs/architecture.md` tells where each decision lives and how to add a
 //! rule, an op or an endpoint.
 

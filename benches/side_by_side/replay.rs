@@ -59,18 +59,9 @@ pub async fn write_day(
                 applied.reply.as_ref().zip(to.as_ref()).map(|(r, to)| {
                     payload::reply_json(to, msg_id.as_deref(), r, spec.tz).to_string()
                 });
-            batch.push(Record::Event(EventRow {
-                hall: spec.id.to_string(),
-                device: spec.device_of(&input).map(ToString::to_string),
-                msg_id,
-                kind: input.kind().to_owned(),
-                input: serde_json::to_string(&input)?,
-                received_at: now,
-                ok: true,
-                reason: None,
-                reply,
-                device_at: None,
-            }));
+            let mut row = EventRow::of(&spec.id, spec.device_of(&input), &input, now);
+            row.reply = reply;
+            batch.push(Record::Event(row));
             if batch.len() == batch.capacity() {
                 store.write(&batch).await?;
                 written += batch.len() as u64;

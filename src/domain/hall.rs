@@ -65,7 +65,7 @@ pub struct Ticket {
     pub transfers: u32,
     pub no_shows: u32,
     /// When its wait crosses its service's limits: worked out once, not on
-    /// every event (see `rules.rs`).
+    /// every event (see `rules/wait_timeout.rs`).
     pub wait_due: DueMemo,
 }
 

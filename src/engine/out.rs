@@ -14,8 +14,23 @@ use crate::store::StoreWriter;
 /// so the broker hears of it in arrival order. Opaque to the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
-    pub seq: u64,
-    pub connection: u64,
+    seq: u64,
+    connection: u64,
+}
+
+impl Receipt {
+    /// The `seq`-th message of connection `connection`.
+    pub fn new(seq: u64, connection: u64) -> Self {
+        Self { seq, connection }
+    }
+
+    pub fn seq(self) -> u64 {
+        self.seq
+    }
+
+    pub fn connection(self) -> u64 {
+        self.connection
+    }
 }
 
 /// The device a reply goes back to, by what it is in its hall.

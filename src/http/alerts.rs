@@ -6,8 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytestring::ByteString;
 use chrono::{NaiveDate, TimeZone};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tracing::info;
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{self, Principal};
@@ -125,7 +124,7 @@ impl Channel for Console {
     }
 
     fn describe(&self) -> String {
-        format!("alerts of {}", self.who.name)
+        format!("alerts of {} ({} halls)", self.who.name, self.halls.len())
     }
 }
 
@@ -165,7 +164,6 @@ pub(super) async fn alerts_ws(
 ) -> Result<HttpResponse, actix_web::Error> {
     let who = auth::require(&req, auth::ALERTS, query.hall.as_deref())?;
     let halls = halls_in_scope(&state, &who, query.hall.as_deref())?;
-    info!(who = %who.name, halls = halls.len(), "Supervisor console connecting.");
     let metrics = state.metrics.clone();
     open(
         &req,
@@ -184,7 +182,7 @@ async fn handle_op(who: &Principal, halls: &[HallHandle], text: &str) -> ByteStr
         return frames::alert_error(
             &Value::Null,
             ConsoleError::BadJson,
-            "消息不是有效的 JSON 对象",
+            crate::domain::Reason::BadJson.message(),
         );
     };
     let alert = v.get("alert").cloned().unwrap_or(Value::Null);
@@ -318,18 +316,11 @@ pub(super) async fn list(
         from,
         to,
     };
-    let mut rows = state
+    let rows = state
         .store
         .alerts(&filter, limit)
         .await
         .map_err(|e| ApiError::Store(e.to_string()))?;
-    // The history keeps each alert's view; the API answers with the
-    // channel's `alert` message.
-    for row in &mut rows {
-        if let Value::Object(m) = row {
-            m.insert("type".into(), json!("alert"));
-        }
-    }
     Ok(HttpResponse::Ok().json(rows))
 }
 

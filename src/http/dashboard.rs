@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytestring::ByteString;
-use tracing::info;
 
 use super::auth::{self, Principal};
 use super::openapi::{Forbidden, Unauthorized, Unavailable};
@@ -30,6 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// A manager's view of one hall.
 struct Dashboard {
     hall: HallHandle,
+    /// Who watches, for the log.
+    who: String,
     clock_rate: f64,
 }
 
@@ -50,7 +51,7 @@ impl Channel for Dashboard {
     }
 
     fn describe(&self) -> String {
-        format!("dashboard {}", self.hall.spec.id)
+        format!("dashboard {} for {}", self.hall.spec.id, self.who)
     }
 }
 
@@ -90,9 +91,9 @@ pub(super) async fn dashboard_ws(
 ) -> Result<HttpResponse, actix_web::Error> {
     let hall = state.hall(&path)?;
     let who = auth::require(&req, auth::DASHBOARD, Some(hall.spec.id.as_str()))?;
-    info!(who = %who.name, hall = %hall.spec.id, "Dashboard connecting.");
     let dashboard = Dashboard {
         hall,
+        who: who.name,
         clock_rate: state.clock.rate(),
     };
     open(&req, body, &state.metrics, "dashboard", dashboard).await
@@ -127,7 +128,7 @@ impl Channel for Region {
     }
 
     fn describe(&self) -> String {
-        format!("region of {}", self.who.name)
+        format!("region of {} ({} halls)", self.who.name, self.halls.len())
     }
 }
 
@@ -163,7 +164,6 @@ pub(super) async fn region_ws(
         .into_iter()
         .filter(|h| who.may_see(h.spec.id.as_str()))
         .collect();
-    info!(who = %who.name, halls = halls.len(), "Region screen connecting.");
     let region = Region {
         who,
         halls,

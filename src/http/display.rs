@@ -1,6 +1,6 @@
 //! `GET /ws/display/{hall}`: the public channel for wall and window screens.
 //!
-//! One task per session reads the hall's broadcast (see `ws::serve`); a
+//! One task per session reads the hall's broadcast (see `ws::open`); a
 //! message is put into text once however many screens watch.
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -94,6 +94,10 @@ impl Channel for Screen {
 
     fn describe(&self) -> String {
         format!("display {}", self.hall.spec.id)
+    }
+
+    fn announce(&self) -> bool {
+        false
     }
 }
 

@@ -96,8 +96,15 @@ pub(super) trait Channel {
         None
     }
 
-    /// What the channel is, for the log.
+    /// What the channel is, and for whom, for the log.
     fn describe(&self) -> String;
+
+    /// Whether its sessions are worth a line in the log at `info` (a
+    /// person's screen), or only at `debug` (the hall's public screens,
+    /// which come and go by the dozen).
+    fn announce(&self) -> bool {
+        true
+    }
 }
 
 /// Opens a session of `channel`: subscribes first, so a source that cannot
@@ -133,7 +140,11 @@ async fn serve<C: Channel>(
     mut session: Session,
     mut stream: MessageStream,
 ) {
-    debug!(channel = %channel.describe(), "Connected.");
+    if channel.announce() {
+        info!(channel = %channel.describe(), "Connected.");
+    } else {
+        debug!(channel = %channel.describe(), "Connected.");
+    }
     let mut next = Some(first);
     let mut reason = None;
     while let Some((snapshot, mut frames)) = next.take() {

@@ -51,10 +51,7 @@ impl AckQueue {
             done: false,
             ack: true,
         });
-        Receipt {
-            seq,
-            connection: q.connection,
-        }
+        Receipt::new(seq, q.connection)
     }
 
     /// Marks a message stored; returns the messages that may now be
@@ -72,7 +69,7 @@ impl AckQueue {
 
     fn finish(&self, ticket: Receipt, ack: bool) -> Vec<Publish> {
         let mut q = self.lock();
-        if ticket.connection != q.connection {
+        if ticket.connection() != q.connection {
             // From a connection that is gone: the broker redelivers it.
             return Vec::new();
         }
@@ -80,7 +77,7 @@ impl AckQueue {
             return Vec::new();
         };
         if let Some(entry) = ticket
-            .seq
+            .seq()
             .checked_sub(front)
             .and_then(|i| q.pending.get_mut(i as usize))
         {

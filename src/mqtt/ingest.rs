@@ -182,18 +182,17 @@ impl Ingest {
             drop(_guard);
             return self.reject(Some(inbound), topic_name, p, r);
         };
-        match payload::decode(&inbound, &p.payload) {
+        match payload::decode_message(&inbound, &p.payload) {
             Err(r) => {
                 drop(_guard);
                 self.reject(Some(inbound), topic_name, p, r)
             }
-            Ok(input) => {
+            Ok(payload::Decoded { input, device_at }) => {
                 // A payload a hall gets is within the contract's limit.
-                let payload = p.payload.to_vec();
                 let origin = Origin {
                     topic: topic_name,
-                    device_at: payload::device_time(&payload),
-                    payload,
+                    device_at,
+                    payload: p.payload.to_vec(),
                     receipt: self.ticket(p),
                     received: Some(received),
                 };

@@ -9,7 +9,7 @@ use strum::VariantNames;
 use super::topic::Inbound;
 use super::wire;
 use crate::domain::{
-    AlertView, CallView, CaseRef, Input, MsgId, RatingInput, Reason, Reply, ServiceCode,
+    AlertView, CallView, CaseRef, Input, MsgId, RatingInput, Reason, Reply, ServiceCode, StaffId,
     SummaryView, TicketNo, TicketRequest, WindowOp, WindowView,
 };
 use crate::engine::{DeviceReply, ReplyTo};
@@ -45,11 +45,27 @@ pub fn peek_id(payload: &[u8]) -> Option<String> {
     MsgId::parse(id).ok().map(|m| m.as_str().to_owned())
 }
 
-/// Decodes a device message into a domain input: the payload's shape
-/// through its type in [`super::wire`], then each field's content through
-/// the domain's own parsers, so a refusal names the field and the reason
-/// the contract gives for it.
+/// Decodes a device message into a domain input.
 pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
+    decode_message(inbound, payload).map(|m| m.input)
+}
+
+/// A device message as a domain input, with the device's own time of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub input: Input,
+    /// The device's `at`, when it is RFC 3339 with an offset: recorded with
+    /// the event, never used to measure.
+    pub device_at: Option<String>,
+}
+
+/// Decodes a device message: the payload's shape through its type in
+/// [`super::wire`], then each field's content through the domain's own
+/// parsers, so a refusal names the field and the reason the contract gives
+/// for it. The fields whose content has a reason of its own (a service
+/// code, a ticket number) are read first, as a device's message is checked
+/// field by field in the contract's order.
+pub fn decode_message(inbound: &Inbound, payload: &[u8]) -> Result<Decoded, Rejection> {
     if payload.len() > MAX_PAYLOAD {
         return Err(Rejection::new(
             Reason::TooLarge,
@@ -67,13 +83,15 @@ pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
     if !value.is_object() {
         return Err(Rejection::new(Reason::BadJson, "not a JSON object", None));
     }
+    let device_at = device_at(&value);
+    let decoded = |input| Decoded { input, device_at };
 
     if let Inbound::DeviceStatus { device, .. } = inbound {
         let status: wire::DeviceStatus = shape(value, None)?;
-        return Ok(Input::Presence {
+        return Ok(decoded(Input::Presence {
             device: device.clone(),
             online: status.online,
-        });
+        }));
     }
 
     let id = match value.get("id") {
@@ -99,20 +117,28 @@ pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
 
     match inbound {
         Inbound::KioskRequest { kiosk, .. } => {
+            let service = match value.get("service") {
+                Some(Value::String(s)) => Some(f.service("service", s)?),
+                _ => None,
+            };
             let m: wire::KioskRequest = shape(value, Some(&id))?;
-            let appointment = f.text("appointment", m.appointment, 64)?;
+            let service = match service {
+                Some(s) => s,
+                None => f.service("service", &m.service)?,
+            };
+            let appointment = f.text("appointment", m.appointment, wire::APPOINTMENT_MAX)?;
             if appointment.as_deref() == Some("") {
                 return Err(f.bad("field `appointment` must not be empty"));
             }
-            Ok(Input::Ticket {
+            Ok(decoded(Input::Ticket {
                 kiosk: kiosk.clone(),
                 request: TicketRequest {
-                    service: f.service("service", &m.service)?,
+                    service,
                     priority: m.priority.unwrap_or_default(),
                     appointment,
                 },
                 id,
-            })
+            }))
         }
         Inbound::WindowCommand { window, .. } => {
             match value.get("op") {
@@ -128,24 +154,33 @@ pub fn decode(inbound: &Inbound, payload: &[u8]) -> Result<Input, Rejection> {
                 None => return Err(f.bad("missing field `op`")),
             }
             let m: wire::WindowCommand = shape(value, Some(&id))?;
-            Ok(Input::Window {
+            Ok(decoded(Input::Window {
                 window: window.clone(),
                 op: f.window_op(m.op)?,
                 id,
-            })
+            }))
         }
         Inbound::Rating { window, .. } => {
+            let ticket = match value.get("ticket") {
+                Some(Value::String(t)) => Some(f.ticket_no("ticket", t)?),
+                _ => None,
+            };
             let m: wire::RatingMessage = shape(value, Some(&id))?;
-            Ok(Input::Rating {
+            let ticket = match ticket {
+                Some(t) => Some(t),
+                None => m.ticket.map(|t| f.ticket_no("ticket", &t)).transpose()?,
+            };
+            Ok(decoded(Input::Rating {
                 window: window.clone(),
                 rating: RatingInput {
-                    ticket: m.ticket.map(|t| f.ticket_no("ticket", &t)).transpose()?,
+                    ticket,
                     score: m.score.0,
-                    comment: f.text("comment", m.comment, 500)?,
+                    comment: f.text("comment", m.comment, wire::COMMENT_MAX)?,
                 },
                 id,
-            })
+            }))
         }
+        // Status messages were decoded above: they carry no id.
         Inbound::DeviceStatus { .. } => Err(f.bad("status messages carry no id")),
     }
 }
@@ -167,8 +202,11 @@ fn shape<T: serde::de::DeserializeOwned>(value: Value, id: Option<&MsgId>) -> Re
 /// The device's own time of a message (`at`), checked as RFC 3339 with an
 /// offset. Recorded with the event; the server never measures with it.
 pub fn device_time(payload: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(payload).ok()?;
-    let at = v.get("at")?.as_str()?;
+    device_at(&serde_json::from_slice(payload).ok()?)
+}
+
+fn device_at(value: &Value) -> Option<String> {
+    let at = value.get("at")?.as_str()?;
     chrono::DateTime::parse_from_rfc3339(at).ok()?;
     Some(at.to_owned())
 }
@@ -240,8 +278,9 @@ impl Fields<'_> {
         use wire::Op;
         Ok(match op {
             Op::Login { staff, staff_name } => WindowOp::Login {
-                staff,
-                staff_name: self.text("staff_name", staff_name, 32)?,
+                staff: StaffId::parse(&staff)
+                    .map_err(|e| self.bad(format!("field `staff` {staff:?} {e}")))?,
+                staff_name: self.text("staff_name", staff_name, wire::STAFF_NAME_MAX)?,
             },
             Op::Logout => WindowOp::Logout,
             Op::Pause { reason } => WindowOp::Pause { reason },
@@ -266,9 +305,12 @@ impl Fields<'_> {
     fn case(&self, c: wire::Case) -> Result<CaseRef, Rejection> {
         let text = |k: &str, v: Option<String>| {
             match v {
-            Some(s) if s.chars().count() > 128 || s.chars().any(char::is_control) => {
+            Some(s)
+                if s.chars().count() > wire::CASE_TEXT_MAX || s.chars().any(char::is_control) =>
+            {
                 Err(self.bad(format!(
-                    "field `case.{k}` must be a string of at most 128 characters without control characters"
+                    "field `case.{k}` must be a string of at most {} characters without control characters",
+                    wire::CASE_TEXT_MAX
                 )))
             }
             other => Ok(other),
@@ -340,11 +382,20 @@ pub fn reply_json(to: &ReplyTo, msg_id: Option<&str>, reply: &Reply, tz: Tz) -> 
                 }),
             })
         }
-        _ => refusal(
-            to,
-            id,
-            refused(Reason::BadRequest, Reason::BadRequest.message()),
-        ),
+        (to, reply) => {
+            // A hall answers a device only with its own kind of reply.
+            debug_assert!(false, "{reply:?} is no reply for {to:?}");
+            tracing::warn!(
+                ?reply,
+                ?to,
+                "A reply of the wrong kind for its device; refusing instead."
+            );
+            refusal(
+                to,
+                id,
+                refused(Reason::BadRequest, Reason::BadRequest.message()),
+            )
+        }
     };
     value.unwrap_or_default()
 }

@@ -58,6 +58,15 @@ fn service_text(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// The longest booking reference, in characters.
+pub const APPOINTMENT_MAX: usize = 64;
+/// The longest staff display name, in characters.
+pub const STAFF_NAME_MAX: usize = 32;
+/// The longest rating comment, in characters.
+pub const COMMENT_MAX: usize = 500;
+/// The longest case reference or item name, in characters.
+pub const CASE_TEXT_MAX: usize = 128;
+
 /// Free text a person typed, at most `max` characters.
 macro_rules! text {
     ($name:ident, $max:expr, $doc:expr) => {
@@ -157,7 +166,8 @@ pub enum Op {
     /// Staff takes the window.
     Login {
         /// Staff id (工号), e.g. S001: [A-Za-z0-9_-]{1,32}.
-        staff: StaffId,
+        #[schemars(with = "StaffId")]
+        staff: String,
         #[serde(default)]
         #[schemars(schema_with = "staff_name_text")]
         staff_name: Option<String>,

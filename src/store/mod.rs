@@ -110,8 +110,13 @@ pub struct AlertRow {
 }
 
 impl AlertRow {
-    /// An alert's latest state as the history keeps it: its view, whole.
+    /// An alert's latest state as the history keeps it: the `alert` message
+    /// the consoles and the broker carry, whole.
     pub fn of(view: &AlertView, opened_at: DateTime<Utc>, updated_at: DateTime<Utc>) -> Self {
+        let mut body = serde_json::to_value(view).unwrap_or_default();
+        if let serde_json::Value::Object(m) = &mut body {
+            m.insert("type".into(), "alert".into());
+        }
         Self {
             id: view.id.clone(),
             hall: view.hall.to_string(),
@@ -120,7 +125,7 @@ impl AlertRow {
             state: view.state.code().to_owned(),
             opened_at,
             updated_at,
-            body: serde_json::to_value(view).unwrap_or_default(),
+            body,
         }
     }
 }

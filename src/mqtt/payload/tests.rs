@@ -1079,3 +1079,41 @@ fn an_appointment_needs_a_non_empty_booking_reference() {
     let r = decode(&k, body.to_string().as_bytes()).unwrap_err();
     assert_eq!(r.reason, Reason::BadRequest);
 }
+
+/// A field with a reason of its own is read first, as the contract checks a
+/// message field by field: a bad service code is unknown_service and a bad
+/// ticket number unknown_ticket even when another field is wrong too.
+#[test]
+fn a_bad_code_keeps_its_own_reason_beside_another_fault() {
+    assert_refused(
+        &kiosk(),
+        json!({"id": "k1-9", "service": "x y", "priority": "vip"}),
+        Reason::UnknownService,
+        Some("k1-9"),
+    );
+    assert_refused(
+        &kiosk(),
+        json!({"id": "k1-10", "service": "x y", "appointment": 7}),
+        Reason::UnknownService,
+        Some("k1-10"),
+    );
+    assert_refused(
+        &rater(),
+        json!({"id": "r05-9", "ticket": "bad"}),
+        Reason::UnknownTicket,
+        Some("r05-9"),
+    );
+    assert_refused(
+        &rater(),
+        json!({"id": "r05-10", "ticket": "bad", "score": 3, "comment": 5}),
+        Reason::UnknownTicket,
+        Some("r05-10"),
+    );
+    // A bad staff id names its field.
+    let r = refused(
+        &window(),
+        &serde_json::to_vec(&json!({"id": "w05-9", "op": "login", "staff": "S 1"})).unwrap(),
+    );
+    assert_eq!(r.reason, Reason::BadRequest);
+    assert!(r.detail.contains("staff"), "{r:?}");
+}
