@@ -703,6 +703,7 @@ impl RawHall {
                 services: served,
                 zone: w.zone.clone(),
                 on_rota: w.on_rota,
+                duty: None,
                 benchmark,
                 terminal: device(&terminal, &format!("{f}.terminal"))?,
                 rater: device(&rater, &format!("{f}.rater"))?,

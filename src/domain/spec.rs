@@ -107,6 +107,10 @@ pub struct WindowSpec {
     pub zone: Option<String>,
     /// Expected to be staffed through office hours.
     pub on_rota: bool,
+    /// When the window must be staffed, when it has duty periods of its
+    /// own; None: the hall's office hours when on the rota, never otherwise.
+    /// Read through [`HallSpec::duty`].
+    pub duty: Option<OfficeHours>,
     /// Cases per day this window is measured against.
     pub benchmark: u32,
     /// Device id of the window terminal (default `w{id}`).
@@ -293,6 +297,42 @@ impl HallSpec {
     /// Windows' status durations count only these, so a night offline is
     /// no absence.
     pub fn office_seconds(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        self.seconds_within(&self.hours, from, to)
+    }
+
+    /// When window `w` must be staffed: its own duty periods, else the
+    /// hall's office hours when it is on the rota, else never (a spare
+    /// window opened only in a rush).
+    pub fn duty(&self, w: usize) -> &OfficeHours {
+        static NEVER: std::sync::LazyLock<OfficeHours> = std::sync::LazyLock::new(Default::default);
+        match self.windows.get(w) {
+            Some(window) => match &window.duty {
+                Some(duty) => duty,
+                None if window.on_rota => &self.hours,
+                None => &NEVER,
+            },
+            None => &NEVER,
+        }
+    }
+
+    /// Whether window `w` is on duty at an instant.
+    pub fn on_duty(&self, w: usize, at: DateTime<Utc>) -> bool {
+        let local = at.with_timezone(&self.tz);
+        self.duty(w).is_open(local.date_naive(), local.time())
+    }
+
+    /// Seconds window `w` is on duty between two instants.
+    pub fn duty_seconds(&self, w: usize, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        self.seconds_within(self.duty(w), from, to)
+    }
+
+    /// Seconds between two instants that fall within `hours`.
+    pub fn seconds_within(
+        &self,
+        hours: &OfficeHours,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> i64 {
         if to <= from {
             return 0;
         }
@@ -300,7 +340,7 @@ impl HallSpec {
         let mut date = self.local_date(from);
         let last = self.local_date(to);
         while date <= last {
-            for span in self.hours.spans(date) {
+            for span in hours.spans(date) {
                 if let (Some(start), Some(end)) =
                     (self.instant(date, span.start), self.instant(date, span.end))
                 {

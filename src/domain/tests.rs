@@ -25,6 +25,7 @@ pub(crate) fn spec() -> HallSpec {
         services,
         zone: None,
         on_rota: true,
+        duty: None,
         benchmark: 25,
         terminal: DeviceId::parse(&format!("w{id}")).unwrap(),
         rater: DeviceId::parse(&format!("r{id}")).unwrap(),
