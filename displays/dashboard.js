@@ -592,7 +592,7 @@ function renderAlerts() {
   });
   const n = shown.length;
   const red = shown.filter((a) => a.severity === 'critical').length;
-  setText($('alerts-count'), model.hadSnapshot ? `${n} 条${red ? `，其中红牌 ${red} 条` : ''}` : '');
+  setText($('alerts-count'), model.hadSnapshot ? `${n} 条${red ? `，其中严重 ${red} 条` : ''}` : '');
   const empty = $('alerts-empty');
   empty.hidden = n > 0;
   setText(empty, model.hadSnapshot ? '当前没有待处理的告警' : '正在加载…');

@@ -409,7 +409,7 @@ function announceCritical(a) {
   top.classList.add('flash');
   const notice = $('new-critical');
   const where = [hallNameOf(a), windowNameOf(a)].filter(Boolean).join(' · ');
-  notice.textContent = `新红牌：${ruleName(a.rule)}${where ? ` · ${where}` : ''}`;
+  notice.textContent = `新的严重告警：${ruleName(a.rule)}${where ? ` · ${where}` : ''}`;
   notice.hidden = false;
   clearTimeout(headerTimer);
   headerTimer = setTimeout(() => {
@@ -750,9 +750,9 @@ function renderAll() {
   renderList(active);
   renderResolved(resolved);
   renderScope();
-  // Window title: the number of red cards, for a console in a background tab.
+  // Window title: the number of critical alerts, for a console in a background tab.
   const red = active.filter((a) => a.severity === 'critical' && a.state === 'open').length;
-  document.title = `${red ? `(${red} 红牌) ` : ''}电子效能监察台 · hallwatch`;
+  document.title = `${red ? `(${red} 严重) ` : ''}电子效能监察台 · hallwatch`;
 }
 
 // ------------------------------------------------------------------ note form (ack / resolve)

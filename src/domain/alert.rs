@@ -28,7 +28,9 @@ impl Subject {
 }
 
 code_enum! {
-/// How serious an alert is: `notice` 预警, `warning` 黄牌, `critical` 红牌.
+/// How serious a floor alert is: `notice` 提示, `warning` 警告, `critical`
+/// 严重. (黄牌 and 红牌 are not severities: they are disciplinary cards
+/// against a department or a person.)
 pub enum Severity: PartialOrd, Ord {
     Notice,
     Warning,
@@ -40,9 +42,9 @@ impl Severity {
     /// Its name on screens.
     pub fn name(self) -> &'static str {
         match self {
-            Severity::Notice => "预警",
-            Severity::Warning => "黄牌",
-            Severity::Critical => "红牌",
+            Severity::Notice => "提示",
+            Severity::Warning => "警告",
+            Severity::Critical => "严重",
         }
     }
 }

@@ -134,7 +134,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#""critical": {"rank":0,"text":"红牌"}"#),
+            text.contains(r#""critical": {"rank":0,"text":"严重"}"#),
             "the most severe first: {text}"
         );
     }

@@ -145,7 +145,7 @@ fn csv_example() -> String {
                 Excel opens the Chinese text by a double click), a Chinese header row of 25 columns \
                 (日期, 类别, 编号, 名称, 取号数, 叫号数, 办结数, 过号数, 过号率(%), 平均等候(分钟), \
                 最长等候(分钟), 平均办理(分钟), 基准(件/日), 负荷(%), 即办件, 即办率(%), 评价数, 满意数, \
-                差评数, 满意率(%), 评价率(%), 预警数, 已确认预警, 平均确认用时(分钟), 数据状态), then one \
+                差评数, 满意率(%), 评价率(%), 告警数, 已确认告警, 平均确认用时(分钟), 数据状态), then one \
                 row per hall (全厅), service (服务类别), window (窗口) and staff member (工作人员), or of \
                 the `by` kind only. Rates are percentages and durations minutes with one decimal; an \
                 unknown value is an empty cell; 数据状态 is 日终 (final) or 当日实时 (live). Text cells \
@@ -276,8 +276,8 @@ const CSV_HEADER: [&str; 25] = [
     "差评数",
     "满意率(%)",
     "评价率(%)",
-    "预警数",
-    "已确认预警",
+    "告警数",
+    "已确认告警",
     "平均确认用时(分钟)",
     "数据状态",
 ];
