@@ -94,6 +94,7 @@ impl D {
             WindowOp::Finish {
                 outcome,
                 case: None,
+                items: 1,
             },
         );
     }

@@ -27,6 +27,8 @@ pub(crate) fn spec() -> HallSpec {
         on_rota: true,
         duty: None,
         benchmark: 25,
+        counts: BenchmarkUnit::Cases,
+        mandatory: false,
         terminal: DeviceId::parse(&format!("w{id}")).unwrap(),
         rater: DeviceId::parse(&format!("r{id}")).unwrap(),
     };
@@ -51,6 +53,7 @@ pub(crate) fn spec() -> HallSpec {
         thresholds: Thresholds::default(),
         benchmark: 25,
         staff_per_window: 1.5,
+        staffing_margin: 1.2,
     }
 }
 
@@ -149,6 +152,7 @@ fn finish() -> WindowOp {
     WindowOp::Finish {
         outcome: Outcome::Completed,
         case: None,
+        items: 1,
     }
 }
 

@@ -154,7 +154,8 @@ fn finish_decodes_each_outcome_with_an_optional_case() {
             op(json!({"id": "w05-1", "op": "finish", "outcome": name})),
             WindowOp::Finish {
                 outcome,
-                case: None
+                case: None,
+                items: 1,
             }
         );
     }
@@ -170,6 +171,7 @@ fn finish_decodes_each_outcome_with_an_optional_case() {
                 item: Some("城乡居民养老保险参保登记".into()),
                 promised_days: Some(5),
             }),
+            items: 1,
         }
     );
     assert_eq!(
@@ -183,13 +185,15 @@ fn finish_decodes_each_outcome_with_an_optional_case() {
                 item: None,
                 promised_days: None
             }),
+            items: 1,
         }
     );
     assert_eq!(
         op(json!({"id": "1", "op": "finish", "outcome": "completed", "case": null})),
         WindowOp::Finish {
             outcome: Outcome::Completed,
-            case: None
+            case: None,
+            items: 1,
         }
     );
 }
