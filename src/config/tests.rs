@@ -856,9 +856,9 @@ fn bad_rule_thresholds_name_their_field() {
         "warning <= critical",
     );
     assert_refused(
-        &with_top("[defaults.rules]\noverload = [1.2, 1.0]\n"),
+        &with_top("[defaults.rules]\noverload = [1.0, 1.2]\n"),
         "defaults.rules.overload",
-        "notice <= warning",
+        "positive number",
     );
     assert_refused(
         &with_top("[defaults.rules]\nrating_share = 1.5\n"),

@@ -135,3 +135,104 @@ pub fn say(hall: &Hall, f: &Finding) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::office_hall;
+    use crate::domain::*;
+
+    fn login(h: &mut super::super::testing::H, w: &str) {
+        h.op(
+            w,
+            WindowOp::Login {
+                staff: StaffId::parse("S1").unwrap(),
+                staff_name: None,
+            },
+        );
+    }
+
+    #[test]
+    fn staffing_gap_after_ten_minutes_short_by_five_cases() {
+        let mut h = office_hall();
+        h.at(3600); // 10:00: 03 (登记注册 alone) can still do 25 × 6/7 = 21.4
+        login(&mut h, "03");
+        for _ in 0..3 {
+            h.ticket("QY"); // forecast 21: within 21.4
+        }
+        h.at(3600 + 60);
+        assert_eq!(h.hall.shortfalls(h.now)[2], 0.0);
+        h.ticket("QY");
+        h.ticket("QY"); // 10:01: 5 / (61/420) = 34.4 against 21.3: short by 13.1
+        assert!(h.hall.shortfalls(h.now)[2] >= 5.0);
+        assert_eq!(h.severity(Rule::StaffingGap), None);
+        h.at(3600 + 60 + 10 * 60 - 1);
+        assert_eq!(h.severity(Rule::StaffingGap), None, "not yet ten minutes");
+        h.at(3600 + 60 + 10 * 60);
+        assert_eq!(h.severity(Rule::StaffingGap), Some(Severity::Notice));
+        let message = &h.last(Rule::StaffingGap).message;
+        assert!(
+            message.starts_with("登记注册类预计缺口 ") && message.contains("已持续 10 分钟"),
+            "{message}"
+        );
+        // Finishing cases takes them off the demand: 8 tickets of 2
+        // matters each are 16 cases done, 2 a ticket: the day's 31.5
+        // tickets are 63 cases, 47 left... still short. A window that
+        // serves 登记注册 ends it only with the capacity to match.
+        for _ in 0..5 {
+            h.op("03", WindowOp::CallNext);
+            h.op(
+                "03",
+                WindowOp::Finish {
+                    outcome: Outcome::Consulted,
+                    case: None,
+                    items: 1,
+                },
+            );
+        }
+        // Consultations are no cases: 登记注册 expects none any more.
+        assert_eq!(h.hall.shortfalls(h.now)[2], 0.0);
+        assert_eq!(h.severity(Rule::StaffingGap), None);
+    }
+
+    #[test]
+    fn the_forecast_divides_by_the_share_of_office_time_passed() {
+        let mut h = office_hall();
+        h.at(3600); // 10:00: one of seven hours passed
+        for _ in 0..30 {
+            h.ticket("SB");
+        }
+        let sb = &h.hall.staffing(h.now)[0];
+        assert_eq!(sb.issued, 30);
+        assert!(
+            (sb.forecast - 210.0).abs() < 1e-9,
+            "30 / (1/7) = {}",
+            sb.forecast
+        );
+        assert_eq!(sb.windows_needed, 9, "ceil(210 / 25)");
+        assert_eq!(sb.staff_needed, 14, "ceil(9 × 1.5)");
+        // 15:30: 3 + 2 of 7 hours.
+        h.at(6 * 3600 + 30 * 60);
+        let sb = &h.hall.staffing(h.now)[0];
+        assert!(
+            (sb.forecast - 30.0 * 7.0 / 5.0).abs() < 1e-9,
+            "{}",
+            sb.forecast
+        );
+    }
+
+    #[test]
+    fn early_in_the_morning_the_forecast_never_divides_by_less_than_an_hour() {
+        let mut h = office_hall();
+        h.at(10 * 60); // 09:10
+        assert!((h.hall.share_of_day_passed(h.now) - 1.0 / 7.0).abs() < 1e-9);
+        for _ in 0..5 {
+            h.ticket("GA");
+        }
+        let ga = &h.hall.staffing(h.now)[1];
+        assert!(
+            (ga.forecast - 35.0).abs() < 1e-9,
+            "5 / (1/7), not 5 / (1/42)"
+        );
+        assert_eq!(ga.windows_needed, 2);
+    }
+}
