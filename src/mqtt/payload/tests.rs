@@ -1121,3 +1121,28 @@ fn a_bad_code_keeps_its_own_reason_beside_another_fault() {
     assert_eq!(r.reason, Reason::BadRequest);
     assert!(r.detail.contains("staff"), "{r:?}");
 }
+
+#[test]
+fn finish_carries_items_from_1_to_99() {
+    let items = |v: serde_json::Value| {
+        op(json!({"id": "w05-1", "op": "finish", "outcome": "completed", "items": v}))
+    };
+    for (v, n) in [(json!(3), 3), (json!(2.0), 2), (json!(99), 99)] {
+        assert_eq!(
+            items(v),
+            WindowOp::Finish {
+                outcome: Outcome::Completed,
+                case: None,
+                items: n,
+            }
+        );
+    }
+    for bad in [json!(0), json!(100), json!(1.5), json!("2"), json!(-1)] {
+        assert_refused(
+            &window(),
+            json!({"id": "w05-2", "op": "finish", "outcome": "completed", "items": bad}),
+            Reason::BadRequest,
+            Some("w05-2"),
+        );
+    }
+}
