@@ -7,6 +7,9 @@
 //! - `called`: calls of a ticket to a window (a recall is not a new call);
 //!   `served`: calls that ended in a finish, whatever the outcome;
 //!   `missed`: calls that ended 过号. 过号率 = missed ÷ called.
+//! - `cases`: the cases those finishes handled, each its `items`, a
+//!   consultation none; load = cases ÷ benchmark (served ÷ benchmark at a
+//!   window whose benchmark counts people).
 //! - wait: from joining the queue (the issue, or the last transfer) to the
 //!   call, on the clock; a missed ticket called again adds no wait.
 //! - service time: from the start, or from the call when never started, to
