@@ -14,8 +14,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::domain::{
-    BenchmarkUnit, DeviceId, HallId, HallLevel, HallSpec, Kind, OfficeHours, ServiceCode, ServiceSpec, Setting,
-    Span, Thresholds, WindowId, WindowKind, WindowSpec,
+    BenchmarkUnit, DeviceId, HallId, HallLevel, HallSpec, Kind, OfficeHours, ServiceCode,
+    ServiceSpec, Setting, Span, Thresholds, WindowId, WindowKind, WindowSpec,
 };
 
 /// A configuration problem: which field, and why.

@@ -298,8 +298,7 @@ fn pooled_windows_cover_a_rush_with_no_advice_to_open_another() {
         .into_iter()
         .map(|id| spare(id, WindowKind::Comprehensive, vec![0, 1, 2]))
         .collect();
-    s.windows
-        .push(spare("05", WindowKind::Domain, vec![1]));
+    s.windows.push(spare("05", WindowKind::Domain, vec![1]));
     let mut d = D::new(s);
     d.at(3600);
     for (i, w) in ["01", "02", "03", "04"].into_iter().enumerate() {
@@ -315,7 +314,11 @@ fn pooled_windows_cover_a_rush_with_no_advice_to_open_another() {
     assert!(close(ga.forecast, 70.0) && close(ga.demand, 70.0), "{ga:?}");
     assert_eq!(ga.windows_open, 4, "each shared window counts whole");
     assert_eq!(ga.shortfall, 0.0);
-    assert_eq!((ga.windows_needed, ga.staff_needed), (3, 5), "ceil(70/25), ceil(3 × 1.5)");
+    assert_eq!(
+        (ga.windows_needed, ga.staff_needed),
+        (3, 5),
+        "ceil(70/25), ceil(3 × 1.5)"
+    );
     assert!(close(a.capacity, 85.7) && close(a.demand, 84.0), "{a:?}");
     assert_eq!(a.shortfall, 0.0);
     assert_eq!(a.open, None);
@@ -422,7 +425,10 @@ fn on_a_quiet_afternoon_a_window_may_close_with_the_margin_never_a_mandatory_one
     // 02 may close: 01 still serves 社会保障 with 8.9 ≥ 5 × 1.2. 01 may
     // not (the last 公安 window), nor 03 (a complaint window).
     assert_eq!(a.close, Some(WindowId::parse("02").unwrap()));
-    assert_eq!(a.advice, vec!["可关闭 2号窗口：其余窗口仍能办完余下需求的 1.2 倍"]);
+    assert_eq!(
+        a.advice,
+        vec!["可关闭 2号窗口：其余窗口仍能办完余下需求的 1.2 倍"]
+    );
     assert!(a.windows[2].mandatory);
     // With a margin of 2, 8.9 < 5 × 2: nothing closes.
     let d = quiet(2.0);
@@ -567,7 +573,11 @@ fn a_scripted_day_gives_the_hand_counted_figures() {
     assert_eq!((w1.called, w1.served, w1.missed), (2, 2, 0));
     assert_eq!(w1.avg_wait_s, Some(560.0));
     assert_eq!(w1.avg_service_s, Some(445.0));
-    assert_eq!((w1.served, w1.cases), (2, 1), "B001, and A001 a consultation");
+    assert_eq!(
+        (w1.served, w1.cases),
+        (2, 1),
+        "B001, and A001 a consultation"
+    );
     assert_eq!((w1.benchmark, w1.load), (Some(25), Some(0.04)));
     assert_eq!(w1.on_the_spot_rate, Some(1.0));
     assert_eq!((w1.ratings, w1.rating_rate), (1, Some(0.5)));

@@ -223,7 +223,10 @@ mod tests {
         };
         assert!(close(n.max_flow(), 36.0));
         let shares = n.fair_shares();
-        assert!(close(shares[0], 1.0) && close(shares[1], 35.0), "{shares:?}");
+        assert!(
+            close(shares[0], 1.0) && close(shares[1], 35.0),
+            "{shares:?}"
+        );
     }
 
     #[test]
@@ -237,7 +240,10 @@ mod tests {
         };
         assert!(close(n.max_flow(), 15.0));
         let shares = n.fair_shares();
-        assert!(close(shares[0], 10.0) && close(shares[1], 5.0), "{shares:?}");
+        assert!(
+            close(shares[0], 10.0) && close(shares[1], 5.0),
+            "{shares:?}"
+        );
     }
 
     #[test]
@@ -259,7 +265,10 @@ mod tests {
             serves: vec![vec![0, 1], vec![1]],
         };
         let shares = n.fair_shares();
-        assert!(close(shares[0], 6.0) && close(shares[1], 12.0), "{shares:?}");
+        assert!(
+            close(shares[0], 6.0) && close(shares[1], 12.0),
+            "{shares:?}"
+        );
         assert!(close(shares.iter().sum(), n.max_flow()));
     }
 
@@ -273,7 +282,10 @@ mod tests {
         };
         let shares = n.fair_shares();
         assert!(close(shares[0], 2.0), "{shares:?}");
-        assert!(close(shares[1], 10.0) && close(shares[2], 10.0), "{shares:?}");
+        assert!(
+            close(shares[1], 10.0) && close(shares[2], 10.0),
+            "{shares:?}"
+        );
     }
 
     #[test]

@@ -19,8 +19,8 @@ use std::collections::VecDeque;
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
 use serde::Serialize;
 
-use super::hall::Hall;
 use super::flow::Network;
+use super::hall::Hall;
 use super::ids::{ServiceCode, WindowId};
 use super::spec::BenchmarkUnit;
 
@@ -75,7 +75,6 @@ impl ArrivalProfile {
 fn slot_of(t: NaiveTime) -> usize {
     ((t.num_seconds_from_midnight() as i64 / SLOT_S) as usize).min(SLOTS - 1)
 }
-
 
 /// Tickets finished today for a service, by the service each was issued
 /// for, and the cases they counted.
@@ -458,7 +457,9 @@ impl Hall {
         let end = self
             .day
             .succ_opt()
-            .map_or(start + chrono::Duration::days(1), |d| self.spec.day_start(d));
+            .map_or(start + chrono::Duration::days(1), |d| {
+                self.spec.day_start(d)
+            });
         let from = now.clamp(start, end);
         let (total, ahead) = match self.spec.duty_seconds(w, start, end) {
             0 => (
@@ -485,7 +486,12 @@ impl Hall {
                 .enumerate()
                 .map(|(w, x)| if open(w) { x.capacity } else { 0.0 })
                 .collect(),
-            serves: self.spec.windows.iter().map(|w| w.services.clone()).collect(),
+            serves: self
+                .spec
+                .windows
+                .iter()
+                .map(|w| w.services.clone())
+                .collect(),
         }
     }
 
@@ -576,7 +582,10 @@ impl Hall {
                 // The most gained, a vacant window before a spare one, then
                 // in the configuration's order.
                 .min_by(|&a, &b| {
-                    let (ga, gb) = (tenth(gains[a].unwrap_or(0.0)), tenth(gains[b].unwrap_or(0.0)));
+                    let (ga, gb) = (
+                        tenth(gains[a].unwrap_or(0.0)),
+                        tenth(gains[b].unwrap_or(0.0)),
+                    );
                     gb.total_cmp(&ga)
                         .then(vacant(b).cmp(&vacant(a)))
                         .then(a.cmp(&b))
@@ -592,7 +601,12 @@ impl Hall {
 
         let mut advice: Vec<String> = (0..spec.windows.len())
             .filter(|&w| vacant(w))
-            .map(|w| format!("{}空岗：值班时间内无人在岗，请安排到岗", spec.windows[w].name))
+            .map(|w| {
+                format!(
+                    "{}空岗：值班时间内无人在岗，请安排到岗",
+                    spec.windows[w].name
+                )
+            })
             .collect();
         if let Some(w) = open {
             let window = &spec.windows[w];
@@ -632,8 +646,7 @@ impl Hall {
         if let Some(w) = close {
             advice.push(format!(
                 "可关闭 {}：其余窗口仍能办完余下需求的 {} 倍",
-                spec.windows[w].name,
-                spec.staffing_margin
+                spec.windows[w].name, spec.staffing_margin
             ));
         }
 

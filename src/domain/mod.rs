@@ -42,7 +42,8 @@ pub use load::{ArrivalProfile, PROFILE_DAYS, Staffing, StaffingAdvice, WindowCap
 pub use queue::{QueueKey, Queues};
 pub use rules::{Def, Kind, Param, Rule, Setting, Thresholds};
 pub use spec::{
-    BenchmarkUnit, DeviceKind, HallLevel, HallSpec, OfficeHours, ServiceSpec, Span, WindowKind, WindowSpec,
+    BenchmarkUnit, DeviceKind, HallLevel, HallSpec, OfficeHours, ServiceSpec, Span, WindowKind,
+    WindowSpec,
 };
 pub use stats::{AlertCount, AlertFigures, DayFigures, Figures, HourFigures};
 pub use view::{
