@@ -247,10 +247,15 @@ function updateTile(t, w) {
   t.li.dataset.window = w.id;
   t.li.dataset.status = status;
   t.li.className = `tile st-${status}`;
-  const served = Math.max(0, num(w.served_today, 0));
+  // What the benchmark counts: cases (件), or people (人次) at the guide
+  // and consultation desks.
+  const people = w.benchmark_counts === 'people';
+  const unit = people ? '人次' : '件';
+  const tickets = Math.max(0, num(w.served_today, 0));
+  const served = people ? tickets : Math.max(0, num(w.cases_today, tickets));
   const benchmark = Math.max(0, num(w.benchmark, 0));
   const load = num(w.load, benchmark > 0 ? served / benchmark : 0);
-  const sig = JSON.stringify([w.name, status, w.ticket, w.staff, w.staff_name, served, benchmark, load,
+  const sig = JSON.stringify([w.name, status, w.ticket, w.staff, w.staff_name, served, tickets, benchmark, load,
     w.avg_service_s, w.satisfaction_rate, w.missed_today]);
   if (sig !== t.sig) {
     t.sig = sig;
@@ -283,11 +288,12 @@ function updateTile(t, w) {
     t.bar.setAttribute('aria-valuemax', String(Math.max(benchmark, served, 1)));
     t.bar.setAttribute('aria-valuenow', String(served));
     t.bar.setAttribute('aria-valuetext',
-      `今日办结 ${served} 件，基准 ${benchmark} 件，负荷 ${Math.round(load * 100)}%（${BAND_TEXT[b]}）`);
+      `今日办结 ${served} ${unit}，基准 ${benchmark} ${unit}，负荷 ${Math.round(load * 100)}%（${BAND_TEXT[b]}）`);
     t.fill.style.width = `${Math.min(100, Math.max(0, load * 100)).toFixed(1)}%`;
     setText(t.barText, `${served}/${benchmark}`);
 
     const meta = [];
+    if (!people && tickets !== served) meta.push(`办结 ${countText(tickets)} 个号`);
     if (num(w.avg_service_s, null) !== null) meta.push(`平均办理 ${minutesText(w.avg_service_s)}`);
     if (num(w.satisfaction_rate, null) !== null) meta.push(`满意率 ${percentText(w.satisfaction_rate)}`);
     if (num(w.missed_today, 0) > 0) meta.push(`过号 ${countText(w.missed_today)}`);
@@ -395,7 +401,7 @@ function renderStaffing() {
     } else {
       const ul = el('ul', 'advice-list');
       for (const line of lines) {
-        const kind = /增开|增加/.test(line) ? 'open' : /关闭|减少/.test(line) ? 'close' : 'other';
+        const kind = /开放|空岗|缺口/.test(line) ? 'open' : /关闭/.test(line) ? 'close' : 'other';
         const li = el('li', `advice-line advice-${kind}`);
         const icon = el('span', 'advice-icon', kind === 'open' ? '▲' : kind === 'close' ? '▼' : '●');
         icon.setAttribute('aria-hidden', 'true');
@@ -414,7 +420,8 @@ function renderStaffing() {
       : '暂无足够历史数据，按办公时间平均预测';
     const parts = [how];
     if (share !== null) parts.push(`全天到达已过约 ${percentText(share)}`);
-    parts.push(`基准 ${countText(s.benchmark)} 件/窗口/天，${decimal(s.staff_per_window)} 人/窗口`);
+    parts.push(`余下需求 ${decimal(Math.round(num(s.demand, 0)))} 件，在岗窗口尚可办 ${decimal(Math.round(num(s.capacity, 0)))} 件`);
+    parts.push(`规划基准 ${countText(s.benchmark)} 件/窗口/天，${decimal(s.staff_per_window)} 人/窗口`);
     setText(basis, `${parts.join('；')}。`);
   } else {
     setText(basis, '');
@@ -424,13 +431,12 @@ function renderStaffing() {
   const rows = services.map((x) => {
     const tr = el('tr');
     tr.dataset.service = str(x.service);
-    const change = num(x.change, 0);
-    if (change > 0) tr.classList.add('needs-more');
-    else if (change < 0) tr.classList.add('may-close');
+    const short = Math.round(num(x.shortfall, 0));
+    if (short > 0) tr.classList.add('needs-more');
     const th = el('th', null, str(x.name) || str(x.service));
     th.scope = 'row';
-    const changeText = change > 0 ? `增开 ${change}` : change < 0 ? `可关 ${-change}` : '合适';
-    const advice = el('td', 'change', changeText);
+    const unit = x.unit === 'people' ? '人次' : '件';
+    const advice = el('td', 'change', short > 0 ? `缺口 ${short} ${unit}` : '够用');
     advice.title = str(x.advice);
     const forecast = el('td', 'n num s-forecast', decimal(Math.round(num(x.forecast, 0))));
     forecast.title = `已取号 ${countText(x.issued)} 张`;
@@ -438,7 +444,7 @@ function renderStaffing() {
       forecast,
       el('td', 'n num', countText(x.windows_needed)),
       el('td', 'n num', countText(x.staff_needed)),
-      el('td', 'n num', decimal(x.windows_open)),
+      el('td', 'n num', countText(x.windows_open)),
       advice);
     return tr;
   });

@@ -14,8 +14,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::domain::{
-    DeviceId, HallId, HallLevel, HallSpec, Kind, OfficeHours, ServiceCode, ServiceSpec, Setting,
-    Span, Thresholds, WindowId, WindowKind, WindowSpec,
+    BenchmarkUnit, DeviceId, HallId, HallLevel, HallSpec, Kind, OfficeHours, ServiceCode,
+    ServiceSpec, Setting, Span, Thresholds, WindowId, WindowKind, WindowSpec,
 };
 
 /// A configuration problem: which field, and why.
@@ -147,6 +147,10 @@ pub struct Defaults {
     pub benchmark: u32,
     /// Staff per comprehensive window (the county plan's 1.5).
     pub staff_per_window: f64,
+    /// The staffing advice suggests closing a window only when the
+    /// capacity left without it is at least the remaining demand times
+    /// this. Default 1.2; a hall's `staffing_margin` overrides it.
+    pub staffing_margin: f64,
     /// IANA time zone of halls that do not set one. Default `Asia/Shanghai`.
     pub timezone: String,
     /// Expected minutes of one service, before the day has its own figures. Default 10.
@@ -164,6 +168,7 @@ impl Default for Defaults {
         Self {
             benchmark: 25,
             staff_per_window: 1.5,
+            staffing_margin: 1.2,
             timezone: "Asia/Shanghai".into(),
             expected_service_min: 10,
             wait_limit_min: [30, 60],
@@ -331,6 +336,9 @@ pub struct RawHall {
     /// Thresholds of the supervision rules for this hall, over `[defaults.rules]`.
     #[serde(default)]
     pub rules: RawRules,
+    /// The staffing advice's margin for closing a window; default from
+    /// `[defaults]`.
+    pub staffing_margin: Option<f64>,
 }
 
 /// `[[halls.services]]`.
@@ -366,6 +374,15 @@ pub struct RawWindow {
     pub on_rota: bool,
     /// Cases per day for this window; default from `[defaults]`.
     pub benchmark: Option<u32>,
+    /// What `benchmark` counts: `cases` (件: a finished ticket counts its
+    /// `items`, a consultation none) or `people` (人次: tickets finished).
+    /// Default `people` for `guide` and `consult` windows, else `cases`.
+    pub benchmark_counts: Option<BenchmarkUnit>,
+    /// A window the hall must keep open: the staffing advice never closes
+    /// it. Default false; `guide`, `consult`, `complaint` and `one_thing`
+    /// windows are always kept open.
+    #[serde(default)]
+    pub mandatory: bool,
     /// Terminal device id; default `w{id}`.
     pub terminal: Option<String>,
     /// Rating pad device id; default `r{id}`.
@@ -430,6 +447,7 @@ impl RawSettings {
                 "must be a positive number",
             ));
         }
+        check_margin(d.staffing_margin, "defaults.staffing_margin")?;
         parse_tz(&d.timezone).map_err(|r| err("defaults.timezone", r))?;
         check_limits(d.wait_limit_min, "defaults.wait_limit_min")?;
         check_limits(d.service_limit_min, "defaults.service_limit_min")?;
@@ -526,6 +544,14 @@ impl RawSettings {
 fn parse_tz(name: &str) -> Result<Tz, String> {
     name.parse::<Tz>()
         .map_err(|_| format!("{name:?} is not an IANA time zone like \"Asia/Shanghai\""))
+}
+
+/// The staffing margin: at least 1 (demand met), at most 10.
+fn check_margin(m: f64, field: &str) -> Result<(), ConfigError> {
+    if !(1.0..=10.0).contains(&m) {
+        return Err(err(field, "must be a number from 1 to 10"));
+    }
+    Ok(())
 }
 
 /// A week: no limit of a working day is longer.
@@ -705,6 +731,8 @@ impl RawHall {
                 on_rota: w.on_rota,
                 duty: None,
                 benchmark,
+                counts: w.benchmark_counts.unwrap_or_else(|| w.kind.default_unit()),
+                mandatory: w.mandatory,
                 terminal: device(&terminal, &format!("{f}.terminal"))?,
                 rater: device(&rater, &format!("{f}.rater"))?,
             });
@@ -732,6 +760,13 @@ impl RawHall {
             )?,
             benchmark: d.benchmark,
             staff_per_window: d.staff_per_window,
+            staffing_margin: match self.staffing_margin {
+                Some(m) => {
+                    check_margin(m, &format!("{at}.staffing_margin"))?;
+                    m
+                }
+                None => d.staffing_margin,
+            },
         })
     }
 }

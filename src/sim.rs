@@ -371,7 +371,9 @@ async fn window_loop(
             continue;
         }
         let outcome = match rng.random_range(0..100) {
-            0..60 => json!({"op": "finish", "outcome": "completed"}),
+            0..52 => json!({"op": "finish", "outcome": "completed"}),
+            // A ticket that handled two matters: two cases.
+            52..60 => json!({"op": "finish", "outcome": "completed", "items": 2}),
             60..80 => json!({"op": "finish", "outcome": "accepted",
                 "case": {"ref": format!("{}-{}", spec.id, ticket), "item": "承诺件", "promised_days": 5}}),
             80..90 => json!({"op": "finish", "outcome": "rejected"}),

@@ -117,8 +117,8 @@ async fn the_dashboard_follows_a_window_through_a_ticket() {
     let staffing = next_of(&mut dash, "staffing", |v| v["services"][0]["issued"] == 1).await;
     assert_eq!(staffing["services"][0]["service"], "SB");
     assert_eq!(
-        staffing["services"][0]["windows_open"], 0.5,
-        "01 serves SB and GA"
+        staffing["services"][0]["windows_open"], 1,
+        "01 serves SB and GA, pooled: it counts whole for each"
     );
 
     clock.advance(chrono::Duration::seconds(90));

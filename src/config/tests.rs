@@ -856,9 +856,9 @@ fn bad_rule_thresholds_name_their_field() {
         "warning <= critical",
     );
     assert_refused(
-        &with_top("[defaults.rules]\noverload = [1.2, 1.0]\n"),
+        &with_top("[defaults.rules]\noverload = [1.0, 1.2]\n"),
         "defaults.rules.overload",
-        "notice <= warning",
+        "positive number",
     );
     assert_refused(
         &with_top("[defaults.rules]\nrating_share = 1.5\n"),
@@ -879,5 +879,43 @@ fn bad_rule_thresholds_name_their_field() {
     assert_refused_at_a_line(
         &with_top("[defaults.rules]\npause_minutes = 5\n"),
         "unknown field",
+    );
+}
+
+#[test]
+fn windows_say_what_their_benchmark_counts_and_which_stay_open() {
+    let s = example();
+    let h = hall(&s, "jl-center");
+    assert_eq!(window(h, "05").counts, BenchmarkUnit::Cases);
+    assert_eq!(window(h, "08").counts, BenchmarkUnit::People, "guide");
+    assert_eq!(window(h, "09").counts, BenchmarkUnit::People, "consult");
+    assert!(window(h, "08").is_mandatory() && !window(h, "05").is_mandatory());
+    assert_eq!((s.defaults.staffing_margin, h.staffing_margin), (1.2, 1.2));
+
+    let text = with_top("").replacen(
+        "services = [\"SB\"]\n",
+        "services = [\"SB\"]\nbenchmark_counts = \"people\"\nmandatory = true\n",
+        1,
+    );
+    let s = Settings::parse(&text).unwrap();
+    let w = &s.halls[0].windows[0];
+    assert_eq!(w.counts, BenchmarkUnit::People);
+    assert!(w.mandatory && w.is_mandatory());
+    assert!(!s.halls[0].windows[1].is_mandatory());
+
+    let text = with_top("[defaults]\nstaffing_margin = 1.5").replacen(
+        "kiosks = [\"k1\"]\n",
+        "kiosks = [\"k1\"]\nstaffing_margin = 2.0\n",
+        1,
+    );
+    let s = Settings::parse(&text).unwrap();
+    assert_eq!(
+        (s.defaults.staffing_margin, s.halls[0].staffing_margin),
+        (1.5, 2.0)
+    );
+    assert_refused(
+        &with_top("[defaults]\nstaffing_margin = 0.9"),
+        "defaults.staffing_margin",
+        "from 1 to 10",
     );
 }

@@ -60,6 +60,7 @@ fn any_input(d: &mut Dice, n: u32, hall: &Hall) -> Input {
                 11 | 12 => WindowOp::Finish {
                     outcome: d.pick(&[Outcome::Completed, Outcome::Accepted]),
                     case: None,
+                    items: 1,
                 },
                 _ => WindowOp::Transfer {
                     to_service: service,

@@ -104,10 +104,37 @@ pub enum WindowOp {
     Finish {
         outcome: Outcome,
         case: Option<CaseRef>,
+        /// Matters handled under the ticket (1 to [`ITEMS_MAX`]); a
+        /// consultation counts no case whatever it says. Events stored
+        /// before it existed read 1, and 1 is not written.
+        #[serde(default = "one_item", skip_serializing_if = "is_one_item")]
+        items: u32,
     },
     Transfer {
         to_service: ServiceCode,
     },
+}
+
+/// The most matters one ticket may carry in a `finish`.
+pub const ITEMS_MAX: u32 = 99;
+
+fn one_item() -> u32 {
+    1
+}
+
+fn is_one_item(n: &u32) -> bool {
+    *n == 1
+}
+
+impl Outcome {
+    /// The cases (件) a finish with this outcome counts for `items`
+    /// matters: a consultation is no case.
+    pub fn cases(self, items: u32) -> u32 {
+        match self {
+            Outcome::Consulted => 0,
+            _ => items,
+        }
+    }
 }
 
 impl WindowOp {

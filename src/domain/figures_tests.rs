@@ -94,6 +94,7 @@ impl D {
             WindowOp::Finish {
                 outcome,
                 case: None,
+                items: 1,
             },
         );
     }
@@ -256,54 +257,206 @@ fn live_issue_times() -> Vec<DateTime<Utc>> {
         .collect()
 }
 
-#[test]
-fn the_advice_says_what_to_open_and_what_could_close() {
-    let mut d = D::new(office_spec());
-    d.at(3600); // 10:00, even profile: share 1/7
-    for _ in 0..7 {
-        d.ticket("SB"); // forecast 49: 2 windows
+/// A window of the test hall, off the rota (never 空岗).
+fn spare(id: &str, kind: WindowKind, services: Vec<usize>) -> WindowSpec {
+    WindowSpec {
+        id: WindowId::parse(id).unwrap(),
+        name: format!("{}号窗口", id.trim_start_matches('0')),
+        kind,
+        services,
+        zone: None,
+        on_rota: false,
+        duty: None,
+        benchmark: 25,
+        counts: kind.default_unit(),
+        mandatory: false,
+        terminal: DeviceId::parse(&format!("w{id}")).unwrap(),
+        rater: DeviceId::parse(&format!("r{id}")).unwrap(),
     }
-    let advice = d.hall.staffing_advice(d.now);
-    assert_eq!(advice.services[0].change, 2);
-    assert_eq!(advice.services[0].advice, "社会保障类建议增开 2 个窗口");
-    assert_eq!(advice.advice, vec!["社会保障类建议增开 2 个窗口"]);
-
-    // 01 (SB and GA: half each) and 02 (SB) open: SB has 1.5 of 2. A
-    // shortfall under one window asks for nothing.
-    d.login("01", "S001", "李敏");
-    d.login("02", "S002", "王芳");
-    // 03 serves only QY, which nobody asked for: it could close.
-    d.login("03", "S003", "张伟");
-    let advice = d.hall.staffing_advice(d.now);
-    assert_eq!(advice.services[0].advice, "社会保障类窗口数合适");
-    assert_eq!(advice.services[2].change, -1);
-    assert_eq!(advice.services[2].advice, "登记注册类可关闭 1 个窗口");
-    assert_eq!(advice.advice, vec!["登记注册类可关闭 1 个窗口"]);
-    assert_eq!((advice.windows_open, advice.staff_on_duty), (3, 3));
-    // The hall: 49 forecast → 2 windows, 3 staff.
-    assert_eq!((advice.windows_needed, advice.staff_needed), (2, 3));
-
-    // Demand rises: 14 more SB tickets, forecast 147, 6 windows.
-    for _ in 0..14 {
-        d.ticket("SB");
-    }
-    let sb = &d.hall.staffing_advice(d.now).services[0];
-    assert_eq!(sb.windows_needed, 6);
-    assert_eq!(sb.advice, "社会保障类建议增开 5 个窗口", "6 − 1.5 → 5");
 }
 
+impl D {
+    /// A ticket of `service` issued, called and finished at `window`.
+    fn serve(&mut self, window: &str, service: &str) {
+        self.ticket(service);
+        self.op(window, WindowOp::CallNext);
+        self.finish(window, Outcome::Completed);
+    }
+}
+
+/// The township's four 无差别 windows serve every service; under a 公安
+/// rush they take it all, where counting each as a third of a window per
+/// service asked for two more 公安 windows.
+///
+/// 10:00, one of seven office hours passed: each window can still do
+/// 25 × 6/7 = 21.4 cases, 85.7 together. 10 公安 tickets forecast 70 for the
+/// day, 2 社会保障 tickets 14: 84 in all, within 85.7.
 #[test]
-fn in_the_first_office_hour_the_advice_never_closes_a_window() {
+fn pooled_windows_cover_a_rush_with_no_advice_to_open_another() {
+    let mut s = office_spec();
+    s.windows = ["01", "02", "03", "04"]
+        .into_iter()
+        .map(|id| spare(id, WindowKind::Comprehensive, vec![0, 1, 2]))
+        .collect();
+    s.windows.push(spare("05", WindowKind::Domain, vec![1]));
+    let mut d = D::new(s);
+    d.at(3600);
+    for (i, w) in ["01", "02", "03", "04"].into_iter().enumerate() {
+        d.login(w, &format!("S00{i}"), "窗口人员");
+    }
+    for _ in 0..10 {
+        d.ticket("GA");
+    }
+    d.ticket("SB");
+    d.ticket("SB");
+    let a = d.hall.staffing_advice(d.now);
+    let ga = &a.services[1];
+    assert!(close(ga.forecast, 70.0) && close(ga.demand, 70.0), "{ga:?}");
+    assert_eq!(ga.windows_open, 4, "each shared window counts whole");
+    assert_eq!(ga.shortfall, 0.0);
+    assert_eq!(
+        (ga.windows_needed, ga.staff_needed),
+        (3, 5),
+        "ceil(70/25), ceil(3 × 1.5)"
+    );
+    assert!(close(a.capacity, 85.7) && close(a.demand, 84.0), "{a:?}");
+    assert_eq!(a.shortfall, 0.0);
+    assert_eq!(a.open, None);
+    assert!(a.advice.is_empty(), "{:?}", a.advice);
+    assert_eq!(ga.advice, "公安专项类窗口够用");
+    assert_eq!(d.hall.shortfalls(d.now)[1], 0.0);
+
+    // Four more 公安 tickets: 112 against 85.7. The shortfall is shared by
+    // the share of demand (社会保障 3.3, 公安 23.0), and the 公安 window 05,
+    // closed, would take 21.4 of it.
+    for _ in 0..4 {
+        d.ticket("GA");
+    }
+    let a = d.hall.staffing_advice(d.now);
+    assert!(close(a.shortfall, 26.3), "{}", a.shortfall);
+    assert!(close(a.services[0].shortfall, 3.3), "{:?}", a.services[0]);
+    assert!(close(a.services[1].shortfall, 23.0), "{:?}", a.services[1]);
+    assert_eq!(a.open, Some(WindowId::parse("05").unwrap()));
+    assert_eq!(a.windows[4].gain, Some(21.4));
+    assert_eq!(
+        a.advice,
+        vec![
+            "建议开放 5号窗口（可办 公安专项），预计缺口 23 件",
+            "社会保障类预计缺口 3 件，没有可开放的窗口能办理",
+        ]
+    );
+}
+
+/// 登记注册 has one window (03). 10:00: 5 tickets forecast 35; 03 can still
+/// do 25 × 6/7 = 21.4: short by 13.6, which the closed spare window 04
+/// (登记注册 and 社会保障) would cover.
+#[test]
+fn a_service_that_outgrows_its_only_window_asks_for_the_window_that_covers_it() {
+    let mut s = office_spec();
+    s.windows
+        .push(spare("04", WindowKind::Comprehensive, vec![2, 0]));
+    let mut d = D::new(s);
+    d.at(3600);
+    d.login("03", "S003", "张伟");
+    for _ in 0..5 {
+        d.ticket("QY");
+    }
+    let a = d.hall.staffing_advice(d.now);
+    let qy = &a.services[2];
+    assert!(close(qy.demand, 35.0) && close(qy.covered, 21.4), "{qy:?}");
+    assert!(close(qy.shortfall, 13.6), "{qy:?}");
+    assert_eq!(qy.advice, "登记注册类预计缺口 14 件");
+    assert_eq!(a.windows[0].gain, Some(0.0), "01 serves no 登记注册");
+    assert_eq!(a.windows[3].gain, Some(13.6));
+    assert_eq!(
+        a.advice,
+        vec!["建议开放 4号窗口（可办 登记注册、社会保障），预计缺口 14 件"]
+    );
+    // Finished cases leave the demand: 3 tickets of 2 matters each make
+    // 2 cases a ticket, so the day's 35 tickets are 70 cases, 6 done.
+    for _ in 0..3 {
+        d.op("03", WindowOp::CallNext);
+        d.op(
+            "03",
+            WindowOp::Finish {
+                outcome: Outcome::Completed,
+                case: None,
+                items: 2,
+            },
+        );
+    }
+    let qy = &d.hall.staffing_advice(d.now).services[2];
+    assert_eq!((qy.unit, qy.served), (BenchmarkUnit::Cases, 6));
+    assert!(close(qy.expected, 70.0) && close(qy.demand, 64.0), "{qy:?}");
+    // Without 04 no window could help.
     let mut d = D::new(office_spec());
-    d.login("03", "S003", "张伟"); // QY, which nobody asks for
+    d.at(3600);
+    d.login("03", "S003", "张伟");
+    for _ in 0..5 {
+        d.ticket("QY");
+    }
+    assert_eq!(
+        d.hall.staffing_advice(d.now).advice,
+        vec!["登记注册类预计缺口 14 件，没有可开放的窗口能办理"]
+    );
+}
+
+/// 15:00, 4.5 of 7 office hours passed: 9 社会保障 tickets forecast 14, all
+/// 9 finished: 5 remain. Each window can still do 25 × 2.5/7 = 8.9.
+#[test]
+fn on_a_quiet_afternoon_a_window_may_close_with_the_margin_never_a_mandatory_one() {
+    let quiet = |margin: f64| {
+        let mut s = office_spec();
+        s.windows[2].kind = WindowKind::Complaint; // 03: 登记注册, mandatory
+        s.staffing_margin = margin;
+        let mut d = D::new(s);
+        d.at(6 * 3600);
+        d.login("01", "S001", "李敏");
+        d.login("02", "S002", "王芳");
+        d.login("03", "S003", "张伟");
+        for _ in 0..9 {
+            d.serve("02", "SB");
+        }
+        d
+    };
+    let d = quiet(1.2);
+    let a = d.hall.staffing_advice(d.now);
+    assert!(close(a.services[0].demand, 5.0), "{:?}", a.services[0]);
+    // 02 may close: 01 still serves 社会保障 with 8.9 ≥ 5 × 1.2. 01 may
+    // not (the last 公安 window), nor 03 (a complaint window).
+    assert_eq!(a.close, Some(WindowId::parse("02").unwrap()));
+    assert_eq!(
+        a.advice,
+        vec!["可关闭 2号窗口：其余窗口仍能办完余下需求的 1.2 倍"]
+    );
+    assert!(a.windows[2].mandatory);
+    // With a margin of 2, 8.9 < 5 × 2: nothing closes.
+    let d = quiet(2.0);
+    assert_eq!(d.hall.staffing_advice(d.now).close, None);
+    // In the first office hour nothing closes, however quiet.
+    let mut d = D::new(office_spec());
+    d.login("01", "S001", "李敏");
+    d.login("02", "S002", "王芳");
     d.at(59 * 60);
-    assert_eq!(d.hall.staffing(d.now)[2].change, 0, "09:59");
-    assert_eq!(d.hall.staffing(d.now)[2].advice, "登记注册类窗口数合适");
+    assert_eq!(d.hall.staffing_advice(d.now).close, None, "09:59");
     d.at(3600);
     assert_eq!(
-        d.hall.staffing(d.now)[2].advice,
-        "登记注册类可关闭 1 个窗口"
+        d.hall.staffing_advice(d.now).close,
+        Some(WindowId::parse("02").unwrap()),
+        "10:00: nobody came; 01 is the last 公安 window"
     );
+}
+
+/// An on-duty window with nobody logged in is 空岗, named first.
+#[test]
+fn a_vacant_window_on_duty_is_named_first() {
+    let mut d = D::new(spec());
+    d.at(3600);
+    d.login("01", "S001", "李敏");
+    d.login("03", "S003", "张伟");
+    let a = d.hall.staffing_advice(d.now);
+    assert!(a.windows[1].vacant && !a.windows[0].vacant);
+    assert_eq!(a.advice[0], "2号窗口空岗：值班时间内无人在岗，请安排到岗");
 }
 
 #[test]
@@ -382,7 +535,8 @@ fn a_scripted_day_gives_the_hand_counted_figures() {
     assert_eq!(h.max_wait_s, Some(880));
     assert_eq!(h.avg_service_s, Some(447.5), "(600 + 600 + 290 + 300) / 4");
     assert_eq!(h.benchmark, Some(50), "01 and 02 worked");
-    assert_eq!(h.load, Some(0.08));
+    assert_eq!(h.cases, 3, "the consultation is no case");
+    assert_eq!(h.load, Some(0.06), "3 cases / 50");
     assert_eq!(h.completed, 2);
     assert!(
         close(h.on_the_spot_rate.unwrap(), 2.0 / 3.0),
@@ -419,7 +573,12 @@ fn a_scripted_day_gives_the_hand_counted_figures() {
     assert_eq!((w1.called, w1.served, w1.missed), (2, 2, 0));
     assert_eq!(w1.avg_wait_s, Some(560.0));
     assert_eq!(w1.avg_service_s, Some(445.0));
-    assert_eq!((w1.benchmark, w1.load), (Some(25), Some(0.08)));
+    assert_eq!(
+        (w1.served, w1.cases),
+        (2, 1),
+        "B001, and A001 a consultation"
+    );
+    assert_eq!((w1.benchmark, w1.load), (Some(25), Some(0.04)));
     assert_eq!(w1.on_the_spot_rate, Some(1.0));
     assert_eq!((w1.ratings, w1.rating_rate), (1, Some(0.5)));
     assert_eq!(w1.alerts, Some(0));
@@ -444,7 +603,7 @@ fn a_scripted_day_gives_the_hand_counted_figures() {
     assert_eq!(f.staff.len(), 2);
     let (s1, s2) = (&f.staff[0], &f.staff[1]);
     assert_eq!((s1.key.as_str(), s1.name.as_str()), ("S001", "李敏"));
-    assert_eq!((s1.served, s1.load), (2, Some(0.08)));
+    assert_eq!((s1.served, s1.cases, s1.load), (2, 1, Some(0.04)));
     assert_eq!((s2.key.as_str(), s2.name.as_str()), ("S002", "王芳"));
     assert_eq!((s2.called, s2.missed, s2.served), (3, 1, 2));
     assert_eq!(s2.alerts, None, "alerts are not kept per person");

@@ -156,6 +156,8 @@ pub enum VisitEnd {
         outcome: Outcome,
         at: DateTime<Utc>,
         service_s: i64,
+        /// The cases (件) it counted: its `items`, none for a consultation.
+        cases: u32,
     },
     /// 过号: the citizen did not come.
     Missed { at: DateTime<Utc> },
@@ -191,6 +193,9 @@ pub struct WindowState {
     pub since: DateTime<Utc>,
     /// Tickets this window finished today, whatever the outcome.
     pub served_today: u32,
+    /// Cases (件) those tickets handled: each its `items`, a consultation
+    /// none.
+    pub cases_today: u32,
     /// Seconds of service of the tickets it finished today.
     pub service_s_today: i64,
     /// The last ticket it finished, which an unaddressed rating belongs to.
@@ -215,6 +220,7 @@ impl WindowState {
             current: None,
             since: now,
             served_today: 0,
+            cases_today: 0,
             service_s_today: 0,
             last_finished: None,
             last_call_at: None,
@@ -304,6 +310,10 @@ pub struct Hall {
     /// and how many they are: the kiosk's wait estimate, without walking
     /// the day's tickets for every ticket issued.
     pub(super) finished: Vec<(i64, i64)>,
+    /// Per service, by the service each ticket was issued for: the tickets
+    /// finished today and the cases they counted, which the staffing
+    /// advice takes from the day's forecast.
+    pub(super) done_for: Vec<super::load::Done>,
     /// Tickets issued per quarter hour on earlier days, newest last.
     pub(super) history: VecDeque<super::load::DayArrivals>,
     /// The arrival profile learnt from `history`, when there is enough.
@@ -344,6 +354,7 @@ impl Hall {
             visits: Vec::new(),
             rated: BTreeSet::new(),
             finished: vec![(0, 0); services],
+            done_for: vec![Default::default(); services],
             history: VecDeque::new(),
             profile: None,
             checks: Checks::default(),
@@ -384,11 +395,21 @@ impl Hall {
         &self.presence
     }
 
-    /// A window's load against its benchmark: tickets it finished today
-    /// divided by its cases-per-day benchmark (25 unless configured).
+    /// A window's load against its benchmark: the cases it finished today
+    /// over its benchmark (25 unless configured), or at a window whose
+    /// benchmark counts people, the tickets it finished.
     pub fn load(&self, window: usize) -> f64 {
         let benchmark = self.spec.windows[window].benchmark.max(1);
-        f64::from(self.windows[window].served_today) / f64::from(benchmark)
+        f64::from(self.counted_today(window)) / f64::from(benchmark)
+    }
+
+    /// What window `w` finished today in the unit its benchmark counts.
+    pub fn counted_today(&self, w: usize) -> u32 {
+        let state = &self.windows[w];
+        match self.spec.windows[w].counts {
+            super::spec::BenchmarkUnit::Cases => state.cases_today,
+            super::spec::BenchmarkUnit::People => state.served_today,
+        }
     }
 
     pub fn window_status(&self, window: usize) -> WindowStatus {
@@ -570,6 +591,7 @@ impl Hall {
         self.visits = fresh.visits;
         self.rated = fresh.rated;
         self.finished = fresh.finished;
+        self.done_for = fresh.done_for;
         // A new day: every rule looks afresh.
         self.checks = fresh.checks;
         self.office = fresh.office;

@@ -5,17 +5,24 @@
 //! and the share of the day's arrivals that has passed: by the hall's arrival
 //! profile, learnt from its earlier days, when there are enough of them,
 //! else evenly over office hours; never dividing by less than the share of
-//! one office hour. `windows_needed = ceil(forecast / benchmark)`,
-//! `staff_needed = ceil(windows_needed × staff_per_window)`; a window that
-//! serves k services counts 1/k towards each.
+//! one office hour. It is counted in the unit the benchmark counts (cases,
+//! or people at windows that count people), less what was finished today,
+//! and set against what the staffed windows can still do today, each by its
+//! own benchmark and the share of its duty day still ahead: a flow from the
+//! services to the windows that may serve them (`flow.rs`), so a shared
+//! window is pooled, not split. Beside it, the county plan's planning
+//! figure: `windows_needed = ceil(the day's cases / benchmark)`,
+//! `staff_needed = ceil(windows_needed × staff_per_window)`.
 
 use std::collections::VecDeque;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
 use serde::Serialize;
 
+use super::flow::Network;
 use super::hall::Hall;
-use super::ids::ServiceCode;
+use super::ids::{ServiceCode, WindowId};
+use super::spec::BenchmarkUnit;
 
 /// Quarter hours in a day: the arrival profile's resolution.
 pub const SLOTS: usize = 96;
@@ -69,6 +76,14 @@ fn slot_of(t: NaiveTime) -> usize {
     ((t.num_seconds_from_midnight() as i64 / SLOT_S) as usize).min(SLOTS - 1)
 }
 
+/// Tickets finished today for a service, by the service each was issued
+/// for, and the cases they counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Done {
+    pub tickets: u32,
+    pub cases: u32,
+}
+
 /// The staffing picture of one service.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Staffing {
@@ -80,43 +95,71 @@ pub struct Staffing {
     pub name: String,
     /// Tickets issued today.
     pub issued: usize,
-    /// Tickets expected over the whole day.
+    /// Tickets expected over the whole day (one decimal).
     #[schema(minimum = 0)]
     pub forecast: f64,
-    /// Windows the day's demand needs: ceil(forecast ÷ benchmark).
-    pub windows_needed: u32,
-    /// Staff those windows need.
-    pub staff_needed: u32,
-    /// Open windows now (fractional: shared windows count 1/k).
+    /// What its demand is counted in: `people` when every window that
+    /// serves it counts people, else `cases`.
+    pub unit: BenchmarkUnit,
+    /// The day's demand in `unit` (one decimal): the forecast, times the
+    /// cases per ticket finished today in cases (1 before any finish).
     #[schema(minimum = 0)]
-    pub windows_open: f64,
-    /// Windows to open (positive) or that could close (negative); 0 when
-    /// the open windows fit the demand.
-    pub change: i64,
-    /// The advice in words a manager acts on.
+    pub expected: f64,
+    /// Finished today, in `unit`.
+    pub served: u32,
+    /// Remaining demand: `expected − served`, at least 0 (one decimal).
+    #[schema(minimum = 0)]
+    pub demand: f64,
+    /// Of it, what the staffed windows can take in the rest of their day
+    /// (one decimal).
+    #[schema(minimum = 0)]
+    pub covered: f64,
+    /// `demand − covered` (one decimal): what the staffed windows cannot
+    /// take. The `staffing_gap` condition.
+    #[schema(minimum = 0)]
+    pub shortfall: f64,
+    /// Staffed windows that may serve it, each counted whole: a shared
+    /// window counts for every service it serves.
+    pub windows_open: u32,
+    /// The county plan's planning figure: ceil(expected ÷ benchmark).
+    pub windows_needed: u32,
+    /// Staff those windows need: ceil(windows_needed × staff_per_window).
+    pub staff_needed: u32,
+    /// The service's picture in words.
     pub advice: String,
 }
 
-impl Staffing {
-    /// `windows_needed − windows open ≥ 1`: the `staffing_gap` condition.
-    pub fn short_of_a_window(&self) -> bool {
-        short(self.windows_needed, self.windows_open)
-    }
+/// One window in the staffing advice: what it can still do today.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct WindowCapacity {
+    pub window: WindowId,
+    /// The window's display name, e.g. 6号窗口.
+    pub name: String,
+    /// Staff logged in (a pause does not close a window).
+    pub staffed: bool,
+    /// On duty now.
+    pub on_duty: bool,
+    /// On duty and not staffed: 空岗.
+    pub vacant: bool,
+    /// The share of its duty day still ahead (of the hall's office hours
+    /// when it has no duty today).
+    #[schema(minimum = 0, maximum = 1)]
+    pub share_ahead: f64,
+    /// Benchmark × share ahead, in what its benchmark counts (one
+    /// decimal): what it can still do today, or could if opened now.
+    #[schema(minimum = 0)]
+    pub capacity: f64,
+    /// What its benchmark counts.
+    pub counts: BenchmarkUnit,
+    /// A closed window: how much more of the remaining demand the windows
+    /// would take with it open (one decimal); null when staffed.
+    #[schema(minimum = 0)]
+    pub gain: Option<f64>,
+    /// The advice never closes it.
+    pub mandatory: bool,
 }
 
-fn short(windows_needed: u32, windows_open: f64) -> bool {
-    f64::from(windows_needed) - windows_open >= 1.0 - 1e-9
-}
-
-/// A service's demand and open windows at an instant, before any words.
-struct Demand {
-    issued: usize,
-    forecast: f64,
-    windows_needed: u32,
-    windows_open: f64,
-}
-
-/// The hall's staffing advice: per service, and in total.
+/// The hall's staffing advice: per service and per window, and in total.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StaffingAdvice {
     /// `learnt`: the arrival profile comes from `profile_days` earlier
@@ -129,24 +172,48 @@ pub struct StaffingAdvice {
     /// The share of the day's arrivals taken to have passed.
     #[schema(minimum = 0, maximum = 1)]
     pub share_passed: f64,
-    /// Cases per window per day.
+    /// Cases per window per day, for the planning figure.
     pub benchmark: u32,
     /// Staff needed per open window.
     #[schema(exclusive_minimum = 0)]
     pub staff_per_window: f64,
+    /// A window may close only when the capacity left without it is at
+    /// least the remaining demand × this.
+    #[schema(minimum = 1)]
+    pub margin: f64,
     pub services: Vec<Staffing>,
+    /// Every window, in configuration order.
+    pub windows: Vec<WindowCapacity>,
     /// Tickets expected over the whole day (one decimal).
     #[schema(minimum = 0)]
     pub forecast: f64,
-    /// Windows the day needs: ceil(the whole forecast ÷ benchmark).
+    /// The day's expected cases, each service in its unit (one decimal).
+    #[schema(minimum = 0)]
+    pub expected: f64,
+    /// The county plan's planning figure: ceil(expected ÷ benchmark).
     pub windows_needed: u32,
     /// Staff those windows need.
     pub staff_needed: u32,
+    /// Remaining demand of all services (one decimal).
+    #[schema(minimum = 0)]
+    pub demand: f64,
+    /// What the staffed windows can still do today (one decimal).
+    #[schema(minimum = 0)]
+    pub capacity: f64,
+    /// What they cannot take of the demand, all services (one decimal).
+    #[schema(minimum = 0)]
+    pub shortfall: f64,
+    /// The closed window that would take most of the shortfall.
+    pub open: Option<WindowId>,
+    /// A staffed window the hall could do without (never a mandatory one,
+    /// never in the first office hour).
+    pub close: Option<WindowId>,
     /// Windows with staff logged in and not paused.
     pub windows_open: usize,
     /// Staff logged in now.
     pub staff_on_duty: usize,
-    /// The services' advice that asks for a change, most urgent first.
+    /// The advice in words, 空岗 windows first, then the window to open
+    /// and the services short, then a window that could close.
     pub advice: Vec<String>,
 }
 
@@ -168,27 +235,6 @@ fn category(name: &str) -> String {
         name.to_owned()
     } else {
         format!("{name}类")
-    }
-}
-
-/// How many windows to open (positive) or could close (negative).
-fn change(needed: u32, open: f64) -> i64 {
-    let diff = f64::from(needed) - open;
-    if diff >= 1.0 - 1e-9 {
-        (diff - 1e-9).ceil() as i64
-    } else if -diff >= 1.0 - 1e-9 {
-        -((-diff + 1e-9).floor() as i64)
-    } else {
-        0
-    }
-}
-
-fn advice(name: &str, change: i64) -> String {
-    let c = category(name);
-    match change {
-        n if n > 0 => format!("{c}建议增开 {n} 个窗口"),
-        n if n < 0 => format!("{c}可关闭 {} 个窗口", -n),
-        _ => format!("{c}窗口数合适"),
     }
 }
 
@@ -331,7 +377,6 @@ impl Hall {
         }
         out
     }
-
     /// Open windows serving a service; one serving k services counts 1/k.
     pub fn open_windows_for(&self, service: usize) -> f64 {
         self.spec
@@ -347,105 +392,398 @@ impl Hall {
             .sum()
     }
 
-    /// Each service's demand at `now`, in the configuration's order.
-    fn demand(&self, now: DateTime<Utc>) -> impl Iterator<Item = Demand> + '_ {
+    /// Each service's remaining demand and each window's capacity at `now`.
+    fn picture(&self, now: DateTime<Utc>) -> Picture {
         let share = self.share_of_day_passed(now);
-        let benchmark = f64::from(self.spec.benchmark.max(1));
-        (0..self.spec.services.len()).map(move |s| {
-            // A service's daily sequence counts the tickets issued for it
-            // today (a transfer moves a ticket, not its issue), without
-            // walking them.
-            let issued = self.seq.get(s).map_or(0, |&n| n as usize);
-            let forecast = issued as f64 / share;
-            Demand {
-                issued,
-                forecast,
-                windows_needed: (forecast / benchmark - 1e-9).ceil().max(0.0) as u32,
-                windows_open: self.open_windows_for(s),
-            }
-        })
-    }
-
-    /// Whether each service is short of at least one window at `now`.
-    pub(super) fn short_of_a_window(&self, now: DateTime<Utc>) -> Vec<bool> {
-        self.demand(now)
-            .map(|d| short(d.windows_needed, d.windows_open))
-            .collect()
-    }
-
-    /// Every service's staffing at `now`, against the benchmark and the
-    /// staff-per-window ratio of the configuration.
-    pub fn staffing(&self, now: DateTime<Utc>) -> Vec<Staffing> {
-        // In the first office hour a forecast rests on too few tickets to
-        // send anyone away: it may ask for windows, never close one.
-        let may_close = self.office_weight(None, self.local_time_of_day(now)) >= 3600.0;
-        self.spec
-            .services
-            .iter()
-            .zip(self.demand(now))
-            .enumerate()
-            .map(|(s, (spec, d))| {
-                let Demand {
+        let services = (0..self.spec.services.len())
+            .map(|s| {
+                // A service's daily sequence counts the tickets issued for it
+                // today (a transfer moves a ticket, not its issue), without
+                // walking them.
+                let issued = self.seq.get(s).map_or(0, |&n| n as usize);
+                let forecast = issued as f64 / share;
+                let done = self.done_for.get(s).copied().unwrap_or_default();
+                let people = self
+                    .spec
+                    .windows
+                    .iter()
+                    .filter(|w| w.services.contains(&s))
+                    .all(|w| w.counts == BenchmarkUnit::People);
+                let (unit, per_ticket, served) = if people {
+                    (BenchmarkUnit::People, 1.0, done.tickets)
+                } else if done.tickets > 0 {
+                    (
+                        BenchmarkUnit::Cases,
+                        f64::from(done.cases) / f64::from(done.tickets),
+                        done.cases,
+                    )
+                } else {
+                    (BenchmarkUnit::Cases, 1.0, done.cases)
+                };
+                let expected = forecast * per_ticket;
+                ServiceDemand {
                     issued,
                     forecast,
-                    windows_needed,
-                    windows_open,
-                } = d;
-                let change = match change(windows_needed, windows_open) {
-                    c if c < 0 && !may_close => 0,
-                    c => c,
-                };
-                Staffing {
-                    service: s,
-                    code: spec.code.clone(),
-                    name: spec.name.clone(),
-                    issued,
-                    // Tenths: the forecast moves with every second of the
-                    // day, and screens need it only to change when it shows.
-                    forecast: (forecast * 10.0).round() / 10.0,
-                    windows_needed,
-                    staff_needed: (f64::from(windows_needed) * self.spec.staff_per_window - 1e-9)
-                        .ceil()
-                        .max(0.0) as u32,
-                    windows_open,
-                    change,
-                    advice: advice(&spec.name, change),
+                    unit,
+                    expected,
+                    served,
+                    demand: (expected - f64::from(served)).max(0.0),
                 }
             })
+            .collect();
+        let windows = (0..self.spec.windows.len())
+            .map(|w| {
+                let share_ahead = self.duty_share_ahead(w, now);
+                WindowPicture {
+                    staffed: self.windows[w].staff.is_some(),
+                    on_duty: self.spec.on_duty(w, now),
+                    share_ahead,
+                    capacity: f64::from(self.spec.windows[w].benchmark) * share_ahead,
+                }
+            })
+            .collect();
+        Picture {
+            share,
+            services,
+            windows,
+        }
+    }
+
+    /// The share of window `w`'s duty today still ahead at `now`: of its
+    /// duty periods, or of the hall's office hours when it has no duty
+    /// today (a spare window opened in a rush serves the hall's hours).
+    fn duty_share_ahead(&self, w: usize, now: DateTime<Utc>) -> f64 {
+        let start = self.spec.day_start(self.day);
+        let end = self
+            .day
+            .succ_opt()
+            .map_or(start + chrono::Duration::days(1), |d| {
+                self.spec.day_start(d)
+            });
+        let from = now.clamp(start, end);
+        let (total, ahead) = match self.spec.duty_seconds(w, start, end) {
+            0 => (
+                self.spec.office_seconds(start, end),
+                self.spec.office_seconds(from, end),
+            ),
+            total => (total, self.spec.duty_seconds(w, from, end)),
+        };
+        if total <= 0 {
+            0.0
+        } else {
+            (ahead as f64 / total as f64).clamp(0.0, 1.0)
+        }
+    }
+
+    /// The network of `p` with the windows `open` says are staffed, and
+    /// each service's demand times `scale`.
+    fn network(&self, p: &Picture, scale: f64, open: impl Fn(usize) -> bool) -> Network {
+        Network {
+            demand: p.services.iter().map(|s| s.demand * scale).collect(),
+            capacity: p
+                .windows
+                .iter()
+                .enumerate()
+                .map(|(w, x)| if open(w) { x.capacity } else { 0.0 })
+                .collect(),
+            serves: self
+                .spec
+                .windows
+                .iter()
+                .map(|w| w.services.clone())
+                .collect(),
+        }
+    }
+
+    /// Each service's shortfall at `now`, in its unit: the remaining demand
+    /// the staffed windows cannot take (the `staffing_gap` condition).
+    pub fn shortfalls(&self, now: DateTime<Utc>) -> Vec<f64> {
+        let p = self.picture(now);
+        let shares = self
+            .network(&p, 1.0, |w| p.windows[w].staffed)
+            .fair_shares();
+        p.services
+            .iter()
+            .zip(shares)
+            .map(|(s, got)| (s.demand - got).max(0.0))
             .collect()
+    }
+
+    /// Every service's staffing at `now`.
+    pub fn staffing(&self, now: DateTime<Utc>) -> Vec<Staffing> {
+        self.staffing_advice(now).services
     }
 
     /// The staffing advice for the manager's dashboard.
     pub fn staffing_advice(&self, now: DateTime<Utc>) -> StaffingAdvice {
-        let services = self.staffing(now);
-        let needed: f64 = services
+        let spec = &self.spec;
+        let p = self.picture(now);
+        let staffed = |w: usize| p.windows[w].staffed;
+        let base = self.network(&p, 1.0, staffed);
+        let shares = base.fair_shares();
+        let taken: f64 = shares.iter().sum();
+        let plan = f64::from(spec.benchmark.max(1));
+        let services: Vec<Staffing> = spec
+            .services
             .iter()
-            .map(|s| s.forecast / f64::from(self.spec.benchmark.max(1)))
-            .sum();
-        let windows_needed = (needed - 1e-9).ceil().max(0.0) as u32;
-        let mut asks: Vec<&Staffing> = services.iter().filter(|s| s.change != 0).collect();
-        // Openings before closings, the largest first.
-        asks.sort_by_key(|s| (s.change < 0, -s.change.abs()));
+            .zip(&p.services)
+            .zip(&shares)
+            .enumerate()
+            .map(|(s, ((svc, d), &got))| {
+                let shortfall = (d.demand - got).max(0.0);
+                let windows_needed = ceil(d.expected / plan);
+                Staffing {
+                    service: s,
+                    code: svc.code.clone(),
+                    name: svc.name.clone(),
+                    issued: d.issued,
+                    // Tenths: the forecast moves with every second of the
+                    // day, and screens need it only to change when it shows.
+                    forecast: tenth(d.forecast),
+                    unit: d.unit,
+                    expected: tenth(d.expected),
+                    served: d.served,
+                    demand: tenth(d.demand),
+                    covered: tenth(got),
+                    shortfall: tenth(shortfall),
+                    windows_open: (0..spec.windows.len())
+                        .filter(|&w| staffed(w) && spec.windows[w].services.contains(&s))
+                        .count() as u32,
+                    windows_needed,
+                    staff_needed: ceil(f64::from(windows_needed) * spec.staff_per_window),
+                    advice: if shortfall >= ADVISE_FROM {
+                        format!(
+                            "{}预计缺口 {} {}",
+                            category(&svc.name),
+                            whole(shortfall),
+                            unit_word(d.unit)
+                        )
+                    } else {
+                        format!("{}窗口够用", category(&svc.name))
+                    },
+                }
+            })
+            .collect();
+        let short: f64 = services.iter().map(|s| s.shortfall).sum();
+
+        // What each closed window would add if staffed now.
+        let gains: Vec<Option<f64>> = (0..spec.windows.len())
+            .map(|c| {
+                (!staffed(c) && p.windows[c].capacity > 0.0).then(|| {
+                    let with = self.network(&p, 1.0, |w| staffed(w) || w == c).max_flow();
+                    (with - taken).max(0.0)
+                })
+            })
+            .collect();
+        let vacant = |w: usize| p.windows[w].on_duty && !staffed(w);
+        let open = if short >= ADVISE_FROM {
+            (0..spec.windows.len())
+                .filter(|&w| gains[w].is_some_and(|g| tenth(g) > 0.0))
+                // The most gained, a vacant window before a spare one, then
+                // in the configuration's order.
+                .min_by(|&a, &b| {
+                    let (ga, gb) = (
+                        tenth(gains[a].unwrap_or(0.0)),
+                        tenth(gains[b].unwrap_or(0.0)),
+                    );
+                    gb.total_cmp(&ga)
+                        .then(vacant(b).cmp(&vacant(a)))
+                        .then(a.cmp(&b))
+                })
+        } else {
+            None
+        };
+        let close = if short < ADVISE_FROM && !self.in_first_office_hour(now) {
+            self.window_to_close(&p)
+        } else {
+            None
+        };
+
+        let mut advice: Vec<String> = (0..spec.windows.len())
+            .filter(|&w| vacant(w))
+            .map(|w| {
+                format!(
+                    "{}空岗：值班时间内无人在岗，请安排到岗",
+                    spec.windows[w].name
+                )
+            })
+            .collect();
+        if let Some(w) = open {
+            let window = &spec.windows[w];
+            let names: Vec<&str> = window
+                .services
+                .iter()
+                .map(|&s| spec.services[s].name.as_str())
+                .collect();
+            let gap: f64 = window.services.iter().map(|&s| services[s].shortfall).sum();
+            let people = window
+                .services
+                .iter()
+                .filter(|&&s| services[s].shortfall >= ADVISE_FROM)
+                .all(|&s| services[s].unit == BenchmarkUnit::People);
+            advice.push(format!(
+                "建议开放 {}（可办 {}），预计缺口 {} {}",
+                window.name,
+                names.join("、"),
+                whole(gap).max(1),
+                if people { "人次" } else { "件" }
+            ));
+        }
+        for (s, st) in services.iter().enumerate() {
+            let helped = open.is_some_and(|w| spec.windows[w].services.contains(&s));
+            if st.shortfall < ADVISE_FROM || helped {
+                continue;
+            }
+            let any = (0..spec.windows.len()).any(|w| {
+                gains[w].is_some_and(|g| tenth(g) > 0.0) && spec.windows[w].services.contains(&s)
+            });
+            advice.push(if any {
+                st.advice.clone()
+            } else {
+                format!("{}，没有可开放的窗口能办理", st.advice)
+            });
+        }
+        if let Some(w) = close {
+            advice.push(format!(
+                "可关闭 {}：其余窗口仍能办完余下需求的 {} 倍",
+                spec.windows[w].name, spec.staffing_margin
+            ));
+        }
+
+        let expected: f64 = p.services.iter().map(|s| s.expected).sum();
+        let windows_needed = ceil(expected / plan);
         let profile = self.usable_profile();
         StaffingAdvice {
             profile: if profile.is_some() { "learnt" } else { "even" },
             profile_days: profile.map_or(0, |p| p.days),
-            share_passed: (self.share_of_day_passed(now) * 1000.0).round() / 1000.0,
-            benchmark: self.spec.benchmark,
-            staff_per_window: self.spec.staff_per_window,
-            forecast: (services.iter().map(|s| s.forecast).sum::<f64>() * 10.0).round() / 10.0,
+            share_passed: (p.share * 1000.0).round() / 1000.0,
+            benchmark: spec.benchmark,
+            staff_per_window: spec.staff_per_window,
+            margin: spec.staffing_margin,
+            forecast: tenth(p.services.iter().map(|s| s.forecast).sum::<f64>()),
+            expected: tenth(expected),
             windows_needed,
-            staff_needed: (f64::from(windows_needed) * self.spec.staff_per_window - 1e-9)
-                .ceil()
-                .max(0.0) as u32,
+            staff_needed: ceil(f64::from(windows_needed) * spec.staff_per_window),
+            demand: tenth(p.services.iter().map(|s| s.demand).sum::<f64>()),
+            capacity: tenth(
+                p.windows
+                    .iter()
+                    .filter(|w| w.staffed)
+                    .map(|w| w.capacity)
+                    .sum::<f64>(),
+            ),
+            shortfall: tenth(short),
+            open: open.map(|w| spec.windows[w].id.clone()),
+            close: close.map(|w| spec.windows[w].id.clone()),
+            windows: (0..spec.windows.len())
+                .map(|w| {
+                    let x = &p.windows[w];
+                    WindowCapacity {
+                        window: spec.windows[w].id.clone(),
+                        name: spec.windows[w].name.clone(),
+                        staffed: x.staffed,
+                        on_duty: x.on_duty,
+                        vacant: vacant(w),
+                        share_ahead: (x.share_ahead * 1000.0).round() / 1000.0,
+                        capacity: tenth(x.capacity),
+                        counts: spec.windows[w].counts,
+                        gain: gains[w].map(tenth),
+                        mandatory: spec.windows[w].is_mandatory(),
+                    }
+                })
+                .collect(),
             windows_open: self
                 .windows
                 .iter()
                 .filter(|w| w.staff.is_some() && w.paused.is_none())
                 .count(),
             staff_on_duty: self.windows.iter().filter(|w| w.staff.is_some()).count(),
-            advice: asks.iter().map(|s| s.advice.clone()).collect(),
+            advice,
             services,
         }
+    }
+
+    /// In the first office hour a forecast rests on too few tickets to send
+    /// anyone away: the advice may ask for windows, never close one.
+    fn in_first_office_hour(&self, now: DateTime<Utc>) -> bool {
+        self.office_weight(None, self.local_time_of_day(now)) < 3600.0
+    }
+
+    /// A staffed window the hall could do without: not mandatory, not the
+    /// last staffed window of a service it serves, and with the capacity
+    /// left without it still taking the remaining demand × the margin. Of
+    /// those, the one serving the fewest services, then the last in the
+    /// configuration.
+    fn window_to_close(&self, p: &Picture) -> Option<usize> {
+        let spec = &self.spec;
+        let staffed = |w: usize| p.windows[w].staffed;
+        (0..spec.windows.len())
+            .rev()
+            .filter(|&w| staffed(w) && !spec.windows[w].is_mandatory())
+            .filter(|&w| {
+                spec.windows[w].services.iter().all(|s| {
+                    (0..spec.windows.len())
+                        .any(|o| o != w && staffed(o) && spec.windows[o].services.contains(s))
+                })
+            })
+            .filter(|&w| {
+                let n = self.network(p, spec.staffing_margin, |o| o != w && staffed(o));
+                let want: f64 = n.demand.iter().sum();
+                n.max_flow() >= want - 1e-6 * (1.0 + want)
+            })
+            .min_by_key(|&w| spec.windows[w].services.len())
+    }
+}
+
+/// A service's demand at an instant, before any words.
+struct ServiceDemand {
+    issued: usize,
+    /// Tickets expected over the day.
+    forecast: f64,
+    unit: BenchmarkUnit,
+    /// The day's demand in `unit`.
+    expected: f64,
+    /// Finished today in `unit`.
+    served: u32,
+    /// `expected − served`, at least 0.
+    demand: f64,
+}
+
+/// A window's part at an instant.
+struct WindowPicture {
+    staffed: bool,
+    on_duty: bool,
+    share_ahead: f64,
+    /// Benchmark × share ahead: what it can do today, staffed or opened.
+    capacity: f64,
+}
+
+/// The hall's demand and windows at an instant.
+struct Picture {
+    share: f64,
+    services: Vec<ServiceDemand>,
+    windows: Vec<WindowPicture>,
+}
+
+/// Shortfalls from which the advice speaks: half a case, which shows as one.
+const ADVISE_FROM: f64 = 0.5;
+
+fn tenth(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn whole(x: f64) -> i64 {
+    x.round() as i64
+}
+
+/// `ceil`, forgiving the last bit of rounding, and never below 0.
+fn ceil(x: f64) -> u32 {
+    (x - 1e-9).ceil().clamp(0.0, f64::from(u32::MAX)) as u32
+}
+
+fn unit_word(unit: BenchmarkUnit) -> &'static str {
+    match unit {
+        BenchmarkUnit::Cases => "件",
+        BenchmarkUnit::People => "人次",
     }
 }

@@ -10,6 +10,7 @@ mod codes;
 mod alert;
 mod checks;
 mod event;
+mod flow;
 mod hall;
 mod ids;
 mod lifecycle;
@@ -28,7 +29,7 @@ pub use alert::{
 };
 pub use checks::Aspects;
 pub use event::{
-    CaseRef, Input, Outcome, PauseReason, Priority, RatingInput, Reason, Refusal, Reply,
+    CaseRef, ITEMS_MAX, Input, Outcome, PauseReason, Priority, RatingInput, Reason, Refusal, Reply,
     TicketRequest, WindowOp,
 };
 pub use hall::{
@@ -37,11 +38,12 @@ pub use hall::{
 };
 pub use ids::{DeviceId, HallId, IdError, MsgId, ServiceCode, StaffId, TicketNo, WindowId};
 pub use lifecycle::MAX_NOTE;
-pub use load::{ArrivalProfile, PROFILE_DAYS, Staffing, StaffingAdvice};
+pub use load::{ArrivalProfile, PROFILE_DAYS, Staffing, StaffingAdvice, WindowCapacity};
 pub use queue::{QueueKey, Queues};
 pub use rules::{Def, Kind, Param, Rule, Setting, Thresholds};
 pub use spec::{
-    DeviceKind, HallLevel, HallSpec, OfficeHours, ServiceSpec, Span, WindowKind, WindowSpec,
+    BenchmarkUnit, DeviceKind, HallLevel, HallSpec, OfficeHours, ServiceSpec, Span, WindowKind,
+    WindowSpec,
 };
 pub use stats::{AlertCount, AlertFigures, DayFigures, Figures, HourFigures};
 pub use view::{

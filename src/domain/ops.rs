@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::event::{Outcome, RatingInput, Reason, Refusal, Reply, WindowOp};
+use super::event::{ITEMS_MAX, Outcome, RatingInput, Reason, Refusal, Reply, WindowOp};
 use super::hall::{CallRecord, Effect, Hall, RECENT_CALLS, Staff, TicketState, Visit, VisitEnd};
 
 fn refuse(reason: Reason) -> Reply {
@@ -150,12 +150,18 @@ impl Hall {
                 self.windows[w].no_show_run.push(now);
                 ok(Some(&self.tickets[t].no))
             }
-            WindowOp::Finish { outcome, .. } => {
+            WindowOp::Finish { outcome, items, .. } => {
+                if !(1..=ITEMS_MAX).contains(items) {
+                    return Reply::Refused(Refusal::with(
+                        Reason::BadRequest,
+                        format!("办理事项数应为 1 到 {ITEMS_MAX}"),
+                    ));
+                }
                 let Some(t) = self.current_in(w, &[TicketState::Called, TicketState::Serving])
                 else {
                     return refuse(Reason::NoCurrentTicket);
                 };
-                self.finish(w, t, *outcome, now);
+                self.finish(w, t, *outcome, *items, now);
                 ok(Some(&self.tickets[t].no))
             }
             WindowOp::Transfer { to_service } => {
@@ -263,7 +269,8 @@ impl Hall {
         effects.push(Effect::Called(call));
     }
 
-    fn finish(&mut self, w: usize, t: usize, outcome: Outcome, now: DateTime<Utc>) {
+    fn finish(&mut self, w: usize, t: usize, outcome: Outcome, items: u32, now: DateTime<Utc>) {
+        let cases = outcome.cases(items);
         let ticket = &mut self.tickets[t];
         // Finishing a called ticket counts its service from the call.
         let from = ticket.started_at.or(ticket.called_at).unwrap_or(now);
@@ -275,17 +282,23 @@ impl Hall {
             *total += service_s;
             *n += 1;
         }
+        if let Some(done) = self.done_for.get_mut(ticket.issued_for) {
+            done.tickets += 1;
+            done.cases = done.cases.saturating_add(cases);
+        }
         self.end_visit(
             w,
             VisitEnd::Served {
                 outcome,
                 at: now,
                 service_s,
+                cases,
             },
         );
         let win = &mut self.windows[w];
         win.current = None;
         win.served_today += 1;
+        win.cases_today = win.cases_today.saturating_add(cases);
         win.no_show_run.clear();
         win.service_s_today += service_s;
         win.last_finished = Some(t);

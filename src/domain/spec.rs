@@ -79,6 +79,36 @@ impl WindowKind {
     }
 }
 
+code_enum! {
+/// What a window's benchmark counts: `cases` (件, the matters a finished
+/// ticket handled; a consultation is none), or `people` (人次, tickets
+/// served, whatever they were: the guide and consultation desks).
+pub enum BenchmarkUnit {
+    Cases,
+    People,
+}
+}
+
+impl WindowKind {
+    /// A window a hall must keep open (协调导办, 咨询填表, 办不成事反映,
+    /// 一件事一次办专窗): the staffing advice never closes one.
+    pub fn mandatory(self) -> bool {
+        matches!(
+            self,
+            WindowKind::Guide | WindowKind::Consult | WindowKind::Complaint | WindowKind::OneThing
+        )
+    }
+
+    /// What its benchmark counts unless the window says: people at the
+    /// guide and consultation desks, cases elsewhere.
+    pub fn default_unit(self) -> BenchmarkUnit {
+        match self {
+            WindowKind::Guide | WindowKind::Consult => BenchmarkUnit::People,
+            _ => BenchmarkUnit::Cases,
+        }
+    }
+}
+
 /// A service (business category, 业务类别) of a hall.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
@@ -111,12 +141,25 @@ pub struct WindowSpec {
     /// own; None: the hall's office hours when on the rota, never otherwise.
     /// Read through [`HallSpec::duty`].
     pub duty: Option<OfficeHours>,
-    /// Cases per day this window is measured against.
+    /// Cases (or people, by `counts`) per day this window is measured against.
     pub benchmark: u32,
+    /// What `benchmark` counts.
+    pub counts: BenchmarkUnit,
+    /// Never closed by the staffing advice, whatever its kind
+    /// (`WindowSpec::is_mandatory`).
+    pub mandatory: bool,
     /// Device id of the window terminal (default `w{id}`).
     pub terminal: DeviceId,
     /// Device id of the rating pad (default `r{id}`).
     pub rater: DeviceId,
+}
+
+impl WindowSpec {
+    /// A window the hall must keep open: `mandatory = true`, or a kind
+    /// that is (`WindowKind::mandatory`).
+    pub fn is_mandatory(&self) -> bool {
+        self.mandatory || self.kind.mandatory()
+    }
 }
 
 /// The last instant of a day, for ranges that end at midnight (`24:00`).
@@ -220,6 +263,9 @@ pub struct HallSpec {
     pub benchmark: u32,
     /// Staff per window (1.5).
     pub staff_per_window: f64,
+    /// The staffing advice closes a window only when the capacity left
+    /// without it is at least the remaining demand times this (1.2).
+    pub staffing_margin: f64,
 }
 
 impl HallSpec {

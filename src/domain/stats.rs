@@ -7,6 +7,9 @@
 //! - `called`: calls of a ticket to a window (a recall is not a new call);
 //!   `served`: calls that ended in a finish, whatever the outcome;
 //!   `missed`: calls that ended 过号. 过号率 = missed ÷ called.
+//! - `cases`: the cases those finishes handled, each its `items`, a
+//!   consultation none; load = cases ÷ benchmark (served ÷ benchmark at a
+//!   window whose benchmark counts people).
 //! - wait: from joining the queue (the issue, or the last transfer) to the
 //!   call, on the clock; a missed ticket called again adds no wait.
 //! - service time: from the start, or from the call when never started, to
@@ -38,6 +41,10 @@ pub struct Figures {
     pub called: u32,
     /// Calls that ended in a finish, whatever the outcome.
     pub served: u32,
+    /// Cases (件) those finishes handled: each its `items`, a
+    /// consultation none.
+    #[serde(default)]
+    pub cases: u32,
     /// Calls that ended 过号 (no-show).
     pub missed: u32,
     /// 过号率: missed ÷ called; null without calls.
@@ -59,7 +66,9 @@ pub struct Figures {
     /// services or when none applies.
     #[schema(minimum = 1)]
     pub benchmark: Option<u32>,
-    /// served ÷ benchmark; null without a benchmark.
+    /// cases ÷ benchmark (served ÷ benchmark for a window whose benchmark
+    /// counts people, and for the hall each window in its own unit); null
+    /// without a benchmark.
     #[schema(minimum = 0)]
     pub load: Option<f64>,
     /// Tickets finished `completed` (即办件).
@@ -175,6 +184,7 @@ struct Acc {
     issued: Option<u32>,
     called: u32,
     served: u32,
+    cases: u32,
     missed: u32,
     waits: u32,
     wait_sum: i64,
@@ -202,9 +212,13 @@ impl Acc {
         }
         match v.end {
             Some(VisitEnd::Served {
-                outcome, service_s, ..
+                outcome,
+                service_s,
+                cases,
+                ..
             }) => {
                 self.served += 1;
+                self.cases = self.cases.saturating_add(cases);
                 self.serviced_s += service_s;
                 if outcome != Outcome::Consulted {
                     self.with_outcome += 1;
@@ -243,6 +257,7 @@ impl Acc {
             issued: self.issued,
             called: self.called,
             served: self.served,
+            cases: self.cases,
             missed: self.missed,
             missed_rate: ratio(self.missed, self.called),
             avg_wait_s: (self.waits > 0).then(|| self.wait_sum as f64 / f64::from(self.waits)),
@@ -250,7 +265,7 @@ impl Acc {
             avg_service_s: (self.served > 0)
                 .then(|| self.serviced_s as f64 / f64::from(self.served)),
             benchmark,
-            load: benchmark.map(|b| f64::from(self.served) / f64::from(b)),
+            load: benchmark.map(|b| f64::from(self.cases) / f64::from(b)),
             completed: self.completed,
             on_the_spot_rate: ratio(self.completed, self.with_outcome),
             ratings: self.ratings,
@@ -319,7 +334,12 @@ impl Hall {
             self.alerts_of_day()
                 .filter(|a| a.window.as_ref() == Some(&spec.id)),
         );
+        let people = spec.counts == super::spec::BenchmarkUnit::People;
+        let served = acc.served;
         let mut f = acc.figures(spec.id.to_string(), spec.name.clone(), Some(spec.benchmark));
+        if people {
+            f.load = f.benchmark.map(|b| f64::from(served) / f64::from(b));
+        }
         let secs = self.status_seconds(w, now);
         f.status_s = Some(
             WindowStatus::ALL
@@ -337,20 +357,30 @@ impl Hall {
             ..Acc::default()
         };
         let mut worked = vec![false; self.spec.windows.len()];
+        // What each window finished, in the unit its benchmark counts.
+        let mut counted = 0u32;
         for v in &self.visits {
             acc.visit(v, self.rating_of(v));
             worked[v.window] = true;
+            if let Some(VisitEnd::Served { cases, .. }) = v.end {
+                counted = counted.saturating_add(match self.spec.windows[v.window].counts {
+                    super::spec::BenchmarkUnit::Cases => cases,
+                    super::spec::BenchmarkUnit::People => 1,
+                });
+            }
         }
         acc.alerts(self.alerts_of_day());
         let benchmark: u32 = (0..worked.len())
             .filter(|&w| worked[w])
             .map(|w| self.spec.windows[w].benchmark)
             .sum();
-        acc.figures(
+        let mut f = acc.figures(
             self.spec.id.to_string(),
             self.spec.name.clone(),
             Some(benchmark),
-        )
+        );
+        f.load = f.benchmark.map(|b| f64::from(counted) / f64::from(b));
+        f
     }
 
     /// Every figure of the hall's current day, counted at `now`;

@@ -27,6 +27,8 @@ pub(crate) fn spec() -> HallSpec {
         on_rota: true,
         duty: None,
         benchmark: 25,
+        counts: BenchmarkUnit::Cases,
+        mandatory: false,
         terminal: DeviceId::parse(&format!("w{id}")).unwrap(),
         rater: DeviceId::parse(&format!("r{id}")).unwrap(),
     };
@@ -51,6 +53,7 @@ pub(crate) fn spec() -> HallSpec {
         thresholds: Thresholds::default(),
         benchmark: 25,
         staff_per_window: 1.5,
+        staffing_margin: 1.2,
     }
 }
 
@@ -149,6 +152,7 @@ fn finish() -> WindowOp {
     WindowOp::Finish {
         outcome: Outcome::Completed,
         case: None,
+        items: 1,
     }
 }
 
@@ -806,4 +810,54 @@ proptest! {
         }
         prop_assert!(replayed == t.hall);
     }
+}
+
+#[test]
+fn a_finish_with_items_out_of_range_is_refused_and_changes_nothing() {
+    let mut t = T::new();
+    t.login("01");
+    t.ticket("SB", Priority::Normal);
+    t.op("01", WindowOp::CallNext);
+    let before = t.hall.clone();
+    for items in [0, ITEMS_MAX + 1] {
+        let r = t.op(
+            "01",
+            WindowOp::Finish {
+                outcome: Outcome::Completed,
+                case: None,
+                items,
+            },
+        );
+        assert_eq!(r.refusal().map(|r| r.reason), Some(Reason::BadRequest));
+    }
+    assert_eq!(t.hall.windows(), before.windows());
+    let r = t.op(
+        "01",
+        WindowOp::Finish {
+            outcome: Outcome::Completed,
+            case: None,
+            items: 3,
+        },
+    );
+    assert!(r.refusal().is_none());
+    let w = &t.hall.windows()[0];
+    assert_eq!((w.served_today, w.cases_today), (1, 3));
+}
+
+#[test]
+fn a_stored_finish_without_items_reads_one_and_one_is_not_written() {
+    let old = r#"{"kind":"window","window":"01","id":"m1","op":"finish","outcome":"completed","case":null}"#;
+    let input: Input = serde_json::from_str(old).unwrap();
+    let Input::Window { op, .. } = &input else {
+        panic!("{input:?}")
+    };
+    assert_eq!(
+        op,
+        &WindowOp::Finish {
+            outcome: Outcome::Completed,
+            case: None,
+            items: 1
+        }
+    );
+    assert_eq!(serde_json::to_string(&input).unwrap(), old);
 }

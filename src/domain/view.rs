@@ -51,9 +51,16 @@ pub struct WindowView {
     pub display: DisplayWindow,
     /// Tickets finished at this window today.
     pub served_today: u32,
-    /// Cases per day expected of this window.
+    /// Cases (件) those tickets handled: each its `items`, a consultation
+    /// none.
+    pub cases_today: u32,
+    /// Cases (or people, by `benchmark_counts`) per day expected of this
+    /// window.
     pub benchmark: u32,
-    /// `served_today / benchmark`: 1.0 is a full day's benchmark.
+    /// What `benchmark` counts: `cases`, or `people` (tickets finished).
+    pub benchmark_counts: super::spec::BenchmarkUnit,
+    /// `cases_today / benchmark` (`served_today / benchmark` when the
+    /// benchmark counts people): 1.0 is a full day's benchmark.
     pub load: f64,
 }
 
@@ -122,6 +129,9 @@ pub struct SummaryView {
     pub issued_today: usize,
     /// Tickets finished today, at every window.
     pub served_today: u32,
+    /// Cases (件) those tickets handled: each its `items`, a consultation
+    /// none.
+    pub cases_today: u32,
     /// Windows with staff logged in and not paused.
     pub windows_open: usize,
     pub windows_total: usize,
@@ -131,7 +141,8 @@ pub struct SummaryView {
     /// severity without any is absent.
     #[schema(value_type = std::collections::BTreeMap<super::alert::Severity, usize>)]
     pub alerts_by_severity: std::collections::BTreeMap<&'static str, usize>,
-    /// Tickets finished today ÷ the benchmark of the windows that called.
+    /// What the windows that called today finished, each in the unit its
+    /// benchmark counts, ÷ their benchmarks.
     #[schema(minimum = 0)]
     pub load: Option<f64>,
     /// How long the longest-waiting ticket has waited now.
@@ -322,7 +333,9 @@ impl Hall {
         WindowView {
             display: self.display_window(w),
             served_today: self.windows[w].served_today,
+            cases_today: self.windows[w].cases_today,
             benchmark: self.spec.windows[w].benchmark,
+            benchmark_counts: self.spec.windows[w].counts,
             load: self.load(w),
         }
     }
@@ -376,6 +389,10 @@ impl Hall {
                 .collect(),
             issued_today: self.tickets.len(),
             served_today: self.windows.iter().map(|w| w.served_today).sum(),
+            cases_today: self
+                .windows
+                .iter()
+                .fold(0u32, |n, w| n.saturating_add(w.cases_today)),
             windows_open: self
                 .windows
                 .iter()

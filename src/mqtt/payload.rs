@@ -292,9 +292,14 @@ impl Fields<'_> {
             Op::Recall => WindowOp::Recall,
             Op::Start => WindowOp::Start,
             Op::NoShow => WindowOp::NoShow,
-            Op::Finish { outcome, case } => WindowOp::Finish {
+            Op::Finish {
+                outcome,
+                case,
+                items,
+            } => WindowOp::Finish {
                 outcome,
                 case: case.map(|c| self.case(c)).transpose()?,
+                items: items.map_or(1, |n| n.0),
             },
             Op::Transfer { to_service } => WindowOp::Transfer {
                 to_service: self.service("to_service", &to_service)?,
@@ -453,6 +458,7 @@ pub fn window_state(v: &WindowView) -> Vec<u8> {
         ticket: d.ticket.as_ref(),
         since: d.since,
         served_today: v.served_today,
+        cases_today: v.cases_today,
         benchmark: v.benchmark,
     })
 }

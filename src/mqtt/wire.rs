@@ -200,6 +200,11 @@ pub enum Op {
         outcome: Outcome,
         /// With accepted: the case record.
         case: Option<Case>,
+        /// Matters (事项) handled under this ticket, 1 to 99; default 1. A
+        /// window's `cases_today` adds them up, except for a consultation,
+        /// which is no case.
+        #[serde(default)]
+        items: Option<Items>,
     },
     /// Hands the current ticket to another service's queue (业务流转),
     /// keeping its priority class and issue time.
@@ -207,6 +212,45 @@ pub enum Op {
         #[schemars(schema_with = "service_text")]
         to_service: String,
     },
+}
+
+/// How many matters a finished ticket handled: an integer from 1 to 99.
+/// JSON has one number type, so 2.0 is 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Items(pub u32);
+
+impl<'de> Deserialize<'de> for Items {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let x = f64::deserialize(d)?;
+        let max = f64::from(crate::domain::ITEMS_MAX);
+        if x.fract() == 0.0 && (1.0..=max).contains(&x) {
+            Ok(Items(x as u32))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{x} is not an integer from 1 to {}",
+                crate::domain::ITEMS_MAX
+            )))
+        }
+    }
+}
+
+impl JsonSchema for Items {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Items".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Matters (事项) handled under this ticket; default 1.",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": crate::domain::ITEMS_MAX
+        })
+    }
 }
 
 /// A case accepted for back-office approval (承诺件).
@@ -462,8 +506,8 @@ pub struct RatingReply {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(
     title = "Window state (窗口状态)",
-    example = json!({"window": "05", "status": "serving", "staff": "S001", "staff_name": "李敏", "ticket": "B023", "since": "2026-11-22T09:03:12+08:00", "served_today": 12, "benchmark": 25}),
-    example = json!({"window": "07", "status": "offline", "staff": null, "staff_name": null, "ticket": null, "since": "2026-11-22T00:00:00+08:00", "served_today": 0, "benchmark": 25})
+    example = json!({"window": "05", "status": "serving", "staff": "S001", "staff_name": "李敏", "ticket": "B023", "since": "2026-11-22T09:03:12+08:00", "served_today": 12, "cases_today": 14, "benchmark": 25}),
+    example = json!({"window": "07", "status": "offline", "staff": null, "staff_name": null, "ticket": null, "since": "2026-11-22T00:00:00+08:00", "served_today": 0, "cases_today": 0, "benchmark": 25})
 )]
 pub struct WindowState<'a> {
     /// The window id from the hall configuration, e.g. 05.
@@ -479,8 +523,13 @@ pub struct WindowState<'a> {
     pub since: chrono::DateTime<chrono::FixedOffset>,
     /// Tickets this window finished today, whatever the outcome.
     pub served_today: u32,
-    /// The window's daily benchmark in cases (default 25); load =
-    /// served_today / benchmark.
+    /// Cases (件) those tickets handled: each finish its `items`, a
+    /// consultation none.
+    pub cases_today: u32,
+    /// The window's daily benchmark (default 25): in cases, or in people
+    /// at a window whose benchmark counts people (the guide and
+    /// consultation desks by default); load = cases_today / benchmark, or
+    /// served_today / benchmark there.
     #[schemars(range(min = 1))]
     pub benchmark: u32,
 }
@@ -532,7 +581,7 @@ pub struct AlertMessage<'a> {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(
     title = "Hall summary (大厅概况)",
-    example = json!({"hall": "jl-center", "name": "金林县政务服务中心", "date": "2026-11-22", "at": "2026-11-22T10:15:02+08:00", "waiting": {"SB": 7, "GA": 2}, "issued_today": 143, "served_today": 118, "windows_open": 9, "windows_total": 12, "alerts_open": 2, "alerts_by_severity": {"warning": 2}, "load": 0.52, "longest_wait_s": 1260, "avg_wait_s": 412.5, "satisfaction_rate": 0.96, "advice": ["社会保障类建议增开 1 个窗口"]})
+    example = json!({"hall": "jl-center", "name": "金林县政务服务中心", "date": "2026-11-22", "at": "2026-11-22T10:15:02+08:00", "waiting": {"SB": 7, "GA": 2}, "issued_today": 143, "served_today": 118, "cases_today": 121, "windows_open": 9, "windows_total": 12, "alerts_open": 2, "alerts_by_severity": {"warning": 2}, "load": 0.52, "longest_wait_s": 1260, "avg_wait_s": 412.5, "satisfaction_rate": 0.96, "advice": ["建议开放 6号窗口（可办 社会保障、公安专项），预计缺口 14 件"]})
 )]
 pub struct Summary<'a>(pub &'a SummaryView);
 

@@ -23,7 +23,11 @@ impl H {
     /// A hall open all day, with every window logged in at 09:00 so that
     /// only the rule under test fires.
     pub fn new() -> Self {
-        let mut s = spec();
+        Self::with_spec(spec())
+    }
+
+    /// `H::new` on a given spec.
+    pub fn with_spec(mut s: HallSpec) -> Self {
         // Only window 01 is on the rota, so absence of the others is no alert.
         for w in &mut s.windows[1..] {
             w.on_rota = false;
@@ -136,6 +140,7 @@ pub fn finish() -> WindowOp {
     WindowOp::Finish {
         outcome: Outcome::Completed,
         case: None,
+        items: 1,
     }
 }
 

@@ -154,7 +154,8 @@ fn finish_decodes_each_outcome_with_an_optional_case() {
             op(json!({"id": "w05-1", "op": "finish", "outcome": name})),
             WindowOp::Finish {
                 outcome,
-                case: None
+                case: None,
+                items: 1,
             }
         );
     }
@@ -170,6 +171,7 @@ fn finish_decodes_each_outcome_with_an_optional_case() {
                 item: Some("城乡居民养老保险参保登记".into()),
                 promised_days: Some(5),
             }),
+            items: 1,
         }
     );
     assert_eq!(
@@ -183,13 +185,15 @@ fn finish_decodes_each_outcome_with_an_optional_case() {
                 item: None,
                 promised_days: None
             }),
+            items: 1,
         }
     );
     assert_eq!(
         op(json!({"id": "1", "op": "finish", "outcome": "completed", "case": null})),
         WindowOp::Finish {
             outcome: Outcome::Completed,
-            case: None
+            case: None,
+            items: 1,
         }
     );
 }
@@ -1116,4 +1120,29 @@ fn a_bad_code_keeps_its_own_reason_beside_another_fault() {
     );
     assert_eq!(r.reason, Reason::BadRequest);
     assert!(r.detail.contains("staff"), "{r:?}");
+}
+
+#[test]
+fn finish_carries_items_from_1_to_99() {
+    let items = |v: serde_json::Value| {
+        op(json!({"id": "w05-1", "op": "finish", "outcome": "completed", "items": v}))
+    };
+    for (v, n) in [(json!(3), 3), (json!(2.0), 2), (json!(99), 99)] {
+        assert_eq!(
+            items(v),
+            WindowOp::Finish {
+                outcome: Outcome::Completed,
+                case: None,
+                items: n,
+            }
+        );
+    }
+    for bad in [json!(0), json!(100), json!(1.5), json!("2"), json!(-1)] {
+        assert_refused(
+            &window(),
+            json!({"id": "w05-2", "op": "finish", "outcome": "completed", "items": bad}),
+            Reason::BadRequest,
+            Some("w05-2"),
+        );
+    }
 }
