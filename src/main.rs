@@ -241,6 +241,9 @@ async fn demo(
         prefix: settings.mqtt.prefix.clone(),
         speed,
         clock: Some(clock.clone()),
+        // The township's 公安 rush: its pooled 无差别 windows carry it, and
+        // the staffing advice says when to open the spare one.
+        rushes: vec![("jl-town".into(), "GA".into(), 3.0)],
         ..SimOptions::default()
     };
     let app = Application::build(settings, clock).await?;

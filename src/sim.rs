@@ -38,6 +38,10 @@ pub struct SimOptions {
     /// demo): arrivals then follow the day profile at the hall's own local
     /// hour. Without it the simulator keeps its own simulated hour.
     pub clock: Option<Arc<dyn crate::clock::Clock>>,
+    /// Services in a rush: (hall id, service code, factor). Their share of
+    /// the hall's arrivals is multiplied by the factor, e.g. a week when
+    /// everyone renews an identity card at the township's 公安 window.
+    pub rushes: Vec<(String, String, f64)>,
 }
 
 impl Default for SimOptions {
@@ -52,6 +56,7 @@ impl Default for SimOptions {
             arrivals_per_window_hour: 3.2,
             seed: 2026,
             clock: None,
+            rushes: Vec::new(),
         }
     }
 }
@@ -460,7 +465,15 @@ async fn kiosk_loop(
                         .contains(&spec.service_index(&s.code).unwrap_or(usize::MAX))
                 })
                 .count();
-            windows.max(1) as f64
+            let rush = opts
+                .rushes
+                .iter()
+                .filter(|(hall, code, _)| {
+                    hall.as_str() == spec.id.as_str() && code.as_str() == s.code.as_str()
+                })
+                .map(|(_, _, factor)| factor.max(0.0))
+                .product::<f64>();
+            windows.max(1) as f64 * rush
         })
         .collect();
     let total: f64 = weights.iter().sum();
