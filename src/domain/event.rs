@@ -79,6 +79,15 @@ pub struct TicketRequest {
     pub priority: Priority,
     /// The booking reference of an appointment holder.
     pub appointment: Option<String>,
+    /// Why a green-channel (绿色通道) ticket was granted: required with
+    /// `Priority::Green`, kept with the ticket for audit. Absent in events
+    /// stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub green_reason: Option<String>,
+    /// The staff member (工号) who issued the ticket at a staffed kiosk:
+    /// required with `Priority::Green`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_by: Option<StaffId>,
 }
 
 /// A window terminal's command.
@@ -217,6 +226,8 @@ pub enum Reason {
     NoCurrentTicket,
     AlreadyRated,
     HallClosed,
+    NoTicket,
+    GreenReasonRequired,
 }
 }
 
@@ -239,6 +250,8 @@ impl Reason {
             Reason::NoCurrentTicket => "当前没有已呼叫的号码",
             Reason::AlreadyRated => "该办件已评价",
             Reason::HallClosed => "现在不在办公时间",
+            Reason::NoTicket => "评价须注明号码：本窗口最近办结的业务已超过可评价时间",
+            Reason::GreenReasonRequired => "绿色通道取号须注明原因和经办人工号",
         }
     }
 }

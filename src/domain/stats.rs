@@ -8,9 +8,12 @@
 //!   `served`: calls that ended in a finish, whatever the outcome;
 //!   `missed`: calls that ended 过号. 过号率 = missed ÷ called.
 //! - wait: from joining the queue (the issue, or the last transfer) to the
-//!   call, on the clock; a missed ticket called again adds no wait.
+//!   call, in office time (a lunch break or a night does not count, as the
+//!   wait alerts count); a missed ticket called again adds no wait. The
+//!   total wait adds up a transferred ticket's waits in every queue.
 //! - service time: from the start, or from the call when never started, to
-//!   the finish.
+//!   the finish, in office time.
+//! - green: green-channel (绿色通道) tickets issued.
 //! - 即办率 = completed ÷ finished with an outcome other than `consulted`;
 //!   满意率 = ratings of 4–5 ÷ ratings; 评价率 = rated ÷ finished.
 //! - alerts: those opened that day; how fast they were acknowledged.
@@ -21,7 +24,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::alert::{Alert, Rule, Severity};
-use super::event::Outcome;
+use super::event::{Outcome, Priority};
 use super::hall::{Hall, Visit, VisitEnd, WindowStatus};
 
 /// The figures of one hall, service, window or staff member for a day.
@@ -34,6 +37,10 @@ pub struct Figures {
     pub name: String,
     /// Tickets issued (hall and service rows only; null otherwise).
     pub issued: Option<u32>,
+    /// Green-channel (绿色通道) tickets issued (hall and service rows
+    /// only; null otherwise).
+    #[serde(default)]
+    pub green: Option<u32>,
     /// Calls of a ticket to a window (a recall is not a new call).
     pub called: u32,
     /// Calls that ended in a finish, whatever the outcome.
@@ -43,15 +50,25 @@ pub struct Figures {
     /// 过号率: missed ÷ called; null without calls.
     #[schema(minimum = 0, maximum = 1)]
     pub missed_rate: Option<f64>,
-    /// Mean seconds from joining the queue (the issue, or the last
+    /// Mean office seconds from joining the queue (the issue, or the last
     /// transfer) to the call; null without calls.
     #[schema(minimum = 0)]
     pub avg_wait_s: Option<f64>,
-    /// Longest wait in seconds; null without calls.
+    /// Longest wait in office seconds; null without calls.
     #[schema(minimum = 0)]
     pub max_wait_s: Option<i64>,
-    /// Mean service seconds, from the start (or the call, when never
-    /// started) to the finish; null without finishes.
+    /// Mean office seconds a called ticket had waited in every queue it
+    /// joined (the same as `avg_wait_s` unless tickets were transferred);
+    /// null without calls.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub avg_total_wait_s: Option<f64>,
+    /// Longest total wait in office seconds; null without calls.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub max_total_wait_s: Option<i64>,
+    /// Mean office seconds of service, from the start (or the call, when
+    /// never started) to the finish; null without finishes.
     #[schema(minimum = 0)]
     pub avg_service_s: Option<f64>,
     /// Cases per day expected: the window's or staff member's; for the
@@ -173,12 +190,15 @@ pub struct DayFigures {
 #[derive(Default)]
 struct Acc {
     issued: Option<u32>,
+    green: Option<u32>,
     called: u32,
     served: u32,
     missed: u32,
     waits: u32,
     wait_sum: i64,
     max_wait: Option<i64>,
+    total_wait_sum: i64,
+    max_total_wait: Option<i64>,
     serviced_s: i64,
     completed: u32,
     with_outcome: u32,
@@ -199,6 +219,9 @@ impl Acc {
             self.waits += 1;
             self.wait_sum += w;
             self.max_wait = Some(self.max_wait.map_or(w, |m| m.max(w)));
+            let total = v.total_wait_s.unwrap_or(w);
+            self.total_wait_sum += total;
+            self.max_total_wait = Some(self.max_total_wait.map_or(total, |m| m.max(total)));
         }
         match v.end {
             Some(VisitEnd::Served {
@@ -241,12 +264,16 @@ impl Acc {
             key,
             name,
             issued: self.issued,
+            green: self.green,
             called: self.called,
             served: self.served,
             missed: self.missed,
             missed_rate: ratio(self.missed, self.called),
             avg_wait_s: (self.waits > 0).then(|| self.wait_sum as f64 / f64::from(self.waits)),
             max_wait_s: self.max_wait,
+            avg_total_wait_s: (self.waits > 0)
+                .then(|| self.total_wait_sum as f64 / f64::from(self.waits)),
+            max_total_wait_s: self.max_total_wait,
             avg_service_s: (self.served > 0)
                 .then(|| self.serviced_s as f64 / f64::from(self.served)),
             benchmark,
@@ -296,6 +323,12 @@ impl Hall {
         let spec = &self.spec.services[s];
         let mut acc = Acc {
             issued: Some(self.tickets.iter().filter(|t| t.issued_for == s).count() as u32),
+            green: Some(
+                self.tickets
+                    .iter()
+                    .filter(|t| t.issued_for == s && t.priority == Priority::Green)
+                    .count() as u32,
+            ),
             ..Acc::default()
         };
         for v in self.visits.iter().filter(|v| v.service == s) {
@@ -334,6 +367,12 @@ impl Hall {
     pub fn hall_figures(&self) -> Figures {
         let mut acc = Acc {
             issued: Some(self.tickets.len() as u32),
+            green: Some(
+                self.tickets
+                    .iter()
+                    .filter(|t| t.priority == Priority::Green)
+                    .count() as u32,
+            ),
             ..Acc::default()
         };
         let mut worked = vec![false; self.spec.windows.len()];

@@ -234,7 +234,9 @@ fn kiosk_requests_decode_each_priority_and_default_to_normal() {
         TicketRequest {
             service: ServiceCode::parse("SB").unwrap(),
             priority: Priority::Normal,
-            appointment: None
+            appointment: None,
+            green_reason: None,
+            issued_by: None,
         }
     );
     let r = request(
