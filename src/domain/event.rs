@@ -80,14 +80,25 @@ pub struct TicketRequest {
     /// The booking reference of an appointment holder.
     pub appointment: Option<String>,
     /// Why a green-channel (绿色通道) ticket was granted: required with
-    /// `Priority::Green`, kept with the ticket for audit. Absent in events
-    /// stored before it existed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `Priority::Green`, kept with the ticket for audit. Always written
+    /// to the event log (null when not given), so a request stored before
+    /// the field existed is told apart: it reads as [`UNRECORDED_REASON`]
+    /// and replays as it was taken then.
+    #[serde(default = "unrecorded_reason")]
     pub green_reason: Option<String>,
     /// The staff member (工号) who issued the ticket at a staffed kiosk:
-    /// required with `Priority::Green`.
+    /// required with `Priority::Green` (a request stored before the field
+    /// existed replays without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued_by: Option<StaffId>,
+}
+
+/// The reason a green-channel ticket stored before reasons were recorded
+/// reads with.
+pub const UNRECORDED_REASON: &str = "（启用登记前取号，未记录原因）";
+
+fn unrecorded_reason() -> Option<String> {
+    Some(UNRECORDED_REASON.to_owned())
 }
 
 /// A window terminal's command.

@@ -718,8 +718,9 @@ impl Hall {
             .as_deref()
             .map(str::trim)
             .filter(|r| !r.is_empty());
+        let legacy = request.green_reason.as_deref() == Some(super::event::UNRECORDED_REASON);
         if request.priority == Priority::Green
-            && (green_reason.is_none() || request.issued_by.is_none())
+            && (green_reason.is_none() || (request.issued_by.is_none() && !legacy))
         {
             return Reply::Refused(Refusal::new(super::Reason::GreenReasonRequired));
         }

@@ -486,3 +486,100 @@ impl Hall {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::rules::testing::{H, finish};
+    use crate::domain::*;
+
+    fn service<'a>(f: &'a DayFigures, code: &str) -> &'a Figures {
+        f.services.iter().find(|s| s.key == code).unwrap()
+    }
+
+    #[test]
+    fn waits_and_service_times_count_office_time_not_the_lunch_break() {
+        let mut h = H::new(); // open 09:00-12:00 and 13:30-17:30
+        h.at(2 * 3600 + 50 * 60); // 11:50
+        h.ticket("SB"); // B001
+        h.ticket("SB"); // B002
+        h.at(2 * 3600 + 55 * 60); // 11:55
+        h.op("01", WindowOp::CallNext); // B001 waited 5 minutes
+        h.op("01", WindowOp::Start);
+        h.at(4 * 3600 + 35 * 60); // 13:35: 5 + 5 minutes of service
+        h.op("01", finish());
+        h.op("01", WindowOp::CallNext); // B002: 10 + 5 minutes of waiting
+        let f = h.hall.figures(h.now, false);
+        let sb = service(&f, "SB");
+        assert_eq!(sb.max_wait_s, Some(15 * 60), "not 1 h 45 min");
+        assert_eq!(sb.avg_wait_s, Some(10.0 * 60.0));
+        assert_eq!(sb.avg_service_s, Some(10.0 * 60.0), "not 1 h 40 min");
+        assert_eq!(f.total.max_wait_s, Some(15 * 60));
+        // The live longest wait counts office time too.
+        h.ticket("GA");
+        h.at(4 * 3600 + 45 * 60);
+        assert_eq!(h.hall.summary(h.now).longest_wait_s, 10 * 60);
+    }
+
+    #[test]
+    fn a_transferred_ticket_reports_its_wait_in_the_new_queue_and_in_all() {
+        let mut h = H::new();
+        h.ticket("SB"); // B001 at 09:00
+        h.at(10 * 60);
+        h.op("01", WindowOp::CallNext); // waited 10 minutes for SB
+        h.at(20 * 60);
+        h.op(
+            "01",
+            WindowOp::Transfer {
+                to_service: ServiceCode::parse("GA").unwrap(),
+            },
+        );
+        h.at(50 * 60);
+        h.op("01", WindowOp::CallNext); // 30 more minutes for GA
+        h.op("01", finish());
+        let f = h.hall.figures(h.now, false);
+        let (sb, ga) = (service(&f, "SB"), service(&f, "GA"));
+        assert_eq!(sb.avg_wait_s, Some(600.0));
+        assert_eq!(sb.avg_total_wait_s, Some(600.0));
+        assert_eq!(ga.avg_wait_s, Some(1800.0), "in the new queue");
+        assert_eq!(ga.avg_total_wait_s, Some(2400.0), "in both queues");
+        assert_eq!(ga.max_total_wait_s, Some(2400));
+        assert_eq!(f.total.max_wait_s, Some(1800));
+        assert_eq!(f.total.max_total_wait_s, Some(2400));
+    }
+
+    #[test]
+    fn green_channel_tickets_are_counted_per_day_and_per_service() {
+        let mut h = H::new();
+        let green = |h: &mut H, service: &str| {
+            let id = h.id();
+            let input = Input::Ticket {
+                kiosk: DeviceId::parse("k1").unwrap(),
+                id,
+                request: TicketRequest {
+                    service: ServiceCode::parse(service).unwrap(),
+                    priority: Priority::Green,
+                    appointment: None,
+                    green_reason: Some("残疾人陪同".into()),
+                    issued_by: Some(StaffId::parse("D01").unwrap()),
+                },
+            };
+            h.hall.apply(&input, h.now);
+        };
+        green(&mut h, "SB");
+        green(&mut h, "GA");
+        h.ticket("SB");
+        let f = h.hall.figures(h.now, false);
+        assert_eq!(f.total.green, Some(2));
+        assert_eq!(service(&f, "SB").green, Some(1));
+        assert_eq!(service(&f, "GA").green, Some(1));
+        assert_eq!(service(&f, "QY").green, Some(0));
+        assert!(f.windows.iter().all(|w| w.green.is_none()));
+        // Figures kept before green tickets were counted still read.
+        let mut old = serde_json::to_value(&f.total).unwrap();
+        for key in ["green", "avg_total_wait_s", "max_total_wait_s"] {
+            old.as_object_mut().unwrap().remove(key);
+        }
+        let back: Figures = serde_json::from_value(old).unwrap();
+        assert_eq!(back.green, None);
+    }
+}

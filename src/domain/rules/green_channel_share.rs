@@ -192,3 +192,44 @@ mod tests {
         assert_eq!(h.hall.hall_figures().green, Some(1));
     }
 }
+
+#[cfg(test)]
+mod replay {
+    use crate::domain::*;
+
+    #[test]
+    fn a_green_ticket_stored_before_reasons_were_recorded_still_replays() {
+        let stored = serde_json::json!({"kind": "ticket", "kiosk": "k1", "id": "m1",
+            "request": {"service": "SB", "priority": "green", "appointment": null}});
+        let input: Input = serde_json::from_value(stored).unwrap();
+        let mut hall = Hall::new(
+            std::sync::Arc::new(crate::domain::test_spec()),
+            super::super::testing::t0(),
+        );
+        let reply = hall.apply(&input, super::super::testing::t0()).reply.unwrap();
+        assert!(reply.refusal().is_none(), "{reply:?}");
+        assert_eq!(
+            hall.tickets()[0].green_reason.as_deref(),
+            Some(UNRECORDED_REASON)
+        );
+        // A request stored now keeps its null reason, and is refused again.
+        let now = Input::Ticket {
+            kiosk: DeviceId::parse("k1").unwrap(),
+            id: MsgId::parse("m2").unwrap(),
+            request: TicketRequest {
+                service: ServiceCode::parse("SB").unwrap(),
+                priority: Priority::Green,
+                appointment: None,
+                green_reason: None,
+                issued_by: Some(StaffId::parse("D01").unwrap()),
+            },
+        };
+        let back: Input = serde_json::from_value(serde_json::to_value(&now).unwrap()).unwrap();
+        assert_eq!(back, now);
+        let reply = hall.apply(&back, super::super::testing::t0()).reply.unwrap();
+        assert_eq!(
+            reply.refusal().map(|r| r.reason),
+            Some(Reason::GreenReasonRequired)
+        );
+    }
+}
