@@ -244,7 +244,7 @@ pub struct DashboardSnapshot {
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema, utoipa::ToSchema)]
 pub struct AlertView {
     /// `{hall}-{YYYYMMDD}-{HHMMSS}-{rule}-{subject}`, unique.
-    #[schema(examples("jl-center-20261122-093000-wait_timeout-B023"))]
+    #[schema(examples("jl-center-20261122-093000-wait_timeout-sSB"))]
     pub id: String,
     pub rule: super::alert::Rule,
     pub severity: super::alert::Severity,
