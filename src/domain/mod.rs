@@ -24,8 +24,7 @@ mod stats;
 mod view;
 
 pub use alert::{
-    Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, MAX_LISTED, Severity,
-    Subject,
+    Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, MAX_LISTED, Severity, Subject,
 };
 pub use checks::Aspects;
 pub use event::{

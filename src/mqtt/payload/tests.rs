@@ -265,7 +265,10 @@ fn a_green_request_decodes_its_reason_and_who_issued_it() {
         other => panic!("not a ticket input: {other:?}"),
     }
     // Without them it decodes: the hall refuses it (green_reason_required).
-    match ok(&kiosk(), json!({"id": "k1-000126", "service": "SB", "priority": "green"})) {
+    match ok(
+        &kiosk(),
+        json!({"id": "k1-000126", "service": "SB", "priority": "green"}),
+    ) {
         Input::Ticket { request, .. } => {
             assert_eq!((request.green_reason, request.issued_by), (None, None));
         }
