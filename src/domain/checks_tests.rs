@@ -37,7 +37,7 @@ fn any_input(d: &mut Dice, n: u32, hall: &Hall) -> Input {
             let priority = d.pick(&[Priority::Normal, Priority::Normal, Priority::Elderly]);
             // Now and then a green-channel ticket, once in a while without
             // its reason.
-            let green = n % 11 == 0;
+            let green = n.is_multiple_of(11);
             Input::Ticket {
                 kiosk: DeviceId::parse("k1").unwrap(),
                 id,
@@ -45,7 +45,7 @@ fn any_input(d: &mut Dice, n: u32, hall: &Hall) -> Input {
                     service,
                     priority: if green { Priority::Green } else { priority },
                     appointment: None,
-                    green_reason: (green && n % 5 != 0).then(|| "危重病人".into()),
+                    green_reason: (green && !n.is_multiple_of(5)).then(|| "危重病人".into()),
                     issued_by: green.then(|| StaffId::parse("D1").unwrap()),
                 },
             }

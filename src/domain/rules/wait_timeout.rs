@@ -84,6 +84,10 @@ fn walk(
     }
 }
 
+/// A ticket past the limit as the longest wait orders them: when it crossed
+/// the limit, when it joined the queue, its index.
+type Waiter = (DateTime<Utc>, DateTime<Utc>, usize);
+
 /// Per service, one finding while any ticket is past the warning limit:
 /// `count` of them, `ticket` the longest waiter (who also sets the
 /// severity), `at` when the last of them crossed the limit.
@@ -93,8 +97,7 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
         let mut newest: Option<DateTime<Utc>> = None;
         // (crossed, joined the queue, index) of the longest waiter, and its
         // critical deadline.
-        let mut longest: Option<((DateTime<Utc>, DateTime<Utc>, usize), Option<DateTime<Utc>>)> =
-            None;
+        let mut longest: Option<(Waiter, Option<DateTime<Utc>>)> = None;
         walk(hall, s, now, Some(next), |i, first, crit_at| {
             count += 1;
             newest = Some(newest.map_or(first, |n| n.max(first)));
@@ -133,7 +136,7 @@ pub fn listed(hall: &Hall, f: &Finding) -> Vec<TicketNo> {
     let (Some(s), Some(until)) = (f.facts.service, f.facts.at) else {
         return Vec::new();
     };
-    let mut over: Vec<(DateTime<Utc>, DateTime<Utc>, usize)> = Vec::new();
+    let mut over: Vec<Waiter> = Vec::new();
     walk(hall, s, until, None, |i, first, _| {
         if Some(i) != f.facts.ticket {
             over.push((first, hall.tickets[i].queued_at, i));
