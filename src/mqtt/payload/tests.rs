@@ -279,6 +279,7 @@ fn a_green_request_decodes_its_reason_and_who_issued_it() {
         json!({"id": "k1-1", "service": "SB", "priority": "green", "green_reason": "x".repeat(101), "issued_by": "D01"}),
         json!({"id": "k1-1", "service": "SB", "priority": "green", "green_reason": "急\u{0}", "issued_by": "D01"}),
         json!({"id": "k1-1", "service": "SB", "priority": "green", "green_reason": "急", "issued_by": "张 三"}),
+        json!({"id": "k1-1", "service": "SB", "priority": "green", "green_reason": crate::domain::UNRECORDED_REASON}),
     ] {
         assert_refused(&kiosk(), bad, Reason::BadRequest, Some("k1-1"));
     }
