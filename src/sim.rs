@@ -522,7 +522,13 @@ async fn kiosk_loop(
         let k = rng.random_range(0..kiosks.len());
         let (kiosk, device) = &mut kiosks[k];
         let topic = format!("{}/{}/kiosk/{kiosk}/request", opts.prefix, spec.id);
-        let body = json!({"service": spec.services[service].code, "priority": priority, "appointment": appointment});
+        let mut body = json!({"service": spec.services[service].code, "priority": priority, "appointment": appointment});
+        if priority == "green" {
+            // Granted at the guide desk (导办台), with its reason.
+            let reason = ["危重病人", "残疾人陪同", "现役军人", "急事急办"][rng.random_range(0..4)];
+            body["green_reason"] = json!(reason);
+            body["issued_by"] = json!("DB01");
+        }
         match device.request(&topic, "request", body, &stop).await {
             Some(r) if r["ok"] == json!(true) => {
                 debug!(hall = %spec.id, ticket = %r["ticket"], "Ticket issued.")

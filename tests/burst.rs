@@ -142,6 +142,10 @@ fn rush(n: usize) -> Vec<Request> {
             if priority == "appointment" {
                 body["appointment"] = Value::String(format!("YY{i:08}"));
             }
+            if priority == "green" {
+                body["green_reason"] = Value::String("危重病人".into());
+                body["issued_by"] = Value::String("D01".into());
+            }
             Request {
                 hall,
                 kiosk,

@@ -44,7 +44,12 @@ fn script(n: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
                 };
                 let s = if rng.random_bool(0.6) { "SB" } else { "GA" };
                 let p = ["normal", "normal", "normal", "elderly", "green"][rng.random_range(0..5)];
-                (k, json!({"service": s, "priority": p}))
+                let mut body = json!({"service": s, "priority": p});
+                if p == "green" {
+                    body["green_reason"] = json!("危重病人");
+                    body["issued_by"] = json!("D01");
+                }
+                (k, body)
             }
             30..50 => (window(w), json!({"op": "call_next"})),
             50..62 => (window(w), json!({"op": "start"})),

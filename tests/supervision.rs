@@ -360,3 +360,58 @@ async fn an_alert_that_came_due_while_the_server_was_down_is_published_on_restar
     .await;
     app.stop().await;
 }
+
+/// A morning rush: 200 citizens, none called, all past the 30-minute
+/// limit. Over MQTT that is one `wait_timeout` alert per service queue,
+/// updated as its count grows, never an alert per ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rush_past_the_wait_limit_is_one_alert_per_service_not_per_ticket() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let clock = clock();
+    let app = TestApp::spawn_with_clock(supervised(&broker, &db, "sup-rush"), clock.clone()).await;
+    let contract = ContractWatch::start(broker.port).await;
+    let mut dev = Device::connect(
+        broker.port,
+        "rush",
+        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/alert"],
+    )
+    .await;
+    let start = clock.now();
+    for n in 0..200i64 {
+        clock.set(start + chrono::Duration::seconds(n));
+        let service = if n % 2 == 0 { "SB" } else { "GA" };
+        let reply = dev.request(KIOSK, json!({"service": service})).await;
+        assert_eq!(reply["ok"], true, "{reply}");
+    }
+    // The limits pass one ticket after another, and the hall looks each second.
+    for s in [30 * 60, 30 * 60 + 60, 30 * 60 + 120, 30 * 60 + 200] {
+        clock.set(start + chrono::Duration::seconds(s));
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+    }
+    let alerts: Vec<Value> = dev
+        .drain("hallwatch/h1/alert", Duration::from_millis(1500))
+        .await
+        .into_iter()
+        .filter(|a| a["rule"] == "wait_timeout")
+        .collect();
+    let mut ids: Vec<&str> = alerts.iter().filter_map(|a| a["id"].as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "one alert per service: {ids:?}");
+    for service in ["SB", "GA"] {
+        let last = alerts
+            .iter()
+            .rev()
+            .find(|a| a["service"] == service)
+            .expect("an alert for each service");
+        assert_eq!(last["count"], 100, "{last}");
+        assert_eq!(last["tickets"].as_array().map(Vec::len), Some(20));
+        assert_eq!(last["state"], "open");
+    }
+    contract.check(&["alert"]);
+    app.stop().await;
+}

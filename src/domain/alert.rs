@@ -23,6 +23,7 @@ impl Subject {
             Subject::Window(w) => format!("w{w}"),
             Subject::Service(s) => format!("s{s}"),
             Subject::Device(d) => format!("d{d}"),
+            Subject::Hall => "hall".into(),
         }
     }
 }
@@ -80,6 +81,8 @@ pub enum Subject {
     Window(WindowId),
     Service(ServiceCode),
     Device(DeviceId),
+    /// The hall as a whole (a share of the day's tickets).
+    Hall,
 }
 
 /// Who did something to an alert, when, and what they wrote.
@@ -128,7 +131,15 @@ pub struct Facts {
     pub total: i64,
     /// A ratio: load, rated share, windows open.
     pub ratio: f64,
+    /// For a rule whose alert keeps a tally (`Rule::tallies`): the instant
+    /// its figures are as of, when time alone moved them (the last ticket
+    /// to pass a wait limit); None when only inputs move them.
+    pub at: Option<DateTime<Utc>>,
 }
+
+/// The most tickets an alert lists beside its own `ticket`: the alert
+/// message stays well under the 4,096 bytes of an MQTT payload.
+pub const MAX_LISTED: usize = 20;
 
 /// An alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -144,6 +155,13 @@ pub struct Alert {
     pub window: Option<WindowId>,
     pub ticket: Option<TicketNo>,
     pub service: Option<ServiceCode>,
+    /// For a rule that tallies (`Rule::tallies`): how many its alert is
+    /// about now (tickets over the wait limit, suspicious ratings, green
+    /// tickets); None for other rules.
+    pub count: Option<u32>,
+    /// Beside `ticket`, the next tickets the alert is about, longest
+    /// waiting first, at most [`MAX_LISTED`].
+    pub tickets: Vec<TicketNo>,
     pub message: String,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -170,6 +188,8 @@ impl Alert {
             window: f.window,
             ticket: f.ticket,
             service: f.service,
+            count: None,
+            tickets: Vec::new(),
             message,
             opened_at: f.opened,
             updated_at: f.since,
@@ -183,6 +203,14 @@ impl Alert {
     /// Whether a finding raises this alert: it is more severe.
     pub(super) fn rises(&self, f: &Finding) -> bool {
         f.severity > self.severity
+    }
+
+    /// Whether a finding moves the tally of this alert without raising
+    /// it: its rule tallies, and the count or the longest waiter changed.
+    pub(super) fn tally_moved(&self, f: &Finding) -> bool {
+        f.rule.tallies()
+            && (self.count != Some(u32::try_from(f.facts.count).unwrap_or(u32::MAX))
+                || self.ticket != f.ticket)
     }
 
     /// A finding of higher severity raises the same alert, with the
@@ -226,7 +254,8 @@ impl Alert {
             return false;
         }
         self.escalated_at = Some(due);
-        self.updated_at = due;
+        // A tally may have moved it later, at an instant past the due one.
+        self.updated_at = self.updated_at.max(due);
         true
     }
 }

@@ -33,15 +33,23 @@ fn any_input(d: &mut Dice, n: u32, hall: &Hall) -> Input {
     let window = WindowId::parse(d.pick(&["01", "02", "03"])).unwrap();
     let service = ServiceCode::parse(d.pick(&["SB", "GA", "QY"])).unwrap();
     match d.roll(100) {
-        0..35 => Input::Ticket {
-            kiosk: DeviceId::parse("k1").unwrap(),
-            id,
-            request: TicketRequest {
-                service,
-                priority: d.pick(&[Priority::Normal, Priority::Normal, Priority::Elderly]),
-                appointment: None,
-            },
-        },
+        0..35 => {
+            let priority = d.pick(&[Priority::Normal, Priority::Normal, Priority::Elderly]);
+            // Now and then a green-channel ticket, once in a while without
+            // its reason.
+            let green = n.is_multiple_of(11);
+            Input::Ticket {
+                kiosk: DeviceId::parse("k1").unwrap(),
+                id,
+                request: TicketRequest {
+                    service,
+                    priority: if green { Priority::Green } else { priority },
+                    appointment: None,
+                    green_reason: (green && !n.is_multiple_of(5)).then(|| "危重病人".into()),
+                    issued_by: green.then(|| StaffId::parse("D1").unwrap()),
+                },
+            }
+        }
         35..80 => {
             let op = match d.roll(14) {
                 0 => WindowOp::Login {
@@ -120,6 +128,11 @@ fn checking_only_what_an_input_changes_keeps_the_alerts_of_checking_everything()
     t.device_offline.after_s = 60;
     t.rating_missing.share = 0.8;
     t.rating_missing.after = 3;
+    // Ratings come seconds after a finish here: some count as staff's.
+    t.rating_integrity.untagged_s = 600.0;
+    t.rating_integrity.staff_press_s = 60.0;
+    t.rating_integrity.quick_s = 90.0;
+    t.rating_integrity.quick_after = 2;
     t.escalation.escalate_after_s = 300;
     for w in &mut s.windows {
         w.benchmark = 4;

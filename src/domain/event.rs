@@ -79,6 +79,26 @@ pub struct TicketRequest {
     pub priority: Priority,
     /// The booking reference of an appointment holder.
     pub appointment: Option<String>,
+    /// Why a green-channel (绿色通道) ticket was granted: required with
+    /// `Priority::Green`, kept with the ticket for audit. Always written
+    /// to the event log (null when not given), so a request stored before
+    /// the field existed is told apart: it reads as [`UNRECORDED_REASON`]
+    /// and replays as it was taken then.
+    #[serde(default = "unrecorded_reason")]
+    pub green_reason: Option<String>,
+    /// The staff member (工号) who issued the ticket at a staffed kiosk:
+    /// required with `Priority::Green` (a request stored before the field
+    /// existed replays without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_by: Option<StaffId>,
+}
+
+/// The reason a green-channel ticket stored before reasons were recorded
+/// reads with.
+pub const UNRECORDED_REASON: &str = "（启用登记前取号，未记录原因）";
+
+fn unrecorded_reason() -> Option<String> {
+    Some(UNRECORDED_REASON.to_owned())
 }
 
 /// A window terminal's command.
@@ -244,6 +264,8 @@ pub enum Reason {
     NoCurrentTicket,
     AlreadyRated,
     HallClosed,
+    NoTicket,
+    GreenReasonRequired,
 }
 }
 
@@ -266,6 +288,8 @@ impl Reason {
             Reason::NoCurrentTicket => "当前没有已呼叫的号码",
             Reason::AlreadyRated => "该办件已评价",
             Reason::HallClosed => "现在不在办公时间",
+            Reason::NoTicket => "评价须注明号码：本窗口最近办结的业务已超过可评价时间",
+            Reason::GreenReasonRequired => "绿色通道取号须注明原因和经办人工号",
         }
     }
 }

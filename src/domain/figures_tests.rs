@@ -66,6 +66,8 @@ impl D {
                 service: ServiceCode::parse(service).unwrap(),
                 priority: Priority::Normal,
                 appointment: None,
+                green_reason: None,
+                issued_by: None,
             },
         })
     }

@@ -47,6 +47,10 @@ pub struct Ticket {
     pub issued_for: usize,
     pub priority: Priority,
     pub appointment: Option<String>,
+    /// Why a green-channel ticket was granted (绿色通道 audit).
+    pub green_reason: Option<String>,
+    /// The staff member who issued it at a staffed kiosk.
+    pub issued_by: Option<StaffId>,
     pub kiosk: DeviceId,
     pub issued_at: DateTime<Utc>,
     /// When it joined the queue it is in: its issue, or its last transfer.
@@ -69,37 +73,41 @@ pub struct Ticket {
     pub wait_due: DueMemo,
 }
 
-/// When a wait that began at a fixed instant crosses the (warning,
-/// critical) limits it was last asked about, in office time; `None` when it
-/// does not within the week ahead. Derived data, remembered because working
-/// office time out is costly and supervision asks about every waiting
-/// ticket on every event. It takes no part in comparisons: two tickets are
-/// equal whatever either has remembered.
+/// When a wait that began at an instant crosses the (warning, critical)
+/// limits it was last asked about, in office time; `None` when it does not
+/// within the week ahead. Derived data, remembered because working office
+/// time out is costly and supervision asks about every waiting ticket on
+/// every event. It takes no part in comparisons: two tickets are equal
+/// whatever either has remembered.
 #[derive(Debug, Clone, Default)]
 pub struct DueMemo(std::cell::Cell<Option<Due>>);
 
-/// The limits asked about, and when each falls due.
+/// The start and limits asked about, and when each limit falls due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Due {
+    base: DateTime<Utc>,
     limits: (i64, i64),
     at: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
 }
 
 impl DueMemo {
-    /// When `limits` fall due, worked out by `work` unless remembered for
-    /// the same limits (a transfer to another service changes them).
+    /// When `limits` fall due for a wait that began at `base`, worked out
+    /// by `work` unless remembered for the same start and limits (a
+    /// transfer starts a new wait in a queue with its own limits).
     pub fn get(
         &self,
+        base: DateTime<Utc>,
         limits: (i64, i64),
         work: impl FnOnce() -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
         if let Some(due) = self.0.get()
+            && due.base == base
             && due.limits == limits
         {
             return due.at;
         }
         let at = work();
-        self.0.set(Some(Due { limits, at }));
+        self.0.set(Some(Due { base, limits, at }));
         at
     }
 }
@@ -176,9 +184,14 @@ pub struct Visit {
     /// The queue it was called from.
     pub service: usize,
     pub called_at: DateTime<Utc>,
-    /// Seconds it had waited in the queue when called; None when it was a
+    /// Office seconds it had waited in the queue it was called from (since
+    /// it joined: its issue, or its last transfer); None when it was a
     /// missed ticket called again (the citizen was not waiting).
     pub waited_s: Option<i64>,
+    /// Office seconds it had waited in every queue it joined today, this
+    /// one included (a transferred ticket's waits added up); None with
+    /// `waited_s`.
+    pub total_wait_s: Option<i64>,
     /// None while the ticket is at the window.
     pub end: Option<VisitEnd>,
 }
@@ -205,6 +218,8 @@ pub struct WindowState {
     pub no_show_run: Vec<DateTime<Utc>>,
     /// Tickets it finished today that were rated.
     pub rated_today: u32,
+    /// How today's ratings at its pad came (`rules/rating_integrity.rs`).
+    pub rating_audit: RatingAudit,
     /// Office seconds spent today in each status before `since`, indexed
     /// by [`WindowStatus::index`].
     pub status_s: [i64; WindowStatus::COUNT],
@@ -226,10 +241,25 @@ impl WindowState {
             last_call_at: None,
             no_show_run: Vec::new(),
             rated_today: 0,
+            rating_audit: RatingAudit::default(),
             status_s: [0; WindowStatus::COUNT],
             visit: None,
         }
     }
+}
+
+/// How a window's ratings of the day came, each weighed once when it was
+/// taken against the hall's `rating_integrity` limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RatingAudit {
+    /// Ratings sooner after the finish than a citizen could give them.
+    pub pressed: u32,
+    /// Ratings within the quick limit of the finish.
+    pub quick: u32,
+    /// Ratings while nobody was logged in at the window.
+    pub logged_out: u32,
+    /// Ratings pressed or given while logged out, each counted once.
+    pub suspect: u32,
 }
 
 /// A call as screens show it.
@@ -705,6 +735,20 @@ impl Hall {
                 "预约取号需要预约号",
             ));
         }
+        let green_reason = request
+            .green_reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        let legacy = request.green_reason.as_deref() == Some(super::event::UNRECORDED_REASON);
+        if request.priority == Priority::Green
+            && (green_reason.is_none() || (request.issued_by.is_none() && !legacy))
+        {
+            return Reply::Refused(Refusal::new(super::Reason::GreenReasonRequired));
+        }
+        let green_reason = green_reason
+            .filter(|_| request.priority == Priority::Green)
+            .map(str::to_owned);
         self.seq[service] += 1;
         let spec = &self.spec.services[service];
         let no = TicketNo::new(&spec.prefix, self.seq[service]);
@@ -715,6 +759,8 @@ impl Hall {
             issued_for: service,
             priority: request.priority,
             appointment: request.appointment.clone(),
+            green_reason,
+            issued_by: request.issued_by.clone(),
             kiosk: kiosk.clone(),
             issued_at: now,
             queued_at: now,

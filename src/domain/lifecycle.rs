@@ -93,9 +93,17 @@ impl Hall {
                 _ if silenced => {}
                 Some(i) => {
                     if self.alerts[i].rises(&f) {
+                        let f = self.tally_at(Some(i), f, now);
                         let message = f.rule.say(self, &f);
                         self.alerts[i].raise(&f, message);
+                        self.tally(i, &f);
                         self.escalations.watch(&self.alerts, i);
+                        changed.push(self.alerts[i].id.clone());
+                    } else if self.alerts[i].tally_moved(&f) {
+                        let f = self.tally_at(Some(i), f, now);
+                        let message = f.rule.say(self, &f);
+                        self.alerts[i].message = message;
+                        self.tally(i, &f);
                         changed.push(self.alerts[i].id.clone());
                     }
                 }
@@ -147,8 +155,48 @@ impl Hall {
         changed.into_iter().map(Effect::AlertChanged).collect()
     }
 
+    /// The instant a tallying alert's figures are as of, put in the
+    /// finding's `at`: when time moved them (the last ticket to pass the
+    /// limit, or the rise), else `now` (an input moved them). Both are the
+    /// same whether the hall was looked at every second or only at its
+    /// inputs, so a replay rebuilds the same alert.
+    fn tally_at(&self, alert: Option<usize>, mut f: Finding, now: DateTime<Utc>) -> Finding {
+        if !f.rule.tallies() {
+            return f;
+        }
+        let moved_by_time = f.facts.at.filter(|at| {
+            alert.is_none_or(|i| *at > self.alerts[i].updated_at || self.alerts[i].rises(&f))
+        });
+        f.facts.at = Some(match (alert, moved_by_time) {
+            (None, Some(at)) => at.max(f.since),
+            (None, None) => f.since,
+            (Some(i), at) if self.alerts[i].rises(&f) => at.map_or(f.since, |at| at.max(f.since)),
+            (Some(_), Some(at)) => at,
+            (Some(_), None) => now,
+        });
+        f
+    }
+
+    /// Brings alert `i` of a tallying rule up to a finding put through
+    /// `tally_at`: its count, its ticket, the tickets it lists, and when.
+    fn tally(&mut self, i: usize, f: &Finding) {
+        if !f.rule.tallies() {
+            return;
+        }
+        let listed = f.rule.listed(self, f);
+        let a = &mut self.alerts[i];
+        a.count = Some(u32::try_from(f.facts.count).unwrap_or(u32::MAX));
+        a.ticket = f.ticket.clone();
+        a.tickets = listed;
+        if let Some(at) = f.facts.at {
+            a.updated_at = at;
+        }
+    }
+
     /// Opens an alert for a finding with no active alert; its index.
     fn open_alert(&mut self, f: Finding) -> usize {
+        let since = f.since;
+        let f = self.tally_at(None, f, since);
         let opened = self.spec.local(f.opened);
         let base = format!(
             "{}-{}-{}-{}",
@@ -169,7 +217,11 @@ impl Hall {
         let (rule, subject) = (f.rule, f.subject.clone());
         let i = self.alerts.len();
         self.alert_ids.insert(id.clone(), i);
+        let tallied = f.rule.tallies().then(|| f.clone());
         self.alerts.push(Alert::from_finding(id, f, message));
+        if let Some(f) = tallied {
+            self.tally(i, &f);
+        }
         self.open_alerts.insert(rule, subject, i);
         self.escalations.watch(&self.alerts, i);
         i

@@ -25,16 +25,16 @@ mod stats;
 mod view;
 
 pub use alert::{
-    Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, Severity, Subject,
+    Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, MAX_LISTED, Severity, Subject,
 };
 pub use checks::Aspects;
 pub use event::{
     CaseRef, ITEMS_MAX, Input, Outcome, PauseReason, Priority, RatingInput, Reason, Refusal, Reply,
-    TicketRequest, WindowOp,
+    TicketRequest, UNRECORDED_REASON, WindowOp,
 };
 pub use hall::{
-    Applied, CallRecord, DEDUP_WINDOW, Effect, Hall, RECENT_CALLS, Staff, Ticket, TicketState,
-    Visit, VisitEnd, WindowState, WindowStatus,
+    Applied, CallRecord, DEDUP_WINDOW, Effect, Hall, RECENT_CALLS, RatingAudit, Staff, Ticket,
+    TicketState, Visit, VisitEnd, WindowState, WindowStatus,
 };
 pub use ids::{DeviceId, HallId, IdError, MsgId, ServiceCode, StaffId, TicketNo, WindowId};
 pub use lifecycle::MAX_NOTE;

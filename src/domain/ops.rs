@@ -230,10 +230,21 @@ impl Hall {
     }
 
     fn call(&mut self, w: usize, t: usize, now: DateTime<Utc>, effects: &mut Vec<Effect>) -> Reply {
+        // A missed ticket called again was not waiting in the queue. Waits
+        // count office time, as the wait alerts do.
+        let waiting = self.tickets[t].state == TicketState::Waiting;
+        let waited_s = waiting.then(|| self.spec.office_seconds(self.tickets[t].queued_at, now));
+        // A transferred ticket waited in earlier queues too.
+        let earlier: i64 = if self.tickets[t].transfers > 0 {
+            self.visits
+                .iter()
+                .filter(|v| v.ticket == t)
+                .filter_map(|v| v.waited_s)
+                .sum()
+        } else {
+            0
+        };
         let ticket = &mut self.tickets[t];
-        // A missed ticket called again was not waiting in the queue.
-        let waited_s = (ticket.state == TicketState::Waiting)
-            .then(|| (now - ticket.queued_at).num_seconds().max(0));
         self.visits.push(Visit {
             ticket: t,
             window: w,
@@ -241,6 +252,7 @@ impl Hall {
             service: ticket.service,
             called_at: now,
             waited_s,
+            total_wait_s: waited_s.map(|w| w + earlier),
             end: None,
         });
         self.windows[w].visit = Some(self.visits.len() - 1);
@@ -277,7 +289,8 @@ impl Hall {
         ticket.state = TicketState::Done;
         ticket.finished_at = Some(now);
         ticket.outcome = Some(outcome);
-        let service_s = (now - from).num_seconds().max(0);
+        // Service counts office time, as the service alerts do.
+        let service_s = self.spec.office_seconds(from, now);
         if let Some((total, n)) = self.finished.get_mut(ticket.service) {
             *total += service_s;
             *n += 1;
@@ -328,8 +341,25 @@ impl Hall {
                     ));
                 }
             },
+            // Without a number, only the window's last finish, and only
+            // shortly after it: a late press would land on whoever was last.
             None => match self.windows[w].last_finished {
-                Some(t) => t,
+                Some(t) => {
+                    let limit = self.spec.thresholds.rating_integrity.untagged_s;
+                    let since = self.tickets[t]
+                        .finished_at
+                        .map_or(i64::MAX, |at| (now - at).num_milliseconds());
+                    if since > super::rules::RatingLimits::ms(limit) {
+                        return Reply::Refused(Refusal::with(
+                            Reason::NoTicket,
+                            format!(
+                                "本窗口最近办结的 {} 已超过 {} 秒，评价须注明号码",
+                                self.tickets[t].no, limit
+                            ),
+                        ));
+                    }
+                    t
+                }
                 None => {
                     return Reply::Refused(Refusal::with(
                         Reason::UnknownTicket,
@@ -356,10 +386,29 @@ impl Hall {
         self.rated.insert((now, t));
         ticket.rating_comment = rating.comment.clone();
         self.windows[w].rated_today += 1;
+        self.audit_rating(w, t, now);
         let ticket = &self.tickets[t];
         Reply::Rating {
             ticket: ticket.no.clone(),
             score: rating.score,
         }
+    }
+
+    /// Weighs a rating just taken from window `w`'s pad for ticket `t`:
+    /// how soon after the finish it came, and whether anyone was logged in.
+    fn audit_rating(&mut self, w: usize, t: usize, now: DateTime<Utc>) {
+        use super::rules::RatingLimits;
+        let limits = &self.spec.thresholds.rating_integrity;
+        let after = self.tickets[t]
+            .finished_at
+            .map_or(i64::MAX, |at| (now - at).num_milliseconds());
+        let pressed = after < RatingLimits::ms(limits.staff_press_s);
+        let quick = after <= RatingLimits::ms(limits.quick_s);
+        let logged_out = self.windows[w].staff.is_none();
+        let audit = &mut self.windows[w].rating_audit;
+        audit.pressed += u32::from(pressed);
+        audit.quick += u32::from(quick);
+        audit.logged_out += u32::from(logged_out);
+        audit.suspect += u32::from(pressed || logged_out);
     }
 }

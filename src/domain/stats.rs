@@ -11,9 +11,12 @@
 //!   consultation none; load = cases ÷ benchmark (served ÷ benchmark at a
 //!   window whose benchmark counts people).
 //! - wait: from joining the queue (the issue, or the last transfer) to the
-//!   call, on the clock; a missed ticket called again adds no wait.
+//!   call, in office time (a lunch break or a night does not count, as the
+//!   wait alerts count); a missed ticket called again adds no wait. The
+//!   total wait adds up a transferred ticket's waits in every queue.
 //! - service time: from the start, or from the call when never started, to
-//!   the finish.
+//!   the finish, in office time.
+//! - green: green-channel (绿色通道) tickets issued.
 //! - 即办率 = completed ÷ finished with an outcome other than `consulted`;
 //!   满意率 = ratings of 4–5 ÷ ratings; 评价率 = rated ÷ finished.
 //! - alerts: those opened that day; how fast they were acknowledged.
@@ -24,7 +27,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::alert::{Alert, Rule, Severity};
-use super::event::Outcome;
+use super::event::{Outcome, Priority};
 use super::hall::{Hall, Visit, VisitEnd, WindowStatus};
 
 /// The figures of one hall, service, window or staff member for a day.
@@ -37,6 +40,10 @@ pub struct Figures {
     pub name: String,
     /// Tickets issued (hall and service rows only; null otherwise).
     pub issued: Option<u32>,
+    /// Green-channel (绿色通道) tickets issued (hall and service rows
+    /// only; null otherwise).
+    #[serde(default)]
+    pub green: Option<u32>,
     /// Calls of a ticket to a window (a recall is not a new call).
     pub called: u32,
     /// Calls that ended in a finish, whatever the outcome.
@@ -50,15 +57,25 @@ pub struct Figures {
     /// 过号率: missed ÷ called; null without calls.
     #[schema(minimum = 0, maximum = 1)]
     pub missed_rate: Option<f64>,
-    /// Mean seconds from joining the queue (the issue, or the last
+    /// Mean office seconds from joining the queue (the issue, or the last
     /// transfer) to the call; null without calls.
     #[schema(minimum = 0)]
     pub avg_wait_s: Option<f64>,
-    /// Longest wait in seconds; null without calls.
+    /// Longest wait in office seconds; null without calls.
     #[schema(minimum = 0)]
     pub max_wait_s: Option<i64>,
-    /// Mean service seconds, from the start (or the call, when never
-    /// started) to the finish; null without finishes.
+    /// Mean office seconds a called ticket had waited in every queue it
+    /// joined (the same as `avg_wait_s` unless tickets were transferred);
+    /// null without calls.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub avg_total_wait_s: Option<f64>,
+    /// Longest total wait in office seconds; null without calls.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub max_total_wait_s: Option<i64>,
+    /// Mean office seconds of service, from the start (or the call, when
+    /// never started) to the finish; null without finishes.
     #[schema(minimum = 0)]
     pub avg_service_s: Option<f64>,
     /// Cases per day expected: the window's or staff member's; for the
@@ -182,6 +199,7 @@ pub struct DayFigures {
 #[derive(Default)]
 struct Acc {
     issued: Option<u32>,
+    green: Option<u32>,
     called: u32,
     served: u32,
     cases: u32,
@@ -189,6 +207,8 @@ struct Acc {
     waits: u32,
     wait_sum: i64,
     max_wait: Option<i64>,
+    total_wait_sum: i64,
+    max_total_wait: Option<i64>,
     serviced_s: i64,
     completed: u32,
     with_outcome: u32,
@@ -209,6 +229,9 @@ impl Acc {
             self.waits += 1;
             self.wait_sum += w;
             self.max_wait = Some(self.max_wait.map_or(w, |m| m.max(w)));
+            let total = v.total_wait_s.unwrap_or(w);
+            self.total_wait_sum += total;
+            self.max_total_wait = Some(self.max_total_wait.map_or(total, |m| m.max(total)));
         }
         match v.end {
             Some(VisitEnd::Served {
@@ -255,6 +278,7 @@ impl Acc {
             key,
             name,
             issued: self.issued,
+            green: self.green,
             called: self.called,
             served: self.served,
             cases: self.cases,
@@ -262,6 +286,9 @@ impl Acc {
             missed_rate: ratio(self.missed, self.called),
             avg_wait_s: (self.waits > 0).then(|| self.wait_sum as f64 / f64::from(self.waits)),
             max_wait_s: self.max_wait,
+            avg_total_wait_s: (self.waits > 0)
+                .then(|| self.total_wait_sum as f64 / f64::from(self.waits)),
+            max_total_wait_s: self.max_total_wait,
             avg_service_s: (self.served > 0)
                 .then(|| self.serviced_s as f64 / f64::from(self.served)),
             benchmark,
@@ -311,6 +338,12 @@ impl Hall {
         let spec = &self.spec.services[s];
         let mut acc = Acc {
             issued: Some(self.tickets.iter().filter(|t| t.issued_for == s).count() as u32),
+            green: Some(
+                self.tickets
+                    .iter()
+                    .filter(|t| t.issued_for == s && t.priority == Priority::Green)
+                    .count() as u32,
+            ),
             ..Acc::default()
         };
         for v in self.visits.iter().filter(|v| v.service == s) {
@@ -354,6 +387,12 @@ impl Hall {
     pub fn hall_figures(&self) -> Figures {
         let mut acc = Acc {
             issued: Some(self.tickets.len() as u32),
+            green: Some(
+                self.tickets
+                    .iter()
+                    .filter(|t| t.priority == Priority::Green)
+                    .count() as u32,
+            ),
             ..Acc::default()
         };
         let mut worked = vec![false; self.spec.windows.len()];
@@ -475,5 +514,102 @@ impl Hall {
                 expected: (shares[h] * total * 10.0).round() / 10.0,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rules::testing::{H, finish};
+    use crate::domain::*;
+
+    fn service<'a>(f: &'a DayFigures, code: &str) -> &'a Figures {
+        f.services.iter().find(|s| s.key == code).unwrap()
+    }
+
+    #[test]
+    fn waits_and_service_times_count_office_time_not_the_lunch_break() {
+        let mut h = H::new(); // open 09:00-12:00 and 13:30-17:30
+        h.at(2 * 3600 + 50 * 60); // 11:50
+        h.ticket("SB"); // B001
+        h.ticket("SB"); // B002
+        h.at(2 * 3600 + 55 * 60); // 11:55
+        h.op("01", WindowOp::CallNext); // B001 waited 5 minutes
+        h.op("01", WindowOp::Start);
+        h.at(4 * 3600 + 35 * 60); // 13:35: 5 + 5 minutes of service
+        h.op("01", finish());
+        h.op("01", WindowOp::CallNext); // B002: 10 + 5 minutes of waiting
+        let f = h.hall.figures(h.now, false);
+        let sb = service(&f, "SB");
+        assert_eq!(sb.max_wait_s, Some(15 * 60), "not 1 h 45 min");
+        assert_eq!(sb.avg_wait_s, Some(10.0 * 60.0));
+        assert_eq!(sb.avg_service_s, Some(10.0 * 60.0), "not 1 h 40 min");
+        assert_eq!(f.total.max_wait_s, Some(15 * 60));
+        // The live longest wait counts office time too.
+        h.ticket("GA");
+        h.at(4 * 3600 + 45 * 60);
+        assert_eq!(h.hall.summary(h.now).longest_wait_s, 10 * 60);
+    }
+
+    #[test]
+    fn a_transferred_ticket_reports_its_wait_in_the_new_queue_and_in_all() {
+        let mut h = H::new();
+        h.ticket("SB"); // B001 at 09:00
+        h.at(10 * 60);
+        h.op("01", WindowOp::CallNext); // waited 10 minutes for SB
+        h.at(20 * 60);
+        h.op(
+            "01",
+            WindowOp::Transfer {
+                to_service: ServiceCode::parse("GA").unwrap(),
+            },
+        );
+        h.at(50 * 60);
+        h.op("01", WindowOp::CallNext); // 30 more minutes for GA
+        h.op("01", finish());
+        let f = h.hall.figures(h.now, false);
+        let (sb, ga) = (service(&f, "SB"), service(&f, "GA"));
+        assert_eq!(sb.avg_wait_s, Some(600.0));
+        assert_eq!(sb.avg_total_wait_s, Some(600.0));
+        assert_eq!(ga.avg_wait_s, Some(1800.0), "in the new queue");
+        assert_eq!(ga.avg_total_wait_s, Some(2400.0), "in both queues");
+        assert_eq!(ga.max_total_wait_s, Some(2400));
+        assert_eq!(f.total.max_wait_s, Some(1800));
+        assert_eq!(f.total.max_total_wait_s, Some(2400));
+    }
+
+    #[test]
+    fn green_channel_tickets_are_counted_per_day_and_per_service() {
+        let mut h = H::new();
+        let green = |h: &mut H, service: &str| {
+            let id = h.id();
+            let input = Input::Ticket {
+                kiosk: DeviceId::parse("k1").unwrap(),
+                id,
+                request: TicketRequest {
+                    service: ServiceCode::parse(service).unwrap(),
+                    priority: Priority::Green,
+                    appointment: None,
+                    green_reason: Some("残疾人陪同".into()),
+                    issued_by: Some(StaffId::parse("D01").unwrap()),
+                },
+            };
+            h.hall.apply(&input, h.now);
+        };
+        green(&mut h, "SB");
+        green(&mut h, "GA");
+        h.ticket("SB");
+        let f = h.hall.figures(h.now, false);
+        assert_eq!(f.total.green, Some(2));
+        assert_eq!(service(&f, "SB").green, Some(1));
+        assert_eq!(service(&f, "GA").green, Some(1));
+        assert_eq!(service(&f, "QY").green, Some(0));
+        assert!(f.windows.iter().all(|w| w.green.is_none()));
+        // Figures kept before green tickets were counted still read.
+        let mut old = serde_json::to_value(&f.total).unwrap();
+        for key in ["green", "avg_total_wait_s", "max_total_wait_s"] {
+            old.as_object_mut().unwrap().remove(key);
+        }
+        let back: Figures = serde_json::from_value(old).unwrap();
+        assert_eq!(back.green, None);
     }
 }

@@ -98,6 +98,8 @@ impl T {
                 service: ServiceCode::parse(service).unwrap(),
                 priority,
                 appointment: (priority == Priority::Appointment).then(|| "YY-1".into()),
+                green_reason: (priority == Priority::Green).then(|| "危重病人".into()),
+                issued_by: (priority == Priority::Green).then(|| StaffId::parse("D01").unwrap()),
             },
         })
     }
@@ -214,6 +216,8 @@ fn kiosk_refusals() {
             service: ServiceCode::parse("XX").unwrap(),
             priority: Priority::Normal,
             appointment: None,
+            green_reason: None,
+            issued_by: None,
         },
     });
     assert_eq!(refused(&r), Some(Reason::UnknownService));
@@ -227,6 +231,8 @@ fn kiosk_refusals() {
             service: ServiceCode::parse("SB").unwrap(),
             priority: Priority::Normal,
             appointment: None,
+            green_reason: None,
+            issued_by: None,
         },
     });
     assert_eq!(refused(&r), Some(Reason::UnknownDevice));
@@ -239,6 +245,8 @@ fn kiosk_refusals() {
             service: ServiceCode::parse("SB").unwrap(),
             priority: Priority::Appointment,
             appointment: None,
+            green_reason: None,
+            issued_by: None,
         },
     });
     assert_eq!(refused(&r), Some(Reason::BadRequest));
@@ -568,6 +576,8 @@ fn a_redelivered_message_changes_nothing_and_gets_the_same_reply() {
             service: ServiceCode::parse("SB").unwrap(),
             priority: Priority::Normal,
             appointment: None,
+            green_reason: None,
+            issued_by: None,
         },
     };
     let first = t.hall.apply(&input, at(0));
@@ -677,6 +687,8 @@ fn build(t: &mut T, (what, window, arg): (u8, u8, u8)) -> Input {
                     service: ServiceCode::parse(services[(arg % 3) as usize]).unwrap(),
                     priority: p,
                     appointment: (p == Priority::Appointment).then(|| "YY".into()),
+                    green_reason: (p == Priority::Green).then(|| "危重病人".into()),
+                    issued_by: (p == Priority::Green).then(|| StaffId::parse("D01").unwrap()),
                 },
             };
         }

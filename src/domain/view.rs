@@ -145,7 +145,8 @@ pub struct SummaryView {
     /// benchmark counts, ÷ their benchmarks.
     #[schema(minimum = 0)]
     pub load: Option<f64>,
-    /// How long the longest-waiting ticket has waited now.
+    /// How long the longest-waiting ticket has waited now, in office time
+    /// since it joined its queue.
     #[schema(minimum = 0)]
     pub longest_wait_s: i64,
     /// Mean wait of today's calls.
@@ -187,7 +188,8 @@ pub struct DashWindow {
 pub struct DashQueue {
     #[serde(flatten)]
     pub queue: QueueView,
-    /// How long the longest-waiting ticket has waited now (0 when none waits).
+    /// How long the longest-waiting ticket has waited now, in office time
+    /// since it joined the queue (0 when none waits).
     #[schema(minimum = 0)]
     pub longest_wait_s: i64,
     /// Since when it has waited, so a screen can count on by itself.
@@ -253,7 +255,7 @@ pub struct DashboardSnapshot {
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema, utoipa::ToSchema)]
 pub struct AlertView {
     /// `{hall}-{YYYYMMDD}-{HHMMSS}-{rule}-{subject}`, unique.
-    #[schema(examples("jl-center-20261122-093000-wait_timeout-B023"))]
+    #[schema(examples("jl-center-20261122-093000-wait_timeout-sSB"))]
     pub id: String,
     pub rule: super::alert::Rule,
     pub severity: super::alert::Severity,
@@ -265,8 +267,20 @@ pub struct AlertView {
     pub window: Option<WindowId>,
     /// That window's display name.
     pub window_name: Option<String>,
-    /// The ticket it is about, if any.
+    /// The ticket it is about, if any; for `wait_timeout`, the service's
+    /// longest-waiting ticket.
     pub ticket: Option<TicketNo>,
+    /// How many it is about, for the rules that tally: `wait_timeout`
+    /// tickets of the service over the wait limit, `rating_integrity`
+    /// ratings in doubt, `green_channel_share` green tickets today; null
+    /// for other rules. It changes while the alert is open, each change an
+    /// update of the same alert.
+    pub count: Option<u32>,
+    /// Beside `ticket`, the next tickets over the limit, longest waiting
+    /// first, at most 20 (`wait_timeout`); empty otherwise.
+    #[schema(max_items = 20)]
+    #[schemars(length(max = 20))]
+    pub tickets: Vec<TicketNo>,
     /// The service it is about, if any.
     pub service: Option<ServiceCode>,
     /// That service's display name.
@@ -425,6 +439,8 @@ impl Hall {
             window: a.window.clone(),
             window_name: window.map(|w| w.name.clone()),
             ticket: a.ticket.clone(),
+            count: a.count,
+            tickets: a.tickets.clone(),
             service: a.service.clone(),
             service_name: service.map(|s| s.name.clone()),
             message: a.message.clone(),
@@ -462,7 +478,8 @@ impl Hall {
     }
 
     /// The longest-waiting ticket, of one service or of all: how long it
-    /// has waited at `now` and since when.
+    /// has waited at `now` (office seconds since it joined its queue) and
+    /// since when.
     pub fn longest_wait(
         &self,
         service: Option<usize>,
@@ -474,7 +491,7 @@ impl Hall {
             .filter(|t| service.is_none_or(|s| t.service == s))
             .map(|t| t.queued_at)
             .min()
-            .map(|since| ((now - since).num_seconds().max(0), since))
+            .map(|since| (self.spec.office_seconds(since, now), since))
     }
 
     pub fn dash_window(&self, w: usize, now: DateTime<Utc>) -> DashWindow {

@@ -352,7 +352,7 @@ pub struct NoteRequest {
         ("id" = String, Path,
             description = "The alert's id (`{hall}-{YYYYMMDD}-{HHMMSS}-{rule}-{subject}`); its \
                 hall is the longest hall id it begins with followed by `-`.",
-            example = json!("jl-center-20261122-093000-wait_timeout-B023")),
+            example = json!("jl-center-20261122-093000-wait_timeout-sSB")),
         ("op" = AlertOp, Path, description = "`ack` or `resolve`."),
     ),
     request_body(
@@ -491,7 +491,7 @@ mod tests {
         let halls = registry.all();
         let of = |id: &str| super::hall_of(id, &halls).map(|h| h.spec.id.to_string());
         assert_eq!(
-            of("jl-center-20261122-093000-wait_timeout-B023").as_deref(),
+            of("jl-center-20261122-093000-wait_timeout-sSB").as_deref(),
             Some("jl-center")
         );
         assert_eq!(

@@ -130,12 +130,26 @@ pub fn decode_message(inbound: &Inbound, payload: &[u8]) -> Result<Decoded, Reje
             if appointment.as_deref() == Some("") {
                 return Err(f.bad("field `appointment` must not be empty"));
             }
+            let green_reason = f.text("green_reason", m.green_reason, wire::GREEN_REASON_MAX)?;
+            // The words a request logged before reasons were recorded reads
+            // with are no reason a kiosk may give.
+            if green_reason.as_deref() == Some(crate::domain::UNRECORDED_REASON) {
+                return Err(f.bad("field `green_reason` must give a reason"));
+            }
+            let issued_by = m
+                .issued_by
+                .map(|s| {
+                    StaffId::parse(&s).map_err(|e| f.bad(format!("field `issued_by` {s:?} {e}")))
+                })
+                .transpose()?;
             Ok(decoded(Input::Ticket {
                 kiosk: kiosk.clone(),
                 request: TicketRequest {
                     service,
                     priority: m.priority.unwrap_or_default(),
                     appointment,
+                    green_reason,
+                    issued_by,
                 },
                 id,
             }))

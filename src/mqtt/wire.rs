@@ -60,6 +60,8 @@ fn service_text(_: &mut SchemaGenerator) -> Schema {
 
 /// The longest booking reference, in characters.
 pub const APPOINTMENT_MAX: usize = 64;
+/// The longest reason for a green-channel ticket, in characters.
+pub const GREEN_REASON_MAX: usize = 100;
 /// The longest staff display name, in characters.
 pub const STAFF_NAME_MAX: usize = 32;
 /// The longest rating comment, in characters.
@@ -80,6 +82,11 @@ text!(
     appointment_text,
     64,
     "The booking reference (预约号), at most 64 characters. Required, as a non-empty string, when priority is appointment; otherwise may be null or absent."
+);
+text!(
+    green_reason_text,
+    100,
+    "Why the green-channel (绿色通道) ticket is granted, e.g. 危重病人家属, at most 100 characters. Required, as a non-blank string, when priority is green; ignored otherwise."
 );
 text!(
     staff_name_text,
@@ -103,11 +110,20 @@ text!(
     example = json!({"id": "k1-20261122-000123", "service": "SB", "priority": "normal", "appointment": null, "at": "2026-11-22T09:00:01+08:00"}),
     example = json!({"id": "k1-000124", "service": "GA"}),
     example = json!({"id": "k2-000001", "service": "BDC", "priority": "appointment", "appointment": "YY20261122-0031"}),
-    example = json!({"id": "k1-000125", "service": "SB", "priority": "green", "at": "2026-11-22T09:02:00+08:00"}),
-    // An appointment is checked in by its booking reference.
+    example = json!({"id": "k1-000125", "service": "SB", "priority": "green", "green_reason": "危重病人家属", "issued_by": "D01", "at": "2026-11-22T09:02:00+08:00"}),
+    // An appointment is checked in by its booking reference; a green
+    // ticket carries its reason and who issued it.
     extend(
-        "if" = {"properties": {"priority": {"const": "appointment"}}, "required": ["priority"]},
-        "then" = {"required": ["appointment"], "properties": {"appointment": {"type": "string", "minLength": 1}}}
+        "allOf" = [
+            {
+                "if": {"properties": {"priority": {"const": "appointment"}}, "required": ["priority"]},
+                "then": {"required": ["appointment"], "properties": {"appointment": {"type": "string", "minLength": 1}}}
+            },
+            {
+                "if": {"properties": {"priority": {"const": "green"}}, "required": ["priority"]},
+                "then": {"required": ["green_reason", "issued_by"], "properties": {"green_reason": {"type": "string", "minLength": 1}, "issued_by": {"type": "string"}}}
+            }
+        ]
     )
 )]
 pub struct KioskRequest {
@@ -123,6 +139,15 @@ pub struct KioskRequest {
     #[serde(default)]
     #[schemars(schema_with = "appointment_text")]
     pub appointment: Option<String>,
+    #[serde(default)]
+    #[schemars(schema_with = "green_reason_text")]
+    pub green_reason: Option<String>,
+    /// The staff id (工号) of who issued the ticket at a staffed kiosk
+    /// (导办台), [A-Za-z0-9_-]{1,32}. Required when priority is green
+    /// (green_reason_required otherwise); optional for other tickets.
+    #[serde(default)]
+    #[schemars(with = "Option<StaffId>")]
+    pub issued_by: Option<String>,
     #[serde(default)]
     #[schemars(schema_with = "device_clock")]
     pub at: Option<String>,
@@ -565,7 +590,7 @@ pub struct CallMessage<'a> {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(
     title = "Alert (电子效能监察告警)",
-    example = json!({"type": "alert", "id": "jl-center-20261122-093000-wait_timeout-B023", "rule": "wait_timeout", "severity": "warning", "state": "open", "hall": "jl-center", "hall_name": "金林县政务服务中心", "window": null, "window_name": null, "ticket": "B023", "service": "SB", "service_name": "社会保障", "message": "B023（社会保障）已等候超过 30 分钟", "opened_at": "2026-11-22T09:30:00+08:00", "updated_at": "2026-11-22T09:30:00+08:00", "escalated": false, "escalated_at": null, "acked_by": null, "acked_at": null, "ack_note": null, "resolved_by": null, "resolved_at": null, "resolve_note": null})
+    example = json!({"type": "alert", "id": "jl-center-20261122-093000-wait_timeout-sSB", "rule": "wait_timeout", "severity": "warning", "state": "open", "hall": "jl-center", "hall_name": "金林县政务服务中心", "window": null, "window_name": null, "ticket": "B023", "count": 3, "tickets": ["B024", "B026"], "service": "SB", "service_name": "社会保障", "message": "社会保障：3 个号等候超过 30 分钟，等候最久的 B023 已等候 34 分钟", "opened_at": "2026-11-22T09:30:00+08:00", "updated_at": "2026-11-22T09:34:10+08:00", "escalated": false, "escalated_at": null, "acked_by": null, "acked_at": null, "ack_note": null, "resolved_by": null, "resolved_at": null, "resolve_note": null})
 )]
 pub struct AlertMessage<'a> {
     #[serde(rename = "type")]
@@ -638,6 +663,14 @@ pub fn explain(reason: Reason) -> (&'static str, &'static str) {
         Reason::AlreadyRated => ("the ticket already has a rating (一事一评)", "rater"),
         Reason::HallClosed => (
             "outside office hours, in a hall configured to refuse tickets then",
+            "kiosk",
+        ),
+        Reason::NoTicket => (
+            "a rating without `ticket` later than the configured time after the window's last finish (`rating_untagged_s`, 120 s): it would land on whoever was served last (本窗口最近办结的 B031 已超过 120 秒，评价须注明号码)",
+            "rater",
+        ),
+        Reason::GreenReasonRequired => (
+            "priority `green` without a non-blank `green_reason` or without `issued_by` (绿色通道取号须注明原因和经办人工号)",
             "kiosk",
         ),
     }

@@ -619,6 +619,28 @@ impl Device {
         }
     }
 
+    /// Every message on `topic` until none has come for `quiet`.
+    pub async fn drain(&mut self, topic: &str, quiet: Duration) -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        let mut rest = std::collections::VecDeque::new();
+        for (t, v) in self.backlog.drain(..) {
+            if t == topic {
+                out.push(v);
+            } else {
+                rest.push_back((t, v));
+            }
+        }
+        self.backlog = rest;
+        while let Ok(Some((t, v))) = tokio::time::timeout(quiet, self.rx.recv()).await {
+            if t == topic {
+                out.push(v);
+            } else {
+                self.backlog.push_back((t, v));
+            }
+        }
+        out
+    }
+
     /// Sends a request with a fresh id and returns the reply that names it.
     pub async fn request(&mut self, topic: &str, mut body: Value) -> Value {
         let id = self.next_id();

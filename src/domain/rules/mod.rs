@@ -99,7 +99,13 @@ rules! {
     BadRating => bad_rating,
     DeviceOffline => device_offline,
     RatingMissing => rating_missing,
+    RatingIntegrity => rating_integrity,
+    GreenChannelShare => green_channel_share,
 }
+
+/// The `rating_integrity` limits, which also say how long a rating
+/// without a ticket number is taken (`Hall::rate`).
+pub use rating_integrity::Limits as RatingLimits;
 
 /// What a rule is: the facts every list, page and document takes from it.
 #[derive(Debug)]
@@ -141,6 +147,29 @@ impl Rule {
     /// What of the hall the rule reads.
     pub fn reads(self) -> Aspects {
         self.def().reads
+    }
+
+    /// Whether the rule's alert keeps a tally (`Alert::count`): one alert
+    /// for many tickets or ratings, whose count, ticket, list and words
+    /// follow what the rule finds while it is open (each change is an
+    /// update of the same alert), instead of an alert for each.
+    pub fn tallies(self) -> bool {
+        matches!(
+            self,
+            Rule::WaitTimeout | Rule::RatingIntegrity | Rule::GreenChannelShare
+        )
+    }
+
+    /// The tickets an alert of this rule lists beside its own `ticket`.
+    pub(in crate::domain) fn listed(
+        self,
+        hall: &Hall,
+        f: &Finding,
+    ) -> Vec<crate::domain::ids::TicketNo> {
+        match self {
+            Rule::WaitTimeout => wait_timeout::listed(hall, f),
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -75,6 +75,8 @@ impl H {
                 service: ServiceCode::parse(service).unwrap(),
                 priority,
                 appointment: None,
+                green_reason: None,
+                issued_by: None,
             },
         };
         self.hall.apply(&input, self.now);

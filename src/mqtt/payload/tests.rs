@@ -238,7 +238,9 @@ fn kiosk_requests_decode_each_priority_and_default_to_normal() {
         TicketRequest {
             service: ServiceCode::parse("SB").unwrap(),
             priority: Priority::Normal,
-            appointment: None
+            appointment: None,
+            green_reason: None,
+            issued_by: None,
         }
     );
     let r = request(
@@ -251,6 +253,40 @@ fn kiosk_requests_decode_each_priority_and_default_to_normal() {
                            "appointment": "YY20261122-0031"}),
     );
     assert_eq!(r.appointment.as_deref(), Some("YY20261122-0031"));
+}
+
+#[test]
+fn a_green_request_decodes_its_reason_and_who_issued_it() {
+    match ok(
+        &kiosk(),
+        json!({"id": "k1-000125", "service": "SB", "priority": "green",
+               "green_reason": "危重病人家属", "issued_by": "D01"}),
+    ) {
+        Input::Ticket { request, .. } => {
+            assert_eq!(request.green_reason.as_deref(), Some("危重病人家属"));
+            assert_eq!(request.issued_by, Some(StaffId::parse("D01").unwrap()));
+        }
+        other => panic!("not a ticket input: {other:?}"),
+    }
+    // Without them it decodes: the hall refuses it (green_reason_required).
+    match ok(
+        &kiosk(),
+        json!({"id": "k1-000126", "service": "SB", "priority": "green"}),
+    ) {
+        Input::Ticket { request, .. } => {
+            assert_eq!((request.green_reason, request.issued_by), (None, None));
+        }
+        other => panic!("not a ticket input: {other:?}"),
+    }
+    for bad in [
+        json!({"id": "k1-1", "service": "SB", "priority": "green", "green_reason": 5, "issued_by": "D01"}),
+        json!({"id": "k1-1", "service": "SB", "priority": "green", "green_reason": "x".repeat(101), "issued_by": "D01"}),
+        json!({"id": "k1-1", "service": "SB", "priority": "green", "green_reason": "急\u{0}", "issued_by": "D01"}),
+        json!({"id": "k1-1", "service": "SB", "priority": "green", "green_reason": "急", "issued_by": "张 三"}),
+        json!({"id": "k1-1", "service": "SB", "priority": "green", "green_reason": crate::domain::UNRECORDED_REASON}),
+    ] {
+        assert_refused(&kiosk(), bad, Reason::BadRequest, Some("k1-1"));
+    }
 }
 
 #[test]
@@ -1145,4 +1181,48 @@ fn finish_carries_items_from_1_to_99() {
             Some("w05-2"),
         );
     }
+}
+
+/// A wait alert lists at most 20 tickets beside its own, so even with the
+/// longest ticket numbers, long names and supervisors' notes its MQTT
+/// message stays under the 4,096-byte limit.
+#[test]
+fn a_wait_alert_with_its_longest_list_fits_in_an_mqtt_payload() {
+    use crate::domain::{AlertState, AlertView, HallId, MAX_LISTED, Rule, Severity};
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 23, 1, 30, 0)
+        .unwrap()
+        .fixed_offset();
+    let ticket = |n: u32| TicketNo::new("ABC", 1_000_000 + n);
+    let view = AlertView {
+        id: format!("{}-20261123-093000-wait_timeout-sABCDEFGH", "h".repeat(32)),
+        rule: Rule::WaitTimeout,
+        severity: Severity::Critical,
+        state: AlertState::Acknowledged,
+        hall: HallId::parse(&"h".repeat(32)).unwrap(),
+        hall_name: "某".repeat(40),
+        window: None,
+        window_name: None,
+        ticket: Some(ticket(0)),
+        count: Some(999_999),
+        tickets: (1..=MAX_LISTED as u32).map(ticket).collect(),
+        service: Some(ServiceCode::parse("ABCDEFGH").unwrap()),
+        service_name: Some("某".repeat(30)),
+        message: format!(
+            "{}：999999 个号等候超过 30 分钟，等候最久的 ABC1000000 已等候 480 分钟（超过 60 分钟）",
+            "某".repeat(30)
+        ),
+        opened_at: at,
+        updated_at: at,
+        escalated: true,
+        escalated_at: Some(at),
+        acked_by: Some("某".repeat(20)),
+        acked_at: Some(at),
+        ack_note: Some("某".repeat(200)),
+        resolved_by: None,
+        resolved_at: None,
+        resolve_note: Some("某".repeat(200)),
+    };
+    let body = alert(&view);
+    assert!(body.len() < MAX_PAYLOAD, "{} bytes", body.len());
 }
