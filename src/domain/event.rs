@@ -217,6 +217,7 @@ pub enum Reason {
     NoCurrentTicket,
     AlreadyRated,
     HallClosed,
+    UnknownStaff,
 }
 }
 
@@ -239,6 +240,7 @@ impl Reason {
             Reason::NoCurrentTicket => "当前没有已呼叫的号码",
             Reason::AlreadyRated => "该办件已评价",
             Reason::HallClosed => "现在不在办公时间",
+            Reason::UnknownStaff => "工号未登记",
         }
     }
 }

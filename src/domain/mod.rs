@@ -9,6 +9,7 @@ mod codes;
 
 mod alert;
 mod checks;
+mod duty;
 mod event;
 mod hall;
 mod ids;
@@ -27,6 +28,11 @@ pub use alert::{
     Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, Severity, Subject,
 };
 pub use checks::Aspects;
+pub use duty::{
+    Attendance, AttendanceLimits, Day, DaySet, Department, DutyPeriod, HallCalendar,
+    NationalCalendar, Session, Shift, StaffMember, add_working_days, duty_hours, is_working_day,
+    union_hours,
+};
 pub use event::{
     CaseRef, Input, Outcome, PauseReason, Priority, RatingInput, Reason, Refusal, Reply,
     TicketRequest, WindowOp,

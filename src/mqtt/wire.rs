@@ -591,6 +591,10 @@ pub fn explain(reason: Reason) -> (&'static str, &'static str) {
             "outside office hours, in a hall configured to refuse tickets then",
             "kiosk",
         ),
+        Reason::UnknownStaff => (
+            "`login`: the hall registers its staff (`[[halls.staff]]`) and this 工号 is not one of them (工号 S999 未登记)",
+            "window",
+        ),
     }
 }
 
