@@ -1087,9 +1087,9 @@ fn check_roster(roster: &[DutyPeriod], f: &str) -> Result<(), ConfigError> {
         all.sort_by_key(|s| s.start);
         all.windows(2).any(|x| x[1].start < x[0].end)
     };
-    for i in 0..7 {
+    for (i, day) in DAYS.iter().enumerate() {
         if overlap(roster.iter().filter(|p| p.days.weekdays[i]).collect()) {
-            return Err(err(f, format!("duty periods overlap on {}", DAYS[i])));
+            return Err(err(f, format!("duty periods overlap on {day}")));
         }
     }
     let dates: HashSet<NaiveDate> = roster
