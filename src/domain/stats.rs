@@ -96,13 +96,13 @@ pub struct Figures {
     #[schema(value_type = BTreeMap<WindowStatus, i64>)]
     pub status_s: Option<BTreeMap<String, i64>>,
     /// The department (进驻单位) code: of a service, of a staff member, of
-    /// a window whose services all belong to one; absent otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// a window whose services all belong to one; null otherwise.
+    #[serde(default)]
     pub department: Option<String>,
     /// Window and staff rows with a rostered A角 today: how the A角 kept
-    /// the duty (late arrivals, early leaves, absences from post); absent
+    /// the duty (late arrivals, early leaves, absences from post); null
     /// otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub attendance: Option<super::duty::Attendance>,
 }
 
