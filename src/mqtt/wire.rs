@@ -516,7 +516,7 @@ pub struct CallMessage<'a> {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(
     title = "Alert (电子效能监察告警)",
-    example = json!({"type": "alert", "id": "jl-center-20261122-093000-wait_timeout-B023", "rule": "wait_timeout", "severity": "warning", "state": "open", "hall": "jl-center", "hall_name": "金林县政务服务中心", "window": null, "window_name": null, "ticket": "B023", "service": "SB", "service_name": "社会保障", "message": "B023（社会保障）已等候超过 30 分钟", "opened_at": "2026-11-22T09:30:00+08:00", "updated_at": "2026-11-22T09:30:00+08:00", "escalated": false, "escalated_at": null, "acked_by": null, "acked_at": null, "ack_note": null, "resolved_by": null, "resolved_at": null, "resolve_note": null})
+    example = json!({"type": "alert", "id": "jl-center-20261122-093000-wait_timeout-B023", "rule": "wait_timeout", "severity": "warning", "state": "open", "hall": "jl-center", "hall_name": "金林县政务服务中心", "window": null, "window_name": null, "ticket": "B023", "service": "SB", "service_name": "社会保障", "message": "B023（社会保障）已等候超过 30 分钟", "opened_at": "2026-11-22T09:30:00+08:00", "updated_at": "2026-11-22T09:30:00+08:00", "escalated": false, "escalated_at": null, "acked_by": null, "acked_at": null, "ack_note": null, "resolved_by": null, "resolved_at": null, "resolve_note": null, "department": "rsj", "department_name": "县人力资源和社会保障局"})
 )]
 pub struct AlertMessage<'a> {
     #[serde(rename = "type")]
