@@ -248,3 +248,48 @@ fn attendance_counts_late_arrival_absence_and_early_leave_of_the_a_role() {
         .unwrap();
     assert_eq!((a.late, a.absences, a.not_arrived), (0, 0, 0));
 }
+
+#[test]
+fn the_days_figures_carry_departments_and_the_a_roles_attendance() {
+    let mut s = duty_spec();
+    s.departments = vec![Department {
+        code: "rsj".into(),
+        name: "县人力资源和社会保障局".into(),
+    }];
+    s.services[0].department = Some(0);
+    s.staff[1].department = Some(0);
+    let mut h = hall_at(s, t0());
+    let at = t0() + Duration::hours(1);
+    let f = h.hall.figures(at, false);
+    assert_eq!(f.services[0].department.as_deref(), Some("rsj"));
+    assert_eq!(
+        f.windows[1].department.as_deref(),
+        Some("rsj"),
+        "02 serves SB only"
+    );
+    assert_eq!(
+        f.windows[0].department, None,
+        "01 serves two departments' services"
+    );
+    let a = f.windows[0].attendance.expect("01 has a rostered A角");
+    assert_eq!((a.shifts, a.not_arrived), (1, 1));
+    // 张三, rostered today, has a row before serving anyone.
+    let row = f
+        .staff
+        .iter()
+        .find(|r| r.key == "S1")
+        .expect("a row for 张三");
+    assert_eq!(row.name, "张三");
+    assert_eq!(row.attendance, Some(a));
+    // A login is no longer "not arrived", but late.
+    h.now = at;
+    h.op(
+        "01",
+        WindowOp::Login {
+            staff: StaffId::parse("S1").unwrap(),
+            staff_name: None,
+        },
+    );
+    let a = h.hall.figures(at, false).windows[0].attendance.unwrap();
+    assert_eq!((a.late, a.not_arrived), (1, 0));
+}
