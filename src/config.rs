@@ -14,8 +14,10 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::domain::{
-    BenchmarkUnit, DeviceId, HallId, HallLevel, HallSpec, Kind, OfficeHours, ServiceCode,
-    ServiceSpec, Setting, Span, Thresholds, WindowId, WindowKind, WindowSpec,
+    AttendanceLimits, BenchmarkUnit, DaySet, Department, DeviceId, DutyPeriod, HallCalendar,
+    HallId, HallLevel, HallSpec, Kind, NationalCalendar, OfficeHours, ServiceCode, ServiceSpec,
+    Setting, Span, StaffId, StaffMember, Thresholds, WindowId, WindowKind, WindowSpec, duty_hours,
+    union_hours,
 };
 
 /// A configuration problem: which field, and why.
@@ -59,6 +61,87 @@ pub struct RawSettings {
     pub tokens: Vec<TokenSettings>,
     #[serde(default)]
     pub halls: Vec<RawHall>,
+    /// `[[departments]]`: departments stationed in the halls (进驻单位).
+    #[serde(default)]
+    pub departments: Vec<RawDepartment>,
+    /// `[calendar]`: the national calendar every hall inherits.
+    #[serde(default)]
+    pub calendar: RawCalendar,
+}
+
+/// `[[departments]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDepartment {
+    /// Short code services and staff name it by, e.g. `gaj`.
+    pub code: String,
+    /// Display name, e.g. 县公安局.
+    pub name: String,
+}
+
+/// `[calendar]`: the national calendar (the State Council's holiday
+/// notice for the year): `holidays` are closed in every hall; each of
+/// `working_days` is a 调休 working day that follows the named weekday's
+/// hours and duty, e.g. `"2026-10-10" = "mon"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCalendar {
+    /// Dates like `"2026-10-01"`, or ranges like `"2026-10-01..2026-10-07"`.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+    /// Date = weekday (`mon`..`sun`).
+    #[serde(default)]
+    pub working_days: BTreeMap<String, String>,
+}
+
+/// `[[halls.staff]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStaff {
+    /// 工号, as window terminals log in with it.
+    pub id: String,
+    pub name: String,
+    /// A `[[departments]]` code.
+    pub department: Option<String>,
+    /// e.g. `["首席代表"]`.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// `[[halls.windows.duty]]`: a duty period of a window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDuty {
+    /// `weekdays`, `mon`..`sun` or dates like `"2026-11-28"`.
+    pub days: Vec<String>,
+    /// Time ranges like `["08:30-12:00"]`.
+    pub hours: Vec<String>,
+    /// 工号 of the A角 (who staffs it).
+    pub a: Option<String>,
+    /// 工号 of the B角 (who stands in).
+    pub b: Option<String>,
+}
+
+/// `[halls.attendance]`: how punctual the A角 must be.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAttendance {
+    /// A first login later than the duty start plus this is late. Default 5.
+    pub late_grace_min: u32,
+    /// A last logout earlier than the duty end minus this is early. Default 5.
+    pub early_grace_min: u32,
+    /// Logged out during duty longer than this is absence from post (离岗). Default 15.
+    pub absence_min: u32,
+}
+
+impl Default for RawAttendance {
+    fn default() -> Self {
+        Self {
+            late_grace_min: 5,
+            early_grace_min: 5,
+            absence_min: 15,
+        }
+    }
 }
 
 /// `[server]`: where the server listens and where it stores events.
@@ -327,10 +410,16 @@ pub struct RawHall {
     /// Monday to Friday; values like `["08:30-12:00", "13:30-17:30"]`.
     #[serde(default)]
     pub hours: BTreeMap<String, Vec<String>>,
-    /// Dates with their own hours: `"2026-10-01" = []` closes a holiday,
-    /// `"2026-10-11" = ["08:30-17:00"]` opens a 调休 working weekend.
+    /// The hall's own dates over the national `[calendar]`:
+    /// `"2026-10-02" = []` closes the hall that day, `"2026-11-28" =
+    /// ["09:00-12:00"]` makes an extra service day with those hours.
     #[serde(default)]
     pub calendar: BTreeMap<String, Vec<String>>,
+    /// Registered staff; none: any 工号 may log in.
+    #[serde(default)]
+    pub staff: Vec<RawStaff>,
+    #[serde(default)]
+    pub attendance: RawAttendance,
     pub services: Vec<RawService>,
     pub windows: Vec<RawWindow>,
     /// Thresholds of the supervision rules for this hall, over `[defaults.rules]`.
@@ -354,6 +443,8 @@ pub struct RawService {
     pub expected_service_min: Option<u32>,
     pub wait_limit_min: Option<[u32; 2]>,
     pub service_limit_min: Option<[u32; 2]>,
+    /// The `[[departments]]` code of the department that handles it.
+    pub department: Option<String>,
 }
 
 /// `[[halls.windows]]`.
@@ -387,6 +478,9 @@ pub struct RawWindow {
     pub terminal: Option<String>,
     /// Rating pad device id; default `r{id}`.
     pub rater: Option<String>,
+    /// Duty periods; none: the hall's hours when on the rota.
+    #[serde(default)]
+    pub duty: Vec<RawDuty>,
 }
 
 fn yes() -> bool {
@@ -489,6 +583,8 @@ impl RawSettings {
             return Err(err("halls", "at least one [[halls]] is needed"));
         }
 
+        let departments = departments(&self.departments)?;
+        let national = national_calendar(&self.calendar)?;
         let mut ids = HashSet::new();
         let mut halls = Vec::new();
         for (i, raw) in self.halls.into_iter().enumerate() {
@@ -506,7 +602,12 @@ impl RawSettings {
                     format!("duplicate hall id {:?}", raw.id),
                 ));
             }
-            halls.push(Arc::new(raw.validate(&at, &self.defaults)?));
+            halls.push(Arc::new(raw.validate(
+                &at,
+                &self.defaults,
+                &departments,
+                &national,
+            )?));
         }
         for (i, t) in self.tokens.iter().enumerate() {
             let at = format!("tokens[{i}]");
@@ -578,7 +679,61 @@ fn id<T>(
 }
 
 impl RawHall {
-    fn validate(self, at: &str, d: &Defaults) -> Result<HallSpec, ConfigError> {
+    fn validate(
+        self,
+        at: &str,
+        d: &Defaults,
+        departments: &[Department],
+        national: &NationalCalendar,
+    ) -> Result<HallSpec, ConfigError> {
+        let department = |code: &Option<String>, f: String| -> Result<Option<usize>, ConfigError> {
+            let Some(code) = code else { return Ok(None) };
+            departments
+                .iter()
+                .position(|x| &x.code == code)
+                .map(Some)
+                .ok_or_else(|| {
+                    err(
+                        f,
+                        format!("unknown department {code:?} (see [[departments]])"),
+                    )
+                })
+        };
+        let mut staff: Vec<StaffMember> = Vec::new();
+        for (i, p) in self.staff.iter().enumerate() {
+            let f = format!("{at}.staff[{i}]");
+            let sid = id(StaffId::parse, &p.id, &format!("{f}.id"))?;
+            if staff.iter().any(|x| x.id == sid) {
+                return Err(err(format!("{f}.id"), format!("duplicate 工号 {:?}", p.id)));
+            }
+            if p.name.trim().is_empty() {
+                return Err(err(format!("{f}.name"), "must not be empty"));
+            }
+            staff.push(StaffMember {
+                id: sid,
+                name: p.name.clone(),
+                department: department(&p.department, format!("{f}.department"))?,
+                roles: p.roles.clone(),
+            });
+        }
+        let a = &self.attendance;
+        for (v, key) in [
+            (a.late_grace_min, "late_grace_min"),
+            (a.early_grace_min, "early_grace_min"),
+            (a.absence_min, "absence_min"),
+        ] {
+            if v > MAX_MINUTES {
+                return Err(err(
+                    format!("{at}.attendance.{key}"),
+                    format!("must be at most {MAX_MINUTES} minutes"),
+                ));
+            }
+        }
+        let attendance = AttendanceLimits {
+            late_grace_s: i64::from(a.late_grace_min) * 60,
+            early_grace_s: i64::from(a.early_grace_min) * 60,
+            absence_s: i64::from(a.absence_min) * 60,
+        };
         let hall_id = id(HallId::parse, &self.id, &format!("{at}.id"))?;
         if self.name.trim().is_empty() {
             return Err(err(format!("{at}.name"), "must not be empty"));
@@ -644,6 +799,7 @@ impl RawHall {
                 expected_service_s: expected * 60,
                 wait_limit_s: (wait[0] * 60, wait[1] * 60),
                 service_limit_s: (service[0] * 60, service[1] * 60),
+                department: department(&s.department, format!("{f}.department"))?,
             });
         }
         if services.is_empty() {
@@ -720,6 +876,17 @@ impl RawHall {
             if benchmark == 0 {
                 return Err(err(format!("{f}.benchmark"), "must be at least 1"));
             }
+            let mut roster = Vec::new();
+            for (j, p) in w.duty.iter().enumerate() {
+                roster.push(duty_period(p, &format!("{f}.duty[{j}]"), &staff)?);
+            }
+            if !roster.is_empty() && !w.on_rota {
+                return Err(err(
+                    format!("{f}.duty"),
+                    "a spare window (on_rota = false) has no duty periods",
+                ));
+            }
+            check_roster(&roster, &format!("{f}.duty"))?;
             let terminal = w.terminal.clone().unwrap_or_else(|| format!("w{}", w.id));
             let rater = w.rater.clone().unwrap_or_else(|| format!("r{}", w.id));
             windows.push(WindowSpec {
@@ -730,6 +897,7 @@ impl RawHall {
                 zone: w.zone.clone(),
                 on_rota: w.on_rota,
                 duty: None,
+                roster,
                 benchmark,
                 counts: w.benchmark_counts.unwrap_or_else(|| w.kind.default_unit()),
                 mandatory: w.mandatory,
@@ -744,12 +912,42 @@ impl RawHall {
             ));
         }
 
+        let mut calendar = HallCalendar {
+            national: national.clone(),
+            ..HallCalendar::default()
+        };
+        for (date, list) in &self.calendar {
+            let f = format!("{at}.calendar.\"{date}\"");
+            let day = parse_date(date).map_err(|r| err(&f, r))?;
+            let spans = spans(list, &f)?;
+            if spans.is_empty() {
+                calendar.closures.insert(day);
+            } else {
+                calendar.service_days.insert(day, spans);
+            }
+        }
+        // The hall's own hours are the duty of a window on the rota with no
+        // duty periods; its office time is the union of them and every
+        // window's duty.
+        let own = calendar.hall_hours(&office_hours(&self.hours, at)?.weekly);
+        for w in &mut windows {
+            if !w.roster.is_empty() {
+                w.duty = Some(duty_hours(&w.roster, &calendar));
+            } else if w.on_rota {
+                w.duty = Some(own.clone());
+            }
+        }
+        let hours = union_hours(
+            std::iter::once(&own)
+                .chain(windows.iter().filter_map(|w| w.duty.as_ref()))
+                .collect::<Vec<_>>(),
+        );
         Ok(HallSpec {
             id: hall_id,
             name: self.name,
             level: self.level,
             tz,
-            hours: office_hours(&self.hours, &self.calendar, at)?,
+            hours,
             refuse_outside_hours: self.refuse_outside_hours,
             services,
             windows,
@@ -767,8 +965,184 @@ impl RawHall {
                 }
                 None => d.staffing_margin,
             },
+            departments: departments.to_vec(),
+            staff,
+            calendar,
+            attendance,
         })
     }
+}
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{s:?}: dates are written 2026-10-01"))
+}
+
+fn departments(raw: &[RawDepartment]) -> Result<Vec<Department>, ConfigError> {
+    let mut out: Vec<Department> = Vec::new();
+    for (i, d) in raw.iter().enumerate() {
+        let f = format!("departments[{i}]");
+        if d.code.is_empty()
+            || d.code.len() > 32
+            || !d
+                .code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(err(
+                format!("{f}.code"),
+                "must be 1 to 32 of A-Z a-z 0-9 _ -",
+            ));
+        }
+        if out.iter().any(|x| x.code == d.code) {
+            return Err(err(
+                format!("{f}.code"),
+                format!("duplicate department {:?}", d.code),
+            ));
+        }
+        if d.name.trim().is_empty() {
+            return Err(err(format!("{f}.name"), "must not be empty"));
+        }
+        out.push(Department {
+            code: d.code.clone(),
+            name: d.name.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn national_calendar(raw: &RawCalendar) -> Result<NationalCalendar, ConfigError> {
+    let mut out = NationalCalendar::default();
+    for (i, h) in raw.holidays.iter().enumerate() {
+        let f = format!("calendar.holidays[{i}]");
+        let (a, b) = match h.split_once("..") {
+            Some((a, b)) => (a, b),
+            None => (h.as_str(), h.as_str()),
+        };
+        let (a, b) = (
+            parse_date(a.trim()).map_err(|r| err(&f, r))?,
+            parse_date(b.trim()).map_err(|r| err(&f, r))?,
+        );
+        if b < a || (b - a).num_days() > 31 {
+            return Err(err(&f, "a range runs forward, at most a month"));
+        }
+        let mut d = a;
+        while d <= b {
+            out.holidays.insert(d);
+            let Some(n) = d.succ_opt() else { break };
+            d = n;
+        }
+    }
+    for (date, day) in &raw.working_days {
+        let f = format!("calendar.working_days.\"{date}\"");
+        let d = parse_date(date).map_err(|r| err(&f, r))?;
+        let Some(w) = DAYS.iter().position(|x| x == day) else {
+            return Err(err(
+                &f,
+                "name the weekday it follows: mon, tue, wed, thu, fri, sat or sun",
+            ));
+        };
+        if out.holidays.contains(&d) {
+            return Err(err(&f, "is also a holiday"));
+        }
+        out.working_days.insert(d, weekday(w));
+    }
+    Ok(out)
+}
+
+fn weekday(i: usize) -> chrono::Weekday {
+    [
+        chrono::Weekday::Mon,
+        chrono::Weekday::Tue,
+        chrono::Weekday::Wed,
+        chrono::Weekday::Thu,
+        chrono::Weekday::Fri,
+        chrono::Weekday::Sat,
+        chrono::Weekday::Sun,
+    ][i % 7]
+}
+
+fn duty_period(p: &RawDuty, f: &str, staff: &[StaffMember]) -> Result<DutyPeriod, ConfigError> {
+    let mut days = DaySet::default();
+    if p.days.is_empty() {
+        return Err(err(format!("{f}.days"), "name at least one day"));
+    }
+    for d in &p.days {
+        if d == "weekdays" {
+            for x in days.weekdays.iter_mut().take(5) {
+                *x = true;
+            }
+        } else if let Some(i) = DAYS.iter().position(|x| x == d) {
+            days.weekdays[i] = true;
+        } else {
+            let date = parse_date(d).map_err(|_| {
+                err(
+                    format!("{f}.days"),
+                    format!("{d:?} is not weekdays, mon..sun or a date like 2026-11-28"),
+                )
+            })?;
+            days.dates.insert(date);
+        }
+    }
+    let spans = spans(&p.hours, &format!("{f}.hours"))?;
+    if spans.is_empty() {
+        return Err(err(
+            format!("{f}.hours"),
+            "set the duty hours, e.g. [\"08:30-12:00\"]",
+        ));
+    }
+    let who = |x: &Option<String>, key: &str| -> Result<Option<usize>, ConfigError> {
+        let Some(x) = x else { return Ok(None) };
+        staff
+            .iter()
+            .position(|s| s.id.as_str() == x)
+            .map(Some)
+            .ok_or_else(|| {
+                err(
+                    format!("{f}.{key}"),
+                    format!("{x:?} is not in [[halls.staff]]"),
+                )
+            })
+    };
+    let (a, b) = (who(&p.a, "a")?, who(&p.b, "b")?);
+    if a.is_some() && a == b {
+        return Err(err(
+            format!("{f}.b"),
+            "the B角 must be someone other than the A角",
+        ));
+    }
+    Ok(DutyPeriod { days, spans, a, b })
+}
+
+/// Periods of one window must not overlap on any day: one A角 at a time.
+fn check_roster(roster: &[DutyPeriod], f: &str) -> Result<(), ConfigError> {
+    let overlap = |list: Vec<&DutyPeriod>| {
+        let mut all: Vec<Span> = list.iter().flat_map(|p| p.spans.iter().copied()).collect();
+        all.sort_by_key(|s| s.start);
+        all.windows(2).any(|x| x[1].start < x[0].end)
+    };
+    for (i, day) in DAYS.iter().enumerate() {
+        if overlap(roster.iter().filter(|p| p.days.weekdays[i]).collect()) {
+            return Err(err(f, format!("duty periods overlap on {day}")));
+        }
+    }
+    let dates: HashSet<NaiveDate> = roster
+        .iter()
+        .flat_map(|p| p.days.dates.iter().copied())
+        .collect();
+    for d in dates {
+        if overlap(
+            roster
+                .iter()
+                .filter(|p| p.days.dates.contains(&d))
+                .collect(),
+        ) {
+            return Err(err(f, format!("duty periods overlap on {d}")));
+        }
+    }
+    Ok(())
 }
 
 fn spans(list: &[String], field: &str) -> Result<Vec<Span>, ConfigError> {
@@ -785,10 +1159,8 @@ fn spans(list: &[String], field: &str) -> Result<Vec<Span>, ConfigError> {
 
 fn office_hours(
     hours: &BTreeMap<String, Vec<String>>,
-    calendar: &BTreeMap<String, Vec<String>>,
     at: &str,
 ) -> Result<OfficeHours, ConfigError> {
-    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
     let mut out = OfficeHours::default();
     if hours.is_empty() {
         return Err(err(
@@ -813,12 +1185,6 @@ fn office_hours(
             ));
         };
         out.weekly[i] = spans(list, &format!("{at}.hours.{key}"))?;
-    }
-    for (date, list) in calendar {
-        let f = format!("{at}.calendar.\"{date}\"");
-        let d = NaiveDate::parse_from_str(date, "%Y-%m-%d")
-            .map_err(|_| err(&f, "dates are written 2026-10-01"))?;
-        out.exceptions.insert(d, spans(list, &f)?);
     }
     Ok(out)
 }

@@ -284,8 +284,21 @@ async fn window_loop(
     )
     .await
     .context("rating pad")?;
-    let staff_no = format!("S{:03}", (seed % 900) + 1);
-    let name = STAFF_NAMES[(seed as usize) % STAFF_NAMES.len()];
+    // A hall that registers its staff: the window's A角, else someone
+    // registered; otherwise any number.
+    let registered = win
+        .roster
+        .iter()
+        .find_map(|p| p.a)
+        .or_else(|| (!spec.staff.is_empty()).then(|| seed as usize % spec.staff.len()))
+        .and_then(|i| spec.staff.get(i));
+    let (staff_no, name) = match registered {
+        Some(m) => (m.id.to_string(), m.name.as_str()),
+        None => (
+            format!("S{:03}", (seed % 900) + 1),
+            STAFF_NAMES[(seed as usize) % STAFF_NAMES.len()],
+        ),
+    };
     // Staff arrive within a few seconds of each other.
     if !pause(rng.random_range(0.2..2.0) * opts.speed, opts.speed, &stop).await {
         return Ok(());

@@ -287,10 +287,116 @@ fn national_day_closes_both_halls_and_the_working_saturday_opens_the_county() {
     let saturday = beijing(2026, 10, 10, 9, 0);
     assert!(county.is_open(saturday));
     assert!(county.is_open(beijing(2026, 10, 10, 14, 0)));
-    assert!(!county.is_open(beijing(2026, 10, 10, 12, 30)), "lunch");
-    // The town has only its usual Saturday morning that day.
-    assert!(!town.is_open(beijing(2026, 10, 10, 14, 0)));
-    assert_eq!(county.hours.exceptions.len(), 7);
+    // Monday's 午间值班 too: open over lunch, window 01 off duty.
+    assert!(county.is_open(beijing(2026, 10, 10, 12, 30)), "lunch duty");
+    assert!(!county.on_duty(0, beijing(2026, 10, 10, 12, 30)));
+    // It follows Monday in the town too, not the town's Saturday duty.
+    assert!(town.is_open(beijing(2026, 10, 10, 14, 30)));
+    let town_01 = town.window_index(&WindowId::parse("01").unwrap()).unwrap();
+    assert_eq!(
+        town.shift_at(town_01, beijing(2026, 10, 10, 15, 0))
+            .and_then(|s| s.a)
+            .map(|a| town.staff[a].id.to_string()),
+        Some("T001".into())
+    );
+    // The whole National Day week is closed in both halls.
+    for day in 1..=7 {
+        for h in [county, town] {
+            assert!(
+                !h.is_open(beijing(2026, 10, day, 10, 0)),
+                "{} 10-{day}",
+                h.id
+            );
+            assert!(!h.is_working_day(chrono::NaiveDate::from_ymd_opt(2026, 10, day).unwrap()));
+        }
+    }
+    // The township is closed on 10-02, a Friday.
+    assert!(!town.is_open(beijing(2026, 10, 2, 9, 0)));
+    assert!(town.is_working_day(chrono::NaiveDate::from_ymd_opt(2026, 10, 10).unwrap()));
+}
+
+#[test]
+fn departments_staff_and_duty_periods_come_from_the_example() {
+    let s = example();
+    let county = hall(&s, "jl-center");
+    let town = hall(&s, "jl-town");
+    let ga = county
+        .service_index(&ServiceCode::parse("GA").unwrap())
+        .unwrap();
+    assert_eq!(county.service_department(ga).unwrap().name, "县公安局");
+    assert!(county.knows_staff(&StaffId::parse("S005").unwrap()));
+    assert!(!county.knows_staff(&StaffId::parse("S999").unwrap()));
+    assert_eq!(
+        county
+            .staff_department(&StaffId::parse("S001").unwrap())
+            .unwrap()
+            .code,
+        "scjg"
+    );
+    // 午间值班: 03 and 05 over lunch, and so the hall; 01 is not.
+    let w = |h: &HallSpec, id: &str| h.window_index(&WindowId::parse(id).unwrap()).unwrap();
+    let lunch = beijing(2026, 11, 23, 12, 30);
+    assert!(county.on_duty(w(county, "03"), lunch));
+    assert!(county.on_duty(w(county, "05"), lunch));
+    assert!(!county.on_duty(w(county, "01"), lunch));
+    assert!(!county.on_duty(w(county, "08"), lunch), "the hall's hours");
+    assert!(county.is_open(lunch));
+    // 延时服务 Saturday in the town: 01 and 05 on duty, the rest not.
+    let sat = beijing(2026, 11, 28, 10, 0);
+    assert!(
+        town.is_open(sat)
+            && !town.is_working_day(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap())
+    );
+    let on: Vec<&str> = town
+        .windows
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| town.on_duty(*i, sat))
+        .map(|(_, x)| x.id.as_str())
+        .collect();
+    assert_eq!(on, ["01", "05"]);
+}
+
+#[test]
+fn bad_duty_and_staff_values_name_their_field() {
+    let bad = |extra: &str, field: &str| {
+        let text = HALL.replacen(
+            "[[halls.windows]]",
+            &format!("{extra}\n[[halls.windows]]"),
+            1,
+        );
+        let e = Settings::parse(&text).expect_err(extra);
+        assert!(e.field.contains(field), "{extra}: {e}");
+    };
+    bad(
+        "[[halls.staff]]\nid = \"S1\"\nname = \"张三\"\ndepartment = \"nope\"\n",
+        "staff[0].department",
+    );
+    bad(
+        "[[halls.staff]]\nid = \"S 1\"\nname = \"张三\"\n",
+        "staff[0].id",
+    );
+    let text = format!(
+        "{HALL}\n[[halls.windows.duty]]\ndays = [\"someday\"]\nhours = [\"09:00-12:00\"]\n"
+    );
+    let e = Settings::parse(&text).unwrap_err();
+    assert!(e.field.ends_with(".duty[0].days"), "{e}");
+    let text = format!(
+        "{HALL}\n[[halls.windows.duty]]\ndays = [\"mon\"]\nhours = [\"09:00-12:00\"]\na = \"S9\"\n"
+    );
+    let e = Settings::parse(&text).unwrap_err();
+    assert!(e.field.ends_with(".duty[0].a"), "{e}");
+    let text = format!(
+        "{HALL}\n[[halls.windows.duty]]\ndays = [\"weekdays\"]\nhours = [\"09:00-12:00\"]\n[[halls.windows.duty]]\ndays = [\"mon\"]\nhours = [\"11:00-13:00\"]\n"
+    );
+    let e = Settings::parse(&text).unwrap_err();
+    assert!(e.reason.contains("overlap"), "{e}");
+    let text = format!("[calendar]\nworking_days = {{ \"2026-10-10\" = \"someday\" }}\n{HALL}");
+    let e = Settings::parse(&text).unwrap_err();
+    assert_eq!(e.field, "calendar.working_days.\"2026-10-10\"", "{e}");
+    let text = format!("[calendar]\nholidays = [\"2026-10-07..2026-10-01\"]\n{HALL}");
+    let e = Settings::parse(&text).unwrap_err();
+    assert_eq!(e.field, "calendar.holidays[0]", "{e}");
 }
 
 #[test]

@@ -266,6 +266,7 @@ pub enum Reason {
     HallClosed,
     NoTicket,
     GreenReasonRequired,
+    UnknownStaff,
 }
 }
 
@@ -290,6 +291,7 @@ impl Reason {
             Reason::HallClosed => "现在不在办公时间",
             Reason::NoTicket => "评价须注明号码：本窗口最近办结的业务已超过可评价时间",
             Reason::GreenReasonRequired => "绿色通道取号须注明原因和经办人工号",
+            Reason::UnknownStaff => "工号未登记",
         }
     }
 }

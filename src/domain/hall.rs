@@ -352,6 +352,8 @@ pub struct Hall {
     pub(super) checks: Checks,
     /// Today's office hours as instants.
     pub(super) office: OfficeDay,
+    /// Today's logins at windows, for attendance.
+    pub(super) sessions: Vec<super::duty::Session>,
 }
 
 impl Hall {
@@ -389,6 +391,7 @@ impl Hall {
             profile: None,
             checks: Checks::default(),
             office,
+            sessions: Vec::new(),
             spec,
         }
     }
@@ -584,6 +587,17 @@ impl Hall {
         self.office.deadline(&self.spec, base, secs)
     }
 
+    /// When `secs` seconds of window `w`'s duty have passed since `base`
+    /// (`HallSpec::duty_deadline`).
+    pub(super) fn duty_deadline(
+        &self,
+        w: usize,
+        base: DateTime<Utc>,
+        secs: i64,
+    ) -> Option<DateTime<Utc>> {
+        self.spec.duty_deadline(w, base, secs)
+    }
+
     /// The device that sent an input and its message id.
     fn sender(&self, input: &Input) -> Option<(DeviceId, MsgId)> {
         let device = self.spec.device_of(input)?;
@@ -625,6 +639,7 @@ impl Hall {
         // A new day: every rule looks afresh.
         self.checks = fresh.checks;
         self.office = fresh.office;
+        self.sessions = fresh.sessions;
         let mut effects = vec![Effect::DayEnded(Box::new(ended)), Effect::DayStarted(today)];
         effects.extend(self.end_day_alerts(now));
         effects

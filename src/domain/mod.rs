@@ -9,6 +9,7 @@ mod codes;
 
 mod alert;
 mod checks;
+mod duty;
 mod event;
 mod flow;
 mod hall;
@@ -28,6 +29,11 @@ pub use alert::{
     Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, MAX_LISTED, Severity, Subject,
 };
 pub use checks::Aspects;
+pub use duty::{
+    Attendance, AttendanceLimits, Day, DaySet, Department, DutyPeriod, HallCalendar,
+    NationalCalendar, Session, Shift, StaffMember, add_working_days, duty_hours, is_working_day,
+    union_hours,
+};
 pub use event::{
     CaseRef, ITEMS_MAX, Input, Outcome, PauseReason, Priority, RatingInput, Reason, Refusal, Reply,
     TicketRequest, UNRECORDED_REASON, WindowOp,

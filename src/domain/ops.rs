@@ -27,13 +27,24 @@ impl Hall {
         let before = self.window_status(w);
         let reply = match op {
             WindowOp::Login { staff, staff_name } => {
+                if !self.spec.knows_staff(staff) {
+                    return Reply::Refused(Refusal::with(
+                        Reason::UnknownStaff,
+                        format!("工号 {staff} 未登记"),
+                    ));
+                }
                 if self.windows[w].current.is_some() {
                     return refuse(Reason::Busy);
                 }
+                let registered = self
+                    .spec
+                    .staff_index(staff)
+                    .map(|i| self.spec.staff[i].name.clone());
+                self.attendance_login(w, staff, now);
                 let win = &mut self.windows[w];
                 win.staff = Some(Staff {
                     id: staff.clone(),
-                    name: staff_name.clone(),
+                    name: staff_name.clone().or(registered),
                 });
                 win.paused = None;
                 ok(None)
@@ -48,6 +59,7 @@ impl Hall {
                 }
                 win.staff = None;
                 win.paused = None;
+                self.attendance_logout(w, now);
                 ok(None)
             }
             WindowOp::Pause { reason } => {

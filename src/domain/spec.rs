@@ -123,6 +123,8 @@ pub struct ServiceSpec {
     pub wait_limit_s: (u32, u32),
     /// How long one service may run: (warning, critical), in seconds.
     pub service_limit_s: (u32, u32),
+    /// The department that handles it (index into `HallSpec::departments`).
+    pub department: Option<usize>,
 }
 
 /// A window of a hall.
@@ -141,6 +143,8 @@ pub struct WindowSpec {
     /// own; None: the hall's office hours when on the rota, never otherwise.
     /// Read through [`HallSpec::duty`].
     pub duty: Option<OfficeHours>,
+    /// Its duty periods with their A角 and B角; empty: the default duty.
+    pub roster: Vec<super::duty::DutyPeriod>,
     /// Cases (or people, by `counts`) per day this window is measured against.
     pub benchmark: u32,
     /// What `benchmark` counts.
@@ -266,6 +270,14 @@ pub struct HallSpec {
     /// The staffing advice closes a window only when the capacity left
     /// without it is at least the remaining demand times this (1.2).
     pub staffing_margin: f64,
+    /// Departments stationed in the hall (进驻单位).
+    pub departments: Vec<super::duty::Department>,
+    /// Registered staff; empty: any 工号 may log in.
+    pub staff: Vec<super::duty::StaffMember>,
+    /// The national calendar with the hall's closures and extra service days.
+    pub calendar: super::duty::HallCalendar,
+    /// Attendance graces and the absence limit.
+    pub attendance: super::duty::AttendanceLimits,
 }
 
 impl HallSpec {
@@ -315,10 +327,26 @@ impl HallSpec {
         secs: i64,
         days: usize,
     ) -> Option<DateTime<Utc>> {
+        self.deadline_in(&self.hours, base, secs, days)
+    }
+
+    /// When `secs` seconds of window `w`'s duty have passed since `base`,
+    /// looking up to a week ahead: `office_deadline` for one window.
+    pub fn duty_deadline(&self, w: usize, base: DateTime<Utc>, secs: i64) -> Option<DateTime<Utc>> {
+        self.deadline_in(self.duty(w), base, secs, 8)
+    }
+
+    fn deadline_in(
+        &self,
+        hours: &OfficeHours,
+        base: DateTime<Utc>,
+        secs: i64,
+        days: usize,
+    ) -> Option<DateTime<Utc>> {
         let mut left = secs.max(0);
         let mut date = base.with_timezone(&self.tz).date_naive();
         for _ in 0..days {
-            for span in self.hours.spans(date) {
+            for span in hours.spans(date) {
                 let (Some(start), Some(end)) =
                     (self.instant(date, span.start), self.instant(date, span.end))
                 else {

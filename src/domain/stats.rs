@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::alert::{Alert, Rule, Severity};
 use super::event::{Outcome, Priority};
 use super::hall::{Hall, Visit, VisitEnd, WindowStatus};
+use super::ids::StaffId;
 
 /// The figures of one hall, service, window or staff member for a day.
 /// Rates are fractions (0.25 is 25 %).
@@ -120,6 +121,15 @@ pub struct Figures {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = BTreeMap<WindowStatus, i64>)]
     pub status_s: Option<BTreeMap<String, i64>>,
+    /// The department (进驻单位) code: of a service, of a staff member, of
+    /// a window whose services all belong to one; null otherwise.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// Window and staff rows with a rostered A角 today: how the A角 kept
+    /// the duty (late arrivals, early leaves, absences from post); null
+    /// otherwise.
+    #[serde(default)]
+    pub attendance: Option<super::duty::Attendance>,
 }
 
 /// Alerts opened in a day with one rule and severity.
@@ -306,6 +316,8 @@ impl Acc {
                 .alerts
                 .and_then(|(_, acked, sum)| (acked > 0).then(|| sum as f64 / f64::from(acked))),
             status_s: None,
+            department: None,
+            attendance: None,
         }
     }
 }
@@ -353,7 +365,9 @@ impl Hall {
             self.alerts_of_day()
                 .filter(|a| a.service.as_ref() == Some(&spec.code)),
         );
-        acc.figures(spec.code.to_string(), spec.name.clone(), None)
+        let mut f = acc.figures(spec.code.to_string(), spec.name.clone(), None);
+        f.department = self.spec.service_department(s).map(|d| d.code.clone());
+        f
     }
 
     /// One window's figures for today.
@@ -380,6 +394,8 @@ impl Hall {
                 .map(|s| (s.code().to_owned(), secs[s.index()]))
                 .collect(),
         );
+        f.department = self.spec.window_department(w).map(|d| d.code.clone());
+        f.attendance = self.window_attendance(w, now);
         f
     }
 
@@ -441,6 +457,14 @@ impl Hall {
             }
             staff[i].2.visit(v, self.rating_of(v));
         }
+        // And the staff rostered as A角 today who have served nobody yet.
+        let attendance = self.staff_attendance(now);
+        for &m in attendance.keys() {
+            let member = &self.spec.staff[m];
+            if !staff.iter().any(|(id, _, _)| id == member.id.as_str()) {
+                staff.push((member.id.to_string(), member.name.clone(), Acc::default()));
+            }
+        }
         let mut alerts = AlertFigures::default();
         let mut by_rule: BTreeMap<(&'static str, &'static str), AlertCount> = BTreeMap::new();
         for a in self.alerts_of_day() {
@@ -480,7 +504,23 @@ impl Hall {
                 .collect(),
             staff: staff
                 .into_iter()
-                .map(|(id, name, acc)| acc.figures(id, name, Some(self.spec.benchmark)))
+                .map(|(id, name, acc)| {
+                    let mut f = acc.figures(id, name, Some(self.spec.benchmark));
+                    if let Some(m) = StaffId::parse(&f.key)
+                        .ok()
+                        .and_then(|id| self.spec.staff_index(&id))
+                    {
+                        f.department = self.spec.staff[m]
+                            .department
+                            .and_then(|d| self.spec.departments.get(d))
+                            .map(|d| d.code.clone());
+                        if f.name.is_empty() {
+                            f.name = self.spec.staff[m].name.clone();
+                        }
+                        f.attendance = attendance.get(&m).copied();
+                    }
+                    f
+                })
                 .collect(),
             alerts,
             hourly: self.hourly(now, complete),

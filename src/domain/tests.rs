@@ -17,6 +17,7 @@ pub(crate) fn spec() -> HallSpec {
         expected_service_s: 600,
         wait_limit_s: (1800, 3600),
         service_limit_s: (1200, 2400),
+        department: None,
     };
     let win = |id: &str, services: Vec<usize>| WindowSpec {
         id: WindowId::parse(id).unwrap(),
@@ -26,6 +27,7 @@ pub(crate) fn spec() -> HallSpec {
         zone: None,
         on_rota: true,
         duty: None,
+        roster: Vec::new(),
         benchmark: 25,
         counts: BenchmarkUnit::Cases,
         mandatory: false,
@@ -54,6 +56,10 @@ pub(crate) fn spec() -> HallSpec {
         benchmark: 25,
         staff_per_window: 1.5,
         staffing_margin: 1.2,
+        departments: Vec::new(),
+        staff: Vec::new(),
+        calendar: HallCalendar::default(),
+        attendance: AttendanceLimits::default(),
     }
 }
 

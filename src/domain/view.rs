@@ -307,6 +307,13 @@ pub struct AlertView {
     pub resolved_at: Option<DateTime<FixedOffset>>,
     /// The note given with the resolution (回访 or 整改 for a bad review).
     pub resolve_note: Option<String>,
+    /// The department (进驻单位) code of what it is about: its service's,
+    /// else its window's when every service of the window belongs to one.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// That department's display name.
+    #[serde(default)]
+    pub department_name: Option<String>,
 }
 
 impl Hall {
@@ -429,6 +436,17 @@ impl Hall {
             .as_ref()
             .and_then(|c| self.spec.service_index(c))
             .map(|s| &self.spec.services[s]);
+        let department = a
+            .service
+            .as_ref()
+            .and_then(|c| self.spec.service_index(c))
+            .and_then(|s| self.spec.service_department(s))
+            .or_else(|| {
+                a.window
+                    .as_ref()
+                    .and_then(|id| self.spec.window_index(id))
+                    .and_then(|w| self.spec.window_department(w))
+            });
         AlertView {
             id: a.id.clone(),
             rule: a.rule,
@@ -454,6 +472,8 @@ impl Hall {
             resolved_by: a.resolved.as_ref().map(|x| x.by.clone()),
             resolved_at: a.resolved.as_ref().map(|x| t(x.at)),
             resolve_note: a.resolved.as_ref().and_then(|x| x.note.clone()),
+            department: department.map(|d| d.code.clone()),
+            department_name: department.map(|d| d.name.clone()),
         }
     }
 

@@ -590,7 +590,7 @@ pub struct CallMessage<'a> {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(
     title = "Alert (电子效能监察告警)",
-    example = json!({"type": "alert", "id": "jl-center-20261122-093000-wait_timeout-sSB", "rule": "wait_timeout", "severity": "warning", "state": "open", "hall": "jl-center", "hall_name": "金林县政务服务中心", "window": null, "window_name": null, "ticket": "B023", "count": 3, "tickets": ["B024", "B026"], "service": "SB", "service_name": "社会保障", "message": "社会保障：3 个号等候超过 30 分钟，等候最久的 B023 已等候 34 分钟", "opened_at": "2026-11-22T09:30:00+08:00", "updated_at": "2026-11-22T09:34:10+08:00", "escalated": false, "escalated_at": null, "acked_by": null, "acked_at": null, "ack_note": null, "resolved_by": null, "resolved_at": null, "resolve_note": null})
+    example = json!({"type": "alert", "id": "jl-center-20261122-093000-wait_timeout-sSB", "rule": "wait_timeout", "severity": "warning", "state": "open", "hall": "jl-center", "hall_name": "金林县政务服务中心", "window": null, "window_name": null, "ticket": "B023", "count": 3, "tickets": ["B024", "B026"], "service": "SB", "service_name": "社会保障", "message": "社会保障：3 个号等候超过 30 分钟，等候最久的 B023 已等候 34 分钟", "opened_at": "2026-11-22T09:30:00+08:00", "updated_at": "2026-11-22T09:34:10+08:00", "escalated": false, "escalated_at": null, "acked_by": null, "acked_at": null, "ack_note": null, "resolved_by": null, "resolved_at": null, "resolve_note": null, "department": "rsj", "department_name": "县人力资源和社会保障局"})
 )]
 pub struct AlertMessage<'a> {
     #[serde(rename = "type")]
@@ -672,6 +672,10 @@ pub fn explain(reason: Reason) -> (&'static str, &'static str) {
         Reason::GreenReasonRequired => (
             "priority `green` without a non-blank `green_reason` or without `issued_by` (绿色通道取号须注明原因和经办人工号)",
             "kiosk",
+        ),
+        Reason::UnknownStaff => (
+            "`login`: the hall registers its staff (`[[halls.staff]]`) and this 工号 is not one of them (工号 S999 未登记)",
+            "window",
         ),
     }
 }

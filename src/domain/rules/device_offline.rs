@@ -1,9 +1,9 @@
-//! `device_offline`: a kiosk, window terminal or rating pad is offline
-//! during office hours.
+//! `device_offline`: a kiosk is offline during office hours, or a window
+//! terminal or rating pad while its window is on duty.
 
 use chrono::{DateTime, Utc};
 
-use super::{Def, Kind, Param, Setting, due, minutes, window_name};
+use super::{Def, Kind, Param, Setting, due, due_on_duty, minutes, window_name};
 use crate::domain::alert::{Facts, Finding, Rule, Severity, Subject};
 use crate::domain::checks::{Aspects, Next};
 use crate::domain::hall::Hall;
@@ -11,8 +11,8 @@ use crate::domain::spec::DeviceKind;
 
 pub const RULE: Def = Def {
     name: "设备离线",
-    condition: "a kiosk, window terminal or rating pad has been offline for this much \
-                office time",
+    condition: "a kiosk has been offline for this much office time, or a window terminal \
+                or rating pad for this much of its window's duty",
     severities: &[Severity::Warning],
     reads: Aspects::PRESENCE,
     time_based: true,
@@ -45,13 +45,20 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
         if *online {
             continue;
         }
-        let Some(at) = due(hall, *since, limit, now, next) else {
-            continue;
-        };
+        // A kiosk counts the hall's office time; a window's terminal and
+        // rating pad only that window's duty, so a window off duty (a spare,
+        // or on a 延时服务 Saturday) never raises it.
         let window = match hall.spec.device_kind(device) {
             Some(DeviceKind::Kiosk) => None,
             Some(DeviceKind::Terminal(w) | DeviceKind::Rater(w)) => Some(w),
             None => continue,
+        };
+        let at = match window {
+            Some(w) => due_on_duty(hall, w, *since, limit, now, next),
+            None => due(hall, *since, limit, now, next),
+        };
+        let Some(at) = at else {
+            continue;
         };
         out.push(Finding {
             rule: Rule::DeviceOffline,

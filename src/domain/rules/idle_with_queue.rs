@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Def, Kind, Param, Setting, due, minutes, window_finding, window_name};
+use super::{Def, Kind, Param, Setting, due_on_duty, minutes, window_finding, window_name};
 use crate::domain::alert::{Facts, Finding, Rule, Severity};
 use crate::domain::checks::{Aspects, Next};
 use crate::domain::hall::Hall;
@@ -60,7 +60,7 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
             continue;
         };
         let base = state.since.max(first_waiting);
-        if let Some(at) = due(hall, base, limit, now, next) {
+        if let Some(at) = due_on_duty(hall, w, base, limit, now, next) {
             let facts = Facts {
                 minutes: minutes(limit),
                 ..Facts::default()

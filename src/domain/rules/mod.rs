@@ -347,6 +347,21 @@ fn due(
     at.filter(|d| *d <= now)
 }
 
+/// `due`, counting only window `w`'s duty: the window rules apply only
+/// while that window is on duty.
+fn due_on_duty(
+    hall: &Hall,
+    w: usize,
+    base: DateTime<Utc>,
+    secs: i64,
+    now: DateTime<Utc>,
+    next: &mut Next,
+) -> Option<DateTime<Utc>> {
+    let at = hall.duty_deadline(w, base, secs);
+    next.deadline(at);
+    at.filter(|d| *d <= now)
+}
+
 /// The severity reached at `now`, counting office time from `base` against
 /// (warning, critical) seconds.
 fn graded(
@@ -362,6 +377,23 @@ fn graded(
     Some(grade_at(
         first,
         due(hall, base, crit, now, next),
+        (warn, crit),
+    ))
+}
+
+/// `graded`, counting only window `w`'s duty.
+fn graded_on_duty(
+    hall: &Hall,
+    w: usize,
+    base: DateTime<Utc>,
+    now: DateTime<Utc>,
+    (warn, crit): (i64, i64),
+    next: &mut Next,
+) -> Option<Grade> {
+    let first = due_on_duty(hall, w, base, warn, now, next)?;
+    Some(grade_at(
+        first,
+        due_on_duty(hall, w, base, crit, now, next),
         (warn, crit),
     ))
 }
@@ -427,7 +459,7 @@ fn graded_window(
     limits: (i64, i64),
     next: &mut Next,
 ) -> Option<Finding> {
-    let g = graded(hall, base, next.now(), limits, next)?;
+    let g = graded_on_duty(hall, w, base, next.now(), limits, next)?;
     let facts = Facts {
         minutes: minutes(g.limit),
         ..Facts::default()

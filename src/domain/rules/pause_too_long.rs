@@ -9,7 +9,7 @@ use crate::domain::hall::Hall;
 
 pub const RULE: Def = Def {
     name: "暂停过长",
-    condition: "a window has been paused for this much office time",
+    condition: "a window has been paused for this much of its duty",
     severities: &[Severity::Warning, Severity::Critical],
     reads: Aspects::STAFF,
     time_based: true,

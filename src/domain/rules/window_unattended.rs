@@ -1,5 +1,5 @@
-//! `window_unattended` (空岗): a window on the rota has no staff logged in
-//! during office hours.
+//! `window_unattended` (空岗): a window has no staff logged in while it is
+//! on duty. The alert names the rostered A角 and asks the B角 to stand in.
 
 use chrono::{DateTime, Utc};
 
@@ -10,7 +10,7 @@ use crate::domain::hall::Hall;
 
 pub const RULE: Def = Def {
     name: "窗口空岗",
-    condition: "a window on the rota has had no staff logged in for this much office time",
+    condition: "a window has had no staff logged in for this much of its duty",
     severities: &[Severity::Warning, Severity::Critical],
     reads: Aspects::STAFF,
     time_based: true,
@@ -46,6 +46,7 @@ pub fn check(hall: &Hall, _: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut N
     let limits = hall.spec.thresholds.window_unattended.limits_s;
     for (w, spec) in hall.spec.windows.iter().enumerate() {
         let state = &hall.windows[w];
+        // A spare window has no duty, and a window's duty alone counts.
         if !spec.on_rota || state.staff.is_some() {
             continue;
         }
@@ -61,11 +62,27 @@ pub fn check(hall: &Hall, _: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut N
 }
 
 pub fn say(hall: &Hall, f: &Finding) -> String {
-    format!(
+    let mut text = format!(
         "{}空岗已超过 {} 分钟",
         window_name(hall, f.facts.window),
         f.facts.minutes
-    )
+    );
+    if let Some(roster) = f.facts.window.and_then(|w| roster_words(hall, w, f.since)) {
+        text.push('：');
+        text.push_str(&roster);
+    }
+    text
+}
+
+/// 「A角 张三 未到岗，请 B角 李四 顶岗」 for the shift of window `w` at `at`.
+pub fn roster_words(hall: &Hall, w: usize, at: DateTime<Utc>) -> Option<String> {
+    let shift = hall.spec.shift_at(w, at)?;
+    let name = |i: usize| hall.spec.staff.get(i).map(|s| s.name.as_str());
+    let a = name(shift.a?)?;
+    Some(match shift.b.and_then(name) {
+        Some(b) => format!("A角 {a} 未到岗，请 B角 {b} 顶岗"),
+        None => format!("A角 {a} 未到岗"),
+    })
 }
 
 #[cfg(test)]
