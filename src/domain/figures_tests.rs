@@ -269,6 +269,7 @@ fn spare(id: &str, kind: WindowKind, services: Vec<usize>) -> WindowSpec {
         zone: None,
         on_rota: false,
         duty: None,
+        roster: Vec::new(),
         benchmark: 25,
         counts: kind.default_unit(),
         mandatory: false,

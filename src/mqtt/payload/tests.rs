@@ -1222,6 +1222,8 @@ fn a_wait_alert_with_its_longest_list_fits_in_an_mqtt_payload() {
         resolved_by: None,
         resolved_at: None,
         resolve_note: Some("某".repeat(200)),
+        department: Some("d".repeat(32)),
+        department_name: Some("某".repeat(40)),
     };
     let body = alert(&view);
     assert!(body.len() < MAX_PAYLOAD, "{} bytes", body.len());
