@@ -227,6 +227,7 @@ function makeTile() {
   const since = el('p', 't-since num');
   row.append(ticket, since);
   const staff = el('p', 't-staff');
+  const duty = el('p', 't-duty');
   const bar = el('div', 't-bar');
   bar.setAttribute('role', 'meter');
   bar.setAttribute('aria-valuemin', '0');
@@ -238,8 +239,8 @@ function makeTile() {
   barText.setAttribute('aria-hidden', 'true');
   bar.append(el('span', 't-bar-label', '今日办结'), track, barText);
   const meta = el('p', 't-meta');
-  li.append(head, row, staff, bar, meta);
-  return { li, name, statusText, since, ticket, staff, bar, fill, barText, meta, sig: '' };
+  li.append(head, row, staff, duty, bar, meta);
+  return { li, name, statusText, since, ticket, staff, duty, bar, fill, barText, meta, sig: '' };
 }
 
 function updateTile(t, w) {
@@ -256,18 +257,21 @@ function updateTile(t, w) {
   const benchmark = Math.max(0, num(w.benchmark, 0));
   const load = num(w.load, benchmark > 0 ? served / benchmark : 0);
   const sig = JSON.stringify([w.name, status, w.ticket, w.staff, w.staff_name, served, tickets, benchmark, load,
-    w.avg_service_s, w.satisfaction_rate, w.missed_today]);
+    w.avg_service_s, w.satisfaction_rate, w.missed_today, w.on_duty, w.shift, w.attendance, w.department_name]);
   if (sig !== t.sig) {
     t.sig = sig;
+    // A window off duty that nobody staffs is closed, not 空岗.
+    const offDuty = w.on_duty === false && status === 'offline';
+    t.li.classList.toggle('off-duty', offDuty);
     setText(t.name, str(w.name) || `${w.id}号窗口`);
-    setText(t.statusText, STATUS_TEXT[status]);
+    setText(t.statusText, offDuty ? '非值班' : status === 'offline' && w.on_duty ? '空岗' : STATUS_TEXT[status]);
 
     const ticket = str(w.ticket);
     t.ticket.replaceChildren();
     if (ticket && (status === 'calling' || status === 'serving')) {
       t.ticket.append(el('span', 't-ticket-no', ticket));
     } else {
-      t.ticket.append(el('span', 't-ticket-none', status === 'offline' ? '无人在岗' : status === 'paused' ? '暂停服务' : '等待叫号'));
+      t.ticket.append(el('span', 't-ticket-none', offDuty ? '不在值班时段' : status === 'offline' ? '无人在岗' : status === 'paused' ? '暂停服务' : '等待叫号'));
     }
     t.ticket.dataset.ticket = ticket;
 
@@ -278,6 +282,8 @@ function updateTile(t, w) {
     } else {
       t.staff.append(el('span', 't-staff-none', '未登录'));
     }
+
+    renderDuty(t.duty, w);
 
     const b = band(load);
     t.bar.dataset.served = String(served);
@@ -293,6 +299,7 @@ function updateTile(t, w) {
     setText(t.barText, `${served}/${benchmark}`);
 
     const meta = [];
+    if (str(w.department_name)) meta.push(str(w.department_name));
     if (!people && tickets !== served) meta.push(`办结 ${countText(tickets)} 个号`);
     if (num(w.avg_service_s, null) !== null) meta.push(`平均办理 ${minutesText(w.avg_service_s)}`);
     if (num(w.satisfaction_rate, null) !== null) meta.push(`满意率 ${percentText(w.satisfaction_rate)}`);
@@ -301,6 +308,31 @@ function updateTile(t, w) {
     t.meta.hidden = meta.length === 0;
   }
   tickTile(t, w);
+}
+
+// The window's rostered shift (A角 keeps it, B角 covers) and how the A角
+// kept today's shifts so far.
+function renderDuty(p, w) {
+  p.replaceChildren();
+  const shift = w.shift && typeof w.shift === 'object' ? w.shift : null;
+  if (!shift) {
+    p.hidden = true;
+    return;
+  }
+  p.hidden = false;
+  const hm = (t) => str(t).slice(11, 16);
+  const who = (role, x) => (x && str(x.name) ? `${role} ${str(x.name)}` : '');
+  const parts = [`值班 ${hm(shift.start)}–${hm(shift.end)}`, who('A角', shift.a), who('B角', shift.b)].filter(Boolean);
+  p.append(el('span', 't-duty-shift', parts.join(' · ')));
+  const a = w.attendance && typeof w.attendance === 'object' ? w.attendance : null;
+  const marks = [];
+  if (a) {
+    if (num(a.not_arrived, 0) > 0) marks.push('未到岗');
+    if (num(a.late, 0) > 0) marks.push(`迟到${num(a.late, 0) > 1 ? ` ${countText(a.late)} 次` : ''}`);
+    if (num(a.early_leave, 0) > 0) marks.push('早退');
+    if (num(a.absences, 0) > 0) marks.push(`离岗 ${countText(a.absences)} 次`);
+  }
+  for (const m of marks) p.append(el('span', 't-att-mark', m));
 }
 
 function tickTile(t, w) {
@@ -358,6 +390,7 @@ function renderQueues() {
     th.scope = 'row';
     if (str(q.prefix)) th.append(el('span', 'prefix num', str(q.prefix)));
     th.append(str(q.name) || str(q.service));
+    if (str(q.department_name)) th.append(el('span', 'q-dept', str(q.department_name)));
     const longest = el('td', 'n num q-longest');
     longest.dataset.since = str(q.longest_since);
     tr.append(th,

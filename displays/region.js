@@ -111,7 +111,10 @@ function renderHalls() {
     const waiting = waitingOf(h);
     const longest = el('td', 'n num longest');
     longest.dataset.hall = id;
-    const windows = el('td', 'n num', `${countText(h.windows_open)}/${countText(h.windows_total)}`);
+    // Open windows against those on duty now; 空岗 named when any.
+    const windows = el('td', 'n num windows');
+    windows.append(`${countText(h.windows_open)}/${countText(num(h.windows_on_duty, h.windows_total))}`);
+    if (num(h.windows_unattended, 0) > 0) windows.append(el('span', 'unattended', `空岗 ${countText(h.windows_unattended)}`));
     const advice = el('td', 'advice');
     const lines = Array.isArray(h.advice) ? h.advice.map(str).filter(Boolean) : [];
     if (lines.length) {
@@ -127,6 +130,7 @@ function renderHalls() {
       el('td', 'n num', minutesText(h.avg_wait_s)),
       el('td', 'n num', countText(h.issued_today)),
       el('td', 'n num', countText(h.served_today)),
+      el('td', 'n num', countText(h.cases_today)),
       windows,
       el('td', 'n num', percentText(h.load)),
       el('td', 'n num', percentText(h.satisfaction_rate)),
@@ -149,7 +153,8 @@ function renderHalls() {
       el('td', 'n num', ''),
       el('td', 'n num', String(sum((h) => h.issued_today))),
       el('td', 'n num', String(sum((h) => h.served_today))),
-      el('td', 'n num', `${sum((h) => h.windows_open)}/${sum((h) => h.windows_total)}`),
+      el('td', 'n num', String(sum((h) => h.cases_today))),
+      el('td', 'n num', `${sum((h) => h.windows_open)}/${sum((h) => num(h.windows_on_duty, h.windows_total))}`),
       el('td', 'n num', ''),
       el('td', 'n num', ''),
       alerts,

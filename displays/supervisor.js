@@ -92,6 +92,11 @@ function normAlert(a) {
     ticket: strOrNull(a.ticket),
     service: strOrNull(a.service),
     serviceName: strOrNull(a.service_name),
+    departmentName: strOrNull(a.department_name),
+    // A wait alert covers a whole queue: how many are over the limit, and
+    // the tickets listed besides the longest waiter.
+    count: Number.isInteger(a.count) && a.count > 0 ? a.count : null,
+    tickets: Array.isArray(a.tickets) ? a.tickets.map(str).filter(Boolean) : [],
     message: str(a.message),
     openedAt: parseTime(a.opened_at),
     updatedAt: parseTime(a.updated_at),
@@ -126,8 +131,9 @@ function subjectParts(a) {
   if (hall) parts.push(hall);
   const win = windowNameOf(a);
   if (win) parts.push(win);
-  if (a.ticket) parts.push(`${a.ticket} 号`);
+  if (a.ticket) parts.push(a.count > 1 ? `${a.ticket} 等 ${a.count} 个号` : `${a.ticket} 号`);
   if (a.serviceName || a.service) parts.push(a.serviceName || a.service);
+  if (a.departmentName) parts.push(a.departmentName);
   return parts;
 }
 
@@ -591,7 +597,9 @@ function updateRow(row, a) {
     tags.append(el('span', `tag tag-state st-${a.state}`, ALERT_STATES[a.state]));
     row.title.replaceChildren(rule, subject, tags);
 
-    row.msg.textContent = a.message;
+    row.msg.textContent = a.tickets.length
+      ? `${a.message}（另有 ${a.tickets.join('、')}${a.count > a.tickets.length + 1 ? ' 等' : ''}）`
+      : a.message;
     row.msg.hidden = !a.message;
 
     if (a.state === 'acknowledged') {

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use chrono::Timelike;
 
 use crate::config::broker::BrokerAddr;
-use crate::domain::{HallSpec, WindowKind};
+use crate::domain::HallSpec;
 
 /// How the simulator runs.
 #[derive(Debug, Clone)]
@@ -93,8 +93,12 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     for (h, spec) in halls.into_iter().enumerate() {
         let seed = opts.seed.wrapping_add(h as u64 * 1000);
-        for (w, window) in spec.windows.iter().enumerate() {
-            if !window.on_rota && window.kind == WindowKind::Complaint {
+        for w in 0..spec.windows.len() {
+            // A spare window (never on duty) stays closed: the staffing
+            // advice says when opening it would help.
+            let duty = spec.duty(w);
+            if duty.weekly.iter().all(Vec::is_empty) && duty.exceptions.values().all(Vec::is_empty)
+            {
                 continue;
             }
             let (spec, opts, stop) = (spec.clone(), opts.clone(), stop.clone());
@@ -304,16 +308,47 @@ async fn window_loop(
         return Ok(());
     }
     let cmd = |op: &str| json!({"op": op});
-    terminal
-        .request(
-            &command_topic,
-            "command",
-            json!({"op": "login", "staff": staff_no, "staff_name": name}),
-            &stop,
-        )
-        .await;
+    let login = json!({"op": "login", "staff": staff_no, "staff_name": name});
+    let now = || {
+        opts.clock
+            .as_ref()
+            .map_or_else(chrono::Utc::now, |c| c.now())
+    };
+    let mut logged_in = false;
     let services: Vec<String> = spec.services.iter().map(|s| s.code.to_string()).collect();
     while !stop.is_cancelled() {
+        // Staff keep their window's duty: in at its start, out at its end
+        // (a 延时服务 Saturday or 午间值班 staffs only some windows).
+        if !spec.on_duty(w, now()) {
+            if logged_in {
+                let out = terminal
+                    .request(&command_topic, "command", cmd("logout"), &stop)
+                    .await;
+                logged_in = out.is_some_and(|r| {
+                    r["ok"] != json!(true) && r["error"].as_str() != Some("not_logged_in")
+                });
+                if logged_in {
+                    // Still at a ticket, or paused: finish or resume first.
+                    for op in [
+                        json!({"op": "finish", "outcome": "completed"}),
+                        cmd("resume"),
+                    ] {
+                        terminal.request(&command_topic, "command", op, &stop).await;
+                    }
+                    continue;
+                }
+            }
+            if !pause(60.0, opts.speed, &stop).await {
+                break;
+            }
+            continue;
+        }
+        if !logged_in {
+            terminal
+                .request(&command_topic, "command", login.clone(), &stop)
+                .await;
+            logged_in = true;
+        }
         let Some(reply) = terminal
             .request(&command_topic, "command", cmd("call_next"), &stop)
             .await
@@ -326,7 +361,7 @@ async fn window_loop(
             let fix = match reply["error"].as_str() {
                 Some("busy") => json!({"op": "finish", "outcome": "completed"}),
                 Some("paused") => cmd("resume"),
-                _ => json!({"op": "login", "staff": staff_no, "staff_name": name}),
+                _ => login.clone(),
             };
             terminal
                 .request(&command_topic, "command", fix, &stop)
@@ -540,7 +575,11 @@ async fn kiosk_loop(
             // Granted at the guide desk (导办台), with its reason.
             let reason = ["危重病人", "残疾人陪同", "现役军人", "急事急办"][rng.random_range(0..4)];
             body["green_reason"] = json!(reason);
-            body["issued_by"] = json!("DB01");
+            let by = spec
+                .staff
+                .first()
+                .map_or("DB01".to_owned(), |m| m.id.to_string());
+            body["issued_by"] = json!(by);
         }
         match device.request(&topic, "request", body, &stop).await {
             Some(r) if r["ok"] == json!(true) => {

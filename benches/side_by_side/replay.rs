@@ -34,8 +34,12 @@ pub async fn write_day(
             .map(|j| script("day", h, j, cycles, true))
             .collect();
         let total: usize = scripts.iter().map(Vec::len).sum();
-        // Nine office hours for the whole hall's messages, in round robin.
-        let step_ms = (9 * 3600 * 1000 / total.max(1) as i64).max(1);
+        // Nine office hours for the whole hall's messages, in round robin;
+        // at most 100 s between one window's messages, so a rating without
+        // a ticket number follows its finish within the 120 s it is taken in.
+        let step_ms = (9 * 3600 * 1000 / total.max(1) as i64)
+            .min(100_000 / scripts.len().max(1) as i64)
+            .max(1);
         let mut cursors = vec![0usize; scripts.len()];
         let mut now = day_start;
         for k in (0..total).map(|i| i % scripts.len()) {

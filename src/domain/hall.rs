@@ -761,6 +761,16 @@ impl Hall {
         {
             return Reply::Refused(Refusal::new(super::Reason::GreenReasonRequired));
         }
+        // Who granted it must be someone the hall registers, as at a login.
+        if request.priority == Priority::Green
+            && let Some(by) = &request.issued_by
+            && !self.spec.knows_staff(by)
+        {
+            return Reply::Refused(Refusal::with(
+                super::Reason::UnknownStaff,
+                format!("工号 {by} 未登记"),
+            ));
+        }
         let green_reason = green_reason
             .filter(|_| request.priority == Priority::Green)
             .map(str::to_owned);

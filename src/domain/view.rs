@@ -135,6 +135,10 @@ pub struct SummaryView {
     /// Windows with staff logged in and not paused.
     pub windows_open: usize,
     pub windows_total: usize,
+    /// Windows on duty now (that must be staffed).
+    pub windows_on_duty: usize,
+    /// Of those, windows with nobody logged in (空岗).
+    pub windows_unattended: usize,
     /// Alerts open or acknowledged.
     pub alerts_open: usize,
     /// Active alerts per severity (`notice`, `warning`, `critical`); a
@@ -181,6 +185,35 @@ pub struct DashWindow {
     /// Office seconds today in each status, the current one up to now.
     #[schema(value_type = std::collections::BTreeMap<WindowStatus, i64>)]
     pub status_s: std::collections::BTreeMap<String, i64>,
+    /// Whether the window is on duty now (must be staffed).
+    pub on_duty: bool,
+    /// Its rostered shift now, else its next one today, else its last one
+    /// today; None when it has no rostered shift today.
+    pub shift: Option<ShiftView>,
+    /// How its rostered A角 kept today's shifts so far; None without one.
+    pub attendance: Option<super::duty::Attendance>,
+    /// The department (进驻单位) of its services, when they share one.
+    pub department_name: Option<String>,
+}
+
+/// A rostered shift of a window as the dashboard shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct ShiftView {
+    pub start: DateTime<FixedOffset>,
+    pub end: DateTime<FixedOffset>,
+    /// The A角, who keeps the shift.
+    pub a: Option<RosterStaff>,
+    /// The B角, who covers when the A角 is away.
+    pub b: Option<RosterStaff>,
+}
+
+/// A registered staff member named on a rota.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct RosterStaff {
+    /// 工号.
+    #[schema(value_type = String)]
+    pub id: StaffId,
+    pub name: String,
 }
 
 /// A service's queue on the manager's dashboard (the `queue` message).
@@ -207,6 +240,8 @@ pub struct DashQueue {
     /// Open windows that serve it (a window serving k services counts 1/k).
     #[schema(minimum = 0)]
     pub windows_open: f64,
+    /// The department (进驻单位) the service belongs to.
+    pub department_name: Option<String>,
 }
 
 /// The hall's key figures today (the `kpi` message): the hall row of the
@@ -420,6 +455,12 @@ impl Hall {
                 .filter(|w| w.staff.is_some() && w.paused.is_none())
                 .count(),
             windows_total: self.windows.len(),
+            windows_on_duty: (0..self.windows.len())
+                .filter(|&w| self.spec.on_duty(w, now))
+                .count(),
+            windows_unattended: (0..self.windows.len())
+                .filter(|&w| self.spec.on_duty(w, now) && self.windows[w].staff.is_none())
+                .count(),
             alerts_open: self.open_alerts.len(),
         }
     }
@@ -524,7 +565,32 @@ impl Hall {
             satisfaction_rate: f.satisfaction_rate,
             rating_rate: f.rating_rate,
             status_s: f.status_s.unwrap_or_default(),
+            on_duty: self.spec.on_duty(w, now),
+            shift: self.shift_view(w, now),
+            attendance: self.window_attendance(w, now),
+            department_name: self.spec.window_department(w).map(|d| d.name.clone()),
         }
+    }
+
+    /// Window `w`'s shift now, else its next one today, else its last.
+    fn shift_view(&self, w: usize, now: DateTime<Utc>) -> Option<ShiftView> {
+        let shifts = self.spec.shifts(w, self.day);
+        let shift = shifts
+            .iter()
+            .find(|s| now < s.end)
+            .or_else(|| shifts.last())?;
+        let person = |i: Option<usize>| {
+            i.and_then(|i| self.spec.staff.get(i)).map(|m| RosterStaff {
+                id: m.id.clone(),
+                name: m.name.clone(),
+            })
+        };
+        Some(ShiftView {
+            start: self.local_time(shift.start),
+            end: self.local_time(shift.end),
+            a: person(shift.a),
+            b: person(shift.b),
+        })
     }
 
     pub fn dash_queue(&self, s: usize, now: DateTime<Utc>) -> DashQueue {
@@ -539,6 +605,7 @@ impl Hall {
             issued_today: f.issued.unwrap_or(0),
             served_today: f.served,
             windows_open: self.open_windows_for(s),
+            department_name: self.spec.service_department(s).map(|d| d.name.clone()),
         }
     }
 

@@ -120,7 +120,7 @@ pub enum StatsAnswer<'a> {
 /// The CSV's first lines, as the document's example.
 fn csv_example() -> String {
     format!(
-        "\u{feff}{}\r\n2026-11-22,窗口,01,1号窗口,,12,11,1,8.3,6.5,21.0,7.9,25,44.0,9,81.8,8,7,1,87.5,72.7,1,1,2.0,,6.5,21.0,当日实时,,2,0,0,0,0\r\n",
+        "\u{feff}{}\r\n2026-11-22,窗口,01,1号窗口,,12,11,1,8.3,6.5,21.0,7.9,25,44.0,9,81.8,8,7,1,87.5,72.7,1,1,2.0,,6.5,21.0,当日实时,,2,0,0,0,0,11\r\n",
         CSV_HEADER.join(",")
     )
 }
@@ -142,13 +142,14 @@ fn csv_example() -> String {
     responses(
         (status = 200,
             description = "The figures. As CSV: UTF-8 with a byte-order mark and CRLF line ends (so \
-                Excel opens the Chinese text by a double click), a Chinese header row of 34 columns \
+                Excel opens the Chinese text by a double click), a Chinese header row of 35 columns \
                 (日期, 类别, 编号, 名称, 取号数, 叫号数, 办结数, 过号数, 过号率(%), 平均等候(分钟), \
                 最长等候(分钟), 平均办理(分钟), 基准(件/日), 负荷(%), 即办件, 即办率(%), 评价数, 满意数, \
                 差评数, 满意率(%), 评价率(%), 告警数, 已确认告警, 平均确认用时(分钟), 绿色通道取号数, \
                 平均总等候(分钟), 最长总等候(分钟), 数据状态, \
                 部门 (the department's code), 值班班次, 迟到, 未到岗, 早退, 离岗次数 (the A角's \
-                attendance, window and staff rows with a rostered A角)), then one \
+                attendance, window and staff rows with a rostered A角), 办结件数 (the cases the finished tickets \
+                handled: each its `items`, a consultation none)), then one \
                 row per hall (全厅), service (服务类别), window (窗口) and staff member (工作人员), or of \
                 the `by` kind only. Rates are percentages and durations minutes with one decimal; an \
                 unknown value is an empty cell; waits and service times count office time, and the \
@@ -258,7 +259,7 @@ fn kind_name(kind: &str) -> &'static str {
     }
 }
 
-const CSV_HEADER: [&str; 34] = [
+const CSV_HEADER: [&str; 35] = [
     "日期",
     "类别",
     "编号",
@@ -293,6 +294,7 @@ const CSV_HEADER: [&str; 34] = [
     "未到岗",
     "早退",
     "离岗次数",
+    "办结件数",
 ];
 
 /// A field as a spreadsheet should read it: quoted when it holds a comma,
@@ -366,6 +368,7 @@ fn csv_response(f: &DayFigures, by: Option<Rows>) -> HttpResponse {
             opt(r.attendance.map(|a| a.not_arrived)),
             opt(r.attendance.map(|a| a.early_leave)),
             opt(r.attendance.map(|a| a.absences)),
+            r.cases.to_string(),
         ];
         out.push_str(&cells.join(","));
         out.push_str("\r\n");

@@ -674,8 +674,8 @@ pub fn explain(reason: Reason) -> (&'static str, &'static str) {
             "kiosk",
         ),
         Reason::UnknownStaff => (
-            "`login`: the hall registers its staff (`[[halls.staff]]`) and this 工号 is not one of them (工号 S999 未登记)",
-            "window",
+            "`login`, or a green ticket's `issued_by`: the hall registers its staff (`[[halls.staff]]`) and this 工号 is not one of them (工号 S999 未登记)",
+            "kiosk, window",
         ),
     }
 }

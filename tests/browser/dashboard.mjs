@@ -182,7 +182,8 @@ async function main() {
 
   const t = opts.ticket;
   await until('the live dashboard after login', (d) => d.url === startPath && d.state === 'live'
-    && d.tile && d.tile.status === 'offline' && d.kpi.issued === '0张'
+    // On duty (Monday 10:00, on the rota) with nobody there: 空岗.
+    && d.tile && d.tile.status === 'offline' && d.tile.statusText === '空岗' && d.kpi.issued === '0张'
     && d.staffing.length > 0 && d.queues.length === d.staffing.length
     && d.tile.role === 'meter' && d.adviceLive === 'polite' && d.chartRows > 0
     && d.conn.state === 'live' && d.conn.text === '实时');

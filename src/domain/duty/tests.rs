@@ -167,6 +167,29 @@ fn an_unregistered_staff_number_is_refused() {
 }
 
 #[test]
+fn a_green_ticket_granted_by_an_unregistered_staff_number_is_refused() {
+    let mut h = hall_at(duty_spec(), t0());
+    let mut green = |by: &str| {
+        let input = Input::Ticket {
+            kiosk: DeviceId::parse("k1").unwrap(),
+            id: MsgId::parse(&format!("g-{by}")).unwrap(),
+            request: TicketRequest {
+                service: ServiceCode::parse("SB").unwrap(),
+                priority: Priority::Green,
+                appointment: None,
+                green_reason: Some("危重病人".into()),
+                issued_by: Some(StaffId::parse(by).unwrap()),
+            },
+        };
+        h.hall.apply(&input, h.now).reply.unwrap()
+    };
+    let r = green("S9");
+    assert_eq!(r.refusal().map(|r| r.reason), Some(Reason::UnknownStaff));
+    assert!(green("S3").refusal().is_none(), "a registered 工号");
+    assert_eq!(h.hall.tickets().len(), 1, "the refusal issued nothing");
+}
+
+#[test]
 fn on_a_service_saturday_only_the_windows_on_duty_raise_unattended_or_device_alerts() {
     let sat = t0() + Duration::days(5);
     let mut h = hall_at(duty_spec(), sat);

@@ -42,13 +42,20 @@ impl Default for Limits {
     }
 }
 
-pub fn check(hall: &Hall, _: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
+pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
     let limits = hall.spec.thresholds.window_unattended.limits_s;
     for (w, spec) in hall.spec.windows.iter().enumerate() {
         let state = &hall.windows[w];
         // A spare window has no duty, and a window's duty alone counts.
         if !spec.on_rota || state.staff.is_some() {
             continue;
+        }
+        // Once the window's last duty of the day is over, nobody is
+        // expected there until tomorrow: its 空岗 ends with the duty (a
+        // 延时服务 morning, say), not with the hall's day.
+        match duty_ends_today(hall, w) {
+            Some(end) if now < end => next.deadline(Some(end)),
+            _ => continue,
         }
         out.extend(graded_window(
             hall,
@@ -59,6 +66,13 @@ pub fn check(hall: &Hall, _: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut N
             next,
         ));
     }
+}
+
+/// When window `w`'s last duty span of the hall's current day ends; None
+/// when it has no duty that day.
+fn duty_ends_today(hall: &Hall, w: usize) -> Option<DateTime<Utc>> {
+    let end = hall.spec.duty(w).spans(hall.day).iter().map(|s| s.end).max()?;
+    hall.spec.instant(hall.day, end)
 }
 
 pub fn say(hall: &Hall, f: &Finding) -> String {
@@ -94,6 +108,31 @@ mod tests {
     use super::super::testing::{H, t0};
     use crate::domain::test_spec as spec;
     use crate::domain::*;
+
+    #[test]
+    fn window_unattended_ends_with_the_windows_last_duty_of_the_day() {
+        let mut s = spec();
+        // Window 01 keeps the mornings only; the hall opens again at 13:30.
+        s.windows[0].duty = Some(OfficeHours::weekdays(&["09:00-12:00"]));
+        s.windows[1].on_rota = false;
+        s.windows[2].on_rota = false;
+        let mut h = H {
+            hall: Hall::new(Arc::new(s), t0()),
+            now: t0(),
+            n: 0,
+        };
+        h.at(3 * 3600 - 1); // 11:59:59
+        assert_eq!(h.severity(Rule::WindowUnattended), Some(Severity::Critical));
+        // 13:30: the hall opens again, but window 01's duty was over for
+        // the day at 12:00: nobody is expected there.
+        h.at(4 * 3600 + 30 * 60);
+        assert_eq!(h.severity(Rule::WindowUnattended), None);
+        assert_eq!(
+            h.last(Rule::WindowUnattended).state,
+            AlertState::Resolved,
+            "closed by itself"
+        );
+    }
 
     #[test]
     fn window_unattended_counts_from_opening_time_for_windows_on_the_rota() {
