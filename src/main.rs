@@ -243,7 +243,7 @@ async fn demo(
         clock: Some(clock.clone()),
         // The township's 公安 rush: its pooled 无差别 windows carry it, and
         // the staffing advice says when to open the spare one.
-        rushes: vec![("jl-town".into(), "GA".into(), 5.0)],
+        rushes: vec![("jl-town".into(), "GA".into(), 3.0)],
         ..SimOptions::default()
     };
     let app = Application::build(settings, clock).await?;

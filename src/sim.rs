@@ -38,9 +38,9 @@ pub struct SimOptions {
     /// demo): arrivals then follow the day profile at the hall's own local
     /// hour. Without it the simulator keeps its own simulated hour.
     pub clock: Option<Arc<dyn crate::clock::Clock>>,
-    /// Services in a rush: (hall id, service code, factor). Their share of
-    /// the hall's arrivals is multiplied by the factor, e.g. a week when
-    /// everyone renews an identity card at the township's 公安 window.
+    /// Services in a rush: (hall id, service code, factor). Their arrivals
+    /// are multiplied by the factor, the other services' stay as they are,
+    /// e.g. a week when everyone renews an identity card at the township.
     pub rushes: Vec<(String, String, f64)>,
 }
 
@@ -290,10 +290,25 @@ async fn window_loop(
     .context("rating pad")?;
     // A hall that registers its staff: the window's A角, else someone
     // registered; otherwise any number.
+    // Windows without a roster take, in order, the registered staff no
+    // window names as its A角, so nobody is at two windows.
+    let free: Vec<usize> = (0..spec.staff.len())
+        .filter(|i| {
+            !spec
+                .windows
+                .iter()
+                .any(|x| x.roster.iter().any(|p| p.a == Some(*i)))
+        })
+        .collect();
+    let unrostered_before = spec.windows[..w]
+        .iter()
+        .filter(|x| x.roster.iter().all(|p| p.a.is_none()))
+        .count();
     let registered = win
         .roster
         .iter()
         .find_map(|p| p.a)
+        .or_else(|| free.get(unrostered_before).copied())
         .or_else(|| (!spec.staff.is_empty()).then(|| seed as usize % spec.staff.len()))
         .and_then(|i| spec.staff.get(i));
     let (staff_no, name) = match registered {
@@ -436,6 +451,11 @@ async fn window_loop(
             .request(&command_topic, "command", outcome, &stop)
             .await;
         if rng.random_bool(0.75) {
+            // The citizen reads the pad and presses: a few seconds after
+            // the finish, not at once (that would be staff rating).
+            if !pause(rng.random_range(4.0..25.0), opts.speed, &stop).await {
+                break;
+            }
             let score = match rng.random_range(0..100) {
                 0..62 => 5,
                 62..87 => 4,
@@ -501,7 +521,7 @@ async fn kiosk_loop(
         return Ok(());
     }
     // Service demand weights: comprehensive services draw more than the rest.
-    let weights: Vec<f64> = spec
+    let weights: Vec<(f64, f64)> = spec
         .services
         .iter()
         .map(|s| {
@@ -521,11 +541,15 @@ async fn kiosk_loop(
                 })
                 .map(|(_, _, factor)| factor.max(0.0))
                 .product::<f64>();
-            windows.max(1) as f64 * rush
+            (windows.max(1) as f64, rush)
         })
         .collect();
+    // A rush brings more people for its service, on top of the usual ones.
+    let usual: f64 = weights.iter().map(|(w, _)| w).sum();
+    let weights: Vec<f64> = weights.iter().map(|(w, rush)| w * rush).collect();
     let total: f64 = weights.iter().sum();
-    let rate_per_s = opts.arrivals_per_window_hour * spec.windows.len() as f64 / 3600.0;
+    let rate_per_s = opts.arrivals_per_window_hour * spec.windows.len() as f64 / 3600.0
+        * (total / usual.max(f64::EPSILON));
     // The simulated day starts at opening time, with a queue already at the door.
     let mut hour = DAY_START_H;
     let mut burst = spec.windows.len().min(12);

@@ -180,6 +180,10 @@ impl Network {
                 lo
             };
             let base = at(t);
+            // What actually flows at that level: the search accepts a level
+            // within rounding of the windows' limit, and a service is fixed
+            // at what the windows take, so the next round starts feasible.
+            let got = self.flow(&base).1;
             let mut froze = false;
             for s in 0..d.len() {
                 if fixed[s].is_some() {
@@ -189,13 +193,13 @@ impl Network {
                 let mut more = base.clone();
                 more[s] = (t * d[s] + 1e-6 * d[s].max(1.0)).min(d[s]);
                 if t >= 1.0 || more[s] <= base[s] + EPS || !self.takes(&more) {
-                    fixed[s] = Some(base[s]);
+                    fixed[s] = Some(got[s].min(base[s]));
                     froze = true;
                 }
             }
             if !froze {
                 // Only rounding can get here: fix everyone where they are.
-                for (f, x) in fixed.iter_mut().zip(&base) {
+                for (f, x) in fixed.iter_mut().zip(&got) {
                     f.get_or_insert(*x);
                 }
             }
@@ -303,5 +307,47 @@ mod tests {
         };
         assert!(close(n.max_flow(), 0.0));
         assert!(close(n.fair_shares()[0], 0.0));
+    }
+}
+#[cfg(test)]
+mod rounding {
+    use super::*;
+
+    /// Two services fixed at the level the search reached may together
+    /// ask a hair more than the windows give; the others still get what
+    /// their own windows take (seen live in a township rush).
+    #[test]
+    fn services_fixed_at_the_limit_leave_the_rest_their_own_windows() {
+        let pooled = vec![0, 1, 2, 3];
+        let n = Network {
+            demand: vec![98.1, 22.2, 14.9, 28.0, 1.9],
+            capacity: vec![16.3, 16.3, 16.3, 16.3, 16.3, 16.3, 16.3, 0.0, 6.5],
+            serves: vec![
+                vec![0],
+                vec![1],
+                vec![2],
+                vec![3],
+                pooled.clone(),
+                pooled.clone(),
+                pooled.clone(),
+                pooled,
+                vec![4],
+            ],
+        };
+        let shares = n.fair_shares();
+        let total: f64 = shares.iter().sum();
+        assert!((total - n.max_flow()).abs() < 1e-6, "{shares:?}");
+        assert!(
+            (shares[2] - 14.9).abs() < 1e-6,
+            "RS has its own window: {shares:?}"
+        );
+        assert!(
+            (shares[4] - 1.9).abs() < 1e-6,
+            "BC has its own window: {shares:?}"
+        );
+        assert!(
+            shares[1] >= 16.3 - 1e-6,
+            "SC at least its own window: {shares:?}"
+        );
     }
 }
