@@ -79,11 +79,7 @@ fn any_input(d: &mut Dice, n: u32, hall: &Hall) -> Input {
         80..93 => Input::Rating {
             window,
             id,
-            rating: RatingInput {
-                ticket: None,
-                score: d.roll(5) as u8 + 1,
-                comment: None,
-            },
+            rating: RatingInput::new(None, d.roll(5) as u8 + 1, None),
         },
         93..97 => Input::Presence {
             device: DeviceId::parse(d.pick(&["k1", "w01", "r02", "w03"])).unwrap(),

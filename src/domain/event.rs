@@ -183,6 +183,24 @@ pub struct RatingInput {
     /// 1 非常不满意 … 5 非常满意.
     pub score: u8,
     pub comment: Option<String>,
+    /// Whether a rating without a ticket must come shortly after the
+    /// window's last finish. Always written; a rating stored before the
+    /// limit existed reads false and replays as it was taken then.
+    #[serde(default)]
+    pub recent_only: bool,
+}
+
+impl RatingInput {
+    /// A rating as a pad sends it today: without a ticket, it must come
+    /// shortly after the window's last finish.
+    pub fn new(ticket: Option<TicketNo>, score: u8, comment: Option<String>) -> Self {
+        Self {
+            ticket,
+            score,
+            comment,
+            recent_only: true,
+        }
+    }
 }
 
 /// Everything a hall accepts from its devices.

@@ -105,11 +105,7 @@ impl D {
         let r = self.apply(Input::Rating {
             window: WindowId::parse(window).unwrap(),
             id,
-            rating: RatingInput {
-                ticket: None,
-                score,
-                comment: None,
-            },
+            rating: RatingInput::new(None, score, None),
         });
         assert!(r.refusal().is_none(), "{r:?}");
     }

@@ -829,7 +829,7 @@ impl Hall {
         } else {
             f64::from(self.spec.services[service].expected_service_s)
         };
-        let open = self.open_windows_for(service);
+        let open = self.window_share_for(service);
         let estimate = mean * f64::from(ahead) / open.max(1.0);
         estimate.round().clamp(0.0, f64::from(u32::MAX)) as u32
     }

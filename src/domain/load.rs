@@ -377,19 +377,36 @@ impl Hall {
         }
         out
     }
-    /// Open windows serving a service; one serving k services counts 1/k.
-    pub fn open_windows_for(&self, service: usize) -> f64 {
-        self.spec
-            .windows
-            .iter()
-            .enumerate()
-            .filter(|(i, w)| {
-                w.services.contains(&service)
-                    && self.windows[*i].staff.is_some()
-                    && self.windows[*i].paused.is_none()
+    /// Open windows (staffed, not paused) that serve a service, each whole.
+    pub fn open_windows_for(&self, service: usize) -> u32 {
+        self.open_windows_serving(service).count() as u32
+    }
+
+    /// How many open windows' work a service's queue can count on now: a
+    /// window serving several services shares itself among their queues
+    /// by their length, so four 无差别 windows with only 公安 waiting are
+    /// four windows for 公安, and one serving two equal queues is half for
+    /// each (an even split when nothing waits).
+    pub fn window_share_for(&self, service: usize) -> f64 {
+        self.open_windows_serving(service)
+            .map(|w| {
+                let served = &self.spec.windows[w].services;
+                let total: usize = served.iter().map(|&s| self.waiting(s)).sum();
+                if total == 0 {
+                    1.0 / served.len() as f64
+                } else {
+                    self.waiting(service) as f64 / total as f64
+                }
             })
-            .map(|(_, w)| 1.0 / w.services.len() as f64)
             .sum()
+    }
+
+    fn open_windows_serving(&self, service: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.spec.windows.len()).filter(move |&w| {
+            self.spec.windows[w].services.contains(&service)
+                && self.windows[w].staff.is_some()
+                && self.windows[w].paused.is_none()
+        })
     }
 
     /// Each service's remaining demand and each window's capacity at `now`.

@@ -361,7 +361,7 @@ impl Hall {
                     let since = self.tickets[t]
                         .finished_at
                         .map_or(i64::MAX, |at| (now - at).num_milliseconds());
-                    if since > super::rules::RatingLimits::ms(limit) {
+                    if rating.recent_only && since > super::rules::RatingLimits::ms(limit) {
                         return Reply::Refused(Refusal::with(
                             Reason::NoTicket,
                             format!(

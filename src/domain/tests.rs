@@ -131,11 +131,7 @@ impl T {
         self.apply(Input::Rating {
             window: WindowId::parse(window).unwrap(),
             id,
-            rating: RatingInput {
-                ticket: ticket.map(|t| TicketNo::parse(t).unwrap()),
-                score,
-                comment: None,
-            },
+            rating: RatingInput::new(ticket.map(|t| TicketNo::parse(t).unwrap()), score, None),
         })
     }
     fn status(&self, window: usize) -> WindowStatus {
@@ -721,11 +717,11 @@ fn build(t: &mut T, (what, window, arg): (u8, u8, u8)) -> Input {
                 return Input::Rating {
                     window: w,
                     id,
-                    rating: RatingInput {
-                        ticket: (arg == 4).then(|| TicketNo::new("B", 1)),
-                        score: 1 + (arg + window) % 5,
-                        comment: None,
-                    },
+                    rating: RatingInput::new(
+                        (arg == 4).then(|| TicketNo::new("B", 1)),
+                        1 + (arg + window) % 5,
+                        None,
+                    ),
                 };
             }
             WindowOp::Transfer {

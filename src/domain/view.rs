@@ -237,9 +237,8 @@ pub struct DashQueue {
     pub issued_today: u32,
     /// Tickets of this service finished today.
     pub served_today: u32,
-    /// Open windows that serve it (a window serving k services counts 1/k).
-    #[schema(minimum = 0)]
-    pub windows_open: f64,
+    /// Open windows (staffed, not paused) that serve it, each whole.
+    pub windows_open: u32,
     /// The department (进驻单位) the service belongs to.
     pub department_name: Option<String>,
 }

@@ -186,11 +186,11 @@ pub fn decode_message(inbound: &Inbound, payload: &[u8]) -> Result<Decoded, Reje
             };
             Ok(decoded(Input::Rating {
                 window: window.clone(),
-                rating: RatingInput {
+                rating: RatingInput::new(
                     ticket,
-                    score: m.score.0,
-                    comment: f.text("comment", m.comment, wire::COMMENT_MAX)?,
-                },
+                    m.score.0,
+                    f.text("comment", m.comment, wire::COMMENT_MAX)?,
+                ),
                 id,
             }))
         }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Def, Kind, Param, Setting, due, due_on_duty, minutes, window_name};
+use super::{Def, Kind, Param, Setting, due, due_on_duty, minutes, on_duty_now, window_name};
 use crate::domain::alert::{Facts, Finding, Rule, Severity, Subject};
 use crate::domain::checks::{Aspects, Next};
 use crate::domain::hall::Hall;
@@ -54,6 +54,7 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
             None => continue,
         };
         let at = match window {
+            Some(w) if !on_duty_now(hall, w, now, next) => None,
             Some(w) => due_on_duty(hall, w, *since, limit, now, next),
             None => due(hall, *since, limit, now, next),
         };

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Def, Kind, Param, Setting, due_on_duty, minutes, window_finding, window_name};
+use super::{
+    Def, Kind, Param, Setting, due_on_duty, minutes, on_duty_now, window_finding, window_name,
+};
 use crate::domain::alert::{Facts, Finding, Rule, Severity};
 use crate::domain::checks::{Aspects, Next};
 use crate::domain::hall::Hall;
@@ -47,7 +49,11 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
         .collect();
     for (w, spec) in hall.spec.windows.iter().enumerate() {
         let state = &hall.windows[w];
-        if state.staff.is_none() || state.paused.is_some() || state.current.is_some() {
+        if state.staff.is_none()
+            || state.paused.is_some()
+            || state.current.is_some()
+            || !on_duty_now(hall, w, now, next)
+        {
             continue;
         }
         // The oldest ticket it may serve, by when it was issued.

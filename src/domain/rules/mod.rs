@@ -362,6 +362,29 @@ fn due_on_duty(
     at.filter(|d| *d <= now)
 }
 
+/// Whether window `w` is on duty at `now`. A window rule finds nothing
+/// outside its window's duty (a lunch it does not keep, the end of its
+/// 延时服务 morning), so the end of the current duty span, or the start of
+/// the next, goes to `next`.
+fn on_duty_now(hall: &Hall, w: usize, now: DateTime<Utc>, next: &mut Next) -> bool {
+    for span in hall.spec.duty(w).spans(hall.day) {
+        let (Some(start), Some(end)) = (
+            hall.spec.instant(hall.day, span.start),
+            hall.spec.instant(hall.day, span.end),
+        ) else {
+            continue;
+        };
+        if start <= now && now < end {
+            next.deadline(Some(end));
+            return true;
+        }
+        if now < start {
+            next.deadline(Some(start));
+        }
+    }
+    false
+}
+
 /// The severity reached at `now`, counting office time from `base` against
 /// (warning, critical) seconds.
 fn graded(
@@ -459,6 +482,9 @@ fn graded_window(
     limits: (i64, i64),
     next: &mut Next,
 ) -> Option<Finding> {
+    if !on_duty_now(hall, w, next.now(), next) {
+        return None;
+    }
     let g = graded_on_duty(hall, w, base, next.now(), limits, next)?;
     let facts = Facts {
         minutes: minutes(g.limit),

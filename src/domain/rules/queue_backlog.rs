@@ -10,7 +10,8 @@ use crate::domain::hall::Hall;
 pub const RULE: Def = Def {
     name: "排队积压",
     condition: "tickets waiting for a service, per window open for it (a window \
-                serving k services counts 1/k), are more than the limit",
+                serving several services shares itself among their queues by \
+                their length), are more than the limit",
     severities: &[Severity::Warning],
     reads: Aspects::QUEUE.or(Aspects::STAFF),
     time_based: true,
@@ -41,8 +42,9 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, _: &mut Ne
     let limit = hall.spec.thresholds.queue_backlog.per_window;
     for s in 0..hall.spec.services.len() {
         let waiting = hall.waiting(s);
-        let open = hall.open_windows_for(s);
-        // A shared window counts 1/k; with none open, the queue itself counts.
+        let open = hall.window_share_for(s);
+        // A shared window counts by its queues' share; with none open, the
+        // queue itself counts.
         let per_window = if open > 0.0 {
             waiting as f64 / open
         } else {
@@ -51,6 +53,7 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, _: &mut Ne
         if per_window > limit {
             let facts = Facts {
                 count: waiting as i64,
+                total: i64::from(hall.open_windows_for(s)),
                 ratio: open,
                 ..Facts::default()
             };
@@ -68,10 +71,10 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, _: &mut Ne
 
 pub fn say(hall: &Hall, f: &Finding) -> String {
     format!(
-        "{}排队 {} 人，开放窗口 {:.1} 个",
+        "{}排队 {} 人，可办窗口 {} 个",
         service_name(hall, f.facts.service),
         f.facts.count,
-        f.facts.ratio
+        f.facts.total
     )
 }
 
@@ -83,7 +86,7 @@ mod tests {
     #[test]
     fn queue_backlog_above_ten_per_open_window() {
         let mut h = H::new();
-        // Window 01 serves SB and GA: half a window for SB.
+        // Window 01 serves SB and GA; with only SB waiting, all of it is SB's.
         for _ in 0..5 {
             h.ticket("SB");
         }
@@ -96,7 +99,7 @@ mod tests {
             Some(Severity::Warning),
             "11 waiting, 1 window"
         );
-        // Window 02 opens: 1.5 windows for SB, 11 / 1.5 is about 7.
+        // Window 02 opens: 2 windows for SB, 11 / 2 is 5.5.
         h.op(
             "02",
             WindowOp::Login {
@@ -105,5 +108,22 @@ mod tests {
             },
         );
         assert_eq!(h.severity(Rule::QueueBacklog), None);
+    }
+
+    #[test]
+    fn a_shared_window_counts_by_the_length_of_the_queues_it_serves() {
+        let mut h = H::new();
+        // Window 01 serves SB and GA: 14 SB and 14 GA share it half and half.
+        for _ in 0..14 {
+            h.ticket("SB");
+            h.ticket("GA");
+        }
+        assert!(h.hall.window_share_for(0) > 0.49 && h.hall.window_share_for(0) < 0.51);
+        assert_eq!(h.active(Rule::QueueBacklog).len(), 2, "14 / 0.5 each");
+        assert!(
+            h.last(Rule::QueueBacklog).message.contains("可办窗口 1 个"),
+            "{}",
+            h.last(Rule::QueueBacklog).message
+        );
     }
 }

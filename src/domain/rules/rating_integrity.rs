@@ -173,11 +173,7 @@ mod tests {
         let input = Input::Rating {
             window: WindowId::parse("01").unwrap(),
             id,
-            rating: RatingInput {
-                ticket: ticket.map(|t| TicketNo::parse(t).unwrap()),
-                score: 5,
-                comment: None,
-            },
+            rating: RatingInput::new(ticket.map(|t| TicketNo::parse(t).unwrap()), 5, None),
         };
         h.hall.apply(&input, h.now).reply.unwrap()
     }
@@ -258,6 +254,22 @@ mod tests {
         served(&mut h);
         let on_time = rate_at(&mut h, 120_000, None);
         assert!(on_time.refusal().is_none(), "{on_time:?}");
+    }
+
+    #[test]
+    fn a_late_rating_stored_before_the_limit_existed_replays_as_taken() {
+        let mut h = H::new();
+        served(&mut h);
+        h.now += Duration::minutes(10);
+        let stored = r#"{"kind":"rating","window":"01","id":"old-1","ticket":null,"score":4,"comment":null}"#;
+        let input: Input = serde_json::from_str(stored).unwrap();
+        let reply = h.hall.apply(&input, h.now).reply.unwrap();
+        assert!(reply.refusal().is_none(), "{reply:?}");
+        let b001 = h.hall.ticket(&TicketNo::parse("B001").unwrap()).unwrap();
+        assert_eq!(b001.rating, Some(4));
+        // What is stored today keeps the limit on replay.
+        let today = serde_json::to_value(RatingInput::new(None, 4, None)).unwrap();
+        assert_eq!(today["recent_only"], true);
     }
 
     #[test]

@@ -86,11 +86,7 @@ impl H {
         let input = Input::Rating {
             window: WindowId::parse(window).unwrap(),
             id,
-            rating: RatingInput {
-                ticket: None,
-                score,
-                comment: Some("等太久".into()),
-            },
+            rating: RatingInput::new(None, score, Some("等太久".into())),
         };
         self.hall.apply(&input, self.now);
     }

@@ -42,7 +42,7 @@ impl Default for Limits {
     }
 }
 
-pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
+pub fn check(hall: &Hall, _: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
     let limits = hall.spec.thresholds.window_unattended.limits_s;
     for (w, spec) in hall.spec.windows.iter().enumerate() {
         let state = &hall.windows[w];
@@ -50,13 +50,9 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
         if !spec.on_rota || state.staff.is_some() {
             continue;
         }
-        // Once the window's last duty of the day is over, nobody is
-        // expected there until tomorrow: its 空岗 ends with the duty (a
-        // 延时服务 morning, say), not with the hall's day.
-        match duty_ends_today(hall, w) {
-            Some(end) if now < end => next.deadline(Some(end)),
-            _ => continue,
-        }
+        // Nobody is expected there outside its duty: its 空岗 ends with a
+        // duty span (a 延时服务 morning, a lunch it does not keep), not
+        // with the hall's day, and graded_window finds nothing then.
         out.extend(graded_window(
             hall,
             w,
@@ -66,13 +62,6 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
             next,
         ));
     }
-}
-
-/// When window `w`'s last duty span of the hall's current day ends; None
-/// when it has no duty that day.
-fn duty_ends_today(hall: &Hall, w: usize) -> Option<DateTime<Utc>> {
-    let end = hall.spec.duty(w).spans(hall.day).iter().map(|s| s.end).max()?;
-    hall.spec.instant(hall.day, end)
 }
 
 pub fn say(hall: &Hall, f: &Finding) -> String {
@@ -132,6 +121,47 @@ mod tests {
             AlertState::Resolved,
             "closed by itself"
         );
+    }
+
+    #[test]
+    fn window_rules_rest_through_a_windows_own_break_while_the_hall_stays_open() {
+        let mut s = spec();
+        // 午间值班: the hall stays open through lunch; window 01 does not.
+        s.hours = OfficeHours::weekdays(&["09:00-17:00"]);
+        s.windows[0].duty = Some(OfficeHours::weekdays(&["09:00-12:00", "13:30-17:00"]));
+        s.windows[1].duty = s.windows[0].duty.clone();
+        s.windows[2].on_rota = false;
+        let mut h = H {
+            hall: Hall::new(Arc::new(s), t0()),
+            now: t0(),
+            n: 0,
+        };
+        h.op(
+            "02",
+            WindowOp::Login {
+                staff: StaffId::parse("S2").unwrap(),
+                staff_name: None,
+            },
+        );
+        // A pause that runs into the break ends with the duty.
+        h.at(2 * 3600 + 40 * 60); // 11:40
+        h.op(
+            "02",
+            WindowOp::Pause {
+                reason: PauseReason::Break,
+            },
+        );
+        h.at(2 * 3600 + 56 * 60);
+        assert_eq!(h.severity(Rule::PauseTooLong), Some(Severity::Warning));
+        h.at(3 * 3600 - 60); // 11:59
+        assert_eq!(h.severity(Rule::WindowUnattended), Some(Severity::Critical));
+        h.at(3 * 3600 + 10 * 60); // 12:10: window 01 is on its break
+        assert_eq!(h.severity(Rule::WindowUnattended), None);
+        assert_eq!(h.last(Rule::WindowUnattended).state, AlertState::Resolved);
+        assert_eq!(h.severity(Rule::PauseTooLong), None);
+        // 13:30: its duty resumes with nobody there.
+        h.at(4 * 3600 + 30 * 60);
+        assert_eq!(h.severity(Rule::WindowUnattended), Some(Severity::Critical));
     }
 
     #[test]

@@ -300,23 +300,16 @@ fn ratings_decode_with_and_without_a_ticket() {
         Input::Rating {
             window: WindowId::parse("05").unwrap(),
             id: msg("r05-0009"),
-            rating: RatingInput {
-                ticket: Some(TicketNo::parse("B023").unwrap()),
-                score: 2,
-                comment: Some("等太久".into()),
-            },
+            rating: RatingInput::new(
+                Some(TicketNo::parse("B023").unwrap()),
+                2,
+                Some("等太久".into())
+            ),
         }
     );
     for score in 1..=5u8 {
         match ok(&rater(), json!({"id": "r05-0010", "score": score})) {
-            Input::Rating { rating, .. } => assert_eq!(
-                rating,
-                RatingInput {
-                    ticket: None,
-                    score,
-                    comment: None
-                }
-            ),
+            Input::Rating { rating, .. } => assert_eq!(rating, RatingInput::new(None, score, None)),
             other => panic!("{other:?}"),
         }
     }
