@@ -53,6 +53,7 @@ const model = {
   staffing: null,       // StaffingAdvice
   kpi: null,            // KpiView
   alerts: new Map(),    // id -> AlertView (open or acknowledged)
+  alertsOmitted: 0,     // open alerts the snapshot had no room for
   hadSnapshot: false,
   me: null,
 };
@@ -632,6 +633,9 @@ function renderAlerts() {
   const n = shown.length;
   const red = shown.filter((a) => a.severity === 'critical').length;
   setText($('alerts-count'), model.hadSnapshot ? `${n} 条${red ? `，其中严重 ${red} 条` : ''}` : '');
+  const more = $('alerts-more');
+  more.hidden = !model.alertsOmitted;
+  setText(more, model.alertsOmitted ? `另有 ${model.alertsOmitted} 条较轻的告警未列出，请在监察台查看` : '');
   const empty = $('alerts-empty');
   empty.hidden = n > 0;
   setText(empty, model.hadSnapshot ? '当前没有待处理的告警' : '正在加载…');
@@ -690,6 +694,8 @@ function onSnapshot(m) {
   for (const a of byId(m.alerts, 'id')) {
     if (a.state !== 'resolved') model.alerts.set(a.id, a);
   }
+  // A snapshot holds as many alerts as its size allows, the most urgent.
+  model.alertsOmitted = Number.isInteger(m.alerts_omitted) && m.alerts_omitted > 0 ? m.alerts_omitted : 0;
   model.hadSnapshot = true;
   renderAll();
   page.setState('live');

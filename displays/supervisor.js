@@ -51,6 +51,7 @@ const model = {
   alerts: new Map(),  // id -> normalised alert, every state
   known: new Set(),   // every alert id seen on this page (tells new alerts)
   hadSnapshot: false,
+  omitted: 0,         // alerts in scope the snapshot had no room for
   me: null,           // {name, role, halls} from api/me
 };
 
@@ -748,6 +749,9 @@ function renderResolved(resolved) {
   if (shown.length > MAX_RESOLVED_SHOWN) {
     $('resolved-list').append(el('li', 'resolved-more', `仅显示最近 ${MAX_RESOLVED_SHOWN} 条`));
   }
+  const omitted = $('omitted-note');
+  omitted.hidden = !model.omitted;
+  omitted.textContent = model.omitted ? `另有 ${model.omitted} 条较早的告警记录未列出，可通过告警查询接口按时间查看` : '';
 }
 
 function renderAll() {
@@ -1005,6 +1009,9 @@ function onSnapshot(m) {
     }
   }
   model.alerts = next;
+  // A snapshot holds as many alerts as its size allows: every open one
+  // first, then the newest resolved.
+  model.omitted = Number.isInteger(m.alerts_omitted) && m.alerts_omitted > 0 ? m.alerts_omitted : 0;
   for (const id of next.keys()) model.known.add(id);
   model.hadSnapshot = true;
 

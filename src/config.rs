@@ -242,6 +242,14 @@ pub struct Defaults {
     pub wait_limit_min: [u32; 2],
     /// One service running this long raises a warning, then a critical alert. Default [20, 40].
     pub service_limit_min: [u32; 2],
+    /// Tickets one kiosk may issue per minute (a burst of this many, then
+    /// one every 60/n seconds); more are refused with `kiosk_rate`. Off
+    /// unless set; a hall's `kiosk_per_minute` overrides it.
+    pub kiosk_per_minute: Option<u32>,
+    /// Walk-in tickets a service issues per day (每日限号); more are
+    /// refused with `daily_cap` (appointments and the green channel are
+    /// never capped). Off unless set; a service's `daily_cap` overrides it.
+    pub daily_cap: Option<u32>,
     /// Thresholds of the supervision rules; a hall's `[halls.rules]` overrides any of them.
     pub rules: RawRules,
 }
@@ -256,6 +264,8 @@ impl Default for Defaults {
             expected_service_min: 10,
             wait_limit_min: [30, 60],
             service_limit_min: [20, 40],
+            kiosk_per_minute: None,
+            daily_cap: None,
             rules: RawRules::default(),
         }
     }
@@ -428,6 +438,8 @@ pub struct RawHall {
     /// The staffing advice's margin for closing a window; default from
     /// `[defaults]`.
     pub staffing_margin: Option<f64>,
+    /// Tickets one kiosk may issue per minute; default from `[defaults]`.
+    pub kiosk_per_minute: Option<u32>,
 }
 
 /// `[[halls.services]]`.
@@ -445,6 +457,8 @@ pub struct RawService {
     pub service_limit_min: Option<[u32; 2]>,
     /// The `[[departments]]` code of the department that handles it.
     pub department: Option<String>,
+    /// Walk-in tickets per day; default from `[defaults]`.
+    pub daily_cap: Option<u32>,
 }
 
 /// `[[halls.windows]]`.
@@ -792,7 +806,19 @@ impl RawHall {
                     format!("must be from 1 to {MAX_MINUTES} minutes"),
                 ));
             }
+            let daily_cap = match s.daily_cap.or(d.daily_cap) {
+                Some(0) => {
+                    let field = if s.daily_cap.is_some() {
+                        format!("{f}.daily_cap")
+                    } else {
+                        "defaults.daily_cap".to_owned()
+                    };
+                    return Err(err(field, "must be at least 1 (leave it out for no cap)"));
+                }
+                cap => cap,
+            };
             services.push(ServiceSpec {
+                daily_cap,
                 code,
                 name: s.name.clone(),
                 prefix: s.prefix.clone(),
@@ -969,6 +995,20 @@ impl RawHall {
             staff,
             calendar,
             attendance,
+            kiosk_per_minute: match self.kiosk_per_minute.or(d.kiosk_per_minute) {
+                Some(n @ (0 | 601..)) => {
+                    let field = if self.kiosk_per_minute.is_some() {
+                        format!("{at}.kiosk_per_minute")
+                    } else {
+                        "defaults.kiosk_per_minute".to_owned()
+                    };
+                    return Err(err(
+                        field,
+                        format!("{n} is not from 1 to 600 (leave it out for no limit)"),
+                    ));
+                }
+                n => n,
+            },
         })
     }
 }

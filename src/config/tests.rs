@@ -1025,3 +1025,42 @@ fn windows_say_what_their_benchmark_counts_and_which_stay_open() {
         "from 1 to 10",
     );
 }
+
+#[test]
+fn the_kiosks_flood_guards_are_off_unless_set_and_checked_where_set() {
+    let s = Settings::parse(HALL).unwrap();
+    assert_eq!(s.halls[0].kiosk_per_minute, None);
+    assert!(s.halls[0].services.iter().all(|x| x.daily_cap.is_none()));
+
+    let text = with_top("[defaults]\nkiosk_per_minute = 20\ndaily_cap = 300");
+    let s = Settings::parse(&text).unwrap();
+    assert_eq!(s.halls[0].kiosk_per_minute, Some(20));
+    assert!(s.halls[0].services.iter().all(|x| x.daily_cap == Some(300)));
+    let text = hall_with("code = \"GA\"", "code = \"GA\"\ndaily_cap = 80");
+    let s = Settings::parse(&text).unwrap();
+    assert_eq!(s.halls[0].services[1].daily_cap, Some(80));
+
+    assert_refused(
+        &with_top("[defaults]\nkiosk_per_minute = 0"),
+        "defaults.kiosk_per_minute",
+        "1 to 600",
+    );
+    assert_refused(
+        &with_top("[defaults]\ndaily_cap = 0"),
+        "defaults.daily_cap",
+        "at least 1",
+    );
+    assert_refused(
+        &hall_with("code = \"GA\"", "code = \"GA\"\ndaily_cap = 0"),
+        "halls[h1].services[GA].daily_cap",
+        "at least 1",
+    );
+    assert_refused(
+        &hall_with(
+            "level = \"county\"",
+            "level = \"county\"\nkiosk_per_minute = 1000",
+        ),
+        "halls[h1].kiosk_per_minute",
+        "1 to 600",
+    );
+}

@@ -285,6 +285,8 @@ pub enum Reason {
     NoTicket,
     GreenReasonRequired,
     UnknownStaff,
+    KioskRate,
+    DailyCap,
 }
 }
 
@@ -310,6 +312,8 @@ impl Reason {
             Reason::NoTicket => "评价须注明号码：本窗口最近办结的业务已超过可评价时间",
             Reason::GreenReasonRequired => "绿色通道取号须注明原因和经办人工号",
             Reason::UnknownStaff => "工号未登记",
+            Reason::KioskRate => "取号过于频繁，请稍后再取号",
+            Reason::DailyCap => "今日该业务号已发完",
         }
     }
 }

@@ -354,6 +354,11 @@ pub struct Hall {
     pub(super) office: OfficeDay,
     /// Today's logins at windows, for attendance.
     pub(super) sessions: Vec<super::duty::Session>,
+    /// Per service, today's walk-in tickets: what its daily cap counts.
+    pub(super) walk_ins: Vec<u32>,
+    /// Per kiosk, when its issuing rate lets the next ticket through
+    /// without drawing on its burst (the theoretical arrival time).
+    pub(super) kiosk_next: HashMap<DeviceId, DateTime<Utc>>,
 }
 
 impl Hall {
@@ -371,6 +376,8 @@ impl Hall {
             tickets: Vec::new(),
             by_no: HashMap::new(),
             seq: vec![0; services],
+            walk_ins: vec![0; services],
+            kiosk_next: HashMap::new(),
             queues: Queues::new(services),
             windows: (0..windows).map(|_| WindowState::new(midnight)).collect(),
             calls: VecDeque::new(),
@@ -629,6 +636,7 @@ impl Hall {
         self.tickets = fresh.tickets;
         self.by_no = fresh.by_no;
         self.seq = fresh.seq;
+        self.walk_ins = fresh.walk_ins;
         self.queues = fresh.queues;
         self.windows = fresh.windows;
         self.calls = fresh.calls;
@@ -719,6 +727,23 @@ impl Hall {
         true
     }
 
+    /// Whether kiosk `kiosk` may issue a ticket at `now` under the hall's
+    /// issuing rate: None when it may (and the ticket is counted), else
+    /// the whole seconds until it may. A burst of `n` per minute, then one
+    /// every 60/n seconds.
+    fn kiosk_wait_s(&mut self, kiosk: &DeviceId, now: DateTime<Utc>) -> Option<i64> {
+        let n = i64::from(self.spec.kiosk_per_minute?);
+        let interval = chrono::Duration::milliseconds(60_000 / n);
+        let burst = interval * (n - 1) as i32;
+        let due = self.kiosk_next.get(kiosk).copied().unwrap_or(now).max(now);
+        if due - now > burst {
+            let wait = (due - burst - now).num_milliseconds();
+            return Some((wait + 999) / 1000);
+        }
+        self.kiosk_next.insert(kiosk.clone(), due + interval);
+        None
+    }
+
     fn issue(
         &mut self,
         kiosk: &DeviceId,
@@ -770,6 +795,31 @@ impl Hall {
                 super::Reason::UnknownStaff,
                 format!("工号 {by} 未登记"),
             ));
+        }
+        // Appointments were promised a slot, and the green channel (granted
+        // by staff) is for those who cannot come back: the rest are
+        // walk-ins, which the cap counts.
+        let walk_in = !matches!(request.priority, Priority::Appointment | Priority::Green);
+        if walk_in
+            && let Some(cap) = self.spec.services[service].daily_cap
+            && self.walk_ins[service] >= cap
+        {
+            return Reply::Refused(Refusal::with(
+                super::Reason::DailyCap,
+                format!(
+                    "今日{}号已发完（每日 {cap} 个），请改日再来或预约办理",
+                    self.spec.services[service].name
+                ),
+            ));
+        }
+        if let Some(wait_s) = self.kiosk_wait_s(kiosk, now) {
+            return Reply::Refused(Refusal::with(
+                super::Reason::KioskRate,
+                format!("取号过于频繁，请 {wait_s} 秒后再取号"),
+            ));
+        }
+        if walk_in {
+            self.walk_ins[service] += 1;
         }
         let green_reason = green_reason
             .filter(|_| request.priority == Priority::Green)

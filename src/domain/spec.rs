@@ -125,6 +125,8 @@ pub struct ServiceSpec {
     pub service_limit_s: (u32, u32),
     /// The department that handles it (index into `HallSpec::departments`).
     pub department: Option<usize>,
+    /// Walk-in tickets it issues per day (每日限号); None: no cap.
+    pub daily_cap: Option<u32>,
 }
 
 /// A window of a hall.
@@ -278,6 +280,8 @@ pub struct HallSpec {
     pub calendar: super::duty::HallCalendar,
     /// Attendance graces and the absence limit.
     pub attendance: super::duty::AttendanceLimits,
+    /// Tickets one kiosk may issue per minute; None: no limit.
+    pub kiosk_per_minute: Option<u32>,
 }
 
 impl HallSpec {

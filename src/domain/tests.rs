@@ -18,6 +18,7 @@ pub(crate) fn spec() -> HallSpec {
         wait_limit_s: (1800, 3600),
         service_limit_s: (1200, 2400),
         department: None,
+        daily_cap: None,
     };
     let win = |id: &str, services: Vec<usize>| WindowSpec {
         id: WindowId::parse(id).unwrap(),
@@ -60,6 +61,7 @@ pub(crate) fn spec() -> HallSpec {
         staff: Vec::new(),
         calendar: HallCalendar::default(),
         attendance: AttendanceLimits::default(),
+        kiosk_per_minute: None,
     }
 }
 
@@ -267,6 +269,80 @@ fn a_closed_hall_refuses_tickets_only_when_configured_to() {
         refused(&t.ticket("SB", Priority::Normal)),
         Some(Reason::HallClosed)
     );
+}
+
+#[test]
+fn a_service_issues_its_daily_cap_of_walk_ins_and_no_more() {
+    let mut s = spec();
+    s.services[0].daily_cap = Some(3);
+    let mut t = T::with(s);
+    for _ in 0..3 {
+        assert!(ticket_of(&t.ticket("SB", Priority::Normal)).is_some());
+        t.advance(60);
+    }
+    let r = t.ticket("SB", Priority::Elderly);
+    assert_eq!(refused(&r), Some(Reason::DailyCap));
+    let Reply::Refused(refusal) = &r else {
+        unreachable!()
+    };
+    assert!(
+        refusal
+            .message
+            .contains("今日社会保障号已发完（每日 3 个）"),
+        "{}",
+        refusal.message
+    );
+    assert_eq!(t.hall.waiting(0), 3, "a refusal issues nothing");
+    // Appointments and the green channel are never capped; other services
+    // have their own count.
+    assert_eq!(
+        ticket_of(&t.ticket("SB", Priority::Appointment)),
+        Some("B004")
+    );
+    assert_eq!(ticket_of(&t.ticket("SB", Priority::Green)), Some("B005"));
+    assert_eq!(ticket_of(&t.ticket("GA", Priority::Normal)), Some("A001"));
+    // A new day issues again.
+    t.advance(24 * 3600);
+    assert_eq!(ticket_of(&t.ticket("SB", Priority::Normal)), Some("B001"));
+}
+
+#[test]
+fn a_kiosk_issues_a_burst_then_at_its_rate() {
+    let mut s = spec();
+    s.kiosk_per_minute = Some(6); // a burst of 6, then one every 10 s
+    let mut t = T::with(s);
+    for n in 0..6 {
+        assert!(
+            ticket_of(&t.ticket("SB", Priority::Normal)).is_some(),
+            "{n}"
+        );
+    }
+    let r = t.ticket("SB", Priority::Normal);
+    assert_eq!(refused(&r), Some(Reason::KioskRate));
+    let Reply::Refused(refusal) = &r else {
+        unreachable!()
+    };
+    assert_eq!(refusal.message, "取号过于频繁，请 10 秒后再取号");
+    t.advance(9);
+    assert_eq!(
+        refused(&t.ticket("GA", Priority::Normal)),
+        Some(Reason::KioskRate)
+    );
+    t.advance(1);
+    assert_eq!(ticket_of(&t.ticket("GA", Priority::Normal)), Some("A001"));
+    assert_eq!(
+        refused(&t.ticket("GA", Priority::Normal)),
+        Some(Reason::KioskRate)
+    );
+    // A quiet minute fills the burst again.
+    t.advance(60);
+    for n in 0..6 {
+        assert!(
+            ticket_of(&t.ticket("QY", Priority::Normal)).is_some(),
+            "{n}"
+        );
+    }
+    assert_eq!(t.hall.tickets().len(), 13);
 }
 
 #[test]

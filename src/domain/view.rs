@@ -280,8 +280,12 @@ pub struct DashboardSnapshot {
     pub calls: Vec<CallView>,
     pub staffing: super::load::StaffingAdvice,
     pub kpi: KpiView,
-    /// Alerts open or acknowledged.
+    /// Alerts open or acknowledged, most severe first, then oldest first;
+    /// as many as a snapshot's size allows (see `alerts_omitted`).
     pub alerts: Vec<AlertView>,
+    /// Open alerts left out of `alerts` to keep the snapshot under its
+    /// size limit (the least urgent); the alert list of the API has them.
+    pub alerts_omitted: usize,
 }
 
 /// An alert as supervisors' screens and integrations see it (the `alert`
@@ -638,12 +642,21 @@ impl Hall {
             calls: self.calls.iter().map(|c| self.call_view(c)).collect(),
             staffing: self.staffing_advice(now),
             kpi: self.kpi(now),
-            alerts: self
-                .alerts
-                .iter()
-                .filter(|a| a.is_active())
-                .map(|a| self.alert_view(a))
-                .collect(),
+            alerts: {
+                let mut active: Vec<AlertView> = self
+                    .alerts
+                    .iter()
+                    .filter(|a| a.is_active())
+                    .map(|a| self.alert_view(a))
+                    .collect();
+                active.sort_by(|a, b| {
+                    b.severity
+                        .cmp(&a.severity)
+                        .then(a.opened_at.cmp(&b.opened_at))
+                });
+                active
+            },
+            alerts_omitted: 0,
         }
     }
 

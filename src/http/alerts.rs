@@ -67,16 +67,24 @@ fn hall_of<'a>(alert: &str, halls: &'a [HallHandle]) -> Option<&'a HallHandle> {
         .max_by_key(|h| h.spec.id.as_str().len())
 }
 
-/// Active alerts of the halls and those resolved today: most urgent first.
+/// Active alerts of the halls, most urgent first, then those resolved
+/// today, newest first: what a snapshot too large to hold them all keeps.
 async fn collect(halls: &[HallHandle]) -> Vec<AlertView> {
     let mut all = Vec::new();
     for h in halls {
         all.extend(h.alerts().await);
     }
     all.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(a.opened_at.cmp(&b.opened_at))
+        let resolved = |x: &AlertView| x.state == AlertState::Resolved;
+        resolved(a).cmp(&resolved(b)).then_with(|| {
+            if resolved(a) {
+                b.updated_at.cmp(&a.updated_at)
+            } else {
+                b.severity
+                    .cmp(&a.severity)
+                    .then(a.opened_at.cmp(&b.opened_at))
+            }
+        })
     });
     all
 }

@@ -249,9 +249,15 @@ pub struct AlertsSnapshotMessage<'a> {
     at: DateTime<FixedOffset>,
     /// The halls in scope (narrowed by `hall=`), in configuration order.
     halls: &'a [ConsoleHall<'a>],
-    /// Alerts open or acknowledged, and those resolved on the hall's current
-    /// day; most severe first, then oldest first.
+    /// Alerts open or acknowledged, most severe first, then oldest first;
+    /// then those resolved on the hall's current day, newest first. As many
+    /// as the snapshot's size allows: `alerts_omitted` says how many more
+    /// there are (the oldest resolved first), which the alert list of the
+    /// API gives.
     alerts: &'a [AlertView],
+    /// Alerts in scope left out of `alerts` to keep the snapshot under its
+    /// size limit.
+    alerts_omitted: usize,
     /// How fast the server's clock runs against real time (1 except in the
     /// demo), so a page can count times on by itself between messages.
     #[schema(exclusive_minimum = 0)]
@@ -445,13 +451,47 @@ fn queue_count(q: &QueueView) -> QueueCountMessage<'_> {
     }
 }
 
-/// The dashboard's first message.
+/// The most bytes a snapshot frame takes, whatever happened today: what a
+/// screen must read before it can show anything.
+pub const SNAPSHOT_MAX: usize = 256 * 1024;
+
+/// How many of `alerts`, in their order, fit in a snapshot whose other
+/// fields take `rest` bytes: all of them when the whole fits.
+fn alerts_that_fit(alerts: &[AlertView], rest: usize) -> usize {
+    let mut used = rest;
+    for (n, a) in alerts.iter().enumerate() {
+        // Its text and the comma before it.
+        used += serde_json::to_vec(a).map_or(0, |v| v.len()) + 1;
+        if used > SNAPSHOT_MAX {
+            return n;
+        }
+    }
+    alerts.len()
+}
+
+/// The dashboard's first message, at most [`SNAPSHOT_MAX`] bytes: the least
+/// urgent alerts give way first.
 pub fn dashboard_snapshot(snapshot: &DashboardSnapshot, clock_rate: f64) -> ByteString {
-    encode(&DashboardMessage::Snapshot(DashboardSnapshotMessage {
-        kind: kind::Snapshot,
-        snapshot,
-        clock_rate,
-    }))
+    let whole = |snapshot: &DashboardSnapshot| {
+        encode(&DashboardMessage::Snapshot(DashboardSnapshotMessage {
+            kind: kind::Snapshot,
+            snapshot,
+            clock_rate,
+        }))
+    };
+    let text = whole(snapshot);
+    if text.len() <= SNAPSHOT_MAX {
+        return text;
+    }
+    let mut trimmed = DashboardSnapshot {
+        alerts: Vec::new(),
+        ..snapshot.clone()
+    };
+    let rest = whole(&trimmed).len() + 32;
+    let keep = alerts_that_fit(&snapshot.alerts, rest);
+    trimmed.alerts = snapshot.alerts[..keep].to_vec();
+    trimmed.alerts_omitted = snapshot.alerts_omitted + snapshot.alerts.len() - keep;
+    whole(&trimmed)
 }
 
 /// A message of a manager's dashboard.
@@ -488,13 +528,23 @@ pub fn alerts_snapshot(
     alerts: &[AlertView],
     clock_rate: f64,
 ) -> ByteString {
-    encode(&AlertsMessage::Snapshot(AlertsSnapshotMessage {
-        kind: kind::Snapshot,
-        at,
-        halls,
-        alerts,
-        clock_rate,
-    }))
+    let whole = |alerts: &[AlertView], alerts_omitted: usize| {
+        encode(&AlertsMessage::Snapshot(AlertsSnapshotMessage {
+            kind: kind::Snapshot,
+            at,
+            halls,
+            alerts,
+            alerts_omitted,
+            clock_rate,
+        }))
+    };
+    let text = whole(alerts, 0);
+    if text.len() <= SNAPSHOT_MAX {
+        return text;
+    }
+    let rest = whole(&[], 0).len() + 32;
+    let keep = alerts_that_fit(alerts, rest);
+    whole(&alerts[..keep], alerts.len() - keep)
 }
 
 /// An alert on the console.
@@ -523,6 +573,62 @@ mod tests {
         assert_eq!(encode(&DashboardMessage::Ping(ping())), PING);
         assert_eq!(encode(&RegionMessage::Ping(ping())), PING);
         assert_eq!(encode(&AlertsMessage::Ping(ping())), PING);
+    }
+
+    /// A hall's snapshot with `n` copies of a real alert, each with a long
+    /// message, as a day of floods could leave it.
+    fn crowded(n: usize) -> (DashboardSnapshot, Vec<AlertView>) {
+        use crate::domain::{DeviceId, Hall, Input, test_spec};
+        let t0 = chrono::DateTime::parse_from_rfc3339("2026-11-23T09:00:00+08:00")
+            .unwrap()
+            .to_utc();
+        let mut hall = Hall::new(std::sync::Arc::new(test_spec()), t0);
+        let offline = Input::Presence {
+            device: DeviceId::parse("k1").unwrap(),
+            online: false,
+        };
+        let _ = hall.apply(&offline, t0);
+        let later = t0 + chrono::Duration::hours(1);
+        let _ = hall.supervise(later);
+        let one = hall.alert_views().pop().expect("an alert");
+        let alerts: Vec<AlertView> = (0..n)
+            .map(|i| AlertView {
+                id: format!("{}-{i}", one.id),
+                message: format!("{}{}", one.message, "等".repeat(300)),
+                ..one.clone()
+            })
+            .collect();
+        let mut snapshot = hall.dashboard_snapshot(later);
+        snapshot.alerts = alerts.clone();
+        (snapshot, alerts)
+    }
+
+    #[test]
+    fn snapshots_stay_under_their_limit_whatever_the_day_held() {
+        let (snapshot, alerts) = crowded(5000);
+        let text = dashboard_snapshot(&snapshot, 1.0);
+        assert!(text.len() <= SNAPSHOT_MAX, "{} bytes", text.len());
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let kept = v["alerts"].as_array().unwrap();
+        assert!(kept.len() > 100, "as many as fit: {}", kept.len());
+        assert_eq!(v["alerts_omitted"], 5000 - kept.len());
+        assert_eq!(kept[0]["id"], alerts[0].id.as_str(), "the first kept first");
+
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00+08:00").unwrap();
+        let halls = [ConsoleHall::new(&snapshot.hall.id, &snapshot.hall.name)];
+        let text = alerts_snapshot(at, &halls, &alerts, 1.0);
+        assert!(text.len() <= SNAPSHOT_MAX, "{} bytes", text.len());
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let kept = v["alerts"].as_array().unwrap().len();
+        assert_eq!(v["alerts_omitted"], 5000 - kept);
+
+        // A day that fits is sent whole.
+        let (small, _) = crowded(3);
+        let v: serde_json::Value = serde_json::from_str(&dashboard_snapshot(&small, 1.0)).unwrap();
+        assert_eq!(
+            (v["alerts"].as_array().unwrap().len(), &v["alerts_omitted"]),
+            (3, &serde_json::json!(0))
+        );
     }
 
     #[test]

@@ -677,6 +677,14 @@ pub fn explain(reason: Reason) -> (&'static str, &'static str) {
             "`login`, or a green ticket's `issued_by`: the hall registers its staff (`[[halls.staff]]`) and this 工号 is not one of them (工号 S999 未登记)",
             "kiosk, window",
         ),
+        Reason::KioskRate => (
+            "the kiosk issues faster than the hall's `kiosk_per_minute` allows (a burst of that many, then one every 60/n seconds): a stuck button or a flood (取号过于频繁，请 3 秒后再取号)",
+            "kiosk",
+        ),
+        Reason::DailyCap => (
+            "the service has issued its `daily_cap` of walk-in tickets today (每日限号); appointments and the green channel are not capped (今日社会保障号已发完（每日 300 个），请改日再来或预约办理)",
+            "kiosk",
+        ),
     }
 }
 
