@@ -8,6 +8,7 @@
 mod codes;
 
 mod alert;
+mod cases;
 mod checks;
 mod duty;
 mod event;
@@ -27,6 +28,10 @@ mod view;
 
 pub use alert::{
     Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, MAX_LISTED, Severity, Subject,
+};
+pub use cases::{
+    Card, CardKind, CardLimits, CardNote, CardOp, CardState, Case, CaseBook, CaseEffect, CaseOp,
+    CaseRefusal, CaseState, NewCase, PROMISED_DAYS_MAX, Suspension,
 };
 pub use checks::Aspects;
 pub use duty::{

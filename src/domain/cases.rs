@@ -1,0 +1,703 @@
+//! 限时办结: every case a window accepts (承诺件) followed to its promised
+//! deadline, and the cards (预警, 黄牌, 红牌) it earns when it runs late.
+//!
+//! A case opens when a window finishes a ticket `accepted` with a case
+//! reference and its promised working days. The back office reports the
+//! rest of its life: `suspend` (补正, 特别程序: the clock stops), `resume`,
+//! `complete` (办结), `deliver` (出件) and `withdraw`.
+//!
+//! Deadlines count working days on the hall's calendar: the day of
+//! acceptance does not count (开始的当日不计入), nor do the working days of a
+//! suspension, from the day it starts to the day it ends. A case is due at
+//! the close of office hours of its last working day.
+//!
+//! Cards, with the hall's [`CardLimits`]: 预警 at the opening of the last
+//! `warn_days` working days; 黄牌 at the due close when the case is not
+//! complete; 红牌 at the close of the `red_days`th working day after it. A
+//! card names the case, its department and the staff member who accepted
+//! it. 黄牌 and 红牌 are issued, explained by the department (情况说明), and
+//! closed by a supervisor: upheld, or withdrawn on appeal with the reason.
+//! A 预警 lapses by itself once the case completes or a 黄牌 follows. Cards
+//! are never deleted.
+//!
+//! The book keeps the next moment each open case changes in an index, so
+//! a tick costs the cases due, not the cases open.
+//!
+//! Pure, like the rest of the core: every function takes `now`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{ServiceCode, StaffId, TicketNo};
+use super::spec::HallSpec;
+
+/// When cards are issued, in working days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardLimits {
+    /// 预警 at the opening of the last this many working days (1: the due
+    /// day itself). 0: no 预警.
+    pub warn_days: u32,
+    /// 红牌 at the close of the this-many-th working day after the due day.
+    pub red_days: u32,
+}
+
+impl Default for CardLimits {
+    fn default() -> Self {
+        Self {
+            warn_days: 1,
+            red_days: 3,
+        }
+    }
+}
+
+/// Where a case is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseState {
+    /// Accepted and running against its deadline.
+    Open,
+    /// Waiting for the applicant (补正) or a special procedure: the clock
+    /// stops.
+    Suspended,
+    /// 办结: the decision is made.
+    Completed,
+    /// 出件: the result has reached the applicant.
+    Delivered,
+    /// Withdrawn by the applicant.
+    Withdrawn,
+}
+
+impl CaseState {
+    /// Still running (or stopped) against its deadline.
+    pub fn is_pending(self) -> bool {
+        matches!(self, CaseState::Open | CaseState::Suspended)
+    }
+}
+
+/// What the back office reports of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseOp {
+    Suspend,
+    Resume,
+    Complete,
+    Deliver,
+    Withdraw,
+}
+
+impl CaseOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseOp::Suspend => "suspend",
+            CaseOp::Resume => "resume",
+            CaseOp::Complete => "complete",
+            CaseOp::Deliver => "deliver",
+            CaseOp::Withdraw => "withdraw",
+        }
+    }
+}
+
+/// A case as accepted at a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCase {
+    pub reference: String,
+    pub service: ServiceCode,
+    /// The department's code, when the service names one.
+    pub department: Option<String>,
+    /// Who accepted it.
+    pub staff: Option<StaffId>,
+    pub ticket: Option<TicketNo>,
+    pub promised_days: u32,
+}
+
+/// One suspension: the local dates it started and (once resumed) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Suspension {
+    pub from: NaiveDate,
+    pub to: Option<NaiveDate>,
+}
+
+/// A case (承诺件).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    pub reference: String,
+    pub service: ServiceCode,
+    pub department: Option<String>,
+    pub staff: Option<StaffId>,
+    pub ticket: Option<TicketNo>,
+    pub accepted_at: DateTime<Utc>,
+    pub promised_days: u32,
+    pub state: CaseState,
+    pub suspensions: Vec<Suspension>,
+    /// When it was completed (办结), delivered or withdrawn.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When it is due: None while suspended (the clock stands), or when the
+    /// calendar has no working day left to count.
+    pub due: Option<DateTime<Utc>>,
+    /// The cards it earned, by index into the book's cards.
+    pub cards: Vec<usize>,
+}
+
+impl Case {
+    /// Completed after its deadline (or not completed and past it at `now`).
+    pub fn is_late(&self, now: DateTime<Utc>) -> bool {
+        match (self.due, self.state) {
+            (Some(due), CaseState::Completed | CaseState::Delivered) => {
+                self.closed_at.is_some_and(|at| at > due)
+            }
+            (Some(due), CaseState::Open) => now > due,
+            _ => false,
+        }
+    }
+}
+
+/// The colour of a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardKind {
+    /// 预警: the deadline is near.
+    Warning,
+    /// 黄牌: overdue.
+    Yellow,
+    /// 红牌: overdue by the configured working days.
+    Red,
+}
+
+impl CardKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            CardKind::Warning => "预警",
+            CardKind::Yellow => "黄牌",
+            CardKind::Red => "红牌",
+        }
+    }
+}
+
+/// Where a card is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardState {
+    /// Issued, waiting for the department's 情况说明.
+    Issued,
+    /// The department explained it; a supervisor decides.
+    Explained,
+    /// Closed by a supervisor: the card stands.
+    Upheld,
+    /// Closed by a supervisor on appeal: the card is withdrawn, with the
+    /// reason.
+    Withdrawn,
+    /// A 预警 that is over: the case completed, or a 黄牌 followed.
+    Lapsed,
+}
+
+impl CardState {
+    pub fn is_open(self) -> bool {
+        matches!(self, CardState::Issued | CardState::Explained)
+    }
+}
+
+/// Who did what to a card, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardNote {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub text: String,
+}
+
+/// A card (预警, 黄牌 or 红牌) against a department for a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    /// `{case}-{kind}`: one card of each colour per case.
+    pub id: String,
+    pub kind: CardKind,
+    pub case: String,
+    pub department: Option<String>,
+    pub staff: Option<StaffId>,
+    pub issued_at: DateTime<Utc>,
+    /// The case's deadline when the card was issued.
+    pub due: DateTime<Utc>,
+    pub state: CardState,
+    pub explanation: Option<CardNote>,
+    /// The supervisor's decision and its reason.
+    pub closure: Option<CardNote>,
+}
+
+/// What a supervisor or a department does to a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardOp {
+    /// The department's 情况说明.
+    Explain,
+    /// A supervisor upholds it.
+    Uphold,
+    /// A supervisor withdraws it on appeal.
+    Withdraw,
+}
+
+/// Why the book refused something. The code is part of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseRefusal {
+    /// No case with that reference.
+    UnknownCase,
+    /// A case with that reference is already open.
+    DuplicateCase,
+    /// The op cannot happen in the case's state (resume when not
+    /// suspended, deliver before complete, anything after withdraw).
+    OutOfOrder,
+    /// Promised days out of 1–3650, or an empty reference.
+    BadCase,
+    UnknownCard,
+    /// The op cannot happen in the card's state, or to a 预警.
+    CardOutOfOrder,
+    /// A note is required (情况说明, the reason of a decision).
+    NoteRequired,
+}
+
+impl CaseRefusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            CaseRefusal::UnknownCase => "办件不存在",
+            CaseRefusal::DuplicateCase => "办件编号已存在",
+            CaseRefusal::OutOfOrder => "办件当前状态不能进行该操作",
+            CaseRefusal::BadCase => "办件编号不能为空，承诺时限应为 1 到 3650 个工作日",
+            CaseRefusal::UnknownCard => "牌示不存在",
+            CaseRefusal::CardOutOfOrder => "牌示当前状态不能进行该操作",
+            CaseRefusal::NoteRequired => "须填写说明",
+        }
+    }
+}
+
+/// What changed in the book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseEffect {
+    /// A case opened or changed: its reference.
+    Case(String),
+    /// A card was issued or changed: its index.
+    Card(usize),
+}
+
+/// The longest promise the book takes, in working days (ten years).
+pub const PROMISED_DAYS_MAX: u32 = 3650;
+
+/// A hall's cases and their cards.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseBook {
+    cases: Vec<Case>,
+    by_ref: HashMap<String, usize>,
+    cards: Vec<Card>,
+    by_card: HashMap<String, usize>,
+    /// The next moment each pending case changes (a card falls due), with
+    /// the case: the tick takes what is due from the front.
+    next: BTreeSet<(DateTime<Utc>, usize)>,
+    /// Each pending case's entry in `next`.
+    next_of: HashMap<usize, DateTime<Utc>>,
+}
+
+impl CaseBook {
+    pub fn cases(&self) -> &[Case] {
+        &self.cases
+    }
+
+    pub fn cards(&self) -> &[Card] {
+        &self.cards
+    }
+
+    pub fn case(&self, reference: &str) -> Option<&Case> {
+        self.by_ref.get(reference).map(|&i| &self.cases[i])
+    }
+
+    pub fn card(&self, id: &str) -> Option<&Card> {
+        self.by_card.get(id).map(|&i| &self.cards[i])
+    }
+
+    /// How many cases are pending (open or suspended).
+    pub fn pending(&self) -> usize {
+        self.cases.iter().filter(|c| c.state.is_pending()).count()
+    }
+
+    /// Opens a case accepted at `now`, and issues what is already due (a
+    /// case accepted late on its only day, say).
+    pub fn accept(
+        &mut self,
+        spec: &HallSpec,
+        limits: CardLimits,
+        new: NewCase,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CaseEffect>, CaseRefusal> {
+        if new.reference.trim().is_empty() || !(1..=PROMISED_DAYS_MAX).contains(&new.promised_days)
+        {
+            return Err(CaseRefusal::BadCase);
+        }
+        if self.by_ref.contains_key(&new.reference) {
+            return Err(CaseRefusal::DuplicateCase);
+        }
+        let i = self.cases.len();
+        let mut case = Case {
+            reference: new.reference,
+            service: new.service,
+            department: new.department,
+            staff: new.staff,
+            ticket: new.ticket,
+            accepted_at: now,
+            promised_days: new.promised_days,
+            state: CaseState::Open,
+            suspensions: Vec::new(),
+            closed_at: None,
+            due: None,
+            cards: Vec::new(),
+        };
+        case.due = due_of(spec, &case);
+        self.by_ref.insert(case.reference.clone(), i);
+        self.cases.push(case);
+        self.schedule(spec, limits, i);
+        let mut effects = vec![CaseEffect::Case(self.cases[i].reference.clone())];
+        effects.extend(self.tick(spec, limits, now));
+        Ok(effects)
+    }
+
+    /// What the back office reports of case `reference` at `now`.
+    pub fn report(
+        &mut self,
+        spec: &HallSpec,
+        limits: CardLimits,
+        reference: &str,
+        op: CaseOp,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CaseEffect>, CaseRefusal> {
+        // What was due before the report happened first.
+        let mut effects = self.tick(spec, limits, now);
+        let &i = self.by_ref.get(reference).ok_or(CaseRefusal::UnknownCase)?;
+        let today = spec.local_date(now);
+        let case = &mut self.cases[i];
+        match (op, case.state) {
+            (CaseOp::Suspend, CaseState::Open) => {
+                case.state = CaseState::Suspended;
+                case.suspensions.push(Suspension {
+                    from: today,
+                    to: None,
+                });
+                case.due = None;
+            }
+            (CaseOp::Resume, CaseState::Suspended) => {
+                case.state = CaseState::Open;
+                if let Some(s) = case.suspensions.last_mut() {
+                    s.to = Some(today);
+                }
+                case.due = due_of(spec, case);
+            }
+            (CaseOp::Complete, CaseState::Open | CaseState::Suspended) => {
+                if case.state == CaseState::Suspended
+                    && let Some(s) = case.suspensions.last_mut()
+                {
+                    s.to = Some(today);
+                    case.due = due_of(spec, case);
+                }
+                case.state = CaseState::Completed;
+                case.closed_at = Some(now);
+            }
+            (CaseOp::Deliver, CaseState::Completed) => {
+                case.state = CaseState::Delivered;
+            }
+            (CaseOp::Withdraw, CaseState::Open | CaseState::Suspended) => {
+                case.state = CaseState::Withdrawn;
+                case.closed_at = Some(now);
+            }
+            _ => return Err(CaseRefusal::OutOfOrder),
+        }
+        if !self.cases[i].state.is_pending() {
+            // A 预警 is over once the case is.
+            for &c in &self.cases[i].cards {
+                if self.cards[c].kind == CardKind::Warning && self.cards[c].state.is_open() {
+                    self.cards[c].state = CardState::Lapsed;
+                    effects.push(CaseEffect::Card(c));
+                }
+            }
+        }
+        self.schedule(spec, limits, i);
+        effects.push(CaseEffect::Case(reference.to_owned()));
+        effects.extend(self.tick(spec, limits, now));
+        Ok(effects)
+    }
+
+    /// Issues the cards due by `now`: the cost is the cases due, whatever
+    /// the number open.
+    pub fn tick(
+        &mut self,
+        spec: &HallSpec,
+        limits: CardLimits,
+        now: DateTime<Utc>,
+    ) -> Vec<CaseEffect> {
+        let mut effects = Vec::new();
+        while let Some(&(at, i)) = self.next.first() {
+            if at > now {
+                break;
+            }
+            self.next.remove(&(at, i));
+            self.next_of.remove(&i);
+            if let Some(kind) = self.due_card(spec, limits, i, at) {
+                effects.extend(self.issue(i, kind, at));
+            }
+            self.schedule(spec, limits, i);
+        }
+        effects
+    }
+
+    /// When the book next changes by itself.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.next.first().map(|(at, _)| *at)
+    }
+
+    /// A department explains a card, or a supervisor closes it.
+    pub fn act_on_card(
+        &mut self,
+        id: &str,
+        op: CardOp,
+        by: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CaseEffect, CaseRefusal> {
+        let &c = self.by_card.get(id).ok_or(CaseRefusal::UnknownCard)?;
+        let card = &mut self.cards[c];
+        if card.kind == CardKind::Warning {
+            return Err(CaseRefusal::CardOutOfOrder);
+        }
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(CaseRefusal::NoteRequired);
+        }
+        let record = CardNote {
+            by: by.to_owned(),
+            at: now,
+            text: note.to_owned(),
+        };
+        match (op, card.state) {
+            (CardOp::Explain, CardState::Issued) => {
+                card.state = CardState::Explained;
+                card.explanation = Some(record);
+            }
+            (CardOp::Uphold, CardState::Issued | CardState::Explained) => {
+                card.state = CardState::Upheld;
+                card.closure = Some(record);
+            }
+            (CardOp::Withdraw, CardState::Issued | CardState::Explained) => {
+                card.state = CardState::Withdrawn;
+                card.closure = Some(record);
+            }
+            _ => return Err(CaseRefusal::CardOutOfOrder),
+        }
+        Ok(CaseEffect::Card(c))
+    }
+
+    /// The card case `i` earns at `at`, if any is due then and not yet
+    /// issued.
+    fn due_card(
+        &self,
+        spec: &HallSpec,
+        limits: CardLimits,
+        i: usize,
+        at: DateTime<Utc>,
+    ) -> Option<CardKind> {
+        let case = &self.cases[i];
+        if case.state != CaseState::Open {
+            return None;
+        }
+        let moments = card_moments(spec, limits, case)?;
+        moments
+            .into_iter()
+            .filter(|(kind, when)| *when <= at && !self.has_card(i, *kind))
+            .map(|(kind, _)| kind)
+            .max()
+    }
+
+    fn has_card(&self, i: usize, kind: CardKind) -> bool {
+        self.cases[i]
+            .cards
+            .iter()
+            .any(|&c| self.cards[c].kind == kind)
+    }
+
+    /// Issues a card of `kind` for case `i` at `at` (with any lower colour
+    /// the case skipped: a case suspended past two thresholds earns both).
+    fn issue(&mut self, i: usize, kind: CardKind, at: DateTime<Utc>) -> Vec<CaseEffect> {
+        let mut effects = Vec::new();
+        let Some(due) = self.cases[i].due else {
+            return effects;
+        };
+        for k in [CardKind::Warning, CardKind::Yellow, CardKind::Red] {
+            if k > kind || self.has_card(i, k) {
+                continue;
+            }
+            // A 预警 is not worth issuing once the case is already late.
+            if k == CardKind::Warning && kind != CardKind::Warning {
+                continue;
+            }
+            let case = &self.cases[i];
+            let c = self.cards.len();
+            let card = Card {
+                id: format!("{}-{}", case.reference, card_code(k)),
+                kind: k,
+                case: case.reference.clone(),
+                department: case.department.clone(),
+                staff: case.staff.clone(),
+                issued_at: at,
+                due,
+                state: CardState::Issued,
+                explanation: None,
+                closure: None,
+            };
+            self.by_card.insert(card.id.clone(), c);
+            self.cards.push(card);
+            self.cases[i].cards.push(c);
+            effects.push(CaseEffect::Card(c));
+        }
+        // A 黄牌 or 红牌 ends the 预警.
+        if kind != CardKind::Warning {
+            for &c in &self.cases[i].cards {
+                if self.cards[c].kind == CardKind::Warning && self.cards[c].state.is_open() {
+                    self.cards[c].state = CardState::Lapsed;
+                    effects.push(CaseEffect::Card(c));
+                }
+            }
+        }
+        effects
+    }
+
+    /// Puts case `i`'s next moment in the index (or takes it out when it
+    /// has none).
+    fn schedule(&mut self, spec: &HallSpec, limits: CardLimits, i: usize) {
+        if let Some(at) = self.next_of.remove(&i) {
+            self.next.remove(&(at, i));
+        }
+        let case = &self.cases[i];
+        if case.state != CaseState::Open {
+            return;
+        }
+        let Some(moments) = card_moments(spec, limits, case) else {
+            return;
+        };
+        let next = moments
+            .into_iter()
+            .filter(|(kind, _)| !self.has_card(i, *kind))
+            .map(|(_, at)| at)
+            .min();
+        if let Some(at) = next {
+            self.next.insert((at, i));
+            self.next_of.insert(i, at);
+        }
+    }
+}
+
+fn card_code(kind: CardKind) -> &'static str {
+    match kind {
+        CardKind::Warning => "warning",
+        CardKind::Yellow => "yellow",
+        CardKind::Red => "red",
+    }
+}
+
+/// When case `case` earns each card: (kind, moment), for an open case with
+/// a deadline.
+fn card_moments(
+    spec: &HallSpec,
+    limits: CardLimits,
+    case: &Case,
+) -> Option<Vec<(CardKind, DateTime<Utc>)>> {
+    let due = case.due?;
+    let due_day = spec.local_date(due);
+    let cal = &spec.calendar;
+    let mut out = vec![(CardKind::Yellow, due)];
+    if limits.warn_days > 0 {
+        // The opening of the warn_days-th working day counted back from the
+        // due day (the due day itself for 1).
+        let mut day = due_day;
+        for _ in 1..limits.warn_days {
+            day = previous_working_day(spec, day)?;
+        }
+        out.push((CardKind::Warning, opening(spec, day)));
+    }
+    let red_day = cal.add_working_days(due_day, limits.red_days.max(1))?;
+    out.push((CardKind::Red, closing(spec, red_day)));
+    Some(out)
+}
+
+fn previous_working_day(spec: &HallSpec, date: NaiveDate) -> Option<NaiveDate> {
+    let mut d = date.pred_opt()?;
+    for _ in 0..(2 * 366) {
+        if spec.calendar.is_working_day(d) {
+            return Some(d);
+        }
+        d = d.pred_opt()?;
+    }
+    None
+}
+
+/// The close of the hall's office hours on `date` (its midnight after, when
+/// it has none that day).
+fn closing(spec: &HallSpec, date: NaiveDate) -> DateTime<Utc> {
+    spec.hours
+        .spans(date)
+        .iter()
+        .map(|s| s.end)
+        .max()
+        .and_then(|end| spec.instant(date, end))
+        .unwrap_or_else(|| {
+            date.succ_opt()
+                .map_or_else(|| spec.day_start(date), |d| spec.day_start(d))
+        })
+}
+
+/// The opening of the hall's office hours on `date` (its midnight, when it
+/// has none that day).
+fn opening(spec: &HallSpec, date: NaiveDate) -> DateTime<Utc> {
+    spec.hours
+        .spans(date)
+        .iter()
+        .map(|s| s.start)
+        .min()
+        .and_then(|start| spec.instant(date, start))
+        .unwrap_or_else(|| spec.day_start(date))
+}
+
+/// Whether `date` falls in one of the case's suspensions (from the day it
+/// started to the day it ended, both counted as suspended).
+fn suspended_on(case: &Case, date: NaiveDate) -> bool {
+    case.suspensions
+        .iter()
+        .any(|s| s.from <= date && s.to.is_none_or(|to| date <= to))
+}
+
+/// When a case is due: the close of office hours on its `promised_days`th
+/// working day after the day of acceptance, not counting suspended days.
+/// None while it is suspended (the clock stands).
+fn due_of(spec: &HallSpec, case: &Case) -> Option<DateTime<Utc>> {
+    if case.state == CaseState::Suspended {
+        return None;
+    }
+    let mut day = spec.local_date(case.accepted_at);
+    let mut left = case.promised_days;
+    let suspended: u32 = case
+        .suspensions
+        .iter()
+        .map(|s| {
+            let to = s.to.unwrap_or(s.from);
+            (to - s.from).num_days().max(0) as u32 + 1
+        })
+        .sum();
+    let horizon = 2 * 366 + left as usize * 3 + suspended as usize;
+    for _ in 0..horizon {
+        day = day.succ_opt()?;
+        if spec.calendar.is_working_day(day) && !suspended_on(case, day) {
+            left -= 1;
+            if left == 0 {
+                return Some(closing(spec, day));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
