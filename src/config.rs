@@ -1009,6 +1009,8 @@ impl RawHall {
                 }
                 n => n,
             },
+            cards: Default::default(),
+            follow_up: Default::default(),
         })
     }
 }

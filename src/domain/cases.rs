@@ -206,13 +206,24 @@ pub struct CardNote {
     pub text: String,
 }
 
-/// A card (预警, 黄牌 or 红牌) against a department for a case.
+/// What a card is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardSubject {
+    /// A case that ran late (or is about to).
+    Case(String),
+    /// A step of a bad review's follow-up that ran late.
+    FollowUp { id: String, step: FollowStep },
+}
+
+/// A card (预警, 黄牌 or 红牌) against a department, for a case or a
+/// follow-up step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Card {
-    /// `{case}-{kind}`: one card of each colour per case.
+    /// `{case}-{kind}` (one card of each colour per case), or
+    /// `{follow-up}-{step}-yellow`.
     pub id: String,
     pub kind: CardKind,
-    pub case: String,
+    pub subject: CardSubject,
     pub department: Option<String>,
     pub staff: Option<StaffId>,
     pub issued_at: DateTime<Utc>,
@@ -236,6 +247,140 @@ pub enum CardOp {
     Withdraw,
 }
 
+/// The steps of a bad review's follow-up, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowStep {
+    /// 核实: what happened, from the window and the record.
+    Verify,
+    /// 整改: what the department changed.
+    Rectify,
+    /// 回访: the citizen called back.
+    CallBack,
+}
+
+impl FollowStep {
+    pub const ALL: [FollowStep; 3] = [
+        FollowStep::Verify,
+        FollowStep::Rectify,
+        FollowStep::CallBack,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FollowStep::Verify => "核实",
+            FollowStep::Rectify => "整改",
+            FollowStep::CallBack => "回访",
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            FollowStep::Verify => "verify",
+            FollowStep::Rectify => "rectify",
+            FollowStep::CallBack => "call_back",
+        }
+    }
+
+    fn next(self) -> Option<FollowStep> {
+        match self {
+            FollowStep::Verify => Some(FollowStep::Rectify),
+            FollowStep::Rectify => Some(FollowStep::CallBack),
+            FollowStep::CallBack => None,
+        }
+    }
+}
+
+/// Working days each step of a follow-up may take, counted from the end
+/// of the step before (the bad review itself for 核实).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowUpLimits {
+    pub verify_days: u32,
+    pub rectify_days: u32,
+    pub call_back_days: u32,
+}
+
+impl Default for FollowUpLimits {
+    fn default() -> Self {
+        Self {
+            verify_days: 1,
+            rectify_days: 5,
+            call_back_days: 5,
+        }
+    }
+}
+
+impl FollowUpLimits {
+    pub fn days(&self, step: FollowStep) -> u32 {
+        match step {
+            FollowStep::Verify => self.verify_days,
+            FollowStep::Rectify => self.rectify_days,
+            FollowStep::CallBack => self.call_back_days,
+        }
+    }
+}
+
+/// A bad review as the follow-up takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFollowUp {
+    /// The id of the review's `bad_rating` alert.
+    pub id: String,
+    pub ticket: TicketNo,
+    pub service: ServiceCode,
+    pub department: Option<String>,
+    /// Who served the citizen.
+    pub staff: Option<StaffId>,
+    pub score: u8,
+    pub comment: Option<String>,
+}
+
+/// One step of a follow-up: when it is due, and its record once done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    pub step: FollowStep,
+    pub due: Option<DateTime<Utc>>,
+    pub done: Option<CardNote>,
+}
+
+/// A bad review's follow-up (差评整改): 核实, 整改, 回访, each with its
+/// deadline and note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    pub id: String,
+    pub ticket: TicketNo,
+    pub service: ServiceCode,
+    pub department: Option<String>,
+    pub staff: Option<StaffId>,
+    pub score: u8,
+    pub comment: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    /// The steps begun so far; the last is the current one until the
+    /// follow-up is done.
+    pub steps: Vec<StepRecord>,
+}
+
+impl FollowUp {
+    /// The step waiting to be done, if any.
+    pub fn current(&self) -> Option<&StepRecord> {
+        self.steps.last().filter(|s| s.done.is_none())
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.current().is_none()
+    }
+
+    /// Steps done after their deadline.
+    pub fn late_steps(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| match (&s.done, s.due) {
+                (Some(done), Some(due)) => done.at > due,
+                _ => false,
+            })
+            .count()
+    }
+}
+
 /// Why the book refused something. The code is part of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -252,8 +397,11 @@ pub enum CaseRefusal {
     UnknownCard,
     /// The op cannot happen in the card's state, or to a 预警.
     CardOutOfOrder,
-    /// A note is required (情况说明, the reason of a decision).
+    /// A note is required (情况说明, the reason of a decision, a step's record).
     NoteRequired,
+    UnknownFollowUp,
+    /// Not the follow-up's current step, or it is done.
+    StepOutOfOrder,
 }
 
 impl CaseRefusal {
@@ -266,6 +414,8 @@ impl CaseRefusal {
             CaseRefusal::UnknownCard => "牌示不存在",
             CaseRefusal::CardOutOfOrder => "牌示当前状态不能进行该操作",
             CaseRefusal::NoteRequired => "须填写说明",
+            CaseRefusal::UnknownFollowUp => "差评整改记录不存在",
+            CaseRefusal::StepOutOfOrder => "不是当前应办理的整改环节",
         }
     }
 }
@@ -277,23 +427,35 @@ pub enum CaseEffect {
     Case(String),
     /// A card was issued or changed: its index.
     Card(usize),
+    /// A follow-up opened or moved on: its index.
+    FollowUp(usize),
 }
 
 /// The longest promise the book takes, in working days (ten years).
 pub const PROMISED_DAYS_MAX: u32 = 3650;
 
-/// A hall's cases and their cards.
+/// What the deadline index holds: a case or a follow-up, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Item {
+    Case(usize),
+    FollowUp(usize),
+}
+
+/// A hall's cases, bad-review follow-ups and the cards they earn: what
+/// outlives the days the hall replays.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CaseBook {
     cases: Vec<Case>,
     by_ref: HashMap<String, usize>,
     cards: Vec<Card>,
     by_card: HashMap<String, usize>,
-    /// The next moment each pending case changes (a card falls due), with
-    /// the case: the tick takes what is due from the front.
-    next: BTreeSet<(DateTime<Utc>, usize)>,
-    /// Each pending case's entry in `next`.
-    next_of: HashMap<usize, DateTime<Utc>>,
+    follow_ups: Vec<FollowUp>,
+    by_follow_up: HashMap<String, usize>,
+    /// The next moment each pending case or follow-up changes (a card
+    /// falls due): the tick takes what is due from the front.
+    next: BTreeSet<(DateTime<Utc>, Item)>,
+    /// Each entry of `next`, by item.
+    next_of: HashMap<Item, DateTime<Utc>>,
 }
 
 impl CaseBook {
@@ -323,7 +485,6 @@ impl CaseBook {
     pub fn accept(
         &mut self,
         spec: &HallSpec,
-        limits: CardLimits,
         new: NewCase,
         now: DateTime<Utc>,
     ) -> Result<Vec<CaseEffect>, CaseRefusal> {
@@ -352,9 +513,9 @@ impl CaseBook {
         case.due = due_of(spec, &case);
         self.by_ref.insert(case.reference.clone(), i);
         self.cases.push(case);
-        self.schedule(spec, limits, i);
+        self.schedule(spec, i);
         let mut effects = vec![CaseEffect::Case(self.cases[i].reference.clone())];
-        effects.extend(self.tick(spec, limits, now));
+        effects.extend(self.tick(spec, now));
         Ok(effects)
     }
 
@@ -362,13 +523,12 @@ impl CaseBook {
     pub fn report(
         &mut self,
         spec: &HallSpec,
-        limits: CardLimits,
         reference: &str,
         op: CaseOp,
         now: DateTime<Utc>,
     ) -> Result<Vec<CaseEffect>, CaseRefusal> {
         // What was due before the report happened first.
-        let mut effects = self.tick(spec, limits, now);
+        let mut effects = self.tick(spec, now);
         let &i = self.by_ref.get(reference).ok_or(CaseRefusal::UnknownCase)?;
         let today = spec.local_date(now);
         let case = &mut self.cases[i];
@@ -416,31 +576,31 @@ impl CaseBook {
                 }
             }
         }
-        self.schedule(spec, limits, i);
+        self.schedule(spec, i);
         effects.push(CaseEffect::Case(reference.to_owned()));
-        effects.extend(self.tick(spec, limits, now));
+        effects.extend(self.tick(spec, now));
         Ok(effects)
     }
 
     /// Issues the cards due by `now`: the cost is the cases due, whatever
     /// the number open.
-    pub fn tick(
-        &mut self,
-        spec: &HallSpec,
-        limits: CardLimits,
-        now: DateTime<Utc>,
-    ) -> Vec<CaseEffect> {
+    pub fn tick(&mut self, spec: &HallSpec, now: DateTime<Utc>) -> Vec<CaseEffect> {
         let mut effects = Vec::new();
-        while let Some(&(at, i)) = self.next.first() {
+        while let Some(&(at, item)) = self.next.first() {
             if at > now {
                 break;
             }
-            self.next.remove(&(at, i));
-            self.next_of.remove(&i);
-            if let Some(kind) = self.due_card(spec, limits, i, at) {
-                effects.extend(self.issue(i, kind, at));
+            self.next.remove(&(at, item));
+            self.next_of.remove(&item);
+            match item {
+                Item::Case(i) => {
+                    if let Some(kind) = self.due_card(spec, i, at) {
+                        effects.extend(self.issue(i, kind, at));
+                    }
+                    self.schedule(spec, i);
+                }
+                Item::FollowUp(f) => effects.extend(self.follow_up_overdue(f, at)),
             }
-            self.schedule(spec, limits, i);
         }
         effects
     }
@@ -491,20 +651,149 @@ impl CaseBook {
         Ok(CaseEffect::Card(c))
     }
 
+    pub fn follow_ups(&self) -> &[FollowUp] {
+        &self.follow_ups
+    }
+
+    pub fn follow_up(&self, id: &str) -> Option<&FollowUp> {
+        self.by_follow_up.get(id).map(|&f| &self.follow_ups[f])
+    }
+
+    /// Opens the follow-up of a bad review given at `now`: its 核实 is due
+    /// `verify_days` working days on. The same review again changes
+    /// nothing (a replay meets what the book already holds).
+    pub fn open_follow_up(
+        &mut self,
+        spec: &HallSpec,
+        new: NewFollowUp,
+        now: DateTime<Utc>,
+    ) -> Vec<CaseEffect> {
+        if self.by_follow_up.contains_key(&new.id) {
+            return Vec::new();
+        }
+        let f = self.follow_ups.len();
+        let due = step_due(spec, now, spec.follow_up.days(FollowStep::Verify));
+        self.by_follow_up.insert(new.id.clone(), f);
+        self.follow_ups.push(FollowUp {
+            id: new.id,
+            ticket: new.ticket,
+            service: new.service,
+            department: new.department,
+            staff: new.staff,
+            score: new.score,
+            comment: new.comment,
+            opened_at: now,
+            steps: vec![StepRecord {
+                step: FollowStep::Verify,
+                due,
+                done: None,
+            }],
+        });
+        if let Some(due) = due {
+            self.plan(Item::FollowUp(f), due);
+        }
+        vec![CaseEffect::FollowUp(f)]
+    }
+
+    /// Records step `step` of follow-up `id` as done, with its note; the
+    /// next step begins, due its working days from now.
+    pub fn record_step(
+        &mut self,
+        spec: &HallSpec,
+        id: &str,
+        step: FollowStep,
+        by: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CaseEffect>, CaseRefusal> {
+        let &f = self
+            .by_follow_up
+            .get(id)
+            .ok_or(CaseRefusal::UnknownFollowUp)?;
+        if self.follow_ups[f].current().map(|s| s.step) != Some(step) {
+            return Err(CaseRefusal::StepOutOfOrder);
+        }
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(CaseRefusal::NoteRequired);
+        }
+        // What fell due before the record first.
+        let mut effects = self.tick_follow_up(f, now);
+        let follow_up = &mut self.follow_ups[f];
+        if let Some(current) = follow_up.steps.last_mut() {
+            current.done = Some(CardNote {
+                by: by.to_owned(),
+                at: now,
+                text: note.to_owned(),
+            });
+        }
+        self.unschedule(Item::FollowUp(f));
+        if let Some(next) = step.next() {
+            let due = step_due(spec, now, spec.follow_up.days(next));
+            self.follow_ups[f].steps.push(StepRecord {
+                step: next,
+                due,
+                done: None,
+            });
+            if let Some(due) = due {
+                self.plan(Item::FollowUp(f), due);
+            }
+        }
+        effects.push(CaseEffect::FollowUp(f));
+        Ok(effects)
+    }
+
+    /// The follow-up's current step, if overdue at `now` and not yet
+    /// carded.
+    fn tick_follow_up(&mut self, f: usize, now: DateTime<Utc>) -> Vec<CaseEffect> {
+        match self.next_of.get(&Item::FollowUp(f)) {
+            Some(&at) if at <= now => {
+                self.unschedule(Item::FollowUp(f));
+                self.follow_up_overdue(f, at)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Follow-up `f`'s current step ran past its deadline at `at`: a 黄牌
+    /// for the department.
+    fn follow_up_overdue(&mut self, f: usize, at: DateTime<Utc>) -> Vec<CaseEffect> {
+        let follow_up = &self.follow_ups[f];
+        let Some(step) = follow_up.current() else {
+            return Vec::new();
+        };
+        let id = format!("{}-{}-yellow", follow_up.id, step.step.code());
+        if self.by_card.contains_key(&id) {
+            return Vec::new();
+        }
+        let c = self.cards.len();
+        self.by_card.insert(id.clone(), c);
+        self.cards.push(Card {
+            id,
+            kind: CardKind::Yellow,
+            subject: CardSubject::FollowUp {
+                id: follow_up.id.clone(),
+                step: step.step,
+            },
+            department: follow_up.department.clone(),
+            staff: follow_up.staff.clone(),
+            issued_at: at,
+            due: step.due.unwrap_or(at),
+            state: CardState::Issued,
+            explanation: None,
+            closure: None,
+        });
+        vec![CaseEffect::Card(c)]
+    }
+
     /// The card case `i` earns at `at`, if any is due then and not yet
     /// issued.
-    fn due_card(
-        &self,
-        spec: &HallSpec,
-        limits: CardLimits,
-        i: usize,
-        at: DateTime<Utc>,
-    ) -> Option<CardKind> {
+    fn due_card(&self, spec: &HallSpec, i: usize, at: DateTime<Utc>) -> Option<CardKind> {
         let case = &self.cases[i];
         if case.state != CaseState::Open {
             return None;
         }
-        let moments = card_moments(spec, limits, case)?;
+        let moments = card_moments(spec, case)?;
         moments
             .into_iter()
             .filter(|(kind, when)| *when <= at && !self.has_card(i, *kind))
@@ -539,7 +828,7 @@ impl CaseBook {
             let card = Card {
                 id: format!("{}-{}", case.reference, card_code(k)),
                 kind: k,
-                case: case.reference.clone(),
+                subject: CardSubject::Case(case.reference.clone()),
                 department: case.department.clone(),
                 staff: case.staff.clone(),
                 issued_at: at,
@@ -567,15 +856,13 @@ impl CaseBook {
 
     /// Puts case `i`'s next moment in the index (or takes it out when it
     /// has none).
-    fn schedule(&mut self, spec: &HallSpec, limits: CardLimits, i: usize) {
-        if let Some(at) = self.next_of.remove(&i) {
-            self.next.remove(&(at, i));
-        }
+    fn schedule(&mut self, spec: &HallSpec, i: usize) {
+        self.unschedule(Item::Case(i));
         let case = &self.cases[i];
         if case.state != CaseState::Open {
             return;
         }
-        let Some(moments) = card_moments(spec, limits, case) else {
+        let Some(moments) = card_moments(spec, case) else {
             return;
         };
         let next = moments
@@ -584,10 +871,30 @@ impl CaseBook {
             .map(|(_, at)| at)
             .min();
         if let Some(at) = next {
-            self.next.insert((at, i));
-            self.next_of.insert(i, at);
+            self.plan(Item::Case(i), at);
         }
     }
+
+    fn unschedule(&mut self, item: Item) {
+        if let Some(at) = self.next_of.remove(&item) {
+            self.next.remove(&(at, item));
+        }
+    }
+
+    fn plan(&mut self, item: Item, at: DateTime<Utc>) {
+        self.unschedule(item);
+        self.next.insert((at, item));
+        self.next_of.insert(item, at);
+    }
+}
+
+/// When a step begun at `from` with `days` working days is due: the close
+/// of the `days`th working day after `from`'s date.
+fn step_due(spec: &HallSpec, from: DateTime<Utc>, days: u32) -> Option<DateTime<Utc>> {
+    let day = spec
+        .calendar
+        .add_working_days(spec.local_date(from), days.max(1))?;
+    Some(closing(spec, day))
 }
 
 fn card_code(kind: CardKind) -> &'static str {
@@ -600,11 +907,8 @@ fn card_code(kind: CardKind) -> &'static str {
 
 /// When case `case` earns each card: (kind, moment), for an open case with
 /// a deadline.
-fn card_moments(
-    spec: &HallSpec,
-    limits: CardLimits,
-    case: &Case,
-) -> Option<Vec<(CardKind, DateTime<Utc>)>> {
+fn card_moments(spec: &HallSpec, case: &Case) -> Option<Vec<(CardKind, DateTime<Utc>)>> {
+    let limits = spec.cards;
     let due = case.due?;
     let due_day = spec.local_date(due);
     let cal = &spec.calendar;

@@ -30,8 +30,9 @@ pub use alert::{
     Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, MAX_LISTED, Severity, Subject,
 };
 pub use cases::{
-    Card, CardKind, CardLimits, CardNote, CardOp, CardState, Case, CaseBook, CaseEffect, CaseOp,
-    CaseRefusal, CaseState, NewCase, PROMISED_DAYS_MAX, Suspension,
+    Card, CardKind, CardLimits, CardNote, CardOp, CardState, CardSubject, Case, CaseBook,
+    CaseEffect, CaseOp, CaseRefusal, CaseState, FollowStep, FollowUp, FollowUpLimits, NewCase,
+    NewFollowUp, PROMISED_DAYS_MAX, StepRecord, Suspension,
 };
 pub use checks::Aspects;
 pub use duty::{

@@ -282,6 +282,10 @@ pub struct HallSpec {
     pub attendance: super::duty::AttendanceLimits,
     /// Tickets one kiosk may issue per minute; None: no limit.
     pub kiosk_per_minute: Option<u32>,
+    /// When a case earns its 预警, 黄牌 and 红牌.
+    pub cards: super::cases::CardLimits,
+    /// Working days each step of a bad review's follow-up may take.
+    pub follow_up: super::cases::FollowUpLimits,
 }
 
 impl HallSpec {

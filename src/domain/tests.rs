@@ -62,6 +62,8 @@ pub(crate) fn spec() -> HallSpec {
         calendar: HallCalendar::default(),
         attendance: AttendanceLimits::default(),
         kiosk_per_minute: None,
+        cards: Default::default(),
+        follow_up: Default::default(),
     }
 }
 

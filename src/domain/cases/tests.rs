@@ -65,21 +65,17 @@ fn kinds(book: &CaseBook, reference: &str) -> Vec<(CardKind, CardState)> {
 fn a_case_accepted_on_a_monday_for_three_days_is_due_at_thursdays_close() {
     let s = spec();
     let mut book = CaseBook::default();
-    let limits = CardLimits::default();
-    book.accept(&s, limits, new_case("C1", 3), at(&s, "2026-11-23", "10:00"))
+    book.accept(&s, new_case("C1", 3), at(&s, "2026-11-23", "10:00"))
         .unwrap();
     let due = book.case("C1").unwrap().due;
     assert_eq!(due, Some(at(&s, "2026-11-26", "17:30")));
     // 预警 at Thursday's opening, 黄牌 at its close, 红牌 at the close of
     // the third working day after: Fri 11-27, Mon 11-30, Tue 12-01.
-    assert!(
-        book.tick(&s, limits, at(&s, "2026-11-26", "08:59"))
-            .is_empty()
-    );
+    assert!(book.tick(&s, at(&s, "2026-11-26", "08:59")).is_empty());
     assert_eq!(book.next_due(), Some(at(&s, "2026-11-26", "09:00")));
-    book.tick(&s, limits, at(&s, "2026-11-26", "09:00"));
+    book.tick(&s, at(&s, "2026-11-26", "09:00"));
     assert_eq!(kinds(&book, "C1"), [(CardKind::Warning, CardState::Issued)]);
-    book.tick(&s, limits, at(&s, "2026-11-26", "17:30"));
+    book.tick(&s, at(&s, "2026-11-26", "17:30"));
     assert_eq!(
         kinds(&book, "C1"),
         [
@@ -87,9 +83,9 @@ fn a_case_accepted_on_a_monday_for_three_days_is_due_at_thursdays_close() {
             (CardKind::Yellow, CardState::Issued)
         ]
     );
-    book.tick(&s, limits, at(&s, "2026-12-01", "17:29"));
+    book.tick(&s, at(&s, "2026-12-01", "17:29"));
     assert_eq!(kinds(&book, "C1").len(), 2);
-    book.tick(&s, limits, at(&s, "2026-12-01", "17:30"));
+    book.tick(&s, at(&s, "2026-12-01", "17:30"));
     assert_eq!(kinds(&book, "C1")[2], (CardKind::Red, CardState::Issued));
     assert_eq!(book.next_due(), None, "nothing more to come");
     let red = &book.cards()[2];
@@ -105,16 +101,16 @@ fn a_case_accepted_on_a_monday_for_three_days_is_due_at_thursdays_close() {
 
 #[test]
 fn a_case_accepted_before_national_day_runs_on_after_it_to_the_tiaoxiu_saturday() {
-    let s = spec();
-    let mut book = CaseBook::default();
-    let limits = CardLimits {
+    let mut s = spec();
+    s.cards = CardLimits {
         warn_days: 2,
         red_days: 3,
     };
+    let mut book = CaseBook::default();
     // Wednesday 09-30, 3 working days: 10-01..10-07 are holidays; Thursday
     // 10-08 is the first, Friday 10-09 the second, the 调休 Saturday 10-10
     // the third.
-    book.accept(&s, limits, new_case("C2", 3), at(&s, "2026-09-30", "16:00"))
+    book.accept(&s, new_case("C2", 3), at(&s, "2026-09-30", "16:00"))
         .unwrap();
     assert_eq!(
         book.case("C2").unwrap().due,
@@ -123,7 +119,7 @@ fn a_case_accepted_before_national_day_runs_on_after_it_to_the_tiaoxiu_saturday(
     // warn_days 2: from the opening of Friday 10-09.
     assert_eq!(book.next_due(), Some(at(&s, "2026-10-09", "09:00")));
     // 红牌: Mon 10-12, Tue 10-13, Wed 10-14.
-    book.tick(&s, limits, at(&s, "2026-10-14", "17:30"));
+    book.tick(&s, at(&s, "2026-10-14", "17:30"));
     assert_eq!(
         kinds(&book, "C2"),
         [
@@ -138,52 +134,30 @@ fn a_case_accepted_before_national_day_runs_on_after_it_to_the_tiaoxiu_saturday(
 #[test]
 fn a_suspension_stops_the_clock_from_the_day_it_starts_to_the_day_it_ends() {
     let s = spec();
-    let limits = CardLimits::default();
     let mut book = CaseBook::default();
     // Monday 11-02, 5 working days: Tue 11-03 counts; suspended Wed 11-04
     // to Thu 11-05; then Fri 11-06, Mon 11-09, Tue 11-10, Wed 11-11.
-    book.accept(&s, limits, new_case("C3", 5), at(&s, "2026-11-02", "11:00"))
+    book.accept(&s, new_case("C3", 5), at(&s, "2026-11-02", "11:00"))
         .unwrap();
     assert_eq!(
         book.case("C3").unwrap().due,
         Some(at(&s, "2026-11-09", "17:30"))
     );
-    book.report(
-        &s,
-        limits,
-        "C3",
-        CaseOp::Suspend,
-        at(&s, "2026-11-04", "10:00"),
-    )
-    .unwrap();
+    book.report(&s, "C3", CaseOp::Suspend, at(&s, "2026-11-04", "10:00"))
+        .unwrap();
     assert_eq!(book.case("C3").unwrap().due, None, "the clock stands");
     assert_eq!(book.next_due(), None);
-    assert!(
-        book.tick(&s, limits, at(&s, "2026-11-05", "12:00"))
-            .is_empty()
-    );
-    book.report(
-        &s,
-        limits,
-        "C3",
-        CaseOp::Resume,
-        at(&s, "2026-11-05", "15:00"),
-    )
-    .unwrap();
+    assert!(book.tick(&s, at(&s, "2026-11-05", "12:00")).is_empty());
+    book.report(&s, "C3", CaseOp::Resume, at(&s, "2026-11-05", "15:00"))
+        .unwrap();
     assert_eq!(
         book.case("C3").unwrap().due,
         Some(at(&s, "2026-11-11", "17:30"))
     );
     // Completed on its last day: on time, no card but the 预警, which lapses.
-    book.tick(&s, limits, at(&s, "2026-11-11", "09:30"));
-    book.report(
-        &s,
-        limits,
-        "C3",
-        CaseOp::Complete,
-        at(&s, "2026-11-11", "16:00"),
-    )
-    .unwrap();
+    book.tick(&s, at(&s, "2026-11-11", "09:30"));
+    book.report(&s, "C3", CaseOp::Complete, at(&s, "2026-11-11", "16:00"))
+        .unwrap();
     assert_eq!(kinds(&book, "C3"), [(CardKind::Warning, CardState::Lapsed)]);
     assert!(
         !book
@@ -191,65 +165,51 @@ fn a_suspension_stops_the_clock_from_the_day_it_starts_to_the_day_it_ends() {
             .unwrap()
             .is_late(at(&s, "2026-11-20", "09:00"))
     );
-    assert!(
-        book.tick(&s, limits, at(&s, "2026-12-31", "09:00"))
-            .is_empty()
-    );
-    book.report(
-        &s,
-        limits,
-        "C3",
-        CaseOp::Deliver,
-        at(&s, "2026-11-12", "10:00"),
-    )
-    .unwrap();
+    assert!(book.tick(&s, at(&s, "2026-12-31", "09:00")).is_empty());
+    book.report(&s, "C3", CaseOp::Deliver, at(&s, "2026-11-12", "10:00"))
+        .unwrap();
     assert_eq!(book.case("C3").unwrap().state, CaseState::Delivered);
 }
 
 #[test]
 fn reports_that_cannot_happen_are_refused_and_change_nothing() {
     let s = spec();
-    let limits = CardLimits::default();
     let mut book = CaseBook::default();
     let now = at(&s, "2026-11-23", "10:00");
     assert_eq!(
-        book.accept(&s, limits, new_case("C4", 0), now),
+        book.accept(&s, new_case("C4", 0), now),
         Err(CaseRefusal::BadCase)
     );
     assert_eq!(
-        book.accept(&s, limits, new_case(" ", 3), now),
+        book.accept(&s, new_case(" ", 3), now),
         Err(CaseRefusal::BadCase)
     );
-    book.accept(&s, limits, new_case("C4", 3), now).unwrap();
+    book.accept(&s, new_case("C4", 3), now).unwrap();
     assert_eq!(
-        book.accept(&s, limits, new_case("C4", 3), now),
+        book.accept(&s, new_case("C4", 3), now),
         Err(CaseRefusal::DuplicateCase)
     );
     let before = book.clone();
     for op in [CaseOp::Resume, CaseOp::Deliver] {
         assert_eq!(
-            book.report(&s, limits, "C4", op, now),
+            book.report(&s, "C4", op, now),
             Err(CaseRefusal::OutOfOrder),
             "{op:?}"
         );
     }
     assert_eq!(
-        book.report(&s, limits, "C9", CaseOp::Complete, now),
+        book.report(&s, "C9", CaseOp::Complete, now),
         Err(CaseRefusal::UnknownCase)
     );
     assert_eq!(book, before);
-    book.report(&s, limits, "C4", CaseOp::Withdraw, now)
-        .unwrap();
+    book.report(&s, "C4", CaseOp::Withdraw, now).unwrap();
     for op in [
         CaseOp::Suspend,
         CaseOp::Resume,
         CaseOp::Complete,
         CaseOp::Withdraw,
     ] {
-        assert_eq!(
-            book.report(&s, limits, "C4", op, now),
-            Err(CaseRefusal::OutOfOrder)
-        );
+        assert_eq!(book.report(&s, "C4", op, now), Err(CaseRefusal::OutOfOrder));
     }
     assert_eq!(book.next_due(), None, "a withdrawn case earns nothing");
 }
@@ -257,20 +217,13 @@ fn reports_that_cannot_happen_are_refused_and_change_nothing() {
 #[test]
 fn a_cards_whole_life() {
     let s = spec();
-    let limits = CardLimits::default();
     let mut book = CaseBook::default();
-    book.accept(&s, limits, new_case("C5", 1), at(&s, "2026-11-23", "10:00"))
+    book.accept(&s, new_case("C5", 1), at(&s, "2026-11-23", "10:00"))
         .unwrap();
     // Due Tuesday 11-24 at 17:30; completed Wednesday: late, 黄牌.
-    book.tick(&s, limits, at(&s, "2026-11-24", "17:30"));
-    book.report(
-        &s,
-        limits,
-        "C5",
-        CaseOp::Complete,
-        at(&s, "2026-11-25", "10:00"),
-    )
-    .unwrap();
+    book.tick(&s, at(&s, "2026-11-24", "17:30"));
+    book.report(&s, "C5", CaseOp::Complete, at(&s, "2026-11-25", "10:00"))
+        .unwrap();
     assert!(
         book.case("C5")
             .unwrap()
@@ -279,7 +232,7 @@ fn a_cards_whole_life() {
     let yellow = "C5-yellow";
     assert_eq!(book.card(yellow).unwrap().state, CardState::Issued);
     // No 红牌 for a case completed, however long one waits.
-    book.tick(&s, limits, at(&s, "2026-12-31", "17:30"));
+    book.tick(&s, at(&s, "2026-12-31", "17:30"));
     assert_eq!(kinds(&book, "C5").len(), 2);
 
     let now = at(&s, "2026-11-25", "11:00");
@@ -335,19 +288,18 @@ fn a_cards_whole_life() {
 #[test]
 fn a_tick_costs_the_cases_due_not_the_cases_open() {
     let s = spec();
-    let limits = CardLimits::default();
     let mut book = CaseBook::default();
     let monday = at(&s, "2026-11-23", "10:00");
     for n in 0..2_000 {
         // One case in a hundred is due tomorrow, the rest in 20 days.
         let days = if n % 100 == 0 { 1 } else { 20 };
-        book.accept(&s, limits, new_case(&format!("K{n}"), days), monday)
+        book.accept(&s, new_case(&format!("K{n}"), days), monday)
             .unwrap();
     }
     assert_eq!(book.pending(), 2_000);
     // Tuesday's opening: the 20 due that day get their 预警; the index
     // hands over exactly those.
-    let effects = book.tick(&s, limits, at(&s, "2026-11-24", "09:00"));
+    let effects = book.tick(&s, at(&s, "2026-11-24", "09:00"));
     assert_eq!(effects.len(), 20);
     assert_eq!(book.next_due(), Some(at(&s, "2026-11-24", "17:30")));
 }
@@ -361,15 +313,121 @@ fn the_hours_of_a_day_with_none_end_at_midnight() {
         .exceptions
         .insert(date("2026-11-24"), Vec::<Span>::new());
     let mut book = CaseBook::default();
-    book.accept(
-        &s,
-        CardLimits::default(),
-        new_case("C6", 1),
-        at(&s, "2026-11-23", "10:00"),
-    )
-    .unwrap();
+    book.accept(&s, new_case("C6", 1), at(&s, "2026-11-23", "10:00"))
+        .unwrap();
     assert_eq!(
         book.case("C6").unwrap().due,
         Some(at(&s, "2026-11-25", "00:00"))
     );
+}
+
+fn bad_review(id: &str) -> NewFollowUp {
+    NewFollowUp {
+        id: id.into(),
+        ticket: TicketNo::parse("B007").unwrap(),
+        service: ServiceCode::parse("SB").unwrap(),
+        department: Some("rsj".into()),
+        staff: Some(StaffId::parse("S001").unwrap()),
+        score: 1,
+        comment: Some("等太久".into()),
+    }
+}
+
+#[test]
+fn a_bad_review_is_verified_rectified_and_called_back_each_in_its_working_days() {
+    let s = spec();
+    let mut book = CaseBook::default();
+    // A 1-star review on Friday 11-27 at 16:00: 核实 due Monday 11-30 close.
+    let friday = at(&s, "2026-11-27", "16:00");
+    book.open_follow_up(&s, bad_review("R1"), friday);
+    assert_eq!(book.open_follow_up(&s, bad_review("R1"), friday), []);
+    let f = book.follow_up("R1").unwrap();
+    assert_eq!(
+        f.current().unwrap().due,
+        Some(at(&s, "2026-11-30", "17:30"))
+    );
+    assert_eq!(
+        book.record_step(&s, "R1", FollowStep::Rectify, "县人社局", "已整改", friday),
+        Err(CaseRefusal::StepOutOfOrder)
+    );
+    assert_eq!(
+        book.record_step(&s, "R1", FollowStep::Verify, "县人社局", " ", friday),
+        Err(CaseRefusal::NoteRequired)
+    );
+    // Verified Monday 10:00, on time: 整改 due 5 working days on, Mon 12-07.
+    let monday = at(&s, "2026-11-30", "10:00");
+    book.record_step(
+        &s,
+        "R1",
+        FollowStep::Verify,
+        "县人社局",
+        "调取录像，属实",
+        monday,
+    )
+    .unwrap();
+    let f = book.follow_up("R1").unwrap();
+    assert_eq!(f.current().unwrap().step, FollowStep::Rectify);
+    assert_eq!(
+        f.current().unwrap().due,
+        Some(at(&s, "2026-12-07", "17:30"))
+    );
+    // Not rectified in time: a 黄牌 for the department at the due close.
+    assert!(book.tick(&s, at(&s, "2026-12-07", "17:29")).is_empty());
+    book.tick(&s, at(&s, "2026-12-07", "17:30"));
+    let card = book.card("R1-rectify-yellow").unwrap();
+    assert_eq!(
+        (card.kind, card.department.as_deref(), &card.subject),
+        (
+            CardKind::Yellow,
+            Some("rsj"),
+            &CardSubject::FollowUp {
+                id: "R1".into(),
+                step: FollowStep::Rectify
+            }
+        )
+    );
+    // Rectified late, then called back: done, one step late.
+    let tuesday = at(&s, "2026-12-08", "09:00");
+    book.record_step(
+        &s,
+        "R1",
+        FollowStep::Rectify,
+        "县人社局",
+        "窗口增设导办",
+        tuesday,
+    )
+    .unwrap();
+    book.record_step(
+        &s,
+        "R1",
+        FollowStep::CallBack,
+        "监察员",
+        "群众表示满意",
+        tuesday,
+    )
+    .unwrap();
+    let f = book.follow_up("R1").unwrap();
+    assert!(f.is_done());
+    assert_eq!(f.late_steps(), 1);
+    assert_eq!(book.cards().len(), 1);
+    assert_eq!(book.next_due(), None);
+}
+
+#[test]
+fn a_step_recorded_after_its_deadline_without_a_tick_still_earns_its_card() {
+    let s = spec();
+    let mut book = CaseBook::default();
+    book.open_follow_up(&s, bad_review("R2"), at(&s, "2026-11-23", "10:00"));
+    // 核实 was due Tuesday 11-24 17:30; recorded Wednesday with no tick between.
+    book.record_step(
+        &s,
+        "R2",
+        FollowStep::Verify,
+        "县人社局",
+        "属实",
+        at(&s, "2026-11-25", "09:00"),
+    )
+    .unwrap();
+    let card = book.card("R2-verify-yellow").unwrap();
+    assert_eq!(card.issued_at, at(&s, "2026-11-24", "17:30"));
 }
