@@ -8,6 +8,7 @@
 mod codes;
 
 mod alert;
+mod appraisal;
 mod cases;
 mod checks;
 mod duty;
@@ -28,6 +29,9 @@ mod view;
 
 pub use alert::{
     Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, MAX_LISTED, Severity, Subject,
+};
+pub use appraisal::{
+    Appraisal, AppraisalBy, AppraisalRow, CardCounts, Deductions, appraise, month_bounds,
 };
 pub use cases::{
     Card, CardKind, CardLimits, CardNote, CardOp, CardState, CardSubject, Case, CaseBook,

@@ -91,6 +91,10 @@ pub struct Figures {
     pub load: Option<f64>,
     /// Tickets finished `completed` (即办件).
     pub completed: u32,
+    /// Tickets finished with an outcome other than `consulted`: what 即办率
+    /// is out of. Day figures stored before it was counted read 0.
+    #[serde(default)]
+    pub decided: u32,
     /// 即办率: completed ÷ finished with an outcome other than `consulted`;
     /// null without such finishes.
     #[schema(minimum = 0, maximum = 1)]
@@ -304,6 +308,7 @@ impl Acc {
             benchmark,
             load: benchmark.map(|b| f64::from(self.cases) / f64::from(b)),
             completed: self.completed,
+            decided: self.with_outcome,
             on_the_spot_rate: ratio(self.completed, self.with_outcome),
             ratings: self.ratings,
             satisfied: self.satisfied,
