@@ -21,6 +21,7 @@
 //! - `replay`: halls rebuilt from the event log; `figures`: a past day's
 //!   figures, kept or counted again.
 //! - `contract`: what is generated from the code (schemas, OpenAPI, lists).
+//! - `audit`: the tamper-evident chain of supervision records (pure).
 //! - `app`: build, run and shut down. `broker` and `sim` serve the demo.
 //!
 //! Dependencies point one way: `domain` depends on nothing here; `config`
@@ -34,6 +35,7 @@
 //! rule, an op or an endpoint.
 
 pub mod app;
+pub mod audit;
 #[cfg(feature = "demo-broker")]
 pub mod broker;
 pub mod clock;
