@@ -101,11 +101,12 @@ async fn a_ticket_flood_is_refused_and_leaves_snapshots_and_memory_bounded() {
     let mut readers = Vec::new();
     for _ in 0..10 {
         let mut ws = ws_connect(port, &dash).await.expect("dashboard");
+        // Each has its snapshot before the level is read.
+        next_of(&mut ws, "snapshot", |_| true).await;
         readers.push(tokio::spawn(async move {
             while let Some(Ok(_)) = ws.next().await {}
         }));
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
     let before = rss_kib(server.pid());
     let before_dash = snapshot_len(port, &dash).await;
 

@@ -342,14 +342,14 @@ pub fn appraise(
             if by == AppraisalBy::Staff
                 && let Some(a) = &f.attendance
             {
-                add_attendance(&mut c.row.attendance, a);
+                c.row.attendance.add(a);
             }
         }
         if by == AppraisalBy::Department {
             for f in &day.staff {
                 if let Some(a) = &f.attendance {
                     let k = row(f.department.as_deref().unwrap_or_default(), &mut rows);
-                    add_attendance(&mut rows.get_mut(&k).expect("just made").row.attendance, a);
+                    rows.get_mut(&k).expect("just made").row.attendance.add(a);
                 }
             }
         }
@@ -369,15 +369,6 @@ pub fn appraise(
         until: end,
         rows,
     })
-}
-
-fn add_attendance(to: &mut Attendance, a: &Attendance) {
-    to.shifts += a.shifts;
-    to.late += a.late;
-    to.not_arrived += a.not_arrived;
-    to.early_leave += a.early_leave;
-    to.absences += a.absences;
-    to.absent_s += a.absent_s;
 }
 
 fn ratio(a: u32, b: u32) -> Option<f64> {

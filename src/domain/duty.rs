@@ -412,7 +412,7 @@ pub struct Attendance {
 }
 
 impl Attendance {
-    fn add(&mut self, o: &Attendance) {
+    pub(super) fn add(&mut self, o: &Attendance) {
         self.shifts += o.shifts;
         self.late += o.late;
         self.not_arrived += o.not_arrived;
