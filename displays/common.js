@@ -242,9 +242,9 @@ export function el(tag, className, text) {
 
 // ------------------------------------------------------------------ sign-in
 //
-// Protected pages (supervisor console, dashboards) are authorised by an
-// HttpOnly cookie that login.html obtains from POST api/login. Page scripts
-// never see the token itself.
+// Protected pages (supervisor console, dashboards) are authorised by the
+// HttpOnly session cookie that login.html obtains from POST api/login. Page
+// scripts never see it, and it is not the token: logout ends it on the server.
 
 /**
  * GET api/me (with `?hall=` when given, so that the server can answer 403 for a

@@ -46,7 +46,7 @@ impl Application {
     /// replay, so no message is applied to a half-built hall.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let auth = Arc::new(
-            http::auth::Auth::from_settings(&settings.tokens)
+            http::auth::Auth::configure(&settings.tokens, &settings.server)
                 .map_err(|e| anyhow!("configuration error: {e}"))?,
         );
         // HTTPS and WSS when server.tls_cert and tls_key are set. Read

@@ -163,6 +163,21 @@ pub struct ServerSettings {
     pub tls_cert: Option<PathBuf>,
     /// PEM file of the private key of `tls_cert` (PKCS#8, PKCS#1 or SEC1).
     pub tls_key: Option<PathBuf>,
+    /// The origins the screens are served from, as a browser writes them
+    /// (`https://hall.example.gov.cn`, with a port when not the default).
+    /// A request authenticated by the session cookie that changes something,
+    /// and every WebSocket handshake that carries an `Origin`, must come from
+    /// one of them. Empty (default): the origin must name the host the
+    /// request was sent to.
+    pub public_origins: Vec<String>,
+    /// Addresses (`10.0.0.5`) or networks (`10.0.0.0/8`) of reverse proxies
+    /// whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed. A
+    /// request from anywhere else is its socket's address. Default none.
+    pub trusted_proxies: Vec<String>,
+    /// How long a login lasts, in hours (1 to 168). Default 12.
+    pub session_hours: u32,
+    /// Seconds a client may take to send a request body. Default 10.
+    pub body_timeout_s: u64,
 }
 
 impl Default for ServerSettings {
@@ -173,6 +188,10 @@ impl Default for ServerSettings {
             replay_days: 2,
             tls_cert: None,
             tls_key: None,
+            public_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            session_hours: 12,
+            body_timeout_s: 10,
         }
     }
 }
@@ -593,6 +612,20 @@ impl RawSettings {
             ));
         }
         tls::server_config(&self.server)?;
+        for (i, o) in self.server.public_origins.iter().enumerate() {
+            crate::http::origin::Origin::parse(o)
+                .map_err(|r| err(format!("server.public_origins[{i}]"), r))?;
+        }
+        for (i, p) in self.server.trusted_proxies.iter().enumerate() {
+            crate::http::client::Network::parse(p)
+                .map_err(|r| err(format!("server.trusted_proxies[{i}]"), r))?;
+        }
+        if !(1..=168).contains(&self.server.session_hours) {
+            return Err(err("server.session_hours", "must be 1 to 168 (a week)"));
+        }
+        if !(1..=300).contains(&self.server.body_timeout_s) {
+            return Err(err("server.body_timeout_s", "must be 1 to 300"));
+        }
         if self.halls.is_empty() {
             return Err(err("halls", "at least one [[halls]] is needed"));
         }

@@ -1,6 +1,6 @@
-//! Logging in to the protected screens: the login form's cookie, the ways to
-//! present a token, the login rate limit, and the public routes that stay
-//! open.
+//! Logging in to the protected screens: sessions and their cookie, the ways
+//! to present a token, the login rate limit, foreign pages refused, and the
+//! public routes that stay open.
 
 mod common;
 
@@ -34,7 +34,7 @@ async fn me(port: u16, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logging_in_sets_an_http_only_strict_cookie() {
+async fn logging_in_opens_a_session_in_an_http_only_strict_cookie() {
     let Some(broker) = Broker::start() else {
         return;
     };
@@ -48,17 +48,29 @@ async fn logging_in_sets_an_http_only_strict_cookie() {
     assert_eq!(body["role"], "manager");
     assert_eq!(body["halls"], serde_json::json!(["h1"]));
     let cookie = r.header("set-cookie").expect("a cookie");
-    assert!(cookie.starts_with("hallwatch_token=m-secret;"), "{cookie}");
+    // A random secret, never the token itself.
+    let secret = cookie
+        .strip_prefix("hallwatch_session=")
+        .and_then(|c| c.split(';').next())
+        .expect("the session cookie first");
+    assert!(
+        secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{cookie}"
+    );
     for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
         assert!(cookie.contains(part), "{part} missing in {cookie}");
     }
     assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
     assert_eq!(r.header("cache-control"), Some("no-store"));
+    // Two logins, two sessions.
+    let again = session_cookie(app.port, "m-secret").await;
+    assert_ne!(again, format!("hallwatch_session={secret}"));
 
-    // Behind a TLS-terminating proxy the cookie is Secure.
+    // Anyone can write X-Forwarded-Proto: from a client that is not a
+    // configured proxy it changes nothing.
     let r = login(app.port, "s-secret", &[("X-Forwarded-Proto", "https")]).await;
     assert_eq!(r.status, 200);
-    assert!(r.header("set-cookie").unwrap().contains("; Secure"));
+    assert!(!r.header("set-cookie").unwrap().contains("Secure"));
     app.stop().await;
 }
 
@@ -77,16 +89,23 @@ async fn a_wrong_token_is_refused_and_sets_no_cookie() {
     assert!(r.header("set-cookie").is_none());
 
     // Not JSON (an HTML form on another site): refused before any check.
-    let r = http_request(
-        app.port,
-        "POST",
-        "/api/login",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        "token=m-secret",
-    )
-    .await;
-    assert_eq!(r.status, 400);
-    assert_eq!(r.json()["error"], "bad_request");
+    for content_type in ["application/x-www-form-urlencoded", "text/plain"] {
+        let r = http_request(
+            app.port,
+            "POST",
+            "/api/login",
+            &[("Content-Type", content_type)],
+            "token=m-secret",
+        )
+        .await;
+        assert_eq!(r.status, 415, "{content_type}");
+        assert_eq!(r.json()["error"], "unsupported_media_type");
+        assert!(r.header("set-cookie").is_none());
+    }
+    // JSON, but from another site's page.
+    let r = login(app.port, "m-secret", &[("Origin", "http://evil.example")]).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"], "origin_refused");
     assert!(r.header("set-cookie").is_none());
     app.stop().await;
 }
@@ -127,7 +146,8 @@ async fn me_knows_the_token_from_a_header_or_the_cookie_but_not_the_url() {
     for (path, headers) in [
         ("/api/me", vec![]),
         ("/api/me", vec![("Authorization", "Bearer nope")]),
-        ("/api/me", vec![("Cookie", "hallwatch_token=nope")]),
+        ("/api/me", vec![("Cookie", "hallwatch_token=m-secret")]),
+        ("/api/me", vec![("Cookie", "hallwatch_session=m-secret")]),
     ] {
         let r = me(port, path, &headers).await;
         assert_eq!(r.status, 401, "{path} {headers:?}");
@@ -162,38 +182,192 @@ async fn the_eleventh_failed_login_in_a_minute_waits_for_the_clock() {
     assert_eq!(r.json()["error"], "rate_limited");
     assert_eq!(r.json()["message"], "尝试过于频繁，请稍后再试");
     assert_eq!(r.header("retry-after"), Some("60"));
-    // Even the right token waits, or guessing could go on unchecked.
-    assert_eq!(login(app.port, "m-secret", &[]).await.status, 429);
-    let r = me(app.port, "/api/me", &[("Authorization", "Bearer m-secret")]).await;
+    let r = me(app.port, "/api/me", &[("Authorization", "Bearer guess-12")]).await;
     assert_eq!(r.status, 429);
+    // The right token is never locked out: behind one proxy or NAT a
+    // guesser would otherwise lock out the whole hall.
+    assert_eq!(login(app.port, "m-secret", &[]).await.status, 200);
+    let r = me(app.port, "/api/me", &[("Authorization", "Bearer m-secret")]).await;
+    assert_eq!(r.status, 200);
 
     clock.advance(Duration::seconds(61));
-    assert_eq!(login(app.port, "m-secret", &[]).await.status, 200);
     assert_eq!(login(app.port, "guess-11", &[]).await.status, 401);
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logging_out_clears_the_cookie() {
+async fn a_session_survives_a_restart_and_ends_at_logout() {
     let Some(broker) = Broker::start() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(settings_with_tokens(&broker, &dir, "auth-logout")).await;
+    let cookie = session_cookie(app.port, "m-secret").await;
+    let copy = cookie.clone();
+    app.stop().await;
+
+    // Kept by the server: a restart logs nobody out.
+    let app = TestApp::spawn(settings_with_tokens(&broker, &dir, "auth-logout")).await;
+    let origin = format!("http://127.0.0.1:{}", app.port);
+    let r = me(app.port, "/api/me", &[("Cookie", &cookie)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Logging out from another site's page is refused.
+    let foreign = [
+        ("Cookie", cookie.as_str()),
+        ("Origin", "http://evil.example"),
+    ];
+    let r = http_request(app.port, "POST", "/api/logout", &foreign, "").await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"], "origin_refused");
 
     let r = http_request(
         app.port,
         "POST",
         "/api/logout",
-        &[("Cookie", "hallwatch_token=m-secret")],
+        &[("Cookie", &cookie), ("Origin", &origin)],
         "",
     )
     .await;
     assert_eq!(r.status, 204);
-    let cookie = r.header("set-cookie").expect("a cookie");
-    assert!(cookie.starts_with("hallwatch_token=;"), "{cookie}");
-    assert!(cookie.contains("Max-Age=0"), "{cookie}");
-    assert!(cookie.contains("Path=/"), "{cookie}");
+    let cleared = r.header("set-cookie").expect("a cookie");
+    assert!(cleared.starts_with("hallwatch_session=;"), "{cleared}");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(cleared.contains("Path=/"), "{cleared}");
+    // Revoked on the server: a copy of the cookie is worth nothing now.
+    let r = me(app.port, "/api/me", &[("Cookie", &copy)]).await;
+    assert_eq!(r.status, 401);
+    // Logging out without a session is harmless.
+    let r = http_request(app.port, "POST", "/api/logout", &[], "").await;
+    assert_eq!(r.status, 204);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_clients_are_told_apart_and_cookies_are_secure() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings_with_tokens(&broker, &dir, "auth-proxy");
+    s.server.trusted_proxies = vec!["127.0.0.1".into()];
+    let app = TestApp::spawn(s).await;
+    let from = |ip: &'static str| [("X-Forwarded-For", ip)];
+
+    // Served through the proxy: the cookie is Secure.
+    let r = login(app.port, "m-secret", &from("203.0.113.1")).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("set-cookie").unwrap().contains("; Secure"));
+    let r = login(
+        app.port,
+        "m-secret",
+        &[
+            ("X-Forwarded-For", "203.0.113.1"),
+            ("X-Forwarded-Proto", "http"),
+        ],
+    )
+    .await;
+    assert!(!r.header("set-cookie").unwrap().contains("Secure"));
+
+    // Ten wrong tokens from one citizen's address lock out only that address.
+    for i in 0..10 {
+        let r = login(app.port, &format!("guess-{i}"), &from("203.0.113.9")).await;
+        assert_eq!(r.status, 401);
+    }
+    assert_eq!(
+        login(app.port, "guess", &from("203.0.113.9")).await.status,
+        429
+    );
+    assert_eq!(
+        login(app.port, "guess", &from("203.0.113.10")).await.status,
+        401
+    );
+    assert_eq!(
+        login(app.port, "m-secret", &from("203.0.113.9"))
+            .await
+            .status,
+        200
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_other_origins_cannot_use_a_browsers_session() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(settings_with_tokens(&broker, &dir, "auth-origin")).await;
+    let port = app.port;
+    let ours = format!("http://127.0.0.1:{port}");
+    let admin = session_cookie(port, "s-secret").await;
+    let manager = session_cookie(port, "m-secret").await;
+
+    // Every channel: a foreign page's handshake is refused, ours is taken.
+    for (path, cookie) in [
+        ("/ws/display/h1", &admin),
+        ("/ws/dashboard/h1", &manager),
+        ("/ws/alerts", &admin),
+        ("/ws/region", &manager),
+    ] {
+        for evil in ["http://evil.example", "http://127.0.0.1:1", "null"] {
+            let r = ws_connect_with(port, path, &[("Cookie", cookie), ("Origin", evil)]).await;
+            assert_eq!(r.err(), Some(403), "{path} from {evil}");
+        }
+        let ok = ws_connect_with(port, path, &[("Cookie", cookie), ("Origin", &ours)]).await;
+        assert!(ok.is_ok(), "{path}: {:?}", ok.err());
+    }
+
+    // Every route that changes something: refused from a foreign page,
+    // without an Origin, or with a body that is not declared JSON.
+    for path in ["/api/alerts/h1-x-1/ack", "/api/alerts/h1-x-1/resolve"] {
+        let evil = [
+            ("Cookie", admin.as_str()),
+            ("Origin", "http://evil.example"),
+            ("Content-Type", "text/plain"),
+        ];
+        let r = http_request(port, "POST", path, &evil, r#"{"note":"x"}"#).await;
+        assert_eq!(
+            (r.status, r.json()["error"].clone()),
+            (403, "origin_refused".into()),
+            "{path}"
+        );
+        let r = http_request(port, "POST", path, &[("Cookie", admin.as_str())], "").await;
+        assert_eq!(r.status, 403, "{path} without an Origin");
+        let sec = [
+            ("Cookie", admin.as_str()),
+            ("Sec-Fetch-Site", "same-origin"),
+        ];
+        let r = http_request(port, "POST", path, &sec, "").await;
+        assert_eq!(r.status, 404, "{path} same-origin: {}", r.body);
+        let plain = [
+            ("Cookie", admin.as_str()),
+            ("Origin", ours.as_str()),
+            ("Content-Type", "text/plain"),
+        ];
+        let r = http_request(port, "POST", path, &plain, r#"{"note":"x"}"#).await;
+        assert_eq!(
+            (r.status, r.json()["error"].clone()),
+            (415, "unsupported_media_type".into()),
+            "{path}"
+        );
+        // A program with a bearer token sends no Origin and is not affected.
+        let bearer = [
+            ("Authorization", "Bearer s-secret"),
+            ("Content-Type", "application/json"),
+        ];
+        let r = http_request(port, "POST", path, &bearer, r#"{"note":"x"}"#).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+    }
+    // Reading is not changing: a GET with the cookie from anywhere is fine
+    // (the browser keeps the answer from the foreign page).
+    let r = me(
+        port,
+        "/api/me",
+        &[("Cookie", &manager), ("Origin", "http://evil.example")],
+    )
+    .await;
+    assert_eq!(r.status, 200);
     app.stop().await;
 }
 

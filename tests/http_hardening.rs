@@ -209,6 +209,7 @@ async fn rest_refuses_a_token_in_the_url_and_websockets_still_take_one() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(with_tokens(&broker, &dir, "hard-url-token")).await;
     let port = app.port;
+    let session = session_cookie(port, "s-secret").await;
 
     for (method, path) in [
         ("GET", "/api/me?token=m-secret"),
@@ -222,14 +223,7 @@ async fn rest_refuses_a_token_in_the_url_and_websockets_still_take_one() {
         assert!(message.contains("Authorization"), "{what}: {message}");
         assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{what}");
         // A login cookie does not make the URL right.
-        let r = http_request(
-            port,
-            method,
-            path,
-            &[("Cookie", "hallwatch_token=s-secret")],
-            "",
-        )
-        .await;
+        let r = http_request(port, method, path, &[("Cookie", &session)], "").await;
         assert_error(&r, 401, "token_in_url", &what);
     }
     // The same tokens in the header pass; and the refusals above were not
@@ -362,6 +356,19 @@ async fn an_alert_action_checks_the_token_before_the_request() {
     let message = assert_error(&r, 400, "bad_request", "a bad op");
     assert!(message.contains("close"), "{message}");
     let r = post("/api/alerts/h1-x/ack", vec![SUPERVISOR], r#"{"note": 5}"#).await;
+    assert_error(
+        &r,
+        415,
+        "unsupported_media_type",
+        "a body not declared JSON",
+    );
+    let json = ("Content-Type", "application/json");
+    let r = post(
+        "/api/alerts/h1-x/ack",
+        vec![SUPERVISOR, json],
+        r#"{"note": 5}"#,
+    )
+    .await;
     let message = assert_error(&r, 400, "bad_request", "a bad body");
     assert!(message.contains("note"), "{message}");
     let r = post("/api/alerts/h1-x/ack", vec![SUPERVISOR], "").await;
@@ -632,5 +639,57 @@ async fn metrics_need_no_token_and_carry_no_citizen_data() {
     ] {
         assert!(!r.body.contains(secret), "/metrics shows {secret:?}");
     }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_sent_too_slowly_is_cut_off_and_its_socket_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = with_tokens(&broker, &dir, "hard-slow-body");
+    s.server.body_timeout_s = 1;
+    let app = TestApp::spawn(s).await;
+    let port = app.port;
+    // Twenty clients announce a 16,000-byte login body and send one byte
+    // of it, as an attacker trickling a byte every few seconds would.
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let head = format!(
+            "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+             Content-Type: application/json\r\nContent-Length: 16000\r\n\r\n{{"
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        clients.push(c);
+    }
+    let started = Instant::now();
+    for mut c in clients {
+        let mut answer = Vec::new();
+        // read_to_end returns only once the server has closed the socket.
+        tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut answer))
+            .await
+            .expect("the server closes a slow body's connection")
+            .expect("read");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("\"error\":\"request_timeout\""), "{text}");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "cut off after {took:?}");
+    // A body sent in time is read as ever.
+    let r = http_request(
+        port,
+        "POST",
+        "/api/login",
+        &[("Content-Type", "application/json")],
+        r#"{"token": "m-secret"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
     app.stop().await;
 }

@@ -408,7 +408,7 @@ async fn the_served_document_is_valid_openapi_3_1() {
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
     assert_eq!(schemes["cookieAuth"]["in"], "cookie");
-    assert_eq!(schemes["cookieAuth"]["name"], "hallwatch_token");
+    assert_eq!(schemes["cookieAuth"]["name"], "hallwatch_session");
     assert_eq!(schemes["queryToken"]["in"], "query");
     assert_eq!(schemes["queryToken"]["name"], "token");
 
@@ -646,7 +646,10 @@ async fn documented_schemas_match_real_answers() {
     check_answer(&doc, &mut cases, "get", "/api/alerts", &r);
     let act = "/api/alerts/{id}/{op}";
     let ack = format!("/api/alerts/{open}/ack");
-    let auth = [("Authorization", ADMIN)];
+    let auth = [
+        ("Authorization", ADMIN),
+        ("Content-Type", "application/json"),
+    ];
     let note = r#"{"note": "已电话联系窗口负责人"}"#;
     for (url, body, status) in [
         (ack.as_str(), note, 200),
@@ -656,6 +659,26 @@ async fn documented_schemas_match_real_answers() {
     ] {
         let r = http_request(port, "POST", url, &auth, body).await;
         assert_eq!(r.status, status, "POST {url}: {}", r.body);
+        check_answer(&doc, &mut cases, "post", act, &r);
+    }
+    // Refused before anything is done: a body not declared JSON, a
+    // session cookie from another site's page.
+    let session = session_cookie(port, "a-secret").await;
+    for (headers, status) in [
+        (
+            vec![("Authorization", ADMIN), ("Content-Type", "text/plain")],
+            415,
+        ),
+        (
+            vec![
+                ("Cookie", session.as_str()),
+                ("Origin", "http://evil.example"),
+            ],
+            403,
+        ),
+    ] {
+        let r = http_request(port, "POST", &ack, &headers, note).await;
+        assert_eq!(r.status, status, "POST {ack} {headers:?}: {}", r.body);
         check_answer(&doc, &mut cases, "post", act, &r);
     }
 

@@ -107,7 +107,37 @@ async fn exercise_figures(store: &Store) {
 }
 
 /// What every backend must do alike.
+async fn exercise_sessions(store: &Store) {
+    use hallwatch::store::SessionRow;
+    let t0 = at(0);
+    let row = SessionRow {
+        id_sha256: "ab".repeat(32),
+        token_sha256: "cd".repeat(32),
+        name: "值班长".into(),
+        client: "192.0.2.1".into(),
+        created_at: t0,
+        expires_at: t0 + chrono::Duration::hours(12),
+        revoked_at: None,
+    };
+    store.session_open(&row).await.unwrap();
+    assert_eq!(
+        store.session(&row.id_sha256).await.unwrap(),
+        Some(row.clone())
+    );
+    assert_eq!(store.session(&"ef".repeat(32)).await.unwrap(), None);
+    let out = t0 + chrono::Duration::hours(1);
+    assert!(store.session_revoke(&row.id_sha256, out).await.unwrap());
+    assert!(!store.session_revoke(&row.id_sha256, out).await.unwrap());
+    let got = store.session(&row.id_sha256).await.unwrap().unwrap();
+    assert_eq!(got.revoked_at, Some(out));
+    let hours = |h| t0 + chrono::Duration::hours(h);
+    assert_eq!(store.sessions_prune(hours(11)).await.unwrap(), 0);
+    assert_eq!(store.sessions_prune(hours(13)).await.unwrap(), 1);
+    assert_eq!(store.session(&row.id_sha256).await.unwrap(), None);
+}
+
 async fn exercise(store: &Store) {
+    exercise_sessions(store).await;
     exercise_alerts(store).await;
     exercise_figures(store).await;
     assert_eq!(store.last_event_at().await.unwrap(), None);

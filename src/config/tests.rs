@@ -405,6 +405,8 @@ fn the_minimal_hall_parses_and_missing_sections_take_their_defaults() {
     assert_eq!(s.server.listen, "127.0.0.1:8080");
     assert_eq!(s.server.database_url, "sqlite://hallwatch.db");
     assert_eq!(s.server.replay_days, 2);
+    assert!(s.server.public_origins.is_empty() && s.server.trusted_proxies.is_empty());
+    assert_eq!((s.server.session_hours, s.server.body_timeout_s), (12, 10));
     assert_eq!(s.mqtt.broker, "mqtt://127.0.0.1:1883");
     assert_eq!(s.mqtt.prefix, "hallwatch");
     assert_eq!(s.mqtt.keep_alive_s, 30);
@@ -880,6 +882,45 @@ fn a_listen_address_that_is_not_a_socket_address_is_refused() {
     ] {
         let text = with_top(&format!("[server]\nlisten = \"{bad}\""));
         assert_refused(&text, "server.listen", "address like 127.0.0.1:8080");
+    }
+}
+
+#[test]
+fn origins_proxies_sessions_and_body_time_are_checked_by_field() {
+    let server = |body: &str| with_top(&format!("[server]\n{body}"));
+    let ok = Settings::parse(&server(
+        "public_origins = [\"https://hall.example.gov.cn\", \"http://10.0.0.5:8080\"]\n\
+         trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nsession_hours = 8\nbody_timeout_s = 5",
+    ))
+    .expect("valid");
+    assert_eq!(ok.server.public_origins.len(), 2);
+    assert_eq!(ok.server.session_hours, 8);
+    for (body, field, word) in [
+        (
+            "public_origins = [\"https://ok.cn\", \"hall.example.gov.cn\"]",
+            "server.public_origins[1]",
+            "not an origin",
+        ),
+        (
+            "public_origins = [\"https://x.cn/path\"]",
+            "server.public_origins[0]",
+            "no path",
+        ),
+        (
+            "trusted_proxies = [\"proxy.local\"]",
+            "server.trusted_proxies[0]",
+            "not an address",
+        ),
+        (
+            "trusted_proxies = [\"10.0.0.0/40\"]",
+            "server.trusted_proxies[0]",
+            "prefix length",
+        ),
+        ("session_hours = 0", "server.session_hours", "1 to 168"),
+        ("session_hours = 169", "server.session_hours", "1 to 168"),
+        ("body_timeout_s = 0", "server.body_timeout_s", "1 to 300"),
+    ] {
+        assert_refused(&server(body), field, word);
     }
 }
 

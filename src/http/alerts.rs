@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{self, Principal};
+use super::auth::{self, AuthError, Principal};
 use super::frames::{AlertMessage, ConsoleError, ConsoleHall};
 use super::openapi::{Forbidden, PayloadTooLarge, Unauthorized, Unavailable};
 use super::ws::{Channel, Subscription, open};
@@ -170,7 +170,7 @@ pub(super) async fn alerts_ws(
     query: web::Query<ScopeQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let who = auth::require(&req, auth::ALERTS, query.hall.as_deref())?;
+    let who = auth::require(&req, auth::ALERTS, query.hall.as_deref()).await?;
     let halls = halls_in_scope(&state, &who, query.hall.as_deref())?;
     let metrics = state.metrics.clone();
     open(
@@ -297,7 +297,7 @@ pub(super) async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     // Supervisors only: alerts carry citizens' comments and follow-up notes.
-    let who = auth::require(&req, auth::ALERTS, q.hall.as_deref())?;
+    let who = auth::require(&req, auth::ALERTS, q.hall.as_deref()).await?;
     let halls = halls_in_scope(&state, &who, q.hall.as_deref())?;
     let limit = parse_limit(q.limit.as_deref())?;
     let (from, to) = match &q.date {
@@ -380,9 +380,13 @@ pub struct NoteRequest {
         (status = 401, response = Unauthorized),
         (status = 403,
             description = "Not a supervisor or admin, or the alert's hall is outside the token's \
-                scope.",
+                scope (`forbidden`); or a browser request from a page that is not the server's \
+                own (`origin_refused`).",
             body = ErrorBody,
-            example = json!({"error": "forbidden", "message": "无权访问该大厅"})),
+            examples(
+                ("forbidden" = (value = json!({"error": "forbidden", "message": "无权访问该大厅"}))),
+                ("origin_refused" = (value = json!(ErrorBody::new(AuthError::OriginRefused.code(), AuthError::OriginRefused.to_string())))),
+            )),
         (status = 404,
             description = "No such alert (also when the id names no hall served here).",
             body = ErrorBody,
@@ -395,6 +399,7 @@ pub struct NoteRequest {
                 ("already_acknowledged" = (value = json!(refusal_body(AlertRefusal::AlreadyAcknowledged)))),
             )),
         (status = 413, response = PayloadTooLarge),
+        (status = 415, response = super::openapi::NotJson),
         (status = 422,
             description = "Resolving a `bad_rating` alert needs a note (回访 or 整改), or the note \
                 is over 500 characters.",
@@ -420,7 +425,8 @@ pub(super) async fn act_route(
         &req,
         auth::ALERTS,
         hall.as_ref().map(|h| h.spec.id.as_str()),
-    )?;
+    )
+    .await?;
     let op = match op.as_str() {
         "ack" => AlertOp::Ack,
         "resolve" => AlertOp::Resolve,
@@ -431,6 +437,7 @@ pub(super) async fn act_route(
     let note = if body.iter().all(u8::is_ascii_whitespace) {
         NoteRequest::default()
     } else {
+        super::require_json(&req)?;
         serde_json::from_slice::<NoteRequest>(&body).map_err(|e| {
             ApiError::BadRequest(format!("the body must be {{\"note\": \"...\"}}: {e}"))
         })?

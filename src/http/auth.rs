@@ -1,20 +1,26 @@
 //! Access control: who may open the protected channels and APIs.
 //!
-//! Tokens are configured as SHA-256 hashes with a role and a hall scope. A
-//! request presents its token as `Authorization: Bearer …`, else in the
-//! `hallwatch_token` cookie that `POST /api/login` sets; a WebSocket
-//! handshake may also present it as `?token=…` (a browser cannot set headers
-//! there). A REST request with `?token=` is refused: URLs end up in access
-//! logs, proxies and browser history. A protected handler calls [`require`]
-//! first, before any body is read or WebSocket upgraded, so a refused client
-//! gets a plain 401 or 403 response.
+//! Tokens are configured as SHA-256 hashes with a role and a hall scope.
+//! Back-office programs present a token as `Authorization: Bearer …`; a
+//! WebSocket handshake may also present it as `?token=…` (a browser cannot
+//! set headers there). A REST request with `?token=` is refused: URLs end up
+//! in access logs, proxies and browser history.
 //!
-//! Every wrong token, wherever it is presented, counts against its client in
-//! [`LoginLimiter`]: otherwise `/api/me` or a WebSocket URL would be a way
-//! round the login rate limit.
+//! Browsers log in: `POST /api/login` checks the token once and opens a
+//! session ([`Sessions`]), a random secret in the `hallwatch_session`
+//! cookie, kept server-side by its hash, expiring after `[server]
+//! session_hours`, revoked by `POST /api/logout`. The cookie is never the
+//! token, so a stolen cookie dies with its session.
+//!
+//! A protected handler calls [`require`] first, before any body is read or
+//! WebSocket upgraded, so a refused client gets a plain 401, 403 or 429. It
+//! checks the request's origin ([`super::origin`]) before its credential.
+//! Every wrong token or unknown session, wherever it is presented, counts
+//! against its client ([`super::client`]) in [`LoginLimiter`]; a right one
+//! is never refused by that limit.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
@@ -27,16 +33,27 @@ use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 use tracing::{error, info, warn};
 
+pub use super::client::client_key;
+use super::client::{Proxies, is_https};
 use super::limit::RequestLimiter;
 use super::openapi::{BadToken, PayloadTooLarge, Unauthorized};
+use super::origin::{self, Credential, Origins};
 use super::{AppState, ErrorBody};
 use crate::clock::Clock;
-use crate::config::{ConfigError, Role, TokenSettings};
+use crate::config::{ConfigError, Role, ServerSettings, TokenSettings};
+use crate::store::{SessionRow, Store};
 
-/// The cookie `POST /api/login` sets for the browser screens.
-pub const COOKIE: &str = "hallwatch_token";
-/// A login lasts a long working day (12 h), then the screen asks again.
-const COOKIE_MAX_AGE_S: i64 = 12 * 60 * 60;
+/// The session cookie `POST /api/login` sets for the browser screens.
+pub const COOKIE: &str = "hallwatch_session";
+/// The cookie earlier versions kept the token itself in: cleared at login
+/// and logout, never read.
+const OLD_COOKIE: &str = "hallwatch_token";
+/// How long a cached session is believed before the store is asked again,
+/// so a logout on another server ends it here within this time.
+const SESSION_RECHECK: Duration = Duration::seconds(60);
+/// Sessions kept in memory at most; past it, expired ones are swept and
+/// the rest are read from the store.
+const MAX_CACHED_SESSIONS: usize = 10_000;
 /// Wrong tokens a client may present per [`FAILURE_WINDOW`].
 const MAX_FAILURES: usize = 10;
 const FAILURE_WINDOW: Duration = Duration::seconds(60);
@@ -75,6 +92,12 @@ pub enum AuthError {
     /// `?token=` on a request that is not a WebSocket handshake: 401.
     #[error("令牌不能放在网址中，请使用 Authorization: Bearer 请求头")]
     TokenInUrl,
+    /// A browser request from a page that is not ours ([`origin`]): 403.
+    #[error("请求来源不被允许，请从本系统的页面操作")]
+    OriginRefused,
+    /// The store cannot say whether a session is open: 503.
+    #[error("暂时无法验证登录，请稍后再试")]
+    Unavailable,
 }
 
 impl ResponseError for AuthError {
@@ -83,9 +106,10 @@ impl ResponseError for AuthError {
             AuthError::Unauthorized | AuthError::BadToken | AuthError::TokenInUrl => {
                 StatusCode::UNAUTHORIZED
             }
-            AuthError::Forbidden => StatusCode::FORBIDDEN,
+            AuthError::Forbidden | AuthError::OriginRefused => StatusCode::FORBIDDEN,
             AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::BadRequest => StatusCode::BAD_REQUEST,
+            AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -99,7 +123,10 @@ impl ResponseError for AuthError {
             AuthError::RateLimited { retry_after_s } => {
                 res.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
             }
-            AuthError::Forbidden | AuthError::BadRequest => {}
+            AuthError::Forbidden
+            | AuthError::BadRequest
+            | AuthError::OriginRefused
+            | AuthError::Unavailable => {}
         }
         res.json(ErrorBody::new(self.code(), self.to_string()))
     }
@@ -115,6 +142,8 @@ impl AuthError {
             AuthError::RateLimited { .. } => "rate_limited",
             AuthError::BadRequest => "bad_request",
             AuthError::TokenInUrl => "token_in_url",
+            AuthError::OriginRefused => "origin_refused",
+            AuthError::Unavailable => "unavailable",
         }
     }
 }
@@ -239,15 +268,21 @@ impl Tokens {
     /// constant time and without stopping at a match, so the response time
     /// says neither which entry matched nor how many bytes did.
     pub fn authenticate(&self, presented: &str) -> Option<Principal> {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        self.by_hash(&Sha256::digest(presented.as_bytes()).into())
+            .map(|(_, p)| p)
+    }
+
+    /// The configured token with this hash, compared as [`Self::authenticate`]
+    /// does.
+    pub fn by_hash(&self, digest: &[u8; 32]) -> Option<([u8; 32], Principal)> {
         let mut hit = u64::MAX;
         for (i, (hash, _)) in self.entries.iter().enumerate() {
-            hit.conditional_assign(&(i as u64), hash.ct_eq(&digest));
+            hit.conditional_assign(&(i as u64), hash.ct_eq(digest));
         }
         usize::try_from(hit)
             .ok()
             .and_then(|i| self.entries.get(i))
-            .map(|(_, p)| p.clone())
+            .cloned()
     }
 
     /// How many tokens are configured.
@@ -348,79 +383,310 @@ impl LoginLimiter {
     }
 }
 
-/// What the HTTP layer needs to check tokens and budget requests; shared
-/// through [`AppState`].
+/// Browser sessions: the store keeps them (so they survive a restart and
+/// are shared by every server on one database); this keeps the ones in use
+/// in memory, believing each for [`SESSION_RECHECK`] before asking again.
 #[derive(Default)]
+pub struct Sessions {
+    cache: DashMap<[u8; 32], CachedSession>,
+}
+
+#[derive(Clone, Copy)]
+struct CachedSession {
+    token: [u8; 32],
+    expires_at: DateTime<Utc>,
+    checked_at: DateTime<Utc>,
+}
+
+/// What a session cookie turned out to be.
+enum SessionLookup {
+    Open(Principal),
+    /// Expired, logged out, or its token is no longer configured.
+    Ended,
+    /// No session ever had this secret: a guess, counted as a wrong token.
+    Unknown,
+}
+
+impl Sessions {
+    async fn lookup(
+        &self,
+        store: &Store,
+        tokens: &Tokens,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SessionLookup, AuthError> {
+        let id: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let cached = self.cache.get(&id).map(|c| *c);
+        let session = match cached {
+            Some(c) if c.checked_at > now - SESSION_RECHECK => c,
+            _ => {
+                let row = store.session(&hex(&id)).await.map_err(|e| {
+                    error!(error = %e, "The store cannot read a session.");
+                    AuthError::Unavailable
+                })?;
+                let Some(row) = row else {
+                    self.cache.remove(&id);
+                    return Ok(SessionLookup::Unknown);
+                };
+                let token = decode_hex(&row.token_sha256);
+                match (row.revoked_at, token) {
+                    (None, Some(token)) if row.expires_at > now => {
+                        let c = CachedSession {
+                            token,
+                            expires_at: row.expires_at,
+                            checked_at: now,
+                        };
+                        self.remember(id, c, now);
+                        c
+                    }
+                    _ => {
+                        self.cache.remove(&id);
+                        return Ok(SessionLookup::Ended);
+                    }
+                }
+            }
+        };
+        if session.expires_at <= now {
+            self.cache.remove(&id);
+            return Ok(SessionLookup::Ended);
+        }
+        Ok(match tokens.by_hash(&session.token) {
+            Some((_, p)) => SessionLookup::Open(p),
+            None => SessionLookup::Ended,
+        })
+    }
+
+    fn remember(&self, id: [u8; 32], c: CachedSession, now: DateTime<Utc>) {
+        if self.cache.len() >= MAX_CACHED_SESSIONS {
+            self.cache.retain(|_, c| c.expires_at > now);
+        }
+        if self.cache.len() < MAX_CACHED_SESSIONS {
+            self.cache.insert(id, c);
+        }
+    }
+
+    /// Opens a session for the token with hash `token`; the cookie's secret.
+    async fn open(
+        &self,
+        store: &Store,
+        token: [u8; 32],
+        name: &str,
+        client: IpAddr,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        let secret = hex(&rand::random::<[u8; 32]>());
+        let id: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let row = SessionRow {
+            id_sha256: hex(&id),
+            token_sha256: hex(&token),
+            name: name.to_owned(),
+            client: client.to_string(),
+            created_at: now,
+            expires_at: now + ttl,
+            revoked_at: None,
+        };
+        store.session_open(&row).await.map_err(|e| {
+            error!(error = %e, "The store cannot keep a new session.");
+            AuthError::Unavailable
+        })?;
+        self.remember(
+            id,
+            CachedSession {
+                token,
+                expires_at: row.expires_at,
+                checked_at: now,
+            },
+            now,
+        );
+        // Sessions a day past their end are of no use to anyone.
+        if let Err(e) = store.sessions_prune(now - Duration::days(1)).await {
+            warn!(error = %e, "Expired sessions could not be pruned.");
+        }
+        Ok(secret)
+    }
+
+    /// Ends the session with this secret, if it is open.
+    async fn revoke(
+        &self,
+        store: &Store,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        let id: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        self.cache.remove(&id);
+        store.session_revoke(&hex(&id), now).await.map_err(|e| {
+            error!(error = %e, "The store cannot end a session.");
+            AuthError::Unavailable
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the HTTP layer needs to check tokens, sessions and origins and to
+/// budget requests; shared through [`AppState`].
 pub struct Auth {
     pub tokens: Tokens,
     pub limiter: LoginLimiter,
     /// Every client's budget of API requests and WebSocket handshakes.
     pub requests: RequestLimiter,
+    pub sessions: Sessions,
+    /// `[server] public_origins`.
+    pub origins: Origins,
+    /// `[server] trusted_proxies`.
+    pub proxies: Proxies,
+    /// How long a session lasts: `[server] session_hours`.
+    pub session_ttl: Duration,
+    /// How long a client may take to send a request body: `[server]
+    /// body_timeout_s`.
+    pub body_timeout: std::time::Duration,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            tokens: Tokens::default(),
+            limiter: LoginLimiter::default(),
+            requests: RequestLimiter::default(),
+            sessions: Sessions::default(),
+            origins: Origins::default(),
+            proxies: Proxies::default(),
+            session_ttl: Duration::hours(i64::from(ServerSettings::default().session_hours)),
+            body_timeout: std::time::Duration::from_secs(ServerSettings::default().body_timeout_s),
+        }
+    }
+}
+
+/// How a request presents its credential.
+enum Presented {
+    /// A token: `Authorization: Bearer`, or `?token=` on a handshake.
+    Token(String),
+    /// A session cookie's secret.
+    Session(String),
 }
 
 impl Auth {
-    /// From the `[[tokens]]` settings.
+    /// From the `[[tokens]]` settings, with the default server settings.
     pub fn from_settings(tokens: &[TokenSettings]) -> Result<Self, ConfigError> {
+        Self::configure(tokens, &ServerSettings::default())
+    }
+
+    /// From the `[[tokens]]` and `[server]` settings.
+    pub fn configure(
+        tokens: &[TokenSettings],
+        server: &ServerSettings,
+    ) -> Result<Self, ConfigError> {
+        let field = |field: &str| {
+            let field = field.to_owned();
+            move |reason| ConfigError { field, reason }
+        };
         Ok(Self {
             tokens: Tokens::from_settings(tokens)?,
-            limiter: LoginLimiter::default(),
-            requests: RequestLimiter::default(),
+            origins: Origins::parse(&server.public_origins)
+                .map_err(field("server.public_origins"))?,
+            proxies: Proxies::parse(&server.trusted_proxies)
+                .map_err(field("server.trusted_proxies"))?,
+            session_ttl: Duration::hours(i64::from(server.session_hours)),
+            body_timeout: std::time::Duration::from_secs(server.body_timeout_s),
+            ..Self::default()
         })
     }
 
-    /// The holder of the request's token; a wrong token counts against the
-    /// client, and a client over its limit is refused before the check.
-    fn principal(&self, clock: &dyn Clock, req: &HttpRequest) -> Result<Principal, AuthError> {
-        let token = presented_token(req)?.ok_or(AuthError::Unauthorized)?;
-        // Only the login form speaks of a "bad token"; elsewhere it is a plain 401.
-        self.check_token(clock, req, &token).map_err(|e| match e {
-            AuthError::BadToken => AuthError::Unauthorized,
-            other => other,
-        })
-    }
-
+    /// Checks a token; a wrong one counts against the client, and while the
+    /// client is over its limit a wrong one is answered 429. A right token
+    /// always passes: the limit slows guessing, it must never lock out the
+    /// holder of a token because others behind the same address guessed.
     fn check_token(
         &self,
-        clock: &dyn Clock,
+        now: DateTime<Utc>,
         req: &HttpRequest,
         token: &str,
-    ) -> Result<Principal, AuthError> {
-        let client = client_key(req);
-        let now = clock.now();
-        if let Err(retry_after_s) = self.limiter.check(client, now) {
-            warn!(%client, "Refused: too many wrong tokens.");
-            return Err(AuthError::RateLimited { retry_after_s });
+    ) -> Result<([u8; 32], Principal), AuthError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        match self.tokens.by_hash(&digest) {
+            Some(found) => Ok(found),
+            None => Err(self.wrong(now, req)),
         }
-        match self.tokens.authenticate(token) {
-            Some(p) => Ok(p),
-            None => {
-                self.limiter.record_failure(client, now);
-                warn!(%client, path = req.path(), "Wrong token.");
-                Err(AuthError::BadToken)
-            }
+    }
+
+    /// A wrong token or unknown session from `req`'s client: counted, and
+    /// answered 429 once the client is over its limit, else `BadToken`.
+    fn wrong(&self, now: DateTime<Utc>, req: &HttpRequest) -> AuthError {
+        let client = client_key(req);
+        warn!(%client, path = req.path(), "Wrong token.");
+        let limited = self.limiter.check(client, now);
+        self.limiter.record_failure(client, now);
+        match limited {
+            Err(retry_after_s) => AuthError::RateLimited { retry_after_s },
+            Ok(()) => AuthError::BadToken,
+        }
+    }
+
+    /// The holder of the request's credential, its origin checked first.
+    async fn principal(
+        &self,
+        store: &Store,
+        clock: &dyn Clock,
+        req: &HttpRequest,
+    ) -> Result<Principal, AuthError> {
+        let presented = presented(req)?.ok_or(AuthError::Unauthorized)?;
+        let credential = match presented {
+            Presented::Token(_) => Credential::Token,
+            Presented::Session(_) => Credential::Cookie,
+        };
+        if !origin::check(req, &self.origins, credential) {
+            info!(client = %client_key(req), path = req.path(), origin = ?req.headers().get(header::ORIGIN),
+                "Refused: a request from a foreign page.");
+            return Err(AuthError::OriginRefused);
+        }
+        let now = clock.now();
+        // Only the login form speaks of a "bad token"; elsewhere it is a plain 401.
+        let plain = |e| match e {
+            AuthError::BadToken => AuthError::Unauthorized,
+            other => other,
+        };
+        match presented {
+            Presented::Token(t) => self
+                .check_token(now, req, &t)
+                .map(|(_, p)| p)
+                .map_err(plain),
+            Presented::Session(secret) => match self
+                .sessions
+                .lookup(store, &self.tokens, &secret, now)
+                .await?
+            {
+                SessionLookup::Open(p) => Ok(p),
+                SessionLookup::Ended => Err(AuthError::Unauthorized),
+                SessionLookup::Unknown => Err(plain(self.wrong(now, req))),
+            },
         }
     }
 
     /// [`require`] against this table, for callers and tests that hold it.
-    pub fn require(
+    pub async fn require(
         &self,
+        store: &Store,
         clock: &dyn Clock,
         req: &HttpRequest,
         needed: &[Role],
         hall: Option<&str>,
     ) -> Result<Principal, AuthError> {
-        let p = self.principal(clock, req)?;
+        let p = self.principal(store, clock, req).await?;
         p.authorize(needed, hall)?;
         Ok(p)
     }
 }
 
 /// The check every protected handler runs first, before any WebSocket
-/// upgrade: a valid token (401 otherwise) whose role is in `needed` (admins
-/// always pass) and whose scope holds `hall` when one is given (403
-/// otherwise). `/ws/alerts` passes `None` and filters by
-/// [`Principal::may_see`] itself.
-pub fn require(
+/// upgrade: a request from one of our pages or from a program (403
+/// `origin_refused` otherwise), a valid token or session (401 otherwise)
+/// whose role is in `needed` (admins always pass) and whose scope holds
+/// `hall` when one is given (403 otherwise). `/ws/alerts` passes `None`
+/// and filters by [`Principal::may_see`] itself.
+pub async fn require(
     req: &HttpRequest,
     needed: &[Role],
     hall: Option<&str>,
@@ -430,7 +696,23 @@ pub fn require(
         error!("No AppState on the request; refusing it.");
         return Err(AuthError::Unauthorized);
     };
-    state.auth.require(state.clock.as_ref(), req, needed, hall)
+    state
+        .auth
+        .require(&state.store, state.clock.as_ref(), req, needed, hall)
+        .await
+}
+
+/// A public channel's handshake from a foreign page: `Err` to answer.
+pub fn check_public_origin(req: &HttpRequest) -> Result<(), AuthError> {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Ok(());
+    };
+    if origin::check(req, &state.auth.origins, Credential::None) {
+        Ok(())
+    } else {
+        info!(client = %client_key(req), path = req.path(), "Refused: a handshake from a foreign page.");
+        Err(AuthError::OriginRefused)
+    }
 }
 
 /// The login, logout and "who am I" routes.
@@ -450,10 +732,14 @@ struct LoginBody {
 
 /// Log in a browser
 ///
-/// Checks a token and sets the `hallwatch_token` cookie that the browser
-/// screens then send with every request and WebSocket. Only
-/// `application/json` is accepted, so an HTML form on another site cannot
-/// log a browser in. A wrong token counts against the client's rate limit.
+/// Checks a token and opens a session: the `hallwatch_session` cookie, a
+/// random secret (never the token) that the browser screens then send with
+/// every request and WebSocket, valid for `[server] session_hours` (12 by
+/// default) or until logout, kept by the server across restarts. Only
+/// `application/json` from one of the server's own pages (or a client that
+/// sends no `Origin`) is accepted, so a page on another site cannot log a
+/// browser in. A wrong token counts against the client's rate limit; a
+/// right one is never refused by it.
 #[utoipa::path(
     post,
     path = "/api/login",
@@ -467,71 +753,100 @@ struct LoginBody {
     responses(
         (status = 200, description = "Logged in: who the token belongs to.", body = PrincipalView,
             headers(
-                ("Set-Cookie" = String, description = "`hallwatch_token=<token, percent-encoded>; \
-                    HttpOnly; SameSite=Strict; Path=/; Max-Age=43200`, with `; Secure` when the \
-                    request came over HTTPS (as the reverse proxy's `X-Forwarded-Proto` or \
-                    `Forwarded` says)."),
+                ("Set-Cookie" = String, description = "`hallwatch_session=<64 hex digits>; \
+                    HttpOnly; SameSite=Strict; Path=/; Max-Age=43200` (the session's hours), with \
+                    `; Secure` when served over HTTPS or through a configured trusted proxy."),
             ),
             example = json!({"name": "值班长", "role": "manager", "halls": ["jl-center"]})),
         (status = 400,
-            description = "The `Content-Type` is not `application/json`, or the body is not \
-                `{\"token\": \"…\"}`.",
+            description = "The body is not `{\"token\": \"…\"}`.",
             body = ErrorBody,
             example = json!(ErrorBody::new(AuthError::BadRequest.code(), AuthError::BadRequest.to_string()))),
         (status = 401, response = BadToken),
+        (status = 403, response = super::openapi::OriginRefused),
         (status = 413, response = PayloadTooLarge),
+        (status = 415, response = super::openapi::NotJson),
+        (status = 429, response = super::openapi::RateLimited),
+        (status = 503, response = super::openapi::Unavailable),
     )
 )]
 pub(super) async fn login(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, AuthError> {
-    // Only JSON: an HTML form on another site cannot send it, and a script
-    // there would need a CORS preflight we never grant (login CSRF).
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("application/json"));
-    if !is_json {
-        return Err(AuthError::BadRequest);
+) -> Result<HttpResponse, actix_web::Error> {
+    super::require_json(&req)?;
+    if !origin::check(&req, &state.auth.origins, Credential::None) {
+        return Err(AuthError::OriginRefused.into());
     }
     let body: LoginBody = serde_json::from_slice(&body).map_err(|_| AuthError::BadRequest)?;
-    let p = state
+    let now = state.clock.now();
+    let (hash, p) = state.auth.check_token(now, &req, &body.token)?;
+    let client = client_key(&req);
+    let secret = state
         .auth
-        .check_token(state.clock.as_ref(), &req, &body.token)?;
-    info!(name = %p.name, role = ?p.role, client = %client_key(&req), "Logged in.");
-    let cookie = cookie(&req, &body.token, COOKIE_MAX_AGE_S);
+        .sessions
+        .open(
+            &state.store,
+            hash,
+            &p.name,
+            client,
+            now,
+            state.auth.session_ttl,
+        )
+        .await?;
+    info!(name = %p.name, role = ?p.role, %client, "Logged in.");
+    let max_age = state.auth.session_ttl.num_seconds();
     Ok(no_store(HttpResponse::Ok())
-        .insert_header(set_cookie(&cookie))
+        .append_header(set_cookie(&cookie(&req, COOKIE, &secret, max_age)))
+        .append_header(set_cookie(&cookie(&req, OLD_COOKIE, "", 0)))
         .json(p.describe()))
 }
 
 /// Log a browser out
 ///
-/// Tells the browser to forget the `hallwatch_token` cookie. No token
-/// needed; no body.
+/// Ends the session of the `hallwatch_session` cookie on the server (a
+/// copy of the cookie no longer works) and tells the browser to forget it.
+/// No body.
 #[utoipa::path(
     post,
     path = "/api/logout",
     tag = "auth",
     operation_id = "logout",
     responses(
-        (status = 204, description = "The cookie is cleared.",
+        (status = 204, description = "The session is ended and the cookie cleared.",
             headers(
-                ("Set-Cookie" = String, description = "`hallwatch_token=; HttpOnly; \
+                ("Set-Cookie" = String, description = "`hallwatch_session=; HttpOnly; \
                     SameSite=Strict; Path=/; Max-Age=0` (with `; Secure` over HTTPS)."),
             )),
+        (status = 403, response = super::openapi::OriginRefused),
+        (status = 503, response = super::openapi::Unavailable),
     )
 )]
-pub(super) async fn logout(req: HttpRequest) -> HttpResponse {
-    no_store(HttpResponse::NoContent())
-        .insert_header(set_cookie(&cookie(&req, "", 0)))
-        .finish()
+pub(super) async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AuthError> {
+    if let Some(secret) = session_cookie(&req) {
+        if !origin::check(&req, &state.auth.origins, Credential::Cookie) {
+            return Err(AuthError::OriginRefused);
+        }
+        if state
+            .auth
+            .sessions
+            .revoke(&state.store, &secret, state.clock.now())
+            .await?
+        {
+            info!(client = %client_key(&req), "Logged out.");
+        }
+    }
+    Ok(no_store(HttpResponse::NoContent())
+        .append_header(set_cookie(&cookie(&req, COOKIE, "", 0)))
+        .append_header(set_cookie(&cookie(&req, OLD_COOKIE, "", 0)))
+        .finish())
 }
 
-/// Who the presented token belongs to
+/// Who the presented token or session belongs to
 ///
 /// Any role.
 #[utoipa::path(
@@ -543,10 +858,12 @@ pub(super) async fn logout(req: HttpRequest) -> HttpResponse {
     responses(
         (status = 200, description = "The token's holder.", body = PrincipalView),
         (status = 401, response = Unauthorized),
+        (status = 429, response = super::openapi::RateLimited),
+        (status = 503, response = super::openapi::Unavailable),
     )
 )]
 pub(super) async fn me(req: HttpRequest) -> Result<HttpResponse, AuthError> {
-    let p = require(&req, ANY_ROLE, None)?;
+    let p = require(&req, ANY_ROLE, None).await?;
     Ok(no_store(HttpResponse::Ok()).json(p.describe()))
 }
 
@@ -555,37 +872,43 @@ fn no_store(mut res: HttpResponseBuilder) -> HttpResponseBuilder {
     res
 }
 
-fn cookie<'c>(req: &HttpRequest, token: &'c str, max_age_s: i64) -> Cookie<'c> {
-    // HttpOnly: page scripts never see the token. Strict: no other site's
+fn cookie<'c>(req: &HttpRequest, name: &'static str, value: &'c str, max_age_s: i64) -> Cookie<'c> {
+    // HttpOnly: page scripts never see the secret. Strict: no other site's
     // page, link or WebSocket carries it here.
-    Cookie::build(COOKIE, token)
+    Cookie::build(name, value)
         .http_only(true)
         .same_site(SameSite::Strict)
         .path("/")
         .max_age(CookieDuration::seconds(max_age_s))
-        .secure(req.connection_info().scheme() == "https")
+        .secure(is_https(req))
         .finish()
 }
 
-/// The `Set-Cookie` header of `cookie`, its value percent-encoded: tokens
-/// are the operator's own strings and may hold `;`, spaces or non-ASCII,
-/// which `HttpResponseBuilder::cookie` would write as they are.
+/// The `Set-Cookie` header of `cookie`, its value percent-encoded.
 fn set_cookie(cookie: &Cookie<'_>) -> (header::HeaderName, String) {
     (header::SET_COOKIE, cookie.encoded().to_string())
 }
 
-/// The token from the `Authorization: Bearer` header, else (on a WebSocket
-/// handshake only) the `token` query parameter, else the cookie. The first
-/// one present is the one checked: a wrong header is not rescued by a right
-/// cookie. `?token=` anywhere else is an error rather than ignored, so a
-/// client that leaks its token into URLs hears about it.
-fn presented_token(req: &HttpRequest) -> Result<Option<String>, AuthError> {
+/// The session cookie's secret, when it holds one this server could have
+/// set (64 hex digits); anything else is no session at all.
+fn session_cookie(req: &HttpRequest) -> Option<String> {
+    req.cookie_raw(COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The credential from the `Authorization: Bearer` header, else (on a
+/// WebSocket handshake only) the `token` query parameter, else the session
+/// cookie. The first one present is the one checked: a wrong header is not
+/// rescued by a right cookie. `?token=` anywhere else is an error rather
+/// than ignored, so a client that leaks its token into URLs hears about it.
+fn presented(req: &HttpRequest) -> Result<Option<Presented>, AuthError> {
     if let Some(auth) = req.headers().get(header::AUTHORIZATION)
         && let Ok(auth) = auth.to_str()
         && let Some((scheme, token)) = auth.trim().split_once(' ')
         && scheme.eq_ignore_ascii_case("bearer")
     {
-        return Ok(Some(token.trim().to_owned()));
+        return Ok(Some(Presented::Token(token.trim().to_owned())));
     }
     #[derive(Deserialize)]
     struct Query {
@@ -598,56 +921,18 @@ fn presented_token(req: &HttpRequest) -> Result<Option<String>, AuthError> {
             warn!(client = %client_key(req), path = req.path(), "Refused: a token in the URL.");
             return Err(AuthError::TokenInUrl);
         }
-        return Ok(Some(token));
+        return Ok(Some(Presented::Token(token)));
     }
-    Ok(req
-        .cookie_raw(COOKIE)
-        .and_then(|c| decode_cookie_value(c.value())))
+    Ok(session_cookie(req).map(Presented::Session))
 }
 
 /// `Upgrade: websocket`: the one kind of request a browser cannot give an
 /// `Authorization` header.
-fn is_websocket_handshake(req: &HttpRequest) -> bool {
+pub(super) fn is_websocket_handshake(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
-}
-
-/// The limiter's key for a client: its address as the socket sees it. Not
-/// `X-Forwarded-For`, which any client can write; behind a reverse proxy
-/// every client shares the proxy's address. An IPv6 client usually holds a
-/// whole /64, so that is what counts.
-pub(super) fn client_key(req: &HttpRequest) -> IpAddr {
-    match req.peer_addr().map(|a| a.ip()) {
-        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-        Some(ip) => ip,
-        None => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-    }
-}
-
-/// The token in a cookie value as [`set_cookie`] wrote it. The cookie
-/// crate's decoder keeps a `%` that starts no escape as text; no value this
-/// server sets has one, so such a value is no token at all rather than a
-/// wrong one to count against the client.
-fn decode_cookie_value(raw: &str) -> Option<String> {
-    let escapes_whole = raw.split('%').skip(1).all(|after| {
-        after
-            .get(..2)
-            .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
-    });
-    if !escapes_whole {
-        return None;
-    }
-    Cookie::parse_encoded(format!("{COOKIE}={raw}"))
-        .ok()
-        .map(|c| c.value().to_owned())
 }
 
 #[cfg(test)]
@@ -687,6 +972,13 @@ mod tests {
             token("h1 supervisor", Role::Supervisor, &["h1"], "s1-secret"),
         ])
         .expect("valid tokens")
+    }
+
+    /// A store of its own for one test (a file: every pool connection sees it).
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        (Store::open(&url).await.unwrap(), dir)
     }
 
     fn clock() -> ManualClock {
@@ -782,29 +1074,33 @@ mod tests {
         assert!(a.authorize(ALERTS, Some("h9")).is_ok());
     }
 
-    #[test]
-    fn require_refuses_a_hall_out_of_scope_with_403() {
-        let (auth, clock) = (auth(), clock());
-        let ok = auth.require(&clock, &bearer("m-secret"), DASHBOARD, Some("h1"));
-        assert_eq!(ok.unwrap().name, "manager");
-        let e = auth
-            .require(&clock, &bearer("m-secret"), DASHBOARD, Some("h2"))
-            .unwrap_err();
+    #[tokio::test]
+    async fn require_refuses_a_hall_out_of_scope_with_403() {
+        let (auth, clock, (store, _dir)) = (auth(), clock(), store().await);
+        let req = |t, role, hall| {
+            let (auth, clock, store) = (&auth, &clock, &store);
+            async move { auth.require(store, clock, &bearer(t), role, hall).await }
+        };
+        assert_eq!(
+            req("m-secret", DASHBOARD, Some("h1")).await.unwrap().name,
+            "manager"
+        );
+        let e = req("m-secret", DASHBOARD, Some("h2")).await.unwrap_err();
         assert_eq!(e.status_code(), StatusCode::FORBIDDEN);
-        let s1 = auth.require(&clock, &bearer("s1-secret"), ALERTS, Some("h2"));
+        let s1 = req("s1-secret", ALERTS, Some("h2")).await;
         assert!(matches!(s1, Err(AuthError::Forbidden)));
         // Unfiltered alerts: allowed, the handler filters by may_see.
-        assert!(
-            auth.require(&clock, &bearer("s1-secret"), ALERTS, None)
-                .is_ok()
-        );
+        assert!(req("s1-secret", ALERTS, None).await.is_ok());
     }
 
-    #[test]
-    fn require_refuses_missing_and_wrong_tokens_with_401() {
-        let (auth, clock) = (auth(), clock());
+    #[tokio::test]
+    async fn require_refuses_missing_and_wrong_tokens_with_401() {
+        let (auth, clock, (store, _dir)) = (auth(), clock(), store().await);
         let none = TestRequest::default().to_http_request();
-        let e = auth.require(&clock, &none, ANY_ROLE, None).unwrap_err();
+        let e = auth
+            .require(&store, &clock, &none, ANY_ROLE, None)
+            .await
+            .unwrap_err();
         assert_eq!(e.status_code(), StatusCode::UNAUTHORIZED);
         let res = e.error_response();
         assert_eq!(
@@ -812,13 +1108,18 @@ mod tests {
             "Bearer"
         );
         let e = auth
-            .require(&clock, &bearer("nope"), ANY_ROLE, None)
+            .require(&store, &clock, &bearer("nope"), ANY_ROLE, None)
+            .await
             .unwrap_err();
         assert!(matches!(e, AuthError::Unauthorized));
         let basic = TestRequest::default()
             .insert_header((header::AUTHORIZATION, "Basic bS1zZWNyZXQ="))
             .to_http_request();
-        assert!(auth.require(&clock, &basic, ANY_ROLE, None).is_err());
+        assert!(
+            auth.require(&store, &clock, &basic, ANY_ROLE, None)
+                .await
+                .is_err()
+        );
     }
 
     /// A WebSocket handshake to `uri`.
@@ -826,42 +1127,149 @@ mod tests {
         TestRequest::with_uri(uri).insert_header((header::UPGRADE, "websocket"))
     }
 
-    #[test]
-    fn the_token_comes_from_header_then_query_then_cookie() {
-        let (auth, clock) = (auth(), clock());
+    /// A session opened for `token` in `store`: the cookie's secret.
+    async fn session(auth: &Auth, store: &Store, clock: &ManualClock, token: &str) -> String {
+        let (hash, p) = auth
+            .tokens
+            .by_hash(&Sha256::digest(token.as_bytes()).into())
+            .unwrap();
+        let ip = peer(1).ip();
+        auth.sessions
+            .open(store, hash, &p.name, ip, clock.now(), auth.session_ttl)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_credential_comes_from_header_then_query_then_session() {
+        let (auth, clock, (store, _dir)) = (auth(), clock(), store().await);
+        let m = session(&auth, &store, &clock, "m-secret").await;
+        let cookie = format!("theme=dark; hallwatch_session={m}");
         let who = |req: TestRequest| {
-            auth.require(&clock, &req.to_http_request(), ANY_ROLE, None)
-                .map(|p| p.name)
+            let (auth, clock, store) = (&auth, &clock, &store);
+            let req = req.to_http_request();
+            async move {
+                auth.require(store, clock, &req, ANY_ROLE, None)
+                    .await
+                    .map(|p| p.name)
+            }
         };
         let q = handshake("/ws/alerts?hall=h1&token=s-secret");
-        assert_eq!(who(q).unwrap(), "supervisor");
+        assert_eq!(who(q).await.unwrap(), "supervisor");
         let q = handshake("/ws/alerts?token=a%2Dsecret");
-        assert_eq!(who(q).unwrap(), "admin");
-        let c = TestRequest::default()
-            .insert_header((header::COOKIE, "theme=dark; hallwatch_token=m-secret"));
-        assert_eq!(who(c).unwrap(), "manager");
+        assert_eq!(who(q).await.unwrap(), "admin");
+        let c = TestRequest::default().insert_header((header::COOKIE, cookie.clone()));
+        assert_eq!(who(c).await.unwrap(), "manager");
         let all = handshake("/x?token=s-secret")
             .insert_header((header::AUTHORIZATION, "bearer a-secret"))
-            .insert_header((header::COOKIE, "hallwatch_token=m-secret"));
-        assert_eq!(who(all).unwrap(), "admin");
-        let q_over_cookie = handshake("/x?token=s-secret")
-            .insert_header((header::COOKIE, "hallwatch_token=m-secret"));
-        assert_eq!(who(q_over_cookie).unwrap(), "supervisor");
+            .insert_header((header::COOKIE, cookie.clone()));
+        assert_eq!(who(all).await.unwrap(), "admin");
+        let q_over_cookie =
+            handshake("/x?token=s-secret").insert_header((header::COOKIE, cookie.clone()));
+        assert_eq!(who(q_over_cookie).await.unwrap(), "supervisor");
         // The first one present decides: a wrong header is not rescued.
         let wrong_header = TestRequest::default()
             .insert_header((header::AUTHORIZATION, "Bearer wrong"))
-            .insert_header((header::COOKIE, "hallwatch_token=m-secret"));
-        assert!(who(wrong_header).is_err());
+            .insert_header((header::COOKIE, cookie.clone()));
+        assert!(who(wrong_header).await.is_err());
+        // The token itself in the cookie is no session.
+        let token_cookie =
+            TestRequest::default().insert_header((header::COOKIE, "hallwatch_session=m-secret"));
+        assert!(who(token_cookie).await.is_err());
+        let old =
+            TestRequest::default().insert_header((header::COOKIE, "hallwatch_token=m-secret"));
+        assert!(who(old).await.is_err());
     }
 
-    #[test]
-    fn a_token_in_the_url_is_refused_outside_websocket_handshakes() {
-        let (auth, clock) = (auth(), clock());
-        let refuse = |req: TestRequest| {
-            auth.require(&clock, &req.to_http_request(), ANY_ROLE, None)
-                .unwrap_err()
+    #[tokio::test]
+    async fn sessions_end_at_logout_at_expiry_and_with_their_token() {
+        let (auth, clock, (store, _dir)) = (auth(), clock(), store().await);
+        let with = |secret: &str| {
+            TestRequest::default()
+                .insert_header((header::COOKIE, format!("hallwatch_session={secret}")))
+                .to_http_request()
         };
-        let e = refuse(TestRequest::with_uri("/api/me?token=a-secret"));
+        let m = session(&auth, &store, &clock, "m-secret").await;
+        assert!(
+            auth.require(&store, &clock, &with(&m), ANY_ROLE, None)
+                .await
+                .is_ok()
+        );
+        // The store holds only the secret's hash.
+        assert!(store.session(&m).await.unwrap().is_none());
+        // Another server on the same store (an empty cache) knows it too.
+        let other =
+            Auth::from_settings(&[token("manager", Role::Manager, &["h1"], "m-secret")]).unwrap();
+        assert!(
+            other
+                .require(&store, &clock, &with(&m), ANY_ROLE, None)
+                .await
+                .is_ok()
+        );
+        // Logout ends it here at once, and on the other server within a minute.
+        assert!(auth.sessions.revoke(&store, &m, clock.now()).await.unwrap());
+        let e = auth
+            .require(&store, &clock, &with(&m), ANY_ROLE, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthError::Unauthorized));
+        clock.advance(SESSION_RECHECK + Duration::seconds(1));
+        assert!(
+            other
+                .require(&store, &clock, &with(&m), ANY_ROLE, None)
+                .await
+                .is_err()
+        );
+        // An ended session is not a guess: nothing was counted.
+        assert_eq!(auth.limiter.tracked(), 0);
+        // Expiry.
+        let s = session(&auth, &store, &clock, "s-secret").await;
+        clock.advance(auth.session_ttl - Duration::seconds(1));
+        assert!(
+            auth.require(&store, &clock, &with(&s), ANY_ROLE, None)
+                .await
+                .is_ok()
+        );
+        clock.advance(Duration::seconds(2));
+        assert!(
+            auth.require(&store, &clock, &with(&s), ANY_ROLE, None)
+                .await
+                .is_err()
+        );
+        // A token taken out of the configuration takes its sessions along.
+        let a = session(&auth, &store, &clock, "a-secret").await;
+        let without_admin =
+            Auth::from_settings(&[token("manager", Role::Manager, &["h1"], "m-secret")]).unwrap();
+        assert!(
+            without_admin
+                .require(&store, &clock, &with(&a), ANY_ROLE, None)
+                .await
+                .is_err()
+        );
+        // A secret no session has is a guess, counted.
+        let guess = "0".repeat(64);
+        assert!(
+            auth.require(&store, &clock, &with(&guess), ANY_ROLE, None)
+                .await
+                .is_err()
+        );
+        assert_eq!(auth.limiter.tracked(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_token_in_the_url_is_refused_outside_websocket_handshakes() {
+        let (auth, clock, (store, _dir)) = (auth(), clock(), store().await);
+        let m = session(&auth, &store, &clock, "m-secret").await;
+        let refuse = |req: TestRequest| {
+            let (auth, clock, store) = (&auth, &clock, &store);
+            let req = req.to_http_request();
+            async move {
+                auth.require(store, clock, &req, ANY_ROLE, None)
+                    .await
+                    .unwrap_err()
+            }
+        };
+        let e = refuse(TestRequest::with_uri("/api/me?token=a-secret")).await;
         assert!(matches!(e, AuthError::TokenInUrl));
         let res = e.error_response();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -869,47 +1277,75 @@ mod tests {
             res.headers().get(header::WWW_AUTHENTICATE).unwrap(),
             "Bearer"
         );
-        // Not rescued by a cookie either: the URL is the mistake to fix.
+        // Not rescued by a session either: the URL is the mistake to fix.
         let with_cookie = TestRequest::with_uri("/api/me?token=a-secret")
-            .insert_header((header::COOKIE, "hallwatch_token=m-secret"));
-        assert!(matches!(refuse(with_cookie), AuthError::TokenInUrl));
+            .insert_header((header::COOKIE, format!("hallwatch_session={m}")));
+        assert!(matches!(refuse(with_cookie).await, AuthError::TokenInUrl));
         // Nor is it counted as a wrong guess: it was never checked.
         assert_eq!(auth.limiter.tracked(), 0);
         // The header still wins over whatever the URL holds.
         let header_too = TestRequest::with_uri("/api/me?token=nope")
             .insert_header((header::AUTHORIZATION, "Bearer a-secret"));
-        let p = auth.require(&clock, &header_too.to_http_request(), ANY_ROLE, None);
+        let p = auth
+            .require(
+                &store,
+                &clock,
+                &header_too.to_http_request(),
+                ANY_ROLE,
+                None,
+            )
+            .await;
         assert_eq!(p.unwrap().name, "admin");
     }
 
-    #[test]
-    fn wrong_tokens_anywhere_count_against_the_client() {
-        let (auth, clock) = (auth(), clock());
+    #[tokio::test]
+    async fn wrong_tokens_are_limited_and_right_ones_never() {
+        let (auth, clock, (store, _dir)) = (auth(), clock(), store().await);
+        let try_ = |t: &'static str| {
+            let (auth, clock, store) = (&auth, &clock, &store);
+            async move { auth.require(store, clock, &bearer(t), ANY_ROLE, None).await }
+        };
         for _ in 0..MAX_FAILURES {
-            assert!(matches!(
-                auth.require(&clock, &bearer("guess"), ANY_ROLE, None),
-                Err(AuthError::Unauthorized)
-            ));
+            assert!(matches!(try_("guess").await, Err(AuthError::Unauthorized)));
         }
-        // Even the right token waits: otherwise guessing could go on.
-        let e = auth
-            .require(&clock, &bearer("a-secret"), ANY_ROLE, None)
-            .unwrap_err();
+        // Past the limit, a wrong token waits...
+        let e = try_("guess").await.unwrap_err();
         assert!(matches!(e, AuthError::RateLimited { retry_after_s: 60 }));
         let res = e.error_response();
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "60");
-        // Another client is not affected.
-        let other = TestRequest::default()
-            .peer_addr(peer(2))
-            .insert_header((header::AUTHORIZATION, "Bearer a-secret"))
-            .to_http_request();
-        assert!(auth.require(&clock, &other, ANY_ROLE, None).is_ok());
+        // ...and a right one from the same address is let in: behind one
+        // proxy or NAT, one guesser must not lock out a whole hall.
+        assert_eq!(try_("a-secret").await.unwrap().name, "admin");
         clock.advance(Duration::seconds(61));
-        assert!(
-            auth.require(&clock, &bearer("a-secret"), ANY_ROLE, None)
-                .is_ok()
-        );
+        assert!(matches!(try_("guess").await, Err(AuthError::Unauthorized)));
+    }
+
+    #[tokio::test]
+    async fn a_cookie_request_from_a_foreign_page_is_refused() {
+        let (auth, clock, (store, _dir)) = (auth(), clock(), store().await);
+        let m = session(&auth, &store, &clock, "m-secret").await;
+        let post = |origin: Option<&str>| {
+            let mut r = TestRequest::post()
+                .uri("/api/alerts/x/ack")
+                .insert_header(("host", "hall.gov.cn"))
+                .insert_header((header::COOKIE, format!("hallwatch_session={m}")));
+            if let Some(o) = origin {
+                r = r.insert_header(("origin", o));
+            }
+            r.to_http_request()
+        };
+        let go = |req| {
+            let (auth, clock, store) = (&auth, &clock, &store);
+            async move { auth.require(store, clock, &req, ANY_ROLE, None).await }
+        };
+        let e = go(post(Some("http://evil.example"))).await.unwrap_err();
+        assert!(matches!(e, AuthError::OriginRefused));
+        assert_eq!(e.error_response().status(), StatusCode::FORBIDDEN);
+        assert!(go(post(None)).await.is_err());
+        assert!(go(post(Some("http://hall.gov.cn"))).await.is_ok());
+        // Checked before the credential: a foreign page learns nothing.
+        assert_eq!(auth.limiter.tracked(), 0);
     }
 
     #[test]
@@ -942,46 +1378,8 @@ mod tests {
         assert_eq!(limiter.tracked(), 1);
     }
 
-    #[test]
-    fn ipv6_clients_count_by_their_64() {
-        let a = TestRequest::default()
-            .peer_addr("[2001:db8:1:2:aaaa::1]:5000".parse().unwrap())
-            .to_http_request();
-        let b = TestRequest::default()
-            .peer_addr("[2001:db8:1:2:bbbb::9]:5001".parse().unwrap())
-            .to_http_request();
-        assert_eq!(client_key(&a), client_key(&b));
-        let mapped = TestRequest::default()
-            .peer_addr("[::ffff:192.0.2.7]:5000".parse().unwrap())
-            .to_http_request();
-        assert_eq!(client_key(&mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
-    }
-
-    #[test]
-    fn cookie_values_round_trip_any_token() {
-        let req = TestRequest::default().to_http_request();
-        for t in ["demo-admin", "a b;c,d\"e%f", "令牌-123", ""] {
-            let (_, set) = set_cookie(&cookie(&req, t, COOKIE_MAX_AGE_S));
-            let enc = set
-                .strip_prefix("hallwatch_token=")
-                .and_then(|rest| rest.split(';').next())
-                .unwrap();
-            assert!(
-                enc.bytes()
-                    .all(|b| b.is_ascii_graphic() && !b";,\"\\".contains(&b))
-            );
-            assert_eq!(decode_cookie_value(enc).as_deref(), Some(t));
-            let sent = TestRequest::default()
-                .insert_header((header::COOKIE, format!("theme=dark; hallwatch_token={enc}")))
-                .to_http_request();
-            assert_eq!(presented_token(&sent).unwrap().as_deref(), Some(t));
-        }
-        assert_eq!(decode_cookie_value("%zz"), None);
-        assert_eq!(decode_cookie_value("%4"), None);
-    }
-
-    #[test]
-    fn the_example_configuration_tokens_authenticate() {
+    #[tokio::test]
+    async fn the_example_configuration_tokens_authenticate() {
         let settings = Settings::parse(crate::EXAMPLE_CONFIG).unwrap();
         let auth = Auth::from_settings(&settings.tokens).unwrap();
         let clock = clock();
@@ -996,26 +1394,27 @@ mod tests {
             p("demo-town-manager").scope,
             Scope::Halls(vec!["jl-town".into()])
         );
+        let (store, _dir) = store().await;
         let town = bearer("demo-town-manager");
         assert!(
-            auth.require(&clock, &town, DASHBOARD, Some("jl-town"))
+            auth.require(&store, &clock, &town, DASHBOARD, Some("jl-town"))
+                .await
                 .is_ok()
         );
         assert!(matches!(
-            auth.require(&clock, &town, DASHBOARD, Some("jl-center")),
+            auth.require(&store, &clock, &town, DASHBOARD, Some("jl-center"))
+                .await,
             Err(AuthError::Forbidden)
         ));
     }
 
     #[tokio::test]
     async fn require_reads_the_app_state() {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .connect_lazy("sqlite::memory:")
-            .unwrap();
+        let (store, _dir) = store().await;
         let state = AppState {
             alerts: tokio::sync::broadcast::channel(1).0,
             summaries: tokio::sync::broadcast::channel(1).0,
-            store: crate::store::Store::Sqlite(pool),
+            store,
             registry: Default::default(),
             health: Default::default(),
             metrics: Default::default(),
@@ -1027,14 +1426,14 @@ mod tests {
             .insert_header((header::AUTHORIZATION, "Bearer m-secret"))
             .to_http_request();
         assert_eq!(
-            require(&req, DASHBOARD, Some("h1")).unwrap().name,
+            require(&req, DASHBOARD, Some("h1")).await.unwrap().name,
             "manager"
         );
         let bare = TestRequest::default()
             .insert_header((header::AUTHORIZATION, "Bearer m-secret"))
             .to_http_request();
         assert!(matches!(
-            require(&bare, DASHBOARD, Some("h1")),
+            require(&bare, DASHBOARD, Some("h1")).await,
             Err(AuthError::Unauthorized)
         ));
     }

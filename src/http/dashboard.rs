@@ -90,7 +90,7 @@ pub(super) async fn dashboard_ws(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let hall = state.hall(&path)?;
-    let who = auth::require(&req, auth::DASHBOARD, Some(hall.spec.id.as_str()))?;
+    let who = auth::require(&req, auth::DASHBOARD, Some(hall.spec.id.as_str())).await?;
     let dashboard = Dashboard {
         hall,
         who: who.name,
@@ -157,7 +157,7 @@ pub(super) async fn region_ws(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let who = auth::require(&req, auth::ANY_ROLE, None)?;
+    let who = auth::require(&req, auth::ANY_ROLE, None).await?;
     let halls: Vec<HallHandle> = state
         .registry
         .all()

@@ -123,6 +123,7 @@ impl Channel for Screen {
                 (JSON error), or the request is not a valid WebSocket handshake (empty body).",
             body = ErrorBody,
             example = json!({"error": "bad_request", "message": "hall jl-center has no window \"99\""})),
+        (status = 403, response = super::openapi::OriginRefused),
         (status = 404, response = UnknownHall),
         (status = 503, response = Unavailable),
     )
@@ -134,6 +135,7 @@ pub async fn display_ws(
     query: web::Query<ScreenQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    super::auth::check_public_origin(&req)?;
     let hall = state.hall(&path)?;
     let only = Only::from_query(&hall, &query)?;
     let screen = Screen {

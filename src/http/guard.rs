@@ -1,6 +1,6 @@
 //! What every request passes on its way in and out: the request budget of
-//! `/api/*` and `/ws/*`, and for `/api/*` answers that are never cached
-//! and errors that are always JSON.
+//! `/api/*` and `/ws/*`, a deadline for sending a request body, and for
+//! `/api/*` answers that are never cached and errors that are always JSON.
 //!
 //! Handlers answer their own errors as JSON already ([`ApiError`],
 //! [`super::auth::AuthError`]); this catches what actix answers by itself
@@ -8,13 +8,22 @@
 //! answers at all ([`api_fallback`]: an unknown path is 404, a known one
 //! with another method 405 with `Allow`).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
 use actix_web::body::{BoxBody, MessageBody, to_bytes_limited};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use tracing::debug;
+use actix_web::web::Bytes;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use futures_util::{Stream, StreamExt};
+use tracing::{debug, info};
 
 use super::auth::client_key;
 use super::limit::retry_after_s;
@@ -24,23 +33,48 @@ use super::{ApiError, AppState, ErrorBody, MAX_BODY};
 /// The request budget, `Cache-Control` and JSON errors; see the module
 /// documentation. For `App::wrap(from_fn(api_guard))`.
 pub async fn api_guard(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let api = req.path().starts_with("/api/");
-    if (api || req.path().starts_with("/ws/"))
-        && let Some(state) = req.app_data::<web::Data<AppState>>()
-    {
-        let client = client_key(req.request());
-        if let Err(wait) = state.auth.requests.check(client) {
-            state.metrics.rate_limited();
-            debug!(%client, path = req.path(), "Refused: over the request budget.");
-            let retry_after_s = retry_after_s(wait);
-            let res = ApiError::RateLimited { retry_after_s }.error_response();
-            return Ok(req.into_response(res));
+    let mut late = None;
+    if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
+        if api || req.path().starts_with("/ws/") {
+            let client = client_key(req.request());
+            if let Err(wait) = state.auth.requests.check(client) {
+                state.metrics.rate_limited();
+                debug!(%client, path = req.path(), "Refused: over the request budget.");
+                let retry_after_s = retry_after_s(wait);
+                let res = ApiError::RateLimited { retry_after_s }.error_response();
+                return Ok(req.into_response(res));
+            }
+        }
+        if has_body(&req) {
+            let expired = Arc::new(AtomicBool::new(false));
+            let payload = Deadline {
+                inner: req.take_payload(),
+                sleep: Box::pin(tokio::time::sleep(state.auth.body_timeout)),
+                expired: expired.clone(),
+            };
+            req.set_payload(Payload::from(
+                Box::pin(payload) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
+            ));
+            late = Some((expired, state.auth.body_timeout));
         }
     }
     let res = next.call(req).await?.map_into_boxed_body();
+    if let Some((expired, limit)) = late
+        && expired.load(Ordering::Relaxed)
+    {
+        // Whatever the handler made of its cut-off body, the answer is the
+        // timeout, and the connection goes: the rest of the body may still
+        // be trickling in.
+        let (req, _) = res.into_parts();
+        info!(client = %client_key(&req), path = req.path(), "Refused: a request body too slow.");
+        let mut res = ApiError::RequestTimeout(limit.as_secs()).error_response();
+        res.head_mut().set_connection_type(ConnectionType::Close);
+        return Ok(ServiceResponse::new(req, res));
+    }
     if !api {
         return Ok(res);
     }
@@ -55,6 +89,44 @@ pub async fn api_guard(
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     Ok(res)
+}
+
+/// Whether the request says a body follows.
+fn has_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
+/// A request body that must arrive whole within its time: a client that
+/// sends one byte every few seconds would otherwise hold its connection,
+/// and a file handle, for as long as it likes.
+struct Deadline {
+    inner: Payload,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    expired: Arc<AtomicBool>,
+}
+
+impl Stream for Deadline {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.expired.load(Ordering::Relaxed) {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = self.inner.poll_next_unpin(cx) {
+            return Poll::Ready(item);
+        }
+        if self.sleep.as_mut().poll(cx).is_ready() {
+            self.expired.store(true, Ordering::Relaxed);
+            let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "request body too slow");
+            return Poll::Ready(Some(Err(PayloadError::Io(e))));
+        }
+        Poll::Pending
+    }
 }
 
 /// An error answer that is not JSON, as JSON: `{"error", "message"}` with a
@@ -99,6 +171,7 @@ fn code_of(status: StatusCode) -> String {
     match status {
         StatusCode::INTERNAL_SERVER_ERROR => "internal_error".to_owned(),
         StatusCode::SERVICE_UNAVAILABLE => "unavailable".to_owned(),
+        StatusCode::REQUEST_TIMEOUT => "request_timeout".to_owned(),
         s => s
             .canonical_reason()
             .unwrap_or("error")

@@ -3,6 +3,7 @@
 
 mod alerts;
 pub mod auth;
+pub mod client;
 pub mod codes;
 mod dashboard;
 mod display;
@@ -10,6 +11,7 @@ mod frames;
 mod guard;
 pub mod limit;
 mod openapi;
+pub mod origin;
 mod pages;
 mod stats;
 mod ws;
@@ -83,6 +85,12 @@ pub enum ApiError {
     /// A body over [`MAX_BODY`].
     #[error("the request body is over the {} KiB limit", MAX_BODY / 1024)]
     PayloadTooLarge,
+    /// A body not sent whole within `[server] body_timeout_s` (its seconds).
+    #[error("the request body was not sent within {0} s")]
+    RequestTimeout(u64),
+    /// A body that is not declared `application/json`.
+    #[error("the body must be JSON, sent with Content-Type: application/json")]
+    NotJson,
     /// Over the client's request budget ([`limit`]).
     #[error("请求过于频繁，请 {retry_after_s} 秒后再试")]
     RateLimited { retry_after_s: u64 },
@@ -96,6 +104,8 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -126,6 +136,8 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::NotJson => "unsupported_media_type",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::RateLimited { .. } => "rate_limited",
         }
     }
@@ -145,7 +157,11 @@ pub struct ErrorBody {
     /// many wrong tokens, or too many requests, from this client;
     /// `not_found`: no such `/api/…` path; `method_not_allowed`: the path is
     /// served with other methods (see `Allow`); `payload_too_large`: a body
-    /// over the limit; `internal_error`: a fault of the server;
+    /// over the limit; `request_timeout`: a body not sent whole in time;
+    /// `unsupported_media_type`: a body not declared
+    /// `application/json`; `origin_refused`: a browser request from a page
+    /// that is not one of the server's own; `internal_error`: a fault of
+    /// the server;
     /// `unknown_alert`, `already_resolved`, `already_acknowledged`,
     /// `note_required`, `note_too_long`: an alert action refused. Any other
     /// status the server answers by itself has its reason phrase in snake
@@ -170,6 +186,19 @@ impl ErrorBody {
 /// The largest request body the API reads: 16 KiB. The largest real one is
 /// an alert note of 500 characters (at most 3 KB as escaped JSON).
 pub const MAX_BODY: usize = 16 * 1024;
+
+/// Refuses a request body not declared `Content-Type: application/json`:
+/// `text/plain` is what another site's page may send without asking, so
+/// taking it would let that page act with a browser's login.
+pub fn require_json(req: &actix_web::HttpRequest) -> Result<(), ApiError> {
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if json { Ok(()) } else { Err(ApiError::NotJson) }
+}
 
 /// What the embedded screens may load: their own scripts, styles and
 /// WebSockets (`'self'` covers `ws:`/`wss:` to the same host), the `data:`

@@ -78,7 +78,9 @@ use super::{ApiError, CONTENT_SECURITY_POLICY, ErrorBody, MAX_BODY, PERMISSIONS_
             RateLimited,
             UnknownHall,
             Unavailable,
-            PayloadTooLarge
+            PayloadTooLarge,
+            OriginRefused,
+            NotJson
         )
     ),
     servers((url = "/", description = "The server that serves this document.")),
@@ -234,10 +236,11 @@ macro_rules! shared_response {
 shared_response!(
     /// 401 from a protected route.
     Unauthorized => error_response(
-        "No token was presented, or the first one presented (header, then, on a WebSocket \
-         handshake, query, then cookie) matches no configured token; or a REST request carried \
-         `?token=` (`token_in_url`). A wrong token counts against the client's rate limit; a \
-         token in a URL is refused unchecked.",
+        "No token or session was presented, or the first one presented (header, then, on a \
+         WebSocket handshake, query, then the session cookie) matches no configured token or \
+         open session (a session ends at logout or after `[server] session_hours`); or a REST \
+         request carried `?token=` (`token_in_url`). A wrong token or unknown session counts \
+         against the client's rate limit; a token in a URL is refused unchecked.",
         &["WwwAuthenticate", "CacheControlNoStore"],
         &[
             ("unauthorized", example(&AuthError::Unauthorized, AuthError::Unauthorized.code())),
@@ -249,7 +252,7 @@ shared_response!(
 shared_response!(
     /// 401 from the login.
     BadToken => error_response(
-        "The token matches no configured token. No cookie is set.",
+        "The token matches no configured token. No session is opened.",
         &["WwwAuthenticate", "CacheControlNoStore"],
         &[("bad_token", example(&AuthError::BadToken, AuthError::BadToken.code()))],
     )
@@ -273,10 +276,12 @@ shared_response!(
             &format!(
                 "Either this client is over its request budget ({PER_MINUTE} `/api/…` requests \
                  and `/ws/…` handshakes a minute, in bursts of up to {BURST}; wait `Retry-After` \
-                 seconds), or it presented ten wrong tokens within a minute (anywhere: login, API \
-                 or WebSocket), after which every token it presents, right or wrong, is refused \
-                 until the oldest of those failures is a minute old. Clients are told apart by \
-                 address (an IPv6 client by its /64)."
+                 seconds), or it presented ten wrong tokens or unknown sessions within a minute \
+                 (anywhere: login, API or WebSocket), after which every wrong one is refused \
+                 this way until the oldest of those failures is a minute old; a right token or \
+                 open session is never refused by that limit. Clients are told apart by address \
+                 (an IPv6 client by its /64; behind a configured trusted proxy, by \
+                 `X-Forwarded-For`)."
             ),
             &["RetryAfter", "CacheControlNoStore"],
             &[
@@ -305,6 +310,34 @@ shared_response!(
         "The hall's task is restarting (try again), or the store cannot answer.",
         &[],
         &[("unavailable", example(&ApiError::Unavailable, ApiError::Unavailable.code()))],
+    )
+);
+
+shared_response!(
+    /// 403 for a browser request from a foreign page.
+    OriginRefused => error_response(
+        "A request authenticated by the session cookie that changes something, or a WebSocket \
+         handshake, whose `Origin` is not one of the server's own pages (`[server] \
+         public_origins`, or with none configured the host the request was sent to); or such a \
+         cookie request without any `Origin`. Programs that present a bearer token and send no \
+         `Origin` are not affected.",
+        &["CacheControlNoStore"],
+        &[(
+            "origin_refused",
+            example(&AuthError::OriginRefused, AuthError::OriginRefused.code()),
+        )],
+    )
+);
+
+shared_response!(
+    /// 415 for a body not declared JSON.
+    NotJson => error_response(
+        "The request has a body whose `Content-Type` is not `application/json`; it is not read.",
+        &["CacheControlNoStore"],
+        &[(
+            "unsupported_media_type",
+            example(&ApiError::NotJson, ApiError::NotJson.code()),
+        )],
     )
 );
 
@@ -844,9 +877,9 @@ fn security_schemes() -> [(String, SecurityScheme); 3] {
             "cookieAuth".to_owned(),
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 super::auth::COOKIE,
-                "The HttpOnly, SameSite=Strict cookie `POST /api/login` sets (the token, \
-                 percent-encoded). Checked when neither the header nor (on a WebSocket \
-                 handshake) the `token` query parameter is present.",
+                "The HttpOnly, SameSite=Strict session cookie `POST /api/login` sets: 64 hex \
+                 digits of a random secret, never the token. Checked when neither the header \
+                 nor (on a WebSocket handshake) the `token` query parameter is present.",
             ))),
         ),
         (
@@ -871,13 +904,20 @@ fn info() -> Info {
          **Access.** Public: the display channel, hall list and snapshot, pages, `/healthz`, \
          `/metrics`. Everything else needs an access token from the configuration, each with a \
          role (`manager`, `supervisor`, `admin`) and a hall scope (a list of halls, or `*`). A \
-         request presents it as `Authorization: Bearer <token>`, else in the `hallwatch_token` \
-         cookie that `POST /api/login` sets; a WebSocket handshake, which a browser cannot give \
-         a header, may also present it as `?token=<token>` (checked after the header, before \
-         the cookie). The first one present is the one checked. A REST request with `?token=` \
-         is refused (401 `token_in_url`, even with a right token): URLs end up in access logs, \
-         proxies and browser history. A missing or wrong token is 401, a role or hall outside \
-         the token's allowance 403, and ten wrong tokens a minute from one client 429; \
+         program presents it as `Authorization: Bearer <token>`; a browser logs in with \
+         `POST /api/login`, which opens a session (the `hallwatch_session` cookie: a random \
+         secret, not the token, kept by the server across restarts, ending at `POST \
+         /api/logout` or after `[server] session_hours`). A WebSocket handshake, which a browser \
+         cannot give a header, may also present a token as `?token=<token>` (checked after the \
+         header, before the cookie). The first one present is the one checked. A REST request \
+         with `?token=` is refused (401 `token_in_url`, even with a right token): URLs end up in \
+         access logs, proxies and browser history. A missing or wrong token or session is 401, \
+         a role or hall outside the token's allowance 403, and from one client past ten wrong \
+         tokens a minute each further wrong one 429 (a right token is never refused by that \
+         limit). A request the session cookie authenticates that changes something, and every \
+         WebSocket handshake, must come from one of the server's own pages (its `Origin` one of \
+         `[server] public_origins`, or the host it was sent to): else 403 `origin_refused`. A \
+         body must be declared `application/json` (else 415 `unsupported_media_type`); \
          protected WebSockets are refused with these plain answers before the upgrade, and a \
          protected request is refused for its token before its parameters or body are checked \
          (only a body over {body} KiB, or a query string that cannot be parsed at all, is \
@@ -887,7 +927,8 @@ fn info() -> Info {
          to {BURST} (room for a hall's screens behind one address reconnecting together after a \
          server restart). Over it the answer is 429 `rate_limited` with `Retry-After` in whole \
          seconds (usually 1); pages, `/healthz` and `/metrics` are not counted. Behind a \
-         reverse proxy every client shares the proxy's address. Request bodies are limited to \
+         reverse proxy listed in `[server] trusted_proxies` a client is the address the proxy \
+         names in `X-Forwarded-For`; from anyone else that header is ignored. Request bodies are limited to \
          {body} KiB (413 `payload_too_large`), and a WebSocket frame from a client to {frame} \
          KiB: a bigger one closes the session with code 1009. An `/api/…` path that is not \
          listed here is 404 `not_found`; a listed one asked with another method is 405 \

@@ -183,7 +183,7 @@ pub(super) async fn stats(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let hall = state.hall(&path)?;
-    auth::require(&req, auth::ANY_ROLE, Some(hall.spec.id.as_str()))?;
+    auth::require(&req, auth::ANY_ROLE, Some(hall.spec.id.as_str())).await?;
     let by = Rows::parse(query.by.as_deref())?;
     let format = Format::parse(query.format.as_deref())?;
     let now = now_ms(state.clock.as_ref());

@@ -5,6 +5,7 @@
 //! has no chrono types; the SQL differs only where the backends do.
 
 mod log;
+mod sessions;
 mod writer;
 
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use sqlx::types::Json;
 use crate::domain::{AlertView, DayFigures, DeviceId, HallId, Input};
 
 pub use log::{HallLog, LogEntry};
+pub use sessions::SessionRow;
 pub use writer::{Committed, StoreWriter, WriteItem, spawn_writer};
 
 /// A storage failure.

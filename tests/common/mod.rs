@@ -389,7 +389,7 @@ pub async fn http_request(
         .await
         .expect("connect");
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (name, value) in headers {
@@ -707,6 +707,45 @@ pub async fn ws_connect(port: u16, path: &str) -> Result<Ws, u16> {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
         Err(e) => panic!("{e}"),
     }
+}
+
+/// Opens a WebSocket with extra handshake headers (a cookie, an `Origin`).
+pub async fn ws_connect_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://127.0.0.1:{port}{path}")
+        .into_client_request()
+        .expect("a WebSocket request");
+    for (name, value) in headers {
+        req.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The session cookie (`name=value`) a login with `token` sets.
+pub async fn session_cookie(port: u16, token: &str) -> String {
+    let body = serde_json::json!({ "token": token }).to_string();
+    let r = http_request(
+        port,
+        "POST",
+        "/api/login",
+        &[("Content-Type", "application/json")],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "login: {}", r.body);
+    r.headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap_or_default().to_owned())
+        .find(|c| c.starts_with("hallwatch_session=") && c.len() > "hallwatch_session=".len())
+        .expect("a session cookie")
 }
 
 /// The next message of type `kind` that satisfies `want`, within 5 s;
