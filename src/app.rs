@@ -216,6 +216,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(http::api_guard))
                 .wrap(actix_web::middleware::Compress::default())
                 .wrap(http::security_headers())
+                .wrap(actix_web::middleware::from_fn(http::framing))
                 .configure(http::routes)
         })
         .on_connect(limit_send_buffer)

@@ -693,3 +693,48 @@ async fn a_request_body_sent_too_slowly_is_cut_off_and_its_socket_closed() {
     assert_eq!(r.status, 200);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_is_well_framed_whatever_the_request_headers() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(with_tokens(&broker, &dir, "hard-framing")).await;
+    let port = app.port;
+    let upgrade = [("Upgrade", "websocket"), ("Connection", "Upgrade")];
+    let gzip = [("Accept-Encoding", "gzip")];
+    let both = [upgrade.as_slice(), gzip.as_slice()].concat();
+    let plain: [(&str, &str); 0] = [];
+    for (path, auth, status) in [
+        ("/api/me", None, 401),
+        ("/api/me", Some(MANAGER), 200),
+        ("/api/halls", None, 200),
+        ("/api/openapi.json", None, 200),
+        ("/wall.html", None, 200),
+        ("/common.js", None, 200),
+        ("/healthz", None, 200),
+        ("/ws/alerts", None, 401),
+        ("/ws/dashboard/h1", Some(SUPERVISOR), 403),
+        ("/ws/dashboard/nope", Some(MANAGER), 404),
+        ("/api/nope", None, 404),
+    ] {
+        for extra in [plain.as_slice(), &gzip, &upgrade, &both] {
+            let mut headers: Vec<(&str, &str)> = extra.to_vec();
+            headers.extend(auth);
+            let what = format!("GET {path} with {headers:?}");
+            let r = strict_request(port, "GET", path, &headers)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(r.status, status, "{what}: {}", r.body);
+            assert!(!r.body.is_empty(), "{what}: an empty body");
+            if r.header("content-type")
+                .is_some_and(|t| t.starts_with("application/json"))
+            {
+                serde_json::from_str::<Value>(&r.body)
+                    .unwrap_or_else(|e| panic!("{what}: {e} in {}", r.body));
+            }
+        }
+    }
+    app.stop().await;
+}

@@ -8,6 +8,7 @@ pub mod codes;
 mod dashboard;
 mod display;
 mod frames;
+mod framing;
 mod guard;
 pub mod limit;
 mod openapi;
@@ -16,6 +17,7 @@ mod pages;
 mod stats;
 mod ws;
 
+pub use framing::framing;
 pub use guard::api_guard;
 pub use openapi::openapi_json;
 

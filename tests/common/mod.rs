@@ -427,6 +427,150 @@ pub async fn http_request(
     }
 }
 
+/// A request read back by a strict HTTP/1.1 client: the body must be framed
+/// by `Content-Length` or by well-formed chunks (never "until the
+/// connection ends"), and a gzip body must decode. `Err` says what was
+/// wrong with the answer.
+pub async fn strict_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<HttpAnswer, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    // Read until the answer is complete by its own framing, or nothing more
+    // comes for two seconds (the connection may stay open: the framing, not
+    // its end, must delimit the body).
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match strict_parse(method, &buf) {
+            Ok(answer) => return Ok(answer),
+            Err(e) if e != INCOMPLETE => return Err(e),
+            Err(_) => {}
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(2), s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => {
+                return strict_parse(method, &buf).map_err(|e| {
+                    if e == INCOMPLETE {
+                        "a body framed by neither Content-Length nor chunks, or cut short".into()
+                    } else {
+                        e
+                    }
+                });
+            }
+        }
+    }
+}
+
+const INCOMPLETE: &str = "incomplete";
+
+/// An answer in `buf` if it is whole; `Err(INCOMPLETE)` if more may come.
+fn strict_parse(method: &str, buf: &[u8]) -> Result<HttpAnswer, String> {
+    use std::io::Read;
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or(INCOMPLETE)?;
+    let head = std::str::from_utf8(&buf[..end]).map_err(|_| "a header that is not text")?;
+    let rest = &buf[end + 4..];
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status line")?;
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            l.split_once(':')
+                .ok_or(format!("a header line without a colon: {l:?}"))
+        })
+        .map(|r| r.map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned())))
+        .collect::<Result<_, _>>()?;
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let body: Vec<u8> = if status == 101 || status == 204 || status == 304 || method == "HEAD" {
+        Vec::new()
+    } else if get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        if get("content-length").is_some() {
+            return Err("both Content-Length and chunked".into());
+        }
+        let mut out = Vec::new();
+        let mut at = rest;
+        loop {
+            let line_end = at.windows(2).position(|w| w == b"\r\n").ok_or(INCOMPLETE)?;
+            let size = std::str::from_utf8(&at[..line_end])
+                .ok()
+                .and_then(|l| usize::from_str_radix(l.split(';').next()?.trim(), 16).ok())
+                .ok_or_else(|| {
+                    format!(
+                        "a chunk size that is not hex: {:?}",
+                        &at[..line_end.min(16)]
+                    )
+                })?;
+            at = &at[line_end + 2..];
+            if size == 0 {
+                break;
+            }
+            if at.len() < size + 2 {
+                return Err(INCOMPLETE.into());
+            }
+            if &at[size..size + 2] != b"\r\n" {
+                return Err("a chunk longer than its size".into());
+            }
+            out.extend_from_slice(&at[..size]);
+            at = &at[size + 2..];
+        }
+        out
+    } else if let Some(len) = get("content-length") {
+        let len: usize = len
+            .parse()
+            .map_err(|_| "a Content-Length that is not a number")?;
+        if rest.len() < len {
+            return Err(INCOMPLETE.into());
+        }
+        if rest.len() > len {
+            return Err(format!(
+                "{} bytes after a {len}-byte body",
+                rest.len() - len
+            ));
+        }
+        rest.to_vec()
+    } else {
+        return Err(INCOMPLETE.into());
+    };
+    let body = if get("content-encoding") == Some("gzip") {
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut text)
+            .map_err(|e| format!("a gzip body that does not decode: {e}"))?;
+        text
+    } else {
+        body
+    };
+    Ok(HttpAnswer {
+        status,
+        headers,
+        body: String::from_utf8(body).map_err(|_| "a body that is not UTF-8")?,
+    })
+}
+
 fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
