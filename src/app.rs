@@ -331,15 +331,18 @@ pub async fn shutdown_signal() {
 /// 2.5 MB/s over a 50 ms round trip.
 const SEND_BUFFER: usize = 64 * 1024;
 
-fn limit_send_buffer(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+/// For `on_connect`: the send buffer above, and the socket kept with the
+/// connection so that a stuck WebSocket client can be reset
+/// ([`http::conn`]).
+fn limit_send_buffer(conn: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
     use actix_web::rt::net::TcpStream;
     let tcp = conn.downcast_ref::<TcpStream>().or_else(|| {
         conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
             .map(|tls| tls.get_ref().0)
     });
-    if let Some(tcp) = tcp
-        && let Err(e) = socket2::SockRef::from(tcp).set_send_buffer_size(SEND_BUFFER)
-    {
+    let Some(tcp) = tcp else { return };
+    if let Err(e) = socket2::SockRef::from(tcp).set_send_buffer_size(SEND_BUFFER) {
         tracing::debug!(error = %e, "Could not limit a connection's send buffer.");
     }
+    http::conn::remember(tcp, data);
 }

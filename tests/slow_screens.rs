@@ -264,6 +264,25 @@ async fn stuck_and_slow_screens_are_let_go_and_hold_no_memory() {
     })
     .await;
     let closed_after = traffic_ended.elapsed();
+    // Closed, not only forgotten: the server resets each stuck screen's
+    // connection (its queued frames dropped, its file handle released),
+    // which the stuck client's socket reports as its pending error.
+    let mut was_reset = vec![false; stuck.len()];
+    let reset = eventually(10, async || {
+        for (ws, seen) in stuck.iter().zip(was_reset.iter_mut()) {
+            // Reading the pending error clears it: remember who had one.
+            *seen |= ws
+                .get_ref()
+                .take_error()
+                .ok()
+                .flatten()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset);
+        }
+        let reset = was_reset.iter().filter(|r| **r).count();
+        (reset == stuck.len()).then_some(reset)
+    })
+    .await;
+    assert_eq!(reset, 10);
     let slow_seen = slow.recv().await.expect("slow screen report");
     assert!(
         slow_seen.snapshots >= 1 || slow_seen.closed,

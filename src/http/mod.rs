@@ -5,6 +5,7 @@ mod alerts;
 pub mod auth;
 pub mod client;
 pub mod codes;
+pub mod conn;
 mod dashboard;
 mod display;
 mod frames;

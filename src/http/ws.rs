@@ -11,6 +11,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tracing::{debug, info};
 
 use super::ApiError;
+use super::conn::Socket;
 use crate::metrics::Metrics;
 
 /// How often a session is pinged.
@@ -56,8 +57,10 @@ fn close_reason(err: &ProtocolError) -> CloseReason {
 /// Closes a session, giving up after the send timeout: a client that
 /// stopped reading has a full queue, and waiting for room there would keep
 /// its task, and everything it holds, alive for good.
-async fn close(session: Session, reason: Option<CloseReason>) {
-    let _ = tokio::time::timeout(SEND_TIMEOUT, session.close(reason)).await;
+async fn close(session: Session, reason: Option<CloseReason>) -> bool {
+    tokio::time::timeout(SEND_TIMEOUT, session.close(reason))
+        .await
+        .is_ok()
 }
 
 /// Sends a text frame; false when the session is closed or stuck.
@@ -119,10 +122,11 @@ pub(super) async fn open<C: Channel + 'static>(
 ) -> Result<HttpResponse, actix_web::Error> {
     let first = channel.subscribe().await.ok_or(ApiError::Unavailable)?;
     let (response, session, stream) = accept(req, body)?;
+    let socket = Socket::of(req);
     let metrics = metrics.clone();
     actix_web::rt::spawn(async move {
         let _counted = metrics.ws_client(label);
-        serve(channel, first, session, stream).await;
+        serve(channel, first, session, stream, socket).await;
     });
     Ok(response)
 }
@@ -133,12 +137,15 @@ pub(super) type Subscription<T> = (ByteString, broadcast::Receiver<T>);
 /// Serves one session of a channel from `first`: the snapshot, then the
 /// frames the client wants, answering its messages and keeping the link
 /// alive; a client that falls behind gets a fresh snapshot instead of a
-/// backlog, and one that stops reading is let go after the send timeout.
+/// backlog, and one that stops reading is let go after the send timeout:
+/// its connection is reset, since actix would otherwise keep it open trying
+/// to deliver what is queued for it.
 async fn serve<C: Channel>(
     mut channel: C,
     first: Subscription<C::Item>,
     mut session: Session,
     mut stream: MessageStream,
+    socket: Option<Socket>,
 ) {
     if channel.announce() {
         info!(channel = %channel.describe(), "Connected.");
@@ -159,7 +166,12 @@ async fn serve<C: Channel>(
             }
         }
     }
-    close(session, reason).await;
+    if !close(session, reason).await
+        && let Some(socket) = socket
+    {
+        debug!(channel = %channel.describe(), "A client that stopped reading; resetting its connection.");
+        socket.reset();
+    }
     debug!(channel = %channel.describe(), "Disconnected.");
 }
 
