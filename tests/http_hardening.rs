@@ -738,3 +738,63 @@ async fn every_answer_is_well_framed_whatever_the_request_headers() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_websocket_frame_is_closed_with_words_not_internals() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(with_tokens(&broker, &dir, "hard-close")).await;
+    let port = app.port;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let handshake = format!(
+        "GET /ws/display/h1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    s.write_all(handshake.as_bytes()).await.unwrap();
+    // A masked frame of reserved opcode 3: no valid client sends it.
+    s.write_all(&[0x83, 0x80, 1, 2, 3, 4]).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    let start = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a handshake answer")
+        + 4;
+    assert!(
+        buf.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&buf[..start])
+    );
+    // The server's frames (unmasked): the snapshot, then the close.
+    let mut at = &buf[start..];
+    let mut close = None;
+    while at.len() >= 2 {
+        let opcode = at[0] & 0x0f;
+        let (len, head) = match at[1] & 0x7f {
+            126 => (usize::from(u16::from_be_bytes([at[2], at[3]])), 4),
+            127 => (
+                usize::try_from(u64::from_be_bytes(at[2..10].try_into().unwrap())).unwrap(),
+                10,
+            ),
+            n => (usize::from(n), 2),
+        };
+        let payload = &at[head..head + len];
+        if opcode == 8 {
+            close = Some(payload.to_vec());
+        }
+        at = &at[head + len..];
+    }
+    let close = close.expect("a close frame");
+    assert_eq!(u16::from_be_bytes([close[0], close[1]]), 1002);
+    assert_eq!(
+        std::str::from_utf8(&close[2..]).unwrap(),
+        "not a valid WebSocket frame"
+    );
+    app.stop().await;
+}

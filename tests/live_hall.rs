@@ -290,6 +290,49 @@ async fn bad_messages_are_refused_answered_stored_and_counted() {
         b"\xff\xfe not json"
     );
 
+    // A topic is a device's to choose: one of 60,000 characters, and one
+    // with a forged log line and a terminal escape in it (Mosquitto refuses
+    // control characters in topics, other brokers may not), are stored
+    // escaped and cut, as the log shows them.
+    let forged = "hallwatch/h1/kiosk/k1\n2026-12-05T01:00:00Z ERROR FORGED LINE\x1b[2J\n/request";
+    let long = format!("hallwatch/h1/kiosk/{}/request", "k".repeat(60_000));
+    let odd_device = Device::connect(broker.port, "odd-topics", &[]).await;
+    odd_device
+        .publish(&long, json!({"id": "t-1", "service": "SB"}).to_string())
+        .await;
+    odd_device
+        .publish(forged, json!({"id": "t-2", "service": "SB"}).to_string())
+        .await;
+    let odd = eventually(5, async || {
+        let rows = store
+            .rejections_since(chrono::DateTime::UNIX_EPOCH)
+            .await
+            .unwrap();
+        let odd: Vec<_> = rows
+            .into_iter()
+            .filter(|r| r.topic.contains("FORGED") || r.topic.contains("kkkk"))
+            .collect();
+        odd.iter().any(|r| r.topic.contains("kkkk")).then_some(odd)
+    })
+    .await;
+    for r in &odd {
+        assert_eq!(r.reason, "unknown_device");
+        assert!(!r.topic.chars().any(char::is_control), "{:?}", r.topic);
+        assert!(!r.detail.chars().any(char::is_control), "{:?}", r.detail);
+        assert!(
+            r.topic.chars().count() < 260,
+            "{} characters",
+            r.topic.len()
+        );
+        assert!(
+            r.detail.chars().count() < 400,
+            "{} characters",
+            r.detail.len()
+        );
+    }
+    let told = format!("({} characters)", long.chars().count());
+    assert!(odd.iter().any(|r| r.topic.ends_with(&told)), "{told}");
+
     let (_, metrics) = app.get("/metrics").await;
     assert!(
         metrics.contains("hallwatch_rejections_total{reason=\"bad_json\"} 1"),

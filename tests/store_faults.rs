@@ -212,15 +212,31 @@ async fn live_waiting(port: u16, waiting: u64) {
     .await;
 }
 
-/// /healthz while the store fails: 503, `degraded`, and the store's error.
+/// /healthz while the store fails: 503, `degraded`, and in words what is
+/// wrong; the store's error itself only for an admin.
 async fn health_failing(port: u16) -> Value {
-    eventually(30, async || {
+    let public = eventually(30, async || {
         let (status, body) = http_get(port, "/healthz").await;
         let v: Value = serde_json::from_str(&body).ok()?;
         (status == 503 && v["status"] == "degraded" && v["store"].as_str()?.starts_with("failing"))
             .then_some(v)
     })
-    .await
+    .await;
+    assert_eq!(public["store"], hallwatch::http::STORE_FAILING);
+    let bearer = format!("Bearer {TEST_ADMIN}");
+    let r = http_request(port, "GET", "/healthz", &[("Authorization", &bearer)], "").await;
+    let admin: Value = r.json();
+    if admin["status"] == "degraded" {
+        let detail = admin["store"].as_str().unwrap_or_default();
+        assert!(detail.starts_with("failing: "), "{detail}");
+        assert_ne!(
+            detail,
+            hallwatch::http::STORE_FAILING,
+            "an admin sees the error itself"
+        );
+        return admin;
+    }
+    public
 }
 
 async fn health_ok(port: u16) {

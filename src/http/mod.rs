@@ -73,7 +73,8 @@ pub enum ApiError {
     Unavailable,
     #[error("{0}")]
     BadRequest(String),
-    #[error("the store cannot answer: {0}")]
+    /// The store failed; the error is logged, never answered.
+    #[error("the store cannot answer; try again")]
     Store(String),
     /// An `/api/*` path no route serves.
     #[error("no API at {0}: GET /api/openapi.json lists them")]
@@ -114,6 +115,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let ApiError::Store(e) = self {
+            tracing::error!(error = %e, "The store cannot answer a request.");
+        }
         let mut res = HttpResponse::build(self.status_code());
         match self {
             ApiError::MethodNotAllowed { allow, .. } => {
@@ -280,8 +284,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct HealthReport {
     pub status: Readiness,
     pub mqtt: MqttLink,
-    /// `ok`, or `failing: ` followed by the store's last error.
-    #[schema(examples("ok", "failing: database is locked"))]
+    /// `ok`, or `failing: ` and what is wrong in words; an admin's token or
+    /// session also gets the store's last error itself.
+    #[schema(examples(
+        "ok",
+        "failing: events cannot be stored; the server log has the details"
+    ))]
     pub store: String,
     /// How many halls this process serves.
     pub halls: usize,
@@ -306,9 +314,14 @@ pub enum MqttLink {
     Disconnected,
 }
 
+/// What `/healthz` says of a failing store to anyone: the error itself
+/// (paths, addresses, database messages) is for the log and for admins.
+pub const STORE_FAILING: &str = "failing: events cannot be stored; the server log has the details";
+
 /// Liveness and readiness
 ///
-/// For load balancers and monitoring. No token needed.
+/// For load balancers and monitoring. No token needed; with an admin's
+/// token or session, a failing store's answer carries its last error.
 #[utoipa::path(
     get,
     path = "/healthz",
@@ -323,9 +336,16 @@ pub enum MqttLink {
             example = json!({"status": "degraded", "mqtt": "disconnected", "store": "ok", "halls": 2})),
     )
 )]
-pub(super) async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn healthz(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let h = &state.health;
     let store_error = h.store_error();
+    let admin = store_error.is_some()
+        && auth::require(&req, &[crate::config::Role::Admin], None)
+            .await
+            .is_ok();
     let ok = h.ready() && h.mqtt_connected() && store_error.is_none();
     let body = HealthReport {
         status: if ok {
@@ -340,7 +360,11 @@ pub(super) async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         } else {
             MqttLink::Disconnected
         },
-        store: store_error.map_or_else(|| "ok".to_owned(), |e| format!("failing: {e}")),
+        store: match store_error {
+            None => "ok".to_owned(),
+            Some(e) if admin => format!("failing: {e}"),
+            Some(_) => STORE_FAILING.to_owned(),
+        },
         halls: state.registry.all().len(),
     };
     if ok {

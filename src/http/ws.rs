@@ -47,10 +47,14 @@ fn close_reason(err: &ProtocolError) -> CloseReason {
             code: CloseCode::Size,
             description: Some(format!("frames are limited to {} KiB", MAX_FRAME / 1024)),
         },
-        other => CloseReason {
-            code: CloseCode::Protocol,
-            description: Some(other.to_string()),
-        },
+        other => {
+            // The error's own text is for the log, not for the client.
+            debug!(error = %other, "A WebSocket client broke the protocol.");
+            CloseReason {
+                code: CloseCode::Protocol,
+                description: Some("not a valid WebSocket frame".to_owned()),
+            }
+        }
     }
 }
 

@@ -39,7 +39,7 @@ impl Delivery {
         if let Some(receipt) = after.receipt {
             for p in self.acks.complete(receipt) {
                 if let Err(e) = self.ingest.ack(&p).await {
-                    warn!(error = %e, topic = %p.topic, "Could not acknowledge a message; the broker will redeliver it.");
+                    warn!(error = %e, topic = %super::topic::shown(&p.topic), "Could not acknowledge a message; the broker will redeliver it.");
                 }
             }
         }

@@ -212,6 +212,9 @@ impl Ingest {
     /// Stores, counts and answers a message no hall could take.
     fn reject(&self, inbound: Option<Inbound>, topic: String, p: Publish, r: Rejection) {
         self.metrics.rejected(r.reason);
+        // A device's topic may be anything: escaped and cut, in the log and
+        // in the row alike.
+        let topic = super::topic::shown(&topic);
         info!(%topic, reason = r.reason.code(), detail = %r.detail, "Message rejected.");
         let records = vec![Record::Rejection(RejectionRow {
             received_at: self.clock.now(),

@@ -71,6 +71,31 @@ pub fn subscriptions(prefix: &str) -> [String; 4] {
     ]
 }
 
+/// The most of a device's topic (or part of one) that logs and stored rows
+/// keep, in characters.
+pub const SHOWN_MAX: usize = 200;
+
+/// A topic, or a level of one, as logs and stored rows show it: control
+/// characters and backslashes escaped (a newline or a terminal escape in a
+/// topic can neither forge a log line nor reach a terminal), and cut to
+/// [`SHOWN_MAX`] characters, saying how long it was.
+pub fn shown(topic: &str) -> String {
+    let mut out = String::with_capacity(topic.len().min(SHOWN_MAX) + 24);
+    for (count, c) in topic.chars().enumerate() {
+        if count == SHOWN_MAX {
+            let total = topic.chars().count();
+            out.push_str(&format!("… ({total} characters)"));
+            break;
+        }
+        if c.is_control() || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Parses an incoming topic under `prefix`.
 pub fn parse(prefix: &str, topic: &str) -> Result<Inbound, TopicError> {
     let bad = |detail: String| TopicError {
@@ -80,20 +105,26 @@ pub fn parse(prefix: &str, topic: &str) -> Result<Inbound, TopicError> {
     let rest = topic
         .strip_prefix(prefix)
         .and_then(|r| r.strip_prefix('/'))
-        .ok_or_else(|| bad(format!("topic {topic:?} is not under {prefix:?}")))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "topic \"{}\" is not under {prefix:?}",
+                shown(topic)
+            ))
+        })?;
     let parts: Vec<&str> = rest.split('/').collect();
     let [hall, kind, device, leaf] = parts[..] else {
         return Err(bad(format!(
-            "topic {topic:?} has the wrong number of levels"
+            "topic \"{}\" has the wrong number of levels",
+            shown(topic)
         )));
     };
     let hall = HallId::parse(hall).map_err(|e| TopicError {
         reason: Reason::UnknownHall,
-        detail: format!("hall id {hall:?} {e}"),
+        detail: format!("hall id \"{}\" {e}", shown(hall)),
     })?;
     let unknown = |s: &str, e| TopicError {
         reason: Reason::UnknownDevice,
-        detail: format!("device id {s:?} {e}"),
+        detail: format!("device id \"{}\" {e}", shown(s)),
     };
     let window = |s: &str| WindowId::parse(s).map_err(|e| unknown(s, e));
     let device_id = |s: &str| DeviceId::parse(s).map_err(|e| unknown(s, e));
@@ -114,7 +145,10 @@ pub fn parse(prefix: &str, topic: &str) -> Result<Inbound, TopicError> {
             hall,
             device: device_id(device)?,
         }),
-        _ => Err(bad(format!("topic {topic:?} is not a device topic"))),
+        _ => Err(bad(format!(
+            "topic \"{}\" is not a device topic",
+            shown(topic)
+        ))),
     }
 }
 
@@ -179,5 +213,29 @@ mod tests {
         ] {
             assert!(parse("hallwatch", t).is_err(), "{t}");
         }
+    }
+
+    #[test]
+    fn topics_are_shown_escaped_and_cut() {
+        let forged =
+            "hallwatch/h1/kiosk/k1\n2026-12-05T01:00:00Z ERROR FORGED LINE\x1b[31m\n/request";
+        let shown = shown(forged);
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert!(
+            shown.contains("\\n2026") && shown.contains("\\u{1b}[31m"),
+            "{shown}"
+        );
+        assert_eq!(super::shown("a\\b"), "a\\\\b");
+        assert_eq!(super::shown("hallwatch/h1/大厅"), "hallwatch/h1/大厅");
+        let long = "x".repeat(60_000);
+        let cut = super::shown(&long);
+        assert!(cut.starts_with(&"x".repeat(SHOWN_MAX)), "{cut}");
+        assert!(cut.ends_with("… (60000 characters)"), "{cut}");
+        assert!(cut.len() < 300);
+        // The refusal's detail carries it the same way.
+        let e = parse("hallwatch", &format!("hallwatch/{long}")).unwrap_err();
+        assert!(e.detail.len() < 400, "{}", e.detail.len());
+        let e = parse("hallwatch", forged).unwrap_err();
+        assert!(!e.detail.chars().any(char::is_control), "{}", e.detail);
     }
 }

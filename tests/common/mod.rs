@@ -986,6 +986,9 @@ impl PgDatabase {
 }
 
 /// Writes a configuration for hall `h1` serving on `port` and returns its path.
+/// The admin token of the configuration [`write_config`] writes.
+pub const TEST_ADMIN: &str = "test-admin";
+
 pub fn write_config(
     dir: &Path,
     port: u16,
@@ -998,6 +1001,11 @@ pub fn write_config(
          [mqtt]\nbroker = \"{}\"\nclient_id = \"{client_id}\"\nprefix = \"hallwatch\"\n",
         broker.url()
     );
+    let admin = token("运维", hallwatch::config::Role::Admin, &["*"], TEST_ADMIN);
+    text.push_str(&format!(
+        "[[tokens]]\nname = \"{}\"\nrole = \"admin\"\nhalls = [\"*\"]\nsha256 = \"{}\"\n",
+        admin.name, admin.sha256
+    ));
     text.push_str(TEST_HALLS);
     let config = dir.join("hallwatch.toml");
     std::fs::write(&config, &text).expect("write hallwatch.toml");
