@@ -31,4 +31,7 @@ fi
 # The OpenAPI test (tests/openapi.rs) validates the served document with
 # openapi-spec-validator, which brings jsonschema for its schema checks.
 python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install --quiet openapi-spec-validator
+# tests/schemathesis.rs runs schemathesis against the served document; pinned,
+# since a new release adds checks of its own.
+command -v schemathesis >/dev/null 2>&1 || python3 -m pip install --quiet "schemathesis==4.32.5"
 echo "setup: ready"

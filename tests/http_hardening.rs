@@ -716,7 +716,8 @@ async fn every_answer_is_well_framed_whatever_the_request_headers() {
         ("/healthz", None, 200),
         ("/ws/alerts", None, 401),
         ("/ws/dashboard/h1", Some(SUPERVISOR), 403),
-        ("/ws/dashboard/nope", Some(MANAGER), 404),
+        ("/ws/dashboard/nope", Some(MANAGER), 403),
+        ("/ws/region", Some(MANAGER), 400),
         ("/api/nope", None, 404),
     ] {
         for extra in [plain.as_slice(), &gzip, &upgrade, &both] {

@@ -498,6 +498,15 @@ async fn every_route_is_documented_and_every_documented_path_is_served() {
                 anonymous.status
             );
         }
+        // A method the path is not served with: 405, in JSON, naming the
+        // methods it is served with.
+        for other in ["DELETE", "PUT", "PATCH", "TRACE"] {
+            let r = http_request(app.port, other, &url, &[("Authorization", ADMIN)], "").await;
+            assert_eq!(r.status, 405, "{other} {url}: {}", r.body);
+            assert_eq!(r.json()["error"], "method_not_allowed", "{other} {url}");
+            let allow = r.header("allow").unwrap_or_default();
+            assert!(allow.contains(&verb), "{other} {url}: Allow {allow:?}");
+        }
     }
     app.stop().await;
     validate_cases(&doc, &cases);

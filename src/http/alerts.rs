@@ -154,8 +154,8 @@ impl Channel for Console {
     security(("bearerAuth" = []), ("queryToken" = []), ("cookieAuth" = [])),
     responses(
         (status = 400,
-            description = "`hall` is given twice (JSON error), or the request is not a valid \
-                WebSocket handshake (a plain GET without the upgrade headers): empty body.",
+            description = "`hall` is given twice, or the request is not a valid WebSocket \
+                handshake (a plain GET without the upgrade headers).",
             body = ErrorBody,
             example = json!({"error": "bad_request", "message": "the query string cannot be read: duplicate field `hall`"})),
         (status = 401, response = Unauthorized),
@@ -171,6 +171,7 @@ pub(super) async fn alerts_ws(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let who = auth::require(&req, auth::ALERTS, query.hall.as_deref()).await?;
+    super::ws::handshake(&req)?;
     let halls = halls_in_scope(&state, &who, query.hall.as_deref())?;
     let metrics = state.metrics.clone();
     open(
@@ -233,13 +234,13 @@ pub(super) struct ListQuery {
     /// otherwise).
     #[param(value_type = Option<HallId>)]
     hall: Option<String>,
-    /// Only alerts of this rule (another value matches nothing).
+    /// Only alerts of this rule (another value is 400).
     #[param(value_type = Option<Rule>)]
     rule: Option<String>,
-    /// Only alerts of this severity (another value matches nothing).
+    /// Only alerts of this severity (another value is 400).
     #[param(value_type = Option<Severity>)]
     severity: Option<String>,
-    /// Only alerts in this state now (another value matches nothing).
+    /// Only alerts in this state now (another value is 400).
     #[param(value_type = Option<AlertState>)]
     state: Option<String>,
     /// Only alerts opened on this local day, `YYYY-MM-DD`, in the time zone
@@ -250,6 +251,22 @@ pub(super) struct ListQuery {
     /// clamped into it, anything else is 400.
     #[param(value_type = Option<i64>, default = json!(500))]
     limit: Option<String>,
+}
+
+/// A filter that must be one of `T`'s values, as its JSON spells them.
+fn one_of<T: serde::de::DeserializeOwned>(
+    name: &str,
+    value: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let Some(v) = value else { return Ok(None) };
+    serde_json::from_value::<T>(Value::String(v.to_owned()))
+        .map(|_| Some(v.to_owned()))
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "{name}: {:?} is not one of the values GET /api/openapi.json lists",
+                v.chars().take(100).collect::<String>()
+            ))
+        })
 }
 
 /// `limit`: a whole number, clamped into 1..=5000; 500 when absent.
@@ -277,8 +294,9 @@ fn parse_limit(limit: Option<&str>) -> Result<i64, ApiError> {
     responses(
         (status = 200, description = "The alerts, newest opened first.", body = Vec<AlertMessage>),
         (status = 400,
-            description = "`date` is not `YYYY-MM-DD`, `limit` is not a whole number, or a \
-                parameter is given twice; the message names it.",
+            description = "`date` is not `YYYY-MM-DD`, `limit` is not a whole number, `rule`, \
+                `severity` or `state` is not one of its values, or a parameter is given twice; \
+                the message names it.",
             body = ErrorBody,
             examples(
                 ("bad_request" = (value = json!({"error": "bad_request", "message": "date \"22-11-2026\" is not YYYY-MM-DD"}))),
@@ -318,9 +336,9 @@ pub(super) async fn list(
     };
     let filter = AlertFilter {
         halls: Some(halls.iter().map(|h| h.spec.id.to_string()).collect()),
-        rule: q.rule.clone(),
-        severity: q.severity.clone(),
-        state: q.state.clone(),
+        rule: one_of::<Rule>("rule", q.rule.as_deref())?,
+        severity: one_of::<Severity>("severity", q.severity.as_deref())?,
+        state: one_of::<AlertState>("state", q.state.as_deref())?,
         from,
         to,
     };

@@ -75,10 +75,12 @@ impl Channel for Dashboard {
     responses(
         (status = 400,
             description = "Not a valid WebSocket handshake (a plain GET without the upgrade \
-                headers): empty body."),
+                headers).",
+            body = ErrorBody,
+            example = json!({"error": "bad_request", "message": "/ws/region is a WebSocket channel; open it with a WebSocket client (No WebSocket Upgrade header found)"})),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (status = 404, description = "No such hall (checked before the token).", body = ErrorBody,
+        (status = 404, description = "No such hall (checked after the token and the handshake).", body = ErrorBody,
             example = json!({"error": "unknown_hall", "message": "hall \"nope\" is not served here"})),
         (status = 503, response = Unavailable),
     )
@@ -89,8 +91,9 @@ pub(super) async fn dashboard_ws(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    let who = auth::require(&req, auth::DASHBOARD, Some(path.as_str())).await?;
+    super::ws::handshake(&req)?;
     let hall = state.hall(&path)?;
-    let who = auth::require(&req, auth::DASHBOARD, Some(hall.spec.id.as_str())).await?;
     let dashboard = Dashboard {
         hall,
         who: who.name,
@@ -148,7 +151,9 @@ impl Channel for Region {
     responses(
         (status = 400,
             description = "Not a valid WebSocket handshake (a plain GET without the upgrade \
-                headers): empty body."),
+                headers).",
+            body = ErrorBody,
+            example = json!({"error": "bad_request", "message": "/ws/region is a WebSocket channel; open it with a WebSocket client (No WebSocket Upgrade header found)"})),
         (status = 401, response = Unauthorized),
     )
 )]
@@ -158,6 +163,7 @@ pub(super) async fn region_ws(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let who = auth::require(&req, auth::ANY_ROLE, None).await?;
+    super::ws::handshake(&req)?;
     let halls: Vec<HallHandle> = state
         .registry
         .all()

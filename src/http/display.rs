@@ -119,8 +119,8 @@ impl Channel for Screen {
     params(HallPath, ScreenQuery),
     responses(
         (status = 400,
-            description = "The hall has no such `window` or `zone`, or a parameter is given twice \
-                (JSON error), or the request is not a valid WebSocket handshake (empty body).",
+            description = "The hall has no such `window` or `zone`, or a parameter is given \
+                twice, or the request is not a valid WebSocket handshake.",
             body = ErrorBody,
             example = json!({"error": "bad_request", "message": "hall jl-center has no window \"99\""})),
         (status = 403, response = super::openapi::OriginRefused),
@@ -136,6 +136,7 @@ pub async fn display_ws(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     super::auth::check_public_origin(&req)?;
+    super::ws::handshake(&req)?;
     let hall = state.hall(&path)?;
     let only = Only::from_query(&hall, &query)?;
     let screen = Screen {

@@ -18,7 +18,7 @@ use actix_web::body::{BoxBody, MessageBody, to_bytes_limited};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{ConnectionType, StatusCode};
+use actix_web::http::{ConnectionType, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
@@ -37,9 +37,19 @@ pub async fn api_guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let api = req.path().starts_with("/api/");
+    let channel = req.path().starts_with("/ws/");
+    // HEAD is GET without the body, which the HTTP layer leaves out itself.
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    if !api && req.method() != Method::GET {
+        // Pages, channels, health and metrics are all served with GET only.
+        let res = get_only(req.request());
+        return Ok(req.into_response(res));
+    }
     let mut late = None;
     if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
-        if api || req.path().starts_with("/ws/") {
+        if api || channel {
             let client = client_key(req.request());
             if let Err(wait) = state.auth.requests.check(client) {
                 state.metrics.rate_limited();
@@ -75,7 +85,7 @@ pub async fn api_guard(
         res.head_mut().set_connection_type(ConnectionType::Close);
         return Ok(ServiceResponse::new(req, res));
     }
-    if !api {
+    if !api && !channel {
         return Ok(res);
     }
     let mut res = if res.status().is_client_error() || res.status().is_server_error() {
@@ -89,6 +99,16 @@ pub async fn api_guard(
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     Ok(res)
+}
+
+/// 405 for a path served with GET (and so HEAD) only.
+fn get_only(req: &HttpRequest) -> HttpResponse {
+    ApiError::MethodNotAllowed {
+        method: req.method().to_string(),
+        path: req.path().chars().take(200).collect(),
+        allow: "GET, HEAD".to_owned(),
+    }
+    .error_response()
 }
 
 /// Whether the request says a body follows.

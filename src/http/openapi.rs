@@ -751,7 +751,12 @@ fn handshake() -> [(&'static str, Parameter); 4] {
             .schema(Some(schema))
             .build()
     };
-    let string = || ObjectBuilder::new().schema_type(Type::String).build();
+    let pattern = |p: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(p))
+            .build()
+    };
     [
         (
             "Upgrade",
@@ -766,7 +771,7 @@ fn handshake() -> [(&'static str, Parameter); 4] {
             param(
                 "Connection",
                 "WebSocket handshake: must include `Upgrade`.",
-                string(),
+                pattern(r"^(.*,)?\s*[Uu][Pp][Gg][Rr][Aa][Dd][Ee]\s*(,.*)?$"),
             ),
         ),
         (
@@ -774,7 +779,7 @@ fn handshake() -> [(&'static str, Parameter); 4] {
             param(
                 "Sec-WebSocket-Key",
                 "WebSocket handshake: a base64-encoded 16-byte nonce.",
-                string(),
+                pattern("^[A-Za-z0-9+/]{21}[AQgw]==$"),
             ),
         ),
         (
@@ -946,8 +951,8 @@ fn info() -> Info {
          frame.\n\n\
          **Times** are RFC 3339 with the hall's UTC offset, to the millisecond when not whole; \
          **dates** (`YYYY-MM-DD`) are the hall's local days. Errors are JSON \
-         `{{\"error\": code, \"message\": text}}` (the `Error` schema) on every `/api/…` path; \
-         only a WebSocket handshake that is not one answers 400 with an empty body.",
+         `{{\"error\": code, \"message\": text}}` (the `Error` schema) on every `/api/…` and \
+         `/ws/…` path, and for a method a path is not served with (405 with `Allow`) anywhere.",
         body = kib(MAX_BODY),
         frame = kib(MAX_FRAME),
         ping = PING_EVERY.as_secs(),

@@ -23,15 +23,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
-    /// The local day in the hall's time zone, `YYYY-MM-DD`; today when absent
-    /// or empty. A day that has not begun is refused.
+    /// The local day in the hall's time zone, `YYYY-MM-DD`; today when
+    /// absent. A day that has not begun is refused.
     #[param(value_type = Option<String>, format = Date, example = json!("2026-11-22"))]
     date: Option<String>,
     /// Only the rows of one kind (a `StatsRows`); the whole `DayFigures`
-    /// when absent or empty.
+    /// when absent.
     #[param(value_type = Option<Rows>, inline)]
     by: Option<String>,
-    /// `json` (the default when absent or empty) or `csv`.
+    /// `json` (the default when absent) or `csv`.
     #[param(value_type = Option<Format>, inline)]
     format: Option<String>,
 }
@@ -49,7 +49,7 @@ impl Rows {
     /// `by`: None for all of them.
     fn parse(s: Option<&str>) -> Result<Option<Self>, ApiError> {
         Ok(match s {
-            None | Some("") => None,
+            None => None,
             Some("service") => Some(Rows::Service),
             Some("window") => Some(Rows::Window),
             Some("staff") => Some(Rows::Staff),
@@ -81,7 +81,7 @@ pub enum Format {
 impl Format {
     fn parse(s: Option<&str>) -> Result<Self, ApiError> {
         match s {
-            None | Some("" | "json") => Ok(Format::Json),
+            None | Some("json") => Ok(Format::Json),
             Some("csv") => Ok(Format::Csv),
             Some(other) => Err(ApiError::BadRequest(format!(
                 "format: {other:?} is not one of json, csv"
@@ -189,7 +189,7 @@ pub(super) async fn stats(
     let now = now_ms(state.clock.as_ref());
     let today = hall.spec.local_date(now);
     let date = match query.date.as_deref() {
-        None | Some("") => today,
+        None => today,
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
             ApiError::BadRequest(format!("date: {d:?} is not a date like 2026-11-22"))
         })?,

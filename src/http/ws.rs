@@ -29,12 +29,25 @@ pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// before its payload is buffered.
 pub const MAX_FRAME: usize = 4 * 1024;
 
+/// Refuses a request that is not a valid WebSocket handshake, naming what
+/// is wrong: every channel asks this after the token and before anything
+/// else, so a plain GET gets its JSON 400 whatever its path holds.
+pub(super) fn handshake(req: &HttpRequest) -> Result<(), ApiError> {
+    actix_http::ws::verify_handshake(req.head()).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "{} is a WebSocket channel; open it with a WebSocket client ({e})",
+            req.path()
+        ))
+    })
+}
+
 /// Accepts a WebSocket handshake, with [`MAX_FRAME`] on what the client
 /// sends. Every channel opens its sessions here.
 fn accept(
     req: &HttpRequest,
     body: web::Payload,
 ) -> Result<(HttpResponse, Session, MessageStream), actix_web::Error> {
+    handshake(req)?;
     let (response, session, stream) = actix_ws::handle(req, body)?;
     Ok((response, session, stream.max_frame_size(MAX_FRAME)))
 }
