@@ -283,6 +283,7 @@ async fn stuck_and_slow_screens_are_let_go_and_hold_no_memory() {
     })
     .await;
     assert_eq!(reset, 10);
+    let reset_after = traffic_ended.elapsed();
     let slow_seen = slow.recv().await.expect("slow screen report");
     assert!(
         slow_seen.snapshots >= 1 || slow_seen.closed,
@@ -301,13 +302,14 @@ async fn stuck_and_slow_screens_are_let_go_and_hold_no_memory() {
     println!(
         "with 10 stuck and 1 slow screen: {M} tickets in {:.1} s; 3 good screens, publish→frame \
          p50 {:.1} ms, p99 {:.1} ms (beside reading screens: p99 {:.1} ms); stuck screens closed {:.1} s after the \
-         traffic ({remaining} display left); slow screen: {} fresh snapshots, {} queue frames of \
+         traffic ({remaining} display left), their connections reset by {:.1} s; slow screen: {} fresh snapshots, {} queue frames of \
          {M}, closed: {}; server RSS {} MiB before, peak {} MiB, after {} MiB",
         took.as_secs_f64(),
         ms(percentile(&mut with, 0.5)),
         ms(with_p99),
         ms(base_p99),
         closed_after.as_secs_f64(),
+        reset_after.as_secs_f64(),
         slow_seen.snapshots,
         slow_seen.queue.len(),
         slow_seen.closed,
