@@ -637,11 +637,7 @@ impl Auth {
             Presented::Token(_) => Credential::Token,
             Presented::Session(_) => Credential::Cookie,
         };
-        if !origin::check(req, &self.origins, credential) {
-            info!(client = %client_key(req), path = req.path(), origin = ?req.headers().get(header::ORIGIN),
-                "Refused: a request from a foreign page.");
-            return Err(AuthError::OriginRefused);
-        }
+        self.check_origin(req, credential)?;
         let now = clock.now();
         // Only the login form speaks of a "bad token"; elsewhere it is a plain 401.
         let plain = |e| match e {
@@ -663,6 +659,17 @@ impl Auth {
                 SessionLookup::Unknown => Err(plain(self.wrong(now, req))),
             },
         }
+    }
+
+    /// `Err(OriginRefused)`, logged, for a request from a foreign page
+    /// ([`origin::check`]).
+    fn check_origin(&self, req: &HttpRequest, credential: Credential) -> Result<(), AuthError> {
+        if origin::check(req, &self.origins, credential) {
+            return Ok(());
+        }
+        info!(client = %client_key(req), path = req.path(), origin = ?req.headers().get(header::ORIGIN),
+            "Refused: a request from a foreign page.");
+        Err(AuthError::OriginRefused)
     }
 
     /// [`require`] against this table, for callers and tests that hold it.
@@ -707,12 +714,7 @@ pub fn check_public_origin(req: &HttpRequest) -> Result<(), AuthError> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Ok(());
     };
-    if origin::check(req, &state.auth.origins, Credential::None) {
-        Ok(())
-    } else {
-        info!(client = %client_key(req), path = req.path(), "Refused: a handshake from a foreign page.");
-        Err(AuthError::OriginRefused)
-    }
+    state.auth.check_origin(req, Credential::None)
 }
 
 /// The login, logout and "who am I" routes.
@@ -776,9 +778,7 @@ pub(super) async fn login(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     super::require_json(&req)?;
-    if !origin::check(&req, &state.auth.origins, Credential::None) {
-        return Err(AuthError::OriginRefused.into());
-    }
+    state.auth.check_origin(&req, Credential::None)?;
     let body: LoginBody = serde_json::from_slice(&body).map_err(|_| AuthError::BadRequest)?;
     let now = state.clock.now();
     let (hash, p) = state.auth.check_token(now, &req, &body.token)?;
@@ -828,9 +828,7 @@ pub(super) async fn logout(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AuthError> {
     if let Some(secret) = session_cookie(&req) {
-        if !origin::check(&req, &state.auth.origins, Credential::Cookie) {
-            return Err(AuthError::OriginRefused);
-        }
+        state.auth.check_origin(&req, Credential::Cookie)?;
         if state
             .auth
             .sessions
