@@ -21,6 +21,7 @@ fn managed(broker: &Broker, db: &str, client: &str) -> Settings {
         token("值班长", Role::Manager, &["h1"], "m-secret"),
         token("镇中心主任", Role::Manager, &["elsewhere"], "t-secret"),
         token("效能监察室", Role::Supervisor, &["*"], "s-secret"),
+        token("管理员", Role::Admin, &["*"], "a-secret"),
     ];
     s
 }
@@ -69,8 +70,16 @@ async fn the_dashboard_follows_a_window_through_a_ticket() {
             .err(),
         Some(403)
     );
+    // A manager learns nothing of halls that are not theirs; an admin is told
+    // the hall does not exist.
     assert_eq!(
         ws_connect(app.port, "/ws/dashboard/nope?token=m-secret")
+            .await
+            .err(),
+        Some(403)
+    );
+    assert_eq!(
+        ws_connect(app.port, "/ws/dashboard/nope?token=a-secret")
             .await
             .err(),
         Some(404)
