@@ -113,14 +113,14 @@ pub struct NewCase {
 }
 
 /// One suspension: the local dates it started and (once resumed) ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suspension {
     pub from: NaiveDate,
     pub to: Option<NaiveDate>,
 }
 
 /// A case (承诺件).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Case {
     pub reference: String,
     pub service: ServiceCode,
@@ -138,6 +138,43 @@ pub struct Case {
     pub due: Option<DateTime<Utc>>,
     /// The cards it earned, by index into the book's cards.
     pub cards: Vec<usize>,
+    /// What the back office reported of it, in order.
+    #[serde(default)]
+    pub history: Vec<CaseEntry>,
+}
+
+/// A back-office report of a case, as it arrives by REST or MQTT: `id` is
+/// unique within `source`, the back-office system that sends it, so the
+/// same report sent twice (or by both routes) is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseEvent {
+    pub source: String,
+    pub id: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub op: CaseOp,
+    /// Why: required to suspend (补正, 特别程序), optional otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A report as the case keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseEntry {
+    pub source: String,
+    pub id: String,
+    pub op: CaseOp,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a report did: the book's changes, or nothing when it was the
+/// repeat of one already taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported {
+    pub effects: Vec<CaseEffect>,
+    pub duplicate: bool,
 }
 
 impl Case {
@@ -199,7 +236,7 @@ impl CardState {
 }
 
 /// Who did what to a card, and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CardNote {
     pub by: String,
     pub at: DateTime<Utc>,
@@ -207,17 +244,18 @@ pub struct CardNote {
 }
 
 /// What a card is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum CardSubject {
     /// A case that ran late (or is about to).
-    Case(String),
+    Case { reference: String },
     /// A step of a bad review's follow-up that ran late.
     FollowUp { id: String, step: FollowStep },
 }
 
 /// A card (预警, 黄牌 or 红牌) against a department, for a case or a
 /// follow-up step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Card {
     /// `{case}-{kind}` (one card of each colour per case), or
     /// `{follow-up}-{step}-yellow`.
@@ -335,7 +373,7 @@ pub struct NewFollowUp {
 }
 
 /// One step of a follow-up: when it is due, and its record once done.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: FollowStep,
     pub due: Option<DateTime<Utc>>,
@@ -344,7 +382,7 @@ pub struct StepRecord {
 
 /// A bad review's follow-up (差评整改): 核实, 整改, 回访, each with its
 /// deadline and note.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowUp {
     pub id: String,
     pub ticket: TicketNo,
@@ -402,9 +440,27 @@ pub enum CaseRefusal {
     UnknownFollowUp,
     /// Not the follow-up's current step, or it is done.
     StepOutOfOrder,
+    /// The report's id was already used by its source for another report.
+    IdReused,
 }
 
 impl CaseRefusal {
+    /// The reason code, as replies and the store carry it.
+    pub fn code(self) -> &'static str {
+        match self {
+            CaseRefusal::UnknownCase => "unknown_case",
+            CaseRefusal::DuplicateCase => "duplicate_case",
+            CaseRefusal::OutOfOrder => "out_of_order",
+            CaseRefusal::BadCase => "bad_case",
+            CaseRefusal::UnknownCard => "unknown_card",
+            CaseRefusal::CardOutOfOrder => "card_out_of_order",
+            CaseRefusal::NoteRequired => "note_required",
+            CaseRefusal::UnknownFollowUp => "unknown_follow_up",
+            CaseRefusal::StepOutOfOrder => "step_out_of_order",
+            CaseRefusal::IdReused => "id_reused",
+        }
+    }
+
     pub fn message(self) -> &'static str {
         match self {
             CaseRefusal::UnknownCase => "办件不存在",
@@ -416,6 +472,7 @@ impl CaseRefusal {
             CaseRefusal::NoteRequired => "须填写说明",
             CaseRefusal::UnknownFollowUp => "差评整改记录不存在",
             CaseRefusal::StepOutOfOrder => "不是当前应办理的整改环节",
+            CaseRefusal::IdReused => "该来源的事件编号已用于另一事件",
         }
     }
 }
@@ -456,6 +513,8 @@ pub struct CaseBook {
     next: BTreeSet<(DateTime<Utc>, Item)>,
     /// Each entry of `next`, by item.
     next_of: HashMap<Item, DateTime<Utc>>,
+    /// The case each back-office report was taken for, by (source, id).
+    by_event: HashMap<(String, String), usize>,
 }
 
 impl CaseBook {
@@ -492,7 +551,13 @@ impl CaseBook {
         {
             return Err(CaseRefusal::BadCase);
         }
-        if self.by_ref.contains_key(&new.reference) {
+        if let Some(&i) = self.by_ref.get(&new.reference) {
+            // The same acceptance again (a replay over a book loaded from
+            // the store) is already held.
+            let held = &self.cases[i];
+            if held.accepted_at == now && held.ticket == new.ticket {
+                return Ok(Vec::new());
+            }
             return Err(CaseRefusal::DuplicateCase);
         }
         let i = self.cases.len();
@@ -509,6 +574,7 @@ impl CaseBook {
             closed_at: None,
             due: None,
             cards: Vec::new(),
+            history: Vec::new(),
         };
         case.due = due_of(spec, &case);
         self.by_ref.insert(case.reference.clone(), i);
@@ -517,6 +583,113 @@ impl CaseBook {
         let mut effects = vec![CaseEffect::Case(self.cases[i].reference.clone())];
         effects.extend(self.tick(spec, now));
         Ok(effects)
+    }
+
+    /// A back-office report at `now`: taken once per (source, id), kept in
+    /// the case's history. A suspension needs its reason.
+    pub fn report_event(
+        &mut self,
+        spec: &HallSpec,
+        event: &CaseEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Reported, CaseRefusal> {
+        let key = (event.source.clone(), event.id.clone());
+        if let Some(&i) = self.by_event.get(&key) {
+            let case = &self.cases[i];
+            let same = case.reference == event.reference
+                && case
+                    .history
+                    .iter()
+                    .any(|h| h.source == event.source && h.id == event.id && h.op == event.op);
+            return if same {
+                Ok(Reported {
+                    effects: Vec::new(),
+                    duplicate: true,
+                })
+            } else {
+                Err(CaseRefusal::IdReused)
+            };
+        }
+        let reason = event
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        if event.op == CaseOp::Suspend && reason.is_none() {
+            return Err(CaseRefusal::NoteRequired);
+        }
+        let effects = self.report(spec, &event.reference, event.op, now)?;
+        if let Some(&i) = self.by_ref.get(&event.reference) {
+            self.cases[i].history.push(CaseEntry {
+                source: event.source.clone(),
+                id: event.id.clone(),
+                op: event.op,
+                at: now,
+                reason: reason.map(str::to_owned),
+            });
+            self.by_event.insert(key, i);
+        }
+        Ok(Reported {
+            effects,
+            duplicate: false,
+        })
+    }
+
+    /// A book as the store kept it: cases, cards and follow-ups in the
+    /// order they were added. Its deadline index is built again.
+    pub fn restore(
+        spec: &HallSpec,
+        cases: Vec<Case>,
+        cards: Vec<Card>,
+        follow_ups: Vec<FollowUp>,
+    ) -> Self {
+        let mut book = CaseBook {
+            by_ref: cases
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.reference.clone(), i))
+                .collect(),
+            by_card: cards
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.id.clone(), i))
+                .collect(),
+            by_follow_up: follow_ups
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.id.clone(), i))
+                .collect(),
+            by_event: cases
+                .iter()
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    c.history
+                        .iter()
+                        .map(move |h| ((h.source.clone(), h.id.clone()), i))
+                })
+                .collect(),
+            cases,
+            cards,
+            follow_ups,
+            ..CaseBook::default()
+        };
+        for i in 0..book.cases.len() {
+            book.schedule(spec, i);
+        }
+        for f in 0..book.follow_ups.len() {
+            if let Some(due) = book.follow_ups[f].current().and_then(|s| s.due) {
+                book.plan(Item::FollowUp(f), due);
+            }
+        }
+        book
+    }
+
+    pub fn follow_up_at(&self, f: usize) -> &FollowUp {
+        &self.follow_ups[f]
+    }
+
+    pub fn card_at(&self, c: usize) -> &Card {
+        &self.cards[c]
     }
 
     /// What the back office reports of case `reference` at `now`.
@@ -633,6 +806,15 @@ impl CaseBook {
             at: now,
             text: note.to_owned(),
         };
+        // The same action again (a replay over a book loaded from the
+        // store) is already held.
+        let held = match op {
+            CardOp::Explain => card.explanation.as_ref(),
+            CardOp::Uphold | CardOp::Withdraw => card.closure.as_ref(),
+        };
+        if held == Some(&record) {
+            return Ok(CaseEffect::Card(c));
+        }
         match (op, card.state) {
             (CardOp::Explain, CardState::Issued) => {
                 card.state = CardState::Explained;
@@ -710,10 +892,20 @@ impl CaseBook {
             .by_follow_up
             .get(id)
             .ok_or(CaseRefusal::UnknownFollowUp)?;
+        let note = note.trim();
+        let held = self.follow_ups[f].steps.iter().any(|s| {
+            s.step == step
+                && s.done
+                    .as_ref()
+                    .is_some_and(|d| d.at == now && d.by == by && d.text == note)
+        });
+        if held {
+            // The same record again (a replay over a stored book).
+            return Ok(Vec::new());
+        }
         if self.follow_ups[f].current().map(|s| s.step) != Some(step) {
             return Err(CaseRefusal::StepOutOfOrder);
         }
-        let note = note.trim();
         if note.is_empty() {
             return Err(CaseRefusal::NoteRequired);
         }
@@ -828,7 +1020,9 @@ impl CaseBook {
             let card = Card {
                 id: format!("{}-{}", case.reference, card_code(k)),
                 kind: k,
-                subject: CardSubject::Case(case.reference.clone()),
+                subject: CardSubject::Case {
+                    reference: case.reference.clone(),
+                },
                 department: case.department.clone(),
                 staff: case.staff.clone(),
                 issued_at: at,

@@ -35,8 +35,8 @@ pub use appraisal::{
 };
 pub use cases::{
     Card, CardKind, CardLimits, CardNote, CardOp, CardState, CardSubject, Case, CaseBook,
-    CaseEffect, CaseOp, CaseRefusal, CaseState, FollowStep, FollowUp, FollowUpLimits, NewCase,
-    NewFollowUp, PROMISED_DAYS_MAX, StepRecord, Suspension,
+    CaseEffect, CaseEntry, CaseEvent, CaseOp, CaseRefusal, CaseState, FollowStep, FollowUp,
+    FollowUpLimits, NewCase, NewFollowUp, PROMISED_DAYS_MAX, Reported, StepRecord, Suspension,
 };
 pub use checks::Aspects;
 pub use duty::{

@@ -185,8 +185,13 @@ fn reports_that_cannot_happen_are_refused_and_change_nothing() {
         Err(CaseRefusal::BadCase)
     );
     book.accept(&s, new_case("C4", 3), now).unwrap();
+    // The same acceptance replayed over a stored book is already held; the
+    // reference taken again later is a duplicate.
+    let held = book.clone();
+    assert_eq!(book.accept(&s, new_case("C4", 3), now), Ok(Vec::new()));
+    assert_eq!(book, held);
     assert_eq!(
-        book.accept(&s, new_case("C4", 3), now),
+        book.accept(&s, new_case("C4", 3), now + chrono::Duration::minutes(5)),
         Err(CaseRefusal::DuplicateCase)
     );
     let before = book.clone();
@@ -430,4 +435,117 @@ fn a_step_recorded_after_its_deadline_without_a_tick_still_earns_its_card() {
     .unwrap();
     let card = book.card("R2-verify-yellow").unwrap();
     assert_eq!(card.issued_at, at(&s, "2026-11-24", "17:30"));
+}
+
+fn event(id: &str, reference: &str, op: CaseOp, reason: Option<&str>) -> CaseEvent {
+    CaseEvent {
+        source: "审批系统".into(),
+        id: id.into(),
+        reference: reference.into(),
+        op,
+        reason: reason.map(str::to_owned),
+    }
+}
+
+#[test]
+fn a_report_is_taken_once_by_its_source_and_id() {
+    let s = spec();
+    let mut book = CaseBook::default();
+    book.accept(&s, new_case("C7", 3), at(&s, "2026-11-23", "10:00"))
+        .unwrap();
+    let t = at(&s, "2026-11-24", "10:00");
+    // A suspension needs its reason.
+    assert_eq!(
+        book.report_event(&s, &event("e1", "C7", CaseOp::Suspend, Some(" ")), t),
+        Err(CaseRefusal::NoteRequired)
+    );
+    let first = book
+        .report_event(&s, &event("e1", "C7", CaseOp::Suspend, Some("补正材料")), t)
+        .unwrap();
+    assert!(!first.duplicate);
+    let after = book.clone();
+    // Sent again (by MQTT after REST, say): one report.
+    let again = book
+        .report_event(
+            &s,
+            &event("e1", "C7", CaseOp::Suspend, Some("补正材料")),
+            t + Duration::minutes(1),
+        )
+        .unwrap();
+    assert!(again.duplicate && again.effects.is_empty());
+    assert_eq!(book, after);
+    // The id used again for something else is refused.
+    assert_eq!(
+        book.report_event(&s, &event("e1", "C7", CaseOp::Resume, None), t),
+        Err(CaseRefusal::IdReused)
+    );
+    let history = &book.case("C7").unwrap().history;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].reason.as_deref(), Some("补正材料"));
+    assert_eq!(history[0].at, t);
+}
+
+#[test]
+fn a_book_restored_from_its_parts_goes_on_as_the_original() {
+    let s = spec();
+    let mut book = CaseBook::default();
+    book.accept(&s, new_case("C8", 1), at(&s, "2026-11-23", "10:00"))
+        .unwrap();
+    book.accept(&s, new_case("C9", 3), at(&s, "2026-11-23", "11:00"))
+        .unwrap();
+    book.report_event(
+        &s,
+        &event("e2", "C9", CaseOp::Suspend, Some("特别程序")),
+        at(&s, "2026-11-23", "15:00"),
+    )
+    .unwrap();
+    book.open_follow_up(
+        &s,
+        NewFollowUp {
+            id: "bad-1".into(),
+            ticket: TicketNo::parse("B002").unwrap(),
+            service: ServiceCode::parse("SB").unwrap(),
+            department: Some("rsj".into()),
+            staff: None,
+            score: 1,
+            comment: None,
+        },
+        at(&s, "2026-11-23", "16:00"),
+    );
+    book.tick(&s, at(&s, "2026-11-24", "09:30"));
+    // Through JSON, as the store keeps them.
+    let json = |v: &serde_json::Value| v.clone();
+    let cases: Vec<Case> = book
+        .cases()
+        .iter()
+        .map(|c| serde_json::from_value(json(&serde_json::to_value(c).unwrap())).unwrap())
+        .collect();
+    let cards: Vec<Card> = book
+        .cards()
+        .iter()
+        .map(|c| serde_json::from_value(serde_json::to_value(c).unwrap()).unwrap())
+        .collect();
+    let follow_ups: Vec<FollowUp> = book
+        .follow_ups()
+        .iter()
+        .map(|f| serde_json::from_value(serde_json::to_value(f).unwrap()).unwrap())
+        .collect();
+    let mut restored = CaseBook::restore(&s, cases, cards, follow_ups);
+    assert_eq!(restored, book);
+    // Both go on alike: the 黄牌 and 红牌 of C8 and the late 核实.
+    let later = at(&s, "2026-11-27", "18:00");
+    assert_eq!(restored.tick(&s, later), book.tick(&s, later));
+    assert_eq!(restored, book);
+    assert_eq!(kinds(&book, "C8").len(), 3, "预警, 黄牌 and 红牌 by then");
+    // A report already taken stays taken after the restore.
+    assert!(
+        restored
+            .report_event(
+                &s,
+                &event("e2", "C9", CaseOp::Suspend, Some("特别程序")),
+                later
+            )
+            .unwrap()
+            .duplicate
+    );
 }
