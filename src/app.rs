@@ -80,8 +80,14 @@ impl Application {
                 )
                 .await
                 .context("Failed to read earlier days' arrivals for the forecast")?;
+            // Cases outlive the days replayed: the book as it stood, with
+            // the days' log applied over it (what it holds is kept).
+            let book = store
+                .case_book(spec.id.as_str())
+                .await
+                .context("Failed to read the case book")?;
             count += log.len();
-            replay.fold(i, spec.clone(), start, arrivals, log);
+            replay.fold(i, spec.clone(), start, arrivals, book, log);
         }
         let read_ms = started.elapsed().as_millis() as u64;
         // Another process's halls, or ones no longer configured.

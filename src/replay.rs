@@ -15,8 +15,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tracing::error;
 
 use crate::config::Settings;
-use crate::domain::{DEDUP_WINDOW, DayFigures, Effect, Hall, HallSpec, Input};
-use crate::store::HallLog;
+use crate::domain::{CaseBook, DEDUP_WINDOW, DayFigures, Effect, Hall, HallSpec, Input};
+use crate::store::{HallLog, StoredBook};
 
 /// Where a hall's replay begins: the local midnight of the day that was
 /// `replay_days` (at least the 24 h of id memory) ago, so no day is folded
@@ -54,6 +54,7 @@ struct Job {
     spec: Arc<HallSpec>,
     start: DateTime<Utc>,
     arrivals: Vec<DateTime<Utc>>,
+    book: StoredBook,
     log: HallLog,
 }
 
@@ -93,14 +94,15 @@ impl Replay {
         Self { jobs, workers }
     }
 
-    /// Hands a hall's log over to be folded from `start`. `index` is the
-    /// hall's place in what `finish` returns.
+    /// Hands a hall's log over to be folded from `start`, over its stored
+    /// case book. `index` is the hall's place in what `finish` returns.
     pub fn fold(
         &self,
         index: usize,
         spec: Arc<HallSpec>,
         start: DateTime<Utc>,
         arrivals: Vec<DateTime<Utc>>,
+        book: StoredBook,
         log: HallLog,
     ) {
         let job = Job {
@@ -108,6 +110,7 @@ impl Replay {
             spec,
             start,
             arrivals,
+            book,
             log,
         };
         // The workers stop only when this sender is dropped, in `finish`.
@@ -147,12 +150,23 @@ impl Replay {
 /// up to `now`.
 fn fold_hall(job: Job, now: DateTime<Utc>) -> Folded {
     let mut days = Vec::new();
-    let mut hall = Hall::new(job.spec, job.start);
+    // What the replay changed in the case book: what the stored book
+    // lacks (a change whose rows were not written), kept again at start.
+    let mut book_changes = Vec::new();
+    let StoredBook {
+        cases,
+        cards,
+        follow_ups,
+    } = job.book;
+    let mut hall = Hall::new(job.spec.clone(), job.start);
+    hall.restore_cases(CaseBook::restore(&job.spec, cases, cards, follow_ups));
     hall.learn_arrivals(&job.arrivals);
     apply_log(&mut hall, &job.log, |effects| {
         for e in effects {
-            if let Effect::DayEnded(f) = e {
-                days.push(*f);
+            match e {
+                Effect::DayEnded(f) => days.push(*f),
+                Effect::Case(_) => book_changes.push(e),
+                _ => {}
             }
         }
     });
@@ -164,6 +178,8 @@ fn fold_hall(job: Job, now: DateTime<Utc>) -> Folded {
         }
     }
     pending.retain(|e| !matches!(e, Effect::DayStarted(_) | Effect::DayEnded(_)));
+    book_changes.dedup();
+    pending.extend(book_changes);
     Folded {
         hall,
         pending,

@@ -136,8 +136,56 @@ async fn exercise_sessions(store: &Store) {
     assert_eq!(store.session(&row.id_sha256).await.unwrap(), None);
 }
 
+/// The case book: rows replaced as things change, read back in book order.
+async fn exercise_case_book(store: &Store) {
+    use hallwatch::domain::{Card, Case, CaseState};
+    use hallwatch::store::BookRow;
+    let mut case: Case = serde_json::from_value(json!({
+        "reference": "SB-0001", "service": "SB", "department": "rsj", "staff": "S001",
+        "ticket": "B001", "accepted_at": "2026-11-23T02:00:00Z", "promised_days": 1,
+        "state": "open", "suspensions": [], "closed_at": null,
+        "due": "2026-11-24T09:30:00Z", "cards": [0]
+    }))
+    .unwrap();
+    let card: Card = serde_json::from_value(json!({
+        "id": "SB-0001-yellow", "kind": "yellow",
+        "subject": {"type": "case", "reference": "SB-0001"},
+        "department": "rsj", "staff": "S001", "issued_at": "2026-11-24T09:30:00Z",
+        "due": "2026-11-24T09:30:00Z", "state": "issued", "explanation": null, "closure": null
+    }))
+    .unwrap();
+    store
+        .write(&[
+            Record::Book(BookRow::of_case("h1", 0, &case, at(0))),
+            Record::Book(BookRow::of_card("h1", 0, &card, at(0))),
+        ])
+        .await
+        .unwrap();
+    case.state = CaseState::Completed;
+    case.closed_at = Some(at(60_000));
+    store
+        .write(&[Record::Book(BookRow::of_case("h1", 0, &case, at(60_000)))])
+        .await
+        .unwrap();
+    let book = store.case_book("h1").await.unwrap();
+    assert_eq!(book.cases, vec![case.clone()]);
+    assert_eq!(book.cards, vec![card]);
+    assert!(book.follow_ups.is_empty());
+    assert_eq!(store.case_book("h2").await.unwrap(), Default::default());
+    // A hole in the book is named, not read past.
+    store
+        .write(&[Record::Book(BookRow::of_case("h1", 2, &case, at(0)))])
+        .await
+        .unwrap();
+    let err = store.case_book("h1").await.unwrap_err().to_string();
+    assert!(err.contains("case #2 where #1 was expected"), "{err}");
+    store.clear_case_book("h1").await.unwrap();
+    assert_eq!(store.case_book("h1").await.unwrap(), Default::default());
+}
+
 async fn exercise(store: &Store) {
     exercise_sessions(store).await;
+    exercise_case_book(store).await;
     exercise_alerts(store).await;
     exercise_figures(store).await;
     assert_eq!(store.last_event_at().await.unwrap(), None);

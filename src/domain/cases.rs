@@ -530,6 +530,11 @@ impl CaseBook {
         self.by_ref.get(reference).map(|&i| &self.cases[i])
     }
 
+    /// Case `reference`'s place in the book, and the case.
+    pub fn case_at(&self, reference: &str) -> Option<(usize, &Case)> {
+        self.by_ref.get(reference).map(|&i| (i, &self.cases[i]))
+    }
+
     pub fn card(&self, id: &str) -> Option<&Card> {
         self.by_card.get(id).map(|&i| &self.cards[i])
     }
@@ -1035,6 +1040,10 @@ impl CaseBook {
             self.cards.push(card);
             self.cases[i].cards.push(c);
             effects.push(CaseEffect::Card(c));
+        }
+        // The case holds its cards: it changed too.
+        if !effects.is_empty() {
+            effects.push(CaseEffect::Case(self.cases[i].reference.clone()));
         }
         // A 黄牌 or 红牌 ends the 预警.
         if kind != CardKind::Warning {

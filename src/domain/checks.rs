@@ -57,7 +57,10 @@ impl Input {
             Input::Rating { .. } => Aspects::RATINGS,
             Input::Presence { .. } => Aspects::PRESENCE,
             // Alerts themselves are no part of what a rule reads.
-            Input::AlertAction { .. } => Aspects::NONE,
+            Input::AlertAction { .. }
+            | Input::Case { .. }
+            | Input::CardAction { .. }
+            | Input::FollowUpStep { .. } => Aspects::NONE,
         }
     }
 }

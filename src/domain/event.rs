@@ -238,6 +238,26 @@ pub enum Input {
         by: String,
         note: Option<String>,
     },
+    /// A back-office report of a case (REST or MQTT): taken once per
+    /// source and id.
+    Case {
+        #[serde(flatten)]
+        event: super::cases::CaseEvent,
+    },
+    /// A department explains a card, or a supervisor closes it.
+    CardAction {
+        card: String,
+        op: super::cases::CardOp,
+        by: String,
+        note: String,
+    },
+    /// A step of a bad review's follow-up recorded as done.
+    FollowUpStep {
+        follow_up: String,
+        step: super::cases::FollowStep,
+        by: String,
+        note: String,
+    },
 }
 
 impl Input {
@@ -247,7 +267,11 @@ impl Input {
             Input::Ticket { id, .. } | Input::Window { id, .. } | Input::Rating { id, .. } => {
                 Some(id)
             }
-            Input::Presence { .. } | Input::AlertAction { .. } => None,
+            Input::Presence { .. }
+            | Input::AlertAction { .. }
+            | Input::Case { .. }
+            | Input::CardAction { .. }
+            | Input::FollowUpStep { .. } => None,
         }
     }
 
@@ -259,6 +283,9 @@ impl Input {
             Input::Rating { .. } => "rating",
             Input::Presence { .. } => "presence",
             Input::AlertAction { .. } => "alert_action",
+            Input::Case { .. } => "case_event",
+            Input::CardAction { .. } => "card_action",
+            Input::FollowUpStep { .. } => "follow_up_step",
         }
     }
 }
@@ -367,6 +394,15 @@ pub enum Reply {
     },
     /// A supervisor's action on an alert was refused.
     AlertRefused(super::alert::AlertRefusal),
+    /// A case report, card action or follow-up step was taken (or had
+    /// been: `duplicate`).
+    CaseTaken {
+        /// The case, card or follow-up it acted on.
+        subject: String,
+        duplicate: bool,
+    },
+    /// A case report, card action or follow-up step was refused.
+    CaseRefused(super::cases::CaseRefusal),
 }
 
 impl Reply {

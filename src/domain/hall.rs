@@ -288,6 +288,8 @@ pub enum Effect {
     DayStarted(NaiveDate),
     /// An alert opened or changed.
     AlertChanged(String),
+    /// A case, card or bad review's follow-up opened or changed.
+    Case(super::cases::CaseEffect),
 }
 
 /// The result of applying one input.
@@ -359,6 +361,8 @@ pub struct Hall {
     /// Per kiosk, when its issuing rate lets the next ticket through
     /// without drawing on its burst (the theoretical arrival time).
     pub(super) kiosk_next: HashMap<DeviceId, DateTime<Utc>>,
+    /// Cases, cards and bad reviews' follow-ups: they outlive the day.
+    pub(super) cases: super::cases::CaseBook,
 }
 
 impl Hall {
@@ -399,8 +403,20 @@ impl Hall {
             checks: Checks::default(),
             office,
             sessions: Vec::new(),
+            cases: super::cases::CaseBook::default(),
             spec,
         }
+    }
+
+    /// The hall's cases, cards and follow-ups.
+    pub fn cases(&self) -> &super::cases::CaseBook {
+        &self.cases
+    }
+
+    /// Puts the case book the store kept in place, before the log of the
+    /// days replayed is applied over it (what it already holds is kept).
+    pub fn restore_cases(&mut self, book: super::cases::CaseBook) {
+        self.cases = book;
     }
 
     pub fn spec(&self) -> &HallSpec {
@@ -471,6 +487,11 @@ impl Hall {
         self.forget_old_ids(now);
         // Whatever came due before this input, at the time it came due.
         effects.extend(self.supervise(now));
+        self.tick_cases(now, &mut effects);
+
+        if let Some(applied) = self.apply_case_input(input, now, &mut effects) {
+            return applied;
+        }
 
         if let Input::AlertAction {
             alert,
@@ -561,7 +582,11 @@ impl Hall {
                 Some(w) => self.rate(w, rating, now),
                 None => Reply::Refused(Refusal::new(super::Reason::UnknownDevice)),
             },
-            Input::Presence { .. } | Input::AlertAction { .. } => unreachable_presence(),
+            Input::Presence { .. }
+            | Input::AlertAction { .. }
+            | Input::Case { .. }
+            | Input::CardAction { .. }
+            | Input::FollowUpStep { .. } => unreachable_presence(),
         };
         self.seen
             .insert((device.clone(), id.clone()), reply.clone());
@@ -571,6 +596,7 @@ impl Hall {
             self.checks.changed(input.changes());
         }
         effects.extend(self.supervise(now));
+        self.follow_bad_reviews(&mut effects, now);
         Applied {
             reply: Some(reply),
             effects,
@@ -585,6 +611,7 @@ impl Hall {
         self.forget_old_ids(now);
         let mut effects = self.roll_day(now);
         effects.extend(self.supervise(now));
+        self.tick_cases(now, &mut effects);
         effects
     }
 

@@ -10,6 +10,7 @@ mod codes;
 mod alert;
 mod appraisal;
 mod cases;
+mod casework;
 mod checks;
 mod duty;
 mod event;

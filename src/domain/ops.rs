@@ -162,7 +162,11 @@ impl Hall {
                 self.windows[w].no_show_run.push(now);
                 ok(Some(&self.tickets[t].no))
             }
-            WindowOp::Finish { outcome, items, .. } => {
+            WindowOp::Finish {
+                outcome,
+                items,
+                case,
+            } => {
                 if !(1..=ITEMS_MAX).contains(items) {
                     return Reply::Refused(Refusal::with(
                         Reason::BadRequest,
@@ -173,6 +177,16 @@ impl Hall {
                 else {
                     return refuse(Reason::NoCurrentTicket);
                 };
+                // An accepted case with its promise is followed to its
+                // deadline; one without (a version 1 terminal) is counted
+                // as unregistered by the day's figures.
+                if *outcome == Outcome::Accepted
+                    && let Some(case) = case
+                    && let Some(days) = case.promised_days
+                    && let Err(message) = self.accept_case(w, t, case, days, now, effects)
+                {
+                    return Reply::Refused(Refusal::with(Reason::BadRequest, message));
+                }
                 self.finish(w, t, *outcome, *items, now);
                 ok(Some(&self.tickets[t].no))
             }

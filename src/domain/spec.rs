@@ -480,7 +480,10 @@ impl HallSpec {
             Input::Rating { window, .. } => {
                 self.window_index(window).map(|w| &self.windows[w].rater)
             }
-            Input::AlertAction { .. } => None,
+            Input::AlertAction { .. }
+            | Input::Case { .. }
+            | Input::CardAction { .. }
+            | Input::FollowUpStep { .. } => None,
         }
     }
 

@@ -148,7 +148,11 @@ fn ticket_of(r: &Reply) -> Option<&str> {
         Reply::Ticket { ticket, .. } => Some(ticket.as_str()),
         Reply::Window { ticket } => ticket.as_ref().map(TicketNo::as_str),
         Reply::Rating { ticket, .. } => Some(ticket.as_str()),
-        Reply::Refused(_) | Reply::AlertDone { .. } | Reply::AlertRefused(_) => None,
+        Reply::Refused(_)
+        | Reply::AlertDone { .. }
+        | Reply::AlertRefused(_)
+        | Reply::CaseTaken { .. }
+        | Reply::CaseRefused(_) => None,
     }
 }
 

@@ -49,7 +49,11 @@ impl ReplyTo {
             Input::Ticket { kiosk, .. } => Some(ReplyTo::Kiosk(kiosk.clone())),
             Input::Window { window, .. } => Some(ReplyTo::Window(window.clone())),
             Input::Rating { window, .. } => Some(ReplyTo::Rater(window.clone())),
-            Input::Presence { .. } | Input::AlertAction { .. } => None,
+            Input::Presence { .. }
+            | Input::AlertAction { .. }
+            | Input::Case { .. }
+            | Input::CardAction { .. }
+            | Input::FollowUpStep { .. } => None,
         }
     }
 }

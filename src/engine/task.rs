@@ -13,10 +13,10 @@ use super::out::{AfterCommit, DeviceReply, Outgoing, ReplyTo, Sent};
 use super::{EngineContext, HallMsg, Origin};
 use crate::clock::now_ms;
 use crate::domain::{
-    AlertOp, AlertRefusal, AlertView, DayFigures, Effect, Hall, Input, KpiView, Reply,
+    AlertOp, AlertRefusal, AlertView, CaseEffect, DayFigures, Effect, Hall, Input, KpiView, Reply,
     StaffingAdvice,
 };
-use crate::store::{AlertRow, DailyRow, EventRow, Record, RejectionRow, WriteItem};
+use crate::store::{AlertRow, BookRow, DailyRow, EventRow, Record, RejectionRow, WriteItem};
 
 /// Screen messages buffered per hall for slow screens before they lag.
 const SCREEN_BUFFER: usize = 1024;
@@ -247,6 +247,7 @@ impl HallTask {
         let hall_id = self.hall.spec().id.clone();
         let now = self.now();
         let mut alerts_changed = false;
+        let mut book = Vec::new();
         let dashboards = self.dashboards.receiver_count() > 0;
         for effect in effects {
             match effect {
@@ -288,11 +289,48 @@ impl HallTask {
                 Effect::PresenceChanged { device, online } => {
                     info!(hall = %hall_id, %device, online, "Device presence changed.");
                 }
+                Effect::Case(change) => book.push(change),
             }
         }
         if alerts_changed {
             self.count_open_alerts();
         }
+        if !book.is_empty() {
+            self.keep_book(&book);
+        }
+    }
+
+    /// Keeps the cases, cards and follow-ups that changed, as they now
+    /// stand; a restart loads them.
+    fn keep_book(&self, changes: &[CaseEffect]) {
+        let hall = self.hall.spec().id.as_str();
+        let book = self.hall.cases();
+        let now = self.now();
+        let mut rows = Vec::with_capacity(changes.len());
+        for change in changes {
+            match change {
+                CaseEffect::Case(reference) => {
+                    if let Some((n, case)) = book.case_at(reference) {
+                        info!(%hall, case = %reference, state = ?case.state, due = ?case.due, "Case changed.");
+                        rows.push(BookRow::of_case(hall, n, case, now));
+                    }
+                }
+                CaseEffect::Card(n) => {
+                    let card = book.card_at(*n);
+                    info!(%hall, card = %card.id, kind = card.kind.label(), state = ?card.state,
+                          department = ?card.department, "Card changed.");
+                    rows.push(BookRow::of_card(hall, *n, card, now));
+                }
+                CaseEffect::FollowUp(n) => {
+                    let f = book.follow_up_at(*n);
+                    info!(%hall, follow_up = %f.id, step = ?f.current().map(|s| s.step), "Follow-up changed.");
+                    rows.push(BookRow::of_follow_up(hall, *n, f, now));
+                }
+            }
+        }
+        self.ctx.journal.send(WriteItem::records(
+            rows.into_iter().map(Record::Book).collect(),
+        ));
     }
 
     /// A message for the hall's screens; no screen connected is no error.

@@ -4,6 +4,7 @@
 //! Runtime queries on concrete pools rather than sqlx's `Any` driver, which
 //! has no chrono types; the SQL differs only where the backends do.
 
+mod book;
 mod log;
 mod sessions;
 mod writer;
@@ -34,6 +35,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    /// Stored data that cannot be read back as it was written.
+    #[error("stored data cannot be read: {0}")]
+    Corrupt(String),
 }
 
 /// One applied device message, as the event log keeps it.
@@ -163,6 +167,31 @@ pub enum Record {
     Alert(AlertRow),
     /// Inserted or, when the (hall, date) exists, replaced.
     Daily(DailyRow),
+    /// A case, card or follow-up as it now stands: inserted or replaced.
+    Book(BookRow),
+}
+
+/// One entry of a hall's case book as it now stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookRow {
+    pub hall: String,
+    /// `case`, `card` or `follow_up`.
+    pub kind: &'static str,
+    /// Its place in the hall's book.
+    pub n: i64,
+    /// The case reference, card id or follow-up id.
+    pub key: String,
+    pub state: String,
+    pub updated_at: DateTime<Utc>,
+    pub body: serde_json::Value,
+}
+
+/// A hall's case book as the store keeps it, in book order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredBook {
+    pub cases: Vec<crate::domain::Case>,
+    pub cards: Vec<crate::domain::Card>,
+    pub follow_ups: Vec<crate::domain::FollowUp>,
 }
 
 /// Filters for alert history.
@@ -223,7 +252,7 @@ const EVENT_ROWS: usize = 500;
 /// its placeholders, and in the cast (`$json`) that turns an event's JSON
 /// text into the column's type.
 macro_rules! write_records {
-    ($pool:expr, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr) => {{
+    ($pool:expr, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr) => {{
         // A connection whose write failed is closed, never reused: after a
         // failed COMMIT (SQLite on a full disk, say) the database may still
         // hold the transaction open, and the next batch on that connection
@@ -231,7 +260,7 @@ macro_rules! write_records {
         let mut conn = $pool.acquire().await?;
         let written: Result<(), sqlx::Error> = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            write_records!(@each tx, $records, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql);
+            write_records!(@each tx, $records, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql, $book_sql);
             tx.commit().await
         }
         .await;
@@ -240,7 +269,7 @@ macro_rules! write_records {
             return Err(e.into());
         }
     }};
-    (@each $tx:ident, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr) => {
+    (@each $tx:ident, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr) => {
         let records: &[&Record] = $records;
         let mut at = 0;
         while at < records.len() {
@@ -313,6 +342,18 @@ macro_rules! write_records {
                         .bind(&d.date)
                         .bind(millis(d.computed_at))
                         .bind(Json(&d.body))
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                Record::Book(b) => {
+                    sqlx::query($book_sql)
+                        .bind(&b.hall)
+                        .bind(b.kind)
+                        .bind(b.n)
+                        .bind(&b.key)
+                        .bind(&b.state)
+                        .bind(millis(b.updated_at))
+                        .bind(Json(&b.body))
                         .execute(&mut *$tx)
                         .await?;
                 }
@@ -421,7 +462,11 @@ impl Store {
                  updated_at = excluded.updated_at, body = excluded.body",
                 "INSERT INTO daily_figures (hall, date, computed_at, body) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (hall, date) DO UPDATE SET \
-                 computed_at = excluded.computed_at, body = excluded.body"
+                 computed_at = excluded.computed_at, body = excluded.body",
+                "INSERT INTO case_book (hall, kind, n, key, state, updated_at, body) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hall, kind, n) DO UPDATE SET \
+                 key = excluded.key, state = excluded.state, \
+                 updated_at = excluded.updated_at, body = excluded.body"
             ),
             Store::Postgres(pool) => write_records!(
                 pool,
@@ -436,7 +481,11 @@ impl Store {
                  updated_at = excluded.updated_at, body = excluded.body",
                 "INSERT INTO daily_figures (hall, date, computed_at, body) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (hall, date) DO UPDATE SET \
-                 computed_at = excluded.computed_at, body = excluded.body"
+                 computed_at = excluded.computed_at, body = excluded.body",
+                "INSERT INTO case_book (hall, kind, n, key, state, updated_at, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hall, kind, n) DO UPDATE SET \
+                 key = excluded.key, state = excluded.state, \
+                 updated_at = excluded.updated_at, body = excluded.body"
             ),
         }
         Ok(())

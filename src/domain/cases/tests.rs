@@ -305,7 +305,13 @@ fn a_tick_costs_the_cases_due_not_the_cases_open() {
     // Tuesday's opening: the 20 due that day get their 预警; the index
     // hands over exactly those.
     let effects = book.tick(&s, at(&s, "2026-11-24", "09:00"));
-    assert_eq!(effects.len(), 20);
+    let cards = effects
+        .iter()
+        .filter(|e| matches!(e, CaseEffect::Card(_)))
+        .count();
+    assert_eq!(cards, 20);
+    // Each case holding its new card changed too.
+    assert_eq!(effects.len(), 40);
     assert_eq!(book.next_due(), Some(at(&s, "2026-11-24", "17:30")));
 }
 
