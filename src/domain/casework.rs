@@ -11,11 +11,8 @@ use super::hall::{Applied, Effect, Hall};
 
 impl Hall {
     /// The department code of service `s`.
-    pub(super) fn service_department(&self, s: usize) -> Option<String> {
-        self.spec.services[s]
-            .department
-            .and_then(|d| self.spec.departments.get(d))
-            .map(|d| d.code.clone())
+    fn department_code(&self, s: usize) -> Option<String> {
+        self.spec.service_department(s).map(|d| d.code.clone())
     }
 
     /// Cards that fell due by `now`.
@@ -42,7 +39,7 @@ impl Hall {
         let new = NewCase {
             reference: case.reference.clone(),
             service: self.spec.services[ticket.service].code.clone(),
-            department: self.service_department(ticket.service),
+            department: self.department_code(ticket.service),
             staff: self.windows[w].staff.as_ref().map(|s| s.id.clone()),
             ticket: Some(ticket.no.clone()),
             promised_days,
@@ -86,7 +83,7 @@ impl Hall {
                 id: id.clone(),
                 ticket: ticket.no.clone(),
                 service: self.spec.services[ticket.service].code.clone(),
-                department: self.service_department(ticket.service),
+                department: self.department_code(ticket.service),
                 staff,
                 score: ticket.rating.unwrap_or(1),
                 comment: ticket.rating_comment.clone(),
