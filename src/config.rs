@@ -67,6 +67,137 @@ pub struct RawSettings {
     /// `[calendar]`: the national calendar every hall inherits.
     #[serde(default)]
     pub calendar: RawCalendar,
+    /// `[cases]`: 限时办结 cards, bad-review follow-up and the monthly 考评.
+    #[serde(default)]
+    pub cases: CaseSettings,
+}
+
+/// `[cases]`: when cards are issued, how long each follow-up step may
+/// take, and what a finding costs in the monthly 考评, for every hall.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaseSettings {
+    /// 预警 when this many working days remain (1: on the due day). 0: none.
+    pub warn_days: u32,
+    /// 红牌 when overdue by this many working days.
+    pub red_days: u32,
+    /// Working days for 核实 (verify), 整改 (rectify) and 回访 (call back)
+    /// of a bad review.
+    pub verify_days: u32,
+    pub rectify_days: u32,
+    pub call_back_days: u32,
+    /// `[cases.deductions]`: points out of 100 per finding.
+    pub deductions: RawDeductions,
+}
+
+impl Default for CaseSettings {
+    fn default() -> Self {
+        let cards = crate::domain::CardLimits::default();
+        let steps = crate::domain::FollowUpLimits::default();
+        Self {
+            warn_days: cards.warn_days,
+            red_days: cards.red_days,
+            verify_days: steps.verify_days,
+            rectify_days: steps.rectify_days,
+            call_back_days: steps.call_back_days,
+            deductions: RawDeductions::default(),
+        }
+    }
+}
+
+/// `[cases.deductions]`: points deducted from 100 per finding in the
+/// month.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDeductions {
+    /// Per 黄牌 or 红牌 not withdrawn on appeal.
+    pub yellow: f64,
+    pub red: f64,
+    /// Per case overdue (completed late, or pending past its deadline).
+    pub overdue_case: f64,
+    /// Per follow-up step done late.
+    pub late_step: f64,
+    /// Per bad review (差评).
+    pub bad_review: f64,
+    /// Per late arrival, shift not arrived, early leave, absence from post.
+    pub late: f64,
+    pub not_arrived: f64,
+    pub early_leave: f64,
+    pub absence: f64,
+}
+
+impl Default for RawDeductions {
+    fn default() -> Self {
+        let d = crate::domain::Deductions::default();
+        Self {
+            yellow: d.yellow,
+            red: d.red,
+            overdue_case: d.overdue_case,
+            late_step: d.late_step,
+            bad_review: d.bad_review,
+            late: d.late,
+            not_arrived: d.not_arrived,
+            early_leave: d.early_leave,
+            absence: d.absence,
+        }
+    }
+}
+
+impl CaseSettings {
+    /// Checked, as the domain's limits.
+    fn resolve(
+        &self,
+    ) -> Result<
+        (
+            crate::domain::CardLimits,
+            crate::domain::FollowUpLimits,
+            crate::domain::Deductions,
+        ),
+        ConfigError,
+    > {
+        let days = |v: u32, field: &str, min: u32| {
+            if (min..=365).contains(&v) {
+                Ok(v)
+            } else {
+                Err(err(
+                    format!("cases.{field}"),
+                    format!("must be {min} to 365 working days"),
+                ))
+            }
+        };
+        let cards = crate::domain::CardLimits {
+            warn_days: days(self.warn_days, "warn_days", 0)?,
+            red_days: days(self.red_days, "red_days", 1)?,
+        };
+        let steps = crate::domain::FollowUpLimits {
+            verify_days: days(self.verify_days, "verify_days", 1)?,
+            rectify_days: days(self.rectify_days, "rectify_days", 1)?,
+            call_back_days: days(self.call_back_days, "call_back_days", 1)?,
+        };
+        let d = &self.deductions;
+        let points = |v: f64, field: &str| {
+            if v.is_finite() && (0.0..=100.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(err(
+                    format!("cases.deductions.{field}"),
+                    "must be a number of points from 0 to 100",
+                ))
+            }
+        };
+        let deductions = crate::domain::Deductions {
+            yellow: points(d.yellow, "yellow")?,
+            red: points(d.red, "red")?,
+            overdue_case: points(d.overdue_case, "overdue_case")?,
+            late_step: points(d.late_step, "late_step")?,
+            bad_review: points(d.bad_review, "bad_review")?,
+            late: points(d.late, "late")?,
+            not_arrived: points(d.not_arrived, "not_arrived")?,
+            early_leave: points(d.early_leave, "early_leave")?,
+            absence: points(d.absence, "absence")?,
+        };
+        Ok((cards, steps, deductions))
+    }
 }
 
 /// `[[departments]]`.
@@ -397,23 +528,30 @@ fn setting(kind: Kind, v: &toml::Value) -> Result<Setting, String> {
 pub struct TokenSettings {
     /// Who holds it, for logs and records.
     pub name: String,
-    /// `manager`, `supervisor` or `admin`.
+    /// `manager`, `supervisor`, `backoffice` or `admin`.
     pub role: Role,
     /// Halls in scope; `["*"]` for all.
     pub halls: Vec<String>,
+    /// For `backoffice`: the department codes whose cases it reports
+    /// (`[[halls.departments]]`); left out, every department of its halls.
+    #[serde(default)]
+    pub departments: Option<Vec<String>>,
     /// Hex SHA-256 of the token (`hallwatch hash-token TOKEN` prints it).
     /// Tokens are never stored in plain text.
     pub sha256: String,
 }
 
 /// A token's role. `manager`: the dashboards of the halls in scope;
-/// `supervisor`: the alert console and the alert APIs; `admin`: everything.
+/// `supervisor`: the alert console and the alert APIs; `backoffice`: a
+/// back-office system reporting the life of its departments' cases
+/// (受理后的补正、办结、送达) and explaining their cards; `admin`: everything.
 /// Every role may read the day's figures and the region channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Manager,
     Supervisor,
+    Backoffice,
     Admin,
 }
 
@@ -435,6 +573,10 @@ pub struct RawHall {
     /// Kiosk (取号机) device ids.
     #[serde(default)]
     pub kiosks: Vec<String>,
+    /// Back-office systems (审批系统) that report the hall's cases, by the
+    /// source id they report as (over MQTT, `{prefix}/{hall}/case/{source}/event`).
+    #[serde(default)]
+    pub backoffice: Vec<String>,
     /// Opening hours per weekday: keys `mon`..`sun`, or `weekdays` for
     /// Monday to Friday; values like `["08:30-12:00", "13:30-17:30"]`.
     #[serde(default)]
@@ -632,6 +774,7 @@ impl RawSettings {
 
         let departments = departments(&self.departments)?;
         let national = national_calendar(&self.calendar)?;
+        let cases = self.cases.resolve()?;
         let mut ids = HashSet::new();
         let mut halls = Vec::new();
         for (i, raw) in self.halls.into_iter().enumerate() {
@@ -654,6 +797,7 @@ impl RawSettings {
                 &self.defaults,
                 &departments,
                 &national,
+                cases,
             )?));
         }
         for (i, t) in self.tokens.iter().enumerate() {
@@ -732,6 +876,11 @@ impl RawHall {
         d: &Defaults,
         departments: &[Department],
         national: &NationalCalendar,
+        (cards, follow_up, deductions): (
+            crate::domain::CardLimits,
+            crate::domain::FollowUpLimits,
+            crate::domain::Deductions,
+        ),
     ) -> Result<HallSpec, ConfigError> {
         let department = |code: &Option<String>, f: String| -> Result<Option<usize>, ConfigError> {
             let Some(code) = code else { return Ok(None) };
@@ -882,6 +1031,11 @@ impl RawHall {
         let mut kiosks = Vec::new();
         for (i, k) in self.kiosks.iter().enumerate() {
             kiosks.push(device(k, &format!("{at}.kiosks[{i}]"))?);
+        }
+
+        let mut backoffice = Vec::new();
+        for (i, b) in self.backoffice.iter().enumerate() {
+            backoffice.push(device(b, &format!("{at}.backoffice[{i}]"))?);
         }
 
         let mut windows = Vec::new();
@@ -1042,8 +1196,10 @@ impl RawHall {
                 }
                 n => n,
             },
-            cards: Default::default(),
-            follow_up: Default::default(),
+            backoffice,
+            cards,
+            follow_up,
+            deductions,
         })
     }
 }

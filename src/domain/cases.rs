@@ -31,6 +31,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ServiceCode, StaffId, TicketNo};
+use super::event::Reason;
 use super::spec::HallSpec;
 
 /// When cards are issued, in working days.
@@ -53,7 +54,7 @@ impl Default for CardLimits {
 }
 
 /// Where a case is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseState {
     /// Accepted and running against its deadline.
@@ -77,7 +78,7 @@ impl CaseState {
 }
 
 /// What the back office reports of a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseOp {
     Suspend,
@@ -191,7 +192,7 @@ impl Case {
 }
 
 /// The colour of a card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CardKind {
     /// 预警: the deadline is near.
@@ -213,7 +214,7 @@ impl CardKind {
 }
 
 /// Where a card is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CardState {
     /// Issued, waiting for the department's 情况说明.
@@ -274,7 +275,7 @@ pub struct Card {
 }
 
 /// What a supervisor or a department does to a card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CardOp {
     /// The department's 情况说明.
@@ -286,7 +287,7 @@ pub enum CardOp {
 }
 
 /// The steps of a bad review's follow-up, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FollowStep {
     /// 核实: what happened, from the window and the record.
@@ -446,34 +447,27 @@ pub enum CaseRefusal {
 
 impl CaseRefusal {
     /// The reason code, as replies and the store carry it.
-    pub fn code(self) -> &'static str {
+    pub fn reason(self) -> Reason {
         match self {
-            CaseRefusal::UnknownCase => "unknown_case",
-            CaseRefusal::DuplicateCase => "duplicate_case",
-            CaseRefusal::OutOfOrder => "out_of_order",
-            CaseRefusal::BadCase => "bad_case",
-            CaseRefusal::UnknownCard => "unknown_card",
-            CaseRefusal::CardOutOfOrder => "card_out_of_order",
-            CaseRefusal::NoteRequired => "note_required",
-            CaseRefusal::UnknownFollowUp => "unknown_follow_up",
-            CaseRefusal::StepOutOfOrder => "step_out_of_order",
-            CaseRefusal::IdReused => "id_reused",
+            CaseRefusal::UnknownCase => Reason::UnknownCase,
+            CaseRefusal::DuplicateCase => Reason::DuplicateCase,
+            CaseRefusal::OutOfOrder => Reason::OutOfOrder,
+            CaseRefusal::BadCase => Reason::BadCase,
+            CaseRefusal::UnknownCard => Reason::UnknownCard,
+            CaseRefusal::CardOutOfOrder => Reason::CardOutOfOrder,
+            CaseRefusal::NoteRequired => Reason::NoteRequired,
+            CaseRefusal::UnknownFollowUp => Reason::UnknownFollowUp,
+            CaseRefusal::StepOutOfOrder => Reason::StepOutOfOrder,
+            CaseRefusal::IdReused => Reason::IdReused,
         }
     }
 
+    pub fn code(self) -> &'static str {
+        self.reason().code()
+    }
+
     pub fn message(self) -> &'static str {
-        match self {
-            CaseRefusal::UnknownCase => "办件不存在",
-            CaseRefusal::DuplicateCase => "办件编号已存在",
-            CaseRefusal::OutOfOrder => "办件当前状态不能进行该操作",
-            CaseRefusal::BadCase => "办件编号不能为空，承诺时限应为 1 到 3650 个工作日",
-            CaseRefusal::UnknownCard => "牌示不存在",
-            CaseRefusal::CardOutOfOrder => "牌示当前状态不能进行该操作",
-            CaseRefusal::NoteRequired => "须填写说明",
-            CaseRefusal::UnknownFollowUp => "差评整改记录不存在",
-            CaseRefusal::StepOutOfOrder => "不是当前应办理的整改环节",
-            CaseRefusal::IdReused => "该来源的事件编号已用于另一事件",
-        }
+        self.reason().message()
     }
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::alert::Rule;
 use super::cases::{NewCase, NewFollowUp, Reported};
-use super::event::{CaseRef, Input, Reply};
+use super::event::{CaseRef, Input, Reason, Refusal, Reply};
 use super::hall::{Applied, Effect, Hall};
 
 impl Hall {
@@ -106,6 +106,18 @@ impl Hall {
     ) -> Option<Applied> {
         let spec = self.spec.clone();
         let result = match input {
+            // Only the hall's registered back-office systems report.
+            Input::Case { event }
+                if !spec.backoffice.iter().any(|b| b.as_str() == event.source) =>
+            {
+                let message = format!("办件来源 {} 未登记", event.source);
+                return Some(Applied {
+                    reply: Some(Reply::Refused(Refusal::with(Reason::UnknownDevice, message))),
+                    effects: std::mem::take(effects),
+                    duplicate: false,
+                    record: false,
+                });
+            }
             Input::Case { event } => self
                 .cases
                 .report_event(&spec, event, now)

@@ -275,6 +275,15 @@ impl Input {
         }
     }
 
+    /// The id a reply echoes: the message id, or a case report's id
+    /// within its source.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Input::Case { event } => Some(&event.id),
+            _ => self.msg_id().map(MsgId::as_str),
+        }
+    }
+
     /// A short name for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -314,6 +323,16 @@ pub enum Reason {
     UnknownStaff,
     KioskRate,
     DailyCap,
+    UnknownCase,
+    DuplicateCase,
+    OutOfOrder,
+    BadCase,
+    UnknownCard,
+    CardOutOfOrder,
+    NoteRequired,
+    UnknownFollowUp,
+    StepOutOfOrder,
+    IdReused,
 }
 }
 
@@ -341,6 +360,16 @@ impl Reason {
             Reason::UnknownStaff => "工号未登记",
             Reason::KioskRate => "取号过于频繁，请稍后再取号",
             Reason::DailyCap => "今日该业务号已发完",
+            Reason::UnknownCase => "办件不存在",
+            Reason::DuplicateCase => "办件编号已存在",
+            Reason::OutOfOrder => "办件当前状态不能进行该操作",
+            Reason::BadCase => "办件编号不能为空，承诺时限应为 1 到 3650 个工作日",
+            Reason::UnknownCard => "牌示不存在",
+            Reason::CardOutOfOrder => "牌示当前状态不能进行该操作",
+            Reason::NoteRequired => "须填写说明",
+            Reason::UnknownFollowUp => "差评整改记录不存在",
+            Reason::StepOutOfOrder => "不是当前应办理的整改环节",
+            Reason::IdReused => "该来源的事件编号已用于另一事件",
         }
     }
 }
@@ -406,9 +435,11 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn refusal(&self) -> Option<&Refusal> {
+    /// The refusal this reply carries, a device's or a case report's.
+    pub fn refusal(&self) -> Option<Refusal> {
         match self {
-            Reply::Refused(r) => Some(r),
+            Reply::Refused(r) => Some(r.clone()),
+            Reply::CaseRefused(r) => Some(Refusal::new(r.reason())),
             _ => None,
         }
     }

@@ -263,6 +263,8 @@ pub struct HallSpec {
     pub services: Vec<ServiceSpec>,
     pub windows: Vec<WindowSpec>,
     pub kiosks: Vec<DeviceId>,
+    /// Back-office systems that report the hall's cases, by source id.
+    pub backoffice: Vec<DeviceId>,
     /// Thresholds of the supervision rules.
     pub thresholds: super::rules::Thresholds,
     /// Cases per window per day for the staffing forecast (25).
@@ -286,6 +288,8 @@ pub struct HallSpec {
     pub cards: super::cases::CardLimits,
     /// Working days each step of a bad review's follow-up may take.
     pub follow_up: super::cases::FollowUpLimits,
+    /// What a finding costs in the monthly 考评.
+    pub deductions: super::appraisal::Deductions,
 }
 
 impl HallSpec {

@@ -53,6 +53,7 @@ pub(crate) fn spec() -> HallSpec {
             win("03", vec![2]),
         ],
         kiosks: vec![DeviceId::parse("k1").unwrap()],
+        backoffice: vec![DeviceId::parse("ywxt").unwrap()],
         thresholds: Thresholds::default(),
         benchmark: 25,
         staff_per_window: 1.5,
@@ -64,6 +65,7 @@ pub(crate) fn spec() -> HallSpec {
         kiosk_per_minute: None,
         cards: Default::default(),
         follow_up: Default::default(),
+        deductions: Default::default(),
     }
 }
 

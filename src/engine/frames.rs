@@ -9,7 +9,7 @@ use bytestring::ByteString;
 use tokio::sync::broadcast;
 
 use crate::domain::{
-    AlertView, CallView, DashQueue, DashWindow, DashboardSnapshot, DisplaySnapshot, DisplayWindow,
+    AlertView, CardView, CallView, DashQueue, DashWindow, DashboardSnapshot, DisplaySnapshot, DisplayWindow,
     HallId, KpiView, QueueView, StaffingAdvice, SummaryView,
 };
 
@@ -91,8 +91,16 @@ impl<T> Clone for HallFrame<T> {
     }
 }
 
-/// Alerts of every hall, for the supervisors' consoles.
-pub type AlertFrames = broadcast::Sender<HallFrame<AlertView>>;
+/// What a supervisors' console hears of a hall as it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConsoleMsg {
+    Alert(AlertView),
+    /// A 限时办结 card issued or changed.
+    Card(Box<CardView>),
+}
+
+/// Alerts and cards of every hall, for the supervisors' consoles.
+pub type AlertFrames = broadcast::Sender<HallFrame<ConsoleMsg>>;
 /// Summaries of every hall, for region screens.
 pub type SummaryFrames = broadcast::Sender<HallFrame<SummaryView>>;
 

@@ -12,7 +12,7 @@ mod out;
 mod task;
 
 pub use frames::{
-    AlertFrames, DashMsg, DashboardSub, DisplaySub, Frame, HallFrame, ScreenFrame, ScreenMsg,
+    AlertFrames, ConsoleMsg, DashMsg, DashboardSub, DisplaySub, Frame, HallFrame, ScreenFrame, ScreenMsg,
     SummaryFrames,
 };
 pub use out::{
@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::domain::{
-    AlertOp, AlertRefusal, AlertView, DayFigures, DisplaySnapshot, Effect, Hall, HallId, HallSpec,
+    AlertOp, AlertRefusal, AlertView, CardView, CaseBoard, CaseView, FollowUpView, Refusal, DayFigures, DisplaySnapshot, Effect, Hall, HallId, HallSpec,
     Input, SummaryView,
 };
 use crate::metrics::Metrics;
@@ -80,6 +80,20 @@ pub enum HallMsg {
     Alerts {
         reply: oneshot::Sender<Vec<AlertView>>,
     },
+    /// One case as it stands.
+    Case {
+        reference: String,
+        reply: oneshot::Sender<Option<CaseView>>,
+    },
+    /// The hall's 限时办结 view.
+    CaseBoard {
+        reply: oneshot::Sender<CaseBoard>,
+    },
+    /// A case report, card action or follow-up step by REST.
+    Casework {
+        input: Box<Input>,
+        reply: oneshot::Sender<CaseAnswer>,
+    },
     /// A supervisor acknowledges or resolves an alert.
     AlertAction {
         alert: String,
@@ -88,6 +102,20 @@ pub enum HallMsg {
         note: Option<String>,
         reply: oneshot::Sender<Result<AlertView, AlertRefusal>>,
     },
+}
+
+/// What became of a case report, card action or follow-up step: what it
+/// acted on as it now stands, and whether it had been taken before; or why
+/// it was refused.
+pub type CaseAnswer = Result<(Casework, bool), Refusal>;
+
+/// A case, card or follow-up as it stands after an action.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Casework {
+    Case(Box<CaseView>),
+    Card(Box<CardView>),
+    FollowUp(Box<FollowUpView>),
 }
 
 /// The way to a hall's task.
@@ -134,6 +162,27 @@ impl HallHandle {
             op,
             by,
             note,
+            reply,
+        })
+        .await
+    }
+
+    /// One case as it stands (Some(None): no such case); None if the
+    /// hall has stopped.
+    pub async fn case(&self, reference: String) -> Option<Option<CaseView>> {
+        self.ask(|reply| HallMsg::Case { reference, reply }).await
+    }
+
+    /// The hall's 限时办结 view; None if the hall has stopped.
+    pub async fn case_board(&self) -> Option<CaseBoard> {
+        self.ask(|reply| HallMsg::CaseBoard { reply }).await
+    }
+
+    /// A case report, card action or follow-up step; None if the hall has
+    /// stopped.
+    pub async fn casework(&self, input: Input) -> Option<CaseAnswer> {
+        self.ask(|reply| HallMsg::Casework {
+            input: Box::new(input),
             reply,
         })
         .await

@@ -5,7 +5,7 @@
 use chrono_tz::Tz;
 
 use crate::domain::{
-    AlertView, CallView, DeviceId, HallId, Input, Reply, SummaryView, WindowId, WindowView,
+    AlertView, CardView, CallView, DeviceId, HallId, Input, Reply, SummaryView, WindowId, WindowView,
 };
 use crate::store::StoreWriter;
 
@@ -39,6 +39,8 @@ pub enum ReplyTo {
     Kiosk(DeviceId),
     Window(WindowId),
     Rater(WindowId),
+    /// A back-office system, by the source it reports as.
+    Backoffice(DeviceId),
 }
 
 impl ReplyTo {
@@ -49,9 +51,13 @@ impl ReplyTo {
             Input::Ticket { kiosk, .. } => Some(ReplyTo::Kiosk(kiosk.clone())),
             Input::Window { window, .. } => Some(ReplyTo::Window(window.clone())),
             Input::Rating { window, .. } => Some(ReplyTo::Rater(window.clone())),
+            // Over MQTT a source is a device id; a report by REST is
+            // answered on its request.
+            Input::Case { event } => DeviceId::parse(&event.source)
+                .ok()
+                .map(ReplyTo::Backoffice),
             Input::Presence { .. }
             | Input::AlertAction { .. }
-            | Input::Case { .. }
             | Input::CardAction { .. }
             | Input::FollowUpStep { .. } => None,
         }
@@ -105,6 +111,8 @@ pub enum Outgoing<'a> {
     Summary(&'a SummaryView),
     /// An alert that opened or changed.
     Alert(&'a AlertView),
+    /// A 限时办结 card issued or changed.
+    Card(&'a CardView),
 }
 
 /// Publishes what hall tasks say, without waiting: a hall never stalls on

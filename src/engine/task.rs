@@ -8,13 +8,13 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info};
 
-use super::frames::{DashMsg, DashboardSub, DisplaySub, Frame, HallFrame, ScreenFrame, ScreenMsg};
+use super::frames::{ConsoleMsg, DashMsg, DashboardSub, DisplaySub, Frame, HallFrame, ScreenFrame, ScreenMsg};
 use super::out::{AfterCommit, DeviceReply, Outgoing, ReplyTo, Sent};
-use super::{EngineContext, HallMsg, Origin};
+use super::{CaseAnswer, Casework, EngineContext, HallMsg, Origin};
 use crate::clock::now_ms;
 use crate::domain::{
-    AlertOp, AlertRefusal, AlertView, CaseEffect, DayFigures, Effect, Hall, Input, KpiView, Reply,
-    StaffingAdvice,
+    AlertOp, AlertRefusal, AlertView, CaseEffect, DayFigures, Effect, Hall, Input, KpiView, Reason,
+    Refusal, Reply, StaffingAdvice,
 };
 use crate::store::{AlertRow, BookRow, DailyRow, EventRow, Record, RejectionRow, WriteItem};
 
@@ -92,6 +92,20 @@ impl HallTask {
             } => {
                 let _ = reply.send(self.handle_alert_action(alert, op, by, note));
             }
+            HallMsg::Case { reference, reply } => {
+                let view = self
+                    .hall
+                    .cases()
+                    .case(&reference)
+                    .map(|c| self.hall.case_view(c, now));
+                let _ = reply.send(view);
+            }
+            HallMsg::CaseBoard { reply } => {
+                let _ = reply.send(self.hall.case_board(now));
+            }
+            HallMsg::Casework { input, reply } => {
+                let _ = reply.send(self.handle_casework(*input));
+            }
             HallMsg::Republish => {
                 self.publish_window_states();
                 self.summary_due = true;
@@ -131,7 +145,7 @@ impl HallTask {
         self.ctx.metrics.applied(input.kind());
         let spec = self.hall.spec();
         let device = spec.device_of(&input);
-        let msg_id = input.msg_id().map(|m| m.as_str());
+        let msg_id = input.request_id();
         let to = ReplyTo::of(&input);
         // Encoded once, for the device and for the log.
         let reply = match (&applied.reply, &to) {
@@ -150,7 +164,7 @@ impl HallTask {
         if applied.record {
             let mut row = EventRow::of(&spec.id, device, &input, now);
             row.ok = refusal.is_none();
-            row.reason = refusal.map(|r| r.reason.code().to_owned());
+            row.reason = refusal.as_ref().map(|r| r.reason.code().to_owned());
             row.reply = reply.clone();
             row.device_at = origin.device_at;
             records.push(Record::Event(row));
@@ -226,6 +240,58 @@ impl HallTask {
         }
         self.emit(applied.effects);
         result
+    }
+
+    /// Applies a case report, card action or follow-up step that came by
+    /// REST as a logged input, and answers with what it acted on.
+    fn handle_casework(&mut self, input: Input) -> CaseAnswer {
+        let now = self.now();
+        let applied = self.hall.apply(&input, now);
+        self.ctx.metrics.applied(input.kind());
+        let hall = self.hall.spec().id.clone();
+        if applied.record {
+            let mut row = EventRow::of(&hall, None, &input, now);
+            row.reply = applied
+                .reply
+                .as_ref()
+                .and_then(|r| serde_json::to_string(r).ok());
+            self.ctx
+                .journal
+                .send(WriteItem::records(vec![Record::Event(row)]));
+        }
+        let answer = match &applied.reply {
+            Some(Reply::CaseTaken { subject, duplicate }) => {
+                let book = self.hall.cases();
+                let view = match &input {
+                    Input::Case { .. } => book
+                        .case(subject)
+                        .map(|c| Casework::Case(Box::new(self.hall.case_view(c, now)))),
+                    Input::CardAction { .. } => book
+                        .card(subject)
+                        .map(|c| Casework::Card(Box::new(self.hall.card_view_of(c)))),
+                    _ => book
+                        .follow_up(subject)
+                        .map(|f| Casework::FollowUp(Box::new(self.hall.follow_up_view(f, now)))),
+                };
+                view.map(|v| (v, *duplicate))
+                    .ok_or_else(|| Refusal::new(Reason::BadRequest))
+            }
+            Some(reply) => Err(reply
+                .refusal()
+                .unwrap_or_else(|| Refusal::new(Reason::BadRequest))),
+            None => Err(Refusal::new(Reason::BadRequest)),
+        };
+        match &answer {
+            Ok((_, duplicate)) => {
+                info!(%hall, kind = input.kind(), id = ?input.request_id(), duplicate, "Casework taken.")
+            }
+            Err(r) => {
+                self.ctx.metrics.rejected(r.reason);
+                info!(%hall, kind = input.kind(), id = ?input.request_id(), reason = r.reason.code(), "Casework refused.")
+            }
+        }
+        self.emit(applied.effects);
+        answer
     }
 
     /// Turns effects into screen and broker messages.
@@ -320,6 +386,12 @@ impl HallTask {
                     info!(%hall, card = %card.id, kind = card.kind.label(), state = ?card.state,
                           department = ?card.department, "Card changed.");
                     rows.push(BookRow::of_card(hall, *n, card, now));
+                    let view = self.hall.card_view(*n);
+                    self.publish(Outgoing::Card(&view));
+                    let _ = self.ctx.alerts.send(HallFrame {
+                        hall: view.hall.clone(),
+                        frame: Frame::new(ConsoleMsg::Card(Box::new(view))),
+                    });
                 }
                 CaseEffect::FollowUp(n) => {
                     let f = book.follow_up_at(*n);
@@ -422,7 +494,7 @@ impl HallTask {
         self.to_dashboards(DashMsg::Alert(view.clone()));
         let _ = self.ctx.alerts.send(HallFrame {
             hall: view.hall.clone(),
-            frame: Frame::new(view),
+            frame: Frame::new(ConsoleMsg::Alert(view)),
         });
     }
 

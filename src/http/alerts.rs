@@ -18,7 +18,7 @@ use crate::clock::now_ms;
 use crate::domain::{
     AlertOp, AlertRefusal, AlertState, AlertView, HallId, MAX_NOTE, Rule, Severity,
 };
-use crate::engine::{HallFrame, HallHandle};
+use crate::engine::{ConsoleMsg, HallFrame, HallHandle};
 use crate::store::AlertFilter;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -98,7 +98,7 @@ struct Console {
 }
 
 impl Channel for Console {
-    type Item = HallFrame<AlertView>;
+    type Item = HallFrame<ConsoleMsg>;
 
     /// Subscribes before it reads the snapshot: an alert message is a whole
     /// alert, so one seen twice does no harm, and none is missed in between.
@@ -116,7 +116,15 @@ impl Channel for Console {
             .map(|h| ConsoleHall::new(&h.spec.id, &h.spec.name))
             .collect();
         let alerts = collect(&self.halls).await;
-        let snapshot = frames::alerts_snapshot(at, &halls, &alerts, self.state.clock.rate());
+        let mut cards = Vec::new();
+        for h in &self.halls {
+            if let Some(board) = h.case_board().await {
+                cards.extend(board.cards);
+            }
+        }
+        cards.sort_by(|a, b| b.issued_at.cmp(&a.issued_at));
+        let snapshot =
+            frames::alerts_snapshot(at, &halls, &alerts, &cards, self.state.clock.rate());
         Some((snapshot, frames))
     }
 
@@ -124,7 +132,7 @@ impl Channel for Console {
         self.halls
             .iter()
             .any(|h| h.spec.id == f.hall)
-            .then(|| f.frame.text(frames::alert))
+            .then(|| f.frame.text(frames::console))
     }
 
     async fn answer(&mut self, text: &str) -> Option<ByteString> {

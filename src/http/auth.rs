@@ -66,7 +66,14 @@ pub const DASHBOARD: &[Role] = &[Role::Manager];
 /// Who may use `/ws/alerts` and the alert APIs (admins always may).
 pub const ALERTS: &[Role] = &[Role::Supervisor];
 /// Any valid token.
-pub const ANY_ROLE: &[Role] = &[Role::Manager, Role::Supervisor, Role::Admin];
+pub const ANY_ROLE: &[Role] = &[
+    Role::Manager,
+    Role::Supervisor,
+    Role::Backoffice,
+    Role::Admin,
+];
+/// Who may report a case's life and explain its cards.
+pub const BACKOFFICE: &[Role] = &[Role::Backoffice];
 
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -164,9 +171,22 @@ pub struct Principal {
     pub name: String,
     pub role: Role,
     pub scope: Scope,
+    /// A back-office token's departments; None for every department.
+    pub departments: Option<Vec<String>>,
 }
 
 impl Principal {
+    /// Whether cases of `department` are this token's to report: a
+    /// back-office token limited to departments reports only theirs (and
+    /// no case without a department).
+    pub fn may_report(&self, department: Option<&str>) -> bool {
+        match (&self.departments, department) {
+            (None, _) => true,
+            (Some(list), Some(d)) => list.iter().any(|x| x == d),
+            (Some(_), None) => false,
+        }
+    }
+
     /// Whether `hall` is in this token's scope.
     pub fn may_see(&self, hall: &str) -> bool {
         match &self.scope {
@@ -245,6 +265,12 @@ impl Tokens {
                     reason: "the same token is configured twice".into(),
                 });
             }
+            if t.departments.is_some() && t.role != Role::Backoffice {
+                return Err(ConfigError {
+                    field: format!("tokens[{i}].departments"),
+                    reason: "only a backoffice token is limited to departments".into(),
+                });
+            }
             let scope = if t.halls.iter().any(|h| h == "*") {
                 Scope::All
             } else {
@@ -256,6 +282,7 @@ impl Tokens {
                     name: t.name.clone(),
                     role: t.role,
                     scope,
+                    departments: t.departments.clone(),
                 },
             ));
         }
@@ -958,6 +985,7 @@ mod tests {
             role,
             halls: halls.iter().map(|h| (*h).to_owned()).collect(),
             sha256: sha256_hex(secret),
+            departments: None,
         }
     }
 

@@ -14,11 +14,11 @@ use tracing::warn;
 use utoipa::ToSchema;
 
 use crate::domain::{
-    AlertOp, AlertRefusal, AlertView, CallView, DashQueue, DashWindow, DashboardSnapshot,
+    AlertOp, AlertRefusal, AlertView, CallView, CardView, DashQueue, DashWindow, DashboardSnapshot,
     DisplaySnapshot, DisplayWindow, HallId, KpiView, QueueView, ServiceCode, StaffId,
     StaffingAdvice, SummaryView, TicketNo, WindowId, WindowStatus,
 };
-use crate::engine::{DashMsg, ScreenMsg};
+use crate::engine::{ConsoleMsg, DashMsg, ScreenMsg};
 
 /// The keep-alive every channel sends between WebSocket pings; what
 /// [`PingMessage`] serialises to.
@@ -60,6 +60,7 @@ kinds! {
     Staffing = "staffing",
     Kpi = "kpi",
     Alert = "alert",
+    Card = "card",
     Summary = "summary",
     Error = "error",
     Ping = "ping",
@@ -113,6 +114,11 @@ typed!(
     /// An alert opened or changed: the whole alert, so one seen twice does
     /// no harm.
     AlertMessage: Alert, alert: AlertView
+);
+typed!(
+    /// A 限时办结 card was issued or changed (explained, upheld, withdrawn on
+    /// appeal, lapsed): the whole card.
+    CardMessage: Card, card: CardView
 );
 typed!(
     /// A hall's summary changed (at most once a second per hall).
@@ -258,6 +264,9 @@ pub struct AlertsSnapshotMessage<'a> {
     /// Alerts in scope left out of `alerts` to keep the snapshot under its
     /// size limit.
     alerts_omitted: usize,
+    /// 限时办结 cards of the halls in scope: every card still open, and
+    /// those closed in the last 30 days, newest first (at most 200).
+    cards: &'a [CardView],
     /// How fast the server's clock runs against real time (1 except in the
     /// demo), so a page can count times on by itself between messages.
     #[schema(exclusive_minimum = 0)]
@@ -400,12 +409,14 @@ pub enum RegionMessage<'a> {
 #[schema(discriminator(property_name = "type", mapping(
     ("snapshot" = "#/components/schemas/AlertsSnapshotMessage"),
     ("alert" = "#/components/schemas/AlertMessage"),
+    ("card" = "#/components/schemas/CardMessage"),
     ("error" = "#/components/schemas/AlertErrorMessage"),
     ("ping" = "#/components/schemas/PingMessage")
 )))]
 pub enum AlertsMessage<'a> {
     Snapshot(AlertsSnapshotMessage<'a>),
     Alert(AlertMessage<'a>),
+    Card(CardMessage<'a>),
     Error(AlertErrorMessage<'a>),
     // Sent by the sessions' keep-alive as the prebuilt text `PING`, which
     // a test holds equal to this variant's.
@@ -526,8 +537,10 @@ pub fn alerts_snapshot(
     at: DateTime<FixedOffset>,
     halls: &[ConsoleHall<'_>],
     alerts: &[AlertView],
+    cards: &[CardView],
     clock_rate: f64,
 ) -> ByteString {
+    let cards = &cards[..cards.len().min(CARDS_MAX)];
     let whole = |alerts: &[AlertView], alerts_omitted: usize| {
         encode(&AlertsMessage::Snapshot(AlertsSnapshotMessage {
             kind: kind::Snapshot,
@@ -535,6 +548,7 @@ pub fn alerts_snapshot(
             halls,
             alerts,
             alerts_omitted,
+            cards,
             clock_rate,
         }))
     };
@@ -550,6 +564,17 @@ pub fn alerts_snapshot(
 /// An alert on the console.
 pub fn alert(a: &AlertView) -> ByteString {
     encode(&AlertsMessage::Alert(AlertMessage::new(a)))
+}
+
+/// The most cards a console's snapshot carries.
+const CARDS_MAX: usize = 200;
+
+/// An alert or a card on the console.
+pub fn console(msg: &ConsoleMsg) -> ByteString {
+    match msg {
+        ConsoleMsg::Alert(a) => alert(a),
+        ConsoleMsg::Card(c) => encode(&AlertsMessage::Card(CardMessage::new(c))),
+    }
 }
 
 /// A console's request refused.

@@ -2,6 +2,7 @@
 //! screens. Handlers translate; the halls decide.
 
 mod alerts;
+mod cases;
 pub mod auth;
 pub mod client;
 pub mod codes;
@@ -271,6 +272,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(dashboard::routes)
         .configure(stats::routes)
         .configure(alerts::routes)
+        .configure(cases::routes)
         .configure(auth::routes)
         // After every API route and before the pages' catch-all: JSON 404
         // and 405 for whatever else is asked of /api.

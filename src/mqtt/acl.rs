@@ -32,6 +32,7 @@ pub fn mosquitto_acl(prefix: &str, halls: &[Arc<HallSpec>], server_user: &str) -
         "window/+/command",
         "rater/+/rating",
         "device/+/status",
+        "case/+/event",
     ] {
         let _ = writeln!(out, "topic read {prefix}/+/{leaf}");
     }
@@ -39,10 +40,13 @@ pub fn mosquitto_acl(prefix: &str, halls: &[Arc<HallSpec>], server_user: &str) -
         "kiosk/+/reply",
         "window/+/reply",
         "rater/+/reply",
+        "case/+/reply",
         "window/+/state",
         "call",
         "summary",
         "alert",
+        "card",
+        "audit/head",
     ] {
         let _ = writeln!(out, "topic write {prefix}/+/{leaf}");
     }
@@ -63,6 +67,14 @@ pub fn mosquitto_acl(prefix: &str, halls: &[Arc<HallSpec>], server_user: &str) -
                 k.as_str(),
                 &format!("kiosk/{k}/request"),
                 &format!("kiosk/{k}/reply"),
+                None,
+            );
+        }
+        for b in &hall.backoffice {
+            device(
+                b.as_str(),
+                &format!("case/{b}/event"),
+                &format!("case/{b}/reply"),
                 None,
             );
         }
@@ -105,6 +117,10 @@ mod tests {
              topic read hallwatch/h/window/02/state\n"
         ));
         assert!(acl.contains("user h.r03\ntopic write hallwatch/h/rater/03/rating\n"));
+        assert!(acl.contains(
+            "user h.ywxt\ntopic write hallwatch/h/case/ywxt/event\n\
+             topic read hallwatch/h/case/ywxt/reply\n"
+        ));
         // No device rule has a wildcard: only the server's user reads every hall.
         let devices = acl.split("\nuser h.").skip(1);
         for block in devices {

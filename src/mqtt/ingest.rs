@@ -41,7 +41,7 @@ pub struct Ingest {
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 /// The subscriptions a connection needs before it counts as ready.
-const SUBSCRIPTIONS: usize = 4;
+const SUBSCRIPTIONS: usize = 5;
 
 impl Ingest {
     /// Runs until `stop` is cancelled. Once `intake` is cancelled, new
@@ -172,6 +172,7 @@ impl Ingest {
             Inbound::WindowCommand { .. } => "window",
             Inbound::Rating { .. } => "rating",
             Inbound::DeviceStatus { .. } => "status",
+            Inbound::CaseEvent { .. } => "case",
         });
         let Some(hall) = self.registry.as_ref().and_then(|r| r.get(inbound.hall())) else {
             let r = Rejection {

@@ -33,6 +33,7 @@ impl Publisher for MqttPublisher {
             O::Call(hall, call) => (topic::call(p, hall), payload::call(call), false),
             O::Summary(s) => (topic::summary(p, &s.hall), payload::summary(s), true),
             O::Alert(a) => (topic::alert(p, &a.hall), payload::alert(a), false),
+            O::Card(c) => (topic::card(p, &c.hall), payload::card(c), false),
         };
         // Never waits: a full request queue drops the message with a warning
         // rather than stall the hall (the next state or summary follows).

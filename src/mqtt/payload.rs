@@ -9,7 +9,7 @@ use strum::VariantNames;
 use super::topic::Inbound;
 use super::wire;
 use crate::domain::{
-    AlertView, CallView, CaseRef, Input, MsgId, RatingInput, Reason, Reply, ServiceCode, StaffId,
+    AlertView, CallView, CardView, CaseEvent, CaseRef, Input, MsgId, RatingInput, Reason, Reply, ServiceCode, StaffId,
     SummaryView, TicketNo, TicketRequest, WindowOp, WindowView,
 };
 use crate::engine::{DeviceReply, ReplyTo};
@@ -194,6 +194,27 @@ pub fn decode_message(inbound: &Inbound, payload: &[u8]) -> Result<Decoded, Reje
                 id,
             }))
         }
+        Inbound::CaseEvent { source, .. } => {
+            let m: wire::CaseEventMessage = shape(value, Some(&id))?;
+            let reference = f
+                .text("ref", Some(m.reference), wire::CASE_TEXT_MAX)?
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| f.bad("field `ref` is missing or empty"))?;
+            let reason = f
+                .text("reason", m.reason, wire::COMMENT_MAX)?
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty());
+            Ok(decoded(Input::Case {
+                event: CaseEvent {
+                    source: source.to_string(),
+                    id: id.as_str().to_owned(),
+                    reference,
+                    op: m.op,
+                    reason,
+                },
+            }))
+        }
         // Status messages were decoded above: they carry no id.
         Inbound::DeviceStatus { .. } => Err(f.bad("status messages carry no id")),
     }
@@ -360,6 +381,17 @@ pub fn reply_json(to: &ReplyTo, msg_id: Option<&str>, reply: &Reply, tz: Tz) -> 
     // reach a device; any other pairing is a bug, answered as bad_request.
     let value = match (to, reply) {
         (_, Reply::Refused(r)) => refusal(to, id, refused(r.reason, &r.message)),
+        (_, Reply::CaseRefused(r)) => refusal(to, id, refused(r.reason(), r.message())),
+        (ReplyTo::Backoffice(_), Reply::CaseTaken { subject, duplicate }) => {
+            serde_json::to_value(wire::CaseReply {
+                event: id,
+                answer: wire::Answer::Done(wire::CaseDone {
+                    ok: wire::Yes,
+                    reference: subject.clone(),
+                    duplicate: *duplicate,
+                }),
+            })
+        }
         (
             ReplyTo::Kiosk(_),
             Reply::Ticket {
@@ -438,6 +470,10 @@ fn refusal(
             rating: id,
             answer: wire::Answer::Refused(refused),
         }),
+        ReplyTo::Backoffice(_) => serde_json::to_value(wire::CaseReply {
+            event: id,
+            answer: wire::Answer::Refused(refused),
+        }),
     }
 }
 
@@ -459,6 +495,14 @@ pub fn rejection_json(to: &ReplyTo, rejection: &Rejection, message: &str) -> Val
 
 fn bytes<T: serde::Serialize>(payload: &T) -> Vec<u8> {
     serde_json::to_vec(payload).unwrap_or_default()
+}
+
+/// The `card` payload.
+pub fn card(card: &CardView) -> Vec<u8> {
+    bytes(&wire::CardMessage {
+        kind: wire::MessageType::Card,
+        card,
+    })
 }
 
 /// The retained `window/{id}/state` payload.

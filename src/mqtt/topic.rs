@@ -14,6 +14,9 @@ pub enum Inbound {
     Rating { hall: HallId, window: WindowId },
     /// `{prefix}/{hall}/device/{device}/status`
     DeviceStatus { hall: HallId, device: DeviceId },
+    /// `{prefix}/{hall}/case/{source}/event`: a back-office system's
+    /// report of a case.
+    CaseEvent { hall: HallId, source: DeviceId },
 }
 
 /// Why a topic could not be read. The raw hall or device text is kept where
@@ -31,7 +34,8 @@ impl Inbound {
             Inbound::KioskRequest { hall, .. }
             | Inbound::WindowCommand { hall, .. }
             | Inbound::Rating { hall, .. }
-            | Inbound::DeviceStatus { hall, .. } => hall,
+            | Inbound::DeviceStatus { hall, .. }
+            | Inbound::CaseEvent { hall, .. } => hall,
         }
     }
 
@@ -41,6 +45,7 @@ impl Inbound {
             Inbound::KioskRequest { kiosk, .. } => Some(ReplyTo::Kiosk(kiosk.clone())),
             Inbound::WindowCommand { window, .. } => Some(ReplyTo::Window(window.clone())),
             Inbound::Rating { window, .. } => Some(ReplyTo::Rater(window.clone())),
+            Inbound::CaseEvent { source, .. } => Some(ReplyTo::Backoffice(source.clone())),
             Inbound::DeviceStatus { .. } => None,
         }
     }
@@ -52,9 +57,11 @@ impl Inbound {
 }
 
 /// The topic a device reads its replies on: `{prefix}/{hall}/kiosk/{kiosk}/reply`,
-/// `…/window/{window}/reply` or `…/rater/{window}/reply`.
+/// `…/window/{window}/reply`, `…/rater/{window}/reply` or
+/// `…/case/{source}/reply`.
 pub fn reply(prefix: &str, hall: &HallId, to: &ReplyTo) -> String {
     match to {
+        ReplyTo::Backoffice(source) => format!("{prefix}/{hall}/case/{source}/reply"),
         ReplyTo::Kiosk(kiosk) => format!("{prefix}/{hall}/kiosk/{kiosk}/reply"),
         ReplyTo::Window(window) => format!("{prefix}/{hall}/window/{window}/reply"),
         ReplyTo::Rater(window) => format!("{prefix}/{hall}/rater/{window}/reply"),
@@ -62,12 +69,13 @@ pub fn reply(prefix: &str, hall: &HallId, to: &ReplyTo) -> String {
 }
 
 /// The subscriptions the server needs under `prefix`.
-pub fn subscriptions(prefix: &str) -> [String; 4] {
+pub fn subscriptions(prefix: &str) -> [String; 5] {
     [
         format!("{prefix}/+/kiosk/+/request"),
         format!("{prefix}/+/window/+/command"),
         format!("{prefix}/+/rater/+/rating"),
         format!("{prefix}/+/device/+/status"),
+        format!("{prefix}/+/case/+/event"),
     ]
 }
 
@@ -145,6 +153,10 @@ pub fn parse(prefix: &str, topic: &str) -> Result<Inbound, TopicError> {
             hall,
             device: device_id(device)?,
         }),
+        ("case", "event") => Ok(Inbound::CaseEvent {
+            hall,
+            source: device_id(device)?,
+        }),
         _ => Err(bad(format!(
             "topic \"{}\" is not a device topic",
             shown(topic)
@@ -165,6 +177,17 @@ pub fn summary(prefix: &str, hall: &HallId) -> String {
 /// `{prefix}/{hall}/alert`.
 pub fn alert(prefix: &str, hall: &HallId) -> String {
     format!("{prefix}/{hall}/alert")
+}
+
+/// `{prefix}/{hall}/card`: a 限时办结 card issued or changed.
+pub fn card(prefix: &str, hall: &HallId) -> String {
+    format!("{prefix}/{hall}/card")
+}
+
+/// `{prefix}/{hall}/audit/head`, retained: the head of the hall's
+/// tamper-evident record.
+pub fn audit_head(prefix: &str, hall: &HallId) -> String {
+    format!("{prefix}/{hall}/audit/head")
 }
 
 /// `{prefix}/{hall}/call`.
@@ -197,6 +220,13 @@ mod tests {
         );
         let s = parse("a/b", "a/b/h/device/w05/status").unwrap();
         assert!(s.reply_topic("a/b").is_none());
+        assert_eq!(
+            parse("hw", "hw/h/case/ywxt/event")
+                .unwrap()
+                .reply_topic("hw")
+                .unwrap(),
+            "hw/h/case/ywxt/reply"
+        );
     }
 
     #[test]

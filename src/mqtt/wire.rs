@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::{
-    AlertView, CallView, Outcome, PauseReason, Priority, Reason, ServiceCode, StaffId, SummaryView,
+    AlertView, CallView, CardView, CaseOp, Outcome, PauseReason, Priority, Reason, ServiceCode, StaffId, SummaryView,
     TicketNo, WindowId, WindowStatus,
 };
 
@@ -374,6 +374,39 @@ pub struct DeviceStatus {
     pub online: bool,
 }
 
+/// Published by a back-office system (审批系统) on
+/// `{prefix}/{hall}/case/{source}/event`, QoS 1: what became of a case a
+/// window accepted (承诺件). `{source}` names the back-office system, one
+/// of the hall's `backoffice` sources. `id` is unique within the source: a
+/// report sent again, by MQTT or by `POST /api/halls/{hall}/cases/{ref}/events`,
+/// is taken once and answered again. The server answers on
+/// `{prefix}/{hall}/case/{source}/reply`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(
+    title = "Case report (办件进度报告)",
+    example = json!({"id": "ywxt-000311", "ref": "SB20261123-0001", "op": "suspend", "reason": "补正：缺户口簿复印件", "at": "2026-11-24T10:02:00+08:00"}),
+    example = json!({"id": "ywxt-000312", "ref": "SB20261123-0001", "op": "complete"})
+)]
+pub struct CaseEventMessage {
+    #[schemars(schema_with = "message_id")]
+    pub id: String,
+    /// The case's reference (办件编号), as the window accepted it.
+    #[serde(rename = "ref")]
+    #[schemars(length(min = 1, max = 128))]
+    pub reference: String,
+    /// `suspend` (补正 or 特别程序: the clock stops; needs `reason`),
+    /// `resume`, `complete` (办结), `deliver` (出件/送达, after complete) or
+    /// `withdraw` (the applicant withdrew).
+    pub op: CaseOp,
+    /// Why; required to suspend. At most 500 characters.
+    #[serde(default)]
+    #[schemars(schema_with = "comment_text")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    #[schemars(schema_with = "device_clock")]
+    pub at: Option<String>,
+}
+
 // ------------------------------------------------------------ server → devices
 
 /// `true`, always: the `ok` of an answer that succeeded.
@@ -523,6 +556,36 @@ pub struct RatingReply {
     pub answer: Answer<Rated>,
 }
 
+/// Published by the server on `{prefix}/{hall}/case/{source}/reply`, QoS 1,
+/// not retained, in answer to a case report. `duplicate` is true when the
+/// report had been taken before (by either route). A refusal names its
+/// reason: `unknown_case`, `out_of_order` (e.g. `deliver` before
+/// `complete`, `resume` when not suspended), `note_required` (`suspend`
+/// without a reason), `id_reused` (the id was used for another report),
+/// `unknown_device` (the source is not one of the hall's).
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(
+    title = "Case report reply (办件进度应答)",
+    example = json!({"event": "ywxt-000311", "ok": true, "ref": "SB20261123-0001", "duplicate": false}),
+    example = json!({"event": "ywxt-000313", "ok": false, "error": "out_of_order", "message": "办件当前状态不能进行该操作"})
+)]
+pub struct CaseReply {
+    /// The id of the report this reply answers.
+    pub event: Option<String>,
+    #[serde(flatten)]
+    pub answer: Answer<CaseDone>,
+}
+
+/// A case report taken.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CaseDone {
+    pub ok: Yes,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Taken before: this is the same answer again.
+    pub duplicate: bool,
+}
+
 // ------------------------------------------------------------ server → everyone
 
 /// Published by the server, retained, on `{prefix}/{hall}/window/{window}/state`
@@ -565,6 +628,7 @@ pub struct WindowState<'a> {
 pub enum MessageType {
     Call,
     Alert,
+    Card,
 }
 
 /// Published by the server on `{prefix}/{hall}/call`, QoS 1, not retained,
@@ -609,6 +673,20 @@ pub struct AlertMessage<'a> {
     example = json!({"hall": "jl-center", "name": "金林县政务服务中心", "date": "2026-11-22", "at": "2026-11-22T10:15:02+08:00", "waiting": {"SB": 7, "GA": 2}, "issued_today": 143, "served_today": 118, "cases_today": 121, "windows_open": 9, "windows_total": 12, "windows_on_duty": 10, "windows_unattended": 1, "alerts_open": 2, "alerts_by_severity": {"warning": 2}, "load": 0.52, "longest_wait_s": 1260, "avg_wait_s": 412.5, "satisfaction_rate": 0.96, "advice": ["建议开放 6号窗口（可办 社会保障、公安专项），预计缺口 14 件"]})
 )]
 pub struct Summary<'a>(pub &'a SummaryView);
+
+/// Published by the server on `{prefix}/{hall}/card`, QoS 1, not retained,
+/// when a 限时办结 card (预警, 黄牌, 红牌) is issued or changes (explained,
+/// upheld, withdrawn on appeal, lapsed): the supervisors' channel's `card`
+/// message.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(title = "Card (限时办结预警、黄牌、红牌)")]
+pub struct CardMessage<'a> {
+    #[serde(rename = "type")]
+    #[schemars(extend("const" = "card"))]
+    pub kind: MessageType,
+    #[serde(flatten)]
+    pub card: &'a CardView,
+}
 
 // ------------------------------------------------------------ reason codes
 
@@ -685,6 +763,40 @@ pub fn explain(reason: Reason) -> (&'static str, &'static str) {
             "the service has issued its `daily_cap` of walk-in tickets today (每日限号); appointments and the green channel are not capped (今日社会保障号已发完（每日 300 个），请改日再来或预约办理)",
             "kiosk",
         ),
+        Reason::UnknownCase => (
+            "the case report's `ref` names no case the hall's windows accepted (办件不存在)",
+            "case",
+        ),
+        Reason::DuplicateCase => (
+            "`finish` with outcome `accepted` and a `case.ref` the hall already holds (办件编号已存在)",
+            "window",
+        ),
+        Reason::OutOfOrder => (
+            "the case cannot take this report in its state: `resume` when not suspended, `deliver` before `complete`, anything after `deliver` or `withdraw` (办件当前状态不能进行该操作)",
+            "case",
+        ),
+        Reason::BadCase => (
+            "`finish` with a `case` whose `ref` is empty or whose `promised_days` is not 1 to 3650",
+            "window",
+        ),
+        Reason::UnknownCard => ("REST only: no card with that id", "none"),
+        Reason::CardOutOfOrder => (
+            "REST only: the card cannot take this action in its state (a 预警 is never explained)",
+            "none",
+        ),
+        Reason::NoteRequired => (
+            "`suspend` without `reason`; over REST, a card action or follow-up step without its note (须填写说明)",
+            "case",
+        ),
+        Reason::UnknownFollowUp => ("REST only: no follow-up with that id", "none"),
+        Reason::StepOutOfOrder => (
+            "REST only: the step is not the follow-up's current one",
+            "none",
+        ),
+        Reason::IdReused => (
+            "the report's `id` was already used by its source for a different report (该来源的事件编号已用于另一事件)",
+            "case",
+        ),
     }
 }
 
@@ -724,6 +836,9 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         one::<CallMessage<'static>>("call", false),
         one::<Summary<'static>>("summary", false),
         one::<AlertMessage<'static>>("alert", false),
+        one::<CaseEventMessage>("case-event", true),
+        one::<CaseReply>("case-reply", false),
+        one::<CardMessage<'static>>("card", false),
     ]
 }
 

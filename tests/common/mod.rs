@@ -216,6 +216,7 @@ pub fn token(
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect(),
+        departments: None,
     }
 }
 
