@@ -92,7 +92,7 @@ async fn a_case_runs_late_earns_its_cards_and_outlives_a_restart() {
     )
     .await;
     assert_eq!(r["ok"], false, "{r}");
-    assert_eq!(r["error"], "bad_request", "{r}");
+    assert_eq!(r["error"], "duplicate_case", "{r}");
     assert!(r["message"].as_str().unwrap().contains("SB-0001"), "{r}");
     // Without a case (a version 1 terminal): taken, and no case opens.
     let r = dev
@@ -181,5 +181,282 @@ async fn a_case_runs_late_earns_its_cards_and_outlives_a_restart() {
         TestApp::spawn_with_clock(settings(&broker.url(), &db, "cases-c"), clock.clone()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(store.case_book("h1").await.unwrap(), after);
+    app.stop().await;
+}
+
+const EVENTS: &str = "hallwatch/h1/case/ywxt/event";
+const CARDS: &str = "hallwatch/h1/card";
+
+/// POSTs `body` as JSON with `token`.
+async fn post(port: u16, path: &str, token: &str, body: Value) -> HttpAnswer {
+    let auth = format!("Bearer {token}");
+    http_request(
+        port,
+        "POST",
+        path,
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        &body.to_string(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_back_office_reports_by_mqtt_and_rest_as_one_and_cards_reach_everyone() {
+    use hallwatch::config::Role;
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    // Monday 23 November, 10:00.
+    let clock = Arc::new(ManualClock::new(local(11, 23, 10, 0)));
+    let mut s = settings(&broker.url(), &db, "cases-bo");
+    s.tokens = vec![
+        token("审批系统", Role::Backoffice, &["h1"], "b-secret"),
+        token("督查室", Role::Supervisor, &["h1"], "s-secret"),
+        token("大厅", Role::Manager, &["h1"], "m-secret"),
+    ];
+    let app = TestApp::spawn_with_clock(s, clock.clone()).await;
+    let mut dev = Device::replies(broker.port, "bo").await;
+    let mut office = Device::connect(
+        broker.port,
+        "ywxt",
+        &["hallwatch/h1/case/ywxt/reply", CARDS],
+    )
+    .await;
+    op(&mut dev, "01", json!({"op": "login", "staff": "S001"})).await;
+    // Accepted for two working days: due Wednesday 25th at 17:30.
+    let r = serve(
+        &mut dev,
+        &clock,
+        json!({"op": "finish", "outcome": "accepted",
+               "case": {"ref": "SB-0002", "promised_days": 2}}),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+
+    // Suspended over MQTT (补正) on Tuesday morning...
+    clock.set(local(11, 24, 9, 30));
+    let r = office
+        .request_with_id(
+            EVENTS,
+            json!({"id": "ev-1", "ref": "SB-0002", "op": "suspend", "reason": "补正：缺户口簿"}),
+        )
+        .await;
+    assert_eq!(
+        r,
+        json!({"event": "ev-1", "ok": true, "ref": "SB-0002", "duplicate": false})
+    );
+    // ...and the same report again by REST is the same one.
+    let a = post(
+        app.port,
+        "/api/halls/h1/cases/SB-0002/events",
+        "b-secret",
+        json!({"source": "ywxt", "id": "ev-1", "op": "suspend", "reason": "补正：缺户口簿"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.header("hallwatch-duplicate"), Some("1"));
+    let case = a.json();
+    assert_eq!(case["state"], "suspended", "{case}");
+    assert_eq!(case["due"], Value::Null, "the clock stands: {case}");
+    assert_eq!(case["history"].as_array().unwrap().len(), 1, "{case}");
+    // Out of order, unknown, without reason, unregistered source: refused
+    // with their reason codes, on the reply topic and over REST.
+    let r = office
+        .request_with_id(
+            EVENTS,
+            json!({"id": "ev-2", "ref": "SB-0002", "op": "deliver"}),
+        )
+        .await;
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["error"], "out_of_order", "{r}");
+    let r = office
+        .request_with_id(
+            EVENTS,
+            json!({"id": "ev-3", "ref": "NOPE", "op": "complete"}),
+        )
+        .await;
+    assert_eq!(r["error"], "unknown_case", "{r}");
+    let r = office
+        .request_with_id(
+            EVENTS,
+            json!({"id": "ev-4", "ref": "SB-0002", "op": "resume", "at": 5}),
+        )
+        .await;
+    assert_eq!(r["error"], "bad_request", "{r}");
+    let a = post(
+        app.port,
+        "/api/halls/h1/cases/SB-0002/events",
+        "b-secret",
+        json!({"source": "other", "id": "x-1", "op": "resume"}),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.json()["error"].clone()),
+        (422, json!("unknown_device")),
+        "{}",
+        a.body
+    );
+    let a = post(
+        app.port,
+        "/api/halls/h1/cases/SB-0002/events",
+        "m-secret",
+        json!({"source": "ywxt", "id": "x-2", "op": "resume"}),
+    )
+    .await;
+    assert_eq!(a.status, 403, "a manager does not report cases: {}", a.body);
+
+    // Resumed Thursday 26th: the working days it stood suspended do not
+    // count, so it is due again after the resume.
+    clock.set(local(11, 26, 9, 0));
+    let a = post(
+        app.port,
+        "/api/halls/h1/cases/SB-0002/events",
+        "b-secret",
+        json!({"source": "ywxt", "id": "ev-5", "op": "resume"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let due = a.json()["due"].as_str().unwrap().to_owned();
+    let due = DateTime::parse_from_rfc3339(&due)
+        .unwrap()
+        .with_timezone(&Utc);
+    assert!(
+        due > local(11, 26, 9, 0),
+        "due again after the resume: {due}"
+    );
+
+    // Past its deadline: the 黄牌 reaches MQTT and the console's view.
+    clock.set(due + chrono::Duration::minutes(1));
+    let card = office.expect_where(CARDS, |c| c["kind"] == "yellow").await;
+    assert_eq!(card["type"], "card");
+    assert_eq!(card["case"], "SB-0002");
+    assert_eq!(card["label"], "黄牌");
+    assert_eq!(card["staff"], "S001");
+    assert_eq!(card["state"], "issued");
+    let id = card["id"].as_str().unwrap().to_owned();
+    let board = http_request(
+        app.port,
+        "GET",
+        "/api/halls/h1/cases",
+        &[("Authorization", "Bearer s-secret")],
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(board["open"][0]["ref"], "SB-0002", "{board}");
+    assert!(
+        board["open"][0]["due_in_s"].as_i64().unwrap() < 0,
+        "{board}"
+    );
+    assert!(
+        board["cards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id.as_str()),
+        "{board}"
+    );
+
+    // Its life: explained by the department, then upheld by a supervisor;
+    // a supervisor cannot be skipped, and the note is required.
+    let path = |op: &str| format!("/api/halls/h1/cards/{id}/{op}");
+    let a = post(app.port, &path("uphold"), "b-secret", json!({"note": "x"})).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = post(
+        app.port,
+        &path("explain"),
+        "b-secret",
+        json!({"note": "  "}),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.json()["error"].clone()),
+        (422, json!("note_required")),
+        "{}",
+        a.body
+    );
+    let a = post(
+        app.port,
+        &path("explain"),
+        "b-secret",
+        json!({"note": "申请人补正材料延迟送达"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["state"], "explained");
+    let changed = office
+        .expect_where(CARDS, |c| {
+            c["id"] == id.as_str() && c["state"] == "explained"
+        })
+        .await;
+    assert_eq!(changed["explanation"]["by"], "审批系统");
+    let a = post(
+        app.port,
+        &path("uphold"),
+        "s-secret",
+        json!({"note": "说明不成立，维持黄牌"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["state"], "upheld");
+    assert_eq!(a.json()["closure"]["by"], "督查室");
+    let a = post(
+        app.port,
+        &path("withdraw"),
+        "s-secret",
+        json!({"note": "再议"}),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.json()["error"].clone()),
+        (409, json!("card_out_of_order")),
+        "{}",
+        a.body
+    );
+
+    // Completed late by MQTT; the case leaves the open list.
+    let r = office
+        .request_with_id(
+            EVENTS,
+            json!({"id": "ev-6", "ref": "SB-0002", "op": "complete"}),
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let case = http_request(
+        app.port,
+        "GET",
+        "/api/halls/h1/cases/SB-0002",
+        &[("Authorization", "Bearer m-secret")],
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(case["state"], "completed", "{case}");
+    assert_eq!(case["late"], true, "{case}");
+    app.stop().await;
+
+    // The store keeps every report as an event: a restart rebuilds the
+    // case the same, with its history.
+    let app =
+        TestApp::spawn_with_clock(settings(&broker.url(), &db, "cases-bo2"), clock.clone()).await;
+    let store = Store::open(&db).await.unwrap();
+    let book = stored_until(&store, "the completed case", |b| {
+        b.cases
+            .iter()
+            .any(|c| c.reference == "SB-0002" && c.state == CaseState::Completed)
+    })
+    .await;
+    let c = book
+        .cases
+        .iter()
+        .find(|c| c.reference == "SB-0002")
+        .unwrap();
+    let ops: Vec<&str> = c.history.iter().map(|h| h.id.as_str()).collect();
+    assert_eq!(ops, ["ev-1", "ev-5", "ev-6"]);
     app.stop().await;
 }

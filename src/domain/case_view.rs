@@ -339,8 +339,8 @@ impl Hall {
             .cards()
             .iter()
             .filter(|c| {
-                c.state.is_open() || c.closure.as_ref().is_none_or(|n| n.at >= recent)
-                    && c.issued_at >= recent
+                c.state.is_open()
+                    || c.closure.as_ref().is_none_or(|n| n.at >= recent) && c.issued_at >= recent
             })
             .collect();
         cards.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));

@@ -34,7 +34,7 @@ impl Hall {
         promised_days: u32,
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let ticket = &self.tickets[t];
         let new = NewCase {
             reference: case.reference.clone(),
@@ -50,7 +50,10 @@ impl Hall {
                 effects.extend(changed.into_iter().map(Effect::Case));
                 Ok(())
             }
-            Err(refusal) => Err(format!("办件 {}：{}", case.reference, refusal.message())),
+            Err(refusal) => Err(Refusal::with(
+                refusal.reason(),
+                format!("办件 {}：{}", case.reference, refusal.message()),
+            )),
         }
     }
 
@@ -112,7 +115,10 @@ impl Hall {
             {
                 let message = format!("办件来源 {} 未登记", event.source);
                 return Some(Applied {
-                    reply: Some(Reply::Refused(Refusal::with(Reason::UnknownDevice, message))),
+                    reply: Some(Reply::Refused(Refusal::with(
+                        Reason::UnknownDevice,
+                        message,
+                    ))),
                     effects: std::mem::take(effects),
                     duplicate: false,
                     record: false,

@@ -35,7 +35,9 @@ pub use alert::{
 pub use appraisal::{
     Appraisal, AppraisalBy, AppraisalRow, CardCounts, Deductions, appraise, month_bounds,
 };
-pub use case_view::{CardView, CaseBoard, CaseEntryView, CaseView, FollowUpView, NoteView, StepView};
+pub use case_view::{
+    CardView, CaseBoard, CaseEntryView, CaseView, FollowUpView, NoteView, StepView,
+};
 pub use cases::{
     Card, CardKind, CardLimits, CardNote, CardOp, CardState, CardSubject, Case, CaseBook,
     CaseEffect, CaseEntry, CaseEvent, CaseOp, CaseRefusal, CaseState, FollowStep, FollowUp,

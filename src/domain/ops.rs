@@ -183,9 +183,9 @@ impl Hall {
                 if *outcome == Outcome::Accepted
                     && let Some(case) = case
                     && let Some(days) = case.promised_days
-                    && let Err(message) = self.accept_case(w, t, case, days, now, effects)
+                    && let Err(refusal) = self.accept_case(w, t, case, days, now, effects)
                 {
-                    return Reply::Refused(Refusal::with(Reason::BadRequest, message));
+                    return Reply::Refused(refusal);
                 }
                 self.finish(w, t, *outcome, *items, now);
                 ok(Some(&self.tickets[t].no))

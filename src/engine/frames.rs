@@ -9,8 +9,8 @@ use bytestring::ByteString;
 use tokio::sync::broadcast;
 
 use crate::domain::{
-    AlertView, CardView, CallView, DashQueue, DashWindow, DashboardSnapshot, DisplaySnapshot, DisplayWindow,
-    HallId, KpiView, QueueView, StaffingAdvice, SummaryView,
+    AlertView, CallView, CardView, DashQueue, DashWindow, DashboardSnapshot, DisplaySnapshot,
+    DisplayWindow, HallId, KpiView, QueueView, StaffingAdvice, SummaryView,
 };
 
 /// A message shared by every session that shows it, with its text once a

@@ -12,8 +12,8 @@ mod out;
 mod task;
 
 pub use frames::{
-    AlertFrames, ConsoleMsg, DashMsg, DashboardSub, DisplaySub, Frame, HallFrame, ScreenFrame, ScreenMsg,
-    SummaryFrames,
+    AlertFrames, ConsoleMsg, DashMsg, DashboardSub, DisplaySub, Frame, HallFrame, ScreenFrame,
+    ScreenMsg, SummaryFrames,
 };
 pub use out::{
     AfterCommit, DeviceReply, EncodeReply, Journal, Outgoing, Publisher, Receipt, ReplyTo, Sent,
@@ -28,8 +28,8 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::domain::{
-    AlertOp, AlertRefusal, AlertView, CardView, CaseBoard, CaseView, FollowUpView, Refusal, DayFigures, DisplaySnapshot, Effect, Hall, HallId, HallSpec,
-    Input, SummaryView,
+    AlertOp, AlertRefusal, AlertView, CardView, CaseBoard, CaseView, DayFigures, DisplaySnapshot,
+    Effect, FollowUpView, Hall, HallId, HallSpec, Input, Refusal, SummaryView,
 };
 use crate::metrics::Metrics;
 

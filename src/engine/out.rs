@@ -5,7 +5,8 @@
 use chrono_tz::Tz;
 
 use crate::domain::{
-    AlertView, CardView, CallView, DeviceId, HallId, Input, Reply, SummaryView, WindowId, WindowView,
+    AlertView, CallView, CardView, DeviceId, HallId, Input, Reply, SummaryView, WindowId,
+    WindowView,
 };
 use crate::store::StoreWriter;
 
@@ -53,9 +54,7 @@ impl ReplyTo {
             Input::Rating { window, .. } => Some(ReplyTo::Rater(window.clone())),
             // Over MQTT a source is a device id; a report by REST is
             // answered on its request.
-            Input::Case { event } => DeviceId::parse(&event.source)
-                .ok()
-                .map(ReplyTo::Backoffice),
+            Input::Case { event } => DeviceId::parse(&event.source).ok().map(ReplyTo::Backoffice),
             Input::Presence { .. }
             | Input::AlertAction { .. }
             | Input::CardAction { .. }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, info};
 
-use super::frames::{ConsoleMsg, DashMsg, DashboardSub, DisplaySub, Frame, HallFrame, ScreenFrame, ScreenMsg};
+use super::frames::{
+    ConsoleMsg, DashMsg, DashboardSub, DisplaySub, Frame, HallFrame, ScreenFrame, ScreenMsg,
+};
 use super::out::{AfterCommit, DeviceReply, Outgoing, ReplyTo, Sent};
 use super::{CaseAnswer, Casework, EngineContext, HallMsg, Origin};
 use crate::clock::now_ms;

@@ -161,7 +161,9 @@ pub(super) async fn board(
     let hall = hall(&state, &id)?;
     let mut board = hall.case_board().await.ok_or(ApiError::Unavailable)?;
     if who.role == Role::Backoffice {
-        board.open.retain(|c| who.may_report(c.department.as_deref()));
+        board
+            .open
+            .retain(|c| who.may_report(c.department.as_deref()));
         board
             .cards
             .retain(|c| who.may_report(c.department.as_deref()));
@@ -360,9 +362,8 @@ pub(super) async fn card(
     };
     let who = auth::require(&req, roles, Some(&id)).await?;
     let hall = hall(&state, &id)?;
-    let op = op_named.map_err(|_| {
-        ApiError::BadRequest(format!("{op:?} is not explain, uphold or withdraw"))
-    })?;
+    let op = op_named
+        .map_err(|_| ApiError::BadRequest(format!("{op:?} is not explain, uphold or withdraw")))?;
     let note: ActionNote = body(&req, &bytes, "{\"note\": \"...\"}")?;
     let note = text("note", Some(note.note), MAX_NOTE)?.unwrap_or_default();
     if who.role == Role::Backoffice {
@@ -456,7 +457,10 @@ mod tests {
 
     #[test]
     fn texts_are_trimmed_and_bounded() {
-        assert_eq!(text("n", Some("  x ".into()), 5).unwrap().as_deref(), Some("x"));
+        assert_eq!(
+            text("n", Some("  x ".into()), 5).unwrap().as_deref(),
+            Some("x")
+        );
         assert_eq!(text("n", Some("   ".into()), 5).unwrap(), None);
         assert!(text("n", Some("123456".into()), 5).is_err());
         assert!(text("n", Some("a\u{1b}b".into()), 5).is_err());

@@ -2,8 +2,8 @@
 //! screens. Handlers translate; the halls decide.
 
 mod alerts;
-mod cases;
 pub mod auth;
+mod cases;
 pub mod client;
 pub mod codes;
 pub mod conn;

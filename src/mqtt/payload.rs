@@ -9,8 +9,8 @@ use strum::VariantNames;
 use super::topic::Inbound;
 use super::wire;
 use crate::domain::{
-    AlertView, CallView, CardView, CaseEvent, CaseRef, Input, MsgId, RatingInput, Reason, Reply, ServiceCode, StaffId,
-    SummaryView, TicketNo, TicketRequest, WindowOp, WindowView,
+    AlertView, CallView, CardView, CaseEvent, CaseRef, Input, MsgId, RatingInput, Reason, Reply,
+    ServiceCode, StaffId, SummaryView, TicketNo, TicketRequest, WindowOp, WindowView,
 };
 use crate::engine::{DeviceReply, ReplyTo};
 

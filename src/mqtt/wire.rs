@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::{
-    AlertView, CallView, CardView, CaseOp, Outcome, PauseReason, Priority, Reason, ServiceCode, StaffId, SummaryView,
-    TicketNo, WindowId, WindowStatus,
+    AlertView, CallView, CardView, CaseOp, Outcome, PauseReason, Priority, Reason, ServiceCode,
+    StaffId, SummaryView, TicketNo, WindowId, WindowStatus,
 };
 
 /// A message id: 1 to 64 characters, no control characters, unique for

@@ -169,6 +169,7 @@ id = "h1"
 name = "测试县政务服务中心"
 level = "county"
 kiosks = ["k1", "k2"]
+backoffice = ["ywxt"]
 hours = { weekdays = ["09:00-12:00", "13:30-17:30"] }
 
 [[halls.services]]
@@ -802,6 +803,7 @@ impl Device {
             v.get("request") == Some(&id)
                 || v.get("command") == Some(&id)
                 || v.get("rating") == Some(&id)
+                || v.get("event") == Some(&id)
         })
         .await
     }
@@ -811,7 +813,7 @@ impl Device {
 pub fn reply_topic(topic: &str) -> String {
     let (base, leaf) = topic.rsplit_once('/').expect("topic");
     match leaf {
-        "request" | "command" | "rating" => format!("{base}/reply"),
+        "request" | "command" | "rating" | "event" => format!("{base}/reply"),
         _ => panic!("no reply topic for {topic}"),
     }
 }
