@@ -14,7 +14,7 @@ use tracing::{error, info};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::PROFILE_DAYS;
-use crate::engine::{AfterCommit, EngineContext, Registry, spawn_hall};
+use crate::engine::{AfterCommit, EngineContext, Registry, spawn_hall_on};
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -166,7 +166,12 @@ impl Application {
         let registry = Registry::default();
         let mut hall_tasks = Vec::new();
         for (hall, pending) in halls {
-            let (handle, task) = spawn_hall(hall, pending, ctx.clone());
+            let chain = store
+                .audit_log(hall.spec().id.as_str())
+                .await
+                .context("Failed to read the audit chain")?;
+            let chain = crate::audit::Chain::resume(chain);
+            let (handle, task) = spawn_hall_on(hall, pending, chain, ctx.clone());
             registry.insert(handle);
             hall_tasks.push(task);
         }

@@ -57,6 +57,71 @@ pub fn next(head: Option<&Record>, kind: &str, content: String) -> Record {
     }
 }
 
+/// A hall's chain as its task extends it: the head, and what was last
+/// recorded of each subject (an alert, card, case or follow-up), so that
+/// a state recorded already (a restart applying the same change again) is
+/// not recorded twice.
+#[derive(Debug, Default, Clone)]
+pub struct Chain {
+    head: Option<Record>,
+    last: std::collections::HashMap<String, u64>,
+}
+
+fn fingerprint(content: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    content.hash(&mut h);
+    h.finish()
+}
+
+impl Chain {
+    /// The chain as the store holds it.
+    pub fn resume(records: Vec<Record>) -> Self {
+        let mut chain = Chain::default();
+        for r in records {
+            if let Some(subject) = subject_of(&r.kind, &r.content) {
+                chain.last.insert(subject, fingerprint(&r.content));
+            }
+            chain.head = Some(r);
+        }
+        chain
+    }
+
+    /// The last record.
+    pub fn head(&self) -> Option<&Record> {
+        self.head.as_ref()
+    }
+
+    /// Appends a record of `subject` (None: an action, always recorded),
+    /// unless its content is what was last recorded of it.
+    pub fn append(&mut self, kind: &str, subject: Option<&str>, content: String) -> Option<Record> {
+        if let Some(subject) = subject {
+            let key = format!("{kind}:{subject}");
+            let f = fingerprint(&content);
+            if self.last.get(&key) == Some(&f) {
+                return None;
+            }
+            self.last.insert(key, f);
+        }
+        let record = next(self.head.as_ref(), kind, content);
+        self.head = Some(record.clone());
+        Some(record)
+    }
+}
+
+/// The subject key of a stored record: its kind with the id its content
+/// names (`id` of an alert or card, `reference` of a case, `id` of a
+/// follow-up); None for an action.
+fn subject_of(kind: &str, content: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(content).ok()?;
+    let id = match kind {
+        "case" => v.get("reference")?,
+        "alert" | "card" | "follow_up" => v.get("id")?,
+        _ => return None,
+    };
+    Some(format!("{kind}:{}", id.as_str()?))
+}
+
 /// Where a chain breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Break {
@@ -241,5 +306,43 @@ mod tests {
             verify(&forged, Some((6, &c[5].hash))),
             Err(Break::HeadMismatch(6))
         );
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_records_each_state_once_across_a_restart() {
+        let mut c = Chain::default();
+        let card = r#"{"id":"X-yellow","state":"issued"}"#;
+        assert!(c.append("card", Some("X-yellow"), card.into()).is_some());
+        assert!(c.append("card", Some("X-yellow"), card.into()).is_none());
+        assert!(c.append("action", None, "{}".into()).is_some());
+        assert!(c.append("action", None, "{}".into()).is_some());
+        let stored: Vec<Record> = {
+            let mut out = Vec::new();
+            let mut h: Option<Record> = None;
+            for (k, body) in [("card", card), ("action", "{}"), ("action", "{}")] {
+                let r = next(h.as_ref(), k, body.to_owned());
+                h = Some(r.clone());
+                out.push(r);
+            }
+            out
+        };
+        assert_eq!(stored.last().map(|r| &r.hash), c.head().map(|r| &r.hash));
+        let mut again = Chain::resume(stored);
+        assert!(
+            again
+                .append("card", Some("X-yellow"), card.into())
+                .is_none()
+        );
+        let changed = r#"{"id":"X-yellow","state":"explained"}"#;
+        let r = again
+            .append("card", Some("X-yellow"), changed.into())
+            .unwrap();
+        assert_eq!(r.seq, 4);
+        assert_eq!(r.prev, c.head().unwrap().hash);
     }
 }

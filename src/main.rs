@@ -81,6 +81,17 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Check each hall's tamper-evident record of supervision in the
+    /// configured database: recompute the chain and name the first record
+    /// altered, removed or inserted. Exits 1 when a chain is broken.
+    VerifyLog {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A head an outside party kept from `{prefix}/{hall}/audit/head`,
+        /// as HALL=SEQ:HASH; the chain must end there. Repeatable.
+        #[arg(long)]
+        head: Vec<String>,
+    },
     /// Print the SHA-256 of an access token, for `[[tokens]] sha256`.
     HashToken { token: String },
     /// Write what is generated from the code: the MQTT payloads' JSON
@@ -186,6 +197,47 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 );
             }
             println!("  {} access tokens", s.tokens.len());
+            Ok(())
+        }
+        Command::VerifyLog { config, head } => {
+            let s = load(&config)?;
+            let mut heads = std::collections::HashMap::new();
+            for h in &head {
+                let parsed = h.split_once('=').and_then(|(hall, rest)| {
+                    let (seq, hash) = rest.split_once(':')?;
+                    Some((hall.to_owned(), (seq.parse::<i64>().ok()?, hash.to_owned())))
+                });
+                let (hall, at) =
+                    parsed.ok_or_else(|| anyhow!("--head {h:?} is not HALL=SEQ:HASH"))?;
+                heads.insert(hall, at);
+            }
+            let store = hallwatch::store::Store::open(&s.server.database_url).await?;
+            let mut halls: Vec<String> = s.halls.iter().map(|h| h.id.to_string()).collect();
+            for h in store.audit_halls().await? {
+                if !halls.contains(&h) {
+                    halls.push(h);
+                }
+            }
+            let mut broken = 0;
+            for hall in halls {
+                let records = store.audit_log(&hall).await?;
+                let at = heads.get(&hall).map(|(n, h)| (*n, h.as_str()));
+                match hallwatch::audit::verify(&records, at) {
+                    Ok(n) => {
+                        let last = records.last().map_or(String::from("empty"), |r| {
+                            format!("head {} {}", r.seq, r.hash)
+                        });
+                        println!("{hall}: {n} records, chain intact ({last})");
+                    }
+                    Err(b) => {
+                        broken += 1;
+                        println!("{hall}: BROKEN: {b}");
+                    }
+                }
+            }
+            if broken > 0 {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Schemas { out } => {

@@ -442,8 +442,9 @@ async fn the_back_office_reports_by_mqtt_and_rest_as_one_and_cards_reach_everyon
 
     // The store keeps every report as an event: a restart rebuilds the
     // case the same, with its history.
-    let app =
-        TestApp::spawn_with_clock(settings(&broker.url(), &db, "cases-bo2"), clock.clone()).await;
+    let mut s = settings(&broker.url(), &db, "cases-bo2");
+    s.tokens = vec![token("审批系统", Role::Backoffice, &["h1"], "b-secret")];
+    let app = TestApp::spawn_with_clock(s, clock.clone()).await;
     let store = Store::open(&db).await.unwrap();
     let book = stored_until(&store, "the completed case", |b| {
         b.cases
@@ -458,5 +459,49 @@ async fn the_back_office_reports_by_mqtt_and_rest_as_one_and_cards_reach_everyon
         .unwrap();
     let ops: Vec<&str> = c.history.iter().map(|h| h.id.as_str()).collect();
     assert_eq!(ops, ["ev-1", "ev-5", "ev-6"]);
+
+    // The month's 考评 counts it: accepted, completed late, its 黄牌
+    // upheld; as JSON and as CSV for Excel.
+    let get = |path: &'static str| {
+        http_request(
+            app.port,
+            "GET",
+            path,
+            &[("Authorization", "Bearer b-secret")],
+            "",
+        )
+    };
+    let a = get("/api/halls/h1/appraisal?month=2026-11&by=department").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = a.json();
+    assert_eq!(a["month"], "2026-11");
+    let row = &a["rows"][0];
+    assert_eq!(row["cases_accepted"], 1, "{a}");
+    assert_eq!(row["completed_late"], 1, "{a}");
+    assert_eq!(row["on_time_rate"], 0.0, "{a}");
+    assert_eq!(row["cards"]["yellow"], 1, "{a}");
+    assert_eq!(row["cards"]["upheld"], 1, "{a}");
+    assert!(row["score"].as_f64().unwrap() < 100.0, "{a}");
+    let c = get("/api/halls/h1/appraisal?month=2026-11&format=csv").await;
+    assert_eq!(c.status, 200);
+    assert!(c.header("content-type").unwrap().starts_with("text/csv"));
+    let lines: Vec<&str> = c.body.trim_start_matches('\u{feff}').lines().collect();
+    assert!(lines[0].starts_with("大厅,月份,编码,名称"), "{}", lines[0]);
+    assert_eq!(
+        lines.len(),
+        1 + a["rows"].as_array().unwrap().len(),
+        "{}",
+        c.body
+    );
+    assert!(
+        lines[1].starts_with("测试县政务服务中心,2026-11,"),
+        "{}",
+        lines[1]
+    );
+    let bad = get("/api/halls/h1/appraisal?month=2026-13").await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    // The region roll-up: one per hall in scope.
+    let all = get("/api/appraisal?month=2026-11").await.json();
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
     app.stop().await;
 }

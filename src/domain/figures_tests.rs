@@ -536,7 +536,12 @@ fn a_scripted_day_gives_the_hand_counted_figures() {
     assert_eq!(h.benchmark, Some(50), "01 and 02 worked");
     assert_eq!(h.cases, 3, "the consultation is no case");
     assert_eq!(h.load, Some(0.06), "3 cases / 50");
-    assert_eq!(h.completed, 2);
+    assert_eq!(h.completed, 2, "即办件");
+    assert_eq!(
+        (h.accepted, h.unregistered),
+        (1, 1),
+        "B003 accepted without a case reference: a 未登记承诺件"
+    );
     assert!(
         close(h.on_the_spot_rate.unwrap(), 2.0 / 3.0),
         "consulted left out"

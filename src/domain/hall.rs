@@ -166,6 +166,9 @@ pub enum VisitEnd {
         service_s: i64,
         /// The cases (件) it counted: its `items`, none for a consultation.
         cases: u32,
+        /// An `accepted` finish that opened a case (承诺件 with its
+        /// reference and promised days); false for one without (未登记).
+        registered: bool,
     },
     /// 过号: the citizen did not come.
     Missed { at: DateTime<Utc> },

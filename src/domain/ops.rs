@@ -187,7 +187,9 @@ impl Hall {
                 {
                     return Reply::Refused(refusal);
                 }
-                self.finish(w, t, *outcome, *items, now);
+                let registered = *outcome == Outcome::Accepted
+                    && case.as_ref().is_some_and(|c| c.promised_days.is_some());
+                self.finish(w, t, *outcome, *items, registered, now);
                 ok(Some(&self.tickets[t].no))
             }
             WindowOp::Transfer { to_service } => {
@@ -307,7 +309,15 @@ impl Hall {
         effects.push(Effect::Called(call));
     }
 
-    fn finish(&mut self, w: usize, t: usize, outcome: Outcome, items: u32, now: DateTime<Utc>) {
+    fn finish(
+        &mut self,
+        w: usize,
+        t: usize,
+        outcome: Outcome,
+        items: u32,
+        registered: bool,
+        now: DateTime<Utc>,
+    ) {
         let cases = outcome.cases(items);
         let ticket = &mut self.tickets[t];
         // Finishing a called ticket counts its service from the call.
@@ -332,6 +342,7 @@ impl Hall {
                 at: now,
                 service_s,
                 cases,
+                registered,
             },
         );
         let win = &mut self.windows[w];

@@ -91,6 +91,14 @@ pub struct Figures {
     pub load: Option<f64>,
     /// Tickets finished `completed` (即办件).
     pub completed: u32,
+    /// Tickets finished `accepted` (承诺件). Day figures stored before it
+    /// was counted read 0.
+    #[serde(default)]
+    pub accepted: u32,
+    /// Of those, accepted without a case reference and promised days (a
+    /// version 1 terminal): 未登记承诺件, which no deadline follows.
+    #[serde(default)]
+    pub unregistered: u32,
     /// Tickets finished with an outcome other than `consulted`: what 即办率
     /// is out of. Day figures stored before it was counted read 0.
     #[serde(default)]
@@ -229,6 +237,8 @@ struct Acc {
     ratings: u32,
     satisfied: u32,
     bad: u32,
+    accepted: u32,
+    unregistered: u32,
     alerts: Option<(u32, u32, i64)>,
 }
 
@@ -252,8 +262,13 @@ impl Acc {
                 outcome,
                 service_s,
                 cases,
+                registered,
                 ..
             }) => {
+                if outcome == Outcome::Accepted {
+                    self.accepted += 1;
+                    self.unregistered += u32::from(!registered);
+                }
                 self.served += 1;
                 self.cases = self.cases.saturating_add(cases);
                 self.serviced_s += service_s;
@@ -308,6 +323,8 @@ impl Acc {
             benchmark,
             load: benchmark.map(|b| f64::from(self.cases) / f64::from(b)),
             completed: self.completed,
+            accepted: self.accepted,
+            unregistered: self.unregistered,
             decided: self.with_outcome,
             on_the_spot_rate: ratio(self.completed, self.with_outcome),
             ratings: self.ratings,

@@ -28,8 +28,9 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::domain::{
-    AlertOp, AlertRefusal, AlertView, CardView, CaseBoard, CaseView, DayFigures, DisplaySnapshot,
-    Effect, FollowUpView, Hall, HallId, HallSpec, Input, Refusal, SummaryView,
+    AlertOp, AlertRefusal, AlertView, Appraisal, AppraisalBy, CardView, CaseBoard, CaseView,
+    DayFigures, DisplaySnapshot, Effect, FollowUpView, Hall, HallId, HallSpec, Input, Refusal,
+    SummaryView,
 };
 use crate::metrics::Metrics;
 
@@ -84,6 +85,13 @@ pub enum HallMsg {
     Case {
         reference: String,
         reply: oneshot::Sender<Option<CaseView>>,
+    },
+    /// The month's 考评, with the days before today's figures.
+    Appraisal {
+        month: (i32, u32),
+        by: AppraisalBy,
+        days: Vec<DayFigures>,
+        reply: oneshot::Sender<Option<Appraisal>>,
     },
     /// The hall's 限时办结 view.
     CaseBoard {
@@ -171,6 +179,24 @@ impl HallHandle {
     /// hall has stopped.
     pub async fn case(&self, reference: String) -> Option<Option<CaseView>> {
         self.ask(|reply| HallMsg::Case { reference, reply }).await
+    }
+
+    /// The 考评 of `month`, given the figures of its days before today
+    /// (today's the hall counts itself); None if the hall has stopped,
+    /// Some(None) for no such month.
+    pub async fn appraisal(
+        &self,
+        month: (i32, u32),
+        by: AppraisalBy,
+        days: Vec<DayFigures>,
+    ) -> Option<Option<Appraisal>> {
+        self.ask(|reply| HallMsg::Appraisal {
+            month,
+            by,
+            days,
+            reply,
+        })
+        .await
     }
 
     /// The hall's 限时办结 view; None if the hall has stopped.
@@ -280,8 +306,19 @@ pub fn spawn_hall(
     pending: Vec<Effect>,
     ctx: Arc<EngineContext>,
 ) -> (HallHandle, JoinHandle<()>) {
+    spawn_hall_on(hall, pending, crate::audit::Chain::default(), ctx)
+}
+
+/// [`spawn_hall`], going on with the hall's tamper-evident chain as the
+/// store holds it.
+pub fn spawn_hall_on(
+    hall: Hall,
+    pending: Vec<Effect>,
+    chain: crate::audit::Chain,
+    ctx: Arc<EngineContext>,
+) -> (HallHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(INBOX);
     let spec = Arc::new(hall.spec().clone());
-    let join = tokio::spawn(task::HallTask::new(hall, ctx).run(rx, pending));
+    let join = tokio::spawn(task::HallTask::new(hall, chain, ctx).run(rx, pending));
     (HallHandle { spec, tx }, join)
 }

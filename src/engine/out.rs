@@ -112,6 +112,8 @@ pub enum Outgoing<'a> {
     Alert(&'a AlertView),
     /// A 限时办结 card issued or changed.
     Card(&'a CardView),
+    /// The head of the hall's tamper-evident chain, kept by the broker.
+    AuditHead(&'a HallId, &'a crate::audit::Record),
 }
 
 /// Publishes what hall tasks say, without waiting: a hall never stalls on

@@ -18,7 +18,9 @@ use crate::domain::{
     AlertOp, AlertRefusal, AlertView, CaseEffect, DayFigures, Effect, Hall, Input, KpiView, Reason,
     Refusal, Reply, StaffingAdvice,
 };
-use crate::store::{AlertRow, BookRow, DailyRow, EventRow, Record, RejectionRow, WriteItem};
+use crate::store::{
+    AlertRow, AuditRow, BookRow, DailyRow, EventRow, Record, RejectionRow, WriteItem,
+};
 
 /// Screen messages buffered per hall for slow screens before they lag.
 const SCREEN_BUFFER: usize = 1024;
@@ -33,10 +35,14 @@ pub(super) struct HallTask {
     /// The last staffing advice and KPIs sent, to send only changes.
     last_staffing: Option<StaffingAdvice>,
     last_kpi: Option<KpiView>,
+    /// The hall's tamper-evident chain, and whether its head changed since
+    /// it was last published.
+    chain: crate::audit::Chain,
+    head_due: bool,
 }
 
 impl HallTask {
-    pub(super) fn new(hall: Hall, ctx: Arc<EngineContext>) -> Self {
+    pub(super) fn new(hall: Hall, chain: crate::audit::Chain, ctx: Arc<EngineContext>) -> Self {
         Self {
             hall,
             ctx,
@@ -45,6 +51,8 @@ impl HallTask {
             summary_due: true,
             last_staffing: None,
             last_kpi: None,
+            head_due: chain.head().is_some(),
+            chain,
         }
     }
 
@@ -57,6 +65,7 @@ impl HallTask {
         info!(%hall, "Hall task started.");
         self.publish_window_states();
         self.emit(pending);
+        self.publish_audit_head();
         self.count_open_alerts();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -102,6 +111,27 @@ impl HallTask {
                     .map(|c| self.hall.case_view(c, now));
                 let _ = reply.send(view);
             }
+            HallMsg::Appraisal {
+                month,
+                by,
+                mut days,
+                reply,
+            } => {
+                let today = self.hall.figures(now, false);
+                days.retain(|d| d.date != today.date);
+                days.push(today);
+                let spec = self.hall.spec().clone();
+                let a = crate::domain::appraise(
+                    &spec,
+                    &spec.deductions,
+                    month,
+                    by,
+                    &days,
+                    self.hall.cases(),
+                    now,
+                );
+                let _ = reply.send(a);
+            }
             HallMsg::CaseBoard { reply } => {
                 let _ = reply.send(self.hall.case_board(now));
             }
@@ -109,6 +139,8 @@ impl HallTask {
                 let _ = reply.send(self.handle_casework(*input));
             }
             HallMsg::Republish => {
+                self.head_due = self.chain.head().is_some();
+                self.publish_audit_head();
                 self.publish_window_states();
                 self.summary_due = true;
             }
@@ -133,6 +165,7 @@ impl HallTask {
     fn tick(&mut self) {
         let effects = self.hall.tick(self.now());
         self.emit(effects);
+        self.publish_audit_head();
         // The contract's rate: at most once a second, and only on change.
         if self.summary_due {
             self.summary_due = false;
@@ -203,6 +236,7 @@ impl HallTask {
             }),
         });
         self.emit(applied.effects);
+        self.publish_audit_head();
         if let Some(at) = origin.received {
             self.ctx.metrics.observe_latency(at.elapsed());
         }
@@ -239,8 +273,10 @@ impl HallTask {
                 .journal
                 .send(WriteItem::records(vec![Record::Event(row)]));
             info!(hall = %self.hall.spec().id, %alert, ?op, %by, "Supervisor acted on an alert.");
+            self.audit_action(&input, now);
         }
         self.emit(applied.effects);
+        self.publish_audit_head();
         result
     }
 
@@ -260,6 +296,7 @@ impl HallTask {
             self.ctx
                 .journal
                 .send(WriteItem::records(vec![Record::Event(row)]));
+            self.audit_action(&input, now);
         }
         let answer = match &applied.reply {
             Some(Reply::CaseTaken { subject, duplicate }) => {
@@ -293,7 +330,39 @@ impl HallTask {
             }
         }
         self.emit(applied.effects);
+        self.publish_audit_head();
         answer
+    }
+
+    /// Adds a record to the hall's chain and keeps it.
+    fn audit(&mut self, kind: &str, subject: Option<&str>, content: String) {
+        if let Some(record) = self.chain.append(kind, subject, content) {
+            self.head_due = true;
+            self.ctx
+                .journal
+                .send(WriteItem::records(vec![Record::Audit(AuditRow {
+                    hall: self.hall.spec().id.to_string(),
+                    record,
+                })]));
+        }
+    }
+
+    /// A supervisor's (or back office's) action, as the chain records it.
+    fn audit_action(&mut self, input: &Input, now: chrono::DateTime<chrono::Utc>) {
+        let content = serde_json::json!({"at": now, "input": input}).to_string();
+        self.audit("action", None, content);
+    }
+
+    /// The retained head of the chain, when it moved.
+    fn publish_audit_head(&mut self) {
+        if !std::mem::take(&mut self.head_due) {
+            return;
+        }
+        if let Some(head) = self.chain.head() {
+            let hall = self.hall.spec().id.clone();
+            let head = head.clone();
+            self.publish(Outgoing::AuditHead(&hall, &head));
+        }
     }
 
     /// Turns effects into screen and broker messages.
@@ -370,8 +439,10 @@ impl HallTask {
 
     /// Keeps the cases, cards and follow-ups that changed, as they now
     /// stand; a restart loads them.
-    fn keep_book(&self, changes: &[CaseEffect]) {
-        let hall = self.hall.spec().id.as_str();
+    fn keep_book(&mut self, changes: &[CaseEffect]) {
+        let hall_id = self.hall.spec().id.clone();
+        let hall = hall_id.as_str();
+        let mut audited: Vec<(&'static str, String, String)> = Vec::new();
         let book = self.hall.cases();
         let now = self.now();
         let mut rows = Vec::with_capacity(changes.len());
@@ -380,14 +451,18 @@ impl HallTask {
                 CaseEffect::Case(reference) => {
                     if let Some((n, case)) = book.case_at(reference) {
                         info!(%hall, case = %reference, state = ?case.state, due = ?case.due, "Case changed.");
-                        rows.push(BookRow::of_case(hall, n, case, now));
+                        let row = BookRow::of_case(hall, n, case, now);
+                        audited.push(("case", reference.clone(), row.body.to_string()));
+                        rows.push(row);
                     }
                 }
                 CaseEffect::Card(n) => {
                     let card = book.card_at(*n);
                     info!(%hall, card = %card.id, kind = card.kind.label(), state = ?card.state,
                           department = ?card.department, "Card changed.");
-                    rows.push(BookRow::of_card(hall, *n, card, now));
+                    let row = BookRow::of_card(hall, *n, card, now);
+                    audited.push(("card", card.id.clone(), row.body.to_string()));
+                    rows.push(row);
                     let view = self.hall.card_view(*n);
                     self.publish(Outgoing::Card(&view));
                     let _ = self.ctx.alerts.send(HallFrame {
@@ -398,13 +473,18 @@ impl HallTask {
                 CaseEffect::FollowUp(n) => {
                     let f = book.follow_up_at(*n);
                     info!(%hall, follow_up = %f.id, step = ?f.current().map(|s| s.step), "Follow-up changed.");
-                    rows.push(BookRow::of_follow_up(hall, *n, f, now));
+                    let row = BookRow::of_follow_up(hall, *n, f, now);
+                    audited.push(("follow_up", f.id.clone(), row.body.to_string()));
+                    rows.push(row);
                 }
             }
         }
         self.ctx.journal.send(WriteItem::records(
             rows.into_iter().map(Record::Book).collect(),
         ));
+        for (kind, subject, content) in audited {
+            self.audit(kind, Some(&subject), content);
+        }
     }
 
     /// A message for the hall's screens; no screen connected is no error.
@@ -481,11 +561,16 @@ impl HallTask {
     /// An alert that opened or changed: to every console and dashboard, to
     /// the broker for integrations (SMS gateways), and to the store for
     /// history.
-    fn publish_alert(&self, id: &str) {
+    fn publish_alert(&mut self, id: &str) {
         let Some(alert) = self.hall.alert(id) else {
             return;
         };
         let view = self.hall.alert_view(alert);
+        let content = serde_json::to_string(&view).unwrap_or_default();
+        self.audit("alert", Some(id), content);
+        let Some(alert) = self.hall.alert(id) else {
+            return;
+        };
         info!(hall = %view.hall, alert = %view.id, rule = view.rule.code(), severity = ?view.severity,
               state = ?view.state, escalated = view.escalated, "Alert changed.");
         self.publish(Outgoing::Alert(&view));

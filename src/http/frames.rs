@@ -641,7 +641,7 @@ mod tests {
 
         let at = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00+08:00").unwrap();
         let halls = [ConsoleHall::new(&snapshot.hall.id, &snapshot.hall.name)];
-        let text = alerts_snapshot(at, &halls, &alerts, 1.0);
+        let text = alerts_snapshot(at, &halls, &alerts, &[], 1.0);
         assert!(text.len() <= SNAPSHOT_MAX, "{} bytes", text.len());
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let kept = v["alerts"].as_array().unwrap().len();

@@ -2,6 +2,7 @@
 //! screens. Handlers translate; the halls decide.
 
 mod alerts;
+mod appraisal;
 pub mod auth;
 mod cases;
 pub mod client;
@@ -273,6 +274,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(stats::routes)
         .configure(alerts::routes)
         .configure(cases::routes)
+        .configure(appraisal::routes)
         .configure(auth::routes)
         // After every API route and before the pages' catch-all: JSON 404
         // and 405 for whatever else is asked of /api.

@@ -34,6 +34,11 @@ impl Publisher for MqttPublisher {
             O::Summary(s) => (topic::summary(p, &s.hall), payload::summary(s), true),
             O::Alert(a) => (topic::alert(p, &a.hall), payload::alert(a), false),
             O::Card(c) => (topic::card(p, &c.hall), payload::card(c), false),
+            O::AuditHead(hall, r) => (
+                topic::audit_head(p, hall),
+                payload::audit_head(hall, r),
+                true,
+            ),
         };
         // Never waits: a full request queue drops the message with a warning
         // rather than stall the hall (the next state or summary follows).

@@ -497,6 +497,15 @@ fn bytes<T: serde::Serialize>(payload: &T) -> Vec<u8> {
     serde_json::to_vec(payload).unwrap_or_default()
 }
 
+/// The retained `audit/head` payload.
+pub fn audit_head(hall: &crate::domain::HallId, r: &crate::audit::Record) -> Vec<u8> {
+    bytes(&wire::AuditHead {
+        hall: hall.as_str(),
+        seq: r.seq,
+        hash: &r.hash,
+    })
+}
+
 /// The `card` payload.
 pub fn card(card: &CardView) -> Vec<u8> {
     bytes(&wire::CardMessage {

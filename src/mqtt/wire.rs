@@ -688,6 +688,27 @@ pub struct CardMessage<'a> {
     pub card: &'a CardView,
 }
 
+/// Published by the server, retained, on `{prefix}/{hall}/audit/head`, QoS
+/// 1, after each record it adds to the hall's tamper-evident chain (every
+/// alert transition, card transition, case change and supervisor action):
+/// the chain's last number and hash. An outside party that keeps these can
+/// show a chain rewritten or cut short; `hallwatch verify-log` checks the
+/// stored chain against them.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(
+    title = "Audit chain head (监察记录链头)",
+    example = json!({"hall": "jl-center", "seq": 1842, "hash": "9f2c4e7a1b3d5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8"})
+)]
+pub struct AuditHead<'a> {
+    pub hall: &'a str,
+    /// The number of the last record, from 1.
+    #[schemars(range(min = 1))]
+    pub seq: i64,
+    /// Its SHA-256, hex.
+    #[schemars(regex(pattern = "^[0-9a-f]{64}$"))]
+    pub hash: &'a str,
+}
+
 // ------------------------------------------------------------ reason codes
 
 /// What a reason code means for a device, and on which reply topics it is
@@ -839,6 +860,7 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         one::<CaseEventMessage>("case-event", true),
         one::<CaseReply>("case-reply", false),
         one::<CardMessage<'static>>("card", false),
+        one::<AuditHead<'static>>("audit-head", false),
     ]
 }
 

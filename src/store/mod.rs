@@ -4,6 +4,7 @@
 //! Runtime queries on concrete pools rather than sqlx's `Any` driver, which
 //! has no chrono types; the SQL differs only where the backends do.
 
+mod audit;
 mod book;
 mod log;
 mod sessions;
@@ -169,6 +170,15 @@ pub enum Record {
     Daily(DailyRow),
     /// A case, card or follow-up as it now stands: inserted or replaced.
     Book(BookRow),
+    /// A record of the hall's tamper-evident chain: appended.
+    Audit(AuditRow),
+}
+
+/// A record of a hall's tamper-evident chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub hall: String,
+    pub record: crate::audit::Record,
 }
 
 /// One entry of a hall's case book as it now stands.
@@ -252,7 +262,7 @@ const EVENT_ROWS: usize = 500;
 /// its placeholders, and in the cast (`$json`) that turns an event's JSON
 /// text into the column's type.
 macro_rules! write_records {
-    ($pool:expr, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr) => {{
+    ($pool:expr, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr) => {{
         // A connection whose write failed is closed, never reused: after a
         // failed COMMIT (SQLite on a full disk, say) the database may still
         // hold the transaction open, and the next batch on that connection
@@ -260,7 +270,7 @@ macro_rules! write_records {
         let mut conn = $pool.acquire().await?;
         let written: Result<(), sqlx::Error> = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            write_records!(@each tx, $records, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql, $book_sql);
+            write_records!(@each tx, $records, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql, $book_sql, $audit_sql);
             tx.commit().await
         }
         .await;
@@ -269,7 +279,7 @@ macro_rules! write_records {
             return Err(e.into());
         }
     }};
-    (@each $tx:ident, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr) => {
+    (@each $tx:ident, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr) => {
         let records: &[&Record] = $records;
         let mut at = 0;
         while at < records.len() {
@@ -354,6 +364,17 @@ macro_rules! write_records {
                         .bind(&b.state)
                         .bind(millis(b.updated_at))
                         .bind(Json(&b.body))
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                Record::Audit(a) => {
+                    sqlx::query($audit_sql)
+                        .bind(&a.hall)
+                        .bind(a.record.seq)
+                        .bind(&a.record.kind)
+                        .bind(&a.record.content)
+                        .bind(&a.record.prev)
+                        .bind(&a.record.hash)
                         .execute(&mut *$tx)
                         .await?;
                 }
@@ -466,7 +487,9 @@ impl Store {
                 "INSERT INTO case_book (hall, kind, n, key, state, updated_at, body) \
                  VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hall, kind, n) DO UPDATE SET \
                  key = excluded.key, state = excluded.state, \
-                 updated_at = excluded.updated_at, body = excluded.body"
+                 updated_at = excluded.updated_at, body = excluded.body",
+                "INSERT INTO audit_log (hall, seq, kind, content, prev, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?)"
             ),
             Store::Postgres(pool) => write_records!(
                 pool,
@@ -485,7 +508,9 @@ impl Store {
                 "INSERT INTO case_book (hall, kind, n, key, state, updated_at, body) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hall, kind, n) DO UPDATE SET \
                  key = excluded.key, state = excluded.state, \
-                 updated_at = excluded.updated_at, body = excluded.body"
+                 updated_at = excluded.updated_at, body = excluded.body",
+                "INSERT INTO audit_log (hall, seq, kind, content, prev, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6)"
             ),
         }
         Ok(())
