@@ -20,7 +20,7 @@
 
 import {
   queryParam, parseTime, str, el, ServerClock, RULES, SEVERITIES, ALERT_STATES, NOTE_REQUIRED,
-  livePage, headerClock, everySecond, bindLogout,
+  livePage, headerClock, everySecond, bindLogout, apiUrl, durationText,
 } from './common.js';
 
 // ------------------------------------------------------------------ vocabulary
@@ -267,8 +267,15 @@ function renderScope() {
   p.title = all;
 }
 
+let casesMinute = null;
 function tickClock() {
   tickHeaderClock();
+  // Time left on the open cases: once a minute.
+  const minute = Math.floor(clock.now() / 60000);
+  if (minute !== casesMinute && cases.open.length) {
+    casesMinute = minute;
+    renderCases();
+  }
 
   // Ages in the list ("已持续 12 分钟"): only touch text that changed.
   for (const row of rows.values()) {
@@ -754,6 +761,118 @@ function renderResolved(resolved) {
   omitted.textContent = model.omitted ? `另有 ${model.omitted} 条较早的告警记录未列出，可通过告警查询接口按时间查看` : '';
 }
 
+// ------------------------------------------------------------------ 限时办结
+
+const CARD_STATES = {
+  issued: '待情况说明', explained: '已说明，待审核', upheld: '维持', withdrawn: '申诉撤销', lapsed: '已消除',
+};
+const CARD_LABELS = { warning: '预警', yellow: '黄牌', red: '红牌' };
+const cases = { cards: new Map(), open: [], fetchedAt: 0, timer: null };
+
+function cardOpen(c) {
+  return c.state === 'issued' || c.state === 'explained';
+}
+
+/** A card from the server, or null when it cannot be read. */
+function normCard(c) {
+  if (!c || typeof c !== 'object' || !str(c.id)) return null;
+  return c;
+}
+
+function renderCards() {
+  const all = [...cases.cards.values()]
+    .filter((c) => !filters.hall || c.hall === filters.hall)
+    .sort((a, b) => Number(cardOpen(b)) - Number(cardOpen(a))
+      || (parseTime(b.issued_at) ?? 0) - (parseTime(a.issued_at) ?? 0));
+  const items = all.map((c) => {
+    const li = el('li', 'card-item');
+    li.dataset.cardId = c.id;
+    li.dataset.kind = c.kind;
+    li.dataset.state = c.state;
+    li.dataset.open = String(cardOpen(c));
+    const head = el('p', 'card-head');
+    const badge = el('span', 'card-badge', str(c.label) || CARD_LABELS[c.kind] || c.kind);
+    badge.dataset.kind = c.kind;
+    head.append(badge, el('span', 'card-state', CARD_STATES[c.state] || c.state));
+    if (c.case) head.append(el('span', 'card-ref num', c.case));
+    li.append(head);
+    if (c.message) li.append(el('p', 'card-msg', c.message));
+    const who = [c.hall_name && model.halls.length > 1 ? c.hall_name : '', c.department_name || c.department || '',
+      c.staff_name || c.staff || ''].filter(Boolean).join(' · ');
+    if (who) li.append(el('p', 'case-sub', who));
+    if (c.explanation && c.explanation.text) li.append(el('p', 'case-sub', `情况说明：${c.explanation.text}`));
+    if (c.closure && c.closure.text) li.append(el('p', 'case-sub', `审核意见：${c.closure.text}`));
+    return li;
+  });
+  $('card-list').replaceChildren(...items);
+  const open = all.filter(cardOpen).length;
+  $('cards-count').textContent = model.hadSnapshot ? `${open} 张未结` : '';
+  $('cards-empty').hidden = items.length > 0;
+}
+
+/** 「3 天 4 小时」 for a day or more, else as durationText without seconds. */
+function spanWords(s) {
+  if (s < 86400) return durationText(s, { seconds: false });
+  return `${Math.floor(s / 86400)} 天 ${Math.floor((s % 86400) / 3600)} 小时`;
+}
+
+function leftText(s) {
+  if (s === null || s === undefined) return '暂停计时';
+  return s >= 0 ? `剩余 ${spanWords(s)}` : `已超期 ${spanWords(-s)}`;
+}
+
+function renderCases() {
+  const now = clock.now();
+  const shown = cases.open.filter((c) => !filters.hall || c.hall === filters.hall);
+  const items = shown.map((c) => {
+    const li = el('li', 'case-item');
+    li.dataset.caseRef = c.ref;
+    // Time left counts on from when it was read.
+    const left = Number.isFinite(c.due_in_s) ? c.due_in_s - Math.round((now - cases.fetchedAt) / 1000) : null;
+    li.dataset.late = String(left !== null && left < 0);
+    const head = el('p', 'case-head');
+    head.append(el('span', 'case-ref num', c.ref), el('span', 'case-svc', c.service_name || c.service || ''));
+    head.append(el('span', 'case-left num', c.state === 'suspended' ? '补正中，暂停计时' : leftText(left)));
+    li.append(head);
+    const sub = [c.department_name || '', c.staff_name || c.staff || '', `承诺 ${c.promised_days} 个工作日`]
+      .filter(Boolean).join(' · ');
+    li.append(el('p', 'case-sub', sub));
+    return li;
+  });
+  $('case-list').replaceChildren(...items);
+  $('cases-empty').hidden = items.length > 0;
+}
+
+/** Reads the open cases of the halls in scope (the 限时办结 view). */
+async function fetchCases() {
+  clearTimeout(cases.timer);
+  cases.timer = setTimeout(fetchCases, 60000);
+  const open = [];
+  for (const h of model.halls) {
+    try {
+      const r = await fetch(apiUrl(`api/halls/${encodeURIComponent(h.id)}/cases`), { credentials: 'same-origin' });
+      if (!r.ok) continue;
+      const board = await r.json();
+      for (const c of Array.isArray(board.open) ? board.open : []) open.push({ ...c, hall: h.id });
+    } catch {
+      // The channel says when the server is away; the next round reads again.
+    }
+  }
+  open.sort((a, b) => (a.due_in_s ?? Infinity) - (b.due_in_s ?? Infinity));
+  cases.open = open;
+  cases.fetchedAt = clock.now();
+  renderCases();
+}
+
+function onCard(m) {
+  const c = normCard(m);
+  if (!c) return;
+  cases.cards.set(c.id, c);
+  renderCards();
+  clearTimeout(cases.timer);
+  cases.timer = setTimeout(fetchCases, 500);
+}
+
 function renderAll() {
   const all = [...model.alerts.values()];
   const active = all.filter(isActive);
@@ -761,6 +880,8 @@ function renderAll() {
   renderFilters(active);
   renderList(active);
   renderResolved(resolved);
+  renderCards();
+  renderCases();
   renderScope();
   // Window title: the number of critical alerts, for a console in a background tab.
   const red = active.filter((a) => a.severity === 'critical' && a.state === 'open').length;
@@ -1014,6 +1135,12 @@ function onSnapshot(m) {
   model.omitted = Number.isInteger(m.alerts_omitted) && m.alerts_omitted > 0 ? m.alerts_omitted : 0;
   for (const id of next.keys()) model.known.add(id);
   model.hadSnapshot = true;
+  cases.cards = new Map();
+  for (const raw of Array.isArray(m.cards) ? m.cards : []) {
+    const c = normCard(raw);
+    if (c) cases.cards.set(c.id, c);
+  }
+  fetchCases();
 
   const region = $('alert-region');
   region.setAttribute('aria-busy', 'true');
@@ -1083,6 +1210,7 @@ function onMessage(m) {
     case 'snapshot': onSnapshot(m); break;
     // Deltas before a connection's snapshot cannot be placed; the snapshot has them.
     case 'alert': if (page.live) onAlert(m); break;
+    case 'card': if (page.live) onCard(m); break;
     case 'error': onError(m); break;
     default: break; // 'ping' is dropped by connect(); unknown types: the channel will grow
   }

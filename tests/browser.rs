@@ -117,15 +117,35 @@ async fn a_wait_timeout_alert_appears_on_the_console_and_is_acknowledged_there()
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-console");
     s.tokens = vec![token("效能监察室", Role::Supervisor, &["*"], "s-secret")];
+    // 预警 two working days ahead: a case accepted today for one day
+    // earns its 预警 at once.
+    Arc::make_mut(&mut s.halls[0]).cards.warn_days = 2;
     let clock = Arc::new(ManualClock::new(t0()));
     let app = TestApp::spawn_with_clock(s, clock.clone()).await;
 
     let mut dev = Device::connect(
         broker.port,
         "dev",
-        &["hallwatch/h1/kiosk/k1/reply", "hallwatch/h1/alert"],
+        &[
+            "hallwatch/h1/kiosk/k1/reply",
+            "hallwatch/h1/window/02/reply",
+            "hallwatch/h1/alert",
+        ],
     )
     .await;
+    // A case accepted at window 02 (承诺件, one working day).
+    dev.request(&window("02"), json!({"op": "login", "staff": "S002"}))
+        .await;
+    dev.request(KIOSK, json!({"service": "SB"})).await;
+    dev.request(&window("02"), json!({"op": "call_next"})).await;
+    let r = dev
+        .request(
+            &window("02"),
+            json!({"op": "finish", "outcome": "accepted",
+                   "case": {"ref": "SB-0001", "promised_days": 1}}),
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
     dev.request(KIOSK, json!({"service": "GA"})).await;
     clock.advance(chrono::Duration::minutes(31));
     dev.expect_where("hallwatch/h1/alert", |a| a["rule"] == "wait_timeout")
@@ -142,6 +162,10 @@ async fn a_wait_timeout_alert_appears_on_the_console_and_is_acknowledged_there()
             "s-secret",
             "--expect-rule",
             "wait_timeout",
+            "--expect-card",
+            "warning",
+            "--expect-case",
+            "SB-0001",
         ])
         .arg("--screenshot")
         .arg(&shot)
@@ -157,6 +181,7 @@ async fn a_wait_timeout_alert_appears_on_the_console_and_is_acknowledged_there()
         stdout.contains("READY") && stdout.contains("ACKED"),
         "{stdout}"
     );
+    assert!(stdout.contains("CASES 预警 剩余"), "{stdout}");
 
     // The server agrees: acknowledged, by the token's holder, with the note.
     let acked = dev

@@ -26,6 +26,7 @@ import { parseArgs, out, launchChromium, newPage, describePage } from './lib.mjs
 
 const USAGE = `usage: node console.mjs --base URL --token TOKEN [--expect-rule RULE]
        [--note TEXT] [--path /supervisor.html] [--screenshot FILE]
+       [--expect-card KIND --expect-case REF]
        [--timeout-ms MS] [--viewport 1920x1080]`;
 
 let opts;
@@ -33,7 +34,10 @@ try {
   opts = parseArgs(process.argv.slice(2), {
     base: 'string', token: 'string', 'expect-rule': 'string', note: 'string', path: 'string',
     screenshot: 'string', 'timeout-ms': 'number', viewport: 'viewport',
+    'expect-card': 'string', 'expect-case': 'string',
   }, {
+    expectCard: null,
+    expectCase: null,
     base: null,
     token: null,
     expectRule: 'wait_timeout',
@@ -169,6 +173,17 @@ async function main() {
     return false;
   }, id, { timeout: opts.timeoutMs, polling: 50 });
   await out(`ACKED ${id}`);
+
+  if (opts.expectCard) {
+    phase = `wait for a ${opts.expectCard} card and case ${opts.expectCase} in 限时办结`;
+    const seen = await page.waitForFunction(([kind, ref]) => {
+      const card = document.querySelector(`#card-list [data-kind="${kind}"][data-open="true"]`);
+      const c = [...document.querySelectorAll('#case-list [data-case-ref]')].find((x) => x.dataset.caseRef === ref);
+      if (!card || !c) return null;
+      return `${card.querySelector('.card-badge').textContent} ${c.querySelector('.case-left').textContent}`;
+    }, [opts.expectCard, opts.expectCase], { timeout: opts.timeoutMs, polling: 100 });
+    await out(`CASES ${await seen.jsonValue()}`);
+  }
 
   if (opts.screenshot) {
     phase = 'screenshot';
