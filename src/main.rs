@@ -304,6 +304,13 @@ async fn demo(
     println!();
     println!("  hallwatch demo: open http://{listen}/");
     println!("  supervisor console: http://{listen}/supervisor.html (token: demo-supervisor)");
+    println!("  限时办结: cases accepted at the windows run to their deadlines; the back office");
+    println!(
+        "  completes most on time, some late, and the cards reach the console's 限时办结 panel."
+    );
+    println!(
+        "  monthly 考评 (CSV): http://{listen}/api/halls/jl-center/appraisal?format=csv with Authorization: Bearer demo-backoffice"
+    );
     println!(
         "  MQTT broker: mqtt://{broker_addr}   events: {}",
         database.display()

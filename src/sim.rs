@@ -93,6 +93,8 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     for (h, spec) in halls.into_iter().enumerate() {
         let seed = opts.seed.wrapping_add(h as u64 * 1000);
+        // The cases the windows accept, for the hall's back office.
+        let (cases_tx, cases_rx) = mpsc::channel::<(String, u32)>(4096);
         for w in 0..spec.windows.len() {
             // A spare window (never on duty) stays closed: the staffing
             // advice says when opening it would help.
@@ -102,7 +104,17 @@ pub async fn run(
                 continue;
             }
             let (spec, opts, stop) = (spec.clone(), opts.clone(), stop.clone());
-            tasks.spawn(async move { window_loop(spec, w, opts, seed + w as u64 + 1, stop).await });
+            let cases = cases_tx.clone();
+            tasks.spawn(async move {
+                window_loop(spec, w, opts, seed + w as u64 + 1, cases, stop).await
+            });
+        }
+        if let Some(source) = spec.backoffice.first() {
+            let (spec, opts, stop) = (spec.clone(), opts.clone(), stop.clone());
+            let source = source.to_string();
+            tasks.spawn(async move {
+                backoffice_loop(spec, source, cases_rx, opts, seed + 999, stop).await
+            });
         }
         let (spec, opts, stop) = (spec.clone(), opts.clone(), stop.clone());
         tasks.spawn(async move { kiosk_loop(spec, opts, seed, stop).await });
@@ -265,6 +277,7 @@ async fn window_loop(
     w: usize,
     opts: SimOptions,
     seed: u64,
+    cases: mpsc::Sender<(String, u32)>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -438,18 +451,25 @@ async fn window_loop(
                 .await;
             continue;
         }
+        // A case reference unique across days and restarts (办件编号).
+        let reference = format!("{}-{:08X}-{ticket}", win.id, rng.random::<u32>());
+        let promised_days = rng.random_range(1..=3u32);
         let outcome = match rng.random_range(0..100) {
             0..52 => json!({"op": "finish", "outcome": "completed"}),
             // A ticket that handled two matters: two cases.
             52..60 => json!({"op": "finish", "outcome": "completed", "items": 2}),
             60..80 => json!({"op": "finish", "outcome": "accepted",
-                "case": {"ref": format!("{}-{}", spec.id, ticket), "item": "承诺件", "promised_days": 5}}),
+                "case": {"ref": reference, "item": "承诺件", "promised_days": promised_days}}),
             80..90 => json!({"op": "finish", "outcome": "rejected"}),
             _ => json!({"op": "finish", "outcome": "consulted"}),
         };
-        terminal
+        let accepted = outcome["outcome"] == "accepted";
+        let reply = terminal
             .request(&command_topic, "command", outcome, &stop)
             .await;
+        if accepted && reply.is_some_and(|r| r["ok"] == true) {
+            let _ = cases.try_send((reference, promised_days));
+        }
         if rng.random_bool(0.75) {
             // The citizen reads the pad and presses: a few seconds after
             // the finish, not at once (that would be staff rating).
@@ -499,6 +519,88 @@ async fn window_loop(
     }
     terminal.offline().await;
     rater.offline().await;
+    Ok(())
+}
+
+/// Office seconds of one working day, as the back office paces itself.
+const WORKING_DAY_S: f64 = 8.0 * 3600.0;
+
+/// The hall's back office (审批系统): most cases completed well within
+/// their promise and delivered, some suspended for 补正 and resumed, some
+/// completed late, so the 限时办结 view and its cards fill by themselves.
+async fn backoffice_loop(
+    spec: Arc<HallSpec>,
+    source: String,
+    mut cases: mpsc::Receiver<(String, u32)>,
+    opts: SimOptions,
+    seed: u64,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let p = &opts.prefix;
+    let topic = format!("{p}/{}/case/{source}/event", spec.id);
+    let mut office = Device::connect(
+        &opts,
+        &spec,
+        &source,
+        Some(format!("{p}/{}/case/{source}/reply", spec.id)),
+    )
+    .await
+    .context("back office")?;
+    // What is due when (real time), in order.
+    let mut due: BinaryHeap<Reverse<(tokio::time::Instant, String, &'static str)>> =
+        BinaryHeap::new();
+    let after = |office_s: f64| {
+        tokio::time::Instant::now() + Duration::from_secs_f64((office_s / opts.speed).max(0.05))
+    };
+    loop {
+        let next = due.peek().map(|Reverse((at, _, _))| *at);
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            c = cases.recv() => {
+                let Some((reference, days)) = c else { break };
+                let days = f64::from(days);
+                let plan = rng.random_range(0..100);
+                let done_after = match plan {
+                    // Late: past the deadline by up to a working day and a half.
+                    0..18 => (days + rng.random_range(0.3..1.5)) * WORKING_DAY_S,
+                    _ => rng.random_range(0.15..0.85) * days * WORKING_DAY_S,
+                };
+                if (18..30).contains(&plan) {
+                    let s = rng.random_range(0.05..0.3) * WORKING_DAY_S;
+                    due.push(Reverse((after(s), reference.clone(), "suspend")));
+                    due.push(Reverse((after(s + 0.4 * WORKING_DAY_S), reference.clone(), "resume")));
+                    due.push(Reverse((after(done_after + 0.5 * WORKING_DAY_S), reference.clone(), "complete")));
+                } else {
+                    due.push(Reverse((after(done_after), reference.clone(), "complete")));
+                }
+                let delivered = done_after + rng.random_range(0.6..1.2) * WORKING_DAY_S;
+                if rng.random_bool(0.8) {
+                    due.push(Reverse((after(delivered), reference, "deliver")));
+                }
+            }
+            _ = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            } => {
+                let Some(Reverse((_, reference, op))) = due.pop() else { continue };
+                let mut body = json!({"ref": reference, "op": op});
+                if op == "suspend" {
+                    body["reason"] = json!("补正：申请材料不齐，已一次性告知");
+                }
+                if let Some(r) = office.request(&topic, "event", body, &stop).await
+                    && r["ok"] != true
+                {
+                    debug!(reply = %r, "The back office's report was refused.");
+                }
+            }
+        }
+    }
+    office.offline().await;
     Ok(())
 }
 

@@ -143,11 +143,17 @@ fn the_shipped_example_parses_with_its_two_halls() {
     assert_eq!(s.server.listen, "127.0.0.1:8080");
     assert_eq!(s.mqtt.prefix, "hallwatch");
     assert_eq!(s.mqtt.client_id, "hallwatch-server");
-    assert_eq!(s.tokens.len(), 4);
+    assert_eq!(s.tokens.len(), 5);
+    assert_eq!(s.tokens[4].role, Role::Backoffice);
     assert_eq!(s.tokens[0].role, Role::Manager);
     assert_eq!(s.tokens[1].role, Role::Supervisor);
     assert_eq!(s.tokens[2].role, Role::Admin);
     assert_eq!(s.tokens[3].halls, ["jl-town"]);
+    assert!(
+        s.halls.iter().all(|h| h.backoffice.len() == 1),
+        "each hall's back office reports its cases"
+    );
+    assert_eq!(s.halls[0].cards, crate::domain::CardLimits::default());
 }
 
 #[test]
@@ -1104,4 +1110,15 @@ fn the_kiosks_flood_guards_are_off_unless_set_and_checked_where_set() {
         "halls[h1].kiosk_per_minute",
         "1 to 600",
     );
+}
+
+#[test]
+fn case_limits_and_deductions_are_read_and_checked() {
+    let base = crate::EXAMPLE_CONFIG;
+    let s = Settings::parse(&base.replace("red_days = 3", "red_days = 2")).unwrap();
+    assert_eq!(s.halls[0].cards.red_days, 2);
+    let e = Settings::parse(&base.replace("verify_days = 1", "verify_days = 0")).unwrap_err();
+    assert_eq!(e.field, "cases.verify_days");
+    let e = Settings::parse(&base.replace("yellow = 2.0", "yellow = -1.0")).unwrap_err();
+    assert_eq!(e.field, "cases.deductions.yellow");
 }

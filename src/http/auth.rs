@@ -1060,6 +1060,22 @@ mod tests {
         .unwrap();
         assert_eq!(e.field, "tokens[1].sha256");
         // Upper-case hex is the same hash.
+        let mut scoped = token("m", Role::Manager, &["h1"], "m-secret");
+        scoped.departments = Some(vec!["gaj".into()]);
+        let e = Tokens::from_settings(&[scoped]).err().unwrap();
+        assert_eq!(e.field, "tokens[0].departments");
+        let mut office = token("b", Role::Backoffice, &["h1"], "b-secret");
+        office.departments = Some(vec!["gaj".into()]);
+        let b = Tokens::from_settings(&[office])
+            .unwrap()
+            .authenticate("b-secret")
+            .unwrap();
+        assert!(b.may_report(Some("gaj")));
+        assert!(!b.may_report(Some("rsj")));
+        assert!(
+            !b.may_report(None),
+            "a case of no department is not its to report"
+        );
         let mut upper = token("u", Role::Admin, &["*"], "u-secret");
         upper.sha256 = upper.sha256.to_uppercase();
         let t = Tokens::from_settings(&[upper]).unwrap();
