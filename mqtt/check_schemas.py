@@ -60,6 +60,10 @@ TOPICS = {
     "{prefix}/{id}/call": "call",
     "{prefix}/{id}/summary": "summary",
     "{prefix}/{id}/alert": "alert",
+    "{prefix}/{id}/case/{id}/event": "case-event",
+    "{prefix}/{id}/case/{id}/reply": "case-reply",
+    "{prefix}/{id}/card": "card",
+    "{prefix}/{id}/audit/head": "audit-head",
 }
 PREFIX = "hallwatch"
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")

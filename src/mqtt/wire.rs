@@ -679,7 +679,10 @@ pub struct Summary<'a>(pub &'a SummaryView);
 /// upheld, withdrawn on appeal, lapsed): the supervisors' channel's `card`
 /// message.
 #[derive(Debug, Serialize, JsonSchema)]
-#[schemars(title = "Card (限时办结预警、黄牌、红牌)")]
+#[schemars(
+    title = "Card (限时办结预警、黄牌、红牌)",
+    example = json!({"type": "card", "id": "04-888261D4-G013-yellow", "kind": "yellow", "label": "黄牌", "state": "issued", "hall": "jl-center", "hall_name": "金林县政务服务中心", "case": "04-888261D4-G013", "follow_up": null, "step": null, "service": "GA", "service_name": "公安专项", "department": "gaj", "department_name": "县公安局", "staff": "S005", "staff_name": "陈刚", "issued_at": "2026-12-08T17:30:00+08:00", "due": "2026-12-08T17:30:00+08:00", "message": "公安专项 办件 04-888261D4-G013 已超过办结时限（12月08日 17:30 到期）", "explanation": null, "closure": null})
+)]
 pub struct CardMessage<'a> {
     #[serde(rename = "type")]
     #[schemars(extend("const" = "card"))]
