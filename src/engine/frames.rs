@@ -94,7 +94,7 @@ impl<T> Clone for HallFrame<T> {
 /// What a supervisors' console hears of a hall as it happens.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConsoleMsg {
-    Alert(AlertView),
+    Alert(Box<AlertView>),
     /// A 限时办结 card issued or changed.
     Card(Box<CardView>),
 }

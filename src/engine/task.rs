@@ -581,7 +581,7 @@ impl HallTask {
         self.to_dashboards(DashMsg::Alert(view.clone()));
         let _ = self.ctx.alerts.send(HallFrame {
             hall: view.hall.clone(),
-            frame: Frame::new(ConsoleMsg::Alert(view)),
+            frame: Frame::new(ConsoleMsg::Alert(Box::new(view))),
         });
     }
 

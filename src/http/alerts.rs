@@ -122,7 +122,7 @@ impl Channel for Console {
                 cards.extend(board.cards);
             }
         }
-        cards.sort_by(|a, b| b.issued_at.cmp(&a.issued_at));
+        cards.sort_by_key(|c| std::cmp::Reverse(c.issued_at));
         let snapshot =
             frames::alerts_snapshot(at, &halls, &alerts, &cards, self.state.clock.rate());
         Some((snapshot, frames))
