@@ -459,3 +459,65 @@ async fn the_window_screen_follows_its_window_live_from_login_to_pause() {
     page.finish().await;
     app.stop().await;
 }
+
+/// The monthly 通报 in a real browser: after a login, the sheet counts the
+/// month's case per department, and prints to one A4 page of PDF without
+/// its controls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monthly_appraisal_prints_to_an_a4_page() {
+    use hallwatch::clock::ManualClock;
+    use hallwatch::config::Role;
+    use std::sync::Arc;
+
+    if !browser_ready() {
+        return;
+    }
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-appraisal");
+    s.tokens = vec![token("效能监察室", Role::Supervisor, &["*"], "s-secret")];
+    let app = TestApp::spawn_with_clock(s, Arc::new(ManualClock::new(t0()))).await;
+    let mut dev = Device::replies(broker.port, "dev").await;
+    dev.request(&window("02"), json!({"op": "login", "staff": "S002"}))
+        .await;
+    dev.request(KIOSK, json!({"service": "SB"})).await;
+    dev.request(&window("02"), json!({"op": "call_next"})).await;
+    let r = dev
+        .request(
+            &window("02"),
+            json!({"op": "finish", "outcome": "accepted",
+                   "case": {"ref": "SB-0009", "promised_days": 3}}),
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+
+    let pdf = dir.path().join("tongbao.pdf");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/appraisal.mjs"))
+        .args(["--base", &app.url(""), "--token", "s-secret"])
+        .args(["--path", "/appraisal.html?hall=h1&month=2026-11"])
+        .args(["--expect-key", ""])
+        .arg("--pdf")
+        .arg(&pdf)
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "appraisal.mjs failed: {stdout}");
+    assert!(
+        stdout.contains("READY 测试县政务服务中心 2026年11月效能考评通报"),
+        "{stdout}"
+    );
+    let row = stdout.lines().find(|l| l.starts_with("ROW ")).unwrap();
+    let cells: Vec<&str> = row[4..].split('|').collect();
+    assert_eq!(cells[1], "1", "one case accepted: {row}");
+    assert_eq!(cells.last(), Some(&"100.0"), "nothing deducted yet: {row}");
+    let pdf_line = stdout.lines().find(|l| l.starts_with("PDF ")).unwrap();
+    assert!(pdf_line.ends_with(" 1"), "one A4 page: {pdf_line}");
+    app.stop().await;
+}
