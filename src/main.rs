@@ -92,6 +92,13 @@ enum Command {
         #[arg(long)]
         head: Vec<String>,
     },
+    /// Rebuild every hall's case book (cases, cards, bad reviews'
+    /// follow-ups) from its whole event log and keep it in place of the
+    /// stored one. Run it with the server stopped.
+    Rebuild {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Print the SHA-256 of an access token, for `[[tokens]] sha256`.
     HashToken { token: String },
     /// Write what is generated from the code: the MQTT payloads' JSON
@@ -197,6 +204,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 );
             }
             println!("  {} access tokens", s.tokens.len());
+            Ok(())
+        }
+        Command::Rebuild { config } => {
+            let s = load(&config)?;
+            let store = hallwatch::store::Store::open(&s.server.database_url).await?;
+            let now = chrono::Utc::now();
+            for r in hallwatch::replay::rebuild(&store, &s.halls, now).await? {
+                println!(
+                    "{}: {} events → {} cases, {} cards, {} follow-ups",
+                    r.hall, r.events, r.cases, r.cards, r.follow_ups
+                );
+            }
             Ok(())
         }
         Command::VerifyLog { config, head } => {

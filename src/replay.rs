@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tracing::error;
+use tracing::{error, info};
 
 use crate::config::Settings;
 use crate::domain::{CaseBook, DEDUP_WINDOW, DayFigures, Effect, Hall, HallSpec, Input};
@@ -213,4 +213,76 @@ pub fn count_day(spec: Arc<HallSpec>, log: &HallLog, date: NaiveDate) -> DayFigu
     apply_log(&mut hall, log, drop);
     hall.tick(end - chrono::Duration::milliseconds(1));
     hall.figures(end, true)
+}
+
+/// What `hallwatch rebuild` made of one hall: its case book folded again
+/// from the whole event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebuilt {
+    pub hall: String,
+    pub events: usize,
+    pub cases: usize,
+    pub cards: usize,
+    pub follow_ups: usize,
+}
+
+/// Rebuilds every hall's case book (cases, cards, follow-ups) from its whole
+/// event log, up to `now`, and keeps it in place of the stored one. For a
+/// stopped server: the book is replaced hall by hall.
+pub async fn rebuild(
+    store: &crate::store::Store,
+    halls: &[Arc<HallSpec>],
+    now: DateTime<Utc>,
+) -> Result<Vec<Rebuilt>, crate::store::StoreError> {
+    use crate::store::{BookRow, Record};
+    let mut out = Vec::new();
+    for spec in halls {
+        let id = spec.id.as_str();
+        let log = store
+            .hall_log(id, DateTime::<Utc>::UNIX_EPOCH, DateTime::<Utc>::MAX_UTC)
+            .await?;
+        let start = log
+            .entries()
+            .find_map(Result::ok)
+            .map_or(now, |e| e.received_at);
+        let events = log.len();
+        let spec = spec.clone();
+        let hall = tokio::task::spawn_blocking(move || {
+            let mut hall = Hall::new(spec, start);
+            apply_log(&mut hall, &log, |_| {});
+            hall.tick(now);
+            hall
+        })
+        .await
+        .map_err(|e| crate::store::StoreError::Corrupt(format!("rebuild of {id}: {e}")))?;
+        let book = hall.cases();
+        let mut rows = Vec::new();
+        for (n, c) in book.cases().iter().enumerate() {
+            rows.push(Record::Book(BookRow::of_case(id, n, c, now)));
+        }
+        for (n, c) in book.cards().iter().enumerate() {
+            rows.push(Record::Book(BookRow::of_card(id, n, c, now)));
+        }
+        for (n, f) in book.follow_ups().iter().enumerate() {
+            rows.push(Record::Book(BookRow::of_follow_up(id, n, f, now)));
+        }
+        store.clear_case_book(id).await?;
+        store.write(&rows).await?;
+        info!(
+            hall = id,
+            events,
+            cases = book.cases().len(),
+            cards = book.cards().len(),
+            follow_ups = book.follow_ups().len(),
+            "Rebuilt the case book from the event log."
+        );
+        out.push(Rebuilt {
+            hall: id.to_owned(),
+            events,
+            cases: book.cases().len(),
+            cards: book.cards().len(),
+            follow_ups: book.follow_ups().len(),
+        });
+    }
+    Ok(out)
 }

@@ -504,4 +504,17 @@ async fn the_back_office_reports_by_mqtt_and_rest_as_one_and_cards_reach_everyon
     let all = get("/api/appraisal?month=2026-11").await.json();
     assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
     app.stop().await;
+
+    // Rebuilt from the whole event log, the book is the one kept.
+    let kept = store.case_book("h1").await.unwrap();
+    let settings = settings(&broker.url(), &db, "cases-rebuild");
+    let rebuilt = hallwatch::replay::rebuild(
+        &store,
+        &settings.halls,
+        hallwatch::clock::Clock::now(&*clock),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rebuilt[0].cases, kept.cases.len());
+    assert_eq!(store.case_book("h1").await.unwrap(), kept);
 }
