@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 
 use super::auth;
 use super::openapi::{Forbidden, Unauthorized, Unavailable};
+use super::stats::{field, pct as num};
 use super::{ApiError, AppState, ErrorBody};
 use crate::clock::now_ms;
 use crate::domain::{Appraisal, AppraisalBy, DayFigures, HallId};
@@ -102,26 +103,6 @@ async fn appraise(
         .ok_or_else(|| ApiError::BadRequest(format!("{year}-{month:02} is not a month")))
 }
 
-/// A number for the CSV: blank when there is none.
-fn num(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.4}")).unwrap_or_default()
-}
-
-/// A CSV field, quoted when it needs to be.
-fn field(s: &str) -> String {
-    // A leading =, +, - or @ would be read as a formula by a spreadsheet.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
 /// The appraisals as one CSV table, a row per hall and department (or
 /// staff member), headed in Chinese for the 通报.
 pub fn csv(appraisals: &[Appraisal]) -> String {
@@ -174,13 +155,7 @@ pub fn csv(appraisals: &[Appraisal]) -> String {
 
 fn answer(appraisals: Vec<Appraisal>, csv_wanted: bool, name: &str) -> HttpResponse {
     if csv_wanted {
-        HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((
-                "Content-Disposition",
-                format!("attachment; filename=\"{name}.csv\""),
-            ))
-            .body(csv(&appraisals))
+        super::stats::csv_attachment(&format!("{name}.csv"), csv(&appraisals))
     } else if appraisals.len() == 1 && !name.starts_with("appraisal-all") {
         HttpResponse::Ok().json(&appraisals[0])
     } else {
@@ -275,13 +250,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_fields_are_quoted_and_never_formulas() {
-        assert_eq!(field("县公安局"), "县公安局");
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("=1+1"), "'=1+1");
-        assert_eq!(num(Some(0.5)), "0.5000");
-        assert_eq!(num(None), "");
+    fn the_csv_has_a_row_per_department_under_its_header() {
+        let a = Appraisal {
+            hall: "h1".into(),
+            hall_name: "测试,中心".into(),
+            month: "2026-11".into(),
+            by: AppraisalBy::Department,
+            days: 30,
+            until: chrono::Utc::now(),
+            rows: vec![crate::domain::AppraisalRow {
+                key: "gaj".into(),
+                name: "=县公安局".into(),
+                cases_accepted: 3,
+                on_time_rate: Some(0.5),
+                score: 97.5,
+                ..Default::default()
+            }],
+        };
+        let text = csv(&[a]);
+        let lines: Vec<&str> = text.trim_start_matches('\u{feff}').split("\r\n").collect();
+        let header = lines[0].split(',').count();
+        assert_eq!(
+            lines[1].split(',').count(),
+            header + 1,
+            "the hall name is quoted: {}",
+            lines[1]
+        );
+        assert!(
+            lines[1].starts_with("\"测试,中心\",2026-11,gaj,'=县公安局,,3,"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[1].contains(",50.0,"), "{}", lines[1]);
+        assert!(lines[1].ends_with(",97.5"), "{}", lines[1]);
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub enum StatsAnswer<'a> {
 /// The CSV's first lines, as the document's example.
 fn csv_example() -> String {
     format!(
-        "\u{feff}{}\r\n2026-11-22,窗口,01,1号窗口,,12,11,1,8.3,6.5,21.0,7.9,25,44.0,9,81.8,8,7,1,87.5,72.7,1,1,2.0,,6.5,21.0,当日实时,,2,0,0,0,0,11\r\n",
+        "\u{feff}{}\r\n2026-11-22,窗口,01,1号窗口,,12,11,1,8.3,6.5,21.0,7.9,25,44.0,9,81.8,8,7,1,87.5,72.7,1,1,2.0,,6.5,21.0,当日实时,,2,0,0,0,0,11,2,0\r\n",
         CSV_HEADER.join(",")
     )
 }
@@ -142,14 +142,15 @@ fn csv_example() -> String {
     responses(
         (status = 200,
             description = "The figures. As CSV: UTF-8 with a byte-order mark and CRLF line ends (so \
-                Excel opens the Chinese text by a double click), a Chinese header row of 35 columns \
+                Excel opens the Chinese text by a double click), a Chinese header row of 37 columns \
                 (日期, 类别, 编号, 名称, 取号数, 叫号数, 办结数, 过号数, 过号率(%), 平均等候(分钟), \
                 最长等候(分钟), 平均办理(分钟), 基准(件/日), 负荷(%), 即办件, 即办率(%), 评价数, 满意数, \
                 差评数, 满意率(%), 评价率(%), 告警数, 已确认告警, 平均确认用时(分钟), 绿色通道取号数, \
                 平均总等候(分钟), 最长总等候(分钟), 数据状态, \
                 部门 (the department's code), 值班班次, 迟到, 未到岗, 早退, 离岗次数 (the A角's \
                 attendance, window and staff rows with a rostered A角), 办结件数 (the cases the finished tickets \
-                handled: each its `items`, a consultation none)), then one \
+                handled: each its `items`, a consultation none), 承诺件 (finished `accepted`), \
+                未登记承诺件 (of them, without a case reference and promised days)), then one \
                 row per hall (全厅), service (服务类别), window (窗口) and staff member (工作人员), or of \
                 the `by` kind only. Rates are percentages and durations minutes with one decimal; an \
                 unknown value is an empty cell; waits and service times count office time, and the \
@@ -259,7 +260,7 @@ fn kind_name(kind: &str) -> &'static str {
     }
 }
 
-const CSV_HEADER: [&str; 35] = [
+const CSV_HEADER: [&str; 37] = [
     "日期",
     "类别",
     "编号",
@@ -295,12 +296,14 @@ const CSV_HEADER: [&str; 35] = [
     "早退",
     "离岗次数",
     "办结件数",
+    "承诺件",
+    "未登记承诺件",
 ];
 
 /// A field as a spreadsheet should read it: quoted when it holds a comma,
 /// quote or line break, and never taken for a formula (a staff name comes
 /// from a device and could start with `=`).
-fn field(s: &str) -> String {
+pub(super) fn field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
@@ -313,7 +316,7 @@ fn field(s: &str) -> String {
     }
 }
 
-fn pct(x: Option<f64>) -> String {
+pub(super) fn pct(x: Option<f64>) -> String {
     x.map(|v| format!("{:.1}", v * 100.0)).unwrap_or_default()
 }
 
@@ -369,6 +372,8 @@ fn csv_response(f: &DayFigures, by: Option<Rows>) -> HttpResponse {
             opt(r.attendance.map(|a| a.early_leave)),
             opt(r.attendance.map(|a| a.absences)),
             r.cases.to_string(),
+            r.accepted.to_string(),
+            r.unregistered.to_string(),
         ];
         out.push_str(&cells.join(","));
         out.push_str("\r\n");
@@ -377,6 +382,11 @@ fn csv_response(f: &DayFigures, by: Option<Rows>) -> HttpResponse {
         Some(b) => format!("hallwatch-{}-{}-{b}.csv", f.hall, f.date),
         None => format!("hallwatch-{}-{}.csv", f.hall, f.date),
     };
+    csv_attachment(&name, out)
+}
+
+/// A CSV text as a download named `name`.
+pub(super) fn csv_attachment(name: &str, text: String) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -384,7 +394,7 @@ fn csv_response(f: &DayFigures, by: Option<Rows>) -> HttpResponse {
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{name}\""),
         ))
-        .body(out)
+        .body(text)
 }
 
 #[cfg(test)]
