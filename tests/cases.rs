@@ -297,7 +297,7 @@ async fn the_back_office_reports_by_mqtt_and_rest_as_one_and_cards_reach_everyon
     .await;
     assert_eq!(
         (a.status, a.json()["error"].clone()),
-        (422, json!("unknown_device")),
+        (404, json!("unknown_device")),
         "{}",
         a.body
     );

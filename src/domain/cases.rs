@@ -680,6 +680,10 @@ impl CaseBook {
             .as_deref()
             .map(str::trim)
             .filter(|r| !r.is_empty());
+        // An unknown case is refused as such, whatever else is wrong.
+        if !self.by_ref.contains_key(&event.reference) {
+            return Err(CaseRefusal::UnknownCase);
+        }
         if event.op == CaseOp::Suspend && reason.is_none() {
             return Err(CaseRefusal::NoteRequired);
         }

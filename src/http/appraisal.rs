@@ -24,7 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[into_params(parameter_in = Query)]
 pub(super) struct AppraisalQuery {
     /// The month, `YYYY-MM`; default the current month of the (first) hall.
-    #[param(value_type = Option<String>, pattern = "^[0-9]{4}-[0-9]{2}$", example = "2026-11")]
+    #[param(value_type = Option<String>, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2026-11")]
     month: Option<String>,
     /// `department` (default) or `staff`.
     #[param(value_type = Option<AppraisalBy>)]
@@ -179,8 +179,13 @@ fn answer(appraisals: Vec<Appraisal>, csv_wanted: bool, name: &str) -> HttpRespo
     params(("hall" = HallId, Path, description = "The hall's id."), AppraisalQuery),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
-        (status = 200, description = "The month's 考评 (JSON), or the CSV table with `format=csv`.",
-            body = Appraisal),
+        (status = 200, description = "The month's 考评 (JSON), or the CSV table with `format=csv` \
+            (UTF-8 with a byte-order mark and CRLF, a row per department or staff member, the hall \
+            first).",
+            content(
+                (Appraisal = "application/json"),
+                (String = "text/csv; charset=utf-8"),
+            )),
         (status = 400, description = "`month`, `by` or `format` is not one of its values.", body = ErrorBody,
             example = json!({"error": "bad_request", "message": "month \"2026-13\" is not YYYY-MM"})),
         (status = 401, response = Unauthorized),
@@ -221,7 +226,11 @@ pub(super) async fn hall_appraisal(
     params(AppraisalQuery),
     security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
-        (status = 200, description = "A 考评 per hall (JSON), or the CSV table.", body = Vec<Appraisal>),
+        (status = 200, description = "A 考评 per hall (JSON), or the CSV table.",
+            content(
+                (Vec<Appraisal> = "application/json"),
+                (String = "text/csv; charset=utf-8"),
+            )),
         (status = 400, description = "`month`, `by` or `format` is not one of its values.", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),

@@ -51,9 +51,11 @@ fn hall(state: &AppState, id: &str) -> Result<HallHandle, ApiError> {
 fn refused(r: &Refusal) -> HttpResponse {
     let body = ErrorBody::new(r.reason.code(), &r.message);
     match r.reason {
-        Reason::UnknownCase | Reason::UnknownCard | Reason::UnknownFollowUp => {
-            HttpResponse::NotFound().json(body)
-        }
+        // A source the hall does not register is no back office here.
+        Reason::UnknownCase
+        | Reason::UnknownCard
+        | Reason::UnknownFollowUp
+        | Reason::UnknownDevice => HttpResponse::NotFound().json(body),
         Reason::OutOfOrder
         | Reason::CardOutOfOrder
         | Reason::StepOutOfOrder
@@ -225,10 +227,16 @@ pub struct CaseEventRequest {
     #[schema(value_type = String, pattern = "^[\\x21-\\x7e]{1,64}$")]
     id: String,
     op: CaseOp,
-    /// Why; required to suspend (补正, 特别程序). At most 500 characters.
+    /// Why; required to suspend (补正, 特别程序). At most 500 characters,
+    /// no control characters but line breaks.
     #[serde(default)]
+    #[schema(
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$"
+    )]
     reason: Option<String>,
-    /// The case's reference again, if given: it must be the path's.
+    /// The case's reference again, if given: it must be the path's (409
+    /// `ref_mismatch` otherwise).
     #[serde(default, rename = "ref")]
     reference: Option<String>,
     /// The back office's own time of it (RFC 3339); recorded, never used.
@@ -263,13 +271,13 @@ pub struct CaseEventRequest {
             example = json!({"error": "bad_request", "message": "field `op`: unknown variant `finish`"})),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (status = 404, description = "No such hall, or no such case.", body = ErrorBody,
+        (status = 404, description = "No such hall, no such case (`unknown_case`), or a source the hall does not register (`unknown_device`).", body = ErrorBody,
             example = json!({"error": "unknown_case", "message": "办件不存在"})),
-        (status = 409, description = "The case cannot take this report in its state (`out_of_order`), or the id was used for another report (`id_reused`).", body = ErrorBody,
+        (status = 409, description = "The case cannot take this report in its state (`out_of_order`), the id was used for another report (`id_reused`), or the body's `ref` is not the path's (`ref_mismatch`).", body = ErrorBody,
             example = json!({"error": "out_of_order", "message": "办件当前状态不能进行该操作"})),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = super::openapi::NotJson),
-        (status = 422, description = "`suspend` without a reason (`note_required`), or a source the hall does not register (`unknown_device`).", body = ErrorBody,
+        (status = 422, description = "`suspend` without a reason (`note_required`).", body = ErrorBody,
             example = json!({"error": "note_required", "message": "须填写说明"})),
         (status = 503, response = Unavailable),
     )
@@ -289,7 +297,10 @@ pub(super) async fn report(
     crate::domain::MsgId::parse(&r.id)
         .map_err(|e| ApiError::BadRequest(format!("id {:?} {e}", r.id)))?;
     if r.reference.as_ref().is_some_and(|x| *x != reference) {
-        return Err(ApiError::BadRequest("ref differs from the path's case".into()).into());
+        return Ok(HttpResponse::Conflict().json(ErrorBody::new(
+            "ref_mismatch",
+            "the body's ref is not the path's case",
+        )));
     }
     let reason = text("reason", r.reason, MAX_NOTE)?;
     check_department(&who, &hall, &reference).await?;
@@ -310,7 +321,12 @@ pub(super) async fn report(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"note": "因系统故障延误，已补办"}))]
 pub struct ActionNote {
-    /// At most 500 characters; required.
+    /// Required: not blank, at most 500 characters, no control characters
+    /// but line breaks.
+    #[schema(
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$"
+    )]
     note: String,
 }
 
@@ -452,7 +468,7 @@ mod tests {
         assert_eq!(status(Reason::OutOfOrder), 409);
         assert_eq!(status(Reason::IdReused), 409);
         assert_eq!(status(Reason::NoteRequired), 422);
-        assert_eq!(status(Reason::UnknownDevice), 422);
+        assert_eq!(status(Reason::UnknownDevice), 404);
     }
 
     #[test]
