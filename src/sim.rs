@@ -134,7 +134,9 @@ pub async fn run(
 struct Device {
     client: AsyncClient,
     replies: mpsc::Receiver<Value>,
-    status_topic: String,
+    /// Its presence topic; None for a back-office system, which is no
+    /// device of the hall and says nothing of its presence.
+    status_topic: Option<String>,
     next: u64,
     id_prefix: String,
 }
@@ -146,19 +148,32 @@ impl Device {
         device: &str,
         reply_topic: Option<String>,
     ) -> anyhow::Result<Self> {
-        let status_topic = format!("{}/{}/device/{device}/status", opts.prefix, hall.id);
+        Self::open(opts, hall, device, reply_topic, true).await
+    }
+
+    async fn open(
+        opts: &SimOptions,
+        hall: &HallSpec,
+        device: &str,
+        reply_topic: Option<String>,
+        presence: bool,
+    ) -> anyhow::Result<Self> {
+        let status_topic =
+            presence.then(|| format!("{}/{}/device/{device}/status", opts.prefix, hall.id));
         let mut o = MqttOptions::new(
             format!("sim-{}-{device}", hall.id),
             opts.broker.host.clone(),
             opts.broker.port,
         );
         o.set_keep_alive(Duration::from_secs(15));
-        o.set_last_will(LastWill::new(
-            &status_topic,
-            r#"{"online":false}"#,
-            QoS::AtLeastOnce,
-            true,
-        ));
+        if let Some(topic) = &status_topic {
+            o.set_last_will(LastWill::new(
+                topic,
+                r#"{"online":false}"#,
+                QoS::AtLeastOnce,
+                true,
+            ));
+        }
         let (client, mut eventloop) = AsyncClient::new(o, 64);
         let (tx, replies) = mpsc::channel(64);
         let sub = reply_topic.clone();
@@ -171,12 +186,14 @@ impl Device {
                         if let Some(t) = &sub {
                             let _ = poller.try_subscribe(t.clone(), QoS::AtLeastOnce);
                         }
-                        let _ = poller.try_publish(
-                            status.clone(),
-                            QoS::AtLeastOnce,
-                            true,
-                            r#"{"online":true}"#,
-                        );
+                        if let Some(status) = &status {
+                            let _ = poller.try_publish(
+                                status.clone(),
+                                QoS::AtLeastOnce,
+                                true,
+                                r#"{"online":true}"#,
+                            );
+                        }
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if let Ok(v) = serde_json::from_slice::<Value>(&p.payload)
@@ -245,15 +262,12 @@ impl Device {
     }
 
     async fn offline(self) {
-        let _ = self
-            .client
-            .publish(
-                self.status_topic.clone(),
-                QoS::AtLeastOnce,
-                true,
-                r#"{"online":false}"#,
-            )
-            .await;
+        if let Some(topic) = self.status_topic.clone() {
+            let _ = self
+                .client
+                .publish(topic, QoS::AtLeastOnce, true, r#"{"online":false}"#)
+                .await;
+        }
         let _ = self.client.disconnect().await;
     }
 }
@@ -541,11 +555,12 @@ async fn backoffice_loop(
     let mut rng = SmallRng::seed_from_u64(seed);
     let p = &opts.prefix;
     let topic = format!("{p}/{}/case/{source}/event", spec.id);
-    let mut office = Device::connect(
+    let mut office = Device::open(
         &opts,
         &spec,
         &source,
         Some(format!("{p}/{}/case/{source}/reply", spec.id)),
+        false,
     )
     .await
     .context("back office")?;
