@@ -87,7 +87,7 @@ pub struct CaseSettings {
     pub rectify_days: u32,
     pub call_back_days: u32,
     /// `[cases.deductions]`: points out of 100 per finding.
-    pub deductions: RawDeductions,
+    pub deductions: crate::domain::Deductions,
 }
 
 impl Default for CaseSettings {
@@ -100,45 +100,7 @@ impl Default for CaseSettings {
             verify_days: steps.verify_days,
             rectify_days: steps.rectify_days,
             call_back_days: steps.call_back_days,
-            deductions: RawDeductions::default(),
-        }
-    }
-}
-
-/// `[cases.deductions]`: points deducted from 100 per finding in the
-/// month.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawDeductions {
-    /// Per 黄牌 or 红牌 not withdrawn on appeal.
-    pub yellow: f64,
-    pub red: f64,
-    /// Per case overdue (completed late, or pending past its deadline).
-    pub overdue_case: f64,
-    /// Per follow-up step done late.
-    pub late_step: f64,
-    /// Per bad review (差评).
-    pub bad_review: f64,
-    /// Per late arrival, shift not arrived, early leave, absence from post.
-    pub late: f64,
-    pub not_arrived: f64,
-    pub early_leave: f64,
-    pub absence: f64,
-}
-
-impl Default for RawDeductions {
-    fn default() -> Self {
-        let d = crate::domain::Deductions::default();
-        Self {
-            yellow: d.yellow,
-            red: d.red,
-            overdue_case: d.overdue_case,
-            late_step: d.late_step,
-            bad_review: d.bad_review,
-            late: d.late,
-            not_arrived: d.not_arrived,
-            early_leave: d.early_leave,
-            absence: d.absence,
+            deductions: crate::domain::Deductions::default(),
         }
     }
 }

@@ -20,14 +20,21 @@ use super::duty::Attendance;
 use super::spec::HallSpec;
 use super::stats::DayFigures;
 
-/// What one finding costs out of 100.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What one finding costs out of 100: `[cases.deductions]` in the
+/// configuration, each field defaulting to the value below.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Deductions {
+    /// Per 黄牌 or 红牌 not withdrawn on appeal.
     pub yellow: f64,
     pub red: f64,
+    /// Per case overdue (completed late, or pending past its deadline).
     pub overdue_case: f64,
+    /// Per follow-up step done late.
     pub late_step: f64,
+    /// Per bad review (差评).
     pub bad_review: f64,
+    /// Per late arrival, shift not arrived, early leave, absence from post.
     pub late: f64,
     pub not_arrived: f64,
     pub early_leave: f64,

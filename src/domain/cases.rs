@@ -53,19 +53,8 @@ impl Default for CardLimits {
     }
 }
 
+code_enum! {
 /// Where a case is in its life.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
 pub enum CaseState {
     /// Accepted and running against its deadline.
     Open,
@@ -79,6 +68,7 @@ pub enum CaseState {
     /// Withdrawn by the applicant.
     Withdrawn,
 }
+}
 
 impl CaseState {
     /// Still running (or stopped) against its deadline.
@@ -87,19 +77,8 @@ impl CaseState {
     }
 }
 
+code_enum! {
 /// What the back office reports of a case.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
 pub enum CaseOp {
     Suspend,
     Resume,
@@ -107,17 +86,6 @@ pub enum CaseOp {
     Deliver,
     Withdraw,
 }
-
-impl CaseOp {
-    pub fn name(self) -> &'static str {
-        match self {
-            CaseOp::Suspend => "suspend",
-            CaseOp::Resume => "resume",
-            CaseOp::Complete => "complete",
-            CaseOp::Deliver => "deliver",
-            CaseOp::Withdraw => "withdraw",
-        }
-    }
 }
 
 /// A case as accepted at a window.
@@ -211,29 +179,16 @@ impl Case {
     }
 }
 
+code_enum! {
 /// The colour of a card.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum CardKind {
+pub enum CardKind: PartialOrd, Ord {
     /// 预警: the deadline is near.
     Warning,
     /// 黄牌: overdue.
     Yellow,
     /// 红牌: overdue by the configured working days.
     Red,
+}
 }
 
 impl CardKind {
@@ -246,19 +201,8 @@ impl CardKind {
     }
 }
 
+code_enum! {
 /// Where a card is in its life.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
 pub enum CardState {
     /// Issued, waiting for the department's 情况说明.
     Issued,
@@ -271,6 +215,7 @@ pub enum CardState {
     Withdrawn,
     /// A 预警 that is over: the case completed, or a 黄牌 followed.
     Lapsed,
+}
 }
 
 impl CardState {
@@ -317,19 +262,8 @@ pub struct Card {
     pub closure: Option<CardNote>,
 }
 
+code_enum! {
 /// What a supervisor or a department does to a card.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
 pub enum CardOp {
     /// The department's 情况说明.
     Explain,
@@ -338,24 +272,11 @@ pub enum CardOp {
     /// A supervisor withdraws it on appeal.
     Withdraw,
 }
+}
 
+code_enum! {
 /// The steps of a bad review's follow-up, in order.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum FollowStep {
+pub enum FollowStep: PartialOrd, Ord {
     /// 核实: what happened, from the window and the record.
     Verify,
     /// 整改: what the department changed.
@@ -363,27 +284,14 @@ pub enum FollowStep {
     /// 回访: the citizen called back.
     CallBack,
 }
+}
 
 impl FollowStep {
-    pub const ALL: [FollowStep; 3] = [
-        FollowStep::Verify,
-        FollowStep::Rectify,
-        FollowStep::CallBack,
-    ];
-
     pub fn label(self) -> &'static str {
         match self {
             FollowStep::Verify => "核实",
             FollowStep::Rectify => "整改",
             FollowStep::CallBack => "回访",
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            FollowStep::Verify => "verify",
-            FollowStep::Rectify => "rectify",
-            FollowStep::CallBack => "call_back",
         }
     }
 
