@@ -324,15 +324,9 @@ impl Hall {
         }
     }
 
-    /// The hall's 限时办结 view at `now`.
-    pub fn case_board(&self, now: DateTime<Utc>) -> CaseBoard {
-        let mut open: Vec<&Case> = self
-            .cases
-            .cases()
-            .iter()
-            .filter(|c| c.state.is_pending())
-            .collect();
-        open.sort_by_key(|c| (c.due.is_none(), c.due, c.accepted_at));
+    /// Every card still open, and those closed in the last 30 days,
+    /// newest first: what the 限时办结 view and a console's snapshot show.
+    pub fn recent_cards(&self, now: DateTime<Utc>) -> Vec<CardView> {
         let recent = now - chrono::Duration::days(30);
         let mut cards: Vec<&Card> = self
             .cases
@@ -344,11 +338,23 @@ impl Hall {
             })
             .collect();
         cards.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then(a.id.cmp(&b.id)));
+        cards.into_iter().map(|c| self.card_view_of(c)).collect()
+    }
+
+    /// The hall's 限时办结 view at `now`.
+    pub fn case_board(&self, now: DateTime<Utc>) -> CaseBoard {
+        let mut open: Vec<&Case> = self
+            .cases
+            .cases()
+            .iter()
+            .filter(|c| c.state.is_pending())
+            .collect();
+        open.sort_by_key(|c| (c.due.is_none(), c.due, c.accepted_at));
         CaseBoard {
             hall: self.spec.id.clone(),
             hall_name: self.spec.name.clone(),
             open: open.into_iter().map(|c| self.case_view(c, now)).collect(),
-            cards: cards.into_iter().map(|c| self.card_view_of(c)).collect(),
+            cards: self.recent_cards(now),
             follow_ups: self
                 .cases
                 .follow_ups()

@@ -93,6 +93,10 @@ pub enum HallMsg {
         days: Vec<DayFigures>,
         reply: oneshot::Sender<Option<Appraisal>>,
     },
+    /// The hall's cards open or closed lately, for a console's snapshot.
+    Cards {
+        reply: oneshot::Sender<Vec<CardView>>,
+    },
     /// The hall's 限时办结 view.
     CaseBoard {
         reply: oneshot::Sender<CaseBoard>,
@@ -197,6 +201,14 @@ impl HallHandle {
             reply,
         })
         .await
+    }
+
+    /// The hall's cards still open and those closed in the last 30 days,
+    /// newest first; none if the hall has stopped.
+    pub async fn recent_cards(&self) -> Vec<CardView> {
+        self.ask(|reply| HallMsg::Cards { reply })
+            .await
+            .unwrap_or_default()
     }
 
     /// The hall's 限时办结 view; None if the hall has stopped.

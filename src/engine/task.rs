@@ -132,6 +132,9 @@ impl HallTask {
                 );
                 let _ = reply.send(a);
             }
+            HallMsg::Cards { reply } => {
+                let _ = reply.send(self.hall.recent_cards(now));
+            }
             HallMsg::CaseBoard { reply } => {
                 let _ = reply.send(self.hall.case_board(now));
             }

@@ -118,9 +118,7 @@ impl Channel for Console {
         let alerts = collect(&self.halls).await;
         let mut cards = Vec::new();
         for h in &self.halls {
-            if let Some(board) = h.case_board().await {
-                cards.extend(board.cards);
-            }
+            cards.extend(h.recent_cards().await);
         }
         cards.sort_by_key(|c| std::cmp::Reverse(c.issued_at));
         let snapshot =

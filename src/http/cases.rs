@@ -383,8 +383,8 @@ pub(super) async fn card(
     let note: ActionNote = body(&req, &bytes, "{\"note\": \"...\"}")?;
     let note = text("note", Some(note.note), MAX_NOTE)?.unwrap_or_default();
     if who.role == Role::Backoffice {
-        let board = hall.case_board().await.ok_or(ApiError::Unavailable)?;
-        if let Some(c) = board.cards.iter().find(|c| c.id == card)
+        let cards = hall.recent_cards().await;
+        if let Some(c) = cards.iter().find(|c| c.id == card)
             && !who.may_report(c.department.as_deref())
         {
             return Err(auth::AuthError::Forbidden.into());
