@@ -22,7 +22,7 @@ use crate::mqtt::acks::AckQueue;
 use crate::mqtt::delivery::Delivery;
 use crate::mqtt::outgoing::MqttPublisher;
 use crate::mqtt::{client, ingest::Ingest, payload};
-use crate::replay::{Replay, Replayed, hall_replay_start, replay_start};
+use crate::replay::{Before, Replay, Replayed, hall_replay_start, replay_start};
 use crate::store::{DailyRow, Record, Store, spawn_writer};
 
 /// A built server, ready to run.
@@ -86,8 +86,11 @@ impl Application {
                 .case_book(spec.id.as_str())
                 .await
                 .context("Failed to read the case book")?;
+            let days = crate::figures::month_before(&store, spec, start, now)
+                .await
+                .context("Failed to read the month's kept figures")?;
             count += log.len();
-            replay.fold(i, spec.clone(), start, arrivals, book, log);
+            replay.fold(i, spec.clone(), start, Before { arrivals, days }, book, log);
         }
         let read_ms = started.elapsed().as_millis() as u64;
         // Another process's halls, or ones no longer configured.

@@ -5,11 +5,50 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use tracing::{info, warn};
 
 use crate::domain::{DayFigures, HallSpec};
 use crate::store::{DailyRow, Record, Store, StoreError};
+
+/// The kept figures of the month's days before `start` (a replay's start):
+/// what the repeat findings count on the days the replay does not fold.
+/// Every day that ended is kept as it ends, or at the next start's replay,
+/// so a day not kept had no events; kept figures that cannot be read (an
+/// older version's) are counted again from the log.
+pub async fn month_before(
+    store: &Store,
+    spec: &Arc<HallSpec>,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<DayFigures>, StoreError> {
+    let date = spec.local_date(start);
+    let Some(first) = date.with_day(1) else {
+        return Ok(Vec::new());
+    };
+    let Some(last) = date.pred_opt().filter(|d| *d >= first) else {
+        return Ok(Vec::new());
+    };
+    let kept = store
+        .daily_figures_between(spec.id.as_str(), &first.to_string(), &last.to_string())
+        .await?;
+    let mut out = Vec::with_capacity(kept.len());
+    for body in kept {
+        match serde_json::from_value::<DayFigures>(body.clone()) {
+            Ok(f) => out.push(f),
+            Err(_) => {
+                let date = body
+                    .get("date")
+                    .and_then(|d| d.as_str())
+                    .and_then(|d| d.parse::<NaiveDate>().ok());
+                if let Some(d) = date {
+                    out.push(past_day(store, spec.clone(), d, now).await?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// The figures of `date`, a day before today in the hall.
 pub async fn past_day(

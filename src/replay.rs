@@ -46,14 +46,22 @@ pub struct Replayed {
     pub days: Vec<DayFigures>,
 }
 
-/// One hall to fold: its place, spec, where its replay starts, the tickets
-/// it issued on the days before (which its forecast learns from), and its
-/// log from the start.
+/// What a hall learns from the days before its replay starts: the
+/// tickets it issued (its forecast's arrival profile) and the kept figures
+/// of the month's earlier days (the repeat findings' tally).
+#[derive(Debug, Default)]
+pub struct Before {
+    pub arrivals: Vec<DateTime<Utc>>,
+    pub days: Vec<DayFigures>,
+}
+
+/// One hall to fold: its place, spec, where its replay starts, what it
+/// learns from the days before, its case book and its log from the start.
 struct Job {
     index: usize,
     spec: Arc<HallSpec>,
     start: DateTime<Utc>,
-    arrivals: Vec<DateTime<Utc>>,
+    before: Before,
     book: StoredBook,
     log: HallLog,
 }
@@ -101,7 +109,7 @@ impl Replay {
         index: usize,
         spec: Arc<HallSpec>,
         start: DateTime<Utc>,
-        arrivals: Vec<DateTime<Utc>>,
+        before: Before,
         book: StoredBook,
         log: HallLog,
     ) {
@@ -109,7 +117,7 @@ impl Replay {
             index,
             spec,
             start,
-            arrivals,
+            before,
             book,
             log,
         };
@@ -160,7 +168,8 @@ fn fold_hall(job: Job, now: DateTime<Utc>) -> Folded {
     } = job.book;
     let mut hall = Hall::new(job.spec.clone(), job.start);
     hall.restore_cases(CaseBook::restore(&job.spec, cases, cards, follow_ups));
-    hall.learn_arrivals(&job.arrivals);
+    hall.learn_arrivals(&job.before.arrivals);
+    hall.keep_past_days(&job.before.days);
     apply_log(&mut hall, &job.log, |effects| {
         for e in effects {
             match e {

@@ -161,3 +161,68 @@ async fn on_a_service_saturday_only_the_window_on_duty_raises_unattended_and_dev
     }
     app.stop().await;
 }
+
+/// A staff member's third lapse of the month, counted across a restart:
+/// 李四 (A角 of window 01 on weekdays) is not there at 09:05 on Monday and
+/// on Tuesday (and arrives late, staying the day); the server restarts on Wednesday replaying one day, so
+/// Monday's lapse comes from its kept figures; Wednesday's third lapse
+/// raises a critical `repeat_finding` escalated at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_lapse_in_a_month_is_counted_across_a_restart() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let settings = || {
+        let mut s = duty_settings(&broker, &db);
+        s.server.replay_days = 1;
+        s
+    };
+    let monday = t0();
+    let minutes = chrono::Duration::minutes;
+    let clock = Arc::new(ManualClock::new(monday));
+    let app = TestApp::spawn_with_clock(settings(), clock.clone()).await;
+    let mut dev = Device::connect(
+        broker.port,
+        "repeat-dev",
+        &["hallwatch/h1/alert", "hallwatch/h1/window/01/reply"],
+    )
+    .await;
+    let login = json!({"op": "login", "staff": "S002"});
+    for day in 0..2 {
+        let morning = monday + chrono::Duration::days(day);
+        clock.set(morning + minutes(6));
+        // Not arrived at 09:05: the unattended alert follows at 09:15.
+        clock.set(morning + minutes(16));
+        dev.expect_where("hallwatch/h1/alert", |a| {
+            a["rule"] == "window_unattended" && a["state"] == "open"
+        })
+        .await;
+        // Late, and then at the window for the rest of the day.
+        let reply = dev.request(&window("01"), login.clone()).await;
+        assert!(!reply.to_string().contains("refused"), "{reply}");
+    }
+    // Tuesday's end, then a restart on Wednesday morning.
+    clock.set(monday + chrono::Duration::days(2) - minutes(1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.stop().await;
+    let wednesday = monday + chrono::Duration::days(2);
+    clock.set(wednesday);
+    let app = TestApp::spawn_with_clock(settings(), clock.clone()).await;
+    clock.set(wednesday + minutes(5));
+    let repeat = dev
+        .expect_where("hallwatch/h1/alert", |a| a["rule"] == "repeat_finding")
+        .await;
+    assert_eq!(repeat["severity"], "critical", "{repeat}");
+    assert_eq!(repeat["escalated"], true, "{repeat}");
+    assert_eq!(repeat["department"], "gaj", "{repeat}");
+    // Wednesday's, not one of the two days before.
+    assert_eq!(repeat["opened_at"], "2026-11-25T09:05:00+08:00", "{repeat}");
+    let message = repeat["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("李四（工号 S002）本月第 3 次") && message.contains("未到岗"),
+        "{repeat}"
+    );
+    app.stop().await;
+}

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{DeviceId, ServiceCode, TicketNo, WindowId};
+use super::ids::{DeviceId, ServiceCode, StaffId, TicketNo, WindowId};
 pub use super::rules::Rule;
 
 impl Subject {
@@ -24,6 +24,8 @@ impl Subject {
             Subject::Service(s) => format!("s{s}"),
             Subject::Device(d) => format!("d{d}"),
             Subject::Hall => "hall".into(),
+            Subject::Staff(id) => format!("p{id}"),
+            Subject::Department(code) => format!("u{code}"),
         }
     }
 }
@@ -83,6 +85,10 @@ pub enum Subject {
     Device(DeviceId),
     /// The hall as a whole (a share of the day's tickets).
     Hall,
+    /// A staff member, by 工号 (repeat lapses in a month).
+    Staff(StaffId),
+    /// A department, by code (repeat 红牌 in a month).
+    Department(String),
 }
 
 /// Who did something to an alert, when, and what they wrote.

@@ -483,6 +483,8 @@ pub struct CaseBook {
     next_of: HashMap<Item, DateTime<Utc>>,
     /// The case each back-office report was taken for, by (source, id).
     by_event: HashMap<(String, String), usize>,
+    /// The 红牌, by when they were issued: a month's are a range.
+    reds: BTreeSet<(DateTime<Utc>, usize)>,
 }
 
 impl CaseBook {
@@ -645,6 +647,12 @@ impl CaseBook {
                         .map(move |h| ((h.source.clone(), h.id.clone()), i))
                 })
                 .collect(),
+            reds: cards
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.kind == CardKind::Red)
+                .map(|(i, c)| (c.issued_at, i))
+                .collect(),
             cases,
             cards,
             follow_ups,
@@ -753,6 +761,12 @@ impl CaseBook {
             }
         }
         effects
+    }
+
+    /// The 红牌 issued from `from` on, oldest first: a month's without a
+    /// walk over every card.
+    pub fn reds_since(&self, from: DateTime<Utc>) -> impl Iterator<Item = &Card> {
+        self.reds.range((from, 0)..).map(|&(_, c)| &self.cards[c])
     }
 
     /// When the book next changes by itself.
@@ -1009,6 +1023,9 @@ impl CaseBook {
                 closure: None,
             };
             self.by_card.insert(card.id.clone(), c);
+            if k == CardKind::Red {
+                self.reds.insert((at, c));
+            }
             self.cards.push(card);
             self.cases[i].cards.push(c);
             effects.push(CaseEffect::Card(c));

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use super::alert::Rule;
-use super::cases::{NewCase, NewFollowUp, Reported};
+use super::cases::{CaseEffect, NewCase, NewFollowUp, Reported};
+use super::checks::Aspects;
 use super::event::{CaseRef, Input, Reason, Refusal, Reply};
 use super::hall::{Applied, Effect, Hall};
 
@@ -19,8 +20,18 @@ impl Hall {
     pub(super) fn tick_cases(&mut self, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
         if self.cases.next_due().is_some_and(|at| at <= now) {
             let spec = self.spec.clone();
-            effects.extend(self.cases.tick(&spec, now).into_iter().map(Effect::Case));
+            let changed = self.cases.tick(&spec, now);
+            self.book_changed(changed, effects);
         }
+    }
+
+    /// Hands what changed in the book on as effects; a card that changed
+    /// is something the rules that read the cards must look at.
+    fn book_changed(&mut self, changed: Vec<CaseEffect>, effects: &mut Vec<Effect>) {
+        if changed.iter().any(|e| matches!(e, CaseEffect::Card(_))) {
+            self.checks.changed(Aspects::CARDS);
+        }
+        effects.extend(changed.into_iter().map(Effect::Case));
     }
 
     /// Opens the case a window accepted for ticket `t`: refused (and the
@@ -47,7 +58,7 @@ impl Hall {
         let spec = self.spec.clone();
         match self.cases.accept(&spec, new, now) {
             Ok(changed) => {
-                effects.extend(changed.into_iter().map(Effect::Case));
+                self.book_changed(changed, effects);
                 Ok(())
             }
             Err(refusal) => Err(Refusal::with(
@@ -95,7 +106,7 @@ impl Hall {
         let spec = self.spec.clone();
         for new in opened {
             let changed = self.cases.open_follow_up(&spec, new, now);
-            effects.extend(changed.into_iter().map(Effect::Case));
+            self.book_changed(changed, effects);
         }
     }
 
@@ -160,7 +171,9 @@ impl Hall {
         };
         let (reply, record, duplicate) = match result {
             Ok((subject, reported)) => {
-                effects.extend(reported.effects.into_iter().map(Effect::Case));
+                self.book_changed(reported.effects, effects);
+                // A card issued or closed may make a repeat finding.
+                effects.extend(self.supervise(now));
                 (
                     Reply::CaseTaken {
                         subject,

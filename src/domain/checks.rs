@@ -37,6 +37,8 @@ impl Aspects {
     pub const PRESENCE: Aspects = Aspects(1 << 5);
     /// How many tickets each service issued today.
     pub const ISSUED: Aspects = Aspects(1 << 6);
+    /// The cards of the case book (issued, closed).
+    pub const CARDS: Aspects = Aspects(1 << 7);
 
     pub const fn or(self, other: Aspects) -> Aspects {
         Aspects(self.0 | other.0)

@@ -130,9 +130,33 @@ fn checking_only_what_an_input_changes_keeps_the_alerts_of_checking_everything()
     t.rating_integrity.quick_s = 90.0;
     t.rating_integrity.quick_after = 2;
     t.escalation.escalate_after_s = 300;
+    t.repeat_finding.lapses = 2;
     for w in &mut s.windows {
         w.benchmark = 4;
     }
+    // Registered staff, and window 01 on a weekday rota with its A角, so
+    // lapses (late, not arrived, away) come and go with the logins.
+    s.staff = ["S01", "S02", "S03", "D1"]
+        .iter()
+        .map(|id| StaffMember {
+            id: StaffId::parse(id).unwrap(),
+            name: id.to_string(),
+            department: None,
+            roles: Vec::new(),
+        })
+        .collect();
+    let mut weekdays = DaySet::default();
+    weekdays.weekdays[..5].fill(true);
+    s.windows[0].roster = vec![DutyPeriod {
+        days: weekdays,
+        spans: ["09:00-12:00", "13:30-17:30"]
+            .iter()
+            .map(|x| Span::parse(x).unwrap())
+            .collect(),
+        a: Some(0),
+        b: Some(1),
+    }];
+    s.windows[0].duty = Some(duty_hours(&s.windows[0].roster, &s.calendar));
     for svc in &mut s.services {
         svc.wait_limit_s = (600, 1200);
         svc.service_limit_s = (300, 900);

@@ -411,7 +411,35 @@ pub struct Attendance {
     pub absent_s: i64,
 }
 
+/// A lapse of a rostered A角 that the repeat findings count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lapse {
+    /// 迟到: arrived after the start plus the grace.
+    Late,
+    /// 未到岗: not arrived by then.
+    NotArrived,
+    /// 离岗 (空岗): away from post longer than the absence limit.
+    Absent,
+}
+
+impl Lapse {
+    /// Its name on screens.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lapse::Late => "迟到",
+            Lapse::NotArrived => "未到岗",
+            Lapse::Absent => "离岗",
+        }
+    }
+}
+
 impl Attendance {
+    /// The lapses the repeat findings count: late arrivals, shifts not
+    /// arrived and absences from post.
+    pub fn lapses(&self) -> u32 {
+        self.late + self.not_arrived + self.absences
+    }
+
     pub(super) fn add(&mut self, o: &Attendance) {
         self.shifts += o.shifts;
         self.late += o.late;
@@ -453,6 +481,19 @@ impl Hall {
 
     /// How the A角 of one shift kept it, counted at `now`.
     pub fn shift_attendance(&self, shift: &Shift, now: DateTime<Utc>) -> Attendance {
+        self.shift_record(shift, now, &mut |_, _| {})
+    }
+
+    /// [`Hall::shift_attendance`], handing each lapse of the A角 to
+    /// `lapse` with the instant it became one: 未到岗 (and a late arrival,
+    /// which is one that arrived after all) at the start plus the grace, a
+    /// 离岗 when it outlasted the absence limit.
+    fn shift_record(
+        &self,
+        shift: &Shift,
+        now: DateTime<Utc>,
+        lapse: &mut dyn FnMut(Lapse, DateTime<Utc>),
+    ) -> Attendance {
         let mut out = Attendance::default();
         let Some(a) = shift.a else { return out };
         if now < shift.start {
@@ -482,20 +523,26 @@ impl Hall {
         let Some(first) = covered.first() else {
             if now >= shift.start + grace {
                 out.not_arrived = 1;
+                lapse(Lapse::NotArrived, shift.start + grace);
             }
             return out;
         };
         if first.0 > shift.start + grace {
             out.late = 1;
+            lapse(Lapse::Late, shift.start + grace);
         }
-        let mut absent = |gap: i64| {
+        // A gap counts once longer than the limit in whole seconds.
+        let over = chrono::Duration::seconds(limits.absence_s + 1);
+        let mut absent = |from: DateTime<Utc>, to: DateTime<Utc>| {
+            let gap = (to - from).num_seconds();
             if gap > limits.absence_s {
                 out.absences += 1;
                 out.absent_s += gap;
+                lapse(Lapse::Absent, from + over);
             }
         };
         for pair in covered.windows(2) {
-            absent((pair[1].0 - pair[0].1).num_seconds());
+            absent(pair[0].1, pair[1].0);
         }
         let last = covered[covered.len() - 1];
         if last.2 {
@@ -505,9 +552,49 @@ impl Hall {
                     out.early_leave = 1;
                 }
             } else {
-                absent((now - last.1).num_seconds());
+                absent(last.1, now);
             }
         }
+        out
+    }
+
+    /// Today's lapses of the rostered A角 by `now` (迟到, 未到岗, 离岗: what
+    /// the repeat findings count), each with the instant it became one, the
+    /// staff member's index into `HallSpec::staff` and the window's, in
+    /// time order. The
+    /// instants at which time alone would make another go to `next`: a
+    /// shift's start plus the grace, an absence's limit.
+    pub fn lapses(
+        &self,
+        now: DateTime<Utc>,
+        next: &mut super::checks::Next,
+    ) -> Vec<(DateTime<Utc>, usize, Lapse, usize)> {
+        let limits = self.spec.attendance;
+        let mut out = Vec::new();
+        for w in 0..self.spec.windows.len() {
+            for s in self.spec.shifts(w, self.day) {
+                let Some(a) = s.a else { continue };
+                self.shift_record(&s, now, &mut |kind, at| out.push((at, a, kind, w)));
+                if now < s.end {
+                    next.deadline(Some(
+                        s.start + chrono::Duration::seconds(limits.late_grace_s),
+                    ));
+                    // The A角 logged out during the shift: away too long at.
+                    let who = &self.spec.staff[a].id;
+                    if let Some(to) = self
+                        .sessions
+                        .iter()
+                        .filter(|x| x.window == w && &x.staff == who)
+                        .filter_map(|x| x.to)
+                        .filter(|to| *to >= s.start && *to < s.end)
+                        .max()
+                    {
+                        next.deadline(Some(to + chrono::Duration::seconds(limits.absence_s + 1)));
+                    }
+                }
+            }
+        }
+        out.sort();
         out
     }
 

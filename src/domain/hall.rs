@@ -366,6 +366,8 @@ pub struct Hall {
     pub(super) kiosk_next: HashMap<DeviceId, DateTime<Utc>>,
     /// Cases, cards and bad reviews' follow-ups: they outlive the day.
     pub(super) cases: super::cases::CaseBook,
+    /// Staff lapses on the month's earlier days, for the repeat findings.
+    pub(super) month: super::repeat::MonthTally,
 }
 
 impl Hall {
@@ -407,6 +409,7 @@ impl Hall {
             office,
             sessions: Vec::new(),
             cases: super::cases::CaseBook::default(),
+            month: super::repeat::MonthTally::default(),
             spec,
         }
     }
@@ -420,6 +423,15 @@ impl Hall {
     /// days replayed is applied over it (what it already holds is kept).
     pub fn restore_cases(&mut self, book: super::cases::CaseBook) {
         self.cases = book;
+    }
+
+    /// The figures of the current month's earlier days, as the store kept
+    /// them: the repeat findings count their lapses (a day the hall ends
+    /// itself is counted as it ends).
+    pub fn keep_past_days(&mut self, days: &[super::stats::DayFigures]) {
+        for d in days {
+            self.month.keep(d, self.day);
+        }
     }
 
     pub fn spec(&self) -> &HallSpec {
@@ -488,9 +500,10 @@ impl Hall {
     pub fn apply(&mut self, input: &Input, now: DateTime<Utc>) -> Applied {
         let mut effects = self.roll_day(now);
         self.forget_old_ids(now);
-        // Whatever came due before this input, at the time it came due.
-        effects.extend(self.supervise(now));
+        // Whatever came due before this input, at the time it came due:
+        // cards first, which the repeat findings read.
         self.tick_cases(now, &mut effects);
+        effects.extend(self.supervise(now));
 
         if let Some(applied) = self.apply_case_input(input, now, &mut effects) {
             return applied;
@@ -613,8 +626,8 @@ impl Hall {
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
         self.forget_old_ids(now);
         let mut effects = self.roll_day(now);
-        effects.extend(self.supervise(now));
         self.tick_cases(now, &mut effects);
+        effects.extend(self.supervise(now));
         effects
     }
 
@@ -662,6 +675,8 @@ impl Hall {
         let ended = self.figures(end, true);
         self.learn_day();
         let fresh = Hall::new(self.spec.clone(), now);
+        self.month.keep(&ended, fresh.day);
+        self.month.start(fresh.day);
         self.day = fresh.day;
         self.tickets = fresh.tickets;
         self.by_no = fresh.by_no;

@@ -218,7 +218,12 @@ impl Hall {
         let i = self.alerts.len();
         self.alert_ids.insert(id.clone(), i);
         let tallied = f.rule.tallies().then(|| f.clone());
+        let wider = f.rule.goes_wider().then_some(f.since);
         self.alerts.push(Alert::from_finding(id, f, message));
+        if wider.is_some() {
+            // Sent to the supervisors of the wider scope as it opens.
+            self.alerts[i].escalated_at = wider;
+        }
         if let Some(f) = tallied {
             self.tally(i, &f);
         }

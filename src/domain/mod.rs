@@ -23,6 +23,7 @@ mod load;
 mod office;
 mod ops;
 mod queue;
+mod repeat;
 mod rules;
 mod spec;
 mod standing;
@@ -45,7 +46,7 @@ pub use cases::{
 };
 pub use checks::Aspects;
 pub use duty::{
-    Attendance, AttendanceLimits, Day, DaySet, Department, DutyPeriod, HallCalendar,
+    Attendance, AttendanceLimits, Day, DaySet, Department, DutyPeriod, HallCalendar, Lapse,
     NationalCalendar, Session, Shift, StaffMember, add_working_days, duty_hours, is_working_day,
     union_hours,
 };

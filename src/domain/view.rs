@@ -480,11 +480,20 @@ impl Hall {
             .as_ref()
             .and_then(|c| self.spec.service_index(c))
             .map(|s| &self.spec.services[s]);
-        let department = a
-            .service
-            .as_ref()
-            .and_then(|c| self.spec.service_index(c))
-            .and_then(|s| self.spec.service_department(s))
+        let department = match &a.subject {
+            super::alert::Subject::Department(code) => {
+                self.spec.departments.iter().find(|d| &d.code == code)
+            }
+            super::alert::Subject::Staff(id) => self.spec.staff_department(id),
+            _ => None,
+        };
+        let department = department
+            .or_else(|| {
+                a.service
+                    .as_ref()
+                    .and_then(|c| self.spec.service_index(c))
+                    .and_then(|s| self.spec.service_department(s))
+            })
             .or_else(|| {
                 a.window
                     .as_ref()

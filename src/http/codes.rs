@@ -130,7 +130,9 @@ mod tests {
             assert!(text.contains(k.name()), "{}", k.code());
         }
         assert!(
-            text.contains(r#"export const NOTE_REQUIRED = Object.freeze(["bad_rating"]);"#),
+            text.contains(
+                r#"export const NOTE_REQUIRED = Object.freeze(["bad_rating","repeat_finding"]);"#
+            ),
             "{text}"
         );
         assert!(

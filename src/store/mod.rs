@@ -652,6 +652,40 @@ impl Store {
         Ok(row.map(|r| r.0.0))
     }
 
+    /// The kept figures of a hall's days from `from` to `to` (inclusive,
+    /// `YYYY-MM-DD`), in date order; a day not kept is absent.
+    pub async fn daily_figures_between(
+        &self,
+        hall: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows: Vec<(Json<serde_json::Value>,)> =
+            match self {
+                Store::Sqlite(p) => {
+                    sqlx::query_as(
+                        "SELECT body FROM daily_figures WHERE hall = ? AND date >= ? AND date <= ? \
+                     ORDER BY date",
+                    )
+                    .bind(hall)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(p)
+                    .await?
+                }
+                Store::Postgres(p) => sqlx::query_as(
+                    "SELECT body FROM daily_figures WHERE hall = $1 AND date >= $2 AND date <= $3 \
+                     ORDER BY date",
+                )
+                .bind(hall)
+                .bind(from)
+                .bind(to)
+                .fetch_all(p)
+                .await?,
+            };
+        Ok(rows.into_iter().map(|r| r.0.0).collect())
+    }
+
     /// A hall's events received in [from, to), in log order, as one text
     /// (see `HallLog`): a replay's day, or a past day to count again. A log
     /// the database cannot put into one value is read a row at a time.

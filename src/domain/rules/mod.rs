@@ -101,6 +101,7 @@ rules! {
     RatingMissing => rating_missing,
     RatingIntegrity => rating_integrity,
     GreenChannelShare => green_channel_share,
+    RepeatFinding => repeat_finding,
 }
 
 /// The `rating_integrity` limits, which also say how long a rating
@@ -158,6 +159,13 @@ impl Rule {
             self,
             Rule::WaitTimeout | Rule::RatingIntegrity | Rule::GreenChannelShare
         )
+    }
+
+    /// Whether the rule's alert goes to the supervisors of the wider scope
+    /// as it opens (escalated from the start), not only when nobody
+    /// acknowledges it in time.
+    pub fn goes_wider(self) -> bool {
+        matches!(self, Rule::RepeatFinding)
     }
 
     /// The tickets an alert of this rule lists beside its own `ticket`.
