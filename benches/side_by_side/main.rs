@@ -5,10 +5,11 @@
 //! BENCHMARKS.md holds its tables). `cargo test` builds this file as a test
 //! and runs it once in smoke mode: a few seconds of each path in the debug
 //! build, failing if an event is lost or doubled. Options:
-//! `-- --smoke`, `--reps N`, `--only broker,ingest,latency,fanout,displays,replay`,
+//! `-- --smoke`, `--reps N`, `--only broker,ingest,latency,fanout,displays,replay,cases`,
 //! `--paths hallwatch,mosquitto,node-red` (the fan-out paths).
 
 mod broker;
+mod cases;
 mod env;
 mod load;
 mod replay;
@@ -48,6 +49,15 @@ struct Plan {
     fanout: (Vec<f64>, f64, usize),
     displays: usize,
     replay: (Layout, usize),
+    cases: CasesPlan,
+}
+
+/// The 限时办结 section: open cases to hold, ticks to time, and the day to
+/// replay over the book.
+struct CasesPlan {
+    open: Vec<usize>,
+    ticks: usize,
+    day: (Layout, usize),
 }
 
 impl Plan {
@@ -103,6 +113,17 @@ impl Plan {
                     },
                     10,
                 ),
+                cases: CasesPlan {
+                    open: vec![0, 1_000],
+                    ticks: 500,
+                    day: (
+                        Layout {
+                            halls: 1,
+                            windows: 3,
+                        },
+                        5,
+                    ),
+                },
             }
         } else {
             Self {
@@ -147,6 +168,19 @@ impl Plan {
                     },
                     100,
                 ),
+                // One hall of 20 windows: a day of 20 × (1 + 100 × 5) =
+                // 10,020 events over books of 0 to 100,000 open cases.
+                cases: CasesPlan {
+                    open: vec![0, 10_000, 100_000],
+                    ticks: 20_000,
+                    day: (
+                        Layout {
+                            halls: 1,
+                            windows: 20,
+                        },
+                        100,
+                    ),
+                },
             }
         })
     }
@@ -249,6 +283,9 @@ async fn run(plan: &Plan) -> anyhow::Result<Report> {
     }
     if plan.runs("replay") {
         section_replay(plan, &mut r).await?;
+    }
+    if plan.runs("cases") {
+        section_cases(plan, &mut r).await?;
     }
     r.line(format!(
         "\n**Events lost: {}. Doubled: {}. Call frames lost (missed by a screen that was sent no fresh snapshot): {}.**",
@@ -1167,5 +1204,73 @@ async fn section_replay(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
         Spread::of(&ready).show(2),
         Spread::of(&cpus.iter().map(|c| c.server).collect::<Vec<_>>()).show(0)
     ));
+    Ok(())
+}
+
+async fn section_cases(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
+    let CasesPlan { open, ticks, day } = &plan.cases;
+    let (layout, cycles) = *day;
+    r.line("## 限时办结: open cases, a tick and a replay\n");
+    let t0 = chrono::DateTime::parse_from_rfc3339(T0)?.to_utc();
+    let scratch = tempfile::tempdir()?;
+    let port = env::free_port();
+    let broker = Mosquitto::start()?;
+    r.line(format!(
+        "A hall of {} windows holding open cases (accepted the day before with 5 to 60 promised working \
+         days, so none falls due while measured). A tick: {} ticks a second apart, timed after as many \
+         uncounted ones, in-process. The replay: the server started on a day of that hall's events (the \
+         ingest script, {} citizens a window) with the case book in SQLite; replay time is the server's own \
+         report, \"ready\" is from process start to `/healthz` 200.\n",
+        layout.windows,
+        group(*ticks as f64, 0),
+        cycles
+    ));
+    r.line("| open cases | µs per tick | events replayed | replay ms | ready after s |");
+    r.line("|---|---|---|---|---|");
+    for &n in open {
+        let dir = scratch.path().join(format!("cases-{n}"));
+        std::fs::create_dir_all(&dir)?;
+        let db = format!("sqlite://{}", dir.join("events.db").display());
+        let config = layout.config(port, &db, broker.port);
+        let mut per_tick = Vec::new();
+        for _ in 0..plan.reps {
+            let config = config.clone();
+            let ticks = *ticks;
+            per_tick.push(
+                tokio::task::spawn_blocking(move || cases::tick_cost(&config, n, ticks, t0))
+                    .await??,
+            );
+        }
+        let events = replay::write_day(layout, &config, &db, cycles).await?;
+        cases::write_book(&config, &db, n, t0).await?;
+        let path = dir.join("hallwatch.toml");
+        std::fs::write(&path, &config)?;
+        let (mut replay_ms, mut ready) = (vec![], vec![]);
+        for rep in 0..plan.reps {
+            let log = dir.join(format!("server-{rep}.log"));
+            let mut server = Server::start(&path, port, &log)?;
+            let took = server.wait_ready(Duration::from_secs(600))?;
+            let (replayed, ms) = replay::replay_line(&server.log_text())
+                .context("the server's log has no \"Replayed the event log\" line")?;
+            if replayed != events {
+                r.line(format!(
+                    "- {n} cases, repetition {rep}: {replayed} events replayed of {events}"
+                ));
+                r.lost += events.saturating_sub(replayed);
+            }
+            replay_ms.push(ms as f64);
+            ready.push(took.as_secs_f64());
+            drop(server);
+        }
+        r.line(format!(
+            "| {} | {} | {} | {} | {} |",
+            group(n as f64, 0),
+            Spread::of(&per_tick).show(2),
+            group(events as f64, 0),
+            Spread::of(&replay_ms).show(0),
+            Spread::of(&ready).show(2)
+        ));
+    }
+    r.line("");
     Ok(())
 }
