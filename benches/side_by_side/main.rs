@@ -1213,6 +1213,12 @@ async fn section_cases(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
     r.line("## 限时办结: open cases, a tick and a replay\n");
     let t0 = chrono::DateTime::parse_from_rfc3339(T0)?.to_utc();
     let scratch = tempfile::tempdir()?;
+    // --keep: each book's day stays in target/bench/cases-{n}.
+    let base = if plan.keep {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench")
+    } else {
+        scratch.path().to_owned()
+    };
     let port = env::free_port();
     let broker = Mosquitto::start()?;
     r.line(format!(
@@ -1228,7 +1234,10 @@ async fn section_cases(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
     r.line("| open cases | µs per tick | events replayed | replay ms | ready after s |");
     r.line("|---|---|---|---|---|");
     for &n in open {
-        let dir = scratch.path().join(format!("cases-{n}"));
+        let dir = base.join(format!("cases-{n}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
         std::fs::create_dir_all(&dir)?;
         let db = format!("sqlite://{}", dir.join("events.db").display());
         let config = layout.config(port, &db, broker.port);

@@ -145,18 +145,7 @@ fn checking_only_what_an_input_changes_keeps_the_alerts_of_checking_everything()
             roles: Vec::new(),
         })
         .collect();
-    let mut weekdays = DaySet::default();
-    weekdays.weekdays[..5].fill(true);
-    s.windows[0].roster = vec![DutyPeriod {
-        days: weekdays,
-        spans: ["09:00-12:00", "13:30-17:30"]
-            .iter()
-            .map(|x| Span::parse(x).unwrap())
-            .collect(),
-        a: Some(0),
-        b: Some(1),
-    }];
-    s.windows[0].duty = Some(duty_hours(&s.windows[0].roster, &s.calendar));
+    weekday_rota(&mut s, 0, 0, 1);
     for svc in &mut s.services {
         svc.wait_limit_s = (600, 1200);
         svc.service_limit_s = (300, 900);

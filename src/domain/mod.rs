@@ -74,7 +74,7 @@ pub use view::{
 };
 
 #[cfg(test)]
-pub(crate) use tests::spec as test_spec;
+pub(crate) use tests::{spec as test_spec, weekday_rota, with_departments};
 
 #[cfg(test)]
 mod checks_tests;

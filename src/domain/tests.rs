@@ -9,6 +9,40 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// Gives the test hall's first two services their departments: 县人社局
+/// (`rsj`, SB) and 县公安局 (`gaj`, GA).
+pub(crate) fn with_departments(s: &mut HallSpec) {
+    s.departments = vec![
+        Department {
+            code: "rsj".into(),
+            name: "县人社局".into(),
+        },
+        Department {
+            code: "gaj".into(),
+            name: "县公安局".into(),
+        },
+    ];
+    s.services[0].department = Some(0);
+    s.services[1].department = Some(1);
+}
+
+/// Puts window `w` on a weekday rota, 09:00-12:00 and 13:30-17:30, with
+/// A角 and B角 by index into the staff, and its duty to match.
+pub(crate) fn weekday_rota(s: &mut HallSpec, w: usize, a: usize, b: usize) {
+    let mut days = DaySet::default();
+    days.weekdays[..5].fill(true);
+    s.windows[w].roster = vec![DutyPeriod {
+        days,
+        spans: ["09:00-12:00", "13:30-17:30"]
+            .iter()
+            .map(|x| Span::parse(x).unwrap())
+            .collect(),
+        a: Some(a),
+        b: Some(b),
+    }];
+    s.windows[w].duty = Some(duty_hours(&s.windows[w].roster, &s.calendar));
+}
+
 pub(crate) fn spec() -> HallSpec {
     let svc = |code: &str, name: &str, prefix: &str| ServiceSpec {
         code: ServiceCode::parse(code).unwrap(),

@@ -5,7 +5,7 @@ use chrono::{NaiveDate, NaiveTime};
 use super::*;
 use crate::domain::cases::{CardOp, CaseOp, FollowStep, NewCase, NewFollowUp};
 use crate::domain::stats::{AlertFigures, Figures};
-use crate::domain::{Department, ServiceCode, StaffId, StaffMember, TicketNo, test_spec};
+use crate::domain::{ServiceCode, StaffId, StaffMember, TicketNo, test_spec, with_departments};
 
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -20,18 +20,7 @@ fn at(spec: &HallSpec, d: &str, t: &str) -> DateTime<Utc> {
 /// staff member of each.
 fn spec() -> HallSpec {
     let mut s = test_spec();
-    s.departments = vec![
-        Department {
-            code: "rsj".into(),
-            name: "县人社局".into(),
-        },
-        Department {
-            code: "gaj".into(),
-            name: "县公安局".into(),
-        },
-    ];
-    s.services[0].department = Some(0);
-    s.services[1].department = Some(1);
+    with_departments(&mut s);
     s.staff = vec![
         StaffMember {
             id: StaffId::parse("S001").unwrap(),

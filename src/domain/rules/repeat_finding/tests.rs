@@ -24,18 +24,7 @@ fn nine(d: &str) -> DateTime<Utc> {
 /// 县人社局) and B角 李四 (S2); the other windows are spares.
 fn spec() -> HallSpec {
     let mut s = test_spec();
-    s.departments = vec![
-        Department {
-            code: "rsj".into(),
-            name: "县人社局".into(),
-        },
-        Department {
-            code: "gaj".into(),
-            name: "县公安局".into(),
-        },
-    ];
-    s.services[0].department = Some(0);
-    s.services[1].department = Some(1);
+    with_departments(&mut s);
     let member = |id: &str, name: &str, department| StaffMember {
         id: StaffId::parse(id).unwrap(),
         name: name.into(),
@@ -43,18 +32,7 @@ fn spec() -> HallSpec {
         roles: Vec::new(),
     };
     s.staff = vec![member("S1", "张三", 0), member("S2", "李四", 0)];
-    let mut days = DaySet::default();
-    days.weekdays[..5].fill(true);
-    s.windows[0].roster = vec![DutyPeriod {
-        days,
-        spans: ["09:00-12:00", "13:30-17:30"]
-            .iter()
-            .map(|x| Span::parse(x).unwrap())
-            .collect(),
-        a: Some(0),
-        b: Some(1),
-    }];
-    s.windows[0].duty = Some(duty_hours(&s.windows[0].roster, &s.calendar));
+    weekday_rota(&mut s, 0, 0, 1);
     for w in &mut s.windows[1..] {
         w.on_rota = false;
     }
