@@ -420,6 +420,8 @@ pub enum Lapse {
     NotArrived,
     /// 离岗 (空岗): away from post longer than the absence limit.
     Absent,
+    /// 早退: gone before the end less the grace, and not back.
+    EarlyLeave,
 }
 
 impl Lapse {
@@ -429,15 +431,16 @@ impl Lapse {
             Lapse::Late => "迟到",
             Lapse::NotArrived => "未到岗",
             Lapse::Absent => "离岗",
+            Lapse::EarlyLeave => "早退",
         }
     }
 }
 
 impl Attendance {
     /// The lapses the repeat findings count: late arrivals, shifts not
-    /// arrived and absences from post.
+    /// arrived, absences from post and early leaves.
     pub fn lapses(&self) -> u32 {
-        self.late + self.not_arrived + self.absences
+        self.late + self.not_arrived + self.absences + self.early_leave
     }
 
     pub(super) fn add(&mut self, o: &Attendance) {
@@ -550,6 +553,13 @@ impl Hall {
             if now >= shift.end {
                 if last.1 < shift.end - chrono::Duration::seconds(limits.early_grace_s) {
                     out.early_leave = 1;
+                    // A lapse since the absence limit passed, if it did
+                    // before the end (it was one while the shift ran).
+                    let away = (shift.end - last.1).num_seconds() > limits.absence_s;
+                    lapse(
+                        Lapse::EarlyLeave,
+                        if away { last.1 + over } else { shift.end },
+                    );
                 }
             } else {
                 absent(last.1, now);
@@ -558,12 +568,12 @@ impl Hall {
         out
     }
 
-    /// Today's lapses of the rostered A角 by `now` (迟到, 未到岗, 离岗: what
-    /// the repeat findings count), each with the instant it became one, the
-    /// staff member's index into `HallSpec::staff` and the window's, in
-    /// time order. The
-    /// instants at which time alone would make another go to `next`: a
-    /// shift's start plus the grace, an absence's limit.
+    /// Today's lapses of the rostered A角 by `now` (迟到, 未到岗, 离岗, 早退:
+    /// what the repeat findings count), each with the instant it became
+    /// one, the staff member's index into `HallSpec::staff` and the
+    /// window's, in time order. The instants at which time alone would
+    /// make or change one go to `next`: a shift's start plus the grace, an
+    /// absence's limit, a shift's end.
     pub fn lapses(
         &self,
         now: DateTime<Utc>,
@@ -575,10 +585,12 @@ impl Hall {
             for s in self.spec.shifts(w, self.day) {
                 let Some(a) = s.a else { continue };
                 self.shift_record(&s, now, &mut |kind, at| out.push((at, a, kind, w)));
+                next.deadline(Some(
+                    s.start + chrono::Duration::seconds(limits.late_grace_s),
+                ));
                 if now < s.end {
-                    next.deadline(Some(
-                        s.start + chrono::Duration::seconds(limits.late_grace_s),
-                    ));
+                    // An absence becomes an early leave at the end.
+                    next.deadline(Some(s.end));
                     // The A角 logged out during the shift: away too long at.
                     let who = &self.spec.staff[a].id;
                     if let Some(to) = self

@@ -1,5 +1,5 @@
 //! The calendar month's tally behind the repeat findings (屡查屡犯): each
-//! staff member's lapses (迟到, 未到岗, 离岗) on the month's earlier days.
+//! staff member's lapses (迟到, 未到岗, 离岗, 早退) on the month's earlier days.
 //!
 //! Today's lapses the hall counts from its logins; earlier days' come from
 //! their figures: those the hall ended itself, and those kept in the store
@@ -112,7 +112,7 @@ mod tests {
     }
 
     #[test]
-    fn counts_late_not_arrived_and_absent_on_the_months_earlier_days_once_each() {
+    fn counts_the_lapses_of_the_months_earlier_days_once_each() {
         let mut t = MonthTally::default();
         let today = date("2026-11-20");
         let s1 = StaffId::parse("S1").unwrap();
@@ -126,7 +126,7 @@ mod tests {
         // Not the month's, or not before today: not counted.
         t.keep(&day("2026-10-31", &[("S1", 5, 0, 0)]), today);
         t.keep(&day("2026-11-20", &[("S1", 5, 0, 0)]), today);
-        assert_eq!(t.before_today(&s1), 3, "early leaves are not counted");
+        assert_eq!(t.before_today(&s1), 5, "an early leave each day too");
         assert_eq!(t.before_today(&StaffId::parse("S2").unwrap()), 0);
         // A new month starts from nothing.
         t.start(date("2026-12-01"));

@@ -1,6 +1,6 @@
 //! `repeat_finding` (屡查屡犯): over a calendar month, a staff member's
-//! third lapse (迟到, 未到岗 or 离岗: the A角 late, not arrived, or away
-//! from post past the absence limit), or a department's second 红牌 (not
+//! third lapse (迟到, 未到岗, 离岗 or 早退: the A角 late, not arrived, away
+//! from post past the absence limit, or gone before the end), or a department's second 红牌 (not
 //! withdrawn on appeal). Critical, and sent to the supervisors of the wider
 //! scope as it opens (escalated from the start); it stays until a person
 //! resolves it with a note (the 约谈 or the department's rectification).
@@ -24,7 +24,7 @@ use crate::domain::hall::Hall;
 pub const RULE: Def = Def {
     name: "屡查屡犯",
     condition: "in a calendar month, a staff member's `repeat_lapses`th lapse (late, not \
-                arrived, or away from post) or a department's `repeat_reds`th red card; sent \
+                arrived, away from post, or left early) or a department's `repeat_reds`th red card; sent \
                 to the wider scope at once",
     severities: &[Severity::Critical],
     reads: Aspects::STAFF.or(Aspects::CARDS),
@@ -33,7 +33,7 @@ pub const RULE: Def = Def {
     params: &[
         Param {
             key: "repeat_lapses",
-            doc: "a staff member's lapses (late, not arrived, away) in a month that make a repeat",
+            doc: "a staff member's lapses (late, not arrived, away, left early) in a month that make a repeat",
             kind: Kind::Count,
             get: |t| Setting::Int(i64::from(t.repeat_finding.lapses)),
             set: |t, v| t.repeat_finding.lapses = u32::try_from(v.int()).unwrap_or(u32::MAX),
@@ -63,25 +63,28 @@ impl Default for Limits {
     }
 }
 
-/// The month's count so far, and what first took it to the limit today.
+/// The month's count so far, and what first took it to the limit today
+/// (with the count then, which a later check must not change).
 type Tally<T> = (u32, Option<T>);
 
 pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut Next) {
     let limits = &hall.spec.thresholds.repeat_finding;
     // Staff: the first of today's lapses that takes the month's count to
     // the limit, and the count now.
-    let mut staff: BTreeMap<usize, Tally<(DateTime<Utc>, usize)>> = BTreeMap::new();
+    let mut staff: BTreeMap<usize, Tally<(DateTime<Utc>, usize, u32)>> = BTreeMap::new();
     for (at, a, _, w) in hall.lapses(now, next) {
         let (count, first) = staff
             .entry(a)
             .or_insert_with(|| (hall.month.before_today(&hall.spec.staff[a].id), None));
         *count += 1;
         if *count >= limits.lapses && first.is_none() {
-            *first = Some((at, w));
+            *first = Some((at, w, *count));
         }
     }
-    for (a, (count, first)) in staff {
-        let Some((at, w)) = first else { continue };
+    for (a, (_, first)) in staff {
+        let Some((at, w, count)) = first else {
+            continue;
+        };
         out.push(Finding {
             rule: Rule::RepeatFinding,
             subject: Subject::Staff(hall.spec.staff[a].id.clone()),
@@ -104,22 +107,32 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
         return;
     };
     let today = hall.spec.day_start(hall.day);
-    let mut reds: BTreeMap<&str, Tally<DateTime<Utc>>> = BTreeMap::new();
+    let mut reds: BTreeMap<&str, Tally<(DateTime<Utc>, u32)>> = BTreeMap::new();
     for card in hall.cases.reds_since(hall.spec.day_start(first_day)) {
         let Some(department) = card.department.as_deref() else {
             continue;
         };
-        if card.state == CardState::Withdrawn || card.issued_at > now {
+        if card.issued_at > now {
+            // A card of a restored book, ahead of a replay's clock.
+            next.deadline(Some(card.issued_at));
+            continue;
+        }
+        // Withdrawn by now (a restored book holds its later state too).
+        if card.state == CardState::Withdrawn
+            && card.closure.as_ref().is_none_or(|c| c.at <= now)
+        {
             continue;
         }
         let (count, first) = reds.entry(department).or_default();
         *count += 1;
         if *count >= limits.reds && card.issued_at >= today && first.is_none() {
-            *first = Some(card.issued_at);
+            *first = Some((card.issued_at, *count));
         }
     }
-    for (department, (count, first)) in reds {
-        let Some(at) = first else { continue };
+    for (department, (_, first)) in reds {
+        let Some((at, count)) = first else {
+            continue;
+        };
         out.push(Finding {
             rule: Rule::RepeatFinding,
             subject: Subject::Department(department.to_owned()),
@@ -140,7 +153,7 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
 pub fn say(hall: &Hall, f: &Finding) -> String {
     match &f.subject {
         Subject::Staff(id) => {
-            let member = hall.spec.staff.iter().find(|m| &m.id == id);
+            let member = hall.spec.staff_index(id).map(|i| &hall.spec.staff[i]);
             let name = member.map_or(id.as_str(), |m| m.name.as_str());
             // What happened at the instant it was found.
             let what = hall
@@ -152,7 +165,7 @@ pub fn say(hall: &Hall, f: &Finding) -> String {
                 .map(|(_, _, kind, _)| kind.name())
                 .unwrap_or("迟到或离岗");
             format!(
-                "{name}（工号 {id}）本月第 {} 次迟到、未到岗或离岗（{}，{what}），屡查屡犯，已报上级",
+                "{name}（工号 {id}）本月第 {} 次迟到、未到岗、离岗或早退（{}，{what}），屡查屡犯，已报上级",
                 f.facts.count,
                 window_name(hall, f.facts.window),
             )

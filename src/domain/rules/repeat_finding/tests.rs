@@ -48,7 +48,7 @@ fn hall(spec: &Arc<HallSpec>, at: DateTime<Utc>) -> H {
 }
 
 /// Figures of an earlier day on which S1 had `late` late arrivals and
-/// `absences` absences (early leaves, which are not counted, beside).
+/// `absences` absences.
 fn earlier(spec: &HallSpec, d: &str, late: u32, absences: u32) -> DayFigures {
     let mut h = Hall::new(Arc::new(spec.clone()), nine(d));
     let mut f = h.tick(nine(d) + Duration::days(1));
@@ -62,7 +62,6 @@ fn earlier(spec: &HallSpec, d: &str, late: u32, absences: u32) -> DayFigures {
         attendance: Some(Attendance {
             shifts: 2,
             late,
-            early_leave: 1,
             absences,
             ..Attendance::default()
         }),
@@ -177,11 +176,17 @@ fn lapses_add_up_over_the_days_the_hall_ends_itself_and_a_new_month_starts_afres
     h.hall
         .act_on_alert(&id, AlertOp::Resolve, "督查室", Some("已约谈"), h.now)
         .unwrap();
-    // Late again on Monday: the fourth, reported again.
+    // Friday's absence became an early leave at noon (one lapse either
+    // way), and the afternoon shift was not arrived: Monday's late arrival
+    // is the fifth, reported again.
     h.now = nine("2026-11-30") + Duration::minutes(10);
     h.hall.tick(h.now);
     assert_eq!(repeats(&h).len(), 1);
-    assert!(repeats(&h)[0].message.contains("第 4 次"));
+    assert!(
+        repeats(&h)[0].message.contains("第 5 次"),
+        "{}",
+        repeats(&h)[0].message
+    );
     // December starts from nothing: one late arrival is no repeat.
     h.now = nine("2026-12-01") + Duration::minutes(10);
     h.hall.tick(h.now);
@@ -282,4 +287,27 @@ fn a_departments_second_red_card_of_the_month_goes_to_the_wider_scope() {
     let r = departments(&again);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].id, departments(&h)[0].id);
+
+    // A's 红牌 withdrawn on appeal a week later: a replay of the day of
+    // B's 红牌 over the book as it now stands still finds what the live
+    // hall found that day.
+    let card = red(&h, "A").unwrap().id;
+    let withdraw = Input::CardAction {
+        card,
+        op: CardOp::Withdraw,
+        by: "督查室".into(),
+        note: "申诉成立".into(),
+    };
+    let reply = h.hall.apply(&withdraw, h.now).reply.unwrap();
+    assert!(reply.refusal().is_none());
+    let mut later = hall(&spec, spec.day_start(day));
+    later.hall.restore_cases(h.hall.cases().clone());
+    later.now = b.issued_at - Duration::minutes(1);
+    later.hall.tick(later.now);
+    assert!(departments(&later).is_empty(), "B's 红牌 is not issued yet");
+    // No input comes: the card's own instant is the rule's deadline.
+    later.now = b.issued_at;
+    later.hall.tick(later.now);
+    assert_eq!(departments(&later).len(), 1);
+    assert_eq!(departments(&later)[0].id, departments(&h)[0].id);
 }
