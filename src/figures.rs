@@ -11,22 +11,22 @@ use tracing::{info, warn};
 use crate::domain::{DayFigures, HallSpec};
 use crate::store::{DailyRow, Record, Store, StoreError};
 
-/// The kept figures of the month's days before `start` (a replay's start):
-/// what the repeat findings count on the days the replay does not fold.
-/// Every day that ended is kept as it ends, or at the next start's replay,
-/// so a day not kept had no events; kept figures that cannot be read (an
-/// older version's) are counted again from the log.
+/// The kept figures of the days from the first of `start`'s month (a
+/// replay's start) to yesterday: what the repeat findings count, for the
+/// days the replay does not fold and for those it folds without events
+/// (which it ends again alike). A day not kept had no events and ended
+/// while the server was down; kept figures that cannot be read (an older
+/// version's) are counted again from the log.
 pub async fn month_before(
     store: &Store,
     spec: &Arc<HallSpec>,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<DayFigures>, StoreError> {
-    let date = spec.local_date(start);
-    let Some(first) = date.with_day(1) else {
+    let Some(first) = spec.local_date(start).with_day(1) else {
         return Ok(Vec::new());
     };
-    let Some(last) = date.pred_opt().filter(|d| *d >= first) else {
+    let Some(last) = spec.local_date(now).pred_opt().filter(|d| *d >= first) else {
         return Ok(Vec::new());
     };
     let kept = store

@@ -660,23 +660,41 @@ impl Hall {
         Some((device.clone(), input.msg_id()?.clone()))
     }
 
+    /// Ends every day before `now`'s, one by one as a live hall ticking
+    /// every second would (a day with no events ends too: its rota still
+    /// ran), and starts `now`'s.
     fn roll_day(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
         let today = self.spec.local_date(now);
-        if today <= self.day {
-            return Vec::new();
+        let mut effects = Vec::new();
+        while self.day < today {
+            let next = self
+                .day
+                .succ_opt()
+                .map_or(now, |d| self.spec.day_start(d))
+                .min(now);
+            effects.extend(self.end_day(next));
         }
+        effects
+    }
+
+    /// Ends the hall's day at `end`, its midnight, and starts the next.
+    fn end_day(&mut self, end: DateTime<Utc>) -> Vec<Effect> {
+        // What came due before the day ended, at its last instant, as a
+        // live hall ticking every second saw it: cards, and the rules whose
+        // deadlines passed after the day's last event (a 红牌 issued at the
+        // close, a shift not arrived), so a replay finds them on their day.
+        let last = end - Duration::milliseconds(1);
+        let mut effects = Vec::new();
+        self.tick_cases(last, &mut effects);
+        effects.extend(self.supervise(last));
         // The day that ended, counted at its midnight, and its arrivals
         // learnt for tomorrow's forecast.
-        let end = self
-            .day
-            .succ_opt()
-            .map_or(now, |d| self.spec.day_start(d))
-            .min(now);
         let ended = self.figures(end, true);
         self.learn_day();
-        let fresh = Hall::new(self.spec.clone(), now);
+        let fresh = Hall::new(self.spec.clone(), end);
         self.month.keep(&ended, fresh.day);
         self.month.start(fresh.day);
+        let today = fresh.day;
         self.day = fresh.day;
         self.tickets = fresh.tickets;
         self.by_no = fresh.by_no;
@@ -693,8 +711,9 @@ impl Hall {
         self.checks = fresh.checks;
         self.office = fresh.office;
         self.sessions = fresh.sessions;
-        let mut effects = vec![Effect::DayEnded(Box::new(ended)), Effect::DayStarted(today)];
-        effects.extend(self.end_day_alerts(now));
+        effects.push(Effect::DayEnded(Box::new(ended)));
+        effects.push(Effect::DayStarted(today));
+        effects.extend(self.end_day_alerts(end));
         effects
     }
 

@@ -14,23 +14,25 @@ use chrono::{Datelike, NaiveDate};
 use super::ids::StaffId;
 use super::stats::DayFigures;
 
-/// Lapses per staff member on each earlier day of the current month.
+/// Lapses per staff member on each day kept of the current month (and
+/// any later: a start hands over every kept day, some of which its replay
+/// then ends again, each replacing itself).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MonthTally {
     days: BTreeMap<NaiveDate, BTreeMap<StaffId, u32>>,
-    /// The sum over `days`, per staff member.
+    /// The sum over the days of the month before today, per staff member.
     totals: BTreeMap<StaffId, u32>,
 }
 
-fn same_month(a: NaiveDate, b: NaiveDate) -> bool {
-    a.year() == b.year() && a.month() == b.month()
+fn month_start(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).unwrap_or(d)
 }
 
 impl MonthTally {
-    /// Keeps the lapses of a day before `today` in `today`'s month (a day
-    /// kept again replaces itself; other days are not the month's).
+    /// Keeps the lapses of a day of `today`'s month or later (a day kept
+    /// again replaces itself; an earlier month's is over).
     pub fn keep(&mut self, figures: &DayFigures, today: NaiveDate) {
-        if figures.date >= today || !same_month(figures.date, today) {
+        if figures.date < month_start(today) {
             return;
         }
         let lapses: BTreeMap<StaffId, u32> = figures
@@ -43,21 +45,18 @@ impl MonthTally {
             })
             .collect();
         self.days.insert(figures.date, lapses);
-        self.total();
+        self.total(today);
     }
 
     /// A new day: what is not of its month is over.
     pub fn start(&mut self, today: NaiveDate) {
-        let before = self.days.len();
-        self.days.retain(|d, _| same_month(*d, today) && *d < today);
-        if self.days.len() != before {
-            self.total();
-        }
+        self.days.retain(|d, _| *d >= month_start(today));
+        self.total(today);
     }
 
-    fn total(&mut self) {
+    fn total(&mut self, today: NaiveDate) {
         self.totals.clear();
-        for day in self.days.values() {
+        for day in self.days.range(month_start(today)..today).map(|(_, d)| d) {
             for (id, n) in day {
                 *self.totals.entry(id.clone()).or_default() += n;
             }
@@ -123,10 +122,13 @@ mod tests {
         // The same day kept again (a start after a roll) replaces itself.
         t.keep(&day("2026-11-02", &[("S1", 1, 0, 1)]), today);
         t.keep(&day("2026-11-03", &[("S1", 0, 1, 0)]), today);
-        // Not the month's, or not before today: not counted.
+        // Not the month's, or not before today: not counted today.
         t.keep(&day("2026-10-31", &[("S1", 5, 0, 0)]), today);
         t.keep(&day("2026-11-20", &[("S1", 5, 0, 0)]), today);
         assert_eq!(t.before_today(&s1), 5, "an early leave each day too");
+        // The next day, today's is counted.
+        t.start(date("2026-11-21"));
+        assert_eq!(t.before_today(&s1), 11);
         assert_eq!(t.before_today(&StaffId::parse("S2").unwrap()), 0);
         // A new month starts from nothing.
         t.start(date("2026-12-01"));

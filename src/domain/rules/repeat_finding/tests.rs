@@ -288,6 +288,20 @@ fn a_departments_second_red_card_of_the_month_goes_to_the_wider_scope() {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].id, departments(&h)[0].id);
 
+    // A replay meets only events: with none between the two accepts and a
+    // morning a week later, the days between still end one by one, each
+    // with what came due on it, and the same alert opens.
+    let mut jump = hall(&spec, nine("2026-11-02"));
+    jump.hall.cases.accept(&spec, case("A", "rsj"), jump.now).unwrap();
+    jump.hall.cases.accept(&spec, case("G", "gaj"), jump.now).unwrap();
+    jump.now = nine("2026-11-09");
+    jump.hall.tick(jump.now);
+    jump.hall.cases.accept(&spec, case("B", "rsj"), jump.now).unwrap();
+    jump.now = nine("2026-11-20");
+    jump.hall.tick(jump.now);
+    assert_eq!(departments(&jump).len(), 1);
+    assert_eq!(departments(&jump)[0].id, departments(&h)[0].id);
+
     // A's 红牌 withdrawn on appeal a week later: a replay of the day of
     // B's 红牌 over the book as it now stands still finds what the live
     // hall found that day.
