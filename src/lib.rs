@@ -22,6 +22,8 @@
 //!   figures, kept or counted again.
 //! - `contract`: what is generated from the code (schemas, OpenAPI, lists).
 //! - `audit`: the tamper-evident chain of supervision records (pure).
+//! - `notify/`: notifications to supervisors' phones: messages, channel
+//!   bodies, signatures, retries and rate limits (pure).
 //! - `app`: build, run and shut down. `broker` and `sim` serve the demo.
 //!
 //! Dependencies point one way: `domain` depends on nothing here; `config`
@@ -48,6 +50,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod mqtt;
+pub mod notify;
 pub mod replay;
 pub mod sim;
 pub mod store;

@@ -329,9 +329,10 @@ pub struct AlertView {
     pub opened_at: DateTime<FixedOffset>,
     /// When it last changed.
     pub updated_at: DateTime<FixedOffset>,
-    /// The alert grew more severe after it opened.
+    /// Sent to the supervisors of the wider scope: a critical alert nobody
+    /// acknowledged in time, or a repeat finding (屡查屡犯) as it opened.
     pub escalated: bool,
-    /// When it grew more severe.
+    /// When it was.
     pub escalated_at: Option<DateTime<FixedOffset>>,
     /// The name of the token that acknowledged it.
     pub acked_by: Option<String>,

@@ -1,0 +1,239 @@
+//! Notifications to supervisors' phones: what a message says, how each
+//! channel wants it, how it is signed, when a failed send is tried again,
+//! and how a channel's own rate limit is kept.
+//!
+//! Pure: every function takes the time it needs, so the schedule and the
+//! limits are tested on an injected clock. Sending is the outbox's work.
+
+use std::collections::VecDeque;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::domain::{AlertView, Severity};
+
+/// The most a WeCom group robot takes in a markdown message, in bytes.
+pub const WECOM_MAX_BYTES: usize = 4096;
+
+/// The most a DingTalk group robot takes a minute.
+pub const DINGTALK_PER_MINUTE: u32 = 20;
+
+/// A message as a person reads it on a phone: a title for the lock screen
+/// and the lines under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub title: String,
+    pub lines: Vec<String>,
+}
+
+impl Message {
+    /// The lines as one text.
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+}
+
+/// The link to an alert on the supervisors' console, under the server's
+/// public address (no trailing slash needed).
+pub fn alert_link(public_url: &str, hall: &str, alert: &str) -> String {
+    let base = public_url.trim_end_matches('/');
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    format!(
+        "{base}/supervisor.html?hall={}&alert={}",
+        enc(hall),
+        enc(alert)
+    )
+}
+
+/// What an alert says on a lock screen: severity, hall and where in it,
+/// what happened, since when, and the link to act on it.
+pub fn alert_message(a: &AlertView, public_url: Option<&str>) -> Message {
+    let severity = match a.severity {
+        Severity::Critical => "严重",
+        Severity::Warning => "警告",
+        Severity::Notice => "提示",
+    };
+    let mut title = format!("【{severity}】{}", a.hall_name);
+    if let Some(place) = a.window_name.as_deref().or(a.service_name.as_deref()) {
+        title.push_str(" · ");
+        title.push_str(place);
+    }
+    let mut lines = vec![a.message.clone()];
+    lines.push(format!("自 {} 起", a.opened_at.format("%m-%d %H:%M")));
+    if a.escalated {
+        lines.push("已上报上级".to_owned());
+    }
+    if let Some(url) = public_url {
+        lines.push(format!("处理：{}", alert_link(url, a.hall.as_str(), &a.id)));
+    }
+    Message { title, lines }
+}
+
+/// Messages a channel's limit held back, merged into one: the count and
+/// each title, so nothing is dropped.
+pub fn digest(held: &[Message], since: DateTime<FixedOffset>) -> Message {
+    let mut lines = vec![format!(
+        "{} 起另有 {} 条告警（发送频率受限，合并为一条）：",
+        since.format("%H:%M"),
+        held.len()
+    )];
+    lines.extend(held.iter().map(|m| format!("· {}", m.title)));
+    Message {
+        title: format!("告警汇总（{} 条）", held.len()),
+        lines,
+    }
+}
+
+/// A DingTalk group robot's body: markdown, the title for the lock screen.
+pub fn dingtalk_body(m: &Message) -> Value {
+    json!({
+        "msgtype": "markdown",
+        "markdown": {
+            "title": m.title,
+            "text": format!("#### {}\n\n{}", m.title, m.lines.join("\n\n")),
+        },
+    })
+}
+
+/// A WeCom group robot's body: markdown, cut to what it takes.
+pub fn wecom_body(m: &Message) -> Value {
+    let text = format!("**{}**\n{}", m.title, m.text());
+    json!({
+        "msgtype": "markdown",
+        "markdown": { "content": cut(&text, WECOM_MAX_BYTES) },
+    })
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, ending in
+/// an ellipsis when cut.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let ellipsis = "…";
+    let mut end = max.saturating_sub(ellipsis.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ellipsis}", &text[..end])
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC-SHA256 takes a key of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// A DingTalk robot's `sign` query parameter for `timestamp_ms`: the
+/// base64 HMAC-SHA256 of "{timestamp}\n{secret}" keyed by the secret,
+/// URL-encoded, as DingTalk's robot security settings (加签) document.
+pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
+    let to_sign = format!("{timestamp_ms}\n{secret}");
+    let raw = hmac_sha256(secret.as_bytes(), to_sign.as_bytes());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+    percent_encoding::utf8_percent_encode(&b64, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The generic webhook's signature header value, `t={timestamp},v1={hex}`:
+/// the HMAC-SHA256, keyed by the channel's secret, of "{timestamp}.{body}",
+/// so a receiver can check the body and refuse an old one replayed.
+pub fn webhook_signature(secret: &str, timestamp_s: i64, body: &str) -> String {
+    let raw = hmac_sha256(
+        secret.as_bytes(),
+        format!("{timestamp_s}.{body}").as_bytes(),
+    );
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={timestamp_s},v1={hex}")
+}
+
+/// When a send that failed is tried again: `first`, then each wait
+/// `factor` times the last, at most `max`, for at most `attempts` tries
+/// in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub first_s: i64,
+    pub factor: i64,
+    pub max_s: i64,
+    pub attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            first_s: 5,
+            factor: 2,
+            max_s: 600,
+            attempts: 12,
+        }
+    }
+}
+
+impl Backoff {
+    /// When to try again after the `tried`th attempt (1 for the first)
+    /// failed at `at`; None once every attempt is spent (the message is
+    /// failed, and stays in the outbox for a person to see).
+    pub fn retry_at(&self, tried: u32, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if tried >= self.attempts {
+            return None;
+        }
+        let mut wait = self.first_s.max(1);
+        for _ in 1..tried {
+            wait = wait.saturating_mul(self.factor.max(1)).min(self.max_s);
+        }
+        Some(at + Duration::seconds(wait.min(self.max_s)))
+    }
+}
+
+/// A channel's rate limit: at most `per_minute` sends in any minute.
+#[derive(Debug, Clone, Default)]
+pub struct RateWindow {
+    per_minute: u32,
+    sent: VecDeque<DateTime<Utc>>,
+}
+
+impl RateWindow {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute: per_minute.max(1),
+            sent: VecDeque::new(),
+        }
+    }
+
+    fn forget(&mut self, now: DateTime<Utc>) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| *t <= now - Duration::minutes(1))
+        {
+            self.sent.pop_front();
+        }
+    }
+
+    /// Whether a send may leave at `now`; if so it is counted.
+    pub fn admit(&mut self, now: DateTime<Utc>) -> bool {
+        self.forget(now);
+        if self.sent.len() >= self.per_minute as usize {
+            return false;
+        }
+        self.sent.push_back(now);
+        true
+    }
+
+    /// When the next send may leave, from `now`.
+    pub fn free_at(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.forget(now);
+        if self.sent.len() < self.per_minute as usize {
+            return now;
+        }
+        self.sent.front().map_or(now, |t| *t + Duration::minutes(1))
+    }
+}
+
+#[cfg(test)]
+mod tests;

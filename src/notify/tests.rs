@@ -1,0 +1,150 @@
+//! Messages, payloads, signatures, the retry schedule and the rate limit,
+//! against the channels' documented formats and on an injected clock.
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::domain::{AlertState, HallId, Rule, WindowId};
+
+fn view() -> AlertView {
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 23, 1, 15, 0)
+        .unwrap()
+        .with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap());
+    AlertView {
+        id: "jl-center-20261123-091500-window_unattended-w01".into(),
+        rule: Rule::WindowUnattended,
+        severity: Severity::Critical,
+        state: AlertState::Open,
+        hall: HallId::parse("jl-center").unwrap(),
+        hall_name: "金林县政务服务中心".into(),
+        window: Some(WindowId::parse("01").unwrap()),
+        window_name: Some("1号窗口".into()),
+        ticket: None,
+        count: None,
+        tickets: Vec::new(),
+        service: None,
+        service_name: None,
+        message: "1号窗口空岗已超过 30 分钟：A角 张三 未到岗，请 B角 李四 顶岗".into(),
+        opened_at: at,
+        updated_at: at,
+        escalated: true,
+        escalated_at: Some(at),
+        acked_by: None,
+        acked_at: None,
+        ack_note: None,
+        resolved_by: None,
+        resolved_at: None,
+        resolve_note: None,
+        department: None,
+        department_name: None,
+    }
+}
+
+#[test]
+fn an_alert_reads_on_a_lock_screen_with_its_link() {
+    let m = alert_message(&view(), Some("https://zwfw.example.gov.cn/hallwatch/"));
+    assert_eq!(m.title, "【严重】金林县政务服务中心 · 1号窗口");
+    assert_eq!(
+        m.lines,
+        vec![
+            "1号窗口空岗已超过 30 分钟：A角 张三 未到岗，请 B角 李四 顶岗".to_owned(),
+            "自 11-23 09:15 起".to_owned(),
+            "已上报上级".to_owned(),
+            "处理：https://zwfw.example.gov.cn/hallwatch/supervisor.html?hall=jl%2Dcenter&alert=jl%2Dcenter%2D20261123%2D091500%2Dwindow%5Funattended%2Dw01".to_owned(),
+        ]
+    );
+    // Without a public address, no link.
+    assert_eq!(alert_message(&view(), None).lines.len(), 3);
+}
+
+#[test]
+fn dingtalk_and_wecom_bodies_follow_their_documented_shapes() {
+    let m = alert_message(&view(), None);
+    let d = dingtalk_body(&m);
+    assert_eq!(d["msgtype"], "markdown");
+    assert_eq!(d["markdown"]["title"], m.title);
+    assert!(
+        d["markdown"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("#### 【严重】")
+    );
+    let w = wecom_body(&m);
+    assert_eq!(w["msgtype"], "markdown");
+    assert!(
+        w["markdown"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("**【严重】")
+    );
+    // A message too long for WeCom is cut on a character, not dropped.
+    let long = Message {
+        title: "汇总".into(),
+        lines: vec!["某".repeat(3000)],
+    };
+    let content = wecom_body(&long)["markdown"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(content.len() <= WECOM_MAX_BYTES && content.ends_with('…'));
+}
+
+#[test]
+fn signatures_match_the_documented_algorithms() {
+    // DingTalk 加签: base64(HMAC-SHA256(secret, "{ms}\n{secret}")), URL-encoded
+    // (the value DingTalk's own Python sample computes).
+    assert_eq!(
+        dingtalk_sign("SEC000000000000000000000", 1_764_900_000_000),
+        "uNHZ4e4BAY9tunjC54RUNw1YBgPfif1zNlG3C1tDciY%3D"
+    );
+    assert_eq!(
+        webhook_signature("whsec", 1_764_900_000, r#"{"a":1}"#),
+        "t=1764900000,v1=b9d780b9f0ea4ecefe78d304b1c04cc5604d3bf95f22683255d1547f2063a6b8"
+    );
+}
+
+#[test]
+fn retries_back_off_exponentially_to_a_cap_and_a_limit() {
+    let b = Backoff {
+        first_s: 5,
+        factor: 2,
+        max_s: 60,
+        attempts: 6,
+    };
+    let t = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
+    let waits: Vec<i64> = (1..=6)
+        .map(|n| {
+            b.retry_at(n, t)
+                .map(|at| (at - t).num_seconds())
+                .unwrap_or(-1)
+        })
+        .collect();
+    assert_eq!(waits, vec![5, 10, 20, 40, 60, -1]);
+}
+
+#[test]
+fn a_channel_sends_at_most_its_limit_a_minute_and_says_when_it_may_again() {
+    let mut w = RateWindow::new(DINGTALK_PER_MINUTE);
+    let t = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
+    for i in 0..20 {
+        assert!(w.admit(t + Duration::seconds(i)), "send {i}");
+    }
+    assert!(
+        !w.admit(t + Duration::seconds(30)),
+        "the 21st within the minute"
+    );
+    assert_eq!(
+        w.free_at(t + Duration::seconds(30)),
+        t + Duration::minutes(1)
+    );
+    assert!(
+        w.admit(t + Duration::minutes(1)),
+        "the first send's minute is over"
+    );
+    // What was held back goes as one digest, every title in it.
+    let held = vec![alert_message(&view(), None); 3];
+    let d = digest(&held, view().opened_at);
+    assert_eq!(d.title, "告警汇总（3 条）");
+    assert_eq!(d.lines.len(), 4);
+}
