@@ -8,12 +8,12 @@
 use std::collections::VecDeque;
 
 use base64::Engine;
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveTime, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::domain::{AlertView, Severity};
+use crate::domain::{AlertView, CardKind, CardView, Rule, Severity};
 
 /// The most a WeCom group robot takes in a markdown message, in bytes.
 pub const WECOM_MAX_BYTES: usize = 4096;
@@ -150,6 +150,74 @@ pub fn webhook_signature(secret: &str, timestamp_s: i64, body: &str) -> String {
     );
     let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     format!("t={timestamp_s},v1={hex}")
+}
+
+/// Which alerts and cards go to a channel, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The channel's name.
+    pub channel: String,
+    /// Halls by id; empty: every hall.
+    pub halls: Vec<String>,
+    /// Rules; empty: every rule.
+    pub rules: Vec<Rule>,
+    /// The least severity that goes.
+    pub min_severity: Severity,
+    /// Card kinds that go; empty: none.
+    pub cards: Vec<CardKind>,
+    /// Local quiet hours `[from, to)` (may wrap past midnight): what is not
+    /// critical waits for their end, it is not dropped.
+    pub quiet: Option<(NaiveTime, NaiveTime)>,
+    /// A wider list: only escalated alerts and 红牌 go to it.
+    pub wider: bool,
+}
+
+impl Route {
+    fn takes_hall(&self, hall: &str) -> bool {
+        self.halls.is_empty() || self.halls.iter().any(|h| h == hall)
+    }
+
+    /// When a message made at `at` (in the hall's time) may leave: at once,
+    /// or at the end of the quiet hours it falls in.
+    fn send_at(&self, at: DateTime<FixedOffset>, urgent: bool) -> DateTime<FixedOffset> {
+        let Some((from, to)) = self.quiet.filter(|_| !urgent) else {
+            return at;
+        };
+        let t = at.time();
+        let quiet = if from <= to {
+            from <= t && t < to
+        } else {
+            t >= from || t < to
+        };
+        if !quiet {
+            return at;
+        }
+        // The end is today's `to`, or tomorrow's when it is still ahead.
+        let today_end = at.date_naive().and_time(to);
+        let end = if t < to {
+            today_end
+        } else {
+            today_end + Duration::days(1)
+        };
+        end.and_local_timezone(*at.offset()).single().unwrap_or(at)
+    }
+
+    /// When an alert's message goes to this channel, if it does.
+    pub fn alert(&self, a: &AlertView) -> Option<DateTime<FixedOffset>> {
+        let goes = self.takes_hall(a.hall.as_str())
+            && (self.rules.is_empty() || self.rules.contains(&a.rule))
+            && a.severity >= self.min_severity
+            && (!self.wider || a.escalated);
+        goes.then(|| self.send_at(a.updated_at, a.severity == Severity::Critical))
+    }
+
+    /// When a card's message goes to this channel, if it does.
+    pub fn card(&self, c: &CardView) -> Option<DateTime<FixedOffset>> {
+        let goes = self.takes_hall(c.hall.as_str())
+            && self.cards.contains(&c.kind)
+            && (!self.wider || c.kind == CardKind::Red);
+        goes.then(|| self.send_at(c.issued_at, c.kind == CardKind::Red))
+    }
 }
 
 /// When a send that failed is tried again: `first`, then each wait

@@ -4,6 +4,8 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
+use chrono::NaiveTime;
+
 use crate::domain::{AlertState, HallId, Rule, WindowId};
 
 fn view() -> AlertView {
@@ -147,4 +149,103 @@ fn a_channel_sends_at_most_its_limit_a_minute_and_says_when_it_may_again() {
     let d = digest(&held, view().opened_at);
     assert_eq!(d.title, "告警汇总（3 条）");
     assert_eq!(d.lines.len(), 4);
+}
+
+fn route() -> Route {
+    Route {
+        channel: "duty-group".into(),
+        halls: vec!["jl-center".into()],
+        rules: Vec::new(),
+        min_severity: Severity::Warning,
+        cards: vec![CardKind::Yellow, CardKind::Red],
+        quiet: Some((
+            NaiveTime::from_hms_opt(20, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+        )),
+        wider: false,
+    }
+}
+
+#[test]
+fn a_route_takes_its_halls_rules_and_severities_and_holds_the_rest_through_quiet_hours() {
+    let r = route();
+    let a = view();
+    assert_eq!(r.alert(&a), Some(a.updated_at), "critical, in office hours");
+    let mut other = a.clone();
+    other.hall = HallId::parse("xz-town").unwrap();
+    assert_eq!(r.alert(&other), None, "another hall");
+    let mut notice = a.clone();
+    notice.severity = Severity::Notice;
+    assert_eq!(r.alert(&notice), None, "below the least severity");
+    let only = Route {
+        rules: vec![Rule::BadRating],
+        ..route()
+    };
+    assert_eq!(only.alert(&a), None, "another rule");
+    // A warning at 22:30 waits for 08:00; a critical one does not wait.
+    let mut night = a.clone();
+    night.severity = Severity::Warning;
+    night.updated_at = a.updated_at + Duration::hours(13) + Duration::minutes(15);
+    let morning = a.updated_at + Duration::hours(23) - Duration::minutes(15);
+    assert_eq!(night.updated_at.format("%H:%M").to_string(), "22:30");
+    assert_eq!(r.alert(&night), Some(morning));
+    assert_eq!(morning.format("%m-%d %H:%M").to_string(), "11-24 08:00");
+    night.severity = Severity::Critical;
+    assert_eq!(r.alert(&night), Some(night.updated_at));
+    // A wider list takes escalated alerts only.
+    let wider = Route {
+        wider: true,
+        ..route()
+    };
+    let mut plain = a.clone();
+    plain.escalated = false;
+    assert_eq!(wider.alert(&plain), None);
+    assert!(wider.alert(&a).is_some());
+}
+
+#[test]
+fn cards_go_by_kind_and_a_red_card_goes_through_quiet_hours_and_to_the_wider_list() {
+    let a = view();
+    let card = |kind: CardKind, at: DateTime<FixedOffset>| CardView {
+        id: format!("BJ001-{}", kind.code()),
+        kind,
+        label: String::new(),
+        state: crate::domain::CardState::Issued,
+        hall: a.hall.clone(),
+        hall_name: a.hall_name.clone(),
+        case: Some("BJ001".into()),
+        follow_up: None,
+        step: None,
+        service: None,
+        service_name: None,
+        department: Some("rsj".into()),
+        department_name: Some("县人社局".into()),
+        staff: None,
+        staff_name: None,
+        issued_at: at,
+        due: at,
+        message: "办件 BJ001 超期".into(),
+        explanation: None,
+        closure: None,
+    };
+    let r = route();
+    let evening = a.updated_at + Duration::hours(12); // 21:15, quiet
+    assert_eq!(
+        r.card(&card(CardKind::Warning, a.updated_at)),
+        None,
+        "预警 not listed"
+    );
+    assert_eq!(
+        r.card(&card(CardKind::Yellow, evening))
+            .map(|t| t.format("%H:%M").to_string()),
+        Some("08:00".into()),
+        "a 黄牌 waits for the morning"
+    );
+    assert_eq!(r.card(&card(CardKind::Red, evening)), Some(evening));
+    let wider = Route {
+        wider: true,
+        ..route()
+    };
+    assert_eq!(wider.card(&card(CardKind::Yellow, a.updated_at)), None);
+    assert!(wider.card(&card(CardKind::Red, a.updated_at)).is_some());
 }
