@@ -187,9 +187,7 @@ pub fn appraise(
             order.push(key.to_owned());
             let (name, department) = match by {
                 AppraisalBy::Department => (
-                    spec.departments
-                        .iter()
-                        .find(|d| d.code == key)
+                    spec.department(key)
                         .map_or_else(|| "未归属单位".to_owned(), |d| d.name.clone()),
                     None,
                 ),

@@ -169,12 +169,7 @@ impl Hall {
     }
 
     fn department_name(&self, code: Option<&str>) -> Option<String> {
-        let code = code?;
-        self.spec
-            .departments
-            .iter()
-            .find(|d| d.code == code)
-            .map(|d| d.name.clone())
+        self.spec.department(code?).map(|d| d.name.clone())
     }
 
     fn staff_name(&self, id: Option<&StaffId>) -> Option<String> {

@@ -341,6 +341,11 @@ impl HallSpec {
             .flatten()
     }
 
+    /// A department, by its code.
+    pub fn department(&self, code: &str) -> Option<&Department> {
+        self.departments.iter().find(|d| d.code == code)
+    }
+
     /// The department of a staff member, by 工号.
     pub fn staff_department(&self, id: &StaffId) -> Option<&Department> {
         self.departments

@@ -482,9 +482,7 @@ impl Hall {
             .and_then(|c| self.spec.service_index(c))
             .map(|s| &self.spec.services[s]);
         let department = match &a.subject {
-            super::alert::Subject::Department(code) => {
-                self.spec.departments.iter().find(|d| &d.code == code)
-            }
+            super::alert::Subject::Department(code) => self.spec.department(code),
             super::alert::Subject::Staff(id) => self.spec.staff_department(id),
             _ => None,
         };

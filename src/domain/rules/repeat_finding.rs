@@ -173,9 +173,7 @@ pub fn say(hall: &Hall, f: &Finding) -> String {
         Subject::Department(code) => {
             let name = hall
                 .spec
-                .departments
-                .iter()
-                .find(|d| &d.code == code)
+                .department(code)
                 .map_or(code.as_str(), |d| d.name.as_str());
             let about = hall
                 .cases
