@@ -4,8 +4,12 @@
 // cookie that login.html obtains. The first message after every connect is a
 // `snapshot` (open and acknowledged alerts in scope plus those resolved today)
 // that replaces everything; then `alert` messages (one alert, new or updated,
-// replaced by id) and `error` messages answering a failed ack/resolve. `ping`
-// keeps the line alive; unknown types are ignored.
+// replaced by id), `delivery` messages (how an alert's notification stands on
+// a channel: DingTalk, WeCom, webhook, SMS) and `error` messages answering a
+// failed ack/resolve. `ping` keeps the line alive; unknown types are ignored.
+// After each snapshot the page reads GET api/deliveries for the deliveries so
+// far. A link from a notification (?alert=ID or ?card=ID) brings that alert
+// or card into view once it is on the page.
 //
 // A refused upgrade (401/403 before the handshake) looks like any failed
 // connection to a browser, so the page asks GET api/me before connecting and
@@ -14,7 +18,8 @@
 //
 // Hooks for tests: <body data-state="connecting|live|offline"> (plus
 // data-error when the page cannot work); alert rows [data-alert-id][data-state]
-// [data-severity][data-rule] in #alert-list, today's resolved ones in
+// [data-severity][data-rule] in #alert-list, each with its deliveries as
+// .a-deliv [data-channel][data-delivery="sent|retrying|failed|…"], today's resolved ones in
 // #resolved-list; buttons [data-action="ack|resolve|submit|cancel"];
 // the note field textarea[name="note"].
 
@@ -53,7 +58,11 @@ const model = {
   hadSnapshot: false,
   omitted: 0,         // alerts in scope the snapshot had no room for
   me: null,           // {name, role, halls} from api/me
+  deliveries: new Map(), // alert or card id -> Map(channel -> delivery)
 };
+
+// A notification's link: the alert or card to bring into view, once.
+const target = { alert: queryParam('alert'), card: queryParam('card') };
 
 const filters = { hall: '', rule: '', severity: '' };
 
@@ -558,7 +567,9 @@ function makeRow(a) {
   const ack = el('p', 'a-ack');
   const notice = el('p', 'a-notice');
   notice.setAttribute('role', 'alert');
-  main.append(title, msg, ack, notice);
+  const deliv = el('p', 'a-deliv-line');
+  deliv.hidden = true;
+  main.append(title, msg, ack, deliv, notice);
 
   const side = el('div', 'a-side');
   const ageBox = el('p', 'a-age');
@@ -579,7 +590,7 @@ function makeRow(a) {
   side.append(ageBox, actions);
 
   li.append(sev, main, side);
-  const row = { id: a.id, li, sev, title, msg, ack, notice, age, since, ackBtn, resolveBtn, form: null, sig: '', flashTimer: null };
+  const row = { id: a.id, li, sev, title, msg, ack, deliv, notice, age, since, ackBtn, resolveBtn, form: null, sig: '', flashTimer: null };
   ackBtn.addEventListener('click', () => openNoteForm(row.id, 'ack'));
   resolveBtn.addEventListener('click', () => openNoteForm(row.id, 'resolve'));
   return row;
@@ -593,7 +604,8 @@ function updateRow(row, a) {
   li.dataset.rule = a.rule;
   li.classList.toggle('is-escalated', a.escalated);
 
-  const sig = JSON.stringify([a, model.halls.length]);
+  const sent = model.deliveries.get(a.id);
+  const sig = JSON.stringify([a, model.halls.length, sent ? [...sent.values()] : null]);
   if (sig !== row.sig) {
     row.sig = sig;
     row.sev.replaceChildren(severityBadge(a.severity));
@@ -621,12 +633,119 @@ function updateRow(row, a) {
       row.ack.hidden = true;
     }
 
+    renderDeliveries(row.deliv, sent);
     row.since.textContent = a.openedAt !== null ? `开始于 ${hhmm(a.openedAt)}` : '';
     row.ackBtn.hidden = a.state !== 'open';
   }
   const t = ageText(a);
   if (row.age.textContent !== t) row.age.textContent = t;
   row.notice.hidden = !row.notice.textContent;
+}
+
+const DELIVERY_WORDS = {
+  queued: '待发送',
+  retrying: '重试中',
+  sent: '已送达',
+  failed: '发送失败',
+  merged: '已合并发送',
+  withdrawn: '已撤回',
+};
+
+/** One channel's delivery in words: state, when, and what went wrong. */
+function deliveryText(d) {
+  const at = parseTime(d.at);
+  const next = parseTime(d.next_at);
+  switch (d.state) {
+    case 'sent': return `已送达${at !== null ? ` ${hhmm(at)}` : ''}`;
+    case 'queued': return next !== null && next > clock.now() ? `待发送（${hhmm(next)} 发出）` : '待发送';
+    case 'retrying': return `重试中：第 ${d.attempts} 次未送达${d.last_error ? `（${d.last_error}）` : ''}${next !== null ? `，${hhmm(next)} 再试` : ''}`;
+    case 'failed': return `发送失败：已试 ${d.attempts} 次${d.last_error ? `（${d.last_error}）` : ''}`;
+    case 'merged': return `已合并为汇总${d.digest_state === 'sent' ? '并送达' : d.digest_state === 'failed' ? '，汇总发送失败' : '，汇总待发送'}`;
+    case 'withdrawn': return '已撤回（已确认或办结，不再发送）';
+    default: return DELIVERY_WORDS[d.state] || d.state;
+  }
+}
+
+/** The deliveries line of an alert row: one chip per channel. */
+function renderDeliveries(line, sent) {
+  if (!sent || sent.size === 0) {
+    line.replaceChildren();
+    line.hidden = true;
+    return;
+  }
+  const chips = [el('span', 'a-deliv-label', '通知')];
+  for (const d of [...sent.values()].sort((x, y) => x.channel.localeCompare(y.channel))) {
+    const chip = el('span', 'a-deliv', `${d.channel} ${deliveryText(d)}`);
+    chip.dataset.channel = d.channel;
+    chip.dataset.delivery = d.state;
+    if (d.state === 'merged' && d.digest_state) chip.dataset.digest = d.digest_state;
+    chips.push(chip);
+  }
+  line.replaceChildren(...chips);
+  line.hidden = false;
+}
+
+/** Keeps one delivery; true when it changed what is shown. */
+function noteDelivery(d) {
+  if (!d || typeof d !== 'object' || !str(d.subject) || !str(d.channel) || !str(d.state)) return false;
+  let sent = model.deliveries.get(d.subject);
+  if (!sent) {
+    sent = new Map();
+    model.deliveries.set(d.subject, sent);
+  }
+  sent.set(d.channel, d);
+  return true;
+}
+
+/** Reads the deliveries so far of the halls in scope. */
+async function fetchDeliveries() {
+  try {
+    const q = hallId ? `?hall=${encodeURIComponent(hallId)}` : '';
+    const r = await fetch(apiUrl(`api/deliveries${q}`), { credentials: 'same-origin' });
+    if (!r.ok) return;
+    const list = await r.json();
+    const next = new Map();
+    const keep = model.deliveries;
+    model.deliveries = next;
+    for (const d of Array.isArray(list) ? list : []) noteDelivery(d);
+    // What arrived live while the list was read stays.
+    for (const [subject, sent] of keep) {
+      for (const d of sent.values()) {
+        const have = next.get(subject)?.get(d.channel);
+        if (!have || (parseTime(d.at) ?? 0) > (parseTime(have.at) ?? 0)) noteDelivery(d);
+      }
+    }
+    renderAll();
+  } catch {
+    // The channel says when the server is away; the next snapshot reads again.
+  }
+}
+
+function onDelivery(m) {
+  if (noteDelivery(m)) renderAll();
+}
+
+/** Brings the alert or card a notification linked to into view, once. */
+function showTarget() {
+  if (target.alert) {
+    const row = rows.get(target.alert);
+    if (row) {
+      target.alert = null;
+      row.li.scrollIntoView({ block: 'center' });
+      row.li.tabIndex = -1;
+      row.li.focus({ preventScroll: true });
+      flashRow(row);
+    }
+  }
+  if (target.card) {
+    const li = document.querySelector(`[data-card-id="${CSS.escape(target.card)}"]`);
+    if (li) {
+      target.card = null;
+      li.scrollIntoView({ block: 'center' });
+      li.tabIndex = -1;
+      li.focus({ preventScroll: true });
+    }
+  }
 }
 
 function removeRow(row) {
@@ -1151,6 +1270,8 @@ function onSnapshot(m) {
 
   refocus(focusAfter);
   for (const a of fresh) announceCritical(a);
+  fetchDeliveries();
+  showTarget();
 }
 
 function onAlert(m) {
@@ -1211,6 +1332,7 @@ function onMessage(m) {
     // Deltas before a connection's snapshot cannot be placed; the snapshot has them.
     case 'alert': if (page.live) onAlert(m); break;
     case 'card': if (page.live) onCard(m); break;
+    case 'delivery': if (page.live) onDelivery(m); break;
     case 'error': onError(m); break;
     default: break; // 'ping' is dropped by connect(); unknown types: the channel will grow
   }

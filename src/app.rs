@@ -36,6 +36,7 @@ pub struct Application {
     halls: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
     delivery: JoinHandle<()>,
+    notifier: JoinHandle<()>,
     store: Store,
     registry: Option<Registry>,
 }
@@ -165,6 +166,7 @@ impl Application {
             encode_reply: payload::reply_text,
             clock: clock.clone(),
             metrics: metrics.clone(),
+            notify: settings.notify.clone(),
         });
         let registry = Registry::default();
         let mut hall_tasks = Vec::new();
@@ -182,6 +184,19 @@ impl Application {
 
         let stop = CancellationToken::new();
         let intake = CancellationToken::new();
+        // The outbox's sender: what was queued before a restart goes too.
+        let notify_tls = crate::config::notify::client_tls(&settings.notify_settings)
+            .map_err(|e| anyhow!("configuration error: {e}"))?;
+        let sender = crate::notify::sender::Sender::new(
+            store.clone(),
+            settings.notify.clone(),
+            crate::notify::http::Client::new(notify_tls, settings.notify.timeout),
+            clock.clone(),
+            metrics.clone(),
+            health.clone(),
+            Some(alerts.clone()),
+        );
+        let notifier = tokio::spawn(sender.run(stop.clone()));
         let ingest = Ingest {
             prefix: settings.mqtt.prefix.clone(),
             broker: settings.mqtt.broker.clone(),
@@ -257,6 +272,7 @@ impl Application {
             halls: hall_tasks,
             writer: writer_task,
             delivery,
+            notifier,
             store,
             registry: Some(registry),
         })
@@ -300,6 +316,7 @@ impl Application {
             );
         }
         self.stop.cancel();
+        let _ = self.notifier.await;
         let _ = self.ingest.await;
         let _ = self.outgoing.await;
         self.store.close().await;

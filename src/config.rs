@@ -70,6 +70,9 @@ pub struct RawSettings {
     /// `[cases]`: 限时办结 cards, bad-review follow-up and the monthly 考评.
     #[serde(default)]
     pub cases: CaseSettings,
+    /// `[notify]`: alerts and cards on supervisors' phones.
+    #[serde(default)]
+    pub notify: notify::NotifySettings,
 }
 
 /// `[cases]`: when cards are issued, how long each follow-up step may
@@ -632,6 +635,9 @@ pub struct Settings {
     pub defaults: Defaults,
     pub tokens: Vec<TokenSettings>,
     pub halls: Vec<Arc<HallSpec>>,
+    /// `[notify]` as `ca_file` and the plan the server runs.
+    pub notify_settings: notify::NotifySettings,
+    pub notify: Arc<crate::notify::Plan>,
 }
 
 impl Settings {
@@ -785,12 +791,18 @@ impl RawSettings {
                 }
             }
         }
+        let notify = Arc::new(self.notify.resolve(&halls)?);
+        if !self.notify.channels.is_empty() {
+            notify::client_tls(&self.notify)?;
+        }
         Ok(Settings {
             server: self.server,
             mqtt: self.mqtt,
             defaults: self.defaults,
             tokens: self.tokens,
             halls,
+            notify_settings: self.notify,
+            notify,
         })
     }
 }
@@ -1383,6 +1395,7 @@ fn office_hours(
 }
 
 pub mod broker;
+pub mod notify;
 pub mod tls;
 
 #[cfg(test)]

@@ -11,6 +11,17 @@ pub struct Health {
     store_failing: AtomicBool,
     store_error: Mutex<Option<String>>,
     ready: AtomicBool,
+    notify_failing: Mutex<Vec<ChannelFailure>>,
+}
+
+/// A notification channel failing for longer than `[notify]
+/// failing_after_s` allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelFailure {
+    pub channel: String,
+    /// Its first failed attempt since it last delivered.
+    pub since: chrono::DateTime<chrono::Utc>,
+    pub error: String,
 }
 
 impl Health {
@@ -53,6 +64,21 @@ impl Health {
             return None;
         }
         self.store_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// The notification channels failing for too long, as the sender sees
+    /// them.
+    pub fn set_notify_failing(&self, failing: Vec<ChannelFailure>) {
+        if let Ok(mut f) = self.notify_failing.lock() {
+            *f = failing;
+        }
+    }
+
+    pub fn notify_failing(&self) -> Vec<ChannelFailure> {
+        self.notify_failing
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default()
     }
 
     /// Replay finished and traffic is taken.

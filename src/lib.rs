@@ -23,7 +23,8 @@
 //! - `contract`: what is generated from the code (schemas, OpenAPI, lists).
 //! - `audit`: the tamper-evident chain of supervision records (pure).
 //! - `notify/`: notifications to supervisors' phones: messages, channel
-//!   bodies, signatures, retries and rate limits (pure).
+//!   bodies, signatures, routes, retries and rate limits (pure); the
+//!   outbox's sender, its HTTP client and a webhook receiver (adapters).
 //! - `app`: build, run and shut down. `broker` and `sim` serve the demo.
 //!
 //! Dependencies point one way: `domain` depends on nothing here; `config`

@@ -99,6 +99,27 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Send one test message on each notification channel of a
+    /// configuration (or the one named) and say what each answered. Exits 1
+    /// when one did not take it.
+    NotifyTest {
+        #[arg(long, short, env = "HALLWATCH_CONFIG")]
+        config: PathBuf,
+        /// Only this channel.
+        #[arg(long)]
+        channel: Option<String>,
+    },
+    /// A receiver for the generic webhook channel that prints each message
+    /// as it arrives: to see notifications leave a server without a phone.
+    Receive {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9400")]
+        listen: SocketAddr,
+        /// The channel's secret: requests whose X-Hallwatch-Signature does
+        /// not sign their body with it are refused (401).
+        #[arg(long, env = "HALLWATCH_WEBHOOK_SECRET")]
+        secret: Option<String>,
+    },
     /// Print the SHA-256 of an access token, for `[[tokens]] sha256`.
     HashToken { token: String },
     /// Write what is generated from the code: the MQTT payloads' JSON
@@ -269,6 +290,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::NotifyTest { config, channel } => notify_test(&config, channel.as_deref()).await,
+        Command::Receive { listen, secret } => {
+            let listener = std::net::TcpListener::bind(listen)
+                .with_context(|| format!("Failed to listen on {listen}"))?;
+            println!("Receiving webhook notifications on http://{listen}/ (Ctrl-C stops).");
+            let server = hallwatch::notify::receiver::serve(listener, secret, |m| {
+                print_received(&m);
+            })?;
+            let handle = server.handle();
+            tokio::spawn(server);
+            shutdown_signal().await;
+            handle.stop(true).await;
+            Ok(())
+        }
         Command::HashToken { token } => {
             let digest = Sha256::digest(token.as_bytes());
             println!(
@@ -281,6 +316,62 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A received notification on standard output.
+fn print_received(m: &hallwatch::notify::receiver::Received) {
+    let signed = if m.signed { "signed" } else { "unsigned" };
+    println!("── {} ({signed}, key {})", m.title, m.key);
+    for line in m.text.lines() {
+        println!("   {line}");
+    }
+}
+
+async fn notify_test(config: &std::path::Path, only: Option<&str>) -> anyhow::Result<()> {
+    let s = load(config)?;
+    let plan = &s.notify;
+    if plan.channels.is_empty() {
+        anyhow::bail!("{} configures no [[notify.channels]]", config.display());
+    }
+    if let Some(name) = only
+        && plan.channel(name).is_none()
+    {
+        anyhow::bail!("no [[notify.channels]] is named {name:?}");
+    }
+    let tls = hallwatch::config::notify::client_tls(&s.notify_settings)
+        .map_err(|e| anyhow!("configuration error: {e}"))?;
+    let client = hallwatch::notify::http::Client::new(tls, plan.timeout);
+    let now = chrono::Utc::now();
+    let at = plan
+        .local(s.halls[0].id.as_str(), now)
+        .format("%m-%d %H:%M")
+        .to_string();
+    let mut failed = 0;
+    for ch in plan
+        .channels
+        .iter()
+        .filter(|c| only.is_none_or(|n| n == c.name))
+    {
+        let answer =
+            hallwatch::notify::sender::test_send(&client, ch, plan.public_url.as_deref(), now, &at)
+                .await;
+        let url = hallwatch::notify::http::redact(&ch.url);
+        match answer {
+            Ok(said) => println!("{} ({}, {url}): delivered: {said}", ch.name, ch.kind.code()),
+            Err(e) => {
+                failed += 1;
+                println!(
+                    "{} ({}, {url}): NOT delivered: {e}",
+                    ch.name,
+                    ch.kind.code()
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 #[cfg(feature = "demo-broker")]
@@ -299,6 +390,23 @@ async fn demo(
     settings.server.database_url = format!("sqlite://{}", database.display());
     settings.mqtt.broker = format!("mqtt://{broker_addr}");
     settings.mqtt.client_id = "hallwatch-demo".into();
+    // A webhook channel to a receiver of its own, which prints each
+    // notification as a supervisor's phone would show it.
+    let receiver = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .context("Failed to listen for the demo's webhook receiver")?;
+    let receiver_addr = receiver.local_addr()?;
+    let secret = format!("demo-{}", rand::random::<u64>());
+    settings.notify = Arc::new(hallwatch::notify::demo_plan(
+        &settings.halls,
+        &format!("http://{receiver_addr}/hallwatch"),
+        &secret,
+        &format!("http://{listen}"),
+    ));
+    let receiver = hallwatch::notify::receiver::serve(receiver, Some(secret), |m| {
+        print_received(&m);
+    })?;
+    let receiver_stop = receiver.handle();
+    tokio::spawn(receiver);
     let halls = settings.halls.clone();
     // The demo's time runs `speed` times faster through the county centre's
     // office hours.
@@ -331,6 +439,10 @@ async fn demo(
         "  monthly 考评 (CSV): http://{listen}/api/halls/jl-center/appraisal?format=csv with Authorization: Bearer demo-backoffice"
     );
     println!(
+        "  notifications: alerts and cards go to a signed webhook at http://{receiver_addr}/hallwatch,"
+    );
+    println!("  printed here as they arrive (hallwatch receive runs the same receiver alone).");
+    println!(
         "  MQTT broker: mqtt://{broker_addr}   events: {}",
         database.display()
     );
@@ -344,6 +456,7 @@ async fn demo(
     .await?;
     stop.cancel();
     let _ = sim.await;
+    receiver_stop.stop(true).await;
     Ok(())
 }
 

@@ -103,6 +103,21 @@ struct ChannelLabel {
     channel: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotifyLabel {
+    channel: String,
+}
+
+/// Notifications per configured channel.
+#[derive(Debug, Default)]
+struct Notifications {
+    sent: Family<NotifyLabel, Counter>,
+    retried: Family<NotifyLabel, Counter>,
+    failed: Family<NotifyLabel, Counter>,
+    queued: Family<NotifyLabel, Gauge>,
+    oldest: Family<NotifyLabel, Gauge<f64, AtomicU64>>,
+}
+
 /// A family that shows its `# HELP` and `# TYPE` lines before its first
 /// sample too, as `/metrics` always has; `prometheus-client` leaves an empty
 /// family out altogether.
@@ -163,6 +178,7 @@ pub struct Metrics {
     /// API requests and WebSocket handshakes refused for the client's budget.
     rate_limited: Counter,
     alerts_open: OpenAlerts,
+    notifications: Notifications,
     /// From a device message's arrival to its effects reaching the screens.
     pub ingest_to_broadcast: Histogram,
     pub store_batch_size: Histogram,
@@ -190,6 +206,7 @@ impl Default for Metrics {
         let ingest_to_broadcast = Histogram::new(LATENCY_S);
         let store_batch_size = Histogram::new(BATCH_SIZES);
         let store_commit = Histogram::new(COMMIT_S);
+        let notifications = Notifications::default();
 
         // Names without `_total` (the encoder adds it to counters) and help
         // without its full stop (the registry adds one).
@@ -244,6 +261,31 @@ impl Default for Metrics {
             "Time to write and commit one store transaction",
             store_commit.clone(),
         );
+        registry.register(
+            "hallwatch_notifications_sent",
+            "Notifications a channel's receiver accepted, by channel",
+            Declared(notifications.sent.clone()),
+        );
+        registry.register(
+            "hallwatch_notifications_retried",
+            "Sends that failed and are tried again later, by channel",
+            Declared(notifications.retried.clone()),
+        );
+        registry.register(
+            "hallwatch_notifications_failed",
+            "Notifications given up after every attempt, by channel",
+            Declared(notifications.failed.clone()),
+        );
+        registry.register(
+            "hallwatch_notifications_queued",
+            "Notifications due and not yet delivered (waiting or retrying), by channel",
+            Declared(notifications.queued.clone()),
+        );
+        registry.register(
+            "hallwatch_notifications_oldest_unsent_seconds",
+            "Age of the oldest notification due and not yet delivered, by channel (0: none)",
+            Declared(notifications.oldest.clone()),
+        );
         Self {
             registry,
             received,
@@ -253,6 +295,7 @@ impl Default for Metrics {
             ws_clients,
             rate_limited,
             alerts_open,
+            notifications,
             ingest_to_broadcast,
             store_batch_size,
             store_commit,
@@ -322,6 +365,47 @@ impl Metrics {
         }
     }
 
+    /// Shows every configured notification channel, at 0 until it sends.
+    pub fn notify_channels<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let n = &self.notifications;
+        for name in names {
+            let label = NotifyLabel {
+                channel: name.to_owned(),
+            };
+            let _ = n.sent.get_or_create(&label);
+            let _ = n.retried.get_or_create(&label);
+            let _ = n.failed.get_or_create(&label);
+            let _ = n.queued.get_or_create(&label);
+            let _ = n.oldest.get_or_create(&label);
+        }
+    }
+
+    /// A notification on `channel` was delivered (`Ok`), will be tried
+    /// again (`Err(true)`), or was given up (`Err(false)`).
+    pub fn notified(&self, channel: &str, outcome: Result<(), bool>) {
+        let n = &self.notifications;
+        let family = match outcome {
+            Ok(()) => &n.sent,
+            Err(true) => &n.retried,
+            Err(false) => &n.failed,
+        };
+        family
+            .get_or_create(&NotifyLabel {
+                channel: channel.to_owned(),
+            })
+            .inc();
+    }
+
+    /// What a channel has due and undelivered, and the age of the oldest.
+    pub fn notify_backlog(&self, channel: &str, queued: u64, oldest: Duration) {
+        let label = NotifyLabel {
+            channel: channel.to_owned(),
+        };
+        let n = &self.notifications;
+        n.queued.get_or_create(&label).set(queued as i64);
+        n.oldest.get_or_create(&label).set(oldest.as_secs_f64());
+    }
+
     pub fn observe_latency(&self, elapsed: Duration) {
         self.ingest_to_broadcast.observe(elapsed.as_secs_f64());
     }
@@ -379,6 +463,82 @@ mod tests {
         assert!(!text.contains("hall=\"h1\""));
         assert!(text.contains(
             "hallwatch_alerts_open{hall=\"h2\",rule=\"bad_rating\",severity=\"critical\"} 1"
+        ));
+    }
+
+    /// The names `/metrics` exports, as a query writes them: a counter's
+    /// (declared with its `_total`) as declared, a histogram's with
+    /// `_bucket`, `_sum` and `_count`.
+    fn exported(text: &str) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let mut parts = line.split_whitespace();
+            if parts.next() != Some("#") || parts.next() != Some("TYPE") {
+                continue;
+            }
+            let (Some(name), Some(kind)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let suffixes: &[&str] = match kind {
+                "counter" if !name.ends_with("_total") => &["_total"],
+                "histogram" => &["_bucket", "_sum", "_count"],
+                _ => &[""],
+            };
+            for s in suffixes {
+                names.insert(format!("{name}{s}"));
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn every_query_of_the_grafana_dashboard_names_an_exported_metric() {
+        let m = Metrics::default();
+        let exported = exported(&m.render());
+        assert!(exported.contains("hallwatch_notifications_sent_total"));
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../deploy/grafana-dashboard.json"))
+                .expect("the dashboard is JSON");
+        let mut queries = 0;
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().expect("targets") {
+                let expr = target["expr"].as_str().expect("expr");
+                queries += 1;
+                let names: Vec<&str> = expr
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .filter(|w| w.starts_with("hallwatch_"))
+                    .collect();
+                assert!(!names.is_empty(), "{expr:?} names no hallwatch metric");
+                for name in names {
+                    assert!(
+                        exported.contains(name),
+                        "panel {:?} queries {name}, which /metrics does not export",
+                        panel["title"]
+                    );
+                }
+            }
+        }
+        assert!(queries >= 10, "{queries} queries");
+    }
+
+    #[test]
+    fn notification_channels_show_at_zero_then_count() {
+        let m = Metrics::default();
+        m.notify_channels(["duty-dingtalk"]);
+        let text = m.render();
+        assert!(text.contains("hallwatch_notifications_sent_total{channel=\"duty-dingtalk\"} 0"));
+        assert!(text.contains("hallwatch_notifications_queued{channel=\"duty-dingtalk\"} 0"));
+        m.notified("duty-dingtalk", Ok(()));
+        m.notified("duty-dingtalk", Err(true));
+        m.notify_backlog("duty-dingtalk", 2, Duration::from_secs(90));
+        let text = m.render();
+        assert!(text.contains("hallwatch_notifications_sent_total{channel=\"duty-dingtalk\"} 1"));
+        assert!(
+            text.contains("hallwatch_notifications_retried_total{channel=\"duty-dingtalk\"} 1")
+        );
+        assert!(text.contains("hallwatch_notifications_queued{channel=\"duty-dingtalk\"} 2"));
+        assert!(text.contains(
+            "hallwatch_notifications_oldest_unsent_seconds{channel=\"duty-dingtalk\"} 90"
         ));
     }
 }

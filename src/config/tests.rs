@@ -1122,3 +1122,147 @@ fn case_limits_and_deductions_are_read_and_checked() {
     let e = Settings::parse(&base.replace("yellow = 2.0", "yellow = -1.0")).unwrap_err();
     assert_eq!(e.field, "cases.deductions.yellow");
 }
+
+/// The example's commented `[notify]` block, uncommented.
+fn notify_example() -> String {
+    let text = crate::EXAMPLE_CONFIG;
+    let start = text.find("# BEGIN notify example\n").expect("BEGIN") + 23;
+    let end = text.find("# END notify example").expect("END");
+    text[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_examples_notification_block_is_valid_once_uncommented() {
+    let text = format!("{}\n{}", crate::EXAMPLE_CONFIG, notify_example());
+    let s = Settings::parse(&text).expect("the notify example parses");
+    let plan = &s.notify;
+    assert_eq!(plan.channels.len(), 4);
+    assert_eq!(plan.routes.len(), 4);
+    let sms = plan.channel("director-sms").unwrap();
+    assert_eq!(sms.per_minute, 5);
+    let robot = plan.channel("county-duty").unwrap();
+    assert_eq!(robot.per_minute, crate::notify::DINGTALK_PER_MINUTE);
+    assert_eq!(
+        plan.routes[0].quiet,
+        Some((
+            NaiveTime::from_hms_opt(20, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(7, 30, 0).unwrap()
+        ))
+    );
+    assert!(plan.routes[2].wider);
+    // Without the block: no channel, nothing sent.
+    assert!(example().notify.channels.is_empty());
+}
+
+#[test]
+fn every_bad_notification_setting_names_its_field() {
+    let channel = |extra: &str| {
+        with_top(&format!(
+            "[[notify.channels]]\nname = \"c\"\nkind = \"webhook\"\nurl = \"https://h.example/x\"\n{extra}\n\
+             [[notify.routes]]\nchannel = \"c\"\n"
+        ))
+    };
+    assert_refused(
+        &channel("").replace("\"webhook\"", "\"pager\""),
+        "notify.channels[0].kind",
+        "dingtalk",
+    );
+    assert_refused(
+        &channel("").replace("https://h.example/x", "ftp://h"),
+        "notify.channels[0].url",
+        "https://",
+    );
+    assert_refused(
+        &channel("per_minute = 0"),
+        "notify.channels[0].per_minute",
+        "1 to",
+    );
+    assert_refused(
+        &channel("phones = [\"123\"]"),
+        "notify.channels[0].phones",
+        "sms",
+    );
+    assert_refused(
+        &channel("").replace("\"webhook\"", "\"sms\""),
+        "notify.channels[0].phones",
+        "numbers",
+    );
+    assert_refused(
+        &channel("phones = [\"13800000000\"]\ntemplate = \"{title} {nope}\"")
+            .replace("\"webhook\"", "\"sms\""),
+        "notify.channels[0].template",
+        "{nope}",
+    );
+    assert_refused(
+        &channel("phones = [\"138-0000\"]").replace("\"webhook\"", "\"sms\""),
+        "notify.channels[0].phones[0]",
+        "phone number",
+    );
+    assert_refused(
+        &channel("per_minute = 30").replace("\"webhook\"", "\"dingtalk\""),
+        "notify.channels[0].per_minute",
+        "1 to 20",
+    );
+    assert_refused(
+        &channel("secret = \"s\"").replace("\"webhook\"", "\"wecom\""),
+        "notify.channels[0].secret",
+        "WeCom",
+    );
+    assert_refused(
+        &channel("").replace("channel = \"c\"", "channel = \"d\""),
+        "notify.routes[0].channel",
+        "\"d\"",
+    );
+    assert_refused(
+        &channel("").replace("channel = \"c\"\n", "channel = \"c\"\nhalls = [\"nope\"]\n"),
+        "notify.routes[0].halls",
+        "unknown hall",
+    );
+    assert_refused(
+        &channel("").replace("channel = \"c\"\n", "channel = \"c\"\nrules = [\"slow\"]\n"),
+        "notify.routes[0].rules",
+        "rule code",
+    );
+    assert_refused(
+        &channel("").replace(
+            "channel = \"c\"\n",
+            "channel = \"c\"\nmin_severity = \"high\"\n",
+        ),
+        "notify.routes[0].min_severity",
+        "critical",
+    );
+    assert_refused(
+        &channel("").replace("channel = \"c\"\n", "channel = \"c\"\ncards = [\"blue\"]\n"),
+        "notify.routes[0].cards",
+        "yellow",
+    );
+    assert_refused(
+        &channel("").replace(
+            "channel = \"c\"\n",
+            "channel = \"c\"\nquiet = [\"22:00\", \"7\"]\n",
+        ),
+        "notify.routes[0].quiet",
+        "\"7\"",
+    );
+    assert_refused(
+        &with_top(
+            "[[notify.channels]]\nname = \"c\"\nkind = \"webhook\"\nurl = \"https://h.example/x\"\n",
+        ),
+        "notify.routes",
+        "no [[notify.routes]]",
+    );
+    assert_refused(
+        &with_top("[notify]\npublic_url = \"zwfw.example\"\n"),
+        "notify.public_url",
+        "https://",
+    );
+    assert_refused(
+        &with_top("[notify.retry]\nmax_s = 1\nfirst_s = 5\n"),
+        "notify.retry.max_s",
+        "first_s",
+    );
+}

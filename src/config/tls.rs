@@ -160,6 +160,38 @@ fn private_key(path: &Path, field: &str) -> Result<PrivateKeyDer<'static>, Confi
     })
 }
 
+/// The TLS client settings for HTTPS receivers (the notification
+/// channels): their certificates are checked against `ca_file`, or the
+/// system's CA certificates. `needed`: some receiver is https://, so no CA
+/// at all is an error on `field`.
+pub fn https_client_config(
+    ca_file: Option<&Path>,
+    field: &str,
+    needed: bool,
+) -> Result<Arc<ClientConfig>, ConfigError> {
+    let roots = match ca_file {
+        Some(path) => trust_anchors(path, field)?,
+        None => {
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            if roots.is_empty() && needed {
+                return Err(err(
+                    field,
+                    "is needed: a channel is https:// and this system has no CA certificates \
+                     to check it with; set it to the PEM of the CA that signed the receiver's certificate",
+                ));
+            }
+            roots
+        }
+    };
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(field, format!("TLS cannot be set up: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// The CA certificates of a PEM file, each usable as a trust anchor.
 fn trust_anchors(path: &Path, field: &str) -> Result<RootCertStore, ConfigError> {
     let mut roots = RootCertStore::empty();

@@ -97,6 +97,9 @@ pub enum ConsoleMsg {
     Alert(Box<AlertView>),
     /// A 限时办结 card issued or changed.
     Card(Box<CardView>),
+    /// A notification of an alert or card was sent, retried, failed or
+    /// merged into a digest.
+    Delivery(Box<crate::store::Delivery>),
 }
 
 /// Alerts and cards of every hall, for the supervisors' consoles.

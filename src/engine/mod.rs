@@ -308,6 +308,8 @@ pub struct EngineContext {
     pub metrics: Arc<Metrics>,
     pub alerts: AlertFrames,
     pub summaries: SummaryFrames,
+    /// Which alerts and cards go to which notification channels.
+    pub notify: Arc<crate::notify::Plan>,
 }
 
 /// Starts the task that owns `hall`. `pending` are effects that arose while

@@ -456,7 +456,7 @@ impl HallTask {
                         info!(%hall, case = %reference, state = ?case.state, due = ?case.due, "Case changed.");
                         let row = BookRow::of_case(hall, n, case, now);
                         audited.push(("case", reference.clone(), row.body.to_string()));
-                        rows.push(row);
+                        rows.push(Record::Book(row));
                     }
                 }
                 CaseEffect::Card(n) => {
@@ -465,8 +465,23 @@ impl HallTask {
                           department = ?card.department, "Card changed.");
                     let row = BookRow::of_card(hall, *n, card, now);
                     audited.push(("card", card.id.clone(), row.body.to_string()));
-                    rows.push(row);
+                    rows.push(Record::Book(row));
                     let view = self.hall.card_view(*n);
+                    // Its notifications go in the same transaction.
+                    if crate::notify::Plan::card_settled(&view) {
+                        rows.push(Record::Withdraw {
+                            hall: hall.to_owned(),
+                            subject: view.id.clone(),
+                        });
+                    } else {
+                        rows.extend(
+                            self.ctx
+                                .notify
+                                .card(&view, now)
+                                .into_iter()
+                                .map(Record::Notify),
+                        );
+                    }
                     self.publish(Outgoing::Card(&view));
                     let _ = self.ctx.alerts.send(HallFrame {
                         hall: view.hall.clone(),
@@ -478,13 +493,11 @@ impl HallTask {
                     info!(%hall, follow_up = %f.id, step = ?f.current().map(|s| s.step), "Follow-up changed.");
                     let row = BookRow::of_follow_up(hall, *n, f, now);
                     audited.push(("follow_up", f.id.clone(), row.body.to_string()));
-                    rows.push(row);
+                    rows.push(Record::Book(row));
                 }
             }
         }
-        self.ctx.journal.send(WriteItem::records(
-            rows.into_iter().map(Record::Book).collect(),
-        ));
+        self.ctx.journal.send(WriteItem::records(rows));
         for (kind, subject, content) in audited {
             self.audit(kind, Some(&subject), content);
         }
@@ -578,9 +591,18 @@ impl HallTask {
               state = ?view.state, escalated = view.escalated, "Alert changed.");
         self.publish(Outgoing::Alert(&view));
         let row = AlertRow::of(&view, alert.opened_at, alert.updated_at);
-        self.ctx
-            .journal
-            .send(WriteItem::records(vec![Record::Alert(row)]));
+        // Its notifications go in the same transaction as the alert.
+        let mut records = vec![Record::Alert(row)];
+        if crate::notify::Plan::alert_settled(&view) {
+            records.push(Record::Withdraw {
+                hall: view.hall.to_string(),
+                subject: view.id.clone(),
+            });
+        } else {
+            let queued = self.ctx.notify.alert(&view, self.now());
+            records.extend(queued.into_iter().map(Record::Notify));
+        }
+        self.ctx.journal.send(WriteItem::records(records));
         self.to_dashboards(DashMsg::Alert(view.clone()));
         let _ = self.ctx.alerts.send(HallFrame {
             hall: view.hall.clone(),

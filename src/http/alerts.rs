@@ -24,6 +24,7 @@ use crate::store::AlertFilter;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/alerts", web::get().to(alerts_ws))
         .route("/api/alerts", web::get().to(list))
+        .route("/api/deliveries", web::get().to(deliveries))
         .route("/api/alerts/{id}/{op}", web::post().to(act_route));
 }
 
@@ -356,6 +357,74 @@ pub(super) async fn list(
     Ok(HttpResponse::Ok().json(rows))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct DeliveriesQuery {
+    /// Only this hall; it must be in the token's scope (403 otherwise).
+    #[param(value_type = Option<HallId>)]
+    hall: Option<String>,
+    /// Notifications made in the last this many days (1 to 31; default 2).
+    days: Option<String>,
+}
+
+/// Notification deliveries
+///
+/// How each notification of the alerts and cards of the halls in scope
+/// stands on its channel (DingTalk, WeCom, webhook, SMS): `queued`,
+/// `retrying` with its last error and next attempt, `sent`, `failed`,
+/// `merged` into a digest, or `withdrawn` because the alert was
+/// acknowledged or resolved first. The console shows them beside each
+/// alert; `/ws/alerts` sends each change as a `delivery` message. Role
+/// `supervisor` (or `admin`).
+#[utoipa::path(
+    get,
+    path = "/api/deliveries",
+    tag = "alerts",
+    operation_id = "listDeliveries",
+    params(DeliveriesQuery),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The deliveries, oldest made first.", body = Vec<crate::store::Delivery>),
+        (status = 400, description = "`days` is not a whole number from 1 to 31.", body = ErrorBody,
+            example = json!({"error": "bad_request", "message": "days: \"x\" is not a whole number (1 to 31)"})),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "`hall` names no hall served here.", body = ErrorBody,
+            example = json!({"error": "unknown_hall", "message": "hall \"nope\" is not served here"})),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(super) async fn deliveries(
+    req: HttpRequest,
+    q: web::Query<DeliveriesQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let who = auth::require(&req, auth::ALERTS, q.hall.as_deref()).await?;
+    let halls = halls_in_scope(&state, &who, q.hall.as_deref())?;
+    let days = match q.days.as_deref().map(str::trim) {
+        None | Some("") => 2,
+        Some(d) => d
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=31).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("days: {d:?} is not a whole number (1 to 31)"))
+            })?,
+    };
+    let since = state.clock.now() - chrono::Duration::days(days);
+    let mut out = Vec::new();
+    for h in &halls {
+        out.extend(
+            state
+                .store
+                .deliveries(h.spec.id.as_str(), since)
+                .await
+                .map_err(|e| ApiError::Store(e.to_string()))?,
+        );
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
 /// The optional body of an alert action. Other fields are ignored.
 #[derive(Debug, Deserialize, Default, ToSchema)]
 pub struct NoteRequest {
@@ -524,6 +593,7 @@ mod tests {
                 metrics: Default::default(),
                 alerts: tokio::sync::broadcast::channel(1).0,
                 summaries: tokio::sync::broadcast::channel(1).0,
+                notify: Default::default(),
             });
             registry.insert(crate::engine::spawn_hall(hall, Vec::new(), ctx).0);
         }

@@ -61,6 +61,7 @@ kinds! {
     Kpi = "kpi",
     Alert = "alert",
     Card = "card",
+    Delivery = "delivery",
     Summary = "summary",
     Error = "error",
     Ping = "ping",
@@ -119,6 +120,12 @@ typed!(
     /// A 限时办结 card was issued or changed (explained, upheld, withdrawn on
     /// appeal, lapsed): the whole card.
     CardMessage: Card, card: CardView
+);
+typed!(
+    /// A notification of an alert or card on a channel (DingTalk, WeCom,
+    /// webhook, SMS) was sent, is retried, failed or was merged into a
+    /// digest: the console shows it beside the alert.
+    DeliveryMessage: Delivery, delivery: crate::store::Delivery
 );
 typed!(
     /// A hall's summary changed (at most once a second per hall).
@@ -410,6 +417,7 @@ pub enum RegionMessage<'a> {
     ("snapshot" = "#/components/schemas/AlertsSnapshotMessage"),
     ("alert" = "#/components/schemas/AlertMessage"),
     ("card" = "#/components/schemas/CardMessage"),
+    ("delivery" = "#/components/schemas/DeliveryMessage"),
     ("error" = "#/components/schemas/AlertErrorMessage"),
     ("ping" = "#/components/schemas/PingMessage")
 )))]
@@ -417,6 +425,7 @@ pub enum AlertsMessage<'a> {
     Snapshot(AlertsSnapshotMessage<'a>),
     Alert(AlertMessage<'a>),
     Card(CardMessage<'a>),
+    Delivery(DeliveryMessage<'a>),
     Error(AlertErrorMessage<'a>),
     // Sent by the sessions' keep-alive as the prebuilt text `PING`, which
     // a test holds equal to this variant's.
@@ -574,6 +583,7 @@ pub fn console(msg: &ConsoleMsg) -> ByteString {
     match msg {
         ConsoleMsg::Alert(a) => alert(a),
         ConsoleMsg::Card(c) => encode(&AlertsMessage::Card(CardMessage::new(c))),
+        ConsoleMsg::Delivery(d) => encode(&AlertsMessage::Delivery(DeliveryMessage::new(d))),
     }
 }
 

@@ -297,6 +297,24 @@ pub struct HealthReport {
     pub store: String,
     /// How many halls this process serves.
     pub halls: usize,
+    /// Notification channels failing for longer than `[notify]
+    /// failing_after_s`: each with the time of its first failed attempt
+    /// since it last delivered. They do not make the answer a 503: a
+    /// notification outage must not take a serving server out of a load
+    /// balancer. Empty when every channel delivers.
+    pub notify: Vec<ChannelHealth>,
+}
+
+/// A notification channel that fails.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelHealth {
+    /// The channel's name in `[[notify.channels]]`.
+    pub channel: String,
+    pub failing_since: chrono::DateTime<chrono::Utc>,
+    /// Its last error, for an admin's token or session only (it may name
+    /// addresses inside the network).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// `ok`: ready, connected to the broker, and the store answers; `degraded`:
@@ -334,10 +352,11 @@ pub const STORE_FAILING: &str = "failing: events cannot be stored; the server lo
     responses(
         (status = 200, description = "Ready, connected to the broker, and the store answers.",
             body = HealthReport,
-            example = json!({"status": "ok", "mqtt": "connected", "store": "ok", "halls": 2})),
+            example = json!({"status": "ok", "mqtt": "connected", "store": "ok", "halls": 2,
+                "notify": [{"channel": "duty-dingtalk", "failing_since": "2026-11-23T01:15:00Z"}]})),
         (status = 503, description = "Still starting, or the broker or the store is failing.",
             body = HealthReport,
-            example = json!({"status": "degraded", "mqtt": "disconnected", "store": "ok", "halls": 2})),
+            example = json!({"status": "degraded", "mqtt": "disconnected", "store": "ok", "halls": 2, "notify": []})),
     )
 )]
 pub(super) async fn healthz(
@@ -346,7 +365,8 @@ pub(super) async fn healthz(
 ) -> HttpResponse {
     let h = &state.health;
     let store_error = h.store_error();
-    let admin = store_error.is_some()
+    let failing = h.notify_failing();
+    let admin = (store_error.is_some() || !failing.is_empty())
         && auth::require(&req, &[crate::config::Role::Admin], None)
             .await
             .is_ok();
@@ -370,6 +390,14 @@ pub(super) async fn healthz(
             Some(_) => STORE_FAILING.to_owned(),
         },
         halls: state.registry.all().len(),
+        notify: failing
+            .into_iter()
+            .map(|f| ChannelHealth {
+                channel: f.channel,
+                failing_since: f.since,
+                error: admin.then_some(f.error),
+            })
+            .collect(),
     };
     if ok {
         HttpResponse::Ok().json(body)

@@ -48,6 +48,7 @@ use super::{ApiError, CONTENT_SECURITY_POLICY, ErrorBody, MAX_BODY, PERMISSIONS_
         super::auth::logout,
         super::auth::me,
         super::alerts::list,
+        super::alerts::deliveries,
         super::alerts::act_route,
         super::cases::board,
         super::cases::one_case,

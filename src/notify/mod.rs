@@ -10,10 +10,18 @@ use std::collections::VecDeque;
 use base64::Engine;
 use chrono::{DateTime, Duration, FixedOffset, NaiveTime, Utc};
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::domain::{AlertView, CardKind, CardView, Rule, Severity};
+
+pub mod http;
+mod plan;
+pub mod receiver;
+pub mod sender;
+
+pub use plan::*;
 
 /// The most a WeCom group robot takes in a markdown message, in bytes.
 pub const WECOM_MAX_BYTES: usize = 4096;
@@ -22,11 +30,91 @@ pub const WECOM_MAX_BYTES: usize = 4096;
 pub const DINGTALK_PER_MINUTE: u32 = 20;
 
 /// A message as a person reads it on a phone: a title for the lock screen
-/// and the lines under it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// and the lines under it, with the facts an SMS template is filled from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub title: String,
     pub lines: Vec<String>,
+    #[serde(default)]
+    pub facts: Facts,
+}
+
+/// What a message is about, field by field: the placeholders of an SMS
+/// gateway's template (`{severity}`, `{hall}`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    /// 严重, 警告, 提示, 红牌, 黄牌, 预警 or 汇总.
+    pub severity: String,
+    pub hall: String,
+    /// The window, service or department it is about; may be empty.
+    pub place: String,
+    /// What happened, in words.
+    pub what: String,
+    /// Since when, `MM-DD HH:MM` in the hall's time.
+    pub since: String,
+    /// The link to it on the console; empty without a public address.
+    pub link: String,
+}
+
+impl Facts {
+    /// The placeholders a template may use.
+    pub const NAMES: [&'static str; 7] = [
+        "title", "severity", "hall", "place", "what", "since", "link",
+    ];
+
+    fn get<'a>(&'a self, name: &str, title: &'a str) -> Option<&'a str> {
+        Some(match name {
+            "title" => title,
+            "severity" => &self.severity,
+            "hall" => &self.hall,
+            "place" => &self.place,
+            "what" => &self.what,
+            "since" => &self.since,
+            "link" => &self.link,
+            _ => return None,
+        })
+    }
+}
+
+/// The placeholders of `template` that no message fills, if any: a
+/// template is checked against them when the configuration is read.
+pub fn unknown_placeholders(template: &str) -> Vec<String> {
+    placeholders(template)
+        .filter(|n| !Facts::NAMES.contains(n))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+    template
+        .split('{')
+        .skip(1)
+        .filter_map(|s| s.split_once('}').map(|(n, _)| n))
+}
+
+/// `template` with each `{name}` filled from the message.
+pub fn render(template: &str, m: &Message) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after
+            .split_once('}')
+            .and_then(|(name, tail)| m.facts.get(name, &m.title).map(|v| (v, tail)))
+        {
+            Some((value, tail)) => {
+                out.push_str(value);
+                rest = tail;
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Message {
@@ -36,17 +124,18 @@ impl Message {
     }
 }
 
-/// The link to an alert on the supervisors' console, under the server's
-/// public address (no trailing slash needed).
-pub fn alert_link(public_url: &str, hall: &str, alert: &str) -> String {
+/// The link to an alert (`what` = `alert`) or a card (`card`) on the
+/// supervisors' console, under the server's public address (no trailing
+/// slash needed).
+pub fn alert_link(public_url: &str, hall: &str, what: &str, id: &str) -> String {
     let base = public_url.trim_end_matches('/');
     let enc = |s: &str| {
         percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
     };
     format!(
-        "{base}/supervisor.html?hall={}&alert={}",
+        "{base}/supervisor.html?hall={}&{what}={}",
         enc(hall),
-        enc(alert)
+        enc(id)
     )
 }
 
@@ -58,34 +147,106 @@ pub fn alert_message(a: &AlertView, public_url: Option<&str>) -> Message {
         Severity::Warning => "警告",
         Severity::Notice => "提示",
     };
-    let mut title = format!("【{severity}】{}", a.hall_name);
-    if let Some(place) = a.window_name.as_deref().or(a.service_name.as_deref()) {
+    let place = a
+        .window_name
+        .as_deref()
+        .or(a.service_name.as_deref())
+        .or(a.department_name.as_deref())
+        .unwrap_or_default();
+    let link = public_url
+        .map(|url| alert_link(url, a.hall.as_str(), "alert", &a.id))
+        .unwrap_or_default();
+    message(
+        Facts {
+            severity: severity.to_owned(),
+            hall: a.hall_name.clone(),
+            place: place.to_owned(),
+            what: a.message.clone(),
+            since: a.opened_at.format("%m-%d %H:%M").to_string(),
+            link,
+        },
+        a.escalated.then_some("已上报上级"),
+    )
+}
+
+/// What a card (预警, 黄牌, 红牌) says on a lock screen: the card, the
+/// department it is against, the case and the deadline, and its link.
+pub fn card_message(c: &CardView, public_url: Option<&str>) -> Message {
+    let place = c
+        .department_name
+        .as_deref()
+        .or(c.service_name.as_deref())
+        .unwrap_or_default();
+    let link = public_url
+        .map(|url| alert_link(url, c.hall.as_str(), "card", &c.id))
+        .unwrap_or_default();
+    let due = format!("期限 {}", c.due.format("%m-%d %H:%M"));
+    message(
+        Facts {
+            severity: c.kind.label().to_owned(),
+            hall: c.hall_name.clone(),
+            place: place.to_owned(),
+            what: c.message.clone(),
+            since: c.issued_at.format("%m-%d %H:%M").to_string(),
+            link,
+        },
+        Some(&due),
+    )
+}
+
+/// The title and lines from the facts: 【severity】hall · place, then what
+/// happened, since when, an extra line, and the link.
+fn message(facts: Facts, extra: Option<&str>) -> Message {
+    let mut title = format!("【{}】{}", facts.severity, facts.hall);
+    if !facts.place.is_empty() {
         title.push_str(" · ");
-        title.push_str(place);
+        title.push_str(&facts.place);
     }
-    let mut lines = vec![a.message.clone()];
-    lines.push(format!("自 {} 起", a.opened_at.format("%m-%d %H:%M")));
-    if a.escalated {
-        lines.push("已上报上级".to_owned());
+    let mut lines = vec![facts.what.clone(), format!("自 {} 起", facts.since)];
+    lines.extend(extra.map(str::to_owned));
+    if !facts.link.is_empty() {
+        lines.push(format!("处理：{}", facts.link));
     }
-    if let Some(url) = public_url {
-        lines.push(format!("处理：{}", alert_link(url, a.hall.as_str(), &a.id)));
+    Message {
+        title,
+        lines,
+        facts,
     }
-    Message { title, lines }
 }
 
 /// Messages a channel's limit held back, merged into one: the count and
 /// each title, so nothing is dropped.
-pub fn digest(held: &[Message], since: DateTime<FixedOffset>) -> Message {
-    let mut lines = vec![format!(
+pub fn digest(held: &[Message], since: DateTime<FixedOffset>, public_url: Option<&str>) -> Message {
+    let what = format!(
         "{} 起另有 {} 条告警（发送频率受限，合并为一条）：",
         since.format("%H:%M"),
         held.len()
-    )];
+    );
+    let mut lines = vec![what.clone()];
     lines.extend(held.iter().map(|m| format!("· {}", m.title)));
+    let link = public_url
+        .map(|u| format!("{}/supervisor.html", u.trim_end_matches('/')))
+        .unwrap_or_default();
+    if !link.is_empty() {
+        lines.push(format!("处理：{link}"));
+    }
+    let mut halls: Vec<&str> = held.iter().map(|m| m.facts.hall.as_str()).collect();
+    halls.dedup();
     Message {
         title: format!("告警汇总（{} 条）", held.len()),
         lines,
+        facts: Facts {
+            severity: "汇总".to_owned(),
+            hall: if halls.len() == 1 {
+                halls[0].to_owned()
+            } else {
+                String::new()
+            },
+            place: String::new(),
+            what,
+            since: since.format("%m-%d %H:%M").to_string(),
+            link,
+        },
     }
 }
 
@@ -291,6 +452,12 @@ impl RateWindow {
         }
         self.sent.push_back(now);
         true
+    }
+
+    /// How many sends may leave at `now`.
+    pub fn free(&mut self, now: DateTime<Utc>) -> usize {
+        self.forget(now);
+        (self.per_minute as usize).saturating_sub(self.sent.len())
     }
 
     /// When the next send may leave, from `now`.

@@ -84,6 +84,7 @@ fn dingtalk_and_wecom_bodies_follow_their_documented_shapes() {
     let long = Message {
         title: "汇总".into(),
         lines: vec!["某".repeat(3000)],
+        facts: Facts::default(),
     };
     let content = wecom_body(&long)["markdown"]["content"]
         .as_str()
@@ -146,7 +147,7 @@ fn a_channel_sends_at_most_its_limit_a_minute_and_says_when_it_may_again() {
     );
     // What was held back goes as one digest, every title in it.
     let held = vec![alert_message(&view(), None); 3];
-    let d = digest(&held, view().opened_at);
+    let d = digest(&held, view().opened_at, None);
     assert_eq!(d.title, "告警汇总（3 条）");
     assert_eq!(d.lines.len(), 4);
 }
@@ -248,4 +249,120 @@ fn cards_go_by_kind_and_a_red_card_goes_through_quiet_hours_and_to_the_wider_lis
     };
     assert_eq!(wider.card(&card(CardKind::Yellow, a.updated_at)), None);
     assert!(wider.card(&card(CardKind::Red, a.updated_at)).is_some());
+}
+
+#[test]
+fn an_sms_template_is_filled_from_the_facts_and_unknown_names_are_found() {
+    let m = alert_message(&view(), Some("https://zwfw.example.gov.cn"));
+    assert_eq!(
+        render(SMS_TEMPLATE, &m),
+        format!(
+            "【严重】金林县政务服务中心 · 1号窗口：{}，自11-23 09:15起。{}",
+            view().message,
+            m.facts.link
+        )
+    );
+    // A brace that names nothing stays as written.
+    assert_eq!(render("{hall} {x} {", &m), "金林县政务服务中心 {x} {");
+    assert_eq!(unknown_placeholders("{hall}{x}{link}{y"), vec!["x"]);
+}
+
+#[test]
+fn an_open_alert_queues_once_per_route_and_the_wider_list_takes_the_place_of_the_normal_one() {
+    let at = view().opened_at.with_timezone(&Utc);
+    let mut wider = route();
+    wider.wider = true;
+    wider.quiet = None;
+    let mut other = route();
+    other.channel = "sms".into();
+    other.quiet = None;
+    let plan = Plan {
+        routes: vec![route(), wider, other],
+        ..Plan::default()
+    };
+    let a = view();
+    let q = plan.alert(&a, at);
+    let keys: Vec<&str> = q.iter().map(|q| q.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "duty-group/jl-center-20261123-091500-window_unattended-w01/wider",
+            "sms/jl-center-20261123-091500-window_unattended-w01",
+        ]
+    );
+    // Not escalated: the wider list does not take it.
+    let mut plain = view();
+    plain.escalated = false;
+    let keys: Vec<String> = plan.alert(&plain, at).into_iter().map(|q| q.key).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "duty-group/jl-center-20261123-091500-window_unattended-w01".to_owned(),
+            "sms/jl-center-20261123-091500-window_unattended-w01".to_owned(),
+        ]
+    );
+    // Acknowledged: nothing more is queued, and what waits is withdrawn.
+    let mut acked = view();
+    acked.state = AlertState::Acknowledged;
+    assert!(plan.alert(&acked, at).is_empty());
+    assert!(Plan::alert_settled(&acked));
+    // The body carries the words and the alert whole.
+    assert_eq!(q[0].body["message"]["facts"]["hall"], "金林县政务服务中心");
+    assert_eq!(q[0].body["data"]["rule"], "window_unattended");
+}
+
+#[test]
+fn each_channel_gets_the_request_it_documents() {
+    let at = Utc.with_ymd_and_hms(2026, 11, 23, 1, 15, 0).unwrap();
+    let m = alert_message(&view(), None);
+    let mut ch = Channel {
+        name: "h".into(),
+        kind: ChannelKind::Webhook,
+        url: "https://ops.example/h".into(),
+        secret: Some("k".into()),
+        per_minute: 60,
+        phones: vec!["13800000000".into()],
+        template: "{severity}|{place}".into(),
+    };
+    let r = request(&ch, "h/x", &m, &serde_json::json!({"a": 1}), at);
+    assert_eq!(r.url, "https://ops.example/h");
+    let header = |r: &Request, name: &str| {
+        r.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header(&r, KEY_HEADER).as_deref(), Some("h/x"));
+    assert_eq!(
+        header(&r, SIGNATURE_HEADER),
+        Some(webhook_signature("k", at.timestamp(), &r.body))
+    );
+    ch.kind = ChannelKind::Sms;
+    let r = request(&ch, "h/x", &m, &Value::Null, at);
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["text"], "严重|1号窗口");
+    assert_eq!(body["phones"][0], "13800000000");
+    ch.kind = ChannelKind::Wecom;
+    ch.secret = None;
+    let r = request(&ch, "h/x", &m, &Value::Null, at);
+    assert_eq!(
+        header(&r, KEY_HEADER),
+        None,
+        "a robot takes no extra headers"
+    );
+    // Answers: a 2xx, and for the robots errcode 0.
+    assert_eq!(judge(ChannelKind::Webhook, 204, ""), Ok(()));
+    assert_eq!(
+        judge(ChannelKind::Webhook, 503, "busy"),
+        Err("HTTP 503: busy".into())
+    );
+    assert_eq!(judge(ChannelKind::Wecom, 200, r#"{"errcode":0}"#), Ok(()));
+    assert_eq!(
+        judge(
+            ChannelKind::Wecom,
+            200,
+            r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#
+        ),
+        Err("errcode 45009: api freq out of limit".into())
+    );
 }

@@ -7,6 +7,7 @@
 mod audit;
 mod book;
 mod log;
+mod outbox;
 mod sessions;
 mod writer;
 
@@ -24,6 +25,7 @@ use sqlx::types::Json;
 use crate::domain::{AlertView, DayFigures, DeviceId, HallId, Input};
 
 pub use log::{HallLog, LogEntry};
+pub use outbox::{Backlog, Delivery, OutboxRow};
 pub use sessions::SessionRow;
 pub use writer::{Committed, StoreWriter, WriteItem, spawn_writer};
 
@@ -172,6 +174,14 @@ pub enum Record {
     Book(BookRow),
     /// A record of the hall's tamper-evident chain: appended.
     Audit(AuditRow),
+    /// A notification for the outbox: inserted unless its key is there.
+    Notify(crate::notify::Queued),
+    /// What still waits to be sent about a hall's alert or card is no
+    /// longer wanted (someone acknowledged or resolved it): withdrawn.
+    Withdraw {
+        hall: String,
+        subject: String,
+    },
 }
 
 /// A record of a hall's tamper-evident chain.
@@ -262,7 +272,7 @@ const EVENT_ROWS: usize = 500;
 /// its placeholders, and in the cast (`$json`) that turns an event's JSON
 /// text into the column's type.
 macro_rules! write_records {
-    ($pool:expr, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr) => {{
+    ($pool:expr, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr) => {{
         // A connection whose write failed is closed, never reused: after a
         // failed COMMIT (SQLite on a full disk, say) the database may still
         // hold the transaction open, and the next batch on that connection
@@ -270,7 +280,7 @@ macro_rules! write_records {
         let mut conn = $pool.acquire().await?;
         let written: Result<(), sqlx::Error> = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            write_records!(@each tx, $records, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql, $book_sql, $audit_sql);
+            write_records!(@each tx, $records, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql, $book_sql, $audit_sql, $notify_sql, $withdraw_sql);
             tx.commit().await
         }
         .await;
@@ -279,7 +289,7 @@ macro_rules! write_records {
             return Err(e.into());
         }
     }};
-    (@each $tx:ident, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr) => {
+    (@each $tx:ident, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr) => {
         let records: &[&Record] = $records;
         let mut at = 0;
         while at < records.len() {
@@ -375,6 +385,27 @@ macro_rules! write_records {
                         .bind(&a.record.content)
                         .bind(&a.record.prev)
                         .bind(&a.record.hash)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                Record::Notify(n) => {
+                    sqlx::query($notify_sql)
+                        .bind(&n.key)
+                        .bind(&n.channel)
+                        .bind(&n.hall)
+                        .bind(&n.subject)
+                        .bind(n.about)
+                        .bind(millis(n.created_at))
+                        .bind(millis(n.send_at))
+                        .bind(millis(n.send_at))
+                        .bind(Json(&n.body))
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                Record::Withdraw { hall, subject } => {
+                    sqlx::query($withdraw_sql)
+                        .bind(hall)
+                        .bind(subject)
                         .execute(&mut *$tx)
                         .await?;
                 }
@@ -489,7 +520,11 @@ impl Store {
                  key = excluded.key, state = excluded.state, \
                  updated_at = excluded.updated_at, body = excluded.body",
                 "INSERT INTO audit_log (hall, seq, kind, content, prev, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?)"
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (key, channel, hall, subject, about, state, created_at, due_at, next_at, body) \
+                 VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                "UPDATE outbox SET state = 'withdrawn' \
+                 WHERE hall = ? AND subject = ? AND state IN ('queued', 'retrying')"
             ),
             Store::Postgres(pool) => write_records!(
                 pool,
@@ -510,7 +545,11 @@ impl Store {
                  key = excluded.key, state = excluded.state, \
                  updated_at = excluded.updated_at, body = excluded.body",
                 "INSERT INTO audit_log (hall, seq, kind, content, prev, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6)"
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO outbox (key, channel, hall, subject, about, state, created_at, due_at, next_at, body) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) ON CONFLICT (key) DO NOTHING",
+                "UPDATE outbox SET state = 'withdrawn' \
+                 WHERE hall = $1 AND subject = $2 AND state IN ('queued', 'retrying')"
             ),
         }
         Ok(())

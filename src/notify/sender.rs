@@ -1,0 +1,412 @@
+//! The outbox's sender: every pass takes what is due, keeps each channel's
+//! rate limit (merging what would exceed it into one digest), posts, and
+//! settles each notification as sent, retrying (on the backoff schedule)
+//! or failed. Times come from the server's clock, so tests drive the
+//! schedule by hand; the store keeps everything, so a restart goes on
+//! where the last run stopped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::http::{Client, redact};
+use super::{Channel, Message, Plan, Queued, RateWindow, about, body, digest, judge, request};
+use crate::clock::Clock;
+use crate::domain::HallId;
+use crate::engine::{AlertFrames, ConsoleMsg, Frame, HallFrame};
+use crate::health::{ChannelFailure, Health};
+use crate::metrics::Metrics;
+use crate::store::{Delivery, OutboxRow, Store, StoreError};
+
+/// How often the outbox is looked at.
+const POLL: Duration = Duration::from_millis(500);
+/// Rows one pass takes at most.
+const BATCH: i64 = 500;
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub key: String,
+    pub channel: String,
+    /// `sent`, `retrying` or `failed`.
+    pub state: &'static str,
+    pub error: Option<String>,
+    /// When it is tried again, while retrying.
+    pub next_at: Option<DateTime<Utc>>,
+}
+
+/// The outbox's sender.
+pub struct Sender {
+    store: Store,
+    plan: Arc<Plan>,
+    client: Client,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    consoles: Option<AlertFrames>,
+    windows: HashMap<String, RateWindow>,
+    /// Channels whose last attempt failed: since when, and the error.
+    failing: BTreeMap<String, (DateTime<Utc>, String)>,
+}
+
+impl Sender {
+    pub fn new(
+        store: Store,
+        plan: Arc<Plan>,
+        client: Client,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        consoles: Option<AlertFrames>,
+    ) -> Self {
+        metrics.notify_channels(plan.channels.iter().map(|c| c.name.as_str()));
+        Self {
+            store,
+            plan,
+            client,
+            clock,
+            metrics,
+            health,
+            consoles,
+            windows: HashMap::new(),
+            failing: BTreeMap::new(),
+        }
+    }
+
+    /// Passes until `stop`.
+    pub async fn run(mut self, stop: CancellationToken) {
+        loop {
+            if let Err(e) = self.pass().await {
+                warn!(error = %e, "The outbox could not be read or updated; trying again.");
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    /// One pass at the clock's time: everything due is sent, merged into a
+    /// digest, or left for a later pass by the channel's limit.
+    pub async fn pass(&mut self) -> Result<Vec<Attempt>, StoreError> {
+        let now = self.clock.now();
+        let due = self.store.outbox_due(now, BATCH).await?;
+        let mut by_channel: BTreeMap<String, Vec<OutboxRow>> = BTreeMap::new();
+        for row in due {
+            by_channel.entry(row.channel.clone()).or_default().push(row);
+        }
+        let mut work: Vec<(Channel, Vec<OutboxRow>)> = Vec::new();
+        for (name, mut rows) in by_channel {
+            let Some(ch) = self.plan.channel(&name).cloned() else {
+                // Kept, not sent: the configuration lost the channel.
+                for row in &rows {
+                    let error = format!("channel {name} is no longer configured");
+                    self.store
+                        .outbox_settle(&row.key, "failed", row.attempts, Some(&error), now, None)
+                        .await?;
+                    self.metrics.notified(&name, Err(false));
+                }
+                continue;
+            };
+            let free = self
+                .windows
+                .entry(name.clone())
+                .or_insert_with(|| RateWindow::new(ch.per_minute))
+                .free(now);
+            if rows.len() > free {
+                if free == 0 {
+                    continue;
+                }
+                // The last free send carries everything beyond it.
+                let held = rows.split_off(free - 1);
+                let digest_row = self.merge(&ch, &held, now).await?;
+                rows.push(digest_row);
+            }
+            if let Some(window) = self.windows.get_mut(&name) {
+                for _ in &rows {
+                    window.admit(now);
+                }
+            }
+            work.push((ch, rows));
+        }
+        let claim_until = now
+            + chrono::Duration::from_std(self.plan.timeout * 2 + POLL * 4)
+                .unwrap_or(chrono::Duration::minutes(1));
+        let sends = work.iter().map(|(ch, rows)| {
+            let store = &self.store;
+            let client = &self.client;
+            let plan = &self.plan;
+            async move {
+                let mut done = Vec::new();
+                for row in rows {
+                    match send_one(store, client, plan, ch, row, now, claim_until).await {
+                        Ok(Some(a)) => done.push((row, a)),
+                        Ok(None) => {}
+                        Err(e) => {
+                            warn!(error = %e, key = %row.key, "An attempt could not be recorded.")
+                        }
+                    }
+                }
+                done
+            }
+        });
+        let results = futures_util::future::join_all(sends).await;
+        let mut attempts = Vec::new();
+        for (row, attempt) in results.into_iter().flatten() {
+            self.after(row, &attempt, now).await;
+            attempts.push(attempt);
+        }
+        self.backlog(now).await?;
+        Ok(attempts)
+    }
+
+    /// Puts `held` into one digest message in the outbox, and returns it.
+    async fn merge(
+        &self,
+        ch: &Channel,
+        held: &[OutboxRow],
+        now: DateTime<Utc>,
+    ) -> Result<OutboxRow, StoreError> {
+        let messages: Vec<Message> = held.iter().filter_map(message_of).collect();
+        let since = held.iter().map(|r| r.created_at).min().unwrap_or(now);
+        let hall = held.first().map(|r| r.hall.clone()).unwrap_or_default();
+        let same_hall = held.iter().all(|r| r.hall == hall);
+        let local = self.plan.local(&hall, since);
+        let m = digest(&messages, local, self.plan.public_url.as_deref());
+        let merged: Vec<Value> = held
+            .iter()
+            .map(|r| json!({"key": r.key, "hall": r.hall, "subject": r.subject}))
+            .collect();
+        let queued = Queued {
+            key: format!("{}/digest/{}", ch.name, now.timestamp_millis()),
+            channel: ch.name.clone(),
+            hall: if same_hall { hall } else { "*".to_owned() },
+            subject: about::DIGEST.to_owned(),
+            about: about::DIGEST,
+            created_at: now,
+            send_at: now,
+            body: body(&m, json!({ "merged": merged })),
+        };
+        let keys: Vec<String> = held.iter().map(|r| r.key.clone()).collect();
+        self.store.outbox_merge(&queued, &keys, now).await?;
+        info!(channel = %ch.name, merged = keys.len(), digest = %queued.key,
+              "A channel's limit was reached; what it held back goes as one digest.");
+        for r in held {
+            self.tell_console(r, "merged", r.attempts, None, now, None, None);
+        }
+        Ok(OutboxRow {
+            key: queued.key,
+            channel: queued.channel,
+            hall: queued.hall,
+            subject: queued.subject,
+            about: about::DIGEST.to_owned(),
+            state: "queued".to_owned(),
+            created_at: now,
+            next_at: now,
+            attempts: 0,
+            last_error: None,
+            body: queued.body,
+        })
+    }
+
+    /// Metrics, health and the consoles after an attempt.
+    async fn after(&mut self, row: &OutboxRow, a: &Attempt, now: DateTime<Utc>) {
+        let outcome = match a.state {
+            "sent" => Ok(()),
+            "retrying" => Err(true),
+            _ => Err(false),
+        };
+        self.metrics.notified(&a.channel, outcome);
+        match (&a.error, a.state) {
+            (None, _) => {
+                if self.failing.remove(&a.channel).is_some() {
+                    info!(channel = %a.channel, "The channel delivers again.");
+                }
+            }
+            (Some(e), state) => {
+                warn!(channel = %a.channel, key = %a.key, state, error = %e, "A notification was not delivered.");
+                self.failing
+                    .entry(a.channel.clone())
+                    .and_modify(|f| f.1 = e.clone())
+                    .or_insert((now, e.clone()));
+            }
+        }
+        self.publish_failing(now);
+        let attempts = row.attempts + 1;
+        if row.about == about::DIGEST {
+            // Each merged notification shows the digest's fate.
+            let merged = row.body["data"]["merged"].as_array().cloned();
+            for m in merged.unwrap_or_default() {
+                let (Some(hall), Some(subject)) = (m["hall"].as_str(), m["subject"].as_str())
+                else {
+                    continue;
+                };
+                self.send_console(
+                    Delivery {
+                        subject: subject.to_owned(),
+                        channel: a.channel.clone(),
+                        state: "merged".to_owned(),
+                        attempts: 0,
+                        last_error: None,
+                        at: Some(now),
+                        next_at: None,
+                        digest_state: Some(a.state.to_owned()),
+                    },
+                    hall,
+                );
+            }
+        } else {
+            self.tell_console(
+                row,
+                a.state,
+                attempts,
+                a.error.clone(),
+                now,
+                a.next_at,
+                None,
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tell_console(
+        &self,
+        row: &OutboxRow,
+        state: &str,
+        attempts: i64,
+        last_error: Option<String>,
+        now: DateTime<Utc>,
+        next_at: Option<DateTime<Utc>>,
+        digest_state: Option<String>,
+    ) {
+        self.send_console(
+            Delivery {
+                subject: row.subject.clone(),
+                channel: row.channel.clone(),
+                state: state.to_owned(),
+                attempts,
+                last_error,
+                at: Some(now),
+                next_at,
+                digest_state,
+            },
+            &row.hall,
+        );
+    }
+
+    fn send_console(&self, d: Delivery, hall: &str) {
+        let (Some(consoles), Ok(hall)) = (&self.consoles, HallId::parse(hall)) else {
+            return;
+        };
+        if consoles.receiver_count() > 0 {
+            let _ = consoles.send(HallFrame {
+                hall,
+                frame: Frame::new(ConsoleMsg::Delivery(Box::new(d))),
+            });
+        }
+    }
+
+    /// The channels failing for longer than the plan allows, for `/healthz`.
+    fn publish_failing(&self, now: DateTime<Utc>) {
+        let failing = self
+            .failing
+            .iter()
+            .filter(|(_, (since, _))| now - *since >= self.plan.failing_after)
+            .map(|(channel, (since, error))| ChannelFailure {
+                channel: channel.clone(),
+                since: *since,
+                error: error.clone(),
+            })
+            .collect();
+        self.health.set_notify_failing(failing);
+    }
+
+    /// `/metrics`: what each channel has due and undelivered.
+    async fn backlog(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let backlog = self.store.outbox_backlog(now).await?;
+        for ch in &self.plan.channels {
+            let b = backlog.iter().find(|b| b.channel == ch.name);
+            let queued = b.map_or(0, |b| b.queued);
+            let oldest = b
+                .and_then(|b| b.oldest_due)
+                .map_or(Duration::ZERO, |t| (now - t).to_std().unwrap_or_default());
+            self.metrics.notify_backlog(&ch.name, queued, oldest);
+        }
+        self.publish_failing(now);
+        Ok(())
+    }
+}
+
+/// The message an outbox row carries.
+fn message_of(row: &OutboxRow) -> Option<Message> {
+    serde_json::from_value(row.body.get("message")?.clone()).ok()
+}
+
+/// Claims, posts and settles one notification; None when another sender
+/// holds it or it is no longer due.
+async fn send_one(
+    store: &Store,
+    client: &Client,
+    plan: &Plan,
+    ch: &Channel,
+    row: &OutboxRow,
+    now: DateTime<Utc>,
+    claim_until: DateTime<Utc>,
+) -> Result<Option<Attempt>, StoreError> {
+    if !store.outbox_claim(&row.key, now, claim_until).await? {
+        return Ok(None);
+    }
+    let attempts = row.attempts + 1;
+    let outcome = match message_of(row) {
+        Some(m) => {
+            let data = row.body.get("data").cloned().unwrap_or(Value::Null);
+            let req = request(ch, &row.key, &m, &data, now);
+            match client.post(&req).await {
+                Ok(answer) => judge(ch.kind, answer.status, &answer.body),
+                Err(e) => Err(e),
+            }
+        }
+        None => Err("the stored message cannot be read".to_owned()),
+    };
+    let (state, next_at, error) = match outcome {
+        Ok(()) => ("sent", None, None),
+        Err(e) => {
+            let e = format!("{} ({})", e, redact(&ch.url));
+            match plan.backoff.retry_at(attempts as u32, now) {
+                Some(t) => ("retrying", Some(t), Some(e)),
+                None => ("failed", None, Some(e)),
+            }
+        }
+    };
+    store
+        .outbox_settle(&row.key, state, attempts, error.as_deref(), now, next_at)
+        .await?;
+    Ok(Some(Attempt {
+        key: row.key.clone(),
+        channel: ch.name.clone(),
+        state,
+        error,
+        next_at,
+    }))
+}
+
+/// Sends one test message on `ch` and says what its receiver answered.
+pub async fn test_send(
+    client: &Client,
+    ch: &Channel,
+    public_url: Option<&str>,
+    now: DateTime<Utc>,
+    at: &str,
+) -> Result<String, String> {
+    let m = super::test_message(&ch.name, public_url, at);
+    let key = format!("{}/test/{}", ch.name, now.timestamp_millis());
+    let req = request(ch, &key, &m, &json!({ "test": true }), now);
+    let answer = client.post(&req).await?;
+    let short = super::cut(answer.body.trim(), 200);
+    judge(ch.kind, answer.status, &answer.body).map(|()| format!("HTTP {} {short}", answer.status))
+}
