@@ -19,6 +19,8 @@ if [ -z "${HALLWATCH_TEST_POSTGRES:-}" ]; then
   fi
 fi
 if [ "${CI:-}" = "true" ]; then
+  # A clean clone builds once: incremental data would only take disk.
+  export CARGO_INCREMENTAL=0
   export HALLWATCH_REQUIRE_BROKER=1 HALLWATCH_REQUIRE_BROWSER=1 HALLWATCH_REQUIRE_POSTGRES=1
   export HALLWATCH_TEST_POSTGRES="${HALLWATCH_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
 fi

@@ -228,6 +228,34 @@ fn webhook(url: String, per_minute: u32) -> Channel {
     }
 }
 
+/// A test on SQLite, and on PostgreSQL when one is configured (required
+/// in CI).
+macro_rules! both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn on_sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = hallwatch::store::Store::open(&super::sqlite_url(dir.path()))
+                    .await
+                    .unwrap();
+                super::$body(store).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                let Some(db) = super::PgDatabase::create().await else {
+                    return;
+                };
+                let store = hallwatch::store::Store::open(&db.url).await.unwrap();
+                super::$body(store.clone()).await;
+                store.close().await;
+                db.drop_db().await;
+            }
+        }
+    };
+}
+
 async fn sender(store: &Store, plan: Plan, clock: Arc<ManualClock>) -> Sender {
     let tls = hallwatch::config::tls::https_client_config(None, "notify.ca_file", false).unwrap();
     let timeout = plan.timeout;
@@ -253,11 +281,10 @@ async fn outbox(store: &Store) -> Vec<(String, String, i64)> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_receiver_that_refuses_times_out_and_fails_gets_each_notification_once_on_the_backoff_schedule()
- {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&sqlite_url(dir.path())).await.unwrap();
+both!(a_receiver_that_refuses_times_out_and_fails_gets_each_notification_once_on_the_backoff_schedule, a_receiver_that_refuses_times_out_and_fails_gets_each_notification_once_on_the_backoff_schedule_on);
+async fn a_receiver_that_refuses_times_out_and_fails_gets_each_notification_once_on_the_backoff_schedule_on(
+    store: Store,
+) {
     let receiver = Receiver::new();
     let t = t0();
     let clock = Arc::new(ManualClock::new(t));
@@ -348,10 +375,11 @@ async fn a_receiver_that_refuses_times_out_and_fails_gets_each_notification_once
     task.abort();
 }
 
-#[tokio::test]
-async fn attempts_run_out_into_failed_and_the_console_list_says_why() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&sqlite_url(dir.path())).await.unwrap();
+both!(
+    attempts_run_out_into_failed_and_the_console_list_says_why,
+    attempts_run_out_into_failed_and_the_console_list_says_why_on
+);
+async fn attempts_run_out_into_failed_and_the_console_list_says_why_on(store: Store) {
     let receiver = Receiver::new();
     let task = receiver.listen().await;
     receiver.set(Mode::Fail);
@@ -391,10 +419,13 @@ async fn attempts_run_out_into_failed_and_the_console_list_says_why() {
     task.abort();
 }
 
-#[tokio::test]
-async fn over_the_channel_limit_the_rest_goes_as_one_digest_and_nothing_is_dropped() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&sqlite_url(dir.path())).await.unwrap();
+both!(
+    over_the_channel_limit_the_rest_goes_as_one_digest_and_nothing_is_dropped,
+    over_the_channel_limit_the_rest_goes_as_one_digest_and_nothing_is_dropped_on
+);
+async fn over_the_channel_limit_the_rest_goes_as_one_digest_and_nothing_is_dropped_on(
+    store: Store,
+) {
     let receiver = Receiver::new();
     let task = receiver.listen().await;
     let t = t0();
@@ -452,10 +483,11 @@ fn sender_plan_alert(n: u32, t: DateTime<Utc>) -> Vec<hallwatch::notify::Queued>
     plan(webhook("http://127.0.0.1:9/hook".into(), 3), None).alert(&alert(n, t), t)
 }
 
-#[tokio::test]
-async fn quiet_hours_hold_a_warning_and_an_acknowledgement_withdraws_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&sqlite_url(dir.path())).await.unwrap();
+both!(
+    quiet_hours_hold_a_warning_and_an_acknowledgement_withdraws_it,
+    quiet_hours_hold_a_warning_and_an_acknowledgement_withdraws_it_on
+);
+async fn quiet_hours_hold_a_warning_and_an_acknowledgement_withdraws_it_on(store: Store) {
     let receiver = Receiver::new();
     let task = receiver.listen().await;
     // 21:00 local: inside quiet hours 20:00–08:00.
@@ -502,10 +534,13 @@ async fn quiet_hours_hold_a_warning_and_an_acknowledgement_withdraws_it() {
     task.abort();
 }
 
-#[tokio::test]
-async fn a_dingtalk_robot_gets_a_signed_markdown_message_and_its_refusal_is_retried() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&sqlite_url(dir.path())).await.unwrap();
+both!(
+    a_dingtalk_robot_gets_a_signed_markdown_message_and_its_refusal_is_retried,
+    a_dingtalk_robot_gets_a_signed_markdown_message_and_its_refusal_is_retried_on
+);
+async fn a_dingtalk_robot_gets_a_signed_markdown_message_and_its_refusal_is_retried_on(
+    store: Store,
+) {
     let receiver = Receiver::new();
     let task = receiver.listen().await;
     let t = t0();
