@@ -521,3 +521,116 @@ async fn the_monthly_appraisal_prints_to_an_a4_page() {
     assert!(pdf_line.ends_with(" 1"), "one A4 page: {pdf_line}");
     app.stop().await;
 }
+
+/// A notification's delivery beside its alert on the console, in a real
+/// browser: retrying while its receiver refuses, then sent once the
+/// receiver is up and the backoff's time has come (on the test's clock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alerts_notification_shows_retrying_then_sent_on_the_console() {
+    use hallwatch::clock::ManualClock;
+    use hallwatch::config::Role;
+    use hallwatch::notify::{Backoff, Channel, ChannelKind, Plan, Route};
+    use std::sync::Arc;
+
+    if !browser_ready() {
+        return;
+    }
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-deliv");
+    s.tokens = vec![token("效能监察室", Role::Supervisor, &["*"], "s-secret")];
+    let receiver_port = free_port();
+    s.notify = Arc::new(Plan {
+        channels: vec![Channel {
+            name: "值班群".into(),
+            kind: ChannelKind::Webhook,
+            url: format!("http://127.0.0.1:{receiver_port}/hook"),
+            secret: Some("k".into()),
+            per_minute: 60,
+            phones: Vec::new(),
+            template: String::new(),
+        }],
+        routes: vec![Route {
+            channel: "值班群".into(),
+            halls: Vec::new(),
+            rules: Vec::new(),
+            min_severity: hallwatch::domain::Severity::Warning,
+            cards: Vec::new(),
+            quiet: None,
+            wider: false,
+        }],
+        backoff: Backoff {
+            first_s: 60,
+            factor: 2,
+            max_s: 600,
+            attempts: 10,
+        },
+        timeout: Duration::from_secs(2),
+        ..Plan::default()
+    });
+    let clock = Arc::new(ManualClock::new(t0()));
+    let app = TestApp::spawn_with_clock(s, clock.clone()).await;
+    let mut dev = Device::replies(broker.port, "dev").await;
+    dev.request(KIOSK, json!({"service": "SB"})).await;
+    clock.advance(chrono::Duration::minutes(31));
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut node = Command::new("node")
+        .arg(root.join("tests/browser/console.mjs"))
+        .args([
+            "--base",
+            &app.url(""),
+            "--token",
+            "s-secret",
+            "--expect-rule",
+            "wait_timeout",
+            "--expect-delivery",
+            "retrying,sent",
+            "--timeout-ms",
+            "20000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(40), lines.next_line())
+            .await
+            .expect("a line within 40 s")
+            .unwrap()
+            .unwrap_or_default()
+    };
+    assert_eq!(next().await, "READY");
+    assert!(next().await.starts_with("ALERT "));
+    let retrying = next().await;
+    assert!(
+        retrying.starts_with("DELIVERY retrying 值班群 重试中：第 1 次未送达"),
+        "{retrying}"
+    );
+    // The receiver comes up; the retry is due a minute later.
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = std::net::TcpListener::bind(("127.0.0.1", receiver_port)).unwrap();
+    let seen = got.clone();
+    let server = hallwatch::notify::receiver::serve(listener, Some("k".into()), move |m| {
+        seen.lock().unwrap().push(m);
+    })
+    .unwrap();
+    let receiver = server.handle();
+    tokio::spawn(server);
+    clock.advance(chrono::Duration::seconds(61));
+    let sent = next().await;
+    assert!(sent.starts_with("DELIVERY sent 值班群 已送达"), "{sent}");
+    assert!(next().await.starts_with("ACKED "));
+    let status = node.wait().await.unwrap();
+    assert!(status.success(), "console.mjs failed: {status}");
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].signed);
+    assert!(got[0].title.contains("测试县政务服务中心"), "{:?}", got[0]);
+    receiver.stop(true).await;
+    app.stop().await;
+}

@@ -261,8 +261,9 @@ pub const SIGNATURE_HEADER: &str = "X-Hallwatch-Signature";
 /// The header carrying the idempotency key.
 pub const KEY_HEADER: &str = "Idempotency-Key";
 
-/// The request that delivers `message` (key `key`, about `data`) on `ch`
-/// at `now`.
+/// The request that delivers `message` (key `key`, about `data`) on `ch`,
+/// signed as made at `now` (the wall clock's time: a receiver checks it
+/// against its own).
 pub fn request(
     ch: &Channel,
     key: &str,

@@ -365,7 +365,9 @@ async fn send_one(
     let outcome = match message_of(row) {
         Some(m) => {
             let data = row.body.get("data").cloned().unwrap_or(Value::Null);
-            let req = request(ch, &row.key, &m, &data, now);
+            // Signed with the wall clock's time, which the receiver checks
+            // against its own; the schedule runs on the server's clock.
+            let req = request(ch, &row.key, &m, &data, Utc::now());
             match client.post(&req).await {
                 Ok(answer) => judge(ch.kind, answer.status, &answer.body),
                 Err(e) => Err(e),

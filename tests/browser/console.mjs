@@ -11,6 +11,9 @@
 //    Prints `READY`.
 // 2. Waits for an alert row [data-state="open"] whose [data-rule] is
 //    --expect-rule (default wait_timeout); prints `ALERT <id>`.
+//    With --expect-delivery STATE[,STATE…], waits until the row's notification
+//    chip (.a-deliv) reads each state in turn and prints `DELIVERY <state>
+//    <text>` for each, so the caller can change the receiver in between.
 // 3. Clicks its 确认 button, checks that the note field got the focus, types
 //    --note (default 已电话联系窗口), submits, and waits until the server's
 //    answer turns the row [data-state="acknowledged"]; prints `ACKED <id>`.
@@ -26,7 +29,7 @@ import { parseArgs, out, launchChromium, newPage, describePage } from './lib.mjs
 
 const USAGE = `usage: node console.mjs --base URL --token TOKEN [--expect-rule RULE]
        [--note TEXT] [--path /supervisor.html] [--screenshot FILE]
-       [--expect-card KIND --expect-case REF]
+       [--expect-card KIND --expect-case REF] [--expect-delivery STATE,STATE]
        [--timeout-ms MS] [--viewport 1920x1080]`;
 
 let opts;
@@ -34,8 +37,9 @@ try {
   opts = parseArgs(process.argv.slice(2), {
     base: 'string', token: 'string', 'expect-rule': 'string', note: 'string', path: 'string',
     screenshot: 'string', 'timeout-ms': 'number', viewport: 'viewport',
-    'expect-card': 'string', 'expect-case': 'string',
+    'expect-card': 'string', 'expect-case': 'string', 'expect-delivery': 'string',
   }, {
+    expectDelivery: null,
     expectCard: null,
     expectCase: null,
     base: null,
@@ -154,6 +158,16 @@ async function main() {
   }, opts.expectRule, { timeout: opts.timeoutMs, polling: 50 });
   const id = await handle.jsonValue();
   await out(`ALERT ${id}`);
+
+  for (const want of opts.expectDelivery ? opts.expectDelivery.split(',') : []) {
+    phase = `wait for ${id}'s notification to read ${want}`;
+    const chip = await page.waitForFunction(([alert, state]) => {
+      const r = [...document.querySelectorAll('#alert-list [data-alert-id]')].find((x) => x.dataset.alertId === alert);
+      const c = r && r.querySelector(`.a-deliv[data-delivery="${state}"]`);
+      return c && !c.closest('[hidden]') ? c.textContent : null;
+    }, [id, want], { timeout: opts.timeoutMs, polling: 50 });
+    await out(`DELIVERY ${want} ${await chip.jsonValue()}`);
+  }
 
   phase = `acknowledge ${id}`;
   const row = page.locator(`#alert-list [data-alert-id=${JSON.stringify(id)}]`);
