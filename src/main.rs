@@ -225,6 +225,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 );
             }
             println!("  {} access tokens", s.tokens.len());
+            println!(
+                "  {} notification channels, {} routes",
+                s.notify.channels.len(),
+                s.notify.routes.len()
+            );
             Ok(())
         }
         Command::Rebuild { config } => {

@@ -728,3 +728,89 @@ min_severity = "critical"
     assert!(health.contains("\"notify\":[]"));
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_test_sends_one_message_per_channel_and_says_what_each_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = Receiver::new();
+    let _listening = up.listen().await;
+    let down = Receiver::new();
+    let config = dir.path().join("hallwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+database_url = "sqlite://{db}"
+[notify]
+public_url = "https://zwfw.example.gov.cn"
+timeout_s = 2
+
+[[notify.channels]]
+name = "duty-dingtalk"
+kind = "dingtalk"
+url = "{robot}"
+secret = "SECtest"
+
+[[notify.channels]]
+name = "ops-hook"
+kind = "webhook"
+url = "{hook}"
+
+[[notify.routes]]
+channel = "duty-dingtalk"
+
+[[notify.routes]]
+channel = "ops-hook"
+{TEST_HALLS}"#,
+            db = dir.path().join("t.db").display(),
+            robot = up.url("/robot/send?access_token=abc"),
+            hook = down.url("/hook"),
+        ),
+    )
+    .unwrap();
+    let run = move |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hallwatch"))
+            .arg("notify-test")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run hallwatch notify-test");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, said) = tokio::task::spawn_blocking(move || {
+        let all = run(&[]);
+        let one = run(&["--channel", "duty-dingtalk"]);
+        let none = run(&["--channel", "nope"]);
+        (all, one, none)
+    })
+    .await
+    .map(|(all, one, none)| {
+        assert_eq!(one.0, Some(0), "{}", one.1);
+        assert_eq!(one.1.lines().count(), 1, "{}", one.1);
+        assert_ne!(none.0, Some(0));
+        all
+    })
+    .unwrap();
+    assert_eq!(code, Some(1), "one channel is down: {said}");
+    assert!(
+        said.contains("duty-dingtalk (dingtalk, http://127.0.0.1:")
+            && said.contains("/robot/send?…): delivered: HTTP 200"),
+        "{said}"
+    );
+    assert!(
+        said.contains("ops-hook (webhook,") && said.contains("NOT delivered: cannot connect"),
+        "{said}"
+    );
+    let got = up.got();
+    assert_eq!(got.len(), 2, "one test message per run that named it");
+    assert_eq!(
+        got[0].json()["markdown"]["title"],
+        "【测试】hallwatch 通知通道 duty-dingtalk"
+    );
+}

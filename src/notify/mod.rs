@@ -23,6 +23,14 @@ pub mod sender;
 
 pub use plan::*;
 
+/// What a query value escapes: everything but letters, digits and the
+/// unreserved `-._~` (so a hall id reads as written in a link).
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// The most a WeCom group robot takes in a markdown message, in bytes.
 pub const WECOM_MAX_BYTES: usize = 4096;
 
@@ -129,9 +137,7 @@ impl Message {
 /// slash needed).
 pub fn alert_link(public_url: &str, hall: &str, what: &str, id: &str) -> String {
     let base = public_url.trim_end_matches('/');
-    let enc = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    };
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string();
     format!(
         "{base}/supervisor.html?hall={}&{what}={}",
         enc(hall),

@@ -53,7 +53,7 @@ fn an_alert_reads_on_a_lock_screen_with_its_link() {
             "1号窗口空岗已超过 30 分钟：A角 张三 未到岗，请 B角 李四 顶岗".to_owned(),
             "自 11-23 09:15 起".to_owned(),
             "已上报上级".to_owned(),
-            "处理：https://zwfw.example.gov.cn/hallwatch/supervisor.html?hall=jl%2Dcenter&alert=jl%2Dcenter%2D20261123%2D091500%2Dwindow%5Funattended%2Dw01".to_owned(),
+            "处理：https://zwfw.example.gov.cn/hallwatch/supervisor.html?hall=jl-center&alert=jl-center-20261123-091500-window_unattended-w01".to_owned(),
         ]
     );
     // Without a public address, no link.
