@@ -41,6 +41,19 @@ fn browser_ready() -> bool {
     false
 }
 
+/// Settings for a console test: the test hall on `broker`, a fresh SQLite
+/// file in `dir`, and the supervisor token `s-secret` for every hall.
+fn supervised(broker: &Broker, dir: &Path, client: &str) -> hallwatch::config::Settings {
+    let mut s = settings(&broker.url(), &sqlite_url(dir), client);
+    s.tokens = vec![token(
+        "效能监察室",
+        hallwatch::config::Role::Supervisor,
+        &["*"],
+        "s-secret",
+    )];
+    s
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
     if !browser_ready() {
@@ -105,7 +118,6 @@ async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_timeout_alert_appears_on_the_console_and_is_acknowledged_there() {
     use hallwatch::clock::{Clock, ManualClock};
-    use hallwatch::config::Role;
     use std::sync::Arc;
 
     if !browser_ready() {
@@ -115,8 +127,7 @@ async fn a_wait_timeout_alert_appears_on_the_console_and_is_acknowledged_there()
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-console");
-    s.tokens = vec![token("效能监察室", Role::Supervisor, &["*"], "s-secret")];
+    let mut s = supervised(&broker, dir.path(), "hw-console");
     // 预警 two working days ahead: a case accepted today for one day
     // earns its 预警 at once.
     Arc::make_mut(&mut s.halls[0]).cards.warn_days = 2;
@@ -466,7 +477,6 @@ async fn the_window_screen_follows_its_window_live_from_login_to_pause() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_monthly_appraisal_prints_to_an_a4_page() {
     use hallwatch::clock::ManualClock;
-    use hallwatch::config::Role;
     use std::sync::Arc;
 
     if !browser_ready() {
@@ -476,8 +486,7 @@ async fn the_monthly_appraisal_prints_to_an_a4_page() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-appraisal");
-    s.tokens = vec![token("效能监察室", Role::Supervisor, &["*"], "s-secret")];
+    let s = supervised(&broker, dir.path(), "hw-appraisal");
     let app = TestApp::spawn_with_clock(s, Arc::new(ManualClock::new(t0()))).await;
     let mut dev = Device::replies(broker.port, "dev").await;
     dev.request(&window("02"), json!({"op": "login", "staff": "S002"}))
@@ -528,7 +537,6 @@ async fn the_monthly_appraisal_prints_to_an_a4_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alerts_notification_shows_retrying_then_sent_on_the_console() {
     use hallwatch::clock::ManualClock;
-    use hallwatch::config::Role;
     use hallwatch::notify::{Backoff, Channel, ChannelKind, Plan, Route};
     use std::sync::Arc;
 
@@ -539,8 +547,7 @@ async fn an_alerts_notification_shows_retrying_then_sent_on_the_console() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-deliv");
-    s.tokens = vec![token("效能监察室", Role::Supervisor, &["*"], "s-secret")];
+    let mut s = supervised(&broker, dir.path(), "hw-deliv");
     let receiver_port = free_port();
     s.notify = Arc::new(Plan {
         channels: vec![Channel {

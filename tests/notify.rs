@@ -18,7 +18,7 @@ use hallwatch::domain::{AlertState, AlertView, HallId, Rule, Severity, WindowId}
 use hallwatch::notify::sender::Sender;
 use hallwatch::notify::{Backoff, Channel, ChannelKind, Plan, Route};
 use hallwatch::store::{Record, Store};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -609,28 +609,6 @@ async fn a_dingtalk_robot_gets_a_signed_markdown_message_and_its_refusal_is_retr
     task.abort();
 }
 
-/// Raises a bad_rating alert in hall h1 through the devices.
-async fn bad_review(broker: &Broker) {
-    let mut dev = Device::replies(broker.port, "dev").await;
-    dev.request(KIOSK, json!({"service": "SB"})).await;
-    dev.request(
-        &window("02"),
-        json!({"op": "login", "staff": "S2", "staff_name": "王芳"}),
-    )
-    .await;
-    dev.request(&window("02"), json!({"op": "call_next"})).await;
-    dev.request(
-        &window("02"),
-        json!({"op": "finish", "outcome": "rejected"}),
-    )
-    .await;
-    dev.request(
-        &rater("02"),
-        json!({"score": 1, "comment": "材料要求没有一次说清楚"}),
-    )
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_with_notifications_queued_delivers_them_after_its_restart() {
     let Some(broker) = Broker::start() else {
@@ -665,7 +643,7 @@ min_severity = "critical"
     std::fs::write(&config, text).unwrap();
     let mut server = ServerProcess::start(&config, port, None);
     server.wait_healthy().await;
-    bad_review(&broker).await;
+    bad_review(&mut Device::replies(broker.port, "dev").await).await;
 
     // Nobody listens: the notification waits in the outbox, retrying.
     let store = Store::open(&db).await.unwrap();

@@ -256,23 +256,7 @@ async fn a_bad_review_is_resolved_only_with_a_note_on_the_follow_up() {
     let mut ws = console(app.port, "?token=s-secret&hall=h1").await.unwrap();
     next_of(&mut ws, "snapshot", |_| true).await;
     let mut dev = Device::replies(broker.port, "dev").await;
-    dev.request(KIOSK, json!({"service": "SB"})).await;
-    dev.request(
-        &window("02"),
-        json!({"op": "login", "staff": "S2", "staff_name": "王芳"}),
-    )
-    .await;
-    dev.request(&window("02"), json!({"op": "call_next"})).await;
-    dev.request(
-        &window("02"),
-        json!({"op": "finish", "outcome": "rejected"}),
-    )
-    .await;
-    dev.request(
-        &rater("02"),
-        json!({"score": 1, "comment": "材料要求没有一次说清楚"}),
-    )
-    .await;
+    bad_review(&mut dev).await;
     let alert = next_of(&mut ws, "alert", |a| a["rule"] == "bad_rating").await;
     assert_eq!(alert["severity"], "critical");
     assert_eq!(alert["window_name"], "2号窗口");

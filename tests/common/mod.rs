@@ -828,6 +828,30 @@ pub fn rater(id: &str) -> String {
     format!("hallwatch/h1/rater/{id}/rating")
 }
 
+/// A bad review in hall h1: a ticket of SB served at window 02 by 王芳 and
+/// refused, then rated 1 with a comment; a `bad_rating` alert follows.
+pub async fn bad_review(dev: &mut Device) {
+    dev.request(KIOSK, serde_json::json!({"service": "SB"}))
+        .await;
+    dev.request(
+        &window("02"),
+        serde_json::json!({"op": "login", "staff": "S2", "staff_name": "王芳"}),
+    )
+    .await;
+    dev.request(&window("02"), serde_json::json!({"op": "call_next"}))
+        .await;
+    dev.request(
+        &window("02"),
+        serde_json::json!({"op": "finish", "outcome": "rejected"}),
+    )
+    .await;
+    dev.request(
+        &rater("02"),
+        serde_json::json!({"score": 1, "comment": "材料要求没有一次说清楚"}),
+    )
+    .await;
+}
+
 /// Polls `check` until it returns Some, for up to `secs` seconds.
 pub async fn eventually<T>(secs: u64, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
