@@ -633,7 +633,7 @@ function updateRow(row, a) {
       row.ack.hidden = true;
     }
 
-    renderDeliveries(row.deliv, sent);
+    renderDeliveries(row.deliv, sent, a.state);
     row.since.textContent = a.openedAt !== null ? `开始于 ${hhmm(a.openedAt)}` : '';
     row.ackBtn.hidden = a.state !== 'open';
   }
@@ -666,15 +666,28 @@ function deliveryText(d) {
   }
 }
 
+/**
+ * A delivery as the page shows it: one still waiting for an alert that is
+ * no longer open was withdrawn by the server when the alert was
+ * acknowledged or resolved (it sends no message for that).
+ */
+function shownDelivery(d, alertState) {
+  if (alertState && alertState !== 'open' && (d.state === 'queued' || d.state === 'retrying')) {
+    return { ...d, state: 'withdrawn' };
+  }
+  return d;
+}
+
 /** The deliveries line of an alert row: one chip per channel. */
-function renderDeliveries(line, sent) {
+function renderDeliveries(line, sent, alertState) {
   if (!sent || sent.size === 0) {
     line.replaceChildren();
     line.hidden = true;
     return;
   }
   const chips = [el('span', 'a-deliv-label', '通知')];
-  for (const d of [...sent.values()].sort((x, y) => x.channel.localeCompare(y.channel))) {
+  for (const raw of [...sent.values()].sort((x, y) => x.channel.localeCompare(y.channel))) {
+    const d = shownDelivery(raw, alertState);
     const chip = el('span', 'a-deliv', `${d.channel} ${deliveryText(d)}`);
     chip.dataset.channel = d.channel;
     chip.dataset.delivery = d.state;
@@ -725,26 +738,39 @@ function onDelivery(m) {
   if (noteDelivery(m)) renderAll();
 }
 
-/** Brings the alert or card a notification linked to into view, once. */
+/** Brings an element into view and gives it the focus. */
+function bringIntoView(elt) {
+  elt.scrollIntoView({ block: 'center' });
+  elt.tabIndex = -1;
+  elt.focus({ preventScroll: true });
+}
+
+/**
+ * Brings the alert or card a notification linked to into view, once: from
+ * the open list, else from today's resolved list; a link to one the page
+ * does not hold (resolved on another day, out of scope) says so.
+ */
 function showTarget() {
   if (target.alert) {
-    const row = rows.get(target.alert);
+    const id = target.alert;
+    target.alert = null;
+    const row = rows.get(id);
+    const done = [...document.querySelectorAll('#resolved-list [data-alert-id]')].find((li) => li.dataset.alertId === id);
     if (row) {
-      target.alert = null;
-      row.li.scrollIntoView({ block: 'center' });
-      row.li.tabIndex = -1;
-      row.li.focus({ preventScroll: true });
+      bringIntoView(row.li);
       flashRow(row);
+    } else if (done) {
+      bringIntoView(done);
+    } else {
+      showGlobalError('通知中的告警已不在当前列表中（可能已办结），可在告警记录中查询。');
     }
   }
   if (target.card) {
-    const li = document.querySelector(`[data-card-id="${CSS.escape(target.card)}"]`);
-    if (li) {
-      target.card = null;
-      li.scrollIntoView({ block: 'center' });
-      li.tabIndex = -1;
-      li.focus({ preventScroll: true });
-    }
+    const id = target.card;
+    target.card = null;
+    const li = [...document.querySelectorAll('#card-list [data-card-id]')].find((x) => x.dataset.cardId === id);
+    if (li) bringIntoView(li);
+    else showGlobalError('通知中的限时办结牌已不在当前列表中。');
   }
 }
 

@@ -635,9 +635,22 @@ async fn an_alerts_notification_shows_retrying_then_sent_on_the_console() {
     let status = node.wait().await.unwrap();
     assert!(status.success(), "console.mjs failed: {status}");
     let got = got.lock().unwrap().clone();
-    assert_eq!(got.len(), 1);
-    assert!(got[0].signed);
-    assert!(got[0].title.contains("测试县政务服务中心"), "{:?}", got[0]);
+    let keys: Vec<&str> = got.iter().map(|m| m.key.as_str()).collect();
+    let wait: Vec<_> = got
+        .iter()
+        .filter(|m| m.key.contains("wait_timeout"))
+        .collect();
+    assert_eq!(wait.len(), 1, "{keys:?}");
+    assert!(wait[0].signed);
+    assert!(
+        wait[0].title.contains("测试县政务服务中心"),
+        "{:?}",
+        wait[0]
+    );
+    let mut unique = keys.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len(), "each key once: {keys:?}");
     receiver.stop(true).await;
     app.stop().await;
 }

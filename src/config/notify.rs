@@ -62,7 +62,7 @@ pub struct RetrySettings {
     pub factor: i64,
     /// Default 600.
     pub max_s: i64,
-    /// Default 12 (about an hour and a half of trying).
+    /// Default 12 (with the defaults, about 51 minutes of trying).
     pub attempts: u32,
 }
 
@@ -143,6 +143,12 @@ impl NotifySettings {
     pub fn resolve(&self, halls: &[std::sync::Arc<HallSpec>]) -> Result<Plan, ConfigError> {
         if let Some(url) = &self.public_url {
             check_url(url, "notify.public_url")?;
+            if url.contains(['?', '#']) {
+                return Err(err(
+                    "notify.public_url",
+                    "must be the console's base address, without a query or fragment",
+                ));
+            }
         }
         if !(1..=120).contains(&self.timeout_s) {
             return Err(err("notify.timeout_s", "must be 1 to 120"));
@@ -231,11 +237,10 @@ impl NotifySettings {
                         ));
                     }
                 }
-            } else if !c.phones.is_empty() || c.template.is_some() {
-                return Err(err(
-                    format!("{at}.phones"),
-                    "phones and template are for an sms channel",
-                ));
+            } else if !c.phones.is_empty() {
+                return Err(err(format!("{at}.phones"), "is for an sms channel"));
+            } else if c.template.is_some() {
+                return Err(err(format!("{at}.template"), "is for an sms channel"));
             }
             let template = c
                 .template
@@ -272,6 +277,14 @@ impl NotifySettings {
                 "channels are configured but no [[notify.routes]] sends anything to them",
             ));
         }
+        for (i, c) in channels.iter().enumerate() {
+            if !routes.iter().any(|r| r.channel == c.name) {
+                return Err(err(
+                    format!("notify.channels[{i}].name"),
+                    format!("no [[notify.routes]] sends to {:?}", c.name),
+                ));
+            }
+        }
         Ok(Plan {
             public_url: self.public_url.clone(),
             channels,
@@ -294,9 +307,16 @@ fn check_url(url: &str, field: &str) -> Result<(), ConfigError> {
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
         .ok_or_else(|| err(field, "must start with https:// (or http://)"))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if host.is_empty() || url.parse::<hyper::Uri>().is_err() {
-        return Err(err(field, format!("{url:?} is not an address")));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // The address is not echoed: it may hold an access token.
+    if authority.contains('@') {
+        return Err(err(
+            field,
+            "must not carry a user name or password before the host",
+        ));
+    }
+    if authority.is_empty() || url.parse::<hyper::Uri>().is_err() {
+        return Err(err(field, "is not an address like https://host/path"));
     }
     Ok(())
 }

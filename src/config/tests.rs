@@ -1265,4 +1265,37 @@ fn every_bad_notification_setting_names_its_field() {
         "notify.retry.max_s",
         "first_s",
     );
+    assert_refused(
+        &channel("template = \"{title}\""),
+        "notify.channels[0].template",
+        "sms",
+    );
+    // An access token in a refused address is not echoed.
+    let e = refused(&channel("").replace(
+        "https://h.example/x",
+        "https://h.example/x?token=SECRETTOKEN ok",
+    ));
+    assert_eq!(e.field, "notify.channels[0].url");
+    assert!(!e.reason.contains("SECRETTOKEN"), "{e}");
+    assert_refused(
+        &channel("").replace("https://h.example/x", "https://me:pw@h.example/x"),
+        "notify.channels[0].url",
+        "user name",
+    );
+    assert_refused(
+        &channel("").replace(
+            "[[notify.routes]]",
+            "[notify]\npublic_url = \"https://z.example/?a=1\"\n[[notify.routes]]",
+        ),
+        "notify.public_url",
+        "query",
+    );
+    assert_refused(
+        &format!(
+            "{}[[notify.channels]]\nname = \"spare\"\nkind = \"webhook\"\nurl = \"https://h.example/y\"\n",
+            channel("")
+        ),
+        "notify.channels[1].name",
+        "no [[notify.routes]] sends to \"spare\"",
+    );
 }

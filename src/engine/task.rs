@@ -472,15 +472,10 @@ impl HallTask {
                         rows.push(Record::Withdraw {
                             hall: hall.to_owned(),
                             subject: view.id.clone(),
+                            at: now,
                         });
                     } else {
-                        rows.extend(
-                            self.ctx
-                                .notify
-                                .card(&view, now)
-                                .into_iter()
-                                .map(Record::Notify),
-                        );
+                        outbox(&mut rows, self.ctx.notify.card(&view, now), now);
                     }
                     self.publish(Outgoing::Card(&view));
                     let _ = self.ctx.alerts.send(HallFrame {
@@ -593,14 +588,15 @@ impl HallTask {
         let row = AlertRow::of(&view, alert.opened_at, alert.updated_at);
         // Its notifications go in the same transaction as the alert.
         let mut records = vec![Record::Alert(row)];
+        let now = self.now();
         if crate::notify::Plan::alert_settled(&view) {
             records.push(Record::Withdraw {
                 hall: view.hall.to_string(),
                 subject: view.id.clone(),
+                at: now,
             });
         } else {
-            let queued = self.ctx.notify.alert(&view, self.now());
-            records.extend(queued.into_iter().map(Record::Notify));
+            outbox(&mut records, self.ctx.notify.alert(&view, now), now);
         }
         self.ctx.journal.send(WriteItem::records(records));
         self.to_dashboards(DashMsg::Alert(view.clone()));
@@ -629,4 +625,19 @@ impl HallTask {
             p.publish(msg);
         }
     }
+}
+
+/// What an alert or card does to the outbox, as records written with it:
+/// first what it takes the place of, then what it adds.
+fn outbox(
+    records: &mut Vec<Record>,
+    q: crate::notify::Queueing,
+    at: chrono::DateTime<chrono::Utc>,
+) {
+    records.extend(
+        q.supersede
+            .into_iter()
+            .map(|key| Record::Supersede { key, at }),
+    );
+    records.extend(q.queue.into_iter().map(Record::Notify));
 }

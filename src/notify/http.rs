@@ -20,6 +20,15 @@ use super::Request;
 /// The most of an answer's body that is read.
 const MAX_ANSWER: usize = 64 * 1024;
 
+/// A task stopped when this is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What a receiver answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -100,7 +109,9 @@ where
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| format!("HTTP handshake failed: {e}"))?;
-    let conn = tokio::spawn(conn);
+    // Stopped however this ends: an answer, an error, or the time limit
+    // dropping this future.
+    let _conn = AbortOnDrop(tokio::spawn(conn));
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let authority = uri.authority().map_or("", |a| a.as_str());
     let mut builder = hyper::Request::post(path)
@@ -123,17 +134,24 @@ where
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    conn.abort();
     Ok(Answer {
         status,
         body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
 
-/// An address without its query, which holds robots' access tokens.
+/// An address as logs and error messages may show it: its scheme, host and
+/// port, never its path or query, which hold robots' access tokens.
 pub fn redact(url: &str) -> String {
-    match url.split_once('?') {
-        Some((base, _)) => format!("{base}?…"),
-        None => url.to_owned(),
+    match url.parse::<Uri>() {
+        Ok(u) => {
+            let host = u.host().unwrap_or("?");
+            match (u.scheme_str(), u.port_u16()) {
+                (Some(scheme), Some(port)) => format!("{scheme}://{host}:{port}"),
+                (Some(scheme), None) => format!("{scheme}://{host}"),
+                _ => host.to_owned(),
+            }
+        }
+        Err(_) => "(an address that cannot be read)".to_owned(),
     }
 }

@@ -220,16 +220,28 @@ fn message(facts: Facts, extra: Option<&str>) -> Message {
     }
 }
 
+/// The most titles a digest lists; the rest are counted.
+pub const DIGEST_LISTED: usize = 20;
+
 /// Messages a channel's limit held back, merged into one: the count and
-/// each title, so nothing is dropped.
+/// the titles (the first [`DIGEST_LISTED`], then how many more), so an SMS
+/// filled from `{what}` and a robot cut to its size both still name them.
 pub fn digest(held: &[Message], since: DateTime<FixedOffset>, public_url: Option<&str>) -> Message {
-    let what = format!(
-        "{} 起另有 {} 条告警（发送频率受限，合并为一条）：",
+    let mut titles: Vec<String> = held
+        .iter()
+        .take(DIGEST_LISTED)
+        .map(|m| m.title.clone())
+        .collect();
+    if held.len() > DIGEST_LISTED {
+        titles.push(format!("…另有 {} 条，见控制台", held.len() - DIGEST_LISTED));
+    }
+    let head = format!(
+        "{} 起共 {} 条告警（发送频率受限，合并为一条）",
         since.format("%H:%M"),
         held.len()
     );
-    let mut lines = vec![what.clone()];
-    lines.extend(held.iter().map(|m| format!("· {}", m.title)));
+    let mut lines = vec![format!("{head}：")];
+    lines.extend(titles.iter().map(|t| format!("· {t}")));
     let link = public_url
         .map(|u| format!("{}/supervisor.html", u.trim_end_matches('/')))
         .unwrap_or_default();
@@ -237,6 +249,7 @@ pub fn digest(held: &[Message], since: DateTime<FixedOffset>, public_url: Option
         lines.push(format!("处理：{link}"));
     }
     let mut halls: Vec<&str> = held.iter().map(|m| m.facts.hall.as_str()).collect();
+    halls.sort_unstable();
     halls.dedup();
     Message {
         title: format!("告警汇总（{} 条）", held.len()),
@@ -249,7 +262,7 @@ pub fn digest(held: &[Message], since: DateTime<FixedOffset>, public_url: Option
                 String::new()
             },
             place: String::new(),
-            what,
+            what: format!("{head}：{}", titles.join("；")),
             since: since.format("%m-%d %H:%M").to_string(),
             link,
         },

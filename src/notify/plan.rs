@@ -10,7 +10,7 @@ use super::{
     Backoff, Message, Route, alert_message, card_message, dingtalk_body, dingtalk_sign, render,
     webhook_signature, wecom_body,
 };
-use crate::domain::{AlertState, AlertView, CardState, CardView};
+use crate::domain::{AlertState, AlertView, CardState, CardView, Severity};
 
 /// How a channel is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,9 +115,10 @@ pub mod about {
 /// that causes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queued {
-    /// The idempotency key: `{channel}/{subject}`, with `/wider` for the
-    /// wider list. The same alert gives the same key after a restart, so
-    /// the outbox keeps one, and a receiver can drop a repeat by it.
+    /// The idempotency key: `{channel}/{subject}/{severity or card kind}`,
+    /// or `{channel}/{subject}/wider` for the wider list. The same alert
+    /// gives the same key after a restart, so the outbox keeps one, and a
+    /// receiver can drop a repeat by it.
     pub key: String,
     pub channel: String,
     pub hall: String,
@@ -131,6 +132,26 @@ pub struct Queued {
     /// `{ "message": Message, "data": … }`: the words and what they are
     /// about (the alert or card as the console shows it).
     pub body: Value,
+}
+
+/// What an alert or card that changed does to the outbox: notifications to
+/// add (unless their key is there), and the keys of those still waiting
+/// that they take the place of.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Queueing {
+    pub queue: Vec<Queued>,
+    pub supersede: Vec<String>,
+}
+
+/// What is notified, for [`Plan::queue`].
+struct Subject<'a> {
+    id: &'a str,
+    hall: &'a str,
+    about: &'static str,
+    /// The severity (or card kind) the key ends in.
+    level: &'a str,
+    /// The severities below it, whose notifications it replaces.
+    lower: &'a [&'a str],
 }
 
 /// The outbox's body for a message and what it is about.
@@ -153,20 +174,32 @@ impl Plan {
         t.with_timezone(&tz).fixed_offset()
     }
 
-    /// What an alert that changed puts in the outbox: for each route that
-    /// takes it, once (its key), while it is open. A channel that has the
+    /// What an alert that changed puts in the outbox: for each channel a
+    /// route gives it to, one notification per severity it reaches while
+    /// open (its key ends in the severity), so a warning that turns
+    /// critical goes out again at once, and the warning still waiting (held
+    /// by quiet hours, or retrying) is withdrawn. A channel that has the
     /// alert on its wider list as well gets only the wider message.
-    pub fn alert(&self, a: &AlertView, now: DateTime<Utc>) -> Vec<Queued> {
+    pub fn alert(&self, a: &AlertView, now: DateTime<Utc>) -> Queueing {
         if a.state != AlertState::Open || self.routes.is_empty() {
-            return Vec::new();
+            return Queueing::default();
         }
         let message = alert_message(a, self.public_url.as_deref());
         let data = serde_json::to_value(a).unwrap_or_default();
+        let lower: Vec<&str> = Severity::ALL
+            .iter()
+            .filter(|s| **s < a.severity)
+            .map(|s| s.code())
+            .collect();
         self.queue(
             |r| r.alert(a),
-            &a.id,
-            a.hall.as_str(),
-            about::ALERT,
+            Subject {
+                id: &a.id,
+                hall: a.hall.as_str(),
+                about: about::ALERT,
+                level: a.severity.code(),
+                lower: &lower,
+            },
             &message,
             &data,
             now,
@@ -174,64 +207,76 @@ impl Plan {
     }
 
     /// What a card puts in the outbox, once, as it is issued.
-    pub fn card(&self, c: &CardView, now: DateTime<Utc>) -> Vec<Queued> {
+    pub fn card(&self, c: &CardView, now: DateTime<Utc>) -> Queueing {
         if c.state != CardState::Issued || self.routes.is_empty() {
-            return Vec::new();
+            return Queueing::default();
         }
         let message = card_message(c, self.public_url.as_deref());
         let data = serde_json::to_value(c).unwrap_or_default();
         self.queue(
             |r| r.card(c),
-            &c.id,
-            c.hall.as_str(),
-            about::CARD,
+            Subject {
+                id: &c.id,
+                hall: c.hall.as_str(),
+                about: about::CARD,
+                level: c.kind.code(),
+                lower: &[],
+            },
             &message,
             &data,
             now,
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn queue(
         &self,
         send_at: impl Fn(&Route) -> Option<chrono::DateTime<chrono::FixedOffset>>,
-        subject: &str,
-        hall: &str,
-        what: &'static str,
+        subject: Subject<'_>,
         message: &Message,
         data: &Value,
         now: DateTime<Utc>,
-    ) -> Vec<Queued> {
+    ) -> Queueing {
+        let id = subject.id;
         let taken: Vec<(&Route, DateTime<Utc>)> = self
             .routes
             .iter()
             .filter_map(|r| send_at(r).map(|t| (r, t.with_timezone(&Utc).max(now))))
             .collect();
-        let mut out: Vec<Queued> = Vec::new();
+        let mut out = Queueing::default();
         for (route, at) in &taken {
-            let wider_too = !route.wider
-                && taken
-                    .iter()
-                    .any(|(r, _)| r.wider && r.channel == route.channel);
-            let key = if route.wider {
-                format!("{}/{subject}/wider", route.channel)
-            } else {
-                format!("{}/{subject}", route.channel)
-            };
-            if wider_too || out.iter().any(|q| q.key == key) {
+            let ch = &route.channel;
+            let wider_too = !route.wider && taken.iter().any(|(r, _)| r.wider && r.channel == *ch);
+            if wider_too {
                 continue;
             }
-            out.push(Queued {
+            let key = if route.wider {
+                // It takes the place of whatever of the normal list waits.
+                for level in subject.lower.iter().chain([&subject.level]) {
+                    out.supersede.push(format!("{ch}/{id}/{level}"));
+                }
+                format!("{ch}/{id}/wider")
+            } else {
+                for level in subject.lower {
+                    out.supersede.push(format!("{ch}/{id}/{level}"));
+                }
+                format!("{ch}/{id}/{}", subject.level)
+            };
+            if out.queue.iter().any(|q| q.key == key) {
+                continue;
+            }
+            out.queue.push(Queued {
                 key,
-                channel: route.channel.clone(),
-                hall: hall.to_owned(),
-                subject: subject.to_owned(),
-                about: what,
+                channel: ch.clone(),
+                hall: subject.hall.to_owned(),
+                subject: id.to_owned(),
+                about: subject.about,
                 created_at: now,
                 send_at: *at,
                 body: body(message, data.clone()),
             });
         }
+        out.supersede.sort();
+        out.supersede.dedup();
         out
     }
 

@@ -1,9 +1,10 @@
-//! A receiver for the generic webhook: checks the signature, drops a
-//! repeated idempotency key, and hands each message on. `hallwatch
+//! A receiver for the generic webhook: checks the signature over the body
+//! as sent, drops a repeated key (the body's, which the signature covers;
+//! the last 10,000 are remembered), and hands each message on. `hallwatch
 //! receive` prints them; the demo points its webhook channel at one, so
 //! alerts can be seen arriving as a phone would get them.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::TcpListener;
 use std::sync::Mutex;
 
@@ -27,7 +28,8 @@ const MAX_AGE_S: i64 = 300;
 
 struct State {
     secret: Option<String>,
-    seen: Mutex<HashSet<String>>,
+    /// The keys taken, and their order, to forget the oldest.
+    seen: Mutex<(HashSet<String>, VecDeque<String>)>,
     deliver: Box<dyn Fn(Received) + Send + Sync>,
 }
 
@@ -40,7 +42,7 @@ pub fn signature_ok(secret: &str, header: &str, body: &str, now_s: i64) -> bool 
     else {
         return false;
     };
-    if (now_s - t).abs() > MAX_AGE_S {
+    if now_s.abs_diff(t) > MAX_AGE_S.unsigned_abs() {
         return false;
     }
     let expected = webhook_signature(secret, t, body);
@@ -48,43 +50,74 @@ pub fn signature_ok(secret: &str, header: &str, body: &str, now_s: i64) -> bool 
     subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), header.as_bytes()).into()
 }
 
+/// Keys remembered to drop repeats by, at most.
+const REMEMBERED: usize = 10_000;
+
+fn refuse(status: actix_web::http::StatusCode, error: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({ "error": error, "message": message }))
+}
+
 async fn take(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> HttpResponse {
-    let text = String::from_utf8_lossy(&body);
+    use actix_web::http::StatusCode;
+    // The signature covers the body's bytes as sent, which are UTF-8 JSON.
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return refuse(StatusCode::BAD_REQUEST, "not_utf8", "the body is not UTF-8");
+    };
     let header = |name: &str| {
         req.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
+            .map(str::to_owned)
     };
     let signed = match &state.secret {
         Some(secret) => {
-            if !signature_ok(
-                secret,
-                &header(SIGNATURE_HEADER),
-                &text,
-                chrono::Utc::now().timestamp(),
-            ) {
-                return HttpResponse::Unauthorized().json(serde_json::json!({
-                    "error": "bad_signature",
-                    "message": "X-Hallwatch-Signature does not sign this body with the configured secret",
-                }));
+            let ok = header(SIGNATURE_HEADER)
+                .is_some_and(|h| signature_ok(secret, &h, text, chrono::Utc::now().timestamp()));
+            if !ok {
+                return refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "bad_signature",
+                    "X-Hallwatch-Signature does not sign this body with the configured secret, or is older than five minutes",
+                );
             }
             true
         }
         None => false,
     };
-    let Ok(msg) = serde_json::from_str::<Value>(&text) else {
-        return HttpResponse::BadRequest().json(serde_json::json!({
-            "error": "not_json", "message": "the body is not JSON",
-        }));
+    let Ok(msg) = serde_json::from_str::<Value>(text) else {
+        return refuse(StatusCode::BAD_REQUEST, "not_json", "the body is not JSON");
     };
-    let key = header(KEY_HEADER);
-    let fresh = state
-        .seen
-        .lock()
-        .map(|mut s| s.insert(key.clone()))
-        .unwrap_or(true);
+    // The key the signature covers is the body's; the header must agree.
+    let Some(key) = msg["key"]
+        .as_str()
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+    else {
+        return refuse(StatusCode::BAD_REQUEST, "no_key", "the body has no key");
+    };
+    if header(KEY_HEADER).is_some_and(|h| h != key) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "key_mismatch",
+            "Idempotency-Key differs from the body's key",
+        );
+    }
+    let fresh = match state.seen.lock() {
+        Ok(mut seen) => {
+            let fresh = !seen.0.contains(&key);
+            if fresh {
+                seen.0.insert(key.clone());
+                seen.1.push_back(key.clone());
+                if seen.1.len() > REMEMBERED
+                    && let Some(old) = seen.1.pop_front()
+                {
+                    seen.0.remove(&old);
+                }
+            }
+            fresh
+        }
+        Err(_) => true,
+    };
     if fresh {
         (state.deliver)(Received {
             key,
@@ -104,7 +137,7 @@ pub fn serve(
 ) -> std::io::Result<actix_web::dev::Server> {
     let state = web::Data::new(State {
         secret,
-        seen: Mutex::new(HashSet::new()),
+        seen: Mutex::new((HashSet::new(), VecDeque::new())),
         deliver: Box::new(deliver),
     });
     Ok(HttpServer::new(move || {

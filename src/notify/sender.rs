@@ -12,9 +12,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
-use super::http::{Client, redact};
+use super::http::Client;
 use super::{Channel, Message, Plan, Queued, RateWindow, about, body, digest, judge, request};
 use crate::clock::Clock;
 use crate::domain::HallId;
@@ -38,6 +38,11 @@ pub struct Attempt {
     pub error: Option<String>,
     /// When it is tried again, while retrying.
     pub next_at: Option<DateTime<Utc>>,
+    /// When the attempt ended, on the server's clock.
+    pub at: DateTime<Utc>,
+    /// The receiver could not be reached at all (no connection, no answer
+    /// in time): the channel's other rows wait for the next pass.
+    pub unreachable: bool,
 }
 
 /// The outbox's sender.
@@ -81,8 +86,13 @@ impl Sender {
     /// Passes until `stop`.
     pub async fn run(mut self, stop: CancellationToken) {
         loop {
-            if let Err(e) = self.pass().await {
-                warn!(error = %e, "The outbox could not be read or updated; trying again.");
+            // A stop cuts a pass short: a notification claimed and not yet
+            // settled is tried again once its claim runs out.
+            tokio::select! {
+                () = stop.cancelled() => break,
+                r = self.pass() => if let Err(e) = r {
+                    warn!(error = %e, "The outbox could not be read or updated; trying again.");
+                },
             }
             tokio::select! {
                 () = stop.cancelled() => break,
@@ -92,7 +102,10 @@ impl Sender {
     }
 
     /// One pass at the clock's time: everything due is sent, merged into a
-    /// digest, or left for a later pass by the channel's limit.
+    /// digest, or left for a later pass by the channel's limit. The
+    /// channels are served side by side; a channel whose receiver cannot be
+    /// reached leaves the rest of its rows for the next pass, so it costs
+    /// the others one time limit at most.
     pub async fn pass(&mut self) -> Result<Vec<Attempt>, StoreError> {
         let now = self.clock.now();
         let due = self.store.outbox_due(now, BATCH).await?;
@@ -101,16 +114,11 @@ impl Sender {
             by_channel.entry(row.channel.clone()).or_default().push(row);
         }
         let mut work: Vec<(Channel, Vec<OutboxRow>)> = Vec::new();
-        for (name, mut rows) in by_channel {
+        for (name, rows) in by_channel {
             let Some(ch) = self.plan.channel(&name).cloned() else {
-                // Kept, not sent: the configuration lost the channel.
-                for row in &rows {
-                    let error = format!("channel {name} is no longer configured");
-                    self.store
-                        .outbox_settle(&row.key, "failed", row.attempts, Some(&error), now, None)
-                        .await?;
-                    self.metrics.notified(&name, Err(false));
-                }
+                // Left alone: another server sharing the store may have the
+                // channel; this one's configuration does not.
+                debug!(channel = %name, rows = rows.len(), "Due notifications of a channel not configured here are left alone.");
                 continue;
             };
             let free = self
@@ -118,15 +126,25 @@ impl Sender {
                 .entry(name.clone())
                 .or_insert_with(|| RateWindow::new(ch.per_minute))
                 .free(now);
-            if rows.len() > free {
-                if free == 0 {
-                    continue;
-                }
-                // The last free send carries everything beyond it.
-                let held = rows.split_off(free - 1);
-                let digest_row = self.merge(&ch, &held, now).await?;
-                rows.push(digest_row);
+            if free == 0 {
+                continue;
             }
+            // A digest never goes into another: it is sent first.
+            let (mut rows, rest): (Vec<OutboxRow>, Vec<OutboxRow>) =
+                rows.into_iter().partition(|r| r.about == about::DIGEST);
+            let room = free.saturating_sub(rows.len());
+            if rest.len() > room && room > 0 {
+                // The last free send carries everything beyond it.
+                let mut rest = rest;
+                let held = rest.split_off(room - 1);
+                rows.extend(rest);
+                if let Some(d) = self.merge(&ch, &held, now).await? {
+                    rows.push(d);
+                }
+            } else {
+                rows.extend(rest.into_iter().take(room));
+            }
+            rows.truncate(free);
             if let Some(window) = self.windows.get_mut(&name) {
                 for _ in &rows {
                     window.admit(now);
@@ -134,18 +152,24 @@ impl Sender {
             }
             work.push((ch, rows));
         }
-        let claim_until = now
-            + chrono::Duration::from_std(self.plan.timeout * 2 + POLL * 4)
-                .unwrap_or(chrono::Duration::minutes(1));
+        let hold = chrono::Duration::from_std(self.plan.timeout * 2 + POLL * 4)
+            .unwrap_or(chrono::Duration::minutes(1));
         let sends = work.iter().map(|(ch, rows)| {
             let store = &self.store;
             let client = &self.client;
             let plan = &self.plan;
+            let clock = &self.clock;
             async move {
                 let mut done = Vec::new();
                 for row in rows {
-                    match send_one(store, client, plan, ch, row, now, claim_until).await {
-                        Ok(Some(a)) => done.push((row, a)),
+                    match send_one(store, client, plan, &**clock, ch, row, hold).await {
+                        Ok(Some(a)) => {
+                            let unreachable = a.unreachable;
+                            done.push((row, a));
+                            if unreachable {
+                                break;
+                            }
+                        }
                         Ok(None) => {}
                         Err(e) => {
                             warn!(error = %e, key = %row.key, "An attempt could not be recorded.")
@@ -158,48 +182,61 @@ impl Sender {
         let results = futures_util::future::join_all(sends).await;
         let mut attempts = Vec::new();
         for (row, attempt) in results.into_iter().flatten() {
-            self.after(row, &attempt, now).await;
+            self.after(row, &attempt).await;
             attempts.push(attempt);
         }
-        self.backlog(now).await?;
+        self.backlog(self.clock.now()).await?;
         Ok(attempts)
     }
 
-    /// Puts `held` into one digest message in the outbox, and returns it.
+    /// Merges `held` into one digest in the outbox, and returns its row;
+    /// None when none of them could be merged any more.
     async fn merge(
         &self,
         ch: &Channel,
         held: &[OutboxRow],
         now: DateTime<Utc>,
-    ) -> Result<OutboxRow, StoreError> {
-        let messages: Vec<Message> = held.iter().filter_map(message_of).collect();
-        let since = held.iter().map(|r| r.created_at).min().unwrap_or(now);
-        let hall = held.first().map(|r| r.hall.clone()).unwrap_or_default();
-        let same_hall = held.iter().all(|r| r.hall == hall);
-        let local = self.plan.local(&hall, since);
-        let m = digest(&messages, local, self.plan.public_url.as_deref());
-        let merged: Vec<Value> = held
-            .iter()
-            .map(|r| json!({"key": r.key, "hall": r.hall, "subject": r.subject}))
-            .collect();
-        let queued = Queued {
-            key: format!("{}/digest/{}", ch.name, now.timestamp_millis()),
-            channel: ch.name.clone(),
-            hall: if same_hall { hall } else { "*".to_owned() },
-            subject: about::DIGEST.to_owned(),
-            about: about::DIGEST,
-            created_at: now,
-            send_at: now,
-            body: body(&m, json!({ "merged": merged })),
-        };
+    ) -> Result<Option<OutboxRow>, StoreError> {
         let keys: Vec<String> = held.iter().map(|r| r.key.clone()).collect();
-        self.store.outbox_merge(&queued, &keys, now).await?;
-        info!(channel = %ch.name, merged = keys.len(), digest = %queued.key,
+        let plan = &self.plan;
+        let make = |merged: &[String]| {
+            let rows: Vec<&OutboxRow> = held.iter().filter(|r| merged.contains(&r.key)).collect();
+            let messages: Vec<Message> = rows.iter().filter_map(|r| message_of(r)).collect();
+            let since = rows.iter().map(|r| r.created_at).min().unwrap_or(now);
+            let hall = rows.first().map(|r| r.hall.clone()).unwrap_or_default();
+            let same_hall = rows.iter().all(|r| r.hall == hall);
+            let local = plan.local(&hall, since);
+            let m = digest(&messages, local, plan.public_url.as_deref());
+            let listed: Vec<Value> = rows
+                .iter()
+                .map(|r| json!({"key": r.key, "hall": r.hall, "subject": r.subject}))
+                .collect();
+            Queued {
+                key: String::new(),
+                channel: ch.name.clone(),
+                hall: if same_hall { hall } else { "*".to_owned() },
+                subject: about::DIGEST.to_owned(),
+                about: about::DIGEST,
+                created_at: now,
+                send_at: now,
+                body: body(&m, json!({ "merged": listed })),
+            }
+        };
+        let Some(queued) = self.store.outbox_merge(&keys, now, make).await? else {
+            return Ok(None);
+        };
+        let merged = queued.body["data"]["merged"].as_array().map_or(0, Vec::len);
+        info!(channel = %ch.name, merged, digest = %queued.key,
               "A channel's limit was reached; what it held back goes as one digest.");
         for r in held {
-            self.tell_console(r, "merged", r.attempts, None, now, None, None);
+            if queued.body["data"]["merged"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|x| x["key"] == r.key.as_str()))
+            {
+                self.tell_console(r, "merged", r.attempts, None, now, None, None);
+            }
         }
-        Ok(OutboxRow {
+        Ok(Some(OutboxRow {
             key: queued.key,
             channel: queued.channel,
             hall: queued.hall,
@@ -211,11 +248,12 @@ impl Sender {
             attempts: 0,
             last_error: None,
             body: queued.body,
-        })
+        }))
     }
 
     /// Metrics, health and the consoles after an attempt.
-    async fn after(&mut self, row: &OutboxRow, a: &Attempt, now: DateTime<Utc>) {
+    async fn after(&mut self, row: &OutboxRow, a: &Attempt) {
+        let now = a.at;
         let outcome = match a.state {
             "sent" => Ok(()),
             "retrying" => Err(true),
@@ -347,21 +385,24 @@ fn message_of(row: &OutboxRow) -> Option<Message> {
     serde_json::from_value(row.body.get("message")?.clone()).ok()
 }
 
-/// Claims, posts and settles one notification; None when another sender
-/// holds it or it is no longer due.
+/// Claims, posts and settles one notification, reading the clock as it
+/// claims and again as it settles; None when another sender holds it or it
+/// is no longer due.
 async fn send_one(
     store: &Store,
     client: &Client,
     plan: &Plan,
+    clock: &dyn Clock,
     ch: &Channel,
     row: &OutboxRow,
-    now: DateTime<Utc>,
-    claim_until: DateTime<Utc>,
+    hold: chrono::Duration,
 ) -> Result<Option<Attempt>, StoreError> {
-    if !store.outbox_claim(&row.key, now, claim_until).await? {
+    let now = clock.now();
+    if !store.outbox_claim(&row.key, now, now + hold).await? {
         return Ok(None);
     }
     let attempts = row.attempts + 1;
+    let mut unreachable = false;
     let outcome = match message_of(row) {
         Some(m) => {
             let data = row.body.get("data").cloned().unwrap_or(Value::Null);
@@ -370,23 +411,24 @@ async fn send_one(
             let req = request(ch, &row.key, &m, &data, Utc::now());
             match client.post(&req).await {
                 Ok(answer) => judge(ch.kind, answer.status, &answer.body),
-                Err(e) => Err(e),
+                Err(e) => {
+                    unreachable = true;
+                    Err(e)
+                }
             }
         }
         None => Err("the stored message cannot be read".to_owned()),
     };
+    let at = clock.now();
     let (state, next_at, error) = match outcome {
         Ok(()) => ("sent", None, None),
-        Err(e) => {
-            let e = format!("{} ({})", e, redact(&ch.url));
-            match plan.backoff.retry_at(attempts as u32, now) {
-                Some(t) => ("retrying", Some(t), Some(e)),
-                None => ("failed", None, Some(e)),
-            }
-        }
+        Err(e) => match plan.backoff.retry_at(attempts as u32, at) {
+            Some(t) => ("retrying", Some(t), Some(e)),
+            None => ("failed", None, Some(e)),
+        },
     };
     store
-        .outbox_settle(&row.key, state, attempts, error.as_deref(), now, next_at)
+        .outbox_settle(&row.key, state, attempts, error.as_deref(), at, next_at)
         .await?;
     Ok(Some(Attempt {
         key: row.key.clone(),
@@ -394,6 +436,8 @@ async fn send_one(
         state,
         error,
         next_at,
+        at,
+        unreachable,
     }))
 }
 

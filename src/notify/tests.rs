@@ -268,7 +268,8 @@ fn an_sms_template_is_filled_from_the_facts_and_unknown_names_are_found() {
 }
 
 #[test]
-fn an_open_alert_queues_once_per_route_and_the_wider_list_takes_the_place_of_the_normal_one() {
+fn an_open_alert_queues_once_per_channel_and_severity_and_the_wider_list_takes_the_place_of_the_normal_one()
+ {
     let at = view().opened_at.with_timezone(&Utc);
     let mut wider = route();
     wider.wider = true;
@@ -280,35 +281,92 @@ fn an_open_alert_queues_once_per_route_and_the_wider_list_takes_the_place_of_the
         routes: vec![route(), wider, other],
         ..Plan::default()
     };
-    let a = view();
-    let q = plan.alert(&a, at);
-    let keys: Vec<&str> = q.iter().map(|q| q.key.as_str()).collect();
+    let id = "jl-center-20261123-091500-window_unattended-w01";
+    let q = plan.alert(&view(), at);
+    let keys: Vec<&str> = q.queue.iter().map(|q| q.key.as_str()).collect();
     assert_eq!(
         keys,
         vec![
-            "duty-group/jl-center-20261123-091500-window_unattended-w01/wider",
-            "sms/jl-center-20261123-091500-window_unattended-w01",
+            format!("duty-group/{id}/wider"),
+            format!("sms/{id}/critical")
+        ]
+    );
+    // The wider message takes the place of the duty group's own, and a
+    // critical one that of a warning still waiting.
+    assert_eq!(
+        q.supersede,
+        vec![
+            format!("duty-group/{id}/critical"),
+            format!("duty-group/{id}/notice"),
+            format!("duty-group/{id}/warning"),
+            format!("sms/{id}/notice"),
+            format!("sms/{id}/warning"),
         ]
     );
     // Not escalated: the wider list does not take it.
     let mut plain = view();
     plain.escalated = false;
-    let keys: Vec<String> = plan.alert(&plain, at).into_iter().map(|q| q.key).collect();
+    let keys: Vec<String> = plan
+        .alert(&plain, at)
+        .queue
+        .into_iter()
+        .map(|q| q.key)
+        .collect();
     assert_eq!(
         keys,
         vec![
-            "duty-group/jl-center-20261123-091500-window_unattended-w01".to_owned(),
-            "sms/jl-center-20261123-091500-window_unattended-w01".to_owned(),
+            format!("duty-group/{id}/critical"),
+            format!("sms/{id}/critical")
+        ]
+    );
+    // A warning: its own key, nothing to replace.
+    let mut warning = plain.clone();
+    warning.severity = Severity::Warning;
+    let w = plan.alert(&warning, at);
+    assert!(w.queue.iter().all(|q| q.key.ends_with("/warning")));
+    assert_eq!(
+        w.supersede,
+        vec![
+            format!("duty-group/{id}/notice"),
+            format!("sms/{id}/notice")
         ]
     );
     // Acknowledged: nothing more is queued, and what waits is withdrawn.
     let mut acked = view();
     acked.state = AlertState::Acknowledged;
-    assert!(plan.alert(&acked, at).is_empty());
+    assert_eq!(plan.alert(&acked, at), Queueing::default());
     assert!(Plan::alert_settled(&acked));
     // The body carries the words and the alert whole.
-    assert_eq!(q[0].body["message"]["facts"]["hall"], "金林县政务服务中心");
-    assert_eq!(q[0].body["data"]["rule"], "window_unattended");
+    assert_eq!(
+        q.queue[0].body["message"]["facts"]["hall"],
+        "金林县政务服务中心"
+    );
+    assert_eq!(q.queue[0].body["data"]["rule"], "window_unattended");
+}
+
+#[test]
+fn a_digest_names_its_titles_for_a_robot_and_an_sms_alike() {
+    let mut held = Vec::new();
+    for n in 0..25 {
+        let mut m = alert_message(&view(), None);
+        m.title = format!("告警{n}");
+        held.push(m);
+    }
+    let d = digest(
+        &held,
+        view().opened_at,
+        Some("https://zwfw.example.gov.cn/"),
+    );
+    assert_eq!(d.title, "告警汇总（25 条）");
+    assert_eq!(d.lines.len(), 1 + DIGEST_LISTED + 1 + 1);
+    assert_eq!(d.lines[DIGEST_LISTED + 1], "· …另有 5 条，见控制台");
+    assert_eq!(
+        d.lines.last().unwrap(),
+        "处理：https://zwfw.example.gov.cn/supervisor.html"
+    );
+    let sms = render(SMS_TEMPLATE, &d);
+    assert!(sms.contains("告警0；告警1"), "{sms}");
+    assert!(sms.contains("告警19；…另有 5 条"), "{sms}");
 }
 
 #[test]

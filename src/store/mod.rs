@@ -181,6 +181,13 @@ pub enum Record {
     Withdraw {
         hall: String,
         subject: String,
+        at: DateTime<Utc>,
+    },
+    /// The notification of this key, if it still waits, is replaced by
+    /// another (a warning by its alert turned critical): withdrawn.
+    Supersede {
+        key: String,
+        at: DateTime<Utc>,
     },
 }
 
@@ -272,7 +279,7 @@ const EVENT_ROWS: usize = 500;
 /// its placeholders, and in the cast (`$json`) that turns an event's JSON
 /// text into the column's type.
 macro_rules! write_records {
-    ($pool:expr, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr) => {{
+    ($pool:expr, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {{
         // A connection whose write failed is closed, never reused: after a
         // failed COMMIT (SQLite on a full disk, say) the database may still
         // hold the transaction open, and the next batch on that connection
@@ -280,7 +287,7 @@ macro_rules! write_records {
         let mut conn = $pool.acquire().await?;
         let written: Result<(), sqlx::Error> = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            write_records!(@each tx, $records, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql, $book_sql, $audit_sql, $notify_sql, $withdraw_sql);
+            write_records!(@each tx, $records, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql, $book_sql, $audit_sql, $notify_sql, $withdraw_sql, $supersede_sql);
             tx.commit().await
         }
         .await;
@@ -289,7 +296,7 @@ macro_rules! write_records {
             return Err(e.into());
         }
     }};
-    (@each $tx:ident, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr) => {
+    (@each $tx:ident, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {
         let records: &[&Record] = $records;
         let mut at = 0;
         while at < records.len() {
@@ -402,10 +409,18 @@ macro_rules! write_records {
                         .execute(&mut *$tx)
                         .await?;
                 }
-                Record::Withdraw { hall, subject } => {
+                Record::Withdraw { hall, subject, at } => {
                     sqlx::query($withdraw_sql)
+                        .bind(millis(*at))
                         .bind(hall)
                         .bind(subject)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                Record::Supersede { key, at } => {
+                    sqlx::query($supersede_sql)
+                        .bind(millis(*at))
+                        .bind(key)
                         .execute(&mut *$tx)
                         .await?;
                 }
@@ -521,10 +536,11 @@ impl Store {
                  updated_at = excluded.updated_at, body = excluded.body",
                 "INSERT INTO audit_log (hall, seq, kind, content, prev, hash) \
                  VALUES (?, ?, ?, ?, ?, ?)",
-                "INSERT INTO outbox (key, channel, hall, subject, about, state, created_at, due_at, next_at, body) \
-                 VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                "UPDATE outbox SET state = 'withdrawn' \
-                 WHERE hall = ? AND subject = ? AND state IN ('queued', 'retrying')"
+                sqlx::AssertSqlSafe(outbox::sqlite(outbox::OUTBOX_INSERT)),
+                "UPDATE outbox SET state = 'withdrawn', last_at = ?, claimed_until = NULL \
+                 WHERE hall = ? AND subject = ? AND state IN ('queued', 'retrying')",
+                "UPDATE outbox SET state = 'withdrawn', last_at = ?, claimed_until = NULL \
+                 WHERE key = ? AND state IN ('queued', 'retrying')"
             ),
             Store::Postgres(pool) => write_records!(
                 pool,
@@ -546,10 +562,11 @@ impl Store {
                  updated_at = excluded.updated_at, body = excluded.body",
                 "INSERT INTO audit_log (hall, seq, kind, content, prev, hash) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
-                "INSERT INTO outbox (key, channel, hall, subject, about, state, created_at, due_at, next_at, body) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) ON CONFLICT (key) DO NOTHING",
-                "UPDATE outbox SET state = 'withdrawn' \
-                 WHERE hall = $1 AND subject = $2 AND state IN ('queued', 'retrying')"
+                outbox::OUTBOX_INSERT,
+                "UPDATE outbox SET state = 'withdrawn', last_at = $1, claimed_until = NULL \
+                 WHERE hall = $2 AND subject = $3 AND state IN ('queued', 'retrying')",
+                "UPDATE outbox SET state = 'withdrawn', last_at = $1, claimed_until = NULL \
+                 WHERE key = $2 AND state IN ('queued', 'retrying')"
             ),
         }
         Ok(())

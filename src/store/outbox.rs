@@ -56,8 +56,21 @@ pub struct Backlog {
     pub oldest_due: Option<DateTime<Utc>>,
 }
 
+/// A notification into the outbox, unless its key is there.
+pub(super) const OUTBOX_INSERT: &str = "INSERT INTO outbox \
+    (key, channel, hall, subject, about, state, created_at, due_at, next_at, body) \
+    VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) ON CONFLICT (key) DO NOTHING";
+
+/// A due row no other sender holds, merged into a digest.
+const MERGE_ROW: &str = "UPDATE outbox SET state = 'merged', merged_into = $1, last_at = $2, \
+    claimed_until = NULL WHERE key = $3 AND state IN ('queued', 'retrying') \
+    AND (claimed_until IS NULL OR claimed_until <= $2)";
+
+/// A merged row pointed at the digest that holds it.
+const MERGE_INTO: &str = "UPDATE outbox SET merged_into = $1 WHERE key = $2";
+
 /// `$1`-style placeholders as SQLite's numbered `?1`: one text for both.
-fn sqlite(sql: &str) -> String {
+pub(super) fn sqlite(sql: &str) -> String {
     sql.replace('$', "?")
 }
 
@@ -167,28 +180,80 @@ impl Store {
         Ok(())
     }
 
-    /// Puts `digest` in the outbox in place of `keys`, in one transaction:
-    /// they are `merged` into it, nothing dropped.
+    /// Merges the rows of `keys` that are still due and held by no other
+    /// sender into one digest that `make` writes for them, in one
+    /// transaction: they become `merged` into it, nothing dropped. None
+    /// when none of them could be merged (acknowledged or taken meanwhile).
     pub async fn outbox_merge(
         &self,
-        digest: &Queued,
         keys: &[String],
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.write(&[super::Record::Notify(digest.clone())]).await?;
-        // Each key alone: few of them, and no list binding that differs
-        // between the backends.
-        for key in keys {
-            on_store!(
-                self,
-                "UPDATE outbox SET state = 'merged', merged_into = $1, last_at = $2, \
-                 claimed_until = NULL WHERE key = $3 AND state IN ('queued', 'retrying')",
-                |q| q.bind(&digest.key).bind(millis(at)).bind(key),
-                execute,
-                |_done| ()
-            );
+        make: impl FnOnce(&[String]) -> Queued,
+    ) -> Result<Option<Queued>, StoreError> {
+        macro_rules! merge {
+            ($pool:expr, $sql:expr) => {{
+                let mut tx = $pool.begin().await?;
+                let mut merged = Vec::new();
+                let mut make = Some(make);
+                for key in keys {
+                    // The digest's key is made from the first row merged,
+                    // which no other digest can hold.
+                    let into = format!("{key}/digest");
+                    let done = sqlx::query($sql(MERGE_ROW))
+                        .bind(&into)
+                        .bind(millis(at))
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() == 1 {
+                        merged.push((key.clone(), into));
+                    }
+                }
+                let Some((_, into)) = merged.first().cloned() else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                // Every merged row names the first one's digest.
+                let keys: Vec<String> = merged.into_iter().map(|(k, _)| k).collect();
+                for key in &keys[1..] {
+                    sqlx::query($sql(MERGE_INTO))
+                        .bind(&into)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let Some(make) = make.take() else {
+                    return Ok(None);
+                };
+                let mut d = make(&keys);
+                d.key = into;
+                let done = sqlx::query($sql(OUTBOX_INSERT))
+                    .bind(&d.key)
+                    .bind(&d.channel)
+                    .bind(&d.hall)
+                    .bind(&d.subject)
+                    .bind(d.about)
+                    .bind(millis(d.created_at))
+                    .bind(millis(d.send_at))
+                    .bind(millis(d.send_at))
+                    .bind(sqlx::types::Json(&d.body))
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Err(StoreError::Corrupt(format!(
+                        "the outbox already holds a digest {}",
+                        d.key
+                    )));
+                }
+                tx.commit().await?;
+                Ok(Some(d))
+            }};
         }
-        Ok(())
+        match self {
+            Store::Sqlite(p) => merge!(p, |s: &str| sqlx::AssertSqlSafe(sqlite(s))),
+            Store::Postgres(p) => merge!(p, |s: &'static str| s),
+        }
     }
 
     /// Per channel, what is due at `now` and not delivered, with the time
@@ -228,7 +293,7 @@ impl Store {
             "SELECT o.subject, o.channel, o.state, o.attempts, o.last_error, o.last_at, o.next_at, \
              d.state AS digest_state FROM outbox o LEFT JOIN outbox d ON d.key = o.merged_into \
              WHERE o.hall = $1 AND o.created_at >= $2 AND o.about <> 'digest' \
-             ORDER BY o.created_at, o.key LIMIT 5000",
+             ORDER BY o.created_at DESC, o.key DESC LIMIT 5000",
             |q| q.bind(hall).bind(millis(since)),
             fetch_all,
             |rows| {
@@ -249,6 +314,8 @@ impl Store {
                         digest_state: r.try_get("digest_state")?,
                     });
                 }
+                // The newest 5,000, oldest first.
+                out.reverse();
                 Ok(out)
             }
         )
