@@ -949,7 +949,18 @@ function renderCards() {
     if (c.closure && c.closure.text) li.append(el('p', 'case-sub', `审核意见：${c.closure.text}`));
     return li;
   });
+  // A card that had the focus (a notification's link brought it into view)
+  // keeps it across the redraw.
+  const focused = document.activeElement && document.activeElement.closest
+    ? document.activeElement.closest('#card-list [data-card-id]') : null;
   $('card-list').replaceChildren(...items);
+  if (focused) {
+    const again = items.find((li) => li.dataset.cardId === focused.dataset.cardId);
+    if (again) {
+      again.tabIndex = -1;
+      again.focus({ preventScroll: true });
+    }
+  }
   const open = all.filter(cardOpen).length;
   $('cards-count').textContent = model.hadSnapshot ? `${open} 张未结` : '';
   $('cards-empty').hidden = items.length > 0;
