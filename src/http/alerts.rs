@@ -363,7 +363,9 @@ pub(super) struct DeliveriesQuery {
     /// Only this hall; it must be in the token's scope (403 otherwise).
     #[param(value_type = Option<HallId>)]
     hall: Option<String>,
-    /// Notifications made in the last this many days (1 to 31; default 2).
+    /// Notifications made in the last this many days: a whole number from
+    /// 1 to 31 (default 2); anything else is 400.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 31, default = json!(2))]
     days: Option<String>,
 }
 
