@@ -145,11 +145,6 @@ impl Sender {
                 rows.extend(rest.into_iter().take(room));
             }
             rows.truncate(free);
-            if let Some(window) = self.windows.get_mut(&name) {
-                for _ in &rows {
-                    window.admit(now);
-                }
-            }
             work.push((ch, rows));
         }
         let hold = chrono::Duration::from_std(self.plan.timeout * 2 + POLL * 4)
@@ -182,6 +177,11 @@ impl Sender {
         let results = futures_util::future::join_all(sends).await;
         let mut attempts = Vec::new();
         for (row, attempt) in results.into_iter().flatten() {
+            // What was sent counts against the channel's limit; what a dead
+            // receiver left for the next pass does not.
+            if let Some(window) = self.windows.get_mut(&attempt.channel) {
+                window.admit(now);
+            }
             self.after(row, &attempt).await;
             attempts.push(attempt);
         }
