@@ -710,13 +710,17 @@ function noteDelivery(d) {
   return true;
 }
 
-/** Reads the deliveries so far of the halls in scope. */
+let deliveriesAsked = 0;
+
+/** Reads the deliveries so far of the halls in scope; only the latest read counts. */
 async function fetchDeliveries() {
+  const asked = ++deliveriesAsked;
   try {
     const q = hallId ? `?hall=${encodeURIComponent(hallId)}` : '';
     const r = await fetch(apiUrl(`api/deliveries${q}`), { credentials: 'same-origin' });
-    if (!r.ok) return;
+    if (!r.ok || asked !== deliveriesAsked) return;
     const list = await r.json();
+    if (asked !== deliveriesAsked) return;
     const next = new Map();
     const keep = model.deliveries;
     model.deliveries = next;
