@@ -8,7 +8,8 @@
 use std::collections::VecDeque;
 
 use base64::Engine;
-use chrono::{DateTime, Duration, FixedOffset, NaiveTime, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -357,13 +358,16 @@ impl Route {
         self.halls.is_empty() || self.halls.iter().any(|h| h == hall)
     }
 
-    /// When a message made at `at` (in the hall's time) may leave: at once,
-    /// or at the end of the quiet hours it falls in.
-    fn send_at(&self, at: DateTime<FixedOffset>, urgent: bool) -> DateTime<FixedOffset> {
+    /// When a message made at `at` may leave: at once, or at the end of the
+    /// quiet hours (in the hall's zone `tz`) it falls in. The end is found
+    /// in the zone, so quiet hours that span a change of its clocks still
+    /// end at their local time.
+    fn send_at(&self, at: DateTime<FixedOffset>, urgent: bool, tz: Tz) -> DateTime<FixedOffset> {
         let Some((from, to)) = self.quiet.filter(|_| !urgent) else {
             return at;
         };
-        let t = at.time();
+        let local = at.with_timezone(&tz);
+        let t = local.time();
         let quiet = if from <= to {
             from <= t && t < to
         } else {
@@ -373,30 +377,40 @@ impl Route {
             return at;
         }
         // The end is today's `to`, or tomorrow's when it is still ahead.
-        let today_end = at.date_naive().and_time(to);
+        let today_end = local.date_naive().and_time(to);
         let end = if t < to {
             today_end
         } else {
             today_end + Duration::days(1)
         };
-        end.and_local_timezone(*at.offset()).single().unwrap_or(at)
+        // A time the clocks skip is read an hour on: the instant it would
+        // have been.
+        tz.from_local_datetime(&end)
+            .earliest()
+            .or_else(|| {
+                tz.from_local_datetime(&(end + Duration::hours(1)))
+                    .earliest()
+            })
+            .map_or(at, |t| t.fixed_offset())
     }
 
-    /// When an alert's message goes to this channel, if it does.
-    pub fn alert(&self, a: &AlertView) -> Option<DateTime<FixedOffset>> {
+    /// When an alert's message goes to this channel, if it does; `tz` is
+    /// the hall's zone.
+    pub fn alert(&self, a: &AlertView, tz: Tz) -> Option<DateTime<FixedOffset>> {
         let goes = self.takes_hall(a.hall.as_str())
             && (self.rules.is_empty() || self.rules.contains(&a.rule))
             && a.severity >= self.min_severity
             && (!self.wider || a.escalated);
-        goes.then(|| self.send_at(a.updated_at, a.severity == Severity::Critical))
+        goes.then(|| self.send_at(a.updated_at, a.severity == Severity::Critical, tz))
     }
 
-    /// When a card's message goes to this channel, if it does.
-    pub fn card(&self, c: &CardView) -> Option<DateTime<FixedOffset>> {
+    /// When a card's message goes to this channel, if it does; `tz` is the
+    /// hall's zone.
+    pub fn card(&self, c: &CardView, tz: Tz) -> Option<DateTime<FixedOffset>> {
         let goes = self.takes_hall(c.hall.as_str())
             && self.cards.contains(&c.kind)
             && (!self.wider || c.kind == CardKind::Red);
-        goes.then(|| self.send_at(c.issued_at, c.kind == CardKind::Red))
+        goes.then(|| self.send_at(c.issued_at, c.kind == CardKind::Red, tz))
     }
 }
 

@@ -164,14 +164,17 @@ impl Plan {
         self.channels.iter().find(|c| c.name == name)
     }
 
-    /// `t` in the hall's time (China Standard Time for a hall not known).
-    pub fn local(&self, hall: &str, t: DateTime<Utc>) -> chrono::DateTime<chrono::FixedOffset> {
-        let tz = self
-            .zones
+    /// The hall's time zone (China Standard Time for a hall not known).
+    pub fn zone(&self, hall: &str) -> chrono_tz::Tz {
+        self.zones
             .iter()
             .find(|(h, _)| h == hall)
-            .map_or(chrono_tz::Asia::Shanghai, |(_, tz)| *tz);
-        t.with_timezone(&tz).fixed_offset()
+            .map_or(chrono_tz::Asia::Shanghai, |(_, tz)| *tz)
+    }
+
+    /// `t` in the hall's time.
+    pub fn local(&self, hall: &str, t: DateTime<Utc>) -> chrono::DateTime<chrono::FixedOffset> {
+        t.with_timezone(&self.zone(hall)).fixed_offset()
     }
 
     /// What an alert that changed puts in the outbox: for each channel a
@@ -192,7 +195,7 @@ impl Plan {
             .map(|s| s.code())
             .collect();
         self.queue(
-            |r| r.alert(a),
+            |r| r.alert(a, self.zone(a.hall.as_str())),
             Subject {
                 id: &a.id,
                 hall: a.hall.as_str(),
@@ -214,7 +217,7 @@ impl Plan {
         let message = card_message(c, self.public_url.as_deref());
         let data = serde_json::to_value(c).unwrap_or_default();
         self.queue(
-            |r| r.card(c),
+            |r| r.card(c, self.zone(c.hall.as_str())),
             Subject {
                 id: &c.id,
                 hall: c.hall.as_str(),

@@ -8,6 +8,8 @@ use chrono::NaiveTime;
 
 use crate::domain::{AlertState, HallId, Rule, WindowId};
 
+const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
 fn view() -> AlertView {
     let at = Utc
         .with_ymd_and_hms(2026, 11, 23, 1, 15, 0)
@@ -171,28 +173,32 @@ fn route() -> Route {
 fn a_route_takes_its_halls_rules_and_severities_and_holds_the_rest_through_quiet_hours() {
     let r = route();
     let a = view();
-    assert_eq!(r.alert(&a), Some(a.updated_at), "critical, in office hours");
+    assert_eq!(
+        r.alert(&a, SHANGHAI),
+        Some(a.updated_at),
+        "critical, in office hours"
+    );
     let mut other = a.clone();
     other.hall = HallId::parse("xz-town").unwrap();
-    assert_eq!(r.alert(&other), None, "another hall");
+    assert_eq!(r.alert(&other, SHANGHAI), None, "another hall");
     let mut notice = a.clone();
     notice.severity = Severity::Notice;
-    assert_eq!(r.alert(&notice), None, "below the least severity");
+    assert_eq!(r.alert(&notice, SHANGHAI), None, "below the least severity");
     let only = Route {
         rules: vec![Rule::BadRating],
         ..route()
     };
-    assert_eq!(only.alert(&a), None, "another rule");
+    assert_eq!(only.alert(&a, SHANGHAI), None, "another rule");
     // A warning at 22:30 waits for 08:00; a critical one does not wait.
     let mut night = a.clone();
     night.severity = Severity::Warning;
     night.updated_at = a.updated_at + Duration::hours(13) + Duration::minutes(15);
     let morning = a.updated_at + Duration::hours(23) - Duration::minutes(15);
     assert_eq!(night.updated_at.format("%H:%M").to_string(), "22:30");
-    assert_eq!(r.alert(&night), Some(morning));
+    assert_eq!(r.alert(&night, SHANGHAI), Some(morning));
     assert_eq!(morning.format("%m-%d %H:%M").to_string(), "11-24 08:00");
     night.severity = Severity::Critical;
-    assert_eq!(r.alert(&night), Some(night.updated_at));
+    assert_eq!(r.alert(&night, SHANGHAI), Some(night.updated_at));
     // A wider list takes escalated alerts only.
     let wider = Route {
         wider: true,
@@ -200,8 +206,8 @@ fn a_route_takes_its_halls_rules_and_severities_and_holds_the_rest_through_quiet
     };
     let mut plain = a.clone();
     plain.escalated = false;
-    assert_eq!(wider.alert(&plain), None);
-    assert!(wider.alert(&a).is_some());
+    assert_eq!(wider.alert(&plain, SHANGHAI), None);
+    assert!(wider.alert(&a, SHANGHAI).is_some());
 }
 
 #[test]
@@ -232,23 +238,33 @@ fn cards_go_by_kind_and_a_red_card_goes_through_quiet_hours_and_to_the_wider_lis
     let r = route();
     let evening = a.updated_at + Duration::hours(12); // 21:15, quiet
     assert_eq!(
-        r.card(&card(CardKind::Warning, a.updated_at)),
+        r.card(&card(CardKind::Warning, a.updated_at), SHANGHAI),
         None,
         "预警 not listed"
     );
     assert_eq!(
-        r.card(&card(CardKind::Yellow, evening))
+        r.card(&card(CardKind::Yellow, evening), SHANGHAI)
             .map(|t| t.format("%H:%M").to_string()),
         Some("08:00".into()),
         "a 黄牌 waits for the morning"
     );
-    assert_eq!(r.card(&card(CardKind::Red, evening)), Some(evening));
+    assert_eq!(
+        r.card(&card(CardKind::Red, evening), SHANGHAI),
+        Some(evening)
+    );
     let wider = Route {
         wider: true,
         ..route()
     };
-    assert_eq!(wider.card(&card(CardKind::Yellow, a.updated_at)), None);
-    assert!(wider.card(&card(CardKind::Red, a.updated_at)).is_some());
+    assert_eq!(
+        wider.card(&card(CardKind::Yellow, a.updated_at), SHANGHAI),
+        None
+    );
+    assert!(
+        wider
+            .card(&card(CardKind::Red, a.updated_at), SHANGHAI)
+            .is_some()
+    );
 }
 
 #[test]
@@ -422,5 +438,45 @@ fn each_channel_gets_the_request_it_documents() {
             r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#
         ),
         Err("errcode 45009: api freq out of limit".into())
+    );
+}
+
+#[test]
+fn quiet_hours_across_a_change_of_the_clocks_end_at_their_local_time() {
+    // Berlin moves its clocks from 02:00 to 03:00 on 2026-03-29.
+    let berlin = chrono_tz::Europe::Berlin;
+    let r = Route {
+        halls: Vec::new(),
+        quiet: Some((
+            NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
+        )),
+        ..route()
+    };
+    let mut night = view();
+    night.severity = Severity::Warning;
+    night.updated_at = berlin
+        .with_ymd_and_hms(2026, 3, 28, 23, 0, 0)
+        .unwrap()
+        .fixed_offset();
+    let end = r.alert(&night, berlin).unwrap();
+    // 07:00 summer time, 05:00 UTC (not 06:00, the winter offset's 07:00).
+    assert_eq!(
+        end.with_timezone(&Utc),
+        Utc.with_ymd_and_hms(2026, 3, 29, 5, 0, 0).unwrap()
+    );
+    // Quiet hours that end in the skipped hour end at the instant that
+    // hour would have been.
+    let skipped = Route {
+        quiet: Some((
+            NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(2, 30, 0).unwrap(),
+        )),
+        ..r.clone()
+    };
+    let end = skipped.alert(&night, berlin).unwrap();
+    assert_eq!(
+        end.with_timezone(&Utc),
+        Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 0).unwrap()
     );
 }
