@@ -185,12 +185,10 @@ impl Application {
         let stop = CancellationToken::new();
         let intake = CancellationToken::new();
         // The outbox's sender: what was queued before a restart goes too.
-        let notify_tls = crate::config::notify::client_tls(&settings.notify_settings)
-            .map_err(|e| anyhow!("configuration error: {e}"))?;
         let sender = crate::notify::sender::Sender::new(
             store.clone(),
             settings.notify.clone(),
-            crate::notify::http::Client::new(notify_tls, settings.notify.timeout),
+            crate::notify::http::Client::new(settings.notify_tls.clone(), settings.notify.timeout),
             clock.clone(),
             metrics.clone(),
             health.clone(),

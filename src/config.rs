@@ -635,9 +635,10 @@ pub struct Settings {
     pub defaults: Defaults,
     pub tokens: Vec<TokenSettings>,
     pub halls: Vec<Arc<HallSpec>>,
-    /// `[notify]` as `ca_file` and the plan the server runs.
-    pub notify_settings: notify::NotifySettings,
+    /// The plan of `[notify]` the server runs, and the TLS settings its
+    /// channels are reached with (built once, as the file is checked).
     pub notify: Arc<crate::notify::Plan>,
+    pub notify_tls: Arc<rustls::ClientConfig>,
 }
 
 impl Settings {
@@ -792,16 +793,14 @@ impl RawSettings {
             }
         }
         let notify = Arc::new(self.notify.resolve(&halls)?);
-        if !self.notify.channels.is_empty() {
-            notify::client_tls(&self.notify)?;
-        }
+        let notify_tls = notify::client_tls(&self.notify)?;
         Ok(Settings {
             server: self.server,
             mqtt: self.mqtt,
             defaults: self.defaults,
             tokens: self.tokens,
             halls,
-            notify_settings: self.notify,
+            notify_tls,
             notify,
         })
     }

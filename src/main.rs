@@ -343,9 +343,7 @@ async fn notify_test(config: &std::path::Path, only: Option<&str>) -> anyhow::Re
     {
         anyhow::bail!("no [[notify.channels]] is named {name:?}");
     }
-    let tls = hallwatch::config::notify::client_tls(&s.notify_settings)
-        .map_err(|e| anyhow!("configuration error: {e}"))?;
-    let client = hallwatch::notify::http::Client::new(tls, plan.timeout);
+    let client = hallwatch::notify::http::Client::new(s.notify_tls.clone(), plan.timeout);
     let now = chrono::Utc::now();
     let at = plan
         .local(s.halls[0].id.as_str(), now)

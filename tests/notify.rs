@@ -105,10 +105,7 @@ impl Receiver {
                         Mode::Refuse => {
                             ("200 OK", r#"{"errcode":310000,"errmsg":"sign not match"}"#)
                         }
-                        Mode::Hang => {
-                            tokio::time::sleep(Duration::from_secs(30)).await;
-                            return;
-                        }
+                        Mode::Hang => std::future::pending().await,
                     };
                     let answer = format!(
                         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

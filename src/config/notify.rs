@@ -413,7 +413,9 @@ fn route(
 
 /// The TLS settings the channels are reached with: `notify.ca_file`, or the
 /// system's CA certificates.
-pub fn client_tls(n: &NotifySettings) -> Result<std::sync::Arc<rustls::ClientConfig>, ConfigError> {
+pub(super) fn client_tls(
+    n: &NotifySettings,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, ConfigError> {
     let needed = n.channels.iter().any(|c| c.url.starts_with("https://"));
     super::tls::https_client_config(n.ca_file.as_deref(), "notify.ca_file", needed)
 }

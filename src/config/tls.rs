@@ -163,7 +163,8 @@ fn private_key(path: &Path, field: &str) -> Result<PrivateKeyDer<'static>, Confi
 /// The TLS client settings for HTTPS receivers (the notification
 /// channels): their certificates are checked against `ca_file`, or the
 /// system's CA certificates. `needed`: some receiver is https://, so no CA
-/// at all is an error on `field`.
+/// at all is an error on `field`; without one the system's certificates
+/// are not read at all.
 pub fn https_client_config(
     ca_file: Option<&Path>,
     field: &str,
@@ -171,10 +172,11 @@ pub fn https_client_config(
 ) -> Result<Arc<ClientConfig>, ConfigError> {
     let roots = match ca_file {
         Some(path) => trust_anchors(path, field)?,
+        None if !needed => RootCertStore::empty(),
         None => {
             let mut roots = RootCertStore::empty();
             roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-            if roots.is_empty() && needed {
+            if roots.is_empty() {
                 return Err(err(
                     field,
                     "is needed: a channel is https:// and this system has no CA certificates \

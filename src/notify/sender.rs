@@ -274,7 +274,7 @@ impl Sender {
                     .or_insert((now, e.clone()));
             }
         }
-        self.publish_failing(now);
+        // `/healthz` hears of it at the end of the pass (`backlog`).
         let attempts = row.attempts + 1;
         if row.about == about::DIGEST {
             // Each merged notification shows the digest's fate.
