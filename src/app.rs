@@ -276,6 +276,12 @@ impl Application {
         })
     }
 
+    /// The halls this server runs, for an in-process helper such as the
+    /// demo's supervision desk.
+    pub fn registry(&self) -> Option<Registry> {
+        self.registry.clone()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -105,6 +105,9 @@ impl Clock for StartedClock {
 pub struct DemoClock {
     hours: std::sync::Arc<crate::domain::HallSpec>,
     speed: f64,
+    /// Until this instant the clock runs at `fast`: a fresh demo lives its
+    /// last working days at that pace, then goes on at `speed`.
+    catch_up: Option<(DateTime<Utc>, f64)>,
     origin: std::time::Instant,
     /// Real seconds since `origin` and the demo instant they reached.
     checkpoint: Mutex<(f64, DateTime<Utc>)>,
@@ -121,8 +124,41 @@ impl DemoClock {
         Self {
             hours,
             speed: speed.max(1.0),
+            catch_up: None,
             origin: std::time::Instant::now(),
             checkpoint: Mutex::new((0.0, start)),
+        }
+    }
+
+    /// Runs at `fast` until the clock reaches `until`, then at its speed.
+    /// Nothing changes when `until` is not after the start.
+    pub fn catching_up(mut self, until: DateTime<Utc>, fast: f64) -> Self {
+        if until > self.reached() {
+            self.catch_up = Some((until, fast.max(self.speed)));
+        }
+        self
+    }
+
+    /// Real seconds the catch-up takes from the start (0 without one).
+    pub fn catch_up_seconds(&self) -> f64 {
+        let start = self.reached();
+        self.catch_up.map_or(0.0, |(until, fast)| {
+            self.hours.office_seconds(start, until) as f64 / fast
+        })
+    }
+
+    /// The demo instant of the last reading.
+    fn reached(&self) -> DateTime<Utc> {
+        match self.checkpoint.lock() {
+            Ok(c) => c.1,
+            Err(p) => p.into_inner().1,
+        }
+    }
+
+    fn speed_at(&self, at: DateTime<Utc>) -> f64 {
+        match self.catch_up {
+            Some((until, fast)) if at < until => fast,
+            _ => self.speed,
         }
     }
 }
@@ -135,7 +171,8 @@ impl Clock for DemoClock {
             Err(p) => p.into_inner(),
         };
         let (done, at) = *cp;
-        let office = ((real - done) * self.speed).max(0.0);
+        let speed = self.speed_at(at);
+        let office = ((real - done) * speed).max(0.0);
         let whole = office.floor();
         let fraction = Duration::milliseconds(((office - whole) * 1000.0) as i64);
         if whole < 1.0 {
@@ -148,12 +185,22 @@ impl Clock for DemoClock {
             .hours
             .office_deadline(at, secs)
             .unwrap_or(at + Duration::seconds(secs));
-        *cp = (done + whole / self.speed, next);
+        // The catch-up ends exactly where it should: what is left of this
+        // step runs on at the usual speed from the next reading.
+        if let Some((until, _)) = self.catch_up
+            && at < until
+            && next > until
+        {
+            let used = self.hours.office_seconds(at, until) as f64 / speed;
+            *cp = (done + used, until);
+            return until;
+        }
+        *cp = (done + whole / speed, next);
         next + fraction
     }
 
     fn rate(&self) -> f64 {
-        self.speed
+        self.speed_at(self.reached())
     }
 }
 
@@ -207,5 +254,41 @@ mod tests {
             "{t}"
         );
         assert_eq!(clock.rate(), 3_600_000.0);
+    }
+
+    #[test]
+    fn a_demo_clock_catches_up_then_runs_at_its_speed() {
+        let mut spec = crate::domain::test_spec();
+        spec.hours = OfficeHours::weekdays(&["08:30-12:00", "13:30-17:30"]);
+        let spec = Arc::new(spec);
+        let tz = chrono_tz::Asia::Shanghai;
+        let local = |d, h, m| {
+            tz.with_ymd_and_hms(2026, 11, d, h, m, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        // Friday's opening to Tuesday's: Friday and Monday are 15 office
+        // hours, which a thousandfold pace passes in 54 real seconds.
+        let clock = DemoClock::new(spec.clone(), local(20, 8, 30), 2.0)
+            .catching_up(local(24, 8, 30), 1000.0);
+        assert!((clock.catch_up_seconds() - 54.0).abs() < 1e-9);
+        assert_eq!(clock.rate(), 1000.0);
+        // A pace that passes the end in a blink stops there exactly …
+        let clock =
+            DemoClock::new(spec.clone(), local(20, 8, 30), 2.0).catching_up(local(24, 8, 30), 1e12);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(clock.now(), local(24, 8, 30));
+        // … and goes on at the usual speed from there.
+        assert_eq!(clock.rate(), 2.0);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let later = clock.now();
+        assert!(
+            later > local(24, 8, 30) && later < local(24, 8, 31),
+            "{later}"
+        );
+        // An end before the start changes nothing.
+        let clock = DemoClock::new(spec, local(24, 9, 0), 2.0).catching_up(local(24, 8, 30), 1e12);
+        assert_eq!(clock.rate(), 2.0);
+        assert_eq!(clock.catch_up_seconds(), 0.0);
     }
 }

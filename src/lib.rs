@@ -44,6 +44,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod contract;
+pub mod desk;
 pub mod domain;
 pub mod engine;
 pub mod figures;

@@ -48,6 +48,12 @@ enum Command {
         /// hours (the night, lunch, weekends) are stepped over.
         #[arg(long, default_value_t = 15.0)]
         speed: f64,
+        /// A fresh demo first lives this many working days before today
+        /// at a fast pace (about half a minute each), so it opens on a
+        /// hall with history: cases running late, their 黄牌, a month's
+        /// figures begun. 0 starts today.
+        #[arg(long, default_value_t = 3)]
+        history_days: u32,
     },
     /// Production: external broker and database from the configuration.
     Serve {
@@ -181,7 +187,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             broker_port,
             database,
             speed,
-        } => demo(listen, broker_port, database, speed).await,
+            history_days,
+        } => demo(listen, broker_port, database, speed, history_days).await,
         Command::Simulate {
             broker,
             config,
@@ -383,6 +390,7 @@ async fn demo(
     broker_port: u16,
     database: PathBuf,
     speed: f64,
+    history_days: u32,
 ) -> anyhow::Result<()> {
     let broker_addr = SocketAddr::from(([127, 0, 0, 1], broker_port));
     hallwatch::broker::start(broker_addr)?;
@@ -412,9 +420,16 @@ async fn demo(
     tokio::spawn(receiver);
     let halls = settings.halls.clone();
     // The demo's time runs `speed` times faster through the county centre's
-    // office hours.
-    let start = after_the_log(&settings, today_opening(&halls[0])).await?;
-    let clock = Arc::new(DemoClock::new(halls[0].clone(), start, speed));
+    // office hours, after living its last working days at a fast pace (a
+    // restart goes on after its last stored event instead).
+    let today = today_opening(&halls[0]);
+    let from = working_days_before(&halls[0], today, history_days);
+    let start = after_the_log(&settings, from).await?;
+    let clock =
+        DemoClock::new(halls[0].clone(), start, speed).catching_up(today, speed.max(HISTORY_PACE));
+    let catch_up = clock.catch_up_seconds();
+    let history_from = halls[0].local(start).format("%Y-%m-%d %H:%M");
+    let clock = Arc::new(clock);
     let opts = SimOptions {
         broker: BrokerAddr {
             host: "127.0.0.1".into(),
@@ -428,9 +443,17 @@ async fn demo(
         rushes: vec![("jl-town".into(), "GA".into(), 3.0)],
         ..SimOptions::default()
     };
-    let app = Application::build(settings, clock).await?;
+    let app = Application::build(settings, clock.clone()).await?;
     let stop = CancellationToken::new();
     let sim = tokio::spawn(sim::run(halls, opts, stop.clone()));
+    if let Some(registry) = app.registry() {
+        tokio::spawn(hallwatch::desk::run(
+            registry,
+            clock.clone(),
+            2026,
+            stop.clone(),
+        ));
+    }
     println!();
     println!("  hallwatch demo: open http://{listen}/");
     println!("  supervisor console: http://{listen}/supervisor.html (token: demo-supervisor)");
@@ -449,6 +472,14 @@ async fn demo(
         "  MQTT broker: mqtt://{broker_addr}   events: {}",
         database.display()
     );
+    if catch_up > 0.0 {
+        println!(
+            "  history: the halls first live the days since {} at {}× ({:.0} s), then today at {speed}×.",
+            history_from,
+            speed.max(HISTORY_PACE),
+            catch_up
+        );
+    }
     println!("  Ctrl-C stops it.");
     println!();
     let sim_stop = stop.clone();
@@ -477,6 +508,39 @@ async fn after_the_log(
     Ok(last.map_or(start, |t| (t + chrono::Duration::seconds(1)).max(start)))
 }
 
+/// The pace of a fresh demo's history: a working day of about eight office
+/// hours in half a minute.
+#[cfg(feature = "demo-broker")]
+const HISTORY_PACE: f64 = 1000.0;
+
+/// The opening of the `days`-th working day of a hall before `today` (an
+/// instant in it), or `today` itself for 0.
+#[cfg(feature = "demo-broker")]
+fn working_days_before(
+    spec: &hallwatch::domain::HallSpec,
+    today: chrono::DateTime<chrono::Utc>,
+    days: u32,
+) -> chrono::DateTime<chrono::Utc> {
+    let mut date = spec.local_date(today);
+    let mut left = days;
+    // A year back at most: a calendar without a working day has no history.
+    for _ in 0..366 {
+        if left == 0 {
+            break;
+        }
+        let Some(before) = date.pred_opt() else { break };
+        date = before;
+        if !spec.hours.spans(date).is_empty() {
+            left -= 1;
+        }
+    }
+    if left > 0 {
+        return today;
+    }
+    let midnight = spec.day_start(date);
+    spec.office_deadline(midnight, 0).unwrap_or(midnight)
+}
+
 /// Today's first opening of a hall (local midnight when it has no hours
 /// today): where a fresh demo begins.
 #[cfg(feature = "demo-broker")]
@@ -487,7 +551,7 @@ fn today_opening(spec: &hallwatch::domain::HallSpec) -> chrono::DateTime<chrono:
 }
 
 #[cfg(not(feature = "demo-broker"))]
-async fn demo(_: SocketAddr, _: u16, _: PathBuf, _: f64) -> anyhow::Result<()> {
+async fn demo(_: SocketAddr, _: u16, _: PathBuf, _: f64, _: u32) -> anyhow::Result<()> {
     anyhow::bail!(
         "this build has no embedded broker: rebuild with the default `demo-broker` feature"
     )

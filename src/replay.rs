@@ -157,6 +157,7 @@ impl Replay {
 /// One hall's events folded over a fresh hall from its start, then brought
 /// up to `now`.
 fn fold_hall(job: Job, now: DateTime<Utc>) -> Folded {
+    let begin = first_day(&job, now);
     let mut days = Vec::new();
     // What the replay changed in the case book: what the stored book
     // lacks (a change whose rows were not written), kept again at start.
@@ -166,7 +167,7 @@ fn fold_hall(job: Job, now: DateTime<Utc>) -> Folded {
         cards,
         follow_ups,
     } = job.book;
-    let mut hall = Hall::new(job.spec.clone(), job.start);
+    let mut hall = Hall::new(job.spec.clone(), begin);
     hall.restore_cases(CaseBook::restore(&job.spec, cases, cards, follow_ups));
     hall.learn_arrivals(&job.before.arrivals);
     hall.keep_past_days(&job.before.days);
@@ -194,6 +195,26 @@ fn fold_hall(job: Job, now: DateTime<Utc>) -> Folded {
         pending,
         days,
     }
+}
+
+/// Where a hall's fold begins: its replay start, except for a hall with no
+/// record before it (a new store, or a hall just added), which begins on
+/// the day of its first event, or today without one. The days before were
+/// not watched: a rota nobody was seen on then is no absence, and ending
+/// them would count every staff member absent.
+fn first_day(job: &Job, now: DateTime<Utc>) -> DateTime<Utc> {
+    if !job.before.days.is_empty() || !job.before.arrivals.is_empty() || !job.book.cases.is_empty()
+    {
+        return job.start;
+    }
+    let first = job
+        .log
+        .entries()
+        .find_map(Result::ok)
+        .map_or(now, |e| e.received_at);
+    job.spec
+        .day_start(job.spec.local_date(first))
+        .max(job.start)
 }
 
 /// Applies each event of `log` to `hall` at the time it was received,

@@ -44,6 +44,25 @@ pub struct SimOptions {
     pub rushes: Vec<(String, String, f64)>,
 }
 
+impl SimOptions {
+    /// Simulated seconds per real second now: the shared clock's pace when
+    /// there is one (a demo catching up runs faster for a while), else
+    /// `speed`.
+    fn pace(&self) -> f64 {
+        self.clock
+            .as_ref()
+            .map_or(self.speed, |c| c.rate())
+            .max(1e-6)
+    }
+
+    /// The simulated time now: the shared clock's, else the system's.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock
+            .as_ref()
+            .map_or_else(chrono::Utc::now, |c| c.now())
+    }
+}
+
 impl Default for SimOptions {
     fn default() -> Self {
         Self {
@@ -345,20 +364,23 @@ async fn window_loop(
             STAFF_NAMES[(seed as usize) % STAFF_NAMES.len()],
         ),
     };
-    // Staff arrive within a few seconds of each other.
-    if !pause(rng.random_range(0.2..2.0) * opts.speed, opts.speed, &stop).await {
+    // Staff arrive within half a simulated minute of each other.
+    if !pause(rng.random_range(3.0..30.0), opts.pace(), &stop).await {
         return Ok(());
     }
     let cmd = |op: &str| json!({"op": op});
     let login = json!({"op": "login", "staff": staff_no, "staff_name": name});
-    let now = || {
-        opts.clock
-            .as_ref()
-            .map_or_else(chrono::Utc::now, |c| c.now())
-    };
+    let now = || opts.now();
     let mut logged_in = false;
+    let mut login_day = None;
     let services: Vec<String> = spec.services.iter().map(|s| s.code.to_string()).collect();
     while !stop.is_cancelled() {
+        // A new day finds every window logged out: the demo's clock may
+        // have stepped over the night without this loop seeing it end.
+        let today = spec.local_date(now());
+        if logged_in && login_day != Some(today) {
+            logged_in = false;
+        }
         // Staff keep their window's duty: in at its start, out at its end
         // (a 延时服务 Saturday or 午间值班 staffs only some windows).
         if !spec.on_duty(w, now()) {
@@ -380,7 +402,7 @@ async fn window_loop(
                     continue;
                 }
             }
-            if !pause(60.0, opts.speed, &stop).await {
+            if !pause(60.0, opts.pace(), &stop).await {
                 break;
             }
             continue;
@@ -390,6 +412,18 @@ async fn window_loop(
                 .request(&command_topic, "command", login.clone(), &stop)
                 .await;
             logged_in = true;
+            login_day = Some(today);
+        }
+        // The last call comes a while before the duty ends, so the last
+        // citizen is served and rates before closing.
+        let closing = spec
+            .duty_deadline(w, now(), LAST_CALL_S)
+            .is_none_or(|at| spec.local_date(at) != today);
+        if closing {
+            if !pause(60.0, opts.pace(), &stop).await {
+                break;
+            }
+            continue;
         }
         let Some(reply) = terminal
             .request(&command_topic, "command", cmd("call_next"), &stop)
@@ -408,26 +442,26 @@ async fn window_loop(
             terminal
                 .request(&command_topic, "command", fix, &stop)
                 .await;
-            if !pause(5.0, opts.speed, &stop).await {
+            if !pause(5.0, opts.pace(), &stop).await {
                 break;
             }
             continue;
         }
         let Some(ticket) = reply["ticket"].as_str().map(str::to_owned) else {
-            if !pause(rng.random_range(20.0..60.0), opts.speed, &stop).await {
+            if !pause(rng.random_range(20.0..60.0), opts.pace(), &stop).await {
                 break;
             }
             continue;
         };
         // The citizen walks to the window; some never come (过号).
-        if !pause(rng.random_range(15.0..60.0), opts.speed, &stop).await {
+        if !pause(rng.random_range(15.0..60.0), opts.pace(), &stop).await {
             break;
         }
         if rng.random_bool(0.06) {
             terminal
                 .request(&command_topic, "command", cmd("recall"), &stop)
                 .await;
-            if !pause(45.0, opts.speed, &stop).await {
+            if !pause(45.0, opts.pace(), &stop).await {
                 break;
             }
             terminal
@@ -445,7 +479,7 @@ async fn window_loop(
         let expected = service.map_or(600.0, |s| f64::from(s.expected_service_s));
         // Service times spread from a third to twice the expected time.
         let took = expected * rng.random_range(0.35..2.0);
-        if !pause(took, opts.speed, &stop).await {
+        if !pause(took, opts.pace(), &stop).await {
             break;
         }
         if rng.random_bool(0.04) && services.len() > 1 {
@@ -487,7 +521,7 @@ async fn window_loop(
         if rng.random_bool(0.75) {
             // The citizen reads the pad and presses: a few seconds after
             // the finish, not at once (that would be staff rating).
-            if !pause(rng.random_range(4.0..25.0), opts.speed, &stop).await {
+            if !pause(rng.random_range(4.0..25.0), opts.pace(), &stop).await {
                 break;
             }
             let score = match rng.random_range(0..100) {
@@ -520,14 +554,14 @@ async fn window_loop(
                     &stop,
                 )
                 .await;
-            if !pause(rng.random_range(300.0..900.0), opts.speed, &stop).await {
+            if !pause(rng.random_range(300.0..900.0), opts.pace(), &stop).await {
                 break;
             }
             terminal
                 .request(&command_topic, "command", cmd("resume"), &stop)
                 .await;
         }
-        if !pause(rng.random_range(10.0..40.0), opts.speed, &stop).await {
+        if !pause(rng.random_range(10.0..40.0), opts.pace(), &stop).await {
             break;
         }
     }
@@ -537,6 +571,9 @@ async fn window_loop(
 }
 
 /// Office seconds of one working day, as the back office paces itself.
+/// Office seconds before a window's duty ends when it stops calling.
+const LAST_CALL_S: i64 = 20 * 60;
+
 const WORKING_DAY_S: f64 = 8.0 * 3600.0;
 
 /// The hall's back office (审批系统): most cases completed well within
@@ -564,14 +601,34 @@ async fn backoffice_loop(
     )
     .await
     .context("back office")?;
-    // What is due when (real time), in order.
-    let mut due: BinaryHeap<Reverse<(tokio::time::Instant, String, &'static str)>> =
+    // What is due when (simulated time), in order. With the demo's clock an
+    // office second is one of the hall's open hours, so nights and lunch
+    // breaks do not count; the pace may change (a demo catching up), so
+    // the loop wakes at least once a real second to look.
+    let mut due: BinaryHeap<Reverse<(chrono::DateTime<chrono::Utc>, String, &'static str)>> =
         BinaryHeap::new();
+    let origin = (tokio::time::Instant::now(), opts.now());
+    let now = || match &opts.clock {
+        Some(c) => c.now(),
+        None => {
+            let real = origin.0.elapsed().as_secs_f64() * opts.speed;
+            origin.1 + chrono::Duration::milliseconds((real * 1000.0) as i64)
+        }
+    };
     let after = |office_s: f64| {
-        tokio::time::Instant::now() + Duration::from_secs_f64((office_s / opts.speed).max(0.05))
+        let at = now();
+        let secs = office_s as i64;
+        let plain = at + chrono::Duration::seconds(secs);
+        match &opts.clock {
+            Some(_) => spec.office_deadline(at, secs).unwrap_or(plain),
+            None => plain,
+        }
     };
     loop {
-        let next = due.peek().map(|Reverse((at, _, _))| *at);
+        let wait = due.peek().map(|Reverse((at, _, _))| {
+            let ahead = (*at - now()).num_milliseconds() as f64 / 1000.0;
+            Duration::from_secs_f64((ahead / opts.pace()).clamp(0.0, 1.0))
+        });
         tokio::select! {
             _ = stop.cancelled() => break,
             c = cases.recv() => {
@@ -597,11 +654,14 @@ async fn backoffice_loop(
                 }
             }
             _ = async {
-                match next {
-                    Some(at) => tokio::time::sleep_until(at).await,
+                match wait {
+                    Some(d) => tokio::time::sleep(d).await,
                     None => std::future::pending::<()>().await,
                 }
             } => {
+                if due.peek().is_none_or(|Reverse((at, _, _))| *at > now()) {
+                    continue;
+                }
                 let Some(Reverse((_, reference, op))) = due.pop() else { continue };
                 let mut body = json!({"ref": reference, "op": op});
                 if op == "suspend" {
@@ -678,7 +738,7 @@ async fn kiosk_loop(
             let lambda = (rate_per_s * profile_weight(hour)).max(1e-6);
             -rng.random_range(f64::EPSILON..1.0f64).ln() / lambda
         };
-        if !pause(gap, opts.speed, &stop).await {
+        if !pause(gap, opts.pace(), &stop).await {
             break;
         }
         hour += gap / 3600.0;

@@ -226,3 +226,49 @@ async fn a_third_lapse_in_a_month_is_counted_across_a_restart() {
     );
     app.stop().await;
 }
+
+/// A new store watches from its first day: the weekdays before it, which
+/// the replay window covers, are not ended as days every rostered staff
+/// member missed (that would be a 屡查屡犯 for everyone on the third day).
+/// The day it watched is kept, with its A角 not arrived at either shift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_store_counts_no_absence_before_its_first_day() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    // Wednesday 2026-11-25, 09:00 in the hall; the replay window (two
+    // days) reaches back to Monday.
+    let wednesday = t0() + chrono::Duration::days(2);
+    let clock = Arc::new(ManualClock::new(wednesday));
+    let settings = duty_settings(&broker, &db);
+    assert_eq!(settings.server.replay_days, 2);
+    let app = TestApp::spawn_with_clock(settings, clock.clone()).await;
+    // Thursday's opening: Wednesday has ended.
+    clock.set(wednesday + chrono::Duration::days(1));
+    let store = hallwatch::store::Store::open(&db).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let kept = loop {
+        let kept = store
+            .daily_figures_between("h1", "2026-11-01", "2026-11-30")
+            .await
+            .unwrap();
+        if !kept.is_empty() || tokio::time::Instant::now() > deadline {
+            break kept;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    app.stop().await;
+    let dates: Vec<&str> = kept.iter().filter_map(|f| f["date"].as_str()).collect();
+    assert_eq!(dates, ["2026-11-25"], "{kept:?}");
+    let li_si = kept[0]["staff"]
+        .as_array()
+        .and_then(|s| s.iter().find(|f| f["key"] == "S002"))
+        .cloned()
+        .unwrap_or_default();
+    // Neither of Wednesday's two shifts (morning, afternoon) was arrived at.
+    assert_eq!(li_si["attendance"]["shifts"], 2, "{li_si}");
+    assert_eq!(li_si["attendance"]["not_arrived"], 2, "{li_si}");
+    store.close().await;
+}
