@@ -121,7 +121,7 @@ impl PartialEq for DueMemo {
 impl Eq for DueMemo {}
 
 impl Ticket {
-    fn queue_key(&self, index: usize) -> QueueKey {
+    pub(super) fn queue_key(&self, index: usize) -> QueueKey {
         QueueKey::new(self.priority, self.issued_at, index)
     }
 }
@@ -176,6 +176,17 @@ pub enum VisitEnd {
     Transferred { at: DateTime<Utc> },
 }
 
+impl VisitEnd {
+    /// When the visit ended.
+    pub fn at(&self) -> DateTime<Utc> {
+        match *self {
+            VisitEnd::Served { at, .. }
+            | VisitEnd::Missed { at }
+            | VisitEnd::Transferred { at } => at,
+        }
+    }
+}
+
 /// One call of a ticket to a window and how it ended: what the daily
 /// figures of services, windows and staff members are counted from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +239,9 @@ pub struct WindowState {
     pub status_s: [i64; WindowStatus::COUNT],
     /// The visit of its current ticket, by index into the hall's visits.
     pub visit: Option<usize>,
+    /// Its last visits' ends and their office seconds from call to end,
+    /// newest last: the pace the wait estimate reads (`domain/wait.rs`).
+    pub recent: VecDeque<(DateTime<Utc>, i64)>,
 }
 
 impl WindowState {
@@ -247,6 +261,7 @@ impl WindowState {
             rating_audit: RatingAudit::default(),
             status_s: [0; WindowStatus::COUNT],
             visit: None,
+            recent: VecDeque::new(),
         }
     }
 }
@@ -928,24 +943,9 @@ impl Hall {
             service: spec.code.clone(),
             service_name: spec.name.clone(),
             waiting_ahead,
-            estimated_wait_s: self.estimate_wait(service, waiting_ahead),
+            estimated_wait_s: self.estimate_wait(service, waiting_ahead as usize, now),
             issued_at: now,
         }
-    }
-
-    /// Seconds until a ticket with `ahead` tickets before it is likely called:
-    /// the service's mean service time today (or its expected time) times the
-    /// tickets ahead and itself, shared by the open windows that serve it.
-    fn estimate_wait(&self, service: usize, ahead: u32) -> u32 {
-        let (total, n) = self.finished.get(service).copied().unwrap_or_default();
-        let mean = if n > 0 {
-            total as f64 / n as f64
-        } else {
-            f64::from(self.spec.services[service].expected_service_s)
-        };
-        let open = self.window_share_for(service);
-        let estimate = mean * f64::from(ahead) / open.max(1.0);
-        estimate.round().clamp(0.0, f64::from(u32::MAX)) as u32
     }
 
     /// Every ticket still waiting, in the order the default policy would call

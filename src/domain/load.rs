@@ -389,19 +389,11 @@ impl Hall {
     /// each (an even split when nothing waits).
     pub fn window_share_for(&self, service: usize) -> f64 {
         self.open_windows_serving(service)
-            .map(|w| {
-                let served = &self.spec.windows[w].services;
-                let total: usize = served.iter().map(|&s| self.waiting(s)).sum();
-                if total == 0 {
-                    1.0 / served.len() as f64
-                } else {
-                    self.waiting(service) as f64 / total as f64
-                }
-            })
+            .map(|w| self.queue_share(w, service))
             .sum()
     }
 
-    fn open_windows_serving(&self, service: usize) -> impl Iterator<Item = usize> + '_ {
+    pub(super) fn open_windows_serving(&self, service: usize) -> impl Iterator<Item = usize> + '_ {
         (0..self.spec.windows.len()).filter(move |&w| {
             self.spec.windows[w].services.contains(&service)
                 && self.windows[w].staff.is_some()

@@ -29,6 +29,7 @@ mod spec;
 mod standing;
 mod stats;
 mod view;
+mod wait;
 
 pub use alert::{
     Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, MAX_LISTED, Severity, Subject,
@@ -84,3 +85,5 @@ mod figures_tests;
 mod lifecycle_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wait_tests;

@@ -288,7 +288,14 @@ impl Hall {
         ticket.window = Some(w);
         ticket.called_at = Some(now);
         ticket.started_at = None;
+        let gap = self.windows[w]
+            .recent
+            .back()
+            .map(|&(end, _)| self.spec.office_seconds(end, now));
         let win = &mut self.windows[w];
+        if let Some(gap) = gap {
+            win.count_turnaround(gap);
+        }
         win.current = Some(t);
         win.last_call_at = Some(now);
         self.record_call(
@@ -360,6 +367,10 @@ impl Hall {
             && let Some(visit) = self.visits.get_mut(v)
         {
             visit.end = Some(end);
+            let called = visit.called_at;
+            let at = end.at();
+            let took = self.spec.office_seconds(called, at);
+            self.windows[w].keep_pace(at, took);
         }
     }
 
