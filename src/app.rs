@@ -29,6 +29,8 @@ use crate::store::{DailyRow, Record, Store, spawn_writer};
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
+    /// The listener of the phone pages alone (`[phone] listen`), and its port.
+    public: Option<(u16, actix_web::dev::Server)>,
     intake: CancellationToken,
     stop: CancellationToken,
     ingest: JoinHandle<()>,
@@ -155,7 +157,9 @@ impl Application {
         // behind gets a fresh snapshot.
         let (alerts, _) = tokio::sync::broadcast::channel(4096);
         let (summaries, _) = tokio::sync::broadcast::channel(1024);
+        let registry = Registry::default();
         let ctx = Arc::new(EngineContext {
+            pages: registry.pages(),
             alerts: alerts.clone(),
             summaries: summaries.clone(),
             journal: journal.clone(),
@@ -164,11 +168,11 @@ impl Application {
                 prefix: settings.mqtt.prefix.clone(),
             })),
             encode_reply: payload::reply_text,
+            page_base: settings.phone.page_base.clone(),
             clock: clock.clone(),
             metrics: metrics.clone(),
             notify: settings.notify.clone(),
         });
-        let registry = Registry::default();
         let mut hall_tasks = Vec::new();
         for (hall, pending) in halls {
             let chain = store
@@ -233,6 +237,38 @@ impl Application {
             metrics,
             clock,
             auth,
+            near_ahead: settings.phone.near_ahead,
+        };
+        let public = match settings.phone.listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .with_context(|| format!("Failed to listen on {addr} (phone.listen)"))?;
+                let port = listener.local_addr()?.port();
+                let state = state.clone();
+                let server = actix_web::HttpServer::new(move || {
+                    // The phone pages and nothing else: everything else
+                    // stays on the intranet's listener.
+                    actix_web::App::new()
+                        .app_data(actix_web::web::Data::new(state.clone()))
+                        .wrap(actix_web::middleware::from_fn(http::api_guard))
+                        .wrap(actix_web::middleware::Compress::default())
+                        .wrap(http::security_headers())
+                        .wrap(actix_web::middleware::from_fn(http::framing))
+                        .configure(http::phone::routes)
+                })
+                .on_connect(limit_send_buffer)
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(5);
+                let server = match tls.clone() {
+                    Some(config) => server.listen_rustls_0_23(listener, config)?,
+                    None => server.listen(listener)?,
+                }
+                .run();
+                info!(port, "Serving tickets' phone pages alone (phone.listen).");
+                Some((port, server))
+            }
+            None => None,
         };
         let server = actix_web::HttpServer::new(move || {
             // The first `wrap` is the innermost: the guard sees answers
@@ -263,6 +299,7 @@ impl Application {
         Ok(Self {
             port,
             server,
+            public,
             intake,
             stop,
             ingest,
@@ -286,6 +323,11 @@ impl Application {
         self.port
     }
 
+    /// The port of the phone pages' own listener, when configured.
+    pub fn public_port(&self) -> Option<u16> {
+        self.public.as_ref().map(|(port, _)| *port)
+    }
+
     /// Serves until `shutdown` resolves, then stops cleanly: no new
     /// messages, every received one stored and acknowledged.
     pub async fn run_until(
@@ -294,12 +336,17 @@ impl Application {
     ) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
+        let public = self.public.map(|(_, s)| (s.handle(), tokio::spawn(s)));
         shutdown.await;
         info!("Shutting down: storing and acknowledging what was received.");
         // No new messages; the broker keeps them for the next start.
         self.intake.cancel();
         handle.stop(true).await;
         let _ = server.await;
+        if let Some((handle, server)) = public {
+            handle.stop(true).await;
+            let _ = server.await;
+        }
         // The registry's handles are the last senders to the hall tasks, and
         // the hall tasks (with ingest, which let go at intake's end) the
         // last senders to the writer.

@@ -73,6 +73,9 @@ pub struct RawSettings {
     /// `[notify]`: alerts and cards on supervisors' phones.
     #[serde(default)]
     pub notify: notify::NotifySettings,
+    /// `[phone]`: citizens' phone pages of their tickets.
+    #[serde(default)]
+    pub phone: phone::PhoneSettings,
 }
 
 /// `[cases]`: when cards are issued, how long each follow-up step may
@@ -639,6 +642,8 @@ pub struct Settings {
     /// channels are reached with (built once, as the file is checked).
     pub notify: Arc<crate::notify::Plan>,
     pub notify_tls: Arc<rustls::ClientConfig>,
+    /// `[phone]`, checked.
+    pub phone: phone::Phone,
 }
 
 impl Settings {
@@ -794,7 +799,9 @@ impl RawSettings {
         }
         let notify = Arc::new(self.notify.resolve(&halls)?);
         let notify_tls = notify::client_tls(&self.notify)?;
+        let phone = self.phone.resolve(&self.server)?;
         Ok(Settings {
+            phone,
             server: self.server,
             mqtt: self.mqtt,
             defaults: self.defaults,
@@ -1395,6 +1402,7 @@ fn office_hours(
 
 pub mod broker;
 pub mod notify;
+pub mod phone;
 pub mod tls;
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ impl Input {
             Input::Window { op, .. } => op.changes(),
             Input::Rating { .. } => Aspects::RATINGS,
             Input::Presence { .. } => Aspects::PRESENCE,
+            Input::GiveUp { .. } => Aspects::QUEUE,
             // Alerts themselves are no part of what a rule reads.
             Input::AlertAction { .. }
             | Input::Case { .. }

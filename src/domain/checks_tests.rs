@@ -47,6 +47,7 @@ fn any_input(d: &mut Dice, n: u32, hall: &Hall) -> Input {
                     appointment: None,
                     green_reason: (green && !n.is_multiple_of(5)).then(|| "危重病人".into()),
                     issued_by: green.then(|| StaffId::parse("D1").unwrap()),
+                    token: None,
                 },
             }
         }

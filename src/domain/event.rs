@@ -6,11 +6,21 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{DeviceId, MsgId, ServiceCode, StaffId, TicketNo, WindowId};
+use super::ids::{DeviceId, MsgId, ServiceCode, StaffId, TicketNo, TicketToken, WindowId};
 
 /// A priority class. `call_next` serves the highest class first.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    schemars::JsonSchema,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
@@ -91,6 +101,12 @@ pub struct TicketRequest {
     /// existed replays without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued_by: Option<StaffId>,
+    /// The ticket's phone-page token, drawn by the server as the request
+    /// reaches the hall (never sent by a kiosk) and logged with it, so a
+    /// replay gives the ticket the same page. A request stored before
+    /// phone pages has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<TicketToken>,
 }
 
 /// The reason a green-channel ticket stored before reasons were recorded
@@ -258,6 +274,9 @@ pub enum Input {
         by: String,
         note: String,
     },
+    /// The citizen gives a ticket up from its phone page (取消排队): it
+    /// leaves the queue like a no-show and is counted apart.
+    GiveUp { token: TicketToken },
 }
 
 impl Input {
@@ -271,7 +290,8 @@ impl Input {
             | Input::AlertAction { .. }
             | Input::Case { .. }
             | Input::CardAction { .. }
-            | Input::FollowUpStep { .. } => None,
+            | Input::FollowUpStep { .. }
+            | Input::GiveUp { .. } => None,
         }
     }
 
@@ -295,6 +315,7 @@ impl Input {
             Input::Case { .. } => "case_event",
             Input::CardAction { .. } => "card_action",
             Input::FollowUpStep { .. } => "follow_up_step",
+            Input::GiveUp { .. } => "give_up",
         }
     }
 }
@@ -407,6 +428,13 @@ pub enum Reply {
         waiting_ahead: u32,
         estimated_wait_s: u32,
         issued_at: chrono::DateTime<chrono::Utc>,
+        /// The ticket's phone-page token, when the request carried one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<TicketToken>,
+    },
+    /// A ticket given up from its phone page (or given up before).
+    GaveUp {
+        ticket: TicketNo,
     },
     /// A window op that succeeded; `ticket` is the ticket it acted on, if any.
     Window {

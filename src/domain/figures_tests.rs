@@ -68,6 +68,7 @@ impl D {
                 appointment: None,
                 green_reason: None,
                 issued_by: None,
+                token: None,
             },
         })
     }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use super::alert::{Action, Alert, AlertState};
 use super::checks::Checks;
 use super::event::{Input, Outcome, PauseReason, Priority, Refusal, Reply, TicketRequest};
-use super::ids::{DeviceId, MsgId, StaffId, TicketNo};
+use super::ids::{DeviceId, MsgId, StaffId, TicketNo, TicketToken};
 use super::office::OfficeDay;
 use super::queue::{QueueKey, Queues};
 use super::spec::{DeviceKind, HallSpec};
@@ -35,6 +35,8 @@ pub enum TicketState {
     Done,
     /// 过号: called and did not come; may be called again the same day.
     Missed,
+    /// 取消排队: given up by the citizen from the ticket's phone page.
+    Cancelled,
 }
 
 /// A ticket issued today.
@@ -68,6 +70,8 @@ pub struct Ticket {
     pub rating_comment: Option<String>,
     pub transfers: u32,
     pub no_shows: u32,
+    /// Its phone page's token, when it has a page.
+    pub token: Option<TicketToken>,
     /// When its wait crosses its service's limits: worked out once, not on
     /// every event (see `rules/wait_timeout.rs`).
     pub wait_due: DueMemo,
@@ -330,6 +334,8 @@ pub struct Hall {
     pub(super) day: NaiveDate,
     pub(super) tickets: Vec<Ticket>,
     pub(super) by_no: HashMap<TicketNo, usize>,
+    /// Today's tickets by their phone-page token.
+    pub(super) by_token: HashMap<TicketToken, usize>,
     /// The last sequence number issued per service today.
     pub(super) seq: Vec<u32>,
     pub(super) queues: Queues,
@@ -399,6 +405,7 @@ impl Hall {
             day,
             tickets: Vec::new(),
             by_no: HashMap::new(),
+            by_token: HashMap::new(),
             seq: vec![0; services],
             walk_ins: vec![0; services],
             kiosk_next: HashMap::new(),
@@ -549,6 +556,20 @@ impl Hall {
             };
         }
 
+        if let Input::GiveUp { token } = input {
+            let (reply, changed) = self.give_up(token, now, &mut effects);
+            if changed {
+                self.checks.changed(input.changes());
+                effects.extend(self.supervise(now));
+            }
+            return Applied {
+                duplicate: !changed && matches!(reply, Reply::GaveUp { .. }),
+                reply: Some(reply),
+                effects,
+                record: changed,
+            };
+        }
+
         if let Input::Presence { device, online } = input {
             if self.spec.device_kind(device).is_none() {
                 return Applied {
@@ -617,7 +638,8 @@ impl Hall {
             | Input::AlertAction { .. }
             | Input::Case { .. }
             | Input::CardAction { .. }
-            | Input::FollowUpStep { .. } => unreachable_presence(),
+            | Input::FollowUpStep { .. }
+            | Input::GiveUp { .. } => unreachable_presence(),
         };
         self.seen
             .insert((device.clone(), id.clone()), reply.clone());
@@ -713,6 +735,7 @@ impl Hall {
         self.day = fresh.day;
         self.tickets = fresh.tickets;
         self.by_no = fresh.by_no;
+        self.by_token = fresh.by_token;
         self.seq = fresh.seq;
         self.walk_ins = fresh.walk_ins;
         self.queues = fresh.queues;
@@ -929,11 +952,15 @@ impl Hall {
             rating_comment: None,
             transfers: 0,
             no_shows: 0,
+            token: request.token.clone(),
             wait_due: DueMemo::default(),
         };
         let key = ticket.queue_key(index);
         self.tickets.push(ticket);
         self.by_no.insert(no.clone(), index);
+        if let Some(token) = &request.token {
+            self.by_token.insert(token.clone(), index);
+        }
         self.queues.push(service, key);
         effects.push(Effect::QueueChanged(service));
 
@@ -945,6 +972,7 @@ impl Hall {
             waiting_ahead,
             estimated_wait_s: self.estimate_wait(service, waiting_ahead as usize, now),
             issued_at: now,
+            token: request.token.clone(),
         }
     }
 

@@ -213,9 +213,73 @@ impl TicketNo {
     }
 }
 
+parsed_string!(
+    /// A ticket's phone-page token: 18 characters of lower-case Crockford
+    /// base32 (90 random bits), unguessable and good for the ticket's day.
+    TicketToken);
+
+string_schema!(
+    /// A ticket's phone-page token: 18 characters of lower-case Crockford
+    /// base32 (90 random bits).
+    TicketToken,
+    "^[0-9a-hjkmnp-tv-z]{18}$",
+    "7k2m9q4x8v1c3n5p6r"
+);
+
+impl TicketToken {
+    /// Its length in characters.
+    pub const LEN: usize = 18;
+    /// Crockford's base32 digits in lower case: no i, l, o or u to misread.
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+    /// The token of 90 random bits: the first 90 of `bytes`, which the
+    /// caller draws from a secure generator (the core draws nothing).
+    pub fn from_random(bytes: [u8; 12]) -> Self {
+        let bits = u128::from_be_bytes({
+            let mut b = [0u8; 16];
+            b[..12].copy_from_slice(&bytes);
+            b
+        });
+        let text: String = (0..Self::LEN)
+            .map(|i| char::from(Self::ALPHABET[((bits >> (123 - 5 * i)) & 31) as usize]))
+            .collect();
+        Self(text.into())
+    }
+
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        if s.len() != Self::LEN {
+            return Err(if s.is_empty() {
+                IdError::Empty
+            } else {
+                IdError::BadChar
+            });
+        }
+        if !s.bytes().all(|b| Self::ALPHABET.contains(&b)) {
+            return Err(IdError::BadChar);
+        }
+        Ok(Self(s.into()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticket_tokens_carry_ninety_bits_in_crockford_base32() {
+        let zero = TicketToken::from_random([0; 12]);
+        assert_eq!(zero.as_str(), "000000000000000000");
+        let ones = TicketToken::from_random([0xff; 12]);
+        assert_eq!(ones.as_str(), "zzzzzzzzzzzzzzzzzz");
+        // The first byte's top five bits are the first digit.
+        let first = TicketToken::from_random([0b1000_0000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(first.as_str(), "g00000000000000000");
+        assert!(TicketToken::parse(first.as_str()).is_ok());
+        assert!(TicketToken::parse("G00000000000000000").is_err());
+        assert!(TicketToken::parse("i00000000000000000").is_err());
+        assert!(TicketToken::parse("g0000000000000000").is_err());
+        assert!(TicketToken::parse("").is_err());
+    }
 
     #[test]
     fn ids_follow_the_contract_syntax() {

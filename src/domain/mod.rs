@@ -22,6 +22,7 @@ mod lifecycle;
 mod load;
 mod office;
 mod ops;
+mod phone;
 mod queue;
 mod repeat;
 mod rules;
@@ -59,7 +60,10 @@ pub use hall::{
     Applied, CallRecord, DEDUP_WINDOW, Effect, Hall, RECENT_CALLS, RatingAudit, Staff, Ticket,
     TicketState, Visit, VisitEnd, WindowState, WindowStatus,
 };
-pub use ids::{DeviceId, HallId, IdError, MsgId, ServiceCode, StaffId, TicketNo, WindowId};
+pub use ids::{
+    DeviceId, HallId, IdError, MsgId, ServiceCode, StaffId, TicketNo, TicketToken, WindowId,
+};
+pub use phone::{PageWindow, TicketPage};
 pub use lifecycle::MAX_NOTE;
 pub use load::{ArrivalProfile, PROFILE_DAYS, Staffing, StaffingAdvice, WindowCapacity};
 pub use queue::{QueueKey, Queues};

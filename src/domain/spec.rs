@@ -208,6 +208,16 @@ impl Span {
     pub fn seconds(&self) -> i64 {
         (self.end - self.start).num_seconds()
     }
+
+    /// As the configuration writes it: `08:30-12:00`, `24:00` at midnight.
+    pub fn label(&self) -> String {
+        let end = if self.end == END_OF_DAY {
+            "24:00".to_owned()
+        } else {
+            self.end.format("%H:%M").to_string()
+        };
+        format!("{}-{end}", self.start.format("%H:%M"))
+    }
 }
 
 /// Opening hours per weekday plus dated exceptions (holidays, 调休 working
@@ -487,7 +497,8 @@ impl HallSpec {
             Input::AlertAction { .. }
             | Input::Case { .. }
             | Input::CardAction { .. }
-            | Input::FollowUpStep { .. } => None,
+            | Input::FollowUpStep { .. }
+            | Input::GiveUp { .. } => None,
         }
     }
 

@@ -16,7 +16,8 @@
 //!   total wait adds up a transferred ticket's waits in every queue.
 //! - service time: from the start, or from the call when never started, to
 //!   the finish, in office time.
-//! - green: green-channel (绿色通道) tickets issued.
+//! - green: green-channel (绿色通道) tickets issued; cancelled: tickets
+//!   given up from their phone page (取消排队), counted apart from 过号.
 //! - 即办率 = completed ÷ finished with an outcome other than `consulted`;
 //!   满意率 = ratings of 4–5 ÷ ratings; 评价率 = rated ÷ finished.
 //! - alerts: those opened that day; how fast they were acknowledged.
@@ -28,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::alert::{Alert, Rule, Severity};
 use super::event::{Outcome, Priority};
-use super::hall::{Hall, Visit, VisitEnd, WindowStatus};
+use super::hall::{Hall, TicketState, Visit, VisitEnd, WindowStatus};
 use super::ids::StaffId;
 
 /// The figures of one hall, service, window or staff member for a day.
@@ -45,6 +46,11 @@ pub struct Figures {
     /// only; null otherwise).
     #[serde(default)]
     pub green: Option<u32>,
+    /// Tickets given up from their phone page (取消排队), apart from the
+    /// no-shows (hall and service rows only; null otherwise, and in day
+    /// figures kept before it was counted).
+    #[serde(default)]
+    pub cancelled: Option<u32>,
     /// Calls of a ticket to a window (a recall is not a new call).
     pub called: u32,
     /// Calls that ended in a finish, whatever the outcome.
@@ -222,6 +228,7 @@ pub struct DayFigures {
 struct Acc {
     issued: Option<u32>,
     green: Option<u32>,
+    cancelled: Option<u32>,
     called: u32,
     served: u32,
     cases: u32,
@@ -308,6 +315,7 @@ impl Acc {
             name,
             issued: self.issued,
             green: self.green,
+            cancelled: self.cancelled,
             called: self.called,
             served: self.served,
             cases: self.cases,
@@ -378,6 +386,12 @@ impl Hall {
                     .filter(|t| t.issued_for == s && t.priority == Priority::Green)
                     .count() as u32,
             ),
+            cancelled: Some(
+                self.tickets
+                    .iter()
+                    .filter(|t| t.service == s && t.state == TicketState::Cancelled)
+                    .count() as u32,
+            ),
             ..Acc::default()
         };
         for v in self.visits.iter().filter(|v| v.service == s) {
@@ -429,6 +443,12 @@ impl Hall {
                 self.tickets
                     .iter()
                     .filter(|t| t.priority == Priority::Green)
+                    .count() as u32,
+            ),
+            cancelled: Some(
+                self.tickets
+                    .iter()
+                    .filter(|t| t.state == TicketState::Cancelled)
                     .count() as u32,
             ),
             ..Acc::default()
@@ -653,6 +673,7 @@ mod tests {
                     appointment: None,
                     green_reason: Some("残疾人陪同".into()),
                     issued_by: Some(StaffId::parse("D01").unwrap()),
+                    token: None,
                 },
             };
             h.hall.apply(&input, h.now);

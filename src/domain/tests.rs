@@ -146,6 +146,7 @@ impl T {
                 appointment: (priority == Priority::Appointment).then(|| "YY-1".into()),
                 green_reason: (priority == Priority::Green).then(|| "危重病人".into()),
                 issued_by: (priority == Priority::Green).then(|| StaffId::parse("D01").unwrap()),
+                token: None,
             },
         })
     }
@@ -183,7 +184,7 @@ fn ticket_of(r: &Reply) -> Option<&str> {
     match r {
         Reply::Ticket { ticket, .. } => Some(ticket.as_str()),
         Reply::Window { ticket } => ticket.as_ref().map(TicketNo::as_str),
-        Reply::Rating { ticket, .. } => Some(ticket.as_str()),
+        Reply::Rating { ticket, .. } | Reply::GaveUp { ticket } => Some(ticket.as_str()),
         Reply::Refused(_)
         | Reply::AlertDone { .. }
         | Reply::AlertRefused(_)
@@ -266,6 +267,7 @@ fn kiosk_refusals() {
             appointment: None,
             green_reason: None,
             issued_by: None,
+            token: None,
         },
     });
     assert_eq!(refused(&r), Some(Reason::UnknownService));
@@ -281,6 +283,7 @@ fn kiosk_refusals() {
             appointment: None,
             green_reason: None,
             issued_by: None,
+            token: None,
         },
     });
     assert_eq!(refused(&r), Some(Reason::UnknownDevice));
@@ -295,6 +298,7 @@ fn kiosk_refusals() {
             appointment: None,
             green_reason: None,
             issued_by: None,
+            token: None,
         },
     });
     assert_eq!(refused(&r), Some(Reason::BadRequest));
@@ -700,6 +704,7 @@ fn a_redelivered_message_changes_nothing_and_gets_the_same_reply() {
             appointment: None,
             green_reason: None,
             issued_by: None,
+            token: None,
         },
     };
     let first = t.hall.apply(&input, at(0));
@@ -811,6 +816,7 @@ fn build(t: &mut T, (what, window, arg): (u8, u8, u8)) -> Input {
                     appointment: (p == Priority::Appointment).then(|| "YY".into()),
                     green_reason: (p == Priority::Green).then(|| "危重病人".into()),
                     issued_by: (p == Priority::Green).then(|| StaffId::parse("D01").unwrap()),
+                    token: None,
                 },
             };
         }

@@ -30,7 +30,7 @@ use crate::clock::Clock;
 use crate::domain::{
     AlertOp, AlertRefusal, AlertView, Appraisal, AppraisalBy, CardView, CaseBoard, CaseView,
     DayFigures, DisplaySnapshot, Effect, FollowUpView, Hall, HallId, HallSpec, Input, Refusal,
-    SummaryView,
+    SummaryView, TicketPage, TicketToken,
 };
 use crate::metrics::Metrics;
 
@@ -100,6 +100,19 @@ pub enum HallMsg {
     /// The hall's 限时办结 view.
     CaseBoard {
         reply: oneshot::Sender<CaseBoard>,
+    },
+    /// The page of the ticket holding a token, with `near` the most ahead
+    /// that tells the citizen to come back.
+    TicketPage {
+        token: TicketToken,
+        near: usize,
+        reply: oneshot::Sender<Option<TicketPage>>,
+    },
+    /// The citizen gives the ticket up from its page.
+    GiveUp {
+        token: TicketToken,
+        near: usize,
+        reply: oneshot::Sender<Result<TicketPage, Refusal>>,
     },
     /// A case report, card action or follow-up step by REST.
     Casework {
@@ -226,6 +239,25 @@ impl HallHandle {
         .await
     }
 
+    /// The page of today's ticket holding `token`; None for no such
+    /// ticket, or if the hall has stopped.
+    pub async fn ticket_page(&self, token: TicketToken, near: usize) -> Option<TicketPage> {
+        self.ask(|reply| HallMsg::TicketPage { token, near, reply })
+            .await
+            .flatten()
+    }
+
+    /// Gives up the ticket holding `token`: its page after, or why not;
+    /// None if the hall has stopped.
+    pub async fn give_up(
+        &self,
+        token: TicketToken,
+        near: usize,
+    ) -> Option<Result<TicketPage, Refusal>> {
+        self.ask(|reply| HallMsg::GiveUp { token, near, reply })
+            .await
+    }
+
     /// Asks the hall to publish its retained window states again.
     pub async fn republish(&self) {
         let _ = self.tx.send(HallMsg::Republish).await;
@@ -269,9 +301,26 @@ impl HallHandle {
 pub struct Registry {
     halls: Arc<DashMap<HallId, HallHandle>>,
     order: Arc<std::sync::RwLock<Vec<HallId>>>,
+    pages: PageIndex,
 }
 
+/// Which hall holds today's ticket of each phone-page token: filled by the
+/// hall tasks as they issue tickets (and as they start, from the tickets
+/// they replayed), emptied of a hall's tokens as its day ends.
+pub type PageIndex = Arc<DashMap<TicketToken, HallId>>;
+
 impl Registry {
+    /// The index of phone-page tokens the hall tasks keep.
+    pub fn pages(&self) -> PageIndex {
+        self.pages.clone()
+    }
+
+    /// The hall of today's ticket holding `token`.
+    pub fn hall_of_page(&self, token: &TicketToken) -> Option<HallHandle> {
+        let hall = self.pages.get(token).map(|h| h.value().clone())?;
+        self.get(&hall)
+    }
+
     pub fn insert(&self, handle: HallHandle) {
         let id = handle.spec.id.clone();
         self.halls.insert(id.clone(), handle);
@@ -304,12 +353,16 @@ pub struct EngineContext {
     pub publisher: Option<Arc<dyn Publisher>>,
     /// The devices' wire format for replies.
     pub encode_reply: EncodeReply,
+    /// Where tickets' phone pages are: `[phone] public_url` and `/t/`.
+    pub page_base: String,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub alerts: AlertFrames,
     pub summaries: SummaryFrames,
     /// Which alerts and cards go to which notification channels.
     pub notify: Arc<crate::notify::Plan>,
+    /// The hall of each phone-page token ([`Registry::pages`]).
+    pub pages: PageIndex,
 }
 
 /// Starts the task that owns `hall`. `pending` are effects that arose while

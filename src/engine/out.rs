@@ -58,7 +58,8 @@ impl ReplyTo {
             Input::Presence { .. }
             | Input::AlertAction { .. }
             | Input::CardAction { .. }
-            | Input::FollowUpStep { .. } => None,
+            | Input::FollowUpStep { .. }
+            | Input::GiveUp { .. } => None,
         }
     }
 }
@@ -73,6 +74,8 @@ pub struct DeviceReply<'a> {
     pub reply: &'a Reply,
     /// The hall's time zone, for the times it carries.
     pub tz: Tz,
+    /// Where tickets' phone pages are: `[phone] public_url` and `/t/`.
+    pub page_base: &'a str,
 }
 
 /// Puts a reply into the devices' wire format. The MQTT adapter's encoder,

@@ -16,7 +16,7 @@ use super::{CaseAnswer, Casework, EngineContext, HallMsg, Origin};
 use crate::clock::now_ms;
 use crate::domain::{
     AlertOp, AlertRefusal, AlertView, CaseEffect, DayFigures, Effect, Hall, Input, KpiView, Reason,
-    Refusal, Reply, StaffingAdvice,
+    Refusal, Reply, StaffingAdvice, TicketPage, TicketToken,
 };
 use crate::store::{
     AlertRow, AuditRow, BookRow, DailyRow, EventRow, Record, RejectionRow, WriteItem,
@@ -64,6 +64,11 @@ impl HallTask {
         let hall = self.hall.spec().id.clone();
         info!(%hall, "Hall task started.");
         self.publish_window_states();
+        for t in self.hall.tickets() {
+            if let Some(token) = &t.token {
+                self.ctx.pages.insert(token.clone(), hall.clone());
+            }
+        }
         self.emit(pending);
         self.publish_audit_head();
         self.count_open_alerts();
@@ -138,6 +143,12 @@ impl HallTask {
             HallMsg::CaseBoard { reply } => {
                 let _ = reply.send(self.hall.case_board(now));
             }
+            HallMsg::TicketPage { token, near, reply } => {
+                let _ = reply.send(self.hall.ticket_page(&token, now, near));
+            }
+            HallMsg::GiveUp { token, near, reply } => {
+                let _ = reply.send(self.handle_give_up(token, near));
+            }
             HallMsg::Casework { input, reply } => {
                 let _ = reply.send(self.handle_casework(*input));
             }
@@ -177,9 +188,24 @@ impl HallTask {
         self.refresh_dashboards();
     }
 
-    fn handle_device(&mut self, input: Input, origin: Origin) {
+    fn handle_device(&mut self, mut input: Input, origin: Origin) {
         let now = self.now();
+        // A ticket's phone page gets its token here, drawn from the
+        // operating system's generator, and the log keeps it with the
+        // request: the core draws nothing, and a replay gives the same page.
+        if let Input::Ticket { request, .. } = &mut input {
+            request.token = Some(TicketToken::from_random(rand::random()));
+        }
         let applied = self.hall.apply(&input, now);
+        if let Some(Reply::Ticket {
+            token: Some(token), ..
+        }) = &applied.reply
+            && !applied.duplicate
+        {
+            self.ctx
+                .pages
+                .insert(token.clone(), self.hall.spec().id.clone());
+        }
         self.ctx.metrics.applied(input.kind());
         let spec = self.hall.spec();
         let device = spec.device_of(&input);
@@ -193,6 +219,7 @@ impl HallTask {
                 msg_id,
                 reply,
                 tz: spec.tz,
+                page_base: &self.ctx.page_base,
             })),
             _ => None,
         };
@@ -285,6 +312,46 @@ impl HallTask {
 
     /// Applies a case report, card action or follow-up step that came by
     /// REST as a logged input, and answers with what it acted on.
+    /// The citizen gives a ticket up from its page: logged like a device's
+    /// message, answered with the page after.
+    fn handle_give_up(&mut self, token: TicketToken, near: usize) -> Result<TicketPage, Refusal> {
+        let now = self.now();
+        let input = Input::GiveUp {
+            token: token.clone(),
+        };
+        let applied = self.hall.apply(&input, now);
+        self.ctx.metrics.applied(input.kind());
+        let hall = self.hall.spec().id.clone();
+        if applied.record {
+            let mut row = EventRow::of(&hall, None, &input, now);
+            row.reply = applied
+                .reply
+                .as_ref()
+                .and_then(|r| serde_json::to_string(r).ok());
+            self.ctx
+                .journal
+                .send(WriteItem::records(vec![Record::Event(row)]));
+        }
+        let answer = match applied.reply {
+            Some(Reply::GaveUp { ticket }) => {
+                info!(%hall, %ticket, duplicate = applied.duplicate, "Ticket given up from its page.");
+                self.hall
+                    .ticket_page(&token, now, near)
+                    .ok_or_else(|| Refusal::new(Reason::UnknownTicket))
+            }
+            reply => {
+                let refusal = reply
+                    .as_ref()
+                    .and_then(Reply::refusal)
+                    .unwrap_or_else(|| Refusal::new(Reason::BadRequest));
+                self.ctx.metrics.rejected(refusal.reason);
+                Err(refusal)
+            }
+        };
+        self.emit(applied.effects);
+        answer
+    }
+
     fn handle_casework(&mut self, input: Input) -> CaseAnswer {
         let now = self.now();
         let applied = self.hall.apply(&input, now);
@@ -416,6 +483,8 @@ impl HallTask {
                 Effect::DayEnded(figures) => self.keep_day(&figures),
                 Effect::DayStarted(day) => {
                     info!(hall = %hall_id, %day, "A new day started; the hall's day state was reset.");
+                    // Yesterday's phone pages are gone with its tickets.
+                    self.ctx.pages.retain(|_, hall| *hall != hall_id);
                     let snapshot = self.hall.display_snapshot(now);
                     self.to_screens(None, ScreenMsg::Snapshot(Box::new(snapshot)));
                     self.publish_window_states();

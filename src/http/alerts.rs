@@ -591,6 +591,8 @@ mod tests {
                 journal: journal.clone(),
                 publisher: None,
                 encode_reply: |_| String::new(),
+                page_base: String::new(),
+                pages: Default::default(),
                 clock: Arc::new(crate::clock::ManualClock::new(t0())),
                 metrics: Default::default(),
                 alerts: tokio::sync::broadcast::channel(1).0,

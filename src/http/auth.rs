@@ -560,6 +560,8 @@ pub struct Auth {
     pub limiter: LoginLimiter,
     /// Every client's budget of API requests and WebSocket handshakes.
     pub requests: RequestLimiter,
+    /// Every client's budget of requests to tickets' phone pages.
+    pub pages: RequestLimiter,
     pub sessions: Sessions,
     /// `[server] public_origins`.
     pub origins: Origins,
@@ -578,6 +580,7 @@ impl Default for Auth {
             tokens: Tokens::default(),
             limiter: LoginLimiter::default(),
             requests: RequestLimiter::default(),
+            pages: RequestLimiter::pages(),
             sessions: Sessions::default(),
             origins: Origins::default(),
             proxies: Proxies::default(),
@@ -1462,6 +1465,7 @@ mod tests {
             metrics: Default::default(),
             clock: Arc::new(clock()),
             auth: Arc::new(auth()),
+            near_ahead: 3,
         };
         let req = TestRequest::default()
             .app_data(web::Data::new(state))

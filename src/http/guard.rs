@@ -38,20 +38,26 @@ pub async fn api_guard(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let api = req.path().starts_with("/api/");
     let channel = req.path().starts_with("/ws/");
+    let phone = req.path().starts_with("/t/");
     // HEAD is GET without the body, which the HTTP layer leaves out itself.
     if req.method() == Method::HEAD {
         req.head_mut().method = Method::GET;
     }
-    if !api && req.method() != Method::GET {
+    if !api && !phone && req.method() != Method::GET {
         // Pages, channels, health and metrics are all served with GET only.
         let res = get_only(req.request());
         return Ok(req.into_response(res));
     }
     let mut late = None;
     if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
-        if api || channel {
+        if api || channel || phone {
             let client = client_key(req.request());
-            if let Err(wait) = state.auth.requests.check(client) {
+            let budget = if phone {
+                &state.auth.pages
+            } else {
+                &state.auth.requests
+            };
+            if let Err(wait) = budget.check(client) {
                 state.metrics.rate_limited();
                 debug!(%client, path = req.path(), "Refused: over the request budget.");
                 let retry_after_s = retry_after_s(wait);

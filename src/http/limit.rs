@@ -42,6 +42,16 @@ pub const BURST: u32 = 200;
 pub const INTERVAL: Duration = Duration::from_millis(60_000 / PER_MINUTE as u64);
 const QUOTA: Quota = Quota::per_minute(NonZeroU32::new(PER_MINUTE).unwrap())
     .allow_burst(NonZeroU32::new(BURST).unwrap());
+/// Requests a minute of one address to tickets' phone pages (`/t/`),
+/// sustained. A hall's Wi-Fi puts every citizen's phone behind one
+/// address: 1,000 phones each asking every 20 s on average, or 200
+/// asking every 4 s while few are ahead of them.
+pub const PAGE_PER_MINUTE: u32 = 3000;
+/// Phone-page requests one address may make at once: a hall's phones all
+/// asking again as the network comes back.
+pub const PAGE_BURST: u32 = 1000;
+const PAGE_QUOTA: Quota = Quota::per_minute(NonZeroU32::new(PAGE_PER_MINUTE).unwrap())
+    .allow_burst(NonZeroU32::new(PAGE_BURST).unwrap());
 /// Past this many tracked clients a new one shares [`OVERFLOW`]'s bucket
 /// (after a sweep, at most once a second, found nothing to forget). About
 /// 64 bytes a client: well under a megabyte at the cap.
@@ -104,10 +114,21 @@ impl Default for RequestLimiter {
     }
 }
 
+impl RequestLimiter {
+    /// The budget of tickets' phone pages ([`PAGE_PER_MINUTE`]).
+    pub fn pages() -> Self {
+        Self::with_quota(PAGE_QUOTA, QuantaClock::default())
+    }
+}
+
 impl<C: Clock> RequestLimiter<C> {
     pub fn with_clock(clock: C) -> Self {
+        Self::with_quota(QUOTA, clock)
+    }
+
+    fn with_quota(quota: Quota, clock: C) -> Self {
         let buckets = Buckets::default();
-        let limiter = RateLimiter::new(QUOTA, buckets.clone(), clock);
+        let limiter = RateLimiter::new(quota, buckets.clone(), clock);
         let started = limiter.clock().now();
         Self {
             limiter,

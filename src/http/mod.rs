@@ -14,6 +14,7 @@ mod frames;
 mod framing;
 mod guard;
 pub mod limit;
+pub mod phone;
 mod openapi;
 pub mod origin;
 mod pages;
@@ -55,6 +56,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Configured tokens, the wrong-token limiter and the request budgets.
     pub auth: Arc<auth::Auth>,
+    /// A ticket's phone page says to come back at most this many ahead
+    /// (`[phone] near_ahead`).
+    pub near_ahead: usize,
 }
 
 impl AppState {
@@ -276,6 +280,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(cases::routes)
         .configure(appraisal::routes)
         .configure(auth::routes)
+        .configure(phone::routes)
         // After every API route and before the pages' catch-all: JSON 404
         // and 405 for whatever else is asked of /api.
         .service(web::resource("/api/{rest:.*}").to(guard::api_fallback))

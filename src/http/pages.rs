@@ -69,7 +69,12 @@ pub(super) async fn file(req: HttpRequest) -> HttpResponse {
 
 const NOT_FOUND: &str = "404: 没有这个页面 / no such page";
 
-fn page(path: &str) -> HttpResponse {
+/// An embedded file's bytes.
+pub(super) fn embedded(path: &str) -> Option<Vec<u8>> {
+    Pages::get(path).map(|f| f.data.into_owned())
+}
+
+pub(super) fn page(path: &str) -> HttpResponse {
     let Some(file) = Pages::get(path) else {
         return HttpResponse::NotFound()
             .content_type("text/plain; charset=utf-8")

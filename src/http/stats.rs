@@ -142,7 +142,7 @@ fn csv_example() -> String {
     responses(
         (status = 200,
             description = "The figures. As CSV: UTF-8 with a byte-order mark and CRLF line ends (so \
-                Excel opens the Chinese text by a double click), a Chinese header row of 37 columns \
+                Excel opens the Chinese text by a double click), a Chinese header row of 38 columns \
                 (日期, 类别, 编号, 名称, 取号数, 叫号数, 办结数, 过号数, 过号率(%), 平均等候(分钟), \
                 最长等候(分钟), 平均办理(分钟), 基准(件/日), 负荷(%), 即办件, 即办率(%), 评价数, 满意数, \
                 差评数, 满意率(%), 评价率(%), 告警数, 已确认告警, 平均确认用时(分钟), 绿色通道取号数, \
@@ -150,7 +150,8 @@ fn csv_example() -> String {
                 部门 (the department's code), 值班班次, 迟到, 未到岗, 早退, 离岗次数 (the A角's \
                 attendance, window and staff rows with a rostered A角), 办结件数 (the cases the finished tickets \
                 handled: each its `items`, a consultation none), 承诺件 (finished `accepted`), \
-                未登记承诺件 (of them, without a case reference and promised days)), then one \
+                未登记承诺件 (of them, without a case reference and promised days), 取消排队 (tickets \
+                given up from their phone page; hall and service rows)), then one \
                 row per hall (全厅), service (服务类别), window (窗口) and staff member (工作人员), or of \
                 the `by` kind only. Rates are percentages and durations minutes with one decimal; an \
                 unknown value is an empty cell; waits and service times count office time, and the \
@@ -260,7 +261,7 @@ fn kind_name(kind: &str) -> &'static str {
     }
 }
 
-const CSV_HEADER: [&str; 37] = [
+const CSV_HEADER: [&str; 38] = [
     "日期",
     "类别",
     "编号",
@@ -298,6 +299,7 @@ const CSV_HEADER: [&str; 37] = [
     "办结件数",
     "承诺件",
     "未登记承诺件",
+    "取消排队",
 ];
 
 /// A field as a spreadsheet should read it: quoted when it holds a comma,
@@ -374,6 +376,7 @@ fn csv_response(f: &DayFigures, by: Option<Rows>) -> HttpResponse {
             r.cases.to_string(),
             r.accepted.to_string(),
             r.unregistered.to_string(),
+            opt(r.cancelled),
         ];
         out.push_str(&cells.join(","));
         out.push_str("\r\n");

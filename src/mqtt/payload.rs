@@ -150,6 +150,7 @@ pub fn decode_message(inbound: &Inbound, payload: &[u8]) -> Result<Decoded, Reje
                     appointment,
                     green_reason,
                     issued_by,
+                    token: None,
                 },
                 id,
             }))
@@ -370,6 +371,18 @@ impl Fields<'_> {
 /// The reply for a device as its type in [`super::wire`], echoing its
 /// message id under the key the contract gives its kind of topic.
 pub fn reply_json(to: &ReplyTo, msg_id: Option<&str>, reply: &Reply, tz: Tz) -> Value {
+    reply_json_with(to, msg_id, reply, tz, None)
+}
+
+/// [`reply_json`], a ticket's phone page under `page_base` (the public
+/// URL's `/t/`).
+pub fn reply_json_with(
+    to: &ReplyTo,
+    msg_id: Option<&str>,
+    reply: &Reply,
+    tz: Tz,
+    page_base: Option<&str>,
+) -> Value {
     let id = msg_id.map(str::to_owned);
     let refused = |reason: Reason, message: &str| wire::Refused {
         ok: wire::No,
@@ -401,6 +414,7 @@ pub fn reply_json(to: &ReplyTo, msg_id: Option<&str>, reply: &Reply, tz: Tz) -> 
                 waiting_ahead,
                 estimated_wait_s,
                 issued_at,
+                token,
             },
         ) => serde_json::to_value(wire::KioskReply {
             request: id,
@@ -414,6 +428,11 @@ pub fn reply_json(to: &ReplyTo, msg_id: Option<&str>, reply: &Reply, tz: Tz) -> 
                 issued_at: issued_at
                     .with_timezone(&tz)
                     .to_rfc3339_opts(SecondsFormat::Millis, false),
+                url: token
+                    .as_ref()
+                    .zip(page_base)
+                    .map(|(t, base)| format!("{base}{t}")),
+                token: token.clone(),
             }),
         }),
         (ReplyTo::Window(_), Reply::Window { ticket }) => serde_json::to_value(wire::WindowReply {
@@ -479,7 +498,7 @@ fn refusal(
 
 /// A reply as the device reads it: the engine's [`crate::engine::EncodeReply`].
 pub fn reply_text(r: &DeviceReply<'_>) -> String {
-    reply_json(r.to, r.msg_id, r.reply, r.tz).to_string()
+    reply_json_with(r.to, r.msg_id, r.reply, r.tz, Some(r.page_base)).to_string()
 }
 
 /// The reply JSON for a message refused before it reached a hall.

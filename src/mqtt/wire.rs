@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::domain::{
     AlertView, CallView, CardView, CaseOp, Outcome, PauseReason, Priority, Reason, ServiceCode,
-    StaffId, SummaryView, TicketNo, WindowId, WindowStatus,
+    StaffId, SummaryView, TicketNo, TicketToken, WindowId, WindowStatus,
 };
 
 /// A message id: 1 to 64 characters, no control characters, unique for
@@ -479,6 +479,15 @@ pub struct Issued {
     /// offset and milliseconds).
     #[schemars(with = "chrono::DateTime<chrono::FixedOffset>")]
     pub issued_at: String,
+    /// The ticket's phone-page token: 18 characters, unguessable, good
+    /// until the hall's day ends. Absent only in a reply logged before
+    /// phone pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<TicketToken>,
+    /// The ticket's phone page (`/t/{token}` under `[phone] public_url`),
+    /// for the kiosk to print as a QR code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// Published by the server on `{prefix}/{hall}/kiosk/{kiosk}/reply`, QoS 1,
@@ -488,7 +497,7 @@ pub struct Issued {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(
     title = "Kiosk reply (取号应答)",
-    example = json!({"request": "k1-000123", "ok": true, "ticket": "B023", "service": "SB", "service_name": "社会保障", "waiting_ahead": 4, "estimated_wait_s": 600, "issued_at": "2026-11-22T09:00:01.532+08:00"}),
+    example = json!({"request": "k1-000123", "ok": true, "ticket": "B023", "service": "SB", "service_name": "社会保障", "waiting_ahead": 4, "estimated_wait_s": 600, "issued_at": "2026-11-22T09:00:01.532+08:00", "token": "7k2m9q4x8v1c3n5p6r", "url": "https://q.example.gov.cn/t/7k2m9q4x8v1c3n5p6r"}),
     example = json!({"request": "k1-000124", "ok": false, "error": "unknown_service", "message": "服务类别 XX 不存在"}),
     example = json!({"request": "k1-000125", "ok": false, "error": "hall_closed", "message": "大厅已下班，请在办公时间取号"})
 )]

@@ -179,6 +179,7 @@ fn a_green_ticket_granted_by_an_unregistered_staff_number_is_refused() {
                 appointment: None,
                 green_reason: Some("危重病人".into()),
                 issued_by: Some(StaffId::parse(by).unwrap()),
+                token: None,
             },
         };
         h.hall.apply(&input, h.now).reply.unwrap()

@@ -115,6 +115,7 @@ mod tests {
                 appointment: None,
                 green_reason: Some("危重病人家属".into()),
                 issued_by: Some(StaffId::parse("D01").unwrap()),
+                token: None,
             },
         };
         h.hall.apply(&input, h.now).reply.unwrap()
@@ -174,6 +175,7 @@ mod tests {
                     appointment: None,
                     green_reason: reason.map(str::to_owned),
                     issued_by: by.map(|s| StaffId::parse(s).unwrap()),
+                    token: None,
                 },
             };
             let before = h.hall.tickets().len();
@@ -222,6 +224,7 @@ mod replay {
                 appointment: None,
                 green_reason: None,
                 issued_by: Some(StaffId::parse("D01").unwrap()),
+                token: None,
             },
         };
         let back: Input = serde_json::from_value(serde_json::to_value(&now).unwrap()).unwrap();

@@ -77,6 +77,7 @@ impl H {
                 appointment: None,
                 green_reason: None,
                 issued_by: None,
+                token: None,
             },
         };
         self.hall.apply(&input, self.now);

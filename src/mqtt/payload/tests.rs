@@ -241,6 +241,7 @@ fn kiosk_requests_decode_each_priority_and_default_to_normal() {
             appointment: None,
             green_reason: None,
             issued_by: None,
+            token: None,
         }
     );
     let r = request(
@@ -791,18 +792,21 @@ fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
         waiting_ahead: 4,
         estimated_wait_s: 600,
         issued_at,
+        token: Some(crate::domain::TicketToken::parse("7k2m9q4x8v1c3n5p6r").unwrap()),
     };
-    let v = reply_json(
+    let v = reply_json_with(
         &kiosk().reply_to().unwrap(),
         Some("k1-000123"),
         &reply,
         chrono_tz::Asia::Shanghai,
+        Some("https://q.example.gov.cn/t/"),
     );
     assert_eq!(
         v,
         json!({"request": "k1-000123", "ok": true, "ticket": "B023", "service": "SB",
                "service_name": "社会保障", "waiting_ahead": 4, "estimated_wait_s": 600,
-               "issued_at": "2026-11-22T09:00:01.532+08:00"})
+               "issued_at": "2026-11-22T09:00:01.532+08:00", "token": "7k2m9q4x8v1c3n5p6r",
+               "url": "https://q.example.gov.cn/t/7k2m9q4x8v1c3n5p6r"})
     );
     // Whole seconds still carry milliseconds; UTC is written as +00:00.
     let reply = Reply::Ticket {
@@ -812,6 +816,7 @@ fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
         waiting_ahead: 0,
         estimated_wait_s: 0,
         issued_at: Utc.with_ymd_and_hms(2026, 11, 22, 16, 30, 0).unwrap(),
+        token: None,
     };
     let v = reply_json(
         &kiosk().reply_to().unwrap(),
