@@ -157,6 +157,16 @@ impl Application {
         // behind gets a fresh snapshot.
         let (alerts, _) = tokio::sync::broadcast::channel(4096);
         let (summaries, _) = tokio::sync::broadcast::channel(1024);
+        let listener = TcpListener::bind(&settings.server.listen).with_context(|| {
+            format!(
+                "Failed to listen on {} (server.listen)",
+                settings.server.listen
+            )
+        })?;
+        let port = listener.local_addr()?.port();
+        let page_base = settings
+            .phone
+            .page_base(listener.local_addr()?, tls.is_some());
         let registry = Registry::default();
         let ctx = Arc::new(EngineContext {
             pages: registry.pages(),
@@ -168,7 +178,7 @@ impl Application {
                 prefix: settings.mqtt.prefix.clone(),
             })),
             encode_reply: payload::reply_text,
-            page_base: settings.phone.page_base.clone(),
+            page_base,
             clock: clock.clone(),
             metrics: metrics.clone(),
             notify: settings.notify.clone(),
@@ -221,13 +231,6 @@ impl Application {
             stop.clone(),
         ));
 
-        let listener = TcpListener::bind(&settings.server.listen).with_context(|| {
-            format!(
-                "Failed to listen on {} (server.listen)",
-                settings.server.listen
-            )
-        })?;
-        let port = listener.local_addr()?.port();
         let state = AppState {
             alerts,
             summaries,

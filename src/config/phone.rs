@@ -36,8 +36,8 @@ impl Default for PhoneSettings {
 /// `[phone]`, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone {
-    /// What a ticket's token is appended to: the public URL and `/t/`.
-    pub page_base: String,
+    /// `public_url` without a trailing `/`, when configured.
+    pub public_url: Option<String>,
     /// The pages' own listener, when configured.
     pub listen: Option<std::net::SocketAddr>,
     pub near_ahead: usize,
@@ -46,13 +46,11 @@ pub struct Phone {
 impl PhoneSettings {
     /// Checks the section; the page URL defaults to the server's address.
     pub fn resolve(&self, server: &ServerSettings) -> Result<Phone, ConfigError> {
-        let base = match &self.public_url {
-            Some(url) => public_url(url).map_err(|r| err("phone.public_url", r))?,
-            None => {
-                let scheme = if server.tls_cert.is_some() { "https" } else { "http" };
-                format!("{scheme}://{}", server.listen)
-            }
-        };
+        let public_url = self
+            .public_url
+            .as_deref()
+            .map(|url| public_url(url).map_err(|r| err("phone.public_url", r)))
+            .transpose()?;
         let listen = self
             .listen
             .as_deref()
@@ -71,10 +69,25 @@ impl PhoneSettings {
             return Err(err("phone.near_ahead", "must be 1 to 50"));
         }
         Ok(Phone {
-            page_base: format!("{base}/t/"),
+            public_url,
             listen,
             near_ahead: self.near_ahead as usize,
         })
+    }
+}
+
+impl Phone {
+    /// What a ticket's token is appended to: the public URL and `/t/`, or
+    /// by default the address the server listens on (`bound`, its port
+    /// known once bound).
+    pub fn page_base(&self, bound: std::net::SocketAddr, tls: bool) -> String {
+        match &self.public_url {
+            Some(url) => format!("{url}/t/"),
+            None => {
+                let scheme = if tls { "https" } else { "http" };
+                format!("{scheme}://{bound}/t/")
+            }
+        }
     }
 }
 
@@ -104,17 +117,26 @@ mod tests {
     #[test]
     fn the_page_url_is_the_public_one_or_the_servers_own() {
         let server = ServerSettings::default();
+        let bound = "127.0.0.1:8080".parse().unwrap();
         let mut s = PhoneSettings::default();
         assert_eq!(
-            s.resolve(&server).unwrap().page_base,
+            s.resolve(&server).unwrap().page_base(bound, false),
             "http://127.0.0.1:8080/t/"
+        );
+        assert_eq!(
+            s.resolve(&server).unwrap().page_base(bound, true),
+            "https://127.0.0.1:8080/t/"
         );
         s.public_url = Some("https://q.example.gov.cn/".into());
         assert_eq!(
-            s.resolve(&server).unwrap().page_base,
+            s.resolve(&server).unwrap().page_base(bound, false),
             "https://q.example.gov.cn/t/"
         );
-        for bad in ["q.example.gov.cn", "https://q.example.gov.cn/queue", "https://"] {
+        for bad in [
+            "q.example.gov.cn",
+            "https://q.example.gov.cn/queue",
+            "https://",
+        ] {
             s.public_url = Some(bad.into());
             let e = s.resolve(&server).unwrap_err();
             assert_eq!(e.field, "phone.public_url", "{bad}");

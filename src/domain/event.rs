@@ -276,7 +276,9 @@ pub enum Input {
     },
     /// The citizen gives a ticket up from its phone page (取消排队): it
     /// leaves the queue like a no-show and is counted apart.
-    GiveUp { token: TicketToken },
+    GiveUp {
+        token: TicketToken,
+    },
 }
 
 impl Input {

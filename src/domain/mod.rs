@@ -63,9 +63,9 @@ pub use hall::{
 pub use ids::{
     DeviceId, HallId, IdError, MsgId, ServiceCode, StaffId, TicketNo, TicketToken, WindowId,
 };
-pub use phone::{PageWindow, TicketPage};
 pub use lifecycle::MAX_NOTE;
 pub use load::{ArrivalProfile, PROFILE_DAYS, Staffing, StaffingAdvice, WindowCapacity};
+pub use phone::{PageWindow, TicketPage};
 pub use queue::{QueueKey, Queues};
 pub use rules::{Def, Kind, Param, Rule, Setting, Thresholds};
 pub use spec::{

@@ -285,7 +285,10 @@ mod tests {
         );
         assert!(applied.record && !applied.duplicate);
         assert_eq!(hall.waiting(2), 1);
-        assert_eq!(hall.ticket_page(&token(2), at(4), 3).unwrap().ahead, Some(0));
+        assert_eq!(
+            hall.ticket_page(&token(2), at(4), 3).unwrap().ahead,
+            Some(0)
+        );
         // Again: answered alike, nothing changes, nothing to log.
         let again = hall.apply(&Input::GiveUp { token: token(1) }, at(5));
         assert_eq!(again.reply, applied.reply);

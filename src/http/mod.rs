@@ -14,10 +14,10 @@ mod frames;
 mod framing;
 mod guard;
 pub mod limit;
-pub mod phone;
 mod openapi;
 pub mod origin;
 mod pages;
+pub mod phone;
 mod stats;
 mod ws;
 
