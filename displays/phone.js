@@ -107,6 +107,7 @@ function expired() {
   document.body.dataset.near = 'false';
   show('conn', false);
   show('call', false);
+  show('facts', false);
   show('give-up', false);
   show('confirm', false);
   show('notify', false);
@@ -162,6 +163,8 @@ function draw(page) {
     setText('call-window', page.window.name);
     setText('call-zone', page.window.zone || '');
   }
+  // How many ahead and how long: only while it waits.
+  show('facts', page.state === 'waiting');
   setText('ahead', page.ahead == null ? '—' : `${page.ahead} 位`);
   setText('wait', page.state === 'waiting' ? waitText(page.estimated_wait_s) : '—');
 

@@ -654,3 +654,66 @@ async fn an_alerts_notification_shows_retrying_then_sent_on_the_console() {
     receiver.stop(true).await;
     app.stop().await;
 }
+
+/// A ticket's phone page in Chromium at a phone's size, followed from its
+/// issue to its call and to 过号, through a network drop, to 取消排队; and a
+/// wrong token's page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_page_on_a_phone_follows_the_ticket_to_its_call_and_past_it() {
+    if !browser_ready() {
+        return;
+    }
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let (_dir, app) = TestApp::fresh(&broker, "hw-phone-page").await;
+    let mut dev = Device::replies(broker.port, "dev").await;
+    let r = dev.request(KIOSK, json!({"service": "SB"})).await;
+    let url = r["url"].as_str().expect("the page's address").to_owned();
+    assert_eq!(r["ticket"], "B001");
+
+    let shot = std::env::temp_dir().join("hallwatch-phone.png");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut node = Command::new("node")
+        .arg(root.join("tests/browser/phone.mjs"))
+        .args(["--url", &url, "--ticket", "B001", "--window", "2号窗口"])
+        .arg("--screenshot")
+        .arg(&shot)
+        .args(["--timeout-ms", "20000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the page's next step within 30 s")
+            .unwrap()
+            .unwrap_or_default()
+    };
+    assert_eq!(next().await, "WAITING");
+
+    dev.request(&window("02"), json!({"op": "login", "staff": "S001"}))
+        .await;
+    let r = dev.request(&window("02"), json!({"op": "call_next"})).await;
+    assert_eq!(r["ticket"], "B001");
+    let called = next().await;
+    assert!(called.starts_with("CALLED 2号窗口 "), "{called}");
+    let vibrations: u32 = called.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(vibrations >= 1, "the phone vibrated at the call: {called}");
+
+    dev.request(&window("02"), json!({"op": "no_show"})).await;
+    for step in ["MISSED", "RECOVERED", "CANCELLED", "GONE"] {
+        assert_eq!(next().await, step);
+    }
+    let status = node.wait().await.unwrap();
+    assert!(status.success(), "phone.mjs failed: {status}");
+    assert!(shot.exists(), "screenshot taken");
+
+    // The server agrees: the ticket was given up, not served.
+    let snap = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+    assert!(snap["calls"].as_array().is_some(), "{snap}");
+    app.stop().await;
+}

@@ -59,12 +59,15 @@ export function launchChromium(timeoutMs) {
 }
 
 /**
- * A context and page like a hall's PC (zh-CN, Asia/Shanghai), recording console
+ * A context and page like a hall's PC (zh-CN, Asia/Shanghai; `extra` adds
+ * context options, such as a phone's), recording console
  * errors and warnings, page errors, failed requests and HTTP errors into
  * `log` (an array of lines) for diagnostics.
  */
-export async function newPage(browser, viewport, log) {
-  const context = await browser.newContext({ viewport, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+export async function newPage(browser, viewport, log, extra = {}) {
+  const context = await browser.newContext({
+    viewport, locale: 'zh-CN', timezoneId: 'Asia/Shanghai', ...extra,
+  });
   const page = await context.newPage();
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') log.push(`console.${m.type()}: ${m.text()}`);
