@@ -132,7 +132,7 @@ fn document() -> &'static str {
     })
 }
 
-/// The API's paths and the methods each is served with (`"GET, POST"`), as
+/// The API's paths (and the phone pages') and the methods each is served with (`"GET, POST"`), as
 /// the document lists them: what a 405 names in `Allow`.
 pub(super) fn api_methods() -> &'static [(String, String)] {
     static METHODS: OnceLock<Vec<(String, String)>> = OnceLock::new();
@@ -143,7 +143,7 @@ pub(super) fn api_methods() -> &'static [(String, String)] {
         };
         paths
             .iter()
-            .filter(|(p, _)| p.starts_with("/api/"))
+            .filter(|(p, _)| p.starts_with("/api/") || p.starts_with("/t/"))
             .map(|(p, item)| {
                 let methods: Vec<String> = ["get", "post", "put", "patch", "delete"]
                     .iter()

@@ -19,7 +19,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/t/-/{file}", web::get().to(asset))
         .route("/t/{token}", web::get().to(page))
         .route("/t/{token}/state", web::get().to(state))
-        .route("/t/{token}/give-up", web::post().to(give_up));
+        .route("/t/{token}/give-up", web::post().to(give_up))
+        // A method a page's path is not served with: 405 naming those it is.
+        .service(web::resource("/t/{rest:.*}").to(super::guard::api_fallback));
 }
 
 /// The page of a ticket
