@@ -30,7 +30,9 @@ const body = document.body;
 const model = {
   hall: null,          // {id, name, level}
   windows: [],         // [{id, name, status, ...}] in server order
-  queues: [],          // [{service, name, prefix, waiting}]
+  queues: [],          // [{service, name, prefix, waiting, wait}]
+  hours: [],           // today's office hours, ['09:00-12:00', …]
+  stopAt: null,        // 停止取号 time today, 'HH:MM', or null
   calls: [],           // newest first, at most MAX_CALLS, one entry per ticket
   hadSnapshot: false,
 };
@@ -65,7 +67,50 @@ function normQueue(q) {
     name: str(q.name) || str(q.service_name) || service,
     prefix: str(q.prefix),
     waiting: Math.max(0, num(q.waiting, 0)),
+    wait: num(q.estimated_wait_s, null),
   };
+}
+
+/** A queue's wait for a ticket taken now, as a citizen reads it. */
+export function waitWords(q) {
+  if (q.wait === null) return '';
+  if (q.wait < 60) return q.waiting === 0 ? '随到随办' : '即将叫号';
+  const min = Math.ceil(q.wait / 60);
+  if (min < 60) return `约 ${min} 分钟`;
+  const h = Math.floor(min / 60);
+  return min % 60 ? `约 ${h} 小时 ${min % 60} 分` : `约 ${h} 小时`;
+}
+
+/**
+ * What the hall's issuing is now, from today's hours and its cut-off at
+ * the hall-local time `hm` ('HH:MM'): [text, stopped] or null when
+ * tickets are issued with nothing to say.
+ */
+export function issuingWords(hours, stopAt, hm) {
+  if (!hours.length) return ['今日不办公', true];
+  const spans = hours.map((h) => h.split('-'));
+  const open = spans[0][0];
+  const close = spans[spans.length - 1][1];
+  if (hm < open) return [`${open} 开始办公`, false];
+  if (hm >= close) return ['今日办公已结束', true];
+  if (stopAt && hm >= stopAt) return ['今日已停止取号，已取号的请耐心等候', true];
+  for (let i = 1; i < spans.length; i++) {
+    if (hm >= spans[i - 1][1] && hm < spans[i][0]) {
+      return [`午休时间，${spans[i][0]} 恢复叫号`, false];
+    }
+  }
+  return stopAt ? [`${stopAt} 停止取号`, false] : null;
+}
+
+function renderIssuing() {
+  const node = $('issuing');
+  const p = clock.parts();
+  const hm = `${String(p.h).padStart(2, '0')}:${String(p.mi).padStart(2, '0')}`;
+  const words = model.hadSnapshot ? issuingWords(model.hours, model.stopAt, hm) : null;
+  node.hidden = !words;
+  if (!words) return;
+  if (node.textContent !== words[0]) node.textContent = words[0];
+  node.classList.toggle('is-stopped', words[1]);
 }
 
 function normCall(c) {
@@ -204,7 +249,16 @@ function renderQueues() {
       p.title = '号码字头';
       li.append(p);
     }
-    li.append(el('span', 'q-name', q.name));
+    // The name, and under it the wait a ticket taken now would have.
+    const text = el('span', 'q-text');
+    text.append(el('span', 'q-name', q.name));
+    const wait = waitWords(q);
+    if (wait) {
+      const w = el('span', 'q-wait', wait);
+      w.title = '现在取号的预计等候时间';
+      text.append(w);
+    }
+    li.append(text);
     const count = el('span', 'q-count num', String(q.waiting));
     count.append(el('span', 'q-unit', '人'));
     li.append(count);
@@ -239,6 +293,7 @@ function renderAll() {
   renderRecent(false);
   renderQueues();
   renderWindows();
+  renderIssuing();
 }
 
 // ------------------------------------------------------------------ messages
@@ -248,6 +303,8 @@ function onSnapshot(m) {
   model.windows = (Array.isArray(m.windows) ? m.windows : []).map(normWindow).filter(Boolean);
   model.queues = (Array.isArray(m.queues) ? m.queues : []).map(normQueue).filter(Boolean);
   model.calls = dedupeCalls((Array.isArray(m.calls) ? m.calls : []).map(normCall));
+  model.hours = (Array.isArray(m.hours) ? m.hours : []).filter((h) => typeof h === 'string' && h.includes('-'));
+  model.stopAt = typeof m.stop_issuing_at === 'string' ? m.stop_issuing_at : null;
   model.hadSnapshot = true;
   clock.note(m.at, m.clock_rate);
   page.clearFatal();
@@ -289,6 +346,8 @@ function onQueue(m) {
   }
   const waiting = num(m.waiting, null);
   if (waiting !== null) q.waiting = Math.max(0, waiting);
+  const wait = num(m.estimated_wait_s, null);
+  if (wait !== null) q.wait = wait;
   if (typeof m.name === 'string' && m.name) q.name = m.name;
   if (typeof m.prefix === 'string' && m.prefix) q.prefix = m.prefix;
   renderQueues();
@@ -504,7 +563,10 @@ const hallId = queryParam('hall');
 
 function start() {
   // A TV's clock may be minutes off: tick with the clock shown.
-  everySecond(tickClock, () => clock.now());
+  everySecond(() => {
+    tickClock();
+    renderIssuing();
+  }, () => clock.now());
   initVoice();
   renderHall();
   let resizeTimer = null;

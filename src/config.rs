@@ -364,6 +364,11 @@ pub struct Defaults {
     /// one every 60/n seconds); more are refused with `kiosk_rate`. Off
     /// unless set; a hall's `kiosk_per_minute` overrides it.
     pub kiosk_per_minute: Option<u32>,
+    /// 停止取号: walk-in tickets stop this many minutes (1 to 240) before
+    /// the day's closing time, and are refused with `issuing_stopped`;
+    /// appointments and the green channel still check in. Off unless set;
+    /// a hall's `stop_issuing_min` overrides it.
+    pub stop_issuing_min: Option<u32>,
     /// Walk-in tickets a service issues per day (每日限号); more are
     /// refused with `daily_cap` (appointments and the green channel are
     /// never capped). Off unless set; a service's `daily_cap` overrides it.
@@ -383,6 +388,7 @@ impl Default for Defaults {
             wait_limit_min: [30, 60],
             service_limit_min: [20, 40],
             kiosk_per_minute: None,
+            stop_issuing_min: None,
             daily_cap: None,
             rules: RawRules::default(),
         }
@@ -569,6 +575,8 @@ pub struct RawHall {
     pub staffing_margin: Option<f64>,
     /// Tickets one kiosk may issue per minute; default from `[defaults]`.
     pub kiosk_per_minute: Option<u32>,
+    /// 停止取号 this many minutes before closing; default from `[defaults]`.
+    pub stop_issuing_min: Option<u32>,
 }
 
 /// `[[halls.services]]`.
@@ -1172,6 +1180,20 @@ impl RawHall {
                     return Err(err(
                         field,
                         format!("{n} is not from 1 to 600 (leave it out for no limit)"),
+                    ));
+                }
+                n => n,
+            },
+            stop_issuing_min: match self.stop_issuing_min.or(d.stop_issuing_min) {
+                Some(n @ (0 | 241..)) => {
+                    let field = if self.stop_issuing_min.is_some() {
+                        format!("{at}.stop_issuing_min")
+                    } else {
+                        "defaults.stop_issuing_min".to_owned()
+                    };
+                    return Err(err(
+                        field,
+                        format!("{n} is not from 1 to 240 (leave it out to issue until closing)"),
                     ));
                 }
                 n => n,

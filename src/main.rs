@@ -469,6 +469,10 @@ async fn demo(
     );
     println!("  printed here as they arrive (hallwatch receive runs the same receiver alone).");
     println!(
+        "  citizens' phones: once the halls reach today, the address of one ticket's phone page"
+    );
+    println!("  is printed here: open it to follow that ticket until it is called.");
+    println!(
         "  MQTT broker: mqtt://{broker_addr}   events: {}",
         database.display()
     );

@@ -136,7 +136,9 @@ pub async fn run(
             });
         }
         let (spec, opts, stop) = (spec.clone(), opts.clone(), stop.clone());
-        tasks.spawn(async move { kiosk_loop(spec, opts, seed, stop).await });
+        // The first hall's kiosk prints one ticket's phone page to follow.
+        let link = h == 0;
+        tasks.spawn(async move { kiosk_loop(spec, opts, seed, link, stop).await });
     }
     info!(devices = tasks.len(), "Simulator running.");
     while let Some(result) = tasks.join_next().await {
@@ -683,6 +685,7 @@ async fn kiosk_loop(
     spec: Arc<HallSpec>,
     opts: SimOptions,
     seed: u64,
+    mut link: bool,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -768,6 +771,12 @@ async fn kiosk_loop(
             13..15 => ("green", Value::Null),
             _ => ("normal", Value::Null),
         };
+        // After the cut-off (停止取号) citizens read the sign and do not
+        // take a walk-in ticket.
+        let walk_in = !matches!(priority, "appointment" | "green");
+        if walk_in && spec.issuing_stopped(opts.now()) {
+            continue;
+        }
         let k = rng.random_range(0..kiosks.len());
         let (kiosk, device) = &mut kiosks[k];
         let topic = format!("{}/{}/kiosk/{kiosk}/request", opts.prefix, spec.id);
@@ -784,7 +793,23 @@ async fn kiosk_loop(
         }
         match device.request(&topic, "request", body, &stop).await {
             Some(r) if r["ok"] == json!(true) => {
-                debug!(hall = %spec.id, ticket = %r["ticket"], "Ticket issued.")
+                debug!(hall = %spec.id, ticket = %r["ticket"], "Ticket issued.");
+                // One ticket a newcomer can follow on a phone page, taken
+                // at today's pace (not while the demo lives earlier days)
+                // with a few ahead of it.
+                if link
+                    && opts.pace() <= opts.speed * 1.01
+                    && r["waiting_ahead"].as_u64().is_some_and(|n| n >= 2)
+                    && let Some(url) = r["url"].as_str()
+                {
+                    link = false;
+                    println!(
+                        "  a citizen's phone page: ticket {} at {} ({} ahead): {url}",
+                        r["ticket"].as_str().unwrap_or("?"),
+                        spec.name,
+                        r["waiting_ahead"]
+                    );
+                }
             }
             Some(r) => debug!(hall = %spec.id, reply = %r, "Ticket refused."),
             None => {}

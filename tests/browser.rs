@@ -62,7 +62,11 @@ async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
     let Some(broker) = Broker::start() else {
         return;
     };
-    let (_dir, app) = TestApp::fresh(&broker, "hw-browser").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-browser");
+    // 停止取号 30 minutes before the 17:30 close.
+    std::sync::Arc::make_mut(&mut s.halls[0]).stop_issuing_min = Some(30);
+    let app = TestApp::spawn(s).await;
     let shot = std::env::temp_dir().join("hallwatch-wall.png");
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -75,6 +79,10 @@ async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
             "B001",
             "--expect-window",
             "2号窗口",
+            "--expect-issuing",
+            "17:00 停止取号",
+            "--expect-wait",
+            "SB",
         ])
         .arg("--screenshot")
         .arg(&shot)
@@ -107,6 +115,13 @@ async fn the_wall_screen_shows_a_ticket_called_over_mqtt() {
         .expect("the call on the page within 30 s")
         .unwrap();
     assert_eq!(seen.as_deref(), Some("SEEN B001"));
+    let issuing = lines.next_line().await.unwrap();
+    assert_eq!(issuing.as_deref(), Some("ISSUING 17:00 停止取号"));
+    let wait = lines.next_line().await.unwrap().unwrap_or_default();
+    assert!(
+        wait == "WAIT 随到随办" || wait.starts_with("WAIT 约 "),
+        "the queue shows its wait: {wait}"
+    );
     let status = node.wait().await.unwrap();
     assert!(status.success(), "wall.mjs failed: {status}");
     assert!(shot.exists(), "screenshot taken");

@@ -46,7 +46,34 @@ impl Fault {
                     .expect("take the write lock");
                 *holder = Some(conn);
             }
-            Fault::DiskFull { mount, filler } => mount.fill(filler),
+            Fault::DiskFull { mount, filler } => {
+                // SQLite rewrites a checkpointed WAL in place: on a full
+                // disk the frames it already holds would still take a
+                // batch. Emptied first, every write needs new space.
+                let url = sqlite_url(mount.path());
+                let mut conn = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("open the database");
+                let mut emptied = false;
+                for _ in 0..100 {
+                    let (busy, _, _): (i64, i64, i64) =
+                        sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                            .fetch_one(&mut conn)
+                            .await
+                            .expect("checkpoint the WAL");
+                    if busy == 0 {
+                        emptied = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                assert!(
+                    emptied,
+                    "the WAL could not be emptied before the disk filled"
+                );
+                let _ = conn.close().await;
+                mount.fill(filler);
+            }
             Fault::Down(proxy) => proxy.down(),
         }
     }

@@ -1074,6 +1074,24 @@ fn windows_say_what_their_benchmark_counts_and_which_stay_open() {
 }
 
 #[test]
+fn the_stop_issuing_cut_off_is_off_unless_set_and_checked_where_set() {
+    let s = Settings::parse(HALL).unwrap();
+    assert_eq!(s.halls[0].stop_issuing_min, None);
+    let s = Settings::parse(&with_top("[defaults]\nstop_issuing_min = 30")).unwrap();
+    assert_eq!(s.halls[0].stop_issuing_min, Some(30));
+    assert_refused(
+        &with_top("[defaults]\nstop_issuing_min = 0"),
+        "defaults.stop_issuing_min",
+        "1 to 240",
+    );
+    assert_refused(
+        &with_top("[defaults]\nstop_issuing_min = 241"),
+        "defaults.stop_issuing_min",
+        "1 to 240",
+    );
+}
+
+#[test]
 fn the_kiosks_flood_guards_are_off_unless_set_and_checked_where_set() {
     let s = Settings::parse(HALL).unwrap();
     assert_eq!(s.halls[0].kiosk_per_minute, None);

@@ -356,6 +356,7 @@ pub enum Reason {
     UnknownFollowUp,
     StepOutOfOrder,
     IdReused,
+    IssuingStopped,
 }
 }
 
@@ -393,6 +394,7 @@ impl Reason {
             Reason::UnknownFollowUp => "差评整改记录不存在",
             Reason::StepOutOfOrder => "不是当前应办理的整改环节",
             Reason::IdReused => "该来源的事件编号已用于另一事件",
+            Reason::IssuingStopped => "今日已停止取号",
         }
     }
 }

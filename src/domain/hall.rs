@@ -914,6 +914,17 @@ impl Hall {
                 ),
             ));
         }
+        if walk_in && self.spec.issuing_stopped(now) {
+            let at = self
+                .spec
+                .stop_issuing_at(self.spec.local_date(now))
+                .map(|t| t.format("%H:%M ").to_string())
+                .unwrap_or_default();
+            return Reply::Refused(Refusal::with(
+                super::Reason::IssuingStopped,
+                format!("今日 {at}已停止取号，请明天再来或预约办理"),
+            ));
+        }
         if let Some(wait_s) = self.kiosk_wait_s(kiosk, now) {
             return Reply::Refused(Refusal::with(
                 super::Reason::KioskRate,

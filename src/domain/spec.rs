@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 
 use super::ids::{DeviceId, HallId, ServiceCode, WindowId};
@@ -294,6 +294,9 @@ pub struct HallSpec {
     pub attendance: super::duty::AttendanceLimits,
     /// Tickets one kiosk may issue per minute; None: no limit.
     pub kiosk_per_minute: Option<u32>,
+    /// 停止取号: walk-in tickets stop this many minutes before the day's
+    /// closing time; None: they are issued until it.
+    pub stop_issuing_min: Option<u32>,
     /// When a case earns its 预警, 黄牌 and 红牌.
     pub cards: super::cases::CardLimits,
     /// Working days each step of a bad review's follow-up may take.
@@ -473,6 +476,28 @@ impl HallSpec {
     pub fn is_open(&self, at: DateTime<Utc>) -> bool {
         let local = at.with_timezone(&self.tz);
         self.hours.is_open(local.date_naive(), local.time())
+    }
+
+    /// When walk-in tickets stop on local date `date` (停止取号): the
+    /// cut-off before the close of its last span; None without a cut-off
+    /// or on a closed day.
+    pub fn stop_issuing_at(&self, date: NaiveDate) -> Option<NaiveTime> {
+        let min = self.stop_issuing_min?;
+        let last = self.hours.spans(date).last()?;
+        let close_s = if last.end == END_OF_DAY {
+            86_400
+        } else {
+            i64::from(last.end.num_seconds_from_midnight())
+        };
+        let at_s = (close_s - i64::from(min) * 60).max(0);
+        NaiveTime::from_num_seconds_from_midnight_opt(u32::try_from(at_s).ok()?, 0)
+    }
+
+    /// Whether walk-in tickets have stopped for the day at `at`.
+    pub fn issuing_stopped(&self, at: DateTime<Utc>) -> bool {
+        let local = at.with_timezone(&self.tz);
+        self.stop_issuing_at(local.date_naive())
+            .is_some_and(|stop| local.time() >= stop)
     }
 
     /// An instant as the hall's local time, for messages that people read.

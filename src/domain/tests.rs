@@ -97,6 +97,7 @@ pub(crate) fn spec() -> HallSpec {
         calendar: HallCalendar::default(),
         attendance: AttendanceLimits::default(),
         kiosk_per_minute: None,
+        stop_issuing_min: None,
         cards: Default::default(),
         follow_up: Default::default(),
         deductions: Default::default(),
@@ -317,6 +318,29 @@ fn a_closed_hall_refuses_tickets_only_when_configured_to() {
         refused(&t.ticket("SB", Priority::Normal)),
         Some(Reason::HallClosed)
     );
+}
+
+#[test]
+fn walk_in_tickets_stop_at_the_cut_off_before_closing_and_appointments_still_come() {
+    let mut s = spec();
+    s.stop_issuing_min = Some(30);
+    let mut t = T::with(s);
+    // The test day closes at 17:30: the cut-off is 17:00. t starts at 09:00.
+    t.advance(8 * 3600 - 1);
+    assert!(ticket_of(&t.ticket("SB", Priority::Normal)).is_some());
+    t.advance(1);
+    let r = t.ticket("SB", Priority::Elderly);
+    assert_eq!(refused(&r), Some(Reason::IssuingStopped));
+    assert_eq!(
+        r.refusal().unwrap().message,
+        "今日 17:00 已停止取号，请明天再来或预约办理"
+    );
+    assert_eq!(t.hall.waiting(0), 1, "a refusal issues nothing");
+    assert!(ticket_of(&t.ticket("SB", Priority::Appointment)).is_some());
+    assert!(ticket_of(&t.ticket("SB", Priority::Green)).is_some());
+    let view = t.hall.display_snapshot(at(t.now));
+    assert_eq!(view.stop_issuing_at.as_deref(), Some("17:00"));
+    assert_eq!(view.hours, ["09:00-12:00", "13:30-17:30"]);
 }
 
 #[test]

@@ -75,6 +75,9 @@ pub struct QueueView {
     pub prefix: String,
     /// Tickets waiting now.
     pub waiting: usize,
+    /// Seconds a ticket taken now would likely wait (docs/domain.md,
+    /// "Estimated waits").
+    pub estimated_wait_s: u32,
 }
 
 /// One call of a ticket to a window.
@@ -107,6 +110,12 @@ pub struct DisplaySnapshot {
     /// The last ten calls, newest first.
     #[schema(max_items = 10)]
     pub calls: Vec<CallView>,
+    /// Today's office hours, in order (`09:00-12:00`); the gaps between
+    /// them are the lunch break. Empty: closed today.
+    pub hours: Vec<String>,
+    /// 停止取号: when walk-in tickets stop today (`17:00`); null without a
+    /// cut-off.
+    pub stop_issuing_at: Option<String>,
     /// When the snapshot was taken.
     pub at: DateTime<FixedOffset>,
 }
@@ -400,13 +409,14 @@ impl Hall {
         }
     }
 
-    pub fn queue_view(&self, s: usize) -> QueueView {
+    pub fn queue_view(&self, s: usize, now: DateTime<Utc>) -> QueueView {
         let spec = &self.spec.services[s];
         QueueView {
             service: spec.code.clone(),
             name: spec.name.clone(),
             prefix: spec.prefix.clone(),
             waiting: self.waiting(s),
+            estimated_wait_s: self.estimate_wait(s, self.waiting(s), now),
         }
     }
 
@@ -608,7 +618,7 @@ impl Hall {
         let f = self.service_figures(s);
         let longest = self.longest_wait(Some(s), now);
         DashQueue {
-            queue: self.queue_view(s),
+            queue: self.queue_view(s, now),
             longest_wait_s: longest.map_or(0, |(secs, _)| secs),
             longest_since: longest.map(|(_, since)| self.local_time(since)),
             avg_wait_s: f.avg_wait_s,
@@ -676,9 +686,20 @@ impl Hall {
                 .map(|w| self.display_window(w))
                 .collect(),
             queues: (0..self.spec.services.len())
-                .map(|s| self.queue_view(s))
+                .map(|s| self.queue_view(s, now))
                 .collect(),
             calls: self.calls.iter().map(|c| self.call_view(c)).collect(),
+            hours: self
+                .spec
+                .hours
+                .spans(self.day)
+                .iter()
+                .map(super::spec::Span::label)
+                .collect(),
+            stop_issuing_at: self
+                .spec
+                .stop_issuing_at(self.day)
+                .map(|t| t.format("%H:%M").to_string()),
             at: self.local_time(now),
         }
     }

@@ -39,10 +39,13 @@ pub(super) struct HallTask {
     /// it was last published.
     chain: crate::audit::Chain,
     head_due: bool,
+    /// Each service's estimated wait as screens last saw it, in minutes.
+    shown_waits: Vec<u32>,
 }
 
 impl HallTask {
     pub(super) fn new(hall: Hall, chain: crate::audit::Chain, ctx: Arc<EngineContext>) -> Self {
+        let services = hall.spec().services.len();
         Self {
             hall,
             ctx,
@@ -52,6 +55,7 @@ impl HallTask {
             last_staffing: None,
             last_kpi: None,
             head_due: chain.head().is_some(),
+            shown_waits: vec![u32::MAX; services],
             chain,
         }
     }
@@ -469,13 +473,24 @@ impl HallTask {
                 }
                 Effect::WindowChanged(w) => {
                     self.to_screens(Some(w), ScreenMsg::Window(self.hall.display_window(w)));
+                    // A window opening, pausing or closing moves the waits of
+                    // its services: screens hear of a change of a minute.
+                    for s in self.hall.spec().windows[w].services.clone() {
+                        let view = self.hall.queue_view(s, now);
+                        if self.shown_waits[s] != view.estimated_wait_s / 60 {
+                            self.shown_waits[s] = view.estimated_wait_s / 60;
+                            self.to_screens(None, ScreenMsg::Queue(view));
+                        }
+                    }
                     self.publish_window_state(w);
                     if dashboards {
                         self.to_dashboards(DashMsg::Load(self.hall.dash_window(w, now)));
                     }
                 }
                 Effect::QueueChanged(s) => {
-                    self.to_screens(None, ScreenMsg::Queue(self.hall.queue_view(s)));
+                    let view = self.hall.queue_view(s, now);
+                    self.shown_waits[s] = view.estimated_wait_s / 60;
+                    self.to_screens(None, ScreenMsg::Queue(view));
                     if dashboards {
                         self.to_dashboards(DashMsg::Queue(self.hall.dash_queue(s, now)));
                     }

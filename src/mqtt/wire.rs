@@ -830,6 +830,10 @@ pub fn explain(reason: Reason) -> (&'static str, &'static str) {
             "the report's `id` was already used by its source for a different report (该来源的事件编号已用于另一事件)",
             "case",
         ),
+        Reason::IssuingStopped => (
+            "a walk-in ticket after the day's cut-off, `stop_issuing_min` before closing (停止取号); appointments and the green channel still get theirs (今日 17:00 已停止取号，请明天再来或预约办理)",
+            "kiosk",
+        ),
     }
 }
 

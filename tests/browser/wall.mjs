@@ -11,6 +11,9 @@
 // 2. With --expect T: waits until the element --selector (default #latest-ticket)
 //    shows exactly T, optionally also --expect-window W in --window-selector
 //    (default #latest-window); then prints `SEEN T`.
+//    With --expect-issuing TEXT: also waits until #issuing (the 停止取号 / lunch
+//    strip) shows TEXT; with --expect-wait SERVICE: until that service's queue
+//    shows an estimated wait (.q-wait). Then prints `ISSUING TEXT` / `WAIT W`.
 // 3. Takes the screenshot (--screenshot FILE, full viewport --viewport WxH,
 //    default 1920x1080) if asked, and exits 0.
 // Each wait has up to --timeout-ms (default 20000). On a timeout or any failure
@@ -30,8 +33,10 @@ try {
   opts = parseArgs(process.argv.slice(2), {
     url: 'string', expect: 'string', 'expect-window': 'string', screenshot: 'string',
     'timeout-ms': 'number', viewport: 'viewport', state: 'string', selector: 'string',
-    'window-selector': 'string',
+    'window-selector': 'string', 'expect-issuing': 'string', 'expect-wait': 'string',
   }, {
+    expectIssuing: null,
+    expectWait: null,
     url: null,
     expect: null,
     expectWindow: null,
@@ -104,6 +109,31 @@ async function main() {
     );
   }
 
+  if (opts.expectIssuing !== null) {
+    phase = `wait for #issuing = ${JSON.stringify(opts.expectIssuing)}`;
+    await page.waitForFunction(
+      (want) => {
+        const n = document.getElementById('issuing');
+        return !!n && !n.hidden && n.textContent.trim() === want;
+      },
+      opts.expectIssuing,
+      { timeout: opts.timeoutMs, polling: 50 },
+    );
+  }
+  let wait = null;
+  if (opts.expectWait !== null) {
+    phase = `wait for the estimated wait of ${opts.expectWait}`;
+    const handle = await page.waitForFunction(
+      (service) => {
+        const n = document.querySelector(`.queue[data-service="${service}"] .q-wait`);
+        return n && n.textContent.trim();
+      },
+      opts.expectWait,
+      { timeout: opts.timeoutMs, polling: 50 },
+    );
+    wait = await handle.jsonValue();
+  }
+
   if (opts.screenshot) {
     phase = 'screenshot';
     // Let the new-call highlight start so the picture shows what a citizen sees.
@@ -112,6 +142,8 @@ async function main() {
   }
 
   if (opts.expect !== null) await out(`SEEN ${opts.expect}`);
+  if (opts.expectIssuing !== null) await out(`ISSUING ${opts.expectIssuing}`);
+  if (wait !== null) await out(`WAIT ${wait}`);
   if (consoleLines.length) {
     process.stderr.write(`wall.mjs: note, the page logged:\n${consoleLines.join('\n')}\n`);
   }
