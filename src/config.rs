@@ -76,6 +76,9 @@ pub struct RawSettings {
     /// `[phone]`: citizens' phone pages of their tickets.
     #[serde(default)]
     pub phone: phone::PhoneSettings,
+    /// `[appointments]`: how the halls take bookings (预约).
+    #[serde(default)]
+    pub appointments: booking::BookingSettings,
 }
 
 /// `[cases]`: when cards are issued, how long each follow-up step may
@@ -502,7 +505,7 @@ fn setting(kind: Kind, v: &toml::Value) -> Result<Setting, String> {
 pub struct TokenSettings {
     /// Who holds it, for logs and records.
     pub name: String,
-    /// `manager`, `supervisor`, `backoffice` or `admin`.
+    /// `manager`, `supervisor`, `backoffice`, `booking` or `admin`.
     pub role: Role,
     /// Halls in scope; `["*"]` for all.
     pub halls: Vec<String>,
@@ -518,7 +521,9 @@ pub struct TokenSettings {
 /// A token's role. `manager`: the dashboards of the halls in scope;
 /// `supervisor`: the alert console and the alert APIs; `backoffice`: a
 /// back-office system reporting the life of its departments' cases
-/// (受理后的补正、办结、送达) and explaining their cards; `admin`: everything.
+/// (受理后的补正、办结、送达) and explaining their cards; `booking`: the
+/// booking platform (一网通办预约) booking and cancelling appointments;
+/// `admin`: everything.
 /// Every role may read the day's figures and the region channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -526,6 +531,8 @@ pub enum Role {
     Manager,
     Supervisor,
     Backoffice,
+    /// The booking platform (预约平台): books and cancels appointments.
+    Booking,
     Admin,
 }
 
@@ -757,6 +764,7 @@ impl RawSettings {
         let departments = departments(&self.departments)?;
         let national = national_calendar(&self.calendar)?;
         let cases = self.cases.resolve()?;
+        let bookings = self.appointments.resolve()?;
         let mut ids = HashSet::new();
         let mut halls = Vec::new();
         for (i, raw) in self.halls.into_iter().enumerate() {
@@ -774,13 +782,9 @@ impl RawSettings {
                     format!("duplicate hall id {:?}", raw.id),
                 ));
             }
-            halls.push(Arc::new(raw.validate(
-                &at,
-                &self.defaults,
-                &departments,
-                &national,
-                cases,
-            )?));
+            let mut hall = raw.validate(&at, &self.defaults, &departments, &national, cases)?;
+            hall.bookings = bookings;
+            halls.push(Arc::new(hall));
         }
         for (i, t) in self.tokens.iter().enumerate() {
             let at = format!("tokens[{i}]");
@@ -1184,6 +1188,7 @@ impl RawHall {
                 }
                 n => n,
             },
+            bookings: Default::default(),
             stop_issuing_min: match self.stop_issuing_min.or(d.stop_issuing_min) {
                 Some(n @ (0 | 241..)) => {
                     let field = if self.stop_issuing_min.is_some() {
@@ -1422,6 +1427,7 @@ fn office_hours(
     Ok(out)
 }
 
+pub mod booking;
 pub mod broker;
 pub mod notify;
 pub mod phone;

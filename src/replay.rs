@@ -166,9 +166,11 @@ fn fold_hall(job: Job, now: DateTime<Utc>) -> Folded {
         cases,
         cards,
         follow_ups,
+        bookings,
     } = job.book;
     let mut hall = Hall::new(job.spec.clone(), begin);
     hall.restore_cases(CaseBook::restore(&job.spec, cases, cards, follow_ups));
+    hall.restore_bookings(bookings);
     hall.learn_arrivals(&job.before.arrivals);
     hall.keep_past_days(&job.before.days);
     apply_log(&mut hall, &job.log, |effects| {
@@ -256,7 +258,8 @@ pub struct Rebuilt {
     pub follow_ups: usize,
 }
 
-/// Rebuilds every hall's case book (cases, cards, follow-ups) from its whole
+/// Rebuilds every hall's case book (cases, cards, follow-ups, and the
+/// appointments kept beside them) from its whole
 /// event log, up to `now`, and keeps it in place of the stored one. For a
 /// stopped server: the book is replaced hall by hall.
 pub async fn rebuild(
@@ -295,6 +298,9 @@ pub async fn rebuild(
         }
         for (n, f) in book.follow_ups().iter().enumerate() {
             rows.push(Record::Book(BookRow::of_follow_up(id, n, f, now)));
+        }
+        for (n, b) in hall.bookings().all().iter().enumerate() {
+            rows.push(Record::Book(BookRow::of_booking(id, n, b, now)));
         }
         store.clear_case_book(id).await?;
         store.write(&rows).await?;

@@ -53,6 +53,9 @@ fn allowed(kind: &str) -> BTreeSet<&'static str> {
                 "windows",
                 "queues",
                 "calls",
+                "hours",
+                "hours[]",
+                "stop_issuing_at",
             ]);
             set.extend(window);
             set.extend([
@@ -60,6 +63,7 @@ fn allowed(kind: &str) -> BTreeSet<&'static str> {
                 "queues[].name",
                 "queues[].prefix",
                 "queues[].waiting",
+                "queues[].estimated_wait_s",
             ]);
             set.extend([
                 "calls[].ticket",
@@ -73,7 +77,7 @@ fn allowed(kind: &str) -> BTreeSet<&'static str> {
         }
         "call" => set.extend(call),
         "window" => set.extend(["window", "status", "ticket", "staff", "staff_name", "since"]),
-        "queue" => set.extend(["service", "waiting"]),
+        "queue" => set.extend(["service", "waiting", "estimated_wait_s"]),
         "ping" => {}
         other => panic!("the display channel sent an unknown message type {other:?}"),
     }
@@ -115,8 +119,26 @@ async fn the_display_channel_carries_only_what_a_citizen_may_see() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-privacy");
-    s.tokens = vec![token("值班长", Role::Manager, &["h1"], "m-secret")];
+    s.tokens = vec![
+        token("值班长", Role::Manager, &["h1"], "m-secret"),
+        token("预约平台", Role::Booking, &["h1"], "p-secret"),
+    ];
     let app = TestApp::spawn(s).await;
+    // The booking the kiosk checks in with: its reference is no screen's.
+    let booked = http_request(
+        app.port,
+        "PUT",
+        "/api/halls/h1/appointments/YY-SECRET-7",
+        &[
+            ("Authorization", "Bearer p-secret"),
+            ("Content-Type", "application/json"),
+        ],
+        &json!({"service": "SB", "slot_start": "2026-11-23T09:00:00+08:00",
+                "slot_end": "2026-11-23T09:30:00+08:00"})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(booked.status, 200, "{}", booked.body);
     let mut screen = ws_connect(app.port, "/ws/display/h1").await.unwrap();
 
     let mut dev = Device::replies(broker.port, "privacy").await;

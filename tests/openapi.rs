@@ -503,7 +503,15 @@ async fn every_route_is_documented_and_every_documented_path_is_served() {
         }
         // A method the path is not served with: 405, in JSON, naming the
         // methods it is served with.
+        let served: Vec<String> = ["get", "post", "put", "patch", "delete"]
+            .iter()
+            .filter(|m| doc["paths"][path.as_str()].get(**m).is_some())
+            .map(|m| m.to_uppercase())
+            .collect();
         for other in ["DELETE", "PUT", "PATCH", "TRACE"] {
+            if served.iter().any(|m| m == other) {
+                continue;
+            }
             let r = http_request(app.port, other, &url, &[("Authorization", ADMIN)], "").await;
             assert_eq!(r.status, 405, "{other} {url}: {}", r.body);
             assert_eq!(r.json()["error"], "method_not_allowed", "{other} {url}");

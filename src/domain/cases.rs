@@ -454,6 +454,9 @@ pub enum CaseEffect {
     Card(usize),
     /// A follow-up opened or moved on: its index.
     FollowUp(usize),
+    /// An appointment was booked, moved, cancelled, checked in or missed
+    /// (爽约): its index in the hall's bookings.
+    Booking(usize),
 }
 
 /// The longest promise the book takes, in working days (ten years).

@@ -59,6 +59,7 @@ impl Input {
             Input::Rating { .. } => Aspects::RATINGS,
             Input::Presence { .. } => Aspects::PRESENCE,
             Input::GiveUp { .. } => Aspects::QUEUE,
+            Input::Book { .. } | Input::CancelBooking { .. } => Aspects::NONE,
             // Alerts themselves are no part of what a rule reads.
             Input::AlertAction { .. }
             | Input::Case { .. }

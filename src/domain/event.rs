@@ -279,6 +279,17 @@ pub enum Input {
     GiveUp {
         token: TicketToken,
     },
+    /// The booking platform books, or moves, an appointment (预约).
+    Book {
+        #[serde(flatten)]
+        booking: super::booking::BookingRequest,
+        by: String,
+    },
+    /// The booking platform cancels an appointment.
+    CancelBooking {
+        reference: String,
+        by: String,
+    },
 }
 
 impl Input {
@@ -293,7 +304,9 @@ impl Input {
             | Input::Case { .. }
             | Input::CardAction { .. }
             | Input::FollowUpStep { .. }
-            | Input::GiveUp { .. } => None,
+            | Input::GiveUp { .. }
+            | Input::Book { .. }
+            | Input::CancelBooking { .. } => None,
         }
     }
 
@@ -318,6 +331,8 @@ impl Input {
             Input::CardAction { .. } => "card_action",
             Input::FollowUpStep { .. } => "follow_up_step",
             Input::GiveUp { .. } => "give_up",
+            Input::Book { .. } => "book",
+            Input::CancelBooking { .. } => "cancel_booking",
         }
     }
 }
@@ -357,6 +372,10 @@ pub enum Reason {
     StepOutOfOrder,
     IdReused,
     IssuingStopped,
+    BadSlot,
+    SlotFull,
+    UnknownAppointment,
+    AppointmentClosed,
 }
 }
 
@@ -395,6 +414,10 @@ impl Reason {
             Reason::StepOutOfOrder => "不是当前应办理的整改环节",
             Reason::IdReused => "该来源的事件编号已用于另一事件",
             Reason::IssuingStopped => "今日已停止取号",
+            Reason::BadSlot => "预约时段无效",
+            Reason::SlotFull => "该时段已约满",
+            Reason::UnknownAppointment => "预约不存在",
+            Reason::AppointmentClosed => "预约已签到、取消或爽约",
         }
     }
 }
@@ -435,6 +458,19 @@ pub enum Reply {
         /// The ticket's phone-page token, when the request carried one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<TicketToken>,
+        /// The class the ticket took: `appointment` when its booking
+        /// checked in.
+        #[serde(default)]
+        priority: Priority,
+        /// A booking reference that did not check in, and why: the ticket
+        /// is a normal one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        appointment_note: Option<String>,
+    },
+    /// A booking was taken, moved or cancelled (or had been: `duplicate`).
+    Booked {
+        reference: String,
+        duplicate: bool,
     },
     /// A ticket given up from its phone page (or given up before).
     GaveUp {

@@ -387,6 +387,8 @@ pub struct Hall {
     pub(super) kiosk_next: HashMap<DeviceId, DateTime<Utc>>,
     /// Cases, cards and bad reviews' follow-ups: they outlive the day.
     pub(super) cases: super::cases::CaseBook,
+    /// Appointments (预约): they outlive the day too.
+    pub(super) bookings: super::booking::BookingBook,
     /// Staff lapses on the month's earlier days, for the repeat findings.
     pub(super) month: super::repeat::MonthTally,
 }
@@ -431,6 +433,7 @@ impl Hall {
             office,
             sessions: Vec::new(),
             cases: super::cases::CaseBook::default(),
+            bookings: super::booking::BookingBook::default(),
             month: super::repeat::MonthTally::default(),
             spec,
         }
@@ -445,6 +448,17 @@ impl Hall {
     /// days replayed is applied over it (what it already holds is kept).
     pub fn restore_cases(&mut self, book: super::cases::CaseBook) {
         self.cases = book;
+    }
+
+    /// The hall's appointments.
+    pub fn bookings(&self) -> &super::booking::BookingBook {
+        &self.bookings
+    }
+
+    /// Puts the appointments the store kept in place, before the log of
+    /// the days replayed is applied over them.
+    pub fn restore_bookings(&mut self, bookings: Vec<super::booking::Booking>) {
+        self.bookings = super::booking::BookingBook::restore(bookings, &self.spec.bookings);
     }
 
     /// The figures of the current month's earlier days, as the store kept
@@ -525,10 +539,19 @@ impl Hall {
         // Whatever came due before this input, at the time it came due:
         // cards first, which the repeat findings read.
         self.tick_cases(now, &mut effects);
+        self.close_bookings(now, &mut effects);
         effects.extend(self.supervise(now));
 
         if let Some(applied) = self.apply_case_input(input, now, &mut effects) {
             return applied;
+        }
+        if let Some((reply, changed)) = self.apply_booking(input, now, &mut effects) {
+            return Applied {
+                duplicate: !changed && matches!(reply, Reply::Booked { .. }),
+                reply: Some(reply),
+                effects,
+                record: changed,
+            };
         }
 
         if let Input::AlertAction {
@@ -639,7 +662,9 @@ impl Hall {
             | Input::Case { .. }
             | Input::CardAction { .. }
             | Input::FollowUpStep { .. }
-            | Input::GiveUp { .. } => unreachable_presence(),
+            | Input::GiveUp { .. }
+            | Input::Book { .. }
+            | Input::CancelBooking { .. } => unreachable_presence(),
         };
         self.seen
             .insert((device.clone(), id.clone()), reply.clone());
@@ -664,6 +689,7 @@ impl Hall {
         self.forget_old_ids(now);
         let mut effects = self.roll_day(now);
         self.tick_cases(now, &mut effects);
+        self.close_bookings(now, &mut effects);
         effects.extend(self.supervise(now));
         effects
     }
@@ -723,6 +749,7 @@ impl Hall {
         let last = end - Duration::milliseconds(1);
         let mut effects = Vec::new();
         self.tick_cases(last, &mut effects);
+        self.close_bookings(last, &mut effects);
         effects.extend(self.supervise(last));
         // The day that ended, counted at its midnight, and its arrivals
         // learnt for tomorrow's forecast.
@@ -877,6 +904,29 @@ impl Hall {
                 "预约取号需要预约号",
             ));
         }
+        // A booking reference checks in within its window: the ticket
+        // takes the appointment class. Otherwise it is a normal ticket,
+        // and the reply says why.
+        let next_no = TicketNo::new(&self.spec.services[service].prefix, self.seq[service] + 1);
+        let (priority, booking, appointment_note) = match &request.appointment {
+            Some(reference) => match self.bookings.check_in_for(
+                &self.spec,
+                reference,
+                &request.service,
+                &next_no,
+                now,
+            ) {
+                Ok(n) => (Priority::Appointment, Some(n), None),
+                Err(why) => {
+                    let p = match request.priority {
+                        Priority::Appointment => Priority::Normal,
+                        p => p,
+                    };
+                    (p, None, Some(why))
+                }
+            },
+            None => (request.priority, None, None),
+        };
         let green_reason = request
             .green_reason
             .as_deref()
@@ -901,7 +951,7 @@ impl Hall {
         // Appointments were promised a slot, and the green channel (granted
         // by staff) is for those who cannot come back: the rest are
         // walk-ins, which the cap counts.
-        let walk_in = !matches!(request.priority, Priority::Appointment | Priority::Green);
+        let walk_in = !matches!(priority, Priority::Appointment | Priority::Green);
         if walk_in
             && let Some(cap) = self.spec.services[service].daily_cap
             && self.walk_ins[service] >= cap
@@ -941,12 +991,17 @@ impl Hall {
         let spec = &self.spec.services[service];
         let no = TicketNo::new(&spec.prefix, self.seq[service]);
         let index = self.tickets.len();
+        if let Some(n) = booking
+            && self.bookings.checked_in(&self.spec.bookings, n, &no, now)
+        {
+            effects.push(Effect::Case(super::cases::CaseEffect::Booking(n)));
+        }
         let ticket = Ticket {
             no: no.clone(),
             service,
             issued_for: service,
-            priority: request.priority,
-            appointment: request.appointment.clone(),
+            priority,
+            appointment: booking.and(request.appointment.clone()),
             green_reason,
             issued_by: request.issued_by.clone(),
             kiosk: kiosk.clone(),
@@ -984,6 +1039,8 @@ impl Hall {
             estimated_wait_s: self.estimate_wait(service, waiting_ahead as usize, now),
             issued_at: now,
             token: request.token.clone(),
+            priority,
+            appointment_note,
         }
     }
 

@@ -9,6 +9,7 @@ mod codes;
 
 mod alert;
 mod appraisal;
+mod booking;
 mod case_view;
 mod cases;
 mod casework;
@@ -37,6 +38,10 @@ pub use alert::{
 };
 pub use appraisal::{
     Appraisal, AppraisalBy, AppraisalRow, CardCounts, Deductions, appraise, month_bounds,
+};
+pub use booking::{
+    AppointmentFigures, Booking, BookingBook, BookingLimits, BookingRequest, BookingState,
+    REFERENCE_MAX,
 };
 pub use case_view::{
     CardView, CaseBoard, CaseEntryView, CaseView, FollowUpView, NoteView, StepView,

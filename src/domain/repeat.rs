@@ -87,6 +87,7 @@ mod tests {
             staff: Vec::new(),
             alerts: Default::default(),
             hourly: Vec::new(),
+            appointments: Default::default(),
         };
         f.staff = staff
             .iter()

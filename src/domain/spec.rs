@@ -297,6 +297,8 @@ pub struct HallSpec {
     /// 停止取号: walk-in tickets stop this many minutes before the day's
     /// closing time; None: they are issued until it.
     pub stop_issuing_min: Option<u32>,
+    /// How the hall takes appointments (预约).
+    pub bookings: super::booking::BookingLimits,
     /// When a case earns its 预警, 黄牌 and 红牌.
     pub cards: super::cases::CardLimits,
     /// Working days each step of a bad review's follow-up may take.
@@ -523,7 +525,9 @@ impl HallSpec {
             | Input::Case { .. }
             | Input::CardAction { .. }
             | Input::FollowUpStep { .. }
-            | Input::GiveUp { .. } => None,
+            | Input::GiveUp { .. }
+            | Input::Book { .. }
+            | Input::CancelBooking { .. } => None,
         }
     }
 

@@ -221,6 +221,10 @@ pub struct DayFigures {
     /// Hours 0 to 23.
     #[schema(min_items = 24, max_items = 24)]
     pub hourly: Vec<HourFigures>,
+    /// Appointments (预约) of the day's slots. Figures kept before they
+    /// were counted read zeros.
+    #[serde(default)]
+    pub appointments: super::booking::AppointmentFigures,
 }
 
 /// Sums behind one row.
@@ -566,6 +570,7 @@ impl Hall {
                 .collect(),
             alerts,
             hourly: self.hourly(now, complete),
+            appointments: self.appointment_figures(),
         }
     }
 

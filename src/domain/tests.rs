@@ -98,6 +98,7 @@ pub(crate) fn spec() -> HallSpec {
         attendance: AttendanceLimits::default(),
         kiosk_per_minute: None,
         stop_issuing_min: None,
+        bookings: Default::default(),
         cards: Default::default(),
         follow_up: Default::default(),
         deductions: Default::default(),
@@ -137,6 +138,22 @@ impl T {
         self.hall.apply(&input, at(self.now)).reply.unwrap()
     }
     fn ticket(&mut self, service: &str, priority: Priority) -> Reply {
+        if priority == Priority::Appointment {
+            // Booked for the slot starting now or next, so it checks in.
+            let slot = 30 * 60;
+            let start = (self.now + slot - 1).div_euclid(slot) * slot;
+            let booking = BookingRequest {
+                reference: format!("YY-{}", self.n + 1),
+                service: ServiceCode::parse(service).unwrap(),
+                slot_start: at(start),
+                slot_end: at(start + slot),
+            };
+            let r = self.apply(Input::Book {
+                booking,
+                by: "预约平台".into(),
+            });
+            assert!(matches!(r, Reply::Booked { .. }), "{r:?}");
+        }
         let id = self.id();
         self.apply(Input::Ticket {
             kiosk: DeviceId::parse("k1").unwrap(),
@@ -144,7 +161,7 @@ impl T {
             request: TicketRequest {
                 service: ServiceCode::parse(service).unwrap(),
                 priority,
-                appointment: (priority == Priority::Appointment).then(|| "YY-1".into()),
+                appointment: (priority == Priority::Appointment).then(|| format!("YY-{}", self.n)),
                 green_reason: (priority == Priority::Green).then(|| "危重病人".into()),
                 issued_by: (priority == Priority::Green).then(|| StaffId::parse("D01").unwrap()),
                 token: None,
@@ -190,7 +207,8 @@ fn ticket_of(r: &Reply) -> Option<&str> {
         | Reply::AlertDone { .. }
         | Reply::AlertRefused(_)
         | Reply::CaseTaken { .. }
-        | Reply::CaseRefused(_) => None,
+        | Reply::CaseRefused(_)
+        | Reply::Booked { .. } => None,
     }
 }
 

@@ -114,6 +114,11 @@ pub enum HallMsg {
         near: usize,
         reply: oneshot::Sender<Result<TicketPage, Refusal>>,
     },
+    /// A booking or cancellation from the booking platform.
+    Booking {
+        input: Box<Input>,
+        reply: oneshot::Sender<Result<(crate::domain::Booking, bool), Refusal>>,
+    },
     /// A case report, card action or follow-up step by REST.
     Casework {
         input: Box<Input>,
@@ -256,6 +261,19 @@ impl HallHandle {
     ) -> Option<Result<TicketPage, Refusal>> {
         self.ask(|reply| HallMsg::GiveUp { token, near, reply })
             .await
+    }
+
+    /// A booking or cancellation: the booking after, and whether it was
+    /// one already taken; None if the hall has stopped.
+    pub async fn booking(
+        &self,
+        input: Input,
+    ) -> Option<Result<(crate::domain::Booking, bool), Refusal>> {
+        self.ask(|reply| HallMsg::Booking {
+            input: Box::new(input),
+            reply,
+        })
+        .await
     }
 
     /// Asks the hall to publish its retained window states again.

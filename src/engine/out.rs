@@ -59,7 +59,9 @@ impl ReplyTo {
             | Input::AlertAction { .. }
             | Input::CardAction { .. }
             | Input::FollowUpStep { .. }
-            | Input::GiveUp { .. } => None,
+            | Input::GiveUp { .. }
+            | Input::Book { .. }
+            | Input::CancelBooking { .. } => None,
         }
     }
 }

@@ -153,6 +153,9 @@ impl HallTask {
             HallMsg::GiveUp { token, near, reply } => {
                 let _ = reply.send(self.handle_give_up(token, near));
             }
+            HallMsg::Booking { input, reply } => {
+                let _ = reply.send(self.handle_booking(*input));
+            }
             HallMsg::Casework { input, reply } => {
                 let _ = reply.send(self.handle_casework(*input));
             }
@@ -349,6 +352,49 @@ impl HallTask {
                     .and_then(Reply::refusal)
                     .unwrap_or_else(|| Refusal::new(Reason::BadRequest));
                 self.ctx.metrics.rejected(refusal.reason);
+                Err(refusal)
+            }
+        };
+        self.emit(applied.effects);
+        answer
+    }
+
+    /// A booking or cancellation from the booking platform: logged like a
+    /// device's message, answered with the booking after.
+    fn handle_booking(&mut self, input: Input) -> Result<(crate::domain::Booking, bool), Refusal> {
+        let now = self.now();
+        let applied = self.hall.apply(&input, now);
+        self.ctx.metrics.applied(input.kind());
+        let hall = self.hall.spec().id.clone();
+        if applied.record {
+            let mut row = EventRow::of(&hall, None, &input, now);
+            row.reply = applied
+                .reply
+                .as_ref()
+                .and_then(|r| serde_json::to_string(r).ok());
+            self.ctx
+                .journal
+                .send(WriteItem::records(vec![Record::Event(row)]));
+        }
+        let answer = match &applied.reply {
+            Some(Reply::Booked {
+                reference,
+                duplicate,
+            }) => {
+                info!(%hall, booking = %reference, kind = input.kind(), duplicate, "Booking taken.");
+                self.hall
+                    .bookings()
+                    .get(reference)
+                    .map(|(_, b)| (b.clone(), *duplicate))
+                    .ok_or_else(|| Refusal::new(Reason::UnknownAppointment))
+            }
+            reply => {
+                let refusal = reply
+                    .as_ref()
+                    .and_then(Reply::refusal)
+                    .unwrap_or_else(|| Refusal::new(Reason::BadRequest));
+                self.ctx.metrics.rejected(refusal.reason);
+                info!(%hall, kind = input.kind(), reason = refusal.reason.code(), "Booking refused.");
                 Err(refusal)
             }
         };
@@ -566,6 +612,11 @@ impl HallTask {
                         hall: view.hall.clone(),
                         frame: Frame::new(ConsoleMsg::Card(Box::new(view))),
                     });
+                }
+                CaseEffect::Booking(n) => {
+                    let b = self.hall.bookings().at(*n);
+                    info!(%hall, booking = %b.reference, state = ?b.state, "Appointment changed.");
+                    rows.push(Record::Book(BookRow::of_booking(hall, *n, b, now)));
                 }
                 CaseEffect::FollowUp(n) => {
                     let f = book.follow_up_at(*n);

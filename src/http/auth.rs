@@ -70,8 +70,11 @@ pub const ANY_ROLE: &[Role] = &[
     Role::Manager,
     Role::Supervisor,
     Role::Backoffice,
+    Role::Booking,
     Role::Admin,
 ];
+/// Who may book and cancel appointments.
+pub const BOOKING: &[Role] = &[Role::Booking];
 /// Who may report a case's life and explain its cards.
 pub const BACKOFFICE: &[Role] = &[Role::Backoffice];
 

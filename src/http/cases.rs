@@ -77,7 +77,7 @@ fn answered(answer: Option<crate::engine::CaseAnswer>) -> Result<HttpResponse, a
 }
 
 /// A JSON body, named when it cannot be read.
-fn body<T: serde::de::DeserializeOwned>(
+pub(super) fn body<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     bytes: &web::Bytes,
     shape: &str,

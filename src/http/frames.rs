@@ -205,6 +205,8 @@ pub struct QueueCountMessage<'a> {
     service: &'a ServiceCode,
     /// Tickets waiting now.
     waiting: usize,
+    /// Seconds a ticket taken now would likely wait.
+    estimated_wait_s: u32,
 }
 
 /// The first message of `/ws/dashboard/{hall}`: everything on the display
@@ -468,6 +470,7 @@ fn queue_count(q: &QueueView) -> QueueCountMessage<'_> {
         kind: kind::Queue,
         service: &q.service,
         waiting: q.waiting,
+        estimated_wait_s: q.estimated_wait_s,
     }
 }
 

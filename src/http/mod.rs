@@ -2,6 +2,7 @@
 //! screens. Handlers translate; the halls decide.
 
 mod alerts;
+mod appointments;
 mod appraisal;
 pub mod auth;
 mod cases;
@@ -278,6 +279,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(stats::routes)
         .configure(alerts::routes)
         .configure(cases::routes)
+        .configure(appointments::routes)
         .configure(appraisal::routes)
         .configure(auth::routes)
         .configure(phone::routes)

@@ -415,6 +415,8 @@ pub fn reply_json_with(
                 estimated_wait_s,
                 issued_at,
                 token,
+                priority,
+                appointment_note,
             },
         ) => serde_json::to_value(wire::KioskReply {
             request: id,
@@ -433,6 +435,8 @@ pub fn reply_json_with(
                     .zip(page_base)
                     .map(|(t, base)| format!("{base}{t}")),
                 token: token.clone(),
+                priority: *priority,
+                appointment_note: appointment_note.clone(),
             }),
         }),
         (ReplyTo::Window(_), Reply::Window { ticket }) => serde_json::to_value(wire::WindowReply {

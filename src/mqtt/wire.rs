@@ -488,6 +488,14 @@ pub struct Issued {
     /// for the kiosk to print as a QR code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The class the ticket took: `appointment` (预约, to print on it) when
+    /// the request's `appointment` checked in.
+    pub priority: Priority,
+    /// When the request's `appointment` did not check in, why, for the
+    /// kiosk to show: the ticket is a normal one (未查到预约号 …，已按普通号取号;
+    /// 预约时段 … 签到时间为 09:30-10:15 …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appointment_note: Option<String>,
 }
 
 /// Published by the server on `{prefix}/{hall}/kiosk/{kiosk}/reply`, QoS 1,
@@ -497,7 +505,7 @@ pub struct Issued {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(
     title = "Kiosk reply (取号应答)",
-    example = json!({"request": "k1-000123", "ok": true, "ticket": "B023", "service": "SB", "service_name": "社会保障", "waiting_ahead": 4, "estimated_wait_s": 600, "issued_at": "2026-11-22T09:00:01.532+08:00", "token": "7k2m9q4x8v1c3n5p6r", "url": "https://q.example.gov.cn/t/7k2m9q4x8v1c3n5p6r"}),
+    example = json!({"request": "k1-000123", "ok": true, "ticket": "B023", "service": "SB", "service_name": "社会保障", "waiting_ahead": 4, "estimated_wait_s": 600, "issued_at": "2026-11-22T09:00:01.532+08:00", "token": "7k2m9q4x8v1c3n5p6r", "url": "https://q.example.gov.cn/t/7k2m9q4x8v1c3n5p6r", "priority": "normal"}),
     example = json!({"request": "k1-000124", "ok": false, "error": "unknown_service", "message": "服务类别 XX 不存在"}),
     example = json!({"request": "k1-000125", "ok": false, "error": "hall_closed", "message": "大厅已下班，请在办公时间取号"})
 )]
@@ -829,6 +837,19 @@ pub fn explain(reason: Reason) -> (&'static str, &'static str) {
         Reason::IdReused => (
             "the report's `id` was already used by its source for a different report (该来源的事件编号已用于另一事件)",
             "case",
+        ),
+        Reason::BadSlot => (
+            "REST only: a booking's slot is not one of the hall's (on the slot grid, one slot long, within office hours, not over)",
+            "none",
+        ),
+        Reason::SlotFull => (
+            "REST only: the service's slot has its `per_slot` bookings (该时段已约满)",
+            "none",
+        ),
+        Reason::UnknownAppointment => ("REST only: no booking with that reference", "none"),
+        Reason::AppointmentClosed => (
+            "REST only: the booking was checked in, cancelled or missed (爽约) and cannot change",
+            "none",
         ),
         Reason::IssuingStopped => (
             "a walk-in ticket after the day's cut-off, `stop_issuing_min` before closing (停止取号); appointments and the green channel still get theirs (今日 17:00 已停止取号，请明天再来或预约办理)",

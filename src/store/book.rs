@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use super::{BookRow, Store, StoreError, StoredBook};
-use crate::domain::{Card, Case, FollowUp};
+use crate::domain::{Booking, Card, Case, FollowUp};
 
 impl BookRow {
     pub fn of_case(hall: &str, n: usize, case: &Case, at: DateTime<Utc>) -> Self {
@@ -27,6 +27,18 @@ impl BookRow {
     pub fn of_follow_up(hall: &str, n: usize, f: &FollowUp, at: DateTime<Utc>) -> Self {
         let state = f.current().map_or("done", |s| s.step.code());
         Self::of(hall, "follow_up", n, &f.id, state.to_owned(), at, f)
+    }
+
+    pub fn of_booking(hall: &str, n: usize, b: &Booking, at: DateTime<Utc>) -> Self {
+        Self::of(
+            hall,
+            "booking",
+            n,
+            &b.reference,
+            state_code(&b.state),
+            at,
+            b,
+        )
     }
 
     fn of(
@@ -88,6 +100,7 @@ impl Store {
             let expected = match kind.as_str() {
                 "case" => book.cases.len(),
                 "card" => book.cards.len(),
+                "booking" => book.bookings.len(),
                 _ => book.follow_ups.len(),
             };
             if usize::try_from(n).ok() != Some(expected) {
@@ -100,6 +113,9 @@ impl Store {
                 "card" => book.cards.push(serde_json::from_value(body).map_err(bad)?),
                 "follow_up" => book
                     .follow_ups
+                    .push(serde_json::from_value(body).map_err(bad)?),
+                "booking" => book
+                    .bookings
                     .push(serde_json::from_value(body).map_err(bad)?),
                 other => {
                     return Err(StoreError::Corrupt(format!(

@@ -219,6 +219,8 @@ pub struct StoredBook {
     pub cases: Vec<crate::domain::Case>,
     pub cards: Vec<crate::domain::Card>,
     pub follow_ups: Vec<crate::domain::FollowUp>,
+    /// Appointments (预约), kept in the same table as kind `booking`.
+    pub bookings: Vec<crate::domain::Booking>,
 }
 
 /// Filters for alert history.

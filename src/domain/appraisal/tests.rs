@@ -72,6 +72,7 @@ fn day(spec: &HallSpec, d: &str, services: Vec<Figures>, staff: Vec<Figures>) ->
         staff,
         alerts: AlertFigures::default(),
         hourly: Vec::new(),
+        appointments: Default::default(),
     }
 }
 

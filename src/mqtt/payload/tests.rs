@@ -793,6 +793,8 @@ fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
         estimated_wait_s: 600,
         issued_at,
         token: Some(crate::domain::TicketToken::parse("7k2m9q4x8v1c3n5p6r").unwrap()),
+        priority: Priority::Normal,
+        appointment_note: None,
     };
     let v = reply_json_with(
         &kiosk().reply_to().unwrap(),
@@ -806,7 +808,7 @@ fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
         json!({"request": "k1-000123", "ok": true, "ticket": "B023", "service": "SB",
                "service_name": "社会保障", "waiting_ahead": 4, "estimated_wait_s": 600,
                "issued_at": "2026-11-22T09:00:01.532+08:00", "token": "7k2m9q4x8v1c3n5p6r",
-               "url": "https://q.example.gov.cn/t/7k2m9q4x8v1c3n5p6r"})
+               "url": "https://q.example.gov.cn/t/7k2m9q4x8v1c3n5p6r", "priority": "normal"})
     );
     // Whole seconds still carry milliseconds; UTC is written as +00:00.
     let reply = Reply::Ticket {
@@ -817,6 +819,8 @@ fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
         estimated_wait_s: 0,
         issued_at: Utc.with_ymd_and_hms(2026, 11, 22, 16, 30, 0).unwrap(),
         token: None,
+        priority: Priority::Normal,
+        appointment_note: Some("未查到预约号 X，已按普通号取号".into()),
     };
     let v = reply_json(
         &kiosk().reply_to().unwrap(),
@@ -826,6 +830,9 @@ fn a_kiosk_ticket_reply_carries_the_contract_fields_in_local_time() {
     );
     assert_eq!(v["issued_at"], "2026-11-23T00:30:00.000+08:00");
     assert_eq!(v["ticket"], "B1000");
+    // A reference that did not check in: a normal ticket, and why.
+    assert_eq!(v["priority"], "normal");
+    assert_eq!(v["appointment_note"], "未查到预约号 X，已按普通号取号");
     let v = reply_json(
         &kiosk().reply_to().unwrap(),
         Some("k1-1"),
