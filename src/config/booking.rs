@@ -17,11 +17,10 @@ pub struct BookingSettings {
     /// Check-in opens this many minutes before the slot (0 to 240). Default 30.
     pub early_min: u32,
     /// Check-in closes this many minutes after the slot starts (0 to 240);
-    /// a booking not checked in by then is 爽约. Default 15.
+    /// a booking not checked in by then is 爽约. Default 15. (A checked-in
+    /// holder still waiting after the slot started is the supervision rule
+    /// `appointment_wait`, set in `[defaults.rules]`.)
     pub late_min: u32,
-    /// A checked-in holder still waiting this many minutes after the slot
-    /// started raises `appointment_wait` (1 to 240). Default 15.
-    pub wait_alert_min: u32,
 }
 
 impl Default for BookingSettings {
@@ -32,7 +31,6 @@ impl Default for BookingSettings {
             per_slot: d.per_slot,
             early_min: d.early_min,
             late_min: d.late_min,
-            wait_alert_min: d.wait_alert_min,
         }
     }
 }
@@ -62,7 +60,6 @@ impl BookingSettings {
             per_slot: within(self.per_slot, "per_slot", 1, 1000)?,
             early_min: within(self.early_min, "early_min", 0, 240)?,
             late_min: within(self.late_min, "late_min", 0, 240)?,
-            wait_alert_min: within(self.wait_alert_min, "wait_alert_min", 1, 240)?,
         })
     }
 }

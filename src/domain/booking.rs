@@ -31,9 +31,6 @@ pub struct BookingLimits {
     /// Check-in closes this many minutes after the slot starts (15); a
     /// booking not checked in by then is 爽约.
     pub late_min: u32,
-    /// A checked-in holder still waiting this many minutes after the slot
-    /// started raises `appointment_wait` (15).
-    pub wait_alert_min: u32,
 }
 
 impl Default for BookingLimits {
@@ -43,7 +40,6 @@ impl Default for BookingLimits {
             per_slot: 4,
             early_min: 30,
             late_min: 15,
-            wait_alert_min: 15,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use super::rules::testing::t0;
 use super::tests::spec;
@@ -28,10 +28,41 @@ impl Dice {
 /// One input of a busy, untidy day: every kind of device message and every
 /// window operation, valid or not, and now and then a supervisor's action
 /// on an alert the hall has.
-fn any_input(d: &mut Dice, n: u32, hall: &Hall) -> Input {
+fn any_input(d: &mut Dice, n: u32, hall: &Hall, now: DateTime<Utc>) -> Input {
     let id = MsgId::parse(&format!("m{n}")).unwrap();
     let window = WindowId::parse(d.pick(&["01", "02", "03"])).unwrap();
     let service = ServiceCode::parse(d.pick(&["SB", "GA", "QY"])).unwrap();
+    // Now and then a booking for the next slot, which the next event
+    // checks in with.
+    if n % 25 == 4 {
+        let slot = 30 * 60;
+        let start =
+            DateTime::from_timestamp((now.timestamp() + slot - 1).div_euclid(slot) * slot, 0)
+                .unwrap_or(now);
+        return Input::Book {
+            booking: BookingRequest {
+                reference: format!("YY{n}"),
+                service: ServiceCode::parse("SB").unwrap(),
+                slot_start: start,
+                slot_end: start + Duration::seconds(slot),
+            },
+            by: "预约平台".into(),
+        };
+    }
+    if n % 25 == 5 {
+        return Input::Ticket {
+            kiosk: DeviceId::parse("k1").unwrap(),
+            id,
+            request: TicketRequest {
+                service: ServiceCode::parse("SB").unwrap(),
+                priority: Priority::Appointment,
+                appointment: Some(format!("YY{}", n - 1)),
+                green_reason: None,
+                issued_by: None,
+                token: None,
+            },
+        };
+    }
     match d.roll(100) {
         0..35 => {
             let priority = d.pick(&[Priority::Normal, Priority::Normal, Priority::Elderly]);
@@ -159,7 +190,7 @@ fn checking_only_what_an_input_changes_keeps_the_alerts_of_checking_everything()
     let mut rules = std::collections::BTreeSet::new();
     for n in 0..2500 {
         now += Duration::seconds(1 + d.roll(90) as i64);
-        let input = any_input(&mut d, n, &lean);
+        let input = any_input(&mut d, n, &lean, now);
         full.checks = Default::default();
         let a = lean.apply(&input, now);
         let b = full.apply(&input, now);

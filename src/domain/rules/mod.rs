@@ -102,6 +102,7 @@ rules! {
     RatingIntegrity => rating_integrity,
     GreenChannelShare => green_channel_share,
     RepeatFinding => repeat_finding,
+    AppointmentWait => appointment_wait,
 }
 
 /// The `rating_integrity` limits, which also say how long a rating

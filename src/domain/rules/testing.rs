@@ -82,6 +82,49 @@ impl H {
         };
         self.hall.apply(&input, self.now);
     }
+    /// The booking platform books `reference` for the 30-minute slot
+    /// starting `slot_s` seconds after 09:00.
+    pub fn book(&mut self, reference: &str, service: &str, slot_s: i64) {
+        let start = t0() + Duration::seconds(slot_s);
+        let input = Input::Book {
+            booking: BookingRequest {
+                reference: reference.into(),
+                service: ServiceCode::parse(service).unwrap(),
+                slot_start: start,
+                slot_end: start + Duration::minutes(30),
+            },
+            by: "预约平台".into(),
+        };
+        let r = self.hall.apply(&input, self.now).reply;
+        assert!(matches!(r, Some(Reply::Booked { .. })), "{r:?}");
+    }
+    /// A kiosk ticket checking in with booking `reference`.
+    pub fn appointment(&mut self, service: &str, reference: &str) {
+        let id = self.id();
+        let input = Input::Ticket {
+            kiosk: DeviceId::parse("k1").unwrap(),
+            id,
+            request: TicketRequest {
+                service: ServiceCode::parse(service).unwrap(),
+                priority: Priority::Appointment,
+                appointment: Some(reference.into()),
+                green_reason: None,
+                issued_by: None,
+                token: None,
+            },
+        };
+        let r = self.hall.apply(&input, self.now).reply;
+        assert!(
+            matches!(
+                r,
+                Some(Reply::Ticket {
+                    priority: Priority::Appointment,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+    }
     pub fn rate(&mut self, window: &str, score: u8) {
         let id = self.id();
         let input = Input::Rating {
