@@ -93,7 +93,7 @@ async fn the_booking_platform_books_and_kiosks_check_in_within_the_window() {
     let r = put(&app, "YY-9", &off, PLATFORM).await;
     assert_eq!(
         (r.status, r.json()["error"].clone()),
-        (422, json!("bad_slot"))
+        (409, json!("bad_slot"))
     );
     let r = put(&app, "YY-9", &slot(12, 0), PLATFORM).await;
     assert_eq!(r.json()["error"], "bad_slot", "lunch");
@@ -102,7 +102,7 @@ async fn the_booking_platform_books_and_kiosks_check_in_within_the_window() {
     let r = put(&app, "YY-9", &unknown, PLATFORM).await;
     assert_eq!(
         (r.status, r.json()["error"].clone()),
-        (422, json!("unknown_service"))
+        (404, json!("unknown_service"))
     );
     for n in 2..=4 {
         let r = put(&app, &format!("YY-{n}"), &slot(10, 0), PLATFORM).await;

@@ -28,7 +28,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     "slot_end": "2026-11-23T10:30:00+08:00"}))]
 pub struct BookingBody {
     /// The service booked, by its code.
-    #[schema(value_type = String)]
     service: ServiceCode,
     /// The slot's start, RFC 3339 with an offset: on the hall's slot grid
     /// (`[appointments] slot_min`, 30 minutes by default) within office hours.
@@ -51,9 +50,9 @@ fn reference(r: &str) -> Result<String, ApiError> {
 fn refused(r: &Refusal) -> HttpResponse {
     let body = ErrorBody::new(r.reason.code(), &r.message);
     match r.reason {
-        Reason::UnknownAppointment => HttpResponse::NotFound().json(body),
-        Reason::SlotFull | Reason::AppointmentClosed => HttpResponse::Conflict().json(body),
-        _ => HttpResponse::UnprocessableEntity().json(body),
+        Reason::UnknownAppointment | Reason::UnknownService => HttpResponse::NotFound().json(body),
+        // The hall's slots and bookings as they stand: not this one.
+        _ => HttpResponse::Conflict().json(body),
     }
 }
 
@@ -85,11 +84,13 @@ fn answered(
     operation_id = "putAppointment",
     params(
         ("hall" = crate::domain::HallId, Path, description = "The hall's id."),
-        ("ref" = String, Path, description = "The booking platform's reference (预约号).",
+        ("ref" = String, Path, description = "The booking platform's reference (预约号): \
+            1 to 64 characters, no control characters, no blank at either end.",
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$",
             example = json!("YY20261123-0031")),
     ),
     request_body = BookingBody,
-    security(("bearerAuth" = [])),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
         (status = 200, description = "Booked (or the same booking again).", body = Booking,
             headers(("Hallwatch-Duplicate" = String,
@@ -97,14 +98,14 @@ fn answered(
         (status = 400, description = "A body or reference that cannot be read.", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (status = 404, description = "No such hall here.", body = ErrorBody),
-        (status = 409, description = "`slot_full`, or `appointment_closed`: checked in, \
-            cancelled or missed.", body = ErrorBody),
+        (status = 404, description = "No such hall here, or no such service in it \
+            (`unknown_service`).", body = ErrorBody),
+        (status = 409, description = "Not a slot the hall has: `bad_slot` (not on the \
+            grid, not one slot long, outside office hours, over), `slot_full`, or \
+            `appointment_closed` (checked in, cancelled or missed).", body = ErrorBody),
         (status = 413, response = PayloadTooLarge),
         (status = 415, description = "The body is not declared `application/json`.",
             body = ErrorBody),
-        (status = 422, description = "`bad_slot` (not on the grid, not one slot long, \
-            outside office hours, over) or `unknown_service`.", body = ErrorBody),
         (status = 429, description = "Too many requests from this client.", body = ErrorBody),
         (status = 503, response = Unavailable),
     )
@@ -144,10 +145,12 @@ pub(super) async fn put(
     operation_id = "cancelAppointment",
     params(
         ("hall" = crate::domain::HallId, Path, description = "The hall's id."),
-        ("ref" = String, Path, description = "The booking platform's reference (预约号).",
+        ("ref" = String, Path, description = "The booking platform's reference (预约号): \
+            1 to 64 characters, no control characters, no blank at either end.",
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?$",
             example = json!("YY20261123-0031")),
     ),
-    security(("bearerAuth" = [])),
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
     responses(
         (status = 200, description = "Cancelled (or cancelled before).", body = Booking,
             headers(("Hallwatch-Duplicate" = String,
