@@ -87,6 +87,8 @@ async fn the_booking_platform_books_and_kiosks_check_in_within_the_window() {
     )
     .await;
     assert_eq!(manager.status, 403);
+    let nobody = put(&app, "YY-9", &slot(10, 0), ("X-Nobody", "1")).await;
+    assert_eq!(nobody.status, 401);
     let mut off = slot(10, 0);
     off["slot_start"] = json!("2026-11-23T10:10:00+08:00");
     off["slot_end"] = json!("2026-11-23T10:40:00+08:00");
