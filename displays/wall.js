@@ -126,6 +126,7 @@ function normCall(c) {
     service: str(c.service),
     at: str(c.at),
     recall: c.recall === true,
+    appointment: c.appointment === true,
   };
 }
 
@@ -225,6 +226,7 @@ function renderRecent(flashFirst) {
   const rows = model.calls.map((c, i) => {
     const tr = el('tr');
     const t = el('td', 'r-ticket num', c.ticket);
+    if (c.appointment) t.append(el('span', 'r-tag r-booked', '预约'));
     if (c.recall) t.append(el('span', 'r-tag', '重呼'));
     const arrow = el('td', 'r-arrow', '→');
     arrow.setAttribute('aria-hidden', 'true');

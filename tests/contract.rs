@@ -51,7 +51,8 @@ fn the_generated_schemas_refuse_what_the_contract_refuses() {
             .is_valid(&v)
     };
     let call = serde_json::json!({"type": "call", "ticket": "B023", "window": "05", "window_name": "5号窗口",
-        "service": "SB", "service_name": "社会保障", "at": "2026-11-22T09:03:00+08:00", "recall": false});
+        "service": "SB", "service_name": "社会保障", "at": "2026-11-22T09:03:00+08:00", "recall": false,
+        "appointment": false});
     assert!(check("call", call.clone()));
     let mut wrong = call.clone();
     wrong["ticket"] = "b23".into();

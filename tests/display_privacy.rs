@@ -31,6 +31,7 @@ fn allowed(kind: &str) -> BTreeSet<&'static str> {
         "windows[].services[]",
     ];
     let call = [
+        "appointment",
         "ticket",
         "window",
         "window_name",
@@ -73,6 +74,7 @@ fn allowed(kind: &str) -> BTreeSet<&'static str> {
                 "calls[].service_name",
                 "calls[].at",
                 "calls[].recall",
+                "calls[].appointment",
             ]);
         }
         "call" => set.extend(call),

@@ -94,6 +94,8 @@ pub struct CallView {
     pub at: DateTime<FixedOffset>,
     /// An announcement of the same call again (recall), not a new call.
     pub recall: bool,
+    /// The ticket is an appointment's (预约), checked in at a kiosk.
+    pub appointment: bool,
 }
 
 /// Everything a wall or window screen needs to draw itself. Ticket numbers
@@ -432,6 +434,7 @@ impl Hall {
             service_name: service.name.clone(),
             at: self.local_time(call.at),
             recall: call.recall,
+            appointment: ticket.priority == super::event::Priority::Appointment,
         }
     }
 

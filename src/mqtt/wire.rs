@@ -655,7 +655,7 @@ pub enum MessageType {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(
     title = "Call (叫号)",
-    example = json!({"type": "call", "ticket": "B023", "window": "05", "window_name": "5号窗口", "service": "SB", "service_name": "社会保障", "at": "2026-11-22T09:03:00+08:00", "recall": false})
+    example = json!({"type": "call", "ticket": "B023", "window": "05", "window_name": "5号窗口", "service": "SB", "service_name": "社会保障", "at": "2026-11-22T09:03:00+08:00", "recall": false, "appointment": false})
 )]
 pub struct CallMessage<'a> {
     #[serde(rename = "type")]
