@@ -187,6 +187,13 @@ const KPIS = [
   ['missed_rate', '过号率', (k) => percentText(k.missed_rate), ''],
   ['avg_wait_s', '平均等候', (k) => minutesText(k.avg_wait_s), ''],
   ['avg_service_s', '平均办理', (k) => minutesText(k.avg_service_s), ''],
+  // Appointments: checked in of those booked (cancelled ones aside), and 爽约率.
+  ['appointments', '预约签到', (k) => {
+    const a = k.appointments;
+    if (!a || typeof a !== 'object') return '—';
+    return `${countText(a.checked_in)}/${countText(a.booked - a.cancelled)}`;
+  }, ''],
+  ['no_show_rate', '爽约率', (k) => percentText(k.appointments ? k.appointments.no_show_rate : null), ''],
 ];
 
 function renderKpis() {

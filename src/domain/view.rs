@@ -269,6 +269,8 @@ pub struct KpiView {
     pub staff_on_duty: usize,
     /// Alerts open or acknowledged.
     pub alerts_open: usize,
+    /// Today's appointments (预约).
+    pub appointments: super::booking::AppointmentFigures,
     /// Hours 0 to 23.
     #[schema(min_items = 24, max_items = 24)]
     pub hourly: Vec<super::stats::HourFigures>,
@@ -645,6 +647,7 @@ impl Hall {
             windows_total: self.windows.len(),
             staff_on_duty: self.windows.iter().filter(|w| w.staff.is_some()).count(),
             alerts_open: self.open_alerts.len(),
+            appointments: self.appointment_figures(),
             hourly: self.hourly(now, false),
         }
     }
