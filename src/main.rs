@@ -441,12 +441,18 @@ async fn demo(
         // The township's 公安 rush: its pooled 无差别 windows carry it, and
         // the staffing advice says when to open the spare one.
         rushes: vec![("jl-town".into(), "GA".into(), 3.0)],
+        appointments: true,
         ..SimOptions::default()
     };
     let app = Application::build(settings, clock.clone()).await?;
     let stop = CancellationToken::new();
     let sim = tokio::spawn(sim::run(halls, opts, stop.clone()));
     if let Some(registry) = app.registry() {
+        tokio::spawn(hallwatch::booking_desk::run(
+            registry.clone(),
+            clock.clone(),
+            stop.clone(),
+        ));
         tokio::spawn(hallwatch::desk::run(
             registry,
             clock.clone(),

@@ -42,6 +42,9 @@ pub struct SimOptions {
     /// are multiplied by the factor, the other services' stay as they are,
     /// e.g. a week when everyone renews an identity card at the township.
     pub rushes: Vec<(String, String, f64)>,
+    /// Citizens with the bookings of the demo's booking platform
+    /// (`booking_desk`) come to check in, most of them within their window.
+    pub appointments: bool,
 }
 
 impl SimOptions {
@@ -76,6 +79,7 @@ impl Default for SimOptions {
             seed: 2026,
             clock: None,
             rushes: Vec::new(),
+            appointments: false,
         }
     }
 }
@@ -134,6 +138,10 @@ pub async fn run(
             tasks.spawn(async move {
                 backoffice_loop(spec, source, cases_rx, opts, seed + 999, stop).await
             });
+        }
+        if opts.appointments {
+            let (spec, opts, stop) = (spec.clone(), opts.clone(), stop.clone());
+            tasks.spawn(async move { appointment_loop(spec, opts, seed + 500, stop).await });
         }
         let (spec, opts, stop) = (spec.clone(), opts.clone(), stop.clone());
         // The first hall's kiosk prints one ticket's phone page to follow.
@@ -681,6 +689,89 @@ async fn backoffice_loop(
     Ok(())
 }
 
+/// Share of booked citizens who come to check in; the rest are 爽约.
+const CHECK_IN_SHARE: f64 = 0.9;
+
+/// The citizens with bookings: for each slot the demo's booking platform
+/// booked, most come to a kiosk within the slot's check-in window (a few
+/// of them late, after it closed) and check in with their reference.
+async fn appointment_loop(
+    spec: Arc<HallSpec>,
+    opts: SimOptions,
+    seed: u64,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    use crate::booking_desk::{PER_SLOT, books, reference};
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    // The last kiosk: the one by the door that citizens with a booking use.
+    let Some(kiosk) = spec.kiosks.last() else {
+        return Ok(());
+    };
+    let topic = format!("{}/{}/kiosk/{kiosk}/request", opts.prefix, spec.id);
+    let reply = format!("{}/{}/kiosk/{kiosk}/reply", opts.prefix, spec.id);
+    // A second connection at the same kiosk, telling its replies apart by id.
+    let mut device =
+        Device::open(&opts, &spec, &format!("{kiosk}-booked"), Some(reply), false).await?;
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let step = chrono::Duration::minutes(i64::from(spec.bookings.slot_min));
+    let early = i64::from(spec.bookings.early_min) * 60;
+    let late = i64::from(spec.bookings.late_min) * 60;
+    let mut due: BinaryHeap<Reverse<(chrono::DateTime<chrono::Utc>, String, String)>> =
+        BinaryHeap::new();
+    let mut planned: Option<chrono::DateTime<chrono::Utc>> = None;
+    while !stop.is_cancelled() {
+        let now = opts.now();
+        // Plan the arrivals of the slots starting within the next hour.
+        let into = i64::from(spec.local(now).num_seconds_from_midnight()) % step.num_seconds();
+        let first =
+            chrono::DateTime::from_timestamp(now.timestamp() - into, 0).unwrap_or(now) + step;
+        let mut slot = planned.unwrap_or(first);
+        while slot < now + chrono::Duration::hours(1) {
+            let open =
+                spec.is_open(slot) && spec.is_open(slot + step - chrono::Duration::seconds(1));
+            for s in spec.services.iter().filter(|_| open) {
+                for k in 0..PER_SLOT {
+                    if !books(&spec, &s.code, slot, k) || !rng.random_bool(CHECK_IN_SHARE) {
+                        continue;
+                    }
+                    // Mostly within the window, one in twenty a little late.
+                    let offset = if rng.random_bool(0.95) {
+                        rng.random_range(-early..late.max(1))
+                    } else {
+                        rng.random_range(late..late + 1200)
+                    };
+                    let at = slot + chrono::Duration::seconds(offset);
+                    due.push(Reverse((
+                        at,
+                        reference(&spec, &s.code, slot, k),
+                        s.code.to_string(),
+                    )));
+                }
+            }
+            slot += step;
+        }
+        planned = Some(slot);
+        while let Some(Reverse((at, _, _))) = due.peek()
+            && *at <= now
+        {
+            let Some(Reverse((_, r, service))) = due.pop() else {
+                break;
+            };
+            let body = json!({"service": service, "priority": "appointment", "appointment": r});
+            match device.request(&topic, "request", body, &stop).await {
+                Some(r) => debug!(hall = %spec.id, reply = %r, "Appointment at the kiosk."),
+                None => break,
+            }
+        }
+        if !pause(60.0, opts.pace(), &stop).await {
+            break;
+        }
+    }
+    device.offline().await;
+    Ok(())
+}
+
 async fn kiosk_loop(
     spec: Arc<HallSpec>,
     opts: SimOptions,
@@ -764,10 +855,6 @@ async fn kiosk_loop(
         let (priority, appointment) = match rng.random_range(0..100) {
             0..7 => ("elderly", Value::Null),
             7..9 => ("disabled", Value::Null),
-            9..13 => (
-                "appointment",
-                json!(format!("YY{:06}", rng.random_range(0..1_000_000))),
-            ),
             13..15 => ("green", Value::Null),
             _ => ("normal", Value::Null),
         };
