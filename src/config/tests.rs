@@ -143,8 +143,9 @@ fn the_shipped_example_parses_with_its_two_halls() {
     assert_eq!(s.server.listen, "127.0.0.1:8080");
     assert_eq!(s.mqtt.prefix, "hallwatch");
     assert_eq!(s.mqtt.client_id, "hallwatch-server");
-    assert_eq!(s.tokens.len(), 5);
-    assert_eq!(s.tokens[4].role, Role::Backoffice);
+    assert_eq!(s.tokens.len(), 6);
+    assert_eq!(s.tokens[4].role, Role::Booking);
+    assert_eq!(s.tokens[5].role, Role::Backoffice);
     assert_eq!(s.tokens[0].role, Role::Manager);
     assert_eq!(s.tokens[1].role, Role::Supervisor);
     assert_eq!(s.tokens[2].role, Role::Admin);
