@@ -105,13 +105,7 @@ impl Hall {
             window,
             called_at: ticket.called_at.map(local),
             issued_at: local(ticket.issued_at),
-            hours: self
-                .spec
-                .hours
-                .spans(self.day)
-                .iter()
-                .map(super::spec::Span::label)
-                .collect(),
+            hours: self.hours_today(),
             open: self.spec.is_open(now),
             can_give_up: matches!(ticket.state, TicketState::Waiting | TicketState::Missed),
             at: local(now),

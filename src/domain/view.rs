@@ -684,6 +684,17 @@ impl Hall {
         }
     }
 
+    /// Today's office hours as the configuration writes them
+    /// (`09:00-12:00`); the gaps between them are the lunch break.
+    pub fn hours_today(&self) -> Vec<String> {
+        self.spec
+            .hours
+            .spans(self.day)
+            .iter()
+            .map(super::spec::Span::label)
+            .collect()
+    }
+
     pub fn display_snapshot(&self, now: DateTime<Utc>) -> DisplaySnapshot {
         DisplaySnapshot {
             hall: self.info(),
@@ -695,13 +706,7 @@ impl Hall {
                 .map(|s| self.queue_view(s, now))
                 .collect(),
             calls: self.calls.iter().map(|c| self.call_view(c)).collect(),
-            hours: self
-                .spec
-                .hours
-                .spans(self.day)
-                .iter()
-                .map(super::spec::Span::label)
-                .collect(),
+            hours: self.hours_today(),
             stop_issuing_at: self
                 .spec
                 .stop_issuing_at(self.day)

@@ -15,8 +15,8 @@ use super::out::{AfterCommit, DeviceReply, Outgoing, ReplyTo, Sent};
 use super::{CaseAnswer, Casework, EngineContext, HallMsg, Origin};
 use crate::clock::now_ms;
 use crate::domain::{
-    AlertOp, AlertRefusal, AlertView, CaseEffect, DayFigures, Effect, Hall, Input, KpiView, Reason,
-    Refusal, Reply, StaffingAdvice, TicketPage, TicketToken,
+    AlertOp, AlertRefusal, AlertView, Applied, CaseEffect, DayFigures, Effect, Hall, Input,
+    KpiView, Reason, Refusal, Reply, StaffingAdvice, TicketPage, TicketToken,
 };
 use crate::store::{
     AlertRow, AuditRow, BookRow, DailyRow, EventRow, Record, RejectionRow, WriteItem,
@@ -319,18 +319,14 @@ impl HallTask {
 
     /// Applies a case report, card action or follow-up step that came by
     /// REST as a logged input, and answers with what it acted on.
-    /// The citizen gives a ticket up from its page: logged like a device's
-    /// message, answered with the page after.
-    fn handle_give_up(&mut self, token: TicketToken, near: usize) -> Result<TicketPage, Refusal> {
-        let now = self.now();
-        let input = Input::GiveUp {
-            token: token.clone(),
-        };
-        let applied = self.hall.apply(&input, now);
+    /// Applies an input that comes by REST or from a page rather than from
+    /// a device (casework, bookings, giving a ticket up), logging it with
+    /// the reply when it changed something.
+    fn apply_action(&mut self, input: &Input, now: chrono::DateTime<chrono::Utc>) -> Applied {
+        let applied = self.hall.apply(input, now);
         self.ctx.metrics.applied(input.kind());
-        let hall = self.hall.spec().id.clone();
         if applied.record {
-            let mut row = EventRow::of(&hall, None, &input, now);
+            let mut row = EventRow::of(&self.hall.spec().id, None, input, now);
             row.reply = applied
                 .reply
                 .as_ref()
@@ -339,6 +335,18 @@ impl HallTask {
                 .journal
                 .send(WriteItem::records(vec![Record::Event(row)]));
         }
+        applied
+    }
+
+    /// The citizen gives a ticket up from its page: logged like a device's
+    /// message, answered with the page after.
+    fn handle_give_up(&mut self, token: TicketToken, near: usize) -> Result<TicketPage, Refusal> {
+        let now = self.now();
+        let input = Input::GiveUp {
+            token: token.clone(),
+        };
+        let applied = self.apply_action(&input, now);
+        let hall = self.hall.spec().id.clone();
         let answer = match applied.reply {
             Some(Reply::GaveUp { ticket }) => {
                 info!(%hall, %ticket, duplicate = applied.duplicate, "Ticket given up from its page.");
@@ -363,19 +371,8 @@ impl HallTask {
     /// device's message, answered with the booking after.
     fn handle_booking(&mut self, input: Input) -> Result<(crate::domain::Booking, bool), Refusal> {
         let now = self.now();
-        let applied = self.hall.apply(&input, now);
-        self.ctx.metrics.applied(input.kind());
+        let applied = self.apply_action(&input, now);
         let hall = self.hall.spec().id.clone();
-        if applied.record {
-            let mut row = EventRow::of(&hall, None, &input, now);
-            row.reply = applied
-                .reply
-                .as_ref()
-                .and_then(|r| serde_json::to_string(r).ok());
-            self.ctx
-                .journal
-                .send(WriteItem::records(vec![Record::Event(row)]));
-        }
         let answer = match &applied.reply {
             Some(Reply::Booked {
                 reference,
@@ -404,18 +401,9 @@ impl HallTask {
 
     fn handle_casework(&mut self, input: Input) -> CaseAnswer {
         let now = self.now();
-        let applied = self.hall.apply(&input, now);
-        self.ctx.metrics.applied(input.kind());
+        let applied = self.apply_action(&input, now);
         let hall = self.hall.spec().id.clone();
         if applied.record {
-            let mut row = EventRow::of(&hall, None, &input, now);
-            row.reply = applied
-                .reply
-                .as_ref()
-                .and_then(|r| serde_json::to_string(r).ok());
-            self.ctx
-                .journal
-                .send(WriteItem::records(vec![Record::Event(row)]));
             self.audit_action(&input, now);
         }
         let answer = match &applied.reply {
