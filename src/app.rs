@@ -3,27 +3,24 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::info;
 
 use crate::clock::Clock;
+use crate::cluster::{Member, owner_name};
 use crate::config::Settings;
-use crate::domain::PROFILE_DAYS;
-use crate::engine::{AfterCommit, EngineContext, Registry, spawn_hall_on};
+use crate::engine::Registry;
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
-use crate::mqtt::acks::AckQueue;
-use crate::mqtt::delivery::Delivery;
-use crate::mqtt::outgoing::MqttPublisher;
-use crate::mqtt::{client, ingest::Ingest, payload};
-use crate::replay::{Before, Replay, Replayed, hall_replay_start, replay_start};
-use crate::store::{DailyRow, Record, Store, spawn_writer};
+use crate::partition::{Running, Scope, Shared, fold};
+use crate::replay::replay_start;
+use crate::store::Store;
 
 /// A built server, ready to run.
 pub struct Application {
@@ -31,16 +28,21 @@ pub struct Application {
     server: actix_web::dev::Server,
     /// The listener of the phone pages alone (`[phone] listen`), and its port.
     public: Option<(u16, actix_web::dev::Server)>,
-    intake: CancellationToken,
     stop: CancellationToken,
-    ingest: JoinHandle<()>,
-    outgoing: JoinHandle<()>,
-    halls: Vec<JoinHandle<()>>,
-    writer: JoinHandle<()>,
-    delivery: JoinHandle<()>,
+    halls: Halls,
     notifier: JoinHandle<()>,
     store: Store,
-    registry: Option<Registry>,
+    health: Arc<Health>,
+    registry: Registry,
+}
+
+/// How this instance runs its halls.
+enum Halls {
+    /// Every hall of the configuration, for the life of the process.
+    Running(Running),
+    /// The partitions whose leases it holds, as its cluster loop takes and
+    /// hands them over; cancelling the token hands every one over.
+    Cluster(CancellationToken, JoinHandle<()>),
 }
 
 impl Application {
@@ -64,95 +66,6 @@ impl Application {
         let health = Arc::new(Health::default());
         let metrics = Arc::new(Metrics::default());
 
-        let started = Instant::now();
-        let now = clock.now();
-        // Each hall is folded as soon as its log is read.
-        let replay = Replay::start(now);
-        let mut count = 0;
-        for (i, spec) in settings.halls.iter().enumerate() {
-            let start = hall_replay_start(spec, settings.server.replay_days, now);
-            let log = store
-                .hall_log(spec.id.as_str(), start, DateTime::<Utc>::MAX_UTC)
-                .await
-                .context("Failed to read the event log for replay")?;
-            let arrivals = store
-                .tickets_issued(
-                    spec.id.as_str(),
-                    start - chrono::Duration::days(PROFILE_DAYS),
-                    start,
-                )
-                .await
-                .context("Failed to read earlier days' arrivals for the forecast")?;
-            // Cases outlive the days replayed: the book as it stood, with
-            // the days' log applied over it (what it holds is kept).
-            let book = store
-                .case_book(spec.id.as_str())
-                .await
-                .context("Failed to read the case book")?;
-            let days = crate::figures::month_before(&store, spec, start, now)
-                .await
-                .context("Failed to read the month's kept figures")?;
-            count += log.len();
-            replay.fold(i, spec.clone(), start, Before { arrivals, days }, book, log);
-        }
-        let read_ms = started.elapsed().as_millis() as u64;
-        // Another process's halls, or ones no longer configured.
-        let foreign: i64 = store
-            .event_counts_since(replay_start(&settings, now))
-            .await
-            .context("Failed to count the event log")?
-            .into_iter()
-            .filter(|(hall, _)| !settings.halls.iter().any(|h| h.id.as_str() == hall))
-            .map(|(_, n)| n)
-            .sum();
-        if foreign > 0 {
-            info!(
-                events = foreign,
-                "Stored events of halls not configured here were not replayed."
-            );
-        }
-        let Replayed { halls, days } = tokio::task::spawn_blocking(move || replay.finish())
-            .await
-            .context("The replay failed")?;
-        if !days.is_empty() {
-            // Days that ended while the server was down, or before the
-            // figures were kept: keep them now (the same figures again are
-            // harmless: they replace themselves).
-            let rows: Vec<Record> = days
-                .iter()
-                .map(|d| Record::Daily(DailyRow::of(d, now)))
-                .collect();
-            store
-                .write(&rows)
-                .await
-                .context("Failed to keep the figures of ended days")?;
-        }
-        info!(
-            events = count,
-            halls = halls.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            read_ms,
-            backend = store.backend(),
-            "Replayed the event log."
-        );
-
-        let client::Connections {
-            ingest: (mqtt, eventloop),
-            outgoing: (outgoing, outgoing_loop),
-        } = client::connect(&settings.mqtt).map_err(|e| anyhow!("configuration error: {e}"))?;
-        let acks = Arc::new(AckQueue::default());
-        let (journal, committed, writer_task) =
-            spawn_writer::<AfterCommit>(store.clone(), health.clone(), metrics.clone());
-        // Acknowledgements and replies leave once what they answer is stored.
-        let delivery = tokio::spawn(
-            Delivery {
-                prefix: settings.mqtt.prefix.clone(),
-                ingest: mqtt.clone(),
-                outgoing: outgoing.clone(),
-                acks: acks.clone(),
-            }
-            .run(committed),
-        );
         // Alert messages for every console; a console that falls this far
         // behind gets a fresh snapshot.
         let (alerts, _) = tokio::sync::broadcast::channel(4096);
@@ -168,36 +81,49 @@ impl Application {
             .phone
             .page_base(listener.local_addr()?, tls.is_some());
         let registry = Registry::default();
-        let ctx = Arc::new(EngineContext {
-            pages: registry.pages(),
+        let settings = Arc::new(settings);
+        let shared = Shared {
+            settings: settings.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            health: health.clone(),
+            metrics: metrics.clone(),
+            registry: registry.clone(),
             alerts: alerts.clone(),
             summaries: summaries.clone(),
-            journal: journal.clone(),
-            publisher: Some(Arc::new(MqttPublisher {
-                client: outgoing.clone(),
-                prefix: settings.mqtt.prefix.clone(),
-            })),
-            encode_reply: payload::reply_text,
             page_base,
-            clock: clock.clone(),
-            metrics: metrics.clone(),
-            notify: settings.notify.clone(),
-        });
-        let mut hall_tasks = Vec::new();
-        for (hall, pending) in halls {
-            let chain = store
-                .audit_log(hall.spec().id.as_str())
-                .await
-                .context("Failed to read the audit chain")?;
-            let chain = crate::audit::Chain::resume(chain);
-            let (handle, task) = spawn_hall_on(hall, pending, chain, ctx.clone());
-            registry.insert(handle);
-            hall_tasks.push(task);
-        }
-        drop(ctx);
-
+        };
+        let halls = match &settings.cluster {
+            // One instance runs every hall: replayed before anything is
+            // taken from the broker or served.
+            None => {
+                let started = Instant::now();
+                let folded = fold(&shared, &settings.halls, &Scope::Everything).await?;
+                let events = folded.events;
+                let count = folded.replayed.halls.len();
+                log_foreign(&store, &settings, clock.now()).await?;
+                let running = Running::start(&shared, folded, Scope::Everything).await?;
+                info!(
+                    events,
+                    halls = count,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    backend = store.backend(),
+                    "Replayed the event log."
+                );
+                Halls::Running(running)
+            }
+            // Partitions come and go with their leases.
+            Some(cluster) => {
+                let member = Member {
+                    shared: shared.clone(),
+                    cluster: cluster.clone(),
+                    owner: owner_name(std::env::var("HALLWATCH_INSTANCE").ok().as_deref()),
+                };
+                let leave = CancellationToken::new();
+                Halls::Cluster(leave.clone(), tokio::spawn(member.run(leave)))
+            }
+        };
         let stop = CancellationToken::new();
-        let intake = CancellationToken::new();
         // The outbox's sender: what was queued before a restart goes too.
         let sender = crate::notify::sender::Sender::new(
             store.clone(),
@@ -209,27 +135,6 @@ impl Application {
             Some(alerts.clone()),
         );
         let notifier = tokio::spawn(sender.run(stop.clone()));
-        let ingest = Ingest {
-            prefix: settings.mqtt.prefix.clone(),
-            broker: settings.mqtt.broker.clone(),
-            client: mqtt,
-            registry: Some(registry.clone()),
-            writer: Some(journal),
-            health: health.clone(),
-            metrics: metrics.clone(),
-            clock: clock.clone(),
-            acks,
-        };
-        let ingest = tokio::spawn(ingest.run(eventloop, intake.clone(), stop.clone()));
-        let outgoing = tokio::spawn(crate::mqtt::outgoing::run(
-            outgoing,
-            outgoing_loop,
-            settings.mqtt.broker.clone(),
-            Some(registry.clone()),
-            health.clone(),
-            intake.clone(),
-            stop.clone(),
-        ));
 
         let state = AppState {
             alerts,
@@ -303,23 +208,19 @@ impl Application {
             port,
             server,
             public,
-            intake,
             stop,
-            ingest,
-            outgoing,
-            halls: hall_tasks,
-            writer: writer_task,
-            delivery,
+            halls,
             notifier,
             store,
-            registry: Some(registry),
+            health,
+            registry,
         })
     }
 
     /// The halls this server runs, for an in-process helper such as the
     /// demo's supervision desk.
     pub fn registry(&self) -> Option<Registry> {
-        self.registry.clone()
+        Some(self.registry.clone())
     }
 
     pub fn port(&self) -> u16 {
@@ -334,7 +235,7 @@ impl Application {
     /// Serves until `shutdown` resolves, then stops cleanly: no new
     /// messages, every received one stored and acknowledged.
     pub async fn run_until(
-        mut self,
+        self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let handle = self.server.handle();
@@ -342,37 +243,25 @@ impl Application {
         let public = self.public.map(|(_, s)| (s.handle(), tokio::spawn(s)));
         shutdown.await;
         info!("Shutting down: storing and acknowledging what was received.");
-        // No new messages; the broker keeps them for the next start.
-        self.intake.cancel();
+        // HTTP first: no request reaches a hall that is stopping.
         handle.stop(true).await;
         let _ = server.await;
         if let Some((handle, server)) = public {
             handle.stop(true).await;
             let _ = server.await;
         }
-        // The registry's handles are the last senders to the hall tasks, and
-        // the hall tasks (with ingest, which let go at intake's end) the
-        // last senders to the writer.
-        self.registry.take();
-        for task in self.halls {
-            let _ = task.await;
-        }
-        // The connections are still up, so the last acks and replies go out.
-        if tokio::time::timeout(Duration::from_secs(30), async {
-            let _ = self.writer.await;
-            let _ = self.delivery.await;
-        })
-        .await
-        .is_err()
-        {
-            error!(
-                "The store writer and what follows its commits did not finish within 30 s; unstored or unacknowledged messages will be redelivered by the broker."
-            );
+        // No new messages (the broker keeps them for the next start, or for
+        // the next owner of a partition); every received one stored and
+        // acknowledged.
+        match self.halls {
+            Halls::Running(running) => running.stop(&self.registry, &self.health).await,
+            Halls::Cluster(leave, member) => {
+                leave.cancel();
+                let _ = member.await;
+            }
         }
         self.stop.cancel();
         let _ = self.notifier.await;
-        let _ = self.ingest.await;
-        let _ = self.outgoing.await;
         self.store.close().await;
         info!("Stopped.");
         Ok(())
@@ -382,6 +271,26 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
     }
+}
+
+/// Says so when the log holds events of halls not configured here (another
+/// process's, or ones no longer configured): they were not replayed.
+async fn log_foreign(store: &Store, settings: &Settings, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let foreign: i64 = store
+        .event_counts_since(replay_start(settings, now))
+        .await
+        .context("Failed to count the event log")?
+        .into_iter()
+        .filter(|(hall, _)| !settings.halls.iter().any(|h| h.id.as_str() == hall))
+        .map(|(_, n)| n)
+        .sum();
+    if foreign > 0 {
+        info!(
+            events = foreign,
+            "Stored events of halls not configured here were not replayed."
+        );
+    }
+    Ok(())
 }
 
 /// Ctrl-C, or SIGTERM where there is one.

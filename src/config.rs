@@ -79,6 +79,9 @@ pub struct RawSettings {
     /// `[appointments]`: how the halls take bookings (预约).
     #[serde(default)]
     pub appointments: booking::BookingSettings,
+    /// `[cluster]`: partitions of halls shared by several instances.
+    #[serde(default)]
+    pub cluster: cluster::ClusterSettings,
 }
 
 /// `[cases]`: when cards are issued, how long each follow-up step may
@@ -659,6 +662,8 @@ pub struct Settings {
     pub notify_tls: Arc<rustls::ClientConfig>,
     /// `[phone]`, checked.
     pub phone: phone::Phone,
+    /// `[cluster]`, checked: `None` when one instance runs every hall.
+    pub cluster: Option<cluster::Cluster>,
 }
 
 impl Settings {
@@ -812,8 +817,11 @@ impl RawSettings {
         let notify = Arc::new(self.notify.resolve(&halls)?);
         let notify_tls = notify::client_tls(&self.notify)?;
         let phone = self.phone.resolve(&self.server)?;
+        let hall_ids: Vec<_> = halls.iter().map(|h| h.id.clone()).collect();
+        let cluster = self.cluster.resolve(&hall_ids, &self.server.database_url)?;
         Ok(Settings {
             phone,
+            cluster,
             server: self.server,
             mqtt: self.mqtt,
             defaults: self.defaults,
@@ -1429,6 +1437,7 @@ fn office_hours(
 
 pub mod booking;
 pub mod broker;
+pub mod cluster;
 pub mod notify;
 pub mod phone;
 pub mod tls;

@@ -1,13 +1,14 @@
 //! What `/healthz` reports: is the broker connected, is the store writable.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Shared health flags, set by the ingest loop and the store writer.
 #[derive(Debug, Default)]
 pub struct Health {
-    mqtt_connected: AtomicBool,
-    outgoing_connected: AtomicBool,
+    /// The broker sessions this instance runs, by partition (`""` when one
+    /// instance runs every hall).
+    links: Mutex<Vec<(String, Arc<Link>)>>,
     store_failing: AtomicBool,
     store_error: Mutex<Option<String>>,
     ready: AtomicBool,
@@ -24,8 +25,16 @@ pub struct ChannelFailure {
     pub error: String,
 }
 
-impl Health {
-    /// Records a broker connection change; true when it changed.
+/// One broker session's two connections, as its ingest loop and its
+/// publisher see them.
+#[derive(Debug, Default)]
+pub struct Link {
+    mqtt_connected: AtomicBool,
+    outgoing_connected: AtomicBool,
+}
+
+impl Link {
+    /// Records a change of the ingest connection; true when it changed.
     pub fn set_mqtt(&self, connected: bool) -> bool {
         self.mqtt_connected.swap(connected, Ordering::Relaxed) != connected
     }
@@ -35,10 +44,39 @@ impl Health {
         self.outgoing_connected.store(connected, Ordering::Relaxed);
     }
 
-    /// Both broker connections are up: messages arrive and replies leave.
-    pub fn mqtt_connected(&self) -> bool {
+    /// Both connections are up: messages arrive and replies leave.
+    pub fn connected(&self) -> bool {
         self.mqtt_connected.load(Ordering::Relaxed)
             && self.outgoing_connected.load(Ordering::Relaxed)
+    }
+}
+
+impl Health {
+    /// The link of the broker session `name`, counted from now on.
+    pub fn link(&self, name: &str) -> Arc<Link> {
+        let link = Arc::new(Link::default());
+        if let Ok(mut links) = self.links.lock() {
+            links.retain(|(n, _)| n != name);
+            links.push((name.to_owned(), link.clone()));
+        }
+        link
+    }
+
+    /// Forgets the session `name`: this instance no longer runs it.
+    pub fn drop_link(&self, name: &str) {
+        if let Ok(mut links) = self.links.lock() {
+            links.retain(|(n, _)| n != name);
+        }
+    }
+
+    /// Every broker session this instance runs has both connections up
+    /// (true when it runs none: an instance of a cluster waiting for a
+    /// partition is healthy).
+    pub fn mqtt_connected(&self) -> bool {
+        self.links
+            .lock()
+            .map(|links| links.iter().all(|(_, l)| l.connected()))
+            .unwrap_or(false)
     }
 
     /// Records a failed write; true when the store was fine before.

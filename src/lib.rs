@@ -43,6 +43,7 @@ pub mod booking_desk;
 #[cfg(feature = "demo-broker")]
 pub mod broker;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod contract;
 pub mod desk;
@@ -54,6 +55,7 @@ pub mod http;
 pub mod metrics;
 pub mod mqtt;
 pub mod notify;
+pub mod partition;
 pub mod replay;
 pub mod sim;
 pub mod store;

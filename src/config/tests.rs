@@ -1144,9 +1144,16 @@ fn case_limits_and_deductions_are_read_and_checked() {
 
 /// The example's commented `[notify]` block, uncommented.
 fn notify_example() -> String {
+    example_block("notify")
+}
+
+/// The example's commented block between `# BEGIN {name} example` and
+/// `# END {name} example`, uncommented.
+fn example_block(name: &str) -> String {
     let text = crate::EXAMPLE_CONFIG;
-    let start = text.find("# BEGIN notify example\n").expect("BEGIN") + 23;
-    let end = text.find("# END notify example").expect("END");
+    let begin = format!("# BEGIN {name} example\n");
+    let start = text.find(&begin).expect("BEGIN") + begin.len();
+    let end = text.find(&format!("# END {name} example")).expect("END");
     text[start..end]
         .lines()
         .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
@@ -1317,4 +1324,80 @@ fn every_bad_notification_setting_names_its_field() {
         "notify.channels[1].name",
         "no [[notify.routes]] sends to \"spare\"",
     );
+}
+
+/// The example with its `[cluster]` block uncommented, on PostgreSQL.
+fn cluster_example() -> String {
+    format!("{}\n{}", crate::EXAMPLE_CONFIG, example_block("cluster")).replace(
+        "database_url = \"sqlite://hallwatch.db\"",
+        "database_url = \"postgres://hallwatch@db.example/hallwatch\"",
+    )
+}
+
+#[test]
+fn the_examples_cluster_block_is_valid_once_uncommented() {
+    let s = Settings::parse(&cluster_example()).expect("the cluster example parses");
+    let c = s.cluster.expect("partitions configured");
+    assert_eq!(c.lease, std::time::Duration::from_secs(3));
+    assert_eq!(c.renew, std::time::Duration::from_secs(1));
+    let names: Vec<_> = c.partitions.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["county", "towns"]);
+    assert_eq!(c.partitions[1].halls[0].as_str(), "jl-town");
+    // Without the block one instance runs every hall.
+    assert!(example().cluster.is_none());
+}
+
+#[test]
+fn every_bad_cluster_setting_names_its_field() {
+    let base = cluster_example();
+    // At a line's start: the commented block above holds the same words.
+    let bad = |from: &str, to: &str| {
+        let (from, to) = (format!("\n{from}"), format!("\n{to}"));
+        assert_eq!(base.matches(&from).count(), 1, "{from:?}");
+        Settings::parse(&base.replacen(&from, &to, 1)).unwrap_err()
+    };
+    let e = Settings::parse(&format!(
+        "{}\n{}",
+        crate::EXAMPLE_CONFIG,
+        example_block("cluster")
+    ))
+    .unwrap_err();
+    assert_eq!(e.field, "cluster.partitions");
+    assert!(e.reason.contains("PostgreSQL"), "{e:?}");
+    let e = bad("lease_s = 3", "lease_s = 1");
+    assert_eq!(e.field, "cluster.lease_s");
+    let e = bad("renew_s = 1", "renew_s = 2");
+    assert_eq!(e.field, "cluster.renew_s");
+    assert!(e.reason.contains("third"), "{e:?}");
+    let e = bad("name = \"towns\"", "name = \"county\"");
+    assert_eq!(e.field, "cluster.partitions[1].name");
+    assert!(e.reason.contains("duplicate"), "{e:?}");
+    let e = bad("name = \"towns\"", "name = \"to wns\"");
+    assert_eq!(e.field, "cluster.partitions[1].name");
+    let e = bad(
+        "name = \"towns\"\nhalls = [\"jl-town\"]",
+        "name = \"towns\"\nhalls = [\"jl-center\"]",
+    );
+    assert_eq!(e.field, "cluster.partitions[1].halls");
+    assert!(e.reason.contains("already"), "{e:?}");
+    let e = bad(
+        "name = \"towns\"\nhalls = [\"jl-town\"]",
+        "name = \"towns\"\nhalls = [\"nowhere\"]",
+    );
+    assert_eq!(e.field, "cluster.partitions[1].halls");
+    assert!(e.reason.contains("unknown hall"), "{e:?}");
+    let e = bad(
+        "name = \"towns\"\nhalls = [\"jl-town\"]",
+        "name = \"towns\"\nhalls = []",
+    );
+    assert_eq!(e.field, "cluster.partitions[1].halls");
+    // A hall left out of every partition would never run.
+    let e = Settings::parse(&base.replacen(
+        "\n[[cluster.partitions]]\nname = \"towns\"\nhalls = [\"jl-town\"]",
+        "",
+        1,
+    ))
+    .unwrap_err();
+    assert_eq!(e.field, "cluster.partitions");
+    assert!(e.reason.contains("jl-town"), "{e:?}");
 }

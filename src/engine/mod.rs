@@ -347,6 +347,17 @@ impl Registry {
         }
     }
 
+    /// Takes a hall out: its task stops once the last handle is let go.
+    /// Its phone-page tokens go with it (the instance that runs it next
+    /// indexes them again).
+    pub fn remove(&self, id: &HallId) {
+        self.halls.remove(id);
+        if let Ok(mut o) = self.order.write() {
+            o.retain(|h| h != id);
+        }
+        self.pages.retain(|_, hall| hall != id);
+    }
+
     /// A hall's handle. The map guard is dropped before this returns, so no
     /// caller can hold it across an await.
     pub fn get(&self, id: &HallId) -> Option<HallHandle> {

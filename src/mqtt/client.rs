@@ -48,13 +48,14 @@ pub struct Connections {
 /// The suffix of the outgoing connection's client id.
 pub const OUTGOING_SUFFIX: &str = "-out";
 
-/// Prepares both connections. An `mqtts://` broker is reached in TLS, its
+/// Prepares both connections, as `client_id` (`mqtt.client_id`, or a
+/// partition's `{mqtt.client_id}-{partition}`). An `mqtts://` broker is reached in TLS, its
 /// certificate checked against `mqtt.ca_file` (see
 /// [`tls::mqtt_client_config`]); both connections share one TLS
 /// configuration, so a refused certificate is logged once. The connections
 /// themselves are made by the event loops; this only prepares them, so
 /// errors here are the configuration's.
-pub fn connect(settings: &MqttSettings) -> Result<Connections, ConfigError> {
+pub fn connect(settings: &MqttSettings, client_id: &str) -> Result<Connections, ConfigError> {
     let url = BrokerUrl::parse(&settings.broker).map_err(|reason| ConfigError {
         field: "mqtt.broker".into(),
         reason,
@@ -76,9 +77,9 @@ pub fn connect(settings: &MqttSettings) -> Result<Connections, ConfigError> {
         }
         opts
     };
-    let mut ingest = options(settings.client_id.clone());
+    let mut ingest = options(client_id.to_owned());
     ingest.set_manual_acks(true);
-    let outgoing = options(format!("{}{OUTGOING_SUFFIX}", settings.client_id));
+    let outgoing = options(format!("{client_id}{OUTGOING_SUFFIX}"));
     Ok(Connections {
         ingest: connection(ingest),
         outgoing: connection(outgoing),

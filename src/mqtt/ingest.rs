@@ -13,9 +13,10 @@ use super::acks::AckQueue;
 use super::payload::{self, Rejection};
 use super::topic::{self, Inbound};
 use crate::clock::Clock;
+use crate::cluster::Gate;
 use crate::domain::Reason;
 use crate::engine::{AfterCommit, Journal, Origin, Receipt, Registry, Sent};
-use crate::health::Health;
+use crate::health::Link;
 use crate::metrics::Metrics;
 use crate::store::{Record, RejectionRow, WriteItem};
 
@@ -29,7 +30,14 @@ pub struct Ingest {
     pub registry: Option<Registry>,
     /// Dropped when intake stops, so the writer can drain.
     pub writer: Option<Journal>,
-    pub health: Arc<Health>,
+    /// The subscriptions: every hall's topics, or a partition's halls'.
+    pub filters: Vec<String>,
+    /// The session's connection state, for `/healthz`.
+    pub link: Arc<Link>,
+    /// A partition's lease, as far as this instance knows: no message is
+    /// taken and no reconnection made once it is shut, and the loop ends at
+    /// once, without a goodbye, when the partition is lost.
+    pub gate: Option<Arc<Gate>>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub acks: Arc<AckQueue>,
@@ -39,9 +47,6 @@ pub struct Ingest {
 /// back within about half a second of the broker's return (a refused
 /// connection attempt costs next to nothing).
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
-
-/// The subscriptions a connection needs before it counts as ready.
-const SUBSCRIPTIONS: usize = 5;
 
 impl Ingest {
     /// Runs until `stop` is cancelled. Once `intake` is cancelled, new
@@ -58,10 +63,22 @@ impl Ingest {
         let mut backoff = Duration::from_millis(100);
         let mut suback_pending = 0usize;
         let mut last_error: Option<String> = None;
+        let lost = self
+            .gate
+            .as_ref()
+            .map(|g| g.lost.clone())
+            .unwrap_or_default();
         loop {
             let event = tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
+                _ = lost.cancelled() => {
+                    // The broker keeps the session for the new owner, who
+                    // may hold it already: no goodbye under its client id.
+                    info!("Partition lost: leaving its broker session to the new owner.");
+                    self.link.set_mqtt(false);
+                    return;
+                }
                 _ = intake.cancelled(), if self.registry.is_some() => {
                     info!("Intake stopped; draining.");
                     self.registry = None;
@@ -82,8 +99,8 @@ impl Ingest {
                     // Subscribe on every connection: harmless when the session
                     // was resumed, and it makes the broker send the retained
                     // presence messages again.
-                    suback_pending = SUBSCRIPTIONS;
-                    for filter in topic::subscriptions(&self.prefix) {
+                    suback_pending = self.filters.len();
+                    for filter in &self.filters {
                         if let Err(e) = self.client.try_subscribe(filter.clone(), QoS::AtLeastOnce)
                         {
                             warn!(error = %e, %filter, "Could not subscribe.");
@@ -92,19 +109,20 @@ impl Ingest {
                     // A resumed session still holds the subscriptions: the
                     // broker is delivering already (the backlog first, ahead
                     // of the SubAcks). A fresh one counts once they are back.
-                    if ack.session_present && self.health.set_mqtt(true) {
+                    if ack.session_present && self.link.set_mqtt(true) {
                         info!("Session resumed: taking traffic.");
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
                     suback_pending = suback_pending.saturating_sub(1);
-                    if suback_pending == 0 && self.health.set_mqtt(true) {
+                    if suback_pending == 0 && self.link.set_mqtt(true) {
                         info!("Subscribed: taking traffic.");
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    // After intake stops, leave it for the broker to redeliver.
-                    if self.registry.is_some() {
+                    // After intake stops, or once the lease may be lost,
+                    // leave it for the broker to redeliver.
+                    if self.registry.is_some() && self.gate.as_ref().is_none_or(|g| g.open()) {
                         self.handle(p).await;
                     }
                 }
@@ -114,7 +132,7 @@ impl Ingest {
                     // was never reached, so a wrong address or a refused
                     // login shows in the log without flooding it.
                     let reason = e.to_string();
-                    if self.health.set_mqtt(false) {
+                    if self.link.set_mqtt(false) {
                         warn!(error = %reason, "Lost the MQTT broker; reconnecting.");
                     } else if last_error.as_deref() != Some(reason.as_str()) {
                         warn!(error = %reason, broker = %self.broker, "Cannot reach the MQTT broker; retrying.");
@@ -132,6 +150,9 @@ impl Ingest {
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
+                    if let Some(gate) = &self.gate {
+                        gate.wait_open(&stop).await;
+                    }
                 }
             }
         }

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::{payload, topic};
 use crate::engine::{self, Publisher, Registry};
-use crate::health::Health;
+use crate::health::Link;
 
 /// Publishes what hall tasks say on the outgoing connection.
 pub struct MqttPublisher {
@@ -51,6 +51,18 @@ impl Publisher for MqttPublisher {
     }
 }
 
+/// What the outgoing loop publishes for, besides its connection.
+pub struct Session {
+    /// Let go once intake is cancelled, so the halls can stop.
+    pub registry: Option<Registry>,
+    /// The halls whose retained states it publishes again on every
+    /// connection: a partition's, or (`None`) every hall of the registry.
+    pub halls: Option<Vec<crate::domain::HallId>>,
+    pub link: std::sync::Arc<Link>,
+    /// A partition's lease, as for ingest.
+    pub gate: Option<std::sync::Arc<crate::cluster::Gate>>,
+}
+
 /// The longest pause between reconnection attempts, as for ingest.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -64,11 +76,17 @@ pub async fn run(
     client: AsyncClient,
     mut eventloop: EventLoop,
     broker: String,
-    mut registry: Option<Registry>,
-    health: std::sync::Arc<Health>,
+    session: Session,
     intake: CancellationToken,
     stop: CancellationToken,
 ) {
+    let Session {
+        mut registry,
+        halls,
+        link: health,
+        gate,
+    } = session;
+    let lost = gate.as_ref().map(|g| g.lost.clone()).unwrap_or_default();
     let mut backoff = Duration::from_millis(100);
     let mut connected = false;
     let mut last_error: Option<String> = None;
@@ -76,6 +94,11 @@ pub async fn run(
         let event = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
+            _ = lost.cancelled() => {
+                health.set_outgoing(false);
+                info!("Partition lost: its outgoing connection is dropped.");
+                return;
+            }
             _ = intake.cancelled(), if registry.is_some() => {
                 registry = None;
                 continue;
@@ -94,7 +117,9 @@ pub async fn run(
                 );
                 if let Some(registry) = &registry {
                     for hall in registry.all() {
-                        hall.republish().await;
+                        if halls.as_ref().is_none_or(|h| h.contains(&hall.spec.id)) {
+                            hall.republish().await;
+                        }
                     }
                 }
             }
@@ -116,6 +141,9 @@ pub async fn run(
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
+                if let Some(gate) = &gate {
+                    gate.wait_open(&stop).await;
+                }
             }
         }
     }

@@ -79,6 +79,18 @@ pub fn subscriptions(prefix: &str) -> [String; 5] {
     ]
 }
 
+/// The subscriptions of one hall's devices, for a partition's session.
+pub fn hall_subscriptions(prefix: &str, hall: &HallId) -> [String; 5] {
+    let h = hall.as_str();
+    [
+        format!("{prefix}/{h}/kiosk/+/request"),
+        format!("{prefix}/{h}/window/+/command"),
+        format!("{prefix}/{h}/rater/+/rating"),
+        format!("{prefix}/{h}/device/+/status"),
+        format!("{prefix}/{h}/case/+/event"),
+    ]
+}
+
 /// The most of a device's topic (or part of one) that logs and stored rows
 /// keep, in characters.
 pub const SHOWN_MAX: usize = 200;

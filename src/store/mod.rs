@@ -6,6 +6,7 @@
 
 mod audit;
 mod book;
+mod lease;
 mod log;
 mod outbox;
 mod sessions;
@@ -24,10 +25,11 @@ use sqlx::types::Json;
 
 use crate::domain::{AlertView, DayFigures, DeviceId, HallId, Input};
 
+pub use lease::LeaseRow;
 pub use log::{HallLog, LogEntry};
 pub use outbox::{Backlog, Delivery, OutboxRow};
 pub use sessions::SessionRow;
-pub use writer::{Committed, StoreWriter, WriteItem, spawn_writer};
+pub use writer::{Committed, Fencing, StoreWriter, WriteItem, spawn_fenced_writer, spawn_writer};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,24 @@ pub enum StoreError {
     /// Stored data that cannot be read back as it was written.
     #[error("stored data cannot be read: {0}")]
     Corrupt(String),
+    /// A write under a partition's lease that another instance has taken
+    /// since (or that was never taken): nothing of it was stored.
+    #[error(
+        "partition {partition:?} is fenced: this write holds token {token}, the lease is at {current:?}"
+    )]
+    Fenced {
+        partition: String,
+        token: i64,
+        current: Option<i64>,
+    },
+}
+
+/// The lease a write is made under: the partition and the token its owner
+/// was given when it took the lease. Every event row keeps the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub partition: String,
+    pub token: i64,
 }
 
 /// One applied device message, as the event log keeps it.
@@ -271,9 +291,9 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
 }
 
 /// The events insert, the rows' VALUES added per statement.
-const EVENTS_INSERT: &str = "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at) ";
+const EVENTS_INSERT: &str = "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at, fence) ";
 
-/// Events in one statement at the most: ten parameters each stays far below
+/// Events in one statement at the most: eleven parameters each stays far below
 /// SQLite's and PostgreSQL's limits on parameters.
 const EVENT_ROWS: usize = 500;
 
@@ -281,24 +301,43 @@ const EVENT_ROWS: usize = 500;
 /// its placeholders, and in the cast (`$json`) that turns an event's JSON
 /// text into the column's type.
 macro_rules! write_records {
-    ($pool:expr, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {{
+    ($pool:expr, $records:expr, $fence:expr, $fence_sql:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {{
         // A connection whose write failed is closed, never reused: after a
         // failed COMMIT (SQLite on a full disk, say) the database may still
         // hold the transaction open, and the next batch on that connection
         // would only seem to commit.
         let mut conn = $pool.acquire().await?;
-        let written: Result<(), sqlx::Error> = async {
+        let fence: Option<&Fence> = $fence;
+        let written: Result<(), StoreError> = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            write_records!(@each tx, $records, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql, $book_sql, $audit_sql, $notify_sql, $withdraw_sql, $supersede_sql);
-            tx.commit().await
+            // The partition's lease is read, and held against a new owner,
+            // until this transaction ends: a write under a lease another
+            // instance has taken since is refused as a whole.
+            if let Some(f) = fence {
+                let current: Option<i64> = sqlx::query_scalar($fence_sql)
+                    .bind(&f.partition)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if current != Some(f.token) {
+                    return Err(StoreError::Fenced {
+                        partition: f.partition.clone(),
+                        token: f.token,
+                        current,
+                    });
+                }
+            }
+            let token = fence.map(|f| f.token);
+            write_records!(@each tx, $records, token, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql, $book_sql, $audit_sql, $notify_sql, $withdraw_sql, $supersede_sql);
+            tx.commit().await?;
+            Ok(())
         }
         .await;
         if let Err(e) = written {
             let _ = sqlx::Connection::close(conn.detach()).await;
-            return Err(e.into());
+            return Err(e);
         }
     }};
-    (@each $tx:ident, $records:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {
+    (@each $tx:ident, $records:expr, $token:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {
         let records: &[&Record] = $records;
         let mut at = 0;
         while at < records.len() {
@@ -328,7 +367,8 @@ macro_rules! write_records {
                             .push_bind(&e.reason)
                             .push_bind(&e.reply)
                             .push_unseparated($json)
-                            .push_bind(&e.device_at);
+                            .push_bind(&e.device_at)
+                            .push_bind($token);
                     },
                 );
                 q.build().execute(&mut *$tx).await?;
@@ -511,16 +551,24 @@ impl Store {
 
     /// Writes records in one transaction, in order.
     pub async fn write(&self, records: &[Record]) -> Result<(), StoreError> {
-        self.write_refs(&records.iter().collect::<Vec<_>>()).await
+        self.write_refs(&records.iter().collect::<Vec<_>>(), None)
+            .await
     }
 
     /// Writes records in one transaction, in order, without owning them (the
-    /// writer keeps its batch for a retry).
-    pub async fn write_refs(&self, records: &[&Record]) -> Result<(), StoreError> {
+    /// writer keeps its batch for a retry); under `fence`, only while that
+    /// lease is still the partition's.
+    pub async fn write_refs(
+        &self,
+        records: &[&Record],
+        fence: Option<&Fence>,
+    ) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(pool) => write_records!(
                 pool,
                 records,
+                fence,
+                "SELECT token FROM partition_leases WHERE name = ?",
                 "",
                 EVENTS_INSERT,
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
@@ -547,6 +595,8 @@ impl Store {
             Store::Postgres(pool) => write_records!(
                 pool,
                 records,
+                fence,
+                "SELECT token FROM partition_leases WHERE name = $1 FOR SHARE",
                 "::jsonb",
                 EVENTS_INSERT,
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \

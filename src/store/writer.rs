@@ -12,7 +12,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use super::{Record, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+
+use super::{Fence, Record, Store, StoreError};
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -79,9 +81,30 @@ pub fn spawn_writer<A: Send + Sync + 'static>(
     health: Arc<Health>,
     metrics: Arc<Metrics>,
 ) -> (StoreWriter<A>, Committed<A>, JoinHandle<()>) {
+    spawn_fenced_writer(store, health, metrics, None)
+}
+
+/// The lease a partition's writer writes under, and what it cancels when
+/// the store refuses a write because another instance has taken the lease.
+#[derive(Debug, Clone)]
+pub struct Fencing {
+    pub fence: Fence,
+    pub lost: CancellationToken,
+}
+
+/// Starts the writer task of a partition: every transaction checks, and
+/// holds, the partition's lease. Once fenced it stores nothing more and
+/// reports nothing more: the broker redelivers what it held to the new
+/// owner.
+pub fn spawn_fenced_writer<A: Send + Sync + 'static>(
+    store: Store,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    fencing: Option<Fencing>,
+) -> (StoreWriter<A>, Committed<A>, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (done_tx, done) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(store, health, metrics, rx, done_tx));
+    let task = tokio::spawn(run(store, health, metrics, fencing, rx, done_tx));
     (StoreWriter { tx }, done, task)
 }
 
@@ -89,9 +112,11 @@ async fn run<A: Send + Sync>(
     store: Store,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
+    fencing: Option<Fencing>,
     mut rx: mpsc::UnboundedReceiver<WriteItem<A>>,
     committed: mpsc::UnboundedSender<A>,
 ) {
+    let fence = fencing.as_ref().map(|f| &f.fence);
     let mut batch: Vec<WriteItem<A>> = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -104,12 +129,24 @@ async fn run<A: Send + Sync>(
         // References, not copies: the batch keeps the records for a retry.
         let records: Vec<&Record> = batch.iter().flat_map(|i| &i.records).collect();
         let started = Instant::now();
-        let result = commit(&store, &records, &health).await;
+        let result = commit(&store, &records, fence, &health).await;
         if !records.is_empty() {
             metrics.store_batch_size.observe(records.len() as f64);
             metrics
                 .store_commit
                 .observe(started.elapsed().as_secs_f64());
+        }
+        if let Err(e @ StoreError::Fenced { .. }) = &result {
+            error!(error = %e, "Another instance owns this partition now; storing nothing more.");
+            if let Some(f) = &fencing {
+                f.lost.cancel();
+            }
+            // Nothing of the batch is acknowledged; what still comes is
+            // dropped the same way until the senders let go.
+            drop(records);
+            batch.clear();
+            while rx.recv().await.is_some() {}
+            break;
         }
         if let Err(e) = result {
             // One record the database refuses must not stop the others:
@@ -117,7 +154,7 @@ async fn run<A: Send + Sync>(
             error!(error = %e, "A batch holds a record the database refuses; writing it item by item.");
             for item in &batch {
                 let one: Vec<&Record> = item.records.iter().collect();
-                if let Err(e) = commit(&store, &one, &health).await {
+                if let Err(e) = commit(&store, &one, fence, &health).await {
                     error!(error = %e, records = ?item.records, "The database refuses this record; it is not stored.");
                 }
             }
@@ -133,11 +170,16 @@ async fn run<A: Send + Sync>(
 /// Writes until it succeeds: nothing is acknowledged before that, so the
 /// broker keeps every unstored message for us. Returns the error only when
 /// retrying cannot help (the data itself is refused).
-async fn commit(store: &Store, records: &[&Record], health: &Health) -> Result<(), StoreError> {
+async fn commit(
+    store: &Store,
+    records: &[&Record],
+    fence: Option<&Fence>,
+    health: &Health,
+) -> Result<(), StoreError> {
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        match store.write_refs(records).await {
+        match store.write_refs(records, fence).await {
             Ok(()) => {
                 if health.set_store_ok() {
                     info!("Store is writable again; acknowledgements resume.");
@@ -149,7 +191,7 @@ async fn commit(store: &Store, records: &[&Record], health: &Health) -> Result<(
                 );
                 return Ok(());
             }
-            Err(e) if e.is_permanent() => return Err(e),
+            Err(e) if e.is_permanent() || matches!(e, StoreError::Fenced { .. }) => return Err(e),
             Err(e) => {
                 if health.set_store_failed(&e.to_string()) {
                     error!(error = %e, "Store write failed; holding acknowledgements and retrying.");

@@ -1,0 +1,353 @@
+//! A set of halls run together: replayed from the log, each in its own hall
+//! task, fed by one broker session, written by one writer. Without
+//! `[cluster]` one such set holds every hall for the whole life of the
+//! process; with it, each partition is one, started when this instance takes
+//! the partition's lease and stopped when it hands the partition over or
+//! loses it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use crate::clock::Clock;
+use crate::cluster::Gate;
+use crate::config::Settings;
+use crate::domain::{HallId, HallSpec, PROFILE_DAYS};
+use crate::engine::{AfterCommit, AlertFrames, EngineContext, Registry, SummaryFrames};
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::mqtt::acks::AckQueue;
+use crate::mqtt::delivery::Delivery;
+use crate::mqtt::outgoing::MqttPublisher;
+use crate::mqtt::{client, ingest::Ingest, payload, topic};
+use crate::replay::{Before, Replay, Replayed, hall_replay_start};
+use crate::store::{DailyRow, Fence, Fencing, Record, Store, spawn_fenced_writer};
+
+/// What every running set of halls shares with the rest of the instance.
+#[derive(Clone)]
+pub struct Shared {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    pub registry: Registry,
+    pub alerts: AlertFrames,
+    pub summaries: SummaryFrames,
+    /// Where tickets' phone pages are.
+    pub page_base: String,
+}
+
+/// A partition's lease, as its set runs under it.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub fence: Fence,
+    pub gate: Arc<Gate>,
+}
+
+/// Which set this is: every hall of the configuration, or a partition.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    Everything,
+    Partition { name: String, lease: Lease },
+}
+
+impl Scope {
+    /// The name `/healthz` and the log know its broker session by.
+    fn name(&self) -> &str {
+        match self {
+            Scope::Everything => "",
+            Scope::Partition { name, .. } => name,
+        }
+    }
+
+    fn lease(&self) -> Option<&Lease> {
+        match self {
+            Scope::Everything => None,
+            Scope::Partition { lease, .. } => Some(lease),
+        }
+    }
+}
+
+/// The halls of a set, folded from the log and ready to run.
+pub struct Folded {
+    pub replayed: Replayed,
+    pub events: usize,
+}
+
+/// Reads and folds the log of `specs`: each hall is folded as soon as its
+/// log is read, and brought up to now. The figures of days that ended
+/// while nobody ran the hall are kept (under the lease, when there is one).
+pub async fn fold(
+    shared: &Shared,
+    specs: &[Arc<HallSpec>],
+    scope: &Scope,
+) -> anyhow::Result<Folded> {
+    let store = &shared.store;
+    let now = shared.clock.now();
+    let replay = Replay::start(now);
+    let mut events = 0;
+    for (i, spec) in specs.iter().enumerate() {
+        let start = hall_replay_start(spec, shared.settings.server.replay_days, now);
+        let log = store
+            .hall_log(spec.id.as_str(), start, DateTime::<Utc>::MAX_UTC)
+            .await
+            .context("Failed to read the event log for replay")?;
+        let arrivals = store
+            .tickets_issued(
+                spec.id.as_str(),
+                start - chrono::Duration::days(PROFILE_DAYS),
+                start,
+            )
+            .await
+            .context("Failed to read earlier days' arrivals for the forecast")?;
+        // Cases outlive the days replayed: the book as it stood, with the
+        // days' log applied over it (what it holds is kept).
+        let book = store
+            .case_book(spec.id.as_str())
+            .await
+            .context("Failed to read the case book")?;
+        let days = crate::figures::month_before(store, spec, start, now)
+            .await
+            .context("Failed to read the month's kept figures")?;
+        events += log.len();
+        replay.fold(i, spec.clone(), start, Before { arrivals, days }, book, log);
+    }
+    let replayed = tokio::task::spawn_blocking(move || replay.finish())
+        .await
+        .context("The replay failed")?;
+    if !replayed.days.is_empty() {
+        // Days that ended while the halls were not run, or before the
+        // figures were kept: keep them now (the same figures again are
+        // harmless: they replace themselves).
+        let rows: Vec<Record> = replayed
+            .days
+            .iter()
+            .map(|d| Record::Daily(DailyRow::of(d, now)))
+            .collect();
+        store
+            .write_refs(
+                &rows.iter().collect::<Vec<_>>(),
+                scope.lease().map(|l| &l.fence),
+            )
+            .await
+            .context("Failed to keep the figures of ended days")?;
+    }
+    Ok(Folded { replayed, events })
+}
+
+/// A running set of halls.
+pub struct Running {
+    scope: Scope,
+    halls: Vec<HallId>,
+    intake: CancellationToken,
+    stop: CancellationToken,
+    ingest: JoinHandle<()>,
+    outgoing: JoinHandle<()>,
+    hall_tasks: Vec<JoinHandle<()>>,
+    writer: JoinHandle<()>,
+    delivery: JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts the hall tasks of `folded`, its writer, and its broker
+    /// session. Nothing is taken from the broker before the halls run.
+    pub async fn start(shared: &Shared, folded: Folded, scope: Scope) -> anyhow::Result<Self> {
+        let settings = &shared.settings;
+        let halls: Vec<HallId> = folded
+            .replayed
+            .halls
+            .iter()
+            .map(|(h, _)| h.spec().id.clone())
+            .collect();
+        let (filters, client_id, only) = match &scope {
+            Scope::Everything => (
+                topic::subscriptions(&settings.mqtt.prefix).to_vec(),
+                settings.mqtt.client_id.clone(),
+                None,
+            ),
+            Scope::Partition { name, .. } => (
+                halls
+                    .iter()
+                    .flat_map(|h| topic::hall_subscriptions(&settings.mqtt.prefix, h))
+                    .collect(),
+                format!("{}-{name}", settings.mqtt.client_id),
+                Some(halls.clone()),
+            ),
+        };
+        let gate = scope.lease().map(|l| l.gate.clone());
+        let link = shared.health.link(scope.name());
+        let client::Connections {
+            ingest: (mqtt, eventloop),
+            outgoing: (outgoing, outgoing_loop),
+        } = client::connect(&settings.mqtt, &client_id)
+            .map_err(|e| anyhow!("configuration error: {e}"))?;
+        let acks = Arc::new(AckQueue::default());
+        let fencing = scope.lease().map(|l| Fencing {
+            fence: l.fence.clone(),
+            lost: l.gate.lost.clone(),
+        });
+        let (journal, committed, writer) = spawn_fenced_writer::<AfterCommit>(
+            shared.store.clone(),
+            shared.health.clone(),
+            shared.metrics.clone(),
+            fencing,
+        );
+        // Acknowledgements and replies leave once what they answer is stored.
+        let delivery = tokio::spawn(
+            Delivery {
+                prefix: settings.mqtt.prefix.clone(),
+                ingest: mqtt.clone(),
+                outgoing: outgoing.clone(),
+                acks: acks.clone(),
+            }
+            .run(committed),
+        );
+        let ctx = Arc::new(EngineContext {
+            pages: shared.registry.pages(),
+            alerts: shared.alerts.clone(),
+            summaries: shared.summaries.clone(),
+            journal: journal.clone(),
+            publisher: Some(Arc::new(MqttPublisher {
+                client: outgoing.clone(),
+                prefix: settings.mqtt.prefix.clone(),
+            })),
+            encode_reply: payload::reply_text,
+            page_base: shared.page_base.clone(),
+            clock: shared.clock.clone(),
+            metrics: shared.metrics.clone(),
+            notify: settings.notify.clone(),
+        });
+        let mut hall_tasks = Vec::new();
+        for (hall, pending) in folded.replayed.halls {
+            let chain = shared
+                .store
+                .audit_log(hall.spec().id.as_str())
+                .await
+                .context("Failed to read the audit chain")?;
+            let chain = crate::audit::Chain::resume(chain);
+            let (handle, task) = crate::engine::spawn_hall_on(hall, pending, chain, ctx.clone());
+            shared.registry.insert(handle);
+            hall_tasks.push(task);
+        }
+        drop(ctx);
+
+        let stop = CancellationToken::new();
+        let intake = CancellationToken::new();
+        let ingest = Ingest {
+            prefix: settings.mqtt.prefix.clone(),
+            broker: settings.mqtt.broker.clone(),
+            client: mqtt,
+            registry: Some(shared.registry.clone()),
+            writer: Some(journal),
+            filters,
+            link: link.clone(),
+            gate: gate.clone(),
+            metrics: shared.metrics.clone(),
+            clock: shared.clock.clone(),
+            acks,
+        };
+        let ingest = tokio::spawn(ingest.run(eventloop, intake.clone(), stop.clone()));
+        let outgoing = tokio::spawn(crate::mqtt::outgoing::run(
+            outgoing,
+            outgoing_loop,
+            settings.mqtt.broker.clone(),
+            crate::mqtt::outgoing::Session {
+                registry: Some(shared.registry.clone()),
+                halls: only,
+                link,
+                gate,
+            },
+            intake.clone(),
+            stop.clone(),
+        ));
+        Ok(Self {
+            scope,
+            halls,
+            intake,
+            stop,
+            ingest,
+            outgoing,
+            hall_tasks,
+            writer,
+            delivery,
+        })
+    }
+
+    /// The halls it runs.
+    pub fn halls(&self) -> &[HallId] {
+        &self.halls
+    }
+
+    /// Stops cleanly: no new messages (the broker keeps them for whoever
+    /// runs these halls next), every received one stored and acknowledged,
+    /// then the broker session closed.
+    pub async fn stop(mut self, registry: &Registry, health: &Health) {
+        self.intake.cancel();
+        for id in &self.halls {
+            registry.remove(id);
+        }
+        // The registry's handles were the last senders to the hall tasks,
+        // and the hall tasks (with ingest, which let go at intake's end)
+        // the last senders to the writer.
+        for task in std::mem::take(&mut self.hall_tasks) {
+            let _ = task.await;
+        }
+        // The connections are still up, so the last acks and replies go out.
+        let drained = tokio::time::timeout(Duration::from_secs(30), async {
+            let _ = (&mut self.writer).await;
+            let _ = (&mut self.delivery).await;
+        })
+        .await;
+        if drained.is_err() {
+            error!(
+                "The store writer and what follows its commits did not finish within 30 s; unstored or unacknowledged messages will be redelivered by the broker."
+            );
+        }
+        self.stop.cancel();
+        let _ = (&mut self.ingest).await;
+        let _ = (&mut self.outgoing).await;
+        health.drop_link(self.scope.name());
+    }
+
+    /// Drops everything at once after the partition was lost: nothing more
+    /// is stored or acknowledged, and the broker session is left as it is
+    /// for the new owner.
+    pub async fn abandon(mut self, registry: &Registry, health: &Health) {
+        if let Some(lease) = self.scope.lease() {
+            lease.gate.lost.cancel();
+        }
+        self.intake.cancel();
+        for id in &self.halls {
+            registry.remove(id);
+        }
+        let started = Instant::now();
+        let tasks = std::mem::take(&mut self.hall_tasks);
+        let done = tokio::time::timeout(Duration::from_secs(5), async {
+            for task in tasks {
+                let _ = task.await;
+            }
+            let _ = (&mut self.writer).await;
+            let _ = (&mut self.delivery).await;
+        })
+        .await;
+        if done.is_err() {
+            self.writer.abort();
+            self.delivery.abort();
+        }
+        self.stop.cancel();
+        let _ = (&mut self.ingest).await;
+        let _ = (&mut self.outgoing).await;
+        health.drop_link(self.scope.name());
+        info!(
+            partition = self.scope.name(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Stood down from a lost partition."
+        );
+    }
+}
