@@ -1,7 +1,8 @@
 //! Partitions shared by several instances: each is run by the one live
 //! instance that holds its lease in PostgreSQL.
 //!
-//! Every instance runs the same loop, every `renew_s`:
+//! Every instance renews each lease it holds every `renew_s`, and runs
+//! this loop four times a second:
 //!
 //! 1. renew the leases it holds; one found taken (or a write the store
 //!    fenced) means another instance runs the partition now: stand down at
@@ -31,6 +32,10 @@ pub use gate::Gate;
 use crate::config::cluster::{Cluster, Partition};
 use crate::partition::{Lease, Running, Scope, Shared, fold};
 use crate::store::Fence;
+
+/// How often an instance looks at the cluster: who is alive, which
+/// partitions are free.
+const LOOK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A partition this instance runs.
 struct Held {
@@ -111,7 +116,9 @@ impl Member {
         let store = self.shared.store.clone();
         let lease = self.cluster.lease;
         let mut held: BTreeMap<String, Held> = BTreeMap::new();
-        let mut tick = tokio::time::interval(self.cluster.renew);
+        // Looking for free partitions more often than leases are renewed
+        // takes a dead owner's partitions soon after its lease ends.
+        let mut tick = tokio::time::interval(self.cluster.renew.min(LOOK));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         info!(owner = %self.owner, partitions = self.cluster.partitions.len(), "Joining the cluster.");
         loop {
@@ -252,6 +259,7 @@ impl Member {
                 fence: Fence {
                     partition: p.name.clone(),
                     token,
+                    idle_ms: i64::try_from(self.cluster.lease.as_millis()).unwrap_or(i64::MAX),
                 },
                 gate,
             },

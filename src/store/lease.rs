@@ -111,6 +111,14 @@ impl Store {
             .bind(partition)
             .execute(pool)
             .await?;
+        // A take waits for a writer of the old owner to finish, at most a
+        // lease: the database ends that writer's transaction if it stands
+        // idle so long (see `Fence::idle_ms`).
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+            .bind((2 * ms(ttl)).to_string())
+            .execute(&mut *tx)
+            .await?;
         let token = sqlx::query_scalar(
             "UPDATE partition_leases SET owner = $2, token = token + 1, \
              expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond' \
@@ -120,8 +128,9 @@ impl Store {
         .bind(partition)
         .bind(owner)
         .bind(ms(ttl))
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(token)
     }
 

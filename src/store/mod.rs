@@ -61,6 +61,10 @@ pub enum StoreError {
 pub struct Fence {
     pub partition: String,
     pub token: i64,
+    /// The lease's length. A transaction under the lease that stands idle
+    /// this long (its instance frozen mid-write) is ended by the database,
+    /// so the lock it holds on the lease cannot keep a standby waiting.
+    pub idle_ms: i64,
 }
 
 /// One applied device message, as the event log keeps it.
@@ -301,7 +305,7 @@ const EVENT_ROWS: usize = 500;
 /// its placeholders, and in the cast (`$json`) that turns an event's JSON
 /// text into the column's type.
 macro_rules! write_records {
-    ($pool:expr, $records:expr, $fence:expr, $fence_sql:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {{
+    ($pool:expr, $records:expr, $fence:expr, $pg:expr, $fence_sql:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {{
         // A connection whose write failed is closed, never reused: after a
         // failed COMMIT (SQLite on a full disk, say) the database may still
         // hold the transaction open, and the next batch on that connection
@@ -314,6 +318,12 @@ macro_rules! write_records {
             // until this transaction ends: a write under a lease another
             // instance has taken since is refused as a whole.
             if let Some(f) = fence {
+                if $pg {
+                    sqlx::query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)")
+                        .bind(f.idle_ms.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let current: Option<i64> = sqlx::query_scalar($fence_sql)
                     .bind(&f.partition)
                     .fetch_optional(&mut *tx)
@@ -568,6 +578,7 @@ impl Store {
                 pool,
                 records,
                 fence,
+                false,
                 "SELECT token FROM partition_leases WHERE name = ?",
                 "",
                 EVENTS_INSERT,
@@ -596,6 +607,7 @@ impl Store {
                 pool,
                 records,
                 fence,
+                true,
                 "SELECT token FROM partition_leases WHERE name = $1 FOR SHARE",
                 "::jsonb",
                 EVENTS_INSERT,

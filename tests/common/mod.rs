@@ -15,6 +15,8 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+pub mod stream;
+
 /// True when the environment (CI) demands a dependency rather than a skip.
 pub fn required(var: &str) -> bool {
     std::env::var(var).is_ok_and(|v| v == "1" || v == "true")
