@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh machine may lack:
-# Mosquitto, Debian's Chromium (never a downloaded browser), CJK fonts for
+# Mosquitto and NATS (the failover test runs on both), Debian's Chromium (never a downloaded browser), CJK fonts for
 # legible screenshots, and the browser tests' npm packages. Idempotent:
 # it installs only what is missing.
 set -euo pipefail
@@ -12,6 +12,7 @@ sudo_if_needed() {
 
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
@@ -22,8 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# A system Mosquitto service is not needed: each test starts its own broker
-# on a free port.
+# A system Mosquitto or NATS service is not needed: each test starts its own
+# broker on a free port.
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "setup: installing the browser tests' npm packages"
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)

@@ -40,12 +40,14 @@ fn find_mosquitto() -> Option<PathBuf> {
     .find(|p| p.exists())
 }
 
-/// A Mosquitto the test started itself, on loopback, killed on drop.
+/// A Mosquitto (or NATS with its MQTT listener) the test started itself,
+/// on loopback, killed on drop.
 pub struct Broker {
     pub port: u16,
     child: Child,
     dir: tempfile::TempDir,
     bin: PathBuf,
+    conf: PathBuf,
 }
 
 impl Broker {
@@ -91,21 +93,67 @@ impl Broker {
             ),
         )
         .expect("write mosquitto.conf");
+        Self::run(bin, dir, conf, port)
+    }
+
+    fn run(bin: PathBuf, dir: tempfile::TempDir, conf: PathBuf, port: u16) -> Self {
         let child = Command::new(&bin)
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start mosquitto");
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
         let broker = Self {
             port,
             child,
             dir,
             bin,
+            conf,
         };
         broker.wait_listening();
         broker
+    }
+
+    /// NATS with JetStream and its MQTT listener, a clusterable broker of
+    /// another make than Mosquitto; None (and says so) when nats-server is
+    /// not installed and `HALLWATCH_REQUIRE_BROKER` is not set.
+    pub fn start_nats() -> Option<Self> {
+        let Some(bin) = [
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+            "/usr/local/bin/nats-server",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists()) else {
+            if required("HALLWATCH_REQUIRE_BROKER") {
+                panic!(
+                    "nats-server is not installed and HALLWATCH_REQUIRE_BROKER=1: run .ci/run or `apt-get install nats-server`"
+                );
+            }
+            eprintln!(
+                "SKIPPED: nats-server is not installed (set HALLWATCH_REQUIRE_BROKER=1 to make this an error)"
+            );
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (port, client) = (free_port(), free_port());
+        // NATS redelivers what a session did not acknowledge after
+        // `ack_wait` (default 30 s), also to the session's next owner: a
+        // few seconds, as for a hall's failover.
+        let conf = dir.path().join("nats.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen: \"127.0.0.1:{client}\"\nserver_name: hw_test_{port}\nlog_file: \"{}\"\n\
+                 jetstream {{ store_dir: \"{}\" }}\nmqtt {{ listen: \"127.0.0.1:{port}\", ack_wait: \"2s\" }}\n",
+                dir.path().join("nats.log").display(),
+                dir.path().join("js").display()
+            ),
+        )
+        .expect("write nats.conf");
+        Some(Self::run(bin, dir, conf, port))
     }
 
     fn wait_listening(&self) {
@@ -116,7 +164,7 @@ impl Broker {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("mosquitto did not start on port {port}");
+        panic!("{} did not start on port {port}", self.bin.display());
     }
 
     pub fn url(&self) -> String {
@@ -139,7 +187,7 @@ impl Broker {
         std::thread::sleep(down_for);
         self.child = Command::new(&self.bin)
             .arg("-c")
-            .arg(self.dir.path().join("mosquitto.conf"))
+            .arg(&self.conf)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
