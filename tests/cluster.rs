@@ -131,6 +131,69 @@ async fn the_same_failover_holds_on_the_mqtt_listener_of_nats() {
     failover(broker, "NATS", Order::PerTopic).await;
 }
 
+/// An instance stopped cleanly hands its partition over at once: the
+/// standby does not wait for the lease to expire, and a message sent while
+/// the partition changes hands is answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_hands_the_partition_over_without_waiting_for_the_lease() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut instances = Vec::new();
+    for i in 0..3 {
+        let port = free_port();
+        let config = write_cluster_config(dir.path(), i, port, &pg.url, &broker);
+        instances.push(ServerProcess::start(&config, port, None));
+    }
+    for s in &instances {
+        s.wait_healthy().await;
+    }
+    let store = Store::open(&pg.url).await.unwrap();
+    let (victim, token) = owner_of(&store, &instances, "p1", None).await;
+    let pid = instances[victim].pid();
+    let mut kiosk = Device::replies(broker.port, "handover").await;
+    let first = kiosk.request(KIOSK, json!({"service": "SB"})).await;
+    assert_eq!(first["ok"], true, "{first}");
+
+    let stopped_at = Instant::now();
+    assert!(instances[victim].terminate(), "a clean exit on SIGTERM");
+    let id = kiosk.next_id();
+    kiosk
+        .publish(KIOSK, json!({"id": id, "service": "SB"}).to_string())
+        .await;
+    let answer = kiosk
+        .expect_within(&reply_topic(KIOSK), Duration::from_secs(10), |v| {
+            v["request"] == id.as_str()
+        })
+        .await;
+    let took = stopped_at.elapsed();
+    assert_eq!(answer["ok"], true, "{answer}");
+    let (_, new_token) = owner_of(&store, &instances, "p1", Some(pid)).await;
+    assert!(new_token > token);
+    println!(
+        "cluster test: a clean stop handed p1 over; the next ticket was answered {:.2} s after SIGTERM",
+        took.as_secs_f64()
+    );
+    // Well within the 3 s lease: nobody waited for it to expire.
+    assert!(took < Duration::from_secs(2), "the hand-over took {took:?}");
+    // Both tickets once in the log.
+    let tickets = store
+        .events_since(chrono::DateTime::UNIX_EPOCH)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.hall == "h1")
+        .count();
+    assert_eq!(tickets, 2);
+    drop(instances);
+    store.close().await;
+    pg.drop_db().await;
+}
+
 /// The order in which a broker delivers one publisher's messages.
 #[derive(PartialEq)]
 enum Order {

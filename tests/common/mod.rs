@@ -1140,6 +1140,15 @@ impl ServerProcess {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, as an operator's stop: waits for the server to exit and
+    /// says whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().is_ok_and(|s| s.success())
+    }
+
     /// Kills the server and starts it again with the same configuration.
     pub fn restart(&mut self) {
         self.kill();
