@@ -17,13 +17,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::stream::{comparable, script, uninterrupted};
+use common::stream::{comparable, feed, script, uninterrupted};
 use common::*;
 use hallwatch::store::Store;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rumqttc::QoS;
 use serde_json::{Value, json};
+
+/// The tests here run one at a time: each runs three servers, and the
+/// failover target is a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// From the failure of an owner to the reply to a message sent just after
 /// it: the lease (3 s) runs out, a standby notices within a renewal (1 s),
@@ -136,6 +139,7 @@ async fn the_same_failover_holds_on_the_mqtt_listener_of_nats() {
 /// the partition changes hands is answered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_stop_hands_the_partition_over_without_waiting_for_the_lease() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let Some(broker) = Broker::start() else {
         return;
     };
@@ -162,13 +166,13 @@ async fn a_clean_stop_hands_the_partition_over_without_waiting_for_the_lease() {
     let stopped_at = Instant::now();
     assert!(instances[victim].terminate(), "a clean exit on SIGTERM");
     let id = kiosk.next_id();
-    kiosk
-        .publish(KIOSK, json!({"id": id, "service": "SB"}).to_string())
-        .await;
     let answer = kiosk
-        .expect_within(&reply_topic(KIOSK), Duration::from_secs(10), |v| {
-            v["request"] == id.as_str()
-        })
+        .ask_within(
+            KIOSK,
+            &id,
+            json!({"service": "SB"}),
+            Duration::from_secs(10),
+        )
         .await;
     let took = stopped_at.elapsed();
     assert_eq!(answer["ok"], true, "{answer}");
@@ -205,6 +209,7 @@ enum Order {
 }
 
 async fn failover(broker: Broker, make: &str, order: Order) {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let Some(pg) = PgDatabase::create().await else {
         return;
     };
@@ -244,32 +249,7 @@ async fn failover(broker: Broker, make: &str, order: Order) {
     .unwrap();
     let expected = uninterrupted(&script, &settings, &checkpoints);
 
-    // One device connection publishes the stream in order, paced, up to
-    // what the test has released.
-    let (release, mut released) = tokio::sync::watch::channel(0usize);
-    let publisher = Device::connect(broker.port, "stream", &[]).await;
-    let s = script.clone();
-    let feeding = tokio::spawn(async move {
-        let mut i = 0;
-        while i < s.len() {
-            while i >= *released.borrow_and_update() {
-                if released.changed().await.is_err() {
-                    return publisher;
-                }
-            }
-            let (t, p) = &s[i];
-            publisher
-                .client
-                .publish(t, QoS::AtLeastOnce, false, p.clone())
-                .await
-                .unwrap();
-            i += 1;
-            if i % 20 == 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-        publisher
-    });
+    let (release, feeding) = feed(broker.port, script.clone()).await;
     // A kiosk the hall does not know: its requests are refused, which
     // changes nothing of the hall, but each is answered by the owner.
     const PROBE: &str = "hallwatch/h1/kiosk/k9/request";
@@ -291,13 +271,13 @@ async fn failover(broker: Broker, make: &str, order: Order) {
             instances[victim].kill();
         }
         let id = format!("probe-{round}");
-        probe
-            .publish(PROBE, json!({"id": id, "service": "SB"}).to_string())
-            .await;
         let answer = probe
-            .expect_within(&reply_topic(PROBE), Duration::from_secs(20), |v| {
-                v["request"] == id.as_str()
-            })
+            .ask_within(
+                PROBE,
+                &id,
+                json!({"service": "SB"}),
+                Duration::from_secs(20),
+            )
             .await;
         let took = failed_at.elapsed();
         assert_eq!(answer["error"], "unknown_device", "{answer}");

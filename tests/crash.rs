@@ -11,12 +11,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::stream::{comparable, script, uninterrupted};
+use common::stream::{comparable, feed, script, uninterrupted};
 use common::*;
 use hallwatch::store::Store;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rumqttc::QoS;
 use serde_json::Value;
 
 /// How many times the server is killed: `HALLWATCH_CRASH_KILLS`, default 10.
@@ -63,32 +62,7 @@ async fn sigkill_at_random_points_loses_nothing_and_applies_nothing_twice() {
     let mut server = ServerProcess::start(&config, port, None);
     server.wait_healthy().await;
 
-    // One device connection publishes the stream in order, paced, up to
-    // what the test has released.
-    let (release, mut released) = tokio::sync::watch::channel(0usize);
-    let publisher = Device::connect(broker.port, "stream", &[]).await;
-    let s = script.clone();
-    let feeding = tokio::spawn(async move {
-        let mut i = 0;
-        while i < s.len() {
-            while i >= *released.borrow_and_update() {
-                if released.changed().await.is_err() {
-                    return publisher;
-                }
-            }
-            let (t, p) = &s[i];
-            publisher
-                .client
-                .publish(t, QoS::AtLeastOnce, false, p.clone())
-                .await
-                .unwrap();
-            i += 1;
-            if i % 20 == 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-        publisher
-    });
+    let (release, feeding) = feed(broker.port, script.clone()).await;
 
     let store = Store::open(&db).await.unwrap();
     let since = chrono::DateTime::UNIX_EPOCH;

@@ -844,6 +844,21 @@ impl Device {
         self.request_with_id(topic, body).await
     }
 
+    /// Sends `body` with the id `id` to `topic` and waits up to `wait` for
+    /// its reply.
+    pub async fn ask_within(
+        &mut self,
+        topic: &str,
+        id: &str,
+        mut body: Value,
+        wait: Duration,
+    ) -> Value {
+        body["id"] = Value::String(id.to_owned());
+        self.publish(topic, body.to_string()).await;
+        self.expect_within(&reply_topic(topic), wait, |v| v["request"] == id)
+            .await
+    }
+
     /// Sends a request as given (its `id` included) and waits for its reply.
     pub async fn request_with_id(&mut self, topic: &str, body: Value) -> Value {
         let id = body["id"].clone();

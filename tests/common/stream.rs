@@ -8,7 +8,12 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use super::{KIOSK, rater, t0, window};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::QoS;
+
+use super::{Device, KIOSK, rater, t0, window};
 
 /// A scripted stream of device messages: kiosks issuing tickets, windows
 /// working through them (with some commands out of order), rating pads.
@@ -115,4 +120,40 @@ pub fn comparable(snap: Value) -> Value {
         .map(|c| json!([c["ticket"], c["window"], c["recall"]]))
         .collect();
     json!({"windows": windows, "queues": queues, "calls": calls})
+}
+
+/// One device connection that publishes `script` in order, paced (about
+/// two messages a millisecond), up to the count the returned sender
+/// releases; the task hands the device back when the script is done.
+pub async fn feed(
+    broker_port: u16,
+    script: Arc<Vec<(String, Vec<u8>)>>,
+) -> (
+    tokio::sync::watch::Sender<usize>,
+    tokio::task::JoinHandle<Device>,
+) {
+    let (release, mut released) = tokio::sync::watch::channel(0usize);
+    let publisher = Device::connect(broker_port, "stream", &[]).await;
+    let feeding = tokio::spawn(async move {
+        let mut i = 0;
+        while i < script.len() {
+            while i >= *released.borrow_and_update() {
+                if released.changed().await.is_err() {
+                    return publisher;
+                }
+            }
+            let (t, p) = &script[i];
+            publisher
+                .client
+                .publish(t, QoS::AtLeastOnce, false, p.clone())
+                .await
+                .unwrap();
+            i += 1;
+            if i % 20 == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        publisher
+    });
+    (release, feeding)
 }
