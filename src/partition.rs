@@ -284,16 +284,24 @@ impl Running {
         &self.halls
     }
 
+    /// Takes its halls out of the registry and asks each hall task to stop
+    /// once it has handled what is queued. Screens, dashboards and consoles
+    /// still holding a hall's handle do not keep its task alive.
+    async fn stop_halls(&self, registry: &Registry) {
+        for id in &self.halls {
+            if let Some(hall) = registry.remove(id) {
+                hall.stop().await;
+            }
+        }
+    }
+
     /// Stops cleanly: no new messages (the broker keeps them for whoever
     /// runs these halls next), every received one stored and acknowledged,
     /// then the broker session closed.
     pub async fn stop(mut self, registry: &Registry, health: &Health) {
         self.intake.cancel();
-        for id in &self.halls {
-            registry.remove(id);
-        }
-        // The registry's handles were the last senders to the hall tasks,
-        // and the hall tasks (with ingest, which let go at intake's end)
+        self.stop_halls(registry).await;
+        // The hall tasks (with ingest, which let go at intake's end) were
         // the last senders to the writer.
         for task in std::mem::take(&mut self.hall_tasks) {
             let _ = task.await;
@@ -323,13 +331,10 @@ impl Running {
             lease.gate.lost.cancel();
         }
         self.intake.cancel();
-        for id in &self.halls {
-            registry.remove(id);
-        }
+        self.stop_halls(registry).await;
         let started = Instant::now();
-        let tasks = std::mem::take(&mut self.hall_tasks);
         let done = tokio::time::timeout(Duration::from_secs(5), async {
-            for task in tasks {
+            for task in &mut self.hall_tasks {
                 let _ = task.await;
             }
             let _ = (&mut self.writer).await;
@@ -337,6 +342,9 @@ impl Running {
         })
         .await;
         if done.is_err() {
+            for task in &self.hall_tasks {
+                task.abort();
+            }
             self.writer.abort();
             self.delivery.abort();
         }

@@ -198,6 +198,91 @@ async fn a_clean_stop_hands_the_partition_over_without_waiting_for_the_lease() {
     pg.drop_db().await;
 }
 
+/// An instance that joins gets its share: the instance running both
+/// partitions hands one over, even with a screen watching one of its halls
+/// (the screen is let go, to reconnect where the hall now runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_instance_gets_its_share_while_screens_watch() {
+    use futures_util::StreamExt;
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let start = |i: usize| {
+        let port = free_port();
+        let config = write_cluster_config(dir.path(), i, port, &pg.url, &broker);
+        ServerProcess::start(&config, port, None)
+    };
+    let mut instances = vec![start(0)];
+    instances[0].wait_healthy().await;
+    let store = Store::open(&pg.url).await.unwrap();
+    let alone = instances[0].pid();
+    eventually(30, async || {
+        let o = owners(&store).await;
+        (o.len() == 2 && o.values().all(|(pid, _)| *pid == alone)).then_some(())
+    })
+    .await;
+    // Screens on both halls of the one instance.
+    let mut screens = Vec::new();
+    for hall in ["h1", "h2"] {
+        let mut ws = ws_connect(instances[0].port, &format!("/ws/display/{hall}"))
+            .await
+            .unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+        assert!(matches!(first, Ok(Some(Ok(_)))), "{hall}: a snapshot first");
+        screens.push(ws);
+    }
+
+    instances.push(start(1));
+    instances[1].wait_healthy().await;
+    let joined = Instant::now();
+    let (moved, _) = eventually(30, async || {
+        let o = owners(&store).await;
+        if o.len() != 2 || o["p1"].0 == o["p2"].0 {
+            return None;
+        }
+        let moved = if o["p1"].0 == alone { "p2" } else { "p1" };
+        Some((moved, o[moved].1))
+    })
+    .await;
+    let took = joined.elapsed();
+    let hall = if moved == "p1" { "h1" } else { "h2" };
+    // The screen of the hall that moved is let go; the other stays.
+    let gone = tokio::time::timeout(Duration::from_secs(10), async {
+        let ws = &mut screens[usize::from(hall == "h2")];
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(m)) if m.is_close() => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "the screen of {hall} was let go");
+    // The lease is taken before the replay: the hall runs soon after.
+    let port = instances[1].port;
+    eventually(10, async || {
+        let (status, _) = http_get(port, &format!("/api/halls/{hall}/snapshot")).await;
+        (status == 200).then_some(())
+    })
+    .await;
+    let (status, _) = http_get(instances[0].port, &format!("/api/halls/{hall}/snapshot")).await;
+    assert_eq!(status, 404, "{hall} no longer runs on the first instance");
+    println!(
+        "cluster test: a second instance joined; {moved} was handed over to it {:.2} s later, \
+         its screen let go",
+        took.as_secs_f64()
+    );
+    drop(instances);
+    store.close().await;
+    pg.drop_db().await;
+}
+
 /// The order in which a broker delivers one publisher's messages.
 #[derive(PartialEq)]
 enum Order {

@@ -77,6 +77,9 @@ pub enum HallMsg {
     },
     /// Publish the retained window states again (the broker lost them).
     Republish,
+    /// Finish what is queued before this, then stop: this instance no
+    /// longer runs the hall. Screens still watching it are let go.
+    Stop,
     /// The hall's alerts for a supervisors' console.
     Alerts {
         reply: oneshot::Sender<Vec<AlertView>>,
@@ -156,6 +159,11 @@ pub struct HallHandle {
 }
 
 impl HallHandle {
+    /// Asks the hall task to stop once it has handled what is queued.
+    pub async fn stop(&self) {
+        let _ = self.tx.send(HallMsg::Stop).await;
+    }
+
     /// Hands a device message to the hall. If the hall has stopped, gives
     /// back the message's place in the acknowledgement line.
     pub async fn device(&self, input: Input, origin: Origin) -> Result<(), Option<Receipt>> {
@@ -350,12 +358,14 @@ impl Registry {
     /// Takes a hall out: its task stops once the last handle is let go.
     /// Its phone-page tokens go with it (the instance that runs it next
     /// indexes them again).
-    pub fn remove(&self, id: &HallId) {
-        self.halls.remove(id);
+    /// Returns its handle, if it was there.
+    pub fn remove(&self, id: &HallId) -> Option<HallHandle> {
+        let handle = self.halls.remove(id).map(|(_, h)| h);
         if let Ok(mut o) = self.order.write() {
             o.retain(|h| h != id);
         }
         self.pages.retain(|_, hall| hall != id);
+        handle
     }
 
     /// A hall's handle. The map guard is dropped before this returns, so no

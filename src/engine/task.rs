@@ -81,8 +81,8 @@ impl HallTask {
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
+                    Some(HallMsg::Stop) | None => break,
                     Some(msg) => self.handle(msg),
-                    None => break,
                 },
                 _ = tick.tick() => self.tick(),
             }
@@ -93,6 +93,8 @@ impl HallTask {
     fn handle(&mut self, msg: HallMsg) {
         let now = self.now();
         match msg {
+            // The run loop ends the task on it.
+            HallMsg::Stop => {}
             HallMsg::Device { input, origin } => self.handle_device(*input, origin),
             HallMsg::Display { reply } => {
                 let _ = reply.send(DisplaySub {
