@@ -146,6 +146,8 @@ pub struct Running {
     scope: Scope,
     halls: Vec<HallId>,
     intake: CancellationToken,
+    /// Cancelled by ingest once it takes no more messages.
+    taking_ended: CancellationToken,
     stop: CancellationToken,
     ingest: JoinHandle<()>,
     outgoing: JoinHandle<()>,
@@ -180,13 +182,23 @@ impl Running {
                 Some(halls.clone()),
             ),
         };
+        // Everything that can fail comes before anything is started.
+        let mut chains = Vec::new();
+        for hall in &halls {
+            let chain = shared
+                .store
+                .audit_log(hall.as_str())
+                .await
+                .context("Failed to read the audit chain")?;
+            chains.push(crate::audit::Chain::resume(chain));
+        }
         let gate = scope.lease().map(|l| l.gate.clone());
-        let link = shared.health.link(scope.name());
         let client::Connections {
             ingest: (mqtt, eventloop),
             outgoing: (outgoing, outgoing_loop),
         } = client::connect(&settings.mqtt, &client_id)
             .map_err(|e| anyhow!("configuration error: {e}"))?;
+        let link = shared.health.link(scope.name());
         let acks = Arc::new(AckQueue::default());
         let fencing = scope.lease().map(|l| Fencing {
             fence: l.fence.clone(),
@@ -224,13 +236,7 @@ impl Running {
             notify: settings.notify.clone(),
         });
         let mut hall_tasks = Vec::new();
-        for (hall, pending) in folded.replayed.halls {
-            let chain = shared
-                .store
-                .audit_log(hall.spec().id.as_str())
-                .await
-                .context("Failed to read the audit chain")?;
-            let chain = crate::audit::Chain::resume(chain);
+        for ((hall, pending), chain) in folded.replayed.halls.into_iter().zip(chains) {
             let (handle, task) = crate::engine::spawn_hall_on(hall, pending, chain, ctx.clone());
             shared.registry.insert(handle);
             hall_tasks.push(task);
@@ -239,6 +245,7 @@ impl Running {
 
         let stop = CancellationToken::new();
         let intake = CancellationToken::new();
+        let taking_ended = CancellationToken::new();
         let ingest = Ingest {
             prefix: settings.mqtt.prefix.clone(),
             broker: settings.mqtt.broker.clone(),
@@ -248,6 +255,7 @@ impl Running {
             filters,
             link: link.clone(),
             gate: gate.clone(),
+            taking_ended: taking_ended.clone(),
             metrics: shared.metrics.clone(),
             clock: shared.clock.clone(),
             acks,
@@ -270,6 +278,7 @@ impl Running {
             scope,
             halls,
             intake,
+            taking_ended,
             stop,
             ingest,
             outgoing,
@@ -288,6 +297,14 @@ impl Running {
     /// once it has handled what is queued. Screens, dashboards and consoles
     /// still holding a hall's handle do not keep its task alive.
     async fn stop_halls(&self, registry: &Registry) {
+        // A message ingest has read but not yet handed to its hall must
+        // still find the hall.
+        if tokio::time::timeout(Duration::from_secs(10), self.taking_ended.cancelled())
+            .await
+            .is_err()
+        {
+            error!("Ingest did not stop taking messages within 10 s; stopping the halls anyway.");
+        }
         for id in &self.halls {
             if let Some(hall) = registry.remove(id) {
                 hall.stop().await;

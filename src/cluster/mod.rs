@@ -160,14 +160,16 @@ impl Member {
                 self.hand_over(&name, h).await;
             }
         }
+        // Leaving first: the others' shares grow at once, so each partition
+        // released below is taken at their next look.
+        if let Err(e) = store.member_gone(&self.owner).await {
+            warn!(error = %e, "Could not say this instance is leaving the cluster; its share is freed when its entry expires.");
+        }
         let names: Vec<String> = held.keys().cloned().collect();
         for name in names {
             if let Some(h) = held.remove(&name) {
                 self.hand_over(&name, h).await;
             }
-        }
-        if let Err(e) = store.member_gone(&self.owner).await {
-            warn!(error = %e, "Could not say this instance has left the cluster; its share is freed when its entry expires.");
         }
         info!("Left the cluster.");
     }

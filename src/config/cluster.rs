@@ -14,7 +14,7 @@ use crate::domain::HallId;
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterSettings {
     /// Seconds a partition's lease lasts unless its owner renews it: the
-    /// longest a dead owner's halls wait for a standby (2 to 60). Default 3.
+    /// longest a dead owner's halls wait for a standby (3 to 60). Default 3.
     pub lease_s: u64,
     /// Seconds between renewals, at most a third of `lease_s` so that one
     /// slow renewal does not cost the lease. Default 1.
@@ -78,8 +78,8 @@ impl ClusterSettings {
                 "partitions need server.database_url on PostgreSQL: the instances share its log and its leases",
             ));
         }
-        if !(2..=60).contains(&self.lease_s) {
-            return Err(err("cluster.lease_s", "must be 2 to 60 seconds"));
+        if !(3..=60).contains(&self.lease_s) {
+            return Err(err("cluster.lease_s", "must be 3 to 60 seconds"));
         }
         if self.renew_s == 0 || self.renew_s * 3 > self.lease_s {
             return Err(err(

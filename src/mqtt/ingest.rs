@@ -38,6 +38,10 @@ pub struct Ingest {
     /// taken and no reconnection made once it is shut, and the loop ends at
     /// once, without a goodbye, when the partition is lost.
     pub gate: Option<Arc<Gate>>,
+    /// Cancelled once this loop takes no more messages (intake stopped, or
+    /// the loop ended): only then may the halls it feeds be taken away, or
+    /// a message already read would find no hall and be refused.
+    pub taking_ended: CancellationToken,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub acks: Arc<AckQueue>,
@@ -68,6 +72,8 @@ impl Ingest {
             .as_ref()
             .map(|g| g.lost.clone())
             .unwrap_or_default();
+        let mut connected = false;
+        let _taking = self.taking_ended.clone().drop_guard();
         loop {
             let event = tokio::select! {
                 biased;
@@ -83,12 +89,14 @@ impl Ingest {
                     info!("Intake stopped; draining.");
                     self.registry = None;
                     self.writer = None;
+                    self.taking_ended.cancel();
                     continue;
                 }
                 e = eventloop.poll() => e,
             };
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    connected = true;
                     backoff = Duration::from_millis(100);
                     last_error = None;
                     self.acks.reset();
@@ -120,14 +128,32 @@ impl Ingest {
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    // After intake stops, or once the lease may be lost,
-                    // leave it for the broker to redeliver.
-                    if self.registry.is_some() && self.gate.as_ref().is_none_or(|g| g.open()) {
+                    if let Some(gate) = self.gate.clone().filter(|g| !g.open()) {
+                        // The lease may be lost: take nothing. The broker
+                        // resends what a session left unacknowledged only
+                        // on a new connection, so leave this one, and come
+                        // back once the lease is renewed (or stop, when it
+                        // was taken).
+                        warn!(
+                            "The partition's lease is not surely held; leaving its broker session until it is."
+                        );
+                        eventloop.clean();
+                        eventloop
+                            .state
+                            .events
+                            .retain(|ev| !matches!(ev, Event::Incoming(Packet::Publish(_))));
+                        connected = false;
+                        self.link.set_mqtt(false);
+                        gate.wait_open(&stop).await;
+                    } else if self.registry.is_some() {
                         self.handle(p).await;
                     }
+                    // After intake stops, it is left for the broker to
+                    // redeliver.
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    connected = false;
                     // Said once per distinct reason, also when the broker
                     // was never reached, so a wrong address or a refused
                     // login shows in the log without flooding it.
@@ -156,8 +182,10 @@ impl Ingest {
                 }
             }
         }
-        // Say goodbye so the broker keeps the session without a last-will fuss.
-        if self.client.try_disconnect().is_ok() {
+        // Say goodbye so the broker keeps the session without a last-will
+        // fuss; not when disconnected, as polling would connect again
+        // (under a partition's client id, perhaps its new owner's).
+        if connected && self.client.try_disconnect().is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
                 while let Ok(ev) = eventloop.poll().await {
                     if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {

@@ -136,32 +136,44 @@ async fn run<A: Send + Sync>(
                 .store_commit
                 .observe(started.elapsed().as_secs_f64());
         }
-        if let Err(e @ StoreError::Fenced { .. }) = &result {
-            error!(error = %e, "Another instance owns this partition now; storing nothing more.");
-            if let Some(f) = &fencing {
-                f.lost.cancel();
-            }
-            // Nothing of the batch is acknowledged; what still comes is
-            // dropped the same way until the senders let go.
-            drop(records);
-            batch.clear();
-            while rx.recv().await.is_some() {}
-            break;
-        }
-        if let Err(e) = result {
+        // How many items of the batch were dealt with (stored, or refused
+        // for good) before the partition was found fenced, if it was.
+        let mut fenced_at = matches!(result, Err(StoreError::Fenced { .. })).then_some(0);
+        if let Err(e) = &result
+            && fenced_at.is_none()
+        {
             // One record the database refuses must not stop the others:
             // write item by item and set the refused ones aside, loudly.
             error!(error = %e, "A batch holds a record the database refuses; writing it item by item.");
-            for item in &batch {
+            for (n, item) in batch.iter().enumerate() {
                 let one: Vec<&Record> = item.records.iter().collect();
-                if let Err(e) = commit(&store, &one, fence, &health).await {
-                    error!(error = %e, records = ?item.records, "The database refuses this record; it is not stored.");
+                match commit(&store, &one, fence, &health).await {
+                    Ok(()) => {}
+                    Err(StoreError::Fenced { .. }) => {
+                        fenced_at = Some(n);
+                        break;
+                    }
+                    Err(e) => {
+                        error!(error = %e, records = ?item.records, "The database refuses this record; it is not stored.");
+                    }
                 }
             }
         }
+        drop(records);
         // Nobody listening (a store without a broker) is no error.
-        for after in batch.drain(..).filter_map(|i| i.after) {
+        let done = fenced_at.unwrap_or(batch.len());
+        for after in batch.drain(..).take(done).filter_map(|i| i.after) {
             let _ = committed.send(after);
+        }
+        if fenced_at.is_some() {
+            error!("Another instance owns this partition now; storing nothing more.");
+            if let Some(f) = &fencing {
+                f.lost.cancel();
+            }
+            // Nothing more is acknowledged; what still comes is dropped the
+            // same way until the senders let go.
+            while rx.recv().await.is_some() {}
+            break;
         }
     }
     info!("Store writer drained and stopped.");
