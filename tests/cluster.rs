@@ -226,6 +226,90 @@ async fn a_clean_stop_hands_the_partition_over_without_waiting_for_the_lease() {
     pg.drop_db().await;
 }
 
+/// PostgreSQL out of reach for longer than a lease, with nobody to take
+/// it: the partition's gate shuts, its session leaves the broker, and when
+/// the database is back the renewal reopens the gate, the session returns
+/// and the broker redelivers what waited. Every ticket sent during the
+/// outage is answered once, and stored once under the same token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_longer_than_the_lease_loses_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let mut proxy = Proxy::start(pg.host_port()).await;
+    let db = pg.url_via("127.0.0.1", proxy.port);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_cluster_config(dir.path(), 0, port, &db, &broker);
+    let server = ServerProcess::start(&config, port, Some(&dir.path().join("log")));
+    server.wait_healthy().await;
+    let store = Store::open(&pg.url).await.unwrap();
+    let (_, token) = owner_of(&store, std::slice::from_ref(&server), "p1", None).await;
+    let mut kiosk = Device::replies(broker.port, "outage").await;
+    let first = kiosk.request(KIOSK, json!({"service": "SB"})).await;
+    assert_eq!(first["ok"], true, "{first}");
+
+    proxy.down();
+    // Some tickets at once, some after the lease ran out unrenewed.
+    let mut ids = Vec::new();
+    for round in 0..2 {
+        for _ in 0..5 {
+            let id = kiosk.next_id();
+            kiosk
+                .publish(KIOSK, json!({"id": id, "service": "SB"}).to_string())
+                .await;
+            ids.push(id);
+        }
+        if round == 0 {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    }
+    eventually(10, async || {
+        server
+            .log_text()
+            .contains("leaving its broker session until it is")
+            .then_some(())
+    })
+    .await;
+    proxy.up().await;
+    let back = Instant::now();
+    for id in &ids {
+        let answer = kiosk
+            .expect_within(&reply_topic(KIOSK), Duration::from_secs(20), |v| {
+                v["request"] == id.as_str()
+            })
+            .await;
+        assert_eq!(answer["ok"], true, "{answer}");
+    }
+    println!(
+        "cluster test: PostgreSQL cut for over a lease; the session left the broker and came \
+         back; all {} tickets answered once, the last {:.2} s after the database returned",
+        ids.len(),
+        back.elapsed().as_secs_f64()
+    );
+    let logged: Vec<(String, Option<i64>)> = store
+        .events_since(chrono::DateTime::UNIX_EPOCH)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.hall == "h1")
+        .filter_map(|e| e.input_json()["id"].as_str().map(str::to_owned))
+        .zip(store.event_fences(&["h1"]).await.unwrap())
+        .collect();
+    assert_eq!(logged.len(), ids.len() + 1, "each ticket once: {logged:?}");
+    assert!(
+        logged.iter().all(|(_, fence)| *fence == Some(token)),
+        "nobody else took the lease: {logged:?}"
+    );
+    drop(server);
+    store.close().await;
+    pg.drop_db().await;
+}
+
 /// An instance that joins gets its share: the instance running both
 /// partitions hands one over, even with a screen watching one of its halls
 /// (the screen is let go, to reconnect where the hall now runs).

@@ -15,8 +15,6 @@ use common::*;
 use hallwatch::store::Store;
 use serde_json::{Value, json};
 use sqlx::Connection;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::task::JoinHandle;
 
 const REPLY: &str = "hallwatch/h1/kiosk/k1/reply";
 
@@ -143,57 +141,6 @@ impl Drop for TmpMount {
             .arg("-l")
             .arg(self.dir.path())
             .status();
-    }
-}
-
-/// A TCP proxy in front of the database server that the test can cut.
-struct Proxy {
-    port: u16,
-    upstream: (String, u16),
-    task: Option<JoinHandle<()>>,
-}
-
-impl Proxy {
-    async fn start(upstream: (String, u16)) -> Self {
-        let mut p = Self {
-            port: free_port(),
-            upstream,
-            task: None,
-        };
-        p.up().await;
-        p
-    }
-
-    /// Accepts connections again and relays them to the server.
-    async fn up(&mut self) {
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.set_reuseaddr(true).expect("reuseaddr");
-        socket
-            .bind(([127, 0, 0, 1], self.port).into())
-            .expect("bind the proxy port again");
-        let listener: TcpListener = socket.listen(128).expect("listen");
-        let upstream = self.upstream.clone();
-        self.task = Some(tokio::spawn(async move {
-            // Dropping the set (when this task is aborted) cuts every relay.
-            let mut relays = tokio::task::JoinSet::new();
-            while let Ok((mut client, _)) = listener.accept().await {
-                let upstream = upstream.clone();
-                relays.spawn(async move {
-                    if let Ok(mut server) =
-                        TcpStream::connect((upstream.0.as_str(), upstream.1)).await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-            }
-        }));
-    }
-
-    /// Refuses new connections and cuts the open ones.
-    fn down(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
 

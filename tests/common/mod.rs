@@ -1310,3 +1310,54 @@ fn server_schema(topic: &str) -> Option<&'static str> {
         _ => None,
     }
 }
+
+/// A TCP proxy in front of a server (the database) that a test can cut.
+pub struct Proxy {
+    pub port: u16,
+    upstream: (String, u16),
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: (String, u16)) -> Self {
+        let mut p = Self {
+            port: free_port(),
+            upstream,
+            task: None,
+        };
+        p.up().await;
+        p
+    }
+
+    /// Accepts connections again and relays them to the server.
+    pub async fn up(&mut self) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_reuseaddr(true).expect("reuseaddr");
+        socket
+            .bind(([127, 0, 0, 1], self.port).into())
+            .expect("bind the proxy port again");
+        let listener: tokio::net::TcpListener = socket.listen(128).expect("listen");
+        let upstream = self.upstream.clone();
+        self.task = Some(tokio::spawn(async move {
+            // Dropping the set (when this task is aborted) cuts every relay.
+            let mut relays = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                relays.spawn(async move {
+                    if let Ok(mut server) =
+                        tokio::net::TcpStream::connect((upstream.0.as_str(), upstream.1)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Refuses new connections and cuts the open ones.
+    pub fn down(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
