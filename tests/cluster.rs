@@ -140,11 +140,7 @@ async fn the_same_failover_holds_on_the_mqtt_listener_of_nats() {
 /// the partition changes hands is answered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_stop_hands_the_partition_over_without_waiting_for_the_lease() {
-    let _alone = ONE_AT_A_TIME.lock().await;
-    let Some(broker) = Broker::start() else {
-        return;
-    };
-    let Some(pg) = PgDatabase::create().await else {
+    let Some((_alone, broker, pg)) = engines().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -209,14 +205,7 @@ async fn a_clean_stop_hands_the_partition_over_without_waiting_for_the_lease() {
     // Well within the 3 s lease: nobody waited for it to expire.
     assert!(last < Duration::from_secs(2), "the hand-over took {last:?}");
     // Every ticket once in the log.
-    let mut logged: Vec<String> = store
-        .events_since(chrono::DateTime::UNIX_EPOCH)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|e| e.hall == "h1")
-        .filter_map(|e| e.input_json()["id"].as_str().map(str::to_owned))
-        .collect();
+    let mut logged = ids_of_h1(&store).await;
     assert_eq!(logged.len(), DURING + 1, "{logged:?}");
     logged.sort();
     logged.dedup();
@@ -233,11 +222,7 @@ async fn a_clean_stop_hands_the_partition_over_without_waiting_for_the_lease() {
 /// outage is answered once, and stored once under the same token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_longer_than_the_lease_loses_nothing() {
-    let _alone = ONE_AT_A_TIME.lock().await;
-    let Some(broker) = Broker::start() else {
-        return;
-    };
-    let Some(pg) = PgDatabase::create().await else {
+    let Some((_alone, broker, pg)) = engines().await else {
         return;
     };
     let mut proxy = Proxy::start(pg.host_port()).await;
@@ -291,13 +276,9 @@ async fn a_database_outage_longer_than_the_lease_loses_nothing() {
         ids.len(),
         back.elapsed().as_secs_f64()
     );
-    let logged: Vec<(String, Option<i64>)> = store
-        .events_since(chrono::DateTime::UNIX_EPOCH)
+    let logged: Vec<(String, Option<i64>)> = ids_of_h1(&store)
         .await
-        .unwrap()
-        .iter()
-        .filter(|e| e.hall == "h1")
-        .filter_map(|e| e.input_json()["id"].as_str().map(str::to_owned))
+        .into_iter()
         .zip(store.event_fences(&["h1"]).await.unwrap())
         .collect();
     assert_eq!(logged.len(), ids.len() + 1, "each ticket once: {logged:?}");
@@ -316,11 +297,7 @@ async fn a_database_outage_longer_than_the_lease_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joining_instance_gets_its_share_while_screens_watch() {
     use futures_util::StreamExt;
-    let _alone = ONE_AT_A_TIME.lock().await;
-    let Some(broker) = Broker::start() else {
-        return;
-    };
-    let Some(pg) = PgDatabase::create().await else {
+    let Some((_alone, broker, pg)) = engines().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -393,6 +370,26 @@ async fn a_joining_instance_gets_its_share_while_screens_watch() {
     drop(instances);
     store.close().await;
     pg.drop_db().await;
+}
+
+/// A test's turn, its own Mosquitto and its own PostgreSQL database.
+async fn engines() -> Option<(tokio::sync::MutexGuard<'static, ()>, Broker, PgDatabase)> {
+    let turn = ONE_AT_A_TIME.lock().await;
+    let broker = Broker::start()?;
+    let pg = PgDatabase::create().await?;
+    Some((turn, broker, pg))
+}
+
+/// The ids of every stored event of hall h1, in log order.
+async fn ids_of_h1(store: &Store) -> Vec<String> {
+    store
+        .events_since(chrono::DateTime::UNIX_EPOCH)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.hall == "h1")
+        .filter_map(|e| e.input_json()["id"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// The order in which a broker delivers one publisher's messages.
@@ -590,19 +587,10 @@ async fn failover(broker: Broker, make: &str, order: Order) {
 /// The ids of the script's messages in the log of h1 (not the probes'),
 /// in log order.
 async fn stream_events(store: &Store) -> Vec<String> {
-    store
-        .events_since(chrono::DateTime::UNIX_EPOCH)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|e| e.hall == "h1")
-        .filter_map(|e| {
-            let id = e.input_json()["id"].as_str()?.to_owned();
-            (!id.starts_with("probe-")).then_some(id)
-        })
-        .collect()
+    let mut ids = ids_of_h1(store).await;
+    ids.retain(|id| !id.starts_with("probe-"));
+    ids
 }
-
 /// The hall after the script's first `upto` messages applied in the order
 /// the log holds them.
 async fn in_log_order(
