@@ -15,9 +15,9 @@ use serde::Deserialize;
 
 use crate::domain::{
     AttendanceLimits, BenchmarkUnit, DaySet, Department, DeviceId, DutyPeriod, HallCalendar,
-    HallId, HallLevel, HallSpec, Kind, NationalCalendar, OfficeHours, ServiceCode, ServiceSpec,
-    Setting, Span, StaffId, StaffMember, Thresholds, WindowId, WindowKind, WindowSpec, duty_hours,
-    union_hours,
+    HallId, HallLevel, HallSpec, Kind, NationalCalendar, OfficeHours, RegionLevel, ServiceCode,
+    ServiceSpec, Setting, Span, StaffId, StaffMember, Thresholds, WindowId, WindowKind, WindowSpec,
+    duty_hours, union_hours,
 };
 
 /// A configuration problem: which field, and why.
@@ -82,6 +82,52 @@ pub struct RawSettings {
     /// `[cluster]`: partitions of halls shared by several instances.
     #[serde(default)]
     pub cluster: cluster::ClusterSettings,
+}
+
+/// A level of `[[halls]] region` as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegionLevel {
+    pub code: String,
+    pub name: String,
+}
+
+/// A hall's region path: up to five levels, each code digits (at most 12,
+/// as 行政区划代码 with their village part) extending its parent's, each
+/// with a name.
+fn region_path(levels: &[RawRegionLevel], at: &str) -> Result<Vec<RegionLevel>, ConfigError> {
+    if levels.len() > 5 {
+        return Err(err(
+            format!("{at}.region"),
+            "at most five levels: 省 / 市 / 县区 / 乡镇街道 / 村社区",
+        ));
+    }
+    let mut path: Vec<RegionLevel> = Vec::new();
+    for (i, l) in levels.iter().enumerate() {
+        let field = format!("{at}.region[{i}]");
+        if l.code.is_empty() || l.code.len() > 12 || !l.code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err(format!("{field}.code"), "must be 1 to 12 digits"));
+        }
+        if let Some(parent) = path.last()
+            && !(l.code.len() > parent.code.len() && l.code.starts_with(&parent.code))
+        {
+            return Err(err(
+                format!("{field}.code"),
+                format!(
+                    "{:?} must extend its parent's code {:?}",
+                    l.code, parent.code
+                ),
+            ));
+        }
+        if l.name.trim().is_empty() {
+            return Err(err(format!("{field}.name"), "must not be empty"));
+        }
+        path.push(RegionLevel {
+            code: l.code.clone(),
+            name: l.name.trim().to_owned(),
+        });
+    }
+    Ok(path)
 }
 
 /// `[cases]`: when cards are issued, how long each follow-up step may
@@ -549,6 +595,12 @@ pub struct RawHall {
     pub name: String,
     /// `province`, `city`, `county`, `township` or `village`.
     pub level: HallLevel,
+    /// Where the hall is in the administrative divisions, from the
+    /// province down: `[{ code = "33", name = "浙江省" }, { code = "3301",
+    /// name = "杭州市" }, …]`. Each code extends its parent's, up to five
+    /// levels (省 / 市 / 县区 / 乡镇街道 / 村社区).
+    #[serde(default)]
+    pub region: Vec<RawRegionLevel>,
     /// IANA time zone; default from `[defaults]`.
     pub timezone: Option<String>,
     /// Refuse tickets outside office hours with `hall_closed`. Default false.
@@ -1159,6 +1211,7 @@ impl RawHall {
             id: hall_id,
             name: self.name,
             level: self.level,
+            region: region_path(&self.region, at)?,
             tz,
             hours,
             refuse_outside_hours: self.refuse_outside_hours,

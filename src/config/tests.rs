@@ -1401,3 +1401,52 @@ fn every_bad_cluster_setting_names_its_field() {
     assert_eq!(e.field, "cluster.partitions");
     assert!(e.reason.contains("jl-town"), "{e:?}");
 }
+
+#[test]
+fn a_halls_region_path_runs_from_the_province_down() {
+    let s = example();
+    let town = hall(&s, "jl-town");
+    let codes: Vec<_> = town.region.iter().map(|l| l.code.as_str()).collect();
+    assert_eq!(codes, ["99", "9901", "990101", "990101001"]);
+    assert_eq!(town.region[3].name, "城关镇");
+    // Without one, a hall has an empty path.
+    assert!(
+        Settings::parse(&with_top("")).unwrap().halls[0]
+            .region
+            .is_empty()
+    );
+    let with = |region: &str| {
+        hall_with(
+            "level = \"county\"",
+            &format!("level = \"county\"\nregion = {region}"),
+        )
+    };
+    assert_refused(
+        &with(r#"[{ code = "33", name = "浙江省" }, { code = "3401", name = "合肥市" }]"#),
+        "halls[h1].region[1].code",
+        "extend its parent",
+    );
+    assert_refused(
+        &with(r#"[{ code = "33", name = "浙江省" }, { code = "33", name = "又是浙江" }]"#),
+        "halls[h1].region[1].code",
+        "extend its parent",
+    );
+    assert_refused(
+        &with(r#"[{ code = "3a", name = "x" }]"#),
+        "halls[h1].region[0].code",
+        "digits",
+    );
+    assert_refused(
+        &with(r#"[{ code = "33", name = " " }]"#),
+        "halls[h1].region[0].name",
+        "empty",
+    );
+    assert_refused(
+        &with(
+            r#"[{ code = "1", name = "a" }, { code = "12", name = "b" }, { code = "123", name = "c" },
+               { code = "1234", name = "d" }, { code = "12345", name = "e" }, { code = "123456", name = "f" }]"#,
+        ),
+        "halls[h1].region",
+        "five levels",
+    );
+}

@@ -74,8 +74,8 @@ pub use phone::{PageWindow, TicketPage};
 pub use queue::{QueueKey, Queues};
 pub use rules::{Def, Kind, Param, Rule, Setting, Thresholds};
 pub use spec::{
-    BenchmarkUnit, DeviceKind, HallLevel, HallSpec, OfficeHours, ServiceSpec, Span, WindowKind,
-    WindowSpec,
+    BenchmarkUnit, DeviceKind, HallLevel, HallSpec, OfficeHours, RegionLevel, ServiceSpec, Span,
+    WindowKind, WindowSpec,
 };
 pub use stats::{AlertCount, AlertFigures, DayFigures, Figures, HourFigures};
 pub use view::{

@@ -9,6 +9,14 @@ use chrono_tz::Tz;
 
 use super::ids::{DeviceId, HallId, ServiceCode, WindowId};
 
+/// One level of a hall's region path: a division's code (行政区划代码,
+/// e.g. `330000` or `33`) and its name (浙江省).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema, utoipa::ToSchema)]
+pub struct RegionLevel {
+    pub code: String,
+    pub name: String,
+}
+
 code_enum! {
 /// The level of a hall in the four-level service system (四级政务服务体系):
 /// `province` 省级, `city` 市级, `county` 县级, `township` 乡镇（街道）,
@@ -266,6 +274,9 @@ pub struct HallSpec {
     pub id: HallId,
     pub name: String,
     pub level: HallLevel,
+    /// Where the hall is in the administrative divisions (行政区划), from
+    /// the province down: empty when not configured.
+    pub region: Vec<RegionLevel>,
     pub tz: Tz,
     pub hours: OfficeHours,
     /// Refuse tickets outside office hours with `hall_closed`.

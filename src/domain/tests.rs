@@ -73,6 +73,7 @@ pub(crate) fn spec() -> HallSpec {
         id: HallId::parse("h").unwrap(),
         name: "测试大厅".into(),
         level: HallLevel::County,
+        region: Vec::new(),
         tz: chrono_tz::Asia::Shanghai,
         hours: OfficeHours::weekdays(&["09:00-12:00", "13:30-17:30"]),
         refuse_outside_hours: false,
@@ -1042,4 +1043,28 @@ fn a_stored_finish_without_items_reads_one_and_one_is_not_written() {
         }
     );
     assert_eq!(serde_json::to_string(&input).unwrap(), old);
+}
+
+#[test]
+fn the_summary_carries_the_halls_region_path() {
+    let mut s = spec();
+    s.region = vec![
+        super::RegionLevel {
+            code: "33".into(),
+            name: "浙江省".into(),
+        },
+        super::RegionLevel {
+            code: "3301".into(),
+            name: "杭州市".into(),
+        },
+    ];
+    let hall = Hall::new(Arc::new(s), at(0));
+    let summary = hall.summary(at(0));
+    assert_eq!(summary.region.len(), 2);
+    assert_eq!(summary.region[1].name, "杭州市");
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["region"][0]["code"], "33");
+    // Without a configured path, an empty one.
+    let plain = Hall::new(Arc::new(spec()), at(0));
+    assert!(plain.summary(at(0)).region.is_empty());
 }

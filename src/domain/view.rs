@@ -129,6 +129,10 @@ pub struct SummaryView {
     pub hall: HallId,
     /// The hall's display name.
     pub name: String,
+    /// Where the hall is in the administrative divisions, from the
+    /// province down (省 / 市 / 县区 / 乡镇街道 / 村社区); empty when the
+    /// configuration gives none.
+    pub region: Vec<super::spec::RegionLevel>,
     /// The hall's current local day.
     pub date: NaiveDate,
     /// When the figures were taken.
@@ -457,6 +461,7 @@ impl Hall {
             advice: self.staffing_advice(now).advice,
             hall: self.spec.id.clone(),
             name: self.spec.name.clone(),
+            region: self.spec.region.clone(),
             date: self.day,
             at: self.local_time(now),
             waiting: (0..self.spec.services.len())
