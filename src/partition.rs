@@ -288,11 +288,6 @@ impl Running {
         })
     }
 
-    /// The halls it runs.
-    pub fn halls(&self) -> &[HallId] {
-        &self.halls
-    }
-
     /// Takes its halls out of the registry and asks each hall task to stop
     /// once it has handled what is queued. Screens, dashboards and consoles
     /// still holding a hall's handle do not keep its task alive.
@@ -334,6 +329,11 @@ impl Running {
                 "The store writer and what follows its commits did not finish within 30 s; unstored or unacknowledged messages will be redelivered by the broker."
             );
         }
+        self.close_session(health).await;
+    }
+
+    /// Ends both broker connections' loops and forgets the session's link.
+    async fn close_session(&mut self, health: &Health) {
         self.stop.cancel();
         let _ = (&mut self.ingest).await;
         let _ = (&mut self.outgoing).await;
@@ -365,10 +365,7 @@ impl Running {
             self.writer.abort();
             self.delivery.abort();
         }
-        self.stop.cancel();
-        let _ = (&mut self.ingest).await;
-        let _ = (&mut self.outgoing).await;
-        health.drop_link(self.scope.name());
+        self.close_session(health).await;
         info!(
             partition = self.scope.name(),
             elapsed_ms = started.elapsed().as_millis() as u64,

@@ -250,7 +250,14 @@ async fn a_database_outage_longer_than_the_lease_loses_nothing() {
             ids.push(id);
         }
         if round == 0 {
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            // Until the lease has run out on PostgreSQL's own clock (read
+            // here directly, not through the cut proxy): the instance's
+            // gate, set from its last renewal, is shut by then. That clock
+            // is the database's, so no test clock can move it.
+            eventually(10, async || {
+                (!owners(&store).await.contains_key("p1")).then_some(())
+            })
+            .await;
         }
     }
     eventually(10, async || {
