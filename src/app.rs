@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::clock::Clock;
-use crate::cluster::{Member, owner_name};
+use crate::cluster::{Directory, Member, owner_name};
 use crate::config::Settings;
 use crate::engine::Registry;
 use crate::health::Health;
@@ -76,7 +76,8 @@ impl Application {
                 settings.server.listen
             )
         })?;
-        let port = listener.local_addr()?.port();
+        let listener_addr = listener.local_addr()?;
+        let port = listener_addr.port();
         let page_base = settings
             .phone
             .page_base(listener.local_addr()?, tls.is_some());
@@ -93,6 +94,7 @@ impl Application {
             summaries: summaries.clone(),
             page_base,
         };
+        let mut directory = None;
         let halls = match &settings.cluster {
             // One instance runs every hall: replayed before anything is
             // taken from the broker or served.
@@ -114,11 +116,17 @@ impl Application {
             }
             // Partitions come and go with their leases.
             Some(cluster) => {
+                let me = cluster
+                    .advertise
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", listener_addr));
                 let member = Member {
                     shared: shared.clone(),
                     cluster: cluster.clone(),
                     owner: owner_name(std::env::var("HALLWATCH_INSTANCE").ok().as_deref()),
+                    directory: Arc::new(Directory::new(me, &cluster.partitions)),
                 };
+                directory = Some(member.directory.clone());
                 let leave = CancellationToken::new();
                 Halls::Cluster(leave.clone(), tokio::spawn(member.run(leave)))
             }
@@ -146,6 +154,7 @@ impl Application {
             clock,
             auth,
             near_ahead: settings.phone.near_ahead,
+            directory,
         };
         let public = match settings.phone.listen {
             Some(addr) => {
@@ -158,6 +167,7 @@ impl Application {
                     // stays on the intranet's listener.
                     actix_web::App::new()
                         .app_data(actix_web::web::Data::new(state.clone()))
+                        .wrap(actix_web::middleware::from_fn(http::forward))
                         .wrap(actix_web::middleware::from_fn(http::api_guard))
                         .wrap(actix_web::middleware::Compress::default())
                         .wrap(http::security_headers())
@@ -184,6 +194,7 @@ impl Application {
             // own 429s included, gets the security headers.
             actix_web::App::new()
                 .app_data(actix_web::web::Data::new(state.clone()))
+                .wrap(actix_web::middleware::from_fn(http::forward))
                 .wrap(actix_web::middleware::from_fn(http::api_guard))
                 .wrap(actix_web::middleware::Compress::default())
                 .wrap(http::security_headers())

@@ -870,7 +870,7 @@ impl RawSettings {
         let notify_tls = notify::client_tls(&self.notify)?;
         let phone = self.phone.resolve(&self.server)?;
         let hall_ids: Vec<_> = halls.iter().map(|h| h.id.clone()).collect();
-        let cluster = self.cluster.resolve(&hall_ids, &self.server.database_url)?;
+        let cluster = self.cluster.resolve(&hall_ids, &self.server)?;
         Ok(Settings {
             phone,
             cluster,

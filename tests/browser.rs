@@ -12,35 +12,6 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-/// Whether node, Chromium and the npm packages are there; CI requires them.
-fn browser_ready() -> bool {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let missing: Vec<&str> = [
-        (!Path::new(&chromium).exists()).then_some("chromium (apt-get install chromium)"),
-        (!root
-            .join("tests/browser/node_modules/playwright-core")
-            .exists())
-        .then_some("playwright-core (cd tests/browser && npm ci)"),
-        std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_err()
-            .then_some("node"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if required("HALLWATCH_REQUIRE_BROWSER") {
-        panic!("browser test needs {missing:?}: run scripts/setup.sh");
-    }
-    eprintln!("SKIPPED: browser test needs {missing:?} (scripts/setup.sh installs them)");
-    false
-}
-
 /// Settings for a console test: the test hall on `broker`, a fresh SQLite
 /// file in `dir`, and the supervisor token `s-secret` for every hall.
 fn supervised(broker: &Broker, dir: &Path, client: &str) -> hallwatch::config::Settings {
@@ -283,55 +254,6 @@ async fn the_window_screen_shows_its_staff_its_ticket_and_a_pause() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("SEEN 暂停服务"), "{text}");
     app.stop().await;
-}
-
-/// A node script that prints a line each time the page shows what its next
-/// step waits for; the test acts only after reading that line.
-struct Steps {
-    child: tokio::process::Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    script: &'static str,
-}
-
-impl Steps {
-    /// Runs `script` with `--name value` options.
-    fn spawn(script: &'static str, options: &[(&str, &str)]) -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut child = Command::new("node")
-            .arg(root.join("tests/browser").join(script))
-            .args(options.iter().flat_map(|(name, value)| [*name, *value]))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("run node");
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        Self {
-            child,
-            lines,
-            script,
-        }
-    }
-
-    /// The script's next line is `want` (within 45 s: a step may include a
-    /// server restart and the page's reconnect backoff).
-    async fn expect(&mut self, want: &str) {
-        let line = tokio::time::timeout(Duration::from_secs(45), self.lines.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("{}: no {want:?} within 45 s", self.script))
-            .expect("read the script's output");
-        assert_eq!(
-            line.as_deref(),
-            Some(want),
-            "{} (its stderr says why)",
-            self.script
-        );
-    }
-
-    async fn finish(mut self) {
-        let status = self.child.wait().await.expect("wait for node");
-        assert!(status.success(), "{} failed: {status}", self.script);
-    }
 }
 
 /// A window command that must be accepted.

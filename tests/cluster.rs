@@ -40,6 +40,7 @@ fn write_cluster_config(dir: &Path, i: usize, port: u16, db: &str, broker: &Brok
     let admin = token("运维", hallwatch::config::Role::Admin, &["*"], TEST_ADMIN);
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\n\
+         trusted_proxies = [\"127.0.0.1\"]\n\
          [mqtt]\nbroker = \"{}\"\nclient_id = \"hw-cluster\"\nprefix = \"hallwatch\"\n\
          [[tokens]]\nname = \"{}\"\nrole = \"admin\"\nhalls = [\"*\"]\nsha256 = \"{}\"\n\
          [cluster]\nlease_s = 3\nrenew_s = 1\n\
@@ -367,12 +368,169 @@ async fn a_joining_instance_gets_its_share_while_screens_watch() {
         (status == 200).then_some(())
     })
     .await;
-    let (status, _) = http_get(instances[0].port, &format!("/api/halls/{hall}/snapshot")).await;
-    assert_eq!(status, 404, "{hall} no longer runs on the first instance");
+    // The first instance no longer runs it, and forwards its requests once
+    // it has looked at who runs what (four times a second).
+    let port = instances[0].port;
+    eventually(5, async || {
+        let (status, _) = http_get(port, &format!("/api/halls/{hall}/snapshot")).await;
+        (status == 200).then_some(())
+    })
+    .await;
     println!(
         "cluster test: a second instance joined; {moved} was handed over to it {:.2} s later, \
          its screen let go",
         took.as_secs_f64()
+    );
+    drop(instances);
+    store.close().await;
+    pg.drop_db().await;
+}
+
+/// Any instance serves any hall: the API, a ticket's phone page and a
+/// screen's WebSocket reach the hall through an instance that does not run
+/// it. When the owner dies, a screen relayed by another instance is closed
+/// with 1012, and a wall screen in a real browser behind a load balancer
+/// reconnects by itself through the same address to the new owner, shows
+/// the fresh snapshot and follows the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_instance_serves_any_hall_and_screens_follow_their_hall_through_a_failover() {
+    use futures_util::StreamExt;
+    if !browser_ready() {
+        return;
+    }
+    let Some((_alone, broker, pg)) = engines().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut instances = Vec::new();
+    for i in 0..3 {
+        let port = free_port();
+        let config = write_cluster_config(dir.path(), i, port, &pg.url, &broker);
+        instances.push(ServerProcess::start(&config, port, None));
+    }
+    for s in &instances {
+        s.wait_healthy().await;
+    }
+    let store = Store::open(&pg.url).await.unwrap();
+    let (owner, _) = owner_of(&store, &instances, "p1", None).await;
+    // Every instance must know who runs h1 before the checks below.
+    for s in &instances {
+        eventually(10, async || {
+            let (status, _) = http_get(s.port, "/api/halls/h1/snapshot").await;
+            (status == 200).then_some(())
+        })
+        .await;
+    }
+    let other = (owner + 1) % instances.len();
+    let via = instances[other].port;
+    let balancer = Balancer::start(instances.iter().map(|s| s.port).collect()).await;
+
+    // The API through an instance that does not run the hall: the owner's
+    // answers, its refusals included.
+    let (status, body) = http_get(via, "/api/halls/h1/snapshot").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"id\":\"h1\""), "{body}");
+    let (status, _) = http_get(via, "/api/halls/nowhere/snapshot").await;
+    assert_eq!(status, 404);
+
+    // Two tickets; each one's phone page is served by every instance.
+    let mut dev = Device::replies(broker.port, "follow").await;
+    let first = dev.request(KIOSK, json!({"service": "SB"})).await;
+    assert_eq!(first["ticket"], "B001", "{first}");
+    let second = dev.request(KIOSK, json!({"service": "SB"})).await;
+    assert_eq!(second["ticket"], "B002", "{second}");
+    let page = format!("/t/{}/state", first["token"].as_str().expect("a token"));
+    for s in &instances {
+        let (status, body) = http_get(s.port, &page).await;
+        assert_eq!(
+            status, 200,
+            "the phone page through port {}: {body}",
+            s.port
+        );
+        assert!(body.contains("B001"), "{body}");
+    }
+    let (status, _) = http_get(via, "/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAA/state").await;
+    assert_eq!(status, 404, "an unknown ticket");
+
+    // A screen relayed by the other instance, and a wall page in a real
+    // browser behind the balancer.
+    let mut relayed = ws_connect(via, "/ws/display/h1").await.expect("relayed");
+    let snapshot = tokio::time::timeout(Duration::from_secs(5), relayed.next()).await;
+    assert!(
+        matches!(&snapshot, Ok(Some(Ok(m))) if m.to_text().unwrap_or("").contains("snapshot")),
+        "a snapshot first: {snapshot:?}"
+    );
+    let mut wall = Steps::spawn(
+        "follow.mjs",
+        &[
+            (
+                "--url",
+                &format!("http://127.0.0.1:{}/wall.html?hall=h1", balancer.port),
+            ),
+            ("--before", "B001"),
+            ("--after", "B002"),
+            ("--timeout-ms", "30000"),
+        ],
+    );
+    wall.expect("READY").await;
+    let w = |op: &str| json!({"op": op, "staff": "S001", "staff_name": "李敏"});
+    assert_eq!(dev.request(&window("02"), w("login")).await["ok"], true);
+    let called = dev.request(&window("02"), json!({"op": "call_next"})).await;
+    assert_eq!(called["ticket"], "B001", "{called}");
+    wall.expect("SEEN B001").await;
+    let mut heard = false;
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(5), relayed.next()).await {
+        if m.to_text().unwrap_or("").contains("B001") {
+            heard = true;
+            break;
+        }
+    }
+    assert!(heard, "the relayed screen saw the call");
+
+    // The owner dies.
+    let killed_at = Instant::now();
+    let pid = instances[owner].pid();
+    signal(pid, "-KILL");
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match relayed.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(f))) => {
+                    return f.map(|f| u16::from(f.code));
+                }
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the relayed screen is let go");
+    assert_eq!(closed, Some(1012), "closed as a service restart");
+    wall.expect("LOST").await;
+    wall.expect("LIVE").await;
+    let back = killed_at.elapsed();
+    wall.expect("SHOWS B001").await;
+    let (new_owner, _) = owner_of(&store, &instances, "p1", Some(pid)).await;
+    assert_ne!(new_owner, owner);
+    let missed = dev.request(&window("02"), json!({"op": "no_show"})).await;
+    assert_eq!(missed["ok"], true, "{missed}");
+    let called = dev.request(&window("02"), json!({"op": "call_next"})).await;
+    assert_eq!(called["ticket"], "B002", "{called}");
+    wall.expect("SEEN B002").await;
+    wall.finish().await;
+    // The relayed screen comes back through the same instance with a
+    // fresh snapshot from the new owner.
+    let mut again = ws_connect(via, "/ws/display/h1")
+        .await
+        .expect("relayed again");
+    let snapshot = tokio::time::timeout(Duration::from_secs(5), again.next()).await;
+    assert!(
+        matches!(&snapshot, Ok(Some(Ok(m))) if m.to_text().unwrap_or("").contains("B002")),
+        "a fresh snapshot: {snapshot:?}"
+    );
+    println!(
+        "cluster test: the wall page behind the balancer was live again {:.2} s after its \
+         hall's owner was killed, with a fresh snapshot",
+        back.as_secs_f64()
     );
     drop(instances);
     store.close().await;

@@ -18,6 +18,7 @@
 //! No consensus of our own: PostgreSQL decides who holds a lease, on its
 //! own clock, and the store refuses a write whose lease token has moved on.
 
+pub mod directory;
 pub mod gate;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+pub use directory::{Directory, Whereabouts};
 pub use gate::Gate;
 
 use crate::config::cluster::{Cluster, Partition};
@@ -89,6 +91,9 @@ pub struct Member {
     pub cluster: Cluster,
     /// This process's name in the leases: unique per start.
     pub owner: String,
+    /// Who runs what, refreshed at every look, for forwarding requests;
+    /// it holds this instance's address.
+    pub directory: Arc<Directory>,
 }
 
 /// A name for this process in the leases: `instance` (or the host's
@@ -142,13 +147,20 @@ impl Member {
                 }
             }
             // 2. The fair share.
-            let members = match store.member_alive(&self.owner, lease).await {
+            let members = match store
+                .member_alive(&self.owner, &self.directory.me, lease)
+                .await
+            {
                 Ok(n) => n,
                 Err(e) => {
                     warn!(error = %e, "Could not reach the cluster's table of members; retrying.");
                     continue;
                 }
             };
+            match store.directory().await {
+                Ok((owners, alive)) => self.directory.update(owners, alive),
+                Err(e) => warn!(error = %e, "Could not read who runs which partition; retrying."),
+            }
             let share = self.cluster.partitions.len().div_ceil(members);
             // 3. Take, or hand over.
             if held.len() < share {

@@ -19,6 +19,12 @@ pub struct ClusterSettings {
     /// Seconds between renewals, at most a third of `lease_s` so that one
     /// slow renewal does not cost the lease. Default 1.
     pub renew_s: u64,
+    /// `http://HOST:PORT`: where the other instances reach this one, to
+    /// forward the requests of halls it runs (a screen, the API, a phone
+    /// page). Unset: `server.listen`'s address, which must then not be a
+    /// wildcard such as `0.0.0.0`. `HALLWATCH_ADVERTISE` in the environment
+    /// overrides it, so every instance can share one file.
+    pub advertise: Option<String>,
     /// `[[cluster.partitions]]`: the groups of halls that move between
     /// instances together. None: the cluster is off, and one instance runs
     /// every hall.
@@ -30,6 +36,7 @@ impl Default for ClusterSettings {
         Self {
             lease_s: 3,
             renew_s: 1,
+            advertise: None,
             partitions: Vec::new(),
         }
     }
@@ -51,6 +58,9 @@ pub struct RawPartition {
 pub struct Cluster {
     pub lease: Duration,
     pub renew: Duration,
+    /// Where the other instances reach this one: `http://HOST:PORT`, no
+    /// path. `None`: `server.listen`'s bound address, known once bound.
+    pub advertise: Option<String>,
     pub partitions: Vec<Partition>,
 }
 
@@ -67,12 +77,12 @@ impl ClusterSettings {
     pub fn resolve(
         &self,
         halls: &[HallId],
-        database_url: &str,
+        server: &super::ServerSettings,
     ) -> Result<Option<Cluster>, ConfigError> {
         if self.partitions.is_empty() {
             return Ok(None);
         }
-        if !database_url.starts_with("postgres") {
+        if !server.database_url.starts_with("postgres") {
             return Err(err(
                 "cluster.partitions",
                 "partitions need server.database_url on PostgreSQL: the instances share its log and its leases",
@@ -87,6 +97,37 @@ impl ClusterSettings {
                 "must be at least 1 and at most a third of cluster.lease_s",
             ));
         }
+        // Instances forward each other's requests over plain HTTP on the
+        // private network, behind the load balancer that ends TLS.
+        if server.tls_cert.is_some() {
+            return Err(err(
+                "server.tls_cert",
+                "instances of a cluster forward requests to each other over plain HTTP: end TLS at the load balancer in front of them (see deploy/nginx-cluster.conf)",
+            ));
+        }
+        let from_env = std::env::var("HALLWATCH_ADVERTISE")
+            .ok()
+            .filter(|a| !a.is_empty());
+        let advertise = match (from_env, &self.advertise) {
+            (Some(a), _) => Some(advertised(&a).map_err(|r| err("HALLWATCH_ADVERTISE", r))?),
+            (None, Some(a)) => Some(advertised(a).map_err(|r| err("cluster.advertise", r))?),
+            (None, None) => {
+                let wildcard = server
+                    .listen
+                    .parse::<std::net::SocketAddr>()
+                    .map_or(true, |a| a.ip().is_unspecified());
+                if wildcard {
+                    return Err(err(
+                        "cluster.advertise",
+                        format!(
+                            "server.listen is {:?}: say where the other instances reach this one, as http://HOST:PORT (or set HALLWATCH_ADVERTISE)",
+                            server.listen
+                        ),
+                    ));
+                }
+                None
+            }
+        };
         let mut owner: HashMap<&str, &str> = HashMap::new();
         let mut partitions = Vec::new();
         for (i, p) in self.partitions.iter().enumerate() {
@@ -139,7 +180,30 @@ impl ClusterSettings {
         Ok(Some(Cluster {
             lease: Duration::from_secs(self.lease_s),
             renew: Duration::from_secs(self.renew_s),
+            advertise,
             partitions,
         }))
     }
+}
+
+/// `http://HOST:PORT` with nothing after it, checked: the base URL of an
+/// instance as the others reach it.
+pub fn advertised(a: &str) -> Result<String, String> {
+    let Some(rest) = a.strip_prefix("http://") else {
+        return Err(format!(
+            "{a:?} must start with http:// (instances speak plain HTTP to each other)"
+        ));
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let ok = rest.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty()
+            && port.parse::<u16>().is_ok_and(|p| p > 0)
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-[]:".contains(&b))
+    });
+    if !ok {
+        return Err(format!("{a:?} is not http://HOST:PORT"));
+    }
+    Ok(format!("http://{rest}"))
 }

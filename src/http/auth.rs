@@ -1469,6 +1469,7 @@ mod tests {
             clock: Arc::new(clock()),
             auth: Arc::new(auth()),
             near_ahead: 3,
+            directory: None,
         };
         let req = TestRequest::default()
             .app_data(web::Data::new(state))

@@ -11,6 +11,7 @@ pub mod codes;
 pub mod conn;
 mod dashboard;
 mod display;
+mod forward;
 mod frames;
 mod framing;
 mod guard;
@@ -22,6 +23,7 @@ pub mod phone;
 mod stats;
 mod ws;
 
+pub use forward::forward;
 pub use framing::framing;
 pub use guard::api_guard;
 pub use openapi::openapi_json;
@@ -60,6 +62,9 @@ pub struct AppState {
     /// A ticket's phone page says to come back at most this many ahead
     /// (`[phone] near_ahead`).
     pub near_ahead: usize,
+    /// With `[cluster]`: which instance runs each hall, to forward the
+    /// requests of halls another instance runs.
+    pub directory: Option<Arc<crate::cluster::Directory>>,
 }
 
 impl AppState {

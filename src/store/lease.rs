@@ -36,17 +36,24 @@ impl Store {
         }
     }
 
-    /// Says `owner` is alive for `ttl` more, and returns how many
-    /// instances are alive now, itself included.
-    pub async fn member_alive(&self, owner: &str, ttl: Duration) -> Result<usize, StoreError> {
+    /// Says `owner`, reached at `address`, is alive for `ttl` more, and
+    /// returns how many instances are alive now, itself included.
+    pub async fn member_alive(
+        &self,
+        owner: &str,
+        address: &str,
+        ttl: Duration,
+    ) -> Result<usize, StoreError> {
         let pool = self.cluster_pool()?;
         sqlx::query(
-            "INSERT INTO cluster_members (owner, seen_until) \
-             VALUES ($1, clock_timestamp() + $2::bigint * interval '1 millisecond') \
-             ON CONFLICT (owner) DO UPDATE SET seen_until = excluded.seen_until",
+            "INSERT INTO cluster_members (owner, seen_until, address) \
+             VALUES ($1, clock_timestamp() + $2::bigint * interval '1 millisecond', $3) \
+             ON CONFLICT (owner) DO UPDATE \
+             SET seen_until = excluded.seen_until, address = excluded.address",
         )
         .bind(owner)
         .bind(ms(ttl))
+        .bind(address)
         .execute(pool)
         .await?;
         // Members long gone are forgotten.
@@ -61,6 +68,33 @@ impl Store {
         .fetch_one(pool)
         .await?;
         Ok(usize::try_from(n).unwrap_or(1).max(1))
+    }
+
+    /// Who runs what now: each partition with the address of its owner
+    /// (`None` while nobody holds its lease, or its owner is not alive),
+    /// and the addresses of every instance alive.
+    pub async fn directory(
+        &self,
+    ) -> Result<(Vec<(String, Option<String>)>, Vec<String>), StoreError> {
+        let pool = self.cluster_pool()?;
+        let owners = sqlx::query(
+            "SELECT l.name, m.address FROM partition_leases l \
+             LEFT JOIN cluster_members m ON m.owner = l.owner \
+             AND l.expires_at > clock_timestamp() AND m.seen_until > clock_timestamp() \
+             ORDER BY l.name",
+        )
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("name")?, r.try_get("address")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+        let alive = sqlx::query_scalar(
+            "SELECT address FROM cluster_members \
+             WHERE seen_until > clock_timestamp() AND address IS NOT NULL ORDER BY address",
+        )
+        .fetch_all(pool)
+        .await?;
+        Ok((owners, alive))
     }
 
     /// Says `owner` has stopped: the others share its partitions at once.

@@ -1361,3 +1361,127 @@ impl Proxy {
         }
     }
 }
+
+/// A load balancer in front of several servers, as nginx's upstream with
+/// `proxy_next_upstream error`: each connection goes to the next server in
+/// turn, skipping any that refuses it.
+pub struct Balancer {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Balancer {
+    pub async fn start(ports: Vec<u16>) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind the balancer");
+        let port = listener.local_addr().expect("its port").port();
+        let task = tokio::spawn(async move {
+            let mut relays = tokio::task::JoinSet::new();
+            let mut next = 0usize;
+            while let Ok((mut client, _)) = listener.accept().await {
+                let ports = ports.clone();
+                let first = next;
+                next = next.wrapping_add(1);
+                relays.spawn(async move {
+                    for i in 0..ports.len() {
+                        let port = ports[(first + i) % ports.len()];
+                        if let Ok(mut server) =
+                            tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                        {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, task }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Whether node, Chromium and the npm packages are there; CI requires them.
+pub fn browser_ready() -> bool {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let missing: Vec<&str> = [
+        (!Path::new(&chromium).exists()).then_some("chromium (apt-get install chromium)"),
+        (!root
+            .join("tests/browser/node_modules/playwright-core")
+            .exists())
+        .then_some("playwright-core (cd tests/browser && npm ci)"),
+        std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_err()
+            .then_some("node"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if required("HALLWATCH_REQUIRE_BROWSER") {
+        panic!("browser test needs {missing:?}: run scripts/setup.sh");
+    }
+    eprintln!("SKIPPED: browser test needs {missing:?} (scripts/setup.sh installs them)");
+    false
+}
+
+/// A node script that prints a line each time the page shows what its next
+/// step waits for; the test acts only after reading that line.
+pub struct Steps {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    script: &'static str,
+}
+
+impl Steps {
+    /// Runs `script` with `--name value` options.
+    pub fn spawn(script: &'static str, options: &[(&str, &str)]) -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut child = tokio::process::Command::new("node")
+            .arg(root.join("tests/browser").join(script))
+            .args(options.iter().flat_map(|(name, value)| [*name, *value]))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run node");
+        let lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            child.stdout.take().expect("stdout"),
+        ));
+        Self {
+            child,
+            lines,
+            script,
+        }
+    }
+
+    /// The script's next line is `want` (within 45 s: a step may include a
+    /// server restart and the page's reconnect backoff).
+    pub async fn expect(&mut self, want: &str) {
+        let line = tokio::time::timeout(Duration::from_secs(45), self.lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("{}: no {want:?} within 45 s", self.script))
+            .expect("read the script's output");
+        assert_eq!(
+            line.as_deref(),
+            Some(want),
+            "{} (its stderr says why)",
+            self.script
+        );
+    }
+
+    pub async fn finish(mut self) {
+        let status = self.child.wait().await.expect("wait for node");
+        assert!(status.success(), "{} failed: {status}", self.script);
+    }
+}
