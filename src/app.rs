@@ -143,6 +143,13 @@ impl Application {
             Some(alerts.clone()),
         );
         let notifier = tokio::spawn(sender.run(stop.clone()));
+        // Every hall's summary for the region roll-up: this instance's as
+        // they change, and with [cluster] every instance's from the broker.
+        let board = Arc::new(crate::board::Board::new(&settings));
+        tokio::spawn(board.clone().follow_local(summaries.clone(), stop.clone()));
+        if settings.cluster.is_some() {
+            tokio::spawn(board.clone().follow_broker(settings.clone(), stop.clone()));
+        }
 
         let state = AppState {
             alerts,
@@ -155,6 +162,7 @@ impl Application {
             auth,
             near_ahead: settings.phone.near_ahead,
             directory,
+            board,
         };
         let public = match settings.phone.listen {
             Some(addr) => {

@@ -557,7 +557,13 @@ pub struct TokenSettings {
     /// `manager`, `supervisor`, `backoffice`, `booking` or `admin`.
     pub role: Role,
     /// Halls in scope; `["*"]` for all.
+    #[serde(default)]
     pub halls: Vec<String>,
+    /// Regions in scope, by their code (行政区划代码) as the halls' `region`
+    /// paths give it: every hall whose path runs through one, from a
+    /// province (`"99"`) down to a township. With `halls`, both count.
+    #[serde(default)]
+    pub regions: Vec<String>,
     /// For `backoffice`: the department codes whose cases it reports
     /// (`[[halls.departments]]`); left out, every department of its halls.
     #[serde(default)]
@@ -751,7 +757,7 @@ impl Settings {
 }
 
 impl RawSettings {
-    pub fn validate(self) -> Result<Settings, ConfigError> {
+    pub fn validate(mut self) -> Result<Settings, ConfigError> {
         let d = &self.defaults;
         if d.benchmark == 0 {
             return Err(err("defaults.benchmark", "must be at least 1"));
@@ -854,15 +860,36 @@ impl RawSettings {
                     "must be 64 hex digits (hallwatch hash-token TOKEN prints them)",
                 ));
             }
-            if t.halls.is_empty() {
+            if t.halls.is_empty() && t.regions.is_empty() {
                 return Err(err(
                     format!("{at}.halls"),
-                    "list the halls in scope, or [\"*\"]",
+                    "list the halls in scope, or [\"*\"], or give tokens.regions",
                 ));
             }
             for h in &t.halls {
                 if h != "*" && !ids.contains(h) {
                     return Err(err(format!("{at}.halls"), format!("unknown hall {h:?}")));
+                }
+            }
+        }
+        // A region scope is its halls, known from here on.
+        for (i, t) in self.tokens.iter_mut().enumerate() {
+            for (j, code) in t.regions.iter().enumerate() {
+                let inside: Vec<String> = halls
+                    .iter()
+                    .filter(|h| h.region.iter().any(|l| l.code == *code))
+                    .map(|h| h.id.as_str().to_owned())
+                    .collect();
+                if inside.is_empty() {
+                    return Err(err(
+                        format!("tokens[{i}].regions[{j}]"),
+                        format!("no hall's region path runs through {code:?}"),
+                    ));
+                }
+                for h in inside {
+                    if !t.halls.contains(&h) {
+                        t.halls.push(h);
+                    }
                 }
             }
         }

@@ -39,6 +39,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod board;
 pub mod booking_desk;
 #[cfg(feature = "demo-broker")]
 pub mod broker;

@@ -46,15 +46,28 @@ fn write_cluster_config(dir: &Path, i: usize, port: u16, db: &str, broker: &Brok
          [cluster]\nlease_s = 3\nrenew_s = 1\n\
          [[cluster.partitions]]\nname = \"p1\"\nhalls = [\"h1\"]\n\
          [[cluster.partitions]]\nname = \"p2\"\nhalls = [\"h2\"]\n\
-         {TEST_HALLS}\n{}",
+         {}\n{}",
         broker.url(),
         admin.name,
         admin.sha256,
-        TEST_HALLS.replacen("id = \"h1\"", "id = \"h2\"", 1)
+        in_region(TEST_HALLS, "h1", "9901", "示例市"),
+        in_region(TEST_HALLS, "h2", "9902", "北市"),
     );
     let path = dir.join(format!("instance-{i}.toml"));
     std::fs::write(&path, text).expect("write the configuration");
     path
+}
+
+/// The test hall as `id`, in city `code` of the province 99.
+fn in_region(halls: &str, id: &str, code: &str, city: &str) -> String {
+    halls.replacen(
+        "id = \"h1\"",
+        &format!(
+            "id = \"{id}\"\nregion = [{{code = \"99\", name = \"示例省\"}}, \
+             {{code = \"{code}\", name = \"{city}\"}}]"
+        ),
+        1,
+    )
 }
 
 /// The process id and token of each partition's current owner.
@@ -451,6 +464,26 @@ async fn any_instance_serves_any_hall_and_screens_follow_their_hall_through_a_fa
     }
     let (status, _) = http_get(via, "/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAA/state").await;
     assert_eq!(status, 404, "an unknown ticket");
+
+    // The province's roll-up from any instance: both halls, whichever
+    // instance runs them, with h1's two tickets.
+    let bearer = format!("Bearer {TEST_ADMIN}");
+    let province = eventually(10, async || {
+        let a = http_request(
+            via,
+            "GET",
+            "/api/regions",
+            &[("Authorization", &bearer)],
+            "",
+        )
+        .await;
+        let v: Value = serde_json::from_str(&a.body).ok()?;
+        let row = v["regions"].as_array()?.first()?.clone();
+        (row["reporting"] == 2 && row["issued_today"] == 2).then_some(row)
+    })
+    .await;
+    assert_eq!(province["code"], "99", "{province}");
+    assert_eq!(province["halls"], 2, "{province}");
 
     // A screen relayed by the other instance, and a wall page in a real
     // browser behind the balancer.

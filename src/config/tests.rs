@@ -143,9 +143,10 @@ fn the_shipped_example_parses_with_its_two_halls() {
     assert_eq!(s.server.listen, "127.0.0.1:8080");
     assert_eq!(s.mqtt.prefix, "hallwatch");
     assert_eq!(s.mqtt.client_id, "hallwatch-server");
-    assert_eq!(s.tokens.len(), 6);
-    assert_eq!(s.tokens[4].role, Role::Booking);
-    assert_eq!(s.tokens[5].role, Role::Backoffice);
+    assert_eq!(s.tokens.len(), 7);
+    assert_eq!(s.tokens[4].role, Role::Manager);
+    assert_eq!(s.tokens[5].role, Role::Booking);
+    assert_eq!(s.tokens[6].role, Role::Backoffice);
     assert_eq!(s.tokens[0].role, Role::Manager);
     assert_eq!(s.tokens[1].role, Role::Supervisor);
     assert_eq!(s.tokens[2].role, Role::Admin);
@@ -1449,4 +1450,23 @@ fn a_halls_region_path_runs_from_the_province_down() {
         "halls[h1].region",
         "five levels",
     );
+}
+
+#[test]
+fn a_token_scoped_to_a_region_covers_every_hall_on_its_paths() {
+    let s = example();
+    let county = s
+        .tokens
+        .iter()
+        .find(|t| t.name == "金林县政务服务管理办")
+        .expect("the example's region token");
+    assert_eq!(county.halls, ["jl-center", "jl-town"]);
+    let e = Settings::parse(&crate::EXAMPLE_CONFIG.replacen(
+        "regions = [\"990101\"]",
+        "regions = [\"9901019\"]",
+        1,
+    ))
+    .unwrap_err();
+    assert_eq!(e.field, "tokens[4].regions[0]");
+    assert!(e.reason.contains("9901019"), "{e:?}");
 }

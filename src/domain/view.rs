@@ -3,7 +3,7 @@
 //! The display views carry ticket numbers, service and window names and the
 //! on-duty staff member's display name and number, nothing about citizens.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::hall::{CallRecord, Hall, WindowStatus};
@@ -176,6 +176,10 @@ pub struct SummaryView {
     pub satisfaction_rate: Option<f64>,
     /// Staffing advice that asks for a change.
     pub advice: Vec<String>,
+    /// 限时办结 cards issued this month that stand (not withdrawn), per
+    /// colour (`yellow` 黄牌, `red` 红牌); a colour without any is absent.
+    #[schema(value_type = std::collections::BTreeMap<String, usize>)]
+    pub cards_month: std::collections::BTreeMap<&'static str, usize>,
 }
 
 /// A window tile on the manager's dashboard: the display view plus its
@@ -452,7 +456,18 @@ impl Hall {
                 .entry(self.alerts[i].severity.code())
                 .or_insert(0) += 1;
         }
+        let month = self.day.with_day(1).unwrap_or(self.day);
+        let mut cards_month = std::collections::BTreeMap::new();
+        for c in self.cases.cards() {
+            if c.kind != super::cases::CardKind::Warning
+                && c.state != super::cases::CardState::Withdrawn
+                && self.local_time(c.issued_at).date_naive() >= month
+            {
+                *cards_month.entry(c.kind.code()).or_insert(0) += 1;
+            }
+        }
         SummaryView {
+            cards_month,
             alerts_by_severity,
             load: figures.load,
             longest_wait_s: self.longest_wait(None, now).map_or(0, |(s, _)| s),

@@ -992,6 +992,7 @@ mod tests {
             halls: halls.iter().map(|h| (*h).to_owned()).collect(),
             sha256: sha256_hex(secret),
             departments: None,
+            regions: Vec::new(),
         }
     }
 
@@ -1470,6 +1471,7 @@ mod tests {
             auth: Arc::new(auth()),
             near_ahead: 3,
             directory: None,
+            board: Default::default(),
         };
         let req = TestRequest::default()
             .app_data(web::Data::new(state))

@@ -23,7 +23,8 @@ use crate::engine::{DashMsg, Frame, HallFrame, HallHandle, SummaryFrames};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/dashboard/{hall}", web::get().to(dashboard_ws))
-        .route("/ws/region", web::get().to(region_ws));
+        .route("/ws/region", web::get().to(region_ws))
+        .route("/api/regions", web::get().to(regions));
 }
 
 /// A manager's view of one hall.
@@ -177,4 +178,58 @@ pub(super) async fn region_ws(
         clock_rate: state.clock.rate(),
     };
     open(&req, body, &state.metrics, "region", region).await
+}
+
+/// `GET /api/regions`: the roll-up.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RegionsBody {
+    /// When it was taken.
+    pub at: chrono::DateTime<chrono::FixedOffset>,
+    /// Every region on the paths of the halls in scope, from the province
+    /// down (by depth, then code). A hall without a configured path counts
+    /// in none.
+    pub regions: Vec<crate::domain::RegionRow>,
+}
+
+/// The roll-up along the administrative levels
+///
+/// Any role; the halls of the token's scope, whichever instance runs them.
+/// Per region (省 / 市 / 县区 / 乡镇街道 / 村社区) of their configured paths:
+/// the halls and how many have reported, the waiting and the longest wait
+/// now, today's tickets, windows open, on duty and empty, open alerts by
+/// severity, 满意率, this month's standing 黄牌 and 红牌, and the halls whose
+/// staffing advice asks for a change. Built from each hall's last summary
+/// (at most a second old; with `[cluster]`, as its instance published it).
+#[utoipa::path(
+    get,
+    path = "/api/regions",
+    tag = "stats",
+    operation_id = "regions",
+    security(("bearerAuth" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The roll-up.", body = RegionsBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+pub(super) async fn regions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let who = auth::require(&req, auth::ANY_ROLE, None).await?;
+    // This instance's halls as they are now.
+    for h in state.registry.all() {
+        if who.may_see(h.spec.id.as_str())
+            && let Some(s) = h.summary().await
+        {
+            state.board.put(&s);
+        }
+    }
+    let body = RegionsBody {
+        at: state.clock.now().fixed_offset(),
+        regions: state.board.roll_up(|h| who.may_see(h)),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(body))
 }

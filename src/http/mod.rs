@@ -65,6 +65,8 @@ pub struct AppState {
     /// With `[cluster]`: which instance runs each hall, to forward the
     /// requests of halls another instance runs.
     pub directory: Option<Arc<crate::cluster::Directory>>,
+    /// Every hall's last summary, for the region roll-up.
+    pub board: Arc<crate::board::Board>,
 }
 
 impl AppState {

@@ -57,6 +57,7 @@ use super::{ApiError, CONTENT_SECURITY_POLICY, ErrorBody, MAX_BODY, PERMISSIONS_
         super::cases::step,
         super::appraisal::hall_appraisal,
         super::appraisal::region_appraisal,
+        super::dashboard::regions,
         super::appointments::put,
         super::appointments::delete,
         super::phone::page,

@@ -56,33 +56,52 @@ pub const OUTGOING_SUFFIX: &str = "-out";
 /// themselves are made by the event loops; this only prepares them, so
 /// errors here are the configuration's.
 pub fn connect(settings: &MqttSettings, client_id: &str) -> Result<Connections, ConfigError> {
-    let url = BrokerUrl::parse(&settings.broker).map_err(|reason| ConfigError {
-        field: "mqtt.broker".into(),
-        reason,
-    })?;
-    let tls = tls::mqtt_client_config(settings)?;
-    let options = |client_id: String| {
-        let mut opts = MqttOptions::new(client_id, url.addr.host.clone(), url.addr.port);
-        if let Some(config) = &tls {
-            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-                config.clone(),
-            )));
-        }
-        opts.set_keep_alive(Duration::from_secs(settings.keep_alive_s.max(5)));
-        opts.set_clean_session(false);
-        opts.set_max_packet_size(MAX_PACKET, MAX_PACKET);
-        opts.set_inflight(INFLIGHT);
-        if let (Some(u), Some(p)) = (&settings.username, &settings.password) {
-            opts.set_credentials(u.clone(), p.clone());
-        }
-        opts
-    };
+    let options = prepare(settings)?;
     let mut ingest = options(client_id.to_owned());
     ingest.set_manual_acks(true);
     let outgoing = options(format!("{client_id}{OUTGOING_SUFFIX}"));
     Ok(Connections {
         ingest: connection(ingest),
         outgoing: connection(outgoing),
+    })
+}
+
+/// With `[cluster]`: a connection that only reads what every hall
+/// publishes for views above the hall (their retained summaries), as
+/// `{client_id}-watch-{random}`, with a clean session: what it missed is
+/// in the retained messages it gets on subscribing.
+pub fn watch(settings: &MqttSettings, client_id: &str) -> Result<Connection, ConfigError> {
+    let options = prepare(settings)?;
+    let mut opts = options(format!("{client_id}-watch-{:08x}", rand::random::<u32>()));
+    opts.set_clean_session(true);
+    Ok(connection(opts))
+}
+
+/// The options every connection shares, for a client id: the broker's
+/// address, TLS, keep-alive, persistent session, limits, credentials.
+fn prepare(settings: &MqttSettings) -> Result<impl Fn(String) -> MqttOptions, ConfigError> {
+    let url = BrokerUrl::parse(&settings.broker).map_err(|reason| ConfigError {
+        field: "mqtt.broker".into(),
+        reason,
+    })?;
+    let tls = tls::mqtt_client_config(settings)?;
+    let keep_alive = Duration::from_secs(settings.keep_alive_s.max(5));
+    let credentials = settings.username.clone().zip(settings.password.clone());
+    Ok(move |client_id: String| {
+        let mut opts = MqttOptions::new(client_id, url.addr.host.clone(), url.addr.port);
+        if let Some(config) = &tls {
+            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                config.clone(),
+            )));
+        }
+        opts.set_keep_alive(keep_alive);
+        opts.set_clean_session(false);
+        opts.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+        opts.set_inflight(INFLIGHT);
+        if let Some((u, p)) = &credentials {
+            opts.set_credentials(u.clone(), p.clone());
+        }
+        opts
     })
 }
 

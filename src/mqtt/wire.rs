@@ -687,7 +687,7 @@ pub struct AlertMessage<'a> {
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(
     title = "Hall summary (大厅概况)",
-    example = json!({"hall": "jl-center", "name": "金林县政务服务中心", "region": [{"code": "99", "name": "示例省"}, {"code": "9901", "name": "示例市"}, {"code": "990101", "name": "金林县"}], "date": "2026-11-22", "at": "2026-11-22T10:15:02+08:00", "waiting": {"SB": 7, "GA": 2}, "issued_today": 143, "served_today": 118, "cases_today": 121, "windows_open": 9, "windows_total": 12, "windows_on_duty": 10, "windows_unattended": 1, "alerts_open": 2, "alerts_by_severity": {"warning": 2}, "load": 0.52, "longest_wait_s": 1260, "avg_wait_s": 412.5, "satisfaction_rate": 0.96, "advice": ["建议开放 6号窗口（可办 社会保障、公安专项），预计缺口 14 件"]})
+    example = json!({"hall": "jl-center", "name": "金林县政务服务中心", "region": [{"code": "99", "name": "示例省"}, {"code": "9901", "name": "示例市"}, {"code": "990101", "name": "金林县"}], "date": "2026-11-22", "at": "2026-11-22T10:15:02+08:00", "waiting": {"SB": 7, "GA": 2}, "issued_today": 143, "served_today": 118, "cases_today": 121, "windows_open": 9, "windows_total": 12, "windows_on_duty": 10, "windows_unattended": 1, "alerts_open": 2, "alerts_by_severity": {"warning": 2}, "load": 0.52, "longest_wait_s": 1260, "avg_wait_s": 412.5, "satisfaction_rate": 0.96, "advice": ["建议开放 6号窗口（可办 社会保障、公安专项），预计缺口 14 件"], "cards_month": {"yellow": 2}})
 )]
 pub struct Summary<'a>(pub &'a SummaryView);
 

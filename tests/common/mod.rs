@@ -268,6 +268,7 @@ pub fn token(
             .map(|b| format!("{b:02x}"))
             .collect(),
         departments: None,
+        regions: Vec::new(),
     }
 }
 
