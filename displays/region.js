@@ -8,13 +8,23 @@
 // replaces everything; then `summary` messages, one hall each, replaced by
 // `hall`. `ping` keeps the line alive; unknown types are ignored.
 //
+// The roll-up above it (按行政区划汇总): GET api/regions, every region on the
+// halls' paths (province, city, county, township) with its totals, asked
+// every 5 s while the page is live. With several instances it covers every
+// hall of the scope, whichever instance runs it; hidden when no hall in scope
+// has a region path.
+//
 // Hooks for tests: <body data-state="connecting|live|offline">; rows
-// tr[data-hall] in #halls-body, each with a link to the hall's dashboard.
+// tr[data-hall] in #halls-body, each with a link to the hall's dashboard;
+// rows tr[data-region] (the code) in #rollup-body.
 
 import {
   str, num, el, setText, takeTokenParam, ServerClock, percentText, minutesText,
-  countText, livePage, headerClock, everySecond, bindLogout, SEVERITIES,
+  countText, livePage, headerClock, everySecond, bindLogout, SEVERITIES, apiUrl,
 } from './common.js';
+
+/** How often the roll-up is asked for while the page is live. */
+const ROLLUP_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
 const pageToken = takeTokenParam();
@@ -184,6 +194,72 @@ function tickLongest() {
   }
 }
 
+// ------------------------------------------------------------------ roll-up
+
+let rollupAsked = 0;
+
+async function refreshRollup() {
+  rollupAsked = Date.now();
+  let body;
+  try {
+    const res = await fetch(apiUrl('api/regions'), { cache: 'no-store', headers: { Accept: 'application/json' } });
+    if (!res.ok) return;
+    body = await res.json();
+  } catch {
+    return; // the page's own state says the server is away; keep the last table
+  }
+  renderRollup(Array.isArray(body && body.regions) ? body.regions : []);
+}
+
+function renderRollup(regions) {
+  const section = $('rollup');
+  const rows = regions.filter((r) => r && typeof r === 'object' && str(r.code)).map((r) => {
+    const tr = el('tr');
+    tr.dataset.region = str(r.code);
+    const depth = Math.min(5, Math.max(1, num(r.depth, 1)));
+    const th = el('th', `region depth-${depth}`, str(r.name) || str(r.code));
+    th.scope = 'row';
+    const cards = r.cards_month && typeof r.cards_month === 'object' ? r.cards_month : {};
+    const sev = r.alerts_by_severity && typeof r.alerts_by_severity === 'object' ? r.alerts_by_severity : {};
+    const critical = Math.max(0, num(sev.critical, 0));
+    const alerts = el('td', `n num${critical ? ' has-critical' : ''}`, countText(r.alerts_open));
+    if (critical) alerts.title = `其中严重 ${critical} 条`;
+    const advice = el('td', 'advice');
+    const short = Array.isArray(r.advice) ? r.advice : [];
+    if (short.length) {
+      const ul = el('ul', 'advice-list');
+      for (const h of short) {
+        const li = el('li', null, str(h.name) || str(h.hall));
+        li.title = (Array.isArray(h.advice) ? h.advice.map(str) : []).join('；');
+        ul.append(li);
+      }
+      advice.append(ul);
+    } else {
+      advice.append(el('span', 'none', '无'));
+    }
+    const unattended = Math.max(0, num(r.windows_unattended, 0));
+    const yellow = Math.max(0, num(cards.yellow, 0));
+    const red = Math.max(0, num(cards.red, 0));
+    tr.append(th,
+      el('td', 'n num', `${countText(r.reporting)}/${countText(r.halls)}`),
+      el('td', 'n num', countText(r.waiting)),
+      el('td', 'n num', num(r.waiting, 0) > 0 ? minutesText(r.longest_wait_s) : '—'),
+      el('td', 'n num', countText(r.issued_today)),
+      el('td', 'n num', countText(r.cases_today)),
+      el('td', 'n num', `${countText(r.windows_open)}/${countText(r.windows_on_duty)}`),
+      el('td', `n num${unattended ? ' unattended' : ''}`, countText(unattended)),
+      alerts,
+      el('td', 'n num', percentText(r.satisfaction_rate)),
+      el('td', `n num${yellow ? ' card-yellow' : ''}`, countText(yellow)),
+      el('td', `n num${red ? ' card-red' : ''}`, countText(red)),
+      advice);
+    return tr;
+  });
+  $('rollup-body').replaceChildren(...rows);
+  setText($('rollup-count'), rows.length ? `${rows.length} 个地区` : '');
+  section.hidden = rows.length === 0;
+}
+
 // ------------------------------------------------------------------ messages
 
 function onSnapshot(m) {
@@ -194,6 +270,7 @@ function onSnapshot(m) {
   renderHalls();
   page.setState('live');
   tickClock();
+  refreshRollup();
 }
 
 function onSummary(m) {
@@ -221,6 +298,7 @@ async function start() {
   everySecond(() => {
     tickClock();
     if (model.hadSnapshot) tickLongest();
+    if (page.live && Date.now() - rollupAsked >= ROLLUP_MS) refreshRollup();
   });
   renderHalls();
   page.setState('connecting');

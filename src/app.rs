@@ -148,7 +148,12 @@ impl Application {
         let board = Arc::new(crate::board::Board::new(&settings));
         tokio::spawn(board.clone().follow_local(summaries.clone(), stop.clone()));
         if settings.cluster.is_some() {
-            tokio::spawn(board.clone().follow_broker(settings.clone(), stop.clone()));
+            tokio::spawn(board.clone().follow_broker(
+                settings.clone(),
+                registry.clone(),
+                summaries.clone(),
+                stop.clone(),
+            ));
         }
 
         let state = AppState {

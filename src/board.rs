@@ -1,8 +1,11 @@
 //! The latest summary of every hall, for the views above the hall
 //! (province, city, county): from this instance's own halls as they
 //! change, and with `[cluster]` from the broker, where every instance's
-//! halls publish theirs (retained `{prefix}/{hall}/summary`). The roll-up
-//! itself is the domain's ([`crate::domain::roll_up`]).
+//! halls publish theirs (retained `{prefix}/{hall}/summary`). A summary of
+//! a hall another instance runs also goes out on this instance's summary
+//! channel, so a region screen sees every hall of its scope whichever
+//! instance it reached. The roll-up itself is the domain's
+//! ([`crate::domain::roll_up`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,71 +16,56 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::Settings;
-use crate::domain::{HallReport, RegionRow, ReportedLevel, SummaryView, roll_up};
-use crate::engine::SummaryFrames;
+use crate::domain::{RegionLevel, RegionRow, SummaryView, roll_up};
+use crate::engine::{Frame, HallFrame, Registry, SummaryFrames};
 
-/// Each hall's last summary as the roll-up reads it.
+/// Each hall's last summary.
 #[derive(Debug, Default)]
 pub struct Board {
-    /// Every configured hall with its region path.
-    expected: Vec<(String, Vec<ReportedLevel>)>,
-    reports: DashMap<String, HallReport>,
+    /// Every configured hall with its region path, in configuration order.
+    expected: Vec<(String, Vec<RegionLevel>)>,
+    summaries: DashMap<String, SummaryView>,
 }
 
 impl Board {
     /// A board for the configured halls, empty until they report.
     pub fn new(settings: &Settings) -> Self {
-        let expected = settings
-            .halls
-            .iter()
-            .map(|h| {
-                let path = h
-                    .region
-                    .iter()
-                    .map(|l| ReportedLevel {
-                        code: l.code.clone(),
-                        name: l.name.clone(),
-                    })
-                    .collect();
-                (h.id.as_str().to_owned(), path)
-            })
-            .collect();
         Self {
-            expected,
-            reports: DashMap::new(),
+            expected: settings
+                .halls
+                .iter()
+                .map(|h| (h.id.as_str().to_owned(), h.region.clone()))
+                .collect(),
+            summaries: DashMap::new(),
         }
     }
 
-    /// A summary as published (the MQTT payload's JSON).
-    pub fn put_json(&self, payload: &[u8]) -> Result<(), serde_json::Error> {
-        let r: HallReport = serde_json::from_slice(payload)?;
-        self.reports.insert(r.hall.clone(), r);
-        Ok(())
-    }
-
-    /// A summary of one of this instance's halls.
     pub fn put(&self, s: &SummaryView) {
-        if let Ok(json) = serde_json::to_vec(s) {
-            let _ = self.put_json(&json);
-        }
+        self.summaries.insert(s.hall.as_str().to_owned(), s.clone());
+    }
+
+    /// The last summary of each configured hall that `wanted` accepts, in
+    /// configuration order.
+    pub fn summaries(&self, wanted: impl Fn(&str) -> bool) -> Vec<SummaryView> {
+        self.expected
+            .iter()
+            .filter(|(h, _)| wanted(h))
+            .filter_map(|(h, _)| self.summaries.get(h).map(|s| s.clone()))
+            .collect()
     }
 
     /// The roll-up of the configured halls that `in_scope` accepts.
     pub fn roll_up(&self, in_scope: impl Fn(&str) -> bool) -> Vec<RegionRow> {
-        let expected: Vec<(String, Vec<ReportedLevel>)> = self
+        let expected: Vec<(String, Vec<RegionLevel>)> = self
             .expected
             .iter()
             .filter(|(h, _)| in_scope(h))
             .cloned()
             .collect();
-        let reports: Vec<HallReport> = expected
-            .iter()
-            .filter_map(|(h, _)| self.reports.get(h).map(|r| r.clone()))
-            .collect();
-        roll_up(&expected, &reports)
+        roll_up(&expected, &self.summaries(in_scope))
     }
 
-    /// Keeps the board up to date with this instance's halls until `stop`.
+    /// Keeps the board up to date with the summary channel until `stop`.
     pub async fn follow_local(self: Arc<Self>, summaries: SummaryFrames, stop: CancellationToken) {
         let mut rx = summaries.subscribe();
         loop {
@@ -92,9 +80,16 @@ impl Board {
         }
     }
 
-    /// With `[cluster]`: keeps the board up to date with every instance's
-    /// halls through the broker until `stop`.
-    pub async fn follow_broker(self: Arc<Self>, settings: Arc<Settings>, stop: CancellationToken) {
+    /// With `[cluster]`: the summaries of the halls other instances run,
+    /// from the broker, onto the board and this instance's summary channel,
+    /// until `stop`.
+    pub async fn follow_broker(
+        self: Arc<Self>,
+        settings: Arc<Settings>,
+        registry: Registry,
+        channel: SummaryFrames,
+        stop: CancellationToken,
+    ) {
         let (client, mut eventloop) =
             match crate::mqtt::client::watch(&settings.mqtt, &settings.mqtt.client_id) {
                 Ok(c) => c,
@@ -118,9 +113,24 @@ impl Board {
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if let Err(e) = self.put_json(&p.payload) {
-                        debug!(topic = %p.topic, error = %e, "A summary the region views cannot read.");
+                    let view: SummaryView = match serde_json::from_slice(&p.payload) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            debug!(topic = %p.topic, error = %e, "A summary the region views cannot read.");
+                            continue;
+                        }
+                    };
+                    // This instance's own halls are on the channel already,
+                    // fresher than the broker's copy.
+                    let configured = self.expected.iter().any(|(h, _)| h == view.hall.as_str());
+                    if !configured || registry.get(&view.hall).is_some() {
+                        continue;
                     }
+                    self.put(&view);
+                    let _ = channel.send(HallFrame {
+                        hall: view.hall.clone(),
+                        frame: Frame::new(view),
+                    });
                 }
                 Ok(_) => {}
                 Err(e) => {

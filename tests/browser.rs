@@ -654,3 +654,59 @@ async fn a_ticket_page_on_a_phone_follows_the_ticket_to_its_call_and_past_it() {
     assert!(snap["calls"].as_array().is_some(), "{snap}");
     app.stop().await;
 }
+
+/// The region page in a real browser: above the halls, the roll-up along
+/// the administrative levels, the province first, counting a waiting ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_region_page_rolls_its_halls_up_by_province_and_city() {
+    if !browser_ready() {
+        return;
+    }
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&broker.url(), &sqlite_url(dir.path()), "hw-region");
+    std::sync::Arc::make_mut(&mut s.halls[0]).region = vec![
+        hallwatch::domain::RegionLevel {
+            code: "99".into(),
+            name: "示例省".into(),
+        },
+        hallwatch::domain::RegionLevel {
+            code: "9901".into(),
+            name: "示例市".into(),
+        },
+    ];
+    s.tokens = vec![token(
+        "市政务服务管理办",
+        hallwatch::config::Role::Manager,
+        &["h1"],
+        "r-secret",
+    )];
+    let app = TestApp::spawn(s).await;
+    let mut dev = Device::replies(broker.port, "dev").await;
+    let r = dev.request(KIOSK, json!({"service": "SB"})).await;
+    assert_eq!(r["ok"], true, "{r}");
+
+    let mut page = Steps::spawn(
+        "wall.mjs",
+        &[
+            ("--url", &app.url("/region.html?token=r-secret")),
+            (
+                "--selector",
+                "#rollup-body tr[data-region=\"9901\"] td:nth-of-type(2)",
+            ),
+            ("--expect", "1"),
+            (
+                "--window-selector",
+                "#rollup-body tr[data-region=\"99\"] th",
+            ),
+            ("--expect-window", "示例省"),
+            ("--timeout-ms", "20000"),
+        ],
+    );
+    page.expect("READY").await;
+    page.expect("SEEN 1").await;
+    page.finish().await;
+    app.stop().await;
+}

@@ -484,6 +484,24 @@ async fn any_instance_serves_any_hall_and_screens_follow_their_hall_through_a_fa
     .await;
     assert_eq!(province["code"], "99", "{province}");
     assert_eq!(province["halls"], 2, "{province}");
+    // The region screen from that instance lists both halls too.
+    let mut region = ws_connect_with(via, "/ws/region", &[("Authorization", &bearer)])
+        .await
+        .expect("the region channel");
+    let snapshot = tokio::time::timeout(Duration::from_secs(5), region.next())
+        .await
+        .expect("a snapshot")
+        .expect("open")
+        .expect("a message");
+    let snapshot: Value = serde_json::from_str(snapshot.to_text().unwrap()).unwrap();
+    let mut halls: Vec<&str> = snapshot["halls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["hall"].as_str())
+        .collect();
+    halls.sort();
+    assert_eq!(halls, ["h1", "h2"], "{snapshot}");
 
     // A screen relayed by the other instance, and a wall page in a real
     // browser behind the balancer.

@@ -73,7 +73,7 @@ pub use lifecycle::MAX_NOTE;
 pub use load::{ArrivalProfile, PROFILE_DAYS, Staffing, StaffingAdvice, WindowCapacity};
 pub use phone::{PageWindow, TicketPage};
 pub use queue::{QueueKey, Queues};
-pub use rollup::{HallAdvice, HallReport, RegionRow, ReportedLevel, roll_up};
+pub use rollup::{HallAdvice, RegionRow, roll_up};
 pub use rules::{Def, Kind, Param, Rule, Setting, Thresholds};
 pub use spec::{
     BenchmarkUnit, DeviceKind, HallLevel, HallSpec, OfficeHours, RegionLevel, ServiceSpec, Span,

@@ -1,39 +1,14 @@
 //! Roll-up along the administrative levels (省 / 市 / 县区 / 乡镇街道 /
 //! 村社区): the halls' summaries, as every hall publishes them (the
 //! retained `{prefix}/{hall}/summary`), added up per region of their
-//! paths. Pure: it reads summaries, whichever instance they came from.
+//! paths. Pure: it reads summaries, whichever instance made them.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// What the roll-up reads of a hall's published summary.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct HallReport {
-    pub hall: String,
-    pub name: String,
-    pub region: Vec<ReportedLevel>,
-    pub waiting: BTreeMap<String, usize>,
-    pub issued_today: usize,
-    pub served_today: u32,
-    pub cases_today: u32,
-    pub windows_open: usize,
-    pub windows_on_duty: usize,
-    pub windows_unattended: usize,
-    pub alerts_open: usize,
-    pub alerts_by_severity: BTreeMap<String, usize>,
-    pub longest_wait_s: i64,
-    pub satisfaction_rate: Option<f64>,
-    pub advice: Vec<String>,
-    pub cards_month: BTreeMap<String, usize>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-pub struct ReportedLevel {
-    pub code: String,
-    pub name: String,
-}
+use super::spec::RegionLevel;
+use super::view::SummaryView;
 
 /// One region's figures: every hall whose path passes through it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
@@ -84,14 +59,11 @@ pub struct HallAdvice {
 /// when it has reported, its summary), from the top down in code order.
 /// `expected` lists every hall in scope with its path, so a hall that has
 /// not reported yet still counts in `halls`.
-pub fn roll_up(
-    expected: &[(String, Vec<ReportedLevel>)],
-    reports: &[HallReport],
-) -> Vec<RegionRow> {
+pub fn roll_up(expected: &[(String, Vec<RegionLevel>)], reports: &[SummaryView]) -> Vec<RegionRow> {
     let mut rows: BTreeMap<String, RegionRow> = BTreeMap::new();
     let mut weighted: BTreeMap<String, (f64, u32)> = BTreeMap::new();
     for (hall, path) in expected {
-        let report = reports.iter().find(|r| r.hall == *hall);
+        let report = reports.iter().find(|r| r.hall.as_str() == hall);
         for (depth, level) in path.iter().enumerate() {
             let row = rows.entry(level.code.clone()).or_insert_with(|| RegionRow {
                 code: level.code.clone(),
@@ -113,10 +85,10 @@ pub fn roll_up(
             row.windows_unattended += r.windows_unattended;
             row.alerts_open += r.alerts_open;
             for (k, n) in &r.alerts_by_severity {
-                *row.alerts_by_severity.entry(k.clone()).or_insert(0) += n;
+                *row.alerts_by_severity.entry((*k).to_owned()).or_insert(0) += n;
             }
             for (k, n) in &r.cards_month {
-                *row.cards_month.entry(k.clone()).or_insert(0) += n;
+                *row.cards_month.entry((*k).to_owned()).or_insert(0) += n;
             }
             if let Some(rate) = r.satisfaction_rate {
                 let w = weighted.entry(level.code.clone()).or_insert((0.0, 0));
@@ -126,7 +98,7 @@ pub fn roll_up(
             }
             if !r.advice.is_empty() {
                 row.advice.push(HallAdvice {
-                    hall: r.hall.clone(),
+                    hall: r.hall.as_str().to_owned(),
                     name: r.name.clone(),
                     advice: r.advice.clone(),
                 });
@@ -146,15 +118,43 @@ pub fn roll_up(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{HallId, ServiceCode};
 
-    fn path(levels: &[(&str, &str)]) -> Vec<ReportedLevel> {
+    fn path(levels: &[(&str, &str)]) -> Vec<RegionLevel> {
         levels
             .iter()
-            .map(|(code, name)| ReportedLevel {
+            .map(|(code, name)| RegionLevel {
                 code: (*code).into(),
                 name: (*name).into(),
             })
             .collect()
+    }
+
+    fn report(hall: &str, waiting: usize, served: u32, rate: f64) -> SummaryView {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00+08:00").unwrap();
+        SummaryView {
+            hall: HallId::parse(hall).unwrap(),
+            name: format!("{hall}大厅"),
+            region: Vec::new(),
+            date: at.date_naive(),
+            at,
+            waiting: BTreeMap::from([(ServiceCode::parse("SB").unwrap(), waiting)]),
+            issued_today: 0,
+            served_today: served,
+            cases_today: 0,
+            windows_open: 3,
+            windows_total: 5,
+            windows_on_duty: 4,
+            windows_unattended: 1,
+            alerts_open: 0,
+            alerts_by_severity: BTreeMap::new(),
+            load: None,
+            longest_wait_s: i64::from(served) * 10,
+            avg_wait_s: None,
+            satisfaction_rate: Some(rate),
+            advice: Vec::new(),
+            cards_month: BTreeMap::from([("yellow", 1)]),
+        }
     }
 
     #[test]
@@ -173,21 +173,9 @@ mod tests {
             ("b".to_owned(), county_b),
             ("silent".to_owned(), path(&[("99", "示例省")])),
         ];
-        let report = |hall: &str, waiting: usize, served: u32, rate: f64| HallReport {
-            hall: hall.into(),
-            name: format!("{hall}大厅"),
-            waiting: BTreeMap::from([("SB".into(), waiting)]),
-            served_today: served,
-            windows_on_duty: 4,
-            windows_unattended: 1,
-            longest_wait_s: i64::from(served) * 10,
-            satisfaction_rate: Some(rate),
-            cards_month: BTreeMap::from([("yellow".into(), 1)]),
-            ..HallReport::default()
-        };
         let mut t = report("t", 2, 10, 1.0);
         t.advice = vec!["增开 1 个窗口".into()];
-        t.cards_month.insert("red".into(), 1);
+        t.cards_month.insert("red", 1);
         let rows = roll_up(
             &expected,
             &[report("a", 5, 30, 0.9), t, report("b", 1, 20, 0.5)],
@@ -216,5 +204,14 @@ mod tests {
         assert_eq!(county.advice[0].hall, "t");
         let north = rows.iter().find(|r| r.code == "9902").unwrap();
         assert!(north.advice.is_empty() && north.cards_month.get("red").is_none());
+    }
+
+    #[test]
+    fn a_summary_read_back_is_the_summary_published() {
+        let mut s = report("a", 5, 30, 0.9);
+        s.alerts_by_severity.insert("critical", 2);
+        let json = serde_json::to_vec(&s).unwrap();
+        let back: SummaryView = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, s);
     }
 }

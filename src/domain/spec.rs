@@ -11,7 +11,16 @@ use super::ids::{DeviceId, HallId, ServiceCode, WindowId};
 
 /// One level of a hall's region path: a division's code (行政区划代码,
 /// e.g. `330000` or `33`) and its name (浙江省).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    utoipa::ToSchema,
+)]
 pub struct RegionLevel {
     pub code: String,
     pub name: String,

@@ -124,7 +124,9 @@ pub struct DisplaySnapshot {
 
 /// The hall's key figures for integrations and region dashboards: the
 /// retained `{prefix}/{hall}/summary` topic.
-#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema, utoipa::ToSchema,
+)]
 pub struct SummaryView {
     pub hall: HallId,
     /// The hall's display name.
@@ -159,6 +161,7 @@ pub struct SummaryView {
     /// Active alerts per severity (`notice`, `warning`, `critical`); a
     /// severity without any is absent.
     #[schema(value_type = std::collections::BTreeMap<super::alert::Severity, usize>)]
+    #[serde(deserialize_with = "severity_keys")]
     pub alerts_by_severity: std::collections::BTreeMap<&'static str, usize>,
     /// What the windows that called today finished, each in the unit its
     /// benchmark counts, ÷ their benchmarks.
@@ -179,7 +182,34 @@ pub struct SummaryView {
     /// 限时办结 cards issued this month that stand (not withdrawn), per
     /// colour (`yellow` 黄牌, `red` 红牌); a colour without any is absent.
     #[schema(value_type = std::collections::BTreeMap<String, usize>)]
+    #[serde(default, deserialize_with = "card_keys")]
     pub cards_month: std::collections::BTreeMap<&'static str, usize>,
+}
+
+/// A summary's counts keyed by code, read back (a summary another
+/// instance published): each key one of `codes`, any other dropped.
+fn known_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    codes: impl Iterator<Item = &'static str>,
+) -> Result<std::collections::BTreeMap<&'static str, usize>, D::Error> {
+    let read: std::collections::BTreeMap<String, usize> = serde::Deserialize::deserialize(d)?;
+    let codes: Vec<&'static str> = codes.collect();
+    Ok(read
+        .into_iter()
+        .filter_map(|(k, n)| codes.iter().find(|c| **c == k).map(|c| (*c, n)))
+        .collect())
+}
+
+fn severity_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<&'static str, usize>, D::Error> {
+    known_keys(d, super::alert::Severity::ALL.iter().map(|s| s.code()))
+}
+
+fn card_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<&'static str, usize>, D::Error> {
+    known_keys(d, super::cases::CardKind::ALL.iter().map(|k| k.code()))
 }
 
 /// A window tile on the manager's dashboard: the display view plus its

@@ -107,6 +107,8 @@ pub(super) async fn dashboard_ws(
 struct Region {
     who: Principal,
     halls: Vec<HallHandle>,
+    /// With `[cluster]`: every hall's last summary.
+    board: Option<Arc<crate::board::Board>>,
     summaries: SummaryFrames,
     clock_rate: f64,
 }
@@ -121,6 +123,12 @@ impl Channel for Region {
         let mut rows = Vec::with_capacity(self.halls.len());
         for h in &self.halls {
             rows.extend(h.summary().await);
+        }
+        // With [cluster], the halls of the scope that other instances run,
+        // as they last published them.
+        if let Some(board) = &self.board {
+            let here: Vec<&str> = self.halls.iter().map(|h| h.spec.id.as_str()).collect();
+            rows.extend(board.summaries(|h| self.who.may_see(h) && !here.contains(&h)));
         }
         Some((frames::region_snapshot(&rows, self.clock_rate), frames))
     }
@@ -174,6 +182,7 @@ pub(super) async fn region_ws(
     let region = Region {
         who,
         halls,
+        board: state.directory.is_some().then(|| state.board.clone()),
         summaries: state.summaries.clone(),
         clock_rate: state.clock.rate(),
     };
