@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(county.advice.len(), 1);
         assert_eq!(county.advice[0].hall, "t");
         let north = rows.iter().find(|r| r.code == "9902").unwrap();
-        assert!(north.advice.is_empty() && north.cards_month.get("red").is_none());
+        assert!(north.advice.is_empty() && !north.cards_month.contains_key("red"));
     }
 
     #[test]
