@@ -168,6 +168,17 @@ impl Application {
             near_ahead: settings.phone.near_ahead,
             directory,
             board,
+            configured: Arc::new(
+                settings
+                    .halls
+                    .iter()
+                    .map(|h| crate::domain::HallInfo {
+                        id: h.id.clone(),
+                        name: h.name.clone(),
+                        level: h.level,
+                    })
+                    .collect(),
+            ),
         };
         let public = match settings.phone.listen {
             Some(addr) => {

@@ -38,11 +38,18 @@ const FAILOVER_TARGET: Duration = Duration::from_secs(5);
 /// h1 and h2, each its own partition.
 fn write_cluster_config(dir: &Path, i: usize, port: u16, db: &str, broker: &Broker) -> PathBuf {
     let admin = token("运维", hallwatch::config::Role::Admin, &["*"], TEST_ADMIN);
+    let watch = token(
+        "h1监察",
+        hallwatch::config::Role::Supervisor,
+        &["h1"],
+        H1_SUPERVISOR,
+    );
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\n\
          trusted_proxies = [\"127.0.0.1\"]\n\
          [mqtt]\nbroker = \"{}\"\nclient_id = \"hw-cluster\"\nprefix = \"hallwatch\"\n\
          [[tokens]]\nname = \"{}\"\nrole = \"admin\"\nhalls = [\"*\"]\nsha256 = \"{}\"\n\
+         [[tokens]]\nname = \"{}\"\nrole = \"supervisor\"\nhalls = [\"h1\"]\nsha256 = \"{}\"\n\
          [cluster]\nlease_s = 3\nrenew_s = 1\n\
          [[cluster.partitions]]\nname = \"p1\"\nhalls = [\"h1\"]\n\
          [[cluster.partitions]]\nname = \"p2\"\nhalls = [\"h2\"]\n\
@@ -50,6 +57,8 @@ fn write_cluster_config(dir: &Path, i: usize, port: u16, db: &str, broker: &Brok
         broker.url(),
         admin.name,
         admin.sha256,
+        watch.name,
+        watch.sha256,
         in_region(TEST_HALLS, "h1", "9901", "示例市"),
         in_region(TEST_HALLS, "h2", "9902", "北市"),
     );
@@ -57,6 +66,9 @@ fn write_cluster_config(dir: &Path, i: usize, port: u16, db: &str, broker: &Brok
     std::fs::write(&path, text).expect("write the configuration");
     path
 }
+
+/// A supervisor's token for hall h1 alone.
+const H1_SUPERVISOR: &str = "h1-supervisor";
 
 /// The test hall as `id`, in city `code` of the province 99.
 fn in_region(halls: &str, id: &str, code: &str, city: &str) -> String {
@@ -502,6 +514,28 @@ async fn any_instance_serves_any_hall_and_screens_follow_their_hall_through_a_fa
         .collect();
     halls.sort();
     assert_eq!(halls, ["h1", "h2"], "{snapshot}");
+    // A supervisor of h1 alone, at an instance that does not run h1: the
+    // console is forwarded whole to the instance that does.
+    let supervisor = format!("Bearer {H1_SUPERVISOR}");
+    let mut console = ws_connect_with(via, "/ws/alerts", &[("Authorization", &supervisor)])
+        .await
+        .expect("the console");
+    let snapshot = tokio::time::timeout(Duration::from_secs(5), console.next())
+        .await
+        .expect("a snapshot")
+        .expect("open")
+        .expect("a message");
+    let snapshot: Value = serde_json::from_str(snapshot.to_text().unwrap()).unwrap();
+    assert_eq!(snapshot["halls"][0]["id"], "h1", "{snapshot}");
+    let a = http_request(
+        via,
+        "GET",
+        "/api/alerts",
+        &[("Authorization", &supervisor)],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
 
     // A screen relayed by the other instance, and a wall page in a real
     // browser behind the balancer.

@@ -104,6 +104,18 @@ impl Directory {
             .cloned()
     }
 
+    /// The partitions holding the halls `wanted` accepts, each with one of
+    /// those halls.
+    pub fn partitions_of(&self, wanted: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = Vec::new();
+        for (hall, partition) in &self.partition_of {
+            if wanted(hall) && !found.iter().any(|(p, _)| p == partition) {
+                found.push((partition.clone(), hall.clone()));
+            }
+        }
+        found
+    }
+
     /// The other instances alive.
     pub fn peers(&self) -> Vec<String> {
         self.seen()
@@ -157,5 +169,9 @@ mod tests {
         assert_eq!(d.peers(), ["http://10.0.0.2:8080"]);
         assert_eq!(d.hall_of_alert("h3-12"), Some("h3".into()));
         assert_eq!(d.hall_of_alert("h5-12"), None);
+        let one = d.partitions_of(|h| h == "h1" || h == "h2");
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].0, "a");
+        assert_eq!(d.partitions_of(|h| h != "h4").len(), 2);
     }
 }

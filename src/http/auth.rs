@@ -1472,6 +1472,7 @@ mod tests {
             near_ahead: 3,
             directory: None,
             board: Default::default(),
+            configured: Default::default(),
         };
         let req = TestRequest::default()
             .app_data(web::Data::new(state))

@@ -5,10 +5,13 @@
 //! and sends the snapshot and frames from the hall's own task.
 //!
 //! Which requests concern one hall: `/api/halls/{hall}/…`,
-//! `/ws/display/{hall}`, `/ws/dashboard/{hall}`, `/ws/alerts?hall=…`, an
-//! alert's action `/api/alerts/{id}/{op}` (an alert's id starts with its
-//! hall's), and a ticket's phone page `/t/{token}…`, which names no hall:
-//! it is asked of each other instance until one knows the ticket.
+//! `/ws/display/{hall}`, `/ws/dashboard/{hall}`, `/ws/alerts?hall=…` (and
+//! `/api/alerts` and `/api/deliveries` with `hall`), an alert's action
+//! `/api/alerts/{id}/{op}` (an alert's id starts with its hall's), and a
+//! ticket's phone page `/t/{token}…`, which names no hall: it is asked of
+//! each other instance until one knows the ticket. The alerts of a token's
+//! whole scope go to the instance running its halls when they are all in
+//! one partition.
 //!
 //! A forwarded request carries `X-Forwarded-For` with this instance's
 //! peer appended, as a proxy's does (the instances' addresses belong in
@@ -57,6 +60,9 @@ enum Target {
     Alert(String),
     /// A ticket's phone page, by its token.
     Ticket(String),
+    /// The alerts of every hall in the token's scope (a console, the
+    /// history, the deliveries).
+    Scope,
     /// Everything else: served here.
     Here,
 }
@@ -71,7 +77,9 @@ fn target(path: &str, query: &str) -> Target {
     match segments.as_slice() {
         ["api", "halls", hall, _, ..] => Target::Hall((*hall).to_owned()),
         ["ws", "display" | "dashboard", hall] => Target::Hall((*hall).to_owned()),
-        ["ws", "alerts"] => query_hall().map_or(Target::Here, Target::Hall),
+        ["ws", "alerts"] | ["api", "alerts" | "deliveries"] => {
+            query_hall().map_or(Target::Scope, Target::Hall)
+        }
         ["api", "alerts", id, _] => Target::Alert((*id).to_owned()),
         ["t", "-", ..] => Target::Here,
         ["t", token, ..] if !token.is_empty() => Target::Ticket((*token).to_owned()),
@@ -103,6 +111,11 @@ pub async fn forward(
             Some(hall) => hall,
             None => return here(req).await,
         },
+        Target::Scope => match one_partition(&req, &directory).await {
+            Ok(Some(hall)) => hall,
+            Ok(None) => return here(req).await,
+            Err(refused) => return Ok(req.into_response(refused)),
+        },
         Target::Ticket(token) => {
             let local = TicketToken::parse(&token)
                 .ok()
@@ -124,6 +137,26 @@ pub async fn forward(
         Whereabouts::Here | Whereabouts::Moving => Ok(req.into_response(moving())),
         Whereabouts::At(address) => to_owner(req, &address).await,
     }
+}
+
+/// For a view of the alerts of every hall in a token's scope: when those
+/// halls are all in one partition (a county's supervision office, with the
+/// county's halls as one partition), one of them, so that the view is
+/// forwarded whole to the instance running them. `None` when they span
+/// partitions (the view then holds the halls of this instance) or there
+/// are none. A token refused is answered here, as the handler would.
+async fn one_partition(
+    req: &ServiceRequest,
+    directory: &Directory,
+) -> Result<Option<String>, HttpResponse> {
+    let who = super::auth::require(req.request(), super::auth::ALERTS, None)
+        .await
+        .map_err(|e| actix_web::ResponseError::error_response(&e))?;
+    let mut partitions = directory.partitions_of(|h| who.may_see(h));
+    Ok(match partitions.len() {
+        1 => partitions.pop().map(|(_, hall)| hall),
+        _ => None,
+    })
 }
 
 /// The answer while a hall has no owner to forward to.
@@ -533,7 +566,9 @@ mod tests {
         assert_eq!(target("/ws/display/h1", "token=x"), hall("h1"));
         assert_eq!(target("/ws/dashboard/h1", ""), hall("h1"));
         assert_eq!(target("/ws/alerts", "hall=h2&token=x"), hall("h2"));
-        assert_eq!(target("/ws/alerts", "token=x"), Target::Here);
+        assert_eq!(target("/ws/alerts", "token=x"), Target::Scope);
+        assert_eq!(target("/api/alerts", "state=open"), Target::Scope);
+        assert_eq!(target("/api/deliveries", "hall=h3"), hall("h3"));
         assert_eq!(
             target("/api/alerts/h1-7/ack", ""),
             Target::Alert("h1-7".into())
@@ -542,7 +577,6 @@ mod tests {
         assert_eq!(target("/t/abc", ""), Target::Ticket("abc".into()));
         for here in [
             "/api/halls",
-            "/api/alerts",
             "/ws/region",
             "/t/-/phone.js",
             "/healthz",

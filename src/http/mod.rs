@@ -67,6 +67,8 @@ pub struct AppState {
     pub directory: Option<Arc<crate::cluster::Directory>>,
     /// Every hall's last summary, for the region roll-up.
     pub board: Arc<crate::board::Board>,
+    /// Every configured hall, whichever instance runs it, for `/api/halls`.
+    pub configured: Arc<Vec<HallInfo>>,
 }
 
 impl AppState {
@@ -475,17 +477,7 @@ pub struct HallPath {
     )
 )]
 pub(super) async fn halls(state: web::Data<AppState>) -> HttpResponse {
-    let list: Vec<HallInfo> = state
-        .registry
-        .all()
-        .iter()
-        .map(|h| HallInfo {
-            id: h.spec.id.clone(),
-            name: h.spec.name.clone(),
-            level: h.spec.level,
-        })
-        .collect();
-    HttpResponse::Ok().json(list)
+    HttpResponse::Ok().json(&*state.configured)
 }
 
 /// What a hall's screens show now
