@@ -9,9 +9,9 @@
 //! `/api/alerts` and `/api/deliveries` with `hall`), an alert's action
 //! `/api/alerts/{id}/{op}` (an alert's id starts with its hall's), and a
 //! ticket's phone page `/t/{token}…`, which names no hall: it is asked of
-//! each other instance until one knows the ticket. The alerts of a token's
-//! whole scope go to the instance running its halls when they are all in
-//! one partition.
+//! each other instance until one knows the ticket. The alerts and the
+//! monthly 考评 of a token's whole scope go to the instance running its
+//! halls when they are all in one partition.
 //!
 //! A forwarded request carries `X-Forwarded-For` with this instance's
 //! peer appended, as a proxy's does (the instances' addresses belong in
@@ -60,9 +60,9 @@ enum Target {
     Alert(String),
     /// A ticket's phone page, by its token.
     Ticket(String),
-    /// The alerts of every hall in the token's scope (a console, the
-    /// history, the deliveries).
-    Scope,
+    /// Every hall in the token's scope, for a token of these roles (the
+    /// alerts console, their history, the deliveries; the monthly 考评).
+    Scope(&'static [crate::config::Role]),
     /// Everything else: served here.
     Here,
 }
@@ -78,8 +78,9 @@ fn target(path: &str, query: &str) -> Target {
         ["api", "halls", hall, _, ..] => Target::Hall((*hall).to_owned()),
         ["ws", "display" | "dashboard", hall] => Target::Hall((*hall).to_owned()),
         ["ws", "alerts"] | ["api", "alerts" | "deliveries"] => {
-            query_hall().map_or(Target::Scope, Target::Hall)
+            query_hall().map_or(Target::Scope(super::auth::ALERTS), Target::Hall)
         }
+        ["api", "appraisal"] => Target::Scope(super::auth::ANY_ROLE),
         ["api", "alerts", id, _] => Target::Alert((*id).to_owned()),
         ["t", "-", ..] => Target::Here,
         ["t", token, ..] if !token.is_empty() => Target::Ticket((*token).to_owned()),
@@ -111,7 +112,7 @@ pub async fn forward(
             Some(hall) => hall,
             None => return here(req).await,
         },
-        Target::Scope => match one_partition(&req, &directory).await {
+        Target::Scope(roles) => match one_partition(&req, &directory, roles).await {
             Ok(Some(hall)) => hall,
             Ok(None) => return here(req).await,
             Err(refused) => return Ok(req.into_response(refused)),
@@ -139,7 +140,7 @@ pub async fn forward(
     }
 }
 
-/// For a view of the alerts of every hall in a token's scope: when those
+/// For a view of every hall in a token's scope: when those
 /// halls are all in one partition (a county's supervision office, with the
 /// county's halls as one partition), one of them, so that the view is
 /// forwarded whole to the instance running them. `None` when they span
@@ -148,8 +149,9 @@ pub async fn forward(
 async fn one_partition(
     req: &ServiceRequest,
     directory: &Directory,
+    roles: &[crate::config::Role],
 ) -> Result<Option<String>, HttpResponse> {
-    let who = super::auth::require(req.request(), super::auth::ALERTS, None)
+    let who = super::auth::require(req.request(), roles, None)
         .await
         .map_err(|e| actix_web::ResponseError::error_response(&e))?;
     let mut partitions = directory.partitions_of(|h| who.may_see(h));
@@ -566,8 +568,13 @@ mod tests {
         assert_eq!(target("/ws/display/h1", "token=x"), hall("h1"));
         assert_eq!(target("/ws/dashboard/h1", ""), hall("h1"));
         assert_eq!(target("/ws/alerts", "hall=h2&token=x"), hall("h2"));
-        assert_eq!(target("/ws/alerts", "token=x"), Target::Scope);
-        assert_eq!(target("/api/alerts", "state=open"), Target::Scope);
+        let alerts = Target::Scope(crate::http::auth::ALERTS);
+        assert_eq!(target("/ws/alerts", "token=x"), alerts);
+        assert_eq!(target("/api/alerts", "state=open"), alerts);
+        assert_eq!(
+            target("/api/appraisal", "month=2026-11"),
+            Target::Scope(crate::http::auth::ANY_ROLE)
+        );
         assert_eq!(target("/api/deliveries", "hall=h3"), hall("h3"));
         assert_eq!(
             target("/api/alerts/h1-7/ack", ""),
