@@ -44,6 +44,10 @@ use crate::domain::TicketToken;
 /// forwarded again.
 const FORWARDED: &str = "x-hallwatch-forwarded";
 
+/// The longest a forward waits for the connection to the instance running
+/// the hall: a dead machine's address may drop packets rather than refuse.
+const CONNECT_WITHIN: Duration = Duration::from_secs(2);
+
 /// The longest a forwarded request waits for its answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
@@ -316,8 +320,9 @@ async fn exchange(
     address: &str,
     body: Bytes,
 ) -> Result<HttpResponse, String> {
-    let tcp = TcpStream::connect(authority(address))
+    let tcp = tokio::time::timeout(CONNECT_WITHIN, TcpStream::connect(authority(address)))
         .await
+        .map_err(|_| format!("no connection within {} s", CONNECT_WITHIN.as_secs()))?
         .map_err(|e| format!("cannot connect: {e}"))?;
     let _ = tcp.set_nodelay(true);
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
