@@ -99,7 +99,7 @@ impl Plan {
                 counties: 100,
                 instances: 4,
                 scale: 1.0,
-                day_s: 240.0,
+                day_s: 360.0,
                 kills: 3,
                 seed: 2026,
             }
@@ -455,9 +455,15 @@ async fn province(plan: &Plan, pg: &Pg) -> anyhow::Result<(Report, Vec<String>)>
     )
     .await;
     let cpu_after = CpuAt::read(&cluster, broker.pid());
-    let owners_end = cluster
+    // Still moving after a minute is a figure too, not a reason to
+    // lose the report.
+    let (owners_end, unbalanced) = match cluster
         .wait_balanced(partitions, Duration::from_secs(60))
-        .await?;
+        .await
+    {
+        Ok(o) => (o, None),
+        Err(e) => (cluster.owners().await?, Some(e.to_string())),
+    };
     let held_at_end = halls_held(&province, &owners_end, plan.instances);
     let mut rss_end = Vec::new();
     for i in &cluster.instances {
@@ -657,6 +663,9 @@ async fn province(plan: &Plan, pg: &Pg) -> anyhow::Result<(Report, Vec<String>)>
                 "no".into()
             }
         ));
+    }
+    if let Some(e) = &unbalanced {
+        r.line(format!("\nAt the end: {e}."));
     }
     let total_rss_end: u64 = rss_end.iter().sum();
     r.line(format!(
