@@ -1,6 +1,6 @@
 //! The processes a benchmark runs against: Mosquitto, the hallwatch server
 //! and Node-RED, each a child process on loopback with a free port, and the
-//! CPU and memory each used.
+//! CPU and memory each used. The province benchmark shares this file.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -232,7 +232,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// `hallwatch serve` with `config`; its log (level info) goes to `log`.
+    /// `hallwatch serve` with `config`; its log (warnings, and the
+    /// start-up and cluster lines at level info) goes to `log`.
     pub fn start(config: &Path, port: u16, log: &Path) -> anyhow::Result<Self> {
         let stderr = std::fs::File::create(log)?;
         let started = Instant::now();
@@ -241,7 +242,10 @@ impl Server {
             .arg(config)
             .arg("--test-clock-start")
             .arg(crate::T0)
-            .env("RUST_LOG", "warn,hallwatch::app=info")
+            .env(
+                "RUST_LOG",
+                "warn,hallwatch::app=info,hallwatch::cluster=info",
+            )
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(stderr)
