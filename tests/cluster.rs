@@ -67,6 +67,20 @@ fn write_cluster_config(dir: &Path, i: usize, port: u16, db: &str, broker: &Brok
     path
 }
 
+/// Three instances of the same configuration, each serving.
+async fn three_instances(dir: &Path, pg: &PgDatabase, broker: &Broker) -> Vec<ServerProcess> {
+    let mut instances = Vec::new();
+    for i in 0..3 {
+        let port = free_port();
+        let config = write_cluster_config(dir, i, port, &pg.url, broker);
+        instances.push(ServerProcess::start(&config, port, None));
+    }
+    for s in &instances {
+        s.wait_healthy().await;
+    }
+    instances
+}
+
 /// A supervisor's token for hall h1 alone.
 const H1_SUPERVISOR: &str = "h1-supervisor";
 
@@ -170,15 +184,7 @@ async fn a_clean_stop_hands_the_partition_over_without_waiting_for_the_lease() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut instances = Vec::new();
-    for i in 0..3 {
-        let port = free_port();
-        let config = write_cluster_config(dir.path(), i, port, &pg.url, &broker);
-        instances.push(ServerProcess::start(&config, port, None));
-    }
-    for s in &instances {
-        s.wait_healthy().await;
-    }
+    let mut instances = three_instances(dir.path(), &pg, &broker).await;
     let store = Store::open(&pg.url).await.unwrap();
     let (victim, token) = owner_of(&store, &instances, "p1", None).await;
     let pid = instances[victim].pid();
@@ -427,15 +433,7 @@ async fn any_instance_serves_any_hall_and_screens_follow_their_hall_through_a_fa
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut instances = Vec::new();
-    for i in 0..3 {
-        let port = free_port();
-        let config = write_cluster_config(dir.path(), i, port, &pg.url, &broker);
-        instances.push(ServerProcess::start(&config, port, None));
-    }
-    for s in &instances {
-        s.wait_healthy().await;
-    }
+    let instances = three_instances(dir.path(), &pg, &broker).await;
     let store = Store::open(&pg.url).await.unwrap();
     let (owner, _) = owner_of(&store, &instances, "p1", None).await;
     // Every instance must know who runs h1 before the checks below.
