@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
@@ -80,6 +81,41 @@ pub struct Folded {
     pub events: usize,
 }
 
+/// How many halls a replay reads at once.
+const READ_AT_ONCE: usize = 4;
+
+/// What the replay of one hall reads: its log since `start`, the earlier
+/// days' arrivals and kept figures, and its case book.
+async fn read_hall(
+    store: &Store,
+    spec: &Arc<HallSpec>,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(crate::store::HallLog, Before, crate::store::StoredBook)> {
+    let log = store
+        .hall_log(spec.id.as_str(), start, DateTime::<Utc>::MAX_UTC)
+        .await
+        .context("Failed to read the event log for replay")?;
+    let arrivals = store
+        .tickets_issued(
+            spec.id.as_str(),
+            start - chrono::Duration::days(PROFILE_DAYS),
+            start,
+        )
+        .await
+        .context("Failed to read earlier days' arrivals for the forecast")?;
+    // Cases outlive the days replayed: the book as it stood, with the
+    // days' log applied over it (what it holds is kept).
+    let book = store
+        .case_book(spec.id.as_str())
+        .await
+        .context("Failed to read the case book")?;
+    let days = crate::figures::month_before(store, spec, start, now)
+        .await
+        .context("Failed to read the month's kept figures")?;
+    Ok((log, Before { arrivals, days }, book))
+}
+
 /// Reads and folds the log of `specs`: each hall is folded as soon as its
 /// log is read, and brought up to now. The figures of days that ended
 /// while nobody ran the hall are kept (under the lease, when there is one).
@@ -91,32 +127,27 @@ pub async fn fold(
     let store = &shared.store;
     let now = shared.clock.now();
     let replay = Replay::start(now);
+    // A few halls are read at once: a partition of a hundred halls is
+    // hundreds of queries, and one after another they make a takeover wait
+    // on round trips. Few enough that the writers and the lease renewals
+    // still find a connection in the pool.
+    let replay_days = shared.settings.server.replay_days;
+    let mut reads = futures_util::stream::iter(specs.to_vec().into_iter().map(|spec| {
+        let store = store.clone();
+        async move {
+            let start = hall_replay_start(&spec, replay_days, now);
+            let read = read_hall(&store, &spec, start, now).await;
+            (spec, start, read)
+        }
+    }))
+    .buffered(READ_AT_ONCE);
     let mut events = 0;
-    for (i, spec) in specs.iter().enumerate() {
-        let start = hall_replay_start(spec, shared.settings.server.replay_days, now);
-        let log = store
-            .hall_log(spec.id.as_str(), start, DateTime::<Utc>::MAX_UTC)
-            .await
-            .context("Failed to read the event log for replay")?;
-        let arrivals = store
-            .tickets_issued(
-                spec.id.as_str(),
-                start - chrono::Duration::days(PROFILE_DAYS),
-                start,
-            )
-            .await
-            .context("Failed to read earlier days' arrivals for the forecast")?;
-        // Cases outlive the days replayed: the book as it stood, with the
-        // days' log applied over it (what it holds is kept).
-        let book = store
-            .case_book(spec.id.as_str())
-            .await
-            .context("Failed to read the case book")?;
-        let days = crate::figures::month_before(store, spec, start, now)
-            .await
-            .context("Failed to read the month's kept figures")?;
+    let mut i = 0;
+    while let Some((spec, start, read)) = reads.next().await {
+        let (log, before, book) = read?;
         events += log.len();
-        replay.fold(i, spec.clone(), start, Before { arrivals, days }, book, log);
+        replay.fold(i, spec, start, before, book, log);
+        i += 1;
     }
     let replayed = tokio::task::spawn_blocking(move || replay.finish())
         .await
@@ -183,15 +214,18 @@ impl Running {
             ),
         };
         // Everything that can fail comes before anything is started.
-        let mut chains = Vec::new();
-        for hall in &halls {
-            let chain = shared
-                .store
-                .audit_log(hall.as_str())
-                .await
-                .context("Failed to read the audit chain")?;
-            chains.push(crate::audit::Chain::resume(chain));
-        }
+        let chains: Vec<crate::audit::Chain> =
+            futures_util::stream::iter(halls.clone().into_iter().map(|hall| {
+                let store = shared.store.clone();
+                async move { store.audit_log(hall.as_str()).await }
+            }))
+            .buffered(READ_AT_ONCE)
+            .map(|chain| chain.map(crate::audit::Chain::resume))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .context("Failed to read the audit chain")?;
         let gate = scope.lease().map(|l| l.gate.clone());
         let client::Connections {
             ingest: (mqtt, eventloop),
