@@ -1344,6 +1344,7 @@ fn the_examples_cluster_block_is_valid_once_uncommented() {
     let names: Vec<_> = c.partitions.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["county", "towns"]);
     assert_eq!(c.partitions[1].halls[0].as_str(), "jl-town");
+    assert_eq!(c.advertise.as_deref(), Some("http://10.0.1.11:8080"));
     // Without the block one instance runs every hall.
     assert!(example().cluster.is_none());
 }
@@ -1367,6 +1368,52 @@ fn every_bad_cluster_setting_names_its_field() {
     assert!(e.reason.contains("PostgreSQL"), "{e:?}");
     let e = bad("lease_s = 3", "lease_s = 1");
     assert_eq!(e.field, "cluster.lease_s");
+    let e = bad(
+        "advertise = \"http://10.0.1.11:8080\"",
+        "advertise = \"https://10.0.1.11:8080\"",
+    );
+    assert_eq!(e.field, "cluster.advertise");
+    assert!(e.reason.contains("http://"), "{e:?}");
+    let e = bad(
+        "advertise = \"http://10.0.1.11:8080\"",
+        "advertise = \"http://10.0.1.11\"",
+    );
+    assert_eq!(e.field, "cluster.advertise");
+    // Without it, the listening address must be one the others can reach.
+    let e = Settings::parse(
+        &base
+            .replacen("\nadvertise = \"http://10.0.1.11:8080\"", "", 1)
+            .replacen(
+                "listen = \"127.0.0.1:8080\"",
+                "listen = \"0.0.0.0:8080\"",
+                1,
+            ),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "cluster.advertise");
+    assert!(e.reason.contains("0.0.0.0"), "{e:?}");
+    // TLS ends at the balancer: instances speak plain HTTP to each other.
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["hall.example".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let e = Settings::parse(&base.replacen(
+        "[server]\n",
+        &format!(
+            "[server]\ntls_cert = {:?}\ntls_key = {:?}\n",
+            cert_path.display().to_string(),
+            key_path.display().to_string()
+        ),
+        1,
+    ))
+    .unwrap_err();
+    assert_eq!(e.field, "server.tls_cert", "{e:?}");
+    assert!(e.reason.contains("load balancer"), "{e:?}");
     let e = bad("renew_s = 1", "renew_s = 2");
     assert_eq!(e.field, "cluster.renew_s");
     assert!(e.reason.contains("third"), "{e:?}");
