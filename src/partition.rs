@@ -132,7 +132,7 @@ pub async fn fold(
     // on round trips. Few enough that the writers and the lease renewals
     // still find a connection in the pool.
     let replay_days = shared.settings.server.replay_days;
-    let mut reads = futures_util::stream::iter(specs.to_vec().into_iter().map(|spec| {
+    let mut reads = futures_util::stream::iter(specs.iter().cloned().map(|spec| {
         let store = store.clone();
         async move {
             let start = hall_replay_start(&spec, replay_days, now);

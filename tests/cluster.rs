@@ -534,6 +534,43 @@ async fn any_instance_serves_any_hall_and_screens_follow_their_hall_through_a_fa
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
+    // Over both halls, run by two instances: one console of each, merged,
+    // and an action reaches the console of the alert's hall.
+    let mut console = ws_connect_with(via, "/ws/alerts", &[("Authorization", &bearer)])
+        .await
+        .expect("the merged console");
+    let snapshot = tokio::time::timeout(Duration::from_secs(5), console.next())
+        .await
+        .expect("a snapshot")
+        .expect("open")
+        .expect("a message");
+    let snapshot: Value = serde_json::from_str(snapshot.to_text().unwrap()).unwrap();
+    let mut ids: Vec<&str> = snapshot["halls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["id"].as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["h1", "h2"], "{snapshot}");
+    for hall in ["h1", "h2"] {
+        use futures_util::SinkExt;
+        let op = json!({"op": "ack", "alert": format!("{hall}-nope")}).to_string();
+        console
+            .send(tokio_tungstenite::tungstenite::Message::text(op))
+            .await
+            .unwrap();
+        let answer = eventually(5, async || {
+            let m = tokio::time::timeout(Duration::from_secs(5), console.next())
+                .await
+                .ok()??
+                .ok()?;
+            let v: Value = serde_json::from_str(m.to_text().ok()?).ok()?;
+            (v["type"] == "error").then_some(v)
+        })
+        .await;
+        assert_eq!(answer["alert"], format!("{hall}-nope"), "{answer}");
+    }
 
     // A screen relayed by the other instance, and a wall page in a real
     // browser behind the balancer.

@@ -11,7 +11,8 @@
 //! ticket's phone page `/t/{token}…`, which names no hall: it is asked of
 //! each other instance until one knows the ticket. The alerts and the
 //! monthly 考评 of a token's whole scope go to the instance running its
-//! halls when they are all in one partition.
+//! halls when one does; a console over halls that several instances run is
+//! merged from each ([`super::console_fan_in`]).
 //!
 //! A forwarded request carries `X-Forwarded-For` with this instance's
 //! peer appended, as a proxy's does (the instances' addresses belong in
@@ -49,7 +50,7 @@ const FORWARDED: &str = "x-hallwatch-forwarded";
 const CONNECT_WITHIN: Duration = Duration::from_secs(2);
 
 /// The longest a forwarded request waits for its answer.
-const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+pub(super) const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 /// The largest answer forwarded (the largest real one, a day's cases of a
 /// busy hall, is well under it).
@@ -116,10 +117,17 @@ pub async fn forward(
             Some(hall) => hall,
             None => return here(req).await,
         },
-        Target::Scope(roles) => match one_partition(&req, &directory, roles).await {
-            Ok(Some(hall)) => hall,
-            Ok(None) => return here(req).await,
+        Target::Scope(roles) => match owners_of_scope(&req, &state, &directory, roles).await {
             Err(refused) => return Ok(req.into_response(refused)),
+            Ok(Owners::Here) => return here(req).await,
+            Ok(Owners::Moving) => return Ok(req.into_response(moving())),
+            Ok(Owners::One(address)) => return to_owner(req, &address).await,
+            // A console over halls that several instances run: one console
+            // of each, merged. Lists are answered here, for the halls here.
+            Ok(Owners::Many(addresses)) if req.headers().contains_key(header::UPGRADE) => {
+                return super::console_fan_in::open(req, addresses).await;
+            }
+            Ok(Owners::Many(_)) => return here(req).await,
         },
         Target::Ticket(token) => {
             let local = TicketToken::parse(&token)
@@ -144,29 +152,55 @@ pub async fn forward(
     }
 }
 
-/// For a view of every hall in a token's scope: when those
-/// halls are all in one partition (a county's supervision office, with the
-/// county's halls as one partition), one of them, so that the view is
-/// forwarded whole to the instance running them. `None` when they span
-/// partitions (the view then holds the halls of this instance) or there
-/// are none. A token refused is answered here, as the handler would.
-async fn one_partition(
+/// Who runs the halls of a token's scope.
+enum Owners {
+    /// This instance, all of them (or the scope is empty).
+    Here,
+    /// Some have no owner now.
+    Moving,
+    /// One other instance, all of them.
+    One(String),
+    /// Several instances, this one perhaps among them (by its address).
+    Many(Vec<String>),
+}
+
+/// For a view of every hall in a token's scope (the supervisors' console,
+/// the alert lists, the 考评): which instances run them. A token refused
+/// is answered here, as the handler would.
+async fn owners_of_scope(
     req: &ServiceRequest,
+    state: &AppState,
     directory: &Directory,
     roles: &[crate::config::Role],
-) -> Result<Option<String>, HttpResponse> {
+) -> Result<Owners, HttpResponse> {
     let who = super::auth::require(req.request(), roles, None)
         .await
         .map_err(|e| actix_web::ResponseError::error_response(&e))?;
-    let mut partitions = directory.partitions_of(|h| who.may_see(h));
-    Ok(match partitions.len() {
-        1 => partitions.pop().map(|(_, hall)| hall),
-        _ => None,
+    let mut addresses: Vec<String> = Vec::new();
+    for (_, hall) in directory.partitions_of(|h| who.may_see(h)) {
+        let address = if state.registry.get_str(&hall).is_some() {
+            directory.me.clone()
+        } else {
+            match directory.whereabouts(&hall) {
+                Whereabouts::At(a) => a,
+                Whereabouts::Unknown => continue,
+                Whereabouts::Here | Whereabouts::Moving => return Ok(Owners::Moving),
+            }
+        };
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    Ok(match addresses.as_slice() {
+        [] => Owners::Here,
+        [one] if *one == directory.me => Owners::Here,
+        [one] => Owners::One(one.clone()),
+        _ => Owners::Many(addresses),
     })
 }
 
 /// The answer while a hall has no owner to forward to.
-fn moving() -> HttpResponse {
+pub(super) fn moving() -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header((header::RETRY_AFTER, "1"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -377,24 +411,38 @@ async fn exchange(
     Ok(res.body(body))
 }
 
-/// Relays a WebSocket to the instance at `address`: the owner's handshake
-/// answer first (a refusal is passed on as it is), then every frame both
-/// ways until either side closes.
-async fn relay_socket(
-    req: ServiceRequest,
+/// A refused upstream handshake's answer, as it was given.
+pub(super) fn refused(refusal: tungstenite::http::Response<Option<Vec<u8>>>) -> HttpResponse {
+    let status = StatusCode::from_u16(refusal.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut res = HttpResponse::build(status);
+    for (name, value) in refusal.headers() {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_str().as_bytes()),
+            header::HeaderValue::from_bytes(value.as_bytes()),
+        ) && passed_on(&name)
+        {
+            res.append_header((name, value));
+        }
+    }
+    res.body(refusal.into_body().unwrap_or_default())
+}
+
+/// The WebSocket handshake of `http` as sent on to the instance at
+/// `address`: its credentials, origin and host, and the forwarding headers.
+pub(super) fn upstream_request(
+    http: &actix_web::HttpRequest,
     address: &str,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    super::ws::handshake(req.request())?;
-    let url = format!("ws://{}{}", authority(address), {
-        let uri = req.uri();
-        uri.path_and_query()
-            .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
-    });
+) -> Option<tungstenite::handshake::client::Request> {
+    let uri = http.uri();
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    let url = format!("ws://{}{path}", authority(address));
     let mut upstream_req = match tungstenite::client::IntoClientRequest::into_client_request(url) {
         Ok(r) => r,
         Err(e) => {
             debug!(error = %e, "A relayed WebSocket's address could not be built.");
-            return Ok(req.into_response(moving()));
+            return None;
         }
     };
     for name in [
@@ -404,7 +452,7 @@ async fn relay_socket(
         header::USER_AGENT,
         header::SEC_WEBSOCKET_PROTOCOL,
     ] {
-        for value in req.headers().get_all(&name) {
+        for value in http.headers().get_all(&name) {
             if let (Ok(name), Ok(value)) = (
                 tungstenite::http::HeaderName::from_bytes(name.as_str().as_bytes()),
                 tungstenite::http::HeaderValue::from_bytes(value.as_bytes()),
@@ -415,7 +463,7 @@ async fn relay_socket(
     }
     // The host the client asked for, as a handshake's origin is checked
     // against it.
-    if let Some(host) = req
+    if let Some(host) = http
         .headers()
         .get(header::HOST)
         .and_then(|v| tungstenite::http::HeaderValue::from_bytes(v.as_bytes()).ok())
@@ -424,7 +472,7 @@ async fn relay_socket(
             .headers_mut()
             .insert(tungstenite::http::header::HOST, host);
     }
-    for (name, value) in forwarded_headers(req.request()) {
+    for (name, value) in forwarded_headers(http) {
         if let (Ok(name), Ok(value)) = (
             tungstenite::http::HeaderName::from_bytes(name.as_bytes()),
             tungstenite::http::HeaderValue::from_str(&value),
@@ -432,25 +480,26 @@ async fn relay_socket(
             upstream_req.headers_mut().insert(name, value);
         }
     }
+    Some(upstream_req)
+}
+
+/// Relays a WebSocket to the instance at `address`: the owner's handshake
+/// answer first (a refusal is passed on as it is), then every frame both
+/// ways until either side closes.
+async fn relay_socket(
+    req: ServiceRequest,
+    address: &str,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    super::ws::handshake(req.request())?;
+    let Some(upstream_req) = upstream_request(req.request(), address) else {
+        return Ok(req.into_response(moving()));
+    };
     let connect = tokio_tungstenite::connect_async_with_config(upstream_req, None, true);
     let (upstream, answer) = match tokio::time::timeout(ANSWER_WITHIN, connect).await {
         Ok(Ok(pair)) => pair,
         // The owner refused the handshake: its answer, as it gave it.
         Ok(Err(tungstenite::Error::Http(refusal))) => {
-            let status =
-                StatusCode::from_u16(refusal.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-            let mut res = HttpResponse::build(status);
-            for (name, value) in refusal.headers() {
-                if let (Ok(name), Ok(value)) = (
-                    header::HeaderName::from_bytes(name.as_str().as_bytes()),
-                    header::HeaderValue::from_bytes(value.as_bytes()),
-                ) && passed_on(&name)
-                {
-                    res.append_header((name, value));
-                }
-            }
-            let body = refusal.into_body().unwrap_or_default();
-            return Ok(req.into_response(res.body(body)));
+            return Ok(req.into_response(refused(*refusal)));
         }
         Ok(Err(e)) => {
             info!(%address, error = %e, "Could not relay a WebSocket to the instance running its hall.");
@@ -476,7 +525,7 @@ async fn relay_socket(
     Ok(ServiceResponse::new(http, res))
 }
 
-type Upstream =
+pub(super) type Upstream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Frames both ways until either side closes. The owner going away closes

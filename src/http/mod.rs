@@ -9,6 +9,7 @@ mod cases;
 pub mod client;
 pub mod codes;
 pub mod conn;
+mod console_fan_in;
 mod dashboard;
 mod display;
 mod forward;
