@@ -81,6 +81,34 @@ async fn three_instances(dir: &Path, pg: &PgDatabase, broker: &Broker) -> Vec<Se
     instances
 }
 
+/// A channel opened at `port` with the `Authorization` header `auth`, and
+/// its first message as JSON.
+async fn first_message(port: u16, path: &str, auth: &str) -> (Ws, Value) {
+    use futures_util::StreamExt;
+    let mut ws = ws_connect_with(port, path, &[("Authorization", auth)])
+        .await
+        .unwrap_or_else(|status| panic!("{path}: refused with {status}"));
+    let first = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("a first message within 5 s")
+        .expect("open")
+        .expect("a message");
+    let first = serde_json::from_str(first.to_text().unwrap()).expect("JSON");
+    (ws, first)
+}
+
+/// The `field` of each of a snapshot's halls, sorted.
+fn hall_ids(snapshot: &Value, field: &str) -> Vec<String> {
+    let mut ids: Vec<String> = snapshot["halls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h[field].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// A supervisor's token for hall h1 alone.
 const H1_SUPERVISOR: &str = "h1-supervisor";
 
@@ -495,36 +523,13 @@ async fn any_instance_serves_any_hall_and_screens_follow_their_hall_through_a_fa
     assert_eq!(province["code"], "99", "{province}");
     assert_eq!(province["halls"], 2, "{province}");
     // The region screen from that instance lists both halls too.
-    let mut region = ws_connect_with(via, "/ws/region", &[("Authorization", &bearer)])
-        .await
-        .expect("the region channel");
-    let snapshot = tokio::time::timeout(Duration::from_secs(5), region.next())
-        .await
-        .expect("a snapshot")
-        .expect("open")
-        .expect("a message");
-    let snapshot: Value = serde_json::from_str(snapshot.to_text().unwrap()).unwrap();
-    let mut halls: Vec<&str> = snapshot["halls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|h| h["hall"].as_str())
-        .collect();
-    halls.sort();
-    assert_eq!(halls, ["h1", "h2"], "{snapshot}");
+    let (_region, snapshot) = first_message(via, "/ws/region", &bearer).await;
+    assert_eq!(hall_ids(&snapshot, "hall"), ["h1", "h2"], "{snapshot}");
     // A supervisor of h1 alone, at an instance that does not run h1: the
     // console is forwarded whole to the instance that does.
     let supervisor = format!("Bearer {H1_SUPERVISOR}");
-    let mut console = ws_connect_with(via, "/ws/alerts", &[("Authorization", &supervisor)])
-        .await
-        .expect("the console");
-    let snapshot = tokio::time::timeout(Duration::from_secs(5), console.next())
-        .await
-        .expect("a snapshot")
-        .expect("open")
-        .expect("a message");
-    let snapshot: Value = serde_json::from_str(snapshot.to_text().unwrap()).unwrap();
-    assert_eq!(snapshot["halls"][0]["id"], "h1", "{snapshot}");
+    let (_console, snapshot) = first_message(via, "/ws/alerts", &supervisor).await;
+    assert_eq!(hall_ids(&snapshot, "id"), ["h1"], "{snapshot}");
     let a = http_request(
         via,
         "GET",
@@ -536,23 +541,8 @@ async fn any_instance_serves_any_hall_and_screens_follow_their_hall_through_a_fa
     assert_eq!(a.status, 200, "{}", a.body);
     // Over both halls, run by two instances: one console of each, merged,
     // and an action reaches the console of the alert's hall.
-    let mut console = ws_connect_with(via, "/ws/alerts", &[("Authorization", &bearer)])
-        .await
-        .expect("the merged console");
-    let snapshot = tokio::time::timeout(Duration::from_secs(5), console.next())
-        .await
-        .expect("a snapshot")
-        .expect("open")
-        .expect("a message");
-    let snapshot: Value = serde_json::from_str(snapshot.to_text().unwrap()).unwrap();
-    let mut ids: Vec<&str> = snapshot["halls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|h| h["id"].as_str())
-        .collect();
-    ids.sort();
-    assert_eq!(ids, ["h1", "h2"], "{snapshot}");
+    let (mut console, snapshot) = first_message(via, "/ws/alerts", &bearer).await;
+    assert_eq!(hall_ids(&snapshot, "id"), ["h1", "h2"], "{snapshot}");
     for hall in ["h1", "h2"] {
         use futures_util::SinkExt;
         let op = json!({"op": "ack", "alert": format!("{hall}-nope")}).to_string();
