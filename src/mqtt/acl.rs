@@ -43,13 +43,15 @@ pub fn mosquitto_acl(prefix: &str, halls: &[Arc<HallSpec>], server_user: &str) -
         "case/+/reply",
         "window/+/state",
         "call",
-        "summary",
         "alert",
         "card",
         "audit/head",
     ] {
         let _ = writeln!(out, "topic write {prefix}/+/{leaf}");
     }
+    // Summaries are read back too: with [cluster], every instance shows the
+    // halls the others run on its region views.
+    let _ = writeln!(out, "topic readwrite {prefix}/+/summary");
     for hall in halls {
         let h = hall.id.as_str();
         let mut device = |id: &str, send: &str, replies: &str, extra: Option<&str>| {
@@ -106,6 +108,8 @@ mod tests {
         let spec = Arc::new(crate::domain::test_spec());
         let acl = super::mosquitto_acl("hallwatch", &[spec], "hallwatch");
         assert!(acl.contains("user hallwatch\ntopic read hallwatch/+/kiosk/+/request\n"));
+        // The server reads summaries back for its region views.
+        assert!(acl.contains("\ntopic readwrite hallwatch/+/summary\n"));
         assert!(acl.contains(
             "user h.k1\ntopic write hallwatch/h/kiosk/k1/request\n\
              topic read hallwatch/h/kiosk/k1/reply\n\
