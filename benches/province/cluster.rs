@@ -35,19 +35,10 @@ impl Pg {
     }
 
     pub async fn create(admin_url: String) -> anyhow::Result<Self> {
-        use sqlx::Connection;
         let name = format!("hallwatch_province_{}_{}", std::process::id(), free_port());
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
+        let url = crate::pg::create(&admin_url, &name)
             .await
-            .with_context(|| format!("cannot reach PostgreSQL at {admin_url}"))?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .context("create the benchmark's database")?;
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
+            .with_context(|| format!("cannot create the benchmark's database on {admin_url}"))?;
         Ok(Self {
             admin_url,
             name,
@@ -56,15 +47,7 @@ impl Pg {
     }
 
     pub async fn drop_db(&self) {
-        use sqlx::Connection;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&mut conn)
-            .await;
-        }
+        crate::pg::drop(&self.admin_url, &self.name).await;
     }
 
     /// Per hall: stored device messages of the day and distinct ones

@@ -21,6 +21,9 @@ mod load;
 #[path = "../side_by_side/stats.rs"]
 #[allow(dead_code)]
 mod stats;
+// The tests' fresh PostgreSQL database.
+#[path = "../../tests/common/pg.rs"]
+mod pg;
 
 mod cluster;
 mod day;

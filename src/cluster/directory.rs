@@ -93,15 +93,7 @@ impl Directory {
     /// The hall of an alert: alert ids start with their hall's id and a
     /// `-`; the longest hall id that fits.
     pub fn hall_of_alert(&self, alert: &str) -> Option<String> {
-        self.partition_of
-            .keys()
-            .filter(|h| {
-                alert
-                    .strip_prefix(h.as_str())
-                    .is_some_and(|rest| rest.starts_with('-'))
-            })
-            .max_by_key(|h| h.len())
-            .cloned()
+        crate::domain::hall_of_alert(alert, self.partition_of.keys(), |h| h.as_str()).cloned()
     }
 
     /// The partitions holding the halls `wanted` accepts, each with one of

@@ -307,3 +307,20 @@ impl AlertRefusal {
         }
     }
 }
+
+/// The hall an alert id belongs to, of `halls`: alert ids start with their
+/// hall's id and a `-`, so the longest hall id that fits.
+pub fn hall_of_alert<T>(
+    alert: &str,
+    halls: impl IntoIterator<Item = T>,
+    id: impl Fn(&T) -> &str,
+) -> Option<T> {
+    halls
+        .into_iter()
+        .filter(|h| {
+            alert
+                .strip_prefix(id(h))
+                .is_some_and(|rest| rest.starts_with('-'))
+        })
+        .max_by_key(|h| id(h).len())
+}

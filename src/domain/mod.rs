@@ -35,7 +35,8 @@ mod view;
 mod wait;
 
 pub use alert::{
-    Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, MAX_LISTED, Severity, Subject,
+    Action, Alert, AlertOp, AlertRefusal, AlertState, Facts, Finding, MAX_LISTED, Severity,
+    Subject, hall_of_alert,
 };
 pub use appraisal::{
     Appraisal, AppraisalBy, AppraisalRow, CardCounts, Deductions, appraise, month_bounds,

@@ -58,14 +58,7 @@ fn halls_in_scope(
 /// The hall an alert id belongs to: ids begin with `{hall}-`; the longest
 /// matching hall id wins, so `jl` and `jl-center` can both exist.
 fn hall_of<'a>(alert: &str, halls: &'a [HallHandle]) -> Option<&'a HallHandle> {
-    halls
-        .iter()
-        .filter(|h| {
-            alert
-                .strip_prefix(h.spec.id.as_str())
-                .is_some_and(|rest| rest.starts_with('-'))
-        })
-        .max_by_key(|h| h.spec.id.as_str().len())
+    crate::domain::hall_of_alert(alert, halls, |h| h.spec.id.as_str())
 }
 
 /// Active alerts of the halls, most urgent first, then those resolved

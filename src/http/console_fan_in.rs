@@ -128,17 +128,11 @@ fn merge(snapshots: Vec<Value>) -> Value {
 /// The part whose halls hold `alert` (its id starts with its hall's and a
 /// `-`; the longest such hall), else the first.
 fn part_of(alert: &str, halls: &[Vec<String>]) -> usize {
-    halls
+    let parts = halls
         .iter()
         .enumerate()
-        .flat_map(|(i, hs)| hs.iter().map(move |h| (i, h)))
-        .filter(|(_, h)| {
-            alert
-                .strip_prefix(h.as_str())
-                .is_some_and(|rest| rest.starts_with('-'))
-        })
-        .max_by_key(|(_, h)| h.len())
-        .map_or(0, |(i, _)| i)
+        .flat_map(|(i, hs)| hs.iter().map(move |h| (i, h)));
+    crate::domain::hall_of_alert(alert, parts, |(_, h)| h.as_str()).map_or(0, |(i, _)| i)
 }
 
 /// Every part's messages to the console, and the console's actions to the

@@ -127,7 +127,8 @@ impl Channel for Region {
         // With [cluster], the halls of the scope that other instances run,
         // as they last published them.
         if let Some(board) = &self.board {
-            let here: Vec<&str> = self.halls.iter().map(|h| h.spec.id.as_str()).collect();
+            let here: std::collections::HashSet<&str> =
+                self.halls.iter().map(|h| h.spec.id.as_str()).collect();
             rows.extend(board.summaries(|h| self.who.may_see(h) && !here.contains(&h)));
         }
         Some((frames::region_snapshot(&rows, self.clock_rate), frames))

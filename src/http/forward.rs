@@ -394,14 +394,7 @@ async fn exchange(
     let status = StatusCode::from_u16(answer.status().as_u16())
         .map_err(|e| format!("a status that cannot be read: {e}"))?;
     let mut res = HttpResponse::build(status);
-    for (name, value) in answer.headers() {
-        if let Ok(name) = header::HeaderName::from_bytes(name.as_str().as_bytes())
-            && passed_on(&name)
-            && let Ok(value) = header::HeaderValue::from_bytes(value.as_bytes())
-        {
-            res.append_header((name, value));
-        }
-    }
+    pass_headers(answer.headers(), &mut res);
     let body = Limited::new(answer.into_body(), MAX_ANSWER)
         .collect()
         .await
@@ -411,19 +404,24 @@ async fn exchange(
     Ok(res.body(body))
 }
 
-/// A refused upstream handshake's answer, as it was given.
-pub(super) fn refused(refusal: tungstenite::http::Response<Option<Vec<u8>>>) -> HttpResponse {
-    let status = StatusCode::from_u16(refusal.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut res = HttpResponse::build(status);
-    for (name, value) in refusal.headers() {
-        if let (Ok(name), Ok(value)) = (
-            header::HeaderName::from_bytes(name.as_str().as_bytes()),
-            header::HeaderValue::from_bytes(value.as_bytes()),
-        ) && passed_on(&name)
+/// The headers of an answer from the instance running the hall, those a
+/// proxy passes on, onto the answer given here.
+fn pass_headers(from: &tungstenite::http::HeaderMap, res: &mut actix_web::HttpResponseBuilder) {
+    for (name, value) in from {
+        if let Ok(name) = header::HeaderName::from_bytes(name.as_str().as_bytes())
+            && passed_on(&name)
+            && let Ok(value) = header::HeaderValue::from_bytes(value.as_bytes())
         {
             res.append_header((name, value));
         }
     }
+}
+
+/// A refused upstream handshake's answer, as it was given.
+pub(super) fn refused(refusal: tungstenite::http::Response<Option<Vec<u8>>>) -> HttpResponse {
+    let status = StatusCode::from_u16(refusal.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut res = HttpResponse::build(status);
+    pass_headers(refusal.headers(), &mut res);
     res.body(refusal.into_body().unwrap_or_default())
 }
 

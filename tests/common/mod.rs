@@ -2,6 +2,8 @@
 //! 0 with a fresh database, and MQTT devices that wait for their replies.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -1015,7 +1017,6 @@ pub struct PgDatabase {
 impl PgDatabase {
     /// None (with a note) when no server is named, unless CI requires one.
     pub async fn create() -> Option<Self> {
-        use sqlx::Connection;
         let Ok(admin_url) = std::env::var("HALLWATCH_TEST_POSTGRES") else {
             if required("HALLWATCH_REQUIRE_POSTGRES") {
                 panic!("HALLWATCH_REQUIRE_POSTGRES=1 but HALLWATCH_TEST_POSTGRES is not set");
@@ -1026,14 +1027,9 @@ impl PgDatabase {
             return None;
         };
         let name = format!("hallwatch_test_{}_{}", std::process::id(), free_port());
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
-        let url = format!("{}/{name}", Self::base(&admin_url));
+        let url = pg::create(&admin_url, &name).await.unwrap_or_else(|e| {
+            panic!("cannot create a database on PostgreSQL at {admin_url}: {e}")
+        });
         Some(Self {
             admin_url,
             name,
@@ -1041,15 +1037,10 @@ impl PgDatabase {
         })
     }
 
-    /// `postgres://user@host:port` of the admin URL, without the database.
-    fn base(admin_url: &str) -> &str {
-        admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b)
-    }
-
     /// The server's host and port, from the admin URL.
     pub fn host_port(&self) -> (String, u16) {
-        let authority = Self::base(&self.admin_url).rsplit_once('@').map_or_else(
-            || Self::base(&self.admin_url).rsplit('/').next().unwrap_or(""),
+        let authority = pg::base(&self.admin_url).rsplit_once('@').map_or_else(
+            || pg::base(&self.admin_url).rsplit('/').next().unwrap_or(""),
             |(_, a)| a,
         );
         match authority.rsplit_once(':') {
@@ -1066,15 +1057,7 @@ impl PgDatabase {
     }
 
     pub async fn drop_db(self) {
-        use sqlx::Connection;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&mut conn)
-            .await;
-        }
+        pg::drop(&self.admin_url, &self.name).await;
     }
 }
 
