@@ -171,22 +171,9 @@ pub async fn stream(
 
 /// Waits until every message has a reply or none came for `quiet`.
 pub async fn wait_answered(tally: &Mutex<Tally>, quiet: Duration) {
-    let mut last = 0;
-    let mut changed = Instant::now();
-    loop {
-        let (answered, all) = {
-            let t = tally.lock().unwrap();
-            (t.answered, t.count.len())
-        };
-        if answered >= all {
-            return;
-        }
-        if answered != last {
-            last = answered;
-            changed = Instant::now();
-        } else if changed.elapsed() > quiet {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let progress = || {
+        let t = tally.lock().unwrap();
+        (t.answered as u64, t.count.len() as u64)
+    };
+    crate::load::wait_done_or_quiet(progress, quiet, Duration::from_millis(20)).await;
 }

@@ -268,20 +268,31 @@ pub fn lost_and_doubled<'a>(replies: &Replies, ids: impl Iterator<Item = &'a str
 
 /// Waits until `n` replies are in or nothing came for `quiet`.
 pub async fn wait_replies(replies: &Mutex<Replies>, n: u64, quiet: Duration) {
-    let mut last_total = 0;
-    let mut last_change = Instant::now();
+    let progress = || (replies.lock().unwrap().total, n);
+    wait_done_or_quiet(progress, quiet, Duration::from_millis(5)).await;
+}
+
+/// Waits, looking every `every`, until `progress` (done, wanted) says all
+/// is done, or it has not moved for `quiet`.
+pub async fn wait_done_or_quiet(
+    mut progress: impl FnMut() -> (u64, u64),
+    quiet: Duration,
+    every: Duration,
+) {
+    let mut last = 0;
+    let mut changed = Instant::now();
     loop {
-        let total = replies.lock().unwrap().total;
-        if total >= n {
+        let (done, wanted) = progress();
+        if done >= wanted {
             return;
         }
-        if total != last_total {
-            last_total = total;
-            last_change = Instant::now();
-        } else if last_change.elapsed() > quiet {
+        if done != last {
+            last = done;
+            changed = Instant::now();
+        } else if changed.elapsed() > quiet {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(every).await;
     }
 }
 
