@@ -729,6 +729,13 @@ async fn failover(broker: Broker, make: &str, order: Order) {
         let from = round.checked_sub(1).map_or(0, |r| checkpoints[r]);
         let (victim, token) = owner_of(&store, &instances, "p1", None).await;
         release.send_replace(upto);
+        // The owner writes at least once before it fails, so that every
+        // owner's token stands in the log (checked at the end).
+        eventually(20, async || {
+            let fences = store.event_fences(&["h1"]).await.ok()?;
+            fences.contains(&Some(token)).then_some(())
+        })
+        .await;
         let segment_ms = (upto - from) as u64 / 2 + 1;
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..segment_ms))).await;
         let pid = instances[victim].pid();
