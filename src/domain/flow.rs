@@ -33,64 +33,115 @@ struct Edge {
     cap: f64,
 }
 
-/// A residual graph: source 0, services 1..=S, windows S+1..=S+W, sink last.
-struct Graph {
+/// A network's residual graph, built once and reset for every supply
+/// asked of it: source 0, services 1..=S, windows S+1..=S+W, sink last.
+/// The search buffers are kept too, so asking again allocates nothing.
+struct Solver {
     edges: Vec<Edge>,
     adj: Vec<Vec<usize>>,
+    /// Each edge's capacity before any flow.
+    full: Vec<f64>,
+    /// The edge from the source to each service.
+    first: Vec<usize>,
+    /// The edge from each window to the sink, if the window has capacity.
+    last: Vec<Option<usize>>,
+    via: Vec<Option<usize>>,
+    seen: Vec<bool>,
+    queue: std::collections::VecDeque<usize>,
 }
 
-impl Graph {
-    fn new(nodes: usize) -> Self {
-        Self {
+impl Solver {
+    /// The graph of `n`, with room on every service's edges for supplies
+    /// up to its demand.
+    fn new(n: &Network) -> Self {
+        let (s_n, w_n) = (n.demand.len(), n.capacity.len());
+        let nodes = s_n + w_n + 2;
+        let mut g = Self {
             edges: Vec::new(),
             adj: vec![Vec::new(); nodes],
+            full: Vec::new(),
+            first: Vec::with_capacity(s_n),
+            last: vec![None; w_n],
+            via: vec![None; nodes],
+            seen: vec![false; nodes],
+            queue: std::collections::VecDeque::with_capacity(nodes),
+        };
+        let big: f64 = n.demand.iter().map(|x| x.max(0.0)).sum::<f64>() + 1.0;
+        for i in 0..s_n {
+            let e = g.add(0, 1 + i);
+            g.first.push(e);
         }
+        let sink = nodes - 1;
+        for (w, services) in n.serves.iter().enumerate().take(w_n) {
+            let cap = n.capacity[w];
+            if cap <= EPS {
+                continue;
+            }
+            for &s in services.iter().filter(|&&s| s < s_n) {
+                let e = g.add(1 + s, 1 + s_n + w);
+                g.full[e] = big;
+            }
+            let e = g.add(1 + s_n + w, sink);
+            g.full[e] = cap;
+            g.last[w] = Some(e);
+        }
+        g
     }
 
-    fn add(&mut self, from: usize, to: usize, cap: f64) -> usize {
+    fn add(&mut self, from: usize, to: usize) -> usize {
         let i = self.edges.len();
-        self.edges.push(Edge { to, cap });
+        self.edges.push(Edge { to, cap: 0.0 });
         self.edges.push(Edge { to: from, cap: 0.0 });
+        self.full.extend([0.0, 0.0]);
         self.adj[from].push(i);
         self.adj[to].push(i + 1);
         i
     }
 
-    /// The maximum flow from `s` to `t` by shortest augmenting paths
-    /// (Edmonds–Karp), which ends whatever the capacities.
-    fn max_flow(&mut self, s: usize, t: usize) -> f64 {
-        let n = self.adj.len();
+    /// The maximum flow when service `i` offers `supply[i]`, by shortest
+    /// augmenting paths (Edmonds–Karp), which ends whatever the
+    /// capacities. Afterwards `seen` holds the source's side of a minimum
+    /// cut and `passed` what each service's supply got through.
+    fn flow(&mut self, supply: &[f64]) -> f64 {
+        for (e, &c) in self.edges.iter_mut().zip(&self.full) {
+            e.cap = c;
+        }
+        for (&e, &x) in self.first.iter().zip(supply) {
+            self.edges[e].cap = x.max(0.0);
+        }
+        let (s, t) = (0, self.adj.len() - 1);
         let mut total = 0.0;
         loop {
-            let mut via: Vec<Option<usize>> = vec![None; n];
-            let mut seen = vec![false; n];
-            seen[s] = true;
-            let mut queue = std::collections::VecDeque::from([s]);
-            while let Some(u) = queue.pop_front() {
+            self.via.fill(None);
+            self.seen.fill(false);
+            self.seen[s] = true;
+            self.queue.clear();
+            self.queue.push_back(s);
+            while let Some(u) = self.queue.pop_front() {
                 if u == t {
                     break;
                 }
                 for &e in &self.adj[u] {
                     let v = self.edges[e].to;
-                    if !seen[v] && self.edges[e].cap > EPS {
-                        seen[v] = true;
-                        via[v] = Some(e);
-                        queue.push_back(v);
+                    if !self.seen[v] && self.edges[e].cap > EPS {
+                        self.seen[v] = true;
+                        self.via[v] = Some(e);
+                        self.queue.push_back(v);
                     }
                 }
             }
-            if !seen[t] {
+            if !self.seen[t] {
                 return total;
             }
             // The bottleneck of the path found, then push it.
             let mut push = f64::INFINITY;
             let mut v = t;
-            while let Some(e) = via[v] {
+            while let Some(e) = self.via[v] {
                 push = push.min(self.edges[e].cap);
                 v = self.edges[e ^ 1].to;
             }
             let mut v = t;
-            while let Some(e) = via[v] {
+            while let Some(e) = self.via[v] {
                 self.edges[e].cap -= push;
                 self.edges[e ^ 1].cap += push;
                 v = self.edges[e ^ 1].to;
@@ -98,50 +149,43 @@ impl Graph {
             total += push;
         }
     }
+
+    /// What each service's supply got through in the last flow.
+    fn passed(&self, supply: &[f64]) -> Vec<f64> {
+        self.first
+            .iter()
+            .zip(supply)
+            .map(|(&e, &x)| (x.max(0.0) - self.edges[e].cap).max(0.0))
+            .collect()
+    }
+
+    /// Whether the windows take `supply` whole.
+    fn takes(&mut self, supply: &[f64]) -> bool {
+        let want: f64 = supply.iter().map(|x| x.max(0.0)).sum();
+        self.flow(supply) >= want - EPS * (1.0 + want)
+    }
+
+    /// After a flow that did not take its supply whole: the services on
+    /// the source's side of the minimum cut, and what the windows on that
+    /// side can take. Those services asked more than those windows give.
+    fn cut(&self) -> (Vec<usize>, f64) {
+        let s_n = self.first.len();
+        let services = (0..s_n).filter(|&s| self.seen[1 + s]).collect();
+        let windows = self
+            .last
+            .iter()
+            .enumerate()
+            .filter(|&(w, e)| e.is_some() && self.seen[1 + s_n + w])
+            .filter_map(|(_, e)| e.map(|e| self.full[e]))
+            .sum();
+        (services, windows)
+    }
 }
 
 impl Network {
-    /// The flow each service gets when service `i` offers `supply[i]`:
-    /// the maximum flow, and per service how much of its supply passed.
-    fn flow(&self, supply: &[f64]) -> (f64, Vec<f64>) {
-        let (s_n, w_n) = (self.demand.len(), self.capacity.len());
-        let source = 0;
-        let sink = s_n + w_n + 1;
-        let mut g = Graph::new(s_n + w_n + 2);
-        let big: f64 = supply.iter().sum::<f64>() + 1.0;
-        let first: Vec<usize> = supply
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| g.add(source, 1 + i, x.max(0.0)))
-            .collect();
-        for (w, services) in self.serves.iter().enumerate() {
-            let cap = self.capacity.get(w).copied().unwrap_or(0.0);
-            if cap <= EPS {
-                continue;
-            }
-            for &s in services.iter().filter(|&&s| s < s_n) {
-                g.add(1 + s, 1 + s_n + w, big);
-            }
-            g.add(1 + s_n + w, sink, cap);
-        }
-        let total = g.max_flow(source, sink);
-        let per = first
-            .iter()
-            .zip(supply)
-            .map(|(&e, &x)| (x.max(0.0) - g.edges[e].cap).max(0.0))
-            .collect();
-        (total, per)
-    }
-
     /// The most of the demand the windows can take.
     pub fn max_flow(&self) -> f64 {
-        self.flow(&self.demand).0
-    }
-
-    /// Whether the windows can take `supply` whole.
-    fn takes(&self, supply: &[f64]) -> bool {
-        let want: f64 = supply.iter().sum();
-        self.flow(supply).0 >= want - EPS * (1.0 + want)
+        Solver::new(self).flow(&self.demand)
     }
 
     /// How much of each service's demand the windows take, shared max-min
@@ -149,9 +193,10 @@ impl Network {
     /// the maximum flow.
     pub fn fair_shares(&self) -> Vec<f64> {
         let d: Vec<f64> = self.demand.iter().map(|x| x.max(0.0)).collect();
-        let (total, per) = self.flow(&d);
+        let mut g = Solver::new(self);
+        let total = g.flow(&d);
         if total >= d.iter().sum::<f64>() - EPS {
-            return per;
+            return g.passed(&d);
         }
         // Progressive filling: raise the share t of every service not yet
         // fixed together, as far as the windows take it; fix those that
@@ -165,25 +210,13 @@ impl Network {
                     .map(|(f, &x)| f.unwrap_or(t * x))
                     .collect()
             };
-            let t = if self.takes(&at(1.0)) {
-                1.0
-            } else {
-                let (mut lo, mut hi) = (0.0, 1.0);
-                for _ in 0..48 {
-                    let mid = (lo + hi) / 2.0;
-                    if self.takes(&at(mid)) {
-                        lo = mid;
-                    } else {
-                        hi = mid;
-                    }
-                }
-                lo
-            };
+            let t = level(&mut g, &fixed, &d, &at);
             let base = at(t);
             // What actually flows at that level: the search accepts a level
             // within rounding of the windows' limit, and a service is fixed
             // at what the windows take, so the next round starts feasible.
-            let got = self.flow(&base).1;
+            g.flow(&base);
+            let got = g.passed(&base);
             let mut froze = false;
             for s in 0..d.len() {
                 if fixed[s].is_some() {
@@ -192,7 +225,7 @@ impl Network {
                 // Can s take more while the others keep theirs?
                 let mut more = base.clone();
                 more[s] = (t * d[s] + 1e-6 * d[s].max(1.0)).min(d[s]);
-                if t >= 1.0 || more[s] <= base[s] + EPS || !self.takes(&more) {
+                if t >= 1.0 || more[s] <= base[s] + EPS || !g.takes(&more) {
                     fixed[s] = Some(got[s].min(base[s]));
                     froze = true;
                 }
@@ -206,6 +239,58 @@ impl Network {
         }
         fixed.into_iter().map(Option::unwrap_or_default).collect()
     }
+}
+
+/// The highest share t (at most 1) of their demand that the services not
+/// yet fixed can all have together, the fixed ones keeping theirs.
+///
+/// Each flow that falls short names, by its minimum cut, services that ask
+/// more than their windows give; the share those windows allow them is
+/// the next guess (Dinkelbach's method). The guesses fall strictly and
+/// reach the level after a few flows. Should rounding stall them, halving
+/// the interval below the last guess finishes the search.
+fn level(g: &mut Solver, fixed: &[Option<f64>], d: &[f64], at: &dyn Fn(f64) -> Vec<f64>) -> f64 {
+    let mut t = 1.0;
+    for _ in 0..2 * d.len() + 8 {
+        if g.takes(&at(t)) {
+            return t;
+        }
+        let (services, windows) = g.cut();
+        let (mut kept, mut asked) = (0.0, 0.0);
+        for &s in &services {
+            match fixed[s] {
+                Some(f) => kept += f,
+                None => asked += d[s],
+            }
+        }
+        if asked <= EPS {
+            break;
+        }
+        let next = ((windows - kept) / asked).clamp(0.0, 1.0);
+        if next >= t {
+            break;
+        }
+        t = next;
+    }
+    halve(g, at, t)
+}
+
+/// The highest share in [0, `hi`] the windows take, to 2⁻⁴⁸ of `hi`, by
+/// halving the interval.
+fn halve(g: &mut Solver, at: &dyn Fn(f64) -> Vec<f64>, hi: f64) -> f64 {
+    if g.takes(&at(hi)) {
+        return hi;
+    }
+    let (mut lo, mut hi) = (0.0, hi);
+    for _ in 0..48 {
+        let mid = (lo + hi) / 2.0;
+        if g.takes(&at(mid)) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 #[cfg(test)]
@@ -349,5 +434,82 @@ mod rounding {
             shares[1] >= 16.3 - 1e-6,
             "SC at least its own window: {shares:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod search {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A network of up to 6 services and 10 windows, each window serving
+    /// one to three services, demands and capacities in tenths.
+    fn networks() -> impl Strategy<Value = Network> {
+        (1usize..=6, 1usize..=10).prop_flat_map(|(s_n, w_n)| {
+            (
+                prop::collection::vec((0u32..=1_500).prop_map(|x| f64::from(x) / 10.0), s_n),
+                prop::collection::vec((0u32..=300).prop_map(|x| f64::from(x) / 10.0), w_n),
+                prop::collection::vec(prop::collection::vec(0..s_n, 1..=3), w_n),
+            )
+                .prop_map(|(demand, capacity, serves)| Network {
+                    demand,
+                    capacity,
+                    serves,
+                })
+        })
+    }
+
+    /// Whether the windows take `x` whole.
+    fn feasible(n: &Network, x: &[f64]) -> bool {
+        Solver::new(n).takes(x)
+    }
+
+    proptest! {
+        /// The shares are what the windows can take whole, add up to the
+        /// maximum flow, and are max-min fair: no service short of its
+        /// demand could get more alone, and no service with a larger share
+        /// of its demand could hand some to one with a smaller share.
+        #[test]
+        fn the_shares_are_max_min_fair(n in networks()) {
+            let x = n.fair_shares();
+            let total: f64 = x.iter().sum();
+            prop_assert!((total - n.max_flow()).abs() < 1e-6, "{x:?}");
+            prop_assert!(feasible(&n, &x), "{x:?}");
+            let d = &n.demand;
+            let share = |s: usize| if d[s] > 0.0 { x[s] / d[s] } else { 1.0 };
+            let step = 1e-4;
+            for s in 0..d.len() {
+                prop_assert!(x[s] <= d[s] + 1e-9 && x[s] >= 0.0, "{x:?}");
+                if x[s] + step > d[s] {
+                    continue;
+                }
+                let mut more = x.clone();
+                more[s] += step;
+                prop_assert!(!feasible(&n, &more), "{s} could take more: {x:?}");
+                for u in 0..d.len() {
+                    if u == s || share(u) <= share(s) + 1e-3 || x[u] < step {
+                        continue;
+                    }
+                    let mut moved = more.clone();
+                    moved[u] -= step;
+                    prop_assert!(!feasible(&n, &moved), "{u} could give {s} some: {x:?}");
+                }
+            }
+        }
+    }
+
+    /// Found by the search above: a service fixed a hair above what its
+    /// windows give, by rounding, left no room at the next level, and a
+    /// service with a window of its own got nothing.
+    #[test]
+    fn rounding_at_one_level_does_not_starve_the_next() {
+        let n = Network {
+            demand: vec![25.5, 55.2, 51.3],
+            capacity: vec![3.7, 7.5, 0.1],
+            serves: vec![vec![0], vec![2], vec![0, 1]],
+        };
+        let x = n.fair_shares();
+        assert!((x[2] - 7.5).abs() < 1e-6, "{x:?}");
+        assert!((x.iter().sum::<f64>() - 11.3).abs() < 1e-6, "{x:?}");
     }
 }

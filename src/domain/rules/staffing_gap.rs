@@ -85,7 +85,9 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
     if !hall.gap_since.is_empty() || hall.seq.iter().any(|&n| n > 0) {
         next.deadline(Some(now + RECHECK));
     }
-    if hall.gap_since.is_empty() {
+    // The figures are worked out only once a shortfall has lasted: until
+    // then `track` alone looks at them.
+    if hall.gap_since.values().all(|&began| now < began + secs(hold)) {
         return;
     }
     let shortfalls = hall.shortfalls(now);
