@@ -80,6 +80,31 @@ async fn exercise_alerts(store: &Store) {
         ..Default::default()
     };
     assert!(store.alerts(&f, 100).await.unwrap().is_empty());
+    // One transaction that opens, raises and resolves an alert, between
+    // others: the last of its rows stands, as if written one by one.
+    store
+        .write(&[
+            alert("h1-3", "long_service", "open", 20),
+            alert("h1-4", "window_idle", "open", 21),
+            alert("h1-3", "long_service", "acknowledged", 20),
+            alert("h1-3", "long_service", "resolved", 20),
+        ])
+        .await
+        .unwrap();
+    let all = store.alerts(&AlertFilter::default(), 100).await.unwrap();
+    let states: Vec<(&str, &str)> = all
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap(), a["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("h1-4", "open"),
+            ("h1-3", "resolved"),
+            ("h1-2", "open"),
+            ("h1-1", "resolved")
+        ]
+    );
 }
 
 /// Daily figures are kept per (hall, date), replaced when kept again; one
@@ -96,6 +121,8 @@ async fn exercise_figures(store: &Store) {
     };
     store.write(&[day(3)]).await.unwrap();
     store.write(&[day(4)]).await.unwrap();
+    // Kept twice in one transaction: the later stands.
+    store.write(&[day(9), day(4)]).await.unwrap();
     let kept = store
         .daily_figures("h1", "2026-11-23")
         .await
@@ -161,8 +188,18 @@ async fn exercise_case_book(store: &Store) {
         ])
         .await
         .unwrap();
+    let opened = case.clone();
     case.state = CaseState::Completed;
     case.closed_at = Some(at(60_000));
+    // Completed and reopened in one transaction: the last row stands.
+    store
+        .write(&[
+            Record::Book(BookRow::of_case("h1", 0, &case, at(60_000))),
+            Record::Book(BookRow::of_case("h1", 0, &opened, at(60_000))),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.case_book("h1").await.unwrap().cases, vec![opened]);
     store
         .write(&[Record::Book(BookRow::of_case("h1", 0, &case, at(60_000)))])
         .await

@@ -19,19 +19,9 @@ pub struct Pg {
 }
 
 impl Pg {
-    /// The server named by `HALLWATCH_TEST_POSTGRES` (as the tests use it),
-    /// else the local one on 127.0.0.1:5432 when it answers; None when
-    /// there is none.
+    /// The PostgreSQL server to create the database on, if there is one.
     pub fn admin_url() -> Option<String> {
-        if let Ok(url) = std::env::var("HALLWATCH_TEST_POSTGRES") {
-            return Some(url);
-        }
-        std::net::TcpStream::connect_timeout(
-            &std::net::SocketAddr::from(([127, 0, 0, 1], 5432)),
-            Duration::from_secs(1),
-        )
-        .ok()
-        .map(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+        crate::pg::admin_url_or_local()
     }
 
     pub async fn create(admin_url: String) -> anyhow::Result<Self> {

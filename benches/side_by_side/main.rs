@@ -6,7 +6,10 @@
 //! and runs it once in smoke mode: a few seconds of each path in the debug
 //! build, failing if an event is lost or doubled. Options:
 //! `-- --smoke`, `--reps N`, `--only broker,ingest,latency,fanout,displays,replay,cases`,
-//! `--paths hallwatch,mosquitto,node-red` (the fan-out paths).
+//! `--paths hallwatch,mosquitto,node-red` (the fan-out paths),
+//! `--stores sqlite,postgres` (the stores ingest and replay run on; both
+//! unless told, PostgreSQL at `HALLWATCH_TEST_POSTGRES` or on
+//! 127.0.0.1:5432).
 
 mod broker;
 mod cases;
@@ -15,6 +18,10 @@ mod load;
 mod replay;
 mod screens;
 mod stats;
+mod store;
+// The tests' fresh PostgreSQL database.
+#[path = "../../tests/common/pg.rs"]
+mod pg;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use env::{CpuMeter, CpuUse, Mosquitto, NodeRed, Server};
 use load::{CallTimes, Layout, PER_CYCLE};
 use stats::{Latencies, Spread, group};
+use store::{Backend, Db};
 
 /// When the server's clock starts in every run (Monday 09:00 in the
 /// halls), so a run never depends on the hour it starts at; the replay's
@@ -40,6 +48,8 @@ struct Plan {
     only: Option<Vec<String>>,
     /// Fan-out paths to run: hallwatch, mosquitto, node-red.
     paths: Option<Vec<String>>,
+    /// The stores ingest and replay run on, side by side.
+    stores: Vec<Backend>,
     /// Keep the replay's day (database and configuration) in
     /// target/bench/replay, to start a server on it again by hand.
     keep: bool,
@@ -80,12 +90,20 @@ impl Plan {
         let only = value("--only").map(|v| v.split(',').map(str::to_owned).collect());
         let paths = value("--paths").map(|v| v.split(',').map(str::to_owned).collect());
         let keep = args.iter().any(|a| a == "--keep");
+        let stores = match value("--stores") {
+            Some(v) => v
+                .split(',')
+                .map(Backend::parse)
+                .collect::<anyhow::Result<Vec<_>>>()?,
+            None => Self::default_stores(smoke)?,
+        };
         Ok(if smoke {
             Self {
                 smoke,
                 reps,
                 only,
                 paths,
+                stores,
                 keep,
                 broker_msgs: 5_000,
                 ingest: (
@@ -131,6 +149,7 @@ impl Plan {
                 reps,
                 only,
                 paths,
+                stores,
                 keep,
                 broker_msgs: 200_000,
                 // 200 windows, 100,200 messages.
@@ -183,6 +202,26 @@ impl Plan {
                 },
             }
         })
+    }
+
+    /// Both stores. Without a PostgreSQL server a smoke run goes on with
+    /// SQLite alone and says so, unless the tests require PostgreSQL
+    /// (HALLWATCH_REQUIRE_POSTGRES=1, as CI sets it); a full run needs it.
+    fn default_stores(smoke: bool) -> anyhow::Result<Vec<Backend>> {
+        if pg::admin_url_or_local().is_some() {
+            return Ok(vec![Backend::Sqlite, Backend::Postgres]);
+        }
+        let required = std::env::var("HALLWATCH_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+        if !smoke || required {
+            bail!(
+                "no PostgreSQL for the ingest and replay sections: set HALLWATCH_TEST_POSTGRES, \
+                 start a server on 127.0.0.1:5432, or pass --stores sqlite"
+            );
+        }
+        eprintln!(
+            "SKIPPED: PostgreSQL (set HALLWATCH_TEST_POSTGRES); ingest and replay run on SQLite alone"
+        );
+        Ok(vec![Backend::Sqlite])
     }
 
     /// Whether the fan-out path named `path` (as in FANOUT_PATHS) runs.
@@ -384,41 +423,42 @@ async fn section_broker(plan: &Plan, r: &mut Report) -> anyhow::Result<Baseline>
 struct Stack {
     broker: Mosquitto,
     server: Server,
-    dir: tempfile::TempDir,
+    db: Db,
+    _dir: tempfile::TempDir,
 }
 
 impl Stack {
+    /// On SQLite.
     async fn start(layout: Layout) -> anyhow::Result<Self> {
+        Self::start_on(layout, Backend::Sqlite).await
+    }
+
+    async fn start_on(layout: Layout, backend: Backend) -> anyhow::Result<Self> {
         let broker = Mosquitto::start()?;
         let dir = tempfile::tempdir()?;
+        let db = Db::create(backend, dir.path()).await?;
         let port = env::free_port();
-        let db = format!("sqlite://{}", dir.path().join("events.db").display());
         let config = dir.path().join("hallwatch.toml");
-        std::fs::write(&config, layout.config(port, &db, broker.port))?;
+        std::fs::write(&config, layout.config(port, &db.url, broker.port))?;
         let mut server = Server::start(&config, port, &dir.path().join("server.log"))?;
         server.wait_ready(Duration::from_secs(60))?;
         Ok(Self {
             broker,
             server,
-            dir,
+            db,
+            _dir: dir,
         })
     }
 
-    fn database_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("events.db").display())
+    /// Stops the server and broker and drops a PostgreSQL database.
+    async fn finish(self) {
+        let Self {
+            broker, server, db, ..
+        } = self;
+        drop(server);
+        drop(broker);
+        db.drop_db().await;
     }
-}
-
-/// Events in the server's log and distinct message ids among them.
-async fn stored(url: &str) -> anyhow::Result<(u64, u64)> {
-    use sqlx::Row;
-    let pool = sqlx::SqlitePool::connect(&format!("{url}?mode=ro")).await?;
-    let row = sqlx::query("SELECT COUNT(*), COUNT(DISTINCT hall || '/' || msg_id) FROM events WHERE msg_id IS NOT NULL")
-        .fetch_one(&pool)
-        .await?;
-    let out = (row.get::<i64, _>(0) as u64, row.get::<i64, _>(1) as u64);
-    pool.close().await;
-    Ok(out)
 }
 
 async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow::Result<()> {
@@ -429,102 +469,127 @@ async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow:
     r.line(format!(
         "{} halls × {} windows, each its own QoS 1 connection (100 in flight) sending a login and {cycles} citizens \
          (ticket request, call_next, start, finish, rating): {} events. Timed from the first publish to the last reply; \
-         a reply leaves only after the event is committed to SQLite.\n",
+         a reply leaves only after the event is committed to the store.\n",
         layout.halls,
         layout.windows,
         group(n as f64, 0)
     ));
-    let (mut rates, mut cpus, mut lost, mut doubled, mut refused) = (vec![], vec![], 0, 0, 0);
-    for rep in 0..plan.reps {
-        let stack = Stack::start(layout).await?;
-        let run = format!("i{rep}");
-        let (counter, replies) = load::reply_counter(stack.broker.port, &run).await?;
-        let conns = load::window_conns(stack.broker.port, &run, layout, 100).await?;
-        let mut scripts = Vec::new();
-        for h in 0..layout.halls {
-            for j in 0..layout.windows {
-                scripts.push(load::script(&run, h, j, cycles, true));
-            }
-        }
-        let ids: Vec<String> = scripts.iter().flatten().map(|m| m.id.clone()).collect();
-        let cpu = CpuMeter::start(Some(stack.server.pid()), Some(stack.broker.pid()));
-        let started = Instant::now();
-        let mut sends = tokio::task::JoinSet::new();
-        for (conn, script) in conns.iter().zip(scripts) {
-            let client = conn.client.clone();
-            sends.spawn(async move {
-                for m in script {
-                    client
-                        .publish(m.topic, QoS::AtLeastOnce, false, m.payload)
-                        .await?;
-                }
-                anyhow::Ok(())
-            });
-        }
-        while let Some(res) = sends.join_next().await {
-            res??;
-        }
-        load::wait_replies(&replies, n as u64, Duration::from_secs(10)).await;
-        let cpu = cpu.stop();
-        {
-            let rep_replies = replies.lock().unwrap();
-            let elapsed = rep_replies.last.map_or(Duration::ZERO, |l| l - started);
-            rates.push(n as f64 / elapsed.as_secs_f64().max(1e-6));
-            cpus.push(cpu);
-            let (l, d) = load::lost_and_doubled(&rep_replies, ids.iter().map(String::as_str));
-            lost += l;
-            doubled += d;
-            refused += rep_replies.refused;
-        }
-        counter.task.abort();
-        let (rows, distinct) = stored(&stack.database_url()).await?;
-        if rows != n as u64 || distinct != n as u64 {
-            r.line(format!(
-                "- repetition {rep}: {rows} events stored ({distinct} distinct) of {n} sent"
-            ));
-            lost += (n as u64).saturating_sub(distinct);
-            doubled += rows.saturating_sub(distinct);
-        }
-    }
-    r.lost += lost;
-    r.doubled += doubled;
-    let s = Spread::of(&rates);
-    r.line("| events/s | ratio to QoS 1 baseline | lost | doubled | refused | CPU server | CPU broker | CPU load generator |");
-    r.line("|---|---|---|---|---|---|---|---|");
-    r.line(format!(
-        "| {} | {} | {lost} | {doubled} | {refused} | {} |",
-        s.show(0),
-        if qos1.is_nan() {
-            "–".to_owned()
-        } else {
-            format!("{:.2}×", s.median / qos1)
-        },
-        cpu_cols(&cpus)
-    ));
-    // What bounds it: each process's CPU per event, and the rate at which
-    // they would fill every core of this machine together.
-    let med = |g: fn(&CpuUse) -> f64| Spread::of(&cpus.iter().map(g).collect::<Vec<_>>()).median;
-    let per = [
-        us_per(med(|c| c.server), s.median),
-        us_per(med(|c| c.broker), s.median),
-        us_per(med(|c| c.loadgen), s.median),
-    ];
+    r.line("| store | events/s | ratio to QoS 1 baseline | lost | doubled | refused | CPU server | CPU broker | CPU load generator |");
+    r.line("|---|---|---|---|---|---|---|---|---|");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let ceiling = cores * 1e6 / per.iter().sum::<f64>();
-    // The broker's cost per message is known when its baseline ran.
-    let worth = if base.broker_us > 0.0 {
-        format!(" ({:.1} QoS 1 messages' worth)", per[1] / base.broker_us)
-    } else {
-        String::new()
-    };
-    r.line(format!(
-        "\nCPU per event: server {:.1} µs, broker {:.1} µs{worth}, load generator {:.1} µs. \
-         At that cost the {cores} cores are full at {} events/s.\n",
-        per[0],
-        per[1],
-        per[2],
-        group(ceiling, 0)
-    ));
+    let mut notes = Vec::new();
+    let mut medians = Vec::new();
+    for &backend in &plan.stores {
+        let (mut rates, mut cpus, mut lost, mut doubled, mut refused) = (vec![], vec![], 0, 0, 0);
+        for rep in 0..plan.reps {
+            let stack = Stack::start_on(layout, backend).await?;
+            let run = format!("i{rep}");
+            let (counter, replies) = load::reply_counter(stack.broker.port, &run).await?;
+            let conns = load::window_conns(stack.broker.port, &run, layout, 100).await?;
+            let mut scripts = Vec::new();
+            for h in 0..layout.halls {
+                for j in 0..layout.windows {
+                    scripts.push(load::script(&run, h, j, cycles, true));
+                }
+            }
+            let ids: Vec<String> = scripts.iter().flatten().map(|m| m.id.clone()).collect();
+            let cpu = CpuMeter::start(Some(stack.server.pid()), Some(stack.broker.pid()));
+            let started = Instant::now();
+            let mut sends = tokio::task::JoinSet::new();
+            for (conn, script) in conns.iter().zip(scripts) {
+                let client = conn.client.clone();
+                sends.spawn(async move {
+                    for m in script {
+                        client
+                            .publish(m.topic, QoS::AtLeastOnce, false, m.payload)
+                            .await?;
+                    }
+                    anyhow::Ok(())
+                });
+            }
+            while let Some(res) = sends.join_next().await {
+                res??;
+            }
+            load::wait_replies(&replies, n as u64, Duration::from_secs(10)).await;
+            let cpu = cpu.stop();
+            {
+                let rep_replies = replies.lock().unwrap();
+                let elapsed = rep_replies.last.map_or(Duration::ZERO, |l| l - started);
+                rates.push(n as f64 / elapsed.as_secs_f64().max(1e-6));
+                cpus.push(cpu);
+                let (l, d) = load::lost_and_doubled(&rep_replies, ids.iter().map(String::as_str));
+                lost += l;
+                doubled += d;
+                refused += rep_replies.refused;
+            }
+            counter.task.abort();
+            let (rows, distinct) = stack.db.stored().await?;
+            if rows != n as u64 || distinct != n as u64 {
+                notes.push(format!(
+                    "- {}, repetition {rep}: {rows} events stored ({distinct} distinct) of {n} sent",
+                    backend.name()
+                ));
+                lost += (n as u64).saturating_sub(distinct);
+                doubled += rows.saturating_sub(distinct);
+            }
+            stack.finish().await;
+        }
+        r.lost += lost;
+        r.doubled += doubled;
+        let s = Spread::of(&rates);
+        r.line(format!(
+            "| {} | {} | {} | {lost} | {doubled} | {refused} | {} |",
+            backend.name(),
+            s.show(0),
+            if qos1.is_nan() {
+                "–".to_owned()
+            } else {
+                format!("{:.2}×", s.median / qos1)
+            },
+            cpu_cols(&cpus)
+        ));
+        // What bounds it: each process's CPU per event, and the rate at
+        // which they would fill every core of this machine together.
+        let med =
+            |g: fn(&CpuUse) -> f64| Spread::of(&cpus.iter().map(g).collect::<Vec<_>>()).median;
+        let per = [
+            us_per(med(|c| c.server), s.median),
+            us_per(med(|c| c.broker), s.median),
+            us_per(med(|c| c.loadgen), s.median),
+        ];
+        let ceiling = cores * 1e6 / per.iter().sum::<f64>();
+        // The broker's cost per message is known when its baseline ran.
+        let worth = if base.broker_us > 0.0 {
+            format!(" ({:.1} QoS 1 messages' worth)", per[1] / base.broker_us)
+        } else {
+            String::new()
+        };
+        notes.push(format!(
+            "- {}: CPU per event: server {:.1} µs ({:.2}× the broker's), broker {:.1} µs{worth}, load generator {:.1} µs. \
+             At that cost the {cores} cores are full at {} events/s.",
+            backend.name(),
+            per[0],
+            per[0] / per[1].max(1e-9),
+            per[1],
+            per[2],
+            group(ceiling, 0)
+        ));
+        medians.push((backend, s.median));
+    }
+    r.line("");
+    for note in notes {
+        r.line(note);
+    }
+    if let (Some((_, sqlite)), Some((_, pg))) = (
+        medians.iter().find(|(b, _)| *b == Backend::Sqlite),
+        medians.iter().find(|(b, _)| *b == Backend::Postgres),
+    ) {
+        r.line(format!(
+            "- PostgreSQL ingests {:.2}× what SQLite does.",
+            pg / sqlite.max(1e-9)
+        ));
+    }
+    r.line("");
     Ok(())
 }
 
@@ -1160,50 +1225,56 @@ async fn section_replay(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
     } else {
         scratch.path()
     };
-    let db = format!("sqlite://{}", dir.join("events.db").display());
-    let port = env::free_port();
-    let broker = Mosquitto::start()?;
-    let config = layout.config(port, &db, broker.port);
-    let written_at = Instant::now();
-    let events = replay::write_day(layout, &config, &db, cycles).await?;
     r.line(format!(
-        "{} events of yesterday ({} halls × {} windows) in SQLite, written in {:.1} s. The server replays the log \
+        "A day of yesterday's events ({} halls × {} windows) in each store. The server replays the log \
          before it takes traffic; \"ready\" is from process start to `/healthz` 200 with the broker connected.\n",
-        group(events as f64, 0),
-        layout.halls,
-        layout.windows,
-        written_at.elapsed().as_secs_f64()
+        layout.halls, layout.windows,
     ));
-    let path = dir.join("hallwatch.toml");
-    std::fs::write(&path, &config)?;
-    let (mut rates, mut ready, mut cpus) = (vec![], vec![], vec![]);
-    for rep in 0..plan.reps {
-        let log = dir.join(format!("server-{rep}.log"));
-        let mut server = Server::start(&path, port, &log)?;
-        let cpu = CpuMeter::start(Some(server.pid()), None);
-        let took = server.wait_ready(Duration::from_secs(600))?;
-        cpus.push(cpu.stop());
-        let (replayed, ms) = replay::replay_line(&server.log_text())
-            .context("the server's log has no \"Replayed the event log\" line")?;
-        if replayed != events {
-            r.line(format!(
-                "- repetition {rep}: {replayed} events replayed of {events}"
-            ));
-            r.lost += events.saturating_sub(replayed);
+    r.line("| store | events | written in s | replayed events/s | ready after s | CPU server |");
+    r.line("|---|---|---|---|---|---|");
+    for &backend in &plan.stores {
+        let db = Db::create(backend, dir).await?;
+        let port = env::free_port();
+        let broker = Mosquitto::start()?;
+        let config = layout.config(port, &db.url, broker.port);
+        let written_at = Instant::now();
+        let events = replay::write_day(layout, &config, &db.url, cycles).await?;
+        let written = written_at.elapsed().as_secs_f64();
+        let path = dir.join("hallwatch.toml");
+        std::fs::write(&path, &config)?;
+        let (mut rates, mut ready, mut cpus) = (vec![], vec![], vec![]);
+        for rep in 0..plan.reps {
+            let log = dir.join(format!("server-{}-{rep}.log", backend.name()));
+            let mut server = Server::start(&path, port, &log)?;
+            let cpu = CpuMeter::start(Some(server.pid()), None);
+            let took = server.wait_ready(Duration::from_secs(600))?;
+            cpus.push(cpu.stop());
+            let (replayed, ms) = replay::replay_line(&server.log_text())
+                .context("the server's log has no \"Replayed the event log\" line")?;
+            if replayed != events {
+                r.line(format!(
+                    "- {}, repetition {rep}: {replayed} events replayed of {events}",
+                    backend.name()
+                ));
+                r.lost += events.saturating_sub(replayed);
+            }
+            rates.push(replayed as f64 / (ms.max(1) as f64 / 1000.0));
+            ready.push(took.as_secs_f64());
+            drop(server);
         }
-        rates.push(replayed as f64 / (ms.max(1) as f64 / 1000.0));
-        ready.push(took.as_secs_f64());
-        drop(server);
+        r.line(format!(
+            "| {} | {} | {written:.1} | {} | {} | {} |",
+            backend.name(),
+            group(events as f64, 0),
+            Spread::of(&rates).show(0),
+            Spread::of(&ready).show(2),
+            Spread::of(&cpus.iter().map(|c| c.server).collect::<Vec<_>>()).show(0)
+        ));
+        drop(broker);
+        // A kept day keeps its SQLite file; a PostgreSQL database goes.
+        db.drop_db().await;
     }
-    r.line("| events | replayed events/s | ready after s | CPU server |");
-    r.line("|---|---|---|---|");
-    r.line(format!(
-        "| {} | {} | {} | {} |\n",
-        group(events as f64, 0),
-        Spread::of(&rates).show(0),
-        Spread::of(&ready).show(2),
-        Spread::of(&cpus.iter().map(|c| c.server).collect::<Vec<_>>()).show(0)
-    ));
+    r.line("");
     Ok(())
 }
 

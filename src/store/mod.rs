@@ -297,7 +297,47 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
 /// The events insert, the rows' VALUES added per statement.
 const EVENTS_INSERT: &str = "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at, fence) ";
 
-/// Events in one statement at the most: eleven parameters each stays far below
+/// The audit chain's insert, the rows' VALUES added per statement.
+const AUDIT_INSERT: &str = "INSERT INTO audit_log (hall, seq, kind, content, prev, hash) ";
+
+/// The alerts' upsert: the insert, the rows' VALUES, then what a row
+/// whose id exists replaces.
+const ALERTS_UPSERT: (&str, &str) = (
+    "INSERT INTO alerts (id, hall, rule, severity, state, opened_at, updated_at, body) ",
+    " ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, state = excluded.state, \
+     updated_at = excluded.updated_at, body = excluded.body",
+);
+
+/// A day's figures' upsert, as the alerts'.
+const DAILY_UPSERT: (&str, &str) = (
+    "INSERT INTO daily_figures (hall, date, computed_at, body) ",
+    " ON CONFLICT (hall, date) DO UPDATE SET computed_at = excluded.computed_at, body = excluded.body",
+);
+
+/// The case book's upsert, as the alerts'.
+const BOOK_UPSERT: (&str, &str) = (
+    "INSERT INTO case_book (hall, kind, n, key, state, updated_at, body) ",
+    " ON CONFLICT (hall, kind, n) DO UPDATE SET key = excluded.key, state = excluded.state, \
+     updated_at = excluded.updated_at, body = excluded.body",
+);
+
+/// The last row of each key among `rows`, in the order of those last rows.
+fn last_of_each<'a, T, K: Eq + std::hash::Hash>(
+    rows: impl Iterator<Item = &'a T>,
+    key: impl Fn(&'a T) -> K,
+) -> Vec<&'a T> {
+    let rows: Vec<&'a T> = rows.collect();
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    let mut last: Vec<&'a T> = rows
+        .into_iter()
+        .rev()
+        .filter(|&r| seen.insert(key(r)))
+        .collect();
+    last.reverse();
+    last
+}
+
+/// Rows in one statement at the most: at eleven parameters a row this stays far below
 /// SQLite's and PostgreSQL's limits on parameters.
 const EVENT_ROWS: usize = 500;
 
@@ -305,7 +345,7 @@ const EVENT_ROWS: usize = 500;
 /// its placeholders, and in the cast (`$json`) that turns an event's JSON
 /// text into the column's type.
 macro_rules! write_records {
-    ($pool:expr, $records:expr, $fence:expr, $pg:expr, $fence_sql:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {{
+    ($pool:expr, $records:expr, $fence:expr, $pg:expr, $fence_sql:expr, $json:expr, $rejections_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {{
         // A connection whose write failed is closed, never reused: after a
         // failed COMMIT (SQLite on a full disk, say) the database may still
         // hold the transaction open, and the next batch on that connection
@@ -337,7 +377,7 @@ macro_rules! write_records {
                 }
             }
             let token = fence.map(|f| f.token);
-            write_records!(@each tx, $records, token, $json, $events_sql, $rejections_sql, $alerts_sql, $daily_sql, $book_sql, $audit_sql, $notify_sql, $withdraw_sql, $supersede_sql);
+            write_records!(@each tx, $records, token, $json, $rejections_sql, $notify_sql, $withdraw_sql, $supersede_sql);
             tx.commit().await?;
             Ok(())
         }
@@ -347,49 +387,131 @@ macro_rules! write_records {
             return Err(e);
         }
     }};
-    (@each $tx:ident, $records:expr, $token:expr, $json:expr, $events_sql:expr, $rejections_sql:expr, $alerts_sql:expr, $daily_sql:expr, $book_sql:expr, $audit_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {
+    (@each $tx:ident, $records:expr, $token:expr, $json:expr, $rejections_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {
         let records: &[&Record] = $records;
-        let mut at = 0;
-        while at < records.len() {
-            // A run of events goes in as one statement of many rows: one
-            // round trip to the database for the run, not one per event.
-            let run = records[at..]
-                .iter()
-                .take(EVENT_ROWS)
-                .take_while(|r| matches!(r, Record::Event(_)))
-                .count();
-            if run > 0 {
-                let mut q = sqlx::QueryBuilder::new($events_sql);
-                q.push_values(
-                    records[at..at + run].iter().filter_map(|r| match r {
-                        Record::Event(e) => Some(e),
-                        _ => None,
-                    }),
-                    |mut b, e| {
-                        b.push_bind(&e.hall)
-                            .push_bind(&e.device)
-                            .push_bind(&e.msg_id)
-                            .push_bind(&e.kind)
-                            .push_bind(&e.input)
-                            .push_unseparated($json)
-                            .push_bind(millis(e.received_at))
-                            .push_bind(e.ok)
-                            .push_bind(&e.reason)
-                            .push_bind(&e.reply)
-                            .push_unseparated($json)
-                            .push_bind(&e.device_at)
-                            .push_bind($token);
-                    },
-                );
-                q.build().execute(&mut *$tx).await?;
-                at += run;
-                continue;
-            }
-            let r = records[at];
-            at += 1;
+        // Events, then the audit chain, go in as statements of many rows:
+        // a round trip to the database for hundreds of rows, not one per
+        // row. The other records follow one by one, in their order. Each
+        // table's rows keep their order, and no table's rows depend on
+        // another's, so the transaction stores the same either way.
+        let events: Vec<_> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Event(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        for run in events.chunks(EVENT_ROWS) {
+            let mut q = sqlx::QueryBuilder::new(EVENTS_INSERT);
+            q.push_values(run, |mut b, e| {
+                b.push_bind(&e.hall)
+                    .push_bind(&e.device)
+                    .push_bind(&e.msg_id)
+                    .push_bind(&e.kind)
+                    .push_bind(&e.input)
+                    .push_unseparated($json)
+                    .push_bind(millis(e.received_at))
+                    .push_bind(e.ok)
+                    .push_bind(&e.reason)
+                    .push_bind(&e.reply)
+                    .push_unseparated($json)
+                    .push_bind(&e.device_at)
+                    .push_bind($token);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+        let audit: Vec<_> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Audit(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        for run in audit.chunks(EVENT_ROWS) {
+            let mut q = sqlx::QueryBuilder::new(AUDIT_INSERT);
+            q.push_values(run, |mut b, a| {
+                b.push_bind(&a.hall)
+                    .push_bind(a.record.seq)
+                    .push_bind(&a.record.kind)
+                    .push_bind(&a.record.content)
+                    .push_bind(&a.record.prev)
+                    .push_bind(&a.record.hash);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+        // Alerts, days' figures and the case book are upserts: within one
+        // transaction a key's last row replaces its earlier ones whole
+        // (the columns an update keeps, the key's hall, rule, kind and
+        // opening, do not change), so only the last is written, with the
+        // others of its table in statements of many rows.
+        let alerts = last_of_each(
+            records.iter().filter_map(|r| match r {
+                Record::Alert(a) => Some(a),
+                _ => None,
+            }),
+            |a| a.id.as_str(),
+        );
+        for run in alerts.chunks(EVENT_ROWS) {
+            let mut q = sqlx::QueryBuilder::new(ALERTS_UPSERT.0);
+            q.push_values(run, |mut b, a| {
+                b.push_bind(&a.id)
+                    .push_bind(&a.hall)
+                    .push_bind(&a.rule)
+                    .push_bind(&a.severity)
+                    .push_bind(&a.state)
+                    .push_bind(millis(a.opened_at))
+                    .push_bind(millis(a.updated_at))
+                    .push_bind(Json(&a.body));
+            });
+            q.push(ALERTS_UPSERT.1);
+            q.build().execute(&mut *$tx).await?;
+        }
+        let days = last_of_each(
+            records.iter().filter_map(|r| match r {
+                Record::Daily(d) => Some(d),
+                _ => None,
+            }),
+            |d| (d.hall.as_str(), d.date.as_str()),
+        );
+        for run in days.chunks(EVENT_ROWS) {
+            let mut q = sqlx::QueryBuilder::new(DAILY_UPSERT.0);
+            q.push_values(run, |mut b, d| {
+                b.push_bind(&d.hall)
+                    .push_bind(&d.date)
+                    .push_bind(millis(d.computed_at))
+                    .push_bind(Json(&d.body));
+            });
+            q.push(DAILY_UPSERT.1);
+            q.build().execute(&mut *$tx).await?;
+        }
+        let book = last_of_each(
+            records.iter().filter_map(|r| match r {
+                Record::Book(b) => Some(b),
+                _ => None,
+            }),
+            |b| (b.hall.as_str(), b.kind, b.n),
+        );
+        for run in book.chunks(EVENT_ROWS) {
+            let mut q = sqlx::QueryBuilder::new(BOOK_UPSERT.0);
+            q.push_values(run, |mut q, b| {
+                q.push_bind(&b.hall)
+                    .push_bind(b.kind)
+                    .push_bind(b.n)
+                    .push_bind(&b.key)
+                    .push_bind(&b.state)
+                    .push_bind(millis(b.updated_at))
+                    .push_bind(Json(&b.body));
+            });
+            q.push(BOOK_UPSERT.1);
+            q.build().execute(&mut *$tx).await?;
+        }
+        for r in records {
             match r {
-                // Every event went in with its run above.
-                Record::Event(_) => {}
+                Record::Event(_)
+                | Record::Audit(_)
+                | Record::Alert(_)
+                | Record::Daily(_)
+                | Record::Book(_) => {}
                 Record::Rejection(r) => {
                     sqlx::query($rejections_sql)
                         .bind(millis(r.received_at))
@@ -399,51 +521,6 @@ macro_rules! write_records {
                         .bind(&r.detail)
                         .bind(&r.hall)
                         .bind(&r.msg_id)
-                        .execute(&mut *$tx)
-                        .await?;
-                }
-                Record::Alert(a) => {
-                    sqlx::query($alerts_sql)
-                        .bind(&a.id)
-                        .bind(&a.hall)
-                        .bind(&a.rule)
-                        .bind(&a.severity)
-                        .bind(&a.state)
-                        .bind(millis(a.opened_at))
-                        .bind(millis(a.updated_at))
-                        .bind(Json(&a.body))
-                        .execute(&mut *$tx)
-                        .await?;
-                }
-                Record::Daily(d) => {
-                    sqlx::query($daily_sql)
-                        .bind(&d.hall)
-                        .bind(&d.date)
-                        .bind(millis(d.computed_at))
-                        .bind(Json(&d.body))
-                        .execute(&mut *$tx)
-                        .await?;
-                }
-                Record::Book(b) => {
-                    sqlx::query($book_sql)
-                        .bind(&b.hall)
-                        .bind(b.kind)
-                        .bind(b.n)
-                        .bind(&b.key)
-                        .bind(&b.state)
-                        .bind(millis(b.updated_at))
-                        .bind(Json(&b.body))
-                        .execute(&mut *$tx)
-                        .await?;
-                }
-                Record::Audit(a) => {
-                    sqlx::query($audit_sql)
-                        .bind(&a.hall)
-                        .bind(a.record.seq)
-                        .bind(&a.record.kind)
-                        .bind(&a.record.content)
-                        .bind(&a.record.prev)
-                        .bind(&a.record.hash)
                         .execute(&mut *$tx)
                         .await?;
                 }
@@ -581,22 +658,8 @@ impl Store {
                 false,
                 "SELECT token FROM partition_leases WHERE name = ?",
                 "",
-                EVENTS_INSERT,
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
-                "INSERT INTO alerts (id, hall, rule, severity, state, opened_at, updated_at, body) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
-                 severity = excluded.severity, state = excluded.state, \
-                 updated_at = excluded.updated_at, body = excluded.body",
-                "INSERT INTO daily_figures (hall, date, computed_at, body) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (hall, date) DO UPDATE SET \
-                 computed_at = excluded.computed_at, body = excluded.body",
-                "INSERT INTO case_book (hall, kind, n, key, state, updated_at, body) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hall, kind, n) DO UPDATE SET \
-                 key = excluded.key, state = excluded.state, \
-                 updated_at = excluded.updated_at, body = excluded.body",
-                "INSERT INTO audit_log (hall, seq, kind, content, prev, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
                 sqlx::AssertSqlSafe(outbox::sqlite(outbox::OUTBOX_INSERT)),
                 "UPDATE outbox SET state = 'withdrawn', last_at = ?, claimed_until = NULL \
                  WHERE hall = ? AND subject = ? AND state IN ('queued', 'retrying')",
@@ -610,22 +673,8 @@ impl Store {
                 true,
                 "SELECT token FROM partition_leases WHERE name = $1 FOR SHARE",
                 "::jsonb",
-                EVENTS_INSERT,
                 "INSERT INTO rejections (received_at, topic, payload, reason, detail, hall, msg_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                "INSERT INTO alerts (id, hall, rule, severity, state, opened_at, updated_at, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
-                 severity = excluded.severity, state = excluded.state, \
-                 updated_at = excluded.updated_at, body = excluded.body",
-                "INSERT INTO daily_figures (hall, date, computed_at, body) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (hall, date) DO UPDATE SET \
-                 computed_at = excluded.computed_at, body = excluded.body",
-                "INSERT INTO case_book (hall, kind, n, key, state, updated_at, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hall, kind, n) DO UPDATE SET \
-                 key = excluded.key, state = excluded.state, \
-                 updated_at = excluded.updated_at, body = excluded.body",
-                "INSERT INTO audit_log (hall, seq, kind, content, prev, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
                 outbox::OUTBOX_INSERT,
                 "UPDATE outbox SET state = 'withdrawn', last_at = $1, claimed_until = NULL \
                  WHERE hall = $2 AND subject = $3 AND state IN ('queued', 'retrying')",

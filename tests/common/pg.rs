@@ -1,6 +1,6 @@
 //! A fresh PostgreSQL database for a test or a benchmark: created on the
-//! server at an admin URL, dropped by name. The tests and the province
-//! benchmark share it.
+//! server at an admin URL, dropped by name. The tests and the benchmarks
+//! share it.
 
 use sqlx::Connection;
 
@@ -29,4 +29,19 @@ pub async fn drop(admin_url: &str, name: &str) {
 /// `postgres://user@host:port` of an admin URL, without the database.
 pub fn base(admin_url: &str) -> &str {
     admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b)
+}
+
+/// The server named by `HALLWATCH_TEST_POSTGRES` (as the tests use it),
+/// else the local one on 127.0.0.1:5432 when it answers; None when there
+/// is none. For the benchmarks, which run without the tests' settings.
+pub fn admin_url_or_local() -> Option<String> {
+    if let Ok(url) = std::env::var("HALLWATCH_TEST_POSTGRES") {
+        return Some(url);
+    }
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], 5432)),
+        std::time::Duration::from_secs(1),
+    )
+    .ok()
+    .map(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
