@@ -16,6 +16,9 @@
 /// Amounts below this are nothing (cases are counted to a tenth at most).
 const EPS: f64 = 1e-9;
 
+/// Room on a path that counts as room: a millionth of a case.
+const ROOM: f64 = 1e-6;
+
 /// A bipartite network: services on one side, windows on the other.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
@@ -165,6 +168,29 @@ impl Solver {
         self.flow(supply) >= want - EPS * (1.0 + want)
     }
 
+    /// After a flow: which nodes still have room, more than a millionth
+    /// of a case, along some path to the sink, rerouting what already
+    /// flows but taking nothing back from the source (every service keeps
+    /// what it sends).
+    fn room_to_sink(&mut self) -> Vec<bool> {
+        let t = self.adj.len() - 1;
+        let mut room = vec![false; self.adj.len()];
+        room[t] = true;
+        self.queue.clear();
+        self.queue.push_back(t);
+        while let Some(v) = self.queue.pop_front() {
+            for &e in &self.adj[v] {
+                // Edge e leaves v; its pair e ^ 1 enters v from u.
+                let u = self.edges[e].to;
+                if u != 0 && !room[u] && self.edges[e ^ 1].cap > ROOM {
+                    room[u] = true;
+                    self.queue.push_back(u);
+                }
+            }
+        }
+        room
+    }
+
     /// After a flow that did not take its supply whole: the services on
     /// the source's side of the minimum cut, and what the windows on that
     /// side can take. Those services asked more than those windows give.
@@ -185,7 +211,31 @@ impl Solver {
 impl Network {
     /// The most of the demand the windows can take.
     pub fn max_flow(&self) -> f64 {
-        Solver::new(self).flow(&self.demand)
+        match self.pooled() {
+            Some(capacity) => capacity.min(self.demand.iter().map(|x| x.max(0.0)).sum()),
+            None => Solver::new(self).flow(&self.demand),
+        }
+    }
+
+    /// When every window that has capacity serves every service that has
+    /// demand (无差别综合窗口 throughout), the windows are one pool: their
+    /// capacity together. No flow is needed then.
+    fn pooled(&self) -> Option<f64> {
+        let wanted: Vec<usize> = (0..self.demand.len())
+            .filter(|&s| self.demand[s] > EPS)
+            .collect();
+        let mut capacity = 0.0;
+        for (w, &cap) in self.capacity.iter().enumerate() {
+            if cap <= EPS {
+                continue;
+            }
+            let serves = self.serves.get(w)?;
+            if !wanted.iter().all(|s| serves.contains(s)) {
+                return None;
+            }
+            capacity += cap;
+        }
+        Some(capacity)
     }
 
     /// How much of each service's demand the windows take, shared max-min
@@ -193,6 +243,16 @@ impl Network {
     /// the maximum flow.
     pub fn fair_shares(&self) -> Vec<f64> {
         let d: Vec<f64> = self.demand.iter().map(|x| x.max(0.0)).collect();
+        // One pool: every service gets the same share of its demand.
+        if let Some(capacity) = self.pooled() {
+            let want: f64 = d.iter().sum();
+            let share = if want > capacity {
+                capacity / want
+            } else {
+                1.0
+            };
+            return d.iter().map(|x| x * share).collect();
+        }
         let mut g = Solver::new(self);
         let total = g.flow(&d);
         if total >= d.iter().sum::<f64>() - EPS {
@@ -217,15 +277,16 @@ impl Network {
             // at what the windows take, so the next round starts feasible.
             g.flow(&base);
             let got = g.passed(&base);
+            // Can s take more while the others keep theirs? Only if the
+            // flow that takes them all has room left on a path from s to
+            // the windows' sink.
+            let room = g.room_to_sink();
             let mut froze = false;
             for s in 0..d.len() {
                 if fixed[s].is_some() {
                     continue;
                 }
-                // Can s take more while the others keep theirs?
-                let mut more = base.clone();
-                more[s] = (t * d[s] + 1e-6 * d[s].max(1.0)).min(d[s]);
-                if t >= 1.0 || more[s] <= base[s] + EPS || !g.takes(&more) {
+                if t >= 1.0 || got[s] >= d[s] - EPS || !room[1 + s] {
                     fixed[s] = Some(got[s].min(base[s]));
                     froze = true;
                 }
@@ -496,6 +557,35 @@ mod search {
                 }
             }
         }
+    }
+
+    /// Windows that all serve every service asked for are one pool, and
+    /// the shares are what the flows would give.
+    #[test]
+    fn one_pool_shares_by_the_share_of_demand() {
+        let n = Network {
+            demand: vec![30.0, 0.0, 10.0],
+            capacity: vec![12.0, 8.0, 0.0],
+            serves: vec![vec![0, 2], vec![2, 0, 1], vec![1]],
+        };
+        assert_eq!(n.pooled(), Some(20.0));
+        let x = n.fair_shares();
+        assert!(
+            (x[0] - 15.0).abs() < 1e-9 && (x[2] - 5.0).abs() < 1e-9,
+            "{x:?}"
+        );
+        let by_flows = {
+            let mut g = Solver::new(&n);
+            g.flow(&x)
+        };
+        assert!((by_flows - 20.0).abs() < 1e-9);
+        assert!((n.max_flow() - 20.0).abs() < 1e-9);
+        // A window serving only some of them is no pool.
+        let n = Network {
+            serves: vec![vec![0], vec![2, 0], vec![1]],
+            ..n
+        };
+        assert_eq!(n.pooled(), None);
     }
 
     /// Found by the search above: a service fixed a hair above what its

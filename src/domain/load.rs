@@ -458,30 +458,10 @@ impl Hall {
         }
     }
 
-    /// The share of window `w`'s duty today still ahead at `now`: of its
-    /// duty periods, or of the hall's office hours when it has no duty
-    /// today (a spare window opened in a rush serves the hall's hours).
+    /// The share of window `w`'s duty today still ahead at `now`
+    /// (`OfficeDay::duty_share_ahead`).
     fn duty_share_ahead(&self, w: usize, now: DateTime<Utc>) -> f64 {
-        let start = self.spec.day_start(self.day);
-        let end = self
-            .day
-            .succ_opt()
-            .map_or(start + chrono::Duration::days(1), |d| {
-                self.spec.day_start(d)
-            });
-        let from = now.clamp(start, end);
-        let (total, ahead) = match self.spec.duty_seconds(w, start, end) {
-            0 => (
-                self.spec.office_seconds(start, end),
-                self.spec.office_seconds(from, end),
-            ),
-            total => (total, self.spec.duty_seconds(w, from, end)),
-        };
-        if total <= 0 {
-            0.0
-        } else {
-            (ahead as f64 / total as f64).clamp(0.0, 1.0)
-        }
+        self.office.duty_share_ahead(&self.spec, self.day, w, now)
     }
 
     /// The network of `p` with the windows `open` says are staffed, and
@@ -525,6 +505,12 @@ impl Hall {
 
     /// The staffing advice for the manager's dashboard.
     pub fn staffing_advice(&self, now: DateTime<Utc>) -> StaffingAdvice {
+        self.advice_and_shortfalls(now).0
+    }
+
+    /// The staffing advice, and each service's shortfall as `shortfalls`
+    /// gives it (unrounded), from one computation of the shares.
+    pub fn advice_and_shortfalls(&self, now: DateTime<Utc>) -> (StaffingAdvice, Vec<f64>) {
         let spec = &self.spec;
         let p = self.picture(now);
         let staffed = |w: usize| p.windows[w].staffed;
@@ -662,7 +648,13 @@ impl Hall {
         let expected: f64 = p.services.iter().map(|s| s.expected).sum();
         let windows_needed = ceil(expected / plan);
         let profile = self.usable_profile();
-        StaffingAdvice {
+        let shortfalls = p
+            .services
+            .iter()
+            .zip(&shares)
+            .map(|(d, &got)| (d.demand - got).max(0.0))
+            .collect();
+        let advice = StaffingAdvice {
             profile: if profile.is_some() { "learnt" } else { "even" },
             profile_days: profile.map_or(0, |p| p.days),
             share_passed: (p.share * 1000.0).round() / 1000.0,
@@ -709,7 +701,8 @@ impl Hall {
             staff_on_duty: self.windows.iter().filter(|w| w.staff.is_some()).count(),
             advice,
             services,
-        }
+        };
+        (advice, shortfalls)
     }
 
     /// In the first office hour a forecast rests on too few tickets to send

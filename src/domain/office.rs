@@ -21,20 +21,49 @@ pub struct OfficeDay {
     /// The day's office spans, in order, as `HallSpec` turns them into
     /// instants (a span that does not exist in the time zone is skipped).
     spans: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Each window's duty spans of the day (`HallSpec::duty`), likewise.
+    duty: Vec<Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+}
+
+/// Spans of a local day as instants, as `HallSpec::seconds_within` makes them.
+fn instants(
+    spec: &HallSpec,
+    hours: &super::spec::OfficeHours,
+    date: NaiveDate,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    hours
+        .spans(date)
+        .iter()
+        .filter_map(|span| {
+            Some((
+                spec.instant(date, span.start)?,
+                spec.instant(date, span.end)?,
+            ))
+        })
+        .collect()
+}
+
+/// Seconds of `spans` between `from` and `to`, counted as
+/// `HallSpec::seconds_within` counts them.
+fn seconds_of(
+    spans: &[(DateTime<Utc>, DateTime<Utc>)],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> i64 {
+    spans
+        .iter()
+        .map(|&(start, end)| {
+            let (a, b) = (start.max(from), end.min(to));
+            if b > a { (b - a).num_seconds() } else { 0 }
+        })
+        .sum()
 }
 
 impl OfficeDay {
     pub fn new(spec: &HallSpec, date: NaiveDate) -> Self {
-        let spans = spec
-            .hours
-            .spans(date)
-            .iter()
-            .filter_map(|span| {
-                Some((
-                    spec.instant(date, span.start)?,
-                    spec.instant(date, span.end)?,
-                ))
-            })
+        let spans = instants(spec, &spec.hours, date);
+        let duty = (0..spec.windows.len())
+            .map(|w| instants(spec, spec.duty(w), date))
             .collect();
         let bounds = date.succ_opt().and_then(|next| {
             let (start, end) = (spec.day_start(date), spec.day_start(next));
@@ -46,9 +75,65 @@ impl OfficeDay {
                 && spec.local_date(end) == next;
             exact.then_some((start, end))
         });
-        Self { bounds, spans }
+        Self {
+            bounds,
+            spans,
+            duty,
+        }
     }
 
+    /// The share of window `w`'s duty on `date` (this day) still ahead at
+    /// `now`: of its duty periods, or of the hall's office hours when it
+    /// has no duty that day (a spare window opened in a rush serves the
+    /// hall's hours). From the kept spans; through `HallSpec` when the
+    /// day's bounds are inexact in the time zone.
+    pub fn duty_share_ahead(
+        &self,
+        spec: &HallSpec,
+        date: NaiveDate,
+        w: usize,
+        now: DateTime<Utc>,
+    ) -> f64 {
+        let (Some((start, end)), Some(duty)) = (self.bounds, self.duty.get(w)) else {
+            return duty_share_by_spec(spec, date, w, now);
+        };
+        let from = now.clamp(start, end);
+        share(match seconds_of(duty, start, end) {
+            0 => (
+                seconds_of(&self.spans, start, end),
+                seconds_of(&self.spans, from, end),
+            ),
+            total => (total, seconds_of(duty, from, end)),
+        })
+    }
+}
+
+/// `ahead` of `total` seconds, as a share from 0 to 1.
+fn share((total, ahead): (i64, i64)) -> f64 {
+    if total <= 0 {
+        0.0
+    } else {
+        (ahead as f64 / total as f64).clamp(0.0, 1.0)
+    }
+}
+
+/// `OfficeDay::duty_share_ahead`, through the time zone for every span.
+fn duty_share_by_spec(spec: &HallSpec, date: NaiveDate, w: usize, now: DateTime<Utc>) -> f64 {
+    let start = spec.day_start(date);
+    let end = date
+        .succ_opt()
+        .map_or(start + Duration::days(1), |d| spec.day_start(d));
+    let from = now.clamp(start, end);
+    share(match spec.duty_seconds(w, start, end) {
+        0 => (
+            spec.office_seconds(start, end),
+            spec.office_seconds(from, end),
+        ),
+        total => (total, spec.duty_seconds(w, from, end)),
+    })
+}
+
+impl OfficeDay {
     /// `HallSpec::office_deadline`: when `secs` seconds of office time
     /// have passed since `base`, up to a week ahead.
     pub fn deadline(
@@ -107,6 +192,41 @@ mod tests {
             exceptions: Default::default(),
         };
         Arc::new(spec)
+    }
+
+    /// The kept day's share of each window's duty still ahead is the one
+    /// `HallSpec` counts: a window with duty periods of its own, one on the
+    /// rota, and a spare one, over the day and around it.
+    #[test]
+    fn the_kept_day_shares_duty_as_the_hall_does() {
+        for tz in [chrono_tz::Asia::Shanghai, chrono_tz::America::New_York] {
+            let mut spec = (*hall(tz)).clone();
+            spec.windows.truncate(3);
+            assert_eq!(spec.windows.len(), 3, "the test hall has three windows");
+            let mut duty = spec.hours.clone();
+            duty.weekly = std::array::from_fn(|_| vec![Span::parse("10:00-15:00").unwrap()]);
+            spec.windows[0].duty = Some(duty);
+            spec.windows[1].duty = None;
+            spec.windows[1].on_rota = true;
+            spec.windows[2].duty = None;
+            spec.windows[2].on_rota = false;
+            for date in ["2026-11-23", "2026-11-27", "2026-11-29", "2026-03-08"] {
+                let date: NaiveDate = date.parse().unwrap();
+                let day = OfficeDay::new(&spec, date);
+                let start = spec.day_start(date) - Duration::hours(2);
+                for step in 0..(28 * 4) {
+                    let now = start + Duration::minutes(15 * step) + Duration::seconds(step % 7);
+                    for w in 0..3 {
+                        let kept = day.duty_share_ahead(&spec, date, w, now);
+                        let counted = duty_share_by_spec(&spec, date, w, now);
+                        assert!(
+                            (kept - counted).abs() < 1e-12,
+                            "{tz} {date} {now} window {w}: {kept} against {counted}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// The kept day answers every question as `HallSpec` does: bases all

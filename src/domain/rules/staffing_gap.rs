@@ -90,8 +90,7 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
     if hall.gap_since.values().all(|&began| now < began + secs(hold)) {
         return;
     }
-    let shortfalls = hall.shortfalls(now);
-    let advice = hall.staffing_advice(now);
+    let (advice, shortfalls) = hall.advice_and_shortfalls(now);
     let open = advice
         .open
         .as_ref()
