@@ -505,18 +505,11 @@ impl Hall {
 
     /// The staffing advice for the manager's dashboard.
     pub fn staffing_advice(&self, now: DateTime<Utc>) -> StaffingAdvice {
-        self.advice_and_shortfalls(now).0
-    }
-
-    /// The staffing advice, and each service's shortfall as `shortfalls`
-    /// gives it (unrounded), from one computation of the shares.
-    pub fn advice_and_shortfalls(&self, now: DateTime<Utc>) -> (StaffingAdvice, Vec<f64>) {
         let spec = &self.spec;
         let p = self.picture(now);
         let staffed = |w: usize| p.windows[w].staffed;
         let base = self.network(&p, 1.0, staffed);
         let shares = base.fair_shares();
-        let taken: f64 = shares.iter().sum();
         let plan = f64::from(spec.benchmark.max(1));
         let services: Vec<Staffing> = spec
             .services
@@ -561,33 +554,8 @@ impl Hall {
             .collect();
         let short: f64 = services.iter().map(|s| s.shortfall).sum();
 
-        // What each closed window would add if staffed now.
-        let gains: Vec<Option<f64>> = (0..spec.windows.len())
-            .map(|c| {
-                (!staffed(c) && p.windows[c].capacity > 0.0).then(|| {
-                    let with = self.network(&p, 1.0, |w| staffed(w) || w == c).max_flow();
-                    (with - taken).max(0.0)
-                })
-            })
-            .collect();
+        let (open, gains) = self.to_open(&p, &shares);
         let vacant = |w: usize| p.windows[w].on_duty && !staffed(w);
-        let open = if short >= ADVISE_FROM {
-            (0..spec.windows.len())
-                .filter(|&w| gains[w].is_some_and(|g| tenth(g) > 0.0))
-                // The most gained, a vacant window before a spare one, then
-                // in the configuration's order.
-                .min_by(|&a, &b| {
-                    let (ga, gb) = (
-                        tenth(gains[a].unwrap_or(0.0)),
-                        tenth(gains[b].unwrap_or(0.0)),
-                    );
-                    gb.total_cmp(&ga)
-                        .then(vacant(b).cmp(&vacant(a)))
-                        .then(a.cmp(&b))
-                })
-        } else {
-            None
-        };
         let close = if short < ADVISE_FROM && !self.in_first_office_hour(now) {
             self.window_to_close(&p)
         } else {
@@ -648,13 +616,7 @@ impl Hall {
         let expected: f64 = p.services.iter().map(|s| s.expected).sum();
         let windows_needed = ceil(expected / plan);
         let profile = self.usable_profile();
-        let shortfalls = p
-            .services
-            .iter()
-            .zip(&shares)
-            .map(|(d, &got)| (d.demand - got).max(0.0))
-            .collect();
-        let advice = StaffingAdvice {
+        StaffingAdvice {
             profile: if profile.is_some() { "learnt" } else { "even" },
             profile_days: profile.map_or(0, |p| p.days),
             share_passed: (p.share * 1000.0).round() / 1000.0,
@@ -701,8 +663,69 @@ impl Hall {
             staff_on_duty: self.windows.iter().filter(|w| w.staff.is_some()).count(),
             advice,
             services,
+        }
+    }
+
+    /// The window the advice asks to open when the staffed windows fall
+    /// short, and what each closed window would add if staffed now, from
+    /// the picture and the fair shares of its staffed windows.
+    fn to_open(&self, p: &Picture, shares: &[f64]) -> (Option<usize>, Vec<Option<f64>>) {
+        let spec = &self.spec;
+        let staffed = |w: usize| p.windows[w].staffed;
+        let taken: f64 = shares.iter().sum();
+        let short: f64 = p
+            .services
+            .iter()
+            .zip(shares)
+            .map(|(d, &got)| tenth((d.demand - got).max(0.0)))
+            .sum();
+        // What each closed window would add if staffed now.
+        let gains: Vec<Option<f64>> = (0..spec.windows.len())
+            .map(|c| {
+                (!staffed(c) && p.windows[c].capacity > 0.0).then(|| {
+                    let with = self.network(p, 1.0, |w| staffed(w) || w == c).max_flow();
+                    (with - taken).max(0.0)
+                })
+            })
+            .collect();
+        let vacant = |w: usize| p.windows[w].on_duty && !staffed(w);
+        let open = if short >= ADVISE_FROM {
+            (0..spec.windows.len())
+                .filter(|&w| gains[w].is_some_and(|g| tenth(g) > 0.0))
+                // The most gained, a vacant window before a spare one, then
+                // in the configuration's order.
+                .min_by(|&a, &b| {
+                    let (ga, gb) = (
+                        tenth(gains[a].unwrap_or(0.0)),
+                        tenth(gains[b].unwrap_or(0.0)),
+                    );
+                    gb.total_cmp(&ga)
+                        .then(vacant(b).cmp(&vacant(a)))
+                        .then(a.cmp(&b))
+                })
+        } else {
+            None
         };
-        (advice, shortfalls)
+        (open, gains)
+    }
+
+    /// The window the advice would ask to open (`StaffingAdvice::open`),
+    /// and each service's shortfall as `shortfalls` gives it, from one
+    /// computation of the shares and no advice written out: what the
+    /// staffing rule's check needs.
+    pub fn opening_and_shortfalls(&self, now: DateTime<Utc>) -> (Option<usize>, Vec<f64>) {
+        let p = self.picture(now);
+        let shares = self
+            .network(&p, 1.0, |w| p.windows[w].staffed)
+            .fair_shares();
+        let (open, _) = self.to_open(&p, &shares);
+        let shortfalls = p
+            .services
+            .iter()
+            .zip(&shares)
+            .map(|(d, &got)| (d.demand - got).max(0.0))
+            .collect();
+        (open, shortfalls)
     }
 
     /// In the first office hour a forecast rests on too few tickets to send

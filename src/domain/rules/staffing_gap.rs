@@ -90,11 +90,7 @@ pub fn check(hall: &Hall, now: DateTime<Utc>, out: &mut Vec<Finding>, next: &mut
     if hall.gap_since.values().all(|&began| now < began + secs(hold)) {
         return;
     }
-    let (advice, shortfalls) = hall.advice_and_shortfalls(now);
-    let open = advice
-        .open
-        .as_ref()
-        .and_then(|id| hall.spec.window_index(id));
+    let (open, shortfalls) = hall.opening_and_shortfalls(now);
     for (&service, &began) in &hall.gap_since {
         let since = began + secs(hold);
         if now < since {
