@@ -564,15 +564,20 @@ async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow:
         } else {
             String::new()
         };
+        // The broker with a whole core carries 1 ÷ its CPU per event.
+        let broker_bound = 1e6 / per[1].max(1e-9);
         notes.push(format!(
             "- {}: CPU per event: server {:.1} µs ({:.2}× the broker's), broker {:.1} µs{worth}, load generator {:.1} µs. \
-             At that cost the {cores} cores are full at {} events/s.",
+             At that cost the {cores} cores are full at {} events/s. The broker-bound rate (a whole core for the \
+             broker) is {} events/s; ingest reached {:.2}× of it.",
             backend.name(),
             per[0],
             per[0] / per[1].max(1e-9),
             per[1],
             per[2],
-            group(ceiling, 0)
+            group(ceiling, 0),
+            group(broker_bound, 0),
+            s.median / broker_bound
         ));
         medians.push((backend, s.median));
     }

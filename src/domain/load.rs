@@ -72,6 +72,15 @@ impl ArrivalProfile {
 }
 
 /// The quarter hour a local time falls in.
+/// Each service's remaining demand that its fair share leaves untaken.
+fn shortfalls_of(p: &Picture, shares: &[f64]) -> Vec<f64> {
+    p.services
+        .iter()
+        .zip(shares)
+        .map(|(s, &got)| (s.demand - got).max(0.0))
+        .collect()
+}
+
 fn slot_of(t: NaiveTime) -> usize {
     ((t.num_seconds_from_midnight() as i64 / SLOT_S) as usize).min(SLOTS - 1)
 }
@@ -487,15 +496,18 @@ impl Hall {
     /// Each service's shortfall at `now`, in its unit: the remaining demand
     /// the staffed windows cannot take (the `staffing_gap` condition).
     pub fn shortfalls(&self, now: DateTime<Utc>) -> Vec<f64> {
+        let (p, shares) = self.staffed_shares(now);
+        shortfalls_of(&p, &shares)
+    }
+
+    /// The picture at `now`, and the fair shares of its demand that the
+    /// staffed windows take.
+    fn staffed_shares(&self, now: DateTime<Utc>) -> (Picture, Vec<f64>) {
         let p = self.picture(now);
         let shares = self
             .network(&p, 1.0, |w| p.windows[w].staffed)
             .fair_shares();
-        p.services
-            .iter()
-            .zip(shares)
-            .map(|(s, got)| (s.demand - got).max(0.0))
-            .collect()
+        (p, shares)
     }
 
     /// Every service's staffing at `now`.
@@ -506,10 +518,8 @@ impl Hall {
     /// The staffing advice for the manager's dashboard.
     pub fn staffing_advice(&self, now: DateTime<Utc>) -> StaffingAdvice {
         let spec = &self.spec;
-        let p = self.picture(now);
+        let (p, shares) = self.staffed_shares(now);
         let staffed = |w: usize| p.windows[w].staffed;
-        let base = self.network(&p, 1.0, staffed);
-        let shares = base.fair_shares();
         let plan = f64::from(spec.benchmark.max(1));
         let services: Vec<Staffing> = spec
             .services
@@ -673,12 +683,7 @@ impl Hall {
         let spec = &self.spec;
         let staffed = |w: usize| p.windows[w].staffed;
         let taken: f64 = shares.iter().sum();
-        let short: f64 = p
-            .services
-            .iter()
-            .zip(shares)
-            .map(|(d, &got)| tenth((d.demand - got).max(0.0)))
-            .sum();
+        let short: f64 = shortfalls_of(p, shares).into_iter().map(tenth).sum();
         // What each closed window would add if staffed now.
         let gains: Vec<Option<f64>> = (0..spec.windows.len())
             .map(|c| {
@@ -714,18 +719,8 @@ impl Hall {
     /// computation of the shares and no advice written out: what the
     /// staffing rule's check needs.
     pub fn opening_and_shortfalls(&self, now: DateTime<Utc>) -> (Option<usize>, Vec<f64>) {
-        let p = self.picture(now);
-        let shares = self
-            .network(&p, 1.0, |w| p.windows[w].staffed)
-            .fair_shares();
-        let (open, _) = self.to_open(&p, &shares);
-        let shortfalls = p
-            .services
-            .iter()
-            .zip(&shares)
-            .map(|(d, &got)| (d.demand - got).max(0.0))
-            .collect();
-        (open, shortfalls)
+        let (p, shares) = self.staffed_shares(now);
+        (self.to_open(&p, &shares).0, shortfalls_of(&p, &shares))
     }
 
     /// In the first office hour a forecast rests on too few tickets to send
