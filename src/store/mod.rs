@@ -294,11 +294,18 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// The events insert, the rows' VALUES added per statement.
-const EVENTS_INSERT: &str = "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at, fence) ";
+/// The events insert: the rows' VALUES are added per statement, and
+/// nothing follows them.
+const EVENTS_INSERT: (&str, &str) = (
+    "INSERT INTO events (hall, device, msg_id, kind, input, received_at, ok, reason, reply, device_at, fence) ",
+    "",
+);
 
-/// The audit chain's insert, the rows' VALUES added per statement.
-const AUDIT_INSERT: &str = "INSERT INTO audit_log (hall, seq, kind, content, prev, hash) ";
+/// The audit chain's insert, as the events'.
+const AUDIT_INSERT: (&str, &str) = (
+    "INSERT INTO audit_log (hall, seq, kind, content, prev, hash) ",
+    "",
+);
 
 /// The alerts' upsert: the insert, the rows' VALUES, then what a row
 /// whose id exists replaces.
@@ -387,13 +394,26 @@ macro_rules! write_records {
             return Err(e);
         }
     }};
+    // Rows of one table in statements of up to EVENT_ROWS rows each: the
+    // insert, the rows' VALUES bound by `$bind`, then what follows them.
+    (@runs $tx:ident, $rows:expr, $sql:expr, |$b:ident, $row:ident| $bind:expr) => {
+        for run in $rows.chunks(EVENT_ROWS) {
+            let mut q = sqlx::QueryBuilder::new($sql.0);
+            q.push_values(run, |mut $b, $row| {
+                $bind;
+            });
+            q.push($sql.1);
+            q.build().execute(&mut *$tx).await?;
+        }
+    };
     (@each $tx:ident, $records:expr, $token:expr, $json:expr, $rejections_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {
         let records: &[&Record] = $records;
-        // Events, then the audit chain, go in as statements of many rows:
-        // a round trip to the database for hundreds of rows, not one per
-        // row. The other records follow one by one, in their order. Each
-        // table's rows keep their order, and no table's rows depend on
-        // another's, so the transaction stores the same either way.
+        // Events, the audit chain, alerts, days' figures and the case book
+        // go in as statements of many rows, table by table: a round trip to
+        // the database for hundreds of rows, not one per row. Rejections
+        // and the outbox's records follow one by one, in their order. Each table's rows keep
+        // their order, and no table's rows depend on another's, so the
+        // transaction stores the same either way.
         let events: Vec<_> = records
             .iter()
             .filter_map(|r| match r {
@@ -401,25 +421,20 @@ macro_rules! write_records {
                 _ => None,
             })
             .collect();
-        for run in events.chunks(EVENT_ROWS) {
-            let mut q = sqlx::QueryBuilder::new(EVENTS_INSERT);
-            q.push_values(run, |mut b, e| {
-                b.push_bind(&e.hall)
-                    .push_bind(&e.device)
-                    .push_bind(&e.msg_id)
-                    .push_bind(&e.kind)
-                    .push_bind(&e.input)
-                    .push_unseparated($json)
-                    .push_bind(millis(e.received_at))
-                    .push_bind(e.ok)
-                    .push_bind(&e.reason)
-                    .push_bind(&e.reply)
-                    .push_unseparated($json)
-                    .push_bind(&e.device_at)
-                    .push_bind($token);
-            });
-            q.build().execute(&mut *$tx).await?;
-        }
+        write_records!(@runs $tx, events, EVENTS_INSERT, |b, e| b
+            .push_bind(&e.hall)
+            .push_bind(&e.device)
+            .push_bind(&e.msg_id)
+            .push_bind(&e.kind)
+            .push_bind(&e.input)
+            .push_unseparated($json)
+            .push_bind(millis(e.received_at))
+            .push_bind(e.ok)
+            .push_bind(&e.reason)
+            .push_bind(&e.reply)
+            .push_unseparated($json)
+            .push_bind(&e.device_at)
+            .push_bind($token));
         let audit: Vec<_> = records
             .iter()
             .filter_map(|r| match r {
@@ -427,18 +442,13 @@ macro_rules! write_records {
                 _ => None,
             })
             .collect();
-        for run in audit.chunks(EVENT_ROWS) {
-            let mut q = sqlx::QueryBuilder::new(AUDIT_INSERT);
-            q.push_values(run, |mut b, a| {
-                b.push_bind(&a.hall)
-                    .push_bind(a.record.seq)
-                    .push_bind(&a.record.kind)
-                    .push_bind(&a.record.content)
-                    .push_bind(&a.record.prev)
-                    .push_bind(&a.record.hash);
-            });
-            q.build().execute(&mut *$tx).await?;
-        }
+        write_records!(@runs $tx, audit, AUDIT_INSERT, |b, a| b
+            .push_bind(&a.hall)
+            .push_bind(a.record.seq)
+            .push_bind(&a.record.kind)
+            .push_bind(&a.record.content)
+            .push_bind(&a.record.prev)
+            .push_bind(&a.record.hash));
         // Alerts, days' figures and the case book are upserts: within one
         // transaction a key's last row replaces its earlier ones whole
         // (the columns an update keeps, the key's hall, rule, kind and
@@ -451,21 +461,15 @@ macro_rules! write_records {
             }),
             |a| a.id.as_str(),
         );
-        for run in alerts.chunks(EVENT_ROWS) {
-            let mut q = sqlx::QueryBuilder::new(ALERTS_UPSERT.0);
-            q.push_values(run, |mut b, a| {
-                b.push_bind(&a.id)
-                    .push_bind(&a.hall)
-                    .push_bind(&a.rule)
-                    .push_bind(&a.severity)
-                    .push_bind(&a.state)
-                    .push_bind(millis(a.opened_at))
-                    .push_bind(millis(a.updated_at))
-                    .push_bind(Json(&a.body));
-            });
-            q.push(ALERTS_UPSERT.1);
-            q.build().execute(&mut *$tx).await?;
-        }
+        write_records!(@runs $tx, alerts, ALERTS_UPSERT, |b, a| b
+            .push_bind(&a.id)
+            .push_bind(&a.hall)
+            .push_bind(&a.rule)
+            .push_bind(&a.severity)
+            .push_bind(&a.state)
+            .push_bind(millis(a.opened_at))
+            .push_bind(millis(a.updated_at))
+            .push_bind(Json(&a.body)));
         let days = last_of_each(
             records.iter().filter_map(|r| match r {
                 Record::Daily(d) => Some(d),
@@ -473,17 +477,11 @@ macro_rules! write_records {
             }),
             |d| (d.hall.as_str(), d.date.as_str()),
         );
-        for run in days.chunks(EVENT_ROWS) {
-            let mut q = sqlx::QueryBuilder::new(DAILY_UPSERT.0);
-            q.push_values(run, |mut b, d| {
-                b.push_bind(&d.hall)
-                    .push_bind(&d.date)
-                    .push_bind(millis(d.computed_at))
-                    .push_bind(Json(&d.body));
-            });
-            q.push(DAILY_UPSERT.1);
-            q.build().execute(&mut *$tx).await?;
-        }
+        write_records!(@runs $tx, days, DAILY_UPSERT, |b, d| b
+            .push_bind(&d.hall)
+            .push_bind(&d.date)
+            .push_bind(millis(d.computed_at))
+            .push_bind(Json(&d.body)));
         let book = last_of_each(
             records.iter().filter_map(|r| match r {
                 Record::Book(b) => Some(b),
@@ -491,20 +489,14 @@ macro_rules! write_records {
             }),
             |b| (b.hall.as_str(), b.kind, b.n),
         );
-        for run in book.chunks(EVENT_ROWS) {
-            let mut q = sqlx::QueryBuilder::new(BOOK_UPSERT.0);
-            q.push_values(run, |mut q, b| {
-                q.push_bind(&b.hall)
-                    .push_bind(b.kind)
-                    .push_bind(b.n)
-                    .push_bind(&b.key)
-                    .push_bind(&b.state)
-                    .push_bind(millis(b.updated_at))
-                    .push_bind(Json(&b.body));
-            });
-            q.push(BOOK_UPSERT.1);
-            q.build().execute(&mut *$tx).await?;
-        }
+        write_records!(@runs $tx, book, BOOK_UPSERT, |q, b| q
+            .push_bind(&b.hall)
+            .push_bind(b.kind)
+            .push_bind(b.n)
+            .push_bind(&b.key)
+            .push_bind(&b.state)
+            .push_bind(millis(b.updated_at))
+            .push_bind(Json(&b.body)));
         for r in records {
             match r {
                 Record::Event(_)
