@@ -394,6 +394,13 @@ macro_rules! write_records {
             return Err(e);
         }
     }};
+    // The records of one kind.
+    (@rows $records:expr, $kind:path) => {
+        $records.iter().filter_map(|r| match r {
+            $kind(row) => Some(row),
+            _ => None,
+        })
+    };
     // Rows of one table in statements of up to EVENT_ROWS rows each: the
     // insert, the rows' VALUES bound by `$bind`, then what follows them.
     (@runs $tx:ident, $rows:expr, $sql:expr, |$b:ident, $row:ident| $bind:expr) => {
@@ -411,15 +418,10 @@ macro_rules! write_records {
         // Events, the audit chain, alerts, days' figures and the case book
         // go in as statements of many rows, table by table: a round trip to
         // the database for hundreds of rows, not one per row. Rejections
-        // and the outbox's records follow one by one, in their order. Each table's rows keep
-        // their order, and no table's rows depend on another's, so the
-        // transaction stores the same either way.
-        let events: Vec<_> = records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Event(e) => Some(e),
-                _ => None,
-            })
+        // and the outbox's records follow one by one, in their order. Each
+        // table's rows keep their order, and no table's rows depend on
+        // another's, so the transaction stores the same either way.
+        let events: Vec<_> = write_records!(@rows records, Record::Event)
             .collect();
         write_records!(@runs $tx, events, EVENTS_INSERT, |b, e| b
             .push_bind(&e.hall)
@@ -435,12 +437,7 @@ macro_rules! write_records {
             .push_unseparated($json)
             .push_bind(&e.device_at)
             .push_bind($token));
-        let audit: Vec<_> = records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Audit(a) => Some(a),
-                _ => None,
-            })
+        let audit: Vec<_> = write_records!(@rows records, Record::Audit)
             .collect();
         write_records!(@runs $tx, audit, AUDIT_INSERT, |b, a| b
             .push_bind(&a.hall)
@@ -455,10 +452,7 @@ macro_rules! write_records {
         // opening, do not change), so only the last is written, with the
         // others of its table in statements of many rows.
         let alerts = last_of_each(
-            records.iter().filter_map(|r| match r {
-                Record::Alert(a) => Some(a),
-                _ => None,
-            }),
+            write_records!(@rows records, Record::Alert),
             |a| a.id.as_str(),
         );
         write_records!(@runs $tx, alerts, ALERTS_UPSERT, |b, a| b
@@ -471,10 +465,7 @@ macro_rules! write_records {
             .push_bind(millis(a.updated_at))
             .push_bind(Json(&a.body)));
         let days = last_of_each(
-            records.iter().filter_map(|r| match r {
-                Record::Daily(d) => Some(d),
-                _ => None,
-            }),
+            write_records!(@rows records, Record::Daily),
             |d| (d.hall.as_str(), d.date.as_str()),
         );
         write_records!(@runs $tx, days, DAILY_UPSERT, |b, d| b
@@ -483,10 +474,7 @@ macro_rules! write_records {
             .push_bind(millis(d.computed_at))
             .push_bind(Json(&d.body)));
         let book = last_of_each(
-            records.iter().filter_map(|r| match r {
-                Record::Book(b) => Some(b),
-                _ => None,
-            }),
+            write_records!(@rows records, Record::Book),
             |b| (b.hall.as_str(), b.kind, b.n),
         );
         write_records!(@runs $tx, book, BOOK_UPSERT, |q, b| q
