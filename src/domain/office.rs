@@ -106,34 +106,7 @@ impl OfficeDay {
             total => (total, seconds_of(duty, from, end)),
         })
     }
-}
 
-/// `ahead` of `total` seconds, as a share from 0 to 1.
-fn share((total, ahead): (i64, i64)) -> f64 {
-    if total <= 0 {
-        0.0
-    } else {
-        (ahead as f64 / total as f64).clamp(0.0, 1.0)
-    }
-}
-
-/// `OfficeDay::duty_share_ahead`, through the time zone for every span.
-fn duty_share_by_spec(spec: &HallSpec, date: NaiveDate, w: usize, now: DateTime<Utc>) -> f64 {
-    let start = spec.day_start(date);
-    let end = date
-        .succ_opt()
-        .map_or(start + Duration::days(1), |d| spec.day_start(d));
-    let from = now.clamp(start, end);
-    share(match spec.duty_seconds(w, start, end) {
-        0 => (
-            spec.office_seconds(start, end),
-            spec.office_seconds(from, end),
-        ),
-        total => (total, spec.duty_seconds(w, from, end)),
-    })
-}
-
-impl OfficeDay {
     /// `HallSpec::office_deadline`: when `secs` seconds of office time
     /// have passed since `base`, up to a week ahead.
     pub fn deadline(
@@ -162,6 +135,31 @@ impl OfficeDay {
         debug_assert!(start <= base);
         spec.office_deadline_within(end, left, 7)
     }
+}
+
+/// `ahead` of `total` seconds, as a share from 0 to 1.
+fn share((total, ahead): (i64, i64)) -> f64 {
+    if total <= 0 {
+        0.0
+    } else {
+        (ahead as f64 / total as f64).clamp(0.0, 1.0)
+    }
+}
+
+/// `OfficeDay::duty_share_ahead`, through the time zone for every span.
+fn duty_share_by_spec(spec: &HallSpec, date: NaiveDate, w: usize, now: DateTime<Utc>) -> f64 {
+    let start = spec.day_start(date);
+    let end = date
+        .succ_opt()
+        .map_or(start + Duration::days(1), |d| spec.day_start(d));
+    let from = now.clamp(start, end);
+    share(match spec.duty_seconds(w, start, end) {
+        0 => (
+            spec.office_seconds(start, end),
+            spec.office_seconds(from, end),
+        ),
+        total => (total, spec.duty_seconds(w, from, end)),
+    })
 }
 
 #[cfg(test)]
