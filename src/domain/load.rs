@@ -71,7 +71,6 @@ impl ArrivalProfile {
     }
 }
 
-/// The quarter hour a local time falls in.
 /// Each service's remaining demand that its fair share leaves untaken.
 fn shortfalls_of(p: &Picture, shares: &[f64]) -> Vec<f64> {
     p.services
@@ -81,6 +80,7 @@ fn shortfalls_of(p: &Picture, shares: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// The quarter hour a local time falls in.
 fn slot_of(t: NaiveTime) -> usize {
     ((t.num_seconds_from_midnight() as i64 / SLOT_S) as usize).min(SLOTS - 1)
 }
@@ -519,16 +519,16 @@ impl Hall {
     pub fn staffing_advice(&self, now: DateTime<Utc>) -> StaffingAdvice {
         let spec = &self.spec;
         let (p, shares) = self.staffed_shares(now);
+        let shortfalls = shortfalls_of(&p, &shares);
         let staffed = |w: usize| p.windows[w].staffed;
         let plan = f64::from(spec.benchmark.max(1));
         let services: Vec<Staffing> = spec
             .services
             .iter()
             .zip(&p.services)
-            .zip(&shares)
+            .zip(shares.iter().zip(&shortfalls))
             .enumerate()
-            .map(|(s, ((svc, d), &got))| {
-                let shortfall = (d.demand - got).max(0.0);
+            .map(|(s, ((svc, d), (&got, &shortfall)))| {
                 let windows_needed = ceil(d.expected / plan);
                 Staffing {
                     service: s,
