@@ -101,13 +101,14 @@ impl Application {
             None => {
                 let started = Instant::now();
                 let folded = fold(&shared, &settings.halls, &Scope::Everything).await?;
-                let events = folded.events;
+                let (events, from_checkpoints) = (folded.events, folded.from_checkpoints);
                 let count = folded.replayed.halls.len();
                 log_foreign(&store, &settings, clock.now()).await?;
                 let running = Running::start(&shared, folded, Scope::Everything).await?;
                 info!(
                     events,
                     halls = count,
+                    from_checkpoints,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     backend = store.backend(),
                     "Replayed the event log."

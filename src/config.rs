@@ -307,6 +307,11 @@ pub struct ServerSettings {
     /// How many days of events to replay on start at most (today's are
     /// always replayed; older ones only refill idempotency memory). Default 2.
     pub replay_days: u32,
+    /// Seconds between checkpoints of each hall's state in the store, taken
+    /// while its events come in (and when the hall stops): a start folds
+    /// only the log after a hall's checkpoint. 0: none are taken, and every
+    /// start folds the whole log. Default 300.
+    pub checkpoint_every_s: u64,
     /// PEM file of the HTTPS certificate: the server's certificate first,
     /// then any intermediate CA certificates. With `tls_key`, the server
     /// speaks only HTTPS and WSS on `listen`. Unset: plain HTTP.
@@ -337,6 +342,7 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://hallwatch.db".into(),
             replay_days: 2,
+            checkpoint_every_s: 300,
             tls_cert: None,
             tls_key: None,
             public_origins: Vec::new(),
@@ -816,6 +822,14 @@ impl RawSettings {
         }
         if !(1..=168).contains(&self.server.session_hours) {
             return Err(err("server.session_hours", "must be 1 to 168 (a week)"));
+        }
+        if self.server.checkpoint_every_s != 0
+            && !(10..=86_400).contains(&self.server.checkpoint_every_s)
+        {
+            return Err(err(
+                "server.checkpoint_every_s",
+                "must be 0 (none) or 10 to 86400 (a day)",
+            ));
         }
         if !(1..=300).contains(&self.server.body_timeout_s) {
             return Err(err("server.body_timeout_s", "must be 1 to 300"));

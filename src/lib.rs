@@ -18,7 +18,7 @@
 //!   loop, acknowledgements and replies after commit, the publisher.
 //! - `http/`: REST, the WebSocket channels (one relay, `ws::open`), the
 //!   embedded screens, `/codes.js`.
-//! - `replay`: halls rebuilt from the event log; `figures`: a past day's
+//! - `replay`: halls rebuilt from their checkpoints and the event log; `figures`: a past day's
 //!   figures, kept or counted again.
 //! - `contract`: what is generated from the code (schemas, OpenAPI, lists).
 //! - `audit`: the tamper-evident chain of supervision records (pure).
@@ -60,6 +60,15 @@ pub mod partition;
 pub mod replay;
 pub mod sim;
 pub mod store;
+
+/// A number from a name, the same in every process and on every machine
+/// (unlike the standard library's hasher): where a name's place falls in a
+/// range, so that names spread over it (an instance's first partition to
+/// take, a hall's moment for its checkpoints).
+pub fn spread(name: &str) -> u64 {
+    name.bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+}
 
 /// The example configuration, also used by `hallwatch demo`.
 pub const EXAMPLE_CONFIG: &str = include_str!("../hallwatch.example.toml");

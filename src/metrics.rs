@@ -183,6 +183,9 @@ pub struct Metrics {
     pub ingest_to_broadcast: Histogram,
     pub store_batch_size: Histogram,
     pub store_commit: Histogram,
+    /// Events folded to rebuild halls, and halls rebuilt from their checkpoint.
+    pub replay_events: Counter,
+    pub replay_checkpoints: Counter,
 }
 
 impl Default for Metrics {
@@ -207,6 +210,8 @@ impl Default for Metrics {
         let store_batch_size = Histogram::new(BATCH_SIZES);
         let store_commit = Histogram::new(COMMIT_S);
         let notifications = Notifications::default();
+        let replay_events = Counter::default();
+        let replay_checkpoints = Counter::default();
 
         // Names without `_total` (the encoder adds it to counters) and help
         // without its full stop (the registry adds one).
@@ -262,6 +267,16 @@ impl Default for Metrics {
             store_commit.clone(),
         );
         registry.register(
+            "hallwatch_replay_events",
+            "Events folded to rebuild halls at start or takeover (after their checkpoints, or the whole log)",
+            replay_events.clone(),
+        );
+        registry.register(
+            "hallwatch_replay_checkpoints",
+            "Halls rebuilt from their checkpoint and the log after it, rather than from the whole log",
+            replay_checkpoints.clone(),
+        );
+        registry.register(
             "hallwatch_notifications_sent",
             "Notifications a channel's receiver accepted, by channel",
             Declared(notifications.sent.clone()),
@@ -299,6 +314,8 @@ impl Default for Metrics {
             ingest_to_broadcast,
             store_batch_size,
             store_commit,
+            replay_events,
+            replay_checkpoints,
         }
     }
 }

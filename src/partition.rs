@@ -18,7 +18,7 @@ use tracing::{error, info};
 use crate::clock::Clock;
 use crate::cluster::Gate;
 use crate::config::Settings;
-use crate::domain::{HallId, HallSpec, PROFILE_DAYS};
+use crate::domain::{Hall, HallId, HallSpec, PROFILE_DAYS, checkpoint_key};
 use crate::engine::{AfterCommit, AlertFrames, EngineContext, Registry, SummaryFrames};
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -26,7 +26,7 @@ use crate::mqtt::acks::AckQueue;
 use crate::mqtt::delivery::Delivery;
 use crate::mqtt::outgoing::MqttPublisher;
 use crate::mqtt::{client, ingest::Ingest, payload, topic};
-use crate::replay::{Before, Replay, Replayed, hall_replay_start};
+use crate::replay::{Base, Before, Replay, Replayed, hall_replay_start};
 use crate::store::{DailyRow, Fence, Fencing, Record, Store, spawn_fenced_writer};
 
 /// What every running set of halls shares with the rest of the instance.
@@ -78,20 +78,61 @@ impl Scope {
 /// The halls of a set, folded from the log and ready to run.
 pub struct Folded {
     pub replayed: Replayed,
+    /// Events folded: the logs after the checkpoints, and the whole logs
+    /// of halls without one.
     pub events: usize,
+    /// Halls rebuilt from their checkpoint.
+    pub from_checkpoints: usize,
 }
 
 /// How many halls a replay reads at once.
 const READ_AT_ONCE: usize = 4;
 
-/// What the replay of one hall reads: its log since `start`, the earlier
-/// days' arrivals and kept figures, and its case book.
+/// What the replay of one hall reads: with `checkpoints`, its checkpoint
+/// and the log after it, when it has one this build can use that was taken
+/// since `start`; otherwise its log since `start`, the earlier days'
+/// arrivals and kept figures, and its case book.
 async fn read_hall(
     store: &Store,
     spec: &Arc<HallSpec>,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> anyhow::Result<(crate::store::HallLog, Before, crate::store::StoredBook)> {
+    checkpoints: bool,
+) -> anyhow::Result<(Base, crate::store::HallLog)> {
+    let id = spec.id.as_str();
+    let kept = if checkpoints {
+        store
+            .checkpoint(id)
+            .await
+            .context("Failed to read the hall's checkpoint")?
+    } else {
+        None
+    };
+    if let Some(kept) = kept {
+        let key = checkpoint_key(spec);
+        if kept.key != key {
+            info!(hall = id, kept = %kept.key, this = %key, "The hall's checkpoint is of another build or configuration; the log is folded from the start.");
+        } else if kept.taken_at < start {
+            info!(hall = id, taken_at = %kept.taken_at, "The hall's checkpoint is outside the days replayed; the log is folded from the start.");
+        } else {
+            let restore_spec = spec.clone();
+            let state = kept.state;
+            // The log after it is read while the hall is restored.
+            let (restored, log) = tokio::join!(
+                tokio::task::spawn_blocking(move || Hall::restore(restore_spec, &state)),
+                store.hall_log_after(id, kept.through_seq)
+            );
+            match restored.context("Restoring the hall's checkpoint failed")? {
+                Ok(hall) => {
+                    let log = log.context("Failed to read the event log after the checkpoint")?;
+                    return Ok((Base::Checkpoint(Box::new(hall)), log));
+                }
+                Err(e) => {
+                    error!(hall = id, error = %e, "The hall's checkpoint cannot be read; the log is folded from the start.");
+                }
+            }
+        }
+    }
     let log = store
         .hall_log(spec.id.as_str(), start, DateTime::<Utc>::MAX_UTC)
         .await
@@ -113,7 +154,15 @@ async fn read_hall(
     let days = crate::figures::month_before(store, spec, start, now)
         .await
         .context("Failed to read the month's kept figures")?;
-    Ok((log, Before { arrivals, days }, book))
+    let before = Before { arrivals, days };
+    Ok((
+        Base::Start {
+            start,
+            before,
+            book,
+        },
+        log,
+    ))
 }
 
 /// Reads and folds the log of `specs`: each hall is folded as soon as its
@@ -132,26 +181,34 @@ pub async fn fold(
     // on round trips. Few enough that the writers and the lease renewals
     // still find a connection in the pool.
     let replay_days = shared.settings.server.replay_days;
+    let checkpoints = shared.settings.server.checkpoint_every_s > 0;
     let mut reads = futures_util::stream::iter(specs.iter().cloned().map(|spec| {
         let store = store.clone();
         async move {
             let start = hall_replay_start(&spec, replay_days, now);
-            let read = read_hall(&store, &spec, start, now).await;
-            (spec, start, read)
+            let read = read_hall(&store, &spec, start, now, checkpoints).await;
+            (spec, read)
         }
     }))
     .buffered(READ_AT_ONCE);
     let mut events = 0;
+    let mut from_checkpoints = 0;
     let mut i = 0;
-    while let Some((spec, start, read)) = reads.next().await {
-        let (log, before, book) = read?;
+    while let Some((spec, read)) = reads.next().await {
+        let (base, log) = read?;
         events += log.len();
-        replay.fold(i, spec, start, before, book, log);
+        from_checkpoints += usize::from(matches!(base, Base::Checkpoint(_)));
+        replay.fold(i, spec, base, log);
         i += 1;
     }
     let replayed = tokio::task::spawn_blocking(move || replay.finish())
         .await
         .context("The replay failed")?;
+    shared.metrics.replay_events.inc_by(events as u64);
+    shared
+        .metrics
+        .replay_checkpoints
+        .inc_by(from_checkpoints as u64);
     if !replayed.days.is_empty() {
         // Days that ended while the halls were not run, or before the
         // figures were kept: keep them now (the same figures again are
@@ -169,7 +226,11 @@ pub async fn fold(
             .await
             .context("Failed to keep the figures of ended days")?;
     }
-    Ok(Folded { replayed, events })
+    Ok(Folded {
+        replayed,
+        events,
+        from_checkpoints,
+    })
 }
 
 /// A running set of halls.
@@ -196,7 +257,7 @@ impl Running {
             .replayed
             .halls
             .iter()
-            .map(|(h, _)| h.spec().id.clone())
+            .map(|r| r.hall.spec().id.clone())
             .collect();
         let (filters, client_id, only) = match &scope {
             Scope::Everything => (
@@ -268,10 +329,15 @@ impl Running {
             clock: shared.clock.clone(),
             metrics: shared.metrics.clone(),
             notify: settings.notify.clone(),
+            checkpoint_every: (settings.server.checkpoint_every_s > 0).then(|| {
+                chrono::Duration::seconds(
+                    i64::try_from(settings.server.checkpoint_every_s).unwrap_or(i64::MAX),
+                )
+            }),
         });
         let mut hall_tasks = Vec::new();
-        for ((hall, pending), chain) in folded.replayed.halls.into_iter().zip(chains) {
-            let (handle, task) = crate::engine::spawn_hall_on(hall, pending, chain, ctx.clone());
+        for (replayed, chain) in folded.replayed.halls.into_iter().zip(chains) {
+            let (handle, task) = crate::engine::spawn_hall_on(replayed, chain, ctx.clone());
             shared.registry.insert(handle);
             hall_tasks.push(task);
         }

@@ -38,12 +38,36 @@ pub fn replay_start(settings: &Settings, now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// What a replay rebuilt.
 pub struct Replayed {
-    /// Every hall as it was, brought up to `now`, with what changed in that
-    /// last step (alerts that came due while the server was down) for the
-    /// hall task to publish; in the order the halls were given.
-    pub halls: Vec<(Hall, Vec<Effect>)>,
+    /// Every hall as it was, brought up to `now`; in the order the halls
+    /// were given.
+    pub halls: Vec<ReplayedHall>,
     /// The figures of the days that ended during the replay.
     pub days: Vec<DayFigures>,
+}
+
+/// One hall a replay rebuilt.
+pub struct ReplayedHall {
+    pub hall: Hall,
+    /// What changed in the last step up to `now` (alerts that came due
+    /// while the server was down), for the hall task to publish.
+    pub pending: Vec<Effect>,
+    /// The hall's stored events its kept checkpoint lacks (all of them
+    /// when it has none).
+    pub unsaved: usize,
+}
+
+/// What a hall is folded over: a fresh hall at the replay's start, or the
+/// hall its checkpoint holds.
+pub enum Base {
+    /// The log from the replay's start, over what the hall learns from the
+    /// days before and its stored case book.
+    Start {
+        start: DateTime<Utc>,
+        before: Before,
+        book: StoredBook,
+    },
+    /// The log after the hall's checkpoint, over the hall it holds.
+    Checkpoint(Box<Hall>),
 }
 
 /// What a hall learns from the days before its replay starts: the
@@ -55,21 +79,18 @@ pub struct Before {
     pub days: Vec<DayFigures>,
 }
 
-/// One hall to fold: its place, spec, where its replay starts, what it
-/// learns from the days before, its case book and its log from the start.
+/// One hall to fold: its place, spec, what it is folded over and the log
+/// to fold.
 struct Job {
     index: usize,
     spec: Arc<HallSpec>,
-    start: DateTime<Utc>,
-    before: Before,
-    book: StoredBook,
+    base: Base,
     log: HallLog,
 }
 
 /// One hall after its replay.
 struct Folded {
-    hall: Hall,
-    pending: Vec<Effect>,
+    hall: ReplayedHall,
     days: Vec<DayFigures>,
 }
 
@@ -102,23 +123,13 @@ impl Replay {
         Self { jobs, workers }
     }
 
-    /// Hands a hall's log over to be folded from `start`, over its stored
-    /// case book. `index` is the hall's place in what `finish` returns.
-    pub fn fold(
-        &self,
-        index: usize,
-        spec: Arc<HallSpec>,
-        start: DateTime<Utc>,
-        before: Before,
-        book: StoredBook,
-        log: HallLog,
-    ) {
+    /// Hands a hall's log over to be folded over `base`. `index` is the
+    /// hall's place in what `finish` returns.
+    pub fn fold(&self, index: usize, spec: Arc<HallSpec>, base: Base, log: HallLog) {
         let job = Job {
             index,
             spec,
-            start,
-            before,
-            book,
+            base,
             log,
         };
         // The workers stop only when this sender is dropped, in `finish`.
@@ -147,32 +158,42 @@ impl Replay {
             .into_iter()
             .map(|(_, f)| {
                 days.extend(f.days);
-                (f.hall, f.pending)
+                f.hall
             })
             .collect();
         Replayed { halls, days }
     }
 }
 
-/// One hall's events folded over a fresh hall from its start, then brought
-/// up to `now`.
+/// One hall's events folded over its base (a fresh hall from its start,
+/// or its checkpoint), then brought up to `now`.
 fn fold_hall(job: Job, now: DateTime<Utc>) -> Folded {
-    let begin = first_day(&job, now);
     let mut days = Vec::new();
     // What the replay changed in the case book: what the stored book
     // lacks (a change whose rows were not written), kept again at start.
     let mut book_changes = Vec::new();
-    let StoredBook {
-        cases,
-        cards,
-        follow_ups,
-        bookings,
-    } = job.book;
-    let mut hall = Hall::new(job.spec.clone(), begin);
-    hall.restore_cases(CaseBook::restore(&job.spec, cases, cards, follow_ups));
-    hall.restore_bookings(bookings);
-    hall.learn_arrivals(&job.before.arrivals);
-    hall.keep_past_days(&job.before.days);
+    let mut hall = match job.base {
+        Base::Start {
+            start,
+            before,
+            book,
+        } => {
+            let begin = first_day(start, &before, &book, &job.log, &job.spec, now);
+            let StoredBook {
+                cases,
+                cards,
+                follow_ups,
+                bookings,
+            } = book;
+            let mut hall = Hall::new(job.spec.clone(), begin);
+            hall.restore_cases(CaseBook::restore(&job.spec, cases, cards, follow_ups));
+            hall.restore_bookings(bookings);
+            hall.learn_arrivals(&before.arrivals);
+            hall.keep_past_days(&before.days);
+            hall
+        }
+        Base::Checkpoint(hall) => *hall,
+    };
     apply_log(&mut hall, &job.log, |effects| {
         for e in effects {
             match e {
@@ -193,8 +214,11 @@ fn fold_hall(job: Job, now: DateTime<Utc>) -> Folded {
     book_changes.dedup();
     pending.extend(book_changes);
     Folded {
-        hall,
-        pending,
+        hall: ReplayedHall {
+            hall,
+            pending,
+            unsaved: job.log.len(),
+        },
         days,
     }
 }
@@ -204,19 +228,22 @@ fn fold_hall(job: Job, now: DateTime<Utc>) -> Folded {
 /// the day of its first event, or today without one. The days before were
 /// not watched: a rota nobody was seen on then is no absence, and ending
 /// them would count every staff member absent.
-fn first_day(job: &Job, now: DateTime<Utc>) -> DateTime<Utc> {
-    if !job.before.days.is_empty() || !job.before.arrivals.is_empty() || !job.book.cases.is_empty()
-    {
-        return job.start;
+fn first_day(
+    start: DateTime<Utc>,
+    before: &Before,
+    book: &StoredBook,
+    log: &HallLog,
+    spec: &HallSpec,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    if !before.days.is_empty() || !before.arrivals.is_empty() || !book.cases.is_empty() {
+        return start;
     }
-    let first = job
-        .log
+    let first = log
         .entries()
         .find_map(Result::ok)
         .map_or(now, |e| e.received_at);
-    job.spec
-        .day_start(job.spec.local_date(first))
-        .max(job.start)
+    spec.day_start(spec.local_date(first)).max(start)
 }
 
 /// Applies each event of `log` to `hall` at the time it was received,
@@ -302,6 +329,9 @@ pub async fn rebuild(
         for (n, b) in hall.bookings().all().iter().enumerate() {
             rows.push(Record::Book(BookRow::of_booking(id, n, b, now)));
         }
+        // The checkpoint holds the book as it was: the next start folds
+        // the whole log over the rebuilt one.
+        store.clear_checkpoint(id).await?;
         store.clear_case_book(id).await?;
         store.write(&rows).await?;
         info!(

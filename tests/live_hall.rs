@@ -580,15 +580,167 @@ async fn a_restart_rebuilds_the_same_hall_from_the_store() {
 
     let app = TestApp::spawn(settings(&broker.url(), &db, "hw-e")).await;
     let after = app.get_json("/api/halls/h1/snapshot").await.unwrap();
-    let strip = |mut v: Value| {
-        v.as_object_mut().unwrap().remove("at");
-        v
-    };
-    assert_eq!(strip(before), strip(after));
+    assert_eq!(without_at(before), without_at(after));
     // Numbering goes on where it stopped.
     let r = dev.request(KIOSK, json!({"service": "SB"})).await;
     assert_eq!(r["ticket"], "B004");
     app.stop().await;
+}
+
+/// A start from a hall's checkpoint and the log after it rebuilds the hall
+/// a start from the whole log does. The checkpoint is taken when a hall
+/// stops; a server with checkpoints off neither takes nor reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_from_a_checkpoint_and_the_log_after_it_rebuilds_the_same_hall() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let with = |every: u64| {
+        let mut s = settings(&broker.url(), &db, "hw-cp");
+        s.server.checkpoint_every_s = every;
+        s
+    };
+    let mut dev = Device::replies(broker.port, "dev").await;
+
+    // The first run's stop keeps a checkpoint holding all its events.
+    let app = TestApp::spawn(with(300)).await;
+    for s in ["SB", "GA", "SB", "SB", "GA"] {
+        dev.request(KIOSK, json!({"service": s})).await;
+    }
+    login(&mut dev, "01").await;
+    dev.request(&window("01"), json!({"op": "call_next"})).await;
+    app.stop().await;
+    let store = Store::open(&db).await.unwrap();
+    let first = store
+        .checkpoint("h1")
+        .await
+        .unwrap()
+        .expect("a checkpoint on stop");
+    assert_eq!(
+        store
+            .hall_log_after("h1", first.through_seq)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(store.hall_log_after("h1", 0).await.unwrap().len(), 7);
+
+    // Checkpoints off: the whole log is folded, events come in, none is kept.
+    let app = TestApp::spawn(with(0)).await;
+    let (_, metrics) = app.get("/metrics").await;
+    assert_eq!(
+        metric(&metrics, "hallwatch_replay_checkpoints_total"),
+        Some(0.0)
+    );
+    assert_eq!(metric(&metrics, "hallwatch_replay_events_total"), Some(7.0));
+    dev.request(KIOSK, json!({"service": "GA"})).await;
+    login(&mut dev, "02").await;
+    dev.request(&window("02"), json!({"op": "call_next"})).await;
+    dev.request(&window("01"), json!({"op": "start"})).await;
+    dev.request(&window("02"), json!({"op": "no_show"})).await;
+    let live = without_at(app.get_json("/api/halls/h1/snapshot").await.unwrap());
+    app.stop().await;
+    assert_eq!(store.checkpoint("h1").await.unwrap(), Some(first.clone()));
+
+    // From the checkpoint: only the five events after it are folded.
+    let app = TestApp::spawn(with(300)).await;
+    let (_, metrics) = app.get("/metrics").await;
+    assert_eq!(
+        metric(&metrics, "hallwatch_replay_checkpoints_total"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&metrics, "hallwatch_replay_events_total"), Some(5.0));
+    let from_checkpoint = without_at(app.get_json("/api/halls/h1/snapshot").await.unwrap());
+    app.stop().await;
+    assert_eq!(from_checkpoint, live);
+    // The new checkpoint holds all twelve.
+    let second = store.checkpoint("h1").await.unwrap().unwrap();
+    assert!(second.through_seq > first.through_seq);
+    assert_eq!(
+        store
+            .hall_log_after("h1", second.through_seq)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // From the whole log again: the same hall, and numbering goes on.
+    let app = TestApp::spawn(with(0)).await;
+    let from_log = without_at(app.get_json("/api/halls/h1/snapshot").await.unwrap());
+    assert_eq!(from_log, live);
+    let r = dev.request(KIOSK, json!({"service": "SB"})).await;
+    assert_eq!(r["ticket"], "B004");
+    app.stop().await;
+    store.close().await;
+}
+
+/// A checkpoint due while the hall runs is serialized off its task; it
+/// holds the events before it and none after, and what the hall stores
+/// meanwhile follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_taken_while_the_hall_runs_holds_the_events_before_it() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let mut s = settings(&broker.url(), &db, "hw-cp-live");
+    s.server.checkpoint_every_s = 10;
+    let clock = std::sync::Arc::new(hallwatch::clock::ManualClock::new(t0()));
+    let app = TestApp::spawn_with_clock(s, clock.clone()).await;
+    let mut dev = Device::replies(broker.port, "dev").await;
+    for s in ["SB", "GA", "SB"] {
+        dev.request(KIOSK, json!({"service": s})).await;
+    }
+    login(&mut dev, "01").await;
+    let store = Store::open(&db).await.unwrap();
+    assert!(store.checkpoint("h1").await.unwrap().is_none());
+    // Past the hall's phase of the 10 s interval: its next tick takes one.
+    clock.advance(chrono::Duration::seconds(11));
+    let first = eventually(10, async || store.checkpoint("h1").await.unwrap()).await;
+    assert_eq!(store.hall_log_after("h1", 0).await.unwrap().len(), 4);
+    assert_eq!(
+        store
+            .hall_log_after("h1", first.through_seq)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    dev.request(&window("01"), json!({"op": "call_next"})).await;
+    dev.request(KIOSK, json!({"service": "GA"})).await;
+    assert_eq!(
+        store
+            .hall_log_after("h1", first.through_seq)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let live = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+    app.stop().await;
+    // The stop kept another, holding all six.
+    let last = store.checkpoint("h1").await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .hall_log_after("h1", last.through_seq)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    assert!(last.through_seq > first.through_seq);
+    let mut s = settings(&broker.url(), &db, "hw-cp-live");
+    s.server.checkpoint_every_s = 10;
+    let app = TestApp::spawn_with_clock(s, clock.clone()).await;
+    let again = app.get_json("/api/halls/h1/snapshot").await.unwrap();
+    assert_eq!(without_at(again), without_at(live));
+    app.stop().await;
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

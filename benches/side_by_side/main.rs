@@ -1232,49 +1232,88 @@ async fn section_replay(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
     };
     r.line(format!(
         "A day of yesterday's events ({} halls × {} windows) in each store. The server replays the log \
-         before it takes traffic; \"ready\" is from process start to `/healthz` 200 with the broker connected.\n",
-        layout.halls, layout.windows,
+         before it takes traffic; \"ready\" is from process start to `/healthz` 200 with the broker connected. \
+         Two starts on the same day: from the whole log (`checkpoint_every_s = 0`), and from each hall's \
+         checkpoint with the log after it. The checkpoints are kept {} s before each hall's last event, as \
+         a server taking them every {} s (the default) leaves them when it is killed just before the next: \
+         the longest log a start from checkpoints folds.\n",
+        layout.halls,
+        layout.windows,
+        CHECKPOINT_S,
+        CHECKPOINT_S,
     ));
-    r.line("| store | events | written in s | replayed events/s | ready after s | CPU server |");
-    r.line("|---|---|---|---|---|---|");
+    r.line("| store | start from | events folded | written in s | replayed events/s | ready after s | CPU server |");
+    r.line("|---|---|---|---|---|---|---|");
     for &backend in &plan.stores {
         let db = Db::create(backend, dir).await?;
         let port = env::free_port();
         let broker = Mosquitto::start()?;
         let config = layout.config(port, &db.url, broker.port);
         let written_at = Instant::now();
-        let events = replay::write_day(layout, &config, &db.url, cycles).await?;
+        let day = replay::write_day(
+            layout,
+            &config,
+            &db.url,
+            cycles,
+            Some(chrono::Duration::seconds(CHECKPOINT_S)),
+        )
+        .await?;
         let written = written_at.elapsed().as_secs_f64();
-        let path = dir.join("hallwatch.toml");
-        std::fs::write(&path, &config)?;
-        let (mut rates, mut ready, mut cpus) = (vec![], vec![], vec![]);
-        for rep in 0..plan.reps {
-            let log = dir.join(format!("server-{}-{rep}.log", backend.name()));
-            let mut server = Server::start(&path, port, &log)?;
-            let cpu = CpuMeter::start(Some(server.pid()), None);
-            let took = server.wait_ready(Duration::from_secs(600))?;
-            cpus.push(cpu.stop());
-            let (replayed, ms) = replay::replay_line(&server.log_text())
-                .context("the server's log has no \"Replayed the event log\" line")?;
-            if replayed != events {
-                r.line(format!(
-                    "- {}, repetition {rep}: {replayed} events replayed of {events}",
-                    backend.name()
+        // Each start from checkpoints begins from the ones written with the
+        // day, not from those the previous start kept.
+        db.execute(&["CREATE TABLE bench_checkpoints AS SELECT * FROM checkpoints"])
+            .await?;
+        let starts = [
+            ("whole log", "checkpoint_every_s = 0\n", day.events, 0),
+            ("checkpoints", "", day.tail, layout.halls as u64),
+        ];
+        for (from, setting, want, want_halls) in starts {
+            let path = dir.join("hallwatch.toml");
+            std::fs::write(
+                &path,
+                config.replacen("[server]\n", &format!("[server]\n{setting}"), 1),
+            )?;
+            let (mut rates, mut ready, mut cpus) = (vec![], vec![], vec![]);
+            for rep in 0..plan.reps {
+                db.execute(&[
+                    "DELETE FROM checkpoints",
+                    "INSERT INTO checkpoints SELECT * FROM bench_checkpoints",
+                ])
+                .await?;
+                let log = dir.join(format!(
+                    "server-{}-{}-{rep}.log",
+                    backend.name(),
+                    from.replace(' ', "-")
                 ));
-                r.lost += events.saturating_sub(replayed);
+                let mut server = Server::start(&path, port, &log)?;
+                let cpu = CpuMeter::start(Some(server.pid()), None);
+                let took = server.wait_ready(Duration::from_secs(600))?;
+                cpus.push(cpu.stop());
+                let text = server.log_text();
+                let (replayed, ms) = replay::replay_line(&text)
+                    .context("the server's log has no \"Replayed the event log\" line")?;
+                let halls = replay::halls_from_checkpoints(&text).unwrap_or(0);
+                if replayed != want || halls != want_halls {
+                    r.line(format!(
+                        "- {}, from {from}, repetition {rep}: {replayed} events replayed of {want}, \
+                         {halls} halls of {want_halls} from their checkpoints",
+                        backend.name()
+                    ));
+                    r.lost += want.saturating_sub(replayed);
+                }
+                rates.push(replayed as f64 / (ms.max(1) as f64 / 1000.0));
+                ready.push(took.as_secs_f64());
+                drop(server);
             }
-            rates.push(replayed as f64 / (ms.max(1) as f64 / 1000.0));
-            ready.push(took.as_secs_f64());
-            drop(server);
+            r.line(format!(
+                "| {} | {from} | {} | {written:.1} | {} | {} | {} |",
+                backend.name(),
+                group(want as f64, 0),
+                Spread::of(&rates).show(0),
+                Spread::of(&ready).show(2),
+                Spread::of(&cpus.iter().map(|c| c.server).collect::<Vec<_>>()).show(0)
+            ));
         }
-        r.line(format!(
-            "| {} | {} | {written:.1} | {} | {} | {} |",
-            backend.name(),
-            group(events as f64, 0),
-            Spread::of(&rates).show(0),
-            Spread::of(&ready).show(2),
-            Spread::of(&cpus.iter().map(|c| c.server).collect::<Vec<_>>()).show(0)
-        ));
         drop(broker);
         // A kept day keeps its SQLite file; a PostgreSQL database goes.
         db.drop_db().await;
@@ -1282,6 +1321,9 @@ async fn section_replay(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
     r.line("");
     Ok(())
 }
+
+/// Seconds between a server's checkpoints (`checkpoint_every_s`'s default).
+const CHECKPOINT_S: i64 = 300;
 
 async fn section_cases(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
     let CasesPlan { open, ticks, day } = &plan.cases;
@@ -1326,7 +1368,9 @@ async fn section_cases(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
                     .await??,
             );
         }
-        let events = replay::write_day(layout, &config, &db, cycles).await?;
+        let events = replay::write_day(layout, &config, &db, cycles, None)
+            .await?
+            .events;
         cases::write_book(&config, &db, n, t0).await?;
         let path = dir.join("hallwatch.toml");
         std::fs::write(&path, &config)?;

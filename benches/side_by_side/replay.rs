@@ -4,25 +4,37 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use hallwatch::config::Settings;
-use hallwatch::domain::{Hall, Reply};
+use hallwatch::domain::{Hall, Reply, checkpoint_key};
 use hallwatch::mqtt::{payload, topic};
-use hallwatch::store::{EventRow, Record, Store};
+use hallwatch::store::{CheckpointRow, EventRow, Record, Store};
 
 use crate::load::{Layout, script};
 
+/// What `write_day` wrote.
+pub struct Day {
+    pub events: u64,
+    /// Events after the halls' checkpoints.
+    pub tail: u64,
+}
+
 /// Writes `cycles` citizens per window of `layout` (plus each window's
 /// login), spread over yesterday's office day in every hall, into the
-/// store at `database_url`. Returns the number of events written.
+/// store at `database_url`. With `checkpoint_before_end`, each hall's
+/// checkpoint is kept that long before its last event, as a server taking
+/// them at that interval leaves it when killed just before its next one:
+/// the most log a start from checkpoints folds.
 pub async fn write_day(
     layout: Layout,
     config: &str,
     database_url: &str,
     cycles: usize,
-) -> anyhow::Result<u64> {
+    checkpoint_before_end: Option<ChronoDuration>,
+) -> anyhow::Result<Day> {
     let settings =
         Settings::parse(config).map_err(|e| anyhow::anyhow!("bench configuration: {e}"))?;
     let store = Store::open(database_url).await?;
     let mut written = 0u64;
+    let mut tail = 0u64;
     let mut batch: Vec<Record> = Vec::with_capacity(10_000);
     let today: DateTime<Utc> = DateTime::parse_from_rfc3339(crate::T0)?.to_utc();
     for (h, spec) in settings.halls.iter().enumerate() {
@@ -42,12 +54,31 @@ pub async fn write_day(
             .max(1);
         let mut cursors = vec![0usize; scripts.len()];
         let mut now = day_start;
+        let end = day_start + ChronoDuration::milliseconds(step_ms * total as i64);
+        let mut checkpoint_at = checkpoint_before_end.map(|d| end - d);
         for k in (0..total).map(|i| i % scripts.len()) {
             let Some(m) = scripts[k].get(cursors[k]) else {
                 continue;
             };
             cursors[k] += 1;
             now += ChronoDuration::milliseconds(step_ms);
+            if checkpoint_at.is_some_and(|at| now > at) {
+                // Stored with the events before it, as the server's writer
+                // ends a batch with a checkpoint.
+                checkpoint_at = None;
+                batch.push(Record::Checkpoint(CheckpointRow {
+                    hall: spec.id.to_string(),
+                    key: checkpoint_key(spec),
+                    taken_at: now - ChronoDuration::milliseconds(step_ms),
+                    state: hall.checkpoint()?,
+                }));
+                written += (batch.len() - 1) as u64;
+                store.write(&batch).await?;
+                batch.clear();
+            }
+            if checkpoint_before_end.is_some() && checkpoint_at.is_none() {
+                tail += 1;
+            }
             let inbound = topic::parse("hallwatch", &m.topic)
                 .map_err(|e| anyhow::anyhow!("bench topic {}: {e:?}", m.topic))?;
             let input = payload::decode(&inbound, &m.payload)
@@ -76,7 +107,10 @@ pub async fn write_day(
     store.write(&batch).await?;
     written += batch.len() as u64;
     store.close().await;
-    Ok(written)
+    Ok(Day {
+        events: written,
+        tail,
+    })
 }
 
 /// The server's own report of its replay: (events, milliseconds).
@@ -88,4 +122,13 @@ pub fn replay_line(log: &str) -> Option<(u64, u64)> {
             .and_then(|v| v.trim_matches('"').parse::<u64>().ok())
     };
     Some((field("events=")?, field("elapsed_ms=")?))
+}
+
+/// How many halls the server's replay started from their checkpoints.
+pub fn halls_from_checkpoints(log: &str) -> Option<u64> {
+    log.lines()
+        .find(|l| l.contains("Replayed the event log"))?
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("from_checkpoints="))
+        .and_then(|v| v.parse().ok())
 }

@@ -73,6 +73,24 @@ impl Db {
         }
     }
 
+    /// Runs statements on the store, one after another.
+    pub async fn execute(&self, statements: &[&str]) -> anyhow::Result<()> {
+        macro_rules! run {
+            ($pool:expr) => {{
+                let pool = $pool;
+                for s in statements {
+                    sqlx::query(sqlx::AssertSqlSafe(*s)).execute(&pool).await?;
+                }
+                pool.close().await;
+            }};
+        }
+        match self.backend {
+            Backend::Sqlite => run!(sqlx::SqlitePool::connect(&self.url).await?),
+            Backend::Postgres => run!(sqlx::PgPool::connect(&self.url).await?),
+        }
+        Ok(())
+    }
+
     /// Events in the log and distinct message ids among them.
     pub async fn stored(&self) -> anyhow::Result<(u64, u64)> {
         use sqlx::Row;

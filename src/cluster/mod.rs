@@ -200,11 +200,7 @@ impl Member {
         };
         let busy = |name: &str| leases.iter().any(|l| l.name == name && l.held);
         let n = self.cluster.partitions.len();
-        let from = self
-            .owner
-            .bytes()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
-            % n.max(1);
+        let from = usize::try_from(crate::spread(&self.owner) % n.max(1) as u64).unwrap_or(0);
         for i in 0..n {
             if held.len() >= share {
                 break;

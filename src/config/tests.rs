@@ -898,11 +898,13 @@ fn origins_proxies_sessions_and_body_time_are_checked_by_field() {
     let server = |body: &str| with_top(&format!("[server]\n{body}"));
     let ok = Settings::parse(&server(
         "public_origins = [\"https://hall.example.gov.cn\", \"http://10.0.0.5:8080\"]\n\
-         trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nsession_hours = 8\nbody_timeout_s = 5",
+         trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nsession_hours = 8\nbody_timeout_s = 5\n\
+         checkpoint_every_s = 0",
     ))
     .expect("valid");
     assert_eq!(ok.server.public_origins.len(), 2);
     assert_eq!(ok.server.session_hours, 8);
+    assert_eq!(ok.server.checkpoint_every_s, 0);
     for (body, field, word) in [
         (
             "public_origins = [\"https://ok.cn\", \"hall.example.gov.cn\"]",
@@ -927,6 +929,11 @@ fn origins_proxies_sessions_and_body_time_are_checked_by_field() {
         ("session_hours = 0", "server.session_hours", "1 to 168"),
         ("session_hours = 169", "server.session_hours", "1 to 168"),
         ("body_timeout_s = 0", "server.body_timeout_s", "1 to 300"),
+        (
+            "checkpoint_every_s = 5",
+            "server.checkpoint_every_s",
+            "0 (none) or 10 to 86400",
+        ),
     ] {
         assert_refused(&server(body), field, word);
     }

@@ -148,7 +148,7 @@ pub struct Facts {
 pub const MAX_LISTED: usize = 20;
 
 /// An alert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Alert {
     /// `{hall}-{yyyymmdd}-{hhmmss}-{rule}-{subject}`: made of what the alert
     /// is, not of the order alerts opened in, so a replay gives every alert

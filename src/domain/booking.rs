@@ -82,7 +82,7 @@ pub struct BookingRequest {
 }
 
 /// Every booking of a hall.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BookingBook {
     bookings: Vec<Booking>,
     by_ref: HashMap<String, usize>,

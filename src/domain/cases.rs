@@ -463,7 +463,9 @@ pub enum CaseEffect {
 pub const PROMISED_DAYS_MAX: u32 = 3650;
 
 /// What the deadline index holds: a case or a follow-up, by index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 enum Item {
     Case(usize),
     FollowUp(usize),
@@ -471,7 +473,7 @@ enum Item {
 
 /// A hall's cases, bad-review follow-ups and the cards they earn: what
 /// outlives the days the hall replays.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CaseBook {
     cases: Vec<Case>,
     by_ref: HashMap<String, usize>,

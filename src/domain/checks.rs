@@ -119,11 +119,13 @@ impl Next {
 }
 
 /// One rule's schedule.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct Check {
     /// When it was last checked; None: never (a new hall or day).
+    #[serde(with = "super::checkpoint::instant_opt")]
     at: Option<DateTime<Utc>>,
     /// When time alone next changes what it finds.
+    #[serde(with = "super::checkpoint::instant_opt")]
     next: Option<DateTime<Utc>>,
     /// What it reads changed since it was last checked (while the hall was
     /// closed, when time-based rules are not checked).
@@ -133,7 +135,7 @@ struct Check {
 /// When each rule was checked and must be checked again. Bookkeeping, not
 /// state: two halls are equal whatever either has checked (a live hall is
 /// also looked at on the second's tick, a replayed one only at its events).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Checks([Check; Rule::ALL.len()]);
 
 impl Checks {

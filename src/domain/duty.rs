@@ -389,11 +389,13 @@ impl HallSpec {
 }
 
 /// A login at a window: who, from when, until when (None: still logged in).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub window: usize,
     pub staff: StaffId,
+    #[serde(with = "super::checkpoint::instant")]
     pub from: DateTime<Utc>,
+    #[serde(with = "super::checkpoint::instant_opt")]
     pub to: Option<DateTime<Utc>>,
 }
 

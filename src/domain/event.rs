@@ -446,7 +446,7 @@ impl Refusal {
 
 /// What the hall answers to an input that carries a message id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Reply {
     Ticket {
         ticket: TicketNo,

@@ -26,7 +26,7 @@ pub const DEDUP_WINDOW: Duration = Duration::hours(24);
 pub const RECENT_CALLS: usize = 10;
 
 /// Where a ticket is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketState {
     Waiting,
@@ -40,7 +40,7 @@ pub enum TicketState {
 }
 
 /// A ticket issued today.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ticket {
     pub no: TicketNo,
     /// The service whose queue it is in now.
@@ -54,18 +54,24 @@ pub struct Ticket {
     /// The staff member who issued it at a staffed kiosk.
     pub issued_by: Option<StaffId>,
     pub kiosk: DeviceId,
+    #[serde(with = "super::checkpoint::instant")]
     pub issued_at: DateTime<Utc>,
     /// When it joined the queue it is in: its issue, or its last transfer.
     /// Waits are measured from here; the queue order keeps `issued_at`.
+    #[serde(with = "super::checkpoint::instant")]
     pub queued_at: DateTime<Utc>,
     pub state: TicketState,
     /// The window that called it last.
     pub window: Option<usize>,
+    #[serde(with = "super::checkpoint::instant_opt")]
     pub called_at: Option<DateTime<Utc>>,
+    #[serde(with = "super::checkpoint::instant_opt")]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(with = "super::checkpoint::instant_opt")]
     pub finished_at: Option<DateTime<Utc>>,
     pub outcome: Option<Outcome>,
     pub rating: Option<u8>,
+    #[serde(with = "super::checkpoint::instant_opt")]
     pub rated_at: Option<DateTime<Utc>>,
     pub rating_comment: Option<String>,
     pub transfers: u32,
@@ -73,7 +79,8 @@ pub struct Ticket {
     /// Its phone page's token, when it has a page.
     pub token: Option<TicketToken>,
     /// When its wait crosses its service's limits: worked out once, not on
-    /// every event (see `rules/wait_timeout.rs`).
+    /// every event (see `rules/wait_timeout.rs`). Not kept in a checkpoint.
+    #[serde(skip)]
     pub wait_due: DueMemo,
 }
 
@@ -131,7 +138,7 @@ impl Ticket {
 }
 
 /// Who is at a window.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Staff {
     pub id: StaffId,
     pub name: Option<String>,
@@ -160,12 +167,13 @@ impl WindowStatus {
 }
 
 /// How a visit to a window ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum VisitEnd {
     /// Finished with an outcome; service counted from the start, or from
     /// the call when it was never started.
     Served {
         outcome: Outcome,
+        #[serde(with = "super::checkpoint::instant")]
         at: DateTime<Utc>,
         service_s: i64,
         /// The cases (件) it counted: its `items`, none for a consultation.
@@ -175,9 +183,15 @@ pub enum VisitEnd {
         registered: bool,
     },
     /// 过号: the citizen did not come.
-    Missed { at: DateTime<Utc> },
+    Missed {
+        #[serde(with = "super::checkpoint::instant")]
+        at: DateTime<Utc>,
+    },
     /// Handed to another service's queue.
-    Transferred { at: DateTime<Utc> },
+    Transferred {
+        #[serde(with = "super::checkpoint::instant")]
+        at: DateTime<Utc>,
+    },
 }
 
 impl VisitEnd {
@@ -193,7 +207,7 @@ impl VisitEnd {
 
 /// One call of a ticket to a window and how it ended: what the daily
 /// figures of services, windows and staff members are counted from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Visit {
     pub ticket: usize,
     pub window: usize,
@@ -201,6 +215,7 @@ pub struct Visit {
     pub staff: Option<Staff>,
     /// The queue it was called from.
     pub service: usize,
+    #[serde(with = "super::checkpoint::instant")]
     pub called_at: DateTime<Utc>,
     /// Office seconds it had waited in the queue it was called from (since
     /// it joined: its issue, or its last transfer); None when it was a
@@ -214,13 +229,14 @@ pub struct Visit {
     pub end: Option<VisitEnd>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WindowState {
     pub staff: Option<Staff>,
     pub paused: Option<PauseReason>,
     /// The ticket at the window (called or serving).
     pub current: Option<usize>,
     /// When the window entered its current status.
+    #[serde(with = "super::checkpoint::instant")]
     pub since: DateTime<Utc>,
     /// Tickets this window finished today, whatever the outcome.
     pub served_today: u32,
@@ -231,6 +247,7 @@ pub struct WindowState {
     pub service_s_today: i64,
     /// The last ticket it finished, which an unaddressed rating belongs to.
     pub last_finished: Option<usize>,
+    #[serde(with = "super::checkpoint::instant_opt")]
     pub last_call_at: Option<DateTime<Utc>>,
     /// Times of the no-shows in a row since the last ticket it served.
     pub no_show_run: Vec<DateTime<Utc>>,
@@ -272,7 +289,7 @@ impl WindowState {
 
 /// How a window's ratings of the day came, each weighed once when it was
 /// taken against the hall's `rating_integrity` limits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RatingAudit {
     /// Ratings sooner after the finish than a citizen could give them.
     pub pressed: u32,
@@ -285,10 +302,11 @@ pub struct RatingAudit {
 }
 
 /// A call as screens show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CallRecord {
     pub ticket: usize,
     pub window: usize,
+    #[serde(with = "super::checkpoint::instant")]
     pub at: DateTime<Utc>,
     pub recall: bool,
 }
@@ -328,8 +346,12 @@ pub struct Applied {
 }
 
 /// One hall's state for the current local day.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// It is kept as a checkpoint (`Hall::checkpoint`) without its spec, which
+/// the configuration gives again.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Hall {
+    #[serde(skip, default = "super::checkpoint::restoring_spec")]
     pub(super) spec: Arc<HallSpec>,
     pub(super) day: NaiveDate,
     pub(super) tickets: Vec<Ticket>,
@@ -343,8 +365,8 @@ pub struct Hall {
     pub(super) calls: VecDeque<CallRecord>,
     /// Each device's last known presence and since when.
     pub(super) presence: BTreeMap<DeviceId, (bool, DateTime<Utc>)>,
-    pub(super) seen: HashMap<(DeviceId, MsgId), Reply>,
-    pub(super) seen_order: VecDeque<(DateTime<Utc>, DeviceId, MsgId)>,
+    /// The replies to the last 24 h of message ids.
+    pub(super) seen: super::seen::Seen,
     /// Alerts: active ones and those resolved in the last two days.
     pub(super) alerts: Vec<Alert>,
     /// Each alert's index in `alerts`, by id.
@@ -415,8 +437,7 @@ impl Hall {
             windows: (0..windows).map(|_| WindowState::new(midnight)).collect(),
             calls: VecDeque::new(),
             presence: BTreeMap::new(),
-            seen: HashMap::new(),
-            seen_order: VecDeque::new(),
+            seen: super::seen::Seen::default(),
             alerts: Vec::new(),
             alert_ids: HashMap::new(),
             open_alerts: ByRule::default(),
@@ -638,7 +659,7 @@ impl Hall {
                 record: false,
             };
         };
-        if let Some(reply) = self.seen.get(&(device.clone(), id.clone())) {
+        if let Some(reply) = self.seen.get(&device, &id) {
             return Applied {
                 reply: Some(reply.clone()),
                 effects,
@@ -666,9 +687,7 @@ impl Hall {
             | Input::Book { .. }
             | Input::CancelBooking { .. } => unreachable_presence(),
         };
-        self.seen
-            .insert((device.clone(), id.clone()), reply.clone());
-        self.seen_order.push_back((now, device, id.clone()));
+        self.seen.remember(now, device, id.clone(), reply.clone());
         // What this input changed may open or clear alerts at once.
         if reply.refusal().is_none() {
             self.checks.changed(input.changes());
@@ -821,14 +840,7 @@ impl Hall {
     }
 
     fn forget_old_ids(&mut self, now: DateTime<Utc>) {
-        while let Some((at, _, _)) = self.seen_order.front() {
-            if now - *at < DEDUP_WINDOW {
-                break;
-            }
-            if let Some((_, device, id)) = self.seen_order.pop_front() {
-                self.seen.remove(&(device, id));
-            }
-        }
+        self.seen.forget_before(now - DEDUP_WINDOW);
     }
 
     fn set_presence(

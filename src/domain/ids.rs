@@ -39,6 +39,22 @@ fn check_id(s: &str, max: usize) -> Result<(), IdError> {
 /// The text is shared, not copied, when an id is cloned: ids name the
 /// subjects of findings and the keys of the hall's maps, and are cloned on
 /// every check.
+/// Reads an id from the text the input holds, without a copy of its own
+/// first when the input lends it (a log's JSON, a checkpoint).
+struct IdVisitor<T>(fn(&str) -> Result<T, IdError>);
+
+impl<T> serde::de::Visitor<'_> for IdVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an id")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+        (self.0)(s).map_err(|e| E::custom(format!("{s:?} {e}")))
+    }
+}
+
 macro_rules! parsed_string {
     ($(#[doc = $doc:literal])* $name:ident) => {
         $(#[doc = $doc])*
@@ -65,8 +81,7 @@ macro_rules! parsed_string {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(|e| serde::de::Error::custom(format!("{s:?} {e}")))
+                d.deserialize_str(IdVisitor(Self::parse))
             }
         }
     };

@@ -33,18 +33,42 @@ pub const PROFILE_DAYS: i64 = 28;
 pub const PROFILE_MIN_DAYS: usize = 3;
 
 /// Tickets issued per quarter hour of one earlier local day.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DayArrivals {
     pub date: NaiveDate,
+    #[serde(with = "quarter_hours")]
     pub slots: [u32; SLOTS],
 }
 
 /// The share of a day's arrivals in each quarter hour, averaged over the
 /// days it was learnt from (each day weighs the same, busy or quiet).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ArrivalProfile {
+    #[serde(with = "quarter_hours")]
     pub shares: [f64; SLOTS],
     pub days: usize,
+}
+
+/// A day's quarter hours in a snapshot: serde's arrays stop at 32.
+mod quarter_hours {
+    use super::SLOTS;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        slots: &[T; SLOTS],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        slots.as_slice().serialize(s)
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<[T; SLOTS], D::Error> {
+        let all = Vec::<T>::deserialize(d)?;
+        let n = all.len();
+        all.try_into()
+            .map_err(|_| D::Error::invalid_length(n, &"one value per quarter hour of the day"))
+    }
 }
 
 impl ArrivalProfile {
@@ -87,7 +111,7 @@ fn slot_of(t: NaiveTime) -> usize {
 
 /// Tickets finished today for a service, by the service each was issued
 /// for, and the cases they counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Done {
     pub tickets: u32,
     pub cases: u32,

@@ -13,6 +13,7 @@ mod booking;
 mod case_view;
 mod cases;
 mod casework;
+mod checkpoint;
 mod checks;
 mod duty;
 mod event;
@@ -28,6 +29,7 @@ mod queue;
 mod repeat;
 mod rollup;
 mod rules;
+mod seen;
 mod spec;
 mod standing;
 mod stats;
@@ -53,6 +55,7 @@ pub use cases::{
     CaseEffect, CaseEntry, CaseEvent, CaseOp, CaseRefusal, CaseState, FollowStep, FollowUp,
     FollowUpLimits, NewCase, NewFollowUp, PROMISED_DAYS_MAX, Reported, StepRecord, Suspension,
 };
+pub use checkpoint::{CheckpointError, checkpoint_key};
 pub use checks::Aspects;
 pub use duty::{
     Attendance, AttendanceLimits, Day, DaySet, Department, DutyPeriod, HallCalendar, Lapse,

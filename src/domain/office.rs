@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use super::spec::HallSpec;
 
 /// One local day's office spans as instants.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OfficeDay {
     /// The instants the local day runs over, [start, end); None where the
     /// time zone makes them inexact (a day that begins in a gap), when

@@ -14,7 +14,9 @@ use super::event::Priority;
 
 /// Orders waiting tickets: higher rank first, then earlier issue, then the
 /// ticket's index (which follows issue order) to break exact ties.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct QueueKey {
     rank: Reverse<u8>,
     issued_at: DateTime<Utc>,
@@ -35,7 +37,7 @@ impl QueueKey {
 }
 
 /// The waiting tickets of every service of a hall, each queue kept in policy order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Queues {
     by_service: Vec<BTreeSet<QueueKey>>,
 }

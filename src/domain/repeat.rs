@@ -17,7 +17,7 @@ use super::stats::DayFigures;
 /// Lapses per staff member on each day kept of the current month (and
 /// any later: a start hands over every kept day, some of which its replay
 /// then ends again, each replacing itself).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MonthTally {
     days: BTreeMap<NaiveDate, BTreeMap<StaffId, u32>>,
     /// The sum over the days of the month before today, per staff member.

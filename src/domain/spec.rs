@@ -2,7 +2,7 @@
 //! windows, kiosks and office hours. Built once at start from validated
 //! settings and shared read-only by the hall's state.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
@@ -244,7 +244,7 @@ pub struct OfficeHours {
     /// Monday first.
     pub weekly: [Vec<Span>; 7],
     /// Dates with their own hours; an empty list means closed all day.
-    pub exceptions: HashMap<NaiveDate, Vec<Span>>,
+    pub exceptions: BTreeMap<NaiveDate, Vec<Span>>,
 }
 
 impl OfficeHours {
@@ -278,6 +278,10 @@ fn weekday_index(d: Weekday) -> usize {
 }
 
 /// A hall as configured. Read-only while the server runs.
+///
+/// Its debug form is what `checkpoint_key` digests, so it must come out
+/// the same in every process: ordered maps (`BTreeMap`), never `HashMap`,
+/// anywhere in it, or no start would find its checkpoints usable.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HallSpec {
     pub id: HallId,

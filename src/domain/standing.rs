@@ -12,7 +12,7 @@ use super::alert::{Alert, Rule, Subject};
 /// walks only its own: a busy day's bad reviews stay open until a person
 /// closes them, and would otherwise be walked on every check of every other
 /// rule.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ByRule<V>([HashMap<Subject, V>; Rule::ALL.len()]);
 
 impl<V> Default for ByRule<V> {
@@ -62,7 +62,7 @@ impl<V: Copy> ByRule<V> {
 /// index into the hall's alerts: only these are looked at as time passes.
 /// Bookkeeping: an index may linger after its alert stopped qualifying,
 /// until the next look drops it, so two halls are equal whatever this holds.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Escalations(Vec<usize>);
 
 impl Escalations {

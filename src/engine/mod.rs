@@ -402,6 +402,9 @@ pub struct EngineContext {
     pub notify: Arc<crate::notify::Plan>,
     /// The hall of each phone-page token ([`Registry::pages`]).
     pub pages: PageIndex,
+    /// How often a hall with new events keeps a checkpoint (`[server]
+    /// checkpoint_every_s`); None: never.
+    pub checkpoint_every: Option<chrono::Duration>,
 }
 
 /// Starts the task that owns `hall`. `pending` are effects that arose while
@@ -412,19 +415,28 @@ pub fn spawn_hall(
     pending: Vec<Effect>,
     ctx: Arc<EngineContext>,
 ) -> (HallHandle, JoinHandle<()>) {
-    spawn_hall_on(hall, pending, crate::audit::Chain::default(), ctx)
+    let replayed = crate::replay::ReplayedHall {
+        hall,
+        pending,
+        unsaved: 0,
+    };
+    spawn_hall_on(replayed, crate::audit::Chain::default(), ctx)
 }
 
-/// [`spawn_hall`], going on with the hall's tamper-evident chain as the
-/// store holds it.
+/// [`spawn_hall`] of a replayed hall, going on with its checkpoint and its
+/// tamper-evident chain as the store holds them.
 pub fn spawn_hall_on(
-    hall: Hall,
-    pending: Vec<Effect>,
+    replayed: crate::replay::ReplayedHall,
     chain: crate::audit::Chain,
     ctx: Arc<EngineContext>,
 ) -> (HallHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(INBOX);
+    let crate::replay::ReplayedHall {
+        hall,
+        pending,
+        unsaved,
+    } = replayed;
     let spec = Arc::new(hall.spec().clone());
-    let join = tokio::spawn(task::HallTask::new(hall, chain, ctx).run(rx, pending));
+    let join = tokio::spawn(task::HallTask::new(hall, chain, ctx, unsaved).run(rx, pending));
     (HallHandle { spec, tx }, join)
 }

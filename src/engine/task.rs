@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
-use tracing::{debug, info};
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, info, warn};
 
 use super::frames::{
     ConsoleMsg, DashMsg, DashboardSub, DisplaySub, Frame, HallFrame, ScreenFrame, ScreenMsg,
@@ -15,11 +16,12 @@ use super::out::{AfterCommit, DeviceReply, Outgoing, ReplyTo, Sent};
 use super::{CaseAnswer, Casework, EngineContext, HallMsg, Origin};
 use crate::clock::now_ms;
 use crate::domain::{
-    AlertOp, AlertRefusal, AlertView, Applied, CaseEffect, DayFigures, Effect, Hall, Input,
-    KpiView, Reason, Refusal, Reply, StaffingAdvice, TicketPage, TicketToken,
+    AlertOp, AlertRefusal, AlertView, Applied, CaseEffect, CheckpointError, DayFigures, Effect,
+    Hall, Input, KpiView, Reason, Refusal, Reply, StaffingAdvice, TicketPage, TicketToken,
+    checkpoint_key,
 };
 use crate::store::{
-    AlertRow, AuditRow, BookRow, DailyRow, EventRow, Record, RejectionRow, WriteItem,
+    AlertRow, AuditRow, BookRow, CheckpointRow, DailyRow, EventRow, Record, RejectionRow, WriteItem,
 };
 
 /// Screen messages buffered per hall for slow screens before they lag.
@@ -41,10 +43,42 @@ pub(super) struct HallTask {
     head_due: bool,
     /// Each service's estimated wait as screens last saw it, in minutes.
     shown_waits: Vec<u32>,
+    /// The hall's stored events its kept checkpoint lacks, and when the
+    /// next checkpoint is due.
+    unsaved: usize,
+    checkpoint_due: DateTime<Utc>,
+    /// The checkpoint being serialized off the task, if one is.
+    serializing: Option<Serializing>,
+}
+
+/// A checkpoint being serialized from a copy of the hall, and what the
+/// task stored meanwhile: it waits, so that the checkpoint is stored after
+/// every event the copy holds and before any it lacks.
+struct Serializing {
+    bytes: oneshot::Receiver<Result<Vec<u8>, CheckpointError>>,
+    taken_at: DateTime<Utc>,
+    /// The events it holds that the last checkpoint lacked.
+    events: usize,
+    held: Vec<WriteItem<AfterCommit>>,
+}
+
+/// The serializer's answer, or why there is none.
+fn flatten(
+    bytes: Result<Result<Vec<u8>, CheckpointError>, oneshot::error::RecvError>,
+) -> Result<Vec<u8>, String> {
+    match bytes {
+        Ok(b) => b.map_err(|e| e.to_string()),
+        Err(_) => Err("the serializing thread ended without an answer".into()),
+    }
 }
 
 impl HallTask {
-    pub(super) fn new(hall: Hall, chain: crate::audit::Chain, ctx: Arc<EngineContext>) -> Self {
+    pub(super) fn new(
+        hall: Hall,
+        chain: crate::audit::Chain,
+        ctx: Arc<EngineContext>,
+        unsaved: usize,
+    ) -> Self {
         let services = hall.spec().services.len();
         Self {
             hall,
@@ -57,10 +91,134 @@ impl HallTask {
             head_due: chain.head().is_some(),
             shown_waits: vec![u32::MAX; services],
             chain,
+            unsaved,
+            checkpoint_due: DateTime::<Utc>::MAX_UTC,
+            serializing: None,
+        }
+        .with_first_checkpoint()
+    }
+
+    /// Halls keep their checkpoints at different moments of the interval,
+    /// each at its own (from its id), so that no tick serializes them all:
+    /// at start, when they have all just been folded, least of all.
+    fn with_first_checkpoint(mut self) -> Self {
+        if let Some(every) = self.ctx.checkpoint_every {
+            let phase = crate::spread(self.hall.spec().id.as_str());
+            let ms = u64::try_from(every.num_milliseconds()).unwrap_or(1).max(1);
+            let offset = i64::try_from(phase % ms).unwrap_or(0);
+            self.checkpoint_due = self.now() + chrono::Duration::milliseconds(offset);
+        }
+        self
+    }
+
+    /// Queues records to store, counting the events a checkpoint would lack.
+    fn journal(&mut self, item: WriteItem<AfterCommit>) {
+        self.unsaved += item
+            .records
+            .iter()
+            .filter(|r| matches!(r, Record::Event(_)))
+            .count();
+        self.send(item);
+    }
+
+    /// Queues records to store, in the hall's order: behind a checkpoint
+    /// still being serialized, if there is one.
+    fn send(&mut self, item: WriteItem<AfterCommit>) {
+        match &mut self.serializing {
+            Some(s) => s.held.push(item),
+            None => self.ctx.journal.send(item),
         }
     }
 
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    /// Keeps a checkpoint of the hall when it has events its last one
+    /// lacks and one is due: every `checkpoint_every`, at the hall's own
+    /// phase. It is serialized from a copy, off this task, so that screens
+    /// do not wait for it; what the task stores meanwhile waits behind it.
+    fn keep_checkpoint(&mut self) {
+        let Some(every) = self.ctx.checkpoint_every else {
+            return;
+        };
+        let now = self.now();
+        if now < self.checkpoint_due || self.serializing.is_some() {
+            return;
+        }
+        // The next one falls a whole interval on, taken or not.
+        self.checkpoint_due = now + every;
+        if self.unsaved == 0 {
+            return;
+        }
+        let copy = self.hall.clone();
+        let (tx, bytes) = oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(copy.checkpoint());
+        });
+        self.serializing = Some(Serializing {
+            bytes,
+            taken_at: now,
+            events: std::mem::take(&mut self.unsaved),
+            held: Vec::new(),
+        });
+    }
+
+    /// Stores the checkpoint being serialized, once its bytes are there,
+    /// then what waited behind it.
+    fn checkpoint_serialized(&mut self, bytes: Result<Vec<u8>, String>) {
+        let Some(s) = self.serializing.take() else {
+            return;
+        };
+        self.store_checkpoint(bytes, s.taken_at, s.events);
+        for item in s.held {
+            self.ctx.journal.send(item);
+        }
+    }
+
+    /// Journals a checkpoint holding `events` more events, or, when it
+    /// could not be serialized, counts them as still lacking.
+    fn store_checkpoint(
+        &mut self,
+        bytes: Result<Vec<u8>, String>,
+        taken_at: DateTime<Utc>,
+        events: usize,
+    ) {
+        let spec = self.hall.spec();
+        match bytes {
+            Ok(state) => {
+                debug!(hall = %spec.id, bytes = state.len(), events, "Checkpoint taken.");
+                let row = CheckpointRow {
+                    hall: spec.id.to_string(),
+                    key: checkpoint_key(spec),
+                    taken_at,
+                    state,
+                };
+                self.ctx
+                    .journal
+                    .send(WriteItem::records(vec![Record::Checkpoint(row)]));
+            }
+            Err(error) => {
+                // The log still holds everything: the next start folds more.
+                warn!(hall = %spec.id, %error, "The hall's checkpoint could not be taken.");
+                self.unsaved += events;
+            }
+        }
+    }
+
+    /// When the task stops: the checkpoint being serialized is stored,
+    /// and one more of the hall as it stops, serialized here, if it has
+    /// events that one lacks.
+    async fn checkpoint_at_stop(&mut self) {
+        if let Some(s) = &mut self.serializing {
+            let bytes = (&mut s.bytes).await;
+            self.checkpoint_serialized(flatten(bytes));
+        }
+        if self.ctx.checkpoint_every.is_some() && self.unsaved > 0 {
+            let now = self.now();
+            let bytes = self.hall.checkpoint().map_err(|e| e.to_string());
+            let events = std::mem::take(&mut self.unsaved);
+            self.store_checkpoint(bytes, now, events);
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
         now_ms(&*self.ctx.clock)
     }
 
@@ -85,8 +243,16 @@ impl HallTask {
                     Some(msg) => self.handle(msg),
                 },
                 _ = tick.tick() => self.tick(),
+                bytes = async {
+                    match &mut self.serializing {
+                        Some(s) => (&mut s.bytes).await,
+                        None => std::future::pending().await,
+                    }
+                }, if self.serializing.is_some() => self.checkpoint_serialized(flatten(bytes)),
             }
         }
+        // The next start (or the next owner) goes on from here.
+        self.checkpoint_at_stop().await;
         info!(%hall, "Hall task stopped.");
     }
 
@@ -195,6 +361,7 @@ impl HallTask {
             self.publish_summary();
         }
         self.refresh_dashboards();
+        self.keep_checkpoint();
     }
 
     fn handle_device(&mut self, mut input: Input, origin: Origin) {
@@ -267,7 +434,7 @@ impl HallTask {
             }),
             _ => None,
         };
-        self.ctx.journal.send(WriteItem {
+        self.journal(WriteItem {
             records,
             after: Some(AfterCommit {
                 receipt: origin.receipt,
@@ -308,9 +475,7 @@ impl HallTask {
         };
         if applied.record {
             let row = EventRow::of(&self.hall.spec().id, None, &input, now);
-            self.ctx
-                .journal
-                .send(WriteItem::records(vec![Record::Event(row)]));
+            self.journal(WriteItem::records(vec![Record::Event(row)]));
             info!(hall = %self.hall.spec().id, %alert, ?op, %by, "Supervisor acted on an alert.");
             self.audit_action(&input, now);
         }
@@ -333,9 +498,7 @@ impl HallTask {
                 .reply
                 .as_ref()
                 .and_then(|r| serde_json::to_string(r).ok());
-            self.ctx
-                .journal
-                .send(WriteItem::records(vec![Record::Event(row)]));
+            self.journal(WriteItem::records(vec![Record::Event(row)]));
         }
         applied
     }
@@ -448,12 +611,11 @@ impl HallTask {
     fn audit(&mut self, kind: &str, subject: Option<&str>, content: String) {
         if let Some(record) = self.chain.append(kind, subject, content) {
             self.head_due = true;
-            self.ctx
-                .journal
-                .send(WriteItem::records(vec![Record::Audit(AuditRow {
-                    hall: self.hall.spec().id.to_string(),
-                    record,
-                })]));
+            let hall = self.hall.spec().id.to_string();
+            self.send(WriteItem::records(vec![Record::Audit(AuditRow {
+                hall,
+                record,
+            })]));
         }
     }
 
@@ -617,7 +779,7 @@ impl HallTask {
                 }
             }
         }
-        self.ctx.journal.send(WriteItem::records(rows));
+        self.journal(WriteItem::records(rows));
         for (kind, subject, content) in audited {
             self.audit(kind, Some(&subject), content);
         }
@@ -672,13 +834,11 @@ impl HallTask {
     }
 
     /// Keeps a finished day's figures in the store.
-    fn keep_day(&self, figures: &DayFigures) {
+    fn keep_day(&mut self, figures: &DayFigures) {
         info!(hall = %figures.hall, date = %figures.date, issued = figures.total.issued.unwrap_or(0),
               served = figures.total.served, "A day ended; its figures are kept.");
         let row = DailyRow::of(figures, self.now());
-        self.ctx
-            .journal
-            .send(WriteItem::records(vec![Record::Daily(row)]));
+        self.send(WriteItem::records(vec![Record::Daily(row)]));
     }
 
     /// Active alerts per rule and severity, for `/metrics`.
@@ -723,7 +883,7 @@ impl HallTask {
         } else {
             outbox(&mut records, self.ctx.notify.alert(&view, now), now);
         }
-        self.ctx.journal.send(WriteItem::records(records));
+        self.journal(WriteItem::records(records));
         self.to_dashboards(DashMsg::Alert(view.clone()));
         let _ = self.ctx.alerts.send(HallFrame {
             hall: view.hall.clone(),

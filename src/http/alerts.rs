@@ -591,6 +591,7 @@ mod tests {
                 alerts: tokio::sync::broadcast::channel(1).0,
                 summaries: tokio::sync::broadcast::channel(1).0,
                 notify: Default::default(),
+                checkpoint_every: None,
             });
             registry.insert(crate::engine::spawn_hall(hall, Vec::new(), ctx).0);
         }

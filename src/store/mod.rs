@@ -213,6 +213,69 @@ pub enum Record {
         key: String,
         at: DateTime<Utc>,
     },
+    /// A hall's state as of the last of its events written before it:
+    /// replaces the hall's checkpoint. The writer ends a batch with it, so
+    /// no event of the hall that came after it shares its transaction.
+    Checkpoint(CheckpointRow),
+}
+
+/// A hall's checkpoint, to keep (see `Hall::checkpoint`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointRow {
+    pub hall: String,
+    /// What the state is valid for (`checkpoint_key`).
+    pub key: String,
+    /// The hall's clock when it was taken.
+    pub taken_at: DateTime<Utc>,
+    pub state: Vec<u8>,
+}
+
+/// Which of a hall's events a log read takes.
+#[derive(Debug, Clone, Copy)]
+enum LogSpan {
+    /// Received in [from, to).
+    Received(DateTime<Utc>, DateTime<Utc>),
+    /// Numbered after this one, whenever received.
+    After(i64),
+}
+
+impl LogSpan {
+    /// The `WHERE` condition, in SQLite's placeholders or PostgreSQL's.
+    fn filter(self, pg: bool) -> &'static str {
+        match (self, pg) {
+            (LogSpan::Received(..), false) => "hall = ? AND received_at >= ? AND received_at < ?",
+            (LogSpan::Received(..), true) => "hall = $1 AND received_at >= $2 AND received_at < $3",
+            (LogSpan::After(_), false) => "hall = ? AND seq > ?",
+            (LogSpan::After(_), true) => "hall = $1 AND seq > $2",
+        }
+    }
+
+    /// Binds the hall and the span to `filter`'s placeholders.
+    fn bind<'q, DB: sqlx::Database, O>(
+        self,
+        q: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>,
+        hall: &'q str,
+    ) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>
+    where
+        &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        let q = q.bind(hall);
+        match self {
+            LogSpan::Received(from, to) => q.bind(millis(from)).bind(millis(to)),
+            LogSpan::After(seq) => q.bind(seq),
+        }
+    }
+}
+
+/// A hall's kept checkpoint: its state holds every event of the hall up to
+/// and including `through_seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCheckpoint {
+    pub key: String,
+    pub through_seq: i64,
+    pub taken_at: DateTime<Utc>,
+    pub state: Vec<u8>,
 }
 
 /// A record of a hall's tamper-evident chain.
@@ -352,7 +415,7 @@ const EVENT_ROWS: usize = 500;
 /// its placeholders, and in the cast (`$json`) that turns an event's JSON
 /// text into the column's type.
 macro_rules! write_records {
-    ($pool:expr, $records:expr, $fence:expr, $pg:expr, $fence_sql:expr, $json:expr, $rejections_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {{
+    ($pool:expr, $records:expr, $fence:expr, $pg:expr, $fence_sql:expr, $json:expr, $rejections_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr, $checkpoint_sql:expr) => {{
         // A connection whose write failed is closed, never reused: after a
         // failed COMMIT (SQLite on a full disk, say) the database may still
         // hold the transaction open, and the next batch on that connection
@@ -384,7 +447,7 @@ macro_rules! write_records {
                 }
             }
             let token = fence.map(|f| f.token);
-            write_records!(@each tx, $records, token, $json, $rejections_sql, $notify_sql, $withdraw_sql, $supersede_sql);
+            write_records!(@each tx, $records, token, $json, $rejections_sql, $notify_sql, $withdraw_sql, $supersede_sql, $checkpoint_sql);
             tx.commit().await?;
             Ok(())
         }
@@ -413,7 +476,7 @@ macro_rules! write_records {
             q.build().execute(&mut *$tx).await?;
         }
     };
-    (@each $tx:ident, $records:expr, $token:expr, $json:expr, $rejections_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr) => {
+    (@each $tx:ident, $records:expr, $token:expr, $json:expr, $rejections_sql:expr, $notify_sql:expr, $withdraw_sql:expr, $supersede_sql:expr, $checkpoint_sql:expr) => {
         let records: &[&Record] = $records;
         // Events, the audit chain, alerts, days' figures and the case book
         // go in as statements of many rows, table by table: a round trip to
@@ -491,7 +554,8 @@ macro_rules! write_records {
                 | Record::Audit(_)
                 | Record::Alert(_)
                 | Record::Daily(_)
-                | Record::Book(_) => {}
+                | Record::Book(_)
+                | Record::Checkpoint(_) => {}
                 Record::Rejection(r) => {
                     sqlx::query($rejections_sql)
                         .bind(millis(r.received_at))
@@ -534,6 +598,22 @@ macro_rules! write_records {
                         .await?;
                 }
             }
+        }
+        // Checkpoints last, each after every event of its hall in the
+        // transaction: the hall's newest event is the last one it holds.
+        let checkpoints = last_of_each(
+            write_records!(@rows records, Record::Checkpoint),
+            |c| c.hall.as_str(),
+        );
+        for c in checkpoints {
+            sqlx::query($checkpoint_sql)
+                .bind(&c.hall)
+                .bind(&c.key)
+                .bind(&c.hall)
+                .bind(millis(c.taken_at))
+                .bind(&c.state)
+                .execute(&mut *$tx)
+                .await?;
         }
     };
 }
@@ -644,7 +724,11 @@ impl Store {
                 "UPDATE outbox SET state = 'withdrawn', last_at = ?, claimed_until = NULL \
                  WHERE hall = ? AND subject = ? AND state IN ('queued', 'retrying')",
                 "UPDATE outbox SET state = 'withdrawn', last_at = ?, claimed_until = NULL \
-                 WHERE key = ? AND state IN ('queued', 'retrying')"
+                 WHERE key = ? AND state IN ('queued', 'retrying')",
+                "INSERT INTO checkpoints (hall, key, through_seq, taken_at, state) \
+                 VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE hall = ?), ?, ?) \
+                 ON CONFLICT (hall) DO UPDATE SET key = excluded.key, \
+                 through_seq = excluded.through_seq, taken_at = excluded.taken_at, state = excluded.state"
             ),
             Store::Postgres(pool) => write_records!(
                 pool,
@@ -659,7 +743,11 @@ impl Store {
                 "UPDATE outbox SET state = 'withdrawn', last_at = $1, claimed_until = NULL \
                  WHERE hall = $2 AND subject = $3 AND state IN ('queued', 'retrying')",
                 "UPDATE outbox SET state = 'withdrawn', last_at = $1, claimed_until = NULL \
-                 WHERE key = $2 AND state IN ('queued', 'retrying')"
+                 WHERE key = $2 AND state IN ('queued', 'retrying')",
+                "INSERT INTO checkpoints (hall, key, through_seq, taken_at, state) \
+                 VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE hall = $3), $4, $5) \
+                 ON CONFLICT (hall) DO UPDATE SET key = excluded.key, \
+                 through_seq = excluded.through_seq, taken_at = excluded.taken_at, state = excluded.state"
             ),
         }
         Ok(())
@@ -844,33 +932,48 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<HallLog, StoreError> {
-        macro_rules! fetch {
-            ($pool:expr, $sql:expr) => {
-                sqlx::query_as::<_, (i64, Option<String>)>($sql)
-                    .bind(hall)
-                    .bind(millis(from))
-                    .bind(millis(to))
-                    .fetch_one($pool)
-                    .await
+        self.log_of(hall, LogSpan::Received(from, to)).await
+    }
+
+    /// A hall's events after the one numbered `seq` (a checkpoint's last),
+    /// in log order, as `hall_log` reads them.
+    pub async fn hall_log_after(&self, hall: &str, seq: i64) -> Result<HallLog, StoreError> {
+        self.log_of(hall, LogSpan::After(seq)).await
+    }
+
+    async fn log_of(&self, hall: &str, span: LogSpan) -> Result<HallLog, StoreError> {
+        // The log as one text, the database's aggregate in log order.
+        macro_rules! whole {
+            ($pool:expr, $aggregate:expr, $pg:expr) => {
+                span.bind(
+                    sqlx::query_as::<_, (i64, Option<String>)>(sqlx::AssertSqlSafe(format!(
+                        "SELECT count(*), {} FROM events WHERE {}",
+                        $aggregate,
+                        span.filter($pg)
+                    ))),
+                    hall,
+                )
+                .fetch_one($pool)
+                .await
             };
         }
         let whole = match self {
-            Store::Sqlite(p) => fetch!(
+            Store::Sqlite(p) => whole!(
                 p,
-                "SELECT count(*), group_concat(seq || ' ' || received_at || ' ' || input, char(30) ORDER BY seq) \
-                 FROM events WHERE hall = ? AND received_at >= ? AND received_at < ?"
+                "group_concat(seq || ' ' || received_at || ' ' || input, char(30) ORDER BY seq)",
+                false
             ),
-            Store::Postgres(p) => fetch!(
+            Store::Postgres(p) => whole!(
                 p,
-                "SELECT count(*), string_agg(seq::text || ' ' || received_at::text || ' ' || input::text, E'\\x1e' ORDER BY seq) \
-                 FROM events WHERE hall = $1 AND received_at >= $2 AND received_at < $3"
+                "string_agg(seq::text || ' ' || received_at::text || ' ' || input::text, E'\\x1e' ORDER BY seq)",
+                true
             ),
         };
         match whole {
             Ok((len, text)) => Ok(HallLog::new(text, len)),
             Err(sqlx::Error::Database(e)) => {
                 tracing::info!(hall, error = %e, "A hall's log is read a row at a time.");
-                self.hall_log_by_rows(hall, from, to).await
+                self.log_by_rows(hall, span).await
             }
             Err(e) => Err(e.into()),
         }
@@ -883,14 +986,23 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<HallLog, StoreError> {
+        self.log_by_rows(hall, LogSpan::Received(from, to)).await
+    }
+
+    async fn log_by_rows(&self, hall: &str, span: LogSpan) -> Result<HallLog, StoreError> {
         use futures_util::TryStreamExt;
         let mut log = HallLog::default();
         macro_rules! fetch {
             ($pool:expr, $sql:expr) => {{
-                let mut rows = sqlx::query_as::<_, (i64, i64, String)>($sql)
-                    .bind(hall)
-                    .bind(millis(from))
-                    .bind(millis(to))
+                let sql = format!(
+                    "SELECT seq, received_at, {} FROM events WHERE {} ORDER BY seq",
+                    $sql.0, $sql.1
+                );
+                let mut rows = span
+                    .bind(
+                        sqlx::query_as::<_, (i64, i64, String)>(sqlx::AssertSqlSafe(sql)),
+                        hall,
+                    )
                     .fetch($pool);
                 while let Some((seq, received_at, input)) = rows.try_next().await? {
                     log.push(seq, received_at, &input);
@@ -898,18 +1010,59 @@ impl Store {
             }};
         }
         match self {
-            Store::Sqlite(p) => fetch!(
-                p,
-                "SELECT seq, received_at, input FROM events \
-                 WHERE hall = ? AND received_at >= ? AND received_at < ? ORDER BY seq"
-            ),
-            Store::Postgres(p) => fetch!(
-                p,
-                "SELECT seq, received_at, input::text FROM events \
-                 WHERE hall = $1 AND received_at >= $2 AND received_at < $3 ORDER BY seq"
-            ),
+            Store::Sqlite(p) => fetch!(p, ("input", span.filter(false))),
+            Store::Postgres(p) => fetch!(p, ("input::text", span.filter(true))),
         }
         Ok(log)
+    }
+
+    /// A hall's kept checkpoint, if it has one.
+    pub async fn checkpoint(&self, hall: &str) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let row: Option<(String, i64, i64, Vec<u8>)> = match self {
+            Store::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT key, through_seq, taken_at, state FROM checkpoints WHERE hall = ?",
+                )
+                .bind(hall)
+                .fetch_optional(p)
+                .await?
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as(
+                    "SELECT key, through_seq, taken_at, state FROM checkpoints WHERE hall = $1",
+                )
+                .bind(hall)
+                .fetch_optional(p)
+                .await?
+            }
+        };
+        Ok(
+            row.map(|(key, through_seq, taken_at, state)| StoredCheckpoint {
+                key,
+                through_seq,
+                taken_at: from_millis(taken_at),
+                state,
+            }),
+        )
+    }
+
+    /// Forgets a hall's checkpoint: its next start folds the whole log.
+    pub async fn clear_checkpoint(&self, hall: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(p) => {
+                sqlx::query("DELETE FROM checkpoints WHERE hall = ?")
+                    .bind(hall)
+                    .execute(p)
+                    .await?;
+            }
+            Store::Postgres(p) => {
+                sqlx::query("DELETE FROM checkpoints WHERE hall = $1")
+                    .bind(hall)
+                    .execute(p)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// When a hall's tickets were issued in [from, to): what its arrival

@@ -119,10 +119,17 @@ async fn run<A: Send + Sync>(
     let fence = fencing.as_ref().map(|f| &f.fence);
     let mut batch: Vec<WriteItem<A>> = Vec::new();
     while let Some(first) = rx.recv().await {
+        let mut ends = holds_checkpoint(&first);
         batch.push(first);
-        while batch.len() < MAX_BATCH {
+        // A checkpoint ends its batch: it holds its hall as of the hall's
+        // last event stored before it, so none of the hall's later events
+        // may share its transaction.
+        while batch.len() < MAX_BATCH && !ends {
             match rx.try_recv() {
-                Ok(item) => batch.push(item),
+                Ok(item) => {
+                    ends = holds_checkpoint(&item);
+                    batch.push(item);
+                }
                 Err(_) => break,
             }
         }
@@ -177,6 +184,12 @@ async fn run<A: Send + Sync>(
         }
     }
     info!("Store writer drained and stopped.");
+}
+
+fn holds_checkpoint<A>(item: &WriteItem<A>) -> bool {
+    item.records
+        .iter()
+        .any(|r| matches!(r, Record::Checkpoint(_)))
 }
 
 /// Writes until it succeeds: nothing is acknowledged before that, so the

@@ -369,6 +369,19 @@ impl TestApp {
     }
 }
 
+/// A counter or gauge of `/metrics` by its full name with labels.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A hall's snapshot without the moment it was taken, to compare two.
+pub fn without_at(mut snapshot: Value) -> Value {
+    snapshot.as_object_mut().map(|o| o.remove("at"));
+    snapshot
+}
+
 /// A minimal HTTP/1.1 GET, so tests need no HTTP client crate.
 pub async fn http_get(port: u16, path: &str) -> (u16, String) {
     match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
