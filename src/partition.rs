@@ -290,7 +290,7 @@ impl Running {
         let gate = scope.lease().map(|l| l.gate.clone());
         let client::Connections {
             ingest: (mqtt, eventloop),
-            outgoing: (outgoing, outgoing_loop),
+            outgoing: (outgoing, outgoing_queue),
         } = client::connect(&settings.mqtt, &client_id)
             .map_err(|e| anyhow!("configuration error: {e}"))?;
         let link = shared.health.link(scope.name());
@@ -362,8 +362,7 @@ impl Running {
         };
         let ingest = tokio::spawn(ingest.run(eventloop, intake.clone(), stop.clone()));
         let outgoing = tokio::spawn(crate::mqtt::outgoing::run(
-            outgoing,
-            outgoing_loop,
+            outgoing_queue,
             settings.mqtt.broker.clone(),
             crate::mqtt::outgoing::Session {
                 registry: Some(shared.registry.clone()),

@@ -10,9 +10,12 @@
 //! not keep to its inflight window) would hold every reply back until the
 //! stream ended, and fill the request queue until messages were dropped.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, EventLoop, MqttOptions, TlsConfiguration, Transport};
+
+use super::outbox::{self, Endpoint, Outbox, Queue};
 
 use crate::config::broker::BrokerUrl;
 use crate::config::{ConfigError, MqttSettings, tls};
@@ -26,8 +29,8 @@ const REQUEST_CHANNEL: usize = 16_384;
 /// connection, and the broker would redeliver it forever. Brokers should cap
 /// packets well below this (Mosquitto: `max_packet_size`; see mqtt/README.md).
 const MAX_PACKET: usize = 16 * 1024 * 1024;
-/// Published messages awaiting the broker's PUBACK on the outgoing
-/// connection before it waits.
+/// Published messages awaiting the broker's PUBACK before a connection
+/// waits.
 const INFLIGHT: u16 = 1000;
 
 /// A client and the event loop that must be polled for it to do anything.
@@ -41,8 +44,10 @@ pub struct Connections {
     /// server has not stored and redelivers it.
     pub ingest: Connection,
     /// Publishes, as `{client_id}-out`, with a persistent session too, so
-    /// replies in flight when the connection drops are sent again.
-    pub outgoing: Connection,
+    /// replies in flight when the connection drops are sent again: the
+    /// handle publishers queue on, and the queue its loop sends from (see
+    /// [`super::outbox`]).
+    pub outgoing: (Outbox, Queue),
 }
 
 /// The suffix of the outgoing connection's client id.
@@ -53,16 +58,20 @@ pub const OUTGOING_SUFFIX: &str = "-out";
 /// certificate checked against `mqtt.ca_file` (see
 /// [`tls::mqtt_client_config`]); both connections share one TLS
 /// configuration, so a refused certificate is logged once. The connections
-/// themselves are made by the event loops; this only prepares them, so
-/// errors here are the configuration's.
+/// themselves are made by their loops; this only prepares them, so errors
+/// here are the configuration's.
 pub fn connect(settings: &MqttSettings, client_id: &str) -> Result<Connections, ConfigError> {
-    let options = prepare(settings)?;
-    let mut ingest = options(client_id.to_owned());
+    let params = Params::of(settings)?;
+    let mut ingest = params.options(client_id.to_owned());
     ingest.set_manual_acks(true);
-    let outgoing = options(format!("{client_id}{OUTGOING_SUFFIX}"));
+    let outgoing = outbox::queue(
+        params.endpoint(format!("{client_id}{OUTGOING_SUFFIX}")),
+        REQUEST_CHANNEL,
+        usize::from(INFLIGHT),
+    );
     Ok(Connections {
         ingest: connection(ingest),
-        outgoing: connection(outgoing),
+        outgoing,
     })
 }
 
@@ -71,38 +80,65 @@ pub fn connect(settings: &MqttSettings, client_id: &str) -> Result<Connections, 
 /// `{client_id}-watch-{random}`, with a clean session: what it missed is
 /// in the retained messages it gets on subscribing.
 pub fn watch(settings: &MqttSettings, client_id: &str) -> Result<Connection, ConfigError> {
-    let options = prepare(settings)?;
-    let mut opts = options(format!("{client_id}-watch-{:08x}", rand::random::<u32>()));
+    let params = Params::of(settings)?;
+    let mut opts = params.options(format!("{client_id}-watch-{:08x}", rand::random::<u32>()));
     opts.set_clean_session(true);
     Ok(connection(opts))
 }
 
-/// The options every connection shares, for a client id: the broker's
-/// address, TLS, keep-alive, persistent session, limits, credentials.
-fn prepare(settings: &MqttSettings) -> Result<impl Fn(String) -> MqttOptions, ConfigError> {
-    let url = BrokerUrl::parse(&settings.broker).map_err(|reason| ConfigError {
-        field: "mqtt.broker".into(),
-        reason,
-    })?;
-    let tls = tls::mqtt_client_config(settings)?;
-    let keep_alive = Duration::from_secs(settings.keep_alive_s.max(5));
-    let credentials = settings.username.clone().zip(settings.password.clone());
-    Ok(move |client_id: String| {
-        let mut opts = MqttOptions::new(client_id, url.addr.host.clone(), url.addr.port);
-        if let Some(config) = &tls {
+/// What every connection shares: the broker's address, TLS, keep-alive,
+/// credentials.
+struct Params {
+    url: BrokerUrl,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    keep_alive: Duration,
+    credentials: Option<(String, String)>,
+}
+
+impl Params {
+    fn of(settings: &MqttSettings) -> Result<Self, ConfigError> {
+        let url = BrokerUrl::parse(&settings.broker).map_err(|reason| ConfigError {
+            field: "mqtt.broker".into(),
+            reason,
+        })?;
+        Ok(Self {
+            url,
+            tls: tls::mqtt_client_config(settings)?,
+            keep_alive: Duration::from_secs(settings.keep_alive_s.max(5)),
+            credentials: settings.username.clone().zip(settings.password.clone()),
+        })
+    }
+
+    /// rumqttc's options for a client id: persistent session and limits too.
+    fn options(&self, client_id: String) -> MqttOptions {
+        let mut opts = MqttOptions::new(client_id, self.url.addr.host.clone(), self.url.addr.port);
+        if let Some(config) = &self.tls {
             opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
                 config.clone(),
             )));
         }
-        opts.set_keep_alive(keep_alive);
+        opts.set_keep_alive(self.keep_alive);
         opts.set_clean_session(false);
         opts.set_max_packet_size(MAX_PACKET, MAX_PACKET);
         opts.set_inflight(INFLIGHT);
-        if let Some((u, p)) = &credentials {
+        if let Some((u, p)) = &self.credentials {
             opts.set_credentials(u.clone(), p.clone());
         }
         opts
-    })
+    }
+
+    /// The outgoing connection's endpoint for a client id.
+    fn endpoint(&self, client_id: String) -> Endpoint {
+        Endpoint {
+            host: self.url.addr.host.clone(),
+            port: self.url.addr.port,
+            tls: self.tls.clone(),
+            client_id,
+            keep_alive: self.keep_alive,
+            credentials: self.credentials.clone(),
+            max_packet: MAX_PACKET,
+        }
+    }
 }
 
 /// A connection that sends each packet at once: calls, replies and

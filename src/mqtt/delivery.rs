@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 
-use rumqttc::{AsyncClient, QoS};
+use rumqttc::AsyncClient;
 use tracing::{info, warn};
 
 use super::acks::AckQueue;
+use super::outbox::Outbox;
 use super::topic;
 use crate::engine::AfterCommit;
 use crate::store::Committed;
@@ -22,7 +23,7 @@ pub struct Delivery {
     pub ingest: AsyncClient,
     /// The connection that carries what the server publishes (see
     /// [`super::client`]).
-    pub outgoing: AsyncClient,
+    pub outgoing: Outbox,
     pub acks: Arc<AckQueue>,
 }
 
@@ -45,12 +46,8 @@ impl Delivery {
         }
         if let Some(sent) = after.reply {
             let topic = topic::reply(&self.prefix, &sent.hall, &sent.to);
-            if let Err(e) = self
-                .outgoing
-                .publish(topic.clone(), QoS::AtLeastOnce, false, sent.payload)
-                .await
-            {
-                warn!(error = %e, %topic, "Could not publish a reply.");
+            if let Err(e) = self.outgoing.publish(topic, false, sent.payload).await {
+                warn!(error = %e, topic = %e.topic(), "Could not publish a reply.");
             }
         }
     }

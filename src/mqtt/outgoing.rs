@@ -6,17 +6,17 @@
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::outbox::{self, Outbox, Queue, Step};
 use super::{payload, topic};
 use crate::engine::{self, Publisher, Registry};
 use crate::health::Link;
 
 /// Publishes what hall tasks say on the outgoing connection.
 pub struct MqttPublisher {
-    pub client: AsyncClient,
+    pub client: Outbox,
     pub prefix: String,
 }
 
@@ -42,11 +42,8 @@ impl Publisher for MqttPublisher {
         };
         // Never waits: a full request queue drops the message with a warning
         // rather than stall the hall (the next state or summary follows).
-        if let Err(e) = self
-            .client
-            .try_publish(topic.clone(), QoS::AtLeastOnce, retain, payload)
-        {
-            warn!(error = %e, %topic, "Could not queue an MQTT message.");
+        if let Err(e) = self.client.try_publish(topic, retain, payload) {
+            warn!(error = %e, topic = %e.topic(), "Could not queue an MQTT message.");
         }
     }
 }
@@ -66,15 +63,22 @@ pub struct Session {
 /// The longest pause between reconnection attempts, as for ingest.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
-/// Polls the outgoing connection until `stop` is cancelled, then sends what
+/// How a connection ended.
+enum Ended {
+    Stop,
+    Lost,
+    Failed(String),
+}
+
+/// Runs the outgoing connection until `stop` is cancelled, then sends what
 /// is still queued (the writer's last replies) and disconnects. On every
 /// connection the halls publish their retained window states again: a
-/// broker that lost its state lost them too, and what was queued while the
-/// connection was down is dropped when the broker starts a fresh session.
-/// `registry` is let go once `intake` is cancelled, so the halls can stop.
+/// broker that lost its state lost them too. What was queued while the
+/// connection was down goes out first, and what the broker had not
+/// acknowledged is sent again. `registry` is let go once `intake` is
+/// cancelled, so the halls can stop.
 pub async fn run(
-    client: AsyncClient,
-    mut eventloop: EventLoop,
+    mut queue: Queue,
     broker: String,
     session: Session,
     intake: CancellationToken,
@@ -88,31 +92,24 @@ pub async fn run(
     } = session;
     let lost = gate.as_ref().map(|g| g.lost.clone()).unwrap_or_default();
     let mut backoff = Duration::from_millis(100);
-    let mut connected = false;
     let mut last_error: Option<String> = None;
     loop {
-        let event = tokio::select! {
+        let opened = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            _ = lost.cancelled() => {
-                health.set_outgoing(false);
-                info!("Partition lost: its outgoing connection is dropped.");
-                return;
-            }
+            _ = lost.cancelled() => return partition_lost(&health),
             _ = intake.cancelled(), if registry.is_some() => {
                 registry = None;
                 continue;
             }
-            e = eventloop.poll() => e,
+            o = queue.connect() => o,
         };
-        match event {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+        let ended = match opened {
+            Ok(mut link) => {
                 backoff = Duration::from_millis(100);
-                last_error = None;
-                connected = true;
                 health.set_outgoing(true);
                 info!(
-                    session_present = ack.session_present,
+                    session_present = link.session_present,
                     "Outgoing connection to the MQTT broker is up."
                 );
                 if let Some(registry) = &registry {
@@ -122,42 +119,92 @@ pub async fn run(
                         }
                     }
                 }
+                let ended = serve(
+                    &mut queue,
+                    &mut link,
+                    &mut registry,
+                    [&intake, &stop, &lost],
+                )
+                .await;
+                match ended {
+                    Ended::Stop => {
+                        // Everything already queued leaves before the
+                        // goodbye, so the writer's last replies go out.
+                        let close = queue.close(link);
+                        if let Ok(Err(e)) =
+                            tokio::time::timeout(Duration::from_secs(2), close).await
+                        {
+                            warn!(error = %e, "Could not send the last messages before disconnecting.");
+                        }
+                        break;
+                    }
+                    Ended::Lost => return partition_lost(&health),
+                    Ended::Failed(reason) => {
+                        warn!(error = %reason, "Lost the outgoing MQTT connection; replies wait until it is back.");
+                        reason
+                    }
+                }
             }
-            Ok(_) => {}
-            Err(e) => {
+            Err(reason) => {
                 // Once per distinct reason, like ingest; what is queued waits
-                // in the client and goes out after the reconnection.
-                let reason = e.to_string();
-                if connected {
-                    warn!(error = %reason, "Lost the outgoing MQTT connection; replies wait until it is back.");
-                } else if last_error.as_deref() != Some(reason.as_str()) {
+                // and goes out after the reconnection.
+                if last_error.as_deref() != Some(reason.as_str()) {
                     warn!(error = %reason, %broker, "Cannot open the outgoing MQTT connection; retrying.");
                 }
-                connected = false;
-                health.set_outgoing(false);
-                last_error = Some(reason);
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                if let Some(gate) = &gate {
-                    gate.wait_open(&stop).await;
-                }
+                reason
             }
+        };
+        health.set_outgoing(false);
+        last_error = Some(ended);
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        if let Some(gate) = &gate {
+            gate.wait_open(&stop).await;
         }
     }
-    // The disconnect queues behind everything already published, so the
-    // writer's last replies leave first.
-    if connected && client.try_disconnect().is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            while let Ok(ev) = eventloop.poll().await {
-                if matches!(ev, Event::Outgoing(Outgoing::Disconnect)) {
-                    break;
-                }
-            }
-        })
-        .await;
-    }
     info!("Outgoing connection closed.");
+}
+
+fn partition_lost(health: &Link) {
+    health.set_outgoing(false);
+    info!("Partition lost: its outgoing connection is dropped.");
+}
+
+/// Sends what is queued and reads the broker's acknowledgements until the
+/// connection fails, `stop` is cancelled or the partition is lost; pings
+/// the broker every keep-alive interval.
+async fn serve(
+    queue: &mut Queue,
+    link: &mut outbox::Link,
+    registry: &mut Option<Registry>,
+    [intake, stop, lost]: [&CancellationToken; 3],
+) -> Ended {
+    let keep_alive = queue.endpoint.keep_alive;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let result = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Ended::Stop,
+            _ = lost.cancelled() => return Ended::Lost,
+            _ = intake.cancelled(), if registry.is_some() => {
+                *registry = None;
+                continue;
+            }
+            _ = ping.tick() => queue.ping(link).await,
+            step = queue.next(link) => match step {
+                Ok(Step::Queued(Some(p))) => queue.send(link, p).await,
+                // Every publisher has gone: nothing more will come.
+                Ok(Step::Queued(None)) => return Ended::Stop,
+                Ok(Step::Read) => Ok(()),
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = result {
+            return Ended::Failed(e);
+        }
+    }
 }
