@@ -17,7 +17,7 @@ use super::spec::HallSpec;
 
 /// Bumped whenever the hall's state changes shape or meaning, so that a
 /// checkpoint of an older build is never read as this one's.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// A checkpoint says how long it is unpacked; one longer than this is not
 /// believed (a day of a busy hall is a few megabytes).

@@ -59,17 +59,38 @@ impl<V: Copy> ByRule<V> {
 }
 
 /// The alerts that may still escalate (critical, open, not escalated), by
-/// index into the hall's alerts: only these are looked at as time passes.
-/// Bookkeeping: an index may linger after its alert stopped qualifying,
-/// until the next look drops it, so two halls are equal whatever this holds.
+/// index into the hall's alerts: only these are looked at as time passes,
+/// and only once the first of them may be due. Bookkeeping: an index may
+/// linger after its alert stopped qualifying, until the next look drops it,
+/// so two halls are equal whatever this holds.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct Escalations(Vec<usize>);
+pub struct Escalations {
+    watched: Vec<usize>,
+    /// The earliest `critical_at` among `watched`, when known: none of
+    /// them is due before it plus the escalation delay. Unknown (`None`)
+    /// after a checkpoint is restored, until the next look.
+    #[serde(skip)]
+    earliest: Option<DateTime<Utc>>,
+}
 
 impl Escalations {
     /// Notes an alert that opened or rose, if it may escalate.
     pub fn watch(&mut self, alerts: &[Alert], i: usize) {
-        if alerts.get(i).is_some_and(Alert::may_escalate) && !self.0.contains(&i) {
-            self.0.push(i);
+        let Some(critical) = alerts
+            .get(i)
+            .filter(|a| a.may_escalate())
+            .and_then(|a| a.critical_at)
+        else {
+            return;
+        };
+        self.earliest = match self.earliest {
+            Some(e) => Some(e.min(critical)),
+            None if self.watched.is_empty() => Some(critical),
+            // Others of unknown times: the next look finds out.
+            None => None,
+        };
+        if !self.watched.contains(&i) {
+            self.watched.push(i);
         }
     }
 
@@ -82,22 +103,33 @@ impl Escalations {
         after: Duration,
         changed: &mut Vec<String>,
     ) {
-        self.0.retain(|&i| {
+        if self.watched.is_empty() || self.earliest.is_some_and(|e| now < e + after) {
+            return;
+        }
+        let mut earliest = None::<DateTime<Utc>>;
+        self.watched.retain(|&i| {
             let Some(a) = alerts.get_mut(i) else {
                 return false;
             };
             if a.escalate(now, after) {
                 changed.push(a.id.clone());
             }
-            a.may_escalate()
+            let keep = a.may_escalate();
+            if let Some(c) = a.critical_at.filter(|_| keep) {
+                earliest = Some(earliest.map_or(c, |e| e.min(c)));
+            }
+            keep
         });
+        self.earliest = earliest;
     }
 
     /// Starts again from `alerts` (their indices moved).
     pub fn rebuild(&mut self, alerts: &[Alert]) {
-        self.0 = (0..alerts.len())
-            .filter(|&i| alerts[i].may_escalate())
-            .collect();
+        self.watched.clear();
+        self.earliest = None;
+        for i in 0..alerts.len() {
+            self.watch(alerts, i);
+        }
     }
 }
 
