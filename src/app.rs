@@ -50,6 +50,7 @@ impl Application {
     /// broker and binds the HTTP listener. Traffic is taken only after the
     /// replay, so no message is applied to a half-built hall.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        raise_open_files_limit();
         let auth = Arc::new(
             http::auth::Auth::configure(&settings.tokens, &settings.server)
                 .map_err(|e| anyhow!("configuration error: {e}"))?,
@@ -364,6 +365,40 @@ const SEND_BUFFER: usize = 64 * 1024;
 /// For `on_connect`: the send buffer above, and the socket kept with the
 /// connection so that a stuck WebSocket client can be reset
 /// ([`http::conn`]).
+/// Every screen holds a connection, so open files bound how many screens
+/// a server keeps: the soft limit is raised to the hard one, as far as the
+/// system allows (under systemd, `LimitNOFILE` sets both).
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            ..limit
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        } else {
+            tracing::warn!(
+                open_files = limit.rlim_cur,
+                hard_limit = limit.rlim_max,
+                "Could not raise the open-file limit to the hard limit."
+            );
+        }
+    }
+    info!(
+        open_files = limit.rlim_cur,
+        "Open files allowed: each screen's connection holds one."
+    );
+}
+
 fn limit_send_buffer(conn: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
     use actix_web::rt::net::TcpStream;
     let tcp = conn.downcast_ref::<TcpStream>().or_else(|| {
