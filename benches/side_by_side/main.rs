@@ -1170,7 +1170,8 @@ async fn section_displays(plan: &Plan, r: &mut Report) -> anyhow::Result<()> {
             &stop,
             200,
         )
-        .await?;
+        .await
+        .with_context(|| format!("hallwatch's log:\n{}", stack.server.log_text()))?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let after = env::rss_bytes(stack.server.pid());
         // One citizen per window while all are connected: every screen must see its hall's calls.
