@@ -20,6 +20,14 @@ pub const PACE_VISITS: usize = 20;
 /// Visits that ended longer ago than this say nothing of the pace now.
 const PACE_HORIZON: Duration = Duration::hours(2);
 
+/// The oldest end of a visit that still says something of the pace at
+/// `now` (none before the earliest time there is: every visit counts).
+/// Worked out once per estimate: comparing instants is far cheaper than
+/// subtracting them for every visit of every window.
+fn pace_since(now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    now.checked_sub_signed(PACE_HORIZON)
+}
+
 /// A window that calls again within this long after a visit ended was
 /// turning to the next citizen, not idle: the gap counts in that visit's
 /// time.
@@ -52,23 +60,25 @@ impl Hall {
     /// Seconds until a ticket of `service` with `ahead` tickets before it
     /// is likely called, at `now`.
     pub fn estimate_wait(&self, service: usize, ahead: usize, now: DateTime<Utc>) -> u32 {
+        let since = pace_since(now);
+        let on_duty = self.open_windows_serving(service).next().is_some();
         let mut rate = 0.0;
         let mut free = 0.0;
-        let on_duty: Vec<usize> = self.open_windows_serving(service).collect();
-        // Nobody on duty for it yet: the windows that serve it, as they
-        // will be when they open.
-        let windows: Vec<usize> = if on_duty.is_empty() {
-            (0..self.spec.windows.len())
-                .filter(|&w| self.spec.windows[w].services.contains(&service))
-                .collect()
+        if on_duty {
+            for w in self.open_windows_serving(service) {
+                let share = self.queue_share(w, service);
+                rate += share / self.pace_s(w, since);
+                if self.windows[w].current.is_none() {
+                    free += share;
+                }
+            }
         } else {
-            on_duty.clone()
-        };
-        for &w in &windows {
-            let share = self.queue_share(w, service);
-            rate += share / self.pace_s(w, now);
-            if !on_duty.is_empty() && self.windows[w].current.is_none() {
-                free += share;
+            // Nobody on duty for it yet: the windows that serve it, as they
+            // will be when they open.
+            for w in (0..self.spec.windows.len())
+                .filter(|&w| self.spec.windows[w].services.contains(&service))
+            {
+                rate += self.queue_share(w, service) / self.pace_s(w, since);
             }
         }
         if rate <= 0.0 {
@@ -125,14 +135,14 @@ impl Hall {
 
     /// Window `w`'s recent pace: office seconds per visit, its last visits
     /// weighed with the prior of the services it serves.
-    fn pace_s(&self, w: usize, now: DateTime<Utc>) -> f64 {
+    fn pace_s(&self, w: usize, since: Option<DateTime<Utc>>) -> f64 {
         let served = &self.spec.windows[w].services;
         let prior =
             served.iter().map(|&s| self.prior_pace_s(s)).sum::<f64>() / served.len().max(1) as f64;
         let (sum, n) = self.windows[w]
             .recent
             .iter()
-            .filter(|(at, _)| now - *at <= PACE_HORIZON)
+            .filter(|(at, _)| since.is_none_or(|since| *at >= since))
             .fold((0.0, 0.0), |(sum, n), (_, s)| (sum + *s as f64, n + 1.0));
         ((sum + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT)).max(1.0)
     }
