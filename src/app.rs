@@ -365,6 +365,19 @@ const SEND_BUFFER: usize = 64 * 1024;
 /// For `on_connect`: the send buffer above, and the socket kept with the
 /// connection so that a stuck WebSocket client can be reset
 /// ([`http::conn`]).
+fn limit_send_buffer(conn: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
+    use actix_web::rt::net::TcpStream;
+    let tcp = conn.downcast_ref::<TcpStream>().or_else(|| {
+        conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
+            .map(|tls| tls.get_ref().0)
+    });
+    let Some(tcp) = tcp else { return };
+    if let Err(e) = socket2::SockRef::from(tcp).set_send_buffer_size(SEND_BUFFER) {
+        tracing::debug!(error = %e, "Could not limit a connection's send buffer.");
+    }
+    http::conn::remember(tcp, data);
+}
+
 /// Every screen holds a connection, so open files bound how many screens
 /// a server keeps: the soft limit is raised to the hard one, as far as the
 /// system allows (under systemd, `LimitNOFILE` sets both).
@@ -397,17 +410,4 @@ fn raise_open_files_limit() {
         open_files = limit.rlim_cur,
         "Open files allowed: each screen's connection holds one."
     );
-}
-
-fn limit_send_buffer(conn: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
-    use actix_web::rt::net::TcpStream;
-    let tcp = conn.downcast_ref::<TcpStream>().or_else(|| {
-        conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
-            .map(|tls| tls.get_ref().0)
-    });
-    let Some(tcp) = tcp else { return };
-    if let Err(e) = socket2::SockRef::from(tcp).set_send_buffer_size(SEND_BUFFER) {
-        tracing::debug!(error = %e, "Could not limit a connection's send buffer.");
-    }
-    http::conn::remember(tcp, data);
 }
