@@ -50,7 +50,18 @@ impl Application {
     /// broker and binds the HTTP listener. Traffic is taken only after the
     /// replay, so no message is applied to a half-built hall.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        raise_open_files_limit();
+        match raise_open_files_limit() {
+            Some(f) if f.allowed < f.hard => tracing::warn!(
+                open_files = f.allowed,
+                hard_limit = f.hard,
+                "Could not raise the open-file limit to the hard limit; each screen's connection holds one."
+            ),
+            Some(f) => info!(
+                open_files = f.allowed,
+                "Open files allowed: each screen's connection holds one."
+            ),
+            None => {}
+        }
         let auth = Arc::new(
             http::auth::Auth::configure(&settings.tokens, &settings.server)
                 .map_err(|e| anyhow!("configuration error: {e}"))?,
@@ -378,17 +389,27 @@ fn limit_send_buffer(conn: &dyn std::any::Any, data: &mut actix_web::dev::Extens
     http::conn::remember(tcp, data);
 }
 
+/// This process's limit of open files, as [`raise_open_files_limit`] left
+/// it.
+pub struct OpenFiles {
+    /// The soft limit: how many files the process may hold.
+    pub allowed: u64,
+    /// The hard limit, as far as the soft one may be raised.
+    pub hard: u64,
+}
+
 /// Every screen holds a connection, so open files bound how many screens
-/// a server keeps: the soft limit is raised to the hard one, as far as the
-/// system allows (under systemd, `LimitNOFILE` sets both).
-fn raise_open_files_limit() {
+/// a server keeps: raises this process's soft limit to the hard one, as far
+/// as the system allows (under systemd, `LimitNOFILE` sets both); the
+/// processes it starts inherit it. None when the limit cannot be read.
+pub fn raise_open_files_limit() -> Option<OpenFiles> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit and setrlimit only read and write the struct given.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return;
+        return None;
     }
     if limit.rlim_cur < limit.rlim_max {
         let raised = libc::rlimit {
@@ -398,16 +419,10 @@ fn raise_open_files_limit() {
         // SAFETY: as above.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
             limit = raised;
-        } else {
-            tracing::warn!(
-                open_files = limit.rlim_cur,
-                hard_limit = limit.rlim_max,
-                "Could not raise the open-file limit to the hard limit."
-            );
         }
     }
-    info!(
-        open_files = limit.rlim_cur,
-        "Open files allowed: each screen's connection holds one."
-    );
+    Some(OpenFiles {
+        allowed: limit.rlim_cur,
+        hard: limit.rlim_max,
+    })
 }

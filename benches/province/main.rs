@@ -159,7 +159,9 @@ fn required(var: &str) -> bool {
 fn main() -> anyhow::Result<()> {
     let plan = Plan::from_args()?;
     stats::self_check()?;
-    env::raise_fd_limit();
+    // For this process and the broker, servers and Node-RED it starts
+    // (they inherit it): thousands of screens need more than the usual 1,024.
+    let _ = hallwatch::app::raise_open_files_limit();
     // What the run needs, as the tests treat it: missing in a smoke run
     // it is skipped, unless CI requires it.
     let mosquitto = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]

@@ -20,23 +20,6 @@ pub fn free_port() -> u16 {
 
 /// This process's open-file limit (children inherit it): each display
 /// client is a socket here and one in the server.
-/// Raises this process's open-file limit to its hard limit, for itself and
-/// the broker, server and Node-RED it starts (they inherit it): 1,000 or
-/// 10,000 screens need more than the usual soft limit of 1,024.
-pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct given.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 pub fn fd_limit() -> u64 {
     Command::new("sh")
         .args(["-c", "ulimit -n"])

@@ -271,7 +271,9 @@ fn cpu_cols(c: &[CpuUse]) -> String {
 fn main() -> anyhow::Result<()> {
     let plan = Plan::from_args()?;
     stats::self_check()?;
-    env::raise_fd_limit();
+    // For this process and the broker, servers and Node-RED it starts
+    // (they inherit it): thousands of screens need more than the usual 1,024.
+    let _ = hallwatch::app::raise_open_files_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
