@@ -61,18 +61,18 @@ impl Hall {
     /// is likely called, at `now`.
     pub fn estimate_wait(&self, service: usize, ahead: usize, now: DateTime<Utc>) -> u32 {
         let since = pace_since(now);
-        let on_duty = self.open_windows_serving(service).next().is_some();
+        let mut on_duty = false;
         let mut rate = 0.0;
         let mut free = 0.0;
-        if on_duty {
-            for w in self.open_windows_serving(service) {
-                let share = self.queue_share(w, service);
-                rate += share / self.pace_s(w, since);
-                if self.windows[w].current.is_none() {
-                    free += share;
-                }
+        for w in self.open_windows_serving(service) {
+            on_duty = true;
+            let share = self.queue_share(w, service);
+            rate += share / self.pace_s(w, since);
+            if self.windows[w].current.is_none() {
+                free += share;
             }
-        } else {
+        }
+        if !on_duty {
             // Nobody on duty for it yet: the windows that serve it, as they
             // will be when they open.
             for w in (0..self.spec.windows.len())
