@@ -289,7 +289,7 @@ impl Running {
             .context("Failed to read the audit chain")?;
         let gate = scope.lease().map(|l| l.gate.clone());
         let client::Connections {
-            ingest: (mqtt, eventloop),
+            ingest: endpoint,
             outgoing: (outgoing, outgoing_queue),
         } = client::connect(&settings.mqtt, &client_id)
             .map_err(|e| anyhow!("configuration error: {e}"))?;
@@ -309,7 +309,6 @@ impl Running {
         let delivery = tokio::spawn(
             Delivery {
                 prefix: settings.mqtt.prefix.clone(),
-                ingest: mqtt.clone(),
                 outgoing: outgoing.clone(),
                 acks: acks.clone(),
             }
@@ -349,7 +348,7 @@ impl Running {
         let ingest = Ingest {
             prefix: settings.mqtt.prefix.clone(),
             broker: settings.mqtt.broker.clone(),
-            client: mqtt,
+            endpoint,
             registry: Some(shared.registry.clone()),
             writer: Some(journal),
             filters,
@@ -360,7 +359,7 @@ impl Running {
             clock: shared.clock.clone(),
             acks,
         };
-        let ingest = tokio::spawn(ingest.run(eventloop, intake.clone(), stop.clone()));
+        let ingest = tokio::spawn(ingest.run(intake.clone(), stop.clone()));
         let outgoing = tokio::spawn(crate::mqtt::outgoing::run(
             outgoing_queue,
             settings.mqtt.broker.clone(),

@@ -1,14 +1,15 @@
 //! The server's MQTT connections: options as the contract requires them, in
 //! plain TCP or in TLS.
 //!
-//! There are two. Device messages arrive, and are acknowledged, on the
-//! ingest connection; everything the server publishes (replies, window
-//! states, calls, summaries, alerts) leaves on its own outgoing connection.
-//! rumqttc's event loop writes one queued request per read of up to ten
-//! incoming packets, so on a shared connection a broker that streams faster
-//! than that (a backlog after a restart, a morning rush, a broker that does
-//! not keep to its inflight window) would hold every reply back until the
-//! stream ended, and fill the request queue until messages were dropped.
+//! There are two, both clients of our own over [`super::link`]. Device
+//! messages arrive, and are acknowledged, on the ingest connection
+//! ([`super::ingest`]); everything the server publishes (replies, window
+//! states, calls, summaries, alerts) leaves on its own outgoing connection
+//! ([`super::outbox`]). Apart, a broker that streams device messages
+//! without pause (a backlog after a restart, a morning rush) never holds
+//! the replies back, and each connection writes what it has in batches.
+//! A cluster's watch connection, which only reads retained summaries, is a
+//! rumqttc client.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +21,9 @@ use super::outbox::{self, Endpoint, Outbox, Queue};
 use crate::config::broker::BrokerUrl;
 use crate::config::{ConfigError, MqttSettings, tls};
 
-/// Requests (publishes, acks, subscriptions) that may queue towards the
-/// broker. rumqttc's default of 10 is far too small for a burst of calls.
+/// Messages that may queue towards the broker on the outgoing connection,
+/// and requests on the watch connection (rumqttc's default of 10 is far too
+/// small for a burst of calls).
 const REQUEST_CHANNEL: usize = 16_384;
 /// The largest packet accepted. Payloads are limited to 4 KiB by the
 /// contract, but a larger one must arrive whole to be refused as
@@ -38,11 +40,11 @@ pub type Connection = (AsyncClient, EventLoop);
 
 /// The server's two connections to the broker.
 pub struct Connections {
-    /// Subscribes, receives device messages and acknowledges them (manual
-    /// acknowledgements, after the store commit), with the configured
-    /// `client_id` and a persistent session: the broker keeps what the
-    /// server has not stored and redelivers it.
-    pub ingest: Connection,
+    /// Subscribes, receives device messages and acknowledges them (after
+    /// the store commit), with the configured `client_id` and a persistent
+    /// session: the broker keeps what the server has not stored and
+    /// redelivers it.
+    pub ingest: Endpoint,
     /// Publishes, as `{client_id}-out`, with a persistent session too, so
     /// replies in flight when the connection drops are sent again: the
     /// handle publishers queue on, and the queue its loop sends from (see
@@ -62,15 +64,13 @@ pub const OUTGOING_SUFFIX: &str = "-out";
 /// here are the configuration's.
 pub fn connect(settings: &MqttSettings, client_id: &str) -> Result<Connections, ConfigError> {
     let params = Params::of(settings)?;
-    let mut ingest = params.options(client_id.to_owned());
-    ingest.set_manual_acks(true);
     let outgoing = outbox::queue(
         params.endpoint(format!("{client_id}{OUTGOING_SUFFIX}")),
         REQUEST_CHANNEL,
         usize::from(INFLIGHT),
     );
     Ok(Connections {
-        ingest: connection(ingest),
+        ingest: params.endpoint(client_id.to_owned()),
         outgoing,
     })
 }
@@ -109,7 +109,7 @@ impl Params {
         })
     }
 
-    /// rumqttc's options for a client id: persistent session and limits too.
+    /// rumqttc's options for a client id (the watch connection's).
     fn options(&self, client_id: String) -> MqttOptions {
         let mut opts = MqttOptions::new(client_id, self.url.addr.host.clone(), self.url.addr.port);
         if let Some(config) = &self.tls {
@@ -127,7 +127,7 @@ impl Params {
         opts
     }
 
-    /// The outgoing connection's endpoint for a client id.
+    /// Our own clients' endpoint for a client id.
     fn endpoint(&self, client_id: String) -> Endpoint {
         Endpoint {
             host: self.url.addr.host.clone(),

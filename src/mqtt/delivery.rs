@@ -1,12 +1,12 @@
 //! What follows a commit: the store writer reports each committed item's
-//! `AfterCommit`, in commit order, and this task acknowledges the message
-//! to the broker (in arrival order, see `acks`) and sends the reply that
-//! depends on it. So nothing is acknowledged or answered before it is
-//! stored, and the store holds no MQTT client.
+//! `AfterCommit`, in commit order, and this task marks the message stored
+//! in the acknowledgement line (see `acks`; the ingest connection writes
+//! the acknowledgements, in arrival order) and sends the reply that depends
+//! on it. So nothing is acknowledged or answered before it is stored, and
+//! the store holds no MQTT client.
 
 use std::sync::Arc;
 
-use rumqttc::AsyncClient;
 use tracing::{info, warn};
 
 use super::acks::AckQueue;
@@ -18,12 +18,10 @@ use crate::store::Committed;
 /// Where what follows a commit goes.
 pub struct Delivery {
     pub prefix: String,
-    /// The connection the messages arrived on: their acknowledgements go
-    /// back on it.
-    pub ingest: AsyncClient,
     /// The connection that carries what the server publishes (see
     /// [`super::client`]).
     pub outgoing: Outbox,
+    /// The line the ingest connection acknowledges from.
     pub acks: Arc<AckQueue>,
 }
 
@@ -38,11 +36,7 @@ impl Delivery {
 
     async fn deliver(&self, after: AfterCommit) {
         if let Some(receipt) = after.receipt {
-            for p in self.acks.complete(receipt) {
-                if let Err(e) = self.ingest.ack(&p).await {
-                    warn!(error = %e, topic = %super::topic::shown(&p.topic), "Could not acknowledge a message; the broker will redeliver it.");
-                }
-            }
+            self.acks.complete(receipt);
         }
         if let Some(sent) = after.reply {
             let topic = topic::reply(&self.prefix, &sent.hall, &sent.to);

@@ -1,15 +1,24 @@
-//! The ingest loop: polls the broker connection, keeps the subscriptions,
-//! decodes each message and hands it to its hall. Anything that cannot reach
-//! a hall is stored as a rejection, answered and acknowledged here.
+//! The ingest connection: keeps the subscriptions, decodes each message
+//! and hands it to its hall, and acknowledges what is stored. Anything that
+//! cannot reach a hall is stored as a rejection, answered and acknowledged
+//! here.
+//!
+//! It is an MQTT client of our own, over a [`MqttLink`] (a persistent
+//! session, as the configured client id): everything read at once is taken
+//! in order, and the acknowledgements that fell due meanwhile (see
+//! [`super::acks`]) leave together in one write, where a general client
+//! writes each on its own, one system call per message.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, Packet, Publish, QoS};
+use rumqttc::SubscribeReasonCode;
+use rumqttc::{Packet, PubAck, PubComp, PubRec, Publish, QoS, Subscribe, SubscribeFilter};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, info_span, warn};
+use tracing::{error, info, info_span, warn};
 
-use super::acks::AckQueue;
+use super::acks::{Ack, AckQueue};
+use super::link::{Endpoint, Link as MqttLink};
 use super::payload::{self, Rejection};
 use super::topic::{self, Inbound};
 use crate::clock::Clock;
@@ -25,7 +34,8 @@ pub struct Ingest {
     pub prefix: String,
     /// The broker's address as configured, for the log.
     pub broker: String,
-    pub client: AsyncClient,
+    /// Where and as whom the connection is made.
+    pub endpoint: Endpoint,
     /// Dropped when intake stops, so the hall tasks can finish.
     pub registry: Option<Registry>,
     /// Dropped when intake stops, so the writer can drain.
@@ -51,151 +61,287 @@ pub struct Ingest {
 /// back within about half a second of the broker's return (a refused
 /// connection attempt costs next to nothing).
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// Filters per SUBSCRIBE packet.
+const FILTERS_PER_SUBSCRIBE: usize = 100;
+
+/// How a connection ended.
+enum Ended {
+    Stop,
+    /// The partition was lost: no goodbye under its client id.
+    Lost,
+    /// The partition's lease is not surely held.
+    GateShut(Arc<Gate>),
+    Failed(String),
+}
+
+/// The connection's own state: its SUBSCRIBE packets' filters (by packet
+/// id) until their SUBACKs come back, and the acknowledgements being
+/// written.
+struct Session {
+    subscribing: Vec<(u16, Vec<String>)>,
+    due: Vec<Ack>,
+}
 
 impl Ingest {
     /// Runs until `stop` is cancelled. Once `intake` is cancelled, new
     /// messages are left unacknowledged for the broker to redeliver, and
     /// the hall and store handles are dropped so they can drain; the
-    /// connection stays up so the writer's last acknowledgements and
-    /// replies still go out.
-    pub async fn run(
-        mut self,
-        mut eventloop: EventLoop,
-        intake: CancellationToken,
-        stop: CancellationToken,
-    ) {
+    /// connection stays up so the writer's last acknowledgements still go
+    /// out.
+    pub async fn run(mut self, intake: CancellationToken, stop: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
-        let mut suback_pending = 0usize;
         let mut last_error: Option<String> = None;
         let lost = self
             .gate
             .as_ref()
             .map(|g| g.lost.clone())
             .unwrap_or_default();
-        let mut connected = false;
         let _taking = self.taking_ended.clone().drop_guard();
         loop {
-            let event = tokio::select! {
+            let opened = tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                _ = lost.cancelled() => {
-                    // The broker keeps the session for the new owner, who
-                    // may hold it already: no goodbye under its client id.
-                    info!("Partition lost: leaving its broker session to the new owner.");
-                    self.link.set_mqtt(false);
-                    return;
-                }
+                _ = lost.cancelled() => return self.partition_lost(),
                 _ = intake.cancelled(), if self.registry.is_some() => {
-                    info!("Intake stopped; draining.");
-                    self.registry = None;
-                    self.writer = None;
-                    self.taking_ended.cancel();
+                    self.stop_taking();
                     continue;
                 }
-                e = eventloop.poll() => e,
+                o = MqttLink::open(&self.endpoint, self.endpoint.max_packet) => o,
             };
-            match event {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    connected = true;
+            let reason = match opened {
+                Ok(mut conn) => {
                     backoff = Duration::from_millis(100);
                     last_error = None;
                     self.acks.reset();
                     info!(
-                        session_present = ack.session_present,
+                        session_present = conn.session_present,
                         "Connected to the MQTT broker."
                     );
-                    // Subscribe on every connection: harmless when the session
-                    // was resumed, and it makes the broker send the retained
-                    // presence messages again.
-                    suback_pending = self.filters.len();
-                    for filter in &self.filters {
-                        if let Err(e) = self.client.try_subscribe(filter.clone(), QoS::AtLeastOnce)
-                        {
-                            warn!(error = %e, %filter, "Could not subscribe.");
+                    let mut session = Session {
+                        subscribing: Vec::new(),
+                        due: Vec::new(),
+                    };
+                    match self
+                        .serve(&mut conn, &mut session, [&intake, &stop, &lost])
+                        .await
+                    {
+                        Ended::Stop => {
+                            // The last acknowledgements, then the goodbye,
+                            // so the broker keeps the session without a
+                            // last-will fuss.
+                            let close = async {
+                                self.stage_acks(&mut conn, &mut session.due)?;
+                                conn.close().await
+                            };
+                            if let Ok(Err(e)) =
+                                tokio::time::timeout(Duration::from_secs(2), close).await
+                            {
+                                warn!(error = %e, "Could not say goodbye to the MQTT broker.");
+                            }
+                            break;
+                        }
+                        Ended::Lost => return self.partition_lost(),
+                        Ended::GateShut(gate) => {
+                            // The broker resends what a session left
+                            // unacknowledged only on a new connection, so
+                            // leave this one (no goodbye: the session is
+                            // kept), and come back once the lease is
+                            // renewed, or stop when it was taken.
+                            warn!(
+                                "The partition's lease is not surely held; leaving its broker session until it is."
+                            );
+                            drop(conn);
+                            self.link.set_mqtt(false);
+                            gate.wait_open(&stop).await;
+                            continue;
+                        }
+                        Ended::Failed(reason) => {
+                            if self.link.set_mqtt(false) {
+                                warn!(error = %reason, "Lost the MQTT broker; reconnecting.");
+                                last_error = Some(reason.clone());
+                            }
+                            reason
                         }
                     }
-                    // A resumed session still holds the subscriptions: the
-                    // broker is delivering already (the backlog first, ahead
-                    // of the SubAcks). A fresh one counts once they are back.
-                    if ack.session_present && self.link.set_mqtt(true) {
-                        info!("Session resumed: taking traffic.");
-                    }
                 }
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    suback_pending = suback_pending.saturating_sub(1);
-                    if suback_pending == 0 && self.link.set_mqtt(true) {
-                        info!("Subscribed: taking traffic.");
-                    }
+                Err(reason) => reason,
+            };
+            self.link.set_mqtt(false);
+            // Said once per distinct reason, also when the broker was never
+            // reached, so a wrong address or a refused login shows in the
+            // log without flooding it.
+            if last_error.as_deref() != Some(reason.as_str()) {
+                warn!(error = %reason, broker = %self.broker, "Cannot reach the MQTT broker; retrying.");
+            }
+            last_error = Some(reason);
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            if let Some(gate) = &self.gate {
+                gate.wait_open(&stop).await;
+            }
+        }
+        info!("Ingest stopped.");
+    }
+
+    fn partition_lost(&self) {
+        // The broker keeps the session for the new owner, who may hold it
+        // already: no goodbye under its client id.
+        info!("Partition lost: leaving its broker session to the new owner.");
+        self.link.set_mqtt(false);
+    }
+
+    /// Takes no more messages: the hall and store handles go, so they can
+    /// drain; what arrives from now on is left for the broker to redeliver.
+    fn stop_taking(&mut self) {
+        info!("Intake stopped; draining.");
+        self.registry = None;
+        self.writer = None;
+        self.taking_ended.cancel();
+    }
+
+    /// Subscribes, then takes messages and writes acknowledgements until
+    /// the connection fails, `stop` is cancelled, the partition is lost or
+    /// its lease is no longer surely held; pings the broker every
+    /// keep-alive interval.
+    async fn serve(
+        &mut self,
+        conn: &mut MqttLink,
+        session: &mut Session,
+        [intake, stop, lost]: [&CancellationToken; 3],
+    ) -> Ended {
+        // Subscribe on every connection: harmless when the session was
+        // resumed, and it makes the broker send the retained presence
+        // messages again.
+        if let Err(e) = self.subscribe(conn, session).await {
+            return Ended::Failed(e);
+        }
+        // A resumed session still holds the subscriptions: the broker is
+        // delivering already (the backlog first, ahead of the SubAcks). A
+        // fresh one counts once they are back.
+        if conn.session_present && self.link.set_mqtt(true) {
+            info!("Session resumed: taking traffic.");
+        }
+        let keep_alive = self.endpoint.keep_alive;
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let result = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return Ended::Stop,
+                _ = lost.cancelled() => return Ended::Lost,
+                _ = intake.cancelled(), if self.registry.is_some() => {
+                    self.stop_taking();
+                    continue;
                 }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
+                _ = self.acks.due() => self.write_acks(conn, &mut session.due).await,
+                _ = ping.tick() => conn.ping().await,
+                r = conn.read_more() => match r {
+                    Ok(()) => match self.take(conn, session).await {
+                        Ok(Some(ended)) => return ended,
+                        Ok(None) => self.write_acks(conn, &mut session.due).await,
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = result {
+                return Ended::Failed(e);
+            }
+        }
+    }
+
+    /// Sends the subscriptions, [`FILTERS_PER_SUBSCRIBE`] to a packet, all
+    /// at QoS 1.
+    async fn subscribe(&self, conn: &mut MqttLink, session: &mut Session) -> Result<(), String> {
+        session.subscribing.clear();
+        for (n, chunk) in self.filters.chunks(FILTERS_PER_SUBSCRIBE).enumerate() {
+            let pkid = u16::try_from(n + 1).map_err(|_| "too many subscriptions".to_owned())?;
+            let mut packet = Subscribe::new_many(
+                chunk
+                    .iter()
+                    .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce)),
+            );
+            packet.pkid = pkid;
+            conn.stage(&Packet::Subscribe(packet))?;
+            session.subscribing.push((pkid, chunk.to_vec()));
+        }
+        conn.flush().await
+    }
+
+    /// Takes every whole packet read, in order: messages go to their halls
+    /// (waiting while a hall's queue is full), SUBACKs complete the
+    /// subscriptions.
+    async fn take(
+        &mut self,
+        conn: &mut MqttLink,
+        session: &mut Session,
+    ) -> Result<Option<Ended>, String> {
+        while let Some(packet) = conn.next_packet()? {
+            match packet {
+                Packet::Publish(p) => {
                     if let Some(gate) = self.gate.clone().filter(|g| !g.open()) {
-                        // The lease may be lost: take nothing. The broker
-                        // resends what a session left unacknowledged only
-                        // on a new connection, so leave this one, and come
-                        // back once the lease is renewed (or stop, when it
-                        // was taken).
-                        warn!(
-                            "The partition's lease is not surely held; leaving its broker session until it is."
-                        );
-                        eventloop.clean();
-                        eventloop
-                            .state
-                            .events
-                            .retain(|ev| !matches!(ev, Event::Incoming(Packet::Publish(_))));
-                        connected = false;
-                        self.link.set_mqtt(false);
-                        gate.wait_open(&stop).await;
-                    } else if self.registry.is_some() {
+                        // The lease may be lost: take nothing.
+                        return Ok(Some(Ended::GateShut(gate)));
+                    }
+                    if self.registry.is_some() {
                         self.handle(p).await;
                     }
                     // After intake stops, it is left for the broker to
                     // redeliver.
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    connected = false;
-                    // Said once per distinct reason, also when the broker
-                    // was never reached, so a wrong address or a refused
-                    // login shows in the log without flooding it.
-                    let reason = e.to_string();
-                    if self.link.set_mqtt(false) {
-                        warn!(error = %reason, "Lost the MQTT broker; reconnecting.");
-                    } else if last_error.as_deref() != Some(reason.as_str()) {
-                        warn!(error = %reason, broker = %self.broker, "Cannot reach the MQTT broker; retrying.");
-                    }
-                    last_error = Some(reason);
-                    // Publishes read before the connection broke belong to it:
-                    // their packet ids mean nothing on the next connection, and
-                    // the broker redelivers them.
-                    eventloop
-                        .state
-                        .events
-                        .retain(|ev| !matches!(ev, Event::Incoming(Packet::Publish(_))));
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    if let Some(gate) = &self.gate {
-                        gate.wait_open(&stop).await;
-                    }
+                // The second half of a QoS 2 delivery (a subscription at
+                // QoS 1 should never get one, but a broker may upgrade).
+                Packet::PubRel(rel) => conn.stage(&Packet::PubComp(PubComp::new(rel.pkid)))?,
+                Packet::SubAck(ack) => self.subscribed(session, ack.pkid, &ack.return_codes),
+                other => {
+                    return Err(format!(
+                        "the broker sent a packet a subscriber does not expect: {other:?}"
+                    ));
                 }
             }
         }
-        // Say goodbye so the broker keeps the session without a last-will
-        // fuss; not when disconnected, as polling would connect again
-        // (under a partition's client id, perhaps its new owner's).
-        if connected && self.client.try_disconnect().is_ok() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                while let Ok(ev) = eventloop.poll().await {
-                    if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
-                        break;
-                    }
-                }
-            })
-            .await;
+        Ok(None)
+    }
+
+    /// A SUBACK: a refused filter is an error in the log (its messages will
+    /// not come: the broker's ACL, most likely); once every SUBSCRIBE is
+    /// answered the session takes traffic.
+    fn subscribed(&self, session: &mut Session, pkid: u16, codes: &[SubscribeReasonCode]) {
+        let Some(i) = session.subscribing.iter().position(|(id, _)| *id == pkid) else {
+            return;
+        };
+        let (_, filters) = session.subscribing.swap_remove(i);
+        for (filter, code) in filters.iter().zip(codes) {
+            if matches!(code, SubscribeReasonCode::Failure) {
+                error!(%filter, "The MQTT broker refused a subscription; its messages will not arrive. Check the broker's access rules for this client.");
+            }
         }
-        info!("Ingest stopped.");
+        if session.subscribing.is_empty() && self.link.set_mqtt(true) {
+            info!("Subscribed: taking traffic.");
+        }
+    }
+
+    /// Writes every acknowledgement due, with whatever else is staged, in
+    /// one write.
+    async fn write_acks(&self, conn: &mut MqttLink, due: &mut Vec<Ack>) -> Result<(), String> {
+        self.stage_acks(conn, due)?;
+        conn.flush().await
+    }
+
+    fn stage_acks(&self, conn: &mut MqttLink, due: &mut Vec<Ack>) -> Result<(), String> {
+        self.acks.take_due(due);
+        for ack in due.iter() {
+            let packet = match ack.qos {
+                QoS::ExactlyOnce => Packet::PubRec(PubRec::new(ack.pkid)),
+                _ => Packet::PubAck(PubAck::new(ack.pkid)),
+            };
+            conn.stage(&packet)?;
+        }
+        Ok(())
     }
 
     async fn handle(&self, p: Publish) {
@@ -243,7 +389,7 @@ impl Ingest {
                     topic: topic_name,
                     device_at,
                     payload: p.payload.to_vec(),
-                    receipt: self.ticket(p),
+                    receipt: self.ticket(&p),
                     received: Some(received),
                 };
                 drop(_guard);
@@ -286,7 +432,7 @@ impl Ingest {
                 to,
             });
         let after = AfterCommit {
-            receipt: self.ticket(p),
+            receipt: self.ticket(&p),
             reply,
         };
         if let Some(writer) = &self.writer {
@@ -298,7 +444,12 @@ impl Ingest {
     }
 
     /// A place in the acknowledgement line, for messages that need one.
-    fn ticket(&self, p: Publish) -> Option<Receipt> {
-        (p.qos != QoS::AtMostOnce).then(|| self.acks.register(p))
+    fn ticket(&self, p: &Publish) -> Option<Receipt> {
+        (p.qos != QoS::AtMostOnce).then(|| {
+            self.acks.register(Ack {
+                pkid: p.pkid,
+                qos: p.qos,
+            })
+        })
     }
 }

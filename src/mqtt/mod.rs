@@ -7,6 +7,7 @@ pub mod acl;
 pub mod client;
 pub mod delivery;
 pub mod ingest;
+pub mod link;
 pub mod outbox;
 pub mod outgoing;
 pub mod payload;

@@ -4,29 +4,19 @@
 //! write, where a general client writes and flushes every packet on its own,
 //! one system call each; under load that was most of the connection's cost.
 //!
-//! It speaks the part of MQTT 3.1.1 a publisher needs: CONNECT with a
-//! persistent session, PUBLISH at QoS 1 and the broker's PUBACKs, PINGREQ
-//! and DISCONNECT. The packets are encoded and decoded by rumqttc's
-//! `mqttbytes`. A message not yet acknowledged when the connection drops is
+//! It speaks the part of MQTT 3.1.1 a publisher needs, over a
+//! [`Link`]: PUBLISH at QoS 1 and the broker's PUBACKs. A message not yet acknowledged when the connection drops is
 //! sent again, marked DUP, on the next one. The session loop around it
 //! (reconnection, health, the halls' retained states) is in
 //! [`super::outgoing`].
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use rumqttc::{ConnectReturnCode, Packet, Publish, QoS};
-use rustls::ClientConfig;
-use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
+use bytes::Bytes;
+use rumqttc::{Packet, Publish, QoS};
 use tokio::sync::mpsc;
 
-/// How long opening a connection (TCP, TLS, CONNECT and CONNACK) and a
-/// batch's write may take before the connection counts as lost.
-const NETWORK_TIMEOUT: Duration = Duration::from_secs(5);
+pub use super::link::{Endpoint, Link};
 /// The most bytes one write carries; the rest of the queue follows at once.
 const BATCH_BYTES: usize = 64 * 1024;
 /// Packets from the broker are tiny (PUBACK, PINGRESP, CONNACK); a larger
@@ -93,20 +83,6 @@ fn message(topic: String, retain: bool, payload: Bytes) -> Publish {
     p
 }
 
-/// Where and as whom the connection is made.
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-    /// `mqtts://`: the TLS configuration the broker's certificate is
-    /// checked with.
-    pub tls: Option<Arc<ClientConfig>>,
-    pub client_id: String,
-    pub keep_alive: Duration,
-    pub credentials: Option<(String, String)>,
-    /// The largest packet written; a larger message is dropped and logged.
-    pub max_packet: usize,
-}
-
 /// The queue's receiving end and what the connection keeps across
 /// reconnections: the messages the broker has not acknowledged.
 pub struct Queue {
@@ -129,22 +105,6 @@ pub fn queue(endpoint: Endpoint, capacity: usize, window: usize) -> (Outbox, Que
     )
 }
 
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
-
-/// An open connection, its halves apart so that reading PUBACKs can wait
-/// while a batch is written.
-pub struct Link {
-    reader: ReadHalf<Box<dyn Stream>>,
-    writer: WriteHalf<Box<dyn Stream>>,
-    read: BytesMut,
-    write: BytesMut,
-    /// A PINGREQ went out and its PINGRESP has not come back.
-    pinged: bool,
-    /// The broker said it still had the session.
-    pub session_present: bool,
-}
-
 /// What the connection's loop does next.
 pub enum Step {
     /// A message arrived on the queue, or none will (`None`: every
@@ -158,16 +118,10 @@ impl Queue {
     /// Opens the connection: TCP (or TLS), CONNECT, CONNACK; then sends
     /// again what the last connection left unacknowledged.
     pub async fn connect(&mut self) -> Result<Link, String> {
-        let mut link = tokio::time::timeout(NETWORK_TIMEOUT, open(&self.endpoint))
-            .await
-            .map_err(|_| format!("no answer within {} s", NETWORK_TIMEOUT.as_secs()))??;
+        let mut link = Link::open(&self.endpoint, MAX_INCOMING).await?;
         for p in self.inflight.unacked() {
             p.dup = true;
-            encode(
-                &Packet::Publish(p.clone()),
-                &mut link.write,
-                self.endpoint.max_packet,
-            )?;
+            link.stage(&Packet::Publish(p.clone()))?;
         }
         link.flush().await?;
         Ok(link)
@@ -180,14 +134,11 @@ impl Queue {
         let room = self.inflight.has_room();
         tokio::select! {
             m = self.rx.recv(), if room => Ok(Step::Queued(m)),
-            r = link.reader.read_buf(&mut link.read) => match r {
-                Ok(0) => Err("the broker closed the connection".to_owned()),
-                Ok(_) => {
-                    link.take_acks(&mut self.inflight)?;
-                    Ok(Step::Read)
-                }
-                Err(e) => Err(format!("reading from the broker failed: {e}")),
-            },
+            r = link.read_more() => {
+                r?;
+                take_acks(link, &mut self.inflight)?;
+                Ok(Step::Read)
+            }
         }
     }
 
@@ -197,7 +148,7 @@ impl Queue {
         let mut next = Some(first);
         while let Some(p) = next {
             self.stage(link, p);
-            next = if self.inflight.has_room() && link.write.len() < BATCH_BYTES {
+            next = if self.inflight.has_room() && link.staged() < BATCH_BYTES {
                 self.rx.try_recv().ok()
             } else {
                 None
@@ -211,18 +162,11 @@ impl Queue {
     pub async fn close(&mut self, mut link: Link) -> Result<(), String> {
         while let Ok(p) = self.rx.try_recv() {
             self.stage(&mut link, p);
-            if link.write.len() >= BATCH_BYTES {
+            if link.staged() >= BATCH_BYTES {
                 link.flush().await?;
             }
         }
-        encode(
-            &Packet::Disconnect,
-            &mut link.write,
-            self.endpoint.max_packet,
-        )?;
-        link.flush().await?;
-        let _ = link.writer.shutdown().await;
-        Ok(())
+        link.close().await
     }
 
     /// Gives a message its packet id and encodes it into the write buffer;
@@ -234,155 +178,33 @@ impl Queue {
         };
         p.pkid = pkid;
         let packet = Packet::Publish(p);
-        match encode(&packet, &mut link.write, self.endpoint.max_packet) {
-            Ok(()) => {
-                let Packet::Publish(p) = packet else {
-                    unreachable!("staged as a publish")
-                };
-                self.inflight.push(p);
-            }
+        let staged = link.stage(&packet);
+        let Packet::Publish(p) = packet else {
+            unreachable!("staged as a publish")
+        };
+        match staged {
+            Ok(()) => self.inflight.push(p),
             Err(e) => {
                 self.inflight.release(pkid);
-                let Packet::Publish(p) = packet else {
-                    unreachable!("staged as a publish")
-                };
                 tracing::warn!(topic = %p.topic, error = %e, "A message could not be sent and is dropped.");
             }
         }
     }
-
-    /// Sends a PINGREQ, or fails when the last one is still unanswered
-    /// (the broker or the path to it is gone).
-    pub async fn ping(&mut self, link: &mut Link) -> Result<(), String> {
-        if link.pinged {
-            return Err("the broker did not answer a ping".to_owned());
-        }
-        link.pinged = true;
-        encode(&Packet::PingReq, &mut link.write, self.endpoint.max_packet)?;
-        link.flush().await
-    }
 }
 
-impl Link {
-    async fn flush(&mut self) -> Result<(), String> {
-        if self.write.is_empty() {
-            return Ok(());
-        }
-        let write = async {
-            self.writer.write_all(&self.write).await?;
-            self.writer.flush().await
-        };
-        match tokio::time::timeout(NETWORK_TIMEOUT, write).await {
-            Ok(Ok(())) => {
-                self.write.clear();
-                Ok(())
-            }
-            Ok(Err(e)) => Err(format!("writing to the broker failed: {e}")),
-            Err(_) => Err(format!(
-                "the broker took nothing for {} s",
-                NETWORK_TIMEOUT.as_secs()
-            )),
-        }
-    }
-
-    /// Takes every whole packet read: PUBACKs free their messages, a
-    /// PINGRESP answers the ping.
-    fn take_acks(&mut self, inflight: &mut Inflight) -> Result<(), String> {
-        while let Some(packet) = decode(&mut self.read)? {
-            match packet {
-                Packet::PubAck(ack) => inflight.ack(ack.pkid),
-                Packet::PingResp => self.pinged = false,
-                other => {
-                    return Err(format!(
-                        "the broker sent a packet a publisher does not expect: {other:?}"
-                    ));
-                }
+/// Takes every whole packet read: PUBACKs free their messages.
+fn take_acks(link: &mut Link, inflight: &mut Inflight) -> Result<(), String> {
+    while let Some(packet) = link.next_packet()? {
+        match packet {
+            Packet::PubAck(ack) => inflight.ack(ack.pkid),
+            other => {
+                return Err(format!(
+                    "the broker sent a packet a publisher does not expect: {other:?}"
+                ));
             }
         }
-        Ok(())
     }
-}
-
-/// Opens the stream and makes the MQTT connection.
-async fn open(endpoint: &Endpoint) -> Result<Link, String> {
-    let Endpoint { host, port, .. } = endpoint;
-    let tcp = TcpStream::connect((host.as_str(), *port))
-        .await
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-    // Calls and replies are small and due now: Nagle's algorithm would hold
-    // one back until the broker acknowledged the last.
-    tcp.set_nodelay(true)
-        .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
-    let stream: Box<dyn Stream> = match &endpoint.tls {
-        None => Box::new(tcp),
-        Some(config) => {
-            let name = ServerName::try_from(host.clone())
-                .map_err(|e| format!("{host} is not a name TLS can check: {e}"))?;
-            let tls = tokio_rustls::TlsConnector::from(config.clone())
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS with {host}:{port} failed: {e}"))?;
-            Box::new(tls)
-        }
-    };
-    let (reader, writer) = tokio::io::split(stream);
-    let mut link = Link {
-        reader,
-        writer,
-        read: BytesMut::with_capacity(4096),
-        write: BytesMut::with_capacity(BATCH_BYTES),
-        pinged: false,
-        session_present: false,
-    };
-    let mut connect = rumqttc::Connect::new(endpoint.client_id.clone());
-    connect.keep_alive = u16::try_from(endpoint.keep_alive.as_secs()).unwrap_or(u16::MAX);
-    connect.clean_session = false;
-    if let Some((user, password)) = &endpoint.credentials {
-        connect.set_login(user.clone(), password.clone());
-    }
-    encode(
-        &Packet::Connect(connect),
-        &mut link.write,
-        endpoint.max_packet,
-    )?;
-    link.flush().await?;
-    let ack = loop {
-        if let Some(packet) = decode(&mut link.read)? {
-            break packet;
-        }
-        match link.reader.read_buf(&mut link.read).await {
-            Ok(0) => return Err("the broker closed the connection before CONNACK".to_owned()),
-            Ok(_) => {}
-            Err(e) => return Err(format!("reading from the broker failed: {e}")),
-        }
-    };
-    match ack {
-        Packet::ConnAck(ack) if ack.code == ConnectReturnCode::Success => {
-            link.session_present = ack.session_present;
-            Ok(link)
-        }
-        Packet::ConnAck(ack) => Err(format!("the broker refused the connection: {:?}", ack.code)),
-        other => Err(format!("the broker answered CONNECT with {other:?}")),
-    }
-}
-
-/// Appends `packet` to `buf`; on an error `buf` is as it was, so a batch
-/// never carries half a packet.
-fn encode(packet: &Packet, buf: &mut BytesMut, max: usize) -> Result<(), String> {
-    let before = buf.len();
-    packet.write(buf, max).map(|_| ()).map_err(|e| {
-        buf.truncate(before);
-        format!("cannot encode a packet: {e}")
-    })
-}
-
-/// The next whole packet in `buf`, if one has arrived.
-fn decode(buf: &mut BytesMut) -> Result<Option<Packet>, String> {
-    match Packet::read(buf, MAX_INCOMING) {
-        Ok(p) => Ok(Some(p)),
-        Err(rumqttc::Error::InsufficientBytes(_)) => Ok(None),
-        Err(e) => Err(format!("the broker sent a malformed packet: {e}")),
-    }
+    Ok(())
 }
 
 /// The messages sent and not yet acknowledged, in the order they were sent,
@@ -469,6 +291,11 @@ impl Inflight {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mqtt::link::encode;
+    use bytes::BytesMut;
+    use rumqttc::ConnectReturnCode;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn publish(topic: &str) -> Publish {
         message(topic.to_owned(), false, Bytes::from_static(b"{}"))
@@ -509,17 +336,6 @@ mod tests {
         }
         // Wrapped: 1 is still in flight, so 2 comes next.
         assert_eq!(f.free_id(), Some(2));
-    }
-
-    #[test]
-    fn a_partial_packet_waits_for_the_rest() {
-        let mut whole = BytesMut::new();
-        encode(&Packet::PubAck(rumqttc::PubAck::new(7)), &mut whole, 100).unwrap();
-        let mut buf = BytesMut::from(&whole[..2]);
-        assert!(decode(&mut buf).unwrap().is_none());
-        buf.extend_from_slice(&whole[2..]);
-        assert!(matches!(decode(&mut buf).unwrap(), Some(Packet::PubAck(a)) if a.pkid == 7));
-        assert!(buf.is_empty());
     }
 
     /// A broker of our own on loopback: answers CONNECT with `session`,

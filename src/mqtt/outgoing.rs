@@ -194,7 +194,7 @@ async fn serve(
                 *registry = None;
                 continue;
             }
-            _ = ping.tick() => queue.ping(link).await,
+            _ = ping.tick() => link.ping().await,
             step = queue.next(link) => match step {
                 Ok(Step::Queued(Some(p))) => queue.send(link, p).await,
                 // Every publisher has gone: nothing more will come.
