@@ -453,3 +453,163 @@ impl Ingest {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::mqtt::link::{decode, encode};
+    use bytes::BytesMut;
+    use rumqttc::{ConnAck, ConnectReturnCode, SubAck};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    const FILTER: &str = "hallwatch/+/kiosk/+/request";
+
+    /// A broker of our own on loopback, one connection at a time.
+    struct Broker {
+        s: TcpStream,
+        buf: BytesMut,
+    }
+
+    impl Broker {
+        /// Accepts the server's connection, answers CONNECT and its
+        /// SUBSCRIBE.
+        async fn accept(listener: &TcpListener, session_present: bool) -> Broker {
+            let (s, _) = listener.accept().await.unwrap();
+            let mut b = Broker {
+                s,
+                buf: BytesMut::new(),
+            };
+            let Packet::Connect(c) = b.next().await else {
+                panic!("CONNECT first")
+            };
+            assert!(!c.clean_session, "a persistent session");
+            assert_eq!(c.client_id, "hw");
+            b.send(Packet::ConnAck(ConnAck::new(
+                ConnectReturnCode::Success,
+                session_present,
+            )))
+            .await;
+            let Packet::Subscribe(sub) = b.next().await else {
+                panic!("SUBSCRIBE on every connection")
+            };
+            let filters: Vec<_> = sub.filters.iter().map(|f| f.path.as_str()).collect();
+            assert_eq!(filters, [FILTER]);
+            b.send(Packet::SubAck(SubAck::new(
+                sub.pkid,
+                vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)],
+            )))
+            .await;
+            b
+        }
+
+        async fn next(&mut self) -> Packet {
+            loop {
+                if let Some(p) = decode(&mut self.buf, 1 << 20).unwrap() {
+                    return p;
+                }
+                let n =
+                    tokio::time::timeout(Duration::from_secs(10), self.s.read_buf(&mut self.buf))
+                        .await
+                        .expect("the server said nothing for 10 s")
+                        .unwrap();
+                assert!(n > 0, "the server closed the connection");
+            }
+        }
+
+        async fn send(&mut self, p: Packet) {
+            let mut out = BytesMut::new();
+            encode(&p, &mut out, 1 << 20).unwrap();
+            self.s.write_all(&out).await.unwrap();
+        }
+
+        /// A kiosk's request for a hall no one serves: refused, stored and
+        /// acknowledged like any other.
+        async fn publish(&mut self, pkid: u16, dup: bool) {
+            let mut p = Publish::new(
+                "hallwatch/nowhere/kiosk/k1/request",
+                QoS::AtLeastOnce,
+                format!(r#"{{"id":"m{pkid}","service":"A"}}"#),
+            );
+            p.pkid = pkid;
+            p.dup = dup;
+            self.send(Packet::Publish(p)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn acknowledgements_leave_in_arrival_order_and_never_on_a_later_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (journal, mut stored) = Journal::detached();
+        let acks = Arc::new(AckQueue::default());
+        let ingest = Ingest {
+            prefix: "hallwatch".into(),
+            broker: "test".into(),
+            endpoint: Endpoint {
+                host: "127.0.0.1".into(),
+                port: listener.local_addr().unwrap().port(),
+                tls: None,
+                client_id: "hw".into(),
+                keep_alive: Duration::from_secs(30),
+                credentials: None,
+                max_packet: 1 << 20,
+            },
+            registry: Some(Registry::default()),
+            writer: Some(journal),
+            filters: vec![FILTER.into()],
+            link: Arc::new(Link::default()),
+            gate: None,
+            taking_ended: CancellationToken::new(),
+            metrics: Arc::new(Metrics::default()),
+            clock: Arc::new(SystemClock),
+            acks: acks.clone(),
+        };
+        let health = ingest.link.clone();
+        health.set_outgoing(true);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(ingest.run(CancellationToken::new(), stop.clone()));
+        let mut receipt = async || {
+            stored
+                .recv()
+                .await
+                .and_then(|item| item.after?.receipt)
+                .expect("a refused message is stored with its place in line")
+        };
+
+        let mut b = Broker::accept(&listener, false).await;
+        for pkid in 1..=3 {
+            b.publish(pkid, false).await;
+        }
+        let r = [receipt().await, receipt().await, receipt().await];
+        assert!(health.connected(), "subscribed: taking traffic");
+        // Stored out of order: acknowledged in order, once the first is.
+        acks.complete(r[2]);
+        acks.complete(r[1]);
+        acks.complete(r[0]);
+        for pkid in 1..=3 {
+            assert!(matches!(b.next().await, Packet::PubAck(a) if a.pkid == pkid));
+        }
+
+        // A message not yet stored when the connection drops.
+        b.publish(4, false).await;
+        let old = receipt().await;
+        drop(b);
+        let mut b = Broker::accept(&listener, true).await;
+        // Stored now: its id belongs to the old connection, and the broker
+        // sends it again on this one.
+        acks.complete(old);
+        b.publish(4, true).await;
+        let again = receipt().await;
+        acks.complete(again);
+        assert!(
+            matches!(b.next().await, Packet::PubAck(a) if a.pkid == 4),
+            "acknowledged once, for the redelivery"
+        );
+
+        stop.cancel();
+        assert!(matches!(b.next().await, Packet::Disconnect));
+        task.await.unwrap();
+        assert!(acks.is_empty());
+    }
+}
