@@ -224,10 +224,7 @@ impl Ingest {
         if conn.session_present && self.link.set_mqtt(true) {
             info!("Session resumed: taking traffic.");
         }
-        let keep_alive = self.endpoint.keep_alive;
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ping = super::link::ping_interval(self.endpoint.keep_alive);
         loop {
             let result = tokio::select! {
                 biased;

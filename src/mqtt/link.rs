@@ -146,6 +146,15 @@ impl Link {
     }
 }
 
+/// The clock of a connection's pings: every keep-alive interval, the first
+/// one interval after the connection opened; a tick missed while the loop
+/// was busy is sent late, not twice.
+pub fn ping_interval(keep_alive: Duration) -> tokio::time::Interval {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping
+}
+
 async fn open(endpoint: &Endpoint, max_incoming: usize) -> Result<Link, String> {
     let Endpoint { host, port, .. } = endpoint;
     let tcp = TcpStream::connect((host.as_str(), *port))

@@ -182,9 +182,7 @@ async fn serve(
     registry: &mut Option<Registry>,
     [intake, stop, lost]: [&CancellationToken; 3],
 ) -> Ended {
-    let keep_alive = queue.endpoint.keep_alive;
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ping = super::link::ping_interval(queue.endpoint.keep_alive);
     loop {
         let result = tokio::select! {
             biased;
