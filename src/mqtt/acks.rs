@@ -71,9 +71,18 @@ impl AckQueue {
     }
 
     /// Marks a message stored: it, and the stored messages behind it, are
-    /// acknowledged once everything before them is stored.
+    /// acknowledged once everything before them is stored. The connection
+    /// hears of it at the next [`AckQueue::wake`], so that the
+    /// acknowledgements of a burst of commits leave together.
     pub fn complete(&self, ticket: Receipt) {
         self.finish(ticket, true)
+    }
+
+    /// Wakes the connection if acknowledgements are due.
+    pub fn wake(&self) {
+        if !self.lock().due.is_empty() {
+            self.ready.notify_one();
+        }
     }
 
     /// Gives up a message's place without acknowledging it (it could not be
@@ -100,17 +109,12 @@ impl AckQueue {
             entry.done = true;
             entry.wanted = wanted;
         }
-        let before = q.due.len();
         while q.pending.front().is_some_and(|e| e.done) {
             if let Some(e) = q.pending.pop_front()
                 && e.wanted
             {
                 q.due.push(e.ack);
             }
-        }
-        if q.due.len() > before {
-            drop(q);
-            self.ready.notify_one();
         }
     }
 
@@ -221,6 +225,7 @@ mod tests {
         });
         tokio::task::yield_now().await;
         q.complete(a);
+        q.wake();
         assert_eq!(waiter.await.unwrap(), [5]);
     }
 }

@@ -30,6 +30,12 @@ impl Delivery {
     pub async fn run(self, mut committed: Committed<AfterCommit>) {
         while let Some(after) = committed.recv().await {
             self.deliver(after).await;
+            // And whatever else is committed by now, so that their
+            // acknowledgements leave in one write.
+            while let Ok(after) = committed.try_recv() {
+                self.deliver(after).await;
+            }
+            self.acks.wake();
         }
         info!("Acknowledgements and replies delivered; delivery stopped.");
     }

@@ -110,8 +110,6 @@ impl Ingest {
             };
             let reason = match opened {
                 Ok(mut conn) => {
-                    backoff = Duration::from_millis(100);
-                    last_error = None;
                     self.acks.reset();
                     info!(
                         session_present = conn.session_present,
@@ -156,8 +154,14 @@ impl Ingest {
                             continue;
                         }
                         Ended::Failed(reason) => {
+                            // A connection that took traffic is tried again
+                            // at once; one the broker dropped before that
+                            // (a refused subscription, another client with
+                            // this id) backs off and is logged once per
+                            // reason, as a refused connection is.
                             if self.link.set_mqtt(false) {
                                 warn!(error = %reason, "Lost the MQTT broker; reconnecting.");
+                                backoff = Duration::from_millis(100);
                                 last_error = Some(reason.clone());
                             }
                             reason
@@ -584,6 +588,7 @@ mod tests {
         acks.complete(r[2]);
         acks.complete(r[1]);
         acks.complete(r[0]);
+        acks.wake();
         for pkid in 1..=3 {
             assert!(matches!(b.next().await, Packet::PubAck(a) if a.pkid == pkid));
         }
@@ -596,9 +601,11 @@ mod tests {
         // Stored now: its id belongs to the old connection, and the broker
         // sends it again on this one.
         acks.complete(old);
+        acks.wake();
         b.publish(4, true).await;
         let again = receipt().await;
         acks.complete(again);
+        acks.wake();
         assert!(
             matches!(b.next().await, Packet::PubAck(a) if a.pkid == 4),
             "acknowledged once, for the redelivery"

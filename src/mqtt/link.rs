@@ -34,9 +34,9 @@ pub struct Endpoint {
     pub client_id: String,
     pub keep_alive: Duration,
     pub credentials: Option<(String, String)>,
-    /// The largest packet written, and the largest read: a larger message
-    /// to send is dropped and logged; a larger one from the broker ends
-    /// the connection.
+    /// The largest packet written: a larger message to send is dropped and
+    /// logged. (The largest read is given to [`Link::open`]: a larger one
+    /// from the broker ends the connection.)
     pub max_packet: usize,
 }
 

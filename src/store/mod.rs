@@ -418,7 +418,10 @@ const EVENT_ROWS: usize = 256;
 /// connection's cache holds a few statements of each table, prepared once;
 /// with a statement for every length, each batch prepared a new one (a
 /// tenth of SQLite's thread under ingest), and the cache held dozens of
-/// large ones (about 40 MB under the benchmark's ingest).
+/// large ones (about 40 MB under the benchmark's ingest). On PostgreSQL a
+/// run is a round trip, at most nine for a table's rows of a batch, each
+/// with a statement prepared once (ingest there was quicker with them, see
+/// BENCHMARKS.md).
 fn runs<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
         if rows.is_empty() {
