@@ -46,7 +46,7 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct AckQueue {
     inner: Mutex<Inner>,
-    /// Woken when acknowledgements become due.
+    /// Woken by [`AckQueue::wake`] when acknowledgements are due.
     ready: Notify,
 }
 

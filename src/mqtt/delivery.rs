@@ -46,6 +46,11 @@ impl Delivery {
         }
         if let Some(sent) = after.reply {
             let topic = topic::reply(&self.prefix, &sent.hall, &sent.to);
+            if !self.outgoing.has_room() {
+                // The reply will wait for room (the outgoing connection is
+                // down or behind): the acknowledgements due need not.
+                self.acks.wake();
+            }
             if let Err(e) = self.outgoing.publish(topic, false, sent.payload).await {
                 warn!(error = %e, topic = %e.topic(), "Could not publish a reply.");
             }

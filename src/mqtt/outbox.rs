@@ -63,6 +63,11 @@ impl Outbox {
             })
     }
 
+    /// Whether a message can be queued now without waiting.
+    pub fn has_room(&self) -> bool {
+        self.tx.capacity() > 0
+    }
+
     /// Queues a QoS 1 message, waiting for room.
     pub async fn publish(
         &self,
@@ -336,6 +341,24 @@ mod tests {
         }
         // Wrapped: 1 is still in flight, so 2 comes next.
         assert_eq!(f.free_id(), Some(2));
+    }
+
+    #[test]
+    fn a_full_queue_has_no_room() {
+        let endpoint = Endpoint {
+            host: "127.0.0.1".into(),
+            port: 1,
+            tls: None,
+            client_id: "hw-out".into(),
+            keep_alive: Duration::from_secs(30),
+            credentials: None,
+            max_packet: 1 << 20,
+        };
+        let (outbox, _queue) = super::queue(endpoint, 2, 2);
+        outbox.try_publish("t/1".into(), false, "1").unwrap();
+        assert!(outbox.has_room());
+        outbox.try_publish("t/2".into(), false, "2").unwrap();
+        assert!(!outbox.has_room());
     }
 
     /// A broker of our own on loopback: answers CONNECT with `session`,
