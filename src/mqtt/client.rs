@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, EventLoop, MqttOptions, TlsConfiguration, Transport};
 
-use super::outbox::{self, Endpoint, Outbox, Queue};
+use super::link::Endpoint;
+use super::outbox::{self, Outbox, Queue};
 
 use crate::config::broker::BrokerUrl;
 use crate::config::{ConfigError, MqttSettings, tls};

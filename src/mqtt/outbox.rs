@@ -4,11 +4,11 @@
 //! write, where a general client writes and flushes every packet on its own,
 //! one system call each; under load that was most of the connection's cost.
 //!
-//! It speaks the part of MQTT 3.1.1 a publisher needs, over a
-//! [`Link`]: PUBLISH at QoS 1 and the broker's PUBACKs. A message not yet acknowledged when the connection drops is
-//! sent again, marked DUP, on the next one. The session loop around it
-//! (reconnection, health, the halls' retained states) is in
-//! [`super::outgoing`].
+//! It speaks the part of MQTT 3.1.1 a publisher needs, over a [`Link`]:
+//! PUBLISH at QoS 1 and the broker's PUBACKs. A message not yet acknowledged
+//! when the connection drops is sent again, marked DUP, on the next one. The
+//! session loop around it (reconnection, health, the halls' retained states)
+//! is in [`super::outgoing`].
 
 use std::collections::VecDeque;
 
@@ -16,7 +16,7 @@ use bytes::Bytes;
 use rumqttc::{Packet, Publish, QoS};
 use tokio::sync::mpsc;
 
-pub use super::link::{Endpoint, Link};
+use super::link::{Endpoint, Link};
 /// The most bytes one write carries; the rest of the queue follows at once.
 const BATCH_BYTES: usize = 64 * 1024;
 /// Packets from the broker are tiny (PUBACK, PINGRESP, CONNACK); a larger

@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::outbox::{self, Outbox, Queue, Step};
+use super::link;
+use super::outbox::{Outbox, Queue, Step};
 use super::{payload, topic};
 use crate::engine::{self, Publisher, Registry};
 use crate::health::Link;
@@ -178,11 +179,11 @@ fn partition_lost(health: &Link) {
 /// the broker every keep-alive interval.
 async fn serve(
     queue: &mut Queue,
-    link: &mut outbox::Link,
+    link: &mut link::Link,
     registry: &mut Option<Registry>,
     [intake, stop, lost]: [&CancellationToken; 3],
 ) -> Ended {
-    let mut ping = super::link::ping_interval(queue.endpoint.keep_alive);
+    let mut ping = link::ping_interval(queue.endpoint.keep_alive);
     loop {
         let result = tokio::select! {
             biased;
