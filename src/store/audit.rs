@@ -10,7 +10,7 @@ impl Store {
     /// A hall's chain, in order of its numbers.
     pub async fn audit_log(&self, hall: &str) -> Result<Vec<Record>, StoreError> {
         let rows: Vec<Row> = match self {
-            Store::Sqlite(p) => sqlx::query_as(
+            Store::Sqlite(p, _) => sqlx::query_as(
                 "SELECT seq, kind, content, prev, hash FROM audit_log WHERE hall = ? ORDER BY seq",
             )
             .bind(hall)
@@ -39,7 +39,7 @@ impl Store {
     pub async fn audit_halls(&self) -> Result<Vec<String>, StoreError> {
         let sql = "SELECT DISTINCT hall FROM audit_log ORDER BY hall";
         let rows: Vec<(String,)> = match self {
-            Store::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await?,
+            Store::Sqlite(p, _) => sqlx::query_as(sql).fetch_all(p).await?,
             Store::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await?,
         };
         Ok(rows.into_iter().map(|r| r.0).collect())

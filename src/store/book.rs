@@ -75,7 +75,7 @@ impl Store {
     /// be read is an error: a book with a hole would renumber its cards.
     pub async fn case_book(&self, hall: &str) -> Result<StoredBook, StoreError> {
         let rows: Vec<(String, i64, Json<serde_json::Value>)> = match self {
-            Store::Sqlite(p) => {
+            Store::Sqlite(p, _) => {
                 sqlx::query_as(
                     "SELECT kind, n, body FROM case_book WHERE hall = ? ORDER BY kind, n",
                 )
@@ -130,7 +130,7 @@ impl Store {
     /// Forgets hall `hall`'s case book, before it is rebuilt from the log.
     pub async fn clear_case_book(&self, hall: &str) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(p) => {
+            Store::Sqlite(p, _) => {
                 sqlx::query("DELETE FROM case_book WHERE hall = ?")
                     .bind(hall)
                     .execute(p)

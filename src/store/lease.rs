@@ -30,7 +30,7 @@ impl Store {
     fn cluster_pool(&self) -> Result<&sqlx::PgPool, StoreError> {
         match self {
             Store::Postgres(p) => Ok(p),
-            Store::Sqlite(_) => Err(StoreError::Corrupt(
+            Store::Sqlite(..) => Err(StoreError::Corrupt(
                 "partitions need PostgreSQL (server.database_url)".into(),
             )),
         }

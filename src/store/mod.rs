@@ -345,9 +345,29 @@ impl StoredEvent {
 /// The database, SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    /// Reads and the occasional write, and the event log's writer.
+    Sqlite(SqlitePool, SqliteWriter),
     Postgres(PgPool),
 }
+
+/// The connection that writes the event log's batches on SQLite: a pool
+/// of exactly one, so every batch runs on the same connection. SQLite
+/// drops a connection's whole page cache when another connection has
+/// written since its last transaction; the shared pool hands out its idle
+/// connections in turn, so each batch began cold and read again the pages
+/// of the tables' ends and of each hall's index entries. The statement
+/// journal that a statement of many rows keeps, to undo itself alone,
+/// stays in memory on it (`temp_store`): it never outlives the batch, and
+/// a failed batch is undone whole anyway.
+#[derive(Debug, Clone)]
+pub struct SqliteWriter(SqlitePool);
+
+/// Write-ahead log pages after which a commit copies the log into the
+/// database file (SQLite's default is 1,000, about 4 MB). A copy writes
+/// each page once however many commits wrote it since the last, and the
+/// last index page of each hall is written by nearly every batch: with a
+/// longer log it is copied far fewer times, for a log file of about 40 MB.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
@@ -692,13 +712,17 @@ impl Store {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(Duration::from_secs(5))
+                .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(opts.clone().pragma("temp_store", "memory"));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(opts)
                 .await
                 .map_err(connect)?;
-            Store::Sqlite(pool)
+            Store::Sqlite(pool, SqliteWriter(writer))
         };
         store.migrate().await?;
         Ok(store)
@@ -706,7 +730,7 @@ impl Store {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Store::Sqlite(p, _) => sqlx::migrate!("migrations/sqlite").run(p).await?,
             Store::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
         }
         Ok(())
@@ -714,7 +738,7 @@ impl Store {
 
     pub fn backend(&self) -> &'static str {
         match self {
-            Store::Sqlite(_) => "sqlite",
+            Store::Sqlite(..) => "sqlite",
             Store::Postgres(_) => "postgres",
         }
     }
@@ -727,14 +751,15 @@ impl Store {
 
     /// Writes records in one transaction, in order, without owning them (the
     /// writer keeps its batch for a retry); under `fence`, only while that
-    /// lease is still the partition's.
+    /// lease is still the partition's. On SQLite it runs on the writer's
+    /// own connection ([`SqliteWriter`]).
     pub async fn write_refs(
         &self,
         records: &[&Record],
         fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(pool) => write_records!(
+            Store::Sqlite(_, SqliteWriter(pool)) => write_records!(
                 pool,
                 records,
                 fence,
@@ -779,7 +804,7 @@ impl Store {
     /// Every event received at or after `since`, in log order.
     pub async fn events_since(&self, since: DateTime<Utc>) -> Result<Vec<StoredEvent>, StoreError> {
         Ok(match self {
-            Store::Sqlite(p) => select_rows!(
+            Store::Sqlite(p, _) => select_rows!(
                 p,
                 "SELECT seq, hall, input, received_at, device_at FROM events WHERE received_at >= ? ORDER BY seq",
                 since,
@@ -800,7 +825,7 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<Vec<RejectionRow>, StoreError> {
         Ok(match self {
-            Store::Sqlite(p) => select_rows!(
+            Store::Sqlite(p, _) => select_rows!(
                 p,
                 "SELECT received_at, topic, payload, reason, detail, hall, msg_id FROM rejections \
                  WHERE received_at >= ? ORDER BY id",
@@ -847,7 +872,7 @@ impl Store {
         let to = filter.to.map_or(i64::MAX, millis);
         let rows: Vec<(i64, Json<serde_json::Value>)> =
             match self {
-                Store::Sqlite(p) => {
+                Store::Sqlite(p, _) => {
                     sqlx::query_as(
                         "SELECT opened_at, body FROM alerts WHERE opened_at >= ? AND opened_at < ? \
                  AND (? IS NULL OR hall = ?) AND (? IS NULL OR rule = ?) \
@@ -894,7 +919,7 @@ impl Store {
         date: &str,
     ) -> Result<Option<serde_json::Value>, StoreError> {
         let row: Option<(Json<serde_json::Value>,)> = match self {
-            Store::Sqlite(p) => {
+            Store::Sqlite(p, _) => {
                 sqlx::query_as("SELECT body FROM daily_figures WHERE hall = ? AND date = ?")
                     .bind(hall)
                     .bind(date)
@@ -922,7 +947,7 @@ impl Store {
     ) -> Result<Vec<serde_json::Value>, StoreError> {
         let rows: Vec<(Json<serde_json::Value>,)> =
             match self {
-                Store::Sqlite(p) => {
+                Store::Sqlite(p, _) => {
                     sqlx::query_as(
                         "SELECT body FROM daily_figures WHERE hall = ? AND date >= ? AND date <= ? \
                      ORDER BY date",
@@ -981,7 +1006,7 @@ impl Store {
             };
         }
         let whole = match self {
-            Store::Sqlite(p) => whole!(
+            Store::Sqlite(p, _) => whole!(
                 p,
                 "group_concat(seq || ' ' || received_at || ' ' || input, char(30) ORDER BY seq)",
                 false
@@ -1033,7 +1058,7 @@ impl Store {
             }};
         }
         match self {
-            Store::Sqlite(p) => fetch!(p, ("input", span.filter(false))),
+            Store::Sqlite(p, _) => fetch!(p, ("input", span.filter(false))),
             Store::Postgres(p) => fetch!(p, ("input::text", span.filter(true))),
         }
         Ok(log)
@@ -1042,7 +1067,7 @@ impl Store {
     /// A hall's kept checkpoint, if it has one.
     pub async fn checkpoint(&self, hall: &str) -> Result<Option<StoredCheckpoint>, StoreError> {
         let row: Option<(String, i64, i64, Vec<u8>)> = match self {
-            Store::Sqlite(p) => {
+            Store::Sqlite(p, _) => {
                 sqlx::query_as(
                     "SELECT key, through_seq, taken_at, state FROM checkpoints WHERE hall = ?",
                 )
@@ -1072,7 +1097,7 @@ impl Store {
     /// Forgets a hall's checkpoint: its next start folds the whole log.
     pub async fn clear_checkpoint(&self, hall: &str) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(p) => {
+            Store::Sqlite(p, _) => {
                 sqlx::query("DELETE FROM checkpoints WHERE hall = ?")
                     .bind(hall)
                     .execute(p)
@@ -1097,7 +1122,7 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<Vec<DateTime<Utc>>, StoreError> {
         let rows: Vec<(i64,)> = match self {
-            Store::Sqlite(p) => {
+            Store::Sqlite(p, _) => {
                 sqlx::query_as(
                     "SELECT received_at FROM events WHERE hall = ? AND kind = 'ticket' AND ok \
                      AND received_at >= ? AND received_at < ? ORDER BY received_at",
@@ -1126,7 +1151,7 @@ impl Store {
     /// The time of the newest stored event, if any.
     pub async fn last_event_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let row: (Option<i64>,) = match self {
-            Store::Sqlite(p) => {
+            Store::Sqlite(p, _) => {
                 sqlx::query_as("SELECT MAX(received_at) FROM events")
                     .fetch_one(p)
                     .await?
@@ -1146,7 +1171,7 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(match self {
-            Store::Sqlite(p) => {
+            Store::Sqlite(p, _) => {
                 sqlx::query_as("SELECT hall, count(*) FROM events WHERE received_at >= ? GROUP BY hall ORDER BY hall")
                     .bind(millis(since))
                     .fetch_all(p)
@@ -1161,10 +1186,13 @@ impl Store {
         })
     }
 
-    /// Closes the pool, waiting for connections to finish.
+    /// Closes the pools, waiting for connections to finish.
     pub async fn close(&self) {
         match self {
-            Store::Sqlite(p) => p.close().await,
+            Store::Sqlite(p, SqliteWriter(w)) => {
+                w.close().await;
+                p.close().await;
+            }
             Store::Postgres(p) => p.close().await,
         }
     }

@@ -81,7 +81,7 @@ pub(super) fn sqlite(sql: &str) -> String {
 macro_rules! on_store {
     ($store:expr, $sql:expr, |$q:ident| $bind:expr, $run:ident, |$out:ident| $then:expr) => {
         match $store {
-            Store::Sqlite(p) => {
+            Store::Sqlite(p, _) => {
                 let $q = sqlx::query(sqlx::AssertSqlSafe(sqlite($sql)));
                 let $out = $bind.$run(p).await?;
                 $then
@@ -106,7 +106,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let body = match self {
-            Store::Sqlite(_) => "body",
+            Store::Sqlite(..) => "body",
             Store::Postgres(_) => "body::text AS body",
         };
         let sql = format!(
@@ -251,7 +251,7 @@ impl Store {
             }};
         }
         match self {
-            Store::Sqlite(p) => merge!(p, |s: &str| sqlx::AssertSqlSafe(sqlite(s))),
+            Store::Sqlite(p, _) => merge!(p, |s: &str| sqlx::AssertSqlSafe(sqlite(s))),
             Store::Postgres(p) => merge!(p, |s: &'static str| s),
         }
     }
@@ -324,7 +324,7 @@ impl Store {
     /// Every notification, in the order they were made (tests, tools).
     pub async fn outbox_all(&self) -> Result<Vec<OutboxRow>, StoreError> {
         let body = match self {
-            Store::Sqlite(_) => "body",
+            Store::Sqlite(..) => "body",
             Store::Postgres(_) => "body::text AS body",
         };
         let sql = format!("SELECT {ROW}, {body} FROM outbox ORDER BY created_at, key");

@@ -39,7 +39,7 @@ impl Store {
             };
         }
         match self {
-            Store::Sqlite(p) => run!(
+            Store::Sqlite(p, _) => run!(
                 p,
                 "INSERT INTO sessions (id_sha256, token_sha256, name, client, created_at, expires_at) \
                  VALUES (?, ?, ?, ?, ?, ?)"
@@ -56,7 +56,7 @@ impl Store {
     /// The session with this id hash, revoked or not, expired or not.
     pub async fn session(&self, id_sha256: &str) -> Result<Option<SessionRow>, StoreError> {
         let row = match self {
-            Store::Sqlite(p) => sqlx::query(
+            Store::Sqlite(p, _) => sqlx::query(
                 "SELECT id_sha256, token_sha256, name, client, created_at, expires_at, \
                      revoked_at FROM sessions WHERE id_sha256 = ?",
             )
@@ -83,7 +83,7 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let done = match self {
-            Store::Sqlite(p) => sqlx::query(
+            Store::Sqlite(p, _) => sqlx::query(
                 "UPDATE sessions SET revoked_at = ? WHERE id_sha256 = ? AND revoked_at IS NULL",
             )
             .bind(millis(at))
@@ -106,7 +106,7 @@ impl Store {
     /// Forgets sessions that expired before `before`; how many.
     pub async fn sessions_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(match self {
-            Store::Sqlite(p) => sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+            Store::Sqlite(p, _) => sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
                 .bind(millis(before))
                 .execute(p)
                 .await?
