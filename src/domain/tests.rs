@@ -942,6 +942,18 @@ fn check_invariants(h: &Hall) {
             assert!(w.current.is_none() && w.paused.is_none());
         }
     }
+    // The index of active alerts holds exactly the day's alerts that are
+    // not resolved.
+    let mut indexed: Vec<&str> = h.active_alerts().map(|a| a.id.as_str()).collect();
+    let mut listed: Vec<&str> = h
+        .alerts
+        .iter()
+        .filter(|a| a.is_active())
+        .map(|a| a.id.as_str())
+        .collect();
+    indexed.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(indexed, listed, "the index of active alerts is off");
 }
 
 proptest! {

@@ -594,9 +594,11 @@ impl Hall {
         }
     }
 
-    /// Alerts open or acknowledged.
+    /// Alerts open or acknowledged, in no particular order: read from the
+    /// index of active alerts, not from the day's list, which keeps the
+    /// resolved ones too (hundreds in a busy hall, against a handful open).
     pub fn active_alerts(&self) -> impl Iterator<Item = &super::alert::Alert> {
-        self.alerts.iter().filter(|a| a.is_active())
+        self.open_alerts.values().map(|i| &self.alerts[i])
     }
 
     /// Alerts for the supervisors' console: active ones, and those resolved
