@@ -295,6 +295,59 @@ async fn exercise(store: &Store) {
     assert_eq!(rej[0].reason, "bad_json");
 }
 
+/// Items of many halls queued at once: every one is stored and reported
+/// once, and each hall's in the order queued, in the log and in the
+/// reports, however the writer's lanes interleave the halls.
+async fn exercise_writer_lanes(store: &Store) {
+    use hallwatch::store::{WriteItem, spawn_writer};
+    let (writer, mut committed, task) = spawn_writer::<(String, i64)>(
+        store.clone(),
+        std::sync::Arc::new(hallwatch::health::Health::default()),
+        std::sync::Arc::new(hallwatch::metrics::Metrics::default()),
+    );
+    let halls: Vec<String> = (1..=8).map(|h| format!("lane-h{h}")).collect();
+    const EACH: i64 = 300;
+    for i in 0..EACH {
+        for hall in &halls {
+            let Record::Event(mut row) = event(i) else {
+                unreachable!()
+            };
+            row.hall = hall.clone();
+            writer.send_for(
+                hall,
+                WriteItem {
+                    records: vec![Record::Event(row)],
+                    after: Some((hall.clone(), i)),
+                },
+            );
+        }
+    }
+    drop(writer);
+    let mut reported: std::collections::HashMap<String, Vec<i64>> = Default::default();
+    while let Some((hall, i)) = committed.recv().await {
+        reported.entry(hall).or_default().push(i);
+    }
+    task.await.unwrap();
+    let stored = store.events_since(at(0)).await.unwrap();
+    for hall in &halls {
+        assert_eq!(
+            reported[hall],
+            (0..EACH).collect::<Vec<_>>(),
+            "{hall}'s items reported once each, in order"
+        );
+        let log: Vec<i64> = stored
+            .iter()
+            .filter(|e| &e.hall == hall)
+            .map(|e| e.received_at.timestamp_millis() - at(0).timestamp_millis())
+            .collect();
+        assert_eq!(
+            log,
+            (0..EACH).collect::<Vec<_>>(),
+            "{hall}'s events stored once each, numbered in order"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_sqlite_store_keeps_events_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -308,6 +361,27 @@ async fn the_sqlite_store_keeps_events_in_order() {
     let store = Store::open(&sqlite_url(dir.path())).await.expect("reopen");
     assert_eq!(store.events_since(at(0)).await.unwrap().len(), 1200);
     store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_writer_keeps_each_halls_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&sqlite_url(dir.path())).await.unwrap();
+    assert_eq!(store.write_lanes(), 1, "SQLite takes one writer at a time");
+    exercise_writer_lanes(&store).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_writer_keeps_each_halls_order_across_its_lanes() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let store = Store::open(&db.url).await.expect("open postgres");
+    assert!(store.write_lanes() > 1, "batches side by side");
+    exercise_writer_lanes(&store).await;
+    store.close().await;
+    db.drop_db().await;
 }
 
 #[tokio::test]

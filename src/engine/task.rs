@@ -126,7 +126,10 @@ impl HallTask {
     fn send(&mut self, item: WriteItem<AfterCommit>) {
         match &mut self.serializing {
             Some(s) => s.held.push(item),
-            None => self.ctx.journal.send(item),
+            None => self
+                .ctx
+                .journal
+                .send_for(self.hall.spec().id.as_str(), item),
         }
     }
 
@@ -167,8 +170,9 @@ impl HallTask {
             return;
         };
         self.store_checkpoint(bytes, s.taken_at, s.events);
+        let hall = self.hall.spec().id.as_str();
         for item in s.held {
-            self.ctx.journal.send(item);
+            self.ctx.journal.send_for(hall, item);
         }
     }
 
@@ -190,9 +194,10 @@ impl HallTask {
                     taken_at,
                     state,
                 };
-                self.ctx
-                    .journal
-                    .send(WriteItem::records(vec![Record::Checkpoint(row)]));
+                self.ctx.journal.send_for(
+                    spec.id.as_str(),
+                    WriteItem::records(vec![Record::Checkpoint(row)]),
+                );
             }
             Err(error) => {
                 // The log still holds everything: the next start folds more.

@@ -736,6 +736,17 @@ impl Store {
         Ok(())
     }
 
+    /// How many batches the writer commits side by side (see
+    /// `writer`): one on SQLite, which takes one writer at a time; on
+    /// PostgreSQL enough to keep the database busy while each batch waits
+    /// on its round trips and its commit's flush.
+    pub fn write_lanes(&self) -> usize {
+        match self {
+            Store::Sqlite(..) => 1,
+            Store::Postgres(_) => 4,
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(..) => "sqlite",

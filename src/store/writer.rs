@@ -1,9 +1,16 @@
-//! The single writer: batches records into transactions and, only after a
-//! batch is committed, reports what each item asked to follow its commit,
-//! in order, on the channel `spawn_writer` returns. Whoever reads it sends
-//! the broker's acknowledgements and the replies that depend on the commit
-//! (see `mqtt::delivery`), so a crash loses no acknowledged event and the
-//! broker redelivers the rest. The store itself knows nothing of MQTT.
+//! The writer: batches records into transactions and, only after a batch
+//! is committed, reports what each item asked to follow its commit on the
+//! channel `spawn_writer` returns. Whoever reads it sends the broker's
+//! acknowledgements and the replies that depend on the commit (see
+//! `mqtt::delivery`), so a crash loses no acknowledged event and the broker
+//! redelivers the rest. The store itself knows nothing of MQTT.
+//!
+//! It writes in lanes ([`Store::write_lanes`]): each hall's records go to
+//! one lane, by its id, and a lane commits its batches one after another,
+//! so a hall's events are stored, numbered and reported in the order it
+//! applied them. Lanes commit side by side: on PostgreSQL a batch's round
+//! trips and its commit's flush overlap with the other lanes' work. SQLite
+//! takes one writer at a time, so it has one lane.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,26 +47,38 @@ impl<A> WriteItem<A> {
 }
 
 /// A handle for queueing writes. Cheap to clone; the writer stops once every
-/// handle is dropped and the queue is drained.
+/// handle is dropped and the queues are drained.
 #[derive(Debug)]
 pub struct StoreWriter<A> {
-    tx: mpsc::UnboundedSender<WriteItem<A>>,
+    lanes: Arc<[mpsc::UnboundedSender<WriteItem<A>>]>,
 }
 
 impl<A> Clone for StoreWriter<A> {
     fn clone(&self) -> Self {
         Self {
-            tx: self.tx.clone(),
+            lanes: self.lanes.clone(),
         }
     }
 }
 
 impl<A> StoreWriter<A> {
-    /// Queues an item. The queue is unbounded on purpose: the broker bounds
-    /// what is in flight unacknowledged, and a stalled database must not
-    /// stall live screens.
+    /// Queues an item of no hall, or of one whose order with its other
+    /// items does not matter (a message refused before it reached a hall).
+    /// The queues are unbounded on purpose: the broker bounds what is in
+    /// flight unacknowledged, and a stalled database must not stall live
+    /// screens.
     pub fn send(&self, item: WriteItem<A>) {
-        if self.tx.send(item).is_err() {
+        self.queue(0, item);
+    }
+
+    /// Queues an item of `hall`, behind the hall's earlier items: they are
+    /// committed, and reported, before it.
+    pub fn send_for(&self, hall: &str, item: WriteItem<A>) {
+        self.queue(lane_of(hall, self.lanes.len()), item);
+    }
+
+    fn queue(&self, lane: usize, item: WriteItem<A>) {
+        if self.lanes[lane].send(item).is_err() {
             error!("Store writer has stopped; a write was not queued.");
         }
     }
@@ -68,11 +87,21 @@ impl<A> StoreWriter<A> {
     /// tests that need a hall task without a database.
     pub fn detached() -> (Self, mpsc::UnboundedReceiver<WriteItem<A>>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, rx)
+        (Self { lanes: [tx].into() }, rx)
     }
 }
 
-/// What followed each commit, in commit order.
+/// The lane of a hall's items, of `lanes`: FNV-1a of its id, so the same on
+/// every start.
+fn lane_of(hall: &str, lanes: usize) -> usize {
+    let hash = hall.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % lanes.max(1) as u64) as usize
+}
+
+/// What followed each commit: a lane's in its commit order, so each hall's
+/// in the order of its items.
 pub type Committed<A> = mpsc::UnboundedReceiver<A>;
 
 /// Starts the writer task.
@@ -102,12 +131,38 @@ pub fn spawn_fenced_writer<A: Send + Sync + 'static>(
     metrics: Arc<Metrics>,
     fencing: Option<Fencing>,
 ) -> (StoreWriter<A>, Committed<A>, JoinHandle<()>) {
-    let (tx, rx) = mpsc::unbounded_channel();
     let (done_tx, done) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(store, health, metrics, fencing, rx, done_tx));
-    (StoreWriter { tx }, done, task)
+    let (lanes, tasks): (Vec<_>, Vec<_>) = (0..store.write_lanes())
+        .map(|_| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let lane = run(
+                store.clone(),
+                health.clone(),
+                metrics.clone(),
+                fencing.clone(),
+                rx,
+                done_tx.clone(),
+            );
+            (tx, tokio::spawn(lane))
+        })
+        .unzip();
+    let task = tokio::spawn(async move {
+        for lane in tasks {
+            let _ = lane.await;
+        }
+        info!("Store writer drained and stopped.");
+    });
+    (
+        StoreWriter {
+            lanes: lanes.into(),
+        },
+        done,
+        task,
+    )
 }
 
+/// One lane: takes what is queued, commits it as one batch, reports what
+/// follows each item, and so on until every handle is dropped.
 async fn run<A: Send + Sync>(
     store: Store,
     health: Arc<Health>,
@@ -183,7 +238,6 @@ async fn run<A: Send + Sync>(
             break;
         }
     }
-    info!("Store writer drained and stopped.");
 }
 
 fn holds_checkpoint<A>(item: &WriteItem<A>) -> bool {
@@ -227,5 +281,25 @@ async fn commit(
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lane_of;
+
+    #[test]
+    fn halls_spread_over_every_lane_the_same_way_each_time() {
+        let halls: Vec<String> = (1..=20).map(|h| format!("h{h}")).collect();
+        let lanes: Vec<usize> = halls.iter().map(|h| lane_of(h, 4)).collect();
+        assert!(lanes.iter().all(|&l| l < 4));
+        for lane in 0..4 {
+            assert!(lanes.contains(&lane), "lane {lane} unused: {lanes:?}");
+        }
+        assert_eq!(
+            lanes,
+            halls.iter().map(|h| lane_of(h, 4)).collect::<Vec<_>>()
+        );
+        assert!(halls.iter().all(|h| lane_of(h, 1) == 0));
     }
 }
