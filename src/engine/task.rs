@@ -20,12 +20,16 @@ use crate::domain::{
     Hall, Input, KpiView, Reason, Refusal, Reply, StaffingAdvice, TicketPage, TicketToken,
     checkpoint_key,
 };
+use crate::domain::{Rule, Severity};
 use crate::store::{
     AlertRow, AuditRow, BookRow, CheckpointRow, DailyRow, EventRow, Record, RejectionRow, WriteItem,
 };
 
 /// Screen messages buffered per hall for slow screens before they lag.
 const SCREEN_BUFFER: usize = 1024;
+
+/// Active alerts of a hall by rule and severity (their enums' order).
+type OpenCounts = [[u64; Severity::ALL.len()]; Rule::ALL.len()];
 
 pub(super) struct HallTask {
     hall: Hall,
@@ -37,6 +41,8 @@ pub(super) struct HallTask {
     /// The last staffing advice and KPIs sent, to send only changes.
     last_staffing: Option<StaffingAdvice>,
     last_kpi: Option<KpiView>,
+    /// The open alerts per rule and severity last given to `/metrics`.
+    last_open: Option<OpenCounts>,
     /// The hall's tamper-evident chain, and whether its head changed since
     /// it was last published.
     chain: crate::audit::Chain,
@@ -88,6 +94,7 @@ impl HallTask {
             summary_due: true,
             last_staffing: None,
             last_kpi: None,
+            last_open: None,
             head_due: chain.head().is_some(),
             shown_waits: vec![u32::MAX; services],
             chain,
@@ -846,17 +853,27 @@ impl HallTask {
         self.send(WriteItem::records(vec![Record::Daily(row)]));
     }
 
-    /// Active alerts per rule and severity, for `/metrics`.
-    fn count_open_alerts(&self) {
-        let mut counts = std::collections::BTreeMap::new();
+    /// Active alerts per rule and severity, for `/metrics`, when they
+    /// changed. Counted into an array, not a map keyed by the codes: a busy
+    /// hall has hundreds open, counted again whenever one changes.
+    fn count_open_alerts(&mut self) {
+        let mut counts: OpenCounts = [[0; Severity::ALL.len()]; Rule::ALL.len()];
         for a in self.hall.active_alerts() {
-            *counts
-                .entry((a.rule.code(), a.severity.code()))
-                .or_insert(0u64) += 1;
+            counts[a.rule as usize][a.severity as usize] += 1;
         }
+        if self.last_open == Some(counts) {
+            return;
+        }
+        self.last_open = Some(counts);
+        let open = Rule::ALL.iter().flat_map(|&rule| {
+            Severity::ALL.iter().filter_map(move |&severity| {
+                let n = counts[rule as usize][severity as usize];
+                (n > 0).then(|| ((rule.code(), severity.code()), n))
+            })
+        });
         self.ctx
             .metrics
-            .set_open_alerts(self.hall.spec().id.as_str(), counts);
+            .set_open_alerts(self.hall.spec().id.as_str(), open);
     }
 
     /// An alert that opened or changed: to every console and dashboard, to
