@@ -596,7 +596,7 @@ impl Hall {
 
     /// Alerts open or acknowledged, in no particular order: read from the
     /// index of active alerts, not from the day's list, which keeps the
-    /// resolved ones too (hundreds in a busy hall, against a handful open).
+    /// resolved ones too.
     pub fn active_alerts(&self) -> impl Iterator<Item = &super::alert::Alert> {
         self.open_alerts.values().map(|i| &self.alerts[i])
     }

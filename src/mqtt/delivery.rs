@@ -1,9 +1,9 @@
 //! What follows a commit: the store writer reports each committed item's
 //! `AfterCommit`, each hall's in the order it applied them (the writer's
-//! lanes commit side by side, so halls interleave), and this task marks the message stored
-//! in the acknowledgement line (see `acks`; the ingest connection writes
-//! the acknowledgements, in arrival order) and sends the reply that depends
-//! on it. So nothing is acknowledged or answered before it is stored, and
+//! lanes commit side by side, so halls interleave), and this task marks the
+//! message stored in the acknowledgement line (see `acks`; the ingest
+//! connection writes the acknowledgements, in arrival order) and sends the
+//! reply that depends on it. So nothing is acknowledged or answered before it is stored, and
 //! the store holds no MQTT client.
 
 use std::sync::Arc;

@@ -10,13 +10,15 @@
 //! so a hall's events are stored, numbered and reported in the order it
 //! applied them. Lanes commit side by side: on PostgreSQL a batch's round
 //! trips and its commit's flush overlap with the other lanes' work. SQLite
-//! takes one writer at a time, so it has one lane.
+//! takes one writer at a time, so it has one lane, as has each partition
+//! of a cluster (their writers already commit side by side).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, error, info, warn};
 
 use tokio_util::sync::CancellationToken;
@@ -91,12 +93,16 @@ impl<A> StoreWriter<A> {
     }
 }
 
-/// The lane of a hall's items, of `lanes`: FNV-1a of its id, so the same on
-/// every start.
+/// The lane of a hall's items, of `lanes`: FNV-1a of its id, mixed so that
+/// every bit of it counts (FNV's low bits follow the bytes' low bits
+/// alone), so the same on every start.
 fn lane_of(hall: &str, lanes: usize) -> usize {
-    let hash = hall.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+    let mut hash = hall.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
     (hash % lanes.max(1) as u64) as usize
 }
 
@@ -132,23 +138,39 @@ pub fn spawn_fenced_writer<A: Send + Sync + 'static>(
     fencing: Option<Fencing>,
 ) -> (StoreWriter<A>, Committed<A>, JoinHandle<()>) {
     let (done_tx, done) = mpsc::unbounded_channel();
-    let (lanes, tasks): (Vec<_>, Vec<_>) = (0..store.write_lanes())
+    // A partition of a cluster writes in one lane: the partitions already
+    // commit side by side, sharing the pool's connections.
+    let lanes = if fencing.is_some() {
+        1
+    } else {
+        store.write_lanes()
+    };
+    let failing = Arc::new(AtomicUsize::new(0));
+    // The lanes belong to the returned task: aborting it drops the set,
+    // which aborts them.
+    let mut tasks = JoinSet::new();
+    let lanes: Vec<_> = (0..lanes)
         .map(|_| {
             let (tx, rx) = mpsc::unbounded_channel();
-            let lane = run(
-                store.clone(),
-                health.clone(),
+            tasks.spawn(run(
+                Lane {
+                    store: store.clone(),
+                    health: health.clone(),
+                    failing: failing.clone(),
+                },
                 metrics.clone(),
                 fencing.clone(),
                 rx,
                 done_tx.clone(),
-            );
-            (tx, tokio::spawn(lane))
+            ));
+            tx
         })
-        .unzip();
+        .collect();
     let task = tokio::spawn(async move {
-        for lane in tasks {
-            let _ = lane.await;
+        while let Some(ended) = tasks.join_next().await {
+            if let Err(e) = ended {
+                error!(error = %e, "A store writer lane ended abnormally.");
+            }
         }
         info!("Store writer drained and stopped.");
     });
@@ -161,11 +183,19 @@ pub fn spawn_fenced_writer<A: Send + Sync + 'static>(
     )
 }
 
+/// What a lane writes to, and how the store's health is told: the store is
+/// reported writable again only once no lane is failing.
+struct Lane {
+    store: Store,
+    health: Arc<Health>,
+    /// Lanes whose last commit failed and that are retrying it.
+    failing: Arc<AtomicUsize>,
+}
+
 /// One lane: takes what is queued, commits it as one batch, reports what
 /// follows each item, and so on until every handle is dropped.
 async fn run<A: Send + Sync>(
-    store: Store,
-    health: Arc<Health>,
+    lane: Lane,
     metrics: Arc<Metrics>,
     fencing: Option<Fencing>,
     mut rx: mpsc::UnboundedReceiver<WriteItem<A>>,
@@ -191,7 +221,7 @@ async fn run<A: Send + Sync>(
         // References, not copies: the batch keeps the records for a retry.
         let records: Vec<&Record> = batch.iter().flat_map(|i| &i.records).collect();
         let started = Instant::now();
-        let result = commit(&store, &records, fence, &health).await;
+        let result = commit(&lane, &records, fence).await;
         if !records.is_empty() {
             metrics.store_batch_size.observe(records.len() as f64);
             metrics
@@ -209,7 +239,7 @@ async fn run<A: Send + Sync>(
             error!(error = %e, "A batch holds a record the database refuses; writing it item by item.");
             for (n, item) in batch.iter().enumerate() {
                 let one: Vec<&Record> = item.records.iter().collect();
-                match commit(&store, &one, fence, &health).await {
+                match commit(&lane, &one, fence).await {
                     Ok(()) => {}
                     Err(StoreError::Fenced { .. }) => {
                         fenced_at = Some(n);
@@ -249,18 +279,21 @@ fn holds_checkpoint<A>(item: &WriteItem<A>) -> bool {
 /// Writes until it succeeds: nothing is acknowledged before that, so the
 /// broker keeps every unstored message for us. Returns the error only when
 /// retrying cannot help (the data itself is refused).
-async fn commit(
-    store: &Store,
-    records: &[&Record],
-    fence: Option<&Fence>,
-    health: &Health,
-) -> Result<(), StoreError> {
+async fn commit(lane: &Lane, records: &[&Record], fence: Option<&Fence>) -> Result<(), StoreError> {
     let mut backoff = Duration::from_millis(100);
+    // Whether this lane counts itself among the failing ones.
+    let mut failing = false;
+    let stop_failing = |failing: &mut bool| {
+        if std::mem::take(failing) {
+            lane.failing.fetch_sub(1, Ordering::SeqCst);
+        }
+    };
     loop {
         let started = Instant::now();
-        match store.write_refs(records, fence).await {
+        match lane.store.write_refs(records, fence).await {
             Ok(()) => {
-                if health.set_store_ok() {
+                stop_failing(&mut failing);
+                if lane.failing.load(Ordering::SeqCst) == 0 && lane.health.set_store_ok() {
                     info!("Store is writable again; acknowledgements resume.");
                 }
                 debug!(
@@ -270,9 +303,16 @@ async fn commit(
                 );
                 return Ok(());
             }
-            Err(e) if e.is_permanent() || matches!(e, StoreError::Fenced { .. }) => return Err(e),
+            Err(e) if e.is_permanent() || matches!(e, StoreError::Fenced { .. }) => {
+                stop_failing(&mut failing);
+                return Err(e);
+            }
             Err(e) => {
-                if health.set_store_failed(&e.to_string()) {
+                if !failing {
+                    failing = true;
+                    lane.failing.fetch_add(1, Ordering::SeqCst);
+                }
+                if lane.health.set_store_failed(&e.to_string()) {
                     error!(error = %e, "Store write failed; holding acknowledgements and retrying.");
                 } else {
                     warn!(error = %e, "Store write failed again.");
@@ -296,6 +336,16 @@ mod tests {
         for lane in 0..4 {
             assert!(lanes.contains(&lane), "lane {lane} unused: {lanes:?}");
         }
+        // Ids four apart differ only in bits that FNV alone leaves out of
+        // the low two.
+        let apart: Vec<usize> = ["hall-1", "hall-5", "hall-9", "a", "e", "i", "m", "q"]
+            .iter()
+            .map(|h| lane_of(h, 4))
+            .collect();
+        assert!(
+            apart.iter().any(|&l| l != apart[0]),
+            "all in one lane: {apart:?}"
+        );
         assert_eq!(
             lanes,
             halls.iter().map(|h| lane_of(h, 4)).collect::<Vec<_>>()
