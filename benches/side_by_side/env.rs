@@ -2,6 +2,7 @@
 //! and Node-RED, each a child process on loopback with a free port, and the
 //! CPU and memory each used. The province benchmark shares this file.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -77,6 +78,9 @@ pub struct CpuUse {
     pub server: f64,
     pub broker: f64,
     pub loadgen: f64,
+    /// Every `postgres` process of the machine, when asked for
+    /// ([`CpuMeter::with_database`]), else 0.
+    pub database: f64,
 }
 
 /// Starts a CPU measurement of the given processes and of this one.
@@ -85,6 +89,24 @@ pub struct CpuMeter {
     broker: Option<u32>,
     start: Instant,
     at: [f64; 3],
+    /// The CPU seconds of each `postgres` process at the start, when the
+    /// database's CPU is measured too.
+    database: Option<HashMap<u32, f64>>,
+}
+
+/// The CPU seconds of every process named `postgres` (the server's
+/// backends, one per connection, and its own workers), by process id.
+fn postgres_cpu() -> HashMap<u32, f64> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim_end() == "postgres")
+        })
+        .map(|pid| (pid, cpu_seconds(pid)))
+        .collect()
 }
 
 impl CpuMeter {
@@ -98,7 +120,16 @@ impl CpuMeter {
                 broker.map_or(0.0, cpu_seconds),
                 cpu_seconds(std::process::id()),
             ],
+            database: None,
         }
+    }
+
+    /// Measures the local PostgreSQL's CPU as well: every `postgres`
+    /// process, a backend that started during the interval from 0. What a
+    /// backend that ended during it used is not counted.
+    pub fn with_database(mut self) -> Self {
+        self.database = Some(postgres_cpu());
+        self
     }
 
     pub fn stop(&self) -> CpuUse {
@@ -112,6 +143,13 @@ impl CpuMeter {
                 .broker
                 .map_or(0.0, |p| share(cpu_seconds(p), self.at[1])),
             loadgen: share(cpu_seconds(std::process::id()), self.at[2]),
+            database: self.database.as_ref().map_or(0.0, |then| {
+                let used: f64 = postgres_cpu()
+                    .into_iter()
+                    .map(|(pid, now)| now - then.get(&pid).copied().unwrap_or(0.0))
+                    .sum();
+                share(used, 0.0)
+            }),
         }
     }
 }

@@ -496,6 +496,12 @@ async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow:
             }
             let ids: Vec<String> = scripts.iter().flatten().map(|m| m.id.clone()).collect();
             let cpu = CpuMeter::start(Some(stack.server.pid()), Some(stack.broker.pid()));
+            // PostgreSQL works for the server on the same cores.
+            let cpu = if backend == Backend::Postgres {
+                cpu.with_database()
+            } else {
+                cpu
+            };
             let started = Instant::now();
             let mut sends = tokio::task::JoinSet::new();
             for (conn, script) in conns.iter().zip(scripts) {
@@ -558,8 +564,14 @@ async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow:
             us_per(med(|c| c.server), s.median),
             us_per(med(|c| c.broker), s.median),
             us_per(med(|c| c.loadgen), s.median),
+            us_per(med(|c| c.database), s.median),
         ];
         let ceiling = cores * 1e6 / per.iter().sum::<f64>();
+        let database = if backend == Backend::Postgres {
+            format!(", the database (every postgres process) {:.1} µs", per[3])
+        } else {
+            String::new()
+        };
         // The broker's cost per message is known when its baseline ran.
         let worth = if base.broker_us > 0.0 {
             format!(" ({:.1} QoS 1 messages' worth)", per[1] / base.broker_us)
@@ -569,7 +581,7 @@ async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow:
         // The broker with a whole core carries 1 ÷ its CPU per event.
         let broker_bound = 1e6 / per[1].max(1e-9);
         notes.push(format!(
-            "- {}: CPU per event: server {:.1} µs ({:.2}× the broker's), broker {:.1} µs{worth}, load generator {:.1} µs. \
+            "- {}: CPU per event: server {:.1} µs ({:.2}× the broker's), broker {:.1} µs{worth}, load generator {:.1} µs{database}. \
              At that cost the {cores} cores are full at {} events/s. The broker-bound rate (a whole core for the \
              broker) is {} events/s; ingest reached {:.2}× of it.",
             backend.name(),
@@ -1104,6 +1116,7 @@ const NO_STEP: Step = Step {
         server: f64::NAN,
         broker: f64::NAN,
         loadgen: f64::NAN,
+        database: f64::NAN,
     },
 };
 
