@@ -3,8 +3,8 @@
 //! lanes commit side by side, so halls interleave), and this task marks the
 //! message stored in the acknowledgement line (see `acks`; the ingest
 //! connection writes the acknowledgements, in arrival order) and sends the
-//! reply that depends on it. So nothing is acknowledged or answered before it is stored, and
-//! the store holds no MQTT client.
+//! reply that depends on it. So nothing is acknowledged or answered before
+//! it is stored, and the store holds no MQTT client.
 
 use std::sync::Arc;
 

@@ -547,15 +547,7 @@ mod tests {
         let ingest = Ingest {
             prefix: "hallwatch".into(),
             broker: "test".into(),
-            endpoint: Endpoint {
-                host: "127.0.0.1".into(),
-                port: listener.local_addr().unwrap().port(),
-                tls: None,
-                client_id: "hw".into(),
-                keep_alive: Duration::from_secs(30),
-                credentials: None,
-                max_packet: 1 << 20,
-            },
+            endpoint: Endpoint::loopback(listener.local_addr().unwrap().port(), "hw"),
             registry: Some(Registry::default()),
             writer: Some(journal),
             filters: vec![FILTER.into()],

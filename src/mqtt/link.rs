@@ -146,6 +146,23 @@ impl Link {
     }
 }
 
+#[cfg(test)]
+impl Endpoint {
+    /// A plain connection, without credentials, to a test's own broker on
+    /// loopback.
+    pub fn loopback(port: u16, client_id: &str) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port,
+            tls: None,
+            client_id: client_id.into(),
+            keep_alive: Duration::from_secs(30),
+            credentials: None,
+            max_packet: 1 << 20,
+        }
+    }
+}
+
 /// The clock of a connection's pings: every keep-alive interval, the first
 /// one interval after the connection opened; a tick missed while the loop
 /// was busy is sent late, not twice.

@@ -299,7 +299,6 @@ mod tests {
     use crate::mqtt::link::encode;
     use bytes::BytesMut;
     use rumqttc::ConnectReturnCode;
-    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn publish(topic: &str) -> Publish {
@@ -345,16 +344,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_has_no_room() {
-        let endpoint = Endpoint {
-            host: "127.0.0.1".into(),
-            port: 1,
-            tls: None,
-            client_id: "hw-out".into(),
-            keep_alive: Duration::from_secs(30),
-            credentials: None,
-            max_packet: 1 << 20,
-        };
-        let (outbox, _queue) = super::queue(endpoint, 2, 2);
+        let (outbox, _queue) = super::queue(Endpoint::loopback(1, "hw-out"), 2, 2);
         outbox.try_publish("t/1".into(), false, "1").unwrap();
         assert!(outbox.has_room());
         outbox.try_publish("t/2".into(), false, "2").unwrap();
@@ -417,13 +407,8 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let endpoint = Endpoint {
-            host: "127.0.0.1".into(),
-            port,
-            tls: None,
-            client_id: "hw-out".into(),
-            keep_alive: Duration::from_secs(30),
             credentials: Some(("user".into(), "secret".into())),
-            max_packet: 1 << 20,
+            ..Endpoint::loopback(port, "hw-out")
         };
         let (outbox, mut queue) = super::queue(endpoint, 16, 2);
         for i in 0..3 {
