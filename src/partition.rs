@@ -319,10 +319,10 @@ impl Running {
             alerts: shared.alerts.clone(),
             summaries: shared.summaries.clone(),
             journal: journal.clone(),
-            publisher: Some(Arc::new(MqttPublisher {
-                client: outgoing.clone(),
-                prefix: settings.mqtt.prefix.clone(),
-            })),
+            publisher: Some(Arc::new(MqttPublisher::new(
+                outgoing.clone(),
+                settings.mqtt.prefix.clone(),
+            ))),
             encode_reply: payload::reply_text,
             page_base: shared.page_base.clone(),
             clock: shared.clock.clone(),
@@ -358,6 +358,7 @@ impl Running {
             metrics: shared.metrics.clone(),
             clock: shared.clock.clone(),
             acks,
+            room: outgoing.room(),
         };
         let ingest = tokio::spawn(ingest.run(intake.clone(), stop.clone()));
         let outgoing = tokio::spawn(crate::mqtt::outgoing::run(

@@ -6,7 +6,7 @@
 //! `call_next` finds a ticket and every op is valid: the run measures work
 //! done, not refusals.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -216,40 +216,69 @@ async fn wait_connack(el: &mut EventLoop) -> anyhow::Result<()> {
     }
 }
 
-/// The replies the devices received, by message id.
+/// The replies the devices received, by message id, and (when asked for)
+/// the calls the server published, by hall and ticket.
 #[derive(Default)]
 pub struct Replies {
     pub count: HashMap<String, u32>,
     pub refused: u64,
+    /// The ids whose reply was a refusal.
+    pub refused_ids: HashSet<String>,
     pub total: u64,
     pub last: Option<Instant>,
+    pub calls: HashMap<(String, String), u32>,
 }
 
-/// Subscribes to every reply topic and counts each reply under its id.
-pub async fn reply_counter(port: u16, run: &str) -> anyhow::Result<(Conn, Arc<Mutex<Replies>>)> {
+/// Subscribes to every reply topic and counts each reply under its id;
+/// with `calls`, to every hall's call topic as well, counting each call.
+pub async fn reply_counter(
+    port: u16,
+    run: &str,
+    calls: bool,
+) -> anyhow::Result<(Conn, Arc<Mutex<Replies>>)> {
     let replies = Arc::new(Mutex::new(Replies::default()));
     let r = replies.clone();
     let conn = connect(port, &format!("{run}-replies"), 1000, move |p| {
         let Ok(v) = serde_json::from_slice::<Value>(&p.payload) else {
             return;
         };
+        let mut r = r.lock().unwrap();
+        if let Some(hall) = p
+            .topic
+            .strip_prefix("hallwatch/")
+            .and_then(|t| t.strip_suffix("/call"))
+        {
+            let ticket = v.get("ticket").and_then(Value::as_str).unwrap_or_default();
+            *r.calls
+                .entry((hall.to_owned(), ticket.to_owned()))
+                .or_default() += 1;
+            return;
+        }
         let id = ["request", "command", "rating"]
             .iter()
             .find_map(|k| v.get(*k).and_then(Value::as_str));
-        let mut r = r.lock().unwrap();
         r.total += 1;
         r.last = Some(Instant::now());
-        if v.get("ok") != Some(&Value::Bool(true)) {
+        let ok = v.get("ok") == Some(&Value::Bool(true));
+        if !ok {
             r.refused += 1;
         }
         if let Some(id) = id {
             *r.count.entry(id.to_owned()).or_default() += 1;
+            if !ok {
+                r.refused_ids.insert(id.to_owned());
+            }
         }
     })
     .await?;
     conn.client
         .subscribe("hallwatch/+/+/+/reply", QoS::AtLeastOnce)
         .await?;
+    if calls {
+        conn.client
+            .subscribe("hallwatch/+/call", QoS::AtLeastOnce)
+            .await?;
+    }
     Ok((conn, replies))
 }
 

@@ -471,7 +471,8 @@ async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow:
     r.line(format!(
         "{} halls × {} windows, each its own QoS 1 connection (100 in flight) sending a login and {cycles} citizens \
          (ticket request, call_next, start, finish, rating): {} events. Timed from the first publish to the last reply; \
-         a reply leaves only after the event is committed to the store.\n",
+         a reply leaves only after the event is committed to the store. The replies' subscriber also hears every \
+         hall's calls, as a hall's own systems would, and each call the server published must reach it.\n",
         layout.halls,
         layout.windows,
         group(n as f64, 0)
@@ -483,10 +484,13 @@ async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow:
     let mut medians = Vec::new();
     for &backend in &plan.stores {
         let (mut rates, mut cpus, mut lost, mut doubled, mut refused) = (vec![], vec![], 0, 0, 0);
+        // Per repetition: calls answered ok, calls heard on the broker,
+        // calls heard twice.
+        let mut calls: Vec<(u64, u64, u64)> = vec![];
         for rep in 0..plan.reps {
             let stack = Stack::start_on(layout, backend).await?;
             let run = format!("i{rep}");
-            let (counter, replies) = load::reply_counter(stack.broker.port, &run).await?;
+            let (counter, replies) = load::reply_counter(stack.broker.port, &run, true).await?;
             let conns = load::window_conns(stack.broker.port, &run, layout, 100).await?;
             let mut scripts = Vec::new();
             for h in 0..layout.halls {
@@ -495,6 +499,12 @@ async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow:
                 }
             }
             let ids: Vec<String> = scripts.iter().flatten().map(|m| m.id.clone()).collect();
+            let call_ids: Vec<String> = scripts
+                .iter()
+                .flatten()
+                .filter(|m| m.is_call)
+                .map(|m| m.id.clone())
+                .collect();
             let cpu = CpuMeter::start(Some(stack.server.pid()), Some(stack.broker.pid()));
             // PostgreSQL works for the server on the same cores.
             let cpu = if backend == Backend::Postgres {
@@ -520,8 +530,28 @@ async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow:
             }
             load::wait_replies(&replies, n as u64, Duration::from_secs(10)).await;
             let cpu = cpu.stop();
+            // Each call answered ok was published on the hall's call topic
+            // before its reply, on the same connection.
+            let want_calls = {
+                let r = replies.lock().unwrap();
+                call_ids
+                    .iter()
+                    .filter(|id| r.count.contains_key(*id) && !r.refused_ids.contains(*id))
+                    .count() as u64
+            };
+            load::wait_done_or_quiet(
+                || (replies.lock().unwrap().calls.len() as u64, want_calls),
+                Duration::from_secs(2),
+                Duration::from_millis(5),
+            )
+            .await;
             {
                 let rep_replies = replies.lock().unwrap();
+                let got = rep_replies.calls.len() as u64;
+                let twice = rep_replies.calls.values().filter(|&&c| c > 1).count() as u64;
+                calls.push((want_calls, got, twice));
+                lost += want_calls.saturating_sub(got);
+                doubled += twice;
                 let elapsed = rep_replies.last.map_or(Duration::ZERO, |l| l - started);
                 rates.push(n as f64 / elapsed.as_secs_f64().max(1e-6));
                 cpus.push(cpu);
@@ -593,6 +623,17 @@ async fn section_ingest(plan: &Plan, r: &mut Report, base: &Baseline) -> anyhow:
             group(broker_bound, 0),
             s.median / broker_bound
         ));
+        let (want, got, twice) = calls
+            .iter()
+            .fold((0, 0, 0), |a, c| (a.0 + c.0, a.1 + c.1, a.2 + c.2));
+        notes.push(format!(
+            "- {}: calls heard on the broker's call topics: {} of the {} answered ok, {} of them twice \
+             (a call missing counts as lost, one heard twice as doubled).",
+            backend.name(),
+            group(got as f64, 0),
+            group(want as f64, 0),
+            group(twice as f64, 0),
+        ));
         medians.push((backend, s.median));
     }
     r.line("");
@@ -625,7 +666,7 @@ async fn paced_run(
     rate: f64,
     times: &Arc<CallTimes>,
 ) -> anyhow::Result<(u64, u64, u64)> {
-    let (counter, replies) = load::reply_counter(stack_port, run).await?;
+    let (counter, replies) = load::reply_counter(stack_port, run, false).await?;
     let mut scripts = Vec::new();
     for h in 0..layout.halls {
         for j in 0..layout.windows {
@@ -1122,7 +1163,8 @@ const NO_STEP: Step = Step {
 
 /// Waits until the Node-RED flow answers a kiosk: it is connected and subscribed.
 async fn wait_nodered(broker: &Mosquitto, run: &str) -> anyhow::Result<()> {
-    let (counter, replies) = load::reply_counter(broker.port, &format!("{run}-probe")).await?;
+    let (counter, replies) =
+        load::reply_counter(broker.port, &format!("{run}-probe"), false).await?;
     let probe = load::connect(broker.port, &format!("{run}-probe-kiosk"), 10, |_| {}).await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut k = 0;

@@ -19,6 +19,7 @@ use tracing::{error, info, info_span, warn};
 
 use super::acks::{Ack, AckQueue};
 use super::link::{Endpoint, Link as MqttLink};
+use super::outbox::Room;
 use super::payload::{self, Rejection};
 use super::topic::{self, Inbound};
 use crate::clock::Clock;
@@ -55,6 +56,10 @@ pub struct Ingest {
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub acks: Arc<AckQueue>,
+    /// The outgoing queue's room: while it has none, no message is taken,
+    /// so the broker holds them instead of the server dropping the calls
+    /// and alerts they would give.
+    pub room: Room,
 }
 
 /// The longest pause between reconnection attempts, so that the server is
@@ -230,6 +235,10 @@ impl Ingest {
         }
         let mut ping = super::link::ping_interval(self.endpoint.keep_alive);
         loop {
+            // Nothing is read while the outgoing queue is full, pings'
+            // answers included, so no ping goes out then either: the
+            // acknowledgements still written keep the connection alive.
+            let room = self.room.has_room();
             let result = tokio::select! {
                 biased;
                 _ = stop.cancelled() => return Ended::Stop,
@@ -239,8 +248,9 @@ impl Ingest {
                     continue;
                 }
                 _ = self.acks.due() => self.write_acks(conn, &mut session.due).await,
-                _ = ping.tick() => conn.ping().await,
-                r = conn.read_more() => match r {
+                _ = self.room.wait(), if !room => Ok(()),
+                _ = ping.tick(), if room => conn.ping().await,
+                r = conn.read_more(), if room => match r {
                     Ok(()) => match self.take(conn, session).await {
                         Ok(Some(ended)) => return ended,
                         Ok(None) => self.write_acks(conn, &mut session.due).await,
@@ -544,6 +554,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (journal, mut stored) = Journal::detached();
         let acks = Arc::new(AckQueue::default());
+        let (outbox, _queue) = crate::mqtt::outbox::queue(Endpoint::loopback(1, "hw-out"), 16, 1);
+        let room = outbox.room();
         let ingest = Ingest {
             prefix: "hallwatch".into(),
             broker: "test".into(),
@@ -557,6 +569,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             clock: Arc::new(SystemClock),
             acks: acks.clone(),
+            room,
         };
         let health = ingest.link.clone();
         health.set_outgoing(true);
@@ -607,5 +620,43 @@ mod tests {
         assert!(matches!(b.next().await, Packet::Disconnect));
         task.await.unwrap();
         assert!(acks.is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_message_is_taken_while_the_outgoing_queue_is_full() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (journal, mut stored) = Journal::detached();
+        let (outbox, mut queue) = crate::mqtt::outbox::queue(Endpoint::loopback(1, "hw-out"), 1, 1);
+        outbox.try_publish("t/call".into(), false, "1").unwrap();
+        let ingest = Ingest {
+            prefix: "hallwatch".into(),
+            broker: "test".into(),
+            endpoint: Endpoint::loopback(listener.local_addr().unwrap().port(), "hw"),
+            registry: Some(Registry::default()),
+            writer: Some(journal),
+            filters: vec![FILTER.into()],
+            link: Arc::new(Link::default()),
+            gate: None,
+            taking_ended: CancellationToken::new(),
+            metrics: Arc::new(Metrics::default()),
+            clock: Arc::new(SystemClock),
+            acks: Arc::new(AckQueue::default()),
+            room: outbox.room(),
+        };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(ingest.run(CancellationToken::new(), stop.clone()));
+        let mut b = Broker::accept(&listener, false).await;
+        b.publish(1, false).await;
+        let waited = tokio::time::timeout(Duration::from_millis(200), stored.recv()).await;
+        assert!(waited.is_err(), "taken while the outgoing queue was full");
+        // The connection's loop takes the waiting message: room again.
+        assert!(queue.take_one().is_some());
+        let item = tokio::time::timeout(Duration::from_secs(10), stored.recv())
+            .await
+            .expect("taken once the queue had room")
+            .expect("stored");
+        assert!(item.after.and_then(|a| a.receipt).is_some());
+        stop.cancel();
+        task.await.unwrap();
     }
 }

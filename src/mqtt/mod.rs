@@ -11,5 +11,6 @@ pub mod link;
 pub mod outbox;
 pub mod outgoing;
 pub mod payload;
+mod pending;
 pub mod topic;
 pub mod wire;

@@ -11,12 +11,14 @@
 //! is in [`super::outgoing`].
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use rumqttc::{Packet, Publish, QoS};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use super::link::{Endpoint, Link};
+use super::pending::Pending;
 /// The most bytes one write carries; the rest of the queue follows at once.
 const BATCH_BYTES: usize = 64 * 1024;
 /// Packets from the broker are tiny (PUBACK, PINGRESP, CONNACK); a larger
@@ -43,29 +45,138 @@ impl QueueError {
 /// The handle publishers hold: messages queue here for the connection.
 #[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Publish>,
+    publishers: Arc<Publishers>,
+}
+
+/// Held by every clone of an [`Outbox`]: when the last goes, the
+/// connection's loop hears that nothing more will come.
+struct Publishers {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Publishers {
+    fn drop(&mut self) {
+        self.shared.lock().publishers_gone = true;
+        self.shared.queued.notify_one();
+    }
+}
+
+/// Whether the outgoing queue has room, for the ingest connection: while
+/// it has none (the broker takes the server's messages more slowly than
+/// they come), ingest takes no more messages, so the broker holds them
+/// rather than the server dropping what it would publish.
+#[derive(Clone)]
+pub struct Room {
+    shared: Arc<Shared>,
+}
+
+impl Room {
+    /// Room for a message that waits for it (or no loop left to wait for).
+    pub fn has_room(&self) -> bool {
+        self.shared.has_room()
+    }
+
+    /// Returns once there is room.
+    pub async fn wait(&self) {
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if self.has_room() {
+                return;
+            }
+            room.await;
+        }
+    }
+}
+
+/// What the publishers and the connection's loop share.
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the loop when a message is queued into an empty queue.
+    queued: Notify,
+    /// Wakes publishers waiting for room once the loop took messages.
+    room: Notify,
+    /// Messages that are not retained which may wait before a publisher
+    /// waits for room ([`Outbox::publish`]); one that cannot wait
+    /// ([`Outbox::try_publish`]) is refused only at twice as many.
+    capacity: usize,
+}
+
+struct State {
+    pending: Pending,
+    publishers_gone: bool,
+    loop_gone: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The lock guards plain data that no holder leaves half changed.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn has_room(&self) -> bool {
+        let state = self.lock();
+        state.loop_gone || state.pending.unretained() < self.capacity
+    }
+
+    /// Queues `p` if fewer than `limit` messages that are not retained
+    /// wait (a retained one always: it takes the place of its topic's).
+    fn push(&self, p: Publish, limit: usize) -> Result<(), Refused> {
+        let mut state = self.lock();
+        if state.loop_gone {
+            return Err(Refused::Closed(p));
+        }
+        if !p.retain && state.pending.unretained() >= limit {
+            return Err(Refused::Full(p));
+        }
+        let was_empty = state.pending.is_empty();
+        state.pending.push(p);
+        drop(state);
+        if was_empty {
+            self.queued.notify_one();
+        }
+        Ok(())
+    }
+}
+
+enum Refused {
+    Full(Publish),
+    Closed(Publish),
 }
 
 impl Outbox {
     /// Queues a QoS 1 message without waiting; an error when the queue is
-    /// full (the caller decides what a dropped message costs).
+    /// full (the caller decides what a dropped message costs). A retained
+    /// message is never refused for room: it replaces the one of its
+    /// topic still waiting, if there is one.
     pub fn try_publish(
         &self,
         topic: String,
         retain: bool,
         payload: impl Into<Bytes>,
     ) -> Result<(), QueueError> {
-        self.tx
-            .try_send(message(topic, retain, payload.into()))
+        let shared = &self.publishers.shared;
+        shared
+            .push(message(topic, retain, payload.into()), 2 * shared.capacity)
             .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(p) => QueueError::Full(p.topic),
-                mpsc::error::TrySendError::Closed(p) => QueueError::Closed(p.topic),
+                Refused::Full(p) => QueueError::Full(p.topic),
+                Refused::Closed(p) => QueueError::Closed(p.topic),
             })
     }
 
     /// Whether a message can be queued now without waiting.
     pub fn has_room(&self) -> bool {
-        self.tx.capacity() > 0
+        self.publishers.shared.has_room()
+    }
+
+    /// A view of the queue's room for a reader that should take no more
+    /// work while it has none; it is no publisher (the loop does not wait
+    /// for it to go).
+    pub fn room(&self) -> Room {
+        Room {
+            shared: self.publishers.shared.clone(),
+        }
     }
 
     /// Queues a QoS 1 message, waiting for room.
@@ -75,10 +186,20 @@ impl Outbox {
         retain: bool,
         payload: impl Into<Bytes>,
     ) -> Result<(), QueueError> {
-        self.tx
-            .send(message(topic, retain, payload.into()))
-            .await
-            .map_err(|e| QueueError::Closed(e.0.topic))
+        let shared = &self.publishers.shared;
+        let mut p = message(topic, retain, payload.into());
+        loop {
+            // Listening before looking, so room made in between is heard.
+            let room = shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match shared.push(p, shared.capacity) {
+                Ok(()) => return Ok(()),
+                Err(Refused::Closed(back)) => return Err(QueueError::Closed(back.topic)),
+                Err(Refused::Full(back)) => p = back,
+            }
+            room.await;
+        }
     }
 }
 
@@ -91,19 +212,39 @@ fn message(topic: String, retain: bool, payload: Bytes) -> Publish {
 /// The queue's receiving end and what the connection keeps across
 /// reconnections: the messages the broker has not acknowledged.
 pub struct Queue {
-    rx: mpsc::Receiver<Publish>,
+    shared: Arc<Shared>,
     pub endpoint: Endpoint,
     inflight: Inflight,
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.shared.lock().loop_gone = true;
+        self.shared.room.notify_waiters();
+    }
 }
 
 /// A queue of `capacity` messages, with at most `window` awaiting the
 /// broker's PUBACK at a time.
 pub fn queue(endpoint: Endpoint, capacity: usize, window: usize) -> (Outbox, Queue) {
-    let (tx, rx) = mpsc::channel(capacity);
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            pending: Pending::default(),
+            publishers_gone: false,
+            loop_gone: false,
+        }),
+        queued: Notify::new(),
+        room: Notify::new(),
+        capacity: capacity.max(1),
+    });
     (
-        Outbox { tx },
+        Outbox {
+            publishers: Arc::new(Publishers {
+                shared: shared.clone(),
+            }),
+        },
         Queue {
-            rx,
+            shared,
             endpoint,
             inflight: Inflight::new(window),
         },
@@ -136,13 +277,24 @@ impl Queue {
     /// inflight window has room) or bytes from the broker. Cancel-safe: a
     /// message is taken and bytes are read only when this returns.
     pub async fn next(&mut self, link: &mut Link) -> Result<Step, String> {
-        let room = self.inflight.has_room();
-        tokio::select! {
-            m = self.rx.recv(), if room => Ok(Step::Queued(m)),
-            r = link.read_more() => {
-                r?;
-                take_acks(link, &mut self.inflight)?;
-                Ok(Step::Read)
+        loop {
+            let room = self.inflight.has_room();
+            if room {
+                let mut state = self.shared.lock();
+                if let Some(p) = state.pending.pop() {
+                    return Ok(Step::Queued(Some(p)));
+                }
+                if state.publishers_gone {
+                    return Ok(Step::Queued(None));
+                }
+            }
+            tokio::select! {
+                _ = self.shared.queued.notified(), if room => {}
+                r = link.read_more() => {
+                    r?;
+                    take_acks(link, &mut self.inflight)?;
+                    return Ok(Step::Read);
+                }
             }
         }
     }
@@ -154,24 +306,44 @@ impl Queue {
         while let Some(p) = next {
             self.stage(link, p);
             next = if self.inflight.has_room() && link.staged() < BATCH_BYTES {
-                self.rx.try_recv().ok()
+                self.shared.lock().pending.pop()
             } else {
                 None
             };
         }
+        self.shared.room.notify_waiters();
         link.flush().await
     }
 
     /// At stop: writes everything still queued, whatever the window, and
     /// says goodbye, so the broker keeps the session without a last will.
     pub async fn close(&mut self, mut link: Link) -> Result<(), String> {
-        while let Ok(p) = self.rx.try_recv() {
+        loop {
+            let Some(p) = self.shared.lock().pending.pop() else {
+                break;
+            };
             self.stage(&mut link, p);
             if link.staged() >= BATCH_BYTES {
+                self.shared.room.notify_waiters();
                 link.flush().await?;
             }
         }
         link.close().await
+    }
+
+    /// Takes the oldest waiting message, as a send would, without a
+    /// connection.
+    #[cfg(test)]
+    pub(crate) fn take_one(&mut self) -> Option<Publish> {
+        let p = self.shared.lock().pending.pop();
+        self.shared.room.notify_waiters();
+        p
+    }
+
+    /// Whether nothing waits to be sent.
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.shared.lock().pending.is_empty()
     }
 
     /// Gives a message its packet id and encodes it into the write buffer;
@@ -344,11 +516,75 @@ mod tests {
 
     #[test]
     fn a_full_queue_has_no_room() {
-        let (outbox, _queue) = super::queue(Endpoint::loopback(1, "hw-out"), 2, 2);
+        let (outbox, queue) = super::queue(Endpoint::loopback(1, "hw-out"), 2, 2);
         outbox.try_publish("t/1".into(), false, "1").unwrap();
         assert!(outbox.has_room());
         outbox.try_publish("t/2".into(), false, "2").unwrap();
         assert!(!outbox.has_room());
+        // What cannot wait is taken up to twice the capacity, then refused;
+        // a retained message is taken whatever waits.
+        outbox.try_publish("t/3".into(), false, "3").unwrap();
+        outbox.try_publish("t/4".into(), false, "4").unwrap();
+        let refused = outbox.try_publish("t/5".into(), false, "5");
+        assert!(matches!(refused, Err(QueueError::Full(t)) if t == "t/5"));
+        outbox.try_publish("t/state".into(), true, "a").unwrap();
+        outbox.try_publish("t/state".into(), true, "b").unwrap();
+        assert_eq!(queue.shared.lock().pending.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_publisher_waits_for_room_until_the_loop_sends() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (outbox, mut queue) = super::queue(Endpoint::loopback(port, "hw-out"), 1, 10);
+        outbox.try_publish("t/0".into(), false, "0").unwrap();
+        let waiting = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.publish("t/1".into(), false, "1").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "no room: the publisher waits");
+        let broker = tokio::spawn(async move { broker_reads(&listener, false, 2, true).await });
+        let mut link = queue.connect().await.unwrap();
+        let Step::Queued(Some(p)) = queue.next(&mut link).await.unwrap() else {
+            panic!("one is queued")
+        };
+        queue.send(&mut link, p).await.unwrap();
+        waiting.await.unwrap().unwrap();
+        let Step::Queued(Some(p)) = queue.next(&mut link).await.unwrap() else {
+            panic!("the waiting one is queued now")
+        };
+        queue.send(&mut link, p).await.unwrap();
+        let (_s, got, _) = broker.await.unwrap();
+        let topics: Vec<_> = got.iter().map(|p| p.topic.as_str()).collect();
+        assert_eq!(topics, ["t/0", "t/1"]);
+        // With every publisher gone, the loop hears that nothing more comes.
+        drop(outbox);
+        loop {
+            match queue.next(&mut link).await.unwrap() {
+                Step::Queued(None) => break,
+                Step::Read => {}
+                Step::Queued(Some(p)) => panic!("nothing more was queued: {}", p.topic),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn publishers_hear_when_the_loop_has_gone() {
+        let (outbox, queue) = super::queue(Endpoint::loopback(1, "hw-out"), 1, 1);
+        outbox.try_publish("t/0".into(), false, "0").unwrap();
+        let waiting = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.publish("t/1".into(), false, "1").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        drop(queue);
+        let closed = waiting.await.unwrap();
+        assert!(matches!(closed, Err(QueueError::Closed(t)) if t == "t/1"));
+        assert!(matches!(
+            outbox.try_publish("t/2".into(), true, "2"),
+            Err(QueueError::Closed(_))
+        ));
     }
 
     /// A broker of our own on loopback: answers CONNECT with `session`,
@@ -436,7 +672,7 @@ mod tests {
                     Step::Queued(None) => break,
                     Step::Read => {}
                 }
-                if queue.inflight.live == 0 && queue.rx.is_empty() {
+                if queue.inflight.live == 0 && queue.is_empty() {
                     break;
                 }
             }

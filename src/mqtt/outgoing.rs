@@ -4,6 +4,7 @@
 //! reconnects by itself. Nothing arrives on it but the broker's
 //! acknowledgements.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -17,8 +18,21 @@ use crate::health::Link;
 
 /// Publishes what hall tasks say on the outgoing connection.
 pub struct MqttPublisher {
-    pub client: Outbox,
-    pub prefix: String,
+    client: Outbox,
+    prefix: String,
+    /// Messages dropped since the queue last took one: the first is
+    /// logged, and the count once the queue has room again.
+    dropped: AtomicU64,
+}
+
+impl MqttPublisher {
+    pub fn new(client: Outbox, prefix: String) -> Self {
+        Self {
+            client,
+            prefix,
+            dropped: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Publisher for MqttPublisher {
@@ -41,10 +55,27 @@ impl Publisher for MqttPublisher {
                 true,
             ),
         };
-        // Never waits: a full request queue drops the message with a warning
-        // rather than stall the hall (the next state or summary follows).
-        if let Err(e) = self.client.try_publish(topic, retain, payload) {
-            warn!(error = %e, topic = %e.topic(), "Could not queue an MQTT message.");
+        // Never waits: a full queue drops the message rather than stall the
+        // hall. It fills only when the broker is out of reach for long:
+        // under load the replies, which wait for room, hold ingest back
+        // first, and a retained state takes the place of its waiting one.
+        match self.client.try_publish(topic, retain, payload) {
+            // A retained message is taken even when the queue is full.
+            Ok(()) if retain => {}
+            Ok(()) => {
+                if self.dropped.load(Ordering::Relaxed) > 0 {
+                    let dropped = self.dropped.swap(0, Ordering::Relaxed);
+                    if dropped > 0 {
+                        info!(dropped, "The outgoing MQTT queue has room again.");
+                    }
+                }
+            }
+            Err(e) => {
+                if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    warn!(error = %e, topic = %e.topic(),
+                          "Could not queue an MQTT message; those that follow are dropped until the queue has room.");
+                }
+            }
         }
     }
 }
