@@ -37,7 +37,8 @@ fn alert(id: &str, rule: &str, state: &str, opened: i64) -> Record {
         state: state.into(),
         opened_at: at(opened),
         updated_at: at(opened),
-        body: json!({"id": id, "rule": rule, "state": state}),
+        body: serde_json::value::to_raw_value(&json!({"id": id, "rule": rule, "state": state}))
+            .unwrap(),
     })
 }
 

@@ -885,14 +885,11 @@ impl HallTask {
         };
         let view = self.hall.alert_view(alert);
         let content = serde_json::to_string(&view).unwrap_or_default();
+        let row = AlertRow::of(&view, &content, alert.opened_at, alert.updated_at);
         self.audit("alert", Some(id), content);
-        let Some(alert) = self.hall.alert(id) else {
-            return;
-        };
         info!(hall = %view.hall, alert = %view.id, rule = view.rule.code(), severity = ?view.severity,
               state = ?view.state, escalated = view.escalated, "Alert changed.");
         self.publish(Outgoing::Alert(&view));
-        let row = AlertRow::of(&view, alert.opened_at, alert.updated_at);
         // Its notifications go in the same transaction as the alert.
         let mut records = vec![Record::Alert(row)];
         let now = self.now();

@@ -16,6 +16,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -130,7 +131,7 @@ pub struct RejectionRow {
 }
 
 /// An alert's latest state, for history queries.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct AlertRow {
     pub id: String,
     pub hall: String,
@@ -139,17 +140,55 @@ pub struct AlertRow {
     pub state: String,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub body: serde_json::Value,
+    /// JSON text, stored as it is.
+    pub body: Box<RawValue>,
+}
+
+impl PartialEq for AlertRow {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.id,
+            &self.hall,
+            &self.rule,
+            &self.severity,
+            &self.state,
+            self.opened_at,
+            self.updated_at,
+            self.body.get(),
+        ) == (
+            &other.id,
+            &other.hall,
+            &other.rule,
+            &other.severity,
+            &other.state,
+            other.opened_at,
+            other.updated_at,
+            other.body.get(),
+        )
+    }
 }
 
 impl AlertRow {
     /// An alert's latest state as the history keeps it: the `alert` message
-    /// the consoles and the broker carry, whole.
-    pub fn of(view: &AlertView, opened_at: DateTime<Utc>, updated_at: DateTime<Utc>) -> Self {
-        let mut body = serde_json::to_value(view).unwrap_or_default();
-        if let serde_json::Value::Object(m) = &mut body {
-            m.insert("type".into(), "alert".into());
-        }
+    /// the consoles and the broker carry, whole. `view_json` is the view as
+    /// JSON text, which the caller has already written for the audit chain.
+    pub fn of(
+        view: &AlertView,
+        view_json: &str,
+        opened_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    ) -> Self {
+        let body = match view_json.strip_prefix('{') {
+            Some(fields) if fields.trim_start() != "}" => format!(r#"{{"type":"alert",{fields}"#),
+            _ => r#"{"type":"alert"}"#.to_owned(),
+        };
+        // Text serde_json wrote is valid; should it not be, the row says so
+        // rather than losing the alert.
+        let body = RawValue::from_string(body).unwrap_or_else(|e| {
+            tracing::warn!(alert = %view.id, error = %e, "An alert's JSON could not be kept whole.");
+            serde_json::value::to_raw_value(&serde_json::json!({"type": "alert", "id": view.id}))
+                .unwrap_or_else(|_| RawValue::NULL.to_owned())
+        });
         Self {
             id: view.id.clone(),
             hall: view.hall.to_string(),
