@@ -17,13 +17,13 @@ fn event(i: i64) -> Record {
     Record::Event(EventRow {
         hall: "h1".into(),
         device: Some("k1".into()),
-        msg_id: Some(format!("k1-{i}")),
+        msg_id: Some(format!("k1-{i}").into()),
         kind: "ticket".into(),
-        input: json!({"kind": "ticket", "kiosk": "k1", "id": format!("k1-{i}"), "request": {"service": "SB", "priority": "normal", "appointment": null}}).to_string(),
+        input: json!({"kind": "ticket", "kiosk": "k1", "id": format!("k1-{i}"), "request": {"service": "SB", "priority": "normal", "appointment": null}}).to_string().into(),
         received_at: at(i),
         ok: true,
         reason: None,
-        reply: Some(json!({"request": format!("k1-{i}"), "ok": true}).to_string()),
+        reply: Some(json!({"request": format!("k1-{i}"), "ok": true}).to_string().into()),
         device_at: (i == 7).then(|| "2026-11-23T09:00:00.007+08:00".to_owned()),
     })
 }
@@ -313,7 +313,7 @@ async fn exercise_writer_lanes(store: &Store) {
             let Record::Event(mut row) = event(i) else {
                 unreachable!()
             };
-            row.hall = hall.clone();
+            row.hall = hall.as_str().into();
             writer.send_for(
                 hall,
                 WriteItem {

@@ -95,7 +95,7 @@ pub async fn write_day(
                     payload::reply_json(to, msg_id.as_deref(), r, spec.tz).to_string()
                 });
             let mut row = EventRow::of(&spec.id, spec.device_of(&input), &input, now);
-            row.reply = reply;
+            row.reply = reply.map(Into::into);
             batch.push(Record::Event(row));
             if batch.len() == batch.capacity() {
                 store.write(&batch).await?;

@@ -65,6 +65,11 @@ macro_rules! parsed_string {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// Its text, shared rather than copied.
+            pub fn shared(&self) -> Arc<str> {
+                self.0.clone()
+            }
         }
 
         impl Serialize for $name {

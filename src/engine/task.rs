@@ -418,7 +418,7 @@ impl HallTask {
             let mut row = EventRow::of(&spec.id, device, &input, now);
             row.ok = refusal.is_none();
             row.reason = refusal.as_ref().map(|r| r.reason.code().to_owned());
-            row.reply = reply.clone();
+            row.reply = reply.as_deref().map(Arc::from);
             row.device_at = origin.device_at;
             records.push(Record::Event(row));
         }
@@ -509,7 +509,8 @@ impl HallTask {
             row.reply = applied
                 .reply
                 .as_ref()
-                .and_then(|r| serde_json::to_string(r).ok());
+                .and_then(|r| serde_json::to_string(r).ok())
+                .map(Arc::from);
             self.journal(WriteItem::records(vec![Record::Event(row)]));
         }
         applied

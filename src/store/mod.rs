@@ -13,6 +13,7 @@ mod sessions;
 mod writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -70,18 +71,21 @@ pub struct Fence {
 
 /// One applied device message, as the event log keeps it.
 #[derive(Debug, Clone, PartialEq)]
+///
+/// Its texts are shared (`Arc<str>`): the writer binds them to its
+/// statement without a copy each.
 pub struct EventRow {
-    pub hall: String,
-    pub device: Option<String>,
-    pub msg_id: Option<String>,
-    pub kind: String,
+    pub hall: Arc<str>,
+    pub device: Option<Arc<str>>,
+    pub msg_id: Option<Arc<str>>,
+    pub kind: &'static str,
     /// The domain input, JSON text.
-    pub input: String,
+    pub input: Arc<str>,
     pub received_at: DateTime<Utc>,
     pub ok: bool,
     pub reason: Option<String>,
     /// The answer sent on the reply topic, JSON text.
-    pub reply: Option<String>,
+    pub reply: Option<Arc<str>>,
     /// The device's own `at`, as sent.
     pub device_at: Option<String>,
 }
@@ -96,11 +100,11 @@ impl EventRow {
         received_at: DateTime<Utc>,
     ) -> Self {
         Self {
-            hall: hall.to_string(),
-            device: device.map(ToString::to_string),
-            msg_id: input.msg_id().map(|m| m.as_str().to_owned()),
-            kind: input.kind().to_owned(),
-            input: input_text(input),
+            hall: hall.shared(),
+            device: device.map(DeviceId::shared),
+            msg_id: input.msg_id().map(|m| m.shared()),
+            kind: input.kind(),
+            input: input_text(input).into(),
             received_at,
             ok: true,
             reason: None,
@@ -569,16 +573,16 @@ macro_rules! write_records {
         let events: Vec<_> = write_records!(@rows records, Record::Event)
             .collect();
         write_records!(@runs $tx, events, EVENTS_INSERT, |b, e| b
-            .push_bind(&e.hall)
-            .push_bind(&e.device)
-            .push_bind(&e.msg_id)
-            .push_bind(&e.kind)
-            .push_bind(&e.input)
+            .push_bind(e.hall.clone())
+            .push_bind(e.device.clone())
+            .push_bind(e.msg_id.clone())
+            .push_bind(e.kind)
+            .push_bind(e.input.clone())
             .push_unseparated($json)
             .push_bind(millis(e.received_at))
             .push_bind(e.ok)
             .push_bind(&e.reason)
-            .push_bind(&e.reply)
+            .push_bind(e.reply.clone())
             .push_unseparated($json)
             .push_bind(&e.device_at)
             .push_bind($token));
