@@ -18,7 +18,7 @@ fn event(i: i64) -> Record {
         hall: "h1".into(),
         device: Some("k1".into()),
         msg_id: Some(format!("k1-{i}").into()),
-        kind: "ticket".into(),
+        kind: "ticket",
         input: json!({"kind": "ticket", "kiosk": "k1", "id": format!("k1-{i}"), "request": {"service": "SB", "priority": "normal", "appointment": null}}).to_string().into(),
         received_at: at(i),
         ok: true,
