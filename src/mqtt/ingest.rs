@@ -234,11 +234,17 @@ impl Ingest {
             info!("Session resumed: taking traffic.");
         }
         let mut ping = super::link::ping_interval(self.endpoint.keep_alive);
+        let mut paused = false;
         loop {
             // Nothing is read while the outgoing queue is full, pings'
-            // answers included, so no ping goes out then either: the
-            // acknowledgements still written keep the connection alive.
+            // answers included: pings still go out, so the broker keeps
+            // the connection, and the first is asked for its answer only
+            // a whole interval after reading resumed.
             let room = self.room.has_room();
+            if room && std::mem::take(&mut paused) {
+                ping.reset();
+            }
+            paused |= !room;
             let result = tokio::select! {
                 biased;
                 _ = stop.cancelled() => return Ended::Stop,
@@ -249,7 +255,7 @@ impl Ingest {
                 }
                 _ = self.acks.due() => self.write_acks(conn, &mut session.due).await,
                 _ = self.room.wait(), if !room => Ok(()),
-                _ = ping.tick(), if room => conn.ping().await,
+                _ = ping.tick() => if room { conn.ping().await } else { conn.keep_alive().await },
                 r = conn.read_more(), if room => match r {
                     Ok(()) => match self.take(conn, session).await {
                         Ok(Some(ended)) => return ended,
@@ -549,14 +555,10 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn acknowledgements_leave_in_arrival_order_and_never_on_a_later_connection() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (journal, mut stored) = Journal::detached();
-        let acks = Arc::new(AckQueue::default());
-        let (outbox, _queue) = crate::mqtt::outbox::queue(Endpoint::loopback(1, "hw-out"), 16, 1);
-        let room = outbox.room();
-        let ingest = Ingest {
+    /// The ingest loop as a server runs it, towards a broker of our own
+    /// on `listener`, with no halls.
+    fn ingest(listener: &TcpListener, journal: Journal, acks: Arc<AckQueue>, room: Room) -> Ingest {
+        Ingest {
             prefix: "hallwatch".into(),
             broker: "test".into(),
             endpoint: Endpoint::loopback(listener.local_addr().unwrap().port(), "hw"),
@@ -568,9 +570,19 @@ mod tests {
             taking_ended: CancellationToken::new(),
             metrics: Arc::new(Metrics::default()),
             clock: Arc::new(SystemClock),
-            acks: acks.clone(),
+            acks,
             room,
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn acknowledgements_leave_in_arrival_order_and_never_on_a_later_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (journal, mut stored) = Journal::detached();
+        let acks = Arc::new(AckQueue::default());
+        let (outbox, _queue) = crate::mqtt::outbox::queue(Endpoint::loopback(1, "hw-out"), 16, 1);
+        let room = outbox.room();
+        let ingest = ingest(&listener, journal, acks.clone(), room);
         let health = ingest.link.clone();
         health.set_outgoing(true);
         let stop = CancellationToken::new();
@@ -623,26 +635,57 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_paused_connection_keeps_pinging_and_survives_the_unread_answers() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (journal, mut stored) = Journal::detached();
+        let (outbox, mut queue) = crate::mqtt::outbox::queue(Endpoint::loopback(1, "hw-out"), 1, 1);
+        outbox.try_publish("t/call".into(), false, "1").unwrap();
+        let mut ingest = ingest(
+            &listener,
+            journal,
+            Arc::new(AckQueue::default()),
+            outbox.room(),
+        );
+        ingest.endpoint.keep_alive = Duration::from_millis(50);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(ingest.run(CancellationToken::new(), stop.clone()));
+        let mut b = Broker::accept(&listener, false).await;
+        // Paused: it reads nothing, yet the broker hears pings, several
+        // keep-alive intervals running; each is answered, unread.
+        for _ in 0..3 {
+            assert!(matches!(b.next().await, Packet::PingReq));
+            b.send(Packet::PingResp).await;
+        }
+        b.publish(1, false).await;
+        // Room again: the answers and the message are read on the same
+        // connection, and the next ping is no false alarm.
+        assert!(queue.take_one().is_some());
+        let item = tokio::time::timeout(Duration::from_secs(10), stored.recv())
+            .await
+            .expect("taken once the queue had room")
+            .expect("stored");
+        assert!(item.after.and_then(|a| a.receipt).is_some());
+        // Pinged on as before (a connection given up would close this one).
+        for _ in 0..3 {
+            assert!(matches!(b.next().await, Packet::PingReq));
+            b.send(Packet::PingResp).await;
+        }
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
     async fn no_message_is_taken_while_the_outgoing_queue_is_full() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (journal, mut stored) = Journal::detached();
         let (outbox, mut queue) = crate::mqtt::outbox::queue(Endpoint::loopback(1, "hw-out"), 1, 1);
         outbox.try_publish("t/call".into(), false, "1").unwrap();
-        let ingest = Ingest {
-            prefix: "hallwatch".into(),
-            broker: "test".into(),
-            endpoint: Endpoint::loopback(listener.local_addr().unwrap().port(), "hw"),
-            registry: Some(Registry::default()),
-            writer: Some(journal),
-            filters: vec![FILTER.into()],
-            link: Arc::new(Link::default()),
-            gate: None,
-            taking_ended: CancellationToken::new(),
-            metrics: Arc::new(Metrics::default()),
-            clock: Arc::new(SystemClock),
-            acks: Arc::new(AckQueue::default()),
-            room: outbox.room(),
-        };
+        let ingest = ingest(
+            &listener,
+            journal,
+            Arc::new(AckQueue::default()),
+            outbox.room(),
+        );
         let stop = CancellationToken::new();
         let task = tokio::spawn(ingest.run(CancellationToken::new(), stop.clone()));
         let mut b = Broker::accept(&listener, false).await;

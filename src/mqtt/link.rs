@@ -131,6 +131,13 @@ impl Link {
         if self.pinged {
             return Err("the broker did not answer a ping".to_owned());
         }
+        self.keep_alive().await
+    }
+
+    /// Pings without asking for the last ping's answer: for a reader that
+    /// is not reading for now (its answer waits unread), so that the
+    /// broker still hears from the connection within its keep-alive.
+    pub async fn keep_alive(&mut self) -> Result<(), String> {
         self.pinged = true;
         self.stage(&Packet::PingReq)?;
         self.flush().await

@@ -318,14 +318,25 @@ impl Queue {
     /// At stop: writes everything still queued, whatever the window, and
     /// says goodbye, so the broker keeps the session without a last will.
     pub async fn close(&mut self, mut link: Link) -> Result<(), String> {
+        let mut looked_again = false;
         loop {
-            let Some(p) = self.shared.lock().pending.pop() else {
-                break;
-            };
-            self.stage(&mut link, p);
-            if link.staged() >= BATCH_BYTES {
-                self.shared.room.notify_waiters();
-                link.flush().await?;
+            let next = self.shared.lock().pending.pop();
+            // A reply waiting for room gets it at once, to be sent too.
+            self.shared.room.notify_waiters();
+            match next {
+                Some(p) => {
+                    looked_again = false;
+                    self.stage(&mut link, p);
+                    if link.staged() >= BATCH_BYTES {
+                        link.flush().await?;
+                    }
+                }
+                // Once more after the woken publishers had a turn.
+                None if !looked_again => {
+                    looked_again = true;
+                    tokio::task::yield_now().await;
+                }
+                None => break,
             }
         }
         link.close().await

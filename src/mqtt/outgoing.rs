@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::link;
-use super::outbox::{Outbox, Queue, Step};
+use super::outbox::{Outbox, Queue, QueueError, Step};
 use super::{payload, topic};
 use crate::engine::{self, Publisher, Registry};
 use crate::health::Link;
@@ -69,6 +69,10 @@ impl Publisher for MqttPublisher {
                         info!(dropped, "The outgoing MQTT queue has room again.");
                     }
                 }
+            }
+            // The connection's loop has stopped: the server is stopping.
+            Err(e @ QueueError::Closed(_)) => {
+                debug!(error = %e, topic = %e.topic(), "A message was not queued.");
             }
             Err(e) => {
                 if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {

@@ -21,7 +21,14 @@ pub(super) struct Pending {
     retained: HashMap<String, u64>,
     /// Waiting messages that are not retained.
     unretained: usize,
+    /// Slots of replaced messages still in `slots`.
+    replaced: usize,
 }
+
+/// Replaced slots are let go once there are this many, and more than
+/// waiting messages: while the broker is out of reach, windows' states
+/// keep replacing each other, and their slots must not pile up.
+const COMPACT_AT: usize = 1024;
 
 impl Pending {
     /// Queues `p` behind everything waiting. A retained message replaces
@@ -34,6 +41,7 @@ impl Pending {
                     let index = usize::try_from(*old - self.base).unwrap_or(usize::MAX);
                     if let Some(slot) = self.slots.get_mut(index) {
                         *slot = None;
+                        self.replaced += 1;
                     }
                     *old = at;
                 }
@@ -45,6 +53,23 @@ impl Pending {
             self.unretained += 1;
         }
         self.slots.push_back(Some(p));
+        if self.replaced >= COMPACT_AT && self.replaced > self.slots.len() - self.replaced {
+            self.compact();
+        }
+    }
+
+    /// Lets the replaced slots go, numbering what waits anew from `base`.
+    fn compact(&mut self) {
+        let waiting = std::mem::take(&mut self.slots);
+        for (at, p) in (self.base..).zip(waiting.into_iter().flatten()) {
+            if p.retain
+                && let Some(pos) = self.retained.get_mut(&p.topic)
+            {
+                *pos = at;
+            }
+            self.slots.push_back(Some(p));
+        }
+        self.replaced = 0;
     }
 
     /// The oldest waiting message.
@@ -52,7 +77,10 @@ impl Pending {
         while let Some(slot) = self.slots.pop_front() {
             let at = self.base;
             self.base += 1;
-            let Some(p) = slot else { continue };
+            let Some(p) = slot else {
+                self.replaced -= 1;
+                continue;
+            };
             if p.retain {
                 if self.retained.get(&p.topic) == Some(&at) {
                     self.retained.remove(&p.topic);
@@ -175,6 +203,25 @@ mod tests {
         // Its index is gone with it: a third is queued anew.
         q.push(msg("head", true, "5"));
         assert_eq!(drain(&mut q), pairs(&[("head", "5")]));
+        assert!(q.retained.is_empty());
+    }
+
+    #[test]
+    fn replaced_slots_do_not_pile_up() {
+        let mut q = Pending::default();
+        q.push(msg("call", false, "first"));
+        for i in 0..10 * COMPACT_AT {
+            q.push(msg(&format!("w{}/state", i % 3), true, &i.to_string()));
+        }
+        q.push(msg("call", false, "last"));
+        assert!(q.slots.len() < 2 * COMPACT_AT, "{} slots", q.slots.len());
+        // Each topic's newest, in the order they were queued.
+        let n = 10 * COMPACT_AT;
+        let mut want = vec![("call".to_owned(), "first".to_owned())];
+        want.extend((n - 3..n).map(|i| (format!("w{}/state", i % 3), i.to_string())));
+        want.push(("call".to_owned(), "last".to_owned()));
+        assert_eq!(drain(&mut q), want);
+        assert_eq!((q.replaced, q.unretained()), (0, 0));
         assert!(q.retained.is_empty());
     }
 
