@@ -57,8 +57,9 @@ impl Publisher for MqttPublisher {
         };
         // Never waits: a full queue drops the message rather than stall the
         // hall. It fills only when the broker is out of reach for long:
-        // under load the replies, which wait for room, hold ingest back
-        // first, and a retained state takes the place of its waiting one.
+        // under load ingest stops taking messages while the queue has no
+        // room (half of what refuses this one), and a retained state takes
+        // the place of its waiting one.
         match self.client.try_publish(topic, retain, payload) {
             // A retained message is taken even when the queue is full.
             Ok(()) if retain => {}
