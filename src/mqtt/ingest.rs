@@ -634,18 +634,46 @@ mod tests {
         assert!(acks.is_empty());
     }
 
-    #[tokio::test]
-    async fn a_paused_connection_keeps_pinging_and_survives_the_unread_answers() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (journal, mut stored) = Journal::detached();
-        let (outbox, mut queue) = crate::mqtt::outbox::queue(Endpoint::loopback(1, "hw-out"), 1, 1);
+    /// An ingest loop whose outgoing queue is full: one message waits in
+    /// a queue of one, and no connection's loop takes it.
+    fn paused(
+        listener: &TcpListener,
+    ) -> (
+        Ingest,
+        tokio::sync::mpsc::UnboundedReceiver<crate::store::WriteItem<AfterCommit>>,
+        crate::mqtt::outbox::Outbox,
+        crate::mqtt::outbox::Queue,
+    ) {
+        let (journal, stored) = Journal::detached();
+        let (outbox, queue) = crate::mqtt::outbox::queue(Endpoint::loopback(1, "hw-out"), 1, 1);
         outbox.try_publish("t/call".into(), false, "1").unwrap();
-        let mut ingest = ingest(
-            &listener,
+        let ingest = ingest(
+            listener,
             journal,
             Arc::new(AckQueue::default()),
             outbox.room(),
         );
+        (ingest, stored, outbox, queue)
+    }
+
+    /// Makes room in the queue, as its loop would, and waits for the
+    /// message the broker sent meanwhile to be taken and stored.
+    async fn resume_and_take(
+        queue: &mut crate::mqtt::outbox::Queue,
+        stored: &mut tokio::sync::mpsc::UnboundedReceiver<crate::store::WriteItem<AfterCommit>>,
+    ) {
+        assert!(queue.take_one().is_some());
+        let item = tokio::time::timeout(Duration::from_secs(10), stored.recv())
+            .await
+            .expect("taken once the queue had room")
+            .expect("stored");
+        assert!(item.after.and_then(|a| a.receipt).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_paused_connection_keeps_pinging_and_survives_the_unread_answers() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (mut ingest, mut stored, _outbox, mut queue) = paused(&listener);
         ingest.endpoint.keep_alive = Duration::from_millis(50);
         let stop = CancellationToken::new();
         let task = tokio::spawn(ingest.run(CancellationToken::new(), stop.clone()));
@@ -659,12 +687,7 @@ mod tests {
         b.publish(1, false).await;
         // Room again: the answers and the message are read on the same
         // connection, and the next ping is no false alarm.
-        assert!(queue.take_one().is_some());
-        let item = tokio::time::timeout(Duration::from_secs(10), stored.recv())
-            .await
-            .expect("taken once the queue had room")
-            .expect("stored");
-        assert!(item.after.and_then(|a| a.receipt).is_some());
+        resume_and_take(&mut queue, &mut stored).await;
         // Pinged on as before (a connection given up would close this one).
         for _ in 0..3 {
             assert!(matches!(b.next().await, Packet::PingReq));
@@ -677,15 +700,7 @@ mod tests {
     #[tokio::test]
     async fn no_message_is_taken_while_the_outgoing_queue_is_full() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (journal, mut stored) = Journal::detached();
-        let (outbox, mut queue) = crate::mqtt::outbox::queue(Endpoint::loopback(1, "hw-out"), 1, 1);
-        outbox.try_publish("t/call".into(), false, "1").unwrap();
-        let ingest = ingest(
-            &listener,
-            journal,
-            Arc::new(AckQueue::default()),
-            outbox.room(),
-        );
+        let (ingest, mut stored, _outbox, mut queue) = paused(&listener);
         let stop = CancellationToken::new();
         let task = tokio::spawn(ingest.run(CancellationToken::new(), stop.clone()));
         let mut b = Broker::accept(&listener, false).await;
@@ -693,12 +708,7 @@ mod tests {
         let waited = tokio::time::timeout(Duration::from_millis(200), stored.recv()).await;
         assert!(waited.is_err(), "taken while the outgoing queue was full");
         // The connection's loop takes the waiting message: room again.
-        assert!(queue.take_one().is_some());
-        let item = tokio::time::timeout(Duration::from_secs(10), stored.recv())
-            .await
-            .expect("taken once the queue had room")
-            .expect("stored");
-        assert!(item.after.and_then(|a| a.receipt).is_some());
+        resume_and_take(&mut queue, &mut stored).await;
         stop.cancel();
         task.await.unwrap();
     }
