@@ -4,7 +4,8 @@
 //! `cargo bench --bench side_by_side` runs everything (about 30 minutes;
 //! BENCHMARKS.md holds its tables). `cargo test` builds this file as a test
 //! and runs it once in smoke mode: a few seconds of each path in the debug
-//! build, failing if an event is lost or doubled. Options:
+//! build, failing if an event is lost or doubled (a call the server
+//! answered and did not publish counts as lost). Options:
 //! `-- --smoke`, `--reps N`, `--only broker,ingest,latency,fanout,displays,replay,cases`,
 //! `--paths hallwatch,mosquitto,node-red` (the fan-out paths),
 //! `--stores sqlite,postgres` (the stores ingest and replay run on; both

@@ -38,8 +38,10 @@ impl Pending {
         if p.retain {
             match self.retained.get_mut(&p.topic) {
                 Some(old) => {
-                    let index = usize::try_from(*old - self.base).unwrap_or(usize::MAX);
-                    if let Some(slot) = self.slots.get_mut(index) {
+                    let index = old
+                        .checked_sub(self.base)
+                        .and_then(|i| usize::try_from(i).ok());
+                    if let Some(slot) = index.and_then(|i| self.slots.get_mut(i)) {
                         *slot = None;
                         self.replaced += 1;
                     }
