@@ -78,15 +78,7 @@ impl Room {
 
     /// Returns once there is room.
     pub async fn wait(&self) {
-        loop {
-            let room = self.shared.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            if self.has_room() {
-                return;
-            }
-            room.await;
-        }
+        self.shared.wait_room().await;
     }
 }
 
@@ -118,6 +110,20 @@ impl Shared {
     fn has_room(&self) -> bool {
         let state = self.lock();
         state.loop_gone || state.pending.unretained() < self.capacity
+    }
+
+    /// Returns once a message that waits for room may be queued.
+    async fn wait_room(&self) {
+        loop {
+            // Listening before looking, so room made in between is heard.
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if self.has_room() {
+                return;
+            }
+            room.await;
+        }
     }
 
     /// Queues `p` if fewer than `limit` messages that are not retained
@@ -189,16 +195,12 @@ impl Outbox {
         let shared = &self.publishers.shared;
         let mut p = message(topic, retain, payload.into());
         loop {
-            // Listening before looking, so room made in between is heard.
-            let room = shared.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
             match shared.push(p, shared.capacity) {
                 Ok(()) => return Ok(()),
                 Err(Refused::Closed(back)) => return Err(QueueError::Closed(back.topic)),
                 Err(Refused::Full(back)) => p = back,
             }
-            room.await;
+            shared.wait_room().await;
         }
     }
 }

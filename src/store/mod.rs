@@ -70,10 +70,10 @@ pub struct Fence {
 }
 
 /// One applied device message, as the event log keeps it.
-#[derive(Debug, Clone, PartialEq)]
 ///
 /// Its texts are shared (`Arc<str>`): the writer binds them to its
 /// statement without a copy each.
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventRow {
     pub hall: Arc<str>,
     pub device: Option<Arc<str>>,
