@@ -93,13 +93,11 @@ impl<A> StoreWriter<A> {
     }
 }
 
-/// The lane of a hall's items, of `lanes`: FNV-1a of its id, mixed so that
-/// every bit of it counts (FNV's low bits follow the bytes' low bits
-/// alone), so the same on every start.
+/// The lane of a hall's items, of `lanes`: the number its id spreads to
+/// (the same on every start), mixed so that every bit of it counts (its low
+/// bits follow the id's last bytes' low bits alone).
 fn lane_of(hall: &str, lanes: usize) -> usize {
-    let mut hash = hall.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let mut hash = crate::spread(hall);
     hash ^= hash >> 33;
     hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
     hash ^= hash >> 33;
